@@ -1,0 +1,45 @@
+// Helpers shared by the binding units: array checks and conversions (no arithmetic here).
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace motifcore_py {
+
+namespace py = pybind11;
+using farray = py::array_t<float, py::array::c_style>;
+using i64array = py::array_t<int64_t, py::array::c_style>;
+using i32array = py::array_t<int32_t, py::array::c_style>;
+
+/// Raises ValueError unless `a` is 2-D with `cols` columns (cols < 0: any) and at least one row.
+inline void check_2d(const py::buffer_info& a, int64_t cols, const char* what) {
+    if (a.ndim != 2)
+        throw py::value_error(std::string(what) + " must be 2-D, got " + std::to_string(a.ndim) + "-D");
+    if (cols >= 0 && a.shape[1] != cols)
+        throw py::value_error(std::string(what) + " must have " + std::to_string(cols) + " columns, got " +
+                              std::to_string(a.shape[1]));
+}
+
+template <class T>
+std::vector<T> to_vector(const py::array_t<T, py::array::c_style>& a) {
+    auto r = a.template unchecked<1>();
+    std::vector<T> v(static_cast<size_t>(r.shape(0)));
+    for (py::ssize_t i = 0; i < r.shape(0); ++i) v[static_cast<size_t>(i)] = r(i);
+    return v;
+}
+
+template <class T>
+py::array_t<T> from_vector(const std::vector<T>& v) {
+    py::array_t<T> a(static_cast<py::ssize_t>(v.size()));
+    std::copy(v.begin(), v.end(), a.mutable_data());
+    return a;
+}
+
+void register_layer(py::module_& m);
+void register_network(py::module_& m);
+
+}  // namespace motifcore_py

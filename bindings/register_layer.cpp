@@ -1,0 +1,144 @@
+// Binding of motifcore::Layer: converts and checks arrays, releases the GIL around numerics.
+#include <string>
+
+#include "common.hpp"
+#include "layer.hpp"
+
+namespace motifcore_py {
+
+using motifcore::Layer;
+using motifcore::LayerConfig;
+
+namespace {
+
+LayerConfig make_config(int64_t n_in, int64_t n_out, int64_t m_in, int64_t m_out, double density,
+                        double epsilon, const std::string& bias, const std::string& activation, uint64_t seed) {
+    LayerConfig c;
+    c.n_in = n_in;
+    c.n_out = n_out;
+    c.m_in = m_in;
+    c.m_out = m_out;
+    c.density = density;
+    c.epsilon = epsilon;
+    c.seed = seed;
+    if (bias == "neuron")
+        c.bias = motifcore::BiasMode::Neuron;
+    else if (bias == "motif")
+        c.bias = motifcore::BiasMode::Motif;
+    else
+        throw py::value_error("bias must be 'neuron' or 'motif', got '" + bias + "'");
+    if (activation == "linear")
+        c.activation = motifcore::Activation::Linear;
+    else if (activation == "relu")
+        c.activation = motifcore::Activation::ReLU;
+    else
+        throw py::value_error("activation must be 'relu' or 'linear', got '" + activation + "'");
+    return c;
+}
+
+}  // namespace
+
+void register_layer(py::module_& m) {
+    py::class_<Layer, std::shared_ptr<Layer>>(m, "Layer", "Block-sparse motif layer (native).")
+        .def(py::init([](int64_t n_in, int64_t n_out, int64_t m_in, int64_t m_out, double density,
+                         double epsilon, const std::string& bias, const std::string& activation, uint64_t seed) {
+                 const LayerConfig c = make_config(n_in, n_out, m_in, m_out, density, epsilon, bias, activation, seed);
+                 py::gil_scoped_release release;
+                 return std::make_shared<Layer>(c);
+             }),
+             py::arg("n_in"), py::arg("n_out"), py::arg("m_in") = 1, py::arg("m_out") = 1,
+             py::arg("density") = 0.1, py::arg("epsilon") = 0.0, py::arg("bias") = "neuron",
+             py::arg("activation") = "linear", py::arg("seed") = 0)
+        .def_readonly("n_in", &Layer::n_in)
+        .def_readonly("n_out", &Layer::n_out)
+        .def_readonly("m_in", &Layer::m_in)
+        .def_readonly("m_out", &Layer::m_out)
+        .def_readonly("G_in", &Layer::G_in)
+        .def_readonly("G_out", &Layer::G_out)
+        .def_property_readonly("activation", [](const Layer& l) {
+            return std::string(l.activation == motifcore::Activation::ReLU ? "relu" : "linear");
+        })
+        .def_property_readonly("bias_mode", [](const Layer& l) {
+            return std::string(l.bias_mode == motifcore::BiasMode::Neuron ? "neuron" : "motif");
+        })
+        .def_property_readonly("n_blocks", &Layer::n_blocks)
+        .def_property_readonly("n_bias", &Layer::n_bias)
+        .def_property_readonly("n_edges", &Layer::n_edges)
+        .def_property_readonly("indptr", [](const Layer& l) { return from_vector(l.indptr); })
+        .def_property_readonly("indices", [](const Layer& l) { return from_vector(l.indices); })
+        .def_property_readonly("weights", [](const Layer& l) { return from_vector(l.K); })
+        .def_property_readonly("bias", [](const Layer& l) { return from_vector(l.b); })
+        .def_property_readonly("weight_velocity", [](const Layer& l) { return from_vector(l.vK); })
+        .def_property_readonly("bias_velocity", [](const Layer& l) { return from_vector(l.vb); })
+        .def_property_readonly("grad_weights", [](const Layer& l) { return from_vector(l.dK); })
+        .def_property_readonly("grad_bias", [](const Layer& l) { return from_vector(l.db); })
+        .def("set_weights", [](Layer& l, const farray& w) {
+                if (w.ndim() != 1 || w.shape(0) != l.n_blocks())
+                    throw py::value_error("weights must be a 1-D array of " + std::to_string(l.n_blocks()) + " float32");
+                l.K = to_vector(w);
+            }, py::arg("weights").noconvert())
+        .def("set_bias", [](Layer& l, const farray& b) {
+                if (b.ndim() != 1 || b.shape(0) != l.n_bias())
+                    throw py::value_error("bias must be a 1-D array of " + std::to_string(l.n_bias()) + " float32");
+                l.b = to_vector(b);
+            }, py::arg("bias").noconvert())
+        .def("set_state", [](Layer& l, const i64array& indptr, const i32array& indices, const farray& K,
+                             const farray& b, const farray& vK, const farray& vb) {
+                l.set_state(to_vector(indptr), to_vector(indices), to_vector(K), to_vector(b), to_vector(vK), to_vector(vb));
+            }, py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("weights").noconvert(),
+            py::arg("bias").noconvert(), py::arg("weight_velocity").noconvert(), py::arg("bias_velocity").noconvert(),
+            "Replace pattern, parameters and momentum (validated).")
+        .def("forward", [](Layer& l, const farray& x, int num_threads) {
+                const auto info = x.request();
+                check_2d(info, l.n_in, "x");
+                const int64_t B = info.shape[0];
+                farray out({B, l.n_out});
+                float* o = out.mutable_data();
+                {
+                    py::gil_scoped_release release;
+                    l.forward_rowmajor(x.data(), B, o, num_threads);
+                }
+                return out;
+            }, py::arg("x").noconvert(), py::arg("num_threads") = 1)
+        .def("backward", [](Layer& l, const farray& g, int num_threads) {
+                const auto info = g.request();
+                check_2d(info, l.n_out, "grad_out");
+                const int64_t B = info.shape[0];
+                farray out({B, l.n_in});
+                float* o = out.mutable_data();
+                {
+                    py::gil_scoped_release release;
+                    l.backward_rowmajor(g.data(), B, o, num_threads);
+                }
+                return out;
+            }, py::arg("grad_out").noconvert(), py::arg("num_threads") = 1)
+        .def("to_dense", [](const Layer& l) {
+                farray out({l.n_out, l.n_in});
+                l.to_dense(out.mutable_data());
+                return out;
+            })
+        .def("prune_regrow", [](Layer& l, double zeta, uint64_t seed, bool zero_init) {
+                py::gil_scoped_release release;
+                const auto s = l.prune_regrow(zeta, seed, zero_init);
+                return std::make_pair(s.removed, s.threshold);
+            }, py::arg("zeta"), py::arg("seed"), py::arg("zero_init") = false,
+            "SET step in place; returns (blocks removed == regrown, largest pruned |K|).")
+        .def("sgd_step", [](Layer& l, float lr, float momentum, float weight_decay, int num_threads) {
+                py::gil_scoped_release release;
+                l.sgd_step(lr, momentum, weight_decay, num_threads);
+            }, py::arg("lr"), py::arg("momentum") = 0.9f, py::arg("weight_decay") = 5e-4f, py::arg("num_threads") = 1);
+
+    m.def("target_blocks", [](int64_t n_in, int64_t n_out, int64_t m_in, int64_t m_out, double density, double epsilon) {
+              LayerConfig c;
+              c.n_in = n_in;
+              c.n_out = n_out;
+              c.m_in = m_in;
+              c.m_out = m_out;
+              c.density = density;
+              c.epsilon = epsilon;
+              return motifcore::target_blocks(c);
+          }, py::arg("n_in"), py::arg("n_out"), py::arg("m_in") = 1, py::arg("m_out") = 1,
+          py::arg("density") = 0.1, py::arg("epsilon") = 0.0, "Exact number of blocks the ER init draws.");
+}
+
+}  // namespace motifcore_py

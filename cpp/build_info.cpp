@@ -1,0 +1,46 @@
+#include "build_info.hpp"
+
+#include <Eigen/Core>
+
+#include "common.hpp"
+#include "kernels.hpp"
+
+#ifndef MOTIFCORE_CXX_FLAGS
+#define MOTIFCORE_CXX_FLAGS "unknown"
+#endif
+#ifndef MOTIFCORE_BUILD_TYPE
+#define MOTIFCORE_BUILD_TYPE "unknown"
+#endif
+
+namespace motifcore {
+
+std::map<std::string, std::string> build_info() {
+    std::map<std::string, std::string> info;
+#if defined(__clang__)
+    info["compiler"] = std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+    info["compiler"] = std::string("gcc ") + __VERSION__;
+#else
+    info["compiler"] = "unknown";
+#endif
+    info["cxx_flags"] = MOTIFCORE_CXX_FLAGS;
+    info["build_type"] = MOTIFCORE_BUILD_TYPE;
+#ifdef MOTIFCORE_HAVE_X86_KERNELS
+    info["simd_compiled"] = "generic,avx2,avx512";
+#else
+    info["simd_compiled"] = "generic";
+#endif
+    info["simd_best"] = best_simd_level();
+    info["simd"] = kernels().name;
+#ifdef _OPENMP
+    info["openmp"] = std::to_string(_OPENMP);
+#else
+    info["openmp"] = "no";
+#endif
+    info["default_threads"] = std::to_string(default_num_threads());
+    info["eigen"] = std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) + "." +
+                    std::to_string(EIGEN_MINOR_VERSION);
+    return info;
+}
+
+}  // namespace motifcore

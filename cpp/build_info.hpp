@@ -1,0 +1,12 @@
+// Compile-time facts about this build of the engine.
+#pragma once
+
+#include <map>
+#include <string>
+
+namespace motifcore {
+
+/// Compiler, flags, SIMD levels compiled and selected, OpenMP version, default thread count, Eigen version.
+std::map<std::string, std::string> build_info();
+
+}  // namespace motifcore

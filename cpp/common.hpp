@@ -1,0 +1,125 @@
+// Shared utilities of the motifcore engine: argument checks, a portable seeded RNG, thread helpers.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace motifcore {
+
+/// Throws std::invalid_argument with a message built from the streamed arguments when `cond` is false.
+#define MC_CHECK(cond, ...)                                                   \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            std::ostringstream mc_msg_;                                       \
+            mc_msg_ << __VA_ARGS__;                                           \
+            throw std::invalid_argument(mc_msg_.str());                       \
+        }                                                                     \
+    } while (0)
+
+/// Same as MC_CHECK but throws std::out_of_range (mapped to IndexError / ValueError by the bindings).
+#define MC_CHECK_RANGE(cond, ...)                                             \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            std::ostringstream mc_msg_;                                       \
+            mc_msg_ << __VA_ARGS__;                                           \
+            throw std::out_of_range(mc_msg_.str());                           \
+        }                                                                     \
+    } while (0)
+
+/// Captures the first exception thrown inside an OpenMP region so it can be rethrown outside it
+/// (an exception escaping a parallel region terminates the process).
+class OmpExceptionCapture {
+public:
+    /// Runs f(); if it throws, the first exception is kept and later ones are dropped.
+    template <class F>
+    void run(F&& f) noexcept {
+        try {
+            f();
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (!first_) first_ = std::current_exception();
+        }
+    }
+    /// Rethrows the captured exception, if any. Call after the parallel region.
+    void rethrow() const {
+        if (first_) std::rethrow_exception(first_);
+    }
+
+private:
+    std::exception_ptr first_;
+    std::mutex mutex_;
+};
+
+/// splitmix64: used to expand a user seed into RNG state and as a stateless hash.
+inline uint64_t splitmix64(uint64_t& x) {
+    uint64_t z = (x += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/// Stateless 64-bit hash of (a, b, c, d); the same on every platform and thread count.
+inline uint64_t hash4(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
+    uint64_t s = a;
+    uint64_t h = splitmix64(s);
+    s = h ^ b;
+    h = splitmix64(s);
+    s = h ^ c;
+    h = splitmix64(s);
+    s = h ^ d;
+    return splitmix64(s);
+}
+
+/// xoshiro256** generator with its own uniform helpers, so a seed gives the same stream on every
+/// platform (std:: distributions are implementation-defined).
+class Rng {
+public:
+    /// Seeds the four state words from `seed` through splitmix64.
+    explicit Rng(uint64_t seed = 0) {
+        uint64_t x = seed;
+        for (auto& w : s_) w = splitmix64(x);
+    }
+    /// Next raw 64-bit value.
+    uint64_t next() {
+        const uint64_t result = rotl(s_[1] * 5, 7) * 9;
+        const uint64_t t = s_[1] << 17;
+        s_[2] ^= s_[0];
+        s_[3] ^= s_[1];
+        s_[1] ^= s_[2];
+        s_[0] ^= s_[3];
+        s_[2] ^= t;
+        s_[3] = rotl(s_[3], 45);
+        return result;
+    }
+    /// Uniform integer in [0, n), n >= 1, without modulo bias (Lemire's method).
+    uint64_t below(uint64_t n) {
+        unsigned __int128 m = static_cast<unsigned __int128>(next()) * n;
+        uint64_t low = static_cast<uint64_t>(m);
+        if (low < n) {
+            const uint64_t threshold = (0 - n) % n;
+            while (low < threshold) {
+                m = static_cast<unsigned __int128>(next()) * n;
+                low = static_cast<uint64_t>(m);
+            }
+        }
+        return static_cast<uint64_t>(m >> 64);
+    }
+    /// Uniform double in [0, 1) with 53 random bits.
+    double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+
+private:
+    static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+    uint64_t s_[4];
+};
+
+/// Number of threads OpenMP would use by default (1 without OpenMP).
+int default_num_threads();
+
+/// Resolves a user thread request: <= 0 means the default.
+int resolve_threads(int requested);
+
+}  // namespace motifcore

@@ -1,0 +1,410 @@
+#include "layer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "common.hpp"
+#include "kernels.hpp"
+
+namespace motifcore {
+
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Sorted distinct positions in [0, total), `n` of them, uniform among the positions for which
+// `taken(pos)` is false (`n_taken` of them are true). Never allocates O(total) memory.
+template <class Taken>
+std::vector<uint64_t> sample_positions(uint64_t total, uint64_t n, uint64_t n_taken, Rng& rng,
+                                       Taken taken) {
+    const uint64_t available = total - n_taken;
+    MC_CHECK(n <= available, "cannot place " << n << " blocks: only " << available << " free positions");
+    std::vector<uint64_t> out;
+    if (n == 0) return out;
+    out.reserve(n);
+    if (n * 2 > available) {
+        // Dense case: selection sampling over the free positions (Knuth's algorithm S); time is
+        // O(total) but total < 2n + n_taken here, i.e. proportional to the blocks that exist.
+        uint64_t need = n, left = available;
+        for (uint64_t pos = 0; pos < total && need > 0; ++pos) {
+            if (taken(pos)) continue;
+            if (rng.below(left) < need) {
+                out.push_back(pos);
+                --need;
+            }
+            --left;
+        }
+        return out;
+    }
+    // Sparse case: i.i.d. uniform draws, drop taken positions and repeats, draw the deficit again.
+    // Every round is symmetric under permutations of the free positions, so the final set is a
+    // uniform n-subset of them.
+    while (out.size() < n) {
+        const uint64_t need = n - out.size();
+        for (uint64_t i = 0; i < need; ++i) {
+            const uint64_t pos = rng.below(total);
+            if (!taken(pos)) out.push_back(pos);
+        }
+        std::sort(out.begin(), out.end());
+        out.erase(std::unique(out.begin(), out.end()), out.end());
+    }
+    return out;
+}
+
+}  // namespace
+
+int64_t target_blocks(const LayerConfig& cfg) {
+    const int64_t G_in = ceil_div(cfg.n_in, cfg.m_in), G_out = ceil_div(cfg.n_out, cfg.m_out);
+    const double total = static_cast<double>(G_in) * static_cast<double>(G_out);
+    double d = cfg.density;
+    if (cfg.epsilon > 0) d = std::min(1.0, cfg.epsilon * static_cast<double>(G_in + G_out) / total);
+    return static_cast<int64_t>(std::llround(d * total));
+}
+
+Layer::Layer(const LayerConfig& cfg)
+    : n_in(cfg.n_in), n_out(cfg.n_out), m_in(cfg.m_in), m_out(cfg.m_out), G_in(0), G_out(0),
+      activation(cfg.activation), bias_mode(cfg.bias) {
+    MC_CHECK(cfg.n_in >= 1 && cfg.n_out >= 1,
+             "layer widths must be >= 1, got n_in=" << cfg.n_in << ", n_out=" << cfg.n_out);
+    MC_CHECK(cfg.m_in >= 1 && cfg.m_out >= 1,
+             "motif sizes must be >= 1, got m_in=" << cfg.m_in << ", m_out=" << cfg.m_out);
+    MC_CHECK(cfg.m_in <= cfg.n_in && cfg.m_out <= cfg.n_out,
+             "motif size larger than the layer: m_in=" << cfg.m_in << " > n_in=" << cfg.n_in
+                                                       << " or m_out=" << cfg.m_out << " > n_out=" << cfg.n_out);
+    MC_CHECK(cfg.epsilon > 0 || (cfg.density > 0 && cfg.density <= 1),
+             "density must be in (0, 1], got " << cfg.density);
+    MC_CHECK(cfg.epsilon >= 0 && std::isfinite(cfg.epsilon), "epsilon must be > 0, got " << cfg.epsilon);
+    G_in = ceil_div(n_in, m_in);
+    G_out = ceil_div(n_out, m_out);
+    MC_CHECK(G_in < std::numeric_limits<int32_t>::max(), "too many input groups: " << G_in);
+    const int64_t nb = target_blocks(cfg);
+    MC_CHECK(nb >= 1, "density " << cfg.density << (cfg.epsilon > 0 ? " (from epsilon)" : "")
+                                 << " gives 0 active blocks for a " << G_out << " x " << G_in
+                                 << " block grid; raise the density");
+
+    Rng rng(cfg.seed);
+    const uint64_t total = static_cast<uint64_t>(G_in) * static_cast<uint64_t>(G_out);
+    const auto pos = sample_positions(total, static_cast<uint64_t>(nb), 0, rng, [](uint64_t) { return false; });
+    indptr.assign(G_out + 1, 0);
+    indices.resize(pos.size());
+    for (size_t p = 0; p < pos.size(); ++p) {
+        ++indptr[static_cast<int64_t>(pos[p] / G_in) + 1];
+        indices[p] = static_cast<int32_t>(pos[p] % G_in);
+    }
+    for (int64_t r = 0; r < G_out; ++r) indptr[r + 1] += indptr[r];
+    K.assign(pos.size(), 0.f);
+    vK.assign(pos.size(), 0.f);
+    dK.assign(pos.size(), 0.f);
+    const int64_t nbias = bias_mode == BiasMode::Neuron ? n_out : G_out;
+    b.assign(nbias, 0.f);
+    vb.assign(nbias, 0.f);
+    db.assign(nbias, 0.f);
+    for (int64_t r = 0; r < G_out; ++r) draw_block_weights(r, indptr[r], indptr[r + 1], rng, false);
+    rebuild_transpose();
+}
+
+int64_t Layer::n_edges() const {
+    int64_t e = 0;
+    for (int64_t r = 0; r < G_out; ++r) {
+        int64_t cols = 0;
+        for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) cols += in_size(indices[p]);
+        e += cols * out_size(r);
+    }
+    return e;
+}
+
+float Layer::init_bound(int64_t r) const {
+    int64_t fan_in = 0;
+    for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) fan_in += in_size(indices[p]);
+    return fan_in > 0 ? static_cast<float>(std::sqrt(6.0 / static_cast<double>(fan_in))) : 0.f;
+}
+
+void Layer::draw_block_weights(int64_t r, int64_t p_begin, int64_t p_end, Rng& rng, bool zero) {
+    const double bound = init_bound(r);
+    for (int64_t p = p_begin; p < p_end; ++p)
+        K[p] = zero ? 0.f : static_cast<float>((2.0 * rng.uniform() - 1.0) * bound);
+}
+
+void Layer::rebuild_transpose() {
+    const int64_t nnz = n_blocks();
+    t_indptr.assign(G_in + 1, 0);
+    for (int32_t c : indices) ++t_indptr[c + 1];
+    for (int64_t c = 0; c < G_in; ++c) t_indptr[c + 1] += t_indptr[c];
+    t_rows.resize(nnz);
+    t_pos.resize(nnz);
+    std::vector<int64_t> next(t_indptr.begin(), t_indptr.end() - 1);
+    for (int64_t r = 0; r < G_out; ++r)
+        for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) {
+            const int64_t q = next[indices[p]]++;
+            t_rows[q] = static_cast<int32_t>(r);
+            t_pos[q] = p;
+        }
+}
+
+void Layer::set_state(std::vector<int64_t> new_indptr, std::vector<int32_t> new_indices,
+                      std::vector<float> new_K, std::vector<float> new_b, std::vector<float> new_vK,
+                      std::vector<float> new_vb) {
+    MC_CHECK(static_cast<int64_t>(new_indptr.size()) == G_out + 1,
+             "indptr must have G_out + 1 = " << G_out + 1 << " entries, got " << new_indptr.size());
+    MC_CHECK(new_indptr[0] == 0 && new_indptr.back() == static_cast<int64_t>(new_indices.size()),
+             "indptr must start at 0 and end at len(indices) = " << new_indices.size());
+    for (int64_t r = 0; r < G_out; ++r) {
+        MC_CHECK(new_indptr[r] <= new_indptr[r + 1], "indptr must be non-decreasing (row " << r << ")");
+        for (int64_t p = new_indptr[r]; p < new_indptr[r + 1]; ++p) {
+            MC_CHECK(new_indices[p] >= 0 && new_indices[p] < G_in,
+                     "block index " << new_indices[p] << " out of range [0, " << G_in << ") in row " << r);
+            MC_CHECK(p == new_indptr[r] || new_indices[p - 1] < new_indices[p],
+                     "indices of row " << r << " must be strictly increasing (sorted, no duplicates)");
+        }
+    }
+    MC_CHECK(new_K.size() == new_indices.size(),
+             "weights must have one entry per block (" << new_indices.size() << "), got " << new_K.size());
+    MC_CHECK(static_cast<int64_t>(new_b.size()) == n_bias(), "bias must have " << n_bias() << " entries, got " << new_b.size());
+    if (new_vK.empty()) new_vK.assign(new_K.size(), 0.f);
+    if (new_vb.empty()) new_vb.assign(new_b.size(), 0.f);
+    MC_CHECK(new_vK.size() == new_K.size() && new_vb.size() == new_b.size(), "momentum buffers have the wrong size");
+    indptr = std::move(new_indptr);
+    indices = std::move(new_indices);
+    K = std::move(new_K);
+    b = std::move(new_b);
+    vK = std::move(new_vK);
+    vb = std::move(new_vb);
+    dK.assign(K.size(), 0.f);
+    db.assign(b.size(), 0.f);
+    rebuild_transpose();
+}
+
+PruneStats Layer::prune_regrow(double zeta, uint64_t seed, bool zero_init) {
+    MC_CHECK(zeta >= 0 && zeta < 1, "zeta must be in [0, 1), got " << zeta);
+    const int64_t nnz = n_blocks();
+    const uint64_t total = static_cast<uint64_t>(G_in) * static_cast<uint64_t>(G_out);
+    const int64_t free_before = static_cast<int64_t>(total) - nnz;
+    const int64_t k = std::min<int64_t>(static_cast<int64_t>(std::llround(zeta * static_cast<double>(nnz))), free_before);
+    PruneStats stats;
+    if (k <= 0) return stats;
+
+    // The k smallest |K|, ties broken by position so the choice is deterministic.
+    std::vector<int64_t> order(nnz);
+    std::iota(order.begin(), order.end(), 0);
+    auto smaller = [&](int64_t a, int64_t c) {
+        const float fa = std::fabs(K[a]), fc = std::fabs(K[c]);
+        return fa < fc || (fa == fc && a < c);
+    };
+    std::nth_element(order.begin(), order.begin() + (k - 1), order.end(), smaller);
+    std::vector<char> removed(nnz, 0);
+    for (int64_t i = 0; i < k; ++i) {
+        removed[order[i]] = 1;
+        stats.threshold = std::max(stats.threshold, std::fabs(K[order[i]]));
+    }
+    stats.removed = k;
+
+    // New positions among those inactive before this step (the pruned ones are excluded).
+    Rng rng(seed);
+    auto active = [&](uint64_t pos) {
+        const int64_t r = static_cast<int64_t>(pos / G_in);
+        const int32_t c = static_cast<int32_t>(pos % G_in);
+        return std::binary_search(indices.begin() + indptr[r], indices.begin() + indptr[r + 1], c);
+    };
+    const auto fresh = sample_positions(total, static_cast<uint64_t>(k), static_cast<uint64_t>(nnz), rng, active);
+
+    // Merge survivors and new blocks row by row, keeping columns sorted.
+    std::vector<int64_t> new_indptr(G_out + 1, 0);
+    std::vector<int32_t> new_indices;
+    std::vector<float> new_K, new_vK;
+    std::vector<char> is_new;
+    new_indices.reserve(nnz);
+    new_K.reserve(nnz);
+    new_vK.reserve(nnz);
+    is_new.reserve(nnz);
+    size_t f = 0;
+    for (int64_t r = 0; r < G_out; ++r) {
+        int64_t p = indptr[r];
+        const int64_t pe = indptr[r + 1];
+        while (true) {
+            while (p < pe && removed[p]) ++p;
+            const bool have_old = p < pe;
+            const bool have_new = f < fresh.size() && static_cast<int64_t>(fresh[f] / G_in) == r;
+            if (!have_old && !have_new) break;
+            const int32_t c_new = have_new ? static_cast<int32_t>(fresh[f] % G_in) : 0;
+            if (have_old && (!have_new || indices[p] < c_new)) {
+                new_indices.push_back(indices[p]);
+                new_K.push_back(K[p]);
+                new_vK.push_back(vK[p]);
+                is_new.push_back(0);
+                ++p;
+            } else {
+                new_indices.push_back(c_new);
+                new_K.push_back(0.f);
+                new_vK.push_back(0.f);
+                is_new.push_back(1);
+                ++f;
+            }
+        }
+        new_indptr[r + 1] = static_cast<int64_t>(new_indices.size());
+    }
+    indptr = std::move(new_indptr);
+    indices = std::move(new_indices);
+    K = std::move(new_K);
+    vK = std::move(new_vK);
+    dK.assign(K.size(), 0.f);
+    // New weights use the He bound of their row's new fan-in, drawn in position order.
+    for (int64_t r = 0; r < G_out; ++r) {
+        if (zero_init) break;
+        float bound = -1.f;
+        for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) {
+            if (!is_new[p]) continue;
+            if (bound < 0) bound = init_bound(r);
+            K[p] = static_cast<float>((2.0 * rng.uniform() - 1.0) * bound);
+        }
+    }
+    rebuild_transpose();
+    return stats;
+}
+
+void Layer::sgd_step(float lr, float momentum, float weight_decay, int num_threads) {
+    const int64_t nnz = n_blocks();
+#pragma omp parallel for num_threads(num_threads) schedule(static)
+    for (int64_t p = 0; p < nnz; ++p) {
+        const float g = dK[p] + weight_decay * K[p];
+        vK[p] = momentum * vK[p] + g;
+        K[p] -= lr * vK[p];
+    }
+    for (size_t i = 0; i < b.size(); ++i) {
+        const float g = db[i] + weight_decay * b[i];
+        vb[i] = momentum * vb[i] + g;
+        b[i] -= lr * vb[i];
+    }
+}
+
+void LayerWork::ensure(const Layer& layer, int64_t batch) {
+    if (batch <= B && static_cast<int64_t>(Kt.size()) == layer.n_blocks()) return;
+    B = std::max(B, batch);
+    if (layer.m_in > 1) S.resize(static_cast<size_t>(layer.G_in * B));
+    U.resize(static_cast<size_t>(layer.G_out * B));
+    A.resize(static_cast<size_t>(layer.n_out * B));
+    dU.resize(static_cast<size_t>(layer.G_out * B));
+    dS.resize(static_cast<size_t>(layer.G_in * B));
+    Kt.resize(static_cast<size_t>(layer.n_blocks()));
+}
+
+void Layer::forward(const float* in, int64_t B, LayerWork& w, int nt) const {
+    // GroupSum of the input (skipped for m_in == 1: the input is its own group sum).
+    if (m_in == 1) {
+        w.S_ptr = in;
+    } else {
+        float* S = w.S.data();
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t c = 0; c < G_in; ++c) {
+            float* s = S + c * B;
+            const float* x = in + c * m_in * B;
+            const int64_t sz = in_size(c);
+            std::copy(x, x + B, s);
+            for (int64_t j = 1; j < sz; ++j)
+                for (int64_t t = 0; t < B; ++t) s[t] += x[j * B + t];
+        }
+        w.S_ptr = S;
+    }
+    kernels().spmm(G_out, indptr.data(), indices.data(), K.data(), w.S_ptr, w.U.data(), B, nt);
+    // Expand + bias + activation.
+    const bool relu = activation == Activation::ReLU;
+    const bool per_neuron = bias_mode == BiasMode::Neuron;
+    const float* U = w.U.data();
+    float* A = w.A.data();
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t i = 0; i < n_out; ++i) {
+        const int64_t g = i / m_out;
+        const float* u = U + g * B;
+        float* a = A + i * B;
+        const float bias = b[per_neuron ? i : g];
+        if (relu)
+            for (int64_t t = 0; t < B; ++t) a[t] = std::max(u[t] + bias, 0.f);
+        else
+            for (int64_t t = 0; t < B; ++t) a[t] = u[t] + bias;
+    }
+}
+
+void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, int64_t B, LayerWork& w,
+                     bool need_dS, int nt) {
+    const bool relu = activation == Activation::ReLU;
+    const bool per_neuron = bias_mode == BiasMode::Neuron;
+    const float* A = w.A.data();
+    float* dU = w.dU.data();
+    float* dbp = db.data();
+    // dz = grad * act'(z), summed over each output group into dU; db from the same pass.
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t r = 0; r < G_out; ++r) {
+        float* du = dU + r * B;
+        std::fill(du, du + B, 0.f);
+        const int64_t sz = out_size(r);
+        float motif_bias_grad = 0.f;
+        for (int64_t k = 0; k < sz; ++k) {
+            const int64_t i = r * m_out + k;
+            const float* gi = grad + (i / grad_group) * B;
+            float sum = 0.f;
+            if (relu) {
+                const float* a = A + i * B;
+                for (int64_t t = 0; t < B; ++t) {
+                    const float dz = a[t] > 0.f ? gi[t] * relu_scale : 0.f;
+                    du[t] += dz;
+                    sum += dz;
+                }
+            } else {
+                for (int64_t t = 0; t < B; ++t) {
+                    du[t] += gi[t];
+                    sum += gi[t];
+                }
+            }
+            if (per_neuron)
+                dbp[i] = sum;
+            else
+                motif_bias_grad += sum;
+        }
+        if (!per_neuron) dbp[r] = motif_bias_grad;
+    }
+    kernels().sddmm(G_out, indptr.data(), indices.data(), dU, w.S_ptr, dK.data(), B, nt);
+    if (need_dS) {
+        const int64_t nnz = n_blocks();
+        float* Kt = w.Kt.data();
+        for (int64_t q = 0; q < nnz; ++q) Kt[q] = K[t_pos[q]];
+        kernels().spmm(G_in, t_indptr.data(), t_rows.data(), Kt, dU, w.dS.data(), B, nt);
+    }
+}
+
+void Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt) {
+    MC_CHECK(B >= 1, "batch must hold at least one sample");
+    own_.ensure(*this, B);
+    x_fm_.resize(static_cast<size_t>(n_in * B));
+    for (int64_t s = 0; s < B; ++s)
+        for (int64_t j = 0; j < n_in; ++j) x_fm_[j * B + s] = x[s * n_in + j];
+    // The scratch may have been sized for a larger batch; panels use leading dimension B.
+    forward(x_fm_.data(), B, own_, nt);
+    for (int64_t s = 0; s < B; ++s)
+        for (int64_t i = 0; i < n_out; ++i) out[s * n_out + i] = own_.A[i * B + s];
+    last_B_ = B;
+}
+
+void Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, int nt) {
+    MC_CHECK(last_B_ > 0, "backward called before forward");
+    MC_CHECK(B == last_B_, "backward batch size " << B << " differs from the last forward (" << last_B_ << ")");
+    g_fm_.resize(static_cast<size_t>(n_out * B));
+    for (int64_t s = 0; s < B; ++s)
+        for (int64_t i = 0; i < n_out; ++i) g_fm_[i * B + s] = grad_out[s * n_out + i];
+    if (m_in == 1) own_.S_ptr = x_fm_.data();
+    backward(g_fm_.data(), 1, 1.f, B, own_, true, nt);
+    for (int64_t s = 0; s < B; ++s)
+        for (int64_t j = 0; j < n_in; ++j) grad_in[s * n_in + j] = own_.dS[(j / m_in) * B + s];
+}
+
+void Layer::to_dense(float* out) const {
+    std::fill(out, out + n_out * n_in, 0.f);
+    for (int64_t r = 0; r < G_out; ++r)
+        for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) {
+            const int64_t c = indices[p];
+            for (int64_t i = r * m_out; i < r * m_out + out_size(r); ++i)
+                for (int64_t j = c * m_in; j < c * m_in + in_size(c); ++j) out[i * n_in + j] = K[p];
+        }
+}
+
+}  // namespace motifcore

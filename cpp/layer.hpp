@@ -1,0 +1,140 @@
+// One block-sparse motif layer: geometry, block pattern (CSR + transposed index), shared block
+// weights, biases, optimizer state, initialisation, SGD and SET prune/regrow.
+//
+// Neurons are partitioned into motifs: input group c covers inputs [c*m_in, min((c+1)*m_in, n_in)),
+// output group r covers outputs [r*m_out, min((r+1)*m_out, n_out)); the last group of a width not
+// divisible by m is a smaller "residual" motif. An active block (r, c) carries ONE weight shared by
+// all of its edges: W[i, j] = K[block(g(i), g(j))] if that block is active, else 0.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace motifcore {
+
+/// Activation applied after Expand + bias.
+enum class Activation { Linear = 0, ReLU = 1 };
+
+/// Bias granularity: one per output neuron (default) or one per output motif.
+enum class BiasMode { Neuron = 0, Motif = 1 };
+
+/// Construction parameters of a layer; every field has its default.
+struct LayerConfig {
+    int64_t n_in = 0;                        ///< input neurons (>= 1)
+    int64_t n_out = 0;                       ///< output neurons (>= 1)
+    int64_t m_in = 1;                        ///< motif size on the input side (>= 1)
+    int64_t m_out = 1;                       ///< motif size on the output side (>= 1)
+    double density = 0.1;                    ///< fraction of active blocks among G_out*G_in, in (0, 1]
+    double epsilon = 0.0;                    ///< > 0: SET's p = eps*(G_in+G_out)/(G_in*G_out), capped at 1; overrides density
+    BiasMode bias = BiasMode::Neuron;        ///< bias granularity
+    Activation activation = Activation::Linear;  ///< activation after the affine map
+    uint64_t seed = 0;                       ///< seed of the pattern and weight draws
+};
+
+/// Result of one SET evolution step.
+struct PruneStats {
+    int64_t removed = 0;     ///< blocks pruned (== regrown)
+    float threshold = 0.f;   ///< largest |K| among the pruned blocks (0 when nothing was pruned)
+};
+
+/// Scratch buffers of one layer for a batch; feature-major panels [rows, B]. Reused across steps.
+struct LayerWork {
+    int64_t B = 0;              ///< batch size the buffers currently hold
+    std::vector<float> S;       ///< [G_in, B] group sums of the input (unused when m_in == 1)
+    const float* S_ptr = nullptr;  ///< points to S, or to the input itself when m_in == 1
+    std::vector<float> U;       ///< [G_out, B] block products
+    std::vector<float> A;       ///< [n_out, B] activations (after dropout in training)
+    std::vector<float> dU;      ///< [G_out, B] group sums of dL/dz
+    std::vector<float> dS;      ///< [G_in, B] gradient w.r.t. the group sums of the input
+    std::vector<float> Kt;      ///< [|P|] weights in transposed order
+    /// Grows (never shrinks) the buffers to hold a batch of B samples for `layer`.
+    void ensure(const class Layer& layer, int64_t B);
+};
+
+/// A block-sparse motif layer. Weights and gradients live here; batch scratch lives in LayerWork.
+class Layer {
+public:
+    /// Builds the layer: Erdős–Rényi block pattern with an exact block count, He-uniform weights
+    /// on the effective edge fan-in, zero biases. Throws std::invalid_argument on a bad config.
+    explicit Layer(const LayerConfig& cfg);
+
+    // Geometry (read-only after construction).
+    int64_t n_in, n_out, m_in, m_out, G_in, G_out;
+    Activation activation;
+    BiasMode bias_mode;
+
+    // Block pattern: CSR over output groups, column indices sorted within each row, no duplicates.
+    std::vector<int64_t> indptr;   ///< [G_out + 1]
+    std::vector<int32_t> indices;  ///< [|P|] input group of each block
+    std::vector<float> K;          ///< [|P|] shared block weights
+    std::vector<float> vK;         ///< [|P|] momentum of K
+    std::vector<float> b;          ///< [n_out] (Neuron) or [G_out] (Motif)
+    std::vector<float> vb;         ///< momentum of b
+    std::vector<float> dK;         ///< [|P|] gradient of the last backward
+    std::vector<float> db;         ///< gradient of the last backward, same size as b
+
+    // Transposed index (CSC over input groups), rebuilt whenever the pattern changes.
+    std::vector<int64_t> t_indptr;  ///< [G_in + 1]
+    std::vector<int32_t> t_rows;    ///< [|P|] output group of each entry
+    std::vector<int64_t> t_pos;     ///< [|P|] position of the entry in K
+
+    int64_t n_blocks() const { return static_cast<int64_t>(indices.size()); }
+    int64_t n_bias() const { return static_cast<int64_t>(b.size()); }
+    /// Number of edges of the effective matrix: sum over active blocks of (rows * cols of the block).
+    int64_t n_edges() const;
+    /// Size of input group c / output group r (m, or smaller for a residual motif).
+    int64_t in_size(int64_t c) const { return std::min(m_in, n_in - c * m_in); }
+    int64_t out_size(int64_t r) const { return std::min(m_out, n_out - r * m_out); }
+    /// He-uniform bound sqrt(6 / fan_in) of output group r for its current pattern (0 if empty).
+    float init_bound(int64_t r) const;
+
+    /// Replaces pattern and parameters (checkpoint loading). Validates sizes, ranges, sortedness
+    /// and duplicates; vK/vb may be empty (zeroed).
+    void set_state(std::vector<int64_t> indptr, std::vector<int32_t> indices, std::vector<float> K,
+                   std::vector<float> b, std::vector<float> vK, std::vector<float> vb);
+
+    /// SET evolution in place: prune the round(zeta*|P|) active blocks of smallest |K| (ties broken
+    /// by position), regrow as many uniformly among the positions that were inactive before this
+    /// step, with weights from the init distribution (or zero), momentum of new blocks zero.
+    /// |P| is kept; indices stay sorted. The count is capped by the number of inactive positions.
+    PruneStats prune_regrow(double zeta, uint64_t seed, bool zero_init = false);
+
+    /// In-place SGD with momentum (PyTorch convention): v = mu*v + (g + wd*w); w -= lr*v.
+    /// Applies to K (with dK) and b (with db); weight decay applies to both.
+    void sgd_step(float lr, float momentum, float weight_decay, int num_threads);
+
+    // ---- Batch kernels on feature-major panels -------------------------------------------------
+    /// Forward: S = GroupSum(in), U = S K^T, A = act(Expand(U) + b). `in` is [n_in, B].
+    void forward(const float* in, int64_t B, LayerWork& w, int num_threads) const;
+    /// Backward. The upstream gradient of the activations is read as grad[(i / grad_group) * B + b]
+    /// (grad_group > 1 lets the next layer pass its un-expanded dS). For ReLU the local derivative
+    /// is `relu_scale` where A > 0 and 0 elsewhere (relu_scale = 1/(1-p) undoes inverted dropout).
+    /// Fills dK, db and w.dU; fills w.dS (gradient w.r.t. the input group sums) if need_dS.
+    void backward(const float* grad, int64_t grad_group, float relu_scale, int64_t B, LayerWork& w,
+                  bool need_dS, int num_threads);
+
+    // ---- Convenience API on row-major [B, n] arrays (used by the Python MotifLayer) -------------
+    /// out[B, n_out] = layer(x[B, n_in]); keeps what backward_rowmajor needs.
+    void forward_rowmajor(const float* x, int64_t B, float* out, int num_threads);
+    /// grad_in[B, n_in] from grad_out[B, n_out] of the last forward_rowmajor; fills dK, db.
+    void backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, int num_threads);
+    /// Writes the effective dense matrix [n_out, n_in] (inspection and tests only).
+    void to_dense(float* out) const;
+
+    /// Rebuilds the transposed index from the CSR pattern.
+    void rebuild_transpose();
+
+private:
+    void init_weights(uint64_t seed);
+    void draw_block_weights(int64_t r, int64_t p_begin, int64_t p_end, class Rng& rng, bool zero);
+    LayerWork own_;            // scratch of the row-major convenience API
+    std::vector<float> x_fm_;  // input of the last forward_rowmajor, feature-major
+    std::vector<float> g_fm_;  // gradient scratch, feature-major
+    int64_t last_B_ = 0;
+};
+
+/// Number of active blocks the ER init draws for this config (exposed for tests and docs).
+int64_t target_blocks(const LayerConfig& cfg);
+
+}  // namespace motifcore

@@ -1,0 +1,172 @@
+#include "network.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common.hpp"
+
+namespace motifcore {
+
+Network::Network(std::vector<std::shared_ptr<Layer>> ls, int nt) : layers(std::move(ls)), num_threads(nt) {
+    MC_CHECK(!layers.empty(), "a network needs at least one layer");
+    MC_CHECK(num_threads >= 1, "num_threads must be >= 1, got " << num_threads);
+    for (size_t l = 1; l < layers.size(); ++l)
+        MC_CHECK(layers[l]->n_in == layers[l - 1]->n_out,
+                 "layer " << l << " expects " << layers[l]->n_in << " inputs but layer " << l - 1
+                          << " has " << layers[l - 1]->n_out << " outputs");
+    MC_CHECK(layers.back()->n_out >= 2, "the output layer needs at least 2 classes");
+    work_.resize(layers.size());
+}
+
+void Network::gather(const float* X, const int64_t* y, int64_t N, const int64_t* rows, int64_t B) {
+    const int64_t d = n_in();
+    const int64_t C = n_classes();
+    x0_.resize(static_cast<size_t>(std::max<int64_t>(static_cast<int64_t>(x0_.size()), d * B)));
+    yb_.resize(static_cast<size_t>(std::max<int64_t>(static_cast<int64_t>(yb_.size()), B)));
+    float* x0 = x0_.data();
+    OmpExceptionCapture capture;
+#pragma omp parallel for num_threads(num_threads) schedule(static)
+    for (int64_t s = 0; s < B; ++s) {
+        capture.run([&] {
+            const int64_t row = rows ? rows[s] : s;
+            MC_CHECK_RANGE(row >= 0 && row < N, "sample index " << row << " out of range [0, " << N << ")");
+            if (y) {
+                MC_CHECK_RANGE(y[row] >= 0 && y[row] < C,
+                               "label " << y[row] << " of sample " << row << " is outside [0, " << C << ")");
+                yb_[s] = y[row];
+            }
+            const float* xr = X + row * d;
+            for (int64_t j = 0; j < d; ++j) x0[j * B + s] = xr[j];
+        });
+    }
+    capture.rethrow();
+    for (size_t l = 0; l < layers.size(); ++l) work_[l].ensure(*layers[l], B);
+}
+
+void Network::forward_all(int64_t B, float dropout) {
+    const float* in = x0_.data();
+    const size_t L = layers.size();
+    for (size_t l = 0; l < L; ++l) {
+        layers[l]->forward(in, B, work_[l], num_threads);
+        if (dropout > 0.f && l + 1 < L) {
+            // Inverted dropout with masks from a stateless hash: independent of the thread count.
+            const float scale = 1.f / (1.f - dropout);
+            const int64_t n = layers[l]->n_out;
+            float* A = work_[l].A.data();
+            const uint64_t seed = dropout_seed, st = step;
+#pragma omp parallel for num_threads(num_threads) schedule(static)
+            for (int64_t i = 0; i < n; ++i)
+                for (int64_t t = 0; t < B; ++t) {
+                    const uint64_t h = hash4(seed, st, l, static_cast<uint64_t>(i * B + t));
+                    const float u = static_cast<float>(h >> 40) * 0x1.0p-24f;
+                    A[i * B + t] = u < dropout ? 0.f : A[i * B + t] * scale;
+                }
+        }
+        in = work_[l].A.data();
+    }
+}
+
+double Network::loss_and_grad(int64_t B, bool want_grad, int64_t* correct) {
+    const int64_t C = n_classes();
+    const float* Z = work_.back().A.data();
+    if (want_grad) dlogits_.resize(static_cast<size_t>(std::max<int64_t>(static_cast<int64_t>(dlogits_.size()), C * B)));
+    sample_loss_.resize(static_cast<size_t>(B));
+    std::vector<char> hit(static_cast<size_t>(B), 0);
+    float* dz = dlogits_.data();
+    const float inv_b = 1.f / static_cast<float>(B);
+#pragma omp parallel for num_threads(num_threads) schedule(static)
+    for (int64_t s = 0; s < B; ++s) {
+        float mx = Z[s];
+        int64_t arg = 0;
+        for (int64_t c = 1; c < C; ++c)
+            if (Z[c * B + s] > mx) {
+                mx = Z[c * B + s];
+                arg = c;
+            }
+        double sum = 0.0;
+        for (int64_t c = 0; c < C; ++c) sum += std::exp(static_cast<double>(Z[c * B + s] - mx));
+        const int64_t y = yb_[s];
+        sample_loss_[s] = std::log(sum) - static_cast<double>(Z[y * B + s] - mx);
+        hit[s] = arg == y;
+        if (want_grad)
+            for (int64_t c = 0; c < C; ++c) {
+                const double p = std::exp(static_cast<double>(Z[c * B + s] - mx)) / sum;
+                dz[c * B + s] = static_cast<float>(p - (c == y ? 1.0 : 0.0)) * inv_b;
+            }
+    }
+    double total = 0.0;
+    int64_t n_hit = 0;
+    for (int64_t s = 0; s < B; ++s) {
+        total += sample_loss_[s];
+        n_hit += hit[s];
+    }
+    if (correct) *correct = n_hit;
+    return total;
+}
+
+double Network::train_step(const float* X, const int64_t* y, int64_t B, float lr, const TrainConfig& cfg) {
+    MC_CHECK(B >= 1, "batch must hold at least one sample");
+    MC_CHECK(cfg.dropout >= 0.f && cfg.dropout < 1.f, "dropout must be in [0, 1), got " << cfg.dropout);
+    gather(X, y, B, nullptr, B);
+    forward_all(B, cfg.dropout);
+    const double loss = loss_and_grad(B, true, nullptr);
+    const size_t L = layers.size();
+    const float scale = cfg.dropout > 0.f ? 1.f / (1.f - cfg.dropout) : 1.f;
+    layers[L - 1]->backward(dlogits_.data(), 1, 1.f, B, work_[L - 1], L > 1, num_threads);
+    for (size_t l = L - 1; l-- > 0;)
+        layers[l]->backward(work_[l + 1].dS.data(), layers[l + 1]->m_in, scale, B, work_[l], l > 0, num_threads);
+    for (auto& layer : layers) layer->sgd_step(lr, cfg.momentum, cfg.weight_decay, num_threads);
+    ++step;
+    return loss / static_cast<double>(B);
+}
+
+double Network::train_epoch(const float* X, const int64_t* y, int64_t N, const int64_t* order,
+                            int64_t n_order, int64_t batch, const float* lrs, const TrainConfig& cfg) {
+    MC_CHECK(batch >= 1, "batch size must be >= 1, got " << batch);
+    MC_CHECK(cfg.dropout >= 0.f && cfg.dropout < 1.f, "dropout must be in [0, 1), got " << cfg.dropout);
+    double total = 0.0;
+    const size_t L = layers.size();
+    const float scale = cfg.dropout > 0.f ? 1.f / (1.f - cfg.dropout) : 1.f;
+    for (int64_t start = 0, k = 0; start < n_order; start += batch, ++k) {
+        const int64_t B = std::min(batch, n_order - start);
+        gather(X, y, N, order + start, B);
+        forward_all(B, cfg.dropout);
+        total += loss_and_grad(B, true, nullptr);
+        layers[L - 1]->backward(dlogits_.data(), 1, 1.f, B, work_[L - 1], L > 1, num_threads);
+        for (size_t l = L - 1; l-- > 0;)
+            layers[l]->backward(work_[l + 1].dS.data(), layers[l + 1]->m_in, scale, B, work_[l], l > 0, num_threads);
+        for (auto& layer : layers) layer->sgd_step(lrs[k], cfg.momentum, cfg.weight_decay, num_threads);
+        ++step;
+    }
+    return n_order > 0 ? total / static_cast<double>(n_order) : 0.0;
+}
+
+void Network::logits(const float* X, int64_t N, float* out, int64_t chunk) {
+    MC_CHECK(chunk >= 1, "chunk must be >= 1");
+    const int64_t C = n_classes();
+    for (int64_t start = 0; start < N; start += chunk) {
+        const int64_t B = std::min(chunk, N - start);
+        gather(X + start * n_in(), nullptr, B, nullptr, B);
+        forward_all(B, 0.f);
+        const float* Z = work_.back().A.data();
+        for (int64_t s = 0; s < B; ++s)
+            for (int64_t c = 0; c < C; ++c) out[(start + s) * C + c] = Z[c * B + s];
+    }
+}
+
+std::pair<double, int64_t> Network::evaluate(const float* X, const int64_t* y, int64_t N, int64_t chunk) {
+    MC_CHECK(chunk >= 1, "chunk must be >= 1");
+    double total = 0.0;
+    int64_t correct = 0;
+    for (int64_t start = 0; start < N; start += chunk) {
+        const int64_t B = std::min(chunk, N - start);
+        gather(X + start * n_in(), y + start, B, nullptr, B);
+        forward_all(B, 0.f);
+        int64_t c = 0;
+        total += loss_and_grad(B, false, &c);
+        correct += c;
+    }
+    return {N > 0 ? total / static_cast<double>(N) : 0.0, correct};
+}
+
+}  // namespace motifcore

@@ -1,0 +1,60 @@
+// A multi-layer perceptron of motif layers with a fused native training step
+// (gather batch -> forward -> softmax cross-entropy -> backward -> SGD), one call per batch or epoch.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "layer.hpp"
+
+namespace motifcore {
+
+/// Optimizer and regularisation settings of a training call; every field has its default.
+struct TrainConfig {
+    float momentum = 0.9f;       ///< SGD momentum
+    float weight_decay = 5e-4f;  ///< L2 coefficient added to the gradient of every parameter
+    float dropout = 0.f;         ///< inverted-dropout rate on hidden activations, in [0, 1)
+};
+
+/// Sequential network: hidden layers use their own activation (ReLU), the last layer is linear and
+/// feeds a softmax cross-entropy loss.
+class Network {
+public:
+    /// Takes shared ownership of `layers`; consecutive widths must match.
+    Network(std::vector<std::shared_ptr<Layer>> layers, int num_threads);
+
+    std::vector<std::shared_ptr<Layer>> layers;
+    int num_threads;           ///< threads of every native call (>= 1)
+    uint64_t dropout_seed = 0; ///< seed of the dropout masks
+    uint64_t step = 0;         ///< training steps taken (drives dropout masks; checkpointed)
+
+    int64_t n_in() const { return layers.front()->n_in; }
+    int64_t n_classes() const { return layers.back()->n_out; }
+
+    /// One SGD step on a batch; X is row-major [B, n_in], y in [0, n_classes). Returns the mean loss.
+    double train_step(const float* X, const int64_t* y, int64_t B, float lr, const TrainConfig& cfg);
+
+    /// One pass over `order` (indices into the N rows of X/y) in batches of `batch` (the last may be
+    /// smaller), lr of batch k = lrs[k]. Returns the mean loss over the samples seen.
+    double train_epoch(const float* X, const int64_t* y, int64_t N, const int64_t* order,
+                       int64_t n_order, int64_t batch, const float* lrs, const TrainConfig& cfg);
+
+    /// Logits [N, n_classes] (row-major) of X [N, n_in], computed in chunks of `chunk` samples.
+    void logits(const float* X, int64_t N, float* out, int64_t chunk);
+
+    /// Mean loss and number of correct predictions on (X, y), in chunks (no training).
+    std::pair<double, int64_t> evaluate(const float* X, const int64_t* y, int64_t N, int64_t chunk);
+
+private:
+    void gather(const float* X, const int64_t* y, int64_t N, const int64_t* rows, int64_t B);
+    void forward_all(int64_t B, float dropout);
+    double loss_and_grad(int64_t B, bool want_grad, int64_t* correct);
+    std::vector<LayerWork> work_;
+    std::vector<float> x0_;       // [n_in, B] batch input, feature-major
+    std::vector<int64_t> yb_;     // [B] labels of the batch
+    std::vector<float> dlogits_;  // [C, B]
+    std::vector<double> sample_loss_;
+};
+
+}  // namespace motifcore

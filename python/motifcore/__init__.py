@@ -1,0 +1,20 @@
+"""motifcore: truly sparse, motif-structured neural network training (SET / Motif-SET) on CPUs.
+
+The numerics live in a C++/OpenMP engine (``motifcore._core``); this package is the Python API.
+"""
+
+from __future__ import annotations
+
+try:
+    from . import _core  # noqa: F401
+except ImportError as exc:  # pragma: no cover - only hit on a broken install
+    raise ImportError(
+        "motifcore's compiled engine (motifcore._core) could not be imported. Build and install the "
+        "package with `pip install .` from the source tree (needs a C++17 compiler)."
+    ) from exc
+
+from ._model import MotifLayer, MotifMLP, build_info
+
+__version__ = "0.1.0"
+
+__all__ = ["MotifLayer", "MotifMLP", "build_info", "__version__"]

@@ -1,0 +1,510 @@
+"""Public model classes: MotifLayer (one block-sparse layer) and MotifMLP (a whole network)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _core
+from ._validation import (
+    as_float_matrix,
+    as_labels,
+    check_density,
+    check_epsilon,
+    check_int,
+    check_motif,
+    check_seed,
+    check_zeta,
+    per_layer,
+)
+
+__all__ = ["MotifLayer", "MotifMLP", "build_info", "layer_seed"]
+
+
+def _default_threads() -> int:
+    return int(_core.build_info()["default_threads"])
+
+
+def _check_threads(num_threads: Optional[int]) -> int:
+    if num_threads is None:
+        env = os.environ.get("MOTIFCORE_NUM_THREADS")
+        return int(env) if env else _default_threads()
+    return check_int(num_threads, "num_threads")
+
+
+def layer_seed(seed: int, index: int) -> int:
+    """Seed of layer `index` derived from a model seed (independent streams per layer)."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1, np.uint64)[0])
+
+
+def build_info() -> Dict[str, str]:
+    """Compiler, flags, SIMD level (compiled, best, in use), OpenMP version and default threads."""
+    return dict(_core.build_info())
+
+
+class MotifLayer:
+    """A block-sparse layer whose m_out x m_in blocks each share one weight (Motif-SET).
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Input and output widths. Widths not divisible by the motif size end in a smaller
+        residual motif (no padding).
+    motif : int or (m_out, m_in)
+        Motif size; ``1`` is an ordinary edge-level sparse layer.
+    density : float
+        Fraction of active blocks in ``(0, 1]``; ignored when ``epsilon`` is given.
+    epsilon : float, optional
+        SET's parameterisation ``p = epsilon * (G_in + G_out) / (G_in * G_out)``, capped at 1.
+    bias : {"neuron", "motif"}
+        One bias per output neuron (default) or one per output motif.
+    activation : {"linear", "relu"}
+        Applied after the affine map in :meth:`forward`.
+    seed : int
+        Seed of the Erdős–Rényi pattern and the He-uniform weights.
+    num_threads : int, optional
+        Threads of the native kernels (default: all available).
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        motif: Union[int, Tuple[int, int]] = 1,
+        density: float = 0.1,
+        epsilon: Optional[float] = None,
+        bias: str = "neuron",
+        activation: str = "linear",
+        seed: int = 0,
+        num_threads: Optional[int] = None,
+    ) -> None:
+        n_in = check_int(n_in, "n_in")
+        n_out = check_int(n_out, "n_out")
+        m_out, m_in = check_motif(motif)
+        density = check_density(density)
+        eps = check_epsilon(epsilon)
+        if bias not in ("neuron", "motif"):
+            raise ValueError(f"bias must be 'neuron' or 'motif', got {bias!r}")
+        if activation not in ("linear", "relu"):
+            raise ValueError(f"activation must be 'linear' or 'relu', got {activation!r}")
+        core = _core.Layer(n_in, n_out, m_in, m_out, density, eps or 0.0, bias, activation, check_seed(seed))
+        self._init(core, _check_threads(num_threads))
+
+    def _init(self, core: Any, num_threads: int) -> None:
+        self._core = core
+        self.num_threads = num_threads
+        self._last_batch: Optional[int] = None
+
+    @classmethod
+    def _wrap(cls, core: Any, num_threads: int) -> "MotifLayer":
+        obj = cls.__new__(cls)
+        obj._init(core, num_threads)
+        return obj
+
+    # ---- geometry and counts ----------------------------------------------------------------
+    @property
+    def n_in(self) -> int:
+        return int(self._core.n_in)
+
+    @property
+    def n_out(self) -> int:
+        return int(self._core.n_out)
+
+    @property
+    def motif(self) -> Tuple[int, int]:
+        """(m_out, m_in)."""
+        return int(self._core.m_out), int(self._core.m_in)
+
+    @property
+    def groups(self) -> Tuple[int, int]:
+        """(G_out, G_in): number of output and input motifs."""
+        return int(self._core.G_out), int(self._core.G_in)
+
+    @property
+    def activation(self) -> str:
+        return str(self._core.activation)
+
+    @property
+    def bias_mode(self) -> str:
+        return str(self._core.bias_mode)
+
+    @property
+    def n_blocks(self) -> int:
+        """Active blocks |P| (= unique weights)."""
+        return int(self._core.n_blocks)
+
+    @property
+    def n_params(self) -> int:
+        """Unique trainable parameters: one weight per active block plus the biases."""
+        return int(self._core.n_blocks + self._core.n_bias)
+
+    @property
+    def n_edges(self) -> int:
+        """Edges of the effective n_out x n_in matrix (sum of the sizes of the active blocks)."""
+        return int(self._core.n_edges)
+
+    @property
+    def macs_per_sample(self) -> int:
+        """Block-level multiply-adds of one forward pass of one sample (|P|; the paper's FLOPs)."""
+        return int(self._core.n_blocks)
+
+    @property
+    def dense_params(self) -> int:
+        """Parameters of the dense layer of the same shape (n_in*n_out + n_out)."""
+        return self.n_in * self.n_out + self.n_out
+
+    @property
+    def density(self) -> float:
+        """Current block density |P| / (G_out * G_in)."""
+        g_out, g_in = self.groups
+        return self.n_blocks / (g_out * g_in)
+
+    # ---- parameters -----------------------------------------------------------------------
+    @property
+    def indptr(self) -> np.ndarray:
+        """CSR row pointer over output motifs, int64 [G_out + 1]."""
+        return self._core.indptr
+
+    @property
+    def indices(self) -> np.ndarray:
+        """Input motif of each active block, int32 [n_blocks], sorted within each row."""
+        return self._core.indices
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Shared block weights, float32 [n_blocks], aligned with ``indices`` (a copy)."""
+        return self._core.weights
+
+    @weights.setter
+    def weights(self, value: Any) -> None:
+        w = np.asarray(value)
+        if w.shape != (self.n_blocks,):
+            raise ValueError(f"weights must have shape ({self.n_blocks},), got {w.shape}")
+        w = np.ascontiguousarray(w, dtype=np.float32)
+        if not np.isfinite(w).all():
+            raise ValueError("weights contain NaN or infinite values")
+        self._core.set_weights(w)
+
+    @property
+    def bias(self) -> np.ndarray:
+        """Biases, float32 [n_out] (per neuron) or [G_out] (per motif) (a copy)."""
+        return self._core.bias
+
+    @bias.setter
+    def bias(self, value: Any) -> None:
+        b = np.asarray(value)
+        n = int(self._core.n_bias)
+        if b.shape != (n,):
+            raise ValueError(f"bias must have shape ({n},), got {b.shape}")
+        b = np.ascontiguousarray(b, dtype=np.float32)
+        if not np.isfinite(b).all():
+            raise ValueError("bias contains NaN or infinite values")
+        self._core.set_bias(b)
+
+    @property
+    def grad_weights(self) -> np.ndarray:
+        """dL/dK of the last backward, float32 [n_blocks]."""
+        return self._core.grad_weights
+
+    @property
+    def grad_bias(self) -> np.ndarray:
+        """dL/db of the last backward."""
+        return self._core.grad_bias
+
+    @property
+    def block_rows(self) -> np.ndarray:
+        """Output motif of each active block, int64 [n_blocks] (the COO row of ``indices``)."""
+        return np.repeat(np.arange(self.groups[0], dtype=np.int64), np.diff(self.indptr))
+
+    # ---- compute --------------------------------------------------------------------------
+    def forward(self, x: Any) -> np.ndarray:
+        """Outputs ``activation(x @ W.T + b)`` for ``x`` of shape [batch, n_in]."""
+        xa = as_float_matrix(x, self.n_in, "x")
+        out = self._core.forward(xa, self.num_threads)
+        self._last_batch = xa.shape[0]
+        return out
+
+    __call__ = forward
+
+    def backward(self, grad_out: Any) -> np.ndarray:
+        """Gradient w.r.t. the input of the last :meth:`forward`; stores ``grad_weights``/``grad_bias``."""
+        if self._last_batch is None:
+            raise RuntimeError("backward() called before forward()")
+        g = as_float_matrix(grad_out, self.n_out, "grad_out")
+        if g.shape[0] != self._last_batch:
+            raise ValueError(f"grad_out has {g.shape[0]} rows, the last forward had {self._last_batch}")
+        return self._core.backward(g, self.num_threads)
+
+    def to_dense(self) -> np.ndarray:
+        """The effective n_out x n_in weight matrix (inspection and tests only: O(n_out*n_in))."""
+        if self.n_out * self.n_in > 2**31:
+            raise ValueError(f"to_dense() of a {self.n_out} x {self.n_in} layer would need too much memory")
+        return self._core.to_dense()
+
+    def prune_regrow(self, zeta: float, seed: int = 0, zero_init: bool = False) -> int:
+        """SET step in place: drop the round(zeta*|P|) smallest-|K| blocks and regrow as many at
+        random among the previously inactive positions. Returns the number of blocks replaced."""
+        removed, _ = self._core.prune_regrow(check_zeta(zeta), check_seed(seed), bool(zero_init))
+        return int(removed)
+
+    def sgd_step(self, lr: float, momentum: float = 0.9, weight_decay: float = 5e-4) -> None:
+        """Apply one SGD-with-momentum update from the stored gradients."""
+        self._core.sgd_step(float(lr), float(momentum), float(weight_decay), self.num_threads)
+
+    def __repr__(self) -> str:
+        m_out, m_in = self.motif
+        m = str(m_out) if m_out == m_in else f"({m_out}, {m_in})"
+        return (f"MotifLayer({self.n_in} -> {self.n_out}, motif={m}, blocks={self.n_blocks}, "
+                f"density={self.density:.4g}, activation={self.activation!r})")
+
+
+class MotifMLP:
+    """A multi-layer perceptron of motif layers trained natively (forward, softmax cross-entropy,
+    backward and SGD of a batch in one GIL-free call).
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Widths from input to output, e.g. ``[784, 3000, 3000, 3000, 10]``.
+    motif : int or sequence
+        Motif size of the hidden layers (the output layer keeps ``m = 1``: a shared output block
+        would tie the logits of its classes), or one entry per layer, each an int or
+        ``(m_out, m_in)``. A shared output layer must be asked for explicitly and warns.
+    density, epsilon : float or sequence
+        Block density per layer (scalar = all layers), or SET's epsilon (overrides density).
+    activation : {"relu"}
+        Hidden activation.
+    bias : {"neuron", "motif"}
+        Bias granularity of every layer.
+    seed : int
+        Model seed; layer ``l`` uses :func:`layer_seed` ``(seed, l)``.
+    num_threads : int, optional
+        Threads of every native call (default: all available, or ``$MOTIFCORE_NUM_THREADS``).
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        motif: Union[int, Sequence[Any]] = 1,
+        density: Union[float, Sequence[float]] = 0.1,
+        epsilon: Union[None, float, Sequence[Optional[float]]] = None,
+        activation: str = "relu",
+        bias: str = "neuron",
+        seed: int = 0,
+        num_threads: Optional[int] = None,
+    ) -> None:
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
+            raise TypeError(f"sizes must be a sequence of layer widths, got {sizes!r}")
+        sizes = [check_int(s, f"sizes[{i}]") for i, s in enumerate(sizes)]
+        if len(sizes) < 2:
+            raise ValueError(f"sizes needs at least an input and an output width, got {sizes}")
+        if sizes[-1] < 2:
+            raise ValueError(f"the output layer needs at least 2 classes, got {sizes[-1]}")
+        if activation != "relu":
+            raise ValueError(f"activation must be 'relu', got {activation!r}")
+        n_layers = len(sizes) - 1
+        if isinstance(motif, (list, tuple, np.ndarray)):
+            motifs = [check_motif(m, f"motif[{i}]") for i, m in enumerate(per_layer(list(motif), n_layers, "motif"))]
+            if motifs[-1] != (1, 1):
+                warnings.warn(
+                    f"the output layer shares weights in {motifs[-1]} blocks: the logits of classes in one "
+                    "output motif differ only by their bias, so they cannot be separated",
+                    UserWarning, stacklevel=2)
+        else:
+            m = check_motif(motif)
+            motifs = [m] * (n_layers - 1) + [(1, 1)]
+        densities = [check_density(d, f"density[{i}]") for i, d in enumerate(per_layer(density, n_layers, "density"))]
+        epsilons = [check_epsilon(e, f"epsilon[{i}]") for i, e in enumerate(per_layer(epsilon, n_layers, "epsilon"))]
+        if bias not in ("neuron", "motif"):
+            raise ValueError(f"bias must be 'neuron' or 'motif', got {bias!r}")
+        seed = check_seed(seed)
+        threads = _check_threads(num_threads)
+        cores = []
+        for i in range(n_layers):
+            act = "relu" if i < n_layers - 1 else "linear"
+            (m_out, m_in) = motifs[i]
+            cores.append(_core.Layer(sizes[i], sizes[i + 1], m_in, m_out, densities[i], epsilons[i] or 0.0,
+                                     bias, act, layer_seed(seed, i)))
+        self._net = _core.Network(cores, threads)
+        self._net.dropout_seed = layer_seed(seed, 1_000_003)
+        self.sizes = sizes
+        self.config: Dict[str, Any] = {
+            "sizes": sizes,
+            "motif": [list(m) for m in motifs],
+            "density": densities,
+            "epsilon": epsilons,
+            "activation": activation,
+            "bias": bias,
+            "seed": seed,
+        }
+        self._layers = [MotifLayer._wrap(c, threads) for c in cores]
+
+    # ---- structure ------------------------------------------------------------------------
+    @property
+    def layers(self) -> List[MotifLayer]:
+        """The layers, input to output (views sharing the native state)."""
+        return list(self._layers)
+
+    @property
+    def num_threads(self) -> int:
+        return int(self._net.num_threads)
+
+    @num_threads.setter
+    def num_threads(self, value: int) -> None:
+        n = check_int(value, "num_threads")
+        self._net.num_threads = n
+        for layer in self._layers:
+            layer.num_threads = n
+
+    @property
+    def n_features(self) -> int:
+        return self.sizes[0]
+
+    @property
+    def n_classes(self) -> int:
+        return self.sizes[-1]
+
+    @property
+    def steps(self) -> int:
+        """Training steps taken so far."""
+        return int(self._net.step)
+
+    n_blocks = property(lambda self: sum(l.n_blocks for l in self._layers), doc="Active blocks, all layers.")
+    n_params = property(lambda self: sum(l.n_params for l in self._layers), doc="Unique parameters.")
+    n_edges = property(lambda self: sum(l.n_edges for l in self._layers), doc="Edges of the effective matrices.")
+    macs_per_sample = property(lambda self: sum(l.macs_per_sample for l in self._layers),
+                               doc="Block-level forward multiply-adds per sample.")
+    dense_params = property(lambda self: sum(l.dense_params for l in self._layers),
+                            doc="Parameters of the dense MLP of the same widths.")
+
+    # ---- training -------------------------------------------------------------------------
+    def train_step(self, x: Any, y: Any, lr: float = 0.01, momentum: float = 0.9,
+                   weight_decay: float = 5e-4, dropout: float = 0.0) -> float:
+        """One SGD step on the batch (x, y); returns the mean cross-entropy of the batch."""
+        xa = as_float_matrix(x, self.n_features, "x")
+        ya = as_labels(y, xa.shape[0], self.n_classes, "y")
+        _check_optim(lr, momentum, weight_decay, dropout)
+        return float(self._net.train_step(xa, ya, float(lr), float(momentum), float(weight_decay), float(dropout)))
+
+    def train_epoch(self, X: Any, y: Any, batch_size: int = 128, lr: Union[float, Sequence[float]] = 0.01,
+                    momentum: float = 0.9, weight_decay: float = 5e-4, dropout: float = 0.0,
+                    order: Optional[Any] = None, seed: Optional[int] = None, check: bool = True) -> float:
+        """One pass over (X, y) in one native call; returns the mean training loss.
+
+        ``order`` gives the sample order (default: a permutation from ``seed``, or the natural
+        order when ``seed`` is None); ``lr`` is a scalar or one value per batch. ``check=False``
+        skips the O(N) input validation when the caller already did it (the Trainer).
+        """
+        batch_size = check_int(batch_size, "batch_size")
+        if check:
+            X = as_float_matrix(X, self.n_features, "X")
+            y = as_labels(y, X.shape[0], self.n_classes, "y")
+        n = X.shape[0]
+        if order is None:
+            order = np.random.default_rng(seed).permutation(n) if seed is not None else np.arange(n)
+        order = np.ascontiguousarray(order, dtype=np.int64)
+        n_batches = -(-order.shape[0] // batch_size)
+        lrs = np.ascontiguousarray(np.broadcast_to(np.asarray(lr, dtype=np.float32), (n_batches,)))
+        _check_optim(float(lrs.min()) if lrs.size else 0.0, momentum, weight_decay, dropout)
+        return float(self._net.train_epoch(X, y, order, batch_size, lrs, float(momentum),
+                                           float(weight_decay), float(dropout)))
+
+    def evolve(self, zeta: Union[float, Sequence[float]], seed: int = 0, zero_init: bool = False) -> List[int]:
+        """SET evolution of every layer (scalar or per-layer zeta); returns blocks replaced per layer."""
+        zetas = [check_zeta(z, f"zeta[{i}]") for i, z in enumerate(per_layer(zeta, len(self._layers), "zeta"))]
+        seed = check_seed(seed)
+        return [layer.prune_regrow(z, layer_seed(seed, i), zero_init) for i, (layer, z) in enumerate(zip(self._layers, zetas))]
+
+    # ---- inference ------------------------------------------------------------------------
+    def decision_function(self, X: Any, batch_size: int = 256) -> np.ndarray:
+        """Logits [n_samples, n_classes]."""
+        Xa = as_float_matrix(X, self.n_features, "X")
+        return self._net.logits(Xa, check_int(batch_size, "batch_size"))
+
+    def predict_proba(self, X: Any, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities (softmax of the logits), float32 [n_samples, n_classes]."""
+        z = self.decision_function(X, batch_size)
+        z = z - z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        return z
+
+    def predict(self, X: Any, batch_size: int = 256) -> np.ndarray:
+        """Most likely class, int64 [n_samples]."""
+        return self.decision_function(X, batch_size).argmax(axis=1).astype(np.int64)
+
+    def evaluate(self, X: Any, y: Any, batch_size: int = 256, check: bool = True) -> Tuple[float, float]:
+        """(mean cross-entropy, accuracy) on (X, y) without training."""
+        if check:
+            X = as_float_matrix(X, self.n_features, "X")
+            y = as_labels(y, X.shape[0], self.n_classes, "y")
+        loss, correct = self._net.evaluate(X, y, check_int(batch_size, "batch_size"))
+        return float(loss), correct / X.shape[0]
+
+    def score(self, X: Any, y: Any) -> float:
+        """Accuracy on (X, y)."""
+        return self.evaluate(X, y)[1]
+
+    # ---- state ----------------------------------------------------------------------------
+    def get_state(self) -> Dict[str, np.ndarray]:
+        """Every array needed to restore the model and its optimizer exactly (flat dict)."""
+        state: Dict[str, np.ndarray] = {
+            "step": np.array(self._net.step, dtype=np.uint64),
+            "dropout_seed": np.array(self._net.dropout_seed, dtype=np.uint64),
+        }
+        for i, layer in enumerate(self._layers):
+            c = layer._core
+            state[f"layer{i}.indptr"] = c.indptr
+            state[f"layer{i}.indices"] = c.indices
+            state[f"layer{i}.weights"] = c.weights
+            state[f"layer{i}.bias"] = c.bias
+            state[f"layer{i}.weight_velocity"] = c.weight_velocity
+            state[f"layer{i}.bias_velocity"] = c.bias_velocity
+        return state
+
+    def set_state(self, state: Dict[str, Any]) -> None:
+        """Restore what :meth:`get_state` returned (pattern, weights, momentum, step counter)."""
+        try:
+            for i, layer in enumerate(self._layers):
+                layer._core.set_state(
+                    np.ascontiguousarray(state[f"layer{i}.indptr"], dtype=np.int64),
+                    np.ascontiguousarray(state[f"layer{i}.indices"], dtype=np.int32),
+                    np.ascontiguousarray(state[f"layer{i}.weights"], dtype=np.float32),
+                    np.ascontiguousarray(state[f"layer{i}.bias"], dtype=np.float32),
+                    np.ascontiguousarray(state[f"layer{i}.weight_velocity"], dtype=np.float32),
+                    np.ascontiguousarray(state[f"layer{i}.bias_velocity"], dtype=np.float32))
+            self._net.step = int(state["step"])
+            self._net.dropout_seed = int(state["dropout_seed"])
+        except KeyError as e:
+            raise ValueError(f"model state is missing the entry {e.args[0]!r}") from None
+
+    def summary(self) -> str:
+        """A table of the layers and their counts."""
+        rows = [f"{'layer':<7}{'shape':>15}{'motif':>8}{'blocks':>12}{'edges':>13}{'density':>9}"]
+        for i, l in enumerate(self._layers):
+            m = l.motif
+            ms = str(m[0]) if m[0] == m[1] else f"{m[0]}x{m[1]}"
+            rows.append(f"{i:<7}{f'{l.n_in}->{l.n_out}':>15}{ms:>8}{l.n_blocks:>12,}{l.n_edges:>13,}{l.density:>9.4f}")
+        rows.append(f"unique params {self.n_params:,}  edges {self.n_edges:,}  block MACs/sample "
+                    f"{self.macs_per_sample:,}  dense-equivalent params {self.dense_params:,}")
+        return "\n".join(rows)
+
+    def __repr__(self) -> str:
+        return f"MotifMLP(sizes={self.sizes}, motif={self.config['motif']}, blocks={self.n_blocks:,})"
+
+
+def _check_optim(lr: float, momentum: float, weight_decay: float, dropout: float) -> None:
+    for name, v in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay), ("dropout", dropout)):
+        if not np.isfinite(v):
+            raise ValueError(f"{name} must be finite, got {v}")
+    if lr < 0:
+        raise ValueError(f"lr must be >= 0, got {lr}")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")

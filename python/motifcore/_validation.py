@@ -1,0 +1,110 @@
+"""Input checks shared by the public API: every problem becomes a ValueError/TypeError naming it."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+MotifSpec = Union[int, Tuple[int, int]]
+
+
+def as_float_matrix(x: Any, n_cols: Optional[int], name: str = "X", *, check_finite: bool = True) -> np.ndarray:
+    """Convert `x` once to a C-contiguous float32 2-D array, checking shape and values."""
+    arr = np.asarray(x)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be real-valued, got dtype {arr.dtype}")
+    if arr.ndim == 1 and n_cols is not None and arr.shape[0] == n_cols:
+        arr = arr.reshape(1, -1)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D [n_samples, n_features], got shape {arr.shape}")
+    if n_cols is not None and arr.shape[1] != n_cols:
+        raise ValueError(f"{name} has {arr.shape[1]} features per sample, the model expects {n_cols}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} has no samples")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if check_finite and not np.isfinite(arr).all():
+        bad = int(np.count_nonzero(~np.isfinite(arr)))
+        raise ValueError(f"{name} contains {bad} NaN or infinite values")
+    return arr
+
+
+def as_labels(y: Any, n_samples: int, n_classes: int, name: str = "y") -> np.ndarray:
+    """Integer class labels in [0, n_classes) as C-contiguous int64; float labels are rejected."""
+    arr = np.asarray(y)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.shape[0] != n_samples:
+        raise ValueError(f"{name} has {arr.shape[0]} labels for {n_samples} samples")
+    arr = np.ascontiguousarray(arr, dtype=np.int64)
+    if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
+        raise ValueError(
+            f"{name} has labels outside [0, {n_classes}): min {arr.min()}, max {arr.max()}"
+        )
+    return arr
+
+
+def check_int(value: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_motif(motif: Any, name: str = "motif") -> Tuple[int, int]:
+    """A motif size m (square m x m blocks) or (m_out, m_in); returns (m_out, m_in)."""
+    if isinstance(motif, (tuple, list)) and len(motif) == 2:
+        return check_int(motif[0], f"{name}[0] (m_out)"), check_int(motif[1], f"{name}[1] (m_in)")
+    m = check_int(motif, name)
+    return m, m
+
+
+def check_density(density: Any, name: str = "density") -> float:
+    if isinstance(density, bool) or not isinstance(density, numbers.Real):
+        raise TypeError(f"{name} must be a number in (0, 1], got {density!r}")
+    d = float(density)
+    if not (0.0 < d <= 1.0):
+        raise ValueError(f"{name} must be in (0, 1], got {density}")
+    return d
+
+
+def check_epsilon(epsilon: Any, name: str = "epsilon") -> Optional[float]:
+    if epsilon is None:
+        return None
+    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real):
+        raise TypeError(f"{name} must be a positive number or None, got {epsilon!r}")
+    e = float(epsilon)
+    if not (e > 0.0 and np.isfinite(e)):
+        raise ValueError(f"{name} must be > 0, got {epsilon}")
+    return e
+
+
+def check_zeta(zeta: Any, name: str = "zeta") -> float:
+    if isinstance(zeta, bool) or not isinstance(zeta, numbers.Real):
+        raise TypeError(f"{name} must be a number in [0, 1), got {zeta!r}")
+    z = float(zeta)
+    if not (0.0 <= z < 1.0):
+        raise ValueError(f"{name} must be in [0, 1), got {zeta}")
+    return z
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise TypeError(f"{name} must be a non-negative integer, got {seed!r}")
+    return int(seed) & 0xFFFFFFFFFFFFFFFF
+
+
+def per_layer(value: Any, n_layers: int, name: str) -> Sequence[Any]:
+    """Broadcast a scalar to every layer, or check a per-layer list has the right length."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        values = list(value)
+        if len(values) != n_layers:
+            raise ValueError(f"{name} has {len(values)} entries for {n_layers} layers")
+        return values
+    return [value] * n_layers
