@@ -185,8 +185,11 @@ def test_recommend_m_accuracy_budget_excludes():
 
 def test_recommend_m_unsorted_input_and_ties():
     # order of candidates does not matter; utilities stay aligned with the input order
-    rec = recommend_m([4, 1, 2], [LUNG_ACC[2], LUNG_ACC[0], LUNG_ACC[1]],
-                      [LUNG_TIME[2], LUNG_TIME[0], LUNG_TIME[1]])
+    rec = recommend_m(
+        [4, 1, 2],
+        [LUNG_ACC[2], LUNG_ACC[0], LUNG_ACC[1]],
+        [LUNG_TIME[2], LUNG_TIME[0], LUNG_TIME[1]],
+    )
     assert rec.m == 2 and rec.base_m == 1
     assert rec.ms.tolist() == [4, 1, 2]
     assert rec.utilities[1] == pytest.approx(1.0)
@@ -351,14 +354,19 @@ def test_normalise_to_base():
     np.testing.assert_allclose(out, [1.0, 5.10 / 20.38, 1.30 / 20.38])
     assert normalise_to_base(3.0, 2.0) == 1.5 and isinstance(normalise_to_base(3.0, 2.0), float)
     # per-row baselines broadcast
-    np.testing.assert_allclose(normalise_to_base([[2.0, 1.0], [9.0, 3.0]], [[2.0], [3.0]]),
-                               [[1.0, 0.5], [3.0, 1.0]])
+    np.testing.assert_allclose(
+        normalise_to_base([[2.0, 1.0], [9.0, 3.0]], [[2.0], [3.0]]), [[1.0, 0.5], [3.0, 1.0]]
+    )
 
 
 @pytest.mark.parametrize(
     "values, base, match",
-    [([1.0, 2.0], 0.0, "non-zero"), ([1.0, np.nan], 1.0, "NaN"), ([1.0], np.nan, "NaN"),
-     ([1.0, 2.0, 3.0], [1.0, 2.0], "match")],
+    [
+        ([1.0, 2.0], 0.0, "non-zero"),
+        ([1.0, np.nan], 1.0, "NaN"),
+        ([1.0], np.nan, "NaN"),
+        ([1.0, 2.0, 3.0], [1.0, 2.0], "match"),
+    ],
 )
 def test_normalise_to_base_rejects(values, base, match):
     with pytest.raises(ValueError, match=match):

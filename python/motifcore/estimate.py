@@ -33,11 +33,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from typing_extensions import Self
+
+if TYPE_CHECKING:  # annotations only; typing.Self needs Python 3.11
+    from typing_extensions import Self
 
 from .metrics import (
     FloatOrArray,
@@ -232,7 +234,6 @@ def implied_kappa(ratio: float, m: float = 2, normalisation: str = "m1") -> floa
 # calibratable two-term models
 # --------------------------------------------------------------------------------------------
 
-
 _TERMS: tuple[str, str, str] = ("compute", "memory", "overhead")
 
 
@@ -279,9 +280,7 @@ class _MotifCostModel:
         return pred / ref
 
     @classmethod
-    def calibrate(
-        cls, measured_m1: float, kappa: float = 0.0, overhead: float = 0.0
-    ) -> Self:
+    def calibrate(cls, measured_m1: float, kappa: float = 0.0, overhead: float = 0.0) -> Self:
         """Model whose ``predict(1)`` equals one measurement at ``m = 1``.
 
         The measurement minus ``overhead`` is split between the compute and memory terms in the
@@ -425,8 +424,9 @@ class LatencyModel(_MotifCostModel):
         ``memory = beta*loads*seconds_per_load`` (Sec. 3.5; ``loads`` may be taken proportional
         to the parameter count). ``alpha``, ``beta`` are overhead factors, [0, 1] in the paper;
         any value >= 0 is accepted here."""
-        compute, memory = _counts_to_terms(macs, seconds_per_mac, loads, seconds_per_load,
-                                           alpha, beta)
+        compute, memory = _counts_to_terms(
+            macs, seconds_per_mac, loads, seconds_per_load, alpha, beta
+        )
         return cls(compute=compute, memory=memory)
 
 
@@ -461,8 +461,9 @@ class EnergyModel(_MotifCostModel):
     ) -> EnergyModel:
         """Build from operation counts at ``m = 1`` with per-MAC and per-load energies
         (``E_mm``, ``E_ld`` of Sec. 3.5)."""
-        compute, memory = _counts_to_terms(macs, joules_per_mac, loads, joules_per_load,
-                                           alpha, beta)
+        compute, memory = _counts_to_terms(
+            macs, joules_per_mac, loads, joules_per_load, alpha, beta
+        )
         return cls(compute=compute, memory=memory)
 
     @classmethod
@@ -484,8 +485,14 @@ def _counts_to_terms(
     macs: float, per_mac: float, loads: float, per_load: float, alpha: float, beta: float
 ) -> tuple[float, float]:
     vals = {}
-    for name, v in (("macs", macs), ("per-MAC cost", per_mac), ("loads", loads),
-                    ("per-load cost", per_load), ("alpha", alpha), ("beta", beta)):
+    for name, v in (
+        ("macs", macs),
+        ("per-MAC cost", per_mac),
+        ("loads", loads),
+        ("per-load cost", per_load),
+        ("alpha", alpha),
+        ("beta", beta),
+    ):
         f = float(_as_finite(v, name))
         if f < 0:
             raise ValueError(f"{name} must be >= 0, got {v!r}")
@@ -536,11 +543,11 @@ class LatencyMeasurement:
 
 def _count(value: Any, name: str, minimum: int) -> int:
     if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
+        raise TypeError(f"{name} must be an integer, got {value!r}")
     try:
         v = operator.index(value)
     except TypeError as exc:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from exc
+        raise TypeError(f"{name} must be an integer, got {value!r}") from exc
     if v < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {v}")
     return v
@@ -584,10 +591,9 @@ def measure_latency(
     Raises
     ------
     TypeError
-        If ``predict_fn`` is not callable.
+        If ``predict_fn`` is not callable or a count is not an integer.
     ValueError
-        If ``x`` is a scalar or has fewer than ``batch_size`` rows, or a count is not a valid
-        integer.
+        If ``x`` is a scalar or has fewer than ``batch_size`` rows, or a count is too small.
     """
     if not callable(predict_fn):
         raise TypeError(f"predict_fn must be callable, got {type(predict_fn).__name__}")
@@ -602,7 +608,7 @@ def measure_latency(
         raise ValueError(f"x has {n} rows, fewer than batch_size={bs}")
 
     span = n - bs + 1
-    batches = [x_arr[s:s + bs] for s in ((i * bs) % span for i in range(warm + reps))]
+    batches = [x_arr[s : s + bs] for s in ((i * bs) % span for i in range(warm + reps))]
     for batch in batches[:warm]:
         predict_fn(batch)
     times = np.empty(reps, dtype=np.float64)

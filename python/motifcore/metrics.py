@@ -88,7 +88,9 @@ def _check_unit_interval(value: float, name: str) -> float:
     return v
 
 
-def _broadcast(names: Sequence[str], *arrays: NDArray[np.float64]) -> tuple[NDArray, ...]:
+def _broadcast(
+    names: Sequence[str], *arrays: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], ...]:
     try:
         return tuple(np.broadcast_arrays(*arrays))
     except ValueError as exc:
@@ -105,7 +107,7 @@ def _as_1d(values: ArrayLike, name: str) -> NDArray[np.float64]:
     return arr
 
 
-def _same_length(**arrays: NDArray) -> None:
+def _same_length(**arrays: NDArray[np.float64]) -> None:
     lengths = {k: len(v) for k, v in arrays.items()}
     if len(set(lengths.values())) != 1:
         raise ValueError(f"lengths do not match: {lengths}")
@@ -363,7 +365,10 @@ def recommend_m(
     ichosen = int(tied[np.argmin(m_arr[tied])])
 
     integral = bool(np.all(m_arr == np.round(m_arr)))
-    as_m = (lambda v: round(v)) if integral else float
+
+    def as_m(v: float) -> int | float:
+        return int(np.rint(v)) if integral else float(v)
+
     m_chosen = as_m(m_arr[ichosen])
     base_m = as_m(m_arr[ibase])
 
@@ -562,9 +567,7 @@ def normalise_to_base(values: ArrayLike, base: ArrayLike) -> FloatOrArray:
     return _scalar_or_array(v / b)
 
 
-def summarize(
-    values: ArrayLike, axis: int | None = None
-) -> tuple[FloatOrArray, FloatOrArray]:
+def summarize(values: ArrayLike, axis: int | None = None) -> tuple[FloatOrArray, FloatOrArray]:
     """Mean and sample standard deviation, as the paper reports over seeds (Table 3: 3 seeds).
 
     Parameters
