@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
-
 from motifcore import datasets as ds
 
 _env_data = os.environ.get("MOTIFCORE_DATA")
-DATA_ROOT = Path(_env_data) if _env_data else Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA_ROOT = (
+    Path(_env_data) if _env_data else Path(__file__).resolve().parents[2] / "shared" / "data"
+)
 
 needs_fmnist = pytest.mark.skipif(
     not (DATA_ROOT / "fashion-mnist").is_dir(), reason=f"no Fashion-MNIST under {DATA_ROOT}"
@@ -37,6 +38,7 @@ needs_skf = pytest.mark.skipif(
 )
 
 IDX_NAMES = ds._IDX_FILES
+MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -196,20 +198,18 @@ def test_fashion_mnist_raw_and_formula(fmnist):
     mu, sd = scaled.mean(axis=0), scaled.std(axis=0)
     sd[sd < 1e-8] = 1
     np.testing.assert_allclose(fmnist[0][:, cols], (scaled - mu) / sd, atol=1e-4)
-    np.testing.assert_allclose(
-        fmnist[2][:, cols], (Xt_raw[:, cols] / 255 - mu) / sd, atol=1e-4
-    )
+    np.testing.assert_allclose(fmnist[2][:, cols], (Xt_raw[:, cols] / 255 - mu) / sd, atol=1e-4)
 
 
 @needs_mnist
 def test_mnist_real(mnist):
     _check_common(mnist, 60000, 10000)
     X_tr, y_tr, X_te, y_te = mnist
-    assert np.bincount(y_tr).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851,
-                                          5949]
+    assert np.bincount(y_tr).tolist() == MNIST_TRAIN_COUNTS
     assert np.bincount(y_te).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     _check_standardised(X_tr)
-    assert np.all(X_tr[:, 0] == 0)  # the top-left pixel is blank in every training digit
+    # the top-left pixel is blank in every digit: centred to 0, not divided by a zero std
+    assert np.all(X_tr[:, 0] == 0) and np.all(X_te[:, 0] == 0)
 
 
 def _manifest() -> dict:
@@ -228,12 +228,16 @@ def test_embedded_sha256_match_manifest_and_files():
         for fname in IDX_NAMES:
             expected = ds._IDX_SHA256[dataset][fname]
             assert manifest[f"{dataset}/{fname}"] == expected
-            assert hashlib.sha256((DATA_ROOT / dataset / fname).read_bytes()).hexdigest() == expected
+            assert (
+                hashlib.sha256((DATA_ROOT / dataset / fname).read_bytes()).hexdigest() == expected
+            )
 
 
 @needs_fmnist
 def test_repackaged_official_file_accepted_but_altered_content_rejected(tmp_path):
-    content = gzip.decompress((DATA_ROOT / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    content = gzip.decompress(
+        (DATA_ROOT / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz").read_bytes()
+    )
     # same content, different gzip header (what Debian's repackaging does)
     repacked = tmp_path / "t10k-labels-idx1-ubyte.gz"
     repacked.write_bytes(gzip.compress(content, mtime=0))
@@ -340,14 +344,16 @@ def test_generated_idx_good(isolated, tmp_path):
     # parent form: data_dir holds mnist/
     X_tr, y_tr, X_te, y_te = ds.load("mnist", tmp_path / "data", verify=False, normalize=False)
     assert X_tr.shape == (30, 20) and X_te.shape == (10, 20)
+    assert np.array_equal(y_tr, written["train"][1]) and y_tr.dtype == np.int64
     assert np.array_equal(X_tr, written["train"][0].reshape(30, 20))
     assert np.array_equal(y_te, written["t10k"][1])
     # direct form: data_dir is the folder itself
     Xn, _, Xtn, _ = ds.load("mnist", tmp_path / "data" / "mnist", verify=False)
     assert np.abs(Xn.mean(axis=0)).max() < 1e-5
     ref = written["train"][0].reshape(30, 20) / 255
-    np.testing.assert_allclose(Xtn, (written["t10k"][0].reshape(10, 20) / 255 - ref.mean(0))
-                               / ref.std(0), atol=1e-4)
+    np.testing.assert_allclose(
+        Xtn, (written["t10k"][0].reshape(10, 20) / 255 - ref.mean(0)) / ref.std(0), atol=1e-4
+    )
     assert ds.find("mnist", tmp_path / "data") == tmp_path / "data" / "mnist"
 
 
@@ -467,7 +473,7 @@ def test_download_good(isolated, tmp_path, monkeypatch, capsys):
     net = FakeNet(files)
     monkeypatch.setattr(ds, "_urlopen", net)
     X_tr, y_tr, _, _ = ds.load("mnist", normalize=False)  # verify=True against patched hashes
-    assert X_tr.shape == (30, 20)
+    assert X_tr.shape == (30, 20) and y_tr.tolist() == [i % 10 for i in range(30)]
     assert len(net.calls) == 4 and all(u.startswith(ds._IDX_MIRRORS["mnist"][0]) for u in net.calls)
     target = isolated / "mnist"
     assert sorted(p.name for p in target.iterdir()) == sorted(IDX_NAMES)  # no temp leftovers
@@ -623,8 +629,12 @@ def test_augment_crop_is_a_zero_padded_shift():
     shifts = set()
     for k in range(12):
         img = out[k].reshape(3, 32, 32)
-        matches = [(dy, dx) for dy in range(9) for dx in range(9)
-                   if np.array_equal(img, padded[:, dy:dy + 32, dx:dx + 32])]
+        matches = [
+            (dy, dx)
+            for dy in range(9)
+            for dx in range(9)
+            if np.array_equal(img, padded[:, dy : dy + 32, dx : dx + 32])
+        ]
         assert len(matches) == 1
         shifts.add(matches[0])
     assert len(shifts) > 1
@@ -651,10 +661,16 @@ def test_skf_generated_binary_labels(isolated, tmp_path):
     assert ds.available(tmp_path)["skf:Toy"] == tmp_path / "Toy.mat"
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("no-Y", "missing key"), ("short-Y", "labels"), ("not-mat", "cannot read"),
-    ("nan", "NaN"), ("3d", "2-D"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("no-Y", "missing key"),
+        ("short-Y", "labels"),
+        ("not-mat", "cannot read"),
+        ("nan", "NaN"),
+        ("3d", "2-D"),
+    ],
+)
 def test_skf_generated_errors(isolated, tmp_path, case, expected):
     path = tmp_path / "bad.mat"
     X = np.ones((12, 4))
@@ -711,10 +727,16 @@ def test_npz_xy_split_and_relative_to_data_dir(tmp_path):
     assert np.bincount(y_tr).sum() == 40 and set(np.unique(y_tr)) == {0, 1, 2}
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("keys", "expected keys"), ("nan", "NaN"), ("width", "features"), ("rows", "labels"),
-    ("garbage", "cannot read"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("keys", "expected keys"),
+        ("nan", "NaN"),
+        ("width", "features"),
+        ("rows", "labels"),
+        ("garbage", "cannot read"),
+    ],
+)
 def test_npz_errors(tmp_path, case, expected):
     path = tmp_path / "bad.npz"
     X = np.ones((9, 2))
@@ -760,12 +782,15 @@ def test_csv(tmp_path, header):
     assert np.abs(raw[:, 0][:, None] - X[:, 0][None, :]).min(axis=1).max() < 1e-5
 
 
-@pytest.mark.parametrize("body, expected", [
-    ("1,2,0\n3,nan,1\n4,5,0\n6,7,1\n8,9,0\n1,1,1\n", "NaN"),
-    ("1,2,0\n3,abc,1\n4,5,0\n", "numeric"),
-    ("1\n2\n3\n", "label column"),
-    ("a,b,label\n", "no data"),
-])
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ("1,2,0\n3,nan,1\n4,5,0\n6,7,1\n8,9,0\n1,1,1\n", "NaN"),
+        ("1,2,0\n3,abc,1\n4,5,0\n", "numeric"),
+        ("1\n2\n3\n", "label column"),
+        ("a,b,label\n", "no data"),
+    ],
+)
 def test_csv_errors(tmp_path, body, expected):
     path = tmp_path / "bad.csv"
     path.write_text(body)

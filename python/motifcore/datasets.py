@@ -43,15 +43,16 @@ import tempfile
 import urllib.request
 import warnings
 import zlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Union
 
 import numpy as np
 
 __all__ = [
+    "KNOWN_NAMES",
     "DatasetError",
     "DatasetNotFoundError",
-    "KNOWN_NAMES",
     "augment_cifar",
     "available",
     "find",
@@ -59,10 +60,10 @@ __all__ = [
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
-Arrays = Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 #: Dataset names accepted by :func:`load` (the prefixed forms take an argument).
-KNOWN_NAMES: Tuple[str, ...] = (
+KNOWN_NAMES: tuple[str, ...] = (
     "fashion-mnist",
     "mnist",
     "digits",
@@ -88,7 +89,7 @@ _ENV_VAR = "MOTIFCORE_DATA"
 _STD_FLOOR = 1e-8
 
 #: System-wide folders searched for the IDX sets (a list so that tests can replace it).
-_SYSTEM_DIRS: List[Path] = [Path("/usr/share/datasets")]
+_SYSTEM_DIRS: list[Path] = [Path("/usr/share/datasets")]
 
 
 class DatasetError(ValueError):
@@ -111,7 +112,7 @@ _IDX_FILES = (
 )
 
 #: SHA-256 of the official gzip files, as published.
-_IDX_SHA256: Dict[str, Dict[str, str]] = {
+_IDX_SHA256: dict[str, dict[str, str]] = {
     "fashion-mnist": {
         "train-images-idx3-ubyte.gz": (
             "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"
@@ -145,7 +146,7 @@ _IDX_SHA256: Dict[str, Dict[str, str]] = {
 #: SHA-256 of the *decompressed* official IDX payloads. Repackaged copies (Debian's build
 #: rewrites the gzip header: stored name and timestamp) differ from the official ``.gz`` bytes
 #: but carry the same content; such a copy is accepted when its content hash matches.
-_IDX_CONTENT_SHA256: Dict[str, Dict[str, str]] = {
+_IDX_CONTENT_SHA256: dict[str, dict[str, str]] = {
     "fashion-mnist": {
         "train-images-idx3-ubyte.gz": (
             "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"
@@ -177,7 +178,7 @@ _IDX_CONTENT_SHA256: Dict[str, Dict[str, str]] = {
 }
 
 #: Base URLs tried in order when a file has to be downloaded.
-_IDX_MIRRORS: Dict[str, Tuple[str, ...]] = {
+_IDX_MIRRORS: dict[str, tuple[str, ...]] = {
     "fashion-mnist": (
         "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
         "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
@@ -213,7 +214,7 @@ def _gunzip(path: Path, raw: bytes) -> bytes:
 
 
 def _read_idx(
-    path: Path, kind: str, dataset: Optional[str] = None, verify: bool = False
+    path: Path, kind: str, dataset: str | None = None, verify: bool = False
 ) -> np.ndarray:
     """Read one gzip-compressed IDX file.
 
@@ -238,8 +239,8 @@ def _read_idx(
             raise DatasetError(
                 f"{path}: SHA-256 mismatch for the official {dataset} file {path.name}: "
                 f"expected {expected}, got {_sha256(raw)} (the decompressed content does not "
-                f"match either). Delete the file to re-download it, or pass verify=False "
-                f"to load it anyway."
+                f"match either). Replace the file (a cached download can simply be deleted and is "
+                f"fetched again), or pass verify=False to load it anyway."
             )
 
     header = 16 if kind == "images" else 8
@@ -252,7 +253,7 @@ def _read_idx(
     if magic != magic_expected:
         raise DatasetError(
             f"{path}: bad IDX magic number 0x{magic:08x}, expected 0x{magic_expected:08x} "
-            f"for an {kind} file"
+            f"(IDX {kind} file)"
         )
     n = int.from_bytes(data[4:8], "big")
     if n == 0:
@@ -278,7 +279,7 @@ def _read_idx(
 
 def _load_idx_split(
     directory: Path, prefix: str, dataset: str, verify: bool
-) -> Tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray]:
     img_path = directory / f"{prefix}-images-idx3-ubyte.gz"
     lab_path = directory / f"{prefix}-labels-idx1-ubyte.gz"
     images = _read_idx(img_path, "images", dataset, verify)
@@ -306,13 +307,13 @@ def _cache_root() -> Path:
     return base / "motifcore"
 
 
-def _env_root() -> Optional[Path]:
+def _env_root() -> Path | None:
     value = os.environ.get(_ENV_VAR)
     return Path(value).expanduser() if value else None
 
 
-def _idx_candidates(name: str, data_dir: Optional[PathLike]) -> List[Path]:
-    out: List[Path] = []
+def _idx_candidates(name: str, data_dir: PathLike | None) -> list[Path]:
+    out: list[Path] = []
     for root in (Path(data_dir).expanduser() if data_dir is not None else None, _env_root()):
         if root is not None:
             out += [root, root / name]
@@ -321,21 +322,28 @@ def _idx_candidates(name: str, data_dir: Optional[PathLike]) -> List[Path]:
     return out
 
 
-def _find_idx(name: str, data_dir: Optional[PathLike]) -> Optional[Path]:
+def _find_idx(name: str, data_dir: PathLike | None) -> Path | None:
     for cand in _idx_candidates(name, data_dir):
         if _has_all(cand, _IDX_FILES):
             return cand
     return None
 
 
-def _progress(total: Optional[int], desc: str) -> Any:
+def _progress(total: int | None, desc: str) -> Any:
     try:
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover - tqdm is a declared dependency
         print(f"{desc} ...", file=sys.stderr, flush=True)
         return None
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
-                file=sys.stderr, leave=True)
+    return tqdm(
+        total=total,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=desc,
+        file=sys.stderr,
+        leave=True,
+    )
 
 
 def _download(url: str, dest: Path, sha256: str) -> None:
@@ -368,8 +376,7 @@ def _download(url: str, dest: Path, sha256: str) -> None:
         actual = digest.hexdigest()
         if actual != sha256:
             raise DatasetError(
-                f"{dest}: SHA-256 mismatch for download from {url}: expected {sha256}, "
-                f"got {actual}"
+                f"{dest}: SHA-256 mismatch for download from {url}: expected {sha256}, got {actual}"
             )
         os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
@@ -393,13 +400,16 @@ def _download_idx(name: str) -> Path:
                 errors.append(f"{base + fname}: {exc}")
         else:
             raise DatasetError(
-                f"could not download {name} file {fname} to {dest}:\n  " + "\n  ".join(errors)
+                f"could not download {name} file {fname} to {dest}:\n  "
+                + "\n  ".join(errors)
+                + f"\nWithout network access, put the four official files in a folder and pass "
+                f"it as data_dir or set {_ENV_VAR}."
             )
     return target
 
 
 def _load_idx(
-    name: str, data_dir: Optional[PathLike], normalize: bool, verify: bool, download: bool
+    name: str, data_dir: PathLike | None, normalize: bool, verify: bool, download: bool
 ) -> Arrays:
     directory = _find_idx(name, data_dir)
     if directory is None:
@@ -410,8 +420,7 @@ def _load_idx(
     X_te, y_te = _load_idx_split(directory, "t10k", name, verify)
     if X_tr.shape[1] != X_te.shape[1]:
         raise DatasetError(
-            f"{directory}: train images have {X_tr.shape[1]} pixels, test images "
-            f"{X_te.shape[1]}"
+            f"{directory}: train images have {X_tr.shape[1]} pixels, test images {X_te.shape[1]}"
         )
     return _finish_images(X_tr, y_tr, X_te, y_te, normalize, per_channel=None)
 
@@ -427,18 +436,18 @@ def _safe_std(std: np.ndarray) -> np.ndarray:
     return std
 
 
-def _mean_std(X: np.ndarray, block: int = 4096) -> Tuple[np.ndarray, np.ndarray]:
+def _mean_std(X: np.ndarray, block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """Per-column mean and (population) std in float64, in row blocks to bound temporaries."""
     n = X.shape[0]
     mean = X.mean(axis=0, dtype=np.float64)
     ss = np.zeros(X.shape[1], dtype=np.float64)
     for start in range(0, n, block):
-        d = X[start:start + block] - mean
+        d = X[start : start + block] - mean
         ss += np.einsum("ij,ij->j", d, d)
     return mean, np.sqrt(ss / n)
 
 
-def _zscore_features(X_tr: np.ndarray, X_te: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def _zscore_features(X_tr: np.ndarray, X_te: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Standardise float32 arrays in place per feature with training statistics."""
     mean, std = _mean_std(X_tr)
     std = _safe_std(std)
@@ -452,7 +461,7 @@ def _zscore_features(X_tr: np.ndarray, X_te: np.ndarray) -> Tuple[np.ndarray, np
 
 def _zscore_channels(
     X_tr: np.ndarray, X_te: np.ndarray, channels: int
-) -> Tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Standardise float32 ``[n, channels * pixels]`` arrays in place per channel."""
     tr = X_tr.reshape(X_tr.shape[0], channels, -1)
     te = X_te.reshape(X_te.shape[0], channels, -1)
@@ -474,7 +483,7 @@ def _finish_images(
     X_te: np.ndarray,
     y_te: np.ndarray,
     normalize: bool,
-    per_channel: Optional[int],
+    per_channel: int | None,
 ) -> Arrays:
     X_tr = np.array(X_tr, dtype=np.float32, order="C")
     X_te = np.array(X_te, dtype=np.float32, order="C")
@@ -502,7 +511,7 @@ def _as_labels(y: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(y, dtype=np.int64)
 
 
-def _remap_labels(path: Any, *ys: np.ndarray) -> List[np.ndarray]:
+def _remap_labels(path: Any, *ys: np.ndarray) -> list[np.ndarray]:
     """Map the sorted distinct labels of all ``ys`` jointly to ``0..k-1``."""
     arrays = [np.asarray(y).ravel() for y in ys]
     joined = np.concatenate(arrays)
@@ -514,13 +523,13 @@ def _remap_labels(path: Any, *ys: np.ndarray) -> List[np.ndarray]:
     inverse = inverse.ravel().astype(np.int64)
     out, start = [], 0
     for a in arrays:
-        out.append(inverse[start:start + a.size])
+        out.append(inverse[start : start + a.size])
         start += a.size
     return out
 
 
-def _check_features(path: Any, what: str, X: Any) -> np.ndarray:
-    X = np.asarray(X)
+def _check_features(path: Any, what: str, values: Any) -> np.ndarray:
+    X: np.ndarray = np.asarray(values)
     if X.ndim != 2:
         raise DatasetError(f"{path}: {what} must be 2-D [samples, features], got shape {X.shape}")
     if X.shape[0] == 0 or X.shape[1] == 0:
@@ -533,8 +542,8 @@ def _check_features(path: Any, what: str, X: Any) -> np.ndarray:
     return X
 
 
-def _check_pair(path: Any, xname: str, X: np.ndarray, yname: str, y: Any) -> np.ndarray:
-    y = np.asarray(y)
+def _check_pair(path: Any, xname: str, X: np.ndarray, yname: str, labels: Any) -> np.ndarray:
+    y: np.ndarray = np.asarray(labels)
     if y.ndim == 2 and 1 in y.shape:
         y = y.ravel()
     if y.ndim != 1:
@@ -574,7 +583,7 @@ def _load_xy(
 # --------------------------------------------------------------------------------------------
 
 
-def _digits_path() -> Optional[Path]:
+def _digits_path() -> Path | None:
     import importlib.util
 
     spec = importlib.util.find_spec("sklearn")
@@ -596,8 +605,8 @@ def _load_digits(seed: int, normalize: bool) -> Arrays:
 # --------------------------------------------------------------------------------------------
 
 
-def _skf_dirs(data_dir: Optional[PathLike]) -> List[Path]:
-    dirs: List[Path] = []
+def _skf_dirs(data_dir: PathLike | None) -> list[Path]:
+    dirs: list[Path] = []
     if data_dir is not None:
         root = Path(data_dir).expanduser()
         dirs += [root, root / "scikit-feature"]
@@ -608,9 +617,9 @@ def _skf_dirs(data_dir: Optional[PathLike]) -> List[Path]:
     return dirs
 
 
-def _skf_files(data_dir: Optional[PathLike]) -> Dict[str, Path]:
+def _skf_files(data_dir: PathLike | None) -> dict[str, Path]:
     """All ``.mat`` files in the scikit-feature search folders, first hit per lower-case stem."""
-    found: Dict[str, Path] = {}
+    found: dict[str, Path] = {}
     for d in _skf_dirs(data_dir):
         if not d.is_dir():
             continue
@@ -620,7 +629,7 @@ def _skf_files(data_dir: Optional[PathLike]) -> Dict[str, Path]:
     return found
 
 
-def _find_skf(stem: str, data_dir: Optional[PathLike]) -> Path:
+def _find_skf(stem: str, data_dir: PathLike | None) -> Path:
     path = _skf_files(data_dir).get(stem.lower())
     if path is None:
         where = [str(d / f"{stem}.mat") for d in _skf_dirs(data_dir)]
@@ -631,15 +640,17 @@ def _find_skf(stem: str, data_dir: Optional[PathLike]) -> Path:
     return path
 
 
-def _load_skf(stem: str, data_dir: Optional[PathLike], seed: int, normalize: bool) -> Arrays:
+def _load_skf(stem: str, data_dir: PathLike | None, seed: int, normalize: bool) -> Arrays:
     path = _find_skf(stem, data_dir)
     import scipy.io
     import scipy.sparse
 
     try:
         mat = scipy.io.loadmat(str(path))
-    except Exception as exc:  # scipy raises many types for bad files
-        raise DatasetError(f"{path}: cannot read MATLAB file ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # noqa: BLE001 - scipy raises many types for bad files
+        raise DatasetError(
+            f"{path}: cannot read MATLAB file ({type(exc).__name__}: {exc})"
+        ) from None
     missing = [k for k in ("X", "Y") if k not in mat]
     if missing:
         keys = sorted(k for k in mat if not k.startswith("__"))
@@ -689,21 +700,21 @@ class _BatchUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
 
 
-def _cifar_candidates(data_dir: Optional[PathLike]) -> List[Path]:
-    roots: List[Path] = []
+def _cifar_candidates(data_dir: PathLike | None) -> list[Path]:
+    roots: list[Path] = []
     if data_dir is not None:
         roots.append(Path(data_dir).expanduser())
     env = _env_root()
     if env is not None:
         roots.append(env)
     roots.append(_cache_root())
-    out: List[Path] = []
+    out: list[Path] = []
     for r in roots:
         out += [r, r / _CIFAR_DIRNAME, r / "cifar10", r / "cifar10" / _CIFAR_DIRNAME]
     return out
 
 
-def _find_cifar(data_dir: Optional[PathLike]) -> Optional[Path]:
+def _find_cifar(data_dir: PathLike | None) -> Path | None:
     """Folder holding the unpacked batches, or the ``.tar.gz`` archive itself."""
     names = _CIFAR_TRAIN + (_CIFAR_TEST,)
     for cand in _cifar_candidates(data_dir):
@@ -714,42 +725,40 @@ def _find_cifar(data_dir: Optional[PathLike]) -> Optional[Path]:
     return None
 
 
-def _parse_cifar_batch(where: str, blob: bytes) -> Tuple[np.ndarray, np.ndarray]:
+def _parse_cifar_batch(where: str, blob: bytes) -> tuple[np.ndarray, np.ndarray]:
     try:
         obj = _BatchUnpickler(io.BytesIO(blob), encoding="bytes").load()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a damaged pickle can raise almost anything
         raise DatasetError(f"{where}: not a valid CIFAR-10 batch pickle ({exc})") from None
     if not isinstance(obj, dict):
         raise DatasetError(f"{where}: expected a pickled dict, got {type(obj).__name__}")
     d = {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in obj.items()}
     missing = [k for k in ("data", "labels") if k not in d]
     if missing:
-        raise DatasetError(
-            f"{where}: missing key(s) {missing}; found {sorted(map(str, d))}"
-        )
+        raise DatasetError(f"{where}: missing key(s) {missing}; found {sorted(map(str, d))}")
     data = d["data"]
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or (
-        data.shape[1] != _CIFAR_FEATURES
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
+        or data.ndim != 2
+        or (data.shape[1] != _CIFAR_FEATURES)
     ):
-        desc = (f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray)
-                else type(data).__name__)
+        desc = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise DatasetError(f"{where}: 'data' must be uint8 [N, {_CIFAR_FEATURES}], got {desc}")
     try:
         labels = np.asarray(d["labels"], dtype=np.int64).ravel()
     except (TypeError, ValueError) as exc:
         raise DatasetError(f"{where}: 'labels' are not integers ({exc})") from None
     if labels.shape[0] != data.shape[0]:
-        raise DatasetError(
-            f"{where}: {data.shape[0]} images but {labels.shape[0]} labels"
-        )
+        raise DatasetError(f"{where}: {data.shape[0]} images but {labels.shape[0]} labels")
     if labels.size and (labels.min() < 0 or labels.max() > 9):
         raise DatasetError(f"{where}: labels outside 0..9")
     return data, labels
 
 
-def _read_cifar_batches(source: Path) -> Tuple[List[Tuple[np.ndarray, np.ndarray]], ...]:
+def _read_cifar_batches(source: Path) -> tuple[list[tuple[np.ndarray, np.ndarray]], ...]:
     names = _CIFAR_TRAIN + (_CIFAR_TEST,)
-    parsed: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
+    parsed: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if source.is_dir():
         for n in names:
             p = source / n
@@ -776,7 +785,7 @@ def _read_cifar_batches(source: Path) -> Tuple[List[Tuple[np.ndarray, np.ndarray
     return train, [parsed[_CIFAR_TEST]]
 
 
-def _load_cifar(data_dir: Optional[PathLike], normalize: bool) -> Arrays:
+def _load_cifar(data_dir: PathLike | None, normalize: bool) -> Arrays:
     source = _find_cifar(data_dir)
     if source is None:
         raise DatasetNotFoundError(
@@ -793,7 +802,7 @@ def _load_cifar(data_dir: Optional[PathLike], normalize: bool) -> Arrays:
 
 def augment_cifar(
     X: np.ndarray,
-    rng: Union[np.random.Generator, int, None],
+    rng: np.random.Generator | int | None,
     flip: bool = True,
     crop_pad: int = 4,
 ) -> np.ndarray:
@@ -827,14 +836,14 @@ def augment_cifar(
     n = X.shape[0]
     imgs = X.reshape(n, 3, 32, 32)
     if flip:
-        mask = rng.random(n) < 0.5
+        mask = np.asarray(rng.random(size=n)) < 0.5
         imgs = np.where(mask[:, None, None, None], imgs[..., ::-1], imgs)
     if crop_pad > 0:
         p = crop_pad
         padded = np.zeros((n, 3, 32 + 2 * p, 32 + 2 * p), dtype=X.dtype)
-        padded[:, :, p:p + 32, p:p + 32] = imgs
-        oy = rng.integers(0, 2 * p + 1, size=n)
-        ox = rng.integers(0, 2 * p + 1, size=n)
+        padded[:, :, p : p + 32, p : p + 32] = imgs
+        oy = np.asarray(rng.integers(0, 2 * p + 1, size=n))
+        ox = np.asarray(rng.integers(0, 2 * p + 1, size=n))
         rows = oy[:, None] + np.arange(32)  # [n, 32]
         cols = ox[:, None] + np.arange(32)
         imgs = padded[
@@ -851,7 +860,7 @@ def augment_cifar(
 # --------------------------------------------------------------------------------------------
 
 
-def _user_path(arg: str, data_dir: Optional[PathLike]) -> Path:
+def _user_path(arg: str, data_dir: PathLike | None) -> Path:
     if not arg:
         raise ValueError("a file path is required after the 'npz:' / 'csv:' prefix")
     path = Path(arg).expanduser()
@@ -868,7 +877,7 @@ def _load_npz(path: Path, seed: int, normalize: bool) -> Arrays:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - zip, format and dtype errors all mean "bad file"
         raise DatasetError(f"{path}: cannot read .npz file ({type(exc).__name__}: {exc})") from None
     split_keys = ("X_train", "y_train", "X_test", "y_test")
     if all(k in arrays for k in split_keys):
@@ -885,8 +894,7 @@ def _load_npz(path: Path, seed: int, normalize: bool) -> Arrays:
     if "X" in arrays and "y" in arrays:
         return _load_xy(path, arrays["X"], arrays["y"], seed, normalize)
     raise DatasetError(
-        f"{path}: expected keys X_train, y_train, X_test, y_test (or X, y); "
-        f"found {sorted(arrays)}"
+        f"{path}: expected keys X_train, y_train, X_test, y_test (or X, y); found {sorted(arrays)}"
     )
 
 
@@ -904,8 +912,9 @@ def _load_csv(path: Path, seed: int, normalize: bool) -> Arrays:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # empty-file warnings become our error below
-            data = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, dtype=np.float64,
-                              encoding="utf-8-sig")
+            data = np.loadtxt(
+                path, delimiter=",", skiprows=skip, ndmin=2, dtype=np.float64, encoding="utf-8-sig"
+            )
     except ValueError as exc:
         raise DatasetError(f"{path}: not a numeric CSV file ({exc})") from None
     if data.shape[0] == 0:
@@ -915,8 +924,15 @@ def _load_csv(path: Path, seed: int, normalize: bool) -> Arrays:
             f"{path}: CSV needs at least one feature column and a label column, "
             f"got {data.shape[1]} column(s)"
         )
-    return _load_xy(path, data[:, :-1], data[:, -1], seed, normalize,
-                    xname="feature columns", yname="label column")
+    return _load_xy(
+        path,
+        data[:, :-1],
+        data[:, -1],
+        seed,
+        normalize,
+        xname="feature columns",
+        yname="label column",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -928,7 +944,7 @@ def _not_found_message(name: str, searched: Iterable[Path]) -> str:
     return f"dataset {name!r} not found; searched: " + ", ".join(str(p) for p in searched)
 
 
-def _parse_name(name: str) -> Tuple[str, str]:
+def _parse_name(name: str) -> tuple[str, str]:
     if not isinstance(name, str):
         raise TypeError(f"dataset name must be a str, got {type(name).__name__}")
     prefix, sep, arg = name.partition(":")
@@ -947,7 +963,7 @@ def _parse_name(name: str) -> Tuple[str, str]:
 
 def load(
     name: str,
-    data_dir: Optional[PathLike] = None,
+    data_dir: PathLike | None = None,
     seed: int = 0,
     *,
     normalize: bool = True,
@@ -1009,7 +1025,7 @@ def load(
     return _load_csv(path, seed, normalize)
 
 
-def find(name: str, data_dir: Optional[PathLike] = None) -> Path:
+def find(name: str, data_dir: PathLike | None = None) -> Path:
     """Return the folder that holds a dataset's files locally.
 
     Parameters
@@ -1053,7 +1069,7 @@ def find(name: str, data_dir: Optional[PathLike] = None) -> Path:
     return _user_path(arg, data_dir).parent
 
 
-def available(data_dir: Optional[PathLike] = None) -> Dict[str, Optional[Path]]:
+def available(data_dir: PathLike | None = None) -> dict[str, Path | None]:
     """Report which datasets are present locally.
 
     Parameters
@@ -1069,7 +1085,7 @@ def available(data_dir: Optional[PathLike] = None) -> Dict[str, Optional[Path]]:
         ``.mat`` file found. Multi-file datasets map to their folder (CIFAR-10 possibly to its
         ``.tar.gz`` archive); single-file datasets (scikit-feature, digits) map to the file.
     """
-    out: Dict[str, Optional[Path]] = {
+    out: dict[str, Path | None] = {
         "fashion-mnist": _find_idx("fashion-mnist", data_dir),
         "mnist": _find_idx("mnist", data_dir),
         "digits": _digits_path(),
