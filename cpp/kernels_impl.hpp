@@ -2,7 +2,9 @@
 // (namespace name), MC_VEC_BYTES (vector width in bytes) and MC_ISA_NAME, and is itself compiled
 // with the matching target flags, so GCC/Clang vector extensions map to SSE, AVX2 or AVX-512.
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "kernels.hpp"
 
@@ -21,32 +23,43 @@ static inline float hsum(vf v) {
     return s;
 }
 
-// One output row, one batch tile of NV vectors. Two interleaved accumulator sets break the
-// FMA dependency chain (the latency of that chain, not bandwidth, bounds a naive axpy loop).
-template <int NV>
+// Batch-tile width (in vectors) so that the tile's slice of the input panel, [rows_in, T] floats,
+// stays in L2 while every output row of the tile is computed: the panel rows are gathered at random,
+// so once the whole [rows_in, B] panel exceeds L2 the kernel becomes bound by L3 traffic.
+static inline int tile_vectors(int64_t rows_in, int64_t B) {
+    const int64_t budget = 384 * 1024;  // bytes of panel slice we aim to keep hot
+    int nv = 4;
+    while (nv > 1 && rows_in * nv * W * 4 > budget) nv /= 2;
+    while (nv > 1 && nv * W > B) nv /= 2;
+    return nv;
+}
+
+// One output row, one batch tile of NV vectors. NACC interleaved accumulator sets break the FMA
+// dependency chain (its latency, not bandwidth, bounds a naive axpy loop).
+template <int NV, int NACC>
 static inline void spmm_tile(const int32_t* __restrict idx, const float* __restrict val, int64_t n,
                              const float* __restrict in, int64_t ld_in, float* __restrict out) {
-    vf a[NV], c[NV];
-    for (int v = 0; v < NV; ++v) {
-        a[v] = vf{};
-        c[v] = vf{};
-    }
+    vf a[NACC][NV];
+    for (int k = 0; k < NACC; ++k)
+        for (int v = 0; v < NV; ++v) a[k][v] = vf{};
     int64_t p = 0;
-    for (; p + 2 <= n; p += 2) {
-        const float* s0 = in + static_cast<int64_t>(idx[p]) * ld_in;
-        const float* s1 = in + static_cast<int64_t>(idx[p + 1]) * ld_in;
-        const float k0 = val[p], k1 = val[p + 1];
-        for (int v = 0; v < NV; ++v) {
-            a[v] += k0 * ld(s0 + v * W);
-            c[v] += k1 * ld(s1 + v * W);
+    for (; p + NACC <= n; p += NACC) {
+        for (int k = 0; k < NACC; ++k) {
+            const float* s = in + static_cast<int64_t>(idx[p + k]) * ld_in;
+            const float kv = val[p + k];
+            for (int v = 0; v < NV; ++v) a[k][v] += kv * ld(s + v * W);
         }
     }
-    if (p < n) {
-        const float* s0 = in + static_cast<int64_t>(idx[p]) * ld_in;
-        const float k0 = val[p];
-        for (int v = 0; v < NV; ++v) a[v] += k0 * ld(s0 + v * W);
+    for (; p < n; ++p) {
+        const float* s = in + static_cast<int64_t>(idx[p]) * ld_in;
+        const float kv = val[p];
+        for (int v = 0; v < NV; ++v) a[0][v] += kv * ld(s + v * W);
     }
-    for (int v = 0; v < NV; ++v) st(out + v * W, a[v] + c[v]);
+    for (int v = 0; v < NV; ++v) {
+        vf r = a[0][v];
+        for (int k = 1; k < NACC; ++k) r += a[k][v];
+        st(out + v * W, r);
+    }
 }
 
 static inline void spmm_tail(const int32_t* __restrict idx, const float* __restrict val, int64_t n,
@@ -64,61 +77,137 @@ static inline void spmm_tail(const int32_t* __restrict idx, const float* __restr
     }
 }
 
-static void spmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* val,
-                 const float* in, float* out, int64_t B, int num_threads) {
-    constexpr int64_t T = 4 * W;
-#pragma omp parallel for num_threads(num_threads) schedule(dynamic, 8)
-    for (int64_t r = 0; r < rows; ++r) {
-        const int64_t p0 = indptr[r], n = indptr[r + 1] - p0;
-        float* o = out + r * B;
-        int64_t b = 0;
-        for (; b + T <= B; b += T) spmm_tile<4>(idx + p0, val + p0, n, in + b, B, o + b);
-        for (; b + W <= B; b += W) spmm_tile<1>(idx + p0, val + p0, n, in + b, B, o + b);
-        if (b < B) spmm_tail(idx + p0, val + p0, n, in + b, B, o + b, B - b);
+template <int NV, int NACC>
+static void spmm_tiled(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* val,
+                       const float* in, float* out, int64_t B, int num_threads) {
+    constexpr int64_t T = NV * W;
+    const int64_t n_full = B / T;
+#pragma omp parallel num_threads(num_threads)
+    {
+        for (int64_t tile = 0; tile < n_full; ++tile) {
+            const int64_t b = tile * T;
+#pragma omp for schedule(dynamic, 16) nowait
+            for (int64_t r = 0; r < rows; ++r) {
+                const int64_t p0 = indptr[r];
+                spmm_tile<NV, NACC>(idx + p0, val + p0, indptr[r + 1] - p0, in + b, B, out + r * B + b);
+            }
+        }
+        if (n_full * T < B) {
+            const int64_t b0 = n_full * T;
+#pragma omp for schedule(dynamic, 16) nowait
+            for (int64_t r = 0; r < rows; ++r) {
+                const int64_t p0 = indptr[r], n = indptr[r + 1] - p0;
+                int64_t b = b0;
+                for (; b + W <= B; b += W) spmm_tile<1, 4>(idx + p0, val + p0, n, in + b, B, out + r * B + b);
+                if (b < B) spmm_tail(idx + p0, val + p0, n, in + b, B, out + r * B + b, B - b);
+            }
+        }
     }
 }
 
-// Four stored entries of one row at a time share the loads of the left row.
+static void spmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* val,
+                 const float* in, float* out, int64_t B, int num_threads) {
+    int64_t rows_in = 0;  // panel rows touched: bounded by the largest index + 1
+    const int64_t nnz = indptr[rows];
+    for (int64_t p = 0; p < nnz; p += 97) rows_in = std::max<int64_t>(rows_in, idx[p] + 1);
+    rows_in = std::max<int64_t>(rows_in, rows);
+    switch (tile_vectors(rows_in, B)) {
+        case 4: return spmm_tiled<4, 2>(rows, indptr, idx, val, in, out, B, num_threads);
+        case 2: return spmm_tiled<2, 4>(rows, indptr, idx, val, in, out, B, num_threads);
+        default: return spmm_tiled<1, 8>(rows, indptr, idx, val, in, out, B, num_threads);
+    }
+}
+
+// Sum of the lanes by halving (log2(W) vector adds instead of W scalar extracts).
+template <int N>
+struct HalfSum {
+    typedef float vn __attribute__((vector_size(N * 4)));
+    typedef float vh __attribute__((vector_size(N * 2)));
+    static float run(vn v) {
+        vh lo, hi;
+        std::memcpy(&lo, &v, sizeof(vh));
+        std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof(vh), sizeof(vh));
+        return HalfSum<N / 2>::run(lo + hi);
+    }
+};
+template <>
+struct HalfSum<4> {
+    typedef float vn __attribute__((vector_size(16)));
+    static float run(vn v) { return (v[0] + v[2]) + (v[1] + v[3]); }
+};
+static inline float fast_hsum(vf v) {
+    if constexpr (W >= 4) return HalfSum<W>::run(v);
+    return hsum(v);
+}
+
+// Dot products of one left row with the right rows of the stored entries [p, pe) whose index is
+// below `c_end`, over the whole batch; returns where it stopped. Four entries at a time share the
+// loads of the left row.
+static inline int64_t sddmm_segment(const float* __restrict d, const int32_t* __restrict idx, int64_t p,
+                                    int64_t pe, int32_t c_end, const float* __restrict right, int64_t B,
+                                    float* __restrict out) {
+    const int64_t Bv = B - B % W;
+    int64_t q = p;
+    while (q < pe && idx[q] < c_end) ++q;
+    for (; p + 4 <= q; p += 4) {
+        const float* s0 = right + static_cast<int64_t>(idx[p]) * B;
+        const float* s1 = right + static_cast<int64_t>(idx[p + 1]) * B;
+        const float* s2 = right + static_cast<int64_t>(idx[p + 2]) * B;
+        const float* s3 = right + static_cast<int64_t>(idx[p + 3]) * B;
+        vf a0 = vf{}, a1 = vf{}, a2 = vf{}, a3 = vf{};
+        for (int64_t b = 0; b < Bv; b += W) {
+            const vf dv = ld(d + b);
+            a0 += dv * ld(s0 + b);
+            a1 += dv * ld(s1 + b);
+            a2 += dv * ld(s2 + b);
+            a3 += dv * ld(s3 + b);
+        }
+        float r0 = fast_hsum(a0), r1 = fast_hsum(a1), r2 = fast_hsum(a2), r3 = fast_hsum(a3);
+        for (int64_t b = Bv; b < B; ++b) {
+            r0 += d[b] * s0[b];
+            r1 += d[b] * s1[b];
+            r2 += d[b] * s2[b];
+            r3 += d[b] * s3[b];
+        }
+        out[p] = r0;
+        out[p + 1] = r1;
+        out[p + 2] = r2;
+        out[p + 3] = r3;
+    }
+    for (; p < q; ++p) {
+        const float* s0 = right + static_cast<int64_t>(idx[p]) * B;
+        vf a0 = vf{};
+        for (int64_t b = 0; b < Bv; b += W) a0 += ld(d + b) * ld(s0 + b);
+        float r0 = fast_hsum(a0);
+        for (int64_t b = Bv; b < B; ++b) r0 += d[b] * s0[b];
+        out[p] = r0;
+    }
+    return q;
+}
+
+// Column-blocked SDDMM: the right panel is visited one block of rows at a time, small enough to
+// stay in L2, so each stored entry is one full-batch dot product (one horizontal sum) while the
+// random row reads still hit cache. Each entry is computed once by one thread.
 static void sddmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* left,
                   const float* right, float* out, int64_t B, int num_threads) {
-    const int64_t Bv = B - B % W;
-#pragma omp parallel for num_threads(num_threads) schedule(dynamic, 8)
-    for (int64_t r = 0; r < rows; ++r) {
-        const float* __restrict d = left + r * B;
-        int64_t p = indptr[r];
-        const int64_t pe = indptr[r + 1];
-        for (; p + 4 <= pe; p += 4) {
-            const float* s0 = right + static_cast<int64_t>(idx[p]) * B;
-            const float* s1 = right + static_cast<int64_t>(idx[p + 1]) * B;
-            const float* s2 = right + static_cast<int64_t>(idx[p + 2]) * B;
-            const float* s3 = right + static_cast<int64_t>(idx[p + 3]) * B;
-            vf a0 = vf{}, a1 = vf{}, a2 = vf{}, a3 = vf{};
-            for (int64_t b = 0; b < Bv; b += W) {
-                const vf dv = ld(d + b);
-                a0 += dv * ld(s0 + b);
-                a1 += dv * ld(s1 + b);
-                a2 += dv * ld(s2 + b);
-                a3 += dv * ld(s3 + b);
-            }
-            float r0 = hsum(a0), r1 = hsum(a1), r2 = hsum(a2), r3 = hsum(a3);
-            for (int64_t b = Bv; b < B; ++b) {
-                r0 += d[b] * s0[b];
-                r1 += d[b] * s1[b];
-                r2 += d[b] * s2[b];
-                r3 += d[b] * s3[b];
-            }
-            out[p] = r0;
-            out[p + 1] = r1;
-            out[p + 2] = r2;
-            out[p + 3] = r3;
-        }
-        for (; p < pe; ++p) {
-            const float* s0 = right + static_cast<int64_t>(idx[p]) * B;
-            vf a0 = vf{};
-            for (int64_t b = 0; b < Bv; b += W) a0 += ld(d + b) * ld(s0 + b);
-            float r0 = hsum(a0);
-            for (int64_t b = Bv; b < B; ++b) r0 += d[b] * s0[b];
-            out[p] = r0;
+    int32_t max_col = 0;
+    const int64_t nnz = indptr[rows];
+    for (int64_t r = 0; r < rows; ++r)
+        if (indptr[r + 1] > indptr[r]) max_col = std::max(max_col, idx[indptr[r + 1] - 1]);
+    const int64_t budget = 384 * 1024;
+    const int32_t cb = static_cast<int32_t>(std::max<int64_t>(64, budget / (B * 4)));
+    const int32_t n_cb = max_col / cb + 1;
+    if (nnz == 0) return;
+    thread_local std::vector<int64_t> cursor;
+    cursor.assign(indptr, indptr + rows);
+    int64_t* cur = cursor.data();
+#pragma omp parallel num_threads(num_threads)
+    {
+        for (int32_t k = 0; k < n_cb; ++k) {
+            const int32_t c_end = k + 1 == n_cb ? max_col + 1 : (k + 1) * cb;
+#pragma omp for schedule(dynamic, 16)  // barrier: cursors carry over
+            for (int64_t r = 0; r < rows; ++r)
+                cur[r] = sddmm_segment(left + r * B, idx, cur[r], indptr[r + 1], c_end, right, B, out);
         }
     }
 }
