@@ -17,4 +17,21 @@ from ._model import MotifLayer, MotifMLP, build_info
 
 __version__ = "0.1.0"
 
-__all__ = ["MotifLayer", "MotifMLP", "build_info", "__version__"]
+from . import datasets, metrics, schedules  # noqa: E402
+from .checkpoint import load_model  # noqa: E402
+from .sklearn import MotifSETClassifier  # noqa: E402
+from .trainer import History, Trainer  # noqa: E402
+
+__all__ = [
+    "History",
+    "MotifLayer",
+    "MotifMLP",
+    "MotifSETClassifier",
+    "Trainer",
+    "__version__",
+    "build_info",
+    "datasets",
+    "load_model",
+    "metrics",
+    "schedules",
+]

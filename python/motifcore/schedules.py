@@ -1,0 +1,351 @@
+"""Learning-rate and SET-evolution schedules, as named presets with exactly documented values.
+
+Conventions used everywhere in motifcore:
+
+* **Epochs are 1-indexed**: a run of ``E`` epochs trains epochs ``1, 2, ..., E``.
+* **Batches are 0-indexed** within an epoch; an epoch of ``N`` samples at batch size ``B`` has
+  ``ceil(N / B)`` batches (the last one may be smaller). The global step of batch ``b`` of epoch
+  ``e`` is ``t = (e - 1) * steps_per_epoch + b``.
+* **Evolution happens between epochs.** ``zeta_at(e)`` is the prune fraction of the SET evolution
+  that runs *after epoch e has completed* (and after its evaluation), ``0.0`` meaning "no
+  evolution". There is never an evolution after the final epoch ``E``: ``zeta_at(E) == 0`` for
+  every schedule. The :class:`~motifcore.trainer.Trainer` applies the evolution scheduled after
+  epoch ``e`` right before training epoch ``e + 1`` (so it never runs after the last epoch, nor
+  after an early stop, and a checkpoint written at the end of epoch ``e`` holds the trained,
+  not-yet-evolved network).
+
+Learning-rate presets (:func:`lr_schedule`):
+
+``"cosine"`` (paper default, Table 3)
+    Linear warmup over ``W`` epochs, then cosine decay to 0 at the end of training, per step::
+
+        Ws = W * steps_per_epoch,  T = E * steps_per_epoch
+        t <  Ws:  lr = base * (t + 1) / Ws
+        t >= Ws:  lr = base * 0.5 * (1 + cos(pi * (t - Ws) / (T - Ws)))
+
+    ``W`` defaults to 5 and is clamped to ``E - 1`` for runs shorter than the warmup.
+``"constant"``
+    ``lr = base``.
+``"step"``
+    ``lr = base * gamma ** floor((e - 1) / step_size)``: multiplied by ``gamma`` after every
+    ``step_size`` epochs (constant within an epoch).
+a callable ``f(epoch, batch) -> lr``
+    Used as is.
+
+Evolution presets (:func:`evolution_schedule`):
+
+``"paper"`` (Motif-SET, Sec. 3.2-3.3)
+    No evolution during the ``warmup = 5`` first epochs; then ``zeta = 0.2`` every ``every = 10``
+    epochs counted from the end of the warmup, i.e. after epochs ``15, 25, 35, ...`` (an epoch
+    ``e`` evolves when ``e > warmup`` and ``(e - warmup) % every == 0``). Over the last third of
+    training ``zeta`` decays to 0 with a cosine::
+
+        D = E * (1 - 1/3)          (decay start, e.g. 200 for E = 300)
+        e <= D:  zeta = 0.2
+        e >  D:  zeta = 0.2 * 0.5 * (1 + cos(pi * (e - D) / (E - D)))
+
+    For ``E = 300``: after epochs 15, 25, ..., 195 ``zeta = 0.2``; after 205 ``0.2 * 0.5 *
+    (1 + cos(0.05 pi))``; after 245 ``0.2 * 0.5 * (1 + cos(0.45 pi))``; after 295
+    ``0.2 * 0.5 * (1 + cos(0.95 pi))``; 29 evolutions in all.
+``"set"`` (original SET, Mocanu et al. 2018)
+    ``zeta = 0.3`` after every epoch ``1 .. E-1``.
+``"none"``
+    Static sparse training: ``zeta = 0`` always.
+a callable ``f(epoch) -> zeta``, a dict ``{epoch: zeta}`` or a list ``[zeta after epoch 1, ...]``
+    Custom schedules; epochs not covered mean 0. The final epoch is never evolved, whatever the
+    custom schedule says.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+__all__ = [
+    "EVOLUTION_PRESETS",
+    "LR_PRESETS",
+    "EvolutionSchedule",
+    "LRSchedule",
+    "evolution_schedule",
+    "lr_schedule",
+]
+
+LR_PRESETS = ("cosine", "constant", "step")
+EVOLUTION_PRESETS = ("paper", "set", "none")
+
+LRSpec = Union[str, Callable[[int, int], float]]
+EvolutionSpec = Union[str, Callable[[int], float], Mapping[int, float], Sequence[float], "EvolutionSchedule", None]
+
+
+def _pos_int(value: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _real(value: Any, name: str, lo: float = -math.inf, hi: float = math.inf,
+          lo_open: bool = False, hi_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    bad = (not math.isfinite(v) or v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi))
+    if bad:
+        lb = "(" if lo_open else "["
+        rb = ")" if hi_open else "]"
+        raise ValueError(f"{name} must be in {lb}{lo}, {hi}{rb}, got {value!r}")
+    return v
+
+
+# ------------------------------------------------------------------------------------------------
+# learning rate
+# ------------------------------------------------------------------------------------------------
+
+
+class LRSchedule:
+    """A per-batch learning-rate schedule of a run of ``epochs`` epochs of ``steps_per_epoch``
+    batches. Build it with :func:`lr_schedule`; see the module docstring for the formulas.
+
+    Attributes
+    ----------
+    kind : str
+        ``"cosine"``, ``"constant"``, ``"step"`` or ``"custom"``.
+    base_lr, epochs, steps_per_epoch, warmup, step_size, gamma
+        The parameters (``warmup`` is the effective, clamped warmup in epochs).
+    """
+
+    def __init__(self, kind: str, base_lr: float, epochs: int, steps_per_epoch: int, *,
+                 warmup: int = 0, step_size: int = 30, gamma: float = 0.1,
+                 fn: Optional[Callable[[int, int], float]] = None) -> None:
+        self.kind = kind
+        self.base_lr = base_lr
+        self.epochs = epochs
+        self.steps_per_epoch = steps_per_epoch
+        self.warmup = warmup
+        self.step_size = step_size
+        self.gamma = gamma
+        self._fn = fn
+
+    def _check(self, epoch: int, batch: int) -> None:
+        if not 1 <= epoch <= self.epochs:
+            raise ValueError(f"epoch must be in [1, {self.epochs}], got {epoch}")
+        if not 0 <= batch < self.steps_per_epoch:
+            raise ValueError(f"batch must be in [0, {self.steps_per_epoch}), got {batch}")
+
+    def lr_at(self, epoch: int, batch: int = 0) -> float:
+        """Learning rate of batch ``batch`` (0-indexed) of epoch ``epoch`` (1-indexed)."""
+        self._check(epoch, batch)
+        if self.kind == "constant":
+            return self.base_lr
+        if self.kind == "step":
+            return self.base_lr * self.gamma ** ((epoch - 1) // self.step_size)
+        if self.kind == "custom":
+            assert self._fn is not None
+            return float(self._fn(epoch, batch))
+        t = (epoch - 1) * self.steps_per_epoch + batch
+        ws = self.warmup * self.steps_per_epoch
+        if t < ws:
+            return self.base_lr * (t + 1) / ws
+        total = self.epochs * self.steps_per_epoch
+        return self.base_lr * 0.5 * (1.0 + math.cos(math.pi * (t - ws) / (total - ws)))
+
+    def lr_for_epoch(self, epoch: int) -> np.ndarray:
+        """The ``steps_per_epoch`` learning rates of epoch ``epoch`` (float64, one per batch)."""
+        out = np.array([self.lr_at(epoch, b) for b in range(self.steps_per_epoch)], dtype=np.float64)
+        if not np.isfinite(out).all() or (out < 0).any():
+            raise ValueError(f"the learning-rate schedule gave invalid values in epoch {epoch}: {out}")
+        return out
+
+    def to_config(self) -> Dict[str, Any]:
+        return {"kind": self.kind, "base_lr": self.base_lr, "epochs": self.epochs,
+                "steps_per_epoch": self.steps_per_epoch, "warmup": self.warmup,
+                "step_size": self.step_size, "gamma": self.gamma}
+
+    def __repr__(self) -> str:
+        extra = {"cosine": f", warmup={self.warmup}", "step": f", step_size={self.step_size}, gamma={self.gamma}"}
+        return (f"LRSchedule({self.kind!r}, base_lr={self.base_lr}, epochs={self.epochs}, "
+                f"steps_per_epoch={self.steps_per_epoch}{extra.get(self.kind, '')})")
+
+
+def lr_schedule(spec: LRSpec, base_lr: float, epochs: int, steps_per_epoch: int, *,
+                warmup: int = 5, step_size: int = 30, gamma: float = 0.1) -> LRSchedule:
+    """Build a learning-rate schedule.
+
+    Parameters
+    ----------
+    spec : {"cosine", "constant", "step"} or callable
+        Preset name, or ``f(epoch, batch) -> lr`` (epoch 1-indexed, batch 0-indexed).
+    base_lr : float
+        Peak learning rate (> 0).
+    epochs, steps_per_epoch : int
+        Length of the run; ``steps_per_epoch = ceil(n_samples / batch_size)``.
+    warmup : int
+        Linear-warmup epochs of ``"cosine"`` (clamped to ``epochs - 1``).
+    step_size, gamma : int, float
+        ``"step"``: multiply by ``gamma`` every ``step_size`` epochs.
+    """
+    base = _real(base_lr, "lr", 0.0, math.inf, lo_open=True)
+    epochs = _pos_int(epochs, "epochs")
+    spe = _pos_int(steps_per_epoch, "steps_per_epoch")
+    if callable(spec):
+        return LRSchedule("custom", base, epochs, spe, fn=spec)
+    if not isinstance(spec, str) or spec not in LR_PRESETS:
+        raise ValueError(f"lr schedule must be one of {', '.join(LR_PRESETS)} or a callable, got {spec!r}")
+    w = min(_pos_int(warmup, "warmup", 0), epochs - 1)
+    ss = _pos_int(step_size, "step_size")
+    g = _real(gamma, "gamma", 0.0, 1.0, lo_open=True)
+    return LRSchedule(spec, base, epochs, spe, warmup=w if spec == "cosine" else 0, step_size=ss, gamma=g)
+
+
+# ------------------------------------------------------------------------------------------------
+# SET evolution
+# ------------------------------------------------------------------------------------------------
+
+
+class EvolutionSchedule:
+    """When SET evolution runs and with which prune fraction, for a run of ``epochs`` epochs.
+
+    ``zeta_at(e)`` is the fraction of active blocks pruned (and regrown) after epoch ``e``
+    (1-indexed) completes; 0 means no evolution. ``zeta_at(epochs)`` is always 0. Build one with
+    :func:`evolution_schedule` or the constructors :meth:`paper`, :meth:`set`, :meth:`none`,
+    :meth:`custom`.
+    """
+
+    def __init__(self, name: str, epochs: int, fn: Callable[[int], float],
+                 params: Optional[Dict[str, Any]] = None, spec: Any = None) -> None:
+        self.name = name
+        self.epochs = _pos_int(epochs, "epochs")
+        self._fn = fn
+        self.params: Dict[str, Any] = dict(params or {})
+        self._spec = spec
+
+    # -- presets -----------------------------------------------------------------------------
+    @classmethod
+    def paper(cls, epochs: int, zeta: float = 0.2, every: int = 10, warmup: int = 5,
+              decay_fraction: float = 1.0 / 3.0) -> "EvolutionSchedule":
+        """Motif-SET schedule (see the module docstring for the exact epochs and values)."""
+        epochs = _pos_int(epochs, "epochs")
+        z0 = _real(zeta, "zeta", 0.0, 1.0, hi_open=True)
+        every = _pos_int(every, "every")
+        warmup = _pos_int(warmup, "warmup", 0)
+        frac = _real(decay_fraction, "decay_fraction", 0.0, 1.0)
+        decay_start = epochs * (1.0 - frac)
+
+        def fn(e: int) -> float:
+            if e <= warmup or (e - warmup) % every != 0:
+                return 0.0
+            if e <= decay_start:
+                return z0
+            return z0 * 0.5 * (1.0 + math.cos(math.pi * (e - decay_start) / (epochs - decay_start)))
+
+        return cls("paper", epochs, fn, {"zeta": z0, "every": every, "warmup": warmup,
+                                         "decay_fraction": frac})
+
+    @classmethod
+    def set(cls, epochs: int, zeta: float = 0.3) -> "EvolutionSchedule":
+        """Original SET: ``zeta`` (default 0.3) after every epoch but the last."""
+        z0 = _real(zeta, "zeta", 0.0, 1.0, hi_open=True)
+        return cls("set", epochs, lambda e: z0, {"zeta": z0})
+
+    @classmethod
+    def none(cls, epochs: int) -> "EvolutionSchedule":
+        """Static sparse training (no evolution)."""
+        return cls("none", epochs, lambda e: 0.0)
+
+    @classmethod
+    def custom(cls, spec: Union[Callable[[int], float], Mapping[int, float], Sequence[float]],
+               epochs: int) -> "EvolutionSchedule":
+        """A callable ``epoch -> zeta``, a dict ``{epoch: zeta}`` or a list whose entry ``i`` is
+        the zeta after epoch ``i + 1``. Epochs not covered get 0."""
+        if callable(spec):
+            return cls("custom", epochs, lambda e: float(spec(e)), spec=spec)
+        if isinstance(spec, Mapping):
+            table: Dict[int, float] = {}
+            for k, v in spec.items():
+                e = _pos_int(int(k) if isinstance(k, str) and k.isdigit() else k, "evolution epoch")
+                table[e] = _real(v, f"zeta of epoch {e}", 0.0, 1.0, hi_open=True)
+            return cls("custom", epochs, lambda e: table.get(e, 0.0), spec={str(k): v for k, v in table.items()})
+        if isinstance(spec, (list, tuple, np.ndarray)):
+            values = [_real(v, f"zeta[{i}]", 0.0, 1.0, hi_open=True) for i, v in enumerate(spec)]
+            return cls("custom", epochs, lambda e: values[e - 1] if e <= len(values) else 0.0, spec=values)
+        raise TypeError(f"a custom evolution schedule must be a callable, dict or list, got {spec!r}")
+
+    # -- queries -----------------------------------------------------------------------------
+    def zeta_at(self, epoch: int) -> float:
+        """Prune fraction of the evolution after epoch ``epoch`` (1-indexed); 0.0 = none."""
+        e = _pos_int(epoch, "epoch")
+        if e > self.epochs:
+            raise ValueError(f"epoch must be in [1, {self.epochs}], got {epoch}")
+        if e == self.epochs:
+            return 0.0
+        z = float(self._fn(e))
+        if not (0.0 <= z < 1.0):
+            raise ValueError(f"evolution schedule {self.name!r} gave zeta={z!r} after epoch {e}; "
+                             "it must be in [0, 1)")
+        return z
+
+    def evolution_epochs(self) -> List[int]:
+        """The epochs after which evolution runs (zeta > 0)."""
+        return [e for e in range(1, self.epochs) if self.zeta_at(e) > 0.0]
+
+    def zetas(self) -> List[float]:
+        """``zeta_at(e)`` for ``e = 1 .. epochs``."""
+        return [self.zeta_at(e) for e in range(1, self.epochs + 1)]
+
+    def to_config(self) -> Any:
+        """A JSON-serialisable description from which :func:`evolution_schedule` rebuilds this
+        schedule, or ``None`` for a callable (which cannot be stored)."""
+        if self.name in EVOLUTION_PRESETS:
+            return {"preset": self.name, **self.params}
+        if callable(self._spec):
+            return None
+        return {"custom": self._spec}
+
+    def __repr__(self) -> str:
+        ev = self.evolution_epochs()
+        shown = ", ".join(map(str, ev[:6])) + (", ..." if len(ev) > 6 else "")
+        return f"EvolutionSchedule({self.name!r}, epochs={self.epochs}, evolves after epochs [{shown}])"
+
+
+def evolution_schedule(spec: EvolutionSpec, epochs: int, **params: Any) -> EvolutionSchedule:
+    """Resolve an evolution schedule.
+
+    Parameters
+    ----------
+    spec : {"paper", "set", "none"}, None, callable, dict, list, EvolutionSchedule or the dict
+        returned by :meth:`EvolutionSchedule.to_config`
+        ``None`` means ``"none"``. An ``EvolutionSchedule`` must have the same ``epochs``.
+    epochs : int
+        Length of the run.
+    **params
+        Preset parameters (``"paper"``: ``zeta, every, warmup, decay_fraction``; ``"set"``:
+        ``zeta``).
+    """
+    epochs = _pos_int(epochs, "epochs")
+    if spec is None:
+        spec = "none"
+    if isinstance(spec, EvolutionSchedule):
+        if spec.epochs != epochs:
+            raise ValueError(f"the evolution schedule is for {spec.epochs} epochs, the run has {epochs}")
+        return spec
+    if isinstance(spec, str):
+        if spec == "paper":
+            return EvolutionSchedule.paper(epochs, **params)
+        if spec == "set":
+            return EvolutionSchedule.set(epochs, **params)
+        if spec == "none":
+            if params:
+                raise TypeError(f"the 'none' evolution schedule takes no parameters, got {sorted(params)}")
+            return EvolutionSchedule.none(epochs)
+        raise ValueError(f"evolution schedule must be one of {', '.join(EVOLUTION_PRESETS)}, a callable, "
+                         f"a dict or a list, got {spec!r}")
+    if isinstance(spec, Mapping) and "preset" in spec:
+        p = dict(spec)
+        return evolution_schedule(p.pop("preset"), epochs, **p)
+    if isinstance(spec, Mapping) and set(spec) == {"custom"}:
+        return EvolutionSchedule.custom(spec["custom"], epochs)
+    return EvolutionSchedule.custom(spec, epochs)  # type: ignore[arg-type]

@@ -1,0 +1,531 @@
+"""The training loop: one native call per epoch, schedules, evaluation, evolution and callbacks.
+
+One pass of :meth:`Trainer.fit`'s loop for epoch ``e`` (1-indexed) does, in this order:
+
+1. the SET evolution scheduled after epoch ``e - 1`` (if ``zeta_at(e - 1) > 0``), seeded from
+   ``(seed, e - 1)``;
+2. training epoch ``e`` in one native call, with the sample order drawn from
+   ``np.random.SeedSequence([seed, e])`` and one learning rate per batch;
+3. evaluation on the held-out set if ``e % eval_every == 0`` or ``e`` is the last epoch;
+4. the callbacks (``on_epoch_end``); any of them returning ``True`` stops training.
+
+So evolution never runs after the final epoch or after an early stop, and the state at the end
+of an epoch (what a checkpoint holds) is the trained network before its next evolution. Everything
+random is derived from ``seed`` and the epoch number, so a run resumed from a checkpoint gives
+bit-for-bit the same weights as an uninterrupted one (same thread count not even required: the
+engine's results do not depend on it).
+
+``History`` row ``e`` records the evolution of step 1 (``zeta``, ``pruned``, ``regrown``,
+``evolution_time``), the training (``train_loss``, ``train_time`` -- wall clock of the native
+training call only, the paper's protocol --, ``lr_start``, ``lr_end``) and the evaluation
+(``val_loss``, ``val_accuracy`` or ``None``, ``eval_time``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from ._model import MotifMLP
+from ._validation import as_float_matrix, as_labels, check_int, check_seed
+from .checkpoint import load_checkpoint, save_checkpoint
+from .schedules import EvolutionSchedule, LRSchedule, evolution_schedule, lr_schedule
+
+__all__ = [
+    "Callback",
+    "Checkpoint",
+    "EarlyStopping",
+    "History",
+    "JSONLLogger",
+    "Trainer",
+    "TrainingDivergedError",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The training loss became NaN or infinite (usually: the learning rate is too high)."""
+
+
+# ------------------------------------------------------------------------------------------------
+# History
+# ------------------------------------------------------------------------------------------------
+
+_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "train_time", "eval_time",
+            "evolution_time", "lr_start", "lr_end", "zeta", "pruned", "regrown", "steps")
+
+
+class History:
+    """Per-epoch records of a run (see the module docstring for what each field means).
+
+    ``history["val_accuracy"]`` (or ``history.val_accuracy``) is the column as a list, one entry
+    per completed epoch (``None`` where there was no evaluation); ``history.rows`` the records.
+    """
+
+    columns = _COLUMNS
+
+    def __init__(self, rows: Optional[Iterable[Mapping[str, Any]]] = None) -> None:
+        self.rows: List[Dict[str, Any]] = [dict(r) for r in rows or ()]
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        self.rows.append(dict(row))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key: str) -> List[Any]:
+        if key not in _COLUMNS and not any(key in r for r in self.rows):
+            raise KeyError(f"unknown history column {key!r}; known: {', '.join(_COLUMNS)}")
+        return [r.get(key) for r in self.rows]
+
+    def __getattr__(self, key: str) -> List[Any]:
+        if key in _COLUMNS:
+            return self[key]
+        raise AttributeError(key)
+
+    def best(self, metric: str = "val_accuracy") -> Optional[Dict[str, Any]]:
+        """The row of the best epoch by ``metric`` (highest accuracy, lowest loss; the earliest
+        on ties), or ``None`` if no epoch has a value for it."""
+        higher = not metric.endswith("loss")
+        best_row = None
+        for r in self.rows:
+            v = r.get(metric)
+            if v is None:
+                continue
+            if best_row is None or (v > best_row[metric] if higher else v < best_row[metric]):
+                best_row = r
+        return dict(best_row) if best_row is not None else None
+
+    @property
+    def last(self) -> Optional[Dict[str, Any]]:
+        return dict(self.rows[-1]) if self.rows else None
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Columnar, JSON-serialisable form: ``{"columns": [...], "rows": [[...], ...]}``."""
+        return {"columns": list(_COLUMNS), "rows": [[r.get(c) for c in _COLUMNS] for r in self.rows]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "History":
+        try:
+            cols = list(data["columns"])
+            return cls(dict(zip(cols, row)) for row in data["rows"])
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a History dict: {exc}") from None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, History) and self.rows == other.rows
+
+    def __repr__(self) -> str:
+        b = self.best()
+        tail = f", best val_accuracy {b['val_accuracy']:.4f} at epoch {b['epoch']}" if b else ""
+        return f"History({len(self)} epochs{tail})"
+
+
+# ------------------------------------------------------------------------------------------------
+# Callbacks
+# ------------------------------------------------------------------------------------------------
+
+
+class Callback:
+    """Hooks called by :meth:`Trainer.fit` between native calls. Subclass and override; a plain
+    function ``f(trainer, epoch, logs)`` is accepted as a callback too.
+
+    ``on_epoch_end`` returning ``True`` stops training after that epoch.
+    """
+
+    def on_train_begin(self, trainer: "Trainer") -> None:
+        pass
+
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: Dict[str, Any]) -> Optional[bool]:
+        return None
+
+    def on_train_end(self, trainer: "Trainer") -> None:
+        pass
+
+
+class _FunctionCallback(Callback):
+    def __init__(self, fn: Callable[..., Optional[bool]]) -> None:
+        self.fn = fn
+
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: Dict[str, Any]) -> Optional[bool]:
+        return self.fn(trainer, epoch, logs)
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
+    evaluations. Stateless (decides from ``trainer.history``), so it survives a resume."""
+
+    def __init__(self, monitor: str = "val_accuracy", patience: int = 10, min_delta: float = 0.0) -> None:
+        if monitor not in ("val_accuracy", "val_loss", "train_loss"):
+            raise ValueError(f"monitor must be 'val_accuracy', 'val_loss' or 'train_loss', got {monitor!r}")
+        self.monitor = monitor
+        self.patience = check_int(patience, "patience", 0)
+        if not (math.isfinite(min_delta) and min_delta >= 0):
+            raise ValueError(f"min_delta must be >= 0, got {min_delta}")
+        self.min_delta = float(min_delta)
+        self.stopped_epoch: Optional[int] = None
+
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: Dict[str, Any]) -> Optional[bool]:
+        values = [v for v in trainer.history[self.monitor] if v is not None]
+        if not values:
+            return None
+        sign = -1.0 if self.monitor.endswith("loss") else 1.0
+        best_i, best = 0, sign * values[0]
+        for i, v in enumerate(values[1:], 1):
+            if sign * v > best + self.min_delta:
+                best_i, best = i, sign * v
+        if len(values) - 1 - best_i > self.patience:
+            self.stopped_epoch = epoch
+            return True
+        return None
+
+
+class Checkpoint(Callback):
+    """Save the run to ``path`` (one file, overwritten atomically) every ``every`` epochs and when
+    training ends; ``extra`` is stored alongside (e.g. the CLI's run configuration)."""
+
+    def __init__(self, path: PathLike, every: int = 1, extra: Optional[Mapping[str, Any]] = None) -> None:
+        self.path = Path(path)
+        self.every = check_int(every, "every")
+        self.extra = dict(extra or {})
+        self._saved_epoch: Optional[int] = None
+
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: Dict[str, Any]) -> Optional[bool]:
+        if epoch % self.every == 0:
+            trainer.save_checkpoint(self.path, extra=self.extra)
+            self._saved_epoch = epoch
+        return None
+
+    def on_train_end(self, trainer: "Trainer") -> None:
+        if trainer.epoch > 0 and self._saved_epoch != trainer.epoch and not trainer._dirty:
+            trainer.save_checkpoint(self.path, extra=self.extra)
+            self._saved_epoch = trainer.epoch
+
+
+class JSONLLogger(Callback):
+    """Append one JSON line per epoch (the history row) to ``path``. On (re)start, lines of
+    epochs after the trainer's current epoch are dropped, so a resumed run's file stays clean."""
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = Path(path)
+
+    def on_train_begin(self, trainer: "Trainer") -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        keep: List[str] = []
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    if int(json.loads(line)["epoch"]) <= trainer.epoch:
+                        keep.append(line)
+                except (ValueError, KeyError, TypeError):
+                    continue
+        self.path.write_text("".join(s + "\n" for s in keep))
+
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: Dict[str, Any]) -> Optional[bool]:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(logs) + "\n")
+        return None
+
+
+# ------------------------------------------------------------------------------------------------
+# Trainer
+# ------------------------------------------------------------------------------------------------
+
+
+def _derive(seed: int, *words: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence([seed, *words])
+
+
+_EVOLUTION_TAG = 0x5E7
+
+
+class Trainer:
+    """Train a :class:`MotifMLP` with the Motif-SET recipe (DESIGN.md §3).
+
+    Parameters
+    ----------
+    model : MotifMLP
+    epochs : int, default 30
+        Length of the run (the paper uses 300).
+    batch_size : int, default 128
+    lr : float, default 0.01
+        Peak learning rate.
+    lr_schedule : {"cosine", "constant", "step"} or callable ``f(epoch, batch) -> lr``
+        See :mod:`motifcore.schedules`. ``"cosine"`` has a linear warmup of ``warmup`` epochs.
+    warmup : int, default 5
+    step_size, gamma : int, float
+        ``"step"`` schedule: multiply the lr by ``gamma`` every ``step_size`` epochs.
+    momentum, weight_decay : float, default 0.9, 5e-4
+    dropout : float, default 0.0
+        Inverted dropout on hidden activations.
+    evolution : {"paper", "set", "none"}, callable, dict, list or EvolutionSchedule
+        SET evolution schedule (see :mod:`motifcore.schedules`); ``evolution_params`` are passed
+        to the preset (e.g. ``{"zeta": 0.3}``).
+    zero_init : bool, default False
+        Regrown blocks start at 0 instead of a fresh init draw.
+    eval_every : int, default 1
+        Evaluate on the held-out set every this many epochs (and always after the last epoch).
+    eval_batch_size : int, default 1024
+    seed : int, default 0
+        Seed of the shuffling and of the evolution (the model has its own init seed).
+    callbacks : sequence of Callback or functions ``f(trainer, epoch, logs)``
+    progress : bool, default True
+        Show a tqdm progress bar (epochs, loss, accuracy, s/epoch, ETA) on stderr.
+    """
+
+    def __init__(
+        self,
+        model: MotifMLP,
+        *,
+        epochs: int = 30,
+        batch_size: int = 128,
+        lr: float = 0.01,
+        lr_schedule: Union[str, Callable[[int, int], float]] = "cosine",
+        warmup: int = 5,
+        step_size: int = 30,
+        gamma: float = 0.1,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        dropout: float = 0.0,
+        evolution: Any = "paper",
+        evolution_params: Optional[Mapping[str, Any]] = None,
+        zero_init: bool = False,
+        eval_every: int = 1,
+        eval_batch_size: int = 1024,
+        seed: int = 0,
+        callbacks: Optional[Sequence[Union[Callback, Callable[..., Optional[bool]]]]] = None,
+        progress: bool = True,
+    ) -> None:
+        if not isinstance(model, MotifMLP):
+            raise TypeError(f"model must be a MotifMLP, got {type(model).__name__}")
+        self.model = model
+        self.epochs = check_int(epochs, "epochs")
+        self.batch_size = check_int(batch_size, "batch_size")
+        if not callable(lr_schedule) and not isinstance(lr_schedule, str):
+            raise TypeError(f"lr_schedule must be a preset name or a callable, got {lr_schedule!r}")
+        self.lr = float(lr)
+        self.lr_schedule = lr_schedule
+        self.warmup = check_int(warmup, "warmup", 0)
+        self.step_size = check_int(step_size, "step_size")
+        self.gamma = float(gamma)
+        self.momentum = float(momentum)
+        self.weight_decay = float(weight_decay)
+        self.dropout = float(dropout)
+        for name, v, ok in (("lr", self.lr, self.lr > 0), ("momentum", self.momentum, 0 <= self.momentum < 1),
+                            ("weight_decay", self.weight_decay, self.weight_decay >= 0),
+                            ("dropout", self.dropout, 0 <= self.dropout < 1)):
+            if not (math.isfinite(v) and ok):
+                raise ValueError(f"{name}={v} is out of range")
+        self.evolution = evolution
+        self.evolution_params = dict(evolution_params or {})
+        self.zero_init = bool(zero_init)
+        self.eval_every = check_int(eval_every, "eval_every")
+        self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size")
+        self.seed = check_seed(seed)
+        self.callbacks: List[Callback] = [c if isinstance(c, Callback) else _FunctionCallback(c)
+                                          for c in (callbacks or [])]
+        for c in self.callbacks:
+            if not callable(getattr(c, "on_epoch_end", None)):
+                raise TypeError(f"callback {c!r} has no on_epoch_end")
+        self.progress = bool(progress)
+        # resolve the schedules now so bad values fail at construction, not after an epoch
+        self.lr_schedule_for(self.batch_size)
+        self.evolution_schedule = evolution_schedule(self.evolution, self.epochs, **self.evolution_params)
+
+        self.history = History()
+        self.epoch = 0                 # completed epochs
+        self.evolved_through = 0       # last epoch whose scheduled evolution has been applied
+        self.n_train: Optional[int] = None
+        self.stopped_early = False
+        self.checkpoint_extra: Dict[str, Any] = {}   # ``extra`` of the checkpoint resumed from
+        self._dirty = False            # True while the model is between consistent states
+
+    # ---- schedules ---------------------------------------------------------------------------
+    def lr_schedule_for(self, n_samples: int) -> LRSchedule:
+        """The per-batch learning-rate schedule of a run on ``n_samples`` training samples."""
+        steps = -(-check_int(n_samples, "n_samples") // self.batch_size)
+        return lr_schedule(self.lr_schedule, self.lr, self.epochs, steps, warmup=self.warmup,
+                           step_size=self.step_size, gamma=self.gamma)
+
+    @property
+    def config(self) -> Dict[str, Any]:
+        """The hyper-parameters as a JSON-serialisable dict (what a checkpoint stores).
+        Callable schedules are stored as ``None`` and must be passed again on resume."""
+        evo = self.evolution_schedule.to_config()
+        return {
+            "epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
+            "lr_schedule": self.lr_schedule if isinstance(self.lr_schedule, str) else None,
+            "warmup": self.warmup, "step_size": self.step_size, "gamma": self.gamma,
+            "momentum": self.momentum, "weight_decay": self.weight_decay, "dropout": self.dropout,
+            "evolution": evo, "zero_init": self.zero_init, "eval_every": self.eval_every,
+            "eval_batch_size": self.eval_batch_size, "seed": self.seed,
+        }
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def save_checkpoint(self, path: PathLike, extra: Optional[Mapping[str, Any]] = None) -> Path:
+        """Save model, optimizer state, epoch, config and history (see :mod:`motifcore.checkpoint`)."""
+        if self._dirty:
+            raise RuntimeError("the trainer was interrupted inside an epoch; its state is not a "
+                               "consistent point to checkpoint (use the last saved checkpoint)")
+        state = {"evolved_through": self.evolved_through, "n_train": self.n_train,
+                 "stopped_early": self.stopped_early}
+        return save_checkpoint(path, self.model, epoch=self.epoch, trainer=self.config, trainer_state=state,
+                               history=self.history.to_dict(), extra=extra)
+
+    @classmethod
+    def from_checkpoint(cls, path: PathLike, *, callbacks: Optional[Sequence[Any]] = None,
+                        progress: bool = True, num_threads: Optional[int] = None, **overrides: Any) -> "Trainer":
+        """A trainer restored from a checkpoint written by :meth:`save_checkpoint`, ready to
+        continue with :meth:`fit` (same data). ``overrides`` replace stored hyper-parameters
+        (required for callable schedules, which are not stored; any other change makes the
+        continued run differ from an uninterrupted one)."""
+        ck = load_checkpoint(path, num_threads=num_threads)
+        if ck.trainer is None or ck.epoch is None:
+            raise ValueError(f"{path}: the checkpoint holds a model only, not a training run")
+        cfg = dict(ck.trainer)
+        evo = cfg.pop("evolution")
+        if cfg.get("lr_schedule") is None and "lr_schedule" not in overrides:
+            raise ValueError(f"{path}: the run used a callable lr_schedule; pass lr_schedule= again")
+        if evo is None and "evolution" not in overrides:
+            raise ValueError(f"{path}: the run used a callable evolution schedule; pass evolution= again")
+        if evo is not None:
+            cfg["evolution"] = evo
+        cfg.update(overrides)
+        try:
+            trainer = cls(ck.model, callbacks=callbacks, progress=progress, **cfg)
+        except TypeError as exc:
+            raise ValueError(f"{path}: invalid trainer configuration: {exc}") from None
+        trainer.epoch = int(ck.epoch)
+        state = ck.trainer_state or {}
+        trainer.evolved_through = int(state.get("evolved_through", 0))
+        trainer.n_train = state.get("n_train")
+        trainer.stopped_early = bool(state.get("stopped_early", False))
+        trainer.history = History.from_dict(ck.history) if ck.history else History()
+        trainer.checkpoint_extra = ck.extra
+        return trainer
+
+    @classmethod
+    def resume(cls, path: PathLike, X: Any, y: Any, X_val: Any = None, y_val: Any = None,
+               **kwargs: Any) -> "Trainer":
+        """``from_checkpoint(path, **kwargs)`` then ``fit(X, y, X_val, y_val)``; returns the trainer
+        (its ``model`` and ``history``)."""
+        trainer = cls.from_checkpoint(path, **kwargs)
+        trainer.fit(X, y, X_val, y_val)
+        return trainer
+
+    # ---- training ----------------------------------------------------------------------------
+    def _order(self, epoch: int, n: int) -> np.ndarray:
+        return np.random.default_rng(_derive(self.seed, epoch)).permutation(n)
+
+    def _evolve(self, after_epoch: int) -> Dict[str, Any]:
+        zeta = self.evolution_schedule.zeta_at(after_epoch)
+        out: Dict[str, Any] = {"zeta": 0.0, "pruned": None, "regrown": None, "evolution_time": 0.0}
+        if zeta <= 0.0 or self.evolved_through >= after_epoch:
+            return out
+        seed = int(_derive(self.seed, after_epoch, _EVOLUTION_TAG).generate_state(1, np.uint64)[0])
+        self._dirty = True
+        t0 = time.perf_counter()
+        replaced = self.model.evolve(zeta, seed=seed, zero_init=self.zero_init)
+        dt = time.perf_counter() - t0
+        self.evolved_through = after_epoch
+        self._dirty = False
+        # the engine keeps |P| constant: every pruned block is regrown elsewhere
+        out.update(zeta=zeta, pruned=list(replaced), regrown=list(replaced), evolution_time=dt)
+        return out
+
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> History:
+        """Train from the current epoch up to ``epochs``; returns :attr:`history`.
+
+        ``X``/``y`` are validated once here (float32 features, integer labels in
+        ``[0, n_classes)``); ``X_val``/``y_val`` (both or neither) are the held-out set.
+        """
+        model = self.model
+        X = as_float_matrix(X, model.n_features, "X")
+        y = as_labels(y, X.shape[0], model.n_classes, "y")
+        if (X_val is None) != (y_val is None):
+            raise ValueError("pass both X_val and y_val, or neither")
+        if X_val is not None:
+            X_val = as_float_matrix(X_val, model.n_features, "X_val")
+            y_val = as_labels(y_val, X_val.shape[0], model.n_classes, "y_val")
+        n = X.shape[0]
+        if self.n_train is not None and self.epoch > 0 and n != self.n_train:
+            raise ValueError(f"this run was trained on {self.n_train} samples so far, got {n}: "
+                             "resume with the same training data")
+        self.n_train = n
+        lr_sched = self.lr_schedule_for(n)
+        if self._dirty:
+            raise RuntimeError("the trainer was interrupted inside an epoch; restart from a checkpoint")
+        self.stopped_early = False
+
+        for c in self.callbacks:
+            getattr(c, "on_train_begin", lambda t: None)(self)
+        bar = None
+        if self.progress and self.epoch < self.epochs:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.epochs, initial=self.epoch, unit="epoch", desc="train", dynamic_ncols=True)
+        try:
+            for e in range(self.epoch + 1, self.epochs + 1):
+                row = self._run_epoch(e, X, y, X_val, y_val, lr_sched)
+                if bar is not None:
+                    post = {"loss": f"{row['train_loss']:.4f}"}
+                    if row["val_accuracy"] is not None:
+                        post["acc"] = f"{row['val_accuracy']:.4f}"
+                    post["s/ep"] = f"{row['train_time']:.2f}"
+                    bar.set_postfix(post, refresh=False)
+                    bar.update(1)
+                stop = False
+                for c in self.callbacks:
+                    stop = bool(c.on_epoch_end(self, e, dict(row))) or stop
+                if stop:
+                    self.stopped_early = e < self.epochs
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        for c in self.callbacks:
+            getattr(c, "on_train_end", lambda t: None)(self)
+        return self.history
+
+    def _run_epoch(self, e: int, X: np.ndarray, y: np.ndarray, X_val: Optional[np.ndarray],
+                   y_val: Optional[np.ndarray], lr_sched: LRSchedule) -> Dict[str, Any]:
+        model = self.model
+        evo = self._evolve(e - 1) if e > 1 else {"zeta": 0.0, "pruned": None, "regrown": None,
+                                                  "evolution_time": 0.0}
+        order = self._order(e, X.shape[0])
+        lrs = lr_sched.lr_for_epoch(e)
+        self._dirty = True
+        t0 = time.perf_counter()
+        loss = model.train_epoch(X, y, batch_size=self.batch_size, lr=lrs, momentum=self.momentum,
+                                 weight_decay=self.weight_decay, dropout=self.dropout, order=order, check=False)
+        train_time = time.perf_counter() - t0
+        if not math.isfinite(loss):
+            raise TrainingDivergedError(f"training diverged in epoch {e} (loss {loss}); lower the learning "
+                                        f"rate (lr={self.lr})")
+        val_loss = val_acc = None
+        eval_time = 0.0
+        if X_val is not None and (e % self.eval_every == 0 or e == self.epochs):
+            t0 = time.perf_counter()
+            val_loss, val_acc = model.evaluate(X_val, y_val, batch_size=self.eval_batch_size, check=False)
+            eval_time = time.perf_counter() - t0
+        row = {
+            "epoch": e, "train_loss": float(loss), "val_loss": val_loss, "val_accuracy": val_acc,
+            "train_time": train_time, "eval_time": eval_time, "evolution_time": evo["evolution_time"],
+            "lr_start": float(lrs[0]), "lr_end": float(lrs[-1]), "zeta": evo["zeta"],
+            "pruned": evo["pruned"], "regrown": evo["regrown"], "steps": model.steps,
+        }
+        self.history.append(row)
+        self.epoch = e
+        self._dirty = False
+        return row
+
+    def __repr__(self) -> str:
+        return (f"Trainer(epoch {self.epoch}/{self.epochs}, batch_size={self.batch_size}, lr={self.lr}, "
+                f"lr_schedule={self.lr_schedule!r}, evolution={self.evolution_schedule!r})")
