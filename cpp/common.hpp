@@ -2,6 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
+#include <new>
+#include <vector>
 #include <exception>
 #include <mutex>
 #include <sstream>
@@ -115,6 +118,34 @@ private:
     static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
     uint64_t s_[4];
 };
+
+/// Allocator for activation panels: 64-byte aligned, and large buffers are 2 MiB aligned and
+/// advised for transparent huge pages. Kernels gather panel rows at random, and with 4 KiB pages
+/// almost every such access misses the first-level TLB.
+template <class T>
+struct PanelAllocator {
+    using value_type = T;
+    PanelAllocator() = default;
+    template <class U>
+    PanelAllocator(const PanelAllocator<U>&) noexcept {}
+    T* allocate(size_t n);
+    void deallocate(T* p, size_t) noexcept { std::free(p); }
+    template <class U>
+    bool operator==(const PanelAllocator<U>&) const noexcept { return true; }
+    template <class U>
+    bool operator!=(const PanelAllocator<U>&) const noexcept { return false; }
+};
+
+/// Allocates `bytes` with the panel policy above (throws std::bad_alloc on failure).
+void* panel_alloc(size_t bytes);
+
+template <class T>
+T* PanelAllocator<T>::allocate(size_t n) {
+    return static_cast<T*>(panel_alloc(n * sizeof(T)));
+}
+
+/// A float buffer with the panel allocation policy.
+using PanelVector = std::vector<float, PanelAllocator<float>>;
 
 /// Number of threads OpenMP would use by default (1 without OpenMP).
 int default_num_threads();

@@ -1,7 +1,9 @@
 // Block-sparse kernels on feature-major activations, with a runtime choice of SIMD level.
 //
-// Layout: a "panel" of `rows` features for a batch of `B` samples is a row-major [rows, B] float32
-// array (each feature one contiguous row of B values, leading dimension B). All kernels write
+// Layout: a "panel" of `rows` features for a batch of `B` samples is a row-major [rows, ld] float32
+// array: each feature is one contiguous row of B values, rows `ld >= B` floats apart (see
+// panel_ld: the padding keeps the row stride off powers of two, which would map every row of a
+// panel to the same few cache sets). All kernels write
 // each output element from exactly one thread in a fixed order, so results do not depend on the
 // number of threads.
 #pragma once
@@ -11,6 +13,14 @@
 
 namespace motifcore {
 
+/// Leading dimension of a panel for a batch of B samples: B rounded up to 16 floats, plus one cache
+/// line when the row would span an even number of lines.
+inline int64_t panel_ld(int64_t B) {
+    int64_t ld = (B + 15) / 16 * 16;
+    if ((ld / 16) % 2 == 0) ld += 16;
+    return ld;
+}
+
 /// Function table of the hot kernels for one instruction-set level.
 struct KernelTable {
     /// SIMD level name: "avx512", "avx2" or "generic".
@@ -18,11 +28,11 @@ struct KernelTable {
     /// Block SpMM over CSR rows: out[r, :] = sum_{p in [indptr[r], indptr[r+1])} val[p] * in[idx[p], :]
     /// for r in [0, rows). `in` is [*, B], `out` is [rows, B]; `out` is overwritten.
     void (*spmm)(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* val,
-                 const float* in, float* out, int64_t B, int num_threads);
+                 const float* in, float* out, int64_t B, int64_t ld, int num_threads);
     /// Sampled dense-dense product: out[p] = dot(left[r, :], right[idx[p], :]) for every stored
-    /// entry p of every CSR row r. `left` is [rows, B], `right` is [*, B]; `out` has indptr[rows] entries.
+    /// entry p of every CSR row r. `left` is [rows, ld], `right` is [*, ld]; `out` has indptr[rows] entries.
     void (*sddmm)(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* left,
-                  const float* right, float* out, int64_t B, int num_threads);
+                  const float* right, float* out, int64_t B, int64_t ld, int num_threads);
 };
 
 /// The kernel table in use (chosen on first call from the CPU, or by MOTIFCORE_SIMD=avx512|avx2|generic).

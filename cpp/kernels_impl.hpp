@@ -15,8 +15,8 @@ constexpr int W = MC_VEC_BYTES / 4;  // float lanes per vector
 typedef float vf __attribute__((vector_size(MC_VEC_BYTES)));
 typedef float vfu __attribute__((vector_size(MC_VEC_BYTES), aligned(4), may_alias));
 
-static inline vf ld(const float* p) { return *reinterpret_cast<const vfu*>(p); }
-static inline void st(float* p, vf v) { *reinterpret_cast<vfu*>(p) = v; }
+static inline vf vload(const float* p) { return *reinterpret_cast<const vfu*>(p); }
+static inline void vstore(float* p, vf v) { *reinterpret_cast<vfu*>(p) = v; }
 static inline float hsum(vf v) {
     float s = 0.f;
     for (int i = 0; i < W; ++i) s += v[i];
@@ -44,21 +44,23 @@ static inline void spmm_tile(const int32_t* __restrict idx, const float* __restr
         for (int v = 0; v < NV; ++v) a[k][v] = vf{};
     int64_t p = 0;
     for (; p + NACC <= n; p += NACC) {
+#pragma GCC unroll 8
         for (int k = 0; k < NACC; ++k) {
             const float* s = in + static_cast<int64_t>(idx[p + k]) * ld_in;
             const float kv = val[p + k];
-            for (int v = 0; v < NV; ++v) a[k][v] += kv * ld(s + v * W);
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; ++v) a[k][v] += kv * vload(s + v * W);
         }
     }
     for (; p < n; ++p) {
         const float* s = in + static_cast<int64_t>(idx[p]) * ld_in;
         const float kv = val[p];
-        for (int v = 0; v < NV; ++v) a[0][v] += kv * ld(s + v * W);
+        for (int v = 0; v < NV; ++v) a[0][v] += kv * vload(s + v * W);
     }
     for (int v = 0; v < NV; ++v) {
         vf r = a[0][v];
         for (int k = 1; k < NACC; ++k) r += a[k][v];
-        st(out + v * W, r);
+        vstore(out + v * W, r);
     }
 }
 
@@ -79,17 +81,18 @@ static inline void spmm_tail(const int32_t* __restrict idx, const float* __restr
 
 template <int NV, int NACC>
 static void spmm_tiled(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* val,
-                       const float* in, float* out, int64_t B, int num_threads) {
+                       const float* in, float* out, int64_t B, int64_t ld, int num_threads) {
     constexpr int64_t T = NV * W;
     const int64_t n_full = B / T;
 #pragma omp parallel num_threads(num_threads)
     {
+        // Tiles write disjoint column ranges, so threads need not wait between them.
         for (int64_t tile = 0; tile < n_full; ++tile) {
             const int64_t b = tile * T;
 #pragma omp for schedule(dynamic, 16) nowait
             for (int64_t r = 0; r < rows; ++r) {
                 const int64_t p0 = indptr[r];
-                spmm_tile<NV, NACC>(idx + p0, val + p0, indptr[r + 1] - p0, in + b, B, out + r * B + b);
+                spmm_tile<NV, NACC>(idx + p0, val + p0, indptr[r + 1] - p0, in + b, ld, out + r * ld + b);
             }
         }
         if (n_full * T < B) {
@@ -98,46 +101,55 @@ static void spmm_tiled(int64_t rows, const int64_t* indptr, const int32_t* idx, 
             for (int64_t r = 0; r < rows; ++r) {
                 const int64_t p0 = indptr[r], n = indptr[r + 1] - p0;
                 int64_t b = b0;
-                for (; b + W <= B; b += W) spmm_tile<1, 4>(idx + p0, val + p0, n, in + b, B, out + r * B + b);
-                if (b < B) spmm_tail(idx + p0, val + p0, n, in + b, B, out + r * B + b, B - b);
+                for (; b + W <= B; b += W) spmm_tile<1, 4>(idx + p0, val + p0, n, in + b, ld, out + r * ld + b);
+                if (b < B) spmm_tail(idx + p0, val + p0, n, in + b, ld, out + r * ld + b, B - b);
             }
         }
     }
 }
 
 static void spmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* val,
-                 const float* in, float* out, int64_t B, int num_threads) {
+                 const float* in, float* out, int64_t B, int64_t ld, int num_threads) {
     int64_t rows_in = 0;  // panel rows touched: bounded by the largest index + 1
     const int64_t nnz = indptr[rows];
     for (int64_t p = 0; p < nnz; p += 97) rows_in = std::max<int64_t>(rows_in, idx[p] + 1);
     rows_in = std::max<int64_t>(rows_in, rows);
     switch (tile_vectors(rows_in, B)) {
-        case 4: return spmm_tiled<4, 2>(rows, indptr, idx, val, in, out, B, num_threads);
-        case 2: return spmm_tiled<2, 4>(rows, indptr, idx, val, in, out, B, num_threads);
-        default: return spmm_tiled<1, 8>(rows, indptr, idx, val, in, out, B, num_threads);
+        case 4: return spmm_tiled<4, 2>(rows, indptr, idx, val, in, out, B, ld, num_threads);
+        case 2: return spmm_tiled<2, 4>(rows, indptr, idx, val, in, out, B, ld, num_threads);
+        default: return spmm_tiled<1, 8>(rows, indptr, idx, val, in, out, B, ld, num_threads);
     }
 }
 
-// Sum of the lanes by halving (log2(W) vector adds instead of W scalar extracts).
-template <int N>
-struct HalfSum {
-    typedef float vn __attribute__((vector_size(N * 4)));
-    typedef float vh __attribute__((vector_size(N * 2)));
-    static float run(vn v) {
-        vh lo, hi;
-        std::memcpy(&lo, &v, sizeof(vh));
-        std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof(vh), sizeof(vh));
-        return HalfSum<N / 2>::run(lo + hi);
-    }
-};
-template <>
-struct HalfSum<4> {
-    typedef float vn __attribute__((vector_size(16)));
-    static float run(vn v) { return (v[0] + v[2]) + (v[1] + v[3]); }
-};
+// Horizontal reductions in registers (a spill of a wide vector followed by narrower reloads
+// defeats store-to-load forwarding and costs tens of cycles per dot product).
+typedef float v4f __attribute__((vector_size(16)));
+typedef float v8f __attribute__((vector_size(32)));
+
+static inline v4f fold_to_v4(vf v) {
+#if MC_VEC_BYTES == 64
+    const v8f h = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                  __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+    return __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
+#elif MC_VEC_BYTES == 32
+    return __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
+#else
+    return v;
+#endif
+}
+
 static inline float fast_hsum(vf v) {
-    if constexpr (W >= 4) return HalfSum<W>::run(v);
-    return hsum(v);
+    const v4f q = fold_to_v4(v);
+    const v4f t = q + __builtin_shufflevector(q, q, 2, 3, 0, 1);
+    return t[0] + t[1];
+}
+
+// {sum(a0), sum(a1), sum(a2), sum(a3)} as one 4-lane vector.
+static inline v4f hsum4x(vf a0, vf a1, vf a2, vf a3) {
+    const v4f b0 = fold_to_v4(a0), b1 = fold_to_v4(a1), b2 = fold_to_v4(a2), b3 = fold_to_v4(a3);
+    const v4f x = __builtin_shufflevector(b0, b1, 0, 1, 4, 5) + __builtin_shufflevector(b0, b1, 2, 3, 6, 7);
+    const v4f y = __builtin_shufflevector(b2, b3, 0, 1, 4, 5) + __builtin_shufflevector(b2, b3, 2, 3, 6, 7);
+    return __builtin_shufflevector(x, y, 0, 2, 4, 6) + __builtin_shufflevector(x, y, 1, 3, 5, 7);
 }
 
 // Dot products of one left row with the right rows of the stored entries [p, pe) whose index is
@@ -145,24 +157,25 @@ static inline float fast_hsum(vf v) {
 // loads of the left row.
 static inline int64_t sddmm_segment(const float* __restrict d, const int32_t* __restrict idx, int64_t p,
                                     int64_t pe, int32_t c_end, const float* __restrict right, int64_t B,
-                                    float* __restrict out) {
+                                    int64_t ld, float* __restrict out) {
     const int64_t Bv = B - B % W;
     int64_t q = p;
     while (q < pe && idx[q] < c_end) ++q;
     for (; p + 4 <= q; p += 4) {
-        const float* s0 = right + static_cast<int64_t>(idx[p]) * B;
-        const float* s1 = right + static_cast<int64_t>(idx[p + 1]) * B;
-        const float* s2 = right + static_cast<int64_t>(idx[p + 2]) * B;
-        const float* s3 = right + static_cast<int64_t>(idx[p + 3]) * B;
+        const float* s0 = right + static_cast<int64_t>(idx[p]) * ld;
+        const float* s1 = right + static_cast<int64_t>(idx[p + 1]) * ld;
+        const float* s2 = right + static_cast<int64_t>(idx[p + 2]) * ld;
+        const float* s3 = right + static_cast<int64_t>(idx[p + 3]) * ld;
         vf a0 = vf{}, a1 = vf{}, a2 = vf{}, a3 = vf{};
         for (int64_t b = 0; b < Bv; b += W) {
-            const vf dv = ld(d + b);
-            a0 += dv * ld(s0 + b);
-            a1 += dv * ld(s1 + b);
-            a2 += dv * ld(s2 + b);
-            a3 += dv * ld(s3 + b);
+            const vf dv = vload(d + b);
+            a0 += dv * vload(s0 + b);
+            a1 += dv * vload(s1 + b);
+            a2 += dv * vload(s2 + b);
+            a3 += dv * vload(s3 + b);
         }
-        float r0 = fast_hsum(a0), r1 = fast_hsum(a1), r2 = fast_hsum(a2), r3 = fast_hsum(a3);
+        const v4f r = hsum4x(a0, a1, a2, a3);
+        float r0 = r[0], r1 = r[1], r2 = r[2], r3 = r[3];
         for (int64_t b = Bv; b < B; ++b) {
             r0 += d[b] * s0[b];
             r1 += d[b] * s1[b];
@@ -175,9 +188,9 @@ static inline int64_t sddmm_segment(const float* __restrict d, const int32_t* __
         out[p + 3] = r3;
     }
     for (; p < q; ++p) {
-        const float* s0 = right + static_cast<int64_t>(idx[p]) * B;
+        const float* s0 = right + static_cast<int64_t>(idx[p]) * ld;
         vf a0 = vf{};
-        for (int64_t b = 0; b < Bv; b += W) a0 += ld(d + b) * ld(s0 + b);
+        for (int64_t b = 0; b < Bv; b += W) a0 += vload(d + b) * vload(s0 + b);
         float r0 = fast_hsum(a0);
         for (int64_t b = Bv; b < B; ++b) r0 += d[b] * s0[b];
         out[p] = r0;
@@ -189,13 +202,13 @@ static inline int64_t sddmm_segment(const float* __restrict d, const int32_t* __
 // stay in L2, so each stored entry is one full-batch dot product (one horizontal sum) while the
 // random row reads still hit cache. Each entry is computed once by one thread.
 static void sddmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* left,
-                  const float* right, float* out, int64_t B, int num_threads) {
+                  const float* right, float* out, int64_t B, int64_t ld, int num_threads) {
     int32_t max_col = 0;
     const int64_t nnz = indptr[rows];
     for (int64_t r = 0; r < rows; ++r)
         if (indptr[r + 1] > indptr[r]) max_col = std::max(max_col, idx[indptr[r + 1] - 1]);
     const int64_t budget = 384 * 1024;
-    const int32_t cb = static_cast<int32_t>(std::max<int64_t>(64, budget / (B * 4)));
+    const int32_t cb = static_cast<int32_t>(std::max<int64_t>(64, budget / (ld * 4)));
     const int32_t n_cb = max_col / cb + 1;
     if (nnz == 0) return;
     thread_local std::vector<int64_t> cursor;
@@ -207,7 +220,7 @@ static void sddmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const
             const int32_t c_end = k + 1 == n_cb ? max_col + 1 : (k + 1) * cb;
 #pragma omp for schedule(dynamic, 16)  // barrier: cursors carry over
             for (int64_t r = 0; r < rows; ++r)
-                cur[r] = sddmm_segment(left + r * B, idx, cur[r], indptr[r + 1], c_end, right, B, out);
+                cur[r] = sddmm_segment(left + r * ld, idx, cur[r], indptr[r + 1], c_end, right, B, ld, out);
         }
     }
 }

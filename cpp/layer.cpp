@@ -281,15 +281,17 @@ void Layer::sgd_step(float lr, float momentum, float weight_decay, int num_threa
 void LayerWork::ensure(const Layer& layer, int64_t batch) {
     if (batch <= B && static_cast<int64_t>(Kt.size()) == layer.n_blocks()) return;
     B = std::max(B, batch);
-    if (layer.m_in > 1) S.resize(static_cast<size_t>(layer.G_in * B));
-    U.resize(static_cast<size_t>(layer.G_out * B));
-    A.resize(static_cast<size_t>(layer.n_out * B));
-    dU.resize(static_cast<size_t>(layer.G_out * B));
-    dS.resize(static_cast<size_t>(layer.G_in * B));
+    const int64_t ld = panel_ld(B);
+    if (layer.m_in > 1) S.resize(static_cast<size_t>(layer.G_in * ld));
+    U.resize(static_cast<size_t>(layer.G_out * ld));
+    A.resize(static_cast<size_t>(layer.n_out * ld));
+    dU.resize(static_cast<size_t>(layer.G_out * ld));
+    dS.resize(static_cast<size_t>(layer.G_in * ld));
     Kt.resize(static_cast<size_t>(layer.n_blocks()));
 }
 
 void Layer::forward(const float* in, int64_t B, LayerWork& w, int nt) const {
+    const int64_t ld = panel_ld(B);
     // GroupSum of the input (skipped for m_in == 1: the input is its own group sum).
     if (m_in == 1) {
         w.S_ptr = in;
@@ -297,16 +299,16 @@ void Layer::forward(const float* in, int64_t B, LayerWork& w, int nt) const {
         float* S = w.S.data();
 #pragma omp parallel for num_threads(nt) schedule(static)
         for (int64_t c = 0; c < G_in; ++c) {
-            float* s = S + c * B;
-            const float* x = in + c * m_in * B;
+            float* s = S + c * ld;
+            const float* x = in + c * m_in * ld;
             const int64_t sz = in_size(c);
             std::copy(x, x + B, s);
             for (int64_t j = 1; j < sz; ++j)
-                for (int64_t t = 0; t < B; ++t) s[t] += x[j * B + t];
+                for (int64_t t = 0; t < B; ++t) s[t] += x[j * ld + t];
         }
         w.S_ptr = S;
     }
-    kernels().spmm(G_out, indptr.data(), indices.data(), K.data(), w.S_ptr, w.U.data(), B, nt);
+    kernels().spmm(G_out, indptr.data(), indices.data(), K.data(), w.S_ptr, w.U.data(), B, ld, nt);
     // Expand + bias + activation.
     const bool relu = activation == Activation::ReLU;
     const bool per_neuron = bias_mode == BiasMode::Neuron;
@@ -315,8 +317,8 @@ void Layer::forward(const float* in, int64_t B, LayerWork& w, int nt) const {
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t i = 0; i < n_out; ++i) {
         const int64_t g = i / m_out;
-        const float* u = U + g * B;
-        float* a = A + i * B;
+        const float* u = U + g * ld;
+        float* a = A + i * ld;
         const float bias = b[per_neuron ? i : g];
         if (relu)
             for (int64_t t = 0; t < B; ++t) a[t] = std::max(u[t] + bias, 0.f);
@@ -327,6 +329,7 @@ void Layer::forward(const float* in, int64_t B, LayerWork& w, int nt) const {
 
 void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, int64_t B, LayerWork& w,
                      bool need_dS, int nt) {
+    const int64_t ld = panel_ld(B);
     const bool relu = activation == Activation::ReLU;
     const bool per_neuron = bias_mode == BiasMode::Neuron;
     const float* A = w.A.data();
@@ -335,16 +338,16 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
     // dz = grad * act'(z), summed over each output group into dU; db from the same pass.
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t r = 0; r < G_out; ++r) {
-        float* du = dU + r * B;
+        float* du = dU + r * ld;
         std::fill(du, du + B, 0.f);
         const int64_t sz = out_size(r);
         float motif_bias_grad = 0.f;
         for (int64_t k = 0; k < sz; ++k) {
             const int64_t i = r * m_out + k;
-            const float* gi = grad + (i / grad_group) * B;
+            const float* gi = grad + (i / grad_group) * ld;
             float sum = 0.f;
             if (relu) {
-                const float* a = A + i * B;
+                const float* a = A + i * ld;
                 for (int64_t t = 0; t < B; ++t) {
                     const float dz = a[t] > 0.f ? gi[t] * relu_scale : 0.f;
                     du[t] += dz;
@@ -363,38 +366,44 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
         }
         if (!per_neuron) dbp[r] = motif_bias_grad;
     }
-    kernels().sddmm(G_out, indptr.data(), indices.data(), dU, w.S_ptr, dK.data(), B, nt);
+    kernels().sddmm(G_out, indptr.data(), indices.data(), dU, w.S_ptr, dK.data(), B, ld, nt);
     if (need_dS) {
+        // Weights in transposed order (a gather; the pattern is fixed between evolution steps).
         const int64_t nnz = n_blocks();
         float* Kt = w.Kt.data();
-        for (int64_t q = 0; q < nnz; ++q) Kt[q] = K[t_pos[q]];
-        kernels().spmm(G_in, t_indptr.data(), t_rows.data(), Kt, dU, w.dS.data(), B, nt);
+        const float* Kp = K.data();
+        const int64_t* pos = t_pos.data();
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t q = 0; q < nnz; ++q) Kt[q] = Kp[pos[q]];
+        kernels().spmm(G_in, t_indptr.data(), t_rows.data(), Kt, dU, w.dS.data(), B, ld, nt);
     }
 }
 
 void Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt) {
     MC_CHECK(B >= 1, "batch must hold at least one sample");
     own_.ensure(*this, B);
-    x_fm_.resize(static_cast<size_t>(n_in * B));
+    const int64_t ld = panel_ld(B);
+    x_fm_.resize(static_cast<size_t>(n_in * ld));
     for (int64_t s = 0; s < B; ++s)
-        for (int64_t j = 0; j < n_in; ++j) x_fm_[j * B + s] = x[s * n_in + j];
+        for (int64_t j = 0; j < n_in; ++j) x_fm_[j * ld + s] = x[s * n_in + j];
     // The scratch may have been sized for a larger batch; panels use leading dimension B.
     forward(x_fm_.data(), B, own_, nt);
     for (int64_t s = 0; s < B; ++s)
-        for (int64_t i = 0; i < n_out; ++i) out[s * n_out + i] = own_.A[i * B + s];
+        for (int64_t i = 0; i < n_out; ++i) out[s * n_out + i] = own_.A[i * ld + s];
     last_B_ = B;
 }
 
 void Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, int nt) {
     MC_CHECK(last_B_ > 0, "backward called before forward");
     MC_CHECK(B == last_B_, "backward batch size " << B << " differs from the last forward (" << last_B_ << ")");
-    g_fm_.resize(static_cast<size_t>(n_out * B));
+    const int64_t ld = panel_ld(B);
+    g_fm_.resize(static_cast<size_t>(n_out * ld));
     for (int64_t s = 0; s < B; ++s)
-        for (int64_t i = 0; i < n_out; ++i) g_fm_[i * B + s] = grad_out[s * n_out + i];
+        for (int64_t i = 0; i < n_out; ++i) g_fm_[i * ld + s] = grad_out[s * n_out + i];
     if (m_in == 1) own_.S_ptr = x_fm_.data();
     backward(g_fm_.data(), 1, 1.f, B, own_, true, nt);
     for (int64_t s = 0; s < B; ++s)
-        for (int64_t j = 0; j < n_in; ++j) grad_in[s * n_in + j] = own_.dS[(j / m_in) * B + s];
+        for (int64_t j = 0; j < n_in; ++j) grad_in[s * n_in + j] = own_.dS[(j / m_in) * ld + s];
 }
 
 void Layer::to_dense(float* out) const {

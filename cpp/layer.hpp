@@ -11,6 +11,8 @@
 #include <memory>
 #include <vector>
 
+#include "common.hpp"
+
 namespace motifcore {
 
 /// Activation applied after Expand + bias.
@@ -41,12 +43,12 @@ struct PruneStats {
 /// Scratch buffers of one layer for a batch; feature-major panels [rows, B]. Reused across steps.
 struct LayerWork {
     int64_t B = 0;              ///< batch size the buffers currently hold
-    std::vector<float> S;       ///< [G_in, B] group sums of the input (unused when m_in == 1)
+    PanelVector S;       ///< [G_in, B] group sums of the input (unused when m_in == 1)
     const float* S_ptr = nullptr;  ///< points to S, or to the input itself when m_in == 1
-    std::vector<float> U;       ///< [G_out, B] block products
-    std::vector<float> A;       ///< [n_out, B] activations (after dropout in training)
-    std::vector<float> dU;      ///< [G_out, B] group sums of dL/dz
-    std::vector<float> dS;      ///< [G_in, B] gradient w.r.t. the group sums of the input
+    PanelVector U;       ///< [G_out, B] block products
+    PanelVector A;       ///< [n_out, B] activations (after dropout in training)
+    PanelVector dU;      ///< [G_out, B] group sums of dL/dz
+    PanelVector dS;      ///< [G_in, B] gradient w.r.t. the group sums of the input
     std::vector<float> Kt;      ///< [|P|] weights in transposed order
     /// Grows (never shrinks) the buffers to hold a batch of B samples for `layer`.
     void ensure(const class Layer& layer, int64_t B);
@@ -129,8 +131,8 @@ private:
     void init_weights(uint64_t seed);
     void draw_block_weights(int64_t r, int64_t p_begin, int64_t p_end, class Rng& rng, bool zero);
     LayerWork own_;            // scratch of the row-major convenience API
-    std::vector<float> x_fm_;  // input of the last forward_rowmajor, feature-major
-    std::vector<float> g_fm_;  // gradient scratch, feature-major
+    PanelVector x_fm_;  // input of the last forward_rowmajor, feature-major
+    PanelVector g_fm_;  // gradient scratch, feature-major
     int64_t last_B_ = 0;
 };
 

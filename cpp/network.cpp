@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common.hpp"
+#include "kernels.hpp"
 
 namespace motifcore {
 
@@ -21,7 +22,8 @@ Network::Network(std::vector<std::shared_ptr<Layer>> ls, int nt) : layers(std::m
 void Network::gather(const float* X, const int64_t* y, int64_t N, const int64_t* rows, int64_t B) {
     const int64_t d = n_in();
     const int64_t C = n_classes();
-    x0_.resize(static_cast<size_t>(std::max<int64_t>(static_cast<int64_t>(x0_.size()), d * B)));
+    const int64_t ld = panel_ld(B);
+    x0_.resize(static_cast<size_t>(std::max<int64_t>(static_cast<int64_t>(x0_.size()), d * ld)));
     yb_.resize(static_cast<size_t>(std::max<int64_t>(static_cast<int64_t>(yb_.size()), B)));
     float* x0 = x0_.data();
     OmpExceptionCapture capture;
@@ -36,7 +38,7 @@ void Network::gather(const float* X, const int64_t* y, int64_t N, const int64_t*
                 yb_[s] = y[row];
             }
             const float* xr = X + row * d;
-            for (int64_t j = 0; j < d; ++j) x0[j * B + s] = xr[j];
+            for (int64_t j = 0; j < d; ++j) x0[j * ld + s] = xr[j];
         });
     }
     capture.rethrow();
@@ -51,6 +53,7 @@ void Network::forward_all(int64_t B, float dropout) {
         if (dropout > 0.f && l + 1 < L) {
             // Inverted dropout with masks from a stateless hash: independent of the thread count.
             const float scale = 1.f / (1.f - dropout);
+            const int64_t ld = panel_ld(B);
             const int64_t n = layers[l]->n_out;
             float* A = work_[l].A.data();
             const uint64_t seed = dropout_seed, st = step;
@@ -59,7 +62,7 @@ void Network::forward_all(int64_t B, float dropout) {
                 for (int64_t t = 0; t < B; ++t) {
                     const uint64_t h = hash4(seed, st, l, static_cast<uint64_t>(i * B + t));
                     const float u = static_cast<float>(h >> 40) * 0x1.0p-24f;
-                    A[i * B + t] = u < dropout ? 0.f : A[i * B + t] * scale;
+                    A[i * ld + t] = u < dropout ? 0.f : A[i * ld + t] * scale;
                 }
         }
         in = work_[l].A.data();
@@ -68,8 +71,9 @@ void Network::forward_all(int64_t B, float dropout) {
 
 double Network::loss_and_grad(int64_t B, bool want_grad, int64_t* correct) {
     const int64_t C = n_classes();
+    const int64_t ld = panel_ld(B);
     const float* Z = work_.back().A.data();
-    if (want_grad) dlogits_.resize(static_cast<size_t>(std::max<int64_t>(static_cast<int64_t>(dlogits_.size()), C * B)));
+    if (want_grad) dlogits_.resize(static_cast<size_t>(std::max<int64_t>(static_cast<int64_t>(dlogits_.size()), C * ld)));
     sample_loss_.resize(static_cast<size_t>(B));
     std::vector<char> hit(static_cast<size_t>(B), 0);
     float* dz = dlogits_.data();
@@ -79,19 +83,19 @@ double Network::loss_and_grad(int64_t B, bool want_grad, int64_t* correct) {
         float mx = Z[s];
         int64_t arg = 0;
         for (int64_t c = 1; c < C; ++c)
-            if (Z[c * B + s] > mx) {
-                mx = Z[c * B + s];
+            if (Z[c * ld + s] > mx) {
+                mx = Z[c * ld + s];
                 arg = c;
             }
         double sum = 0.0;
-        for (int64_t c = 0; c < C; ++c) sum += std::exp(static_cast<double>(Z[c * B + s] - mx));
+        for (int64_t c = 0; c < C; ++c) sum += std::exp(static_cast<double>(Z[c * ld + s] - mx));
         const int64_t y = yb_[s];
-        sample_loss_[s] = std::log(sum) - static_cast<double>(Z[y * B + s] - mx);
+        sample_loss_[s] = std::log(sum) - static_cast<double>(Z[y * ld + s] - mx);
         hit[s] = arg == y;
         if (want_grad)
             for (int64_t c = 0; c < C; ++c) {
-                const double p = std::exp(static_cast<double>(Z[c * B + s] - mx)) / sum;
-                dz[c * B + s] = static_cast<float>(p - (c == y ? 1.0 : 0.0)) * inv_b;
+                const double p = std::exp(static_cast<double>(Z[c * ld + s] - mx)) / sum;
+                dz[c * ld + s] = static_cast<float>(p - (c == y ? 1.0 : 0.0)) * inv_b;
             }
     }
     double total = 0.0;
@@ -149,8 +153,9 @@ void Network::logits(const float* X, int64_t N, float* out, int64_t chunk) {
         gather(X + start * n_in(), nullptr, B, nullptr, B);
         forward_all(B, 0.f);
         const float* Z = work_.back().A.data();
+        const int64_t ld = panel_ld(B);
         for (int64_t s = 0; s < B; ++s)
-            for (int64_t c = 0; c < C; ++c) out[(start + s) * C + c] = Z[c * B + s];
+            for (int64_t c = 0; c < C; ++c) out[(start + s) * C + c] = Z[c * ld + s];
     }
 }
 

@@ -51,9 +51,9 @@ private:
     void forward_all(int64_t B, float dropout);
     double loss_and_grad(int64_t B, bool want_grad, int64_t* correct);
     std::vector<LayerWork> work_;
-    std::vector<float> x0_;       // [n_in, B] batch input, feature-major
+    PanelVector x0_;       // [n_in, B] batch input, feature-major
     std::vector<int64_t> yb_;     // [B] labels of the batch
-    std::vector<float> dlogits_;  // [C, B]
+    PanelVector dlogits_;  // [C, B]
     std::vector<double> sample_loss_;
 };
 
