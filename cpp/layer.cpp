@@ -279,15 +279,21 @@ void Layer::sgd_step(float lr, float momentum, float weight_decay, int num_threa
 }
 
 void LayerWork::ensure(const Layer& layer, int64_t batch) {
-    if (batch <= B && static_cast<int64_t>(Kt.size()) == layer.n_blocks()) return;
+    if (batch <= B && static_cast<int64_t>(Kt.size()) == layer.n_blocks() && Ap) return;
     B = std::max(B, batch);
     const int64_t ld = panel_ld(B);
+    const bool shared = share_out && layer.m_out == 1;
     if (layer.m_in > 1) S.resize(static_cast<size_t>(layer.G_in * ld));
-    U.resize(static_cast<size_t>(layer.G_out * ld));
     A.resize(static_cast<size_t>(layer.n_out * ld));
-    dU.resize(static_cast<size_t>(layer.G_out * ld));
+    if (!shared) {
+        U.resize(static_cast<size_t>(layer.G_out * ld));
+        dU.resize(static_cast<size_t>(layer.G_out * ld));
+    }
     dS.resize(static_cast<size_t>(layer.G_in * ld));
     Kt.resize(static_cast<size_t>(layer.n_blocks()));
+    Ap = A.data();
+    Up = shared ? Ap : U.data();
+    dUp = shared ? Ap : dU.data();
 }
 
 void Layer::forward(const float* in, int64_t B, LayerWork& w, int nt) const {
@@ -308,12 +314,12 @@ void Layer::forward(const float* in, int64_t B, LayerWork& w, int nt) const {
         }
         w.S_ptr = S;
     }
-    kernels().spmm(G_out, indptr.data(), indices.data(), K.data(), w.S_ptr, w.U.data(), B, ld, nt);
+    kernels().spmm(G_out, indptr.data(), indices.data(), K.data(), w.S_ptr, w.Up, B, ld, nt);
     // Expand + bias + activation.
     const bool relu = activation == Activation::ReLU;
     const bool per_neuron = bias_mode == BiasMode::Neuron;
-    const float* U = w.U.data();
-    float* A = w.A.data();
+    const float* U = w.Up;  // may alias A (then each element is read before it is written)
+    float* A = w.Ap;
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t i = 0; i < n_out; ++i) {
         const int64_t g = i / m_out;
@@ -332,32 +338,27 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
     const int64_t ld = panel_ld(B);
     const bool relu = activation == Activation::ReLU;
     const bool per_neuron = bias_mode == BiasMode::Neuron;
-    const float* A = w.A.data();
-    float* dU = w.dU.data();
+    const float* A = w.Ap;  // may alias dU (m_out == 1): each A row is read before its dU row is written
+    float* dU = w.dUp;
     float* dbp = db.data();
     // dz = grad * act'(z), summed over each output group into dU; db from the same pass.
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t r = 0; r < G_out; ++r) {
         float* du = dU + r * ld;
-        std::fill(du, du + B, 0.f);
         const int64_t sz = out_size(r);
         float motif_bias_grad = 0.f;
         for (int64_t k = 0; k < sz; ++k) {
+            // k == 0 assigns, later members accumulate; with a shared buffer (m_out == 1) the
+            // single member's A value is read just before the same element becomes dU.
             const int64_t i = r * m_out + k;
             const float* gi = grad + (i / grad_group) * ld;
+            const float* a = A + i * ld;
+            const bool first = k == 0;
             float sum = 0.f;
-            if (relu) {
-                const float* a = A + i * ld;
-                for (int64_t t = 0; t < B; ++t) {
-                    const float dz = a[t] > 0.f ? gi[t] * relu_scale : 0.f;
-                    du[t] += dz;
-                    sum += dz;
-                }
-            } else {
-                for (int64_t t = 0; t < B; ++t) {
-                    du[t] += gi[t];
-                    sum += gi[t];
-                }
+            for (int64_t t = 0; t < B; ++t) {
+                const float dz = relu ? (a[t] > 0.f ? gi[t] * relu_scale : 0.f) : gi[t];
+                du[t] = first ? dz : du[t] + dz;
+                sum += dz;
             }
             if (per_neuron)
                 dbp[i] = sum;
@@ -389,7 +390,7 @@ void Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt) {
     // The scratch may have been sized for a larger batch; panels use leading dimension B.
     forward(x_fm_.data(), B, own_, nt);
     for (int64_t s = 0; s < B; ++s)
-        for (int64_t i = 0; i < n_out; ++i) out[s * n_out + i] = own_.A[i * ld + s];
+        for (int64_t i = 0; i < n_out; ++i) out[s * n_out + i] = own_.Ap[i * ld + s];
     last_B_ = B;
 }
 

@@ -17,6 +17,7 @@ Network::Network(std::vector<std::shared_ptr<Layer>> ls, int nt) : layers(std::m
                           << " has " << layers[l - 1]->n_out << " outputs");
     MC_CHECK(layers.back()->n_out >= 2, "the output layer needs at least 2 classes");
     work_.resize(layers.size());
+    for (auto& w : work_) w.share_out = true;
 }
 
 void Network::gather(const float* X, const int64_t* y, int64_t N, const int64_t* rows, int64_t B) {
@@ -55,7 +56,7 @@ void Network::forward_all(int64_t B, float dropout) {
             const float scale = 1.f / (1.f - dropout);
             const int64_t ld = panel_ld(B);
             const int64_t n = layers[l]->n_out;
-            float* A = work_[l].A.data();
+            float* A = work_[l].Ap;
             const uint64_t seed = dropout_seed, st = step;
 #pragma omp parallel for num_threads(num_threads) schedule(static)
             for (int64_t i = 0; i < n; ++i)
@@ -65,17 +66,20 @@ void Network::forward_all(int64_t B, float dropout) {
                     A[i * ld + t] = u < dropout ? 0.f : A[i * ld + t] * scale;
                 }
         }
-        in = work_[l].A.data();
+        in = work_[l].Ap;
     }
 }
 
 double Network::loss_and_grad(int64_t B, bool want_grad, int64_t* correct) {
     const int64_t C = n_classes();
     const int64_t ld = panel_ld(B);
-    const float* Z = work_.back().A.data();
+    const float* Z = work_.back().Ap;
     if (want_grad) dlogits_.resize(static_cast<size_t>(std::max<int64_t>(static_cast<int64_t>(dlogits_.size()), C * ld)));
-    sample_loss_.resize(static_cast<size_t>(B));
-    std::vector<char> hit(static_cast<size_t>(B), 0);
+    if (static_cast<int64_t>(sample_loss_.size()) < B) {
+        sample_loss_.resize(static_cast<size_t>(B));
+        hit_.resize(static_cast<size_t>(B));
+    }
+    char* hit = hit_.data();
     float* dz = dlogits_.data();
     const float inv_b = 1.f / static_cast<float>(B);
 #pragma omp parallel for num_threads(num_threads) schedule(static)
@@ -152,7 +156,7 @@ void Network::logits(const float* X, int64_t N, float* out, int64_t chunk) {
         const int64_t B = std::min(chunk, N - start);
         gather(X + start * n_in(), nullptr, B, nullptr, B);
         forward_all(B, 0.f);
-        const float* Z = work_.back().A.data();
+        const float* Z = work_.back().Ap;
         const int64_t ld = panel_ld(B);
         for (int64_t s = 0; s < B; ++s)
             for (int64_t c = 0; c < C; ++c) out[(start + s) * C + c] = Z[c * ld + s];

@@ -54,7 +54,8 @@ private:
     PanelVector x0_;       // [n_in, B] batch input, feature-major
     std::vector<int64_t> yb_;     // [B] labels of the batch
     PanelVector dlogits_;  // [C, B]
-    std::vector<double> sample_loss_;
+    std::vector<double> sample_loss_;  // [B] per-sample loss, summed in order (thread-independent)
+    std::vector<char> hit_;            // [B] 1 where the prediction is right
 };
 
 }  // namespace motifcore
