@@ -329,11 +329,14 @@ class Trainer:
         self.eval_every = check_int(eval_every, "eval_every")
         self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size")
         self.seed = check_seed(seed)
-        self.callbacks: List[Callback] = [c if isinstance(c, Callback) else _FunctionCallback(c)
-                                          for c in (callbacks or [])]
-        for c in self.callbacks:
-            if not callable(getattr(c, "on_epoch_end", None)):
-                raise TypeError(f"callback {c!r} has no on_epoch_end")
+        self.callbacks: List[Any] = []
+        for c in callbacks or []:
+            if callable(getattr(c, "on_epoch_end", None)):
+                self.callbacks.append(c)          # a Callback, or anything following its protocol
+            elif callable(c):
+                self.callbacks.append(_FunctionCallback(c))
+            else:
+                raise TypeError(f"callback {c!r} is neither callable nor has an on_epoch_end method")
         self.progress = bool(progress)
         # resolve the schedules now so bad values fail at construction, not after an epoch
         self.lr_schedule_for(self.batch_size)
