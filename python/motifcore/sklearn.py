@@ -142,7 +142,8 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels (values of ``classes_``)."""
-        return self.classes_[self.model_.predict(self._check_X(X))]
+        X = self._check_X(X)
+        return self.classes_[self.model_.predict(X)]
 
     # fitted estimators pickle through the model's config and state arrays
     def __getstate__(self) -> Dict[str, Any]:
