@@ -23,29 +23,47 @@ static inline float hsum(vf v) {
     return s;
 }
 
+// Bytes of input panel beyond which its rows come from DRAM whatever the tiling (huge layers).
+constexpr int64_t kHugePanel = int64_t(24) << 20;
+
 // Batch-tile width (in vectors) so that the tile's slice of the input panel, [rows_in, T] floats,
 // stays in L2 while every output row of the tile is computed: the panel rows are gathered at random,
-// so once the whole [rows_in, B] panel exceeds L2 the kernel becomes bound by L3 traffic.
-static inline int tile_vectors(int64_t rows_in, int64_t B) {
+// so once the whole panel exceeds L2 the kernel becomes bound by L3 traffic. A panel far beyond
+// the last-level cache misses anyway; there one pass with the widest tile moves the least data.
+static inline int tile_vectors(int64_t rows_in, int64_t B, int64_t ld) {
     const int64_t budget = 384 * 1024;  // bytes of panel slice we aim to keep hot
     int nv = 4;
-    while (nv > 1 && rows_in * nv * W * 4 > budget) nv /= 2;
+    if (rows_in * ld * 4 <= kHugePanel)
+        while (nv > 1 && rows_in * nv * W * 4 > budget) nv /= 2;
     while (nv > 1 && nv * W > B) nv /= 2;
     return nv;
 }
 
 // One output row, one batch tile of NV vectors. NACC interleaved accumulator sets break the FMA
-// dependency chain (its latency, not bandwidth, bounds a naive axpy loop).
-template <int NV, int NACC>
+// dependency chain (its latency, not bandwidth, bounds a naive axpy loop). PF prefetches the panel
+// rows of entries a few steps ahead, for panels too large for any cache.
+template <int NV, int NACC, bool PF = false>
 static inline void spmm_tile(const int32_t* __restrict idx, const float* __restrict val, int64_t n,
                              const float* __restrict in, int64_t ld_in, float* __restrict out) {
+    constexpr int64_t PD = 16;  // prefetch distance in entries
     vf a[NACC][NV];
     for (int k = 0; k < NACC; ++k)
         for (int v = 0; v < NV; ++v) a[k][v] = vf{};
+    if constexpr (PF)
+        for (int64_t q = 0; q < std::min(n, PD); ++q) {
+            const float* s = in + static_cast<int64_t>(idx[q]) * ld_in;
+            for (int v = 0; v < NV * W; v += 16) __builtin_prefetch(s + v);
+        }
     int64_t p = 0;
     for (; p + NACC <= n; p += NACC) {
 #pragma GCC unroll 8
         for (int k = 0; k < NACC; ++k) {
+            if constexpr (PF) {
+                if (p + k + PD < n) {
+                    const float* s = in + static_cast<int64_t>(idx[p + k + PD]) * ld_in;
+                    for (int v = 0; v < NV * W; v += 16) __builtin_prefetch(s + v);
+                }
+            }
             const float* s = in + static_cast<int64_t>(idx[p + k]) * ld_in;
             const float kv = val[p + k];
 #pragma GCC unroll 8
@@ -79,7 +97,7 @@ static inline void spmm_tail(const int32_t* __restrict idx, const float* __restr
     }
 }
 
-template <int NV, int NACC>
+template <int NV, int NACC, bool PF = false>
 static void spmm_tiled(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* val,
                        const float* in, float* out, int64_t B, int64_t ld, int num_threads) {
     constexpr int64_t T = NV * W;
@@ -92,7 +110,7 @@ static void spmm_tiled(int64_t rows, const int64_t* indptr, const int32_t* idx, 
 #pragma omp for schedule(dynamic, 16) nowait
             for (int64_t r = 0; r < rows; ++r) {
                 const int64_t p0 = indptr[r];
-                spmm_tile<NV, NACC>(idx + p0, val + p0, indptr[r + 1] - p0, in + b, ld, out + r * ld + b);
+                spmm_tile<NV, NACC, PF>(idx + p0, val + p0, indptr[r + 1] - p0, in + b, ld, out + r * ld + b);
             }
         }
         if (n_full * T < B) {
@@ -114,7 +132,12 @@ static void spmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const 
     const int64_t nnz = indptr[rows];
     for (int64_t p = 0; p < nnz; p += 97) rows_in = std::max<int64_t>(rows_in, idx[p] + 1);
     rows_in = std::max<int64_t>(rows_in, rows);
-    switch (tile_vectors(rows_in, B)) {
+    if (rows_in * ld * 4 > kHugePanel) {
+        if (B >= 4 * W) return spmm_tiled<4, 2, true>(rows, indptr, idx, val, in, out, B, ld, num_threads);
+        if (B >= 2 * W) return spmm_tiled<2, 4, true>(rows, indptr, idx, val, in, out, B, ld, num_threads);
+        return spmm_tiled<1, 8, true>(rows, indptr, idx, val, in, out, B, ld, num_threads);
+    }
+    switch (tile_vectors(rows_in, B, ld)) {
         case 4: return spmm_tiled<4, 2>(rows, indptr, idx, val, in, out, B, ld, num_threads);
         case 2: return spmm_tiled<2, 4>(rows, indptr, idx, val, in, out, B, ld, num_threads);
         default: return spmm_tiled<1, 8>(rows, indptr, idx, val, in, out, B, ld, num_threads);
@@ -157,11 +180,14 @@ static inline v4f hsum4x(vf a0, vf a1, vf a2, vf a3) {
 // loads of the left row.
 static inline int64_t sddmm_segment(const float* __restrict d, const int32_t* __restrict idx, int64_t p,
                                     int64_t pe, int32_t c_end, const float* __restrict right, int64_t B,
-                                    int64_t ld, float* __restrict out) {
+                                    int64_t ld, float* __restrict out, bool prefetch) {
     const int64_t Bv = B - B % W;
     int64_t q = p;
     while (q < pe && idx[q] < c_end) ++q;
     for (; p + 4 <= q; p += 4) {
+        if (prefetch)
+            for (int64_t f = p + 8; f < std::min(p + 12, q); ++f)
+                for (int64_t b = 0; b < B; b += 16) __builtin_prefetch(right + static_cast<int64_t>(idx[f]) * ld + b);
         const float* s0 = right + static_cast<int64_t>(idx[p]) * ld;
         const float* s1 = right + static_cast<int64_t>(idx[p + 1]) * ld;
         const float* s2 = right + static_cast<int64_t>(idx[p + 2]) * ld;
@@ -208,7 +234,8 @@ static void sddmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const
     for (int64_t r = 0; r < rows; ++r)
         if (indptr[r + 1] > indptr[r]) max_col = std::max(max_col, idx[indptr[r + 1] - 1]);
     const int64_t budget = 384 * 1024;
-    const int32_t cb = static_cast<int32_t>(std::max<int64_t>(64, budget / (ld * 4)));
+    const bool huge = (static_cast<int64_t>(max_col) + 1) * ld * 4 > kHugePanel;
+    const int32_t cb = huge ? max_col + 1 : static_cast<int32_t>(std::max<int64_t>(64, budget / (ld * 4)));
     const int32_t n_cb = max_col / cb + 1;
     if (nnz == 0) return;
     thread_local std::vector<int64_t> cursor;
@@ -220,7 +247,7 @@ static void sddmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const
             const int32_t c_end = k + 1 == n_cb ? max_col + 1 : (k + 1) * cb;
 #pragma omp for schedule(dynamic, 16)  // barrier: cursors carry over
             for (int64_t r = 0; r < rows; ++r)
-                cur[r] = sddmm_segment(left + r * ld, idx, cur[r], indptr[r + 1], c_end, right, B, ld, out);
+                cur[r] = sddmm_segment(left + r * ld, idx, cur[r], indptr[r + 1], c_end, right, B, ld, out, huge);
         }
     }
 }
