@@ -6,10 +6,9 @@ import json
 import os
 import zipfile
 
+import motifcore.checkpoint as ckpt
 import numpy as np
 import pytest
-
-import motifcore.checkpoint as ckpt
 from motifcore import MotifMLP, Trainer, load_model
 from motifcore.checkpoint import FORMAT_VERSION, load_checkpoint, read_metadata, save_checkpoint
 from motifcore.trainer import Checkpoint
@@ -25,7 +24,7 @@ def blobs(n=500, d=24, k=4, seed=0):
 
 
 def model(seed=3, motif=(2, 2, 1)):
-    return MotifMLP([24, 40, 40, 4], motif=list(motif), density=0.25, seed=seed, num_threads=2)
+    return MotifMLP([24, 40, 40, 4], motif=list(motif), density=0.25, seed=seed, num_threads=1)
 
 
 def assert_same_state(a, b):
@@ -66,8 +65,8 @@ def test_model_roundtrip(tmp_path):
 def test_resume_is_bit_exact(tmp_path, stop_at, evolution):
     X, y = blobs()
     Xv, yv = blobs(200, seed=1)
-    kw = dict(epochs=7, batch_size=64, lr=0.05, warmup=2, evolution=evolution, dropout=0.2, eval_every=2,
-              seed=11, progress=False)
+    kw = {"epochs": 7, "batch_size": 64, "lr": 0.05, "warmup": 2, "evolution": evolution, "dropout": 0.2, "eval_every": 2,
+              "seed": 11, "progress": False}
     full = Trainer(model(), **kw)
     full.fit(X, y, Xv, yv)
 
@@ -79,7 +78,7 @@ def test_resume_is_bit_exact(tmp_path, stop_at, evolution):
     # the checkpoint holds the trained, not yet evolved network
     assert_same_state(part.model, load_model(path))
 
-    resumed = Trainer.resume(path, X, y, Xv, yv, progress=False)
+    resumed = Trainer.resume(path, X, y, Xv, yv, progress=False, num_threads=1)
     assert resumed.epoch == 7
     assert_same_state(full.model, resumed.model)
     assert strip_timing(resumed.history.rows) == strip_timing(full.history.rows)
@@ -163,6 +162,11 @@ def test_corrupt_and_foreign_files(tmp_path):
     garbage.write_bytes(b"this is not a zip file at all")
     with pytest.raises(ValueError, match="garbage.npz"):
         load_model(garbage)
+
+    npy = tmp_path / "array.npy"
+    np.save(npy, np.arange(4))
+    with pytest.raises(ValueError, match="array.npy.*not an .npz archive"):
+        load_model(npy)
 
     foreign = tmp_path / "foreign.npz"
     np.savez(foreign, a=np.arange(3))

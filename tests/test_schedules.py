@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-
 from motifcore.schedules import EvolutionSchedule, evolution_schedule, lr_schedule
 
 

@@ -9,7 +9,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from motifcore import History, MotifMLP, Trainer, datasets
 from motifcore.schedules import evolution_schedule
 from motifcore.trainer import Callback, EarlyStopping, JSONLLogger, TrainingDivergedError
@@ -48,7 +47,7 @@ def test_fashion_mnist_subset_reaches_accuracy(fmnist_subset, motif):
     shortened (every 2 epochs after a 1-epoch warmup -> evolution after epoch 3).
     Measured: m=1 0.803, m=2 0.806 test accuracy (full 10k test set); asserted > 0.78."""
     X, y, Xt, yt = fmnist_subset
-    model = MotifMLP([784, 256, 256, 10], motif=motif, density=0.1, seed=0)
+    model = MotifMLP([784, 256, 256, 10], motif=motif, density=0.1, seed=0, num_threads=1)
     tr = Trainer(model, epochs=5, lr=0.05, warmup=1, evolution="paper",
                  evolution_params={"every": 2, "warmup": 1}, progress=False)
     blocks_before = [layer.n_blocks for layer in model.layers]
@@ -244,13 +243,13 @@ def test_fit_validates_inputs():
 
 
 @pytest.mark.parametrize("kwargs, exc, match", [
-    (dict(lr=-1.0), ValueError, "lr"),
-    (dict(dropout=1.0), ValueError, "dropout"),
-    (dict(epochs=0), ValueError, "epochs"),
-    (dict(lr_schedule="linear"), ValueError, "lr schedule"),
-    (dict(evolution="sett"), ValueError, "evolution schedule"),
-    (dict(batch_size=2.5), TypeError, "batch_size"),
-    (dict(callbacks=[object()]), TypeError, "on_epoch_end"),
+    ({"lr": -1.0}, ValueError, "lr"),
+    ({"dropout": 1.0}, ValueError, "dropout"),
+    ({"epochs": 0}, ValueError, "epochs"),
+    ({"lr_schedule": "linear"}, ValueError, "lr schedule"),
+    ({"evolution": "sett"}, ValueError, "evolution schedule"),
+    ({"batch_size": 2.5}, TypeError, "batch_size"),
+    ({"callbacks": [object()]}, TypeError, "on_epoch_end"),
 ])
 def test_trainer_rejects_bad_settings(kwargs, exc, match):
     with pytest.raises(exc, match=match):

@@ -5,6 +5,8 @@ The numerics live in a C++/OpenMP engine (``motifcore._core``); this package is 
 
 from __future__ import annotations
 
+from typing import Any
+
 try:
     from . import _core  # noqa: F401
 except ImportError as exc:  # pragma: no cover - only hit on a broken install
@@ -17,10 +19,9 @@ from ._model import MotifLayer, MotifMLP, build_info
 
 __version__ = "0.1.0"
 
-from . import datasets, metrics, schedules  # noqa: E402
-from .checkpoint import load_model  # noqa: E402
-from .sklearn import MotifSETClassifier  # noqa: E402
-from .trainer import History, Trainer  # noqa: E402
+from . import datasets, metrics, schedules
+from .checkpoint import load_model
+from .trainer import History, Trainer
 
 __all__ = [
     "History",
@@ -35,3 +36,16 @@ __all__ = [
     "metrics",
     "schedules",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # scikit-learn is imported only when the estimator is asked for (it costs ~1 s at import)
+    if name == "MotifSETClassifier":
+        from .sklearn import MotifSETClassifier
+
+        return MotifSETClassifier
+    raise AttributeError(f"module 'motifcore' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"MotifSETClassifier"})

@@ -31,9 +31,10 @@ import os
 import tempfile
 import warnings
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -62,12 +63,12 @@ class CheckpointData:
     """What :func:`load_checkpoint` returns."""
 
     model: MotifMLP
-    epoch: Optional[int]
-    trainer: Optional[Dict[str, Any]]
-    trainer_state: Optional[Dict[str, Any]]
-    history: Optional[Dict[str, Any]]
-    extra: Dict[str, Any] = field(default_factory=dict)
-    meta: Dict[str, Any] = field(default_factory=dict)
+    epoch: int | None
+    trainer: dict[str, Any] | None
+    trainer_state: dict[str, Any] | None
+    history: dict[str, Any] | None
+    extra: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -84,11 +85,11 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def save_checkpoint(path: PathLike, model: MotifMLP, *, epoch: Optional[int] = None,
-                    trainer: Optional[Mapping[str, Any]] = None,
-                    trainer_state: Optional[Mapping[str, Any]] = None,
-                    history: Optional[Mapping[str, Any]] = None,
-                    extra: Optional[Mapping[str, Any]] = None) -> Path:
+def save_checkpoint(path: PathLike, model: MotifMLP, *, epoch: int | None = None,
+                    trainer: Mapping[str, Any] | None = None,
+                    trainer_state: Mapping[str, Any] | None = None,
+                    history: Mapping[str, Any] | None = None,
+                    extra: Mapping[str, Any] | None = None) -> Path:
     """Write ``model`` (pattern, weights, momentum, step counter) and the optional run state to
     ``path`` atomically; returns the path. The parent folder is created if needed."""
     from . import __version__
@@ -108,7 +109,7 @@ def save_checkpoint(path: PathLike, model: MotifMLP, *, epoch: Optional[int] = N
         "history": _jsonable(dict(history)) if history is not None else None,
         "extra": _jsonable(dict(extra or {})),
     }
-    arrays: Dict[str, Any] = dict(model.get_state())
+    arrays: dict[str, Any] = dict(model.get_state())
     arrays[_META_KEY] = np.array(json.dumps(meta, allow_nan=True))
 
     folder = path.resolve().parent
@@ -139,8 +140,13 @@ def _read(path: PathLike) -> tuple:
     if p.is_dir():
         raise ValueError(f"{p}: is a folder, not a checkpoint file")
     try:
-        with np.load(p, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        # open the file ourselves: np.load leaks its handle when the zip directory is unreadable
+        with open(p, "rb") as f:
+            npz = np.load(f, allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise ValueError("a single .npy array, not an .npz archive")  # noqa: TRY004
+            with npz:
+                arrays = {k: npz[k] for k in npz.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
         raise ValueError(f"{p}: not a readable motifcore checkpoint (corrupt or truncated?): {exc}") from None
     if _META_KEY not in arrays:
@@ -159,13 +165,13 @@ def _read(path: PathLike) -> tuple:
     return p, meta, arrays
 
 
-def read_metadata(path: PathLike) -> Dict[str, Any]:
+def read_metadata(path: PathLike) -> dict[str, Any]:
     """The JSON metadata of a checkpoint (config, epoch, trainer, history, extra)."""
     return _read(path)[1]
 
 
 def model_from_state(config: Mapping[str, Any], state: Mapping[str, Any],
-                     num_threads: Optional[int] = None) -> MotifMLP:
+                     num_threads: int | None = None) -> MotifMLP:
     """Rebuild a :class:`MotifMLP` from its ``config`` and :meth:`MotifMLP.get_state` arrays."""
     with warnings.catch_warnings():
         # a shared output layer warned when the model was first built; do not repeat it
@@ -178,8 +184,8 @@ def model_from_state(config: Mapping[str, Any], state: Mapping[str, Any],
     return model
 
 
-def _build_model(p: Path, meta: Dict[str, Any], arrays: Dict[str, np.ndarray],
-                 num_threads: Optional[int]) -> MotifMLP:
+def _build_model(p: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray],
+                 num_threads: int | None) -> MotifMLP:
     cfg = meta.get("model_config")
     try:
         return model_from_state(cfg, arrays, num_threads)  # type: ignore[arg-type]
@@ -187,7 +193,7 @@ def _build_model(p: Path, meta: Dict[str, Any], arrays: Dict[str, np.ndarray],
         raise ValueError(f"{p}: the checkpoint's model configuration or arrays are invalid: {exc}") from None
 
 
-def load_checkpoint(path: PathLike, num_threads: Optional[int] = None) -> CheckpointData:
+def load_checkpoint(path: PathLike, num_threads: int | None = None) -> CheckpointData:
     """Read a checkpoint; raises ``FileNotFoundError`` if missing and ``ValueError`` (naming the
     file) if corrupt, truncated, not a motifcore checkpoint or of an unsupported version."""
     p, meta, arrays = _read(path)
@@ -197,6 +203,6 @@ def load_checkpoint(path: PathLike, num_threads: Optional[int] = None) -> Checkp
                           extra=meta.get("extra") or {}, meta=meta)
 
 
-def load_model(path: PathLike, num_threads: Optional[int] = None) -> MotifMLP:
+def load_model(path: PathLike, num_threads: int | None = None) -> MotifMLP:
     """The :class:`MotifMLP` stored in a checkpoint (pattern, weights, momentum, step)."""
     return load_checkpoint(path, num_threads).model

@@ -13,8 +13,9 @@ import math
 import os
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple, Union
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -70,11 +71,11 @@ def _float_in(lo: float, hi: float, what: str, lo_open: bool = False, hi_open: b
     return parse
 
 
-def _tokens(values: Sequence[str]) -> List[str]:
+def _tokens(values: Sequence[str]) -> list[str]:
     return [t for v in values for t in re.split(r"[,\s]+", v.strip()) if t]
 
 
-def _parse_hidden(values: Sequence[str]) -> List[int]:
+def _parse_hidden(values: Sequence[str]) -> list[int]:
     out = []
     for t in _tokens(values):
         try:
@@ -89,9 +90,9 @@ def _parse_hidden(values: Sequence[str]) -> List[int]:
     return out
 
 
-def _parse_motif(values: Sequence[str], n_layers: int) -> Union[int, List[Any]]:
+def _parse_motif(values: Sequence[str], n_layers: int) -> int | list[Any]:
     """``2`` (hidden layers, output m = 1) or one entry per layer; ``AxB`` is (m_out, m_in)."""
-    items: List[Any] = []
+    items: list[Any] = []
     for t in _tokens(values):
         try:
             if "x" in t.lower():
@@ -116,7 +117,7 @@ def _parse_motif(values: Sequence[str], n_layers: int) -> Union[int, List[Any]]:
     return items
 
 
-def _motif_tag(motif: Union[int, List[Any]]) -> str:
+def _motif_tag(motif: int | list[Any]) -> str:
     if isinstance(motif, int):
         return str(motif)
     return "-".join(f"{m[0]}x{m[1]}" if isinstance(m, tuple) else str(m) for m in motif)
@@ -205,13 +206,13 @@ def _build_parser() -> argparse.ArgumentParser:
 # ------------------------------------------------------------------------------------------------
 
 
-def _load_data(name: str, data_dir: Optional[str], seed: int) -> Tuple[np.ndarray, ...]:
+def _load_data(name: str, data_dir: str | None, seed: int) -> tuple[np.ndarray, ...]:
     from . import datasets
 
     return datasets.load(name, data_dir=data_dir, seed=seed)
 
 
-def _subsample(X: np.ndarray, y: np.ndarray, limit: Optional[int], seed: int) -> Tuple[np.ndarray, np.ndarray]:
+def _subsample(X: np.ndarray, y: np.ndarray, limit: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
     if limit is None or limit >= X.shape[0]:
         return X, y
     idx = np.sort(np.random.default_rng(np.random.SeedSequence([seed, 0x11A17])).permutation(X.shape[0])[:limit])
@@ -224,7 +225,7 @@ def _write_json(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
-def _default_out(dataset: str, motif: Union[int, List[Any]]) -> Path:
+def _default_out(dataset: str, motif: int | list[Any]) -> Path:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     base = Path("runs") / f"{_dataset_tag(dataset)}-m{_motif_tag(motif)}-{stamp}"
     out, k = base, 1
@@ -234,11 +235,11 @@ def _default_out(dataset: str, motif: Union[int, List[Any]]) -> Path:
     return out
 
 
-def _fmt(v: Optional[float], spec: str = ".4f") -> str:
+def _fmt(v: float | None, spec: str = ".4f") -> str:
     return "-" if v is None else format(v, spec)
 
 
-def _summary(trainer: Any, run: Dict[str, Any]) -> Dict[str, Any]:
+def _summary(trainer: Any, run: dict[str, Any]) -> dict[str, Any]:
     model, h = trainer.model, trainer.history
     best = h.best("val_accuracy")
     last = h.last or {}
@@ -274,7 +275,7 @@ def _printer(total: int) -> Any:
     from .trainer import Callback
 
     class EpochPrinter(Callback):
-        def on_epoch_end(self, trainer: Any, epoch: int, logs: Dict[str, Any]) -> Optional[bool]:
+        def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> bool | None:
             line = (f"epoch {epoch:>{len(str(total))}}/{total}  loss {logs['train_loss']:.4f}  "
                     f"test_loss {_fmt(logs['val_loss'])}  test_acc {_fmt(logs['val_accuracy'])}  "
                     f"{logs['train_time']:.2f} s/epoch")
@@ -294,9 +295,9 @@ def _printer(total: int) -> Any:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from . import __version__, build_info
+    from ._model import MotifMLP
     from .checkpoint import read_metadata
     from .trainer import Checkpoint, JSONLLogger, Trainer
-    from ._model import MotifMLP
 
     progress = not args.no_progress
     if args.resume:
@@ -414,8 +415,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
                           "MOTIFCORE_NUM_THREADS": env_threads, "datasets": found}, indent=2))
         return 0
     print(f"motifcore {__version__}")
-    for k, v in info.items():
-        print(f"  {k}: {v}")
+    for key, value in info.items():
+        print(f"  {key}: {value}")
     print(f"  cpu_count: {os.cpu_count()}")
     print(f"  MOTIFCORE_NUM_THREADS: {env_threads or '(unset)'}")
     print("datasets:")
@@ -424,7 +425,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``motifcore`` command; returns the exit status."""
     parser = _build_parser()
     try:

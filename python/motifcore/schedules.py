@@ -60,7 +60,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
+from collections.abc import Mapping, Sequence
+from typing import Any, Callable, Union
 
 import numpy as np
 
@@ -120,7 +121,7 @@ class LRSchedule:
 
     def __init__(self, kind: str, base_lr: float, epochs: int, steps_per_epoch: int, *,
                  warmup: int = 0, step_size: int = 30, gamma: float = 0.1,
-                 fn: Optional[Callable[[int, int], float]] = None) -> None:
+                 fn: Callable[[int, int], float] | None = None) -> None:
         self.kind = kind
         self.base_lr = base_lr
         self.epochs = epochs
@@ -160,7 +161,7 @@ class LRSchedule:
             raise ValueError(f"the learning-rate schedule gave invalid values in epoch {epoch}: {out}")
         return out
 
-    def to_config(self) -> Dict[str, Any]:
+    def to_config(self) -> dict[str, Any]:
         return {"kind": self.kind, "base_lr": self.base_lr, "epochs": self.epochs,
                 "steps_per_epoch": self.steps_per_epoch, "warmup": self.warmup,
                 "step_size": self.step_size, "gamma": self.gamma}
@@ -216,17 +217,17 @@ class EvolutionSchedule:
     """
 
     def __init__(self, name: str, epochs: int, fn: Callable[[int], float],
-                 params: Optional[Dict[str, Any]] = None, spec: Any = None) -> None:
+                 params: dict[str, Any] | None = None, spec: Any = None) -> None:
         self.name = name
         self.epochs = _pos_int(epochs, "epochs")
         self._fn = fn
-        self.params: Dict[str, Any] = dict(params or {})
+        self.params: dict[str, Any] = dict(params or {})
         self._spec = spec
 
     # -- presets -----------------------------------------------------------------------------
     @classmethod
     def paper(cls, epochs: int, zeta: float = 0.2, every: int = 10, warmup: int = 5,
-              decay_fraction: float = 1.0 / 3.0) -> "EvolutionSchedule":
+              decay_fraction: float = 1.0 / 3.0) -> EvolutionSchedule:
         """Motif-SET schedule (see the module docstring for the exact epochs and values)."""
         epochs = _pos_int(epochs, "epochs")
         z0 = _real(zeta, "zeta", 0.0, 1.0, hi_open=True)
@@ -246,25 +247,25 @@ class EvolutionSchedule:
                                          "decay_fraction": frac})
 
     @classmethod
-    def set(cls, epochs: int, zeta: float = 0.3) -> "EvolutionSchedule":
+    def set(cls, epochs: int, zeta: float = 0.3) -> EvolutionSchedule:
         """Original SET: ``zeta`` (default 0.3) after every epoch but the last."""
         z0 = _real(zeta, "zeta", 0.0, 1.0, hi_open=True)
         return cls("set", epochs, lambda e: z0, {"zeta": z0})
 
     @classmethod
-    def none(cls, epochs: int) -> "EvolutionSchedule":
+    def none(cls, epochs: int) -> EvolutionSchedule:
         """Static sparse training (no evolution)."""
         return cls("none", epochs, lambda e: 0.0)
 
     @classmethod
-    def custom(cls, spec: Union[Callable[[int], float], Mapping[int, float], Sequence[float]],
-               epochs: int) -> "EvolutionSchedule":
+    def custom(cls, spec: Callable[[int], float] | Mapping[int, float] | Sequence[float],
+               epochs: int) -> EvolutionSchedule:
         """A callable ``epoch -> zeta``, a dict ``{epoch: zeta}`` or a list whose entry ``i`` is
         the zeta after epoch ``i + 1``. Epochs not covered get 0."""
         if callable(spec):
             return cls("custom", epochs, lambda e: float(spec(e)), spec=spec)
         if isinstance(spec, Mapping):
-            table: Dict[int, float] = {}
+            table: dict[int, float] = {}
             for k, v in spec.items():
                 e = _pos_int(int(k) if isinstance(k, str) and k.isdigit() else k, "evolution epoch")
                 table[e] = _real(v, f"zeta of epoch {e}", 0.0, 1.0, hi_open=True)
@@ -288,11 +289,11 @@ class EvolutionSchedule:
                              "it must be in [0, 1)")
         return z
 
-    def evolution_epochs(self) -> List[int]:
+    def evolution_epochs(self) -> list[int]:
         """The epochs after which evolution runs (zeta > 0)."""
         return [e for e in range(1, self.epochs) if self.zeta_at(e) > 0.0]
 
-    def zetas(self) -> List[float]:
+    def zetas(self) -> list[float]:
         """``zeta_at(e)`` for ``e = 1 .. epochs``."""
         return [self.zeta_at(e) for e in range(1, self.epochs + 1)]
 
@@ -343,9 +344,10 @@ def evolution_schedule(spec: EvolutionSpec, epochs: int, **params: Any) -> Evolu
             return EvolutionSchedule.none(epochs)
         raise ValueError(f"evolution schedule must be one of {', '.join(EVOLUTION_PRESETS)}, a callable, "
                          f"a dict or a list, got {spec!r}")
-    if isinstance(spec, Mapping) and "preset" in spec:
-        p = dict(spec)
+    if isinstance(spec, Mapping) and ("preset" in spec or set(spec) == {"custom"}):
+        # the forms written by EvolutionSchedule.to_config()
+        p: dict[str, Any] = {str(k): v for k, v in spec.items()}
+        if "custom" in p:
+            return EvolutionSchedule.custom(p["custom"], epochs)
         return evolution_schedule(p.pop("preset"), epochs, **p)
-    if isinstance(spec, Mapping) and set(spec) == {"custom"}:
-        return EvolutionSchedule.custom(spec["custom"], epochs)
-    return EvolutionSchedule.custom(spec, epochs)  # type: ignore[arg-type]
+    return EvolutionSchedule.custom(spec, epochs)

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -62,10 +63,10 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        hidden_sizes: Union[int, Sequence[int]] = (256, 256),
-        motif: Union[int, Sequence[Any]] = 1,
+        hidden_sizes: int | Sequence[int] = (256, 256),
+        motif: int | Sequence[Any] = 1,
         density: float = 0.1,
-        epsilon: Optional[float] = None,
+        epsilon: float | None = None,
         epochs: int = 30,
         batch_size: int = 128,
         lr: float = 0.01,
@@ -76,8 +77,8 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         momentum: float = 0.9,
         weight_decay: float = 5e-4,
         seed: int = 0,
-        num_threads: Optional[int] = None,
-        verbose: Union[bool, int] = False,
+        num_threads: int | None = None,
+        verbose: bool | int = False,
     ) -> None:
         self.hidden_sizes = hidden_sizes
         self.motif = motif
@@ -102,9 +103,9 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
             return [int(h)]
         if isinstance(h, (str, bytes)) or not hasattr(h, "__iter__"):
             raise TypeError(f"hidden_sizes must be an int or a sequence of ints, got {h!r}")
-        return list(h)
+        return list(cast("Sequence[int]", h))
 
-    def fit(self, X: Any, y: Any) -> "MotifSETClassifier":
+    def fit(self, X: Any, y: Any) -> MotifSETClassifier:
         """Train on ``(X, y)``; labels may be any sortable values (strings, -1/1, ...)."""
         X, y = check_X_y(X, y, dtype=np.float32, order="C")
         check_classification_targets(y)
@@ -146,14 +147,14 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[self.model_.predict(X)]
 
     # fitted estimators pickle through the model's config and state arrays
-    def __getstate__(self) -> Dict[str, Any]:
+    def __getstate__(self) -> dict[str, Any]:
         state = dict(super().__getstate__())
         model = state.pop("model_", None)
         if model is not None:
             state["_model_blob"] = {"config": model.config, "state": model.get_state()}
         return state
 
-    def __setstate__(self, state: Dict[str, Any]) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
         blob = state.pop("_model_blob", None)
         super().__setstate__(state)

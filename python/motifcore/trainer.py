@@ -27,15 +27,16 @@ import json
 import math
 import os
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Union, cast
 
 import numpy as np
 
 from ._model import MotifMLP
 from ._validation import as_float_matrix, as_labels, check_int, check_seed
 from .checkpoint import load_checkpoint, save_checkpoint
-from .schedules import EvolutionSchedule, LRSchedule, evolution_schedule, lr_schedule
+from .schedules import LRSchedule, evolution_schedule, lr_schedule
 
 __all__ = [
     "Callback",
@@ -71,8 +72,8 @@ class History:
 
     columns = _COLUMNS
 
-    def __init__(self, rows: Optional[Iterable[Mapping[str, Any]]] = None) -> None:
-        self.rows: List[Dict[str, Any]] = [dict(r) for r in rows or ()]
+    def __init__(self, rows: Iterable[Mapping[str, Any]] | None = None) -> None:
+        self.rows: list[dict[str, Any]] = [dict(r) for r in rows or ()]
 
     def append(self, row: Mapping[str, Any]) -> None:
         self.rows.append(dict(row))
@@ -80,17 +81,17 @@ class History:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, key: str) -> List[Any]:
+    def __getitem__(self, key: str) -> list[Any]:
         if key not in _COLUMNS and not any(key in r for r in self.rows):
             raise KeyError(f"unknown history column {key!r}; known: {', '.join(_COLUMNS)}")
         return [r.get(key) for r in self.rows]
 
-    def __getattr__(self, key: str) -> List[Any]:
+    def __getattr__(self, key: str) -> list[Any]:
         if key in _COLUMNS:
             return self[key]
         raise AttributeError(key)
 
-    def best(self, metric: str = "val_accuracy") -> Optional[Dict[str, Any]]:
+    def best(self, metric: str = "val_accuracy") -> dict[str, Any] | None:
         """The row of the best epoch by ``metric`` (highest accuracy, lowest loss; the earliest
         on ties), or ``None`` if no epoch has a value for it."""
         higher = not metric.endswith("loss")
@@ -104,15 +105,15 @@ class History:
         return dict(best_row) if best_row is not None else None
 
     @property
-    def last(self) -> Optional[Dict[str, Any]]:
+    def last(self) -> dict[str, Any] | None:
         return dict(self.rows[-1]) if self.rows else None
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Columnar, JSON-serialisable form: ``{"columns": [...], "rows": [[...], ...]}``."""
         return {"columns": list(_COLUMNS), "rows": [[r.get(c) for c in _COLUMNS] for r in self.rows]}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "History":
+    def from_dict(cls, data: Mapping[str, Any]) -> History:
         try:
             cols = list(data["columns"])
             return cls(dict(zip(cols, row)) for row in data["rows"])
@@ -140,21 +141,21 @@ class Callback:
     ``on_epoch_end`` returning ``True`` stops training after that epoch.
     """
 
-    def on_train_begin(self, trainer: "Trainer") -> None:
+    def on_train_begin(self, trainer: Trainer) -> None:
         pass
 
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: Dict[str, Any]) -> Optional[bool]:
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> bool | None:
         return None
 
-    def on_train_end(self, trainer: "Trainer") -> None:
+    def on_train_end(self, trainer: Trainer) -> None:
         pass
 
 
 class _FunctionCallback(Callback):
-    def __init__(self, fn: Callable[..., Optional[bool]]) -> None:
+    def __init__(self, fn: Callable[..., bool | None]) -> None:
         self.fn = fn
 
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: Dict[str, Any]) -> Optional[bool]:
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> bool | None:
         return self.fn(trainer, epoch, logs)
 
 
@@ -170,9 +171,9 @@ class EarlyStopping(Callback):
         if not (math.isfinite(min_delta) and min_delta >= 0):
             raise ValueError(f"min_delta must be >= 0, got {min_delta}")
         self.min_delta = float(min_delta)
-        self.stopped_epoch: Optional[int] = None
+        self.stopped_epoch: int | None = None
 
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: Dict[str, Any]) -> Optional[bool]:
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> bool | None:
         values = [v for v in trainer.history[self.monitor] if v is not None]
         if not values:
             return None
@@ -191,19 +192,19 @@ class Checkpoint(Callback):
     """Save the run to ``path`` (one file, overwritten atomically) every ``every`` epochs and when
     training ends; ``extra`` is stored alongside (e.g. the CLI's run configuration)."""
 
-    def __init__(self, path: PathLike, every: int = 1, extra: Optional[Mapping[str, Any]] = None) -> None:
+    def __init__(self, path: PathLike, every: int = 1, extra: Mapping[str, Any] | None = None) -> None:
         self.path = Path(path)
         self.every = check_int(every, "every")
         self.extra = dict(extra or {})
-        self._saved_epoch: Optional[int] = None
+        self._saved_epoch: int | None = None
 
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: Dict[str, Any]) -> Optional[bool]:
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> bool | None:
         if epoch % self.every == 0:
             trainer.save_checkpoint(self.path, extra=self.extra)
             self._saved_epoch = epoch
         return None
 
-    def on_train_end(self, trainer: "Trainer") -> None:
+    def on_train_end(self, trainer: Trainer) -> None:
         if trainer.epoch > 0 and self._saved_epoch != trainer.epoch and not trainer._dirty:
             trainer.save_checkpoint(self.path, extra=self.extra)
             self._saved_epoch = trainer.epoch
@@ -216,9 +217,9 @@ class JSONLLogger(Callback):
     def __init__(self, path: PathLike) -> None:
         self.path = Path(path)
 
-    def on_train_begin(self, trainer: "Trainer") -> None:
+    def on_train_begin(self, trainer: Trainer) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        keep: List[str] = []
+        keep: list[str] = []
         if self.path.exists():
             for line in self.path.read_text().splitlines():
                 try:
@@ -228,7 +229,7 @@ class JSONLLogger(Callback):
                     continue
         self.path.write_text("".join(s + "\n" for s in keep))
 
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: Dict[str, Any]) -> Optional[bool]:
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> bool | None:
         with open(self.path, "a") as f:
             f.write(json.dumps(logs) + "\n")
         return None
@@ -287,7 +288,7 @@ class Trainer:
         epochs: int = 30,
         batch_size: int = 128,
         lr: float = 0.01,
-        lr_schedule: Union[str, Callable[[int, int], float]] = "cosine",
+        lr_schedule: str | Callable[[int, int], float] = "cosine",
         warmup: int = 5,
         step_size: int = 30,
         gamma: float = 0.1,
@@ -295,12 +296,12 @@ class Trainer:
         weight_decay: float = 5e-4,
         dropout: float = 0.0,
         evolution: Any = "paper",
-        evolution_params: Optional[Mapping[str, Any]] = None,
+        evolution_params: Mapping[str, Any] | None = None,
         zero_init: bool = False,
         eval_every: int = 1,
         eval_batch_size: int = 1024,
         seed: int = 0,
-        callbacks: Optional[Sequence[Union[Callback, Callable[..., Optional[bool]]]]] = None,
+        callbacks: Sequence[Callback | Callable[..., bool | None]] | None = None,
         progress: bool = True,
     ) -> None:
         if not isinstance(model, MotifMLP):
@@ -329,7 +330,7 @@ class Trainer:
         self.eval_every = check_int(eval_every, "eval_every")
         self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size")
         self.seed = check_seed(seed)
-        self.callbacks: List[Any] = []
+        self.callbacks: list[Any] = []
         for c in callbacks or []:
             if callable(getattr(c, "on_epoch_end", None)):
                 self.callbacks.append(c)          # a Callback, or anything following its protocol
@@ -345,9 +346,9 @@ class Trainer:
         self.history = History()
         self.epoch = 0                 # completed epochs
         self.evolved_through = 0       # last epoch whose scheduled evolution has been applied
-        self.n_train: Optional[int] = None
+        self.n_train: int | None = None
         self.stopped_early = False
-        self.checkpoint_extra: Dict[str, Any] = {}   # ``extra`` of the checkpoint resumed from
+        self.checkpoint_extra: dict[str, Any] = {}   # ``extra`` of the checkpoint resumed from
         self._dirty = False            # True while the model is between consistent states
 
     # ---- schedules ---------------------------------------------------------------------------
@@ -358,7 +359,7 @@ class Trainer:
                            step_size=self.step_size, gamma=self.gamma)
 
     @property
-    def config(self) -> Dict[str, Any]:
+    def config(self) -> dict[str, Any]:
         """The hyper-parameters as a JSON-serialisable dict (what a checkpoint stores).
         Callable schedules are stored as ``None`` and must be passed again on resume."""
         evo = self.evolution_schedule.to_config()
@@ -372,7 +373,7 @@ class Trainer:
         }
 
     # ---- checkpoints -------------------------------------------------------------------------
-    def save_checkpoint(self, path: PathLike, extra: Optional[Mapping[str, Any]] = None) -> Path:
+    def save_checkpoint(self, path: PathLike, extra: Mapping[str, Any] | None = None) -> Path:
         """Save model, optimizer state, epoch, config and history (see :mod:`motifcore.checkpoint`)."""
         if self._dirty:
             raise RuntimeError("the trainer was interrupted inside an epoch; its state is not a "
@@ -383,8 +384,8 @@ class Trainer:
                                history=self.history.to_dict(), extra=extra)
 
     @classmethod
-    def from_checkpoint(cls, path: PathLike, *, callbacks: Optional[Sequence[Any]] = None,
-                        progress: bool = True, num_threads: Optional[int] = None, **overrides: Any) -> "Trainer":
+    def from_checkpoint(cls, path: PathLike, *, callbacks: Sequence[Any] | None = None,
+                        progress: bool = True, num_threads: int | None = None, **overrides: Any) -> Trainer:
         """A trainer restored from a checkpoint written by :meth:`save_checkpoint`, ready to
         continue with :meth:`fit` (same data). ``overrides`` replace stored hyper-parameters
         (required for callable schedules, which are not stored; any other change makes the
@@ -416,7 +417,7 @@ class Trainer:
 
     @classmethod
     def resume(cls, path: PathLike, X: Any, y: Any, X_val: Any = None, y_val: Any = None,
-               **kwargs: Any) -> "Trainer":
+               **kwargs: Any) -> Trainer:
         """``from_checkpoint(path, **kwargs)`` then ``fit(X, y, X_val, y_val)``; returns the trainer
         (its ``model`` and ``history``)."""
         trainer = cls.from_checkpoint(path, **kwargs)
@@ -427,9 +428,9 @@ class Trainer:
     def _order(self, epoch: int, n: int) -> np.ndarray:
         return np.random.default_rng(_derive(self.seed, epoch)).permutation(n)
 
-    def _evolve(self, after_epoch: int) -> Dict[str, Any]:
+    def _evolve(self, after_epoch: int) -> dict[str, Any]:
         zeta = self.evolution_schedule.zeta_at(after_epoch)
-        out: Dict[str, Any] = {"zeta": 0.0, "pruned": None, "regrown": None, "evolution_time": 0.0}
+        out: dict[str, Any] = {"zeta": 0.0, "pruned": None, "regrown": None, "evolution_time": 0.0}
         if zeta <= 0.0 or self.evolved_through >= after_epoch:
             return out
         seed = int(_derive(self.seed, after_epoch, _EVOLUTION_TAG).generate_state(1, np.uint64)[0])
@@ -497,8 +498,8 @@ class Trainer:
             getattr(c, "on_train_end", lambda t: None)(self)
         return self.history
 
-    def _run_epoch(self, e: int, X: np.ndarray, y: np.ndarray, X_val: Optional[np.ndarray],
-                   y_val: Optional[np.ndarray], lr_sched: LRSchedule) -> Dict[str, Any]:
+    def _run_epoch(self, e: int, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None,
+                   y_val: np.ndarray | None, lr_sched: LRSchedule) -> dict[str, Any]:
         model = self.model
         evo = self._evolve(e - 1) if e > 1 else {"zeta": 0.0, "pruned": None, "regrown": None,
                                                   "evolution_time": 0.0}
@@ -506,7 +507,8 @@ class Trainer:
         lrs = lr_sched.lr_for_epoch(e)
         self._dirty = True
         t0 = time.perf_counter()
-        loss = model.train_epoch(X, y, batch_size=self.batch_size, lr=lrs, momentum=self.momentum,
+        loss = model.train_epoch(X, y, batch_size=self.batch_size, lr=cast("Sequence[float]", lrs),
+                                 momentum=self.momentum,
                                  weight_decay=self.weight_decay, dropout=self.dropout, order=order, check=False)
         train_time = time.perf_counter() - t0
         if not math.isfinite(loss):

@@ -1,0 +1,175 @@
+"""The ``motifcore`` command line, run in-process through ``main([...])``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from motifcore import cli, load_model
+from motifcore.checkpoint import read_metadata
+from motifcore.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY = ["--hidden", "32,32", "--epochs", "3", "--lr", "0.05", "--warmup", "1", "--threads", "1", "--no-progress"]
+
+
+def _one_error_line(capsys, rc):
+    out = capsys.readouterr()
+    assert rc == 2
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1, out.err
+    assert lines[0].startswith("motifcore: error: ")
+    assert "Traceback" not in out.err + out.out
+    return lines[0]
+
+
+def test_train_happy_path_fashion_mnist(tmp_path, data_dir, capsys):
+    out = tmp_path / "run"
+    rc = main(["train", "--dataset", "fashion-mnist", "--data-dir", str(data_dir), "--limit-train", "2000",
+               "--hidden", "128", "128", "--density", "0.3", "--motif", "2", "--schedule", "set",
+               "--batch-size", "32", "--out", str(out), *TINY[2:]])
+    assert rc == 0
+    stdout = capsys.readouterr().out
+    assert "unique params" in stdout and "dense-equivalent params" in stdout   # model.summary()
+    assert "epoch 3/3" in stdout and "s/epoch" in stdout and "test_acc" in stdout
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz", "config.json", "metrics.jsonl",
+                                                     "summary.json"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["run"]["dataset"] == "fashion-mnist" and config["run"]["n_train"] == 2000
+    assert config["model"]["sizes"] == [784, 128, 128, 10]
+    assert config["model"]["motif"] == [[2, 2], [2, 2], [1, 1]]
+    assert config["trainer"]["epochs"] == 3 and config["trainer"]["evolution"]["preset"] == "set"
+    rows = [json.loads(s) for s in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert all(r["val_accuracy"] is not None for r in rows)
+    assert rows[1]["zeta"] == 0.3 and rows[1]["pruned"] is not None
+    summary = json.loads((out / "summary.json").read_text())
+    model = load_model(out / "checkpoint.npz")
+    assert summary["final_accuracy"] == rows[-1]["val_accuracy"] > 0.65  # measured 0.752
+    assert summary["best_accuracy"] == max(r["val_accuracy"] for r in rows)
+    assert summary["mean_seconds_per_epoch"] == pytest.approx(np.mean([r["train_time"] for r in rows]))
+    assert summary["unique_params"] == model.n_params and summary["edges"] == model.n_edges
+    assert summary["block_macs_per_sample"] == model.macs_per_sample
+    assert summary["dense_equivalent_params"] == model.dense_params == 784 * 128 + 128 * 128 + 128 * 10 + 266
+    assert summary["n_train"] == 2000 and summary["n_test"] == 10000
+
+    # evaluate the written checkpoint: same accuracy as the last logged one
+    rc = main(["evaluate", "--checkpoint", str(out / "checkpoint.npz"), "--data-dir", str(data_dir),
+               "--json", "--threads", "1"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["accuracy"] == summary["final_accuracy"] and res["n_samples"] == 10000
+    assert res["dataset"] == "fashion-mnist" and res["epoch"] == 3
+
+
+def test_train_default_out_and_per_layer_motif(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rc = main(["train", "--dataset", "digits", "--motif", "2,2,1", *TINY])
+    assert rc == 0
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1 and runs[0].name.startswith("digits-m2-2-1-")
+    cfg = json.loads((runs[0] / "config.json").read_text())
+    assert cfg["model"]["motif"] == [[2, 2], [2, 2], [1, 1]]
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_resume_after_interrupt_is_bit_exact(tmp_path, monkeypatch, capsys):
+    args = ["train", "--dataset", "digits", "--schedule", "set", "--dropout", "0.1", *TINY[:2],
+            "--epochs", "4", *TINY[4:]]
+    assert main([*args, "--out", str(tmp_path / "full")]) == 0
+
+    real = cli._printer
+
+    def interrupting_printer(total):
+        p = real(total)
+        inner = p.on_epoch_end
+
+        def on_epoch_end(trainer, epoch, logs):
+            inner(trainer, epoch, logs)
+            if epoch == 2:
+                raise KeyboardInterrupt
+        p.on_epoch_end = on_epoch_end
+        return p
+
+    monkeypatch.setattr(cli, "_printer", interrupting_printer)
+    part = tmp_path / "part"
+    assert main([*args, "--out", str(part)]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted at epoch 2" in err and "--resume" in err
+    assert read_metadata(part / "checkpoint.npz")["epoch"] == 2
+    monkeypatch.setattr(cli, "_printer", real)
+
+    # resumed with the default thread count (the first part ran on 1 thread): still bit-exact
+    assert main(["train", "--resume", str(part / "checkpoint.npz"), "--no-progress"]) == 0
+    a, b = load_model(tmp_path / "full" / "checkpoint.npz"), load_model(part / "checkpoint.npz")
+    sa, sb = a.get_state(), b.get_state()
+    assert all(np.array_equal(sa[k], sb[k]) for k in sa)
+    rows = [json.loads(s) for s in (part / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    full = json.loads((tmp_path / "full" / "summary.json").read_text())
+    resumed = json.loads((part / "summary.json").read_text())
+    assert resumed["final_accuracy"] == full["final_accuracy"]
+
+
+def test_info(capsys, data_dir):
+    assert main(["info", "--data-dir", str(data_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "simd" in out and "default_threads" in out
+    assert "fashion-mnist" in out and str(data_dir) in out
+    assert main(["info", "--json", "--data-dir", str(data_dir)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["datasets"]["digits"] is not None and "simd" in info["build_info"]
+
+
+def test_help_states_default_epochs(capsys):
+    assert main(["train", "--help"]) == 0
+    assert "default: 30; the paper uses 300" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["train", "--dataset", "no-such-set", *TINY], "unknown dataset 'no-such-set'"),
+    (["train", "--dataset", "skf:NOPE", *TINY], "NOPE"),
+    (["train", "--dataset", "digits", "--density", "1.5", *TINY], "argument --density: must be in (0, 1]"),
+    (["train", "--dataset", "digits", "--epochs", "0"], "argument --epochs: must be >= 1"),
+    (["train", "--dataset", "digits", "--lr", "fast"], "argument --lr: must be a number"),
+    (["train", "--dataset", "digits", "--hidden", "64,x"], "widths must be integers"),
+    (["train", "--dataset", "digits", "--motif", "2,2", *TINY], "2 per-layer motif sizes for 3 layers"),
+    (["train", "--dataset", "digits", "--motif", "0"], "motif sizes must be >= 1"),
+    (["train", "--dataset", "digits", "--schedule", "sometimes"], "invalid choice: 'sometimes'"),
+    (["train", "--hidden", "8"], "train needs --dataset"),
+    (["train", "--resume", "/nonexistent/checkpoint.npz"], "checkpoint not found"),
+    (["train", "--resume", "x.npz", "--epochs", "5"], "drop --epochs"),
+    (["train", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+    (["evaluate", "--checkpoint", "/nonexistent/ck.npz"], "checkpoint not found"),
+    (["evaluate"], "--checkpoint"),
+    (["bogus"], "invalid choice: 'bogus'"),
+])
+def test_user_errors_are_one_line(argv, needle, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = _one_error_line(capsys, main(argv))
+    assert needle in line
+    assert not (tmp_path / "runs").exists()  # nothing written for a failed start
+
+
+def test_evaluate_errors(tmp_path, capsys):
+    garbage = tmp_path / "bad.npz"
+    garbage.write_bytes(b"\x00" * 100)
+    assert "bad.npz" in _one_error_line(capsys, main(["evaluate", "--checkpoint", str(garbage)]))
+    assert main(["train", "--dataset", "digits", "--out", str(tmp_path / "r"), *TINY]) == 0
+    capsys.readouterr()
+    line = _one_error_line(capsys, main(["evaluate", "--checkpoint", str(tmp_path / "r" / "checkpoint.npz"),
+                                         "--dataset", "npz:/nonexistent/data.npz"]))
+    assert "data.npz" in line
+
+
+def test_python_dash_m(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "motifcore", "train", "--dataset", "digits", "--density", "-1"],
+                       check=False, capture_output=True, text=True, cwd=tmp_path,
+                       env={"PYTHONPATH": str(REPO / "python"), "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == ["motifcore: error: argument --density: must be in (0, 1], got -1"]
