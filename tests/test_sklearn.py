@@ -102,7 +102,7 @@ def test_errors(digits):
     clf = MotifSETClassifier(hidden_sizes=(16,), epochs=1, num_threads=1)
     with pytest.raises(NotFittedError):
         clf.predict(X)
-    with pytest.raises(ValueError, match="at least 2 classes"):
+    with pytest.raises(ValueError, match="at least 2 classes in y; got 1 class"):
         clf.fit(X[:10], np.zeros(10, dtype=int))
     with pytest.raises(ValueError, match="Unknown label type|continuous"):
         clf.fit(X[:10], np.linspace(0, 1, 10))

@@ -5,7 +5,7 @@ The numerics live in a C++/OpenMP engine (``motifcore._core``); this package is 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any as _Any
 
 try:
     from . import _core  # noqa: F401
@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     # scikit-learn is imported only when the estimator is asked for (it costs ~1 s at import)
     if name == "MotifSETClassifier":
         from .sklearn import MotifSETClassifier

@@ -111,7 +111,7 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         classes, y_enc = np.unique(y, return_inverse=True)
         if len(classes) < 2:
-            raise ValueError(f"MotifSETClassifier needs at least 2 classes in y, got {len(classes)}")
+            raise ValueError(f"MotifSETClassifier needs at least 2 classes in y; got {len(classes)} class")
         model = MotifMLP([X.shape[1], *self._hidden(), len(classes)], motif=self.motif, density=self.density,
                          epsilon=self.epsilon, seed=self.seed, num_threads=self.num_threads)
         trainer = Trainer(model, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
@@ -134,12 +134,17 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         return X
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Logits, ``[n_samples, n_classes]`` (columns in the order of ``classes_``)."""
-        return self.model_.decision_function(self._check_X(X))
+        """Logits, ``[n_samples, n_classes]`` (columns in the order of ``classes_``); for two
+        classes, scikit-learn's convention: the logit difference ``[n_samples]``, positive for
+        ``classes_[1]``."""
+        X = self._check_X(X)
+        z = self.model_.decision_function(X)
+        return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, ``[n_samples, n_classes]`` (columns in the order of ``classes_``)."""
-        return self.model_.predict_proba(self._check_X(X))
+        X = self._check_X(X)
+        return self.model_.predict_proba(X)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels (values of ``classes_``)."""
