@@ -79,6 +79,9 @@ def test_binary_minus_one_plus_one_and_single_int_hidden():
     assert list(clf.classes_) == [-1, 1]
     assert clf.model_.sizes == [5, 16, 2]
     assert clf.score(X, y) > 0.9  # measured 0.983
+    d = clf.decision_function(X)
+    assert d.shape == (300,)  # scikit-learn's binary convention: > 0 means classes_[1]
+    assert np.array_equal(np.where(d > 0, 1, -1), clf.predict(X))
 
 
 def test_pickle_roundtrip(digits):
@@ -100,8 +103,9 @@ def test_grid_search_in_pipeline(digits):
 def test_errors(digits):
     X, y = digits
     clf = MotifSETClassifier(hidden_sizes=(16,), epochs=1, num_threads=1)
-    with pytest.raises(NotFittedError):
-        clf.predict(X)
+    for method in (clf.predict, clf.predict_proba, clf.decision_function):
+        with pytest.raises(NotFittedError):
+            method(X)
     with pytest.raises(ValueError, match="at least 2 classes in y; got 1 class"):
         clf.fit(X[:10], np.zeros(10, dtype=int))
     with pytest.raises(ValueError, match="Unknown label type|continuous"):
