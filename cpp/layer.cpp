@@ -150,8 +150,9 @@ void Layer::set_state(std::vector<int64_t> new_indptr, std::vector<int32_t> new_
              "indptr must have G_out + 1 = " << G_out + 1 << " entries, got " << new_indptr.size());
     MC_CHECK(new_indptr[0] == 0 && new_indptr.back() == static_cast<int64_t>(new_indices.size()),
              "indptr must start at 0 and end at len(indices) = " << new_indices.size());
-    for (int64_t r = 0; r < G_out; ++r) {
+    for (int64_t r = 0; r < G_out; ++r)
         MC_CHECK(new_indptr[r] <= new_indptr[r + 1], "indptr must be non-decreasing (row " << r << ")");
+    for (int64_t r = 0; r < G_out; ++r) {
         for (int64_t p = new_indptr[r]; p < new_indptr[r + 1]; ++p) {
             MC_CHECK(new_indices[p] >= 0 && new_indices[p] < G_in,
                      "block index " << new_indices[p] << " out of range [0, " << G_in << ") in row " << r);
@@ -174,6 +175,7 @@ void Layer::set_state(std::vector<int64_t> new_indptr, std::vector<int32_t> new_
     dK.assign(K.size(), 0.f);
     db.assign(b.size(), 0.f);
     rebuild_transpose();
+    ++pattern_version_;
 }
 
 PruneStats Layer::prune_regrow(double zeta, uint64_t seed, bool zero_init) {
@@ -260,6 +262,7 @@ PruneStats Layer::prune_regrow(double zeta, uint64_t seed, bool zero_init) {
         }
     }
     rebuild_transpose();
+    ++pattern_version_;
     return stats;
 }
 
@@ -389,6 +392,7 @@ void Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt) {
         for (int64_t j = 0; j < n_in; ++j) x_fm_[j * ld + s] = x[s * n_in + j];
     // The scratch may have been sized for a larger batch; panels use leading dimension B.
     forward(x_fm_.data(), B, own_, nt);
+    forward_version_ = pattern_version_;
     for (int64_t s = 0; s < B; ++s)
         for (int64_t i = 0; i < n_out; ++i) out[s * n_out + i] = own_.Ap[i * ld + s];
     last_B_ = B;
@@ -397,6 +401,8 @@ void Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt) {
 void Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, int nt) {
     MC_CHECK(last_B_ > 0, "backward called before forward");
     MC_CHECK(B == last_B_, "backward batch size " << B << " differs from the last forward (" << last_B_ << ")");
+    MC_CHECK(pattern_version_ == forward_version_,
+             "the block pattern changed since the last forward (set_state or prune_regrow); call forward again");
     const int64_t ld = panel_ld(B);
     g_fm_.resize(static_cast<size_t>(n_out * ld));
     for (int64_t s = 0; s < B; ++s)

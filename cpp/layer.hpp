@@ -141,6 +141,8 @@ private:
     PanelVector x_fm_;  // input of the last forward_rowmajor, feature-major
     PanelVector g_fm_;  // gradient scratch, feature-major
     int64_t last_B_ = 0;
+    uint64_t pattern_version_ = 0;  // bumped whenever the pattern is replaced
+    uint64_t forward_version_ = 0;  // pattern version seen by the last forward_rowmajor
 };
 
 /// Number of active blocks the ER init draws for this config (exposed for tests and docs).

@@ -232,7 +232,7 @@ class MotifLayer:
     def backward(self, grad_out: Any) -> np.ndarray:
         """Gradient w.r.t. the input of the last :meth:`forward`; stores ``grad_weights``/``grad_bias``."""
         if self._last_batch is None:
-            raise RuntimeError("backward() called before forward()")
+            raise ValueError("backward() called before forward(): there is no input to differentiate at")
         g = as_float_matrix(grad_out, self.n_out, "grad_out")
         if g.shape[0] != self._last_batch:
             raise ValueError(f"grad_out has {g.shape[0]} rows, the last forward had {self._last_batch}")
@@ -407,7 +407,10 @@ class MotifMLP:
             order = np.random.default_rng(seed).permutation(n) if seed is not None else np.arange(n)
         order = np.ascontiguousarray(order, dtype=np.int64)
         n_batches = -(-order.shape[0] // batch_size)
-        lrs = np.ascontiguousarray(np.broadcast_to(np.asarray(lr, dtype=np.float32), (n_batches,)))
+        lr_arr = np.asarray(lr, dtype=np.float32)
+        if lr_arr.ndim > 1 or (lr_arr.ndim == 1 and lr_arr.shape[0] != n_batches):
+            raise ValueError(f"lr must be a scalar or hold one value per batch ({n_batches}), got shape {lr_arr.shape}")
+        lrs = np.ascontiguousarray(np.broadcast_to(lr_arr, (n_batches,)))
         _check_optim(float(lrs.min()) if lrs.size else 0.0, momentum, weight_decay, dropout)
         return float(self._net.train_epoch(X, y, order, batch_size, lrs, float(momentum),
                                            float(weight_decay), float(dropout)))
@@ -466,7 +469,18 @@ class MotifMLP:
         return state
 
     def set_state(self, state: Dict[str, Any]) -> None:
-        """Restore what :meth:`get_state` returned (pattern, weights, momentum, step counter)."""
+        """Restore what :meth:`get_state` returned (pattern, weights, momentum, step counter).
+
+        All or nothing: if any entry is missing or invalid, the model is left as it was.
+        """
+        backup = self.get_state()
+        try:
+            self._load_state(state)
+        except BaseException:
+            self._load_state(backup)
+            raise
+
+    def _load_state(self, state: Dict[str, Any]) -> None:
         try:
             for i, layer in enumerate(self._layers):
                 layer._core.set_state(
