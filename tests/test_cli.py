@@ -78,6 +78,17 @@ def test_train_default_out_and_per_layer_motif(tmp_path, monkeypatch, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+def test_step_lr_flags(tmp_path):
+    out = tmp_path / "step"
+    rc = main(["train", "--dataset", "digits", "--hidden", "32", "--lr-schedule", "step", "--step-size", "1",
+               "--gamma", "0.5", "--lr", "0.02", "--epochs", "3", "--threads", "1", "--no-progress",
+               "--out", str(out)])
+    assert rc == 0
+    rows = [json.loads(s) for s in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["lr_start"] for r in rows] == [0.02, 0.01, 0.005]
+    assert [r["lr_end"] for r in rows] == [0.02, 0.01, 0.005]
+
+
 def test_resume_after_interrupt_is_bit_exact(tmp_path, monkeypatch, capsys):
     args = ["train", "--dataset", "digits", "--schedule", "set", "--dropout", "0.1", *TINY[:2],
             "--epochs", "4", *TINY[4:]]
@@ -141,6 +152,7 @@ def test_help_states_default_epochs(capsys):
     (["train", "--dataset", "digits", "--motif", "2,2", *TINY], "2 per-layer motif sizes for 3 layers"),
     (["train", "--dataset", "digits", "--motif", "0"], "motif sizes must be >= 1"),
     (["train", "--dataset", "digits", "--schedule", "sometimes"], "invalid choice: 'sometimes'"),
+    (["train", "--dataset", "digits", "--gamma", "1.5"], "argument --gamma: must be in (0, 1]"),
     (["train", "--hidden", "8"], "train needs --dataset"),
     (["train", "--resume", "/nonexistent/checkpoint.npz"], "checkpoint not found"),
     (["train", "--resume", "x.npz", "--epochs", "5"], "drop --epochs"),

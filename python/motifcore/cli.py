@@ -135,7 +135,7 @@ def _dataset_tag(name: str) -> str:
 # ------------------------------------------------------------------------------------------------
 
 _TRAIN_RUN_FLAGS = ("dataset", "hidden", "motif", "density", "epsilon", "epochs", "batch_size", "lr",
-                    "lr_schedule", "warmup", "schedule", "dropout", "eval_every", "seed",
+                    "lr_schedule", "warmup", "step_size", "gamma", "schedule", "dropout", "eval_every", "seed",
                     "limit_train", "checkpoint_every")
 
 
@@ -167,10 +167,16 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_float_in(0, math.inf, "--lr", lo_open=True), help="peak learning rate (default: 0.01)")
     t.add_argument("--lr-schedule", choices=("cosine", "constant", "step"),
                    help="learning-rate schedule (default: cosine)")
-    t.add_argument("--warmup", type=_int_min(0, "--warmup"), help="lr warmup epochs of 'cosine' (default: 5)")
+    t.add_argument("--warmup", type=_int_min(0, "--warmup"),
+                   help="lr warmup epochs of 'cosine' (default: 5; at most epochs-1)")
+    t.add_argument("--step-size", type=_int_min(1, "--step-size"),
+                   help="'step' schedule: epochs between lr decays (default: 30)")
+    t.add_argument("--gamma", type=_float_in(0, 1, "--gamma", lo_open=True),
+                   help="'step' schedule: lr decay factor (default: 0.1)")
     t.add_argument("--schedule", choices=("paper", "set", "none"),
                    help="SET evolution schedule: paper (zeta 0.2 every 10 epochs after a 5-epoch warmup, "
-                        "cosine decay over the last third), set (zeta 0.3 after every epoch), none "
+                        "i.e. after epochs 15, 25, ...; cosine decay over the last third), set (zeta 0.3 "
+                        "after every epoch), none (static sparse). Never after the last epoch "
                         "(default: paper)")
     t.add_argument("--dropout", type=_float_in(0, 1, "--dropout", hi_open=True), help="dropout rate (default: 0)")
     t.add_argument("--eval-every", type=_int_min(1, "--eval-every"),
@@ -351,6 +357,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             model, epochs=args.epochs or DEFAULT_EPOCHS,
             batch_size=args.batch_size or 128, lr=0.01 if args.lr is None else args.lr,
             lr_schedule=args.lr_schedule or "cosine", warmup=5 if args.warmup is None else args.warmup,
+            step_size=args.step_size or 30, gamma=0.1 if args.gamma is None else args.gamma,
             dropout=args.dropout or 0.0, evolution=args.schedule or "paper",
             eval_every=args.eval_every or 1, seed=seed, callbacks=callbacks, progress=progress)
         config = {"command": "train", "run": run, "trainer": trainer.config, "model": model.config,
