@@ -111,7 +111,7 @@ def test_resume_after_interrupt_is_bit_exact(tmp_path, monkeypatch, capsys):
     part = tmp_path / "part"
     assert main([*args, "--out", str(part)]) == 130
     err = capsys.readouterr().err
-    assert "interrupted at epoch 2" in err and "--resume" in err
+    assert "interrupted after epoch 2" in err and "--resume" in err
     assert read_metadata(part / "checkpoint.npz")["epoch"] == 2
     monkeypatch.setattr(cli, "_printer", real)
 

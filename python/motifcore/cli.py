@@ -204,6 +204,9 @@ def _build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="build information, threads and datasets found")
     i.add_argument("--data-dir", help="folder searched first for datasets")
     i.add_argument("--json", action="store_true", help="print as JSON")
+    from . import report as _report, sweep as _sweep  # 'sweep' and 'report' live in their own modules
+    _sweep.add_cli(sub)
+    _report.add_cli(sub)
     return p
 
 
@@ -372,8 +375,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     try:
         trainer.fit(X, y, Xt, yt)
     except KeyboardInterrupt:
-        print(f"motifcore: interrupted at epoch {trainer.epoch}; continue with: motifcore train --resume "
-              f"{out / 'checkpoint.npz'}", file=sys.stderr)
+        ck = out / "checkpoint.npz"
+        hint = (f"continue with: motifcore train --resume {ck}" if ck.exists()
+                else "no checkpoint was written yet")
+        print(f"motifcore: interrupted after epoch {trainer.epoch}; {hint}", file=sys.stderr)
         return _EXIT_INTERRUPTED
     summary = _summary(trainer, run)
     _write_json(out / "summary.json", summary)
@@ -444,7 +449,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return _EXIT_USAGE
-        cmd = {"train": _cmd_train, "evaluate": _cmd_evaluate, "info": _cmd_info}[args.command]
+        cmd = getattr(args, "func", None) or {"train": _cmd_train, "evaluate": _cmd_evaluate,
+                                              "info": _cmd_info}[args.command]
         return cmd(args)
     except KeyboardInterrupt:
         print("motifcore: interrupted", file=sys.stderr)
