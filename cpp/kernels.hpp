@@ -33,6 +33,17 @@ struct KernelTable {
     /// entry p of every CSR row r. `left` is [rows, ld], `right` is [*, ld]; `out` has indptr[rows] entries.
     void (*sddmm)(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* left,
                   const float* right, float* out, int64_t B, int64_t ld, int num_threads);
+    /// S[c, :] = sum of in[j, :] over the members j of input group c (groups of m, last one residual).
+    void (*group_sum)(int64_t G, int64_t m, int64_t n, const float* in, float* S, int64_t B, int64_t ld,
+                      int num_threads);
+    /// A[i, :] = act(U[i / m, :] + bias[i] (per neuron) or bias[i / m]); act = ReLU or identity.
+    void (*expand_bias_act)(int64_t n, int64_t m, const float* U, const float* bias, bool per_neuron,
+                            bool relu, float* A, int64_t B, int64_t ld, int num_threads);
+    /// Backward of expand_bias_act: dU[r, :] = sum over the motif's neurons of grad * act'; db from
+    /// the same pass. See kernels_impl.hpp for the aliasing rules.
+    void (*group_backward)(int64_t G, int64_t m, int64_t n, const float* grad, int64_t grad_group,
+                           const float* A, bool relu, float relu_scale, bool per_neuron, float* dU, float* db,
+                           int64_t B, int64_t ld, int num_threads);
 };
 
 /// The kernel table in use (chosen on first call from the CPU, or by MOTIFCORE_SIMD=avx512|avx2|generic).

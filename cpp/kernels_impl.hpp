@@ -252,10 +252,100 @@ static void sddmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const
     }
 }
 
+// ---- O(n B) element-wise passes, fused per motif ----------------------------------------------
+
+// S[c, :] = sum of in[j, :] over the members j of input group c.
+static void group_sum(int64_t G, int64_t m, int64_t n, const float* in, float* S, int64_t B, int64_t ld,
+                      int num_threads) {
+#pragma omp parallel for num_threads(num_threads) schedule(static)
+    for (int64_t c = 0; c < G; ++c) {
+        float* __restrict s = S + c * ld;
+        const int64_t j0 = c * m, j1 = std::min(n, j0 + m);
+        const float* x0 = in + j0 * ld;
+        int64_t t = 0;
+        for (; t + W <= B; t += W) {
+            vf acc = vload(x0 + t);
+            for (int64_t j = j0 + 1; j < j1; ++j) acc += vload(in + j * ld + t);
+            vstore(s + t, acc);
+        }
+        for (; t < B; ++t) {
+            float acc = x0[t];
+            for (int64_t j = j0 + 1; j < j1; ++j) acc += in[j * ld + t];
+            s[t] = acc;
+        }
+    }
+}
+
+// A[i, :] = act(U[i / m, :] + bias[i or i / m]); U may alias A when m == 1.
+static void expand_bias_act(int64_t n, int64_t m, const float* U, const float* bias, bool per_neuron,
+                            bool relu, float* A, int64_t B, int64_t ld, int num_threads) {
+#pragma omp parallel for num_threads(num_threads) schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+        const int64_t g = i / m;
+        const float* u = U + g * ld;
+        float* a = A + i * ld;
+        const float bv = bias[per_neuron ? i : g];
+        const vf zero = vf{};
+        int64_t t = 0;
+        if (relu) {
+            for (; t + W <= B; t += W) {
+                const vf z = vload(u + t) + bv;
+                vstore(a + t, z > zero ? z : zero);
+            }
+            for (; t < B; ++t) a[t] = std::max(u[t] + bv, 0.f);
+        } else {
+            for (; t + W <= B; t += W) vstore(a + t, vload(u + t) + bv);
+            for (; t < B; ++t) a[t] = u[t] + bv;
+        }
+    }
+}
+
+// dz = grad * act'(z) for every output neuron (ReLU: relu_scale where A > 0, else 0), summed over
+// each output motif into dU and over the batch into db (per neuron, or per motif). The upstream
+// gradient of neuron i is grad[(i / grad_group) * ld + t]. dU may alias A when m == 1: each
+// element of A is read before the same element of dU is written. The batch sums use W lane
+// partials added in a fixed order, so they do not depend on the thread count.
+static void group_backward(int64_t G, int64_t m, int64_t n, const float* grad, int64_t grad_group,
+                           const float* A, bool relu, float relu_scale, bool per_neuron, float* dU, float* db,
+                           int64_t B, int64_t ld, int num_threads) {
+#pragma omp parallel for num_threads(num_threads) schedule(static)
+    for (int64_t r = 0; r < G; ++r) {
+        float* du = dU + r * ld;
+        const int64_t i0 = r * m, i1 = std::min(n, i0 + m);
+        float group_total = 0.f;
+        const vf zero = vf{};
+        for (int64_t i = i0; i < i1; ++i) {
+            const float* gi = grad + (i / grad_group) * ld;
+            const float* a = A + i * ld;
+            const bool first = i == i0;
+            vf part = vf{};
+            int64_t t = 0;
+            for (; t + W <= B; t += W) {
+                vf dz = vload(gi + t);
+                if (relu) dz = vload(a + t) > zero ? dz * relu_scale : zero;
+                vstore(du + t, first ? dz : vload(du + t) + dz);
+                part += dz;
+            }
+            float total = fast_hsum(part);
+            for (; t < B; ++t) {
+                const float dz = relu ? (a[t] > 0.f ? gi[t] * relu_scale : 0.f) : gi[t];
+                du[t] = first ? dz : du[t] + dz;
+                total += dz;
+            }
+            if (per_neuron)
+                db[i] = total;
+            else
+                group_total += total;
+        }
+        if (!per_neuron) db[r] = group_total;
+    }
+}
+
 }  // namespace MC_ISA_NS
 
 const KernelTable& MC_TABLE_FN() {
-    static const KernelTable table{MC_ISA_NAME, &MC_ISA_NS::spmm, &MC_ISA_NS::sddmm};
+    static const KernelTable table{MC_ISA_NAME,           &MC_ISA_NS::spmm,           &MC_ISA_NS::sddmm,
+                                   &MC_ISA_NS::group_sum, &MC_ISA_NS::expand_bias_act, &MC_ISA_NS::group_backward};
     return table;
 }
 

@@ -305,71 +305,20 @@ void Layer::forward(const float* in, int64_t B, LayerWork& w, int nt) const {
     if (m_in == 1) {
         w.S_ptr = in;
     } else {
-        float* S = w.S.data();
-#pragma omp parallel for num_threads(nt) schedule(static)
-        for (int64_t c = 0; c < G_in; ++c) {
-            float* s = S + c * ld;
-            const float* x = in + c * m_in * ld;
-            const int64_t sz = in_size(c);
-            std::copy(x, x + B, s);
-            for (int64_t j = 1; j < sz; ++j)
-                for (int64_t t = 0; t < B; ++t) s[t] += x[j * ld + t];
-        }
-        w.S_ptr = S;
+        kernels().group_sum(G_in, m_in, n_in, in, w.S.data(), B, ld, nt);
+        w.S_ptr = w.S.data();
     }
     kernels().spmm(G_out, indptr.data(), indices.data(), K.data(), w.S_ptr, w.Up, B, ld, nt);
-    // Expand + bias + activation.
-    const bool relu = activation == Activation::ReLU;
-    const bool per_neuron = bias_mode == BiasMode::Neuron;
-    const float* U = w.Up;  // may alias A (then each element is read before it is written)
-    float* A = w.Ap;
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t i = 0; i < n_out; ++i) {
-        const int64_t g = i / m_out;
-        const float* u = U + g * ld;
-        float* a = A + i * ld;
-        const float bias = b[per_neuron ? i : g];
-        if (relu)
-            for (int64_t t = 0; t < B; ++t) a[t] = std::max(u[t] + bias, 0.f);
-        else
-            for (int64_t t = 0; t < B; ++t) a[t] = u[t] + bias;
-    }
+    kernels().expand_bias_act(n_out, m_out, w.Up, b.data(), bias_mode == BiasMode::Neuron,
+                              activation == Activation::ReLU, w.Ap, B, ld, nt);
 }
 
 void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, int64_t B, LayerWork& w,
                      bool need_dS, int nt) {
     const int64_t ld = panel_ld(B);
-    const bool relu = activation == Activation::ReLU;
-    const bool per_neuron = bias_mode == BiasMode::Neuron;
-    const float* A = w.Ap;  // may alias dU (m_out == 1): each A row is read before its dU row is written
-    float* dU = w.dUp;
-    float* dbp = db.data();
-    // dz = grad * act'(z), summed over each output group into dU; db from the same pass.
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t r = 0; r < G_out; ++r) {
-        float* du = dU + r * ld;
-        const int64_t sz = out_size(r);
-        float motif_bias_grad = 0.f;
-        for (int64_t k = 0; k < sz; ++k) {
-            // k == 0 assigns, later members accumulate; with a shared buffer (m_out == 1) the
-            // single member's A value is read just before the same element becomes dU.
-            const int64_t i = r * m_out + k;
-            const float* gi = grad + (i / grad_group) * ld;
-            const float* a = A + i * ld;
-            const bool first = k == 0;
-            float sum = 0.f;
-            for (int64_t t = 0; t < B; ++t) {
-                const float dz = relu ? (a[t] > 0.f ? gi[t] * relu_scale : 0.f) : gi[t];
-                du[t] = first ? dz : du[t] + dz;
-                sum += dz;
-            }
-            if (per_neuron)
-                dbp[i] = sum;
-            else
-                motif_bias_grad += sum;
-        }
-        if (!per_neuron) dbp[r] = motif_bias_grad;
-    }
+    kernels().group_backward(G_out, m_out, n_out, grad, grad_group, w.Ap, activation == Activation::ReLU,
+                             relu_scale, bias_mode == BiasMode::Neuron, w.dUp, db.data(), B, ld, nt);
+    const float* dU = w.dUp;
     kernels().sddmm(G_out, indptr.data(), indices.data(), dU, w.S_ptr, dK.data(), B, ld, nt);
     if (need_dS) {
         // Weights in transposed order (a gather; the pattern is fixed between evolution steps).
