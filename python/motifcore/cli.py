@@ -204,7 +204,8 @@ def _build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="build information, threads and datasets found")
     i.add_argument("--data-dir", help="folder searched first for datasets")
     i.add_argument("--json", action="store_true", help="print as JSON")
-    from . import report as _report, sweep as _sweep  # 'sweep' and 'report' live in their own modules
+    from . import report as _report  # 'sweep' and 'report' live in their own modules
+    from . import sweep as _sweep
     _sweep.add_cli(sub)
     _report.add_cli(sub)
     return p
