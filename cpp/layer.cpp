@@ -14,6 +14,29 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// LSD radix sort of values below `bound` (11-bit digits): linear time, the pattern draws of
+// million-block layers are sorted in a fraction of what a comparison sort needs.
+void radix_sort(std::vector<uint64_t>& v, uint64_t bound) {
+    constexpr int kBits = 11;
+    constexpr size_t kBuckets = size_t(1) << kBits;
+    int bits = 0;
+    while (bits < 64 && (bound >> bits) != 0) ++bits;
+    std::vector<uint64_t> tmp(v.size());
+    std::vector<size_t> count(kBuckets);
+    for (int shift = 0; shift < bits; shift += kBits) {
+        std::fill(count.begin(), count.end(), 0);
+        for (uint64_t x : v) ++count[(x >> shift) & (kBuckets - 1)];
+        size_t sum = 0;
+        for (auto& c : count) {
+            const size_t here = c;
+            c = sum;
+            sum += here;
+        }
+        for (uint64_t x : v) tmp[count[(x >> shift) & (kBuckets - 1)]++] = x;
+        v.swap(tmp);
+    }
+}
+
 // Sorted distinct positions in [0, total), `n` of them, uniform among the positions for which
 // `taken(pos)` is false (`n_taken` of them are true). Never allocates O(total) memory.
 template <class Taken>
@@ -47,7 +70,7 @@ std::vector<uint64_t> sample_positions(uint64_t total, uint64_t n, uint64_t n_ta
             const uint64_t pos = rng.below(total);
             if (!taken(pos)) out.push_back(pos);
         }
-        std::sort(out.begin(), out.end());
+        radix_sort(out, total);
         out.erase(std::unique(out.begin(), out.end()), out.end());
     }
     return out;
