@@ -144,7 +144,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = _Parser(prog="motifcore", description="Sparse (SET / Motif-SET) MLP training on CPUs.")
     p.add_argument("--version", action="version", version=f"motifcore {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="{train,evaluate,info}", parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a model on a dataset",
                        description="Train a Motif-SET MLP with the paper's recipe (SGD momentum 0.9, weight "
