@@ -19,7 +19,7 @@ from ._model import MotifLayer, MotifMLP, build_info
 
 __version__ = "0.1.0"
 
-from . import datasets, metrics, schedules
+from . import datasets, metrics, report, schedules, sweep
 from .checkpoint import load_model
 from .trainer import History, Trainer
 
@@ -34,7 +34,9 @@ __all__ = [
     "datasets",
     "load_model",
     "metrics",
+    "report",
     "schedules",
+    "sweep",
 ]
 
 

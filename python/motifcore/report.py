@@ -545,7 +545,7 @@ def _figures(name: str, uniform: list[dict[str, Any]], schedules: list[dict[str,
         errbar(ax, g, "s_per_epoch", "D", "k", f"schedule {g['motif']}")
     for b_m, g in sorted(narrow.items()):
         i = next((j for j, u in enumerate(uniform) if u["m"] == b_m), 0)
-        errbar(ax, g, "s_per_epoch", "s", colors[i % 8], f"SET narrow (≈m={b_m})")
+        errbar(ax, g, "s_per_epoch", "s", colors[i % 8], f"SET narrow {g['hidden'].split('-')[0]} (≈m={b_m})")
     ax.set_xlabel("training time per epoch (s)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(f"{name}: accuracy vs time per epoch (mean ± std over seeds)", fontsize=9)
@@ -594,7 +594,9 @@ def _figures(name: str, uniform: list[dict[str, Any]], schedules: list[dict[str,
         if knee is not None:
             ax.plot([cost[knee]], [100 * acc[knee]], "o", ms=16, mfc="none", mec="r", mew=2, label="knee")
         for b_m, g in sorted(narrow.items()):
-            errbar(ax, g, "block_macs_per_sample", "s", "0.5", f"SET narrow (≈m={b_m})")
+            i = next((j for j, u in enumerate(pts) if u["m"] == b_m), 0)
+            errbar(ax, g, "block_macs_per_sample", "s", colors[i % 8],
+                   f"SET narrow {g['hidden'].split('-')[0]} (≈m={b_m})")
         ax.set_xscale("log")
         ax.set_xlabel("block MACs per sample (log)")
         ax.set_ylabel("test accuracy (%)")
