@@ -21,6 +21,11 @@ inline int64_t panel_ld(int64_t B) {
     return ld;
 }
 
+/// Threads for a parallel region doing `work` elementary operations: small regions run on one
+/// thread, since waking and joining a team costs more than they take (and much more when the
+/// machine is busy and a team member is descheduled). Results do not depend on this choice.
+inline int threads_for(int64_t work, int num_threads) { return work < (int64_t(1) << 16) ? 1 : num_threads; }
+
 /// Function table of the hot kernels for one instruction-set level.
 struct KernelTable {
     /// SIMD level name: "avx512", "avx2" or "generic".

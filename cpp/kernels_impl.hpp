@@ -82,18 +82,19 @@ static inline void spmm_tile(const int32_t* __restrict idx, const float* __restr
     }
 }
 
+// Scalar columns at the end of the batch, with the same accumulation pattern as spmm_tile<*, 4>
+// (four interleaved sums over p mod 4, added left to right), so a sample's output does not depend
+// on where in the batch it sits.
 static inline void spmm_tail(const int32_t* __restrict idx, const float* __restrict val, int64_t n,
                              const float* __restrict in, int64_t ld_in, float* __restrict out,
                              int64_t width) {
     for (int64_t t = 0; t < width; ++t) {
-        float a = 0.f, c = 0.f;
+        float a[4] = {0.f, 0.f, 0.f, 0.f};
         int64_t p = 0;
-        for (; p + 2 <= n; p += 2) {
-            a += val[p] * in[static_cast<int64_t>(idx[p]) * ld_in + t];
-            c += val[p + 1] * in[static_cast<int64_t>(idx[p + 1]) * ld_in + t];
-        }
-        if (p < n) a += val[p] * in[static_cast<int64_t>(idx[p]) * ld_in + t];
-        out[t] = a + c;
+        for (; p + 4 <= n; p += 4)
+            for (int k = 0; k < 4; ++k) a[k] += val[p + k] * in[static_cast<int64_t>(idx[p + k]) * ld_in + t];
+        for (; p < n; ++p) a[0] += val[p] * in[static_cast<int64_t>(idx[p]) * ld_in + t];
+        out[t] = ((a[0] + a[1]) + a[2]) + a[3];
     }
 }
 
@@ -102,7 +103,7 @@ static void spmm_tiled(int64_t rows, const int64_t* indptr, const int32_t* idx, 
                        const float* in, float* out, int64_t B, int64_t ld, int num_threads) {
     constexpr int64_t T = NV * W;
     const int64_t n_full = B / T;
-#pragma omp parallel num_threads(num_threads)
+#pragma omp parallel num_threads(threads_for(indptr[rows] * B + rows, num_threads))
     {
         // Tiles write disjoint column ranges, so threads need not wait between them.
         for (int64_t tile = 0; tile < n_full; ++tile) {
@@ -132,16 +133,19 @@ static void spmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const 
     const int64_t nnz = indptr[rows];
     for (int64_t p = 0; p < nnz; p += 97) rows_in = std::max<int64_t>(rows_in, idx[p] + 1);
     rows_in = std::max<int64_t>(rows_in, rows);
-    if (rows_in * ld * 4 > kHugePanel) {
-        if (B >= 4 * W) return spmm_tiled<4, 2, true>(rows, indptr, idx, val, in, out, B, ld, num_threads);
-        if (B >= 2 * W) return spmm_tiled<2, 4, true>(rows, indptr, idx, val, in, out, B, ld, num_threads);
-        return spmm_tiled<1, 8, true>(rows, indptr, idx, val, in, out, B, ld, num_threads);
+    // Every variant uses four accumulator sets (see spmm_tail); at most 16 vector accumulators,
+    // which fit the register file of AVX-512 (32) and, with NV <= 2, of AVX2/SSE (16).
+    constexpr int kMaxNV = W >= 16 ? 4 : 2;
+    const bool huge = rows_in * ld * 4 > kHugePanel;
+    const int nv = std::min(kMaxNV, huge ? (B >= 4 * W ? 4 : B >= 2 * W ? 2 : 1) : tile_vectors(rows_in, B, ld));
+    if (huge) {
+        if (nv >= 4) return spmm_tiled<kMaxNV, 4, true>(rows, indptr, idx, val, in, out, B, ld, num_threads);
+        if (nv == 2) return spmm_tiled<2, 4, true>(rows, indptr, idx, val, in, out, B, ld, num_threads);
+        return spmm_tiled<1, 4, true>(rows, indptr, idx, val, in, out, B, ld, num_threads);
     }
-    switch (tile_vectors(rows_in, B, ld)) {
-        case 4: return spmm_tiled<4, 2>(rows, indptr, idx, val, in, out, B, ld, num_threads);
-        case 2: return spmm_tiled<2, 4>(rows, indptr, idx, val, in, out, B, ld, num_threads);
-        default: return spmm_tiled<1, 8>(rows, indptr, idx, val, in, out, B, ld, num_threads);
-    }
+    if (nv >= 4) return spmm_tiled<kMaxNV, 4>(rows, indptr, idx, val, in, out, B, ld, num_threads);
+    if (nv == 2) return spmm_tiled<2, 4>(rows, indptr, idx, val, in, out, B, ld, num_threads);
+    return spmm_tiled<1, 4>(rows, indptr, idx, val, in, out, B, ld, num_threads);
 }
 
 // Horizontal reductions in registers (a spill of a wide vector followed by narrower reloads
@@ -241,7 +245,7 @@ static void sddmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const
     thread_local std::vector<int64_t> cursor;
     cursor.assign(indptr, indptr + rows);
     int64_t* cur = cursor.data();
-#pragma omp parallel num_threads(num_threads)
+#pragma omp parallel num_threads(threads_for(nnz * B + rows, num_threads))
     {
         for (int32_t k = 0; k < n_cb; ++k) {
             const int32_t c_end = k + 1 == n_cb ? max_col + 1 : (k + 1) * cb;
@@ -257,7 +261,7 @@ static void sddmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const
 // S[c, :] = sum of in[j, :] over the members j of input group c.
 static void group_sum(int64_t G, int64_t m, int64_t n, const float* in, float* S, int64_t B, int64_t ld,
                       int num_threads) {
-#pragma omp parallel for num_threads(num_threads) schedule(static)
+#pragma omp parallel for num_threads(threads_for(n * B, num_threads)) schedule(static)
     for (int64_t c = 0; c < G; ++c) {
         float* __restrict s = S + c * ld;
         const int64_t j0 = c * m, j1 = std::min(n, j0 + m);
@@ -279,7 +283,7 @@ static void group_sum(int64_t G, int64_t m, int64_t n, const float* in, float* S
 // A[i, :] = act(U[i / m, :] + bias[i or i / m]); U may alias A when m == 1.
 static void expand_bias_act(int64_t n, int64_t m, const float* U, const float* bias, bool per_neuron,
                             bool relu, float* A, int64_t B, int64_t ld, int num_threads) {
-#pragma omp parallel for num_threads(num_threads) schedule(static)
+#pragma omp parallel for num_threads(threads_for(n * B, num_threads)) schedule(static)
     for (int64_t i = 0; i < n; ++i) {
         const int64_t g = i / m;
         const float* u = U + g * ld;
@@ -308,7 +312,7 @@ static void expand_bias_act(int64_t n, int64_t m, const float* U, const float* b
 static void group_backward(int64_t G, int64_t m, int64_t n, const float* grad, int64_t grad_group,
                            const float* A, bool relu, float relu_scale, bool per_neuron, float* dU, float* db,
                            int64_t B, int64_t ld, int num_threads) {
-#pragma omp parallel for num_threads(num_threads) schedule(static)
+#pragma omp parallel for num_threads(threads_for(n * B, num_threads)) schedule(static)
     for (int64_t r = 0; r < G; ++r) {
         float* du = dU + r * ld;
         const int64_t i0 = r * m, i1 = std::min(n, i0 + m);

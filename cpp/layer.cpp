@@ -291,7 +291,7 @@ PruneStats Layer::prune_regrow(double zeta, uint64_t seed, bool zero_init) {
 
 void Layer::sgd_step(float lr, float momentum, float weight_decay, int num_threads) {
     const int64_t nnz = n_blocks();
-#pragma omp parallel for num_threads(num_threads) schedule(static)
+#pragma omp parallel for num_threads(threads_for(nnz, num_threads)) schedule(static)
     for (int64_t p = 0; p < nnz; ++p) {
         const float g = dK[p] + weight_decay * K[p];
         vK[p] = momentum * vK[p] + g;
@@ -349,7 +349,7 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
         float* Kt = w.Kt.data();
         const float* Kp = K.data();
         const int64_t* pos = t_pos.data();
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(threads_for(nnz, nt)) schedule(static)
         for (int64_t q = 0; q < nnz; ++q) Kt[q] = Kp[pos[q]];
         kernels().spmm(G_in, t_indptr.data(), t_rows.data(), Kt, dU, w.dS.data(), B, ld, nt);
     }

@@ -28,7 +28,7 @@ void Network::gather(const float* X, const int64_t* y, int64_t N, const int64_t*
     yb_.resize(static_cast<size_t>(std::max<int64_t>(static_cast<int64_t>(yb_.size()), B)));
     float* x0 = x0_.data();
     OmpExceptionCapture capture;
-#pragma omp parallel for num_threads(num_threads) schedule(static)
+#pragma omp parallel for num_threads(threads_for(d * B, num_threads)) schedule(static)
     for (int64_t s = 0; s < B; ++s) {
         capture.run([&] {
             const int64_t row = rows ? rows[s] : s;
@@ -58,7 +58,7 @@ void Network::forward_all(int64_t B, float dropout) {
             const int64_t n = layers[l]->n_out;
             float* A = work_[l].Ap;
             const uint64_t seed = dropout_seed, st = step;
-#pragma omp parallel for num_threads(num_threads) schedule(static)
+#pragma omp parallel for num_threads(threads_for(n * B * 8, num_threads)) schedule(static)
             for (int64_t i = 0; i < n; ++i)
                 for (int64_t t = 0; t < B; ++t) {
                     const uint64_t h = hash4(seed, st, l, static_cast<uint64_t>(i * B + t));
@@ -82,7 +82,7 @@ double Network::loss_and_grad(int64_t B, bool want_grad, int64_t* correct) {
     char* hit = hit_.data();
     float* dz = dlogits_.data();
     const float inv_b = 1.f / static_cast<float>(B);
-#pragma omp parallel for num_threads(num_threads) schedule(static)
+#pragma omp parallel for num_threads(threads_for(C * B * 16, num_threads)) schedule(static)
     for (int64_t s = 0; s < B; ++s) {
         float mx = Z[s];
         int64_t arg = 0;
