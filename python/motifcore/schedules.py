@@ -65,6 +65,8 @@ from typing import Any, Callable, Union
 
 import numpy as np
 
+from ._validation import check_int
+
 __all__ = [
     "EVOLUTION_PRESETS",
     "LR_PRESETS",
@@ -79,14 +81,6 @@ EVOLUTION_PRESETS = ("paper", "set", "none")
 
 LRSpec = Union[str, Callable[[int, int], float]]
 EvolutionSpec = Union[str, Callable[[int], float], Mapping[int, float], Sequence[float], "EvolutionSchedule", None]
-
-
-def _pos_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _real(value: Any, name: str, lo: float = -math.inf, hi: float = math.inf,
@@ -190,14 +184,14 @@ def lr_schedule(spec: LRSpec, base_lr: float, epochs: int, steps_per_epoch: int,
         ``"step"``: multiply by ``gamma`` every ``step_size`` epochs.
     """
     base = _real(base_lr, "lr", 0.0, math.inf, lo_open=True)
-    epochs = _pos_int(epochs, "epochs")
-    spe = _pos_int(steps_per_epoch, "steps_per_epoch")
+    epochs = check_int(epochs, "epochs")
+    spe = check_int(steps_per_epoch, "steps_per_epoch")
     if callable(spec):
         return LRSchedule("custom", base, epochs, spe, fn=spec)
     if not isinstance(spec, str) or spec not in LR_PRESETS:
         raise ValueError(f"lr schedule must be one of {', '.join(LR_PRESETS)} or a callable, got {spec!r}")
-    w = min(_pos_int(warmup, "warmup", 0), epochs - 1)
-    ss = _pos_int(step_size, "step_size")
+    w = min(check_int(warmup, "warmup", 0), epochs - 1)
+    ss = check_int(step_size, "step_size")
     g = _real(gamma, "gamma", 0.0, 1.0, lo_open=True)
     return LRSchedule(spec, base, epochs, spe, warmup=w if spec == "cosine" else 0, step_size=ss, gamma=g)
 
@@ -219,7 +213,7 @@ class EvolutionSchedule:
     def __init__(self, name: str, epochs: int, fn: Callable[[int], float],
                  params: dict[str, Any] | None = None, spec: Any = None) -> None:
         self.name = name
-        self.epochs = _pos_int(epochs, "epochs")
+        self.epochs = check_int(epochs, "epochs")
         self._fn = fn
         self.params: dict[str, Any] = dict(params or {})
         self._spec = spec
@@ -229,10 +223,10 @@ class EvolutionSchedule:
     def paper(cls, epochs: int, zeta: float = 0.2, every: int = 10, warmup: int = 5,
               decay_fraction: float = 1.0 / 3.0) -> EvolutionSchedule:
         """Motif-SET schedule (see the module docstring for the exact epochs and values)."""
-        epochs = _pos_int(epochs, "epochs")
+        epochs = check_int(epochs, "epochs")
         z0 = _real(zeta, "zeta", 0.0, 1.0, hi_open=True)
-        every = _pos_int(every, "every")
-        warmup = _pos_int(warmup, "warmup", 0)
+        every = check_int(every, "every")
+        warmup = check_int(warmup, "warmup", 0)
         frac = _real(decay_fraction, "decay_fraction", 0.0, 1.0)
         decay_start = epochs * (1.0 - frac)
 
@@ -267,7 +261,7 @@ class EvolutionSchedule:
         if isinstance(spec, Mapping):
             table: dict[int, float] = {}
             for k, v in spec.items():
-                e = _pos_int(int(k) if isinstance(k, str) and k.isdigit() else k, "evolution epoch")
+                e = check_int(int(k) if isinstance(k, str) and k.isdigit() else k, "evolution epoch")
                 table[e] = _real(v, f"zeta of epoch {e}", 0.0, 1.0, hi_open=True)
             return cls("custom", epochs, lambda e: table.get(e, 0.0), spec={str(k): v for k, v in table.items()})
         if isinstance(spec, (list, tuple, np.ndarray)):
@@ -278,7 +272,7 @@ class EvolutionSchedule:
     # -- queries -----------------------------------------------------------------------------
     def zeta_at(self, epoch: int) -> float:
         """Prune fraction of the evolution after epoch ``epoch`` (1-indexed); 0.0 = none."""
-        e = _pos_int(epoch, "epoch")
+        e = check_int(epoch, "epoch")
         if e > self.epochs:
             raise ValueError(f"epoch must be in [1, {self.epochs}], got {epoch}")
         if e == self.epochs:
@@ -326,7 +320,7 @@ def evolution_schedule(spec: EvolutionSpec, epochs: int, **params: Any) -> Evolu
         Preset parameters (``"paper"``: ``zeta, every, warmup, decay_fraction``; ``"set"``:
         ``zeta``).
     """
-    epochs = _pos_int(epochs, "epochs")
+    epochs = check_int(epochs, "epochs")
     if spec is None:
         spec = "none"
     if isinstance(spec, EvolutionSchedule):
