@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from motifcore import MotifLayer, MotifMLP, _core
 
 PYTHON_DIR = Path(__file__).resolve().parents[1] / "python"

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import motifcore as mc
 import numpy as np
 import pytest
-
-import motifcore as mc
 from motifcore import _core
 
 

@@ -9,7 +9,6 @@ import resource
 
 import numpy as np
 import pytest
-
 import reference as ref
 from motifcore import MotifLayer, MotifMLP, _core
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import reference as ref
 from motifcore import MotifMLP, _core
 
