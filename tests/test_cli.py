@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import motifcore
 import numpy as np
 import pytest
 from motifcore import cli, load_model
@@ -14,6 +15,8 @@ from motifcore.checkpoint import read_metadata
 from motifcore.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
+# folder holding the motifcore that is imported (installed, or python/ in a development tree)
+PKG_PARENT = Path(motifcore.__file__).resolve().parent.parent
 
 TINY = ["--hidden", "32,32", "--epochs", "3", "--lr", "0.05", "--warmup", "1", "--threads", "1", "--no-progress"]
 
@@ -182,6 +185,6 @@ def test_evaluate_errors(tmp_path, capsys):
 def test_python_dash_m(tmp_path):
     r = subprocess.run([sys.executable, "-m", "motifcore", "train", "--dataset", "digits", "--density", "-1"],
                        check=False, capture_output=True, text=True, cwd=tmp_path,
-                       env={"PYTHONPATH": str(REPO / "python"), "PATH": "/usr/bin:/bin"})
+                       env={"PYTHONPATH": str(PKG_PARENT), "PATH": "/usr/bin:/bin"})
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == ["motifcore: error: argument --density: must be in (0, 1], got -1"]

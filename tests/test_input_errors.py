@@ -11,11 +11,12 @@ import textwrap
 import warnings
 from pathlib import Path
 
+import motifcore as mc
 import numpy as np
 import pytest
 from motifcore import MotifLayer, MotifMLP, _core
 
-PYTHON_DIR = Path(__file__).resolve().parents[1] / "python"
+PYTHON_DIR = Path(mc.__file__).resolve().parent.parent  # where the imported motifcore lives (installed or in-tree)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import motifcore
 import numpy as np
 import pytest
 from motifcore import cli, sweep
@@ -20,6 +21,8 @@ from motifcore.datasets import load as load_dataset
 distributed = pytest.importorskip("distributed")
 
 REPO = Path(__file__).resolve().parents[1]
+# folder holding the motifcore that is imported (installed, or python/ in a development tree)
+PKG_PARENT = Path(motifcore.__file__).resolve().parent.parent
 
 # 2 motif sizes x 2 seeds, plus the narrow-SET baseline of m=2 for each seed: 6 runs
 TINY_SPEC: dict[str, Any] = {
@@ -65,7 +68,7 @@ def killed_and_resumed_sweep(tmp_path_factory: Any) -> dict[str, Any]:
     spec_path = root / "spec.json"
     spec_path.write_text(json.dumps(TINY_SPEC))
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "python"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["PYTHONPATH"] = os.pathsep.join([str(PKG_PARENT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   silence_logs=40) as cluster:
         proc = subprocess.run([sys.executable, "-c", _KILLED_CLIENT, str(spec_path), str(out),
