@@ -109,17 +109,45 @@ def _fake_sweep(folder: Path) -> list[dict[str, Any]]:
         mm = m if isinstance(m, int) else 1.5
         macs = int(1000 * cfg["density"] / (mm * mm if cfg["variant"] == "motif" else (cfg["base_motif"] or 1) ** 2))
         t = 0.1 + 1.0 / mm**2 + 0.01 * cfg["seed"]
-        rec = {"run_id": cfg["run_id"], "status": "ok", "config": {k: v for k, v in cfg.items() if k != "run_id"},
+        rec = {"run_id": cfg["run_id"], "status": "ok",
+               "config": {k: v for k, v in cfg.items() if k != "run_id"},
                "sizes": [10, *cfg["hidden"], 3], "n_train": 100, "n_test": 50,
-               "metrics": {"test_accuracy": _acc(m, cfg["lr"], cfg["density"], cfg["seed"]) - 0.01 * (cfg["variant"] == "narrow"),
+               "metrics": {"test_accuracy": _acc(m, cfg["lr"], cfg["density"], cfg["seed"])
+                           - 0.01 * (cfg["variant"] == "narrow"),
                            "best_test_accuracy": 0.95, "final_train_loss": 0.1, "unique_params": macs + 100,
                            "block_macs_per_sample": macs, "edges": 1000, "dense_params": 9000, "dense_blocks": 8000,
-                           "mean_s_per_epoch": t, "median_s_per_epoch": t,
+                           "mean_s_per_epoch": 1.5 * t, "median_s_per_epoch": t,
                            "latency_batch1_s": 1e-5 * (1 + 4 / mm**2), "throughput_batch1_per_s": 1e5},
                "execution": {"threads": 2}, "checkpoint": None}
         (folder / "runs").mkdir(parents=True, exist_ok=True)
         (folder / "runs" / f"{cfg['run_id']}.json").write_text(json.dumps(rec))
+    (folder / "sweep.json").write_text(json.dumps({"runs": [r["run_id"] for r in runs]}))
     return runs
+
+
+def test_report_keeps_to_the_current_grid_and_chooses_the_time_statistic(tmp_path: Path) -> None:
+    runs = _fake_sweep(tmp_path / "s")
+    # a run stored by an earlier grid (other epochs): not in sweep.json
+    first = next(r for r in runs if r["motif"] == 1 and r["lr"] == 0.01 and r["density"] == 0.1)
+    stale = json.loads((tmp_path / "s" / "runs" / f"{first['run_id']}.json").read_text())
+    stale["config"]["epochs"] = 7
+    stale["run_id"] = "fake-m1-stale"
+    (tmp_path / "s" / "runs" / "fake-m1-stale.json").write_text(json.dumps(stale))
+    text = report.write_report(tmp_path / "s", tmp_path / "a", figures=False).read_text()
+    assert "1 stored runs outside the current grid" in text and "7 epochs" not in text
+    main = _csv(tmp_path / "a" / "table_main.csv")
+    assert len(main) == 7 and {r["epochs"] for r in main} == {"30"}
+    # default: a run's s/epoch is its median epoch time; time_stat="mean" takes the mean (1.5x here)
+    m1 = next(r for r in main if r["configuration"] == "SET (m=1)")
+    assert float(m1["s_per_epoch_mean"]) == pytest.approx(np.mean([1.1 + 0.01 * s for s in range(3)]))
+    report.write_report(tmp_path / "s", tmp_path / "b", figures=False, time_stat="mean", all_runs=True)
+    main_b = _csv(tmp_path / "b" / "table_main.csv")
+    assert len(main_b) == 7 and {r["epochs"] for r in main_b} == {"30"}   # one run length per table
+    assert "Runs of 7 epochs are left out" in (tmp_path / "b" / "report.md").read_text()
+    m1b = next(r for r in main_b if r["configuration"] == "SET (m=1)")
+    assert float(m1b["s_per_epoch_mean"]) == pytest.approx(1.5 * float(m1["s_per_epoch_mean"]))
+    with pytest.raises(ValueError, match="time_stat"):
+        report.write_report(tmp_path / "s", tmp_path / "c", figures=False, time_stat="max")
 
 
 def test_synthetic_sweep_renders_schedule_sensitivity_projection_and_latency(tmp_path: Path) -> None:

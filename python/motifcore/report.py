@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import math
 import os
 import re
@@ -66,8 +67,11 @@ SCORE_WEIGHT = metrics.DEFAULT_SCORE_WEIGHT
 # ------------------------------------------------------------------------------------------------
 
 
-def run_rows(runs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One flat dict per run record (what ``runs.csv`` holds)."""
+def run_rows(runs: Iterable[Mapping[str, Any]], time_stat: str = "median") -> list[dict[str, Any]]:
+    """One flat dict per run record (what ``runs.csv`` holds); ``s_per_epoch`` is the run's median
+    (``time_stat="median"``) or mean training time per epoch."""
+    if time_stat not in ("median", "mean"):
+        raise ValueError(f"time_stat must be 'median' or 'mean', got {time_stat!r}")
     rows = []
     for r in runs:
         c = r.get("config", {})
@@ -84,7 +88,8 @@ def run_rows(runs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "final_train_loss": m.get("final_train_loss"),
             "unique_params": m.get("unique_params"), "block_macs_per_sample": m.get("block_macs_per_sample"),
             "edges": m.get("edges"), "dense_params": m.get("dense_params"), "dense_blocks": m.get("dense_blocks"),
-            "s_per_epoch": m.get("mean_s_per_epoch"), "median_s_per_epoch": m.get("median_s_per_epoch"),
+            "s_per_epoch": m.get(f"{time_stat}_s_per_epoch"), "mean_s_per_epoch": m.get("mean_s_per_epoch"),
+            "median_s_per_epoch": m.get("median_s_per_epoch"),
             "latency_batch1_us": None if m.get("latency_batch1_s") is None else 1e6 * m["latency_batch1_s"],
             "throughput_batch1_per_s": m.get("throughput_batch1_per_s"),
             "threads": (r.get("execution") or {}).get("threads"),
@@ -223,7 +228,11 @@ def _dataset_section(name: str, groups: list[dict[str, Any]], out: Path, tables:
     lr_ref = _closest([g["lr"] for g in ok], PAPER_LR)
     d_ref = _closest([g["density"] for g in ok], PAPER_DENSITY)
     ref = [g for g in ok if g["lr"] == lr_ref and g["density"] == d_ref]
-    epochs = sorted({g["epochs"] for g in ref})
+    counts = {e: sum(g["epochs"] == e for g in ref) for e in {g["epochs"] for g in ref}}
+    ep_ref = max(counts, key=lambda e: (counts[e], e))      # the most common run length (then the longest)
+    others = sorted(e for e in counts if e != ep_ref)
+    ref = [g for g in ref if g["epochs"] == ep_ref]
+    epochs = [ep_ref]
     uniform = sorted([g for g in ref if g["variant"] == "motif" and g["m"] is not None], key=lambda g: g["m"])
     schedules = [g for g in ref if g["variant"] == "motif" and g["m"] is None]
     narrow = {g["base_motif"]: g for g in ref if g["variant"] == "narrow"}
@@ -236,7 +245,8 @@ def _dataset_section(name: str, groups: list[dict[str, Any]], out: Path, tables:
            (f"Network {sizes.replace('-', '→')} (hidden layers of the uniform-m runs), {n_train} training / "
            f"{n_test} test samples, {', '.join(map(str, epochs))} epochs, lr {lr_ref:g}, density {d_ref:g} "
            f"(sparsity {1 - d_ref:g}), seeds per configuration: "
-           f"{', '.join(str(g['n_seeds']) for g in ref)} (failed/diverged runs: {sum(g['n_failed'] for g in ref)})."),
+           f"{', '.join(str(g['n_seeds']) for g in ref)} (failed/diverged runs: {sum(g['n_failed'] for g in ref)}).")
+           + (f" Runs of {', '.join(map(str, others))} epochs are left out of these tables." if others else ""),
            ""]
 
     # ---- Tables 4/5 -------------------------------------------------------------------------
@@ -273,8 +283,9 @@ def _dataset_section(name: str, groups: list[dict[str, Any]], out: Path, tables:
     md += ["### Per motif size (paper Tables 4/5) with the narrow-SET baseline (DESIGN.md §4.3)", "",
            _md_table(head, rows), "",
            ("Accuracy is the final-epoch test accuracy, mean ± std over seeds; s/epoch is the wall clock of the "
-           "training iterations only (no evaluation, no evolution). *Block MACs/sample* = active blocks = the "
-           "unique multiplies of one forward pass (the paper's FLOPs). *Paper-style params* = Σ G_out·G_in, the "
+           "training iterations only (no evaluation, no evolution; median or mean over epochs as the header "
+           "says). *Block MACs/sample* = active blocks = the unique multiplies of one forward pass (the "
+           "paper's FLOPs). *Paper-style params* = Σ G_out·G_in, the "
            "block count of the same network at density 1, which is what the paper's Tables 4-5 print. "
            "Δacc of a narrow-SET row = narrow SET − Motif-SET at that m (± standard error)."), ""]
 
@@ -590,7 +601,8 @@ def _figures(name: str, uniform: list[dict[str, Any]], schedules: list[dict[str,
         for i, g in enumerate(pts):
             errbar(ax, g, "block_macs_per_sample", "o" if g["m"] is not None else "D",
                    colors[i % 8] if g["m"] is not None else "k", _config_name(g))
-        ax.plot([cost[i] for i in front], [100 * acc[i] for i in front], "-", color="0.4", lw=1, label="Pareto frontier")
+        ax.plot([cost[i] for i in front], [100 * acc[i] for i in front], "-", color="0.4", lw=1,
+                label="Pareto frontier")
         if knee is not None:
             ax.plot([cost[knee]], [100 * acc[knee]], "o", ms=16, mfc="none", mec="r", mew=2, label="knee")
         for b_m, g in sorted(narrow.items()):
@@ -616,7 +628,8 @@ def _figures(name: str, uniform: list[dict[str, Any]], schedules: list[dict[str,
 
 
 def write_report(sweep_dir: PathLike, out_dir: PathLike | None = None, lam: float = metrics.DEFAULT_UTILITY_LAMBDA,
-                 max_acc_drop: float | None = None, figures: bool = True, title: str | None = None) -> Path:
+                 max_acc_drop: float | None = None, figures: bool = True, title: str | None = None,
+                 time_stat: str = "median", all_runs: bool = False) -> Path:
     """Build the report of a sweep folder; returns the path of ``report.md``.
 
     Parameters
@@ -631,16 +644,34 @@ def write_report(sweep_dir: PathLike, out_dir: PathLike | None = None, lam: floa
         Relative accuracy-drop budget for the recommendation (see :func:`metrics.recommend_m`).
     figures : bool, default True
         Also draw the PNG figures (needs matplotlib).
+    title : str, optional
+        Title of ``report.md``.
+    time_stat : {"median", "mean"}, default "median"
+        Seconds per epoch of one run: the median over its epochs (robust to a machine shared with
+        other work) or the mean (the paper's "average").
+    all_runs : bool, default False
+        Report every stored run; by default only the runs of the sweep's current grid
+        (``sweep.json``), so runs left over from an earlier, different grid do not mix in.
     """
     sweep_dir = Path(sweep_dir)
     if not (sweep_dir / "runs").is_dir():
         raise FileNotFoundError(f"{sweep_dir} is not a sweep folder (no runs/ inside)")
     runs = load_runs(sweep_dir)
+    ignored = 0
+    grid = sweep_dir / "sweep.json"
+    if not all_runs and grid.exists():
+        try:
+            wanted = set(json.loads(grid.read_text())["runs"])
+        except (OSError, ValueError, KeyError, TypeError):
+            wanted = None
+        if wanted is not None:
+            ignored = sum(r["run_id"] not in wanted for r in runs)
+            runs = [r for r in runs if r["run_id"] in wanted]
     if not runs:
         raise ValueError(f"{sweep_dir}: no stored runs yet")
     out = Path(out_dir) if out_dir is not None else sweep_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
-    rows = run_rows(runs)
+    rows = run_rows(runs, time_stat)
     groups = aggregate(rows)
     tables = _Tables()
     datasets = list(OrderedDict.fromkeys(g["dataset"] for g in groups))
@@ -649,7 +680,10 @@ def write_report(sweep_dir: PathLike, out_dir: PathLike | None = None, lam: floa
     md = [f"# {title or 'Motif-SET sweep report'}", "",
           (f"Sweep folder `{sweep_dir}`: {len(rows)} runs stored ({n_ok} ok, {len(rows) - n_ok} diverged), "
           f"datasets: {', '.join(datasets)}; engine threads per run: {', '.join(map(str, threads))}. "
-          "Mean ± sample standard deviation over seeds everywhere."), ""]
+          f"Mean ± sample standard deviation over seeds everywhere; a run's s/epoch is the {time_stat} over "
+          "its epochs of the training time (no evaluation, no evolution)."
+          + (f" {ignored} stored runs outside the current grid (sweep.json) are not shown." if ignored else "")),
+          ""]
     for name in datasets:
         md += _dataset_section(name, [g for g in groups if g["dataset"] == name], out, tables, lam, max_acc_drop,
                                figures)
@@ -678,6 +712,10 @@ def add_cli(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-acc-drop", type=float, help="relative accuracy-drop budget for the recommendation")
     p.add_argument("--title", help="report title")
     p.add_argument("--no-figures", action="store_true", help="tables only")
+    p.add_argument("--time-stat", choices=("median", "mean"), default="median",
+                   help="a run's s/epoch: median (default, robust on a shared machine) or mean over its epochs")
+    p.add_argument("--all-runs", action="store_true",
+                   help="also report stored runs that are not in the sweep's current grid (sweep.json)")
     p.set_defaults(func=_cmd_report)
     from .sweep import _register_metavar
 
@@ -690,6 +728,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if v is not None and not (math.isfinite(v) and 0.0 <= v <= 1.0):
             raise ValueError(f"argument {flag}: must be in [0, 1], got {v}")
     path = write_report(args.sweep_dir, args.out, lam=args.lam, max_acc_drop=args.max_acc_drop,
-                        figures=not args.no_figures, title=args.title)
+                        figures=not args.no_figures, title=args.title, time_stat=args.time_stat,
+                        all_runs=args.all_runs)
     print(f"wrote {path} (and CSV/PNG files beside it)")
     return 0
