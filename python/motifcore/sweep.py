@@ -8,7 +8,11 @@ and the recipe every run shares (epochs, hidden widths, batch size, schedules, .
 of the grid is one *run*: a complete :class:`~motifcore.Trainer` fit of a fresh
 :class:`~motifcore.MotifMLP`. Runs go to a Dask cluster -- a :class:`distributed.LocalCluster`
 sized to the machine by default, or any running scheduler (``scheduler="tcp://host:8786"``) to
-spread a sweep over many machines. Workers load the datasets themselves (only names travel).
+spread a sweep over many machines. Workers load the datasets themselves (only names travel), so
+every worker machine needs motifcore installed and the data files at ``data_dir`` (or under
+``$MOTIFCORE_DATA``); results travel back to the client, which alone writes the sweep folder, so
+the workers need no shared file system. Start remote workers with ``dask worker tcp://host:8786
+--nthreads 2 --resources motifcore_run=1`` to run one run per worker with all its threads.
 
 Every finished run is stored at once by the client, under the sweep folder::
 
