@@ -74,13 +74,7 @@ def test_motifcore(benchmark: Any, info: Callable[..., None], sizes: Any, thread
     benchmark(cycler(lambda a, b: net.train_step(a, b, LR, MOMENTUM, WD), batches))
 
 
-@pytest.mark.parametrize("m", [
-    1,
-    pytest.param(2, marks=pytest.mark.xfail(strict=False, reason=(
-        "engine init: the He-uniform fan-in ignores that the m neurons of a motif are identical, so "
-        "the activation second moment grows ~m-fold per shared layer after the first"))),
-    pytest.param(4, marks=pytest.mark.xfail(strict=False, reason="same as m=2")),
-])
+@pytest.mark.parametrize("m", [1, 2, 4])
 def test_initial_loss(sizes: Any, threads: int, batches: List[Any], m: int) -> None:
     """Not a benchmark: the first loss of a fresh network on random data should be ~ln(10)."""
     net = MotifMLP(list(sizes.net), motif=m, density=DENSITY, seed=0, num_threads=threads)

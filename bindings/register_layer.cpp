@@ -12,8 +12,10 @@ using motifcore::LayerConfig;
 namespace {
 
 LayerConfig make_config(int64_t n_in, int64_t n_out, int64_t m_in, int64_t m_out, double density,
-                        double epsilon, const std::string& bias, const std::string& activation, uint64_t seed) {
+                        double epsilon, const std::string& bias, const std::string& activation, uint64_t seed,
+                        int64_t input_copies) {
     LayerConfig c;
+    c.input_copies = input_copies;
     c.n_in = n_in;
     c.n_out = n_out;
     c.m_in = m_in;
@@ -41,20 +43,23 @@ LayerConfig make_config(int64_t n_in, int64_t n_out, int64_t m_in, int64_t m_out
 void register_layer(py::module_& m) {
     py::class_<Layer, std::shared_ptr<Layer>>(m, "Layer", "Block-sparse motif layer (native).")
         .def(py::init([](int64_t n_in, int64_t n_out, int64_t m_in, int64_t m_out, double density,
-                         double epsilon, const std::string& bias, const std::string& activation, uint64_t seed) {
-                 const LayerConfig c = make_config(n_in, n_out, m_in, m_out, density, epsilon, bias, activation, seed);
+                         double epsilon, const std::string& bias, const std::string& activation, uint64_t seed,
+                         int64_t input_copies) {
+                 const LayerConfig c =
+                     make_config(n_in, n_out, m_in, m_out, density, epsilon, bias, activation, seed, input_copies);
                  py::gil_scoped_release release;
                  return std::make_shared<Layer>(c);
              }),
              py::arg("n_in"), py::arg("n_out"), py::arg("m_in") = 1, py::arg("m_out") = 1,
              py::arg("density") = 0.1, py::arg("epsilon") = 0.0, py::arg("bias") = "neuron",
-             py::arg("activation") = "linear", py::arg("seed") = 0)
+             py::arg("activation") = "linear", py::arg("seed") = 0, py::arg("input_copies") = 1)
         .def_readonly("n_in", &Layer::n_in)
         .def_readonly("n_out", &Layer::n_out)
         .def_readonly("m_in", &Layer::m_in)
         .def_readonly("m_out", &Layer::m_out)
         .def_readonly("G_in", &Layer::G_in)
         .def_readonly("G_out", &Layer::G_out)
+        .def_readonly("input_copies", &Layer::input_copies)
         .def_property_readonly("activation", [](const Layer& l) {
             return std::string(l.activation == motifcore::Activation::ReLU ? "relu" : "linear");
         })

@@ -88,7 +88,7 @@ int64_t target_blocks(const LayerConfig& cfg) {
 
 Layer::Layer(const LayerConfig& cfg)
     : n_in(cfg.n_in), n_out(cfg.n_out), m_in(cfg.m_in), m_out(cfg.m_out), G_in(0), G_out(0),
-      activation(cfg.activation), bias_mode(cfg.bias) {
+      activation(cfg.activation), bias_mode(cfg.bias), input_copies(cfg.input_copies) {
     MC_CHECK(cfg.n_in >= 1 && cfg.n_out >= 1,
              "layer widths must be >= 1, got n_in=" << cfg.n_in << ", n_out=" << cfg.n_out);
     MC_CHECK(cfg.m_in >= 1 && cfg.m_out >= 1,
@@ -99,6 +99,7 @@ Layer::Layer(const LayerConfig& cfg)
     MC_CHECK(cfg.epsilon > 0 || (cfg.density > 0 && cfg.density <= 1),
              "density must be in (0, 1], got " << cfg.density);
     MC_CHECK(cfg.epsilon >= 0 && std::isfinite(cfg.epsilon), "epsilon must be > 0, got " << cfg.epsilon);
+    MC_CHECK(cfg.input_copies >= 1, "input_copies must be >= 1, got " << cfg.input_copies);
     G_in = ceil_div(n_in, m_in);
     G_out = ceil_div(n_out, m_out);
     MC_CHECK(G_in < std::numeric_limits<int32_t>::max(), "too many input groups: " << G_in);
@@ -140,7 +141,10 @@ int64_t Layer::n_edges() const {
 
 float Layer::init_bound(int64_t r) const {
     int64_t fan_in = 0;
-    for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) fan_in += in_size(indices[p]);
+    for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) {
+        const int64_t sz = in_size(indices[p]);
+        fan_in += sz * std::min(sz, input_copies);
+    }
     return fan_in > 0 ? static_cast<float>(std::sqrt(6.0 / static_cast<double>(fan_in))) : 0.f;
 }
 

@@ -32,6 +32,11 @@ struct LayerConfig {
     BiasMode bias = BiasMode::Neuron;        ///< bias granularity
     Activation activation = Activation::Linear;  ///< activation after the affine map
     uint64_t seed = 0;                       ///< seed of the pattern and weight draws
+    /// How many neurons of an input motif carry the same value at initialisation (1: independent
+    /// inputs). A hidden layer fed by a motif layer with m_out == m_in receives m_in copies per
+    /// input motif (the shared block makes them equal up to a zero bias), so its group sums have
+    /// m_in times the second moment of independent inputs; the init bound accounts for it.
+    int64_t input_copies = 1;
 };
 
 /// Result of one SET evolution step.
@@ -95,8 +100,11 @@ public:
     /// Size of input group c / output group r (m, or smaller for a residual motif).
     int64_t in_size(int64_t c) const { return std::min(m_in, n_in - c * m_in); }
     int64_t out_size(int64_t r) const { return std::min(m_out, n_out - r * m_out); }
-    /// He-uniform bound sqrt(6 / fan_in) of output group r for its current pattern (0 if empty).
+    /// He-uniform bound sqrt(6 / fan_in) of output group r for its current pattern (0 if empty),
+    /// fan_in = sum over the row's blocks of in_size(c) * min(in_size(c), input_copies): the edge
+    /// fan-in for independent inputs, the second-moment-preserving one for copied inputs.
     float init_bound(int64_t r) const;
+    int64_t input_copies;  ///< see LayerConfig::input_copies
 
     /// Replaces pattern and parameters (checkpoint loading). Validates sizes, ranges, sortedness
     /// and duplicates; vK/vb may be empty (zeroed).

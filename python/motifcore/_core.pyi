@@ -22,6 +22,7 @@ class Layer:
     m_out: int
     G_in: int
     G_out: int
+    input_copies: int
     activation: str
     bias_mode: str
     n_blocks: int
@@ -37,7 +38,7 @@ class Layer:
     grad_bias: F32
     def __init__(self, n_in: int, n_out: int, m_in: int = 1, m_out: int = 1, density: float = 0.1,
                  epsilon: float = 0.0, bias: str = "neuron", activation: str = "linear",
-                 seed: int = 0) -> None: ...
+                 seed: int = 0, input_copies: int = 1) -> None: ...
     def set_weights(self, weights: F32) -> None: ...
     def set_bias(self, bias: F32) -> None: ...
     def set_state(self, indptr: I64, indices: I32, weights: F32, bias: F32, weight_velocity: F32,

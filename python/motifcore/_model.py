@@ -326,8 +326,10 @@ class MotifMLP:
         for i in range(n_layers):
             act = "relu" if i < n_layers - 1 else "linear"
             (m_out, m_in) = motifs[i]
+            # Inputs of a hidden layer fed by an aligned motif layer come in identical copies at init.
+            copies = m_in if i > 0 and m_in > 1 and motifs[i - 1][0] == m_in else 1
             cores.append(_core.Layer(sizes[i], sizes[i + 1], m_in, m_out, densities[i], epsilons[i] or 0.0,
-                                     bias, act, layer_seed(seed, i)))
+                                     bias, act, layer_seed(seed, i), copies))
         self._net = _core.Network(cores, threads)
         self._net.dropout_seed = layer_seed(seed, 1_000_003)
         self.sizes = sizes
