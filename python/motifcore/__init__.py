@@ -5,8 +5,17 @@ The numerics live in a C++/OpenMP engine (``motifcore._core``); this package is 
 
 from __future__ import annotations
 
+import os as _os
 from typing import Any as _Any
 
+# OpenMP threads that busy-wait for long between the engine's many short parallel regions waste
+# the CPU a descheduled team member needs: on a loaded machine a training step became 5-15x
+# slower. libgomp reads its spin count once, when it is loaded (with _core), so a short spin is
+# set only for that moment and the environment is restored afterwards (other libraries loaded
+# later do not see it). Setting OMP_WAIT_POLICY or GOMP_SPINCOUNT yourself overrides this.
+_short_spin = "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ
+if _short_spin:
+    _os.environ["GOMP_SPINCOUNT"] = "1000"
 try:
     from . import _core  # noqa: F401
 except ImportError as exc:  # pragma: no cover - only hit on a broken install
@@ -14,6 +23,9 @@ except ImportError as exc:  # pragma: no cover - only hit on a broken install
         "motifcore's compiled engine (motifcore._core) could not be imported. Build and install the "
         "package with `pip install .` from the source tree (needs a C++17 compiler)."
     ) from exc
+finally:
+    if _short_spin:
+        _os.environ.pop("GOMP_SPINCOUNT", None)
 
 from ._model import MotifLayer, MotifMLP, build_info
 
