@@ -11,4 +11,5 @@ for M in 4 2 1; do
       --epochs "$EPOCHS" --schedule paper --seed 0 --no-progress --out "$RUN_DIR/m$M"
   fi
 done
-python scripts/results_table.py "$RUN_DIR" > docs/results.md
+python scripts/epoch_time.py "$RUN_DIR/epoch_times.json"
+python scripts/results_table.py "$RUN_DIR" "$RUN_DIR/epoch_times.json" > docs/results.md
