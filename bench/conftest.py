@@ -21,11 +21,10 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
-
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import pytest

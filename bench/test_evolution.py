@@ -12,11 +12,10 @@ from __future__ import annotations
 import itertools
 from typing import Any, Callable, List
 
+import baselines as bl
 import numpy as np
 import pytest
 import scipy.sparse as sp
-
-import baselines as bl
 from motifcore import MotifMLP
 
 MOTIFS = (1, 2, 4)

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import baselines as bl
 import numpy as np
 import pytest
-
-import baselines as bl
 from motifcore import MotifMLP
 
 MOTIFS = (1, 2, 4)

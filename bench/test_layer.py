@@ -21,10 +21,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Tuple
 
+import baselines as bl
 import numpy as np
 import pytest
-
-import baselines as bl
 from motifcore import MotifLayer
 
 MOTIFS = (1, 2, 4, 8)
@@ -261,29 +260,57 @@ def test_scipy_csr(benchmark: Any, info: Callable[..., None], sizes: Any, data: 
 # ---- SGEMM rate of this machine ---------------------------------------------------------------
 
 
+@pytest.mark.parametrize("shape", ("W@Xt", "X@Wt"))
 @pytest.mark.parametrize("impl", ("numpy", "torch"))
 def test_sgemm(benchmark: Any, info: Callable[..., None], sizes: Any, threads: int, torch_threads: int,
-               impl: str) -> None:
+               request: pytest.FixtureRequest, impl: str, shape: str) -> None:
+    """The machine's dense float32 rate at the layer's shape, both orientations: W [n, n] @ X^T
+    [n, B] and X [B, n] @ W^T (BLAS libraries differ between the two)."""
     n, batch = sizes.layer_n, sizes.batch
     rng = np.random.default_rng(3)
-    a = rng.standard_normal((n, n)).astype(np.float32)
-    b = rng.standard_normal((n, batch)).astype(np.float32)
-    ref = a.astype(np.float64) @ b.astype(np.float64)
+    w = rng.standard_normal((n, n)).astype(np.float32)
+    x = rng.standard_normal((batch, n)).astype(np.float32)
+    ref = x.astype(np.float64) @ w.T.astype(np.float64)          # [B, n]
     benchmark.group = f"sgemm {n}x{n}x{batch} float32"
     if impl == "torch":
         torch = pytest.importorskip("torch")
-        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-        bl.check_close((ta @ tb).numpy(), ref, "torch sgemm")
+        tw, tx = torch.from_numpy(w), torch.from_numpy(x)
+        if shape == "W@Xt":
+            txt = tx.T.contiguous()
+            bl.check_close((tw @ txt).numpy().T, ref, "torch sgemm")
 
-        def fn() -> Any:
-            return ta @ tb
-        info(benchmark, "torch-sgemm", "matmul", threads=torch_threads, batch=batch,
-             macs=n * n * batch, sgemm=True)
+            def fn() -> Any:
+                return tw @ txt
+        else:
+            bl.check_close((tx @ tw.T).numpy(), ref, "torch sgemm")
+
+            def fn() -> Any:
+                return tx @ tw.T
+        t = torch_threads
     else:
-        bl.check_close(a @ b, ref, "numpy sgemm")
+        # NumPy's BLAS runs with its own thread count; pin it to `threads` when threadpoolctl can.
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # pragma: no cover
+            threadpool_limits = None
+        if shape == "W@Xt":
+            xt = np.ascontiguousarray(x.T)
+            bl.check_close((w @ xt).T, ref, "numpy sgemm")
 
-        def fn() -> Any:
-            return a @ b
-        info(benchmark, "numpy-sgemm", "matmul", threads=threads, batch=batch, macs=n * n * batch,
-             sgemm=True, baseline=True)
+            def mm() -> Any:
+                return w @ xt
+        else:
+            bl.check_close(x @ w.T, ref, "numpy sgemm")
+
+            def mm() -> Any:
+                return x @ w.T
+        if threadpool_limits is not None:
+            limiter = threadpool_limits(limits=threads, user_api="blas")
+            request.addfinalizer(limiter.restore_original_limits)
+            t: Any = threads
+        else:
+            t = None
+        fn = mm
+    info(benchmark, f"{impl}-sgemm {shape}", "matmul", threads=t, batch=batch, macs=n * n * batch,
+         sgemm=True, baseline=impl == "numpy" and shape == "W@Xt")
     benchmark(fn)

@@ -24,9 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
-import pytest
-
 import motifcore
+import pytest
 
 WORKER = Path(__file__).resolve().parent / "scaling_worker.py"
 ALL_H = (1000, 10000, 100000, 300000)
