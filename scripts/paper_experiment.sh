@@ -8,8 +8,8 @@
 # SWEEP_DIR (default runs/sweeps/paper-tables, outside version control) keeps one JSON record and
 # one checkpoint per run; running the script again resumes an interrupted sweep and only rebuilds
 # the report when every run is stored. One Dask worker x 2 threads: every run uses both cores and
-# runs alone, so its seconds per epoch are comparable across runs. About 60-90 min on a 2-core
-# machine shared with other work.
+# runs alone, so its seconds per epoch are comparable across runs. The committed run took 50 min on
+# a 2-core machine shared with other work (72 runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SWEEP_DIR="${1:-runs/sweeps/paper-tables}"
