@@ -165,7 +165,7 @@ def test_torch_dense(benchmark: Any, info: Callable[..., None], sizes: Any, torc
 
     fn = {"forward": fwd, "backward": bwd, "forward+backward": both}[op]
     info(benchmark, "torch-dense", op, density=1.0, threads=torch_threads, batch=batch,
-         macs=PASSES[op] * n * n * batch, baseline=True)
+         macs=PASSES[op] * n * n * batch, baseline=True, sgemm=op == "forward")
     benchmark(fn)
 
 
