@@ -8,8 +8,8 @@
 # SWEEP_DIR (default runs/sweeps/paper-tables, outside version control) keeps one JSON record and
 # one checkpoint per run; running the script again resumes an interrupted sweep and only rebuilds
 # the report when every run is stored. One Dask worker x 2 threads: every run uses both cores and
-# runs alone, so its seconds per epoch are comparable across runs. The committed run took 50 min on
-# a 2-core machine shared with other work (72 runs).
+# runs alone, so its seconds per epoch are comparable across runs. The committed runs (72 each) took
+# 50 min (v1, machine loaded by other work) and 21 min (v2, quieter) on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SWEEP_DIR="${1:-runs/sweeps/paper-tables}"
