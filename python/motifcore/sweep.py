@@ -754,15 +754,9 @@ def _store(out: Path, res: Mapping[str, Any]) -> None:
 
 
 def _int_arg(minimum: int) -> Any:
-    def parse(s: str) -> int:
-        try:
-            v = int(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer, got {s!r}") from None
-        if v < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {v}")
-        return v
-    return parse
+    from .cli import _int_min  # the CLI's parser of bounded integers
+
+    return _int_min(minimum, "")
 
 
 def _float_list(values: Sequence[str], flag: str) -> list[float]:
