@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "layer.hpp"
+
 namespace motifcore_py {
 
 namespace py = pybind11;
@@ -37,6 +39,22 @@ py::array_t<T> from_vector(const std::vector<T>& v) {
     py::array_t<T> a(static_cast<py::ssize_t>(v.size()));
     std::copy(v.begin(), v.end(), a.mutable_data());
     return a;
+}
+
+/// 'sgd' | 'adam' | 'adamw' -> Optimizer; ValueError otherwise.
+inline motifcore::Optimizer parse_optimizer(const std::string& s) {
+    if (s == "sgd") return motifcore::Optimizer::SGD;
+    if (s == "adam") return motifcore::Optimizer::Adam;
+    if (s == "adamw") return motifcore::Optimizer::AdamW;
+    throw py::value_error("optimizer must be 'sgd', 'adam' or 'adamw', got '" + s + "'");
+}
+
+/// 'he' | 'zero' | 'pruned' -> RegrowInit; ValueError otherwise.
+inline motifcore::RegrowInit parse_regrow(const std::string& s) {
+    if (s == "he") return motifcore::RegrowInit::He;
+    if (s == "zero") return motifcore::RegrowInit::Zero;
+    if (s == "pruned") return motifcore::RegrowInit::Pruned;
+    throw py::value_error("regrow must be 'he', 'zero' or 'pruned', got '" + s + "'");
 }
 
 void register_layer(py::module_& m);

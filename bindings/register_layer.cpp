@@ -75,6 +75,8 @@ void register_layer(py::module_& m) {
         .def_property_readonly("bias", [](const Layer& l) { return from_vector(l.b); })
         .def_property_readonly("weight_velocity", [](const Layer& l) { return from_vector(l.vK); })
         .def_property_readonly("bias_velocity", [](const Layer& l) { return from_vector(l.vb); })
+        .def_property_readonly("weight_sq", [](const Layer& l) { return from_vector(l.sK); })
+        .def_property_readonly("bias_sq", [](const Layer& l) { return from_vector(l.sb); })
         .def_property_readonly("grad_weights", [](const Layer& l) { return from_vector(l.dK); })
         .def_property_readonly("grad_bias", [](const Layer& l) { return from_vector(l.db); })
         .def("set_weights", [](Layer& l, const farray& w) {
@@ -88,11 +90,14 @@ void register_layer(py::module_& m) {
                 l.b = to_vector(b);
             }, py::arg("bias").noconvert())
         .def("set_state", [](Layer& l, const i64array& indptr, const i32array& indices, const farray& K,
-                             const farray& b, const farray& vK, const farray& vb) {
-                l.set_state(to_vector(indptr), to_vector(indices), to_vector(K), to_vector(b), to_vector(vK), to_vector(vb));
+                             const farray& b, const farray& vK, const farray& vb, const farray& sK,
+                             const farray& sb) {
+                l.set_state(to_vector(indptr), to_vector(indices), to_vector(K), to_vector(b), to_vector(vK),
+                            to_vector(vb), to_vector(sK), to_vector(sb));
             }, py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("weights").noconvert(),
             py::arg("bias").noconvert(), py::arg("weight_velocity").noconvert(), py::arg("bias_velocity").noconvert(),
-            "Replace pattern, parameters and momentum (validated).")
+            py::arg("weight_sq").noconvert() = farray(0), py::arg("bias_sq").noconvert() = farray(0),
+            "Replace pattern, parameters and optimizer state (validated); empty second moments = no Adam state.")
         .def("forward", [](Layer& l, const farray& x, int num_threads) {
                 const auto info = x.request();
                 check_2d(info, l.n_in, "x");
@@ -122,12 +127,37 @@ void register_layer(py::module_& m) {
                 l.to_dense(out.mutable_data());
                 return out;
             })
-        .def("prune_regrow", [](Layer& l, double zeta, uint64_t seed, bool zero_init) {
+        .def("prune_regrow", [](Layer& l, double zeta, uint64_t seed, const std::string& regrow) {
+                const motifcore::RegrowInit init = parse_regrow(regrow);
                 py::gil_scoped_release release;
-                const auto s = l.prune_regrow(zeta, seed, zero_init);
+                const auto s = l.prune_regrow(zeta, seed, init);
                 return std::make_pair(s.removed, s.threshold);
-            }, py::arg("zeta"), py::arg("seed"), py::arg("zero_init") = false,
-            "SET step in place; returns (blocks removed == regrown, largest pruned |K|).")
+            }, py::arg("zeta"), py::arg("seed"), py::arg("regrow") = "he",
+            "SET step in place; regrow is 'he', 'zero' or 'pruned'; returns (blocks removed == regrown, "
+            "largest pruned |K|).")
+        .def("optimizer_step", [](Layer& l, const std::string& optimizer, float lr, float momentum, float beta1,
+                                  float beta2, float eps, float weight_decay, float grad_scale, uint64_t t,
+                                  int num_threads) {
+                motifcore::OptimConfig c;
+                c.kind = parse_optimizer(optimizer);
+                c.lr = lr;
+                c.momentum = momentum;
+                c.beta1 = beta1;
+                c.beta2 = beta2;
+                c.eps = eps;
+                c.weight_decay = weight_decay;
+                c.grad_scale = grad_scale;
+                c.t = t;
+                py::gil_scoped_release release;
+                l.optimizer_step(c, num_threads);
+            }, py::arg("optimizer"), py::arg("lr"), py::arg("momentum") = 0.9f, py::arg("beta1") = 0.9f,
+            py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f, py::arg("weight_decay") = 0.f,
+            py::arg("grad_scale") = 1.f, py::arg("t") = 1, py::arg("num_threads") = 1,
+            "One optimizer update ('sgd', 'adam', 'adamw') from the stored gradients.")
+        .def("grad_sq_norm", [](const Layer& l, int num_threads) {
+                py::gil_scoped_release release;
+                return l.grad_sq_norm(num_threads);
+            }, py::arg("num_threads") = 1, "Sum of squares of the stored gradients (float64).")
         .def("sgd_step", [](Layer& l, float lr, float momentum, float weight_decay, int num_threads) {
                 py::gil_scoped_release release;
                 l.sgd_step(lr, momentum, weight_decay, num_threads);

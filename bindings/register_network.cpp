@@ -13,11 +13,17 @@ using motifcore::TrainConfig;
 
 namespace {
 
-TrainConfig make_train(float momentum, float weight_decay, float dropout) {
+TrainConfig make_train(float momentum, float weight_decay, float dropout, const std::string& optimizer,
+                       float beta1, float beta2, float eps, float max_grad_norm) {
     TrainConfig c;
     c.momentum = momentum;
     c.weight_decay = weight_decay;
     c.dropout = dropout;
+    c.optimizer = parse_optimizer(optimizer);
+    c.beta1 = beta1;
+    c.beta2 = beta2;
+    c.eps = eps;
+    c.max_grad_norm = max_grad_norm;
     return c;
 }
 
@@ -37,28 +43,35 @@ void register_network(py::module_& m) {
         .def_readwrite("dropout_seed", &Network::dropout_seed)
         .def_readwrite("step", &Network::step)
         .def("train_step", [](Network& n, const farray& X, const i64array& y, float lr, float momentum,
-                              float weight_decay, float dropout) {
+                              float weight_decay, float dropout, const std::string& optimizer, float beta1,
+                              float beta2, float eps, float max_grad_norm) {
                 check_xy(n, X, y);
-                const TrainConfig c = make_train(momentum, weight_decay, dropout);
+                const TrainConfig c = make_train(momentum, weight_decay, dropout, optimizer, beta1, beta2, eps,
+                                                 max_grad_norm);
                 py::gil_scoped_release release;
                 return n.train_step(X.data(), y.data(), X.shape(0), lr, c);
             }, py::arg("X").noconvert(), py::arg("y").noconvert(), py::arg("lr"), py::arg("momentum") = 0.9f,
-            py::arg("weight_decay") = 5e-4f, py::arg("dropout") = 0.f)
+            py::arg("weight_decay") = 5e-4f, py::arg("dropout") = 0.f, py::arg("optimizer") = "sgd",
+            py::arg("beta1") = 0.9f, py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f, py::arg("max_grad_norm") = 0.f)
         .def("train_epoch", [](Network& n, const farray& X, const i64array& y, const i64array& order,
-                               int64_t batch, const farray& lrs, float momentum, float weight_decay, float dropout) {
+                               int64_t batch, const farray& lrs, float momentum, float weight_decay, float dropout,
+                               const std::string& optimizer, float beta1, float beta2, float eps,
+                               float max_grad_norm) {
                 check_xy(n, X, y);
                 if (order.ndim() != 1) throw py::value_error("order must be 1-D");
                 if (batch < 1) throw py::value_error("batch_size must be >= 1");
                 const int64_t n_batches = (order.shape(0) + batch - 1) / batch;
                 if (lrs.ndim() != 1 || lrs.shape(0) != n_batches)
                     throw py::value_error("lrs must hold one learning rate per batch (" + std::to_string(n_batches) + ")");
-                const TrainConfig c = make_train(momentum, weight_decay, dropout);
+                const TrainConfig c = make_train(momentum, weight_decay, dropout, optimizer, beta1, beta2, eps,
+                                                 max_grad_norm);
                 py::gil_scoped_release release;
                 return n.train_epoch(X.data(), y.data(), X.shape(0), order.data(), order.shape(0), batch,
                                      lrs.data(), c);
             }, py::arg("X").noconvert(), py::arg("y").noconvert(), py::arg("order").noconvert(), py::arg("batch_size"),
             py::arg("lrs").noconvert(), py::arg("momentum") = 0.9f, py::arg("weight_decay") = 5e-4f,
-            py::arg("dropout") = 0.f)
+            py::arg("dropout") = 0.f, py::arg("optimizer") = "sgd", py::arg("beta1") = 0.9f,
+            py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f, py::arg("max_grad_norm") = 0.f)
         .def("logits", [](Network& n, const farray& X, int64_t chunk) {
                 check_2d(X.request(), n.n_in(), "X");
                 farray out({static_cast<int64_t>(X.shape(0)), n.n_classes()});

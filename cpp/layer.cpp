@@ -172,7 +172,7 @@ void Layer::rebuild_transpose() {
 
 void Layer::set_state(std::vector<int64_t> new_indptr, std::vector<int32_t> new_indices,
                       std::vector<float> new_K, std::vector<float> new_b, std::vector<float> new_vK,
-                      std::vector<float> new_vb) {
+                      std::vector<float> new_vb, std::vector<float> new_sK, std::vector<float> new_sb) {
     MC_CHECK(static_cast<int64_t>(new_indptr.size()) == G_out + 1,
              "indptr must have G_out + 1 = " << G_out + 1 << " entries, got " << new_indptr.size());
     MC_CHECK(new_indptr[0] == 0 && new_indptr.back() == static_cast<int64_t>(new_indices.size()),
@@ -193,19 +193,28 @@ void Layer::set_state(std::vector<int64_t> new_indptr, std::vector<int32_t> new_
     if (new_vK.empty()) new_vK.assign(new_K.size(), 0.f);
     if (new_vb.empty()) new_vb.assign(new_b.size(), 0.f);
     MC_CHECK(new_vK.size() == new_K.size() && new_vb.size() == new_b.size(), "momentum buffers have the wrong size");
+    MC_CHECK(new_sK.empty() == new_sb.empty(), "Adam second moments must be given for both weights and biases, or neither");
+    MC_CHECK(new_sK.empty() || (new_sK.size() == new_K.size() && new_sb.size() == new_b.size()),
+             "Adam second-moment buffers have the wrong size");
+    for (const auto* v : {&new_K, &new_b, &new_vK, &new_vb, &new_sK, &new_sb})
+        for (float x : *v) MC_CHECK(std::isfinite(x), "layer state holds a NaN or infinite value");
+    for (const auto* v : {&new_sK, &new_sb})
+        for (float x : *v) MC_CHECK(x >= 0.f, "Adam second moments must be >= 0");
     indptr = std::move(new_indptr);
     indices = std::move(new_indices);
     K = std::move(new_K);
     b = std::move(new_b);
     vK = std::move(new_vK);
     vb = std::move(new_vb);
+    sK = std::move(new_sK);
+    sb = std::move(new_sb);
     dK.assign(K.size(), 0.f);
     db.assign(b.size(), 0.f);
     rebuild_transpose();
     ++pattern_version_;
 }
 
-PruneStats Layer::prune_regrow(double zeta, uint64_t seed, bool zero_init) {
+PruneStats Layer::prune_regrow(double zeta, uint64_t seed, RegrowInit init) {
     MC_CHECK(zeta >= 0 && zeta < 1, "zeta must be in [0, 1), got " << zeta);
     const int64_t nnz = n_blocks();
     const uint64_t total = static_cast<uint64_t>(G_in) * static_cast<uint64_t>(G_out);
@@ -241,11 +250,13 @@ PruneStats Layer::prune_regrow(double zeta, uint64_t seed, bool zero_init) {
     // Merge survivors and new blocks row by row, keeping columns sorted.
     std::vector<int64_t> new_indptr(G_out + 1, 0);
     std::vector<int32_t> new_indices;
-    std::vector<float> new_K, new_vK;
+    std::vector<float> new_K, new_vK, new_sK;
     std::vector<char> is_new;
+    const bool adam_state = !sK.empty();
     new_indices.reserve(nnz);
     new_K.reserve(nnz);
     new_vK.reserve(nnz);
+    if (adam_state) new_sK.reserve(nnz);
     is_new.reserve(nnz);
     size_t f = 0;
     for (int64_t r = 0; r < G_out; ++r) {
@@ -261,12 +272,14 @@ PruneStats Layer::prune_regrow(double zeta, uint64_t seed, bool zero_init) {
                 new_indices.push_back(indices[p]);
                 new_K.push_back(K[p]);
                 new_vK.push_back(vK[p]);
+                if (adam_state) new_sK.push_back(sK[p]);
                 is_new.push_back(0);
                 ++p;
             } else {
                 new_indices.push_back(c_new);
                 new_K.push_back(0.f);
                 new_vK.push_back(0.f);
+                if (adam_state) new_sK.push_back(0.f);
                 is_new.push_back(1);
                 ++f;
             }
@@ -277,14 +290,14 @@ PruneStats Layer::prune_regrow(double zeta, uint64_t seed, bool zero_init) {
     indices = std::move(new_indices);
     K = std::move(new_K);
     vK = std::move(new_vK);
+    if (adam_state) sK = std::move(new_sK);
     dK.assign(K.size(), 0.f);
-    // New weights use the He bound of their row's new fan-in, drawn in position order.
-    for (int64_t r = 0; r < G_out; ++r) {
-        if (zero_init) break;
+    // New weights, drawn in position order: He bound of the row's new fan-in, or the pruned scale.
+    for (int64_t r = 0; r < G_out && init != RegrowInit::Zero; ++r) {
         float bound = -1.f;
         for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) {
             if (!is_new[p]) continue;
-            if (bound < 0) bound = init_bound(r);
+            if (bound < 0) bound = init == RegrowInit::He ? init_bound(r) : stats.threshold;
             K[p] = static_cast<float>((2.0 * rng.uniform() - 1.0) * bound);
         }
     }
@@ -294,18 +307,67 @@ PruneStats Layer::prune_regrow(double zeta, uint64_t seed, bool zero_init) {
 }
 
 void Layer::sgd_step(float lr, float momentum, float weight_decay, int num_threads) {
-    const int64_t nnz = n_blocks();
-#pragma omp parallel for num_threads(threads_for(nnz, num_threads)) schedule(static)
-    for (int64_t p = 0; p < nnz; ++p) {
-        const float g = dK[p] + weight_decay * K[p];
-        vK[p] = momentum * vK[p] + g;
-        K[p] -= lr * vK[p];
+    OptimConfig c;
+    c.lr = lr;
+    c.momentum = momentum;
+    c.weight_decay = weight_decay;
+    optimizer_step(c, num_threads);
+}
+
+void Layer::optimizer_step(const OptimConfig& c, int num_threads) {
+    if (c.kind == Optimizer::SGD) {
+        const float gs = c.grad_scale, mu = c.momentum, wd = c.weight_decay, lr = c.lr;
+        auto sgd = [=](float* w, float* v, const float* g, int64_t n, int nt) {
+#pragma omp parallel for num_threads(threads_for(n, nt)) schedule(static)
+            for (int64_t p = 0; p < n; ++p) {
+                v[p] = mu * v[p] + (gs * g[p] + wd * w[p]);
+                w[p] -= lr * v[p];
+            }
+        };
+        sgd(K.data(), vK.data(), dK.data(), n_blocks(), num_threads);
+        sgd(b.data(), vb.data(), db.data(), n_bias(), 1);
+        return;
     }
-    for (size_t i = 0; i < b.size(); ++i) {
-        const float g = db[i] + weight_decay * b[i];
-        vb[i] = momentum * vb[i] + g;
-        b[i] -= lr * vb[i];
+    MC_CHECK(c.t >= 1, "Adam step count must be >= 1");
+    if (sK.size() != K.size()) sK.assign(K.size(), 0.f);
+    if (sb.size() != b.size()) sb.assign(b.size(), 0.f);
+    const bool decoupled = c.kind == Optimizer::AdamW;
+    const double td = static_cast<double>(c.t);
+    const float bc1 = static_cast<float>(1.0 - std::pow(static_cast<double>(c.beta1), td));
+    const float bc2 = static_cast<float>(1.0 - std::pow(static_cast<double>(c.beta2), td));
+    const float gs = c.grad_scale, b1 = c.beta1, b2 = c.beta2, eps = c.eps, lr = c.lr;
+    const float l2 = decoupled ? 0.f : c.weight_decay;
+    const float shrink = decoupled ? 1.f - c.lr * c.weight_decay : 1.f;
+    const float step = lr / bc1, inv_sqrt_bc2 = 1.f / std::sqrt(bc2);
+    auto adam = [=](float* w, float* m, float* s, const float* g, int64_t n, int nt) {
+#pragma omp parallel for num_threads(threads_for(n, nt)) schedule(static)
+        for (int64_t p = 0; p < n; ++p) {
+            const float gp = gs * g[p] + l2 * w[p];
+            m[p] = b1 * m[p] + (1.f - b1) * gp;
+            s[p] = b2 * s[p] + (1.f - b2) * gp * gp;
+            w[p] = w[p] * shrink - step * m[p] / (std::sqrt(s[p]) * inv_sqrt_bc2 + eps);
+        }
+    };
+    adam(K.data(), vK.data(), sK.data(), dK.data(), n_blocks(), num_threads);
+    adam(b.data(), vb.data(), sb.data(), db.data(), n_bias(), 1);
+}
+
+double Layer::grad_sq_norm(int num_threads) const {
+    // Fixed chunks summed in order: the result does not depend on the thread count.
+    constexpr int64_t kChunk = 4096;
+    const int64_t n = n_blocks(), chunks = (n + kChunk - 1) / kChunk;
+    std::vector<double> part(static_cast<size_t>(chunks), 0.0);
+    const float* g = dK.data();
+#pragma omp parallel for num_threads(threads_for(n, num_threads)) schedule(static)
+    for (int64_t c = 0; c < chunks; ++c) {
+        double acc = 0.0;
+        for (int64_t p = c * kChunk; p < std::min(n, (c + 1) * kChunk); ++p) acc += static_cast<double>(g[p]) * g[p];
+        part[c] = acc;
     }
+    double total = 0.0;
+    for (double v : part) total += v;
+    for (float v : db) total += static_cast<double>(v) * v;
+    return total;
 }
 
 void LayerWork::ensure(const Layer& layer, int64_t batch) {

@@ -39,6 +39,29 @@ struct LayerConfig {
     int64_t input_copies = 1;
 };
 
+/// Value given to the blocks regrown by SET evolution.
+enum class RegrowInit {
+    He = 0,      ///< a fresh He-uniform draw with the row's new fan-in (the paper's choice)
+    Zero = 1,    ///< zero, as RigL: a new block enters the function only through its gradient
+    Pruned = 2,  ///< uniform in [-t, t], t = largest |K| among the blocks pruned in this step
+};
+
+/// Optimizer of a training step.
+enum class Optimizer { SGD = 0, Adam = 1, AdamW = 2 };
+
+/// Hyper-parameters of one optimizer update; every field has its default.
+struct OptimConfig {
+    Optimizer kind = Optimizer::SGD;
+    float lr = 0.01f;
+    float momentum = 0.9f;        ///< SGD momentum
+    float beta1 = 0.9f;           ///< Adam first-moment decay
+    float beta2 = 0.999f;         ///< Adam second-moment decay
+    float eps = 1e-8f;            ///< Adam denominator term
+    float weight_decay = 5e-4f;   ///< L2 added to the gradient (SGD, Adam); decoupled decay (AdamW)
+    float grad_scale = 1.f;       ///< multiplies every gradient first (global-norm clipping)
+    uint64_t t = 1;               ///< 1-based update count, for Adam's bias correction
+};
+
 /// Result of one SET evolution step.
 struct PruneStats {
     int64_t removed = 0;     ///< blocks pruned (== regrown)
@@ -85,6 +108,8 @@ public:
     std::vector<float> vK;         ///< [|P|] momentum of K
     std::vector<float> b;          ///< [n_out] (Neuron) or [G_out] (Motif)
     std::vector<float> vb;         ///< momentum of b
+    std::vector<float> sK;         ///< [|P|] Adam second moment of K (empty until Adam is used)
+    std::vector<float> sb;         ///< Adam second moment of b (empty until Adam is used)
     std::vector<float> dK;         ///< [|P|] gradient of the last backward
     std::vector<float> db;         ///< gradient of the last backward, same size as b
 
@@ -107,19 +132,28 @@ public:
     int64_t input_copies;  ///< see LayerConfig::input_copies
 
     /// Replaces pattern and parameters (checkpoint loading). Validates sizes, ranges, sortedness
-    /// and duplicates; vK/vb may be empty (zeroed).
+    /// and duplicates; vK/vb may be empty (zeroed); sK/sb may be empty (no Adam state yet).
     void set_state(std::vector<int64_t> indptr, std::vector<int32_t> indices, std::vector<float> K,
-                   std::vector<float> b, std::vector<float> vK, std::vector<float> vb);
+                   std::vector<float> b, std::vector<float> vK, std::vector<float> vb,
+                   std::vector<float> sK = {}, std::vector<float> sb = {});
 
     /// SET evolution in place: prune the round(zeta*|P|) active blocks of smallest |K| (ties broken
     /// by position), regrow as many uniformly among the positions that were inactive before this
-    /// step, with weights from the init distribution (or zero), momentum of new blocks zero.
+    /// step, with weights set by `init` (see RegrowInit); optimizer state of new blocks is zero.
     /// |P| is kept; indices stay sorted. The count is capped by the number of inactive positions.
-    PruneStats prune_regrow(double zeta, uint64_t seed, bool zero_init = false);
+    PruneStats prune_regrow(double zeta, uint64_t seed, RegrowInit init = RegrowInit::He);
 
     /// In-place SGD with momentum (PyTorch convention): v = mu*v + (g + wd*w); w -= lr*v.
     /// Applies to K (with dK) and b (with db); weight decay applies to both.
     void sgd_step(float lr, float momentum, float weight_decay, int num_threads);
+
+    /// One in-place optimizer update of K and b from dK and db (g = grad_scale * grad):
+    /// SGD as sgd_step; Adam (PyTorch convention) m = b1*m + (1-b1)*g', s = b2*s + (1-b2)*g'^2,
+    /// w -= lr * (m / (1-b1^t)) / (sqrt(s / (1-b2^t)) + eps) with g' = g + wd*w; AdamW uses g' = g
+    /// and first decays w *= 1 - lr*wd. m lives in vK/vb, s in sK/sb (sized on first use).
+    void optimizer_step(const OptimConfig& cfg, int num_threads);
+    /// Sum of squares of dK and db, in double, summed in fixed chunks (thread-count independent).
+    double grad_sq_norm(int num_threads) const;
 
     // ---- Batch kernels on feature-major panels -------------------------------------------------
     /// Forward: S = GroupSum(in), U = S K^T, A = act(Expand(U) + b). `in` is [n_in, B].

@@ -8,6 +8,20 @@
 
 namespace motifcore {
 
+namespace {
+
+void check_config(const TrainConfig& c) {
+    MC_CHECK(c.dropout >= 0.f && c.dropout < 1.f, "dropout must be in [0, 1), got " << c.dropout);
+    MC_CHECK(c.momentum >= 0.f && c.momentum < 1.f, "momentum must be in [0, 1), got " << c.momentum);
+    MC_CHECK(c.beta1 >= 0.f && c.beta1 < 1.f, "beta1 must be in [0, 1), got " << c.beta1);
+    MC_CHECK(c.beta2 >= 0.f && c.beta2 < 1.f, "beta2 must be in [0, 1), got " << c.beta2);
+    MC_CHECK(c.eps > 0.f && std::isfinite(c.eps), "eps must be > 0, got " << c.eps);
+    MC_CHECK(c.weight_decay >= 0.f && std::isfinite(c.weight_decay), "weight_decay must be >= 0, got " << c.weight_decay);
+    MC_CHECK(c.max_grad_norm >= 0.f && std::isfinite(c.max_grad_norm), "max_grad_norm must be >= 0, got " << c.max_grad_norm);
+}
+
+}  // namespace
+
 Network::Network(std::vector<std::shared_ptr<Layer>> ls, int nt) : layers(std::move(ls)), num_threads(nt) {
     MC_CHECK(!layers.empty(), "a network needs at least one layer");
     MC_CHECK(num_threads >= 1, "num_threads must be >= 1, got " << num_threads);
@@ -114,37 +128,55 @@ double Network::loss_and_grad(int64_t B, bool want_grad, int64_t* correct) {
 
 double Network::train_step(const float* X, const int64_t* y, int64_t B, float lr, const TrainConfig& cfg) {
     MC_CHECK(B >= 1, "batch must hold at least one sample");
-    MC_CHECK(cfg.dropout >= 0.f && cfg.dropout < 1.f, "dropout must be in [0, 1), got " << cfg.dropout);
+    check_config(cfg);
     gather(X, y, B, nullptr, B);
     forward_all(B, cfg.dropout);
     const double loss = loss_and_grad(B, true, nullptr);
+    backward_all(B, cfg);
+    update(lr, cfg);
+    return loss / static_cast<double>(B);
+}
+
+void Network::backward_all(int64_t B, const TrainConfig& cfg) {
     const size_t L = layers.size();
     const float scale = cfg.dropout > 0.f ? 1.f / (1.f - cfg.dropout) : 1.f;
     layers[L - 1]->backward(dlogits_.data(), 1, 1.f, B, work_[L - 1], L > 1, num_threads);
     for (size_t l = L - 1; l-- > 0;)
         layers[l]->backward(work_[l + 1].dS.data(), layers[l + 1]->m_in, scale, B, work_[l], l > 0, num_threads);
-    for (auto& layer : layers) layer->sgd_step(lr, cfg.momentum, cfg.weight_decay, num_threads);
+}
+
+void Network::update(float lr, const TrainConfig& cfg) {
+    OptimConfig o;
+    o.kind = cfg.optimizer;
+    o.lr = lr;
+    o.momentum = cfg.momentum;
+    o.beta1 = cfg.beta1;
+    o.beta2 = cfg.beta2;
+    o.eps = cfg.eps;
+    o.weight_decay = cfg.weight_decay;
+    o.t = step + 1;
+    if (cfg.max_grad_norm > 0.f) {
+        double sq = 0.0;
+        for (const auto& layer : layers) sq += layer->grad_sq_norm(num_threads);
+        const double norm = std::sqrt(sq);
+        if (norm > cfg.max_grad_norm) o.grad_scale = static_cast<float>(cfg.max_grad_norm / norm);
+    }
+    for (auto& layer : layers) layer->optimizer_step(o, num_threads);
     ++step;
-    return loss / static_cast<double>(B);
 }
 
 double Network::train_epoch(const float* X, const int64_t* y, int64_t N, const int64_t* order,
                             int64_t n_order, int64_t batch, const float* lrs, const TrainConfig& cfg) {
     MC_CHECK(batch >= 1, "batch size must be >= 1, got " << batch);
-    MC_CHECK(cfg.dropout >= 0.f && cfg.dropout < 1.f, "dropout must be in [0, 1), got " << cfg.dropout);
+    check_config(cfg);
     double total = 0.0;
-    const size_t L = layers.size();
-    const float scale = cfg.dropout > 0.f ? 1.f / (1.f - cfg.dropout) : 1.f;
     for (int64_t start = 0, k = 0; start < n_order; start += batch, ++k) {
         const int64_t B = std::min(batch, n_order - start);
         gather(X, y, N, order + start, B);
         forward_all(B, cfg.dropout);
         total += loss_and_grad(B, true, nullptr);
-        layers[L - 1]->backward(dlogits_.data(), 1, 1.f, B, work_[L - 1], L > 1, num_threads);
-        for (size_t l = L - 1; l-- > 0;)
-            layers[l]->backward(work_[l + 1].dS.data(), layers[l + 1]->m_in, scale, B, work_[l], l > 0, num_threads);
-        for (auto& layer : layers) layer->sgd_step(lrs[k], cfg.momentum, cfg.weight_decay, num_threads);
-        ++step;
+        backward_all(B, cfg);
+        update(lrs[k], cfg);
     }
     return n_order > 0 ? total / static_cast<double>(n_order) : 0.0;
 }

@@ -12,9 +12,14 @@ namespace motifcore {
 
 /// Optimizer and regularisation settings of a training call; every field has its default.
 struct TrainConfig {
+    Optimizer optimizer = Optimizer::SGD;
     float momentum = 0.9f;       ///< SGD momentum
-    float weight_decay = 5e-4f;  ///< L2 coefficient added to the gradient of every parameter
+    float beta1 = 0.9f;          ///< Adam/AdamW first-moment decay
+    float beta2 = 0.999f;        ///< Adam/AdamW second-moment decay
+    float eps = 1e-8f;           ///< Adam/AdamW denominator term
+    float weight_decay = 5e-4f;  ///< L2 added to the gradient (SGD, Adam) or decoupled decay (AdamW)
     float dropout = 0.f;         ///< inverted-dropout rate on hidden activations, in [0, 1)
+    float max_grad_norm = 0.f;   ///< > 0: rescale the gradient of a step to at most this global L2 norm
 };
 
 /// Sequential network: hidden layers use their own activation (ReLU), the last layer is linear and
@@ -47,6 +52,8 @@ public:
     std::pair<double, int64_t> evaluate(const float* X, const int64_t* y, int64_t N, int64_t chunk);
 
 private:
+    void update(float lr, const TrainConfig& cfg);
+    void backward_all(int64_t B, const TrainConfig& cfg);
     void gather(const float* X, const int64_t* y, int64_t N, const int64_t* rows, int64_t B);
     void forward_all(int64_t B, float dropout);
     double loss_and_grad(int64_t B, bool want_grad, int64_t* correct);

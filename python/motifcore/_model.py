@@ -17,6 +17,10 @@ from ._validation import (
     check_int,
     check_motif,
     check_seed,
+    check_betas,
+    check_optimizer,
+    check_positive,
+    check_regrow,
     check_zeta,
     per_layer,
 )
@@ -244,15 +248,32 @@ class MotifLayer:
             raise ValueError(f"to_dense() of a {self.n_out} x {self.n_in} layer would need too much memory")
         return self._core.to_dense()
 
-    def prune_regrow(self, zeta: float, seed: int = 0, zero_init: bool = False) -> int:
+    def prune_regrow(self, zeta: float, seed: int = 0, zero_init: bool = False, regrow: Optional[str] = None) -> int:
         """SET step in place: drop the round(zeta*|P|) smallest-|K| blocks and regrow as many at
-        random among the previously inactive positions. Returns the number of blocks replaced."""
-        removed, _ = self._core.prune_regrow(check_zeta(zeta), check_seed(seed), bool(zero_init))
+        random among the previously inactive positions. Returns the number of blocks replaced.
+
+        ``regrow`` sets the value of the new blocks: ``"he"`` (a fresh He-uniform draw, the
+        paper's choice and the default), ``"zero"`` (as RigL; ``zero_init=True`` is the same) or
+        ``"pruned"`` (uniform within the largest pruned ``|K|``). Their optimizer state is zero.
+        """
+        removed, _ = self._core.prune_regrow(check_zeta(zeta), check_seed(seed), check_regrow(regrow, zero_init))
         return int(removed)
 
     def sgd_step(self, lr: float, momentum: float = 0.9, weight_decay: float = 5e-4) -> None:
         """Apply one SGD-with-momentum update from the stored gradients."""
-        self._core.sgd_step(float(lr), float(momentum), float(weight_decay), self.num_threads)
+        self.optimizer_step("sgd", lr, momentum=momentum, weight_decay=weight_decay)
+
+    def optimizer_step(self, optimizer: str, lr: float, *, momentum: float = 0.9, betas: Tuple[float, float] = (0.9, 0.999),
+                       eps: float = 1e-8, weight_decay: float = 0.0, grad_scale: float = 1.0, t: int = 1) -> None:
+        """One in-place update from the stored gradients: ``"sgd"`` (momentum), ``"adam"`` (L2
+        weight decay added to the gradient) or ``"adamw"`` (decoupled decay); ``t`` is the 1-based
+        update count of Adam's bias correction, ``grad_scale`` multiplies the gradients first."""
+        opt = check_optimizer(optimizer)
+        b1, b2 = check_betas(betas)
+        _check_optim(lr, momentum, weight_decay, 0.0)
+        eps = check_positive(eps, "eps")
+        self._core.optimizer_step(opt, float(lr), float(momentum), b1, b2, eps, float(weight_decay),
+                                  float(grad_scale), check_int(t, "t"), self.num_threads)
 
     def __repr__(self) -> str:
         m_out, m_in = self.motif
@@ -384,21 +405,33 @@ class MotifMLP:
 
     # ---- training -------------------------------------------------------------------------
     def train_step(self, x: Any, y: Any, lr: float = 0.01, momentum: float = 0.9,
-                   weight_decay: float = 5e-4, dropout: float = 0.0) -> float:
-        """One SGD step on the batch (x, y); returns the mean cross-entropy of the batch."""
+                   weight_decay: float = 5e-4, dropout: float = 0.0, optimizer: str = "sgd",
+                   betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, max_grad_norm: float = 0.0) -> float:
+        """One optimizer step on the batch (x, y); returns the mean cross-entropy of the batch.
+        See :meth:`train_epoch` for the optimizer arguments."""
         xa = as_float_matrix(x, self.n_features, "x")
         ya = as_labels(y, xa.shape[0], self.n_classes, "y")
         _check_optim(lr, momentum, weight_decay, dropout)
-        return float(self._net.train_step(xa, ya, float(lr), float(momentum), float(weight_decay), float(dropout)))
+        opt = _optim_args(optimizer, betas, eps, max_grad_norm)
+        return float(self._net.train_step(xa, ya, float(lr), float(momentum), float(weight_decay), float(dropout),
+                                          **opt))
 
     def train_epoch(self, X: Any, y: Any, batch_size: int = 128, lr: Union[float, Sequence[float]] = 0.01,
                     momentum: float = 0.9, weight_decay: float = 5e-4, dropout: float = 0.0,
-                    order: Optional[Any] = None, seed: Optional[int] = None, check: bool = True) -> float:
+                    order: Optional[Any] = None, seed: Optional[int] = None, check: bool = True,
+                    optimizer: str = "sgd", betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                    max_grad_norm: float = 0.0) -> float:
         """One pass over (X, y) in one native call; returns the mean training loss.
 
         ``order`` gives the sample order (default: a permutation from ``seed``, or the natural
         order when ``seed`` is None); ``lr`` is a scalar or one value per batch. ``check=False``
         skips the O(N) input validation when the caller already did it (the Trainer).
+
+        ``optimizer`` is ``"sgd"`` (momentum ``momentum``, L2 ``weight_decay`` added to the
+        gradient), ``"adam"`` (same L2) or ``"adamw"`` (decoupled ``weight_decay``), with
+        ``betas`` and ``eps`` for the Adam variants; the Adam bias correction counts the model's
+        :attr:`steps`. ``max_grad_norm > 0`` rescales each step's gradient (all layers together)
+        to at most that L2 norm.
         """
         batch_size = check_int(batch_size, "batch_size")
         if check:
@@ -414,14 +447,19 @@ class MotifMLP:
             raise ValueError(f"lr must be a scalar or hold one value per batch ({n_batches}), got shape {lr_arr.shape}")
         lrs = np.ascontiguousarray(np.broadcast_to(lr_arr, (n_batches,)))
         _check_optim(float(lrs.min()) if lrs.size else 0.0, momentum, weight_decay, dropout)
+        opt = _optim_args(optimizer, betas, eps, max_grad_norm)
         return float(self._net.train_epoch(X, y, order, batch_size, lrs, float(momentum),
-                                           float(weight_decay), float(dropout)))
+                                           float(weight_decay), float(dropout), **opt))
 
-    def evolve(self, zeta: Union[float, Sequence[float]], seed: int = 0, zero_init: bool = False) -> List[int]:
-        """SET evolution of every layer (scalar or per-layer zeta); returns blocks replaced per layer."""
+    def evolve(self, zeta: Union[float, Sequence[float]], seed: int = 0, zero_init: bool = False,
+               regrow: Optional[str] = None) -> List[int]:
+        """SET evolution of every layer (scalar or per-layer zeta; 0 leaves a layer as it is);
+        returns blocks replaced per layer. ``regrow``: see :meth:`MotifLayer.prune_regrow`."""
         zetas = [check_zeta(z, f"zeta[{i}]") for i, z in enumerate(per_layer(zeta, len(self._layers), "zeta"))]
         seed = check_seed(seed)
-        return [layer.prune_regrow(z, layer_seed(seed, i), zero_init) for i, (layer, z) in enumerate(zip(self._layers, zetas))]
+        mode = check_regrow(regrow, zero_init)
+        return [layer.prune_regrow(z, layer_seed(seed, i), regrow=mode)
+                for i, (layer, z) in enumerate(zip(self._layers, zetas))]
 
     # ---- inference ------------------------------------------------------------------------
     def decision_function(self, X: Any, batch_size: int = 256) -> np.ndarray:
@@ -468,6 +506,9 @@ class MotifMLP:
             state[f"layer{i}.bias"] = c.bias
             state[f"layer{i}.weight_velocity"] = c.weight_velocity
             state[f"layer{i}.bias_velocity"] = c.bias_velocity
+            if c.weight_sq.size or c.bias_sq.size:   # Adam second moments, once Adam has run
+                state[f"layer{i}.weight_sq"] = c.weight_sq
+                state[f"layer{i}.bias_sq"] = c.bias_sq
         return state
 
     def set_state(self, state: Dict[str, Any]) -> None:
@@ -491,7 +532,9 @@ class MotifMLP:
                     np.ascontiguousarray(state[f"layer{i}.weights"], dtype=np.float32),
                     np.ascontiguousarray(state[f"layer{i}.bias"], dtype=np.float32),
                     np.ascontiguousarray(state[f"layer{i}.weight_velocity"], dtype=np.float32),
-                    np.ascontiguousarray(state[f"layer{i}.bias_velocity"], dtype=np.float32))
+                    np.ascontiguousarray(state[f"layer{i}.bias_velocity"], dtype=np.float32),
+                    np.ascontiguousarray(state.get(f"layer{i}.weight_sq", ()), dtype=np.float32),
+                    np.ascontiguousarray(state.get(f"layer{i}.bias_sq", ()), dtype=np.float32))
             self._net.step = int(state["step"])
             self._net.dropout_seed = int(state["dropout_seed"])
         except KeyError as e:
@@ -510,6 +553,15 @@ class MotifMLP:
 
     def __repr__(self) -> str:
         return f"MotifMLP(sizes={self.sizes}, motif={self.config['motif']}, blocks={self.n_blocks:,})"
+
+
+def _optim_args(optimizer: str, betas: Tuple[float, float], eps: float, max_grad_norm: float) -> Dict[str, Any]:
+    b1, b2 = check_betas(betas)
+    mgn = float(max_grad_norm)
+    if not (np.isfinite(mgn) and mgn >= 0):
+        raise ValueError(f"max_grad_norm must be >= 0 (0 = no clipping), got {max_grad_norm}")
+    return {"optimizer": check_optimizer(optimizer), "beta1": b1, "beta2": b2,
+            "eps": check_positive(eps, "eps"), "max_grad_norm": mgn}
 
 
 def _check_optim(lr: float, momentum: float, weight_decay: float, dropout: float) -> None:

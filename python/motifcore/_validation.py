@@ -108,3 +108,49 @@ def per_layer(value: Any, n_layers: int, name: str) -> Sequence[Any]:
             raise ValueError(f"{name} has {len(values)} entries for {n_layers} layers")
         return values
     return [value] * n_layers
+
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+REGROW_INITS = ("he", "zero", "pruned")
+
+
+def check_optimizer(optimizer: Any) -> str:
+    if not isinstance(optimizer, str) or optimizer.lower() not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+    return optimizer.lower()
+
+
+def check_regrow(regrow: Any, zero_init: bool = False) -> str:
+    """The value of regrown blocks: 'he', 'zero' or 'pruned'; None means 'zero' if ``zero_init``
+    else 'he'. ``zero_init=True`` with another explicit mode is a contradiction."""
+    if regrow is None:
+        return "zero" if zero_init else "he"
+    if not isinstance(regrow, str) or regrow not in REGROW_INITS:
+        raise ValueError(f"regrow must be one of {', '.join(REGROW_INITS)}, got {regrow!r}")
+    if zero_init and regrow != "zero":
+        raise ValueError(f"zero_init=True contradicts regrow={regrow!r}")
+    return regrow
+
+
+def check_real(value: Any, name: str, lo: float = -np.inf, hi: float = np.inf,
+               lo_open: bool = False, hi_open: bool = False) -> float:
+    """A finite real number in the interval [lo, hi] (ends open where asked)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    bad = (not np.isfinite(v) or v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi))
+    if bad:
+        lb, rb = ("(" if lo_open else "["), (")" if hi_open else "]")
+        raise ValueError(f"{name} must be in {lb}{lo:g}, {hi:g}{rb}, got {value!r}")
+    return v
+
+
+def check_positive(value: Any, name: str) -> float:
+    return check_real(value, name, 0.0, np.inf, lo_open=True)
+
+
+def check_betas(betas: Any) -> Tuple[float, float]:
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    return (check_real(betas[0], "betas[0]", 0.0, 1.0, hi_open=True),
+            check_real(betas[1], "betas[1]", 0.0, 1.0, hi_open=True))

@@ -17,13 +17,16 @@ Conventions used everywhere in motifcore:
 Learning-rate presets (:func:`lr_schedule`):
 
 ``"cosine"`` (paper default, Table 3)
-    Linear warmup over ``W`` epochs, then cosine decay to 0 at the end of training, per step::
+    Linear warmup over ``Ws`` steps, then cosine decay to 0 at the end of training, per step::
 
-        Ws = W * steps_per_epoch,  T = E * steps_per_epoch
+        T = E * steps_per_epoch
         t <  Ws:  lr = base * (t + 1) / Ws
         t >= Ws:  lr = base * 0.5 * (1 + cos(pi * (t - Ws) / (T - Ws)))
 
-    ``W`` defaults to 5 and is clamped to ``E - 1`` for runs shorter than the warmup.
+    The warmup ``W`` is given in epochs (an int: ``Ws = W * steps_per_epoch``, the paper's 5
+    epochs, clamped to ``E - 1``) or as a fraction of the run (a float in ``[0, 1)``:
+    ``Ws = floor(W * T)``), which fits any run length: a 3-epoch run with ``W = 0.05`` warms up
+    over its first 5 % of steps instead of spending all its epochs in warmup.
 ``"constant"``
     ``lr = base``.
 ``"step"``
@@ -49,6 +52,17 @@ Evolution presets (:func:`evolution_schedule`):
     ``0.2 * 0.5 * (1 + cos(0.95 pi))``; 29 evolutions in all.
 ``"set"`` (original SET, Mocanu et al. 2018)
     ``zeta = 0.3`` after every epoch ``1 .. E-1``.
+``"cosine"`` (motifcore's default; counted in optimizer steps)
+    Evolution every ``interval = 100`` steps, RigL's cosine-decayed fraction, and nothing in the
+    last quarter of training. With ``spe`` steps per epoch and ``T = E * spe``, the evolution
+    after epoch ``e`` runs when a multiple of ``interval`` lies in ``((e-1)*spe, e*spe]`` and
+    ``t = e * spe < stop * T`` (``stop = 0.75``), with::
+
+        zeta = zeta0 * 0.5 * (1 + cos(pi * t / (stop * T)))        (zeta0 = 0.3)
+
+    So a large dataset (``spe >= interval``) evolves after every epoch of the first 75 %, and a
+    tiny one (one batch per epoch) every ``interval`` epochs; the final quarter fine-tunes a fixed
+    pattern (RigL, Evci et al. 2020, stops updating the mask at 75 % of training).
 ``"none"``
     Static sparse training: ``zeta = 0`` always.
 a callable ``f(epoch) -> zeta``, a dict ``{epoch: zeta}`` or a list ``[zeta after epoch 1, ...]``
@@ -77,7 +91,7 @@ __all__ = [
 ]
 
 LR_PRESETS = ("cosine", "constant", "step")
-EVOLUTION_PRESETS = ("paper", "set", "none")
+EVOLUTION_PRESETS = ("paper", "set", "cosine", "none")
 
 LRSpec = Union[str, Callable[[int, int], float]]
 EvolutionSpec = Union[str, Callable[[int], float], Mapping[int, float], Sequence[float], "EvolutionSchedule", None]
@@ -94,6 +108,14 @@ def _real(value: Any, name: str, lo: float = -math.inf, hi: float = math.inf,
         rb = ")" if hi_open else "]"
         raise ValueError(f"{name} must be in {lb}{lo}, {hi}{rb}, got {value!r}")
     return v
+
+
+def check_warmup(warmup: Any, epochs: int) -> int | float:
+    """Warmup in epochs (an int, clamped to ``epochs - 1``) or as a fraction of the run (a float
+    in ``[0, 1)``)."""
+    if isinstance(warmup, (float, np.floating)):
+        return _real(warmup, "warmup (a fraction of the run)", 0.0, 1.0, hi_open=True)
+    return min(check_int(warmup, "warmup", 0), epochs - 1)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -114,13 +136,17 @@ class LRSchedule:
     """
 
     def __init__(self, kind: str, base_lr: float, epochs: int, steps_per_epoch: int, *,
-                 warmup: int = 0, step_size: int = 30, gamma: float = 0.1,
+                 warmup: int | float = 0, step_size: int = 30, gamma: float = 0.1,
                  fn: Callable[[int, int], float] | None = None) -> None:
         self.kind = kind
         self.base_lr = base_lr
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
         self.warmup = warmup
+        total = epochs * steps_per_epoch
+        #: warmup length in steps
+        self.warmup_steps = (int(math.floor(warmup * total)) if isinstance(warmup, float)
+                             else int(warmup) * steps_per_epoch)
         self.step_size = step_size
         self.gamma = gamma
         self._fn = fn
@@ -142,7 +168,7 @@ class LRSchedule:
             assert self._fn is not None
             return float(self._fn(epoch, batch))
         t = (epoch - 1) * self.steps_per_epoch + batch
-        ws = self.warmup * self.steps_per_epoch
+        ws = self.warmup_steps
         if t < ws:
             return self.base_lr * (t + 1) / ws
         total = self.epochs * self.steps_per_epoch
@@ -167,7 +193,7 @@ class LRSchedule:
 
 
 def lr_schedule(spec: LRSpec, base_lr: float, epochs: int, steps_per_epoch: int, *,
-                warmup: int = 5, step_size: int = 30, gamma: float = 0.1) -> LRSchedule:
+                warmup: int | float = 5, step_size: int = 30, gamma: float = 0.1) -> LRSchedule:
     """Build a learning-rate schedule.
 
     Parameters
@@ -178,8 +204,9 @@ def lr_schedule(spec: LRSpec, base_lr: float, epochs: int, steps_per_epoch: int,
         Peak learning rate (> 0).
     epochs, steps_per_epoch : int
         Length of the run; ``steps_per_epoch = ceil(n_samples / batch_size)``.
-    warmup : int
-        Linear-warmup epochs of ``"cosine"`` (clamped to ``epochs - 1``).
+    warmup : int or float
+        Linear warmup of ``"cosine"``: epochs (an int, clamped to ``epochs - 1``) or a fraction
+        of all steps (a float in ``[0, 1)``).
     step_size, gamma : int, float
         ``"step"``: multiply by ``gamma`` every ``step_size`` epochs.
     """
@@ -190,7 +217,7 @@ def lr_schedule(spec: LRSpec, base_lr: float, epochs: int, steps_per_epoch: int,
         return LRSchedule("custom", base, epochs, spe, fn=spec)
     if not isinstance(spec, str) or spec not in LR_PRESETS:
         raise ValueError(f"lr schedule must be one of {', '.join(LR_PRESETS)} or a callable, got {spec!r}")
-    w = min(check_int(warmup, "warmup", 0), epochs - 1)
+    w = check_warmup(warmup, epochs)
     ss = check_int(step_size, "step_size")
     g = _real(gamma, "gamma", 0.0, 1.0, lo_open=True)
     return LRSchedule(spec, base, epochs, spe, warmup=w if spec == "cosine" else 0, step_size=ss, gamma=g)
@@ -211,9 +238,10 @@ class EvolutionSchedule:
     """
 
     def __init__(self, name: str, epochs: int, fn: Callable[[int], float],
-                 params: dict[str, Any] | None = None, spec: Any = None) -> None:
+                 params: dict[str, Any] | None = None, spec: Any = None, steps_per_epoch: int = 1) -> None:
         self.name = name
         self.epochs = check_int(epochs, "epochs")
+        self.steps_per_epoch = check_int(steps_per_epoch, "steps_per_epoch")
         self._fn = fn
         self.params: dict[str, Any] = dict(params or {})
         self._spec = spec
@@ -245,6 +273,27 @@ class EvolutionSchedule:
         """Original SET: ``zeta`` (default 0.3) after every epoch but the last."""
         z0 = _real(zeta, "zeta", 0.0, 1.0, hi_open=True)
         return cls("set", epochs, lambda e: z0, {"zeta": z0})
+
+    @classmethod
+    def cosine(cls, epochs: int, steps_per_epoch: int = 1, zeta: float = 0.3, interval: int = 100,
+               stop: float = 0.75) -> EvolutionSchedule:
+        """Step-counted schedule: every ``interval`` steps, RigL's cosine-decayed ``zeta``, none
+        after ``stop`` of the run (see the module docstring)."""
+        epochs = check_int(epochs, "epochs")
+        spe = check_int(steps_per_epoch, "steps_per_epoch")
+        z0 = _real(zeta, "zeta", 0.0, 1.0, hi_open=True)
+        interval = check_int(interval, "interval")
+        stop = _real(stop, "stop", 0.0, 1.0)
+        t_end = stop * epochs * spe
+
+        def fn(e: int) -> float:
+            t = e * spe
+            if t >= t_end or t // interval == (t - spe) // interval:
+                return 0.0
+            return z0 * 0.5 * (1.0 + math.cos(math.pi * t / t_end))
+
+        return cls("cosine", epochs, fn, {"zeta": z0, "interval": interval, "stop": stop},
+                   steps_per_epoch=spe)
 
     @classmethod
     def none(cls, epochs: int) -> EvolutionSchedule:
@@ -306,7 +355,8 @@ class EvolutionSchedule:
         return f"EvolutionSchedule({self.name!r}, epochs={self.epochs}, evolves after epochs [{shown}])"
 
 
-def evolution_schedule(spec: EvolutionSpec, epochs: int, **params: Any) -> EvolutionSchedule:
+def evolution_schedule(spec: EvolutionSpec, epochs: int, steps_per_epoch: int = 1,
+                       **params: Any) -> EvolutionSchedule:
     """Resolve an evolution schedule.
 
     Parameters
@@ -316,9 +366,11 @@ def evolution_schedule(spec: EvolutionSpec, epochs: int, **params: Any) -> Evolu
         ``None`` means ``"none"``. An ``EvolutionSchedule`` must have the same ``epochs``.
     epochs : int
         Length of the run.
+    steps_per_epoch : int
+        Optimizer steps per epoch (``"cosine"`` counts steps; the other presets ignore it).
     **params
         Preset parameters (``"paper"``: ``zeta, every, warmup, decay_fraction``; ``"set"``:
-        ``zeta``).
+        ``zeta``; ``"cosine"``: ``zeta, interval, stop``).
     """
     epochs = check_int(epochs, "epochs")
     if spec is None:
@@ -326,12 +378,16 @@ def evolution_schedule(spec: EvolutionSpec, epochs: int, **params: Any) -> Evolu
     if isinstance(spec, EvolutionSchedule):
         if spec.epochs != epochs:
             raise ValueError(f"the evolution schedule is for {spec.epochs} epochs, the run has {epochs}")
+        if spec.name == "cosine" and spec.steps_per_epoch != steps_per_epoch:
+            return EvolutionSchedule.cosine(epochs, steps_per_epoch, **spec.params)
         return spec
     if isinstance(spec, str):
         if spec == "paper":
             return EvolutionSchedule.paper(epochs, **params)
         if spec == "set":
             return EvolutionSchedule.set(epochs, **params)
+        if spec == "cosine":
+            return EvolutionSchedule.cosine(epochs, steps_per_epoch, **params)
         if spec == "none":
             if params:
                 raise TypeError(f"the 'none' evolution schedule takes no parameters, got {sorted(params)}")
@@ -343,5 +399,5 @@ def evolution_schedule(spec: EvolutionSpec, epochs: int, **params: Any) -> Evolu
         p: dict[str, Any] = {str(k): v for k, v in spec.items()}
         if "custom" in p:
             return EvolutionSchedule.custom(p["custom"], epochs)
-        return evolution_schedule(p.pop("preset"), epochs, **p)
+        return evolution_schedule(p.pop("preset"), epochs, steps_per_epoch, **p)
     return EvolutionSchedule.custom(spec, epochs)

@@ -34,9 +34,19 @@ from typing import Any, Callable, Union, cast
 import numpy as np
 
 from ._model import MotifMLP
-from ._validation import as_float_matrix, as_labels, check_int, check_seed
+from ._validation import (
+    as_float_matrix,
+    as_labels,
+    check_betas,
+    check_int,
+    check_optimizer,
+    check_positive,
+    check_real,
+    check_regrow,
+    check_seed,
+)
 from .checkpoint import load_checkpoint, save_checkpoint
-from .schedules import LRSchedule, evolution_schedule, lr_schedule
+from .schedules import EvolutionSchedule, LRSchedule, check_warmup, evolution_schedule, lr_schedule
 
 __all__ = [
     "Callback",
@@ -259,18 +269,31 @@ class Trainer:
     lr : float, default 0.01
         Peak learning rate.
     lr_schedule : {"cosine", "constant", "step"} or callable ``f(epoch, batch) -> lr``
-        See :mod:`motifcore.schedules`. ``"cosine"`` has a linear warmup of ``warmup`` epochs.
-    warmup : int, default 5
+        See :mod:`motifcore.schedules`. ``"cosine"`` has a linear warmup of ``warmup``.
+    warmup : int or float, default 5
+        Warmup of ``"cosine"``: epochs (an int) or a fraction of all steps (a float in [0, 1)).
     step_size, gamma : int, float
         ``"step"`` schedule: multiply the lr by ``gamma`` every ``step_size`` epochs.
+    optimizer : {"sgd", "adam", "adamw"}, default "sgd"
+        SGD with momentum (the paper's), Adam with L2 ``weight_decay`` in the gradient, or AdamW
+        with decoupled ``weight_decay``. All run in place in the engine.
     momentum, weight_decay : float, default 0.9, 5e-4
+    betas, eps : (float, float), float, default (0.9, 0.999), 1e-8
+        Adam/AdamW moment decays and denominator term.
+    max_grad_norm : float, default 0.0
+        If > 0, each step's gradient (all layers together) is rescaled to at most this L2 norm.
     dropout : float, default 0.0
         Inverted dropout on hidden activations.
-    evolution : {"paper", "set", "none"}, callable, dict, list or EvolutionSchedule
+    evolution : {"paper", "set", "cosine", "none"}, callable, dict, list or EvolutionSchedule
         SET evolution schedule (see :mod:`motifcore.schedules`); ``evolution_params`` are passed
         to the preset (e.g. ``{"zeta": 0.3}``).
+    regrow : {"he", "zero", "pruned"}, optional
+        Value of regrown blocks (see :meth:`MotifLayer.prune_regrow`); default ``"he"``, or
+        ``"zero"`` when ``zero_init`` is set.
     zero_init : bool, default False
-        Regrown blocks start at 0 instead of a fresh init draw.
+        Same as ``regrow="zero"`` (kept for existing code).
+    evolve_output : bool, default True
+        Whether the output layer takes part in evolution.
     eval_every : int, default 1
         Evaluate on the held-out set every this many epochs (and always after the last epoch).
     eval_batch_size : int, default 1024
@@ -289,15 +312,21 @@ class Trainer:
         batch_size: int = 128,
         lr: float = 0.01,
         lr_schedule: str | Callable[[int, int], float] = "cosine",
-        warmup: int = 5,
+        warmup: int | float = 5,
         step_size: int = 30,
         gamma: float = 0.1,
+        optimizer: str = "sgd",
         momentum: float = 0.9,
         weight_decay: float = 5e-4,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        max_grad_norm: float = 0.0,
         dropout: float = 0.0,
         evolution: Any = "paper",
         evolution_params: Mapping[str, Any] | None = None,
+        regrow: str | None = None,
         zero_init: bool = False,
+        evolve_output: bool = True,
         eval_every: int = 1,
         eval_batch_size: int = 1024,
         seed: int = 0,
@@ -313,7 +342,7 @@ class Trainer:
             raise TypeError(f"lr_schedule must be a preset name or a callable, got {lr_schedule!r}")
         self.lr = float(lr)
         self.lr_schedule = lr_schedule
-        self.warmup = check_int(warmup, "warmup", 0)
+        self.warmup = check_warmup(warmup, self.epochs)
         self.step_size = check_int(step_size, "step_size")
         self.gamma = float(gamma)
         self.momentum = float(momentum)
@@ -324,9 +353,15 @@ class Trainer:
                             ("dropout", self.dropout, 0 <= self.dropout < 1)):
             if not (math.isfinite(v) and ok):
                 raise ValueError(f"{name}={v} is out of range")
+        self.optimizer = check_optimizer(optimizer)
+        self.betas = check_betas(betas)
+        self.eps = check_positive(eps, "eps")
+        self.max_grad_norm = check_real(max_grad_norm, "max_grad_norm", 0.0)
         self.evolution = evolution
         self.evolution_params = dict(evolution_params or {})
-        self.zero_init = bool(zero_init)
+        self.regrow = check_regrow(regrow, bool(zero_init))
+        self.zero_init = self.regrow == "zero"
+        self.evolve_output = bool(evolve_output)
         self.eval_every = check_int(eval_every, "eval_every")
         self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size")
         self.seed = check_seed(seed)
@@ -341,7 +376,7 @@ class Trainer:
         self.progress = bool(progress)
         # resolve the schedules now so bad values fail at construction, not after an epoch
         self.lr_schedule_for(self.batch_size)
-        self.evolution_schedule = evolution_schedule(self.evolution, self.epochs, **self.evolution_params)
+        self.evolution_schedule = self.evolution_schedule_for(self.batch_size)
 
         self.history = History()
         self.epoch = 0                 # completed epochs
@@ -358,6 +393,11 @@ class Trainer:
         return lr_schedule(self.lr_schedule, self.lr, self.epochs, steps, warmup=self.warmup,
                            step_size=self.step_size, gamma=self.gamma)
 
+    def evolution_schedule_for(self, n_samples: int) -> EvolutionSchedule:
+        """The evolution schedule of a run on ``n_samples`` training samples."""
+        steps = -(-check_int(n_samples, "n_samples") // self.batch_size)
+        return evolution_schedule(self.evolution, self.epochs, steps, **self.evolution_params)
+
     @property
     def config(self) -> dict[str, Any]:
         """The hyper-parameters as a JSON-serialisable dict (what a checkpoint stores).
@@ -367,8 +407,10 @@ class Trainer:
             "epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
             "lr_schedule": self.lr_schedule if isinstance(self.lr_schedule, str) else None,
             "warmup": self.warmup, "step_size": self.step_size, "gamma": self.gamma,
-            "momentum": self.momentum, "weight_decay": self.weight_decay, "dropout": self.dropout,
-            "evolution": evo, "zero_init": self.zero_init, "eval_every": self.eval_every,
+            "optimizer": self.optimizer, "momentum": self.momentum, "weight_decay": self.weight_decay,
+            "betas": list(self.betas), "eps": self.eps, "max_grad_norm": self.max_grad_norm, "dropout": self.dropout,
+            "evolution": evo, "regrow": self.regrow, "evolve_output": self.evolve_output,
+            "eval_every": self.eval_every,
             "eval_batch_size": self.eval_batch_size, "seed": self.seed,
         }
 
@@ -401,6 +443,11 @@ class Trainer:
             raise ValueError(f"{path}: the run used a callable evolution schedule; pass evolution= again")
         if evo is not None:
             cfg["evolution"] = evo
+        if "zero_init" in cfg and "regrow" not in cfg:       # checkpoints written before `regrow`
+            cfg["regrow"] = "zero" if cfg["zero_init"] else "he"
+        cfg.pop("zero_init", None)
+        if "betas" in cfg:
+            cfg["betas"] = tuple(cfg["betas"])
         cfg.update(overrides)
         try:
             trainer = cls(ck.model, callbacks=callbacks, progress=progress, **cfg)
@@ -436,7 +483,9 @@ class Trainer:
         seed = int(_derive(self.seed, after_epoch, _EVOLUTION_TAG).generate_state(1, np.uint64)[0])
         self._dirty = True
         t0 = time.perf_counter()
-        replaced = self.model.evolve(zeta, seed=seed, zero_init=self.zero_init)
+        n_layers = len(self.model.layers)
+        zetas = [zeta] * n_layers if self.evolve_output or n_layers == 1 else [zeta] * (n_layers - 1) + [0.0]
+        replaced = self.model.evolve(zetas, seed=seed, regrow=self.regrow)
         dt = time.perf_counter() - t0
         self.evolved_through = after_epoch
         self._dirty = False
@@ -464,6 +513,7 @@ class Trainer:
                              "resume with the same training data")
         self.n_train = n
         lr_sched = self.lr_schedule_for(n)
+        self.evolution_schedule = self.evolution_schedule_for(n)
         if self._dirty:
             raise RuntimeError("the trainer was interrupted inside an epoch; restart from a checkpoint")
         self.stopped_early = False
@@ -508,8 +558,9 @@ class Trainer:
         self._dirty = True
         t0 = time.perf_counter()
         loss = model.train_epoch(X, y, batch_size=self.batch_size, lr=cast("Sequence[float]", lrs),
-                                 momentum=self.momentum,
-                                 weight_decay=self.weight_decay, dropout=self.dropout, order=order, check=False)
+                                 momentum=self.momentum, weight_decay=self.weight_decay, dropout=self.dropout,
+                                 order=order, check=False, optimizer=self.optimizer, betas=self.betas,
+                                 eps=self.eps, max_grad_norm=self.max_grad_norm)
         train_time = time.perf_counter() - t0
         if not math.isfinite(loss):
             raise TrainingDivergedError(f"training diverged in epoch {e} (loss {loss}); lower the learning "
