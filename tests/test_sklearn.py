@@ -14,7 +14,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-FAST = {"epochs": 10, "lr": 0.05, "warmup": 1, "num_threads": 1}
+FAST = {"epochs": 10, "min_steps": 0, "lr": 0.05, "warmup": 1, "num_threads": 1}
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_params_are_stored_verbatim_and_clone():
     c = clone(clf)
     assert c.get_params() == p and c is not clf
     c.set_params(lr=0.1, hidden_sizes=(8,))
-    assert c.lr == 0.1 and c.hidden_sizes == (8,) and clf.lr == 0.01
+    assert c.lr == 0.1 and c.hidden_sizes == (8,) and clf.lr is None
 
 
 def test_arbitrary_labels_proba_and_attributes(digits):

@@ -46,6 +46,8 @@ from ._validation import (
     check_seed,
 )
 from .checkpoint import load_checkpoint, save_checkpoint
+from .recipes import DEFAULT_RECIPE
+from .recipes import recipe as get_recipe
 from .schedules import EvolutionSchedule, LRSchedule, check_warmup, evolution_schedule, lr_schedule
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "EarlyStopping",
     "History",
     "JSONLLogger",
+    "RestoreBest",
     "Trainer",
     "TrainingDivergedError",
 ]
@@ -198,6 +201,37 @@ class EarlyStopping(Callback):
         return None
 
 
+class RestoreBest(Callback):
+    """Keep a copy of the model state of the best epoch by ``monitor`` and put it back when
+    training ends, so the model returned is the best one seen, bit for bit (``best_epoch`` tells
+    which). Epochs without a value for ``monitor`` are skipped; ties keep the earlier epoch."""
+
+    def __init__(self, monitor: str = "val_accuracy") -> None:
+        if monitor not in ("val_accuracy", "val_loss", "train_loss"):
+            raise ValueError(f"monitor must be 'val_accuracy', 'val_loss' or 'train_loss', got {monitor!r}")
+        self.monitor = monitor
+        self.best_epoch: int | None = None
+        self._best: float | None = None
+        self._state: dict[str, np.ndarray] | None = None
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        self.best_epoch, self._best, self._state = None, None, None
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> bool | None:
+        v = logs.get(self.monitor)
+        if v is None:
+            return None
+        score = -float(v) if self.monitor.endswith("loss") else float(v)
+        if self._best is None or score > self._best:
+            self._best, self.best_epoch = score, epoch
+            self._state = {k: np.array(a, copy=True) for k, a in trainer.model.get_state().items()}
+        return None
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        if self._state is not None and self.best_epoch != trainer.epoch:
+            trainer.model.set_state(self._state)
+
+
 class Checkpoint(Callback):
     """Save the run to ``path`` (one file, overwritten atomically) every ``every`` epochs and when
     training ends; ``extra`` is stored alongside (e.g. the CLI's run configuration)."""
@@ -265,13 +299,17 @@ class Trainer:
     model : MotifMLP
     epochs : int, default 30
         Length of the run (the paper uses 300).
+    recipe : {"motifcore", "paper"}, default "motifcore"
+        Named settings (:mod:`motifcore.recipes`) for every hyper-parameter below left as
+        ``None``; the defaults quoted below are the ``"motifcore"`` recipe's.
     batch_size : int, default 128
     lr : float, default 0.01
         Peak learning rate.
     lr_schedule : {"cosine", "constant", "step"} or callable ``f(epoch, batch) -> lr``
         See :mod:`motifcore.schedules`. ``"cosine"`` has a linear warmup of ``warmup``.
-    warmup : int or float, default 5
-        Warmup of ``"cosine"``: epochs (an int) or a fraction of all steps (a float in [0, 1)).
+    warmup : int or float, default 0.05
+        Warmup of ``"cosine"``: epochs (an int; the paper's 5) or a fraction of all steps (a
+        float in [0, 1)).
     step_size, gamma : int, float
         ``"step"`` schedule: multiply the lr by ``gamma`` every ``step_size`` epochs.
     optimizer : {"sgd", "adam", "adamw"}, default "sgd"
@@ -280,16 +318,15 @@ class Trainer:
     momentum, weight_decay : float, default 0.9, 5e-4
     betas, eps : (float, float), float, default (0.9, 0.999), 1e-8
         Adam/AdamW moment decays and denominator term.
-    max_grad_norm : float, default 0.0
+    max_grad_norm : float, default 10.0
         If > 0, each step's gradient (all layers together) is rescaled to at most this L2 norm.
     dropout : float, default 0.0
         Inverted dropout on hidden activations.
     evolution : {"paper", "set", "cosine", "none"}, callable, dict, list or EvolutionSchedule
-        SET evolution schedule (see :mod:`motifcore.schedules`); ``evolution_params`` are passed
-        to the preset (e.g. ``{"zeta": 0.3}``).
-    regrow : {"he", "zero", "pruned"}, optional
-        Value of regrown blocks (see :meth:`MotifLayer.prune_regrow`); default ``"he"``, or
-        ``"zero"`` when ``zero_init`` is set.
+        SET evolution schedule (see :mod:`motifcore.schedules`), default ``"cosine"``;
+        ``evolution_params`` are passed to the preset (e.g. ``{"zeta": 0.3}``).
+    regrow : {"he", "zero", "pruned"}, default "zero"
+        Value of regrown blocks (see :meth:`MotifLayer.prune_regrow`).
     zero_init : bool, default False
         Same as ``regrow="zero"`` (kept for existing code).
     evolve_output : bool, default True
@@ -309,24 +346,25 @@ class Trainer:
         model: MotifMLP,
         *,
         epochs: int = 30,
-        batch_size: int = 128,
-        lr: float = 0.01,
-        lr_schedule: str | Callable[[int, int], float] = "cosine",
-        warmup: int | float = 5,
+        recipe: str = DEFAULT_RECIPE,
+        batch_size: int | None = None,
+        lr: float | None = None,
+        lr_schedule: str | Callable[[int, int], float] | None = None,
+        warmup: int | float | None = None,
         step_size: int = 30,
         gamma: float = 0.1,
-        optimizer: str = "sgd",
-        momentum: float = 0.9,
-        weight_decay: float = 5e-4,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        max_grad_norm: float = 0.0,
-        dropout: float = 0.0,
-        evolution: Any = "paper",
+        optimizer: str | None = None,
+        momentum: float | None = None,
+        weight_decay: float | None = None,
+        betas: tuple[float, float] | None = None,
+        eps: float | None = None,
+        max_grad_norm: float | None = None,
+        dropout: float | None = None,
+        evolution: Any = None,
         evolution_params: Mapping[str, Any] | None = None,
         regrow: str | None = None,
         zero_init: bool = False,
-        evolve_output: bool = True,
+        evolve_output: bool | None = None,
         eval_every: int = 1,
         eval_batch_size: int = 1024,
         seed: int = 0,
@@ -336,6 +374,19 @@ class Trainer:
         if not isinstance(model, MotifMLP):
             raise TypeError(f"model must be a MotifMLP, got {type(model).__name__}")
         self.model = model
+        self.recipe = recipe
+        r = get_recipe(recipe)
+        if zero_init and regrow is None:
+            regrow = "zero"
+        given = {"batch_size": batch_size, "lr": lr, "lr_schedule": lr_schedule, "warmup": warmup,
+                 "optimizer": optimizer, "momentum": momentum, "weight_decay": weight_decay, "betas": betas,
+                 "eps": eps, "max_grad_norm": max_grad_norm, "dropout": dropout, "evolution": evolution,
+                 "regrow": regrow, "evolve_output": evolve_output}
+        r.update({k: v for k, v in given.items() if v is not None})
+        batch_size, lr, lr_schedule, warmup = r["batch_size"], r["lr"], r["lr_schedule"], r["warmup"]
+        optimizer, momentum, weight_decay, betas = r["optimizer"], r["momentum"], r["weight_decay"], r["betas"]
+        eps, max_grad_norm, dropout, evolution = r["eps"], r["max_grad_norm"], r["dropout"], r["evolution"]
+        regrow, evolve_output = r["regrow"], r["evolve_output"]
         self.epochs = check_int(epochs, "epochs")
         self.batch_size = check_int(batch_size, "batch_size")
         if not callable(lr_schedule) and not isinstance(lr_schedule, str):
@@ -404,7 +455,7 @@ class Trainer:
         Callable schedules are stored as ``None`` and must be passed again on resume."""
         evo = self.evolution_schedule.to_config()
         return {
-            "epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
+            "epochs": self.epochs, "recipe": self.recipe, "batch_size": self.batch_size, "lr": self.lr,
             "lr_schedule": self.lr_schedule if isinstance(self.lr_schedule, str) else None,
             "warmup": self.warmup, "step_size": self.step_size, "gamma": self.gamma,
             "optimizer": self.optimizer, "momentum": self.momentum, "weight_decay": self.weight_decay,
@@ -443,6 +494,7 @@ class Trainer:
             raise ValueError(f"{path}: the run used a callable evolution schedule; pass evolution= again")
         if evo is not None:
             cfg["evolution"] = evo
+        cfg.setdefault("recipe", "paper")      # checkpoints written before recipes ran the paper's
         if "zero_init" in cfg and "regrow" not in cfg:       # checkpoints written before `regrow`
             cfg["regrow"] = "zero" if cfg["zero_init"] else "he"
         cfg.pop("zero_init", None)
