@@ -142,7 +142,8 @@ def test_info(capsys, data_dir):
 
 def test_help_states_default_epochs(capsys):
     assert main(["train", "--help"]) == 0
-    assert "default: 30; the paper uses 300" in " ".join(capsys.readouterr().out.split())
+    text = " ".join(capsys.readouterr().out.split())
+    assert "default: 30, or more on small data so that the run takes at least 1000 steps" in text
 
 
 @pytest.mark.parametrize("argv, needle", [
@@ -188,3 +189,30 @@ def test_python_dash_m(tmp_path):
                        env={"PYTHONPATH": str(PKG_PARENT), "PATH": "/usr/bin:/bin"})
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == ["motifcore: error: argument --density: must be in (0, 1], got -1"]
+
+
+def test_recipe_and_optimizer_flags_reach_the_trainer(tmp_path):
+    out = tmp_path / "paper"
+    assert main(["train", "--dataset", "digits", "--recipe", "paper", "--optimizer", "adam", "--lr", "0.002",
+                 "--warmup", "0.1", "--regrow", "pruned", "--max-grad-norm", "5", "--hidden", "32",
+                 "--epochs", "2", "--threads", "1", "--no-progress", "--out", str(out)]) == 0
+    cfg = json.loads((out / "config.json").read_text())["trainer"]
+    assert cfg["recipe"] == "paper" and cfg["optimizer"] == "adam" and cfg["lr"] == 0.002
+    assert cfg["warmup"] == 0.1 and cfg["regrow"] == "pruned" and cfg["max_grad_norm"] == 5.0
+    assert cfg["evolution"]["preset"] == "paper" and cfg["momentum"] == 0.9     # the rest from the recipe
+
+
+def test_default_epochs_give_small_data_enough_steps(tmp_path):
+    """Without --epochs a run takes at least 1000 optimizer steps: 200 samples at batch 128 are
+    2 steps per epoch, so 500 epochs."""
+    out = tmp_path / "small"
+    assert main(["train", "--dataset", "digits", "--limit-train", "200", "--hidden", "16", "--threads", "1",
+                 "--eval-every", "100", "--no-progress", "--out", str(out)]) == 0
+    cfg = json.loads((out / "config.json").read_text())["trainer"]
+    assert cfg["epochs"] == 500 and cfg["recipe"] == "motifcore"
+    assert json.loads((out / "summary.json").read_text())["epochs_completed"] == 500
+
+
+def test_bad_warmup_flag(capsys):
+    assert main(["train", "--dataset", "digits", "--warmup", "1.5"]) == 2
+    assert "fractional warmup must be in [0, 1)" in capsys.readouterr().err

@@ -19,6 +19,8 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from .recipes import DEFAULT_RECIPE, RECIPES, recipe
+
 __all__ = ["main"]
 
 DEFAULT_EPOCHS = 30
@@ -134,9 +136,26 @@ def _dataset_tag(name: str) -> str:
 # parser
 # ------------------------------------------------------------------------------------------------
 
-_TRAIN_RUN_FLAGS = ("dataset", "hidden", "motif", "density", "epsilon", "epochs", "batch_size", "lr",
-                    "lr_schedule", "warmup", "step_size", "gamma", "schedule", "dropout", "eval_every", "seed",
-                    "limit_train", "checkpoint_every")
+_TRAIN_RUN_FLAGS = ("dataset", "hidden", "motif", "density", "epsilon", "epochs", "recipe", "batch_size", "lr",
+                    "lr_schedule", "warmup", "step_size", "gamma", "optimizer", "momentum", "weight_decay",
+                    "max_grad_norm", "schedule", "regrow", "dropout", "eval_every", "seed", "limit_train",
+                    "checkpoint_every")
+DEFAULT_MIN_STEPS = 1000
+
+
+def _warmup(s: str) -> int | float:
+    """'5' -> 5 epochs; '0.05' -> 5 % of the run's steps."""
+    try:
+        return int(s)
+    except ValueError:
+        pass
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer (epochs) or a fraction in [0, 1), got {s!r}") from None
+    if not (0.0 <= v < 1.0):
+        raise argparse.ArgumentTypeError(f"a fractional warmup must be in [0, 1), got {s}")
+    return v
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -147,9 +166,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a model on a dataset",
-                       description="Train a Motif-SET MLP with the paper's recipe (SGD momentum 0.9, weight "
-                                   "decay 5e-4, cosine lr with warmup, SET evolution) and write config.json, "
-                                   "metrics.jsonl, checkpoint.npz and summary.json into --out.")
+                       description="Train a Motif-SET MLP with a named recipe (default 'motifcore'; 'paper' is the "
+                                   "Motif-SET paper's) and write config.json, metrics.jsonl, checkpoint.npz and "
+                                   "summary.json into --out. Flags given explicitly override the recipe.")
     t.add_argument("--dataset", help="fashion-mnist, mnist, digits, cifar10, skf:<NAME>, npz:<path>, csv:<path>")
     t.add_argument("--data-dir", help="folder searched first for the dataset files")
     t.add_argument("--hidden", nargs="+", metavar="W",
@@ -162,23 +181,38 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epsilon", type=_float_in(0, math.inf, "--epsilon", lo_open=True),
                    help="SET epsilon density parameterisation (overrides --density)")
     t.add_argument("--epochs", type=_int_min(1, "--epochs"),
-                   help=f"training epochs (default: {DEFAULT_EPOCHS}; the paper uses 300)")
+                   help=f"training epochs (default: {DEFAULT_EPOCHS}, or more on small data so that the run "
+                        f"takes at least {DEFAULT_MIN_STEPS} steps; the paper uses 300)")
+    t.add_argument("--recipe", choices=tuple(RECIPES),
+                   help=f"named settings for every training flag not given (default: {DEFAULT_RECIPE}; "
+                        "see motifcore.recipes)")
     t.add_argument("--batch-size", type=_int_min(1, "--batch-size"), help="batch size (default: 128)")
-    t.add_argument("--lr", type=_float_in(0, math.inf, "--lr", lo_open=True), help="peak learning rate (default: 0.01)")
+    t.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), help="optimizer (recipe default)")
+    t.add_argument("--lr", type=_float_in(0, math.inf, "--lr", lo_open=True), help="peak learning rate (recipe default)")
+    t.add_argument("--momentum", type=_float_in(0, 1, "--momentum", hi_open=True), help="SGD momentum (default: 0.9)")
+    t.add_argument("--weight-decay", type=_float_in(0, math.inf, "--weight-decay"),
+                   help="weight decay (default: 5e-4)")
+    t.add_argument("--max-grad-norm", type=_float_in(0, math.inf, "--max-grad-norm"),
+                   help="clip each step's gradient to this global L2 norm, 0 = off (recipe default)")
     t.add_argument("--lr-schedule", choices=("cosine", "constant", "step"),
                    help="learning-rate schedule (default: cosine)")
-    t.add_argument("--warmup", type=_int_min(0, "--warmup"),
-                   help="lr warmup epochs of 'cosine' (default: 5; at most epochs-1)")
+    t.add_argument("--warmup", type=_warmup,
+                   help="lr warmup of 'cosine': epochs (an integer) or a fraction of the run such as 0.05 "
+                        "(recipe default)")
     t.add_argument("--step-size", type=_int_min(1, "--step-size"),
                    help="'step' schedule: epochs between lr decays (default: 30)")
     t.add_argument("--gamma", type=_float_in(0, 1, "--gamma", lo_open=True),
                    help="'step' schedule: lr decay factor (default: 0.1)")
-    t.add_argument("--schedule", choices=("paper", "set", "none"),
-                   help="SET evolution schedule: paper (zeta 0.2 every 10 epochs after a 5-epoch warmup, "
-                        "i.e. after epochs 15, 25, ...; cosine decay over the last third), set (zeta 0.3 "
-                        "after every epoch), none (static sparse). Never after the last epoch "
-                        "(default: paper)")
-    t.add_argument("--dropout", type=_float_in(0, 1, "--dropout", hi_open=True), help="dropout rate (default: 0)")
+    t.add_argument("--schedule", choices=("cosine", "paper", "set", "none"),
+                   help="SET evolution schedule: cosine (every 100 steps, zeta from 0.3 decayed by a cosine, "
+                        "none in the last quarter of the run), paper (zeta 0.2 every 10 epochs after a 5-epoch "
+                        "warmup, i.e. after epochs 15, 25, ...; cosine decay over the last third), set (zeta 0.3 "
+                        "after every epoch), none (static sparse). Never after the last epoch (recipe default)")
+    t.add_argument("--regrow", choices=("zero", "he", "pruned"),
+                   help="value of regrown blocks: zero, a fresh He-uniform draw, or uniform within the "
+                        "largest pruned |weight| (recipe default)")
+    t.add_argument("--dropout", type=_float_in(0, 1, "--dropout", hi_open=True),
+                   help="dropout rate (recipe default)")
     t.add_argument("--eval-every", type=_int_min(1, "--eval-every"),
                    help="evaluate on the test split every N epochs (default: 1)")
     t.add_argument("--seed", type=_int_min(0, "--seed"), help="seed of init, shuffling, evolution (default: 0)")
@@ -354,15 +388,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
             "n_train_available": int(n_total), "n_test": int(Xt.shape[0]),
             "checkpoint_every": args.checkpoint_every or 1,
         }
+        recipe_name = args.recipe or DEFAULT_RECIPE
+        batch = args.batch_size or recipe(recipe_name)["batch_size"]
+        epochs = args.epochs or max(DEFAULT_EPOCHS, -(-DEFAULT_MIN_STEPS // -(-run["n_train"] // batch)))
         callbacks = [JSONLLogger(out / "metrics.jsonl"),
                      Checkpoint(out / "checkpoint.npz", every=run["checkpoint_every"], extra={"cli": run}),
-                     _printer(args.epochs or DEFAULT_EPOCHS)]
+                     _printer(epochs)]
         trainer = Trainer(
-            model, epochs=args.epochs or DEFAULT_EPOCHS,
-            batch_size=args.batch_size or 128, lr=0.01 if args.lr is None else args.lr,
-            lr_schedule=args.lr_schedule or "cosine", warmup=5 if args.warmup is None else args.warmup,
+            model, epochs=epochs, recipe=recipe_name, batch_size=batch, lr=args.lr, optimizer=args.optimizer,
+            momentum=args.momentum, weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm,
+            lr_schedule=args.lr_schedule, warmup=args.warmup,
             step_size=args.step_size or 30, gamma=0.1 if args.gamma is None else args.gamma,
-            dropout=args.dropout or 0.0, evolution=args.schedule or "paper",
+            dropout=args.dropout, evolution=args.schedule, regrow=args.regrow,
             eval_every=args.eval_every or 1, seed=seed, callbacks=callbacks, progress=progress)
         config = {"command": "train", "run": run, "trainer": trainer.config, "model": model.config,
                   "threads": model.num_threads, "out": str(out), "motifcore_version": __version__,
