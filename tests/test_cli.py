@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 # folder holding the motifcore that is imported (installed, or python/ in a development tree)
 PKG_PARENT = Path(motifcore.__file__).resolve().parent.parent
 
-TINY = ["--hidden", "32,32", "--epochs", "3", "--lr", "0.05", "--warmup", "1", "--threads", "1", "--no-progress"]
+TINY = ["--hidden", "32,32", "--epochs", "3", "--lr", "0.003", "--warmup", "1", "--threads", "1", "--no-progress"]
 
 
 def _one_error_line(capsys, rc):

@@ -218,7 +218,8 @@ def test_short_run_warmup_fits_the_run():
     tr = Trainer(MotifMLP([20, 32, 3], density=0.3, seed=0, num_threads=1), epochs=3, batch_size=64,
                  progress=False)
     tr.fit(X, y)
-    assert tr.history["lr_end"][0] == pytest.approx(0.005 * (1 + math.cos(math.pi * 8 / 29)))
+    base = RECIPES["motifcore"]["lr"]
+    assert tr.history["lr_end"][0] == pytest.approx(base / 2 * (1 + math.cos(math.pi * 8 / 29)))
     paper = Trainer(MotifMLP([20, 32, 3], density=0.3, seed=0, num_threads=1), epochs=3, batch_size=64,
                     recipe="paper", progress=False)
     paper.fit(X, y)

@@ -259,7 +259,8 @@ def test_trainer_rejects_bad_settings(kwargs, exc, match):
 def test_divergence_is_reported():
     X, y = blobs(200)
     X = X * 1e3
-    tr = Trainer(small_model(), epochs=3, lr=1e4, lr_schedule="constant", max_grad_norm=0.0, progress=False)
+    tr = Trainer(small_model(), epochs=3, optimizer="sgd", lr=1e4, lr_schedule="constant", max_grad_norm=0.0,
+                 progress=False)
     with pytest.raises(TrainingDivergedError, match="diverged in epoch"):
         tr.fit(X, y)
 

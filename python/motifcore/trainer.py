@@ -303,7 +303,7 @@ class Trainer:
         Named settings (:mod:`motifcore.recipes`) for every hyper-parameter below left as
         ``None``; the defaults quoted below are the ``"motifcore"`` recipe's.
     batch_size : int, default 128
-    lr : float, default 0.01
+    lr : float, default 0.001
         Peak learning rate.
     lr_schedule : {"cosine", "constant", "step"} or callable ``f(epoch, batch) -> lr``
         See :mod:`motifcore.schedules`. ``"cosine"`` has a linear warmup of ``warmup``.
@@ -312,7 +312,7 @@ class Trainer:
         float in [0, 1)).
     step_size, gamma : int, float
         ``"step"`` schedule: multiply the lr by ``gamma`` every ``step_size`` epochs.
-    optimizer : {"sgd", "adam", "adamw"}, default "sgd"
+    optimizer : {"sgd", "adam", "adamw"}, default "adam"
         SGD with momentum (the paper's), Adam with L2 ``weight_decay`` in the gradient, or AdamW
         with decoupled ``weight_decay``. All run in place in the engine.
     momentum, weight_decay : float, default 0.9, 5e-4
@@ -320,7 +320,7 @@ class Trainer:
         Adam/AdamW moment decays and denominator term.
     max_grad_norm : float, default 10.0
         If > 0, each step's gradient (all layers together) is rescaled to at most this L2 norm.
-    dropout : float, default 0.0
+    dropout : float, default 0.2
         Inverted dropout on hidden activations.
     evolution : {"paper", "set", "cosine", "none"}, callable, dict, list or EvolutionSchedule
         SET evolution schedule (see :mod:`motifcore.schedules`), default ``"cosine"``;
