@@ -117,3 +117,27 @@ def test_errors(digits):
         MotifSETClassifier(density=1.5, epochs=1).fit(X[:50], y[:50])
     with pytest.raises(TypeError, match="hidden_sizes"):
         MotifSETClassifier(hidden_sizes="64", epochs=1).fit(X[:50], y[:50])
+
+
+def test_early_stopping_keeps_the_best_epoch(digits):
+    X, y = digits
+    clf = MotifSETClassifier(hidden_sizes=(64,), epochs=60, min_steps=0, lr=0.02, early_stopping=True,
+                             validation_fraction=0.2, n_iter_no_change=3, num_threads=1, seed=1)
+    clf.fit(X[:1000], y[:1000])
+    acc = clf.history_["val_accuracy"]
+    assert len(acc) == clf.n_epochs_ and all(a is not None for a in acc)
+    best = int(np.argmax(acc)) + 1                     # earliest best epoch
+    assert clf.best_epoch_ == best
+    assert clf.n_epochs_ == 60 or clf.n_epochs_ - best == 4     # stopped after 3 epochs without a gain
+    # the kept weights are the best epoch's: they score exactly its accuracy on the held-out split
+    _, _, Xv, yv = clf._split(np.asarray(X[:1000], np.float32), np.asarray(y[:1000], np.int64))
+    assert clf.model_.score(Xv, yv) == acc[best - 1]
+
+
+def test_early_stopping_rejects_impossible_splits():
+    X = np.random.default_rng(0).normal(size=(12, 3))
+    y = np.arange(12) % 4
+    with pytest.raises(ValueError, match="too few samples"):
+        MotifSETClassifier(early_stopping=True, validation_fraction=0.1, min_steps=0, epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        MotifSETClassifier(early_stopping=True, validation_fraction=1.0).fit(X, y)
