@@ -27,7 +27,8 @@ SETS = ["skf:COIL20", "skf:Isolet", "skf:PCMAC", "skf:BASEHOCK", "skf:TOX-171", 
 CONFIGS = [("none", None)] + [(s, r) for s in ("cosine", "paper", "set") for r in ("zero", "he", "pruned")]
 
 
-def run(name: str, schedule: str, regrow: str | None, seed: int, fmnist_epochs: int, data: tuple) -> tuple[float, float]:
+def run(name: str, schedule: str, regrow: str | None, seed: int, fmnist_epochs: int,
+        data: tuple) -> tuple[float, float]:
     import motifcore as mc
 
     X, y, Xt, yt = data

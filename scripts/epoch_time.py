@@ -25,7 +25,8 @@ def main() -> None:
     ap.add_argument("--motifs", type=int, nargs="+", default=[1, 2, 4])
     args = ap.parse_args()
     X, y, _, _ = mc.datasets.load("fashion-mnist")
-    result = {"threads": args.threads, "epochs_timed": args.epochs, "machine": platform.processor() or platform.machine(),
+    result = {"threads": args.threads, "epochs_timed": args.epochs,
+              "machine": platform.processor() or platform.machine(),
               "load_average_before": os.getloadavg(), "build": mc.build_info(), "seconds_per_epoch": {}}
     for m in args.motifs:
         model = mc.MotifMLP([784, 3000, 3000, 3000, 10], motif=m, density=0.1, seed=0, num_threads=args.threads)

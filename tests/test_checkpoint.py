@@ -65,7 +65,8 @@ def test_model_roundtrip(tmp_path):
 def test_resume_is_bit_exact(tmp_path, stop_at, evolution):
     X, y = blobs()
     Xv, yv = blobs(200, seed=1)
-    kw = {"epochs": 7, "batch_size": 64, "lr": 0.05, "warmup": 2, "evolution": evolution, "dropout": 0.2, "eval_every": 2,
+    kw = {"epochs": 7, "batch_size": 64, "lr": 0.05, "warmup": 2, "evolution": evolution, "dropout": 0.2,
+          "eval_every": 2,
               "seed": 11, "progress": False}
     full = Trainer(model(), **kw)
     full.fit(X, y, Xv, yv)

@@ -12,15 +12,15 @@ from . import _core
 from ._validation import (
     as_float_matrix,
     as_labels,
+    check_betas,
     check_density,
     check_epsilon,
     check_int,
     check_motif,
-    check_seed,
-    check_betas,
     check_optimizer,
     check_positive,
     check_regrow,
+    check_seed,
     check_zeta,
     per_layer,
 )
@@ -263,8 +263,8 @@ class MotifLayer:
         """Apply one SGD-with-momentum update from the stored gradients."""
         self.optimizer_step("sgd", lr, momentum=momentum, weight_decay=weight_decay)
 
-    def optimizer_step(self, optimizer: str, lr: float, *, momentum: float = 0.9, betas: Tuple[float, float] = (0.9, 0.999),
-                       eps: float = 1e-8, weight_decay: float = 0.0, grad_scale: float = 1.0, t: int = 1) -> None:
+    def optimizer_step(self, optimizer: str, lr: float, *, momentum: float = 0.9,
+                       betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0, grad_scale: float = 1.0, t: int = 1) -> None:
         """One in-place update from the stored gradients: ``"sgd"`` (momentum), ``"adam"`` (L2
         weight decay added to the gradient) or ``"adamw"`` (decoupled decay); ``t`` is the 1-based
         update count of Adam's bias correction, ``grad_scale`` multiplies the gradients first."""

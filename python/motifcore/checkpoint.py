@@ -157,7 +157,8 @@ def _read(path: PathLike) -> tuple:
     except (ValueError, TypeError, IndexError) as exc:
         raise ValueError(f"{p}: the checkpoint's metadata is not valid JSON: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{p}: not a motifcore checkpoint (format {meta.get('format') if isinstance(meta, dict) else None!r})")
+        fmt = meta.get("format") if isinstance(meta, dict) else None
+        raise ValueError(f"{p}: not a motifcore checkpoint (format {fmt!r})")
     version = meta.get("version")
     if version != FORMAT_VERSION:
         raise ValueError(f"{p}: checkpoint format version {version!r} is not supported "

@@ -188,7 +188,8 @@ def _build_parser() -> argparse.ArgumentParser:
                         "see motifcore.recipes)")
     t.add_argument("--batch-size", type=_int_min(1, "--batch-size"), help="batch size (default: 128)")
     t.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), help="optimizer (recipe default)")
-    t.add_argument("--lr", type=_float_in(0, math.inf, "--lr", lo_open=True), help="peak learning rate (recipe default)")
+    t.add_argument("--lr", type=_float_in(0, math.inf, "--lr", lo_open=True),
+                   help="peak learning rate (recipe default)")
     t.add_argument("--momentum", type=_float_in(0, 1, "--momentum", hi_open=True), help="SGD momentum (default: 0.9)")
     t.add_argument("--weight-decay", type=_float_in(0, math.inf, "--weight-decay"),
                    help="weight decay (default: 5e-4)")
