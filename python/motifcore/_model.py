@@ -264,7 +264,8 @@ class MotifLayer:
         self.optimizer_step("sgd", lr, momentum=momentum, weight_decay=weight_decay)
 
     def optimizer_step(self, optimizer: str, lr: float, *, momentum: float = 0.9,
-                       betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0, grad_scale: float = 1.0, t: int = 1) -> None:
+                       betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                       grad_scale: float = 1.0, t: int = 1) -> None:
         """One in-place update from the stored gradients: ``"sgd"`` (momentum), ``"adam"`` (L2
         weight decay added to the gradient) or ``"adamw"`` (decoupled decay); ``t`` is the 1-based
         update count of Adam's bias correction, ``grad_scale`` multiplies the gradients first."""
