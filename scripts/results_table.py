@@ -1,9 +1,9 @@
-"""Print the Markdown results page (docs/results.md) from the run folders of fmnist_results.sh.
+"""Print the Fashion-MNIST tables of docs/results.md from the run folders of fmnist_results.sh.
 
-Usage: python scripts/results_table.py RUN_DIR [EPOCH_TIMES.json] > docs/results.md
-RUN_DIR holds one folder per motif size (m1, m2, m4), each written by `motifcore train`.
-EPOCH_TIMES.json (from scripts/epoch_time.py, run on a quiet machine) replaces the s/epoch
-recorded during training when the machine was shared.
+Usage: python scripts/results_table.py RUN_DIR
+RUN_DIR holds <recipe>/m<M>/ folders (recipe: motifcore, paper; M: 1, 2, 4), each written by
+`motifcore train`. Seconds per epoch are the runs' own medians (training iterations only); the
+machine was shared, so docs/performance.md has the clean timings.
 """
 
 from __future__ import annotations
@@ -16,55 +16,45 @@ from pathlib import Path
 PAPER = {1: 76.1, 2: 73.3, 4: 69.2}  # Chen et al., AI 2025, Table 4 (300 epochs)
 
 
-def main(run_dir: str, times_file: str | None = None) -> None:
-    root = Path(run_dir)
-    quiet = json.loads(Path(times_file).read_text()) if times_file else None
+def _runs(root: Path) -> list[tuple[str, int, dict, list[dict]]]:
     rows = []
-    for m in (1, 2, 4):
-        d = root / f"m{m}"
-        if not (d / "summary.json").exists():
-            continue
-        s = json.loads((d / "summary.json").read_text())
-        epochs = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines() if line.strip()]
-        times = [e["train_time"] for e in epochs]
-        t = quiet["seconds_per_epoch"][str(m)] if quiet else statistics.median(times)
-        rows.append((m, s, t, epochs))
+    for recipe in ("motifcore", "paper"):
+        for m in (1, 2, 4):
+            d = root / recipe / f"m{m}"
+            if (d / "summary.json").exists():
+                s = json.loads((d / "summary.json").read_text())
+                epochs = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines() if line.strip()]
+                rows.append((recipe, m, s, epochs))
+    return rows
+
+
+def main(run_dir: str) -> None:
+    rows = _runs(Path(run_dir))
     if not rows:
-        sys.exit(f"no runs found under {root}")
-    base_time = next((t for m, _, t, _ in rows if m == 1), None)
-    n_epochs = rows[0][1]["epochs_completed"]
-    print("# Fashion-MNIST results\n")
-    print(f"Motif-SET on Fashion-MNIST, `784-3000-3000-3000-10`, block density 0.1, the paper's recipe "
-          f"(SGD momentum 0.9, weight decay 5e-4, lr 0.01 with 5-epoch warmup and cosine decay, batch 128, "
-          f"SET evolution: zeta 0.2 every 10 epochs after 5 warmup epochs, cosine decay of zeta over the "
-          f"last third) shortened to **{n_epochs} epochs** (the paper trains 300), seed 0.\n")
-    if quiet:
-        print(f"Seconds per epoch (training iterations only, evaluation excluded) come from a separate "
-              f"timing run, `scripts/epoch_time.py`, with {quiet['threads']} threads: median of "
-              f"{quiet['epochs_timed']} epochs, load average before/after "
-              f"{quiet['load_average_before'][0]:.1f}/{quiet['load_average_after'][0]:.1f}. The training runs "
-              f"themselves shared the machine with other jobs, so their own timings are not comparable.\n")
-    print("| m | test accuracy (final) | best | paper (300 ep.) | unique params | block MACs / sample | "
-          "edges | dense-equivalent params | s/epoch (median) | time vs m=1 |")
+        sys.exit(f"no runs found under {run_dir}")
+    print("| recipe | m | epochs | test accuracy (final) | best (epoch) | final - best | paper (300 ep.) | "
+          "unique params | block MACs / sample | s/epoch (median) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for m, s, t, _ in rows:
-        ratio = f"{t / base_time:.2f}x" if base_time else "-"
-        print(f"| {m} | {100 * s['final_accuracy']:.2f} % | {100 * s['best_accuracy']:.2f} % "
-              f"(ep. {s['best_epoch']}) | {PAPER[m]} % | {s['unique_params']:,} | "
-              f"{s['block_macs_per_sample']:,} | {s['edges']:,} | {s['dense_equivalent_params']:,} | "
-              f"{t:.2f} | {ratio} |")
-    print("\nTest accuracy per epoch:\n")
-    print("| epoch | " + " | ".join(f"m={m}" for m, *_ in rows) + " |")
+    for recipe, m, s, e in rows:
+        t = statistics.median(r["train_time"] for r in e)
+        print(f"| {recipe} | {m} | {s['epochs_completed']} | {100 * s['final_accuracy']:.2f} % | "
+              f"{100 * s['best_accuracy']:.2f} % ({s['best_epoch']}) | "
+              f"{100 * (s['final_accuracy'] - s['best_accuracy']):+.2f} | {PAPER[m]} % | {s['unique_params']:,} | "
+              f"{s['block_macs_per_sample']:,} | {t:.2f} |")
+    print("\nTest accuracy per epoch (%):\n")
+    print("| epoch | " + " | ".join(f"{r} m={m}" for r, m, *_ in rows) + " |")
     print("|---|" + "---|" * len(rows))
     for i in range(max(len(e) for *_, e in rows)):
         cells = []
         for *_, e in rows:
             acc = e[i]["val_accuracy"] if i < len(e) else None
-            cells.append(f"{100 * acc:.2f}" if acc is not None else "")
+            mark = "*" if i < len(e) and e[i].get("zeta") else ""
+            cells.append(f"{100 * acc:.2f}{mark}" if acc is not None else "")
         print(f"| {i + 1} | " + " | ".join(cells) + " |")
+    print("\n`*`: an evolution step ran before that epoch.")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (2, 3):
+    if len(sys.argv) != 2:
         sys.exit(__doc__)
-    main(*sys.argv[1:])
+    main(sys.argv[1])
