@@ -223,3 +223,79 @@ def test_mlp_simd_levels_agree(simd_levels):
     for level, (w, losses) in results.items():
         assert_close(w, base_w, what=f"weights at {level}")
         np.testing.assert_allclose(losses, base_loss, rtol=1e-4, err_msg=level)
+
+
+# ---- dropout against a NumPy re-derivation of its masks ------------------------------------------
+
+_M64 = (1 << 64) - 1
+
+
+def _splitmix64(state):
+    state = (state + 0x9E3779B97F4A7C15) & _M64
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return state, z ^ (z >> 31)
+
+
+def _hash4(a, b, c, d):
+    s, h = _splitmix64(a)
+    s, h = _splitmix64(h ^ b)
+    s, h = _splitmix64(h ^ c)
+    s, h = _splitmix64(h ^ d)
+    return h
+
+
+def dropout_keep(seed, step, layer, n, batch, p):
+    """The engine's documented mask: neuron i of `layer` at `step` draws a splitmix64 stream seeded
+    by hash4(seed, step, layer, i); each draw gives two 24-bit uniforms (bits 40-63, then 16-39),
+    for samples t and t+1; a sample is dropped when its uniform is below p."""
+    thr = int(p * (1 << 24))
+    keep = np.ones((batch, n), dtype=bool)
+    for i in range(n):
+        x = _hash4(seed, step, layer, i)
+        for t in range(0, batch, 2):
+            x, r = _splitmix64(x)
+            keep[t, i] = (r >> 40) >= thr
+            if t + 1 < batch:
+                keep[t + 1, i] = ((r >> 16) & 0xFFFFFF) >= thr
+    return keep
+
+
+def test_dropout_forward_and_gradients_match_numpy():
+    p = 0.3
+    rng = np.random.default_rng(5)
+    mlp = MotifMLP([12, 20, 16, 4], motif=[2, 2, 1], density=0.5, seed=3, num_threads=1)
+    x = rng.normal(size=(7, 12)).astype(np.float32)
+    y = rng.integers(0, 4, size=7)
+    specs = specs_of(mlp)
+    seed, step = int(mlp._net.dropout_seed), mlp.steps
+    masks = [dropout_keep(seed, step, l, s["n_out"], 7, p) / (1 - p) for l, s in enumerate(specs[:-1])]
+    dropped = np.concatenate([(m == 0).ravel() for m in masks])
+    assert 0.15 < dropped.mean() < 0.45                                # about p of them dropped
+
+    # forward with the masks, then plain backprop through them (float64, dense matrices)
+    a, inputs, zs = x.astype(np.float64), [], []
+    for l, s in enumerate(specs):
+        inputs.append(a)
+        z = a @ ref.spec_matrix(s).T + ref.spec_bias(s)
+        zs.append(z)
+        a = np.maximum(z, 0) * masks[l] if l + 1 < len(specs) else z
+    loss = ref.cross_entropy(zs[-1], y)
+    dz = ref.softmax(zs[-1])
+    dz[np.arange(7), y] -= 1
+    dz /= 7
+    grads = []
+    for l in range(len(specs) - 1, -1, -1):
+        s = specs[l]
+        grads.append((ref.block_grads_from_dense(dz.T @ inputs[l], s["motif"], s["indptr"], s["indices"]),
+                      ref.reduce_bias_grad(dz.sum(axis=0), s["n_out"], s["motif"][0], s["bias_mode"])))
+        if l > 0:
+            dz = (dz @ ref.spec_matrix(s)) * masks[l - 1] * (zs[l - 1] > 0)
+    grads = grads[::-1]
+
+    got = mlp.train_step(x, y, lr=1.0, momentum=0.0, weight_decay=0.0, dropout=p)
+    assert got == pytest.approx(loss, rel=1e-5)
+    for layer, s, (gk, gb) in zip(mlp.layers, specs, grads):
+        assert_close(s["weights"] - layer.weights, gk, what="dK with dropout")
+        assert_close(s["bias"] - layer.bias, gb, what="db with dropout")
