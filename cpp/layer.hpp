@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "common.hpp"
+#include "evolution.hpp"
+#include "optimizer.hpp"
 
 namespace motifcore {
 
@@ -37,35 +39,6 @@ struct LayerConfig {
     /// input motif (the shared block makes them equal up to a zero bias), so its group sums have
     /// m_in times the second moment of independent inputs; the init bound accounts for it.
     int64_t input_copies = 1;
-};
-
-/// Value given to the blocks regrown by SET evolution.
-enum class RegrowInit {
-    He = 0,      ///< a fresh He-uniform draw with the row's new fan-in (the paper's choice)
-    Zero = 1,    ///< zero, as RigL: a new block enters the function only through its gradient
-    Pruned = 2,  ///< uniform in [-t, t], t = largest |K| among the blocks pruned in this step
-};
-
-/// Optimizer of a training step.
-enum class Optimizer { SGD = 0, Adam = 1, AdamW = 2 };
-
-/// Hyper-parameters of one optimizer update; every field has its default.
-struct OptimConfig {
-    Optimizer kind = Optimizer::SGD;
-    float lr = 0.01f;
-    float momentum = 0.9f;        ///< SGD momentum
-    float beta1 = 0.9f;           ///< Adam first-moment decay
-    float beta2 = 0.999f;         ///< Adam second-moment decay
-    float eps = 1e-8f;            ///< Adam denominator term
-    float weight_decay = 5e-4f;   ///< L2 added to the gradient (SGD, Adam); decoupled decay (AdamW)
-    float grad_scale = 1.f;       ///< multiplies every gradient first (global-norm clipping)
-    uint64_t t = 1;               ///< 1-based update count, for Adam's bias correction
-};
-
-/// Result of one SET evolution step.
-struct PruneStats {
-    int64_t removed = 0;     ///< blocks pruned (== regrown)
-    float threshold = 0.f;   ///< largest |K| among the pruned blocks (0 when nothing was pruned)
 };
 
 /// Scratch buffers of one layer for a batch; feature-major panels [rows, B]. Reused across steps.

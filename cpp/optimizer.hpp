@@ -1,0 +1,25 @@
+// Optimizer settings of one in-place update; the update itself is Layer::optimizer_step
+// (optimizer.cpp).
+#pragma once
+
+#include <cstdint>
+
+namespace motifcore {
+
+/// Optimizer of a training step.
+enum class Optimizer { SGD = 0, Adam = 1, AdamW = 2 };
+
+/// Hyper-parameters of one optimizer update; every field has its default.
+struct OptimConfig {
+    Optimizer kind = Optimizer::SGD;
+    float lr = 0.01f;
+    float momentum = 0.9f;        ///< SGD momentum
+    float beta1 = 0.9f;           ///< Adam first-moment decay
+    float beta2 = 0.999f;         ///< Adam second-moment decay
+    float eps = 1e-8f;            ///< Adam denominator term
+    float weight_decay = 5e-4f;   ///< L2 added to the gradient (SGD, Adam); decoupled decay (AdamW)
+    float grad_scale = 1.f;       ///< multiplies every gradient first (global-norm clipping)
+    uint64_t t = 1;               ///< 1-based update count, for Adam's bias correction
+};
+
+}  // namespace motifcore
