@@ -165,12 +165,30 @@ def test_regrow_argument_checks():
         layer.prune_regrow(0.2, zero_init=True, regrow="he")
 
 
+@pytest.mark.parametrize("spec, evolved", [("all", {0, 1, 2}), ("hidden", {0, 1}), ("input", {0}), ([1, 2], {1, 2})])
+def test_evolve_layers_chooses_the_layers(spec, evolved):
+    X, y = blobs()
+    m = MotifMLP([20, 32, 32, 3], density=0.3, seed=0, num_threads=1)
+    before = [layer.indices.copy() for layer in m.layers]
+    Trainer(m, epochs=2, evolution="set", evolve_layers=spec, progress=False).fit(X, y)
+    changed = {i for i, layer in enumerate(m.layers) if not np.array_equal(layer.indices, before[i])}
+    assert changed == evolved
+
+
+def test_evolve_layers_is_validated():
+    m = MotifMLP([20, 32, 3], density=0.3, seed=0, num_threads=1)
+    with pytest.raises(ValueError, match="evolve_layers"):
+        Trainer(m, evolve_layers="output")
+    with pytest.raises(ValueError, match="out of range"):
+        Trainer(m, evolve_layers=[2])
+
+
 def test_output_layer_can_be_kept_out_of_evolution():
     X, y = blobs()
     m = MotifMLP([20, 32, 32, 3], density=0.3, seed=0, num_threads=1)
     out_before = m.layers[-1].indices.copy()
     hid_before = m.layers[0].indices.copy()
-    Trainer(m, epochs=3, evolution="set", evolve_output=False, progress=False).fit(X, y)
+    Trainer(m, epochs=3, evolution="set", evolve_layers="hidden", progress=False).fit(X, y)
     assert np.array_equal(m.layers[-1].indices, out_before)
     assert not np.array_equal(m.layers[0].indices, hid_before)
 

@@ -138,7 +138,7 @@ def _dataset_tag(name: str) -> str:
 
 _TRAIN_RUN_FLAGS = ("dataset", "hidden", "motif", "density", "epsilon", "epochs", "recipe", "batch_size", "lr",
                     "lr_schedule", "warmup", "step_size", "gamma", "optimizer", "momentum", "weight_decay",
-                    "max_grad_norm", "schedule", "regrow", "dropout", "eval_every", "seed", "limit_train",
+                    "max_grad_norm", "schedule", "regrow", "evolve_layers", "dropout", "eval_every", "seed", "limit_train",
                     "checkpoint_every")
 DEFAULT_MIN_STEPS = 1000
 
@@ -212,6 +212,9 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--regrow", choices=("zero", "he", "pruned"),
                    help="value of regrown blocks: zero, a fresh He-uniform draw, or uniform within the "
                         "largest pruned |weight| (recipe default)")
+    t.add_argument("--evolve-layers", choices=("all", "hidden", "input"),
+                   help="weight layers that evolution changes: all, hidden (all but the output layer) or input "
+                        "(the first layer only) (recipe default)")
     t.add_argument("--dropout", type=_float_in(0, 1, "--dropout", hi_open=True),
                    help="dropout rate (recipe default)")
     t.add_argument("--eval-every", type=_int_min(1, "--eval-every"),
@@ -400,7 +403,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             momentum=args.momentum, weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm,
             lr_schedule=args.lr_schedule, warmup=args.warmup,
             step_size=args.step_size or 30, gamma=0.1 if args.gamma is None else args.gamma,
-            dropout=args.dropout, evolution=args.schedule, regrow=args.regrow,
+            dropout=args.dropout, evolution=args.schedule, regrow=args.regrow, evolve_layers=args.evolve_layers,
             eval_every=args.eval_every or 1, seed=seed, callbacks=callbacks, progress=progress)
         config = {"command": "train", "run": run, "trainer": trainer.config, "model": model.config,
                   "threads": model.num_threads, "out": str(out), "motifcore_version": __version__,

@@ -31,12 +31,12 @@ RECIPES: dict[str, dict[str, Any]] = {
     "motifcore": {
         "batch_size": 128, "optimizer": "adam", "lr": 1e-3, "momentum": 0.9, "weight_decay": 5e-4,
         "betas": (0.9, 0.999), "eps": 1e-8, "max_grad_norm": 10.0, "lr_schedule": "cosine", "warmup": 0.05,
-        "dropout": 0.2, "evolution": "cosine", "regrow": "zero", "evolve_output": True,
+        "dropout": 0.2, "evolution": "cosine", "regrow": "zero", "evolve_layers": "all",
     },
     "paper": {
         "batch_size": 128, "optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4,
         "betas": (0.9, 0.999), "eps": 1e-8, "max_grad_norm": 0.0, "lr_schedule": "cosine", "warmup": 5,
-        "dropout": 0.0, "evolution": "paper", "regrow": "he", "evolve_output": True,
+        "dropout": 0.0, "evolution": "paper", "regrow": "he", "evolve_layers": "all",
     },
 }
 

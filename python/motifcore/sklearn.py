@@ -53,6 +53,8 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         SET evolution schedule (:mod:`motifcore.schedules`).
     regrow : {"he", "zero", "pruned"}, optional
         Value of regrown blocks.
+    evolve_layers : {"all", "hidden", "input"} or list of int, optional
+        Weight layers that evolution changes.
     early_stopping : bool, default False
         Hold out ``validation_fraction`` of the training data (stratified), stop when its
         accuracy has not improved for ``n_iter_no_change`` epochs, and keep the weights of the
@@ -97,6 +99,7 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         warmup: int | float | None = None,
         evolution: Any = None,
         regrow: str | None = None,
+        evolve_layers: str | Sequence[int] | None = None,
         dropout: float | None = None,
         momentum: float | None = None,
         weight_decay: float | None = None,
@@ -122,6 +125,7 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         self.warmup = warmup
         self.evolution = evolution
         self.regrow = regrow
+        self.evolve_layers = evolve_layers
         self.dropout = dropout
         self.momentum = momentum
         self.weight_decay = weight_decay
@@ -178,7 +182,8 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
                          epsilon=self.epsilon, seed=self.seed, num_threads=self.num_threads)
         trainer = Trainer(model, epochs=epochs, recipe=self.recipe, batch_size=batch, lr=self.lr,
                           optimizer=self.optimizer, lr_schedule=self.schedule, warmup=self.warmup,
-                          evolution=self.evolution, regrow=self.regrow, dropout=self.dropout,
+                          evolution=self.evolution, regrow=self.regrow, evolve_layers=self.evolve_layers,
+                          dropout=self.dropout,
                           momentum=self.momentum, weight_decay=self.weight_decay, max_grad_norm=self.max_grad_norm,
                           seed=self.seed, progress=bool(self.verbose), callbacks=callbacks)
         trainer.fit(X, y_enc, X_val, y_val)

@@ -284,6 +284,35 @@ class JSONLLogger(Callback):
 # ------------------------------------------------------------------------------------------------
 
 
+EVOLVE_LAYERS = ("all", "hidden", "input")
+
+
+def _check_evolve_layers(value: Any, n_layers: int) -> str | tuple[int, ...]:
+    if isinstance(value, str):
+        if value not in EVOLVE_LAYERS:
+            raise ValueError(f"evolve_layers must be one of {', '.join(EVOLVE_LAYERS)} or a list of layer "
+                             f"indices, got {value!r}")
+        return value
+    if not isinstance(value, (list, tuple)) or not value:
+        raise TypeError(f"evolve_layers must be one of {', '.join(EVOLVE_LAYERS)} or a non-empty list of layer "
+                        f"indices, got {value!r}")
+    idx = tuple(check_int(i, "evolve_layers entry", 0) for i in value)
+    bad = [i for i in idx if i >= n_layers]
+    if bad:
+        raise ValueError(f"evolve_layers {bad} out of range: the model has {n_layers} weight layers")
+    return idx
+
+
+def _evolved_layers(spec: str | tuple[int, ...], n_layers: int) -> set[int]:
+    if spec == "all" or (spec == "hidden" and n_layers == 1):
+        return set(range(n_layers))
+    if spec == "hidden":
+        return set(range(n_layers - 1))
+    if spec == "input":
+        return {0}
+    return set(spec)
+
+
 def _derive(seed: int, *words: int) -> np.random.SeedSequence:
     return np.random.SeedSequence([seed, *words])
 
@@ -329,8 +358,9 @@ class Trainer:
         Value of regrown blocks (see :meth:`MotifLayer.prune_regrow`).
     zero_init : bool, default False
         Same as ``regrow="zero"`` (kept for existing code).
-    evolve_output : bool, default True
-        Whether the output layer takes part in evolution.
+    evolve_layers : {"all", "hidden", "input"} or sequence of int, default "all"
+        Which weight layers evolution changes: every layer, all but the output layer, only the
+        first (input) layer, or the given layer indices (0 = input layer).
     eval_every : int, default 1
         Evaluate on the held-out set every this many epochs (and always after the last epoch).
     eval_batch_size : int, default 1024
@@ -364,7 +394,7 @@ class Trainer:
         evolution_params: Mapping[str, Any] | None = None,
         regrow: str | None = None,
         zero_init: bool = False,
-        evolve_output: bool | None = None,
+        evolve_layers: str | Sequence[int] | None = None,
         eval_every: int = 1,
         eval_batch_size: int = 1024,
         seed: int = 0,
@@ -381,12 +411,12 @@ class Trainer:
         given = {"batch_size": batch_size, "lr": lr, "lr_schedule": lr_schedule, "warmup": warmup,
                  "optimizer": optimizer, "momentum": momentum, "weight_decay": weight_decay, "betas": betas,
                  "eps": eps, "max_grad_norm": max_grad_norm, "dropout": dropout, "evolution": evolution,
-                 "regrow": regrow, "evolve_output": evolve_output}
+                 "regrow": regrow, "evolve_layers": evolve_layers}
         r.update({k: v for k, v in given.items() if v is not None})
         batch_size, lr, lr_schedule, warmup = r["batch_size"], r["lr"], r["lr_schedule"], r["warmup"]
         optimizer, momentum, weight_decay, betas = r["optimizer"], r["momentum"], r["weight_decay"], r["betas"]
         eps, max_grad_norm, dropout, evolution = r["eps"], r["max_grad_norm"], r["dropout"], r["evolution"]
-        regrow, evolve_output = r["regrow"], r["evolve_output"]
+        regrow, evolve_layers = r["regrow"], r["evolve_layers"]
         self.epochs = check_int(epochs, "epochs")
         self.batch_size = check_int(batch_size, "batch_size")
         if not callable(lr_schedule) and not isinstance(lr_schedule, str):
@@ -412,7 +442,7 @@ class Trainer:
         self.evolution_params = dict(evolution_params or {})
         self.regrow = check_regrow(regrow, bool(zero_init))
         self.zero_init = self.regrow == "zero"
-        self.evolve_output = bool(evolve_output)
+        self.evolve_layers = _check_evolve_layers(evolve_layers, len(model.layers))
         self.eval_every = check_int(eval_every, "eval_every")
         self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size")
         self.seed = check_seed(seed)
@@ -460,7 +490,8 @@ class Trainer:
             "warmup": self.warmup, "step_size": self.step_size, "gamma": self.gamma,
             "optimizer": self.optimizer, "momentum": self.momentum, "weight_decay": self.weight_decay,
             "betas": list(self.betas), "eps": self.eps, "max_grad_norm": self.max_grad_norm, "dropout": self.dropout,
-            "evolution": evo, "regrow": self.regrow, "evolve_output": self.evolve_output,
+            "evolution": evo, "regrow": self.regrow,
+            "evolve_layers": self.evolve_layers if isinstance(self.evolve_layers, str) else list(self.evolve_layers),
             "eval_every": self.eval_every,
             "eval_batch_size": self.eval_batch_size, "seed": self.seed,
         }
@@ -500,6 +531,8 @@ class Trainer:
         cfg.pop("zero_init", None)
         if "betas" in cfg:
             cfg["betas"] = tuple(cfg["betas"])
+        if isinstance(cfg.get("evolve_layers"), list):
+            cfg["evolve_layers"] = tuple(cfg["evolve_layers"])
         cfg.update(overrides)
         try:
             trainer = cls(ck.model, callbacks=callbacks, progress=progress, **cfg)
@@ -536,7 +569,8 @@ class Trainer:
         self._dirty = True
         t0 = time.perf_counter()
         n_layers = len(self.model.layers)
-        zetas = [zeta] * n_layers if self.evolve_output or n_layers == 1 else [zeta] * (n_layers - 1) + [0.0]
+        chosen = _evolved_layers(self.evolve_layers, n_layers)
+        zetas = [zeta if i in chosen else 0.0 for i in range(n_layers)]
         replaced = self.model.evolve(zetas, seed=seed, regrow=self.regrow)
         dt = time.perf_counter() - t0
         self.evolved_through = after_epoch
