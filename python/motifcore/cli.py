@@ -138,8 +138,8 @@ def _dataset_tag(name: str) -> str:
 
 _TRAIN_RUN_FLAGS = ("dataset", "hidden", "motif", "density", "epsilon", "epochs", "recipe", "batch_size", "lr",
                     "lr_schedule", "warmup", "step_size", "gamma", "optimizer", "momentum", "weight_decay",
-                    "max_grad_norm", "schedule", "regrow", "evolve_layers", "dropout", "eval_every", "seed", "limit_train",
-                    "checkpoint_every")
+                    "max_grad_norm", "schedule", "regrow", "evolve_layers", "dropout", "eval_every", "seed",
+                    "limit_train", "checkpoint_every")
 DEFAULT_MIN_STEPS = 1000
 
 
