@@ -10,9 +10,10 @@ from pathlib import Path
 import motifcore
 import numpy as np
 import pytest
-from motifcore import cli, load_model
+from motifcore import load_model
 from motifcore.checkpoint import read_metadata
 from motifcore.cli import main
+from motifcore.cli import train as cli_train
 
 REPO = Path(__file__).resolve().parents[1]
 # folder holding the motifcore that is imported (installed, or python/ in a development tree)
@@ -97,7 +98,7 @@ def test_resume_after_interrupt_is_bit_exact(tmp_path, monkeypatch, capsys):
             "--epochs", "4", *TINY[4:]]
     assert main([*args, "--out", str(tmp_path / "full")]) == 0
 
-    real = cli._printer
+    real = cli_train._printer
 
     def interrupting_printer(total):
         p = real(total)
@@ -110,13 +111,13 @@ def test_resume_after_interrupt_is_bit_exact(tmp_path, monkeypatch, capsys):
         p.on_epoch_end = on_epoch_end
         return p
 
-    monkeypatch.setattr(cli, "_printer", interrupting_printer)
+    monkeypatch.setattr(cli_train, "_printer", interrupting_printer)
     part = tmp_path / "part"
     assert main([*args, "--out", str(part)]) == 130
     err = capsys.readouterr().err
     assert "interrupted after epoch 2" in err and "--resume" in err
     assert read_metadata(part / "checkpoint.npz")["epoch"] == 2
-    monkeypatch.setattr(cli, "_printer", real)
+    monkeypatch.setattr(cli_train, "_printer", real)
 
     # resumed with the default thread count (the first part ran on 1 thread): still bit-exact
     assert main(["train", "--resume", str(part / "checkpoint.npz"), "--no-progress"]) == 0

@@ -27,13 +27,17 @@ finally:
     if _short_spin:
         _os.environ.pop("GOMP_SPINCOUNT", None)
 
-from ._model import MotifLayer, MotifMLP, build_info
-
-__version__ = "0.1.0"
-
-from . import datasets, metrics, report, schedules, sweep
-from .checkpoint import load_model
-from .trainer import History, Trainer
+# the old flat module paths (motifcore.trainer, .checkpoint, .estimate, ...) are aliases of the
+# modules in the subpackages; importing them here keeps them attributes of the package, as before
+from . import checkpoint, estimate, recipes, report, trainer  # noqa: F401
+from ._version import __version__
+from .analysis import metrics
+from .data import datasets
+from .experiments import sweep
+from .nn.model import MotifLayer, MotifMLP, build_info
+from .train import schedules
+from .train.checkpoint import load_model
+from .train.trainer import History, Trainer
 
 __all__ = [
     "History",

@@ -11,12 +11,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
-from ._model import MotifMLP
-from ._validation import check_int, check_real, check_seed
-from .checkpoint import model_from_state
+from ._internal.validation import check_int, check_real, check_seed
+from .nn.model import MotifMLP
 from .recipes import DEFAULT_RECIPE
 from .recipes import recipe as get_recipe
-from .trainer import EarlyStopping, History, RestoreBest, Trainer
+from .train.checkpoint import model_from_state
+from .train.trainer import EarlyStopping, History, RestoreBest, Trainer
 
 __all__ = ["MotifSETClassifier"]
 

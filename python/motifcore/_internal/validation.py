@@ -6,6 +6,7 @@ import numbers
 from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 MotifSpec = Union[int, Tuple[int, int]]
 
@@ -49,7 +50,10 @@ def as_labels(y: Any, n_samples: int, n_classes: int, name: str = "y") -> np.nda
     return arr
 
 
-def check_int(value: Any, name: str, minimum: int = 1) -> int:
+def check_int(value: Any, name: str, minimum: int = 1, *, integral_float: bool = False) -> int:
+    """An integer >= ``minimum`` (bool rejected); ``integral_float`` also accepts 3.0 (JSON/TOML specs)."""
+    if integral_float and isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
@@ -132,16 +136,24 @@ def check_regrow(regrow: Any, zero_init: bool = False) -> str:
     return regrow
 
 
+def interval_text(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> str:
+    """``(0, 1]``-style text of an interval (``inf`` for an infinite end)."""
+    return f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+
+
+def in_interval(v: float, lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> bool:
+    """``v`` is finite and inside the interval."""
+    return bool(np.isfinite(v)) and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+
+
 def check_real(value: Any, name: str, lo: float = -np.inf, hi: float = np.inf,
                lo_open: bool = False, hi_open: bool = False) -> float:
     """A finite real number in the interval [lo, hi] (ends open where asked)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {value!r}")
     v = float(value)
-    bad = (not np.isfinite(v) or v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi))
-    if bad:
-        lb, rb = ("(" if lo_open else "["), (")" if hi_open else "]")
-        raise ValueError(f"{name} must be in {lb}{lo:g}, {hi:g}{rb}, got {value!r}")
+    if not in_interval(v, lo, hi, lo_open, hi_open):
+        raise ValueError(f"{name} must be in {interval_text(lo, hi, lo_open, hi_open)}, got {value!r}")
     return v
 
 
@@ -154,3 +166,68 @@ def check_betas(betas: Any) -> Tuple[float, float]:
         raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
     return (check_real(betas[0], "betas[0]", 0.0, 1.0, hi_open=True),
             check_real(betas[1], "betas[1]", 0.0, 1.0, hi_open=True))
+
+
+FloatOrArray = Union[float, NDArray[np.float64]]
+
+
+def as_finite(values: ArrayLike, name: str) -> NDArray[np.float64]:
+    """Convert to a float array and reject NaN / infinity with a message naming ``name``."""
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric, got {values!r}") from exc
+    if arr.size and np.isnan(arr).any():
+        raise ValueError(f"{name} contains NaN: {values!r}")
+    if arr.size and not np.isfinite(arr).all():
+        raise ValueError(f"{name} must be finite, got {values!r}")
+    return arr
+
+
+def check_all_positive(arr: NDArray[np.float64], name: str) -> None:
+    if arr.size and (arr <= 0).any():
+        raise ValueError(f"{name} must be > 0, got {arr.tolist()!r}")
+
+
+def check_all_nonnegative(arr: NDArray[np.float64], name: str) -> None:
+    if arr.size and (arr < 0).any():
+        raise ValueError(f"{name} must be >= 0, got {arr.tolist()!r}")
+
+
+def check_unit_interval(value: float, name: str) -> float:
+    arr = as_finite(value, name)
+    if arr.ndim != 0:
+        raise ValueError(f"{name} must be a scalar, got shape {arr.shape}")
+    v = float(arr)
+    if not 0.0 <= v <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
+    return v
+
+
+def broadcast_named(
+    names: Sequence[str], *arrays: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], ...]:
+    try:
+        return tuple(np.broadcast_arrays(*arrays))
+    except ValueError as exc:
+        shapes = ", ".join(f"{n}{a.shape}" for n, a in zip(names, arrays))
+        raise ValueError(f"shapes (lengths) do not match: {shapes}") from exc
+
+
+def as_1d(values: ArrayLike, name: str) -> NDArray[np.float64]:
+    arr = as_finite(values, name)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    return arr
+
+
+def same_length(**arrays: NDArray[np.float64]) -> None:
+    lengths = {k: len(v) for k, v in arrays.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"lengths do not match: {lengths}")
+
+
+def scalar_or_array(arr: NDArray[np.float64]) -> FloatOrArray:
+    return float(arr) if arr.ndim == 0 else arr

@@ -28,7 +28,6 @@ Measured latency on the real machine beats any estimate (DESIGN.md §4.5):
 
 from __future__ import annotations
 
-import operator
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,15 +40,16 @@ from numpy.typing import ArrayLike, NDArray
 if TYPE_CHECKING:  # annotations only; typing.Self needs Python 3.11
     from typing_extensions import Self
 
-from .metrics import (
+from .._internal.validation import (
     FloatOrArray,
-    _as_1d,
-    _as_finite,
-    _broadcast,
-    _check_nonnegative,
-    _check_positive,
-    _same_length,
-    _scalar_or_array,
+    as_1d,
+    as_finite,
+    broadcast_named,
+    check_all_nonnegative,
+    check_all_positive,
+    check_int,
+    same_length,
+    scalar_or_array,
 )
 
 __all__ = [
@@ -76,15 +76,15 @@ def _check_normalisation(normalisation: str) -> None:
 
 def _relative_two_term(m: ArrayLike, kappa: ArrayLike, normalisation: str) -> FloatOrArray:
     _check_normalisation(normalisation)
-    m_arr = _as_finite(m, "m")
-    k_arr = _as_finite(kappa, "kappa")
-    _check_positive(m_arr, "m")
-    _check_nonnegative(k_arr, "kappa")
-    m_arr, k_arr = _broadcast(("m", "kappa"), m_arr, k_arr)
+    m_arr = as_finite(m, "m")
+    k_arr = as_finite(kappa, "kappa")
+    check_all_positive(m_arr, "m")
+    check_all_nonnegative(k_arr, "kappa")
+    m_arr, k_arr = broadcast_named(("m", "kappa"), m_arr, k_arr)
     rel = 1.0 / m_arr**2 + k_arr / m_arr
     if normalisation == "m1":
         rel = rel / (1.0 + k_arr)
-    return _scalar_or_array(rel)
+    return scalar_or_array(rel)
 
 
 def relative_latency(
@@ -206,8 +206,8 @@ def implied_kappa(ratio: float, m: float = 2, normalisation: str = "m1") -> floa
         If the inputs are invalid or no ``kappa >= 0`` reproduces ``ratio``.
     """
     _check_normalisation(normalisation)
-    r = float(_as_finite(ratio, "ratio"))
-    mv = float(_as_finite(m, "m"))
+    r = float(as_finite(ratio, "ratio"))
+    mv = float(as_finite(m, "m"))
     if mv <= 0:
         raise ValueError(f"m must be > 0, got {m!r}")
     lo = 1.0 / mv**2
@@ -249,7 +249,7 @@ class _MotifCostModel:
 
     def __post_init__(self) -> None:
         for name in _TERMS:
-            value = float(_as_finite(getattr(self, name), name))
+            value = float(as_finite(getattr(self, name), name))
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value!r}")
             object.__setattr__(self, name, value)
@@ -265,9 +265,9 @@ class _MotifCostModel:
 
     def predict(self, m: ArrayLike) -> FloatOrArray:
         """Cost at motif size(s) ``m`` (> 0): ``compute/m**2 + memory/m + overhead``."""
-        m_arr = _as_finite(m, "m")
-        _check_positive(m_arr, "m")
-        return _scalar_or_array(self.compute / m_arr**2 + self.memory / m_arr + self.overhead)
+        m_arr = as_finite(m, "m")
+        check_all_positive(m_arr, "m")
+        return scalar_or_array(self.compute / m_arr**2 + self.memory / m_arr + self.overhead)
 
     def relative(self, m: ArrayLike, normalisation: str = "m1") -> FloatOrArray:
         """Cost at ``m`` divided by the total cost at ``m = 1`` (``"m1"``) or by its compute term
@@ -301,9 +301,9 @@ class _MotifCostModel:
         ValueError
             On non-positive ``measured_m1``, negative ``kappa`` or an out-of-range ``overhead``.
         """
-        total = float(_as_finite(measured_m1, "measured_m1"))
-        k = float(_as_finite(kappa, "kappa"))
-        ov = float(_as_finite(overhead, "overhead"))
+        total = float(as_finite(measured_m1, "measured_m1"))
+        k = float(as_finite(kappa, "kappa"))
+        ov = float(as_finite(overhead, "overhead"))
         if total <= 0:
             raise ValueError(f"measured_m1 must be > 0, got {measured_m1!r}")
         if k < 0:
@@ -344,11 +344,11 @@ class _MotifCostModel:
             On mismatched lengths, NaN, non-positive values, unknown or repeated terms, or too
             few distinct motif sizes.
         """
-        m_arr = _as_1d(ms, "ms")
-        y = _as_1d(measured, "measured")
-        _same_length(ms=m_arr, measured=y)
-        _check_positive(m_arr, "ms")
-        _check_positive(y, "measured")
+        m_arr = as_1d(ms, "ms")
+        y = as_1d(measured, "measured")
+        same_length(ms=m_arr, measured=y)
+        check_all_positive(m_arr, "ms")
+        check_all_positive(y, "measured")
         terms = tuple(terms)
         if not terms or len(set(terms)) != len(terms) or not set(terms) <= set(_TERMS):
             raise ValueError(f"terms must be distinct names from {_TERMS}, got {terms!r}")
@@ -473,7 +473,7 @@ class EnergyModel(_MotifCostModel):
         model's, which is the assumption behind Table 1's identical rows."""
         if not isinstance(latency, LatencyModel):
             raise TypeError(f"latency must be a LatencyModel, got {type(latency).__name__}")
-        p = float(_as_finite(power_watts, "power_watts"))
+        p = float(as_finite(power_watts, "power_watts"))
         if p <= 0:
             raise ValueError(f"power_watts must be > 0, got {power_watts!r}")
         return cls(
@@ -493,7 +493,7 @@ def _counts_to_terms(
         ("alpha", alpha),
         ("beta", beta),
     ):
-        f = float(_as_finite(v, name))
+        f = float(as_finite(v, name))
         if f < 0:
             raise ValueError(f"{name} must be >= 0, got {v!r}")
         vals[name] = f
@@ -541,18 +541,6 @@ class LatencyMeasurement:
     batch_times: NDArray[np.float64]
 
 
-def _count(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    try:
-        v = operator.index(value)
-    except TypeError as exc:
-        raise TypeError(f"{name} must be an integer, got {value!r}") from exc
-    if v < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {v}")
-    return v
-
-
 def measure_latency(
     predict_fn: Callable[[Any], Any],
     x: ArrayLike,
@@ -597,9 +585,9 @@ def measure_latency(
     """
     if not callable(predict_fn):
         raise TypeError(f"predict_fn must be callable, got {type(predict_fn).__name__}")
-    bs = _count(batch_size, "batch_size", 1)
-    reps = _count(repeats, "repeats", 1)
-    warm = _count(warmup, "warmup", 0)
+    bs = check_int(batch_size, "batch_size", 1)
+    reps = check_int(repeats, "repeats", 1)
+    warm = check_int(warmup, "warmup", 0)
     x_arr = np.asarray(x)
     if x_arr.ndim == 0:
         raise ValueError("x must have at least one dimension (rows of samples)")

@@ -17,12 +17,22 @@ Resource Constraints", AI 2025, 6(10):266 ("Chen et al., AI 2025" below).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from .._internal.validation import (
+    FloatOrArray,
+    as_1d,
+    as_finite,
+    broadcast_named,
+    check_all_nonnegative,
+    check_all_positive,
+    check_unit_interval,
+    same_length,
+    scalar_or_array,
+)
 
 __all__ = [
     "DEFAULT_SCORE_WEIGHT",
@@ -47,89 +57,24 @@ DEFAULT_SCORE_WEIGHT: float = 0.1
 #: (accuracy 90 %, efficiency 10 %).
 DEFAULT_UTILITY_LAMBDA: float = 0.9
 
-FloatOrArray = Union[float, NDArray[np.float64]]
-
-
 # --------------------------------------------------------------------------------------------
 # validation helpers (shared with motifcore.estimate)
 # --------------------------------------------------------------------------------------------
-
-
-def _as_finite(values: ArrayLike, name: str) -> NDArray[np.float64]:
-    """Convert to a float array and reject NaN / infinity with a message naming ``name``."""
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be numeric, got {values!r}") from exc
-    if arr.size and np.isnan(arr).any():
-        raise ValueError(f"{name} contains NaN: {values!r}")
-    if arr.size and not np.isfinite(arr).all():
-        raise ValueError(f"{name} must be finite, got {values!r}")
-    return arr
-
-
-def _check_positive(arr: NDArray[np.float64], name: str) -> None:
-    if arr.size and (arr <= 0).any():
-        raise ValueError(f"{name} must be > 0, got {arr.tolist()!r}")
-
-
-def _check_nonnegative(arr: NDArray[np.float64], name: str) -> None:
-    if arr.size and (arr < 0).any():
-        raise ValueError(f"{name} must be >= 0, got {arr.tolist()!r}")
-
-
-def _check_unit_interval(value: float, name: str) -> float:
-    arr = _as_finite(value, name)
-    if arr.ndim != 0:
-        raise ValueError(f"{name} must be a scalar, got shape {arr.shape}")
-    v = float(arr)
-    if not 0.0 <= v <= 1.0:
-        raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
-    return v
-
-
-def _broadcast(
-    names: Sequence[str], *arrays: NDArray[np.float64]
-) -> tuple[NDArray[np.float64], ...]:
-    try:
-        return tuple(np.broadcast_arrays(*arrays))
-    except ValueError as exc:
-        shapes = ", ".join(f"{n}{a.shape}" for n, a in zip(names, arrays))
-        raise ValueError(f"shapes (lengths) do not match: {shapes}") from exc
-
-
-def _as_1d(values: ArrayLike, name: str) -> NDArray[np.float64]:
-    arr = _as_finite(values, name)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} must not be empty")
-    return arr
-
-
-def _same_length(**arrays: NDArray[np.float64]) -> None:
-    lengths = {k: len(v) for k, v in arrays.items()}
-    if len(set(lengths.values())) != 1:
-        raise ValueError(f"lengths do not match: {lengths}")
-
-
-def _scalar_or_array(arr: NDArray[np.float64]) -> FloatOrArray:
-    return float(arr) if arr.ndim == 0 else arr
 
 
 def _ratios(
     acc: ArrayLike, time: ArrayLike, acc_base: ArrayLike, time_base: ArrayLike
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Validate the four inputs; return ``(acc / acc_base, time / time_base)``."""
-    a = _as_finite(acc, "acc")
-    t = _as_finite(time, "time")
-    a0 = _as_finite(acc_base, "acc_base")
-    t0 = _as_finite(time_base, "time_base")
-    _check_nonnegative(a, "acc")
-    _check_positive(a0, "acc_base")
-    _check_positive(t, "time")
-    _check_positive(t0, "time_base")
-    a, t, a0, t0 = _broadcast(("acc", "time", "acc_base", "time_base"), a, t, a0, t0)
+    a = as_finite(acc, "acc")
+    t = as_finite(time, "time")
+    a0 = as_finite(acc_base, "acc_base")
+    t0 = as_finite(time_base, "time_base")
+    check_all_nonnegative(a, "acc")
+    check_all_positive(a0, "acc_base")
+    check_all_positive(t, "time")
+    check_all_positive(t0, "time_base")
+    a, t, a0, t0 = broadcast_named(("acc", "time", "acc_base", "time_base"), a, t, a0, t0)
     return a / a0, t / t0
 
 
@@ -198,11 +143,11 @@ def comprehensive_score(
     >>> round(comprehensive_score(0.733, 14307.5, 0.761, 25236.2), 4)
     0.9102
     """
-    w = _check_unit_interval(weight, "weight")
+    w = check_unit_interval(weight, "weight")
     acc_ratio, time_ratio = _ratios(acc, time, acc_base, time_base)
     time_reduction = 1.0 - time_ratio  # R_r
     acc_drop = 1.0 - acc_ratio  # A_r
-    return _scalar_or_array(w * time_reduction + (1.0 - w) * (1.0 - acc_drop))
+    return scalar_or_array(w * time_reduction + (1.0 - w) * (1.0 - acc_drop))
 
 
 # --------------------------------------------------------------------------------------------
@@ -251,9 +196,9 @@ def utility(
     ValueError
         As :func:`comprehensive_score`, with ``lam`` in place of ``weight``.
     """
-    lam_v = _check_unit_interval(lam, "lam")
+    lam_v = check_unit_interval(lam, "lam")
     acc_ratio, time_ratio = _ratios(acc, time, acc_base, time_base)
-    return _scalar_or_array(lam_v * acc_ratio + (1.0 - lam_v) / time_ratio)
+    return scalar_or_array(lam_v * acc_ratio + (1.0 - lam_v) / time_ratio)
 
 
 @dataclass(frozen=True)
@@ -338,15 +283,15 @@ def recommend_m(
     >>> rec.m
     2
     """
-    m_arr = _as_1d(ms, "ms")
-    a_arr = _as_1d(accs, "accs")
-    t_arr = _as_1d(times, "times")
-    _same_length(ms=m_arr, accs=a_arr, times=t_arr)
-    _check_positive(m_arr, "ms")
+    m_arr = as_1d(ms, "ms")
+    a_arr = as_1d(accs, "accs")
+    t_arr = as_1d(times, "times")
+    same_length(ms=m_arr, accs=a_arr, times=t_arr)
+    check_all_positive(m_arr, "ms")
     if len(np.unique(m_arr)) != len(m_arr):
         raise ValueError(f"ms must be distinct, got {m_arr.tolist()!r}")
-    lam_v = _check_unit_interval(lam, "lam")
-    budget = None if max_acc_drop is None else _check_unit_interval(max_acc_drop, "max_acc_drop")
+    lam_v = check_unit_interval(lam, "lam")
+    budget = None if max_acc_drop is None else check_unit_interval(max_acc_drop, "max_acc_drop")
 
     ibase = int(np.argmin(m_arr))
     u = np.asarray(utility(a_arr, t_arr, a_arr[ibase], t_arr[ibase], lam=lam_v), dtype=float)
@@ -430,9 +375,9 @@ def pareto_front(acc: ArrayLike, cost: ArrayLike) -> NDArray[np.intp]:
     ValueError
         On empty, non-1-D, mismatched or non-finite input.
     """
-    a = _as_1d(acc, "acc")
-    c = _as_1d(cost, "cost")
-    _same_length(acc=a, cost=c)
+    a = as_1d(acc, "acc")
+    c = as_1d(cost, "cost")
+    same_length(acc=a, cost=c)
     # cheapest first; among equal cost the most accurate first; lexsort is stable, so exact
     # duplicates stay in index order and only the first survives the strict ">" below.
     order = np.lexsort((-a, c))
@@ -501,11 +446,11 @@ def knee_point(
     """
     if method not in ("curvature", "chord"):
         raise ValueError(f"method must be 'curvature' or 'chord', got {method!r}")
-    a = _as_1d(acc, "acc")
-    c = _as_1d(cost, "cost")
-    _same_length(acc=a, cost=c)
+    a = as_1d(acc, "acc")
+    c = as_1d(cost, "cost")
+    same_length(acc=a, cost=c)
     if log_cost:
-        _check_positive(c, "cost (log_cost=True)")
+        check_all_positive(c, "cost (log_cost=True)")
     front = pareto_front(a, c)
     if len(front) <= 2:
         return int(front[-1])
@@ -559,12 +504,12 @@ def normalise_to_base(values: ArrayLike, base: ArrayLike) -> FloatOrArray:
     ValueError
         On NaN or infinite input, a zero baseline, or shapes that do not broadcast.
     """
-    v = _as_finite(values, "values")
-    b = _as_finite(base, "base")
+    v = as_finite(values, "values")
+    b = as_finite(base, "base")
     if b.size and (b == 0).any():
         raise ValueError(f"base must be non-zero, got {base!r}")
-    v, b = _broadcast(("values", "base"), v, b)
-    return _scalar_or_array(v / b)
+    v, b = broadcast_named(("values", "base"), v, b)
+    return scalar_or_array(v / b)
 
 
 def summarize(values: ArrayLike, axis: int | None = None) -> tuple[FloatOrArray, FloatOrArray]:
@@ -588,7 +533,7 @@ def summarize(values: ArrayLike, axis: int | None = None) -> tuple[FloatOrArray,
     ValueError
         On empty input or NaN / infinite values.
     """
-    v = _as_finite(values, "values")
+    v = as_finite(values, "values")
     if v.size == 0:
         raise ValueError("values must not be empty")
     if axis is None:

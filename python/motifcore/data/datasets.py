@@ -57,6 +57,8 @@ __all__ = [
     "available",
     "find",
     "load",
+    "n_classes",
+    "subsample",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -1094,3 +1096,22 @@ def available(data_dir: PathLike | None = None) -> dict[str, Path | None]:
     for path in _skf_files(data_dir).values():
         out[f"skf:{path.stem}"] = path
     return out
+
+
+#: Tag mixed into the seed of :func:`subsample`, so its draw is independent of the split's.
+_SUBSAMPLE_TAG = 0x11A17
+
+
+def subsample(X: np.ndarray, y: np.ndarray, limit: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded random subset of ``limit`` training samples, in their original order (all of them
+    if ``limit`` is None or not smaller)."""
+    if limit is None or limit >= X.shape[0]:
+        return X, y
+    rng = np.random.default_rng(np.random.SeedSequence([seed, _SUBSAMPLE_TAG]))
+    idx = np.sort(rng.permutation(X.shape[0])[:limit])
+    return np.ascontiguousarray(X[idx]), np.ascontiguousarray(y[idx])
+
+
+def n_classes(*labels: np.ndarray) -> int:
+    """Number of classes of integer labels in [0, n): the largest label of any split, plus one."""
+    return int(max(int(np.max(y)) for y in labels)) + 1

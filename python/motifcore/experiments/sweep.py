@@ -67,29 +67,33 @@ batch-1 latency and throughput, the checkpoint path, and where and when it ran.
 
 from __future__ import annotations
 
-import argparse
 import copy
-import datetime as _dt
 import hashlib
 import itertools
 import json
 import math
 import os
-import re
 import socket
-import sys
-import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
+
+from .._internal import motif_spec
+from .._internal.io import PathLike, atomic_write, atomic_write_json, slug, utc_now
+from .._internal.validation import check_int, check_real
+from .._version import __version__
+from ..train.checkpoint import checkpoint_bytes
+from .config import RunConfig
+from .run import execute
+
+motif_label = motif_spec.label   # public name kept (motifcore.sweep.motif_label)
 
 __all__ = [
     "DEFAULTS",
     "RESOURCE",
     "SweepResult",
-    "add_cli",
     "execute_run",
     "expand_runs",
     "load_runs",
@@ -99,7 +103,6 @@ __all__ = [
     "run_sweep",
 ]
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 #: Dask worker resource that makes a worker run one run at a time (with all its threads).
 #: Local clusters declare it; for your own workers: ``dask worker ADDR --nthreads 4 --resources
@@ -189,52 +192,11 @@ def _as_list(value: Any, key: str) -> list[Any]:
 
 
 def _pos_int(v: Any, what: str, minimum: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v or int(v) < minimum:
-        raise ValueError(f"sweep spec: {what} must be an integer >= {minimum}, got {v!r}")
-    return int(v)
+    return check_int(v, f"sweep spec: {what}", minimum, integral_float=True)
 
 
 def _pos_float(v: Any, what: str, lo: float = 0.0, hi: float = math.inf, hi_closed: bool = True) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ValueError(f"sweep spec: {what} must be a number, got {v!r}")
-    if not (v > lo and (v <= hi if hi_closed else v < hi)):
-        raise ValueError(f"sweep spec: {what} must be in ({lo:g}, {hi:g}{']' if hi_closed else ')'}, got {v!r}")
-    return float(v)
-
-
-def _norm_motif(m: Any, n_layers: int) -> int | list[Any]:
-    """An int motif size, or a per-layer list of ints / [m_out, m_in] pairs of length n_layers."""
-    if isinstance(m, str):
-        toks = [t for t in re.split(r"[,\s]+", m.strip()) if t]
-        m = [_motif_token(t) for t in toks] if len(toks) != 1 else _motif_token(toks[0])
-    if isinstance(m, (list, tuple)):
-        items: list[Any] = []
-        for e in m:
-            if isinstance(e, (list, tuple)):
-                if len(e) != 2:
-                    raise ValueError(f"sweep spec: a rectangular motif is [m_out, m_in], got {e!r}")
-                items.append([_pos_int(e[0], "motif size"), _pos_int(e[1], "motif size")])
-            else:
-                items.append(_pos_int(e, "motif size"))
-        if len(items) != n_layers:
-            raise ValueError(f"sweep spec: per-layer motif schedule {items} has {len(items)} entries, the "
-                             f"network has {n_layers} weight layers (len(hidden) + 1)")
-        if all(isinstance(e, int) for e in items) and len(set(items[:-1])) == 1 and items[-1] == 1 \
-                and n_layers > 1:
-            return int(items[0])      # [m, m, ..., 1] is exactly the uniform m
-        return items
-    return _pos_int(m, "motif size")
-
-
-def _motif_token(t: str) -> Any:
-    t = t.lower()
-    try:
-        if "x" in t:
-            a, b = t.split("x")
-            return [int(a), int(b)]
-        return int(t)
-    except ValueError:
-        raise ValueError(f"sweep spec: bad motif {t!r} (an integer or AxB)") from None
+    return check_real(v, f"sweep spec: {what}", lo, hi, lo_open=True, hi_open=not hi_closed)
 
 
 def normalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -274,7 +236,10 @@ def _check_dataset_spec(d: dict[str, Any]) -> dict[str, Any]:
     where = f"dataset {d['name']!r}"
     d["hidden"] = [_pos_int(h, f"{where}: hidden width") for h in _as_list(d["hidden"], "hidden")]
     n_layers = len(d["hidden"]) + 1
-    d["motifs"] = [_norm_motif(m, n_layers) for m in _as_list(d["motifs"], "motifs")]
+    try:
+        d["motifs"] = [motif_spec.parse(m, n_layers) for m in _as_list(d["motifs"], "motifs")]
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"sweep spec: {where}: {exc}") from None
     if d["densities"] is not None and d["sparsities"] is not None:
         raise ValueError(f"sweep spec: {where}: give 'densities' or 'sparsities', not both")
     if d["sparsities"] is not None:
@@ -304,7 +269,7 @@ def _check_dataset_spec(d: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(d["evolution_params"], Mapping):
         raise TypeError(f"sweep spec: {where}: evolution_params must be a table, got {d['evolution_params']!r}")
     d["evolution_params"] = dict(d["evolution_params"])
-    from .schedules import evolution_schedule
+    from ..train.schedules import evolution_schedule
 
     try:
         evolution_schedule(d["evolution"], d["epochs"], **d["evolution_params"])
@@ -326,17 +291,6 @@ def _check_dataset_spec(d: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------
 
 
-def _tag(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text.replace(":", "-")).strip("-") or "x"
-
-
-def motif_label(motif: Any) -> str:
-    """``2`` for a uniform motif size, ``2-2-1-1`` for a per-layer schedule (``2x1`` rectangular)."""
-    if isinstance(motif, int):
-        return str(motif)
-    return "-".join(f"{m[0]}x{m[1]}" if isinstance(m, (list, tuple)) else str(m) for m in motif)
-
-
 def run_id(config: Mapping[str, Any]) -> str:
     """Deterministic id of a run: a readable prefix and 12 hex digits of the SHA-256 of the
     canonical JSON of its identity keys (execution-only keys such as ``data_dir`` are left out)."""
@@ -344,7 +298,7 @@ def run_id(config: Mapping[str, Any]) -> str:
     blob = json.dumps(ident, sort_keys=True, separators=(",", ":"), default=str)
     digest = hashlib.sha256(blob.encode()).hexdigest()[:12]
     kind = f"narrow{config.get('base_motif')}-m" if config.get("variant") == "narrow" else "m"
-    return (f"{_tag(str(config['dataset']))}-{kind}{motif_label(config['motif'])}"
+    return (f"{slug(str(config['dataset']))}-{kind}{motif_label(config['motif'])}"
             f"-lr{config['lr']:g}-d{config['density']:g}-s{config['seed']}-{digest}")
 
 
@@ -386,31 +340,6 @@ def expand_runs(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
 # worker side
 # ------------------------------------------------------------------------------------------------
 
-_DATA_CACHE: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-_DATA_CACHE_MAX = 2
-
-
-def _dataset(name: str, data_dir: str | None, data_seed: int, limit_train: int | None) -> tuple[Any, ...]:
-    """Load (and cache in this process) a dataset, optionally a seeded training subsample."""
-    import numpy as np
-
-    from . import datasets
-
-    key = (name, data_dir, data_seed, limit_train)
-    hit = _DATA_CACHE.pop(key, None)
-    if hit is None:
-        X, y, Xt, yt = datasets.load(name, data_dir=data_dir, seed=data_seed)
-        if limit_train is not None and limit_train < X.shape[0]:
-            rng = np.random.default_rng(np.random.SeedSequence([data_seed, 0x11A17]))
-            idx = np.sort(rng.permutation(X.shape[0])[:limit_train])
-            X, y = np.ascontiguousarray(X[idx]), np.ascontiguousarray(y[idx])
-        hit = (X, y, Xt, yt)
-        while len(_DATA_CACHE) >= _DATA_CACHE_MAX:
-            _DATA_CACHE.pop(next(iter(_DATA_CACHE)))
-    _DATA_CACHE[key] = hit
-    return hit
-
-
 def _worker_threads(exclusive: bool) -> int:
     """Engine threads for a run on the current Dask worker (1 outside a worker or when the
     worker may run several runs at once)."""
@@ -434,132 +363,38 @@ def execute_run(config: Mapping[str, Any], exclusive: bool = True) -> dict[str, 
     A run whose loss diverges is a finished run with ``status = "diverged"``; any other error
     propagates (the client records it under ``errors/`` and retries it on the next resume).
     """
-    import numpy as np
-
-    from . import __version__
-    from ._model import MotifMLP
-    from .checkpoint import save_checkpoint
-    from .estimate import measure_latency
-    from .trainer import Trainer, TrainingDivergedError
-
-    started = _now()
-    t_wall = time.perf_counter()
+    started, t_wall = utc_now(), time.perf_counter()
     threads = config.get("threads_per_run") or _worker_threads(exclusive)
-    X, y, Xt, yt = _dataset(config["dataset"], config.get("data_dir"), config["data_seed"],
-                            config.get("limit_train"))
-    n_classes = int(max(int(y.max()), int(yt.max()))) + 1
-    sizes = [int(X.shape[1]), *config["hidden"], n_classes]
-    motif = config["motif"]
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)     # a shared output layer was asked for explicitly
-        model = MotifMLP(sizes, motif=motif if isinstance(motif, int) else [tuple(m) if isinstance(m, list) else m
-                                                                          for m in motif],
-                         density=config["density"], epsilon=config.get("epsilon"), seed=config["seed"],
-                         num_threads=threads)
-    trainer = Trainer(model, epochs=config["epochs"], recipe=config.get("recipe", "paper"),
-                      batch_size=config["batch_size"], lr=config["lr"],
-                      lr_schedule=config["lr_schedule"], warmup=config["warmup"], momentum=config["momentum"],
-                      weight_decay=config["weight_decay"], dropout=config["dropout"],
-                      evolution=config["evolution"], evolution_params=config.get("evolution_params") or {},
-                      eval_every=config["eval_every"], seed=config["seed"], progress=False)
-    status, error = "ok", None
-    try:
-        trainer.fit(X, y, Xt, yt)
-    except TrainingDivergedError as exc:
-        status, error = "diverged", str(exc)
-    h = trainer.history
-    times = [r["train_time"] for r in h.rows]
-    last = h.last or {}
-    best = h.best("val_accuracy")
-    latency: dict[str, Any] = {}
-    if status == "ok":
-        lat = measure_latency(model.predict_proba, Xt, batch_size=1,
-                              repeats=int(config.get("latency_repeats", 200)),
-                              warmup=int(config.get("latency_warmup", 20)))
-        latency = {"latency_batch1_s": lat.seconds_per_sample, "throughput_batch1_per_s": lat.throughput,
-                   "latency_batch1_p90_s": float(np.percentile(lat.batch_times, 90)),
-                   "latency_repeats": lat.repeats}
+    rc = RunConfig.from_sweep(config, threads=threads)
+    run = execute(rc, cache_data=True, catch_divergence=True,
+                  latency=(int(config.get("latency_repeats", 200)), int(config.get("latency_warmup", 20))))
+    model, trainer = run.model, run.trainer
     ck_bytes = None
-    if config.get("checkpoint", True) and status == "ok":
-        fd, tmp = tempfile.mkstemp(prefix="motifcore-sweep-", suffix=".npz")
-        os.close(fd)
-        try:
-            save_checkpoint(tmp, model, epoch=trainer.epoch, trainer=trainer.config,
-                            history=h.to_dict(), extra={"sweep_run": dict(config)})
-            ck_bytes = Path(tmp).read_bytes()
-        finally:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-    metrics = {
-        "test_accuracy": last.get("val_accuracy"),
-        "test_loss": last.get("val_loss"),
-        "best_test_accuracy": best["val_accuracy"] if best else None,
-        "best_epoch": best["epoch"] if best else None,
-        "final_train_loss": last.get("train_loss"),
-        "epochs_completed": trainer.epoch,
-        "unique_params": model.n_params,
-        "active_blocks": model.n_blocks,
-        "block_macs_per_sample": model.macs_per_sample,
-        "edges": model.n_edges,
-        "dense_params": model.dense_params,
-        # sum of G_out * G_in over the layers: the block count of the same motif network at
-        # density 1 -- what the paper's Tables 4-5 call "Params"/"FLOPs" (no biases, no sparsity)
-        "dense_blocks": int(sum(l.groups[0] * l.groups[1] for l in model.layers)),
-        "mean_s_per_epoch": float(np.mean(times)) if times else None,
-        "median_s_per_epoch": float(np.median(times)) if times else None,
-        "total_train_s": float(np.sum(times)) if times else 0.0,
-        "total_eval_s": float(np.sum([r["eval_time"] for r in h.rows])),
-        "total_evolution_s": float(np.sum([r["evolution_time"] for r in h.rows])),
-        **latency,
-    }
+    if config.get("checkpoint", True) and run.status == "ok":
+        ck_bytes = checkpoint_bytes(model, epoch=trainer.epoch, trainer=trainer.config,
+                                    history=trainer.history.to_dict(),
+                                    extra={"run": rc.to_dict(), "sweep_run": dict(config)})
+    metrics = {k: v for k, v in run.metrics.items() if k not in ("epochs", "stopped_early")}
     record = {
         "format": "motifcore-sweep-run", "version": 1,
-        "run_id": config["run_id"], "status": status, "error": error,
+        "run_id": config["run_id"], "status": run.status, "error": run.error,
         "config": {k: config[k] for k in config if k not in _EXECUTION and k != "run_id"},
         "layers": [{"n_in": l.n_in, "n_out": l.n_out, "motif": list(l.motif), "groups": list(l.groups),
                     "blocks": l.n_blocks, "edges": l.n_edges, "params": l.n_params} for l in model.layers],
-        "sizes": sizes, "n_train": int(X.shape[0]), "n_test": int(Xt.shape[0]), "n_classes": n_classes,
+        "sizes": model.sizes, "n_train": int(run.X.shape[0]), "n_test": int(run.X_test.shape[0]),
+        "n_classes": model.n_classes,
         "metrics": metrics,
-        "history": h.to_dict(),
+        "history": trainer.history.to_dict(),
         "execution": {"host": socket.gethostname(), "pid": os.getpid(), "threads": int(threads),
-                      "started": started, "finished": _now(), "wall_s": time.perf_counter() - t_wall,
+                      "started": started, "finished": utc_now(), "wall_s": time.perf_counter() - t_wall,
                       "motifcore_version": __version__},
     }
     return {"record": record, "checkpoint": ck_bytes}
 
 
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
 # ------------------------------------------------------------------------------------------------
 # client side
 # ------------------------------------------------------------------------------------------------
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    _atomic_write(path, (json.dumps(obj, indent=1, allow_nan=True) + "\n").encode())
 
 
 def load_runs(sweep_dir: PathLike, status: str | None = None) -> list[dict[str, Any]]:
@@ -576,7 +411,7 @@ def load_runs(sweep_dir: PathLike, status: str | None = None) -> list[dict[str, 
     return out
 
 
-def _done_ids(out: Path) -> set:
+def done_ids(out: Path) -> set:
     return {r["run_id"] for r in load_runs(out)}
 
 
@@ -660,10 +495,10 @@ def run_sweep(spec: Mapping[str, Any] | PathLike, out_dir: PathLike, scheduler: 
     runs = expand_runs(norm)
     out = Path(out_dir)
     (out / "runs").mkdir(parents=True, exist_ok=True)
-    _write_json(out / "sweep.json", {"format": "motifcore-sweep", "version": 1, "written": _now(),
+    atomic_write_json(out / "sweep.json", {"format": "motifcore-sweep", "version": 1, "written": utc_now(),
                                      "spec": dict(spec), "normalized": norm,
-                                     "runs": [r["run_id"] for r in runs]})
-    done = _done_ids(out) if resume else set()
+                                     "runs": [r["run_id"] for r in runs]}, indent=1)
+    done = done_ids(out) if resume else set()
     result = SweepResult(out_dir=out, total=len(runs))
     result.skipped = [r["run_id"] for r in runs if r["run_id"] in done]
     todo = [r for r in runs if r["run_id"] not in done]
@@ -700,8 +535,8 @@ def run_sweep(spec: Mapping[str, Any] | PathLike, out_dir: PathLike, scheduler: 
             except Exception as exc:  # noqa: BLE001 - any error of a run is recorded, the sweep goes on
                 msg = f"{type(exc).__name__}: {exc}"
                 result.failed[rid] = msg
-                _write_json(out / "errors" / f"{rid}.json", {"run_id": rid, "error": msg, "time": _now(),
-                                                             "config": {k: v for k, v in cfg.items()}})
+                atomic_write_json(out / "errors" / f"{rid}.json", {"run_id": rid, "error": msg, "time": utc_now(),
+                                                             "config": {k: v for k, v in cfg.items()}}, indent=1)
                 if bar is not None:
                     bar.write(f"run {rid} failed: {msg}")
             else:
@@ -741,12 +576,12 @@ def _store(out: Path, res: Mapping[str, Any]) -> None:
     rid = rec["run_id"]
     if res.get("checkpoint") is not None:
         rel = Path("checkpoints") / f"{rid}.npz"
-        _atomic_write(out / rel, res["checkpoint"])
+        atomic_write(out / rel, res["checkpoint"])
         rec["checkpoint"] = str(rel)
     else:
         rec["checkpoint"] = None
-    rec["stored"] = _now()
-    _write_json(out / "runs" / f"{rid}.json", rec)
+    rec["stored"] = utc_now()
+    atomic_write_json(out / "runs" / f"{rid}.json", rec, indent=1)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -754,140 +589,3 @@ def _store(out: Path, res: Mapping[str, Any]) -> None:
 # ------------------------------------------------------------------------------------------------
 
 
-def _int_arg(minimum: int) -> Any:
-    from .cli import _int_min  # the CLI's parser of bounded integers
-
-    return _int_min(minimum, "")
-
-
-def _float_list(values: Sequence[str], flag: str) -> list[float]:
-    out = []
-    for t in (t for v in values for t in re.split(r"[,\s]+", v.strip()) if t):
-        try:
-            out.append(float(t))
-        except ValueError:
-            raise ValueError(f"argument {flag}: expected numbers, got {t!r}") from None
-    return out
-
-
-def _int_list(values: Sequence[str], flag: str) -> list[int]:
-    out = []
-    for t in (t for v in values for t in re.split(r"[,\s]+", v.strip()) if t):
-        try:
-            out.append(int(t))
-        except ValueError:
-            raise ValueError(f"argument {flag}: expected integers, got {t!r}") from None
-    return out
-
-
-def add_cli(subparsers: Any) -> argparse.ArgumentParser:
-    """Register the ``sweep`` subcommand on an argparse subparsers object (``motifcore sweep``)."""
-    p = subparsers.add_parser(
-        "sweep", help="run a grid of trainings in parallel (Dask)",
-        description="Train every point of a grid (datasets x motif sizes x densities x learning rates x seeds) "
-                    "with the paper's recipe, in parallel on a local Dask cluster or a running scheduler. "
-                    "Each finished run is stored at once under OUT/runs/<run_id>.json (+ checkpoint); running "
-                    "the same command again resumes. Flags override the --spec file.")
-    p.add_argument("--spec", help="sweep spec (.json or .toml); see motifcore.sweep for the keys")
-    p.add_argument("--out", required=True, help="sweep folder (created; reused to resume)")
-    p.add_argument("--name", help="sweep name")
-    p.add_argument("--dataset", nargs="+", help="dataset names, e.g. fashion-mnist skf:PCMAC")
-    p.add_argument("--data-dir", help="folder searched first for the dataset files")
-    p.add_argument("--hidden", nargs="+", metavar="W", help="hidden widths (default 3000 3000 3000)")
-    p.add_argument("--motif", nargs="+", metavar="M",
-                   help="motif sizes, e.g. '1 2 4 8'; a comma list is a per-layer schedule ('2,2,1,1')")
-    p.add_argument("--density", nargs="+", metavar="D", help="block densities (default 0.1)")
-    p.add_argument("--sparsity", nargs="+", metavar="S", help="sparsities s = 1 - density")
-    p.add_argument("--lr", nargs="+", metavar="LR", help="peak learning rates (default 0.01)")
-    p.add_argument("--seeds", nargs="+", metavar="SEED", help="seeds (default 0)")
-    p.add_argument("--epochs", type=_int_arg(1), help="epochs per run (default 30; the paper uses 300)")
-    p.add_argument("--batch-size", type=_int_arg(1))
-    p.add_argument("--lr-schedule", choices=("cosine", "constant", "step"))
-    p.add_argument("--warmup", type=_int_arg(0))
-    p.add_argument("--evolution", choices=("paper", "set", "none"))
-    p.add_argument("--baseline-narrow", action="store_true", default=None,
-                   help="also run plain SET at hidden widths / m for every m > 1 (DESIGN.md §4.3)")
-    p.add_argument("--limit-train", type=_int_arg(1), metavar="N", help="seeded training subsample")
-    p.add_argument("--no-checkpoints", action="store_true", help="do not store the trained models")
-    p.add_argument("--scheduler", metavar="ADDR", help="running Dask scheduler, e.g. tcp://host:8786")
-    p.add_argument("--workers", type=_int_arg(1), help="local cluster: worker processes (default cores // threads)")
-    p.add_argument("--threads-per-worker", type=_int_arg(1), help="local cluster: threads per worker (default 1)")
-    p.add_argument("--threads-per-run", type=_int_arg(1), help="engine threads of one run (default: the worker's)")
-    p.add_argument("--max-runs", type=_int_arg(1), help="stop after N runs were stored (resume later)")
-    p.add_argument("--no-resume", action="store_true", help="rerun and overwrite runs already stored")
-    p.add_argument("--dry-run", action="store_true", help="list the runs (and which are stored) and exit")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_cmd_sweep)
-    _register_metavar(subparsers, "sweep")
-    return p
-
-
-def _register_metavar(subparsers: Any, name: str) -> None:
-    mv = getattr(subparsers, "metavar", None)
-    if isinstance(mv, str) and mv.startswith("{") and mv.endswith("}") and name not in mv[1:-1].split(","):
-        subparsers.metavar = mv[:-1] + "," + name + "}"
-
-
-def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The spec of ``motifcore sweep``: the --spec file (if any) with the flags on top."""
-    spec: dict[str, Any] = load_spec(args.spec) if args.spec else {}
-    if args.name:
-        spec["name"] = args.name
-    if args.dataset:
-        spec["datasets"] = [t for v in args.dataset for t in re.split(r"[\s]+", v.strip()) if t]
-    if args.data_dir:
-        spec["data_dir"] = args.data_dir
-    if args.hidden:
-        spec["hidden"] = _int_list(args.hidden, "--hidden")
-    if args.motif:
-        spec["motifs"] = [v.strip() for v in args.motif if v.strip()]
-    if args.density and args.sparsity:
-        raise ValueError("give --density or --sparsity, not both")
-    if args.density:
-        spec["densities"], spec["sparsities"] = _float_list(args.density, "--density"), None
-    if args.sparsity:
-        spec["sparsities"], spec["densities"] = _float_list(args.sparsity, "--sparsity"), None
-    if args.lr:
-        spec["lrs"] = _float_list(args.lr, "--lr")
-    if args.seeds:
-        spec["seeds"] = _int_list(args.seeds, "--seeds")
-    for flag, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr_schedule", "lr_schedule"),
-                      ("warmup", "warmup"), ("evolution", "evolution"), ("limit_train", "limit_train"),
-                      ("threads_per_run", "threads_per_run"), ("baseline_narrow", "baseline_narrow")):
-        v = getattr(args, flag)
-        if v is not None:
-            spec[key] = v
-    if args.no_checkpoints:
-        spec["checkpoint"] = False
-    if "datasets" not in spec:
-        raise ValueError("sweep needs --dataset or a --spec file with 'datasets'")
-    # per-dataset tables of a spec file keep their own values unless a flag overrides them
-    flags_set = {k for k in ("hidden", "motifs", "densities", "sparsities", "lrs", "seeds", "epochs")
-                 if getattr(args, {"motifs": "motif", "densities": "density", "sparsities": "sparsity",
-                                   "lrs": "lr"}.get(k, k), None)}
-    if flags_set and isinstance(spec.get("datasets"), list):
-        spec["datasets"] = [{k: v for k, v in d.items() if k not in flags_set} if isinstance(d, dict) else d
-                            for d in spec["datasets"]]
-    return spec
-
-
-def _cmd_sweep(args: argparse.Namespace) -> int:
-    spec = spec_from_args(args)
-    norm = normalize_spec(spec)
-    runs = expand_runs(norm)
-    out = Path(args.out)
-    if args.dry_run:
-        done = _done_ids(out) if out.exists() else set()
-        for r in runs:
-            print(f"{'stored ' if r['run_id'] in done else 'todo   '} {r['run_id']}")
-        print(f"{len(runs)} runs, {sum(r['run_id'] in done for r in runs)} stored")
-        return 0
-    print(f"sweep {norm['name']}: {len(runs)} runs -> {out}", file=sys.stderr)
-    res = run_sweep(spec, out, scheduler=args.scheduler, n_workers=args.workers,
-                    threads_per_worker=args.threads_per_worker, resume=not args.no_resume,
-                    progress=not args.no_progress, max_runs=args.max_runs)
-    print(f"{res.done}/{res.total} runs stored in {out} ({len(res.completed)} now, {len(res.skipped)} were "
-          f"stored already, {len(res.failed)} failed)")
-    for rid, msg in res.failed.items():
-        print(f"  failed {rid}: {msg}", file=sys.stderr)
-    return 1 if res.failed else 0

@@ -8,8 +8,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import _core
-from ._validation import (
+from .. import _core
+from .._internal.validation import (
     as_float_matrix,
     as_labels,
     check_betas,

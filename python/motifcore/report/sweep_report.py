@@ -36,26 +36,24 @@ density closest to its 0.1 when the sweep has several.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
 import math
-import os
-import re
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
-from . import metrics
-from .sweep import load_runs, motif_label
+from .._internal.io import PathLike, slug
+from .._internal.motif_spec import label as motif_label
+from ..analysis import metrics
+from ..experiments.sweep import load_runs
 
-__all__ = ["add_cli", "aggregate", "run_rows", "write_report"]
+__all__ = ["aggregate", "run_rows", "write_report"]
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 PAPER_LR = 0.01
 PAPER_DENSITY = 0.1
@@ -179,10 +177,6 @@ def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]])
     for r in rows:
         w.writerow(["" if x is None else x for x in r])
     path.write_text(buf.getvalue())
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name.replace(":", "-")).strip("-")
 
 
 def _config_name(g: Mapping[str, Any]) -> str:
@@ -388,7 +382,7 @@ def _dataset_section(name: str, groups: list[dict[str, Any]], out: Path, tables:
 
 def _projection_check(uniform: list[dict[str, Any]]) -> list[str]:
     """The paper projects m=8 from m in {1,2,4}: t(m) = a + b/m^2 and a log-scale accuracy trend."""
-    from .estimate import LatencyModel
+    from ..analysis.estimate import LatencyModel
 
     by_m = {g["m"]: g for g in uniform}
     if not all(m in by_m for m in (1, 2, 4, 8)):
@@ -408,7 +402,7 @@ def _projection_check(uniform: list[dict[str, Any]]) -> list[str]:
 
 
 def _latency_section(name: str, groups: list[dict[str, Any]], base: dict[str, Any], tables: _Tables) -> list[str]:
-    from .estimate import LatencyModel, relative_latency
+    from ..analysis.estimate import LatencyModel, relative_latency
 
     ms = [g["m"] for g in groups]
     lat = [g["latency_batch1_us"] for g in groups]
@@ -538,7 +532,7 @@ def _figures(name: str, uniform: list[dict[str, Any]], schedules: list[dict[str,
         import matplotlib  # noqa: F401
     except ImportError:
         return ["(figures skipped: matplotlib is not installed)", ""]
-    slug = _slug(name)
+    stem = slug(name)
     files = []
 
     def errbar(ax: Any, g: dict[str, Any], x: str, fmt: str, color: str, label: str) -> None:
@@ -563,7 +557,7 @@ def _figures(name: str, uniform: list[dict[str, Any]], schedules: list[dict[str,
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    p = out / f"{slug}_acc_vs_time.png"
+    p = out / f"{stem}_acc_vs_time.png"
     fig.savefig(p)
     files.append(p)
 
@@ -587,7 +581,7 @@ def _figures(name: str, uniform: list[dict[str, Any]], schedules: list[dict[str,
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         fig.tight_layout()
-        p = out / f"{slug}_score_vs_w.png"
+        p = out / f"{stem}_score_vs_w.png"
         fig.savefig(p)
         files.append(p)
 
@@ -616,7 +610,7 @@ def _figures(name: str, uniform: list[dict[str, Any]], schedules: list[dict[str,
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=6, loc="best")
         fig.tight_layout()
-        p = out / f"{slug}_pareto.png"
+        p = out / f"{stem}_pareto.png"
         fig.savefig(p)
         files.append(p)
     return ["Figures: " + ", ".join(f"![{f.stem}]({f.name})" for f in files), ""]
@@ -699,36 +693,3 @@ def write_report(sweep_dir: PathLike, out_dir: PathLike | None = None, lam: floa
     return path
 
 
-def add_cli(subparsers: Any) -> argparse.ArgumentParser:
-    """Register the ``report`` subcommand (``motifcore report SWEEP_DIR``)."""
-    p = subparsers.add_parser(
-        "report", help="paper tables and figures from a sweep folder",
-        description="Write report.md, CSV tables and PNG figures (paper Tables 4/5/6/12/13, Figs. 6-9, Pareto "
-                    "frontier, recommended m, latency vs model) from the runs of a 'motifcore sweep' folder.")
-    p.add_argument("sweep_dir", help="folder written by 'motifcore sweep --out'")
-    p.add_argument("--out", help="output folder (default SWEEP_DIR/report)")
-    p.add_argument("--lam", type=float, default=metrics.DEFAULT_UTILITY_LAMBDA,
-                   help=f"accuracy weight of the utility U(m) (default {metrics.DEFAULT_UTILITY_LAMBDA})")
-    p.add_argument("--max-acc-drop", type=float, help="relative accuracy-drop budget for the recommendation")
-    p.add_argument("--title", help="report title")
-    p.add_argument("--no-figures", action="store_true", help="tables only")
-    p.add_argument("--time-stat", choices=("median", "mean"), default="median",
-                   help="a run's s/epoch: median (default, robust on a shared machine) or mean over its epochs")
-    p.add_argument("--all-runs", action="store_true",
-                   help="also report stored runs that are not in the sweep's current grid (sweep.json)")
-    p.set_defaults(func=_cmd_report)
-    from .sweep import _register_metavar
-
-    _register_metavar(subparsers, "report")
-    return p
-
-
-def _cmd_report(args: argparse.Namespace) -> int:
-    for v, flag in ((args.lam, "--lam"), (args.max_acc_drop, "--max-acc-drop")):
-        if v is not None and not (math.isfinite(v) and 0.0 <= v <= 1.0):
-            raise ValueError(f"argument {flag}: must be in [0, 1], got {v}")
-    path = write_report(args.sweep_dir, args.out, lam=args.lam, max_acc_drop=args.max_acc_drop,
-                        figures=not args.no_figures, title=args.title, time_stat=args.time_stat,
-                        all_runs=args.all_runs)
-    print(f"wrote {path} (and CSV/PNG files beside it)")
-    return 0

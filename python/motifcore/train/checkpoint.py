@@ -25,20 +25,21 @@ half-written checkpoint under the final name.
 
 from __future__ import annotations
 
-import datetime as _dt
+import io
 import json
-import os
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
-from ._model import MotifMLP
+from .._internal import motif_spec
+from .._internal.io import PathLike, atomic_write, utc_now
+from .._version import __version__
+from ..nn.model import MotifMLP
 
 __all__ = [
     "FORMAT",
@@ -48,6 +49,7 @@ __all__ = [
     "load_model",
     "model_from_state",
     "read_metadata",
+    "checkpoint_bytes",
     "save_checkpoint",
 ]
 
@@ -55,7 +57,6 @@ FORMAT = "motifcore-checkpoint"
 FORMAT_VERSION = 1
 _META_KEY = "__motifcore__"
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 
 @dataclass
@@ -85,23 +86,16 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def save_checkpoint(path: PathLike, model: MotifMLP, *, epoch: int | None = None,
-                    trainer: Mapping[str, Any] | None = None,
-                    trainer_state: Mapping[str, Any] | None = None,
-                    history: Mapping[str, Any] | None = None,
-                    extra: Mapping[str, Any] | None = None) -> Path:
-    """Write ``model`` (pattern, weights, momentum, step counter) and the optional run state to
-    ``path`` atomically; returns the path. The parent folder is created if needed."""
-    from . import __version__
-
+def _payload(model: MotifMLP, epoch: int | None, trainer: Mapping[str, Any] | None,
+             trainer_state: Mapping[str, Any] | None, history: Mapping[str, Any] | None,
+             extra: Mapping[str, Any] | None) -> dict[str, Any]:
     if not isinstance(model, MotifMLP):
         raise TypeError(f"model must be a MotifMLP, got {type(model).__name__}")
-    path = Path(path)
     meta = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "motifcore_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_now(),
         "model_config": _jsonable(model.config),
         "epoch": epoch,
         "trainer": _jsonable(dict(trainer)) if trainer is not None else None,
@@ -111,26 +105,27 @@ def save_checkpoint(path: PathLike, model: MotifMLP, *, epoch: int | None = None
     }
     arrays: dict[str, Any] = dict(model.get_state())
     arrays[_META_KEY] = np.array(json.dumps(meta, allow_nan=True))
+    return arrays
 
-    folder = path.resolve().parent
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+
+def save_checkpoint(path: PathLike, model: MotifMLP, *, epoch: int | None = None,
+                    trainer: Mapping[str, Any] | None = None,
+                    trainer_state: Mapping[str, Any] | None = None,
+                    history: Mapping[str, Any] | None = None,
+                    extra: Mapping[str, Any] | None = None) -> Path:
+    """Write ``model`` (pattern, weights, momentum, step counter) and the optional run state to
+    ``path`` atomically; returns the path. The parent folder is created if needed."""
+    arrays = _payload(model, epoch, trainer, trainer_state, history, extra)
+    return atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def checkpoint_bytes(model: MotifMLP, *, epoch: int | None = None, trainer: Mapping[str, Any] | None = None,
+                     trainer_state: Mapping[str, Any] | None = None, history: Mapping[str, Any] | None = None,
+                     extra: Mapping[str, Any] | None = None) -> bytes:
+    """The bytes :func:`save_checkpoint` would write (sweep workers send them to the client)."""
+    buf = io.BytesIO()
+    np.savez(buf, **_payload(model, epoch, trainer, trainer_state, history, extra))
+    return buf.getvalue()
 
 
 def _read(path: PathLike) -> tuple:
@@ -177,7 +172,7 @@ def model_from_state(config: Mapping[str, Any], state: Mapping[str, Any],
     with warnings.catch_warnings():
         # a shared output layer warned when the model was first built; do not repeat it
         warnings.simplefilter("ignore", UserWarning)
-        model = MotifMLP(config["sizes"], motif=[tuple(m) for m in config["motif"]],
+        model = MotifMLP(config["sizes"], motif=motif_spec.for_model(config["motif"]),
                          density=list(config["density"]), epsilon=list(config["epsilon"]),
                          activation=config["activation"], bias=config["bias"], seed=config["seed"],
                          num_threads=num_threads)

@@ -73,13 +73,12 @@ a callable ``f(epoch) -> zeta``, a dict ``{epoch: zeta}`` or a list ``[zeta afte
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Union
 
 import numpy as np
 
-from ._validation import check_int
+from .._internal.validation import check_int, check_real
 
 __all__ = [
     "EVOLUTION_PRESETS",
@@ -97,24 +96,11 @@ LRSpec = Union[str, Callable[[int, int], float]]
 EvolutionSpec = Union[str, Callable[[int], float], Mapping[int, float], Sequence[float], "EvolutionSchedule", None]
 
 
-def _real(value: Any, name: str, lo: float = -math.inf, hi: float = math.inf,
-          lo_open: bool = False, hi_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    v = float(value)
-    bad = (not math.isfinite(v) or v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi))
-    if bad:
-        lb = "(" if lo_open else "["
-        rb = ")" if hi_open else "]"
-        raise ValueError(f"{name} must be in {lb}{lo}, {hi}{rb}, got {value!r}")
-    return v
-
-
 def check_warmup(warmup: Any, epochs: int) -> int | float:
     """Warmup in epochs (an int, clamped to ``epochs - 1``) or as a fraction of the run (a float
     in ``[0, 1)``)."""
     if isinstance(warmup, (float, np.floating)):
-        return _real(warmup, "warmup (a fraction of the run)", 0.0, 1.0, hi_open=True)
+        return check_real(warmup, "warmup (a fraction of the run)", 0.0, 1.0, hi_open=True)
     return min(check_int(warmup, "warmup", 0), epochs - 1)
 
 
@@ -210,7 +196,7 @@ def lr_schedule(spec: LRSpec, base_lr: float, epochs: int, steps_per_epoch: int,
     step_size, gamma : int, float
         ``"step"``: multiply by ``gamma`` every ``step_size`` epochs.
     """
-    base = _real(base_lr, "lr", 0.0, math.inf, lo_open=True)
+    base = check_real(base_lr, "lr", 0.0, math.inf, lo_open=True)
     epochs = check_int(epochs, "epochs")
     spe = check_int(steps_per_epoch, "steps_per_epoch")
     if callable(spec):
@@ -219,7 +205,7 @@ def lr_schedule(spec: LRSpec, base_lr: float, epochs: int, steps_per_epoch: int,
         raise ValueError(f"lr schedule must be one of {', '.join(LR_PRESETS)} or a callable, got {spec!r}")
     w = check_warmup(warmup, epochs)
     ss = check_int(step_size, "step_size")
-    g = _real(gamma, "gamma", 0.0, 1.0, lo_open=True)
+    g = check_real(gamma, "gamma", 0.0, 1.0, lo_open=True)
     return LRSchedule(spec, base, epochs, spe, warmup=w if spec == "cosine" else 0, step_size=ss, gamma=g)
 
 
@@ -252,10 +238,10 @@ class EvolutionSchedule:
               decay_fraction: float = 1.0 / 3.0) -> EvolutionSchedule:
         """Motif-SET schedule (see the module docstring for the exact epochs and values)."""
         epochs = check_int(epochs, "epochs")
-        z0 = _real(zeta, "zeta", 0.0, 1.0, hi_open=True)
+        z0 = check_real(zeta, "zeta", 0.0, 1.0, hi_open=True)
         every = check_int(every, "every")
         warmup = check_int(warmup, "warmup", 0)
-        frac = _real(decay_fraction, "decay_fraction", 0.0, 1.0)
+        frac = check_real(decay_fraction, "decay_fraction", 0.0, 1.0)
         decay_start = epochs * (1.0 - frac)
 
         def fn(e: int) -> float:
@@ -271,7 +257,7 @@ class EvolutionSchedule:
     @classmethod
     def set(cls, epochs: int, zeta: float = 0.3) -> EvolutionSchedule:
         """Original SET: ``zeta`` (default 0.3) after every epoch but the last."""
-        z0 = _real(zeta, "zeta", 0.0, 1.0, hi_open=True)
+        z0 = check_real(zeta, "zeta", 0.0, 1.0, hi_open=True)
         return cls("set", epochs, lambda e: z0, {"zeta": z0})
 
     @classmethod
@@ -281,9 +267,9 @@ class EvolutionSchedule:
         after ``stop`` of the run (see the module docstring)."""
         epochs = check_int(epochs, "epochs")
         spe = check_int(steps_per_epoch, "steps_per_epoch")
-        z0 = _real(zeta, "zeta", 0.0, 1.0, hi_open=True)
+        z0 = check_real(zeta, "zeta", 0.0, 1.0, hi_open=True)
         interval = check_int(interval, "interval")
-        stop = _real(stop, "stop", 0.0, 1.0)
+        stop = check_real(stop, "stop", 0.0, 1.0)
         t_end = stop * epochs * spe
 
         def fn(e: int) -> float:
@@ -311,10 +297,10 @@ class EvolutionSchedule:
             table: dict[int, float] = {}
             for k, v in spec.items():
                 e = check_int(int(k) if isinstance(k, str) and k.isdigit() else k, "evolution epoch")
-                table[e] = _real(v, f"zeta of epoch {e}", 0.0, 1.0, hi_open=True)
+                table[e] = check_real(v, f"zeta of epoch {e}", 0.0, 1.0, hi_open=True)
             return cls("custom", epochs, lambda e: table.get(e, 0.0), spec={str(k): v for k, v in table.items()})
         if isinstance(spec, (list, tuple, np.ndarray)):
-            values = [_real(v, f"zeta[{i}]", 0.0, 1.0, hi_open=True) for i, v in enumerate(spec)]
+            values = [check_real(v, f"zeta[{i}]", 0.0, 1.0, hi_open=True) for i, v in enumerate(spec)]
             return cls("custom", epochs, lambda e: values[e - 1] if e <= len(values) else 0.0, spec=values)
         raise TypeError(f"a custom evolution schedule must be a callable, dict or list, got {spec!r}")
 

@@ -33,8 +33,7 @@ from typing import Any, Callable, Union, cast
 
 import numpy as np
 
-from ._model import MotifMLP
-from ._validation import (
+from .._internal.validation import (
     as_float_matrix,
     as_labels,
     check_betas,
@@ -45,9 +44,10 @@ from ._validation import (
     check_regrow,
     check_seed,
 )
+from ..nn.model import MotifMLP
+from ..recipes import DEFAULT_RECIPE
+from ..recipes import recipe as get_recipe
 from .checkpoint import load_checkpoint, save_checkpoint
-from .recipes import DEFAULT_RECIPE
-from .recipes import recipe as get_recipe
 from .schedules import EvolutionSchedule, LRSchedule, check_warmup, evolution_schedule, lr_schedule
 
 __all__ = [

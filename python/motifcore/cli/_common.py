@@ -1,0 +1,91 @@
+"""Shared pieces of the command line: the one-line-error parser, argparse types, small helpers."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from .._internal.validation import in_interval, interval_text
+
+EXIT_USAGE = 2
+
+
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """A user mistake reported as one ``motifcore: error:`` line."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports errors as one line (no usage dump) and never calls sys.exit itself
+    in a way that escapes :func:`main`."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def int_min(minimum: int, what: str = "") -> Any:
+    """argparse type: an integer >= minimum."""
+    def parse(s: str) -> int:
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {s!r}") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {v}")
+        return v
+    return parse
+
+
+def float_in(lo: float, hi: float, what: str = "", lo_open: bool = False, hi_open: bool = False) -> Any:
+    """argparse type: a finite number in the interval (see motifcore._internal.validation)."""
+    def parse(s: str) -> float:
+        try:
+            v = float(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {s!r}") from None
+        if not in_interval(v, lo, hi, lo_open, hi_open):
+            raise argparse.ArgumentTypeError(f"must be in {interval_text(lo, hi, lo_open, hi_open)}, got {s}")
+        return v
+    return parse
+
+
+def tokens(values: Sequence[str]) -> list[str]:
+    return [t for v in values for t in re.split(r"[,\s]+", v.strip()) if t]
+
+
+def parse_hidden(values: Sequence[str]) -> list[int]:
+    out = []
+    for t in tokens(values):
+        try:
+            v = int(t)
+        except ValueError:
+            raise UsageError(f"argument --hidden: widths must be integers, got {t!r}") from None
+        if v < 1:
+            raise UsageError(f"argument --hidden: widths must be >= 1, got {v}")
+        out.append(v)
+    if not out:
+        raise UsageError("argument --hidden: give at least one width")
+    return out
+
+
+def warmup_arg(s: str) -> int | float:
+    """'5' -> 5 epochs; '0.05' -> 5 % of the run's steps."""
+    try:
+        return int(s)
+    except ValueError:
+        pass
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer (epochs) or a fraction in [0, 1), got {s!r}") from None
+    if not (0.0 <= v < 1.0):
+        raise argparse.ArgumentTypeError(f"a fractional warmup must be in [0, 1), got {s}")
+    return v
+
+
+def fmt(v: float | None, spec: str = ".4f") -> str:
+    return "-" if v is None else format(v, spec)

@@ -1,0 +1,227 @@
+"""`motifcore train`."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from .._internal import motif_spec
+from .._internal.io import atomic_write_json, slug
+from .._version import __version__
+from ..experiments.config import RunConfig
+from ..experiments.run import DEFAULT_EPOCHS, DEFAULT_MIN_STEPS, Run, execute
+from ..nn.model import build_info
+from ..recipes import DEFAULT_RECIPE, RECIPES
+from ..train.checkpoint import read_metadata
+from ..train.trainer import Checkpoint, JSONLLogger
+from ._common import EXIT_INTERRUPTED, UsageError, float_in, fmt, int_min, parse_hidden, warmup_arg
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    t = sub.add_parser("train", help="train a model on a dataset",
+                       description="Train a Motif-SET MLP with a named recipe (default 'motifcore'; 'paper' is the "
+                                   "Motif-SET paper's) and write config.json, metrics.jsonl, checkpoint.npz and "
+                                   "summary.json into --out. Flags given explicitly override the recipe.")
+    t.add_argument("--dataset", help="fashion-mnist, mnist, digits, cifar10, skf:<NAME>, npz:<path>, csv:<path>")
+    t.add_argument("--data-dir", help="folder searched first for the dataset files")
+    t.add_argument("--hidden", nargs="+", metavar="W",
+                   help="hidden widths, '3000 3000 3000' or '3000,3000,3000' (default: 3000 3000 3000)")
+    t.add_argument("--motif", nargs="+", metavar="M",
+                   help="motif size of the hidden layers (output layer m=1), or one per layer, e.g. "
+                        "'2,2,1,1' (default: 1)")
+    t.add_argument("--density", type=float_in(0, 1, "--density", lo_open=True),
+                   help="block density of every layer (default: 0.1)")
+    t.add_argument("--epsilon", type=float_in(0, math.inf, "--epsilon", lo_open=True),
+                   help="SET epsilon density parameterisation (overrides --density)")
+    t.add_argument("--epochs", type=int_min(1, "--epochs"),
+                   help=f"training epochs (default: {DEFAULT_EPOCHS}, or more on small data so that the run "
+                        f"takes at least {DEFAULT_MIN_STEPS} steps; the paper uses 300)")
+    t.add_argument("--recipe", choices=tuple(RECIPES),
+                   help=f"named settings for every training flag not given (default: {DEFAULT_RECIPE}; "
+                        "see motifcore.recipes)")
+    t.add_argument("--batch-size", type=int_min(1, "--batch-size"), help="batch size (default: 128)")
+    t.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), help="optimizer (recipe default)")
+    t.add_argument("--lr", type=float_in(0, math.inf, "--lr", lo_open=True),
+                   help="peak learning rate (recipe default)")
+    t.add_argument("--momentum", type=float_in(0, 1, "--momentum", hi_open=True), help="SGD momentum (default: 0.9)")
+    t.add_argument("--weight-decay", type=float_in(0, math.inf, "--weight-decay"),
+                   help="weight decay (default: 5e-4)")
+    t.add_argument("--max-grad-norm", type=float_in(0, math.inf, "--max-grad-norm"),
+                   help="clip each step's gradient to this global L2 norm, 0 = off (recipe default)")
+    t.add_argument("--lr-schedule", choices=("cosine", "constant", "step"),
+                   help="learning-rate schedule (default: cosine)")
+    t.add_argument("--warmup", type=warmup_arg,
+                   help="lr warmup of 'cosine': epochs (an integer) or a fraction of the run such as 0.05 "
+                        "(recipe default)")
+    t.add_argument("--step-size", type=int_min(1, "--step-size"),
+                   help="'step' schedule: epochs between lr decays (default: 30)")
+    t.add_argument("--gamma", type=float_in(0, 1, "--gamma", lo_open=True),
+                   help="'step' schedule: lr decay factor (default: 0.1)")
+    t.add_argument("--schedule", choices=("cosine", "paper", "set", "none"),
+                   help="SET evolution schedule: cosine (every 100 steps, zeta from 0.3 decayed by a cosine, "
+                        "none in the last quarter of the run), paper (zeta 0.2 every 10 epochs after a 5-epoch "
+                        "warmup, i.e. after epochs 15, 25, ...; cosine decay over the last third), set (zeta 0.3 "
+                        "after every epoch), none (static sparse). Never after the last epoch (recipe default)")
+    t.add_argument("--regrow", choices=("zero", "he", "pruned"),
+                   help="value of regrown blocks: zero, a fresh He-uniform draw, or uniform within the "
+                        "largest pruned |weight| (recipe default)")
+    t.add_argument("--evolve-layers", choices=("all", "hidden", "input"),
+                   help="weight layers that evolution changes: all, hidden (all but the output layer) or input "
+                        "(the first layer only) (recipe default)")
+    t.add_argument("--dropout", type=float_in(0, 1, "--dropout", hi_open=True),
+                   help="dropout rate (recipe default)")
+    t.add_argument("--eval-every", type=int_min(1, "--eval-every"),
+                   help="evaluate on the test split every N epochs (default: 1)")
+    t.add_argument("--seed", type=int_min(0, "--seed"), help="seed of init, shuffling, evolution (default: 0)")
+    t.add_argument("--data-seed", type=int_min(0, "--data-seed"),
+                   help="seed of the 2:1 train/test split of datasets without an official one and of the --limit-train "
+                        "subset (default: --seed, so the split is that of motifcore.datasets.load(name, seed=S))")
+    t.add_argument("--threads", type=int_min(1, "--threads"), help="engine threads (default: all)")
+    t.add_argument("--limit-train", type=int_min(1, "--limit-train"), metavar="N",
+                   help="train on a seeded random subset of N samples (quick runs)")
+    t.add_argument("--checkpoint-every", type=int_min(1, "--checkpoint-every"), metavar="N",
+                   help="write checkpoint.npz every N epochs (default: 1)")
+    t.add_argument("--out", help="output folder (default: runs/<dataset>-m<motif>-<timestamp>)")
+    t.add_argument("--resume", metavar="PATH",
+                   help="continue the run saved in this checkpoint.npz (its settings are reused)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(func=run)
+    return t
+
+
+DEFAULT_HIDDEN = [3000, 3000, 3000]
+#: flags that define the run; --resume reuses the stored ones and refuses these
+_TRAIN_RUN_FLAGS = ("dataset", "hidden", "motif", "density", "epsilon", "epochs", "recipe", "batch_size", "lr",
+                    "lr_schedule", "warmup", "step_size", "gamma", "optimizer", "momentum", "weight_decay",
+                    "max_grad_norm", "schedule", "regrow", "evolve_layers", "dropout", "eval_every", "seed",
+                    "data_seed", "limit_train", "checkpoint_every")
+
+
+def _default_out(dataset: str, motif: Any) -> Path:
+    if ":" in dataset:                       # npz:/data/x.npz -> npz-x
+        kind, arg = dataset.split(":", 1)
+        dataset = f"{kind}-{Path(arg).stem}"
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path("runs") / f"{slug(dataset)}-m{motif_spec.label(motif)}-{stamp}"
+    out, k = base, 1
+    while out.exists():
+        k += 1
+        out = base.with_name(f"{base.name}-{k}")
+    return out
+
+
+def _printer(total: int | None) -> Any:
+    """Prints one line per epoch; ``total`` defaults to the trainer's epochs."""
+    from tqdm.auto import tqdm
+
+    from ..train.trainer import Callback
+
+    class EpochPrinter(Callback):
+        def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> bool | None:
+            n = total or trainer.epochs
+            line = (f"epoch {epoch:>{len(str(n))}}/{n}  loss {logs['train_loss']:.4f}  "
+                    f"test_loss {fmt(logs['val_loss'])}  test_acc {fmt(logs['val_accuracy'])}  "
+                    f"{logs['train_time']:.2f} s/epoch")
+            if logs.get("zeta"):
+                line += f"  (evolved zeta={logs['zeta']:.3f}, {sum(logs['pruned'])} blocks)"
+            tqdm.write(line, file=sys.stdout)
+            sys.stdout.flush()
+            return None
+
+    return EpochPrinter()
+
+
+def _config_from_args(args: argparse.Namespace) -> RunConfig:
+    if args.dataset is None:
+        raise UsageError("train needs --dataset (or --resume PATH)")
+    hidden = parse_hidden(args.hidden) if args.hidden else list(DEFAULT_HIDDEN)
+    try:
+        motif = motif_spec.parse(args.motif, len(hidden) + 1, collapse_uniform=False) if args.motif else 1
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"argument --motif: {exc}") from None
+    seed = args.seed or 0
+    return RunConfig(
+        dataset=args.dataset, hidden=tuple(hidden), motif=motif_spec.to_json(motif), density=args.density,
+        epsilon=args.epsilon, seed=seed, data_seed=seed if args.data_seed is None else args.data_seed,
+        limit_train=args.limit_train, epochs=args.epochs, recipe=args.recipe or DEFAULT_RECIPE,
+        batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule, warmup=args.warmup,
+        step_size=args.step_size or 30, gamma=0.1 if args.gamma is None else args.gamma, optimizer=args.optimizer,
+        momentum=args.momentum, weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm,
+        dropout=args.dropout, evolution=args.schedule, regrow=args.regrow, evolve_layers=args.evolve_layers,
+        eval_every=args.eval_every or 1, checkpoint_every=args.checkpoint_every or 1, data_dir=args.data_dir,
+        threads=args.threads)
+
+
+def run(args: argparse.Namespace) -> int:
+    progress = not args.no_progress
+    resume_from = args.resume
+    if resume_from:
+        given = [f"--{f.replace('_', '-')}" for f in _TRAIN_RUN_FLAGS if getattr(args, f) is not None]
+        if given:
+            raise UsageError(f"--resume reuses the run's own settings; drop {', '.join(given)}")
+        meta = read_metadata(resume_from)
+        config = RunConfig.from_checkpoint_extra(meta.get("extra"))
+        if config is None or meta.get("trainer") is None:
+            raise UsageError(f"{resume_from} was not written by 'motifcore train'; resume it with "
+                             "motifcore.Trainer.from_checkpoint")
+        config = config.replace(threads=args.threads,
+                                data_dir=config.data_dir if args.data_dir is None else args.data_dir)
+        out = Path(args.out) if args.out else Path(resume_from).resolve().parent
+        total = int(meta["trainer"]["epochs"])
+    else:
+        config = _config_from_args(args)
+        out = Path(args.out) if args.out else _default_out(config.dataset, config.motif)
+        total = None
+
+    started: dict[str, Any] = {}
+
+    def on_start(r: Run) -> None:
+        started["run"] = r
+        out.mkdir(parents=True, exist_ok=True)     # only now: a run that fails to start writes nothing
+        print(r.model.summary())
+        if resume_from:
+            print(f"resuming {r.config.dataset} from epoch {r.trainer.epoch}/{r.trainer.epochs} -> {out}")
+            return
+        config_json = {"command": "train", "run": {**r.config.to_dict(), **r.facts}, "trainer": r.trainer.config,
+                       "model": r.model.config, "threads": r.model.num_threads, "out": str(out),
+                       "motifcore_version": __version__, "build_info": build_info(),
+                       "argv": sys.argv[1:] if args.argv is None else list(args.argv)}
+        atomic_write_json(out / "config.json", config_json)
+        print(f"training on {r.facts['n_train']} samples of {r.config.dataset} for {r.trainer.epochs} epochs "
+              f"({r.model.num_threads} threads) -> {out}")
+
+    callbacks = [JSONLLogger(out / "metrics.jsonl"),
+                 Checkpoint(out / "checkpoint.npz", every=config.checkpoint_every, extra={"run": config.to_dict()}),
+                 _printer(total)]
+    try:
+        r = execute(config, callbacks=callbacks, progress=progress, on_start=on_start, resume_from=resume_from)
+    except KeyboardInterrupt:
+        ck = out / "checkpoint.npz"
+        hint = (f"continue with: motifcore train --resume {ck}" if ck.exists()
+                else "no checkpoint was written yet")
+        epoch = started["run"].trainer.epoch if "run" in started else 0
+        print(f"motifcore: interrupted after epoch {epoch}; {hint}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    m = r.metrics
+    summary = {
+        "dataset": r.config.dataset, "epochs_completed": m["epochs_completed"], "epochs": m["epochs"],
+        "stopped_early": m["stopped_early"], "final_accuracy": m["test_accuracy"], "final_loss": m["test_loss"],
+        "final_train_loss": m["final_train_loss"], "best_accuracy": m["best_test_accuracy"],
+        "best_epoch": m["best_epoch"], "mean_seconds_per_epoch": m["mean_s_per_epoch"],
+        "total_train_seconds": m["total_train_s"], "total_evolution_seconds": m["total_evolution_s"],
+        "unique_params": m["unique_params"], "edges": m["edges"], "active_blocks": m["active_blocks"],
+        "block_macs_per_sample": m["block_macs_per_sample"], "dense_equivalent_params": m["dense_params"],
+        "sizes": r.model.sizes, "motif": r.model.config["motif"], "n_train": r.facts["n_train"],
+        "n_test": r.facts["n_test"],
+    }
+    atomic_write_json(out / "summary.json", summary)
+    print(f"final test accuracy {fmt(summary['final_accuracy'])}, best {fmt(summary['best_accuracy'])} "
+          f"(epoch {summary['best_epoch']}), {fmt(summary['mean_seconds_per_epoch'], '.3f')} s/epoch "
+          f"(training only); unique params {summary['unique_params']:,}, edges {summary['edges']:,}, "
+          f"block MACs/sample {summary['block_macs_per_sample']:,}")
+    print(f"wrote {out}/{{config.json, metrics.jsonl, checkpoint.npz, summary.json}}")
+    return 0

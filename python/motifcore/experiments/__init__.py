@@ -1,0 +1,5 @@
+"""Experiments: parameter sweeps over many runs (Dask)."""
+
+from . import sweep
+
+__all__ = ["sweep"]

@@ -1,0 +1,108 @@
+"""RunConfig: what defines one training run. ``motifcore train`` builds one from its flags, a sweep
+builds one per grid point, and checkpoints store it (``extra["run"]``) so a run can be resumed or
+evaluated on the data it was trained on."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._internal import motif_spec
+from ..recipes import DEFAULT_RECIPE
+
+__all__ = ["RunConfig"]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run. ``None`` hyper-parameters take the value of ``recipe`` (see motifcore.recipes).
+
+    ``seed`` drives init, shuffling and evolution; ``data_seed`` the 2:1 split of datasets without
+    an official one and the ``limit_train`` subsample. ``data_dir`` and ``threads`` say only where
+    and how a run executes, not what it computes.
+    """
+
+    dataset: str
+    hidden: tuple[int, ...] = (3000, 3000, 3000)
+    motif: Any = 1                      #: int, or a per-layer list in JSON form (motif_spec)
+    density: float | None = None        #: None: 0.1 (ignored when epsilon is given)
+    epsilon: float | None = None
+    seed: int = 0
+    data_seed: int = 0
+    limit_train: int | None = None
+    epochs: int | None = None           #: None: motifcore.experiments.run.default_epochs
+    recipe: str = DEFAULT_RECIPE
+    batch_size: int | None = None
+    lr: float | None = None
+    lr_schedule: str | None = None
+    warmup: int | float | None = None
+    step_size: int = 30
+    gamma: float = 0.1
+    optimizer: str | None = None
+    momentum: float | None = None
+    weight_decay: float | None = None
+    max_grad_norm: float | None = None
+    dropout: float | None = None
+    evolution: str | None = None
+    evolution_params: Mapping[str, Any] = field(default_factory=dict)
+    regrow: str | None = None
+    evolve_layers: str | tuple[int, ...] | None = None   #: "all", "hidden", "input" or layer indices
+    eval_every: int = 1
+    checkpoint_every: int = 1
+    data_dir: str | None = None
+    threads: int | None = None
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(self.hidden)
+        d["motif"] = motif_spec.to_json(self.motif)
+        d["evolution_params"] = dict(self.evolution_params)
+        if isinstance(self.evolve_layers, tuple):
+            d["evolve_layers"] = list(self.evolve_layers)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RunConfig:
+        """Inverse of :meth:`to_dict`; unknown keys (e.g. results stored beside it) are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        if "hidden" in kw:
+            kw["hidden"] = tuple(kw["hidden"])
+        if isinstance(kw.get("evolve_layers"), list):
+            kw["evolve_layers"] = tuple(kw["evolve_layers"])
+        return cls(**kw)
+
+    @classmethod
+    def from_checkpoint_extra(cls, extra: Mapping[str, Any] | None) -> RunConfig | None:
+        """The run stored in a checkpoint's ``extra``: ``"run"`` (this format), ``"cli"`` (written by
+        ``motifcore train`` before RunConfig: its data seed was the model seed) or ``"sweep_run"``."""
+        extra = extra or {}
+        if "run" in extra:
+            return cls.from_dict(extra["run"])
+        if "cli" in extra:
+            old = dict(extra["cli"])
+            return cls.from_dict({**old, "data_seed": old.get("seed", 0)})
+        if "sweep_run" in extra:
+            return cls.from_sweep(extra["sweep_run"])
+        return None
+
+    @classmethod
+    def from_sweep(cls, config: Mapping[str, Any], threads: int | None = None) -> RunConfig:
+        """The run of one sweep point (a config dict of :func:`motifcore.sweep.expand_runs`)."""
+        return cls.from_dict({**config, "recipe": config.get("recipe", "paper"),
+                              "evolution_params": dict(config.get("evolution_params") or {}),
+                              "threads": threads or config.get("threads_per_run")})
+
+    def trainer_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`motifcore.Trainer` (without ``epochs``)."""
+        return {"recipe": self.recipe, "batch_size": self.batch_size, "lr": self.lr, "optimizer": self.optimizer,
+                "momentum": self.momentum, "weight_decay": self.weight_decay, "max_grad_norm": self.max_grad_norm,
+                "lr_schedule": self.lr_schedule, "warmup": self.warmup, "step_size": self.step_size,
+                "gamma": self.gamma, "dropout": self.dropout, "evolution": self.evolution,
+                "evolution_params": dict(self.evolution_params), "regrow": self.regrow,
+                "evolve_layers": self.evolve_layers, "eval_every": self.eval_every, "seed": self.seed}

@@ -1,0 +1,20 @@
+"""Training: the Trainer loop, History and callbacks, schedules, named recipes, checkpoints."""
+
+from ..recipes import DEFAULT_RECIPE, RECIPES, recipe
+from .checkpoint import CheckpointData, load_checkpoint, load_model, read_metadata, save_checkpoint
+from .schedules import EvolutionSchedule, LRSchedule, evolution_schedule, lr_schedule
+from .trainer import (
+                      Callback,
+                      Checkpoint,
+                      EarlyStopping,
+                      History,
+                      JSONLLogger,
+                      RestoreBest,
+                      Trainer,
+                      TrainingDivergedError,
+)
+
+__all__ = ["DEFAULT_RECIPE", "RECIPES", "Callback", "Checkpoint", "CheckpointData", "EarlyStopping",
+           "EvolutionSchedule", "History", "JSONLLogger", "LRSchedule", "RestoreBest", "Trainer",
+           "TrainingDivergedError", "evolution_schedule", "load_checkpoint", "load_model", "lr_schedule",
+           "read_metadata", "recipe", "save_checkpoint"]

@@ -1,0 +1,124 @@
+"""The package's import graph: no cycles, no private cross-module imports, dependencies one way, and
+argparse only in motifcore.cli. Static (AST), so it also sees imports inside functions."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import motifcore
+import pytest
+
+PKG = Path(motifcore.__file__).resolve().parent
+# subpackage (or root module) -> what it may import inside motifcore; "_core"/"_version" are always allowed
+ALLOWED = {
+    "_internal": set(),
+    "recipes": set(),
+    "nn": {"_internal"},
+    "data": {"_internal"},
+    "analysis": {"_internal"},
+    "train": {"nn", "recipes", "_internal"},
+    "experiments": {"train", "recipes", "nn", "data", "analysis", "_internal"},
+    "report": {"experiments", "analysis", "_internal"},
+    "sklearn": {"train", "recipes", "nn", "_internal"},
+    "cli": {"experiments", "report", "train", "recipes", "nn", "data", "analysis", "_internal"},
+}
+LEAVES = {"_core", "_version"}
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for f in PKG.rglob("*.py"):
+        parts = list(f.relative_to(PKG).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(["motifcore", *parts])] = f
+    out["motifcore._core"] = PKG / "_core.pyi"
+    return out
+
+
+MODULES = _modules()
+
+
+def _imports(name: str, path: Path) -> list[tuple[int, str, list[str]]]:
+    """(line, imported module, names) for every import of a motifcore module in `path`."""
+    pkg = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = pkg.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if not target.startswith("motifcore"):
+                continue
+            for a in node.names:              # `from pkg import submodule` is an import of the submodule
+                sub = f"{target}.{a.name}"
+                found.append((node.lineno, sub, []) if sub in MODULES else (node.lineno, target, [a.name]))
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name, []) for a in node.names if a.name.startswith("motifcore")]
+    return found
+
+
+def _area(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _is_shim(path: Path) -> bool:
+    return path.parent == PKG and "_sys.modules[__name__]" in path.read_text()
+
+
+EDGES = {m: _imports(m, p) for m, p in MODULES.items() if p.suffix == ".py"}
+
+
+def test_no_private_name_crosses_modules():
+    bad = [f"{MODULES[m].relative_to(PKG)}:{line} imports {n} from {t}"
+           for m, edges in EDGES.items() for line, t, names in edges for n in names
+           if n.startswith("_") and n not in ("__version__",) and t != m]
+    assert not bad, "\n".join(bad)
+
+
+def test_no_import_cycles():
+    graph = {m: {t for _, t, _ in e if t in MODULES and t != m and t != "motifcore"} for m, e in EDGES.items()
+             if m != "motifcore"}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> list[str] | None:
+        state[m] = 1
+        stack.append(m)
+        for t in sorted(graph.get(m, ())):
+            if state.get(t) == 1:
+                return stack[stack.index(t):] + [t]
+            if t not in state and (cycle := visit(t)):
+                return cycle
+        stack.pop()
+        state[m] = 2
+        return None
+
+    for m in sorted(graph):
+        if m not in state and (cycle := visit(m)):
+            pytest.fail("import cycle: " + " -> ".join(cycle))
+
+
+def test_dependencies_point_one_way():
+    bad = set()
+    for m, edges in EDGES.items():
+        src = _area(m)
+        if m == "motifcore" or src == "__main__" or _is_shim(MODULES[m]):
+            continue
+        for line, t, _ in edges:
+            dst = _area(t)
+            if dst and dst != src and dst not in LEAVES and dst not in ALLOWED.get(src, set()):
+                bad.add(f"{MODULES[m].relative_to(PKG)}:{line}: {src or 'motifcore'} -> {dst}")
+    assert not bad, "\n".join(sorted(bad))
+
+
+def test_argparse_only_in_cli():
+    bad = [str(p.relative_to(PKG)) for m, p in MODULES.items()
+           if p.suffix == ".py" and _area(m) != "cli" and "argparse" in {
+               a.name for n in ast.walk(ast.parse(p.read_text())) if isinstance(n, ast.Import) for a in n.names}]
+    assert not bad, bad
