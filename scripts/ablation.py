@@ -1,7 +1,7 @@
-"""Ablation behind the default recipe: regrowth value x evolution schedule x dataset, 3 seeds.
+"""Ablation behind the default recipe: evolution schedule x regrown value x evolved layers x dataset.
 
-Everything else is the ``motifcore`` recipe's. On the scikit-feature sets the model is the
-estimator's default (``MotifSETClassifier()``: 256-256 hidden, density 0.1, at least 1000 steps);
+Everything else is the ``motifcore`` recipe's (Adam, dropout 0.2, cosine lr). On the
+scikit-feature sets the model is the estimator's default (``MotifSETClassifier()``: 256-256 hidden, density 0.1, at least 1000 steps);
 on Fashion-MNIST it is the paper's ``784-3000-3000-3000-10`` network with m = 4 (the fastest motif
 size) for ``--fmnist-epochs`` epochs. Each cell is the final test accuracy, mean ± std over the
 seeds, on the split of ``datasets.load(name, seed=seed)``.
@@ -23,18 +23,22 @@ from pathlib import Path
 import numpy as np
 
 SETS = ["skf:COIL20", "skf:Isolet", "skf:PCMAC", "skf:BASEHOCK", "skf:TOX-171", "skf:madelon", "fashion-mnist"]
-# (schedule, regrowth value); static sparse training has no regrowth
-CONFIGS = [("none", None)] + [(s, r) for s in ("cosine", "paper", "set") for r in ("zero", "he", "pruned")]
+# (schedule, regrowth value, evolved layers); static sparse training has neither
+CONFIGS = [("none", None, None),
+           ("cosine", "zero", "input"), ("cosine", "he", "input"), ("cosine", "pruned", "input"),
+           ("cosine", "zero", "all"), ("cosine", "he", "all"),
+           ("paper", "zero", "input"), ("paper", "he", "all"),
+           ("set", "zero", "all"), ("set", "he", "all")]
 
 
-def run(name: str, schedule: str, regrow: str | None, seed: int, fmnist_epochs: int,
+def run(name: str, schedule: str, regrow: str | None, layers: str | None, seed: int, fmnist_epochs: int,
         data: tuple) -> tuple[float, float]:
     import motifcore as mc
 
     X, y, Xt, yt = data
     kw = {"evolution": schedule}
     if regrow is not None:
-        kw["regrow"] = regrow
+        kw.update(regrow=regrow, evolve_layers=layers)
     t0 = time.perf_counter()
     if name == "fashion-mnist":
         model = mc.MotifMLP([X.shape[1], 3000, 3000, 3000, 10], motif=4, density=0.1, seed=seed)
@@ -60,33 +64,33 @@ def main(argv: list[str] | None = None) -> int:
     if out.exists():
         for line in out.read_text().splitlines():
             r = json.loads(line)
-            done[(r["set"], r["schedule"], r["regrow"], r["seed"])] = r
+            done[(r["set"], r["schedule"], r["regrow"], r["layers"], r["seed"])] = r
     if not args.table_only:
         import motifcore as mc
 
         for name in sets:
             for seed in seeds:
-                todo = [c for c in CONFIGS if (name, c[0], c[1], seed) not in done]
+                todo = [c for c in CONFIGS if (name, *c, seed) not in done]
                 if not todo:
                     continue
                 data = mc.datasets.load(name, seed=seed)
-                for schedule, regrow in todo:
-                    acc, dt = run(name, schedule, regrow, seed, args.fmnist_epochs, data)
-                    r = {"set": name, "schedule": schedule, "regrow": regrow, "seed": seed, "accuracy": acc,
-                         "seconds": dt}
+                for schedule, regrow, layers in todo:
+                    acc, dt = run(name, schedule, regrow, layers, seed, args.fmnist_epochs, data)
+                    r = {"set": name, "schedule": schedule, "regrow": regrow, "layers": layers, "seed": seed,
+                         "accuracy": acc, "seconds": dt}
                     with open(out, "a") as f:
                         f.write(json.dumps(r) + "\n")
-                    done[(name, schedule, regrow, seed)] = r
-                    print(f"{name} {schedule}/{regrow} seed {seed}: {acc * 100:.2f} % ({dt:.1f} s)", file=sys.stderr,
-                          flush=True)
-    print("| schedule | regrowth | " + " | ".join(s.replace("skf:", "") for s in sets) + " |")
-    print("|" + " --- |" * (len(sets) + 2))
-    for schedule, regrow in CONFIGS:
+                    done[(name, schedule, regrow, layers, seed)] = r
+                    print(f"{name} {schedule}/{regrow}/{layers} seed {seed}: {acc * 100:.2f} % ({dt:.1f} s)",
+                          file=sys.stderr, flush=True)
+    print("| schedule | regrowth | layers | " + " | ".join(s.replace("skf:", "") for s in sets) + " |")
+    print("|" + " --- |" * (len(sets) + 3))
+    for schedule, regrow, layers in CONFIGS:
         cells = []
         for name in sets:
-            acc = [done[k]["accuracy"] * 100 for k in done if k[:3] == (name, schedule, regrow)]
+            acc = [done[k]["accuracy"] * 100 for k in done if k[:4] == (name, schedule, regrow, layers)]
             cells.append(f"{np.mean(acc):.2f} ± {np.std(acc):.2f}" if acc else "-")
-        print(f"| {schedule} | {regrow or '(static)'} | " + " | ".join(cells) + " |")
+        print(f"| {schedule} | {regrow or '(static)'} | {layers or '-'} | " + " | ".join(cells) + " |")
     return 0
 
 
