@@ -2,9 +2,10 @@
 
 Everything else is the ``motifcore`` recipe's (Adam, dropout 0.2, cosine lr). On the
 scikit-feature sets the model is the estimator's default (``MotifSETClassifier()``: 256-256
-hidden, density 0.1, at least 1000 steps); on Fashion-MNIST it is the paper's ``784-3000-3000-3000-10`` network with m = 4 (the fastest motif
-size) for ``--fmnist-epochs`` epochs. Each cell is the final test accuracy, mean ± std over the
-seeds, on the split of ``datasets.load(name, seed=seed)``.
+hidden, density 0.1, at least 1000 steps); on Fashion-MNIST it is the paper's
+``784-3000-3000-3000-10`` network with m = 4 (the fastest motif size) for ``--fmnist-epochs``
+epochs. Each cell is the final test accuracy, mean ± std over the seeds, on the split of
+``datasets.load(name, seed=seed)``.
 
 Results are appended to a JSON-lines file as they finish (an interrupted run resumes), and the
 markdown table is printed from it:
