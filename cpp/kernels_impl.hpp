@@ -3,7 +3,6 @@
 // with the matching target flags, so GCC/Clang vector extensions map to SSE, AVX2 or AVX-512.
 #include <cstdint>
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "kernels.hpp"

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <numeric>
 
 #include "common.hpp"
 #include "kernels.hpp"
@@ -15,19 +14,8 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-}  // namespace
-
-int64_t target_blocks(const LayerConfig& cfg) {
-    const int64_t G_in = ceil_div(cfg.n_in, cfg.m_in), G_out = ceil_div(cfg.n_out, cfg.m_out);
-    const double total = static_cast<double>(G_in) * static_cast<double>(G_out);
-    double d = cfg.density;
-    if (cfg.epsilon > 0) d = std::min(1.0, cfg.epsilon * static_cast<double>(G_in + G_out) / total);
-    return static_cast<int64_t>(std::llround(d * total));
-}
-
-Layer::Layer(const LayerConfig& cfg)
-    : n_in(cfg.n_in), n_out(cfg.n_out), m_in(cfg.m_in), m_out(cfg.m_out), G_in(0), G_out(0),
-      activation(cfg.activation), bias_mode(cfg.bias), input_copies(cfg.input_copies) {
+// Every check of a layer config; target_blocks runs them too (m = 0 would divide by zero).
+void check_config(const LayerConfig& cfg) {
     MC_CHECK(cfg.n_in >= 1 && cfg.n_out >= 1,
              "layer widths must be >= 1, got n_in=" << cfg.n_in << ", n_out=" << cfg.n_out);
     MC_CHECK(cfg.m_in >= 1 && cfg.m_out >= 1,
@@ -39,6 +27,23 @@ Layer::Layer(const LayerConfig& cfg)
              "density must be in (0, 1], got " << cfg.density);
     MC_CHECK(cfg.epsilon >= 0 && std::isfinite(cfg.epsilon), "epsilon must be > 0, got " << cfg.epsilon);
     MC_CHECK(cfg.input_copies >= 1, "input_copies must be >= 1, got " << cfg.input_copies);
+}
+
+}  // namespace
+
+int64_t target_blocks(const LayerConfig& cfg) {
+    check_config(cfg);
+    const int64_t G_in = ceil_div(cfg.n_in, cfg.m_in), G_out = ceil_div(cfg.n_out, cfg.m_out);
+    const double total = static_cast<double>(G_in) * static_cast<double>(G_out);
+    double d = cfg.density;
+    if (cfg.epsilon > 0) d = std::min(1.0, cfg.epsilon * static_cast<double>(G_in + G_out) / total);
+    return static_cast<int64_t>(std::llround(d * total));
+}
+
+Layer::Layer(const LayerConfig& cfg)
+    : n_in(cfg.n_in), n_out(cfg.n_out), m_in(cfg.m_in), m_out(cfg.m_out), G_in(0), G_out(0),
+      activation(cfg.activation), bias_mode(cfg.bias), input_copies(cfg.input_copies) {
+    check_config(cfg);
     G_in = ceil_div(n_in, m_in);
     G_out = ceil_div(n_out, m_out);
     MC_CHECK(G_in < std::numeric_limits<int32_t>::max(), "too many input groups: " << G_in);

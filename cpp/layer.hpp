@@ -7,8 +7,8 @@
 // all of its edges: W[i, j] = K[block(g(i), g(j))] if that block is active, else 0.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
-#include <memory>
 #include <vector>
 
 #include "common.hpp"
@@ -161,6 +161,7 @@ private:
 };
 
 /// Number of active blocks the ER init draws for this config (exposed for tests and docs).
+/// Throws std::invalid_argument on a config the Layer constructor would reject.
 int64_t target_blocks(const LayerConfig& cfg);
 
 }  // namespace motifcore

@@ -267,6 +267,14 @@ def test_er_epsilon_block_count(n_in, n_out, motif, eps):
         assert layer.n_blocks == g_out * g_in
 
 
+
+@pytest.mark.parametrize("args", [(10, 10, 0, 1, 0.1, 0.0), (10, 10, 1, 0, 0.1, 0.0), (0, 10, 1, 1, 0.1, 0.0),
+                                  (10, 10, 1, 1, 0.0, 0.0), (10, 10, 11, 1, 0.1, 0.0)])
+def test_target_blocks_rejects_what_the_layer_rejects(args):
+    # m = 0 used to divide by zero (SIGFPE) instead of raising
+    with pytest.raises(ValueError):
+        _core.target_blocks(*args)
+
 def _pattern(layer):
     return layer.indptr.copy(), layer.indices.copy(), layer.weights.copy()
 
