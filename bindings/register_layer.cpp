@@ -11,31 +11,32 @@ using motifcore::LayerConfig;
 
 namespace {
 
+// Checks `in` is [B, n_in], then runs fn(in, B, out) without the GIL on a new [B, n_out] array.
+template <class F>
+farray rowmajor_call(const farray& in, int64_t n_in, int64_t n_out, const char* name, F fn) {
+    const auto info = in.request();
+    check_2d(info, n_in, name);
+    const int64_t B = info.shape[0];
+    farray out({B, n_out});
+    float* o = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        fn(in.data(), B, o);
+    }
+    return out;
+}
+
 LayerConfig make_config(int64_t n_in, int64_t n_out, int64_t m_in, int64_t m_out, double density,
                         double epsilon, const std::string& bias, const std::string& activation, uint64_t seed,
                         int64_t input_copies) {
-    LayerConfig c;
-    c.input_copies = input_copies;
-    c.n_in = n_in;
-    c.n_out = n_out;
-    c.m_in = m_in;
-    c.m_out = m_out;
-    c.density = density;
-    c.epsilon = epsilon;
-    c.seed = seed;
-    if (bias == "neuron")
-        c.bias = motifcore::BiasMode::Neuron;
-    else if (bias == "motif")
-        c.bias = motifcore::BiasMode::Motif;
-    else
+    if (bias != "neuron" && bias != "motif")
         throw py::value_error("bias must be 'neuron' or 'motif', got '" + bias + "'");
-    if (activation == "linear")
-        c.activation = motifcore::Activation::Linear;
-    else if (activation == "relu")
-        c.activation = motifcore::Activation::ReLU;
-    else
+    if (activation != "linear" && activation != "relu")
         throw py::value_error("activation must be 'relu' or 'linear', got '" + activation + "'");
-    return c;
+    return LayerConfig{n_in, n_out, m_in, m_out, density, epsilon,
+                       bias == "motif" ? motifcore::BiasMode::Motif : motifcore::BiasMode::Neuron,
+                       activation == "relu" ? motifcore::Activation::ReLU : motifcore::Activation::Linear, seed,
+                       input_copies};
 }
 
 }  // namespace
@@ -99,28 +100,14 @@ void register_layer(py::module_& m) {
             py::arg("weight_sq").noconvert() = farray(0), py::arg("bias_sq").noconvert() = farray(0),
             "Replace pattern, parameters and optimizer state (validated); empty second moments = no Adam state.")
         .def("forward", [](Layer& l, const farray& x, int num_threads) {
-                const auto info = x.request();
-                check_2d(info, l.n_in, "x");
-                const int64_t B = info.shape[0];
-                farray out({B, l.n_out});
-                float* o = out.mutable_data();
-                {
-                    py::gil_scoped_release release;
-                    l.forward_rowmajor(x.data(), B, o, num_threads);
-                }
-                return out;
+                return rowmajor_call(x, l.n_in, l.n_out, "x", [&](const float* in, int64_t B, float* out) {
+                    l.forward_rowmajor(in, B, out, num_threads);
+                });
             }, py::arg("x").noconvert(), py::arg("num_threads") = 1)
         .def("backward", [](Layer& l, const farray& g, int num_threads) {
-                const auto info = g.request();
-                check_2d(info, l.n_out, "grad_out");
-                const int64_t B = info.shape[0];
-                farray out({B, l.n_in});
-                float* o = out.mutable_data();
-                {
-                    py::gil_scoped_release release;
-                    l.backward_rowmajor(g.data(), B, o, num_threads);
-                }
-                return out;
+                return rowmajor_call(g, l.n_out, l.n_in, "grad_out", [&](const float* in, int64_t B, float* out) {
+                    l.backward_rowmajor(in, B, out, num_threads);
+                });
             }, py::arg("grad_out").noconvert(), py::arg("num_threads") = 1)
         .def("to_dense", [](const Layer& l) {
                 farray out({l.n_out, l.n_in});
@@ -138,16 +125,8 @@ void register_layer(py::module_& m) {
         .def("optimizer_step", [](Layer& l, const std::string& optimizer, float lr, float momentum, float beta1,
                                   float beta2, float eps, float weight_decay, float grad_scale, uint64_t t,
                                   int num_threads) {
-                motifcore::OptimConfig c;
-                c.kind = parse_optimizer(optimizer);
-                c.lr = lr;
-                c.momentum = momentum;
-                c.beta1 = beta1;
-                c.beta2 = beta2;
-                c.eps = eps;
-                c.weight_decay = weight_decay;
-                c.grad_scale = grad_scale;
-                c.t = t;
+                const motifcore::OptimConfig c{parse_optimizer(optimizer), lr, momentum, beta1, beta2, eps,
+                                               weight_decay, grad_scale, t};
                 py::gil_scoped_release release;
                 l.optimizer_step(c, num_threads);
             }, py::arg("optimizer"), py::arg("lr"), py::arg("momentum") = 0.9f, py::arg("beta1") = 0.9f,
@@ -164,14 +143,8 @@ void register_layer(py::module_& m) {
             }, py::arg("lr"), py::arg("momentum") = 0.9f, py::arg("weight_decay") = 5e-4f, py::arg("num_threads") = 1);
 
     m.def("target_blocks", [](int64_t n_in, int64_t n_out, int64_t m_in, int64_t m_out, double density, double epsilon) {
-              LayerConfig c;
-              c.n_in = n_in;
-              c.n_out = n_out;
-              c.m_in = m_in;
-              c.m_out = m_out;
-              c.density = density;
-              c.epsilon = epsilon;
-              return motifcore::target_blocks(c);
+              return motifcore::target_blocks(
+                  make_config(n_in, n_out, m_in, m_out, density, epsilon, "neuron", "linear", 0, 1));
           }, py::arg("n_in"), py::arg("n_out"), py::arg("m_in") = 1, py::arg("m_out") = 1,
           py::arg("density") = 0.1, py::arg("epsilon") = 0.0, "Exact number of blocks the ER init draws.");
 }

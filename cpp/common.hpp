@@ -13,25 +13,21 @@
 
 namespace motifcore {
 
-/// Throws std::invalid_argument with a message built from the streamed arguments when `cond` is false.
-#define MC_CHECK(cond, ...)                                                   \
+/// Throws `Exception` with a message built from the streamed arguments when `cond` is false.
+#define MC_CHECK_AS(Exception, cond, ...)                                     \
     do {                                                                      \
         if (!(cond)) {                                                        \
             std::ostringstream mc_msg_;                                       \
             mc_msg_ << __VA_ARGS__;                                           \
-            throw std::invalid_argument(mc_msg_.str());                       \
+            throw Exception(mc_msg_.str());                                   \
         }                                                                     \
     } while (0)
 
-/// Same as MC_CHECK but throws std::out_of_range (mapped to IndexError / ValueError by the bindings).
-#define MC_CHECK_RANGE(cond, ...)                                             \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            std::ostringstream mc_msg_;                                       \
-            mc_msg_ << __VA_ARGS__;                                           \
-            throw std::out_of_range(mc_msg_.str());                           \
-        }                                                                     \
-    } while (0)
+/// Throws std::invalid_argument (ValueError in Python) when `cond` is false.
+#define MC_CHECK(cond, ...) MC_CHECK_AS(std::invalid_argument, cond, __VA_ARGS__)
+
+/// Throws std::out_of_range (mapped to IndexError / ValueError by the bindings) when `cond` is false.
+#define MC_CHECK_RANGE(cond, ...) MC_CHECK_AS(std::out_of_range, cond, __VA_ARGS__)
 
 /// Captures the first exception thrown inside an OpenMP region so it can be rethrown outside it
 /// (an exception escaping a parallel region terminates the process).

@@ -39,14 +39,8 @@ using motifcore::Layer;
 using motifcore::LayerConfig;
 
 LayerConfig config(int64_t n_in, int64_t n_out, int64_t m_in, int64_t m_out, double density, uint64_t seed) {
-    LayerConfig c;
-    c.n_in = n_in;
-    c.n_out = n_out;
-    c.m_in = m_in;
-    c.m_out = m_out;
-    c.density = density;
-    c.seed = seed;
-    return c;
+    return LayerConfig{n_in, n_out, m_in, m_out, density, /*epsilon=*/0.0, motifcore::BiasMode::Neuron,
+                       motifcore::Activation::Linear, seed, /*input_copies=*/1};
 }
 
 bool rows_sorted_unique(const Layer& l) {

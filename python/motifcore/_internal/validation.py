@@ -27,7 +27,22 @@ def as_float_matrix(x: Any, n_cols: Optional[int], name: str = "X", *, check_fin
     if arr.shape[0] == 0:
         raise ValueError(f"{name} has no samples")
     arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if check_finite and not np.isfinite(arr).all():
+    if check_finite:
+        check_finite_values(arr, name)
+    return arr
+
+
+def as_float_vector(value: Any, n: int, name: str) -> np.ndarray:
+    """`value` as a C-contiguous float32 vector of shape (n,) with finite entries."""
+    arr = np.asarray(value)
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
+    return check_finite_values(np.ascontiguousarray(arr, dtype=np.float32), name)
+
+
+def check_finite_values(arr: np.ndarray, name: str) -> np.ndarray:
+    """`arr` itself; raises ValueError naming how many entries are NaN or infinite."""
+    if not np.isfinite(arr).all():
         bad = int(np.count_nonzero(~np.isfinite(arr)))
         raise ValueError(f"{name} contains {bad} NaN or infinite values")
     return arr

@@ -40,17 +40,7 @@ from numpy.typing import ArrayLike, NDArray
 if TYPE_CHECKING:  # annotations only; typing.Self needs Python 3.11
     from typing_extensions import Self
 
-from .._internal.validation import (
-    FloatOrArray,
-    as_1d,
-    as_finite,
-    broadcast_named,
-    check_all_nonnegative,
-    check_all_positive,
-    check_int,
-    same_length,
-    scalar_or_array,
-)
+from .._internal import validation
 
 __all__ = [
     "NORMALISATIONS",
@@ -74,22 +64,22 @@ def _check_normalisation(normalisation: str) -> None:
         raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
 
 
-def _relative_two_term(m: ArrayLike, kappa: ArrayLike, normalisation: str) -> FloatOrArray:
+def _relative_two_term(m: ArrayLike, kappa: ArrayLike, normalisation: str) -> validation.FloatOrArray:
     _check_normalisation(normalisation)
-    m_arr = as_finite(m, "m")
-    k_arr = as_finite(kappa, "kappa")
-    check_all_positive(m_arr, "m")
-    check_all_nonnegative(k_arr, "kappa")
-    m_arr, k_arr = broadcast_named(("m", "kappa"), m_arr, k_arr)
+    m_arr = validation.as_finite(m, "m")
+    k_arr = validation.as_finite(kappa, "kappa")
+    validation.check_all_positive(m_arr, "m")
+    validation.check_all_nonnegative(k_arr, "kappa")
+    m_arr, k_arr = validation.broadcast_named(("m", "kappa"), m_arr, k_arr)
     rel = 1.0 / m_arr**2 + k_arr / m_arr
     if normalisation == "m1":
         rel = rel / (1.0 + k_arr)
-    return scalar_or_array(rel)
+    return validation.scalar_or_array(rel)
 
 
 def relative_latency(
     m: ArrayLike, kappa: ArrayLike, normalisation: str = "compute"
-) -> FloatOrArray:
+) -> validation.FloatOrArray:
     r"""Normalised latency of motif size ``m`` (Chen et al., AI 2025, Sec. 3.5, Table 1).
 
     ``normalisation="compute"`` (default) returns
@@ -141,7 +131,7 @@ def relative_latency(
 
 def relative_energy(
     m: ArrayLike, kappa_energy: ArrayLike, normalisation: str = "compute"
-) -> FloatOrArray:
+) -> validation.FloatOrArray:
     r"""Normalised energy of motif size ``m`` (Chen et al., AI 2025, Sec. 3.5, Table 1).
 
     The energy model of Sec. 3.5, ``Energy(m) = alpha F1/m^2 E_mm + beta M1/m E_ld``, has the
@@ -206,8 +196,8 @@ def implied_kappa(ratio: float, m: float = 2, normalisation: str = "m1") -> floa
         If the inputs are invalid or no ``kappa >= 0`` reproduces ``ratio``.
     """
     _check_normalisation(normalisation)
-    r = float(as_finite(ratio, "ratio"))
-    mv = float(as_finite(m, "m"))
+    r = float(validation.as_finite(ratio, "ratio"))
+    mv = float(validation.as_finite(m, "m"))
     if mv <= 0:
         raise ValueError(f"m must be > 0, got {m!r}")
     lo = 1.0 / mv**2
@@ -249,7 +239,7 @@ class _MotifCostModel:
 
     def __post_init__(self) -> None:
         for name in _TERMS:
-            value = float(as_finite(getattr(self, name), name))
+            value = float(validation.as_finite(getattr(self, name), name))
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value!r}")
             object.__setattr__(self, name, value)
@@ -263,13 +253,20 @@ class _MotifCostModel:
             return float("inf") if self.memory > 0 else 0.0
         return self.memory / self.compute
 
-    def predict(self, m: ArrayLike) -> FloatOrArray:
-        """Cost at motif size(s) ``m`` (> 0): ``compute/m**2 + memory/m + overhead``."""
-        m_arr = as_finite(m, "m")
-        check_all_positive(m_arr, "m")
-        return scalar_or_array(self.compute / m_arr**2 + self.memory / m_arr + self.overhead)
+    @classmethod
+    def _from_counts(cls, macs: float, per_mac: float, loads: float, per_load: float, alpha: float,
+                     beta: float) -> Self:
+        """``from_counts`` of both models: ``compute = alpha*macs*per_mac``, ``memory = beta*loads*per_load``."""
+        compute, memory = _counts_to_terms(macs, per_mac, loads, per_load, alpha, beta)
+        return cls(compute=compute, memory=memory)
 
-    def relative(self, m: ArrayLike, normalisation: str = "m1") -> FloatOrArray:
+    def predict(self, m: ArrayLike) -> validation.FloatOrArray:
+        """Cost at motif size(s) ``m`` (> 0): ``compute/m**2 + memory/m + overhead``."""
+        m_arr = validation.as_finite(m, "m")
+        validation.check_all_positive(m_arr, "m")
+        return validation.scalar_or_array(self.compute / m_arr**2 + self.memory / m_arr + self.overhead)
+
+    def relative(self, m: ArrayLike, normalisation: str = "m1") -> validation.FloatOrArray:
         """Cost at ``m`` divided by the total cost at ``m = 1`` (``"m1"``) or by its compute term
         (``"compute"``, Table 1's form; needs ``compute > 0``)."""
         _check_normalisation(normalisation)
@@ -301,9 +298,9 @@ class _MotifCostModel:
         ValueError
             On non-positive ``measured_m1``, negative ``kappa`` or an out-of-range ``overhead``.
         """
-        total = float(as_finite(measured_m1, "measured_m1"))
-        k = float(as_finite(kappa, "kappa"))
-        ov = float(as_finite(overhead, "overhead"))
+        total = float(validation.as_finite(measured_m1, "measured_m1"))
+        k = float(validation.as_finite(kappa, "kappa"))
+        ov = float(validation.as_finite(overhead, "overhead"))
         if total <= 0:
             raise ValueError(f"measured_m1 must be > 0, got {measured_m1!r}")
         if k < 0:
@@ -344,11 +341,11 @@ class _MotifCostModel:
             On mismatched lengths, NaN, non-positive values, unknown or repeated terms, or too
             few distinct motif sizes.
         """
-        m_arr = as_1d(ms, "ms")
-        y = as_1d(measured, "measured")
-        same_length(ms=m_arr, measured=y)
-        check_all_positive(m_arr, "ms")
-        check_all_positive(y, "measured")
+        m_arr = validation.as_1d(ms, "ms")
+        y = validation.as_1d(measured, "measured")
+        validation.same_length(ms=m_arr, measured=y)
+        validation.check_all_positive(m_arr, "ms")
+        validation.check_all_positive(y, "measured")
         terms = tuple(terms)
         if not terms or len(set(terms)) != len(terms) or not set(terms) <= set(_TERMS):
             raise ValueError(f"terms must be distinct names from {_TERMS}, got {terms!r}")
@@ -411,60 +408,33 @@ class LatencyModel(_MotifCostModel):
     unit: ClassVar[str] = "s"
 
     @classmethod
-    def from_counts(
-        cls,
-        macs: float,
-        seconds_per_mac: float,
-        loads: float = 0.0,
-        seconds_per_load: float = 0.0,
-        alpha: float = 1.0,
-        beta: float = 1.0,
-    ) -> LatencyModel:
+    def from_counts(cls, macs: float, seconds_per_mac: float, loads: float = 0.0, seconds_per_load: float = 0.0,
+                    alpha: float = 1.0, beta: float = 1.0) -> LatencyModel:
         """Build from operation counts at ``m = 1``: ``compute = alpha*macs*seconds_per_mac``,
         ``memory = beta*loads*seconds_per_load`` (Sec. 3.5; ``loads`` may be taken proportional
         to the parameter count). ``alpha``, ``beta`` are overhead factors, [0, 1] in the paper;
         any value >= 0 is accepted here."""
-        compute, memory = _counts_to_terms(
-            macs, seconds_per_mac, loads, seconds_per_load, alpha, beta
-        )
-        return cls(compute=compute, memory=memory)
+        return cls._from_counts(macs, seconds_per_mac, loads, seconds_per_load, alpha, beta)
 
 
 @dataclass(frozen=True)
 class EnergyModel(_MotifCostModel):
-    """Energy versus motif size, in joules (Chen et al., AI 2025, Sec. 3.5).
+    """Energy versus motif size, in joules (Chen et al., AI 2025, Sec. 3.5): the model of
+    :class:`LatencyModel` with joules for seconds, ``predict(m) = compute / m**2 + memory / m + overhead``.
 
-    ``predict(m) = compute / m**2 + memory / m + overhead``.
-
-    Attributes
-    ----------
-    compute : float
-        Joules of the compute term at ``m = 1``, ``alpha * F1 * E_mm`` (>= 0).
-    memory : float, default 0.0
-        Joules of the memory/load term at ``m = 1``, ``beta * M1 * E_ld`` (>= 0).
-    overhead : float, default 0.0
-        Joules independent of ``m`` (>= 0); not in the paper's model (see
-        :class:`LatencyModel`).
+    ``compute`` (>= 0) is the compute term at ``m = 1``, ``alpha * F1 * E_mm``; ``memory`` (>= 0,
+    default 0.0) the memory/load term at ``m = 1``, ``beta * M1 * E_ld``; ``overhead`` (>= 0,
+    default 0.0) the joules independent of ``m``, not in the paper's model (see :class:`LatencyModel`).
     """
 
     unit: ClassVar[str] = "J"
 
     @classmethod
-    def from_counts(
-        cls,
-        macs: float,
-        joules_per_mac: float,
-        loads: float = 0.0,
-        joules_per_load: float = 0.0,
-        alpha: float = 1.0,
-        beta: float = 1.0,
-    ) -> EnergyModel:
+    def from_counts(cls, macs: float, joules_per_mac: float, loads: float = 0.0, joules_per_load: float = 0.0,
+                    alpha: float = 1.0, beta: float = 1.0) -> EnergyModel:
         """Build from operation counts at ``m = 1`` with per-MAC and per-load energies
         (``E_mm``, ``E_ld`` of Sec. 3.5)."""
-        compute, memory = _counts_to_terms(
-            macs, joules_per_mac, loads, joules_per_load, alpha, beta
-        )
-        return cls(compute=compute, memory=memory)
+        return cls._from_counts(macs, joules_per_mac, loads, joules_per_load, alpha, beta)
 
     @classmethod
     def from_latency(cls, latency: LatencyModel, power_watts: float) -> EnergyModel:
@@ -473,7 +443,7 @@ class EnergyModel(_MotifCostModel):
         model's, which is the assumption behind Table 1's identical rows."""
         if not isinstance(latency, LatencyModel):
             raise TypeError(f"latency must be a LatencyModel, got {type(latency).__name__}")
-        p = float(as_finite(power_watts, "power_watts"))
+        p = float(validation.as_finite(power_watts, "power_watts"))
         if p <= 0:
             raise ValueError(f"power_watts must be > 0, got {power_watts!r}")
         return cls(
@@ -493,7 +463,7 @@ def _counts_to_terms(
         ("alpha", alpha),
         ("beta", beta),
     ):
-        f = float(as_finite(v, name))
+        f = float(validation.as_finite(v, name))
         if f < 0:
             raise ValueError(f"{name} must be >= 0, got {v!r}")
         vals[name] = f
@@ -585,9 +555,9 @@ def measure_latency(
     """
     if not callable(predict_fn):
         raise TypeError(f"predict_fn must be callable, got {type(predict_fn).__name__}")
-    bs = check_int(batch_size, "batch_size", 1)
-    reps = check_int(repeats, "repeats", 1)
-    warm = check_int(warmup, "warmup", 0)
+    bs = validation.check_int(batch_size, "batch_size", 1)
+    reps = validation.check_int(repeats, "repeats", 1)
+    warm = validation.check_int(warmup, "warmup", 0)
     x_arr = np.asarray(x)
     if x_arr.ndim == 0:
         raise ValueError("x must have at least one dimension (rows of samples)")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from .._internal.motif_spec import tokens
 from .._internal.validation import in_interval, interval_text
 
 EXIT_USAGE = 2
@@ -53,8 +53,16 @@ def float_in(lo: float, hi: float, what: str = "", lo_open: bool = False, hi_ope
     return parse
 
 
-def tokens(values: Sequence[str]) -> list[str]:
-    return [t for v in values for t in re.split(r"[,\s]+", v.strip()) if t]
+def number_list(values: Sequence[str], flag: str, kind: type = float) -> list[Any]:
+    """The numbers of a list flag, written '0.1,0.2' or '0.1 0.2' (``kind`` int or float)."""
+    out = []
+    for t in tokens(values):
+        try:
+            out.append(kind(t))
+        except ValueError:
+            what = "integers" if kind is int else "numbers"
+            raise ValueError(f"argument {flag}: expected {what}, got {t!r}") from None
+    return out
 
 
 def parse_hidden(values: Sequence[str]) -> list[int]:

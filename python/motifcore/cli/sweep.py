@@ -5,32 +5,11 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..experiments.sweep import done_ids, expand_runs, load_spec, normalize_spec, run_sweep
-from ._common import int_min
-
-
-def _float_list(values: Sequence[str], flag: str) -> list[float]:
-    out = []
-    for t in (t for v in values for t in re.split(r"[,\s]+", v.strip()) if t):
-        try:
-            out.append(float(t))
-        except ValueError:
-            raise ValueError(f"argument {flag}: expected numbers, got {t!r}") from None
-    return out
-
-
-def _int_list(values: Sequence[str], flag: str) -> list[int]:
-    out = []
-    for t in (t for v in values for t in re.split(r"[,\s]+", v.strip()) if t):
-        try:
-            out.append(int(t))
-        except ValueError:
-            raise ValueError(f"argument {flag}: expected integers, got {t!r}") from None
-    return out
+from ._common import int_min, number_list
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -84,19 +63,19 @@ def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if args.data_dir:
         spec["data_dir"] = args.data_dir
     if args.hidden:
-        spec["hidden"] = _int_list(args.hidden, "--hidden")
+        spec["hidden"] = number_list(args.hidden, "--hidden", kind=int)
     if args.motif:
         spec["motifs"] = [v.strip() for v in args.motif if v.strip()]
     if args.density and args.sparsity:
         raise ValueError("give --density or --sparsity, not both")
     if args.density:
-        spec["densities"], spec["sparsities"] = _float_list(args.density, "--density"), None
+        spec["densities"], spec["sparsities"] = number_list(args.density, "--density"), None
     if args.sparsity:
-        spec["sparsities"], spec["densities"] = _float_list(args.sparsity, "--sparsity"), None
+        spec["sparsities"], spec["densities"] = number_list(args.sparsity, "--sparsity"), None
     if args.lr:
-        spec["lrs"] = _float_list(args.lr, "--lr")
+        spec["lrs"] = number_list(args.lr, "--lr")
     if args.seeds:
-        spec["seeds"] = _int_list(args.seeds, "--seeds")
+        spec["seeds"] = number_list(args.seeds, "--seeds", kind=int)
     for flag, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr_schedule", "lr_schedule"),
                       ("warmup", "warmup"), ("evolution", "evolution"), ("limit_train", "limit_train"),
                       ("threads_per_run", "threads_per_run"), ("baseline_narrow", "baseline_narrow")):

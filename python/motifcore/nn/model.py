@@ -11,6 +11,7 @@ import numpy as np
 from .. import _core
 from .._internal.validation import (
     as_float_matrix,
+    as_float_vector,
     as_labels,
     check_betas,
     check_density,
@@ -34,8 +35,13 @@ def _default_threads() -> int:
 
 def _check_threads(num_threads: Optional[int]) -> int:
     if num_threads is None:
-        env = os.environ.get("MOTIFCORE_NUM_THREADS")
-        return int(env) if env else _default_threads()
+        env = os.environ.get("MOTIFCORE_NUM_THREADS", "").strip()
+        if not env:
+            return _default_threads()
+        try:
+            return check_int(int(env), "MOTIFCORE_NUM_THREADS")
+        except ValueError:
+            raise ValueError(f"MOTIFCORE_NUM_THREADS must be an integer >= 1, got {env!r}") from None
     return check_int(num_threads, "num_threads")
 
 
@@ -47,6 +53,29 @@ def layer_seed(seed: int, index: int) -> int:
 def build_info() -> Dict[str, str]:
     """Compiler, flags, SIMD level (compiled, best, in use), OpenMP version and default threads."""
     return dict(_core.build_info())
+
+
+class _Engine:
+    """An attribute of :class:`MotifLayer` read from its engine object (``layer._core.<name>``),
+    converted by ``kind``. With ``size`` it can be assigned: a finite float vector of
+    ``size(layer)`` entries, passed to the engine's ``set_<name>``."""
+
+    def __init__(self, kind: Optional[type], doc: str, size: Optional[Any] = None) -> None:
+        self.kind, self.size, self.__doc__ = kind, size, doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, layer: Any, owner: Optional[type] = None) -> Any:
+        if layer is None:
+            return self
+        value = getattr(layer._core, self.name)
+        return value if self.kind is None else self.kind(value)
+
+    def __set__(self, layer: Any, value: Any) -> None:
+        if self.size is None:
+            raise AttributeError(f"{self.name} is read-only")
+        getattr(layer._core, f"set_{self.name}")(as_float_vector(value, self.size(layer), self.name))
 
 
 class MotifLayer:
@@ -108,14 +137,13 @@ class MotifLayer:
         obj._init(core, num_threads)
         return obj
 
-    # ---- geometry and counts ----------------------------------------------------------------
-    @property
-    def n_in(self) -> int:
-        return int(self._core.n_in)
-
-    @property
-    def n_out(self) -> int:
-        return int(self._core.n_out)
+    # ---- geometry and counts (read from the engine) ------------------------------------------
+    n_in = _Engine(int, "Input neurons.")
+    n_out = _Engine(int, "Output neurons.")
+    activation = _Engine(str, "'linear' or 'relu'.")
+    bias_mode = _Engine(str, "'neuron' (one bias per output neuron) or 'motif' (one per output motif).")
+    n_blocks = _Engine(int, "Active blocks |P| (= unique weights).")
+    n_edges = _Engine(int, "Edges of the effective n_out x n_in matrix (sum of the sizes of the active blocks).")
 
     @property
     def motif(self) -> Tuple[int, int]:
@@ -128,27 +156,9 @@ class MotifLayer:
         return int(self._core.G_out), int(self._core.G_in)
 
     @property
-    def activation(self) -> str:
-        return str(self._core.activation)
-
-    @property
-    def bias_mode(self) -> str:
-        return str(self._core.bias_mode)
-
-    @property
-    def n_blocks(self) -> int:
-        """Active blocks |P| (= unique weights)."""
-        return int(self._core.n_blocks)
-
-    @property
     def n_params(self) -> int:
         """Unique trainable parameters: one weight per active block plus the biases."""
         return int(self._core.n_blocks + self._core.n_bias)
-
-    @property
-    def n_edges(self) -> int:
-        """Edges of the effective n_out x n_in matrix (sum of the sizes of the active blocks)."""
-        return int(self._core.n_edges)
 
     @property
     def macs_per_sample(self) -> int:
@@ -166,57 +176,15 @@ class MotifLayer:
         g_out, g_in = self.groups
         return self.n_blocks / (g_out * g_in)
 
-    # ---- parameters -----------------------------------------------------------------------
-    @property
-    def indptr(self) -> np.ndarray:
-        """CSR row pointer over output motifs, int64 [G_out + 1]."""
-        return self._core.indptr
-
-    @property
-    def indices(self) -> np.ndarray:
-        """Input motif of each active block, int32 [n_blocks], sorted within each row."""
-        return self._core.indices
-
-    @property
-    def weights(self) -> np.ndarray:
-        """Shared block weights, float32 [n_blocks], aligned with ``indices`` (a copy)."""
-        return self._core.weights
-
-    @weights.setter
-    def weights(self, value: Any) -> None:
-        w = np.asarray(value)
-        if w.shape != (self.n_blocks,):
-            raise ValueError(f"weights must have shape ({self.n_blocks},), got {w.shape}")
-        w = np.ascontiguousarray(w, dtype=np.float32)
-        if not np.isfinite(w).all():
-            raise ValueError("weights contain NaN or infinite values")
-        self._core.set_weights(w)
-
-    @property
-    def bias(self) -> np.ndarray:
-        """Biases, float32 [n_out] (per neuron) or [G_out] (per motif) (a copy)."""
-        return self._core.bias
-
-    @bias.setter
-    def bias(self, value: Any) -> None:
-        b = np.asarray(value)
-        n = int(self._core.n_bias)
-        if b.shape != (n,):
-            raise ValueError(f"bias must have shape ({n},), got {b.shape}")
-        b = np.ascontiguousarray(b, dtype=np.float32)
-        if not np.isfinite(b).all():
-            raise ValueError("bias contains NaN or infinite values")
-        self._core.set_bias(b)
-
-    @property
-    def grad_weights(self) -> np.ndarray:
-        """dL/dK of the last backward, float32 [n_blocks]."""
-        return self._core.grad_weights
-
-    @property
-    def grad_bias(self) -> np.ndarray:
-        """dL/db of the last backward."""
-        return self._core.grad_bias
+    # ---- parameters (copies of the engine's arrays; weights and bias can be assigned) -----------
+    indptr = _Engine(None, "CSR row pointer over output motifs, int64 [G_out + 1].")
+    indices = _Engine(None, "Input motif of each active block, int32 [n_blocks], sorted within each row.")
+    weights = _Engine(None, "Shared block weights, float32 [n_blocks], aligned with ``indices`` (a copy).",
+                      size=lambda layer: layer.n_blocks)
+    bias = _Engine(None, "Biases, float32 [n_out] (per neuron) or [G_out] (per motif) (a copy).",
+                   size=lambda layer: int(layer._core.n_bias))
+    grad_weights = _Engine(None, "dL/dK of the last backward, float32 [n_blocks].")
+    grad_bias = _Engine(None, "dL/db of the last backward.")
 
     @property
     def block_rows(self) -> np.ndarray:
