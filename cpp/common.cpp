@@ -30,6 +30,4 @@ int default_num_threads() {
 #endif
 }
 
-int resolve_threads(int requested) { return requested > 0 ? requested : default_num_threads(); }
-
 }  // namespace motifcore

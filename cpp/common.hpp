@@ -146,7 +146,4 @@ using PanelVector = std::vector<float, PanelAllocator<float>>;
 /// Number of threads OpenMP would use by default (1 without OpenMP).
 int default_num_threads();
 
-/// Resolves a user thread request: <= 0 means the default.
-int resolve_threads(int requested);
-
 }  // namespace motifcore

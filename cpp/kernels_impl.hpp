@@ -16,11 +16,6 @@ typedef float vfu __attribute__((vector_size(MC_VEC_BYTES), aligned(4), may_alia
 
 static inline vf vload(const float* p) { return *reinterpret_cast<const vfu*>(p); }
 static inline void vstore(float* p, vf v) { *reinterpret_cast<vfu*>(p) = v; }
-static inline float hsum(vf v) {
-    float s = 0.f;
-    for (int i = 0; i < W; ++i) s += v[i];
-    return s;
-}
 
 // Bytes of input panel beyond which its rows come from DRAM whatever the tiling (huge layers).
 constexpr int64_t kHugePanel = int64_t(24) << 20;
