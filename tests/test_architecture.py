@@ -1,9 +1,11 @@
 """The package's import graph: no cycles, no private cross-module imports, dependencies one way, and
-argparse only in motifcore.cli. Static (AST), so it also sees imports inside functions."""
+argparse only in motifcore.cli (static: AST, so imports inside functions count too); old module paths
+are aliases of the moved modules; one version. The rules are explained in docs/architecture.md."""
 
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import motifcore
@@ -122,3 +124,33 @@ def test_argparse_only_in_cli():
            if p.suffix == ".py" and _area(m) != "cli" and "argparse" in {
                a.name for n in ast.walk(ast.parse(p.read_text())) if isinstance(n, ast.Import) for a in n.names}]
     assert not bad, bad
+
+
+OLD_PATHS = {"trainer": "train.trainer", "schedules": "train.schedules", "checkpoint": "train.checkpoint",
+             "datasets": "data.datasets", "metrics": "analysis.metrics", "estimate": "analysis.estimate",
+             "sweep": "experiments.sweep"}
+
+
+@pytest.mark.parametrize("old, new", sorted(OLD_PATHS.items()))
+def test_old_module_paths_are_the_new_modules(old, new):
+    # the same module object, so monkeypatching through the old path reaches the code
+    old_mod = importlib.import_module(f"motifcore.{old}")
+    assert old_mod is importlib.import_module(f"motifcore.{new}")
+    assert getattr(motifcore, old) is old_mod
+
+
+def test_public_api():
+    for name in ("MotifLayer", "MotifMLP", "Trainer", "History", "MotifSETClassifier", "build_info", "load_model",
+                 "datasets", "sweep", "report", "metrics", "estimate", "schedules", "recipes", "trainer",
+                 "checkpoint", "__version__"):
+        assert hasattr(motifcore, name), name
+    assert motifcore.Trainer is motifcore.train.Trainer is motifcore.trainer.Trainer
+    assert motifcore.MotifMLP is motifcore.nn.MotifMLP
+    assert callable(motifcore.sweep.run_sweep) and callable(motifcore.report.write_report)
+    assert callable(importlib.import_module("motifcore.cli").main)
+
+
+def test_one_version():
+    from importlib.metadata import version
+
+    assert motifcore.__version__ == version("motifcore")
