@@ -7,7 +7,7 @@ with the 1-minute load average. On a quiet machine the policies should agree; wh
 compete for the cores, a spinning barrier can wait a whole scheduler time slice for a descheduled
 thread.
 
-    PYTHONPATH=python python bench/wait_policy.py [--repeats 15]
+    python bench/wait_policy.py [--repeats 15]      (with motifcore installed)
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=15)
     a = ap.parse_args()
-    pkg_root = str(Path(__file__).resolve().parent.parent / "python")
+    import motifcore
+
+    pkg_root = str(Path(motifcore.__file__).resolve().parent.parent)   # the children import the same package
     cases = [("step", 1), ("step", 2), ("predict_proba batch=1", 4)]
     print(f"1-min load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs\n")
     print("| workload | m | threads | OMP_WAIT_POLICY | median ms | min ms |")

@@ -78,14 +78,20 @@ def _motifcore_commands(code: str) -> list[list[str]]:
     code = re.sub(r"\\\n\s*", " ", code)
     out = []
     for line in code.splitlines():
-        for part in re.split(r"&&|;|\|", line.split(" #")[0]):
-            words = shlex.split(part, comments=True)
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        words: list[str] = []
+        for token in [*lexer, ";"]:
+            if token not in ("&&", "||", ";", "|", "&", ">", ">>", "<"):
+                words.append(token)
+                continue
             while words and re.match(r"^\w+=", words[0]):
                 words.pop(0)
             if words[:1] == ["motifcore"]:
                 out.append(words[1:])
             elif words[:3] in (["python", "-m", "motifcore"], ["python3", "-m", "motifcore"]):
                 out.append(words[3:])
+            words = []
     return out
 
 
@@ -97,5 +103,7 @@ def test_bash_block_commands_parse(path, line, code):
 
 def test_command_extraction():
     cmds = _motifcore_commands("pip install . && MOTIFCORE_DATA=x motifcore train --dataset digits \\\n"
-                               "    --motif 2  # comment\npython -m motifcore info --json; ls\n")
-    assert cmds == [["train", "--dataset", "digits", "--motif", "2"], ["info", "--json"]]
+                               "    --motif 2  # comment\npython -m motifcore info --json; ls\n"
+                               "motifcore report d --title 'a; b' > out.md\n")
+    assert cmds == [["train", "--dataset", "digits", "--motif", "2"], ["info", "--json"],
+                    ["report", "d", "--title", "a; b"]]
