@@ -217,3 +217,25 @@ def test_default_epochs_give_small_data_enough_steps(tmp_path):
 def test_bad_warmup_flag(capsys):
     assert main(["train", "--dataset", "digits", "--warmup", "1.5"]) == 2
     assert "fractional warmup must be in [0, 1)" in capsys.readouterr().err
+
+
+def test_data_seed_defaults_to_seed(tmp_path, capsys):
+    """--seed S alone splits and subsamples as motifcore.datasets.load(name, seed=S); --data-seed
+    changes only the data, and evaluate finds the run's own test split again."""
+    def run(name, *flags):
+        out = tmp_path / name
+        assert main(["train", "--dataset", "digits", "--limit-train", "300", "--out", str(out), *flags, *TINY]) == 0
+        return (json.loads((out / "config.json").read_text())["run"], json.loads((out / "summary.json").read_text()),
+                out / "checkpoint.npz")
+
+    run_a, sum_a, ck_a = run("a", "--seed", "3")
+    run_b, sum_b, ck_b = run("b", "--seed", "3", "--data-seed", "5")
+    assert (run_a["seed"], run_a["data_seed"]) == (3, 3) and (run_b["seed"], run_b["data_seed"]) == (3, 5)
+    capsys.readouterr()
+    for ck, summary, data_seed in ((ck_a, sum_a, 3), (ck_b, sum_b, 5)):
+        assert main(["evaluate", "--checkpoint", str(ck), "--json", "--threads", "1"]) == 0
+        res = json.loads(capsys.readouterr().out)
+        assert res["accuracy"] == summary["final_accuracy"]          # evaluate found the run's test split
+        _, _, X_test, y_test = motifcore.datasets.load("digits", seed=data_seed)
+        assert load_model(ck, num_threads=1).score(X_test, y_test) == summary["final_accuracy"]
+    assert read_metadata(ck_b)["extra"]["run"]["data_seed"] == 5

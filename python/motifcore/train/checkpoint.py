@@ -45,11 +45,11 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "CheckpointData",
+    "checkpoint_bytes",
     "load_checkpoint",
     "load_model",
     "model_from_state",
     "read_metadata",
-    "checkpoint_bytes",
     "save_checkpoint",
 ]
 
