@@ -27,7 +27,7 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def int_min(minimum: int, what: str = "") -> Any:
+def int_min(minimum: int) -> Any:
     """argparse type: an integer >= minimum."""
     def parse(s: str) -> int:
         try:
@@ -40,7 +40,7 @@ def int_min(minimum: int, what: str = "") -> Any:
     return parse
 
 
-def float_in(lo: float, hi: float, what: str = "", lo_open: bool = False, hi_open: bool = False) -> Any:
+def float_in(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> Any:
     """argparse type: a finite number in the interval (see motifcore._internal.validation)."""
     def parse(s: str) -> float:
         try:

@@ -18,8 +18,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     e.add_argument("--dataset", help="dataset name (default: the one the run was trained on)")
     e.add_argument("--data-dir", help="folder searched first for the dataset files")
     e.add_argument("--split", choices=("test", "train"), default="test", help="split to score (default: test)")
-    e.add_argument("--batch-size", type=int_min(1, "--batch-size"), default=1024)
-    e.add_argument("--threads", type=int_min(1, "--threads"))
+    e.add_argument("--batch-size", type=int_min(1), default=1024)
+    e.add_argument("--threads", type=int_min(1))
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     e.set_defaults(func=run)
     return e

@@ -33,33 +33,33 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     t.add_argument("--motif", nargs="+", metavar="M",
                    help="motif size of the hidden layers (output layer m=1), or one per layer, e.g. "
                         "'2,2,1,1' (default: 1)")
-    t.add_argument("--density", type=float_in(0, 1, "--density", lo_open=True),
+    t.add_argument("--density", type=float_in(0, 1, lo_open=True),
                    help="block density of every layer (default: 0.1)")
-    t.add_argument("--epsilon", type=float_in(0, math.inf, "--epsilon", lo_open=True),
+    t.add_argument("--epsilon", type=float_in(0, math.inf, lo_open=True),
                    help="SET epsilon density parameterisation (overrides --density)")
-    t.add_argument("--epochs", type=int_min(1, "--epochs"),
+    t.add_argument("--epochs", type=int_min(1),
                    help=f"training epochs (default: {DEFAULT_EPOCHS}, or more on small data so that the run "
                         f"takes at least {DEFAULT_MIN_STEPS} steps; the paper uses 300)")
     t.add_argument("--recipe", choices=tuple(RECIPES),
                    help=f"named settings for every training flag not given (default: {DEFAULT_RECIPE}; "
                         "see motifcore.recipes)")
-    t.add_argument("--batch-size", type=int_min(1, "--batch-size"), help="batch size (default: 128)")
+    t.add_argument("--batch-size", type=int_min(1), help="batch size (default: 128)")
     t.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), help="optimizer (recipe default)")
-    t.add_argument("--lr", type=float_in(0, math.inf, "--lr", lo_open=True),
+    t.add_argument("--lr", type=float_in(0, math.inf, lo_open=True),
                    help="peak learning rate (recipe default)")
-    t.add_argument("--momentum", type=float_in(0, 1, "--momentum", hi_open=True), help="SGD momentum (default: 0.9)")
-    t.add_argument("--weight-decay", type=float_in(0, math.inf, "--weight-decay"),
+    t.add_argument("--momentum", type=float_in(0, 1, hi_open=True), help="SGD momentum (default: 0.9)")
+    t.add_argument("--weight-decay", type=float_in(0, math.inf),
                    help="weight decay (default: 5e-4)")
-    t.add_argument("--max-grad-norm", type=float_in(0, math.inf, "--max-grad-norm"),
+    t.add_argument("--max-grad-norm", type=float_in(0, math.inf),
                    help="clip each step's gradient to this global L2 norm, 0 = off (recipe default)")
     t.add_argument("--lr-schedule", choices=("cosine", "constant", "step"),
                    help="learning-rate schedule (default: cosine)")
     t.add_argument("--warmup", type=warmup_arg,
                    help="lr warmup of 'cosine': epochs (an integer) or a fraction of the run such as 0.05 "
                         "(recipe default)")
-    t.add_argument("--step-size", type=int_min(1, "--step-size"),
+    t.add_argument("--step-size", type=int_min(1),
                    help="'step' schedule: epochs between lr decays (default: 30)")
-    t.add_argument("--gamma", type=float_in(0, 1, "--gamma", lo_open=True),
+    t.add_argument("--gamma", type=float_in(0, 1, lo_open=True),
                    help="'step' schedule: lr decay factor (default: 0.1)")
     t.add_argument("--schedule", choices=("cosine", "paper", "set", "none"),
                    help="SET evolution schedule: cosine (every 100 steps, zeta from 0.3 decayed by a cosine, "
@@ -72,18 +72,18 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     t.add_argument("--evolve-layers", choices=("all", "hidden", "input"),
                    help="weight layers that evolution changes: all, hidden (all but the output layer) or input "
                         "(the first layer only) (recipe default)")
-    t.add_argument("--dropout", type=float_in(0, 1, "--dropout", hi_open=True),
+    t.add_argument("--dropout", type=float_in(0, 1, hi_open=True),
                    help="dropout rate (recipe default)")
-    t.add_argument("--eval-every", type=int_min(1, "--eval-every"),
+    t.add_argument("--eval-every", type=int_min(1),
                    help="evaluate on the test split every N epochs (default: 1)")
-    t.add_argument("--seed", type=int_min(0, "--seed"), help="seed of init, shuffling, evolution (default: 0)")
-    t.add_argument("--data-seed", type=int_min(0, "--data-seed"),
+    t.add_argument("--seed", type=int_min(0), help="seed of init, shuffling, evolution (default: 0)")
+    t.add_argument("--data-seed", type=int_min(0),
                    help="seed of the 2:1 train/test split of datasets without an official one and of the --limit-train "
                         "subset (default: --seed, so the split is that of motifcore.datasets.load(name, seed=S))")
-    t.add_argument("--threads", type=int_min(1, "--threads"), help="engine threads (default: all)")
-    t.add_argument("--limit-train", type=int_min(1, "--limit-train"), metavar="N",
+    t.add_argument("--threads", type=int_min(1), help="engine threads (default: all)")
+    t.add_argument("--limit-train", type=int_min(1), metavar="N",
                    help="train on a seeded random subset of N samples (quick runs)")
-    t.add_argument("--checkpoint-every", type=int_min(1, "--checkpoint-every"), metavar="N",
+    t.add_argument("--checkpoint-every", type=int_min(1), metavar="N",
                    help="write checkpoint.npz every N epochs (default: 1)")
     t.add_argument("--out", help="output folder (default: runs/<dataset>-m<motif>-<timestamp>)")
     t.add_argument("--resume", metavar="PATH",
