@@ -144,6 +144,13 @@ def torch_masked_mlp(torch: Any, sizes: Sequence[int], density: float = 0.1, see
     return nn.Sequential(*mods)
 
 
+def torch_mlp(torch: Any, impl: str, sizes: Sequence[int], density: float, seed: int = 0) -> Any:
+    """The PyTorch baseline named ``impl``: "torch-dense" or "torch-masked-dense"."""
+    if impl == "torch-dense":
+        return torch_dense_mlp(torch, sizes, seed=seed)
+    return torch_masked_mlp(torch, sizes, density=density, seed=seed)
+
+
 class TorchTrainer:
     """One SGD step (softmax cross-entropy, momentum, weight decay) of a torch model."""
 

@@ -63,10 +63,7 @@ def test_torch(benchmark: Any, info: Callable[..., None], sizes: Any, torch_thre
                samples: np.ndarray, impl: str) -> None:
     torch = pytest.importorskip("torch")
     benchmark.group = group_name(sizes)
-    if impl == "torch-dense":
-        model = bl.torch_dense_mlp(torch, sizes.net, seed=0)
-    else:
-        model = bl.torch_masked_mlp(torch, sizes.net, density=DENSITY, seed=0)
+    model = bl.torch_mlp(torch, impl, sizes.net, DENSITY)
     model.eval()
     x1 = torch.from_numpy(samples[:1])
 

@@ -106,10 +106,7 @@ def _torch_step(benchmark: Any, info: Callable[..., None], sizes: Any, torch_thr
                 batches: List[Any], impl: str) -> None:
     torch = pytest.importorskip("torch")
     benchmark.group = group_name(sizes)
-    if impl == "torch-dense":
-        model = bl.torch_dense_mlp(torch, sizes.net, seed=0)
-    else:
-        model = bl.torch_masked_mlp(torch, sizes.net, density=DENSITY, seed=0)
+    model = bl.torch_mlp(torch, impl, sizes.net, DENSITY)
     macs = 3 * sum(a * b for a, b in zip(sizes.net[:-1], sizes.net[1:])) * sizes.batch
     trainer = bl.TorchTrainer(torch, model, LR, MOMENTUM, WD)
     tb = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import motifcore
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,3 +23,20 @@ def data_dir() -> Path:
     if not (d / "fashion-mnist").is_dir():
         pytest.skip(f"real datasets not found in {d} (set MOTIFCORE_DATA)")
     return d
+
+
+@pytest.fixture
+def simd_levels():
+    """The SIMD levels this CPU supports (others raise ValueError); restores 'auto' afterwards."""
+    levels = []
+    try:
+        for level in ("generic", "avx2", "avx512"):
+            try:
+                motifcore._core.set_simd_level(level)
+            except ValueError:
+                continue
+            assert motifcore._core.simd_level() == level
+            levels.append(level)
+        yield levels
+    finally:
+        motifcore._core.set_simd_level("auto")

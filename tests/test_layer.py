@@ -172,23 +172,6 @@ def test_input_layouts_are_equivalent():
 # 3. Thread count and SIMD level do not change results
 # ---------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def simd_levels():
-    """The SIMD levels this CPU supports (others raise ValueError); restores 'auto' afterwards."""
-    levels = []
-    try:
-        for level in ("generic", "avx2", "avx512"):
-            try:
-                _core.set_simd_level(level)
-            except ValueError:
-                continue
-            assert _core.simd_level() == level
-            levels.append(level)
-        yield levels
-    finally:
-        _core.set_simd_level("auto")
-
-
 def _run_layer(layer, x, g):
     out = layer.forward(x)
     gin = layer.backward(g)

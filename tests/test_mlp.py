@@ -197,22 +197,6 @@ def test_mlp_threads_give_same_training():
     assert not np.allclose(fresh.layers[0].weights[:10], one.layers[0].weights[:10])
 
 
-@pytest.fixture
-def simd_levels():
-    """The SIMD levels this CPU supports (others raise ValueError); restores 'auto' afterwards."""
-    levels = []
-    try:
-        for level in ("generic", "avx2", "avx512"):
-            try:
-                _core.set_simd_level(level)
-            except ValueError:
-                continue
-            levels.append(level)
-        yield levels
-    finally:
-        _core.set_simd_level("auto")
-
-
 def test_mlp_simd_levels_agree(simd_levels):
     results = {}
     for level in simd_levels:
