@@ -39,15 +39,16 @@ import os
 import pickle
 import sys
 import tarfile
-import tempfile
 import urllib.request
 import warnings
 import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
+
+from .._internal.io import PathLike, atomic_write
 
 __all__ = [
     "KNOWN_NAMES",
@@ -61,7 +62,6 @@ __all__ = [
     "subsample",
 ]
 
-PathLike = Union[str, "os.PathLike[str]"]
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 #: Dataset names accepted by :func:`load` (the prefixed forms take an argument).
@@ -349,17 +349,12 @@ def _progress(total: int | None, desc: str) -> Any:
 
 
 def _download(url: str, dest: Path, sha256: str) -> None:
-    """Fetch ``url`` into ``dest`` atomically, checking its SHA-256.
+    """Fetch ``url`` into ``dest`` atomically, checking its SHA-256: the data streams into a
+    temporary file that replaces ``dest`` only when complete and verified (``atomic_write``)."""
 
-    The data goes to a temporary file in ``dest``'s folder that is renamed over ``dest`` only
-    when complete and verified; on any failure the temporary file is removed.
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
+    def fetch(out: Any) -> None:
         digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, _urlopen(url, timeout=_DOWNLOAD_TIMEOUT) as resp:
+        with _urlopen(url, timeout=_DOWNLOAD_TIMEOUT) as resp:
             headers = getattr(resp, "headers", None)
             length = headers.get("Content-Length") if headers is not None else None
             bar = _progress(int(length) if length else None, f"downloading {dest.name}")
@@ -380,11 +375,8 @@ def _download(url: str, dest: Path, sha256: str) -> None:
             raise DatasetError(
                 f"{dest}: SHA-256 mismatch for download from {url}: expected {sha256}, got {actual}"
             )
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+    atomic_write(dest, fetch)
 
 
 def _download_idx(name: str) -> Path:

@@ -96,7 +96,6 @@ def prepare(config: RunConfig, *, callbacks: Sequence[Any] = (), progress: bool 
     return Run(config.replace(epochs=epochs, batch_size=batch), X, y, Xt, yt, n_total, model, trainer)
 
 
-
 def measure(run: Run, latency: tuple[int, int] | None = None) -> dict[str, Any]:
     """Accuracy, timing and size of a trained run (the one set of numbers behind ``summary.json``
     and sweep records); ``latency=(repeats, warmup)`` adds batch-1 latency of ``predict_proba``."""

@@ -58,7 +58,6 @@ FORMAT_VERSION = 1
 _META_KEY = "__motifcore__"
 
 
-
 @dataclass
 class CheckpointData:
     """What :func:`load_checkpoint` returns."""

@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Union, cast
+from typing import Any, Callable, cast
 
 import numpy as np
 
+from .._internal.io import PathLike
 from .._internal.validation import (
     as_float_matrix,
     as_labels,
@@ -60,8 +60,6 @@ __all__ = [
     "Trainer",
     "TrainingDivergedError",
 ]
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 
 class TrainingDivergedError(FloatingPointError):
