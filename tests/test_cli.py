@@ -144,7 +144,7 @@ def test_info(capsys, data_dir):
 def test_help_states_default_epochs(capsys):
     assert main(["train", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert "default: 30, or more on small data so that the run takes at least 1000 steps" in text
+    assert "default: 50, or more on small data so that the run takes at least 1000 steps" in text
 
 
 @pytest.mark.parametrize("argv, needle", [

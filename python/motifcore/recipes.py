@@ -10,7 +10,8 @@ learning rate). Two recipes exist:
     gradient), dropout 0.2 on hidden activations, batch 128, a cosine learning rate whose
     warmup is 5 % of the run's steps (so it fits any run length), the step-counted
     ``"cosine"`` evolution schedule (every 100 steps, RigL's cosine-decayed fraction from 0.3,
-    no evolution in the last quarter) with regrown blocks starting at zero, and the gradient
+    no evolution in the last quarter) of the input layer only, with regrown blocks starting at
+    zero, and the gradient
     clipped to a global norm of 10 (which only acts on rare exploding steps, e.g. at batch
     size 2 with SGD).
 ``"paper"`` (Motif-SET, Table 3 and Sec. 3.2-3.3; kept for reproductions)
@@ -31,7 +32,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "motifcore": {
         "batch_size": 128, "optimizer": "adam", "lr": 1e-3, "momentum": 0.9, "weight_decay": 5e-4,
         "betas": (0.9, 0.999), "eps": 1e-8, "max_grad_norm": 10.0, "lr_schedule": "cosine", "warmup": 0.05,
-        "dropout": 0.2, "evolution": "cosine", "regrow": "zero", "evolve_layers": "all",
+        "dropout": 0.2, "evolution": "cosine", "regrow": "zero", "evolve_layers": "input",
     },
     "paper": {
         "batch_size": 128, "optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4,

@@ -23,7 +23,7 @@ __all__ = ["DEFAULT_EPOCHS", "DEFAULT_MIN_STEPS", "Run", "default_epochs", "exec
 
 #: Epochs of a run that does not set them: at least DEFAULT_EPOCHS, and enough for
 #: DEFAULT_MIN_STEPS optimizer steps on small data.
-DEFAULT_EPOCHS = 30
+DEFAULT_EPOCHS = 50
 DEFAULT_MIN_STEPS = 1000
 
 _DATA_CACHE: dict[tuple[Any, ...], tuple[Any, ...]] = {}
