@@ -55,8 +55,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--fmnist-epochs", type=int, default=10)
     p.add_argument("--out", default="ablation.jsonl")
+    p.add_argument("--configs", help="comma-separated subset of the grid as schedule/regrow/layers, e.g. "
+                                     "none/None/None,cosine/zero/input (default: all)")
     p.add_argument("--table-only", action="store_true")
     args = p.parse_args(argv)
+    configs = CONFIGS
+    if args.configs:
+        names = {f"{s}/{r}/{la}": (s, r, la) for s, r, la in CONFIGS}
+        unknown = [c for c in args.configs.split(",") if c not in names]
+        if unknown:
+            p.error(f"unknown configs {unknown}; known: {', '.join(names)}")
+        configs = [names[c] for c in args.configs.split(",")]
     sets = [s for s in args.sets.split(",") if s]
     seeds = [int(s) for s in args.seeds.split(",") if s]
     out = Path(args.out)
@@ -71,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
         for name in sets:
             for seed in seeds:
-                todo = [c for c in CONFIGS if (name, *c, seed) not in done]
+                todo = [c for c in configs if (name, *c, seed) not in done]
                 if not todo:
                     continue
                 data = mc.datasets.load(name, seed=seed)
