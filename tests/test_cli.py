@@ -195,11 +195,13 @@ def test_python_dash_m(tmp_path):
 def test_recipe_and_optimizer_flags_reach_the_trainer(tmp_path):
     out = tmp_path / "paper"
     assert main(["train", "--dataset", "digits", "--recipe", "paper", "--optimizer", "adam", "--lr", "0.002",
-                 "--warmup", "0.1", "--regrow", "pruned", "--max-grad-norm", "5", "--hidden", "32",
+                 "--warmup", "0.1", "--regrow", "pruned", "--max-grad-norm", "5", "--evolve-layers", "hidden",
+                 "--hidden", "32",
                  "--epochs", "2", "--threads", "1", "--no-progress", "--out", str(out)]) == 0
     cfg = json.loads((out / "config.json").read_text())["trainer"]
     assert cfg["recipe"] == "paper" and cfg["optimizer"] == "adam" and cfg["lr"] == 0.002
     assert cfg["warmup"] == 0.1 and cfg["regrow"] == "pruned" and cfg["max_grad_norm"] == 5.0
+    assert cfg["evolve_layers"] == "hidden"
     assert cfg["evolution"]["preset"] == "paper" and cfg["momentum"] == 0.9     # the rest from the recipe
 
 
