@@ -16,6 +16,7 @@ from .nn.model import MotifMLP
 from .recipes import DEFAULT_RECIPE
 from .recipes import recipe as get_recipe
 from .train.checkpoint import model_from_state
+from .train.schedules import epochs_for
 from .train.trainer import EarlyStopping, History, RestoreBest, Trainer
 
 __all__ = ["MotifSETClassifier"]
@@ -175,9 +176,7 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
             callbacks = [EarlyStopping("val_accuracy", patience=check_int(self.n_iter_no_change, "n_iter_no_change")),
                          best]
         batch = get_recipe(self.recipe)["batch_size"] if self.batch_size is None else self.batch_size
-        steps_per_epoch = -(-X.shape[0] // check_int(batch, "batch_size"))
-        epochs = max(check_int(self.epochs, "epochs"),
-                     -(-check_int(self.min_steps, "min_steps", 0) // steps_per_epoch))
+        epochs = epochs_for(self.epochs, self.min_steps, X.shape[0], batch)
         model = MotifMLP([X.shape[1], *self._hidden(), len(classes)], motif=self.motif, density=self.density,
                          epsilon=self.epsilon, seed=self.seed, num_threads=self.num_threads)
         trainer = Trainer(model, epochs=epochs, recipe=self.recipe, batch_size=batch, lr=self.lr,

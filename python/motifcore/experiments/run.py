@@ -15,6 +15,7 @@ from ..analysis.estimate import measure_latency
 from ..data import datasets
 from ..nn.model import MotifMLP
 from ..recipes import recipe
+from ..train.schedules import epochs_for
 from ..train.trainer import Trainer, TrainingDivergedError
 from .config import RunConfig
 
@@ -31,7 +32,7 @@ _DATA_CACHE_MAX = 2
 
 
 def default_epochs(n_train: int, batch_size: int) -> int:
-    return max(DEFAULT_EPOCHS, -(-DEFAULT_MIN_STEPS // -(-n_train // batch_size)))
+    return epochs_for(DEFAULT_EPOCHS, DEFAULT_MIN_STEPS, n_train, batch_size)
 
 
 def load_data(config: RunConfig, cache: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:

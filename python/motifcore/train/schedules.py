@@ -96,6 +96,13 @@ LRSpec = Union[str, Callable[[int, int], float]]
 EvolutionSpec = Union[str, Callable[[int], float], Mapping[int, float], Sequence[float], "EvolutionSchedule", None]
 
 
+def epochs_for(epochs: int, min_steps: int, n_samples: int, batch_size: int) -> int:
+    """``epochs``, raised where needed so that a run on ``n_samples`` at ``batch_size`` takes at
+    least ``min_steps`` optimizer steps (small data is few batches per epoch)."""
+    steps_per_epoch = -(-check_int(n_samples, "n_samples") // check_int(batch_size, "batch_size"))
+    return max(check_int(epochs, "epochs"), -(-check_int(min_steps, "min_steps", 0) // steps_per_epoch))
+
+
 def check_warmup(warmup: Any, epochs: int) -> int | float:
     """Warmup in epochs (an int, clamped to ``epochs - 1``) or as a fraction of the run (a float
     in ``[0, 1)``)."""

@@ -170,14 +170,26 @@ class _FunctionCallback(Callback):
         return self.fn(trainer, epoch, logs)
 
 
+_MONITORS = ("val_accuracy", "val_loss", "train_loss")
+
+
+def _check_monitor(monitor: str) -> str:
+    if monitor not in _MONITORS:
+        raise ValueError(f"monitor must be 'val_accuracy', 'val_loss' or 'train_loss', got {monitor!r}")
+    return monitor
+
+
+def _score(monitor: str, value: float) -> float:
+    """Higher is better: accuracies as they are, losses negated."""
+    return -float(value) if monitor.endswith("loss") else float(value)
+
+
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
     evaluations. Stateless (decides from ``trainer.history``), so it survives a resume."""
 
     def __init__(self, monitor: str = "val_accuracy", patience: int = 10, min_delta: float = 0.0) -> None:
-        if monitor not in ("val_accuracy", "val_loss", "train_loss"):
-            raise ValueError(f"monitor must be 'val_accuracy', 'val_loss' or 'train_loss', got {monitor!r}")
-        self.monitor = monitor
+        self.monitor = _check_monitor(monitor)
         self.patience = check_int(patience, "patience", 0)
         if not (math.isfinite(min_delta) and min_delta >= 0):
             raise ValueError(f"min_delta must be >= 0, got {min_delta}")
@@ -188,11 +200,10 @@ class EarlyStopping(Callback):
         values = [v for v in trainer.history[self.monitor] if v is not None]
         if not values:
             return None
-        sign = -1.0 if self.monitor.endswith("loss") else 1.0
-        best_i, best = 0, sign * values[0]
+        best_i, best = 0, _score(self.monitor, values[0])
         for i, v in enumerate(values[1:], 1):
-            if sign * v > best + self.min_delta:
-                best_i, best = i, sign * v
+            if _score(self.monitor, v) > best + self.min_delta:
+                best_i, best = i, _score(self.monitor, v)
         if len(values) - 1 - best_i > self.patience:
             self.stopped_epoch = epoch
             return True
@@ -205,9 +216,7 @@ class RestoreBest(Callback):
     which). Epochs without a value for ``monitor`` are skipped; ties keep the earlier epoch."""
 
     def __init__(self, monitor: str = "val_accuracy") -> None:
-        if monitor not in ("val_accuracy", "val_loss", "train_loss"):
-            raise ValueError(f"monitor must be 'val_accuracy', 'val_loss' or 'train_loss', got {monitor!r}")
-        self.monitor = monitor
+        self.monitor = _check_monitor(monitor)
         self.best_epoch: int | None = None
         self._best: float | None = None
         self._state: dict[str, np.ndarray] | None = None
@@ -219,10 +228,10 @@ class RestoreBest(Callback):
         v = logs.get(self.monitor)
         if v is None:
             return None
-        score = -float(v) if self.monitor.endswith("loss") else float(v)
+        score = _score(self.monitor, v)
         if self._best is None or score > self._best:
             self._best, self.best_epoch = score, epoch
-            self._state = {k: np.array(a, copy=True) for k, a in trainer.model.get_state().items()}
+            self._state = trainer.model.get_state()     # fresh arrays, not views of the engine
         return None
 
     def on_train_end(self, trainer: Trainer) -> None:
