@@ -16,14 +16,15 @@ PKG = Path(motifcore.__file__).resolve().parent
 ALLOWED = {
     "_internal": set(),
     "recipes": set(),
-    "nn": {"_internal"},
+    "export": {"_internal"},
+    "nn": {"_internal", "export"},
     "data": {"_internal"},
     "analysis": {"_internal"},
     "train": {"nn", "recipes", "_internal"},
     "experiments": {"train", "recipes", "nn", "data", "analysis", "_internal"},
     "report": {"experiments", "analysis", "_internal"},
     "sklearn": {"train", "recipes", "nn", "_internal"},
-    "cli": {"experiments", "report", "train", "recipes", "nn", "data", "analysis", "_internal"},
+    "cli": {"experiments", "report", "train", "recipes", "nn", "export", "data", "analysis", "_internal"},
 }
 LEAVES = {"_core", "_version"}
 

@@ -509,6 +509,86 @@ class MotifMLP:
         except KeyError as e:
             raise ValueError(f"model state is missing the entry {e.args[0]!r}") from None
 
+    # ---- export and import -------------------------------------------------------------------
+    def to_scipy(self, format: str = "auto") -> List[Any]:
+        """Per layer the SciPy matrices of :func:`motifcore.export.to_scipy`: ``weight`` (BSR of
+        ``m_out x m_in`` blocks where no motif is residual, else CSR of the effective matrix;
+        ``format="csr"`` always CSR), ``blocks`` (the ``[G_out, G_in]`` pattern with the shared
+        weights), ``bias`` (per neuron), ``motif`` and ``activation``."""
+        from ..export import to_scipy
+
+        return to_scipy(self, format)
+
+    def to_torch(self, dense: bool = False) -> Any:
+        """A ``torch.nn.Sequential`` computing the logits (:func:`motifcore.export.to_torch`):
+        compact :class:`~motifcore.export.pytorch.MotifLinear` layers (GroupSum, a sparse block
+        matrix with one trainable weight per block, Expand) or, with ``dense=True``, ``nn.Linear``
+        layers holding the expanded matrices. Needs torch."""
+        from ..export import to_torch
+
+        return to_torch(self, dense=dense)
+
+    @classmethod
+    def from_torch(cls, module: Any, motif: Union[int, Sequence[Any], None] = None,
+                   density: Union[None, float, Sequence[Optional[float]]] = None, bias: str = "neuron",
+                   seed: int = 0, num_threads: Optional[int] = None) -> "MotifMLP":
+        """A MotifMLP from a torch MLP: its ``nn.Linear`` and ``MotifLinear`` layers in
+        ``module.modules()`` order, read as ReLU between layers and linear logits (the shape of
+        what :meth:`to_torch` returns; the activations themselves are not inspected).
+
+        A ``MotifLinear`` (from :meth:`to_torch`) is copied exactly. An ``nn.Linear`` is made
+        block-sparse with ``motif`` (default 1; as in the constructor, an int applies to the
+        hidden layers and the output layer keeps 1) by magnitude pruning: ``density`` keeps that
+        fraction of the blocks of largest mean ``|w|`` (``None``: every block holding a non-zero
+        weight), each block weighted by the mean of its entries
+        (:func:`motifcore.export.blocks_from_dense`). Optimizer state starts at zero.
+        """
+        from ..export import blocks_from_dense, torch_layers
+
+        found = torch_layers(module)
+        n = len(found)
+        if motif is None or not isinstance(motif, (list, tuple, np.ndarray)):
+            m = check_motif(1 if motif is None else motif)
+            motifs = [m] * (n - 1) + [(1, 1)]
+        else:
+            motifs = [check_motif(x, f"motif[{i}]") for i, x in enumerate(per_layer(list(motif), n, "motif"))]
+        densities = per_layer(density, n, "density")
+        sizes, biases, arrays = [], [], []
+        for i, item in enumerate(found):
+            if isinstance(item, tuple):
+                W, b = item
+                indptr, indices, weights = blocks_from_dense(W, motifs[i], densities[i])
+                if bias == "motif":
+                    raise ValueError("bias='motif' needs MotifLinear layers; an nn.Linear has one bias per neuron")
+                arrays.append((indptr, indices, weights, b))
+                shape, mm = W.shape, motifs[i]
+            else:
+                arrays.append((item.indptr, item.indices, item.weights, item.bias))
+                shape, mm = (item.n_out, item.n_in), (item.m_out, item.m_in)
+                motifs[i] = mm
+                biases.append(item.bias_mode)
+            if sizes and sizes[-1] != shape[1]:
+                raise ValueError(f"layer {i} has {shape[1]} inputs but layer {i - 1} has {sizes[-1]} outputs")
+            sizes += [shape[1], shape[0]] if not sizes else [shape[0]]
+        modes = set(biases) | ({bias} if len(biases) < n else set())
+        if len(modes) > 1:
+            raise ValueError(f"all layers must share one bias mode, got {sorted(modes)}")
+        # built with (about) one block per layer, then given the pattern: no dense intermediate
+        tiny = [min(1.0, 1.0 / (-(-sizes[i + 1] // mo) * -(-sizes[i] // mi))) for i, (mo, mi) in enumerate(motifs)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)       # a shared output motif was chosen by the module
+            model = cls(sizes, motif=[list(m) for m in motifs], density=tiny, bias=modes.pop(), seed=seed,
+                        num_threads=num_threads)
+        state = model.get_state()
+        for i, (indptr, indices, weights, b) in enumerate(arrays):
+            state.update({f"layer{i}.indptr": indptr, f"layer{i}.indices": indices, f"layer{i}.weights": weights,
+                          f"layer{i}.bias": b, f"layer{i}.weight_velocity": (), f"layer{i}.bias_velocity": ()})
+            state.pop(f"layer{i}.weight_sq", None)
+            state.pop(f"layer{i}.bias_sq", None)
+        model.set_state(state)
+        model.config["density"] = [layer.density for layer in model.layers]
+        return model
+
     def summary(self) -> str:
         """A table of the layers and their counts."""
         rows = [f"{'layer':<7}{'shape':>15}{'motif':>8}{'blocks':>12}{'edges':>13}{'density':>9}"]
