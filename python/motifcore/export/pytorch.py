@@ -19,7 +19,7 @@ import numpy as np
 
 from .arrays import LayerArrays, model_layers, to_scipy_layer
 
-__all__ = ["MotifLinear", "to_torch", "torch_layers"]
+__all__ = ["to_torch", "torch_layers"]     # and MotifLinear, created on first use
 
 _CLASSES: dict = {}
 

@@ -1,0 +1,40 @@
+"""`motifcore export`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..export import FORMATS, save
+from ..train.checkpoint import load_model
+from ._common import UsageError, int_min
+
+EXTRAS = {"onnx": "onnx", "torch": "torch"}
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    e = sub.add_parser("export", help="export a trained run's model to ONNX, PyTorch or a plain .npz")
+    e.add_argument("run_dir", help="run folder (holding checkpoint.npz) or a checkpoint file")
+    e.add_argument("--format", choices=sorted(FORMATS), required=True,
+                   help="onnx: an ONNX file; torch: torch.save of the compact module; npz: plain arrays")
+    e.add_argument("--out", help="output file (default: RUN_DIR/model.onnx, .pt or .npz)")
+    e.add_argument("--threads", type=int_min(1))
+    e.set_defaults(func=run)
+    return e
+
+
+def run(args: argparse.Namespace) -> int:
+    src = Path(args.run_dir)
+    ckpt = src / "checkpoint.npz" if src.is_dir() else src
+    if not ckpt.is_file():
+        raise UsageError(f"no checkpoint at {ckpt} (pass a run folder written by `motifcore train` or a checkpoint)")
+    model = load_model(ckpt, num_threads=args.threads)
+    out = Path(args.out) if args.out else ckpt.parent / f"model{FORMATS[args.format]}"
+    try:
+        path = save(model, out, args.format)
+    except ImportError as exc:
+        raise UsageError(f"--format {args.format} needs the {exc.name or EXTRAS[args.format]} package "
+                         f"(pip install 'motifcore[{EXTRAS[args.format]}]')") from None
+    print(f"wrote {path}")
+    return 0
