@@ -1,13 +1,21 @@
 """scikit-learn estimator: :class:`MotifSETClassifier` (works in ``Pipeline``, ``cross_val_score``,
-``GridSearchCV``; fitted estimators pickle)."""
+``GridSearchCV``; fitted estimators pickle; passes ``check_estimator``).
+
+A ``MotifSETRegressor`` is not provided: the engine's loss is softmax cross-entropy, computed
+natively inside the epoch call, and not pluggable (an MSE head would need a second loss in the
+C++ engine).
+"""
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Sequence
 from typing import Any, cast
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
@@ -62,12 +70,19 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         best epoch.
     validation_fraction : float, default 0.1
     n_iter_no_change : int, default 10
-    seed : int, default 0
-        Seed of the initialisation, the shuffling, the evolution and the validation split.
-    num_threads : int, optional
-        Threads of the native engine (default: all).
+    shuffle : bool, default True
+        Visit the samples in a new random order every epoch (``False``: in the given order).
+    random_state : int, RandomState instance or None, default 0
+        Seed of the initialisation, the shuffling, the evolution and the validation split
+        (``None``: a fresh seed from NumPy's global generator at each ``fit``).
+    n_jobs : int, optional
+        Threads of the native engine: ``None`` all available (or ``$MOTIFCORE_NUM_THREADS``),
+        ``-1`` all cores, ``-2`` all but one, ... Results do not depend on it.
     verbose : bool or int, default False
         Show a progress bar while fitting.
+    seed, num_threads : deprecated
+        Old names of ``random_state`` and ``n_jobs``; they still work and warn
+        (``DeprecationWarning``).
 
     Attributes
     ----------
@@ -78,8 +93,15 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         The fitted network.
     history_ : History
         Per-epoch training records.
-    n_epochs_ : int
-        Epochs trained (fewer than planned after an early stop).
+    n_iter_ : int
+        Epochs trained (fewer than planned after an early stop; one more per ``partial_fit``).
+        The old name ``n_epochs_`` still works and warns.
+    loss_curve_ : list of float
+        Mean training loss of every epoch.
+    validation_scores_ : list of float or None
+        With ``early_stopping``: the validation accuracy of every epoch.
+    best_validation_score_ : float or None
+        With ``early_stopping``: the best validation accuracy, whose weights were kept.
     best_epoch_ : int or None
         With ``early_stopping``: the epoch whose weights were kept.
     """
@@ -108,9 +130,12 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         n_iter_no_change: int = 10,
-        seed: int = 0,
-        num_threads: int | None = None,
+        shuffle: bool = True,
+        random_state: Any = 0,
+        n_jobs: int | None = None,
         verbose: bool | int = False,
+        seed: Any = "deprecated",
+        num_threads: Any = "deprecated",
     ) -> None:
         self.hidden_sizes = hidden_sizes
         self.motif = motif
@@ -134,9 +159,46 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
         self.seed = seed
         self.num_threads = num_threads
-        self.verbose = verbose
+
+    # ---- parameters ---------------------------------------------------------------------------
+    def _seed(self) -> int:
+        """The run's seed: ``random_state`` (or the deprecated ``seed``) as an int."""
+        rs = self.random_state
+        if not (isinstance(self.seed, str) and self.seed == "deprecated"):
+            warnings.warn("MotifSETClassifier(seed=...) is deprecated; use random_state=...", DeprecationWarning,
+                          stacklevel=3)
+            rs = self.seed
+        if isinstance(rs, (int, np.integer)) and not isinstance(rs, bool):
+            return check_seed(rs)
+        if rs is None or isinstance(rs, (np.random.RandomState, np.random.Generator)):
+            gen = rs if isinstance(rs, np.random.Generator) else check_random_state(rs)
+            return int(gen.integers(2**31) if isinstance(gen, np.random.Generator) else gen.randint(2**31))
+        raise TypeError(f"random_state must be an int, a RandomState, a Generator or None, got {rs!r}")
+
+    def _threads(self) -> int | None:
+        """Threads of the engine from ``n_jobs`` (or the deprecated ``num_threads``)."""
+        n = self.n_jobs
+        if not (isinstance(self.num_threads, str) and self.num_threads == "deprecated"):
+            warnings.warn("MotifSETClassifier(num_threads=...) is deprecated; use n_jobs=...", DeprecationWarning,
+                          stacklevel=3)
+            return None if self.num_threads is None else check_int(self.num_threads, "num_threads")
+        if n is None:
+            return None
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n == 0:
+            raise ValueError(f"n_jobs must be a non-zero integer or None, got {n!r}")
+        return int(n) if n > 0 else max(1, (os.cpu_count() or 1) + 1 + int(n))
+
+    @property
+    def n_epochs_(self) -> int:
+        """Deprecated name of ``n_iter_``."""
+        warnings.warn("n_epochs_ is deprecated; use n_iter_", DeprecationWarning, stacklevel=2)
+        return self.n_iter_
 
     def _hidden(self) -> list:
         h = self.hidden_sizes
@@ -146,7 +208,8 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
             raise TypeError(f"hidden_sizes must be an int or a sequence of ints, got {h!r}")
         return list(cast("Sequence[int]", h))
 
-    def _split(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    def _split(self, X: np.ndarray, y: np.ndarray, seed: int | None = None) -> tuple[np.ndarray, ...]:
+        seed = self._seed() if seed is None else seed
         frac = check_real(self.validation_fraction, "validation_fraction", 0.0, 1.0, lo_open=True, hi_open=True)
         n_val = int(np.ceil(frac * X.shape[0]))
         n_classes = int(y.max()) + 1
@@ -155,10 +218,25 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
                              f"samples for a stratified split of {n_classes} classes")
         from sklearn.model_selection import train_test_split
 
-        seed = int(np.random.SeedSequence([check_seed(self.seed), 0x5A11D]).generate_state(1)[0])
-        X_tr, X_val, y_tr, y_val = train_test_split(X, y, test_size=n_val, stratify=y, random_state=seed)
+        split_seed = int(np.random.SeedSequence([seed, 0x5A11D]).generate_state(1)[0])
+        X_tr, X_val, y_tr, y_val = train_test_split(X, y, test_size=n_val, stratify=y, random_state=split_seed)
         return (np.ascontiguousarray(X_tr), np.ascontiguousarray(y_tr), np.ascontiguousarray(X_val),
                 np.ascontiguousarray(y_val))
+
+    def _batch_size(self) -> int:
+        return int(get_recipe(self.recipe)["batch_size"] if self.batch_size is None else self.batch_size)
+
+    def _new_model(self, n_features: int, n_classes: int, seed: int, threads: int | None) -> MotifMLP:
+        return MotifMLP([n_features, *self._hidden(), n_classes], motif=self.motif, density=self.density,
+                        epsilon=self.epsilon, seed=seed, num_threads=threads)
+
+    def _trainer(self, model: MotifMLP, epochs: int, seed: int, callbacks: list[Any], **fixed: Any) -> Trainer:
+        given = {"lr_schedule": self.schedule, "warmup": self.warmup, "evolution": self.evolution, **fixed}
+        return Trainer(model, epochs=epochs, recipe=self.recipe, batch_size=self._batch_size(), lr=self.lr,
+                       optimizer=self.optimizer, regrow=self.regrow, evolve_layers=self.evolve_layers,
+                       dropout=self.dropout, momentum=self.momentum, weight_decay=self.weight_decay,
+                       max_grad_norm=self.max_grad_norm, seed=seed, shuffle=self.shuffle,
+                       progress=bool(self.verbose), callbacks=callbacks, **given)
 
     def fit(self, X: Any, y: Any) -> MotifSETClassifier:
         """Train on ``(X, y)``; labels may be any sortable values (strings, -1/1, ...)."""
@@ -168,31 +246,86 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         if len(classes) < 2:
             raise ValueError(f"MotifSETClassifier needs at least 2 classes in y; got {len(classes)} class")
         y_enc = y_enc.astype(np.int64, copy=False)
+        seed, threads = self._seed(), self._threads()
+        n_features = X.shape[1]
         X_val = y_val = None
         callbacks: list[Any] = []
         if self.early_stopping:
-            X, y_enc, X_val, y_val = self._split(X, y_enc)
+            X, y_enc, X_val, y_val = self._split(X, y_enc, seed)
             best = RestoreBest("val_accuracy")
             callbacks = [EarlyStopping("val_accuracy", patience=check_int(self.n_iter_no_change, "n_iter_no_change")),
                          best]
-        batch = get_recipe(self.recipe)["batch_size"] if self.batch_size is None else self.batch_size
-        epochs = epochs_for(self.epochs, self.min_steps, X.shape[0], batch)
-        model = MotifMLP([X.shape[1], *self._hidden(), len(classes)], motif=self.motif, density=self.density,
-                         epsilon=self.epsilon, seed=self.seed, num_threads=self.num_threads)
-        trainer = Trainer(model, epochs=epochs, recipe=self.recipe, batch_size=batch, lr=self.lr,
-                          optimizer=self.optimizer, lr_schedule=self.schedule, warmup=self.warmup,
-                          evolution=self.evolution, regrow=self.regrow, evolve_layers=self.evolve_layers,
-                          dropout=self.dropout,
-                          momentum=self.momentum, weight_decay=self.weight_decay, max_grad_norm=self.max_grad_norm,
-                          seed=self.seed, progress=bool(self.verbose), callbacks=callbacks)
+        epochs = epochs_for(self.epochs, self.min_steps, X.shape[0], self._batch_size())
+        model = self._new_model(n_features, len(classes), seed, threads)
+        trainer = self._trainer(model, epochs, seed, callbacks)
         trainer.fit(X, y_enc, X_val, y_val)
+        self._run_seed = seed
         self.classes_ = classes
-        self.n_features_in_ = X.shape[1]
+        self.n_features_in_ = n_features
         self.model_ = model
-        self.history_: History = trainer.history
-        self.n_epochs_ = trainer.epoch
-        self.best_epoch_ = callbacks[1].best_epoch if callbacks else None
+        self._finish(trainer.history, callbacks[1].best_epoch if callbacks else None)
         return self
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MotifSETClassifier:
+        """One pass (epoch) over ``(X, y)`` in mini-batches, continuing from the current weights
+        and optimizer state; ``classes`` (every label that will ever be seen) is required on the
+        first call. The learning rate is the constant ``lr`` (or the recipe's) and there is no
+        evolution and no early stopping: schedules need the length of the run, which
+        ``partial_fit`` does not know. Calls on the successive batches of a stream train as
+        ``fit`` does on their concatenation with ``schedule="constant"``, ``warmup=0``,
+        ``evolution="none"`` and ``shuffle=False`` (each call's batch a multiple of
+        ``batch_size``); with ``shuffle=True``, ``k`` calls on the whole set train as ``fit``
+        with ``epochs=k``.
+        """
+        first = not hasattr(self, "model_")
+        if first and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit")
+        if classes is not None:
+            classes = np.unique(np.asarray(classes))
+            if not first and not np.array_equal(classes, self.classes_):
+                raise ValueError(f"classes={classes!r} is not the same as on the first call to partial_fit "
+                                 f"({self.classes_!r})")
+            if len(classes) < 2:
+                raise ValueError(f"MotifSETClassifier needs at least 2 classes; got {len(classes)} class")
+        X, y = check_X_y(X, y, dtype=np.float32, order="C")
+        check_classification_targets(y)
+        if first:
+            self.classes_ = classes
+            self.n_features_in_ = X.shape[1]
+        elif X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                             f"{self.n_features_in_} features as input")
+        unseen = np.setdiff1d(y, self.classes_)
+        if unseen.size:
+            raise ValueError(f"y holds labels not in classes: {unseen[:5]!r}")
+        y_enc = np.searchsorted(self.classes_, y).astype(np.int64)
+        if first:
+            self._run_seed = self._seed()
+            self.model_ = self._new_model(X.shape[1], len(self.classes_), self._run_seed, self._threads())
+            history = History()
+        else:
+            history = self.history_
+        done = len(history)
+        trainer = self._trainer(self.model_, done + 1, getattr(self, "_run_seed", 0), [],
+                                lr_schedule="constant", warmup=0, evolution="none")
+        trainer.progress = False
+        trainer.epoch = done           # this pass is epoch done + 1 (its shuffling seed, as in fit)
+        trainer.fit(X, y_enc)
+        for row in trainer.history.rows:
+            history.append(row)
+        self._finish(history, None)
+        return self
+
+    def _finish(self, history: History, best_epoch: int | None) -> None:
+        self.history_: History = history
+        self.n_iter_ = len(history)
+        self.loss_curve_ = [float(v) for v in history["train_loss"]]
+        self.best_epoch_ = best_epoch
+        if self.early_stopping and best_epoch is not None:
+            self.validation_scores_: list | None = [float(v) for v in history["val_accuracy"]]
+            self.best_validation_score_: float | None = self.validation_scores_[best_epoch - 1]
+        else:
+            self.validation_scores_ = self.best_validation_score_ = None
 
     def _check_X(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "model_")
@@ -233,4 +366,4 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         blob = state.pop("_model_blob", None)
         super().__setstate__(state)
         if blob is not None:
-            self.model_ = model_from_state(blob["config"], blob["state"], self.num_threads)
+            self.model_ = model_from_state(blob["config"], blob["state"], self._threads())

@@ -373,6 +373,8 @@ class Trainer:
     eval_batch_size : int, default 1024
     seed : int, default 0
         Seed of the shuffling and of the evolution (the model has its own init seed).
+    shuffle : bool, default True
+        Visit the training samples in a new random order every epoch (``False``: in the given order).
     callbacks : sequence of Callback or functions ``f(trainer, epoch, logs)``
     progress : bool, default True
         Show a tqdm progress bar (epochs, loss, accuracy, s/epoch, ETA) on stderr.
@@ -405,6 +407,7 @@ class Trainer:
         eval_every: int = 1,
         eval_batch_size: int = 1024,
         seed: int = 0,
+        shuffle: bool = True,
         callbacks: Sequence[Callback | Callable[..., bool | None]] | None = None,
         progress: bool = True,
     ) -> None:
@@ -453,6 +456,7 @@ class Trainer:
         self.eval_every = check_int(eval_every, "eval_every")
         self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size")
         self.seed = check_seed(seed)
+        self.shuffle = bool(shuffle)
         self.callbacks: list[Any] = []
         for c in callbacks or []:
             if callable(getattr(c, "on_epoch_end", None)):
@@ -501,6 +505,7 @@ class Trainer:
             "evolve_layers": self.evolve_layers if isinstance(self.evolve_layers, str) else list(self.evolve_layers),
             "eval_every": self.eval_every,
             "eval_batch_size": self.eval_batch_size, "seed": self.seed,
+            "shuffle": self.shuffle,
         }
 
     # ---- checkpoints -------------------------------------------------------------------------
@@ -565,6 +570,8 @@ class Trainer:
 
     # ---- training ----------------------------------------------------------------------------
     def _order(self, epoch: int, n: int) -> np.ndarray:
+        if not self.shuffle:
+            return np.arange(n, dtype=np.int64)
         return np.random.default_rng(_derive(self.seed, epoch)).permutation(n)
 
     def _evolve(self, after_epoch: int) -> dict[str, Any]:
