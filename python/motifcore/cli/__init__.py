@@ -1,4 +1,4 @@
-"""Command line: ``motifcore train | evaluate | info | sweep | report | export`` (also ``python -m motifcore``).
+"""Command line: ``motifcore train | evaluate | info | sweep | report | export | plot`` (also ``python -m motifcore``).
 
 The only place in the package that uses argparse: one module per subcommand, each with
 ``add_parser(subparsers)`` and ``run(args) -> exit status``; they call the library API.
@@ -10,12 +10,14 @@ with ``motifcore: error:`` and exit with status 2; set ``MOTIFCORE_DEBUG=1`` to 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from .._version import __version__
-from . import evaluate, export, info, report, sweep, train
+from . import evaluate, export, info, plot, report, sweep, train
 from ._common import EXIT_INTERRUPTED, EXIT_USAGE, Parser, UsageError
 
 __all__ = ["UsageError", "build_parser", "main"]
@@ -25,13 +27,37 @@ def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="motifcore", description="Sparse (SET / Motif-SET) MLP training on CPUs.")
     p.add_argument("--version", action="version", version=f"motifcore {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=Parser)
-    for command in (train, evaluate, info, sweep, report, export):
+    for command in (train, evaluate, info, sweep, report, export, plot):
         command.add_parser(sub)
     return p
 
 
+class _ConsoleHandler(logging.StreamHandler):
+    """Messages of the library's ``motifcore`` logger on whatever ``sys.stderr`` is at the time."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def _console_logging() -> None:
+    """The CLI owns the console: the library logs to the ``motifcore`` logger, shown here at
+    INFO level (unless the embedding program configured that logger itself)."""
+    log = logging.getLogger("motifcore")
+    if not log.handlers:
+        handler = _ConsoleHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``motifcore`` command; returns the exit status."""
+    _console_logging()
     parser = build_parser()
     try:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import importlib.util
 import math
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from ..experiments.config import RunConfig
 from ..experiments.run import DEFAULT_EPOCHS, DEFAULT_MIN_STEPS, Run, execute
 from ..nn.model import build_info
 from ..recipes import DEFAULT_RECIPE, RECIPES
+from ..report.curves import plot_runs
 from ..train.checkpoint import read_metadata
 from ..train.trainer import Checkpoint, JSONLLogger
 from ._common import EXIT_INTERRUPTED, UsageError, float_in, fmt, int_min, parse_hidden, warmup_arg
@@ -224,4 +226,6 @@ def run(args: argparse.Namespace) -> int:
           f"(training only); unique params {summary['unique_params']:,}, edges {summary['edges']:,}, "
           f"block MACs/sample {summary['block_macs_per_sample']:,}")
     print(f"wrote {out}/{{config.json, metrics.jsonl, checkpoint.npz, summary.json}}")
+    if importlib.util.find_spec("matplotlib") is not None:      # the curves are a bonus, not a requirement
+        print(f"wrote {plot_runs([out], out / 'curves.png')}")
     return 0

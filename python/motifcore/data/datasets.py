@@ -35,6 +35,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import logging
 import os
 import pickle
 import sys
@@ -49,6 +50,8 @@ from typing import Any
 import numpy as np
 
 from .._internal.io import PathLike, atomic_write
+
+_log = logging.getLogger(__name__)     # a child of the "motifcore" logger
 
 __all__ = [
     "KNOWN_NAMES",
@@ -332,20 +335,13 @@ def _find_idx(name: str, data_dir: PathLike | None) -> Path | None:
 
 
 def _progress(total: int | None, desc: str) -> Any:
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm is a declared dependency
-        print(f"{desc} ...", file=sys.stderr, flush=True)
-        return None
-    return tqdm(
-        total=total,
-        unit="B",
-        unit_scale=True,
-        unit_divisor=1024,
-        desc=desc,
-        file=sys.stderr,
-        leave=True,
-    )
+    """A byte-counting bar on stderr when it is a terminal (None means: off otherwise); the
+    download is also logged, for logs that are not terminals."""
+    _log.info("%s ...", desc)
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, file=sys.stderr, leave=True,
+                disable=None)
 
 
 def _download(url: str, dest: Path, sha256: str) -> None:

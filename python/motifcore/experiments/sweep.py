@@ -526,7 +526,7 @@ def run_sweep(spec: Mapping[str, Any] | PathLike, out_dir: PathLike, scheduler: 
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(runs), initial=len(result.skipped), unit="run", desc=f"sweep {norm['name']}",
-                       dynamic_ncols=True)
+                       dynamic_ncols=True, disable=None)       # no bar when stderr is not a terminal
         for fut in as_completed(futures):
             cfg = by_key[fut.key]
             rid = cfg["run_id"]

@@ -624,7 +624,9 @@ class Trainer:
         if self.progress and self.epoch < self.epochs:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=self.epochs, initial=self.epoch, unit="epoch", desc="train", dynamic_ncols=True)
+            # disable=None: no bar when stderr is not a terminal (it would glue to the lines of a log)
+            bar = tqdm(total=self.epochs, initial=self.epoch, unit="epoch", desc="train", dynamic_ncols=True,
+                       disable=None)
         try:
             for e in range(self.epoch + 1, self.epochs + 1):
                 row = self._run_epoch(e, X, y, X_val, y_val, lr_sched)

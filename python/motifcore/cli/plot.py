@@ -1,0 +1,30 @@
+"""`motifcore plot`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..report.curves import plot_runs
+from ._common import UsageError
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser("plot", help="PNG of the learning curves of one or more runs",
+                       description="Plot train/test loss and test accuracy per epoch (evolution epochs marked) "
+                                   "and the blocks replaced per evolution step, from each run's metrics.jsonl.")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="folders written by 'motifcore train'")
+    p.add_argument("--out", help="PNG to write (default: RUN_DIR/curves.png for one run, ./curves.png for several)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out) if args.out else (Path(args.runs[0]) if len(args.runs) == 1 else Path.cwd()) / "curves.png"
+    try:
+        path = plot_runs(args.runs, out)
+    except ImportError:
+        raise UsageError("plot needs matplotlib (pip install 'motifcore[report]')") from None
+    print(f"wrote {path}")
+    return 0
