@@ -127,6 +127,15 @@ def test_argparse_only_in_cli():
     assert not bad, bad
 
 
+def test_print_only_in_cli():
+    # the library logs through the "motifcore" logger; the command line owns the console
+    bad = [f"{p.relative_to(PKG)}:{n.lineno}" for m, p in MODULES.items()
+           if p.suffix == ".py" and _area(m) != "cli"
+           for n in ast.walk(ast.parse(p.read_text()))
+           if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "print"]
+    assert not bad, bad
+
+
 OLD_PATHS = {"trainer": "train.trainer", "schedules": "train.schedules", "checkpoint": "train.checkpoint",
              "datasets": "data.datasets", "metrics": "analysis.metrics", "estimate": "analysis.estimate",
              "sweep": "experiments.sweep"}
