@@ -194,16 +194,26 @@ def test_from_torch_errors():
 
 # ---- ONNX --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_onnx_file_gives_the_engine_logits(case, tmp_path):
+@pytest.mark.parametrize("blocks", ["sparse", "dense"])
+def test_onnx_file_gives_the_engine_logits(case, blocks, tmp_path):
     pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     model = _model(case)
-    path = export.to_onnx(model, tmp_path / "model.onnx")
+    path = export.to_onnx(model, tmp_path / "model.onnx", blocks=blocks)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["x"] and [o.name for o in session.get_outputs()] == ["logits"]
     for n in (1, 9):      # the batch dimension is dynamic
         X = _x(model, n)
         _close(session.run(None, {"x": X})[0], model.decision_function(X))
+
+
+def test_onnx_errors(tmp_path):
+    pytest.importorskip("onnx")
+    with pytest.raises(ValueError, match="blocks"):
+        export.to_onnx(_model("m1"), tmp_path / "x.onnx", blocks="coo")
+    with pytest.raises(TypeError, match="MotifMLP"):
+        export.to_onnx(object(), tmp_path / "x.onnx")
+    assert not (tmp_path / "x.onnx").exists()
 
 
 # ---- npz and the CLI ---------------------------------------------------------------------------

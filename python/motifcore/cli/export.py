@@ -19,6 +19,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     e.add_argument("--format", choices=sorted(FORMATS), required=True,
                    help="onnx: an ONNX file; torch: torch.save of the compact module; npz: plain arrays")
     e.add_argument("--out", help="output file (default: RUN_DIR/model.onnx, .pt or .npz)")
+    e.add_argument("--onnx-blocks", choices=("sparse", "dense"), default="sparse",
+                   help="ONNX block product: one weight per active block (default) or a MatMul with the dense "
+                        "G_out x G_in block matrix (faster for small block matrices)")
     e.add_argument("--threads", type=int_min(1))
     e.set_defaults(func=run)
     return e
@@ -32,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(ckpt, num_threads=args.threads)
     out = Path(args.out) if args.out else ckpt.parent / f"model{FORMATS[args.format]}"
     try:
-        path = save(model, out, args.format)
+        path = save(model, out, args.format, onnx_blocks=args.onnx_blocks)
     except ImportError as exc:
         raise UsageError(f"--format {args.format} needs the {exc.name or EXTRAS[args.format]} package "
                          f"(pip install 'motifcore[{EXTRAS[args.format]}]')") from None

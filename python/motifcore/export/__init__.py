@@ -37,12 +37,13 @@ def to_npz(model: Any, path: Union[str, "os.PathLike[str]"]) -> Path:
     return atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
-def save(model: Any, path: Union[str, "os.PathLike[str]"], format: str) -> Path:
-    """Write ``model`` as ``format`` (``"onnx"``, ``"torch"``: ``torch.save`` of :func:`to_torch`,
-    loaded back with ``torch.load(path, weights_only=False)`` where motifcore is installed, or
-    ``"npz"``); returns the path."""
+def save(model: Any, path: Union[str, "os.PathLike[str]"], format: str, onnx_blocks: str = "sparse") -> Path:
+    """Write ``model`` as ``format`` (``"onnx"`` with ``blocks=onnx_blocks``, see :func:`to_onnx`;
+    ``"torch"``: ``torch.save`` of :func:`to_torch`, loaded back with
+    ``torch.load(path, weights_only=False)`` where motifcore is installed; or ``"npz"``); returns
+    the path."""
     if format == "onnx":
-        return to_onnx(model, path)
+        return to_onnx(model, path, onnx_blocks)
     if format == "npz":
         return to_npz(model, path)
     if format == "torch":

@@ -3,7 +3,8 @@
 Per layer, with standard operators only (opset 17): ``Pad`` + ``Reshape`` + ``ReduceSum`` sum
 the input motifs (GroupSum, skipped for ``m_in = 1``); ``Gather`` picks the input motif of every
 active block, ``Mul`` applies the block weights and ``ScatterND`` with ``reduction="add"`` sums
-them into their output motif (the sparse block product, O(batch x blocks)); ``Gather`` expands
+them into their output motif (the sparse block product, O(batch x blocks); with
+``blocks="dense"`` a ``MatMul`` with the dense block matrix instead); ``Gather`` expands
 the output motifs to neurons; ``Add`` the bias; ``Relu`` on hidden layers. The graph has one
 input ``x`` (float32 ``[batch, n_features]``) and one output ``logits`` (``[batch, n_classes]``).
 """
@@ -22,9 +23,10 @@ from .arrays import LayerArrays, model_layers
 __all__ = ["OPSET", "onnx_model", "to_onnx"]
 
 OPSET = 17
+MAX_DENSE_BLOCKS = 2**26     # entries of one dense block matrix (256 MiB of float32)
 
 
-def _layer_nodes(a: LayerArrays, i: int, x: str, batch: str) -> tuple:
+def _layer_nodes(a: LayerArrays, i: int, x: str, batch: str, blocks: str) -> tuple:
     from onnx import helper, numpy_helper
 
     nodes: List[Any] = []
@@ -47,14 +49,19 @@ def _layer_nodes(a: LayerArrays, i: int, x: str, batch: str) -> tuple:
             s = node("Pad", [s, const("pads", np.array([0, 0, 0, pad], dtype=np.int64))], "padded")
         s = node("Reshape", [s, const("motif_shape", np.array([-1, g_in, a.m_in], dtype=np.int64))], "motifs")
         s = node("ReduceSum", [s, const("sum_axis", np.array([2], dtype=np.int64))], "groupsum", keepdims=0)
-    picked = node("Gather", [s, const("cols", a.indices.astype(np.int64))], "picked", axis=1)
-    prod = node("Mul", [picked, const("weights", a.weights)], "prod")
-    prod_t = node("Transpose", [prod], "prod_t", perm=[1, 0])
-    zshape = node("Concat", [const("g_out", np.array([g_out], dtype=np.int64)), batch], "zshape", axis=0)
-    zeros = node("ConstantOfShape", [zshape], "zeros",
-                 value=helper.make_tensor("zero", 1, [1], [0.0]))      # 1 = FLOAT
-    u_t = node("ScatterND", [zeros, const("rows", a.rows.reshape(-1, 1)), prod_t], "u_t", reduction="add")
-    u = node("Transpose", [u_t], "u", perm=[1, 0])
+    if blocks == "dense":
+        kt = np.zeros((g_in, g_out), dtype=np.float32)
+        kt[a.indices, a.rows] = a.weights
+        u = node("MatMul", [s, const("blocks_t", kt)], "u")
+    else:
+        picked = node("Gather", [s, const("cols", a.indices.astype(np.int64))], "picked", axis=1)
+        prod = node("Mul", [picked, const("weights", a.weights)], "prod")
+        prod_t = node("Transpose", [prod], "prod_t", perm=[1, 0])
+        zshape = node("Concat", [const("g_out", np.array([g_out], dtype=np.int64)), batch], "zshape", axis=0)
+        zeros = node("ConstantOfShape", [zshape], "zeros",
+                     value=helper.make_tensor("zero", 1, [1], [0.0]))      # 1 = FLOAT
+        u_t = node("ScatterND", [zeros, const("rows", a.rows.reshape(-1, 1)), prod_t], "u_t", reduction="add")
+        u = node("Transpose", [u_t], "u", perm=[1, 0])
     if a.bias_mode == "motif":
         u = node("Add", [u, const("bias", a.bias)], "biased_motifs")
     if a.m_out > 1:
@@ -66,18 +73,27 @@ def _layer_nodes(a: LayerArrays, i: int, x: str, batch: str) -> tuple:
     return nodes, inits, u
 
 
-def onnx_model(model: Any) -> Any:
-    """The ``onnx.ModelProto`` of a :class:`~motifcore.MotifMLP` (checked with ``onnx.checker``)."""
+def onnx_model(model: Any, blocks: str = "sparse") -> Any:
+    """The ``onnx.ModelProto`` of a :class:`~motifcore.MotifMLP` (checked with ``onnx.checker``);
+    ``blocks``: see :func:`to_onnx`."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
+    if blocks not in ("sparse", "dense"):
+        raise ValueError(f"blocks must be 'sparse' or 'dense', got {blocks!r}")
     layers = model_layers(model)
+    if blocks == "dense":
+        big = [f"layer {i}: {a.groups[0]} x {a.groups[1]}" for i, a in enumerate(layers)
+               if a.groups[0] * a.groups[1] > MAX_DENSE_BLOCKS]
+        if big:
+            raise ValueError(f"blocks='dense' stores every G_out x G_in block matrix; too large for {', '.join(big)} "
+                             f"(limit {MAX_DENSE_BLOCKS:,} entries): use blocks='sparse'")
     nodes = [helper.make_node("Shape", ["x"], ["x_shape"], name="x_shape"),
              helper.make_node("Gather", ["x_shape", "zero_index"], ["batch"], name="batch", axis=0)]
     inits = [numpy_helper.from_array(np.array([0], dtype=np.int64), "zero_index")]
     h = "x"
     for i, a in enumerate(layers):
-        n, ini, h = _layer_nodes(a, i, h, "batch")
+        n, ini, h = _layer_nodes(a, i, h, "batch", blocks)
         nodes += n
         inits += ini
     nodes.append(helper.make_node("Identity", [h], ["logits"], name="logits"))
@@ -90,7 +106,13 @@ def onnx_model(model: Any) -> Any:
     return proto
 
 
-def to_onnx(model: Any, path: Union[str, "os.PathLike[str]"]) -> Path:
+def to_onnx(model: Any, path: Union[str, "os.PathLike[str]"], blocks: str = "sparse") -> Path:
     """Write ``model`` as an ONNX file (input ``x`` float32 ``[batch, n_features]``, output
-    ``logits``); returns the path."""
-    return atomic_write(path, onnx_model(model).SerializeToString())
+    ``logits``); returns the path.
+
+    ``blocks="sparse"`` (default) stores one weight per active block (file and memory
+    proportional to the blocks). ``blocks="dense"`` stores each layer's ``G_out x G_in`` block
+    matrix with its zeros and multiplies it with ``MatMul``: ``m_out * m_in`` times smaller than
+    the expanded matrix and faster in ONNX Runtime while it fits in cache (see
+    docs/performance.md), refused above 2**26 entries per layer."""
+    return atomic_write(path, onnx_model(model, blocks).SerializeToString())
