@@ -151,7 +151,7 @@ def test_old_module_paths_are_the_new_modules(old, new):
 
 def test_public_api():
     for name in ("MotifLayer", "MotifMLP", "Trainer", "History", "MotifSETClassifier", "build_info", "load_model",
-                 "datasets", "sweep", "report", "metrics", "estimate", "schedules", "recipes", "trainer",
+                 "datasets", "sweep", "report", "metrics", "estimate", "schedules", "recipes", "trainer", "export",
                  "checkpoint", "__version__"):
         assert hasattr(motifcore, name), name
     assert motifcore.Trainer is motifcore.train.Trainer is motifcore.trainer.Trainer

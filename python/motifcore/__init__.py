@@ -29,7 +29,7 @@ finally:
 
 # the old flat module paths (motifcore.trainer, .checkpoint, .estimate, ...) are aliases of the
 # modules in the subpackages; importing them here keeps them attributes of the package, as before
-from . import checkpoint, estimate, recipes, report, trainer  # noqa: F401
+from . import checkpoint, estimate, export, recipes, report, trainer  # noqa: F401
 from ._version import __version__
 from .analysis import metrics
 from .data import datasets
@@ -48,6 +48,7 @@ __all__ = [
     "__version__",
     "build_info",
     "datasets",
+    "export",
     "load_model",
     "metrics",
     "report",

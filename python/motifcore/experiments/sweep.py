@@ -71,6 +71,7 @@ import copy
 import hashlib
 import itertools
 import json
+import logging
 import math
 import os
 import socket
@@ -88,6 +89,7 @@ from ..train.checkpoint import checkpoint_bytes
 from .config import RunConfig
 from .run import execute
 
+_log = logging.getLogger(__name__)     # a child of the "motifcore" logger
 motif_label = motif_spec.label   # public name kept (motifcore.sweep.motif_label)
 
 __all__ = [
@@ -537,8 +539,7 @@ def run_sweep(spec: Mapping[str, Any] | PathLike, out_dir: PathLike, scheduler: 
                 result.failed[rid] = msg
                 atomic_write_json(out / "errors" / f"{rid}.json", {"run_id": rid, "error": msg, "time": utc_now(),
                                                              "config": {k: v for k, v in cfg.items()}}, indent=1)
-                if bar is not None:
-                    bar.write(f"run {rid} failed: {msg}")
+                _log.warning("run %s failed: %s", rid, msg)
             else:
                 _store(out, res)
                 result.completed.append(rid)
