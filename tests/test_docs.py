@@ -25,6 +25,7 @@ from conftest import REPO
 from motifcore.cli import build_parser
 
 SMOKE = os.environ.get("MOTIFCORE_DOCS_SMOKE", "1") != "0"
+OPTIONAL = {"torch", "onnx", "onnxruntime", "matplotlib", "dask", "distributed"}   # extras: a block needing one skips
 SMOKE_TRAIN, SMOKE_TEST, SMOKE_EPOCHS = 512, 256, 1
 
 _FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.M | re.S)
@@ -69,7 +70,12 @@ def test_python_block_runs(path, line, code, data_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     if path.name == "README.md" and SMOKE:
         _smoke_patches(monkeypatch)
-    exec(compile(code, f"{path}:{line}", "exec"), {"__name__": "__docs__"})
+    try:
+        exec(compile(code, f"{path}:{line}", "exec"), {"__name__": "__docs__"})
+    except ModuleNotFoundError as exc:
+        if exc.name not in OPTIONAL:
+            raise
+        pytest.skip(f"the block needs {exc.name}, an optional dependency that is not installed")
 
 
 def _motifcore_commands(code: str) -> list[list[str]]:

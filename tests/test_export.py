@@ -4,6 +4,8 @@ per-layer motifs; the torch module fine-tunes; from_torch imports exactly and pr
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -246,3 +248,15 @@ def test_cli_export_writes_each_format(tmp_path, capsys):
     assert main(["export", str(run), "--format", "tflite"]) == 2
     assert main(["export", str(tmp_path / "missing"), "--format", "npz"]) != 0
     assert "checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt, package", [("torch", "torch"), ("onnx", "onnx")])
+def test_cli_export_names_a_missing_optional_dependency(fmt, package, tmp_path, monkeypatch, capsys):
+    from motifcore.train.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "checkpoint.npz", _model("m1"))
+    monkeypatch.setitem(sys.modules, package, None)       # as if it were not installed
+    assert main(["export", str(tmp_path), "--format", fmt]) == 2
+    err = capsys.readouterr().err
+    assert f"needs the {package} package" in err and f"motifcore[{fmt}]" in err
+    assert not (tmp_path / f"model{export.FORMATS[fmt]}").exists()
