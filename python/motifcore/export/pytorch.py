@@ -2,7 +2,7 @@
 
 :class:`MotifLinear` computes one motif layer compactly, as the engine does: the input motifs are
 summed (``GroupSum``), multiplied by the sparse ``G_out x G_in`` block matrix (one trainable
-weight per active block, a ``torch.sparse`` COO product) and expanded to the output neurons, plus
+weight per active block, a ``torch.sparse`` CSR product) and expanded to the output neurons, plus
 the bias. The pattern is fixed (buffers); the block weights and the biases are parameters, so the
 module can be fine-tuned with any torch optimizer. ``to_torch(model, dense=True)`` gives plain
 ``nn.Linear`` layers with the expanded matrices instead (small models only).
@@ -13,6 +13,7 @@ does not import torch, yet a module saved with ``torch.save`` loads again by its
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, List
 
 import numpy as np
@@ -30,6 +31,13 @@ def _define() -> dict:
     import torch
     import torch.nn.functional as F
 
+    # torch warns once per process that CSR tensors are "beta"; take that one warning here, where
+    # it says nothing to the user (the CSR product is what the module is tested with)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        torch.sparse_csr_tensor(torch.zeros(2, dtype=torch.int64), torch.zeros(0, dtype=torch.int64),
+                                torch.zeros(0), (1, 1))
+
     class MotifLinear(torch.nn.Module):
         """``act(Expand(K · GroupSum(x)) + b)`` with a sparse block matrix ``K``."""
 
@@ -39,15 +47,16 @@ def _define() -> dict:
             self.n_in, self.n_out, self.m_out, self.m_in = a.n_in, a.n_out, a.m_out, a.m_in
             self.g_out, self.g_in = g_out, g_in
             self.bias_mode, self.activation = a.bias_mode, a.activation
-            self.register_buffer("block_index", torch.from_numpy(np.stack([a.rows, a.indices]).astype(np.int64)))
+            self.register_buffer("indptr", torch.from_numpy(a.indptr.astype(np.int64)))     # CSR over output motifs
+            self.register_buffer("indices", torch.from_numpy(a.indices.astype(np.int64)))
             self.register_buffer("out_group", torch.from_numpy(a.out_group))
             self.weight = torch.nn.Parameter(torch.from_numpy(a.weights.copy()))
             self.bias = torch.nn.Parameter(torch.from_numpy(a.bias.copy()))
 
         def block_matrix(self) -> Any:
-            """The sparse ``[G_out, G_in]`` block matrix (differentiable in ``weight``)."""
-            return torch.sparse_coo_tensor(self.block_index, self.weight, (self.g_out, self.g_in),
-                                           is_coalesced=True, check_invariants=False)
+            """The sparse CSR ``[G_out, G_in]`` block matrix (differentiable in ``weight``)."""
+            return torch.sparse_csr_tensor(self.indptr, self.indices, self.weight, (self.g_out, self.g_in),
+                                           check_invariants=False)
 
         def forward(self, x: Any) -> Any:
             if self.m_in > 1:
@@ -55,7 +64,7 @@ def _define() -> dict:
                 if pad:
                     x = F.pad(x, (0, pad))
                 x = x.reshape(x.shape[0], self.g_in, self.m_in).sum(dim=2)
-            u = torch.sparse.mm(self.block_matrix(), x.t()).t()
+            u = (self.block_matrix() @ x.t()).t()
             if self.bias_mode == "motif":
                 u = u + self.bias
             if self.m_out > 1:
@@ -112,9 +121,7 @@ def torch_layers(module: Any) -> list:
     for m in module.modules():
         if isinstance(m, motif_linear):
             w = m.weight.detach().cpu().numpy().astype(np.float32)
-            idx = m.block_index.cpu().numpy()
-            indptr = np.searchsorted(idx[0], np.arange(m.g_out + 1)).astype(np.int64)
-            out.append(LayerArrays(m.n_in, m.n_out, m.m_out, m.m_in, indptr, idx[1].astype(np.int64), w,
+            out.append(LayerArrays(m.n_in, m.n_out, m.m_out, m.m_in, m.indptr.cpu().numpy(), m.indices.cpu().numpy(), w,
                                    m.bias.detach().cpu().numpy().astype(np.float32), m.bias_mode, m.activation))
         elif isinstance(m, torch.nn.Linear):
             b = m.bias.detach().cpu().numpy() if m.bias is not None else np.zeros(m.out_features)
