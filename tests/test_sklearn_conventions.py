@@ -69,6 +69,9 @@ def test_partial_fit_errors():
     clf = MotifSETClassifier(**STREAM)
     with pytest.raises(ValueError, match="classes must be passed"):
         clf.partial_fit(X, y)
+    with pytest.raises(ValueError, match="not in classes"):
+        clf.partial_fit(X, y, classes=["a", "b"])
+    assert not hasattr(clf, "classes_")                      # a refused first call leaves it unfitted
     clf.partial_fit(X[:40], y[:40], classes=["a", "b", "c", "d"])
     assert list(clf.classes_) == ["a", "b", "c", "d"]       # a class not seen yet is allowed
     with pytest.raises(ValueError, match="not the same"):

@@ -289,17 +289,17 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"MotifSETClassifier needs at least 2 classes; got {len(classes)} class")
         X, y = check_X_y(X, y, dtype=np.float32, order="C")
         check_classification_targets(y)
-        if first:
-            self.classes_ = classes
-            self.n_features_in_ = X.shape[1]
-        elif X.shape[1] != self.n_features_in_:
+        if not first and X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
                              f"{self.n_features_in_} features as input")
-        unseen = np.setdiff1d(y, self.classes_)
+        known = classes if first else self.classes_
+        unseen = np.setdiff1d(y, known)
         if unseen.size:
             raise ValueError(f"y holds labels not in classes: {unseen[:5]!r}")
-        y_enc = np.searchsorted(self.classes_, y).astype(np.int64)
-        if first:
+        y_enc = np.searchsorted(known, y).astype(np.int64)
+        if first:                   # nothing is set before the input has passed every check
+            self.classes_ = known
+            self.n_features_in_ = X.shape[1]
             self._run_seed = self._seed()
             self.model_ = self._new_model(X.shape[1], len(self.classes_), self._run_seed, self._threads())
             history = History()
