@@ -216,12 +216,24 @@ def test_jsonl_logger(tmp_path):
     assert [json.loads(s)["epoch"] for s in path.read_text().splitlines()] == [1]
 
 
-def test_progress_bar_goes_to_stderr(capsys):
+def test_progress_bar_goes_to_stderr(capsys, monkeypatch):
+    import io
+    import sys
+
+    class Terminal(io.StringIO):       # the bar is drawn only when stderr is a terminal
+        def isatty(self) -> bool:
+            return True
+
     X, y = blobs(200)
+    monkeypatch.setattr(sys, "stderr", Terminal())
     Trainer(small_model(), epochs=2, progress=True).fit(X, y)
-    err = capsys.readouterr().err
+    err = sys.stderr.getvalue()
     assert "2/2" in err and "loss" in err
+    monkeypatch.setattr(sys, "stderr", Terminal())
     Trainer(small_model(), epochs=2, progress=False).fit(X, y)
+    assert sys.stderr.getvalue() == ""
+    monkeypatch.undo()
+    Trainer(small_model(), epochs=2, progress=True).fit(X, y)     # pytest's capture: not a terminal
     assert capsys.readouterr().err == ""
 
 
