@@ -553,7 +553,9 @@ class MotifMLP:
         else:
             motifs = [check_motif(x, f"motif[{i}]") for i, x in enumerate(per_layer(list(motif), n, "motif"))]
         densities = per_layer(density, n, "density")
-        sizes, biases, arrays = [], [], []
+        sizes: List[int] = []
+        biases: List[str] = []
+        arrays: List[Tuple[Any, Any, Any, Any]] = []
         for i, item in enumerate(found):
             if isinstance(item, tuple):
                 W, b = item
@@ -582,7 +584,8 @@ class MotifMLP:
         state = model.get_state()
         for i, (indptr, indices, weights, b) in enumerate(arrays):
             state.update({f"layer{i}.indptr": indptr, f"layer{i}.indices": indices, f"layer{i}.weights": weights,
-                          f"layer{i}.bias": b, f"layer{i}.weight_velocity": (), f"layer{i}.bias_velocity": ()})
+                          f"layer{i}.bias": b, f"layer{i}.weight_velocity": np.zeros(0, np.float32),
+                          f"layer{i}.bias_velocity": np.zeros(0, np.float32)})     # empty: zero momentum
             state.pop(f"layer{i}.weight_sq", None)
             state.pop(f"layer{i}.bias_sq", None)
         model.set_state(state)
