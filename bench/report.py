@@ -36,6 +36,9 @@ TARGET_SGEMM_FRACTION = 0.30
 TARGET_EPOCH_S = 30.0
 TARGET_PEAK_MIB = 4096.0
 TARGET_H = 300000
+# motifcore m = 1 over SparseProp at the same thread count (medians): every layer row, the step.
+TARGET_SPARSEPROP_LAYER = 2.0
+TARGET_SPARSEPROP_STEP = 3.0
 
 
 def load(paths: Sequence[str]) -> Tuple[List[Row], Dict[str, Any]]:
@@ -239,6 +242,29 @@ def targets(rows: List[Row], sgemm: Optional[float]) -> List[str]:
                    f"(target <= {TARGET_PEAK_MIB:,.0f} MiB: {'met' if p <= TARGET_PEAK_MIB else 'not met'})")
     else:
         out.append(f"- H={TARGET_H:,} scaling target: not run (needs MOTIFCORE_BENCH_FULL=1)")
+    out.append("")
+    out += sparseprop_targets(rows)
+    return out
+
+
+def sparseprop_targets(rows: List[Row]) -> List[str]:
+    """SparseProp median / motifcore m = 1 median of each ``sparseprop:`` group (bench/test_sparseprop.py)."""
+    groups: Dict[str, Dict[str, Row]] = {}
+    for r in rows:
+        if str(r["group"]).startswith("sparseprop:") and r.get("impl") in ("sparseprop", "motifcore"):
+            groups.setdefault(r["group"], {})[r["impl"]] = r
+    pairs = {g: v for g, v in groups.items() if len(v) == 2}
+    if not pairs:
+        return []
+    out = [f"SparseProp median / motifcore m=1 median, same thread count (targets: >= "
+           f"{TARGET_SPARSEPROP_LAYER:g}x every layer row, >= {TARGET_SPARSEPROP_STEP:g}x the step):", "",
+           "| group | SparseProp ms | motifcore ms | speedup | target |", "|---|---|---|---|---|"]
+    for g in sorted(pairs):
+        sp_row, mc_row = pairs[g]["sparseprop"], pairs[g]["motifcore"]
+        target = TARGET_SPARSEPROP_STEP if "train step" in g else TARGET_SPARSEPROP_LAYER
+        ratio = sp_row["median"] / mc_row["median"]
+        out.append(f"| {g} | {_fmt_time(sp_row['median'], 'ms')} | {_fmt_time(mc_row['median'], 'ms')} | "
+                   f"{_fmt_ratio(ratio)} | {target:g}x {'met' if ratio >= target else 'not met'} |")
     out.append("")
     return out
 
