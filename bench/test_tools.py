@@ -77,3 +77,25 @@ def test_report_sparseprop_targets(sp_ms: float, mc_ms: float, group: str, verdi
     body = [ln for ln in out if ln.startswith(f"| {group} |")]
     assert len(body) == 1 and body[0].rstrip(" |").endswith(verdict)
     assert not any("layer other" in ln for ln in out)
+
+
+def test_report_round_two_targets() -> None:
+    sgemm = 40e9                                   # MAC/s
+    rows = [
+        # forward: 2e9 MAC in 0.1 s = 20 GMAC/s = 50 % -> met
+        {"group": "layer 3000x3000 B=128 forward d=0.1", "impl": "motifcore", "m": 1, "macs": 2e9, "min": 0.1},
+        # forward+backward: 1.5e9 MAC in 0.1 s = 37.5 % -> not met (40 %)
+        {"group": "layer 3000x3000 B=128 forward+backward d=0.1", "impl": "motifcore", "m": 1, "macs": 1.5e9,
+         "min": 0.1},
+        {"group": "layer 3000x3000 B=128 forward d=0.1", "impl": "motifcore", "m": 2, "macs": 1e9, "min": 0.1},
+        {"group": "train step x", "impl": "motifcore", "m": 1, "median": 0.040},
+        {"group": "train step x", "impl": "motifcore", "m": 2, "median": 0.012},   # 0.30 -> met
+        {"group": "train step x", "impl": "motifcore", "m": 4, "median": 0.0042},  # 0.105 -> not met
+    ]
+    out = report.round_two_targets(rows, sgemm)
+    text = "\n".join(out)
+    assert "forward d=0.1, m=1: 50.0 % of SGEMM (round-two target >= 50 %: met)" in text
+    assert "forward+backward d=0.1, m=1: 37.5 % of SGEMM (round-two target >= 40 %: not met)" in text
+    assert "m=2 / m=1 median: 0.300 (target <= 0.30: met)" in text
+    assert "m=4 / m=1 median: 0.105 (target <= 0.10: not met)" in text
+    assert sum("% of SGEMM" in ln for ln in out) == 2       # the m = 2 layer row is not a round-two target
