@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -63,6 +64,7 @@ for i in range(steps):
     net.train_step(*data[i % 4], 0.01)
     ts.append(time.perf_counter() - t0)
 print(json.dumps({"median": float(np.median(ts)), "min": min(ts), "pid": os.getpid()}), flush=True)
+sys.stdin.readline()                        # exit only after perf has stopped (teardown not sampled)
 """
 
 # (category, pattern on a frame's symbol), tried on each frame from the innermost outwards.
@@ -185,8 +187,11 @@ def profile(core: Path, m: int, threads: int, steps: int, sizes: str, batch: int
     child.stdin.write("go\n")
     child.stdin.flush()
     result = json.loads(child.stdout.readline())
-    child.wait()
+    perf.send_signal(signal.SIGINT)     # stop sampling before the child tears down
     perf.wait()
+    child.stdin.write("exit\n")
+    child.stdin.flush()
+    child.wait()
     if perf.returncode not in (0, None) and not data.exists():
         raise RuntimeError(f"perf record failed: {perf.stderr.read() if perf.stderr else ''}")
     script = subprocess.run(["perf", "script", "-i", str(data), "-F", "tid,period,ip,sym,dso"],
