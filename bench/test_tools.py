@@ -39,9 +39,10 @@ def test_profile_assigns_samples_to_kernels() -> None:
         # numpy's own "_core" directory is not the engine
         _sample(main, 3, ["FLOAT_isfinite (/venv/numpy/_core/_multiarray_umath.so)", "do_call_core (inlined)"]),
         _sample(main, 2, [f"motifcore::Layer::optimizer_step(motifcore::OptimConfig const&, int) ({ENGINE})"]),
+        _sample(worker, 4, ["finish_task_switch.isra.0 ([kernel.kallsyms])", "__schedule ([kernel.kallsyms])"]),
     ])
     cpu, n = kp.parse_samples(text, main, ENGINE)
-    assert n == 7
+    assert n == 8
     assert cpu["SpMM"] == 40 and cpu[kp.SPMM_FWD] == 10 and cpu[kp.SPMM_T] == 30
     cpu = kp.apportion_spmm(cpu)
     assert "SpMM" not in cpu
@@ -50,7 +51,8 @@ def test_profile_assigns_samples_to_kernels() -> None:
     assert cpu[kp.OMP] == 7
     assert cpu[kp.OUTSIDE] == 3
     assert cpu["optimizer (SGD/Adam update)"] == 2
-    assert sum(cpu.values()) == 97
+    assert cpu[kp.OS_KERNEL] == 4
+    assert sum(cpu.values()) == 101
 
 
 def test_contention_verdicts() -> None:

@@ -9,7 +9,8 @@ the child loads a copy of the same sources built with symbols (same ``-O3 -DNDEB
 1-2 min on one core). Each sample is assigned to the innermost engine function it is in; forward
 and transposed SpMM are told apart by the caller (``Layer::forward`` / ``Layer::backward``) on the
 calling thread, and worker-thread SpMM samples (whose stacks end in the OpenMP runtime) are split
-in the same proportion. Samples in libgomp are OpenMP fork/join, barriers and spinning.
+in the same proportion. Samples in libgomp are OpenMP fork/join, barriers and spinning; samples in
+the OS kernel (where recorded) are mostly the waiting threads' futex sleeps and wake-ups.
 
     python scripts/kernel_profile.py                         # m = 1, 2, 4 at 1 thread (~2 min + build)
     python scripts/kernel_profile.py --threads 2 --motifs 1  # 2 threads: shows barrier/spin time
@@ -81,6 +82,7 @@ KERNELS: List[Tuple[str, re.Pattern]] = [
     ("dropout", re.compile(r"Network::forward_all\b.*_omp_fn")),
 ]
 OMP = "OpenMP runtime (fork/join, barriers, spin)"
+OS_KERNEL = "OS kernel (futex sleep/wake, context switches, page faults)"
 ENGINE_OTHER = "engine, other"
 OUTSIDE = "outside the engine (Python, input checks in NumPy)"
 SPMM_FWD, SPMM_T = "SpMM (forward)", "transposed SpMM (grad input)"
@@ -138,6 +140,8 @@ def in_engine(frame: str, engine: str) -> bool:
 
 
 def classify(frames: Sequence[str], on_main: bool, engine: str) -> str:
+    if frames and "[kernel.kallsyms]" in frames[0]:
+        return OS_KERNEL
     if frames and "libgomp" in frames[0]:
         return OMP
     for i, f in enumerate(frames):
