@@ -253,14 +253,27 @@ def sparseprop_mlp(torch: Any, net: Any) -> Any:
     return torch.nn.Sequential(*mods)
 
 
-def openmp_max_threads() -> Any:
-    """``omp_get_max_threads()`` of the process's libgomp (SparseProp's parallel regions use it; it
-    follows ``torch.set_num_threads`` when both share one libgomp), or None if none is loaded."""
+def _libgomp() -> Any:
+    """The libgomp already loaded in this process (ctypes handle), or None."""
     import ctypes
     import os
 
     try:
-        lib = ctypes.CDLL("libgomp.so.1", mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
-        return int(lib.omp_get_max_threads())
-    except (OSError, AttributeError):
+        return ctypes.CDLL("libgomp.so.1", mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+    except OSError:
         return None
+
+
+def openmp_max_threads() -> Any:
+    """``omp_get_max_threads()`` of the process's libgomp (SparseProp's parallel regions use it), or
+    None if none is loaded."""
+    lib = _libgomp()
+    return None if lib is None else int(lib.omp_get_max_threads())
+
+
+def set_openmp_threads(n: int) -> None:
+    """``omp_set_num_threads(n)`` on the process's libgomp, if one is loaded (``torch.set_num_threads``
+    does the same when torch uses that libgomp; this also covers a torch built with another OpenMP)."""
+    lib = _libgomp()
+    if lib is not None:
+        lib.omp_set_num_threads(int(n))

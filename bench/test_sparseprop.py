@@ -12,8 +12,9 @@ from both libraries match one float64 NumPy reference; two SGD steps of both MLP
 losses, weights and biases. Each group's baseline is SparseProp at the same thread count, so the
 report's ``sparseprop / this`` column is the speedup (issue targets: >= 2x per layer row, >= 3x on
 the step). SparseProp's parallel regions take their thread count from the process's OpenMP
-setting, which ``torch.set_num_threads`` sets (torch and SparseProp share one libgomp); the
-benchmark checks that it took effect. Skipped when torch or sparseprop is missing.
+setting (libgomp's ``omp_set_num_threads``, which ``torch.set_num_threads`` also calls when torch
+and SparseProp share one libgomp); the benchmark sets it and checks that it took effect. Skipped
+when torch or sparseprop is missing.
 """
 
 from __future__ import annotations
@@ -51,14 +52,17 @@ def omp_threads(request: pytest.FixtureRequest) -> Iterator[int]:
     t = request.param
     if t > (os.cpu_count() or 1):
         pytest.skip(f"{t} threads on a machine with fewer cores")
-    old = torch.get_num_threads()
+    old, old_omp = torch.get_num_threads(), bl.openmp_max_threads()
     torch.set_num_threads(t)
+    bl.set_openmp_threads(t)
     try:
         got = bl.openmp_max_threads()
         assert got in (None, t), f"SparseProp would run {got} OpenMP threads, not {t}"
         yield t
     finally:
         torch.set_num_threads(old)
+        if old_omp is not None:
+            bl.set_openmp_threads(old_omp)
 
 
 @pytest.fixture(scope="module")
