@@ -14,6 +14,9 @@ the OS kernel (where recorded) are mostly the waiting threads' futex sleeps and 
 
     python scripts/kernel_profile.py                         # m = 1, 2, 4 at 1 thread (~2 min + build)
     python scripts/kernel_profile.py --threads 2 --motifs 1  # 2 threads: shows barrier/spin time
+    # the batch-2 Fashion-MNIST shape of bench/small_batch.py, steps in one train_epoch call
+    python scripts/kernel_profile.py --motifs 1 --sizes 784,1000,1000,1000,10 --epsilon 20 --batch 2 \
+        --steps 4000 --epoch
 
 Needs Linux ``perf`` allowed to profile your own processes (kernel.perf_event_paranoid <= 2), CMake,
 a C++ compiler and the build requirements of the package (pybind11, cmeel-eigen).
@@ -40,8 +43,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # the parent says "go" (after perf has attached).
 CHILD = r"""
 import importlib.util, json, os, sys, time
-core_path, m, threads, steps, sizes, batch = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]),
-                                             [int(s) for s in sys.argv[5].split(",")], int(sys.argv[6]))
+core_path, m, threads, steps, sizes, batch, eps = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
+                                                  int(sys.argv[4]), [int(s) for s in sys.argv[5].split(",")],
+                                                  int(sys.argv[6]), float(sys.argv[7]))
+epoch = sys.argv[8] == "1"
 if "OMP_WAIT_POLICY" not in os.environ:     # the spin setting motifcore/__init__.py applies at load
     os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 spec = importlib.util.spec_from_file_location("motifcore._core", core_path)
@@ -51,7 +56,7 @@ sys.modules["motifcore._core"] = core
 import numpy as np
 import motifcore
 assert motifcore._core is core
-net = motifcore.MotifMLP(sizes, motif=m, density=0.1, seed=0, num_threads=threads)
+net = motifcore.MotifMLP(sizes, motif=m, density=0.1, epsilon=eps or None, seed=0, num_threads=threads)
 rng = np.random.default_rng(0)
 data = [(rng.standard_normal((batch, sizes[0])).astype(np.float32),
          rng.integers(0, sizes[-1], batch).astype(np.int64)) for _ in range(4)]
@@ -60,10 +65,18 @@ for i in range(3):
 print("ready", flush=True)
 sys.stdin.readline()
 ts = []
-for i in range(steps):
+if epoch:   # all steps in one native call (train_epoch), over the 4 batches repeated
+    X = np.concatenate([d[0] for d in data])
+    Y = np.concatenate([d[1] for d in data])
+    order = np.tile(np.arange(X.shape[0]), -(-steps * batch // X.shape[0]))[: steps * batch]
     t0 = time.perf_counter()
-    net.train_step(*data[i % 4], 0.01)
-    ts.append(time.perf_counter() - t0)
+    net.train_epoch(X, Y, batch_size=batch, lr=0.01, order=order)
+    ts = [(time.perf_counter() - t0) / steps]
+else:
+    for i in range(steps):
+        t0 = time.perf_counter()
+        net.train_step(*data[i % 4], 0.01)
+        ts.append(time.perf_counter() - t0)
 print(json.dumps({"median": float(np.median(ts)), "min": min(ts), "pid": os.getpid()}), flush=True)
 sys.stdin.readline()                        # exit only after perf has stopped (teardown not sampled)
 """
@@ -174,12 +187,13 @@ def apportion_spmm(cpu: Counter) -> Counter:
     return cpu
 
 
-def profile(core: Path, m: int, threads: int, steps: int, sizes: str, batch: int, freq: int,
-            workdir: Path) -> Tuple[Dict, Counter, int]:
+def profile(core: Path, m: int, threads: int, steps: int, sizes: str, batch: int, epsilon: float, epoch: bool,
+            freq: int, workdir: Path) -> Tuple[Dict, Counter, int]:
     env = dict(os.environ)
     env.pop("MOTIFCORE_NUM_THREADS", None)
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(core), str(m), str(threads), str(steps), sizes,
-                              str(batch)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    args = [str(core), str(m), str(threads), str(steps), sizes, str(batch), str(epsilon), "1" if epoch else "0"]
+    child = subprocess.Popen([sys.executable, "-c", CHILD, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True, env=env)
     assert child.stdin is not None and child.stdout is not None
     if child.stdout.readline().strip() != "ready":
         child.kill()
@@ -222,6 +236,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--steps", type=int, default=0, help="timed steps per m (default: about 3 s worth)")
     ap.add_argument("--sizes", default="784,3000,3000,3000,10")
     ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--epsilon", type=float, default=0.0, help="SET's epsilon instead of density 0.1 (0: density)")
+    ap.add_argument("--epoch", action="store_true",
+                    help="run the steps as one train_epoch call (per-step time = total / steps; no per-step Python)")
     ap.add_argument("--freq", type=int, default=999, help="perf sampling frequency (Hz)")
     ap.add_argument("--build-dir", default=str(ROOT / "build" / "profile"))
     ap.add_argument("--rebuild", action="store_true", help="rebuild the symbol copy of the engine first")
@@ -235,12 +252,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         core = build(build_dir)
     workdir = build_dir / "perf"
     workdir.mkdir(parents=True, exist_ok=True)
+    sparsity = f"epsilon {a.epsilon:g}" if a.epsilon else "density 0.1"
     print(f"1-min load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; network {a.sizes}, "
-          f"density 0.1, batch {a.batch}, SGD; engine {core}\n", flush=True)
+          f"{sparsity}, batch {a.batch}, SGD; engine {core}\n", flush=True)
     default_steps = {1: 60, 2: 200, 4: 600}
     for m in (int(s) for s in a.motifs.split(",") if s):
         steps = a.steps or default_steps.get(m, 200)
-        result, cpu, n = profile(core, m, a.threads, steps, a.sizes, a.batch, a.freq, workdir)
+        result, cpu, n = profile(core, m, a.threads, steps, a.sizes, a.batch, a.epsilon, a.epoch, a.freq, workdir)
         print(render(m, a.threads, steps, result, cpu, n) + "\n", flush=True)
     print(f"1-min load average at the end: {os.getloadavg()[0]:.2f}")
     return 0
