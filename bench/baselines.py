@@ -201,3 +201,79 @@ def numpy_set_prune_regrow(w: sp.csr_matrix, zeta: float, rng: np.random.Generat
         shape=w.shape, dtype=np.float32)
     out.sort_indices()
     return out, k
+
+
+# ---------------------------------------------------------------------------------------------
+# SparseProp (sparseprop.modules.SparseLinear: CSR weights, C++/OpenMP sparse backpropagation)
+# ---------------------------------------------------------------------------------------------
+
+
+def edge_keys(layer: Any) -> np.ndarray:
+    """Flat positions ``row * n_in + col`` of the active edges of an m = 1 motifcore layer, in the
+    order of ``layer.weights``."""
+    if tuple(layer.motif) != (1, 1):
+        raise ValueError(f"edge_keys needs an m = 1 layer, got motif {layer.motif}")
+    return layer.block_rows.astype(np.int64) * layer.n_in + layer.indices.astype(np.int64)
+
+
+def sparseprop_linear(torch: Any, layer: Any) -> Any:
+    """A ``SparseLinear`` holding the effective matrix and the biases of the m = 1 motifcore layer
+    (same pattern, same values), with a trainable bias."""
+    from sparseprop.modules import SparseLinear
+
+    sl = SparseLinear(dense_weight=torch.from_numpy(layer.to_dense()),
+                      bias=torch.nn.Parameter(torch.from_numpy(layer.bias.copy())))
+    if sl.W_val.numel() != layer.n_blocks:   # an exact zero weight would drop out of the CSR
+        raise ValueError(f"SparseLinear has {sl.W_val.numel()} nonzeros, the layer {layer.n_blocks} blocks")
+    return sl
+
+
+def sparseprop_values(sl: Any, values: Any, keys: np.ndarray) -> np.ndarray:
+    """Per-edge ``values`` of a SparseLinear (its W_val or W_val.grad, CSR order) reordered to the
+    edge order given by ``keys`` (see :func:`edge_keys`); raises if the two patterns differ."""
+    indptr, idx = (t.numpy().astype(np.int64) for t in sl.W_idx)
+    sp_keys = np.repeat(np.arange(indptr.shape[0] - 1), np.diff(indptr)) * sl.M + idx
+    order = np.argsort(sp_keys)
+    pos = np.searchsorted(sp_keys[order], keys)
+    if pos.max(initial=0) >= sp_keys.size or not np.array_equal(sp_keys[order][pos], keys) \
+            or sp_keys.size != keys.size:
+        raise AssertionError("SparseLinear and motifcore layer have different patterns")
+    return np.asarray(values.detach().numpy())[order][pos]
+
+
+def sparseprop_mlp(torch: Any, net: Any) -> Any:
+    """``nn.Sequential`` of SparseLinear + ReLU with the weights, pattern and biases of an m = 1
+    ``MotifMLP`` (ReLU after every layer but the last)."""
+    mods: List[Any] = []
+    layers = net.layers
+    for i, layer in enumerate(layers):
+        mods.append(sparseprop_linear(torch, layer))
+        if i < len(layers) - 1:
+            mods.append(torch.nn.ReLU())
+    return torch.nn.Sequential(*mods)
+
+
+def _libgomp() -> Any:
+    """The libgomp already loaded in this process (ctypes handle), or None."""
+    import ctypes
+    import os
+
+    try:
+        return ctypes.CDLL("libgomp.so.1", mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+    except OSError:
+        return None
+
+
+def openmp_max_threads() -> Any:
+    """``omp_get_max_threads()`` of the process's libgomp (SparseProp's parallel regions use it), or
+    None if none is loaded."""
+    lib = _libgomp()
+    return None if lib is None else int(lib.omp_get_max_threads())
+
+
+def set_openmp_threads(n: int) -> None:
+    """``omp_set_num_threads(n)`` on the process's libgomp, if one is loaded (``torch.set_num_threads``
+    does the same when torch uses that libgomp; this also covers a torch built with another OpenMP)."""
+    lib = _libgomp()
+    if lib is not None:
+        lib.omp_set_num_threads(int(n))

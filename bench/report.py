@@ -36,6 +36,14 @@ TARGET_SGEMM_FRACTION = 0.30
 TARGET_EPOCH_S = 30.0
 TARGET_PEAK_MIB = 4096.0
 TARGET_H = 300000
+# Round two: m = 1 layer unique rate over same-thread SGEMM (forward, forward+backward); m = 2 and
+# m = 4 training step over the m = 1 step (medians).
+TARGET2_SGEMM_FORWARD = 0.50
+TARGET2_SGEMM_FWD_BWD = 0.40
+TARGET2_STEP_RATIO = {2: 0.30, 4: 0.10}
+# motifcore m = 1 over SparseProp at the same thread count (medians): every layer row, the step.
+TARGET_SPARSEPROP_LAYER = 2.0
+TARGET_SPARSEPROP_STEP = 3.0
 
 
 def load(paths: Sequence[str]) -> Tuple[List[Row], Dict[str, Any]]:
@@ -239,6 +247,56 @@ def targets(rows: List[Row], sgemm: Optional[float]) -> List[str]:
                    f"(target <= {TARGET_PEAK_MIB:,.0f} MiB: {'met' if p <= TARGET_PEAK_MIB else 'not met'})")
     else:
         out.append(f"- H={TARGET_H:,} scaling target: not run (needs MOTIFCORE_BENCH_FULL=1)")
+    out.append("")
+    out += round_two_targets(rows, sgemm)
+    out += sparseprop_targets(rows)
+    return out
+
+
+def round_two_targets(rows: List[Row], sgemm: Optional[float]) -> List[str]:
+    """The issue-12 targets on the layer and step groups: m = 1 unique rate / SGEMM (run with
+    ``MOTIFCORE_NUM_THREADS=1`` for the same-thread comparison) and the m = 2, 4 step over m = 1."""
+    out: List[str] = []
+    if sgemm:
+        for r in sorted(rows, key=lambda r: str(r["group"])):
+            g = str(r["group"])
+            if not (g.startswith("layer ") and r.get("impl") == "motifcore" and r.get("m") == 1 and r.get("macs")):
+                continue
+            target = (TARGET2_SGEMM_FORWARD if " forward d=" in g else
+                      TARGET2_SGEMM_FWD_BWD if " forward+backward d=" in g else None)
+            if target is None:
+                continue
+            f = r["macs"] / r["min"] / sgemm
+            out.append(f"- {g}, m=1: {100 * f:.1f} % of SGEMM (round-two target >= {100 * target:.0f} %: "
+                       f"{'met' if f >= target else 'not met'})")
+    steps = {r.get("m"): r for r in rows if str(r["group"]).startswith("train step ") and r.get("impl") == "motifcore"}
+    if 1 in steps:
+        for m, target in TARGET2_STEP_RATIO.items():
+            if m in steps:
+                q = steps[m]["median"] / steps[1]["median"]
+                out.append(f"- training step, m={m} / m=1 median: {q:.3f} (target <= {target:.2f}: "
+                           f"{'met' if q <= target else 'not met'})")
+    return out + [""] if out else []
+
+
+def sparseprop_targets(rows: List[Row]) -> List[str]:
+    """SparseProp median / motifcore m = 1 median of each ``sparseprop:`` group (bench/test_sparseprop.py)."""
+    groups: Dict[str, Dict[str, Row]] = {}
+    for r in rows:
+        if str(r["group"]).startswith("sparseprop:") and r.get("impl") in ("sparseprop", "motifcore"):
+            groups.setdefault(r["group"], {})[r["impl"]] = r
+    pairs = {g: v for g, v in groups.items() if len(v) == 2}
+    if not pairs:
+        return []
+    out = [f"SparseProp median / motifcore m=1 median, same thread count (targets: >= "
+           f"{TARGET_SPARSEPROP_LAYER:g}x every layer row, >= {TARGET_SPARSEPROP_STEP:g}x the step):", "",
+           "| group | SparseProp ms | motifcore ms | speedup | target |", "|---|---|---|---|---|"]
+    for g in sorted(pairs):
+        sp_row, mc_row = pairs[g]["sparseprop"], pairs[g]["motifcore"]
+        target = TARGET_SPARSEPROP_STEP if "train step" in g else TARGET_SPARSEPROP_LAYER
+        ratio = sp_row["median"] / mc_row["median"]
+        out.append(f"| {g} | {_fmt_time(sp_row['median'], 'ms')} | {_fmt_time(mc_row['median'], 'ms')} | "
+                   f"{_fmt_ratio(ratio)} | {target:g}x {'met' if ratio >= target else 'not met'} |")
     out.append("")
     return out
 

@@ -1,0 +1,103 @@
+"""Not benchmarks: the bookkeeping of the round-two tools on hand-made inputs (perf samples to
+kernels in scripts/kernel_profile.py, the target verdicts of bench/contention.py and of
+bench/report.py's SparseProp table)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import contention
+import pytest
+import report
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import kernel_profile as kp  # noqa: E402
+
+ENGINE = "/x/build/profile/_core.cpython-311-x86_64-linux-gnu.so"
+
+
+def _sample(tid: int, period: int, frames: list) -> str:
+    return f"{tid}    {period} \n" + "".join(f"\t    {i:x} {f}\n" for i, f in enumerate(frames)) + "\n"
+
+
+def test_profile_assigns_samples_to_kernels() -> None:
+    main, worker = 100, 101
+    text = "".join([
+        # forward SpMM on the calling thread (kernel frame inlined, caller Layer::forward)
+        _sample(main, 10, ["void motifcore::isa_avx512::spmm_tile<1, 4, false>(int const*) (inlined)",
+                           f"motifcore::isa_avx512::spmm (long) ({ENGINE})",
+                           f"motifcore::Layer::forward (float const*) ({ENGINE})"]),
+        # transposed SpMM: same kernel, caller Layer::backward
+        _sample(main, 30, [f"motifcore::isa_avx512::spmm (long) ({ENGINE})",
+                           f"motifcore::Layer::backward (float const*) ({ENGINE})"]),
+        # a worker's SpMM: no caller on its stack -> split 10 : 30 later
+        _sample(worker, 40, [f"void motifcore::isa_avx512::spmm_tiled<1, 4, false>(long) [clone ._omp_fn.0] ({ENGINE})",
+                             "gomp_thread_start (/usr/lib/libgomp.so.1)"]),
+        _sample(main, 5, [f"motifcore::isa_avx512::sddmm(long) [clone ._omp_fn.0] ({ENGINE})"]),
+        _sample(worker, 7, ["do_spin (/usr/lib/libgomp.so.1)", f"x ({ENGINE})"]),
+        # numpy's own "_core" directory is not the engine
+        _sample(main, 3, ["FLOAT_isfinite (/venv/numpy/_core/_multiarray_umath.so)", "do_call_core (inlined)"]),
+        _sample(main, 2, [f"motifcore::Layer::optimizer_step(motifcore::OptimConfig const&, int) ({ENGINE})"]),
+        _sample(worker, 4, ["finish_task_switch.isra.0 ([kernel.kallsyms])", "__schedule ([kernel.kallsyms])"]),
+    ])
+    cpu, n = kp.parse_samples(text, main, ENGINE)
+    assert n == 8
+    assert cpu["SpMM"] == 40 and cpu[kp.SPMM_FWD] == 10 and cpu[kp.SPMM_T] == 30
+    cpu = kp.apportion_spmm(cpu)
+    assert "SpMM" not in cpu
+    assert cpu[kp.SPMM_FWD] == 20 and cpu[kp.SPMM_T] == 60
+    assert cpu["SDDMM (grad weights)"] == 5
+    assert cpu[kp.OMP] == 7
+    assert cpu[kp.OUTSIDE] == 3
+    assert cpu["optimizer (SGD/Adam update)"] == 2
+    assert cpu[kp.OS_KERNEL] == 4
+    assert sum(cpu.values()) == 101
+
+
+def test_contention_verdicts() -> None:
+    r = {("motifcore", "quiet", 1): {"median": 0.040, "min": 0.039, "load1": 0.5},
+         ("motifcore", "quiet", 2): {"median": 0.020, "min": 0.019, "load1": 0.5},     # 2.0x: met
+         ("motifcore", "busy-1", 1): {"median": 0.050, "min": 0.049, "load1": 1.5},
+         ("motifcore", "busy-1", 2): {"median": 0.060, "min": 0.050, "load1": 1.5}}    # 1.2x slower: not met
+    lines = contention.table(r, ["motifcore"], ["quiet", "busy-1"]).splitlines()
+    assert "| motifcore | quiet |" in lines[2] and "speedup 2.00x" in lines[2] and "| met |" in lines[2]
+    assert "| motifcore | busy-1 |" in lines[3] and "1.20" in lines[3] and "NOT met" in lines[3]
+
+
+@pytest.mark.parametrize("sp_ms, mc_ms, group, verdict", [
+    (30.0, 10.0, "sparseprop: train step x t=1", "3x met"),
+    (29.0, 10.0, "sparseprop: train step x t=1", "3x not met"),
+    (20.0, 10.0, "sparseprop: layer x t=2", "2x met"),
+    (19.0, 10.0, "sparseprop: layer x t=2", "2x not met"),
+])
+def test_report_sparseprop_targets(sp_ms: float, mc_ms: float, group: str, verdict: str) -> None:
+    rows = [{"group": group, "impl": "sparseprop", "median": sp_ms / 1e3},
+            {"group": group, "impl": "motifcore", "median": mc_ms / 1e3},
+            {"group": "layer other", "impl": "motifcore", "median": 1.0}]
+    out = report.sparseprop_targets(rows)
+    body = [ln for ln in out if ln.startswith(f"| {group} |")]
+    assert len(body) == 1 and body[0].rstrip(" |").endswith(verdict)
+    assert not any("layer other" in ln for ln in out)
+
+
+def test_report_round_two_targets() -> None:
+    sgemm = 40e9                                   # MAC/s
+    rows = [
+        # forward: 2e9 MAC in 0.1 s = 20 GMAC/s = 50 % -> met
+        {"group": "layer 3000x3000 B=128 forward d=0.1", "impl": "motifcore", "m": 1, "macs": 2e9, "min": 0.1},
+        # forward+backward: 1.5e9 MAC in 0.1 s = 37.5 % -> not met (40 %)
+        {"group": "layer 3000x3000 B=128 forward+backward d=0.1", "impl": "motifcore", "m": 1, "macs": 1.5e9,
+         "min": 0.1},
+        {"group": "layer 3000x3000 B=128 forward d=0.1", "impl": "motifcore", "m": 2, "macs": 1e9, "min": 0.1},
+        {"group": "train step x", "impl": "motifcore", "m": 1, "median": 0.040},
+        {"group": "train step x", "impl": "motifcore", "m": 2, "median": 0.012},   # 0.30 -> met
+        {"group": "train step x", "impl": "motifcore", "m": 4, "median": 0.0042},  # 0.105 -> not met
+    ]
+    out = report.round_two_targets(rows, sgemm)
+    text = "\n".join(out)
+    assert "forward d=0.1, m=1: 50.0 % of SGEMM (round-two target >= 50 %: met)" in text
+    assert "forward+backward d=0.1, m=1: 37.5 % of SGEMM (round-two target >= 40 %: not met)" in text
+    assert "m=2 / m=1 median: 0.300 (target <= 0.30: met)" in text
+    assert "m=4 / m=1 median: 0.105 (target <= 0.10: not met)" in text
+    assert sum("% of SGEMM" in ln for ln in out) == 2       # the m = 2 layer row is not a round-two target
