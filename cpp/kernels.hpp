@@ -49,6 +49,11 @@ struct KernelTable {
     void (*group_backward)(int64_t G, int64_t m, int64_t n, const float* grad, int64_t grad_group,
                            const float* A, bool relu, float relu_scale, bool per_neuron, float* dU, float* db,
                            int64_t B, int64_t ld, int num_threads);
+    /// out[i] = dot(left[0:B], right[cols[i], 0:B]) for i in [0, n), one thread: the block-gradient
+    /// scores of RigL. Each dot product has one fixed summation order, whatever the caller's
+    /// grouping of columns, so a score is bitwise the same from any tile or thread.
+    void (*block_dots)(const float* left, const float* right, const int32_t* cols, int64_t n, int64_t B,
+                       int64_t ld, float* out);
 };
 
 /// The kernel table in use (chosen on first call from the CPU, or by MOTIFCORE_SIMD=avx512|avx2|generic).

@@ -339,11 +339,49 @@ static void group_backward(int64_t G, int64_t m, int64_t n, const float* grad, i
     }
 }
 
+// Dot products of one left row with the right rows cols[0..n), four at a time sharing the loads
+// of the left row; every product keeps its own vector accumulator and the same horizontal sum and
+// scalar tail, so its value does not depend on how the columns are grouped.
+static void block_dots(const float* __restrict d, const float* __restrict right, const int32_t* __restrict cols,
+                       int64_t n, int64_t B, int64_t ld, float* __restrict out) {
+    const int64_t Bv = B - B % W;
+    auto tail = [&](const float* s, float acc) {
+        for (int64_t b = Bv; b < B; ++b) acc += d[b] * s[b];
+        return acc;
+    };
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float* s0 = right + static_cast<int64_t>(cols[i]) * ld;
+        const float* s1 = right + static_cast<int64_t>(cols[i + 1]) * ld;
+        const float* s2 = right + static_cast<int64_t>(cols[i + 2]) * ld;
+        const float* s3 = right + static_cast<int64_t>(cols[i + 3]) * ld;
+        vf a0 = vf{}, a1 = vf{}, a2 = vf{}, a3 = vf{};
+        for (int64_t b = 0; b < Bv; b += W) {
+            const vf dv = vload(d + b);
+            a0 += dv * vload(s0 + b);
+            a1 += dv * vload(s1 + b);
+            a2 += dv * vload(s2 + b);
+            a3 += dv * vload(s3 + b);
+        }
+        out[i] = tail(s0, fast_hsum(a0));
+        out[i + 1] = tail(s1, fast_hsum(a1));
+        out[i + 2] = tail(s2, fast_hsum(a2));
+        out[i + 3] = tail(s3, fast_hsum(a3));
+    }
+    for (; i < n; ++i) {
+        const float* s0 = right + static_cast<int64_t>(cols[i]) * ld;
+        vf a0 = vf{};
+        for (int64_t b = 0; b < Bv; b += W) a0 += vload(d + b) * vload(s0 + b);
+        out[i] = tail(s0, fast_hsum(a0));
+    }
+}
+
 }  // namespace MC_ISA_NS
 
 const KernelTable& MC_TABLE_FN() {
     static const KernelTable table{MC_ISA_NAME,           &MC_ISA_NS::spmm,           &MC_ISA_NS::sddmm,
-                                   &MC_ISA_NS::group_sum, &MC_ISA_NS::expand_bias_act, &MC_ISA_NS::group_backward};
+                                   &MC_ISA_NS::group_sum, &MC_ISA_NS::expand_bias_act, &MC_ISA_NS::group_backward,
+                                   &MC_ISA_NS::block_dots};
     return table;
 }
 

@@ -1,0 +1,331 @@
+// Dynamic sparse training primitives of a layer: compaction, magnitude and threshold pruning,
+// growth at explicit or random positions, and the exact / sampled top-k of block-gradient scores
+// (RigL, DSR; SET's prune_regrow in evolution.cpp is built from the same pieces).
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "kernels.hpp"
+#include "layer.hpp"
+#include "pattern.hpp"
+
+namespace motifcore {
+
+namespace {
+
+struct Cand {
+    float score;
+    uint64_t pos;
+};
+
+// Strict total order of candidates: higher score first, then lower position.
+inline bool better(const Cand& a, const Cand& b) { return a.score > b.score || (a.score == b.score && a.pos < b.pos); }
+
+// Keeps the k best of `all` and returns them sorted by position.
+TopkResult finish_topk(std::vector<Cand>& all, int64_t k) {
+    TopkResult out;
+    const auto kk = static_cast<size_t>(std::min<int64_t>(k, static_cast<int64_t>(all.size())));
+    if (kk < all.size()) std::nth_element(all.begin(), all.begin() + kk, all.end(), better);
+    all.resize(kk);
+    std::sort(all.begin(), all.end(), [](const Cand& a, const Cand& b) { return a.pos < b.pos; });
+    out.positions.reserve(kk);
+    out.scores.reserve(kk);
+    for (const auto& c : all) {
+        out.positions.push_back(c.pos);
+        out.scores.push_back(c.score);
+    }
+    return out;
+}
+
+// Bounded heap of the k best candidates seen (its front is the worst one kept).
+struct TopHeap {
+    size_t k;
+    std::vector<Cand> h;
+    void push(const Cand& c) {
+        if (h.size() < k) {
+            h.push_back(c);
+            std::push_heap(h.begin(), h.end(), better);
+        } else if (k > 0 && better(c, h.front())) {
+            std::pop_heap(h.begin(), h.end(), better);
+            h.back() = c;
+            std::push_heap(h.begin(), h.end(), better);
+        }
+    }
+};
+
+}  // namespace
+
+void Layer::clear_removed() {
+    last_removed_pos.clear();
+    last_removed_K.clear();
+    last_removed_vK.clear();
+    last_removed_sK.clear();
+}
+
+int64_t Layer::keep_where(const uint8_t* keep) {
+    const int64_t nnz = n_blocks();
+    const bool adam_state = !sK.empty();
+    clear_removed();
+    std::vector<int64_t> new_indptr(G_out + 1, 0);
+    int64_t q = 0;
+    for (int64_t r = 0; r < G_out; ++r) {
+        for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) {
+            if (keep[p]) {
+                indices[q] = indices[p];
+                K[q] = K[p];
+                vK[q] = vK[p];
+                if (adam_state) sK[q] = sK[p];
+                ++q;
+            } else {
+                last_removed_pos.push_back(static_cast<uint64_t>(r) * static_cast<uint64_t>(G_in) +
+                                           static_cast<uint64_t>(indices[p]));
+                last_removed_K.push_back(K[p]);
+                last_removed_vK.push_back(vK[p]);
+                if (adam_state) last_removed_sK.push_back(sK[p]);
+            }
+        }
+        new_indptr[r + 1] = q;
+    }
+    indptr = std::move(new_indptr);
+    indices.resize(q);
+    K.resize(q);
+    vK.resize(q);
+    if (adam_state) sK.resize(q);
+    dK.assign(q, 0.f);
+    rebuild_transpose();
+    ++pattern_version_;
+    return nnz - q;
+}
+
+std::vector<uint8_t> Layer::smallest_blocks(int64_t k) const {
+    const int64_t nnz = n_blocks();
+    MC_CHECK(k >= 0 && k <= nnz, "cannot select " << k << " of " << nnz << " blocks");
+    std::vector<uint8_t> mark(nnz, 0);
+    if (k == 0) return mark;
+    std::vector<int64_t> order(nnz);
+    std::iota(order.begin(), order.end(), 0);
+    auto smaller = [&](int64_t a, int64_t c) {
+        const float fa = std::fabs(K[a]), fc = std::fabs(K[c]);
+        return fa < fc || (fa == fc && a < c);
+    };
+    std::nth_element(order.begin(), order.begin() + (k - 1), order.end(), smaller);
+    for (int64_t i = 0; i < k; ++i) mark[order[i]] = 1;
+    return mark;
+}
+
+int64_t Layer::prune_smallest(int64_t k) {
+    std::vector<uint8_t> keep = smallest_blocks(k);
+    for (auto& v : keep) v = !v;
+    return keep_where(keep.data());
+}
+
+int64_t Layer::prune_below(float H, int64_t keep_min) {
+    MC_CHECK(std::isfinite(H) && H >= 0, "threshold must be finite and >= 0, got " << H);
+    MC_CHECK(keep_min >= 0, "keep_min must be >= 0, got " << keep_min);
+    const int64_t nnz = n_blocks();
+    std::vector<uint8_t> keep(nnz);
+    int64_t kept = 0;
+    for (int64_t p = 0; p < nnz; ++p) kept += keep[p] = std::fabs(K[p]) >= H;
+    const int64_t floor_keep = std::min(keep_min, nnz);
+    if (kept < floor_keep) {
+        // Keep the floor_keep largest |K| instead: everything but the nnz - floor_keep smallest.
+        keep = smallest_blocks(nnz - floor_keep);
+        for (auto& v : keep) v = !v;
+    }
+    return keep_where(keep.data());
+}
+
+int64_t Layer::grow_sorted(const std::vector<uint64_t>& fresh, RegrowInit init, Rng& rng, float pruned_bound) {
+    const int64_t nnz = n_blocks();
+    const int64_t n = static_cast<int64_t>(fresh.size());
+    const bool adam_state = !sK.empty();
+    std::vector<int64_t> new_indptr(G_out + 1, 0);
+    std::vector<int32_t> new_indices;
+    std::vector<float> new_K, new_vK, new_sK;
+    std::vector<char> is_new;
+    new_indices.reserve(nnz + n);
+    new_K.reserve(nnz + n);
+    new_vK.reserve(nnz + n);
+    if (adam_state) new_sK.reserve(nnz + n);
+    is_new.reserve(nnz + n);
+    size_t f = 0, rm = 0;
+    for (int64_t r = 0; r < G_out; ++r) {
+        int64_t p = indptr[r];
+        const int64_t pe = indptr[r + 1];
+        while (true) {
+            const bool have_old = p < pe;
+            const bool have_new = f < fresh.size() && static_cast<int64_t>(fresh[f] / G_in) == r;
+            if (!have_old && !have_new) break;
+            const int32_t c_new = have_new ? static_cast<int32_t>(fresh[f] % G_in) : 0;
+            if (have_old && have_new) MC_CHECK(indices[p] != c_new, "position " << fresh[f] << " is already active");
+            if (have_old && (!have_new || indices[p] < c_new)) {
+                new_indices.push_back(indices[p]);
+                new_K.push_back(K[p]);
+                new_vK.push_back(vK[p]);
+                if (adam_state) new_sK.push_back(sK[p]);
+                is_new.push_back(0);
+                ++p;
+            } else {
+                // A position removed by the last prune comes back with its old state.
+                while (rm < last_removed_pos.size() && last_removed_pos[rm] < fresh[f]) ++rm;
+                const bool restored = rm < last_removed_pos.size() && last_removed_pos[rm] == fresh[f];
+                new_indices.push_back(c_new);
+                new_K.push_back(restored ? last_removed_K[rm] : 0.f);
+                new_vK.push_back(restored ? last_removed_vK[rm] : 0.f);
+                if (adam_state) new_sK.push_back(restored && !last_removed_sK.empty() ? last_removed_sK[rm] : 0.f);
+                is_new.push_back(restored ? 0 : 1);
+                ++f;
+            }
+        }
+        new_indptr[r + 1] = static_cast<int64_t>(new_indices.size());
+    }
+    indptr = std::move(new_indptr);
+    indices = std::move(new_indices);
+    K = std::move(new_K);
+    vK = std::move(new_vK);
+    if (adam_state) sK = std::move(new_sK);
+    dK.assign(K.size(), 0.f);
+    // New weights, drawn in position order: He bound of the row's new fan-in, or the pruned scale.
+    for (int64_t r = 0; r < G_out && init != RegrowInit::Zero; ++r) {
+        float bound = -1.f;
+        for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) {
+            if (!is_new[p]) continue;
+            if (bound < 0) bound = init == RegrowInit::He ? init_bound(r) : pruned_bound;
+            K[p] = static_cast<float>((2.0 * rng.uniform() - 1.0) * bound);
+        }
+    }
+    clear_removed();
+    rebuild_transpose();
+    ++pattern_version_;
+    return n;
+}
+
+int64_t Layer::grow_at(const uint64_t* pos, int64_t n, RegrowInit init, uint64_t seed, float pruned_bound) {
+    MC_CHECK(n >= 0, "cannot grow a negative number of blocks");
+    const uint64_t total = static_cast<uint64_t>(G_in) * static_cast<uint64_t>(G_out);
+    std::vector<uint64_t> fresh(pos, pos + n);
+    for (int64_t i = 0; i < n; ++i) {
+        MC_CHECK(fresh[i] < total, "position " << fresh[i] << " out of range [0, " << total << ")");
+        MC_CHECK(i == 0 || fresh[i - 1] < fresh[i], "positions must be strictly increasing");
+    }
+    MC_CHECK(std::isfinite(pruned_bound) && pruned_bound >= 0, "pruned_bound must be >= 0");
+    Rng rng(seed);
+    return grow_sorted(fresh, init, rng, pruned_bound);
+}
+
+int64_t Layer::grow_random(int64_t n, uint64_t seed, RegrowInit init, float pruned_bound) {
+    MC_CHECK(n >= 0, "cannot grow a negative number of blocks");
+    const uint64_t total = static_cast<uint64_t>(G_in) * static_cast<uint64_t>(G_out);
+    const uint64_t taken_n = static_cast<uint64_t>(n_blocks()) + last_removed_pos.size();
+    const int64_t m = std::min<int64_t>(n, static_cast<int64_t>(total - taken_n));
+    Rng rng(seed);
+    auto taken = [&](uint64_t pos) {
+        const int64_t r = static_cast<int64_t>(pos / G_in);
+        const int32_t c = static_cast<int32_t>(pos % G_in);
+        return std::binary_search(indices.begin() + indptr[r], indices.begin() + indptr[r + 1], c) ||
+               std::binary_search(last_removed_pos.begin(), last_removed_pos.end(), pos);
+    };
+    const auto fresh = sample_positions(total, static_cast<uint64_t>(std::max<int64_t>(m, 0)), taken_n, rng, taken);
+    return grow_sorted(fresh, init, rng, pruned_bound);
+}
+
+TopkResult Layer::block_grad_topk(const float* dU, const float* S, int64_t B, int64_t ld, const uint8_t* kept,
+                                  int64_t k, const TopkConfig& cfg, int nt) const {
+    MC_CHECK(k >= 0, "k must be >= 0, got " << k);
+    MC_CHECK(cfg.tile_rows >= 1 && cfg.tile_cols >= 0, "tile sizes must be >= 1");
+    MC_CHECK(cfg.sample_factor >= 1, "sample_factor must be >= 1");
+    const uint64_t total = static_cast<uint64_t>(G_in) * static_cast<uint64_t>(G_out);
+    const int64_t nnz = n_blocks();
+    int64_t n_kept = 0;
+    for (int64_t p = 0; p < nnz; ++p) n_kept += kept[p] != 0;
+    const int64_t free_pos = static_cast<int64_t>(total) - n_kept;
+    k = std::min(k, free_pos);
+    std::vector<Cand> all;
+    if (k <= 0) return finish_topk(all, 0);
+    const auto& K_ = kernels();
+
+    if (cfg.mode == TopkMode::Sampled) {
+        const uint64_t n_cand = static_cast<uint64_t>(std::min<int64_t>(
+            free_pos, k > free_pos / cfg.sample_factor ? free_pos : k * cfg.sample_factor));
+        Rng rng(cfg.seed);
+        auto is_kept = [&](uint64_t pos) {
+            const int64_t r = static_cast<int64_t>(pos / G_in);
+            const int32_t c = static_cast<int32_t>(pos % G_in);
+            const auto b = indices.begin() + indptr[r], e = indices.begin() + indptr[r + 1];
+            const auto it = std::lower_bound(b, e, c);
+            return it != e && *it == c && kept[it - indices.begin()] != 0;
+        };
+        const auto cand = sample_positions(total, n_cand, static_cast<uint64_t>(n_kept), rng, is_kept);
+        // Candidates are sorted, so each row's are contiguous; rows are scored in parallel.
+        std::vector<int64_t> row_start(G_out + 1, 0);
+        for (uint64_t pos : cand) ++row_start[static_cast<int64_t>(pos / G_in) + 1];
+        for (int64_t r = 0; r < G_out; ++r) row_start[r + 1] += row_start[r];
+        std::vector<int32_t> cols(cand.size());
+        for (size_t i = 0; i < cand.size(); ++i) cols[i] = static_cast<int32_t>(cand[i] % G_in);
+        std::vector<float> sc(cand.size());
+#pragma omp parallel for num_threads(threads_for(static_cast<int64_t>(cand.size()) * B, nt)) schedule(dynamic, 16)
+        for (int64_t r = 0; r < G_out; ++r) {
+            const int64_t a = row_start[r], n = row_start[r + 1] - a;
+            if (n > 0) K_.block_dots(dU + r * ld, S, cols.data() + a, n, B, ld, sc.data() + a);
+        }
+        all.resize(cand.size());
+        for (size_t i = 0; i < cand.size(); ++i) all[i] = Cand{std::fabs(sc[i]), cand[i]};
+        return finish_topk(all, k);
+    }
+
+    // Exact: tiles of tile_rows x tile_cols positions, scheduled dynamically; each thread keeps its
+    // own bounded heap, and the union of the heaps holds the global top-k.
+    const int64_t Rt = cfg.tile_rows;
+    const int64_t Ct = cfg.tile_cols > 0 ? cfg.tile_cols : std::max<int64_t>(64, (int64_t(256) << 10) / (ld * 4));
+    const int64_t n_rt = (G_out + Rt - 1) / Rt, n_ct = (G_in + Ct - 1) / Ct;
+    const int64_t n_tiles = n_rt * n_ct;
+    const int threads = threads_for(static_cast<int64_t>(std::min<uint64_t>(total * static_cast<uint64_t>(B), uint64_t(1) << 40)), nt);
+#pragma omp parallel num_threads(threads)
+    {
+        TopHeap heap{static_cast<size_t>(k), {}};
+        std::vector<int32_t> cols;
+        std::vector<float> sc;
+        cols.reserve(static_cast<size_t>(Ct));
+        sc.resize(static_cast<size_t>(Ct));
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < n_tiles; ++t) {
+            const int64_t r0 = (t / n_ct) * Rt, r1 = std::min(G_out, r0 + Rt);
+            const int32_t c0 = static_cast<int32_t>((t % n_ct) * Ct);
+            const int32_t c1 = static_cast<int32_t>(std::min<int64_t>(G_in, c0 + Ct));
+            for (int64_t r = r0; r < r1; ++r) {
+                cols.clear();
+                const auto b = indices.begin() + indptr[r], e = indices.begin() + indptr[r + 1];
+                int64_t p = std::lower_bound(b, e, c0) - indices.begin();
+                const int64_t pe = indptr[r + 1];
+                for (int32_t c = c0; c < c1; ++c) {
+                    if (p < pe && indices[p] == c) {
+                        if (!kept[p]) cols.push_back(c);
+                        ++p;
+                    } else {
+                        cols.push_back(c);
+                    }
+                }
+                const int64_t n = static_cast<int64_t>(cols.size());
+                if (n == 0) continue;
+                K_.block_dots(dU + r * ld, S, cols.data(), n, B, ld, sc.data());
+                const uint64_t base = static_cast<uint64_t>(r) * static_cast<uint64_t>(G_in);
+                for (int64_t i = 0; i < n; ++i) heap.push(Cand{std::fabs(sc[i]), base + static_cast<uint64_t>(cols[i])});
+            }
+        }
+#pragma omp critical(motifcore_topk_merge)
+        all.insert(all.end(), heap.h.begin(), heap.h.end());
+    }
+    return finish_topk(all, k);
+}
+
+TopkResult Layer::grad_topk_last(int64_t k, int64_t drop, const TopkConfig& cfg, int nt) {
+    MC_CHECK(have_grad_, "grad_topk needs a forward and a backward first");
+    MC_CHECK(pattern_version_ == forward_version_,
+             "the block pattern changed since the last forward; call forward and backward again");
+    std::vector<uint8_t> kept = smallest_blocks(drop);
+    for (auto& v : kept) v = !v;
+    const float* S = m_in == 1 ? x_fm_.data() : own_.S.data();
+    return block_grad_topk(own_.dUp, S, last_B_, panel_ld(last_B_), kept.data(), k, cfg, nt);
+}
+
+}  // namespace motifcore
