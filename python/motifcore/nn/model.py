@@ -9,7 +9,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .. import _core
-from .sparsity import layer_densities
 from .._internal.validation import (
     as_float_matrix,
     as_float_vector,
@@ -27,6 +26,7 @@ from .._internal.validation import (
     check_zeta,
     per_layer,
 )
+from .sparsity import layer_densities
 
 __all__ = ["MotifLayer", "MotifMLP", "build_info", "layer_seed"]
 
