@@ -37,19 +37,25 @@ TopkResult finish_topk(std::vector<Cand>& all, int64_t k) {
     return out;
 }
 
-// Bounded heap of the k best candidates seen (its front is the worst one kept).
-struct TopHeap {
+// The k best candidates seen, kept lazily: candidates go into a buffer; when it holds 2k + 1024,
+// nth_element keeps the k best and the k-th best becomes a bar that later candidates must beat.
+// A candidate that does not beat the k-th best seen so far can never be in the top-k, so the union
+// of several threads' buffers always contains the global top-k. O(1) per rejected candidate.
+struct TopBuf {
     size_t k;
-    std::vector<Cand> h;
+    std::vector<Cand> v;
+    Cand bar{0.f, 0};
+    bool have_bar = false;
     void push(const Cand& c) {
-        if (h.size() < k) {
-            h.push_back(c);
-            std::push_heap(h.begin(), h.end(), better);
-        } else if (k > 0 && better(c, h.front())) {
-            std::pop_heap(h.begin(), h.end(), better);
-            h.back() = c;
-            std::push_heap(h.begin(), h.end(), better);
-        }
+        if (have_bar && !better(c, bar)) return;
+        v.push_back(c);
+        if (v.size() >= 2 * k + 1024) shrink();
+    }
+    void shrink() {
+        std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k - 1), v.end(), better);
+        v.resize(k);
+        bar = v[k - 1];
+        have_bar = true;
     }
 };
 
@@ -260,60 +266,79 @@ TopkResult Layer::block_grad_topk(const float* dU, const float* S, int64_t B, in
         std::vector<int64_t> row_start(G_out + 1, 0);
         for (uint64_t pos : cand) ++row_start[static_cast<int64_t>(pos / G_in) + 1];
         for (int64_t r = 0; r < G_out; ++r) row_start[r + 1] += row_start[r];
-        std::vector<int32_t> cols(cand.size());
-        for (size_t i = 0; i < cand.size(); ++i) cols[i] = static_cast<int32_t>(cand[i] % G_in);
+        // Each row's candidates are gathered, transposed, in chunks of up to 64 and scored by the
+        // kernel of the exact mode, so a score is bitwise the one the exact mode computes.
         std::vector<float> sc(cand.size());
-#pragma omp parallel for num_threads(threads_for(static_cast<int64_t>(cand.size()) * B, nt)) schedule(dynamic, 16)
-        for (int64_t r = 0; r < G_out; ++r) {
-            const int64_t a = row_start[r], n = row_start[r + 1] - a;
-            if (n > 0) K_.block_dots(dU + r * ld, S, cols.data() + a, n, B, ld, sc.data() + a);
+#pragma omp parallel num_threads(threads_for(static_cast<int64_t>(cand.size()) * B, nt))
+        {
+            constexpr int64_t kChunk = 64;
+            std::vector<float> St(static_cast<size_t>(B * kChunk)), out(kChunk);
+#pragma omp for schedule(dynamic, 16)
+            for (int64_t r = 0; r < G_out; ++r) {
+                for (int64_t a = row_start[r]; a < row_start[r + 1]; a += kChunk) {
+                    const int64_t n = std::min(kChunk, row_start[r + 1] - a);
+                    const int64_t Cp = (n + 15) / 16 * 16;
+                    std::fill(St.begin(), St.begin() + B * Cp, 0.f);
+                    for (int64_t j = 0; j < n; ++j) {
+                        const float* src = S + static_cast<int64_t>(cand[a + j] % G_in) * ld;
+                        for (int64_t b = 0; b < B; ++b) St[b * Cp + j] = src[b];
+                    }
+                    K_.score_tile(dU + r * ld, 1, St.data(), Cp, B, ld, out.data());
+                    std::copy(out.begin(), out.begin() + n, sc.begin() + a);
+                }
+            }
         }
         all.resize(cand.size());
         for (size_t i = 0; i < cand.size(); ++i) all[i] = Cand{std::fabs(sc[i]), cand[i]};
         return finish_topk(all, k);
     }
 
-    // Exact: tiles of tile_rows x tile_cols positions, scheduled dynamically; each thread keeps its
-    // own bounded heap, and the union of the heaps holds the global top-k.
+    // Exact: tiles of tile_rows x tile_cols positions, column tile major, scheduled dynamically. A
+    // thread transposes the input-panel columns of its tile into [B, Cp] (kept while it stays on
+    // the same column tile), scores every position of the tile with score_tile, and offers the
+    // positions that are not kept to its own TopBuf; the union of the buffers holds the top-k.
     const int64_t Rt = cfg.tile_rows;
-    const int64_t Ct = cfg.tile_cols > 0 ? cfg.tile_cols : std::max<int64_t>(64, (int64_t(256) << 10) / (ld * 4));
+    const int64_t Ct = cfg.tile_cols > 0 ? cfg.tile_cols : std::max<int64_t>(16, (int64_t(256) << 10) / (B * 4) / 16 * 16);
     const int64_t n_rt = (G_out + Rt - 1) / Rt, n_ct = (G_in + Ct - 1) / Ct;
     const int64_t n_tiles = n_rt * n_ct;
-    const int threads = threads_for(static_cast<int64_t>(std::min<uint64_t>(total * static_cast<uint64_t>(B), uint64_t(1) << 40)), nt);
-#pragma omp parallel num_threads(threads)
+    const int64_t Cp = (Ct + 15) / 16 * 16;
+    const uint64_t work = std::min<uint64_t>(total * static_cast<uint64_t>(B), uint64_t(1) << 40);
+#pragma omp parallel num_threads(threads_for(static_cast<int64_t>(work), nt))
     {
-        TopHeap heap{static_cast<size_t>(k), {}};
-        std::vector<int32_t> cols;
-        std::vector<float> sc;
-        cols.reserve(static_cast<size_t>(Ct));
-        sc.resize(static_cast<size_t>(Ct));
+        TopBuf top{static_cast<size_t>(k), {}};
+        std::vector<float> St(static_cast<size_t>(B * Cp)), sc(static_cast<size_t>(std::min(Rt, G_out) * Cp));
+        int64_t have_ct = -1;
 #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < n_tiles; ++t) {
-            const int64_t r0 = (t / n_ct) * Rt, r1 = std::min(G_out, r0 + Rt);
-            const int32_t c0 = static_cast<int32_t>((t % n_ct) * Ct);
+            const int64_t ct = t / n_rt;
+            const int64_t r0 = (t % n_rt) * Rt, r1 = std::min(G_out, r0 + Rt);
+            const int32_t c0 = static_cast<int32_t>(ct * Ct);
             const int32_t c1 = static_cast<int32_t>(std::min<int64_t>(G_in, c0 + Ct));
+            if (ct != have_ct) {
+                std::fill(St.begin(), St.end(), 0.f);
+                for (int32_t c = c0; c < c1; ++c) {
+                    const float* src = S + static_cast<int64_t>(c) * ld;
+                    for (int64_t b = 0; b < B; ++b) St[b * Cp + (c - c0)] = src[b];
+                }
+                have_ct = ct;
+            }
+            K_.score_tile(dU + r0 * ld, r1 - r0, St.data(), Cp, B, ld, sc.data());
             for (int64_t r = r0; r < r1; ++r) {
-                cols.clear();
+                const float* row = sc.data() + (r - r0) * Cp;
                 const auto b = indices.begin() + indptr[r], e = indices.begin() + indptr[r + 1];
                 int64_t p = std::lower_bound(b, e, c0) - indices.begin();
                 const int64_t pe = indptr[r + 1];
+                const uint64_t base = static_cast<uint64_t>(r) * static_cast<uint64_t>(G_in);
                 for (int32_t c = c0; c < c1; ++c) {
                     if (p < pe && indices[p] == c) {
-                        if (!kept[p]) cols.push_back(c);
-                        ++p;
-                    } else {
-                        cols.push_back(c);
+                        if (kept[p++]) continue;
                     }
+                    top.push(Cand{std::fabs(row[c - c0]), base + static_cast<uint64_t>(c)});
                 }
-                const int64_t n = static_cast<int64_t>(cols.size());
-                if (n == 0) continue;
-                K_.block_dots(dU + r * ld, S, cols.data(), n, B, ld, sc.data());
-                const uint64_t base = static_cast<uint64_t>(r) * static_cast<uint64_t>(G_in);
-                for (int64_t i = 0; i < n; ++i) heap.push(Cand{std::fabs(sc[i]), base + static_cast<uint64_t>(cols[i])});
             }
         }
 #pragma omp critical(motifcore_topk_merge)
-        all.insert(all.end(), heap.h.begin(), heap.h.end());
+        all.insert(all.end(), top.v.begin(), top.v.end());
     }
     return finish_topk(all, k);
 }

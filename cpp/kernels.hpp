@@ -49,11 +49,12 @@ struct KernelTable {
     void (*group_backward)(int64_t G, int64_t m, int64_t n, const float* grad, int64_t grad_group,
                            const float* A, bool relu, float relu_scale, bool per_neuron, float* dU, float* db,
                            int64_t B, int64_t ld, int num_threads);
-    /// out[i] = dot(left[0:B], right[cols[i], 0:B]) for i in [0, n), one thread: the block-gradient
-    /// scores of RigL. Each dot product has one fixed summation order, whatever the caller's
-    /// grouping of columns, so a score is bitwise the same from any tile or thread.
-    void (*block_dots)(const float* left, const float* right, const int32_t* cols, int64_t n, int64_t B,
-                       int64_t ld, float* out);
+    /// Block-gradient scores of RigL, one thread: out[i * Cp + j] = sum_b dU[i, b] * St[b, j] for i < nr
+    /// (rows of dU, `ld` apart) and j < Cp (a multiple of 16; St is a [B, Cp] transposed gather of
+    /// input-panel rows). Each score adds its B products one after the other in b order with the
+    /// same vector instruction in every lane, so it is bitwise the same from any tile or thread.
+    void (*score_tile)(const float* dU, int64_t nr, const float* St, int64_t Cp, int64_t B, int64_t ld,
+                       float* out);
 };
 
 /// The kernel table in use (chosen on first call from the CPU, or by MOTIFCORE_SIMD=avx512|avx2|generic).

@@ -339,40 +339,38 @@ static void group_backward(int64_t G, int64_t m, int64_t n, const float* grad, i
     }
 }
 
-// Dot products of one left row with the right rows cols[0..n), four at a time sharing the loads
-// of the left row; every product keeps its own vector accumulator and the same horizontal sum and
-// scalar tail, so its value does not depend on how the columns are grouped.
-static void block_dots(const float* __restrict d, const float* __restrict right, const int32_t* __restrict cols,
-                       int64_t n, int64_t B, int64_t ld, float* __restrict out) {
-    const int64_t Bv = B - B % W;
-    auto tail = [&](const float* s, float acc) {
-        for (int64_t b = Bv; b < B; ++b) acc += d[b] * s[b];
-        return acc;
-    };
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const float* s0 = right + static_cast<int64_t>(cols[i]) * ld;
-        const float* s1 = right + static_cast<int64_t>(cols[i + 1]) * ld;
-        const float* s2 = right + static_cast<int64_t>(cols[i + 2]) * ld;
-        const float* s3 = right + static_cast<int64_t>(cols[i + 3]) * ld;
-        vf a0 = vf{}, a1 = vf{}, a2 = vf{}, a3 = vf{};
-        for (int64_t b = 0; b < Bv; b += W) {
-            const vf dv = vload(d + b);
-            a0 += dv * vload(s0 + b);
-            a1 += dv * vload(s1 + b);
-            a2 += dv * vload(s2 + b);
-            a3 += dv * vload(s3 + b);
+// RigL's block-gradient scores. Every score is acc = 0; acc += dU[r, b] * S[c, b] for b = 0, 1, ..., B-1
+// in one vector lane, whatever the row and column blocking.
+template <int NR, int NV>
+static inline void score_block(const float* __restrict dU, int64_t ld, const float* __restrict St, int64_t Cp,
+                               int64_t B, float* __restrict out) {
+    vf acc[NR][NV];
+    for (int q = 0; q < NR; ++q)
+        for (int v = 0; v < NV; ++v) acc[q][v] = vf{};
+    for (int64_t b = 0; b < B; ++b) {
+        vf s[NV];
+        for (int v = 0; v < NV; ++v) s[v] = vload(St + b * Cp + v * W);
+        for (int q = 0; q < NR; ++q) {
+            const float d = dU[q * ld + b];
+            for (int v = 0; v < NV; ++v) acc[q][v] += d * s[v];
         }
-        out[i] = tail(s0, fast_hsum(a0));
-        out[i + 1] = tail(s1, fast_hsum(a1));
-        out[i + 2] = tail(s2, fast_hsum(a2));
-        out[i + 3] = tail(s3, fast_hsum(a3));
     }
-    for (; i < n; ++i) {
-        const float* s0 = right + static_cast<int64_t>(cols[i]) * ld;
-        vf a0 = vf{};
-        for (int64_t b = 0; b < Bv; b += W) a0 += vload(d + b) * vload(s0 + b);
-        out[i] = tail(s0, fast_hsum(a0));
+    for (int q = 0; q < NR; ++q)
+        for (int v = 0; v < NV; ++v) vstore(out + q * Cp + v * W, acc[q][v]);
+}
+
+static void score_tile(const float* dU, int64_t nr, const float* St, int64_t Cp, int64_t B, int64_t ld, float* out) {
+    constexpr int NV = W >= 16 ? 2 : 4;   // 4 x NV accumulators stay in registers
+    int64_t i = 0;
+    for (; i + 4 <= nr; i += 4) {
+        int64_t j = 0;
+        for (; j + NV * W <= Cp; j += NV * W) score_block<4, NV>(dU + i * ld, ld, St + j, Cp, B, out + i * Cp + j);
+        for (; j < Cp; j += W) score_block<4, 1>(dU + i * ld, ld, St + j, Cp, B, out + i * Cp + j);
+    }
+    for (; i < nr; ++i) {
+        int64_t j = 0;
+        for (; j + NV * W <= Cp; j += NV * W) score_block<1, NV>(dU + i * ld, ld, St + j, Cp, B, out + i * Cp + j);
+        for (; j < Cp; j += W) score_block<1, 1>(dU + i * ld, ld, St + j, Cp, B, out + i * Cp + j);
     }
 }
 
@@ -381,7 +379,7 @@ static void block_dots(const float* __restrict d, const float* __restrict right,
 const KernelTable& MC_TABLE_FN() {
     static const KernelTable table{MC_ISA_NAME,           &MC_ISA_NS::spmm,           &MC_ISA_NS::sddmm,
                                    &MC_ISA_NS::group_sum, &MC_ISA_NS::expand_bias_act, &MC_ISA_NS::group_backward,
-                                   &MC_ISA_NS::block_dots};
+                                   &MC_ISA_NS::score_tile};
     return table;
 }
 

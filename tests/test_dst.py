@@ -362,3 +362,23 @@ def test_updater_resume_is_bit_exact(tmp_path, evolution, motif):
     assert any(p and sum(p) for p in pruned[:2]) and any(p and sum(p) for p in pruned[2:])
     assert resumed.model.n_blocks == small_model(motif).n_blocks
     assert load_model(path).n_blocks == resumed.model.n_blocks
+
+
+def test_scores_bitwise_equal_across_tiles_threads_and_modes():
+    """Float data: every tile size, thread count and the sampled kernel give the same bits."""
+    rng = np.random.default_rng(7)
+    layer = MotifLayer(130, 70, motif=(1, 2), density=0.2, seed=1, num_threads=1)
+    layer.forward(rng.normal(size=(13, 130)).astype(np.float32))
+    layer.backward(rng.normal(size=(13, 70)).astype(np.float32))
+    g_out, g_in = layer.groups
+    k = g_out * g_in
+    ref = layer.grad_topk(k, drop=5)
+    for tile in ((1, 1), (3, 17), (64, 0)):
+        for threads in (1, 2):
+            layer.num_threads = threads
+            pos, score = layer.grad_topk(k, drop=5, tile_rows=tile[0], tile_cols=tile[1])
+            np.testing.assert_array_equal(pos, ref[0])
+            np.testing.assert_array_equal(score, ref[1])
+    pos, score = layer.grad_topk(k, drop=5, topk="sampled", sample_factor=1)
+    np.testing.assert_array_equal(pos, ref[0])
+    np.testing.assert_array_equal(score, ref[1])
