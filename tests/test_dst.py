@@ -382,3 +382,32 @@ def test_scores_bitwise_equal_across_tiles_threads_and_modes():
     pos, score = layer.grad_topk(k, drop=5, topk="sampled", sample_factor=1)
     np.testing.assert_array_equal(pos, ref[0])
     np.testing.assert_array_equal(score, ref[1])
+
+
+def test_auto_topk_picks_sampled_for_wide_sparse_layers():
+    r = RigL()
+    assert r.topk_mode(MotifLayer(784, 300, density=0.1)) == "exact"        # 1 / (3 d) = 3.3 steps <= 5
+    assert r.topk_mode(MotifLayer(2000, 2000, density=0.01)) == "sampled"   # 33 steps of scoring
+    assert RigL(topk="exact").topk_mode(MotifLayer(2000, 2000, density=0.01)) == "exact"
+
+
+@pytest.mark.slow
+def test_fashion_mnist_smoke_every_method(data_dir):
+    """784-256-256-10 on 2,000 Fashion-MNIST samples, 2 epochs: static uniform and ERK, SET, RigL and
+    DSR at m = 1 and 2 finish, learn, and keep the number of blocks."""
+    from motifcore import datasets
+
+    X, y, Xt, yt = datasets.load("fashion-mnist", data_dir=data_dir)
+    X, y, Xt, yt = X[:2000], y[:2000], Xt[:1000], yt[:1000]
+    for motif in (1, 2):
+        for evolution, dist in (("none", "uniform"), ("none", "erk"), ("set", "uniform"), ("rigl", "erk"),
+                                ("dsr", "uniform")):
+            m = MotifMLP([784, 256, 256, 10], motif=motif, density=0.1, distribution=dist, seed=0, num_threads=1)
+            n0 = m.n_blocks
+            params = {"interval": 5} if evolution == "rigl" else {"periods": (5,), "starts": (0.0,)} \
+                if evolution == "dsr" else {}
+            tr = Trainer(m, epochs=2, lr=3e-3, evolution=evolution, evolution_params=params, evolve_layers="all",
+                         progress=False)
+            h = tr.fit(X, y, Xt, yt)
+            assert m.n_blocks == n0, (evolution, motif)
+            assert h.last["val_accuracy"] > 0.5, (evolution, dist, motif, h.last["val_accuracy"])

@@ -15,10 +15,16 @@ random is derived from ``seed`` and the epoch number, so a run resumed from a ch
 bit-for-bit the same weights as an uninterrupted one (same thread count not even required: the
 engine's results do not depend on it).
 
+With a mask updater (``evolution="rigl"`` or ``"dsr"``, :mod:`motifcore.train.updaters`) there is
+no step 1; step 2 is split at the updater's update batches into several native calls, with the
+update run between them, seeded from ``(seed, step, layer)``; its state goes into checkpoints.
+
 ``History`` row ``e`` records the evolution of step 1 (``zeta``, ``pruned``, ``regrown``,
-``evolution_time``), the training (``train_loss``, ``train_time`` -- wall clock of the native
-training call only, the paper's protocol --, ``lr_start``, ``lr_end``) and the evaluation
-(``val_loss``, ``val_accuracy`` or ``None``, ``eval_time``).
+``evolution_time``; with an updater: the fraction replaced by the epoch's last update, and blocks
+pruned and regrown per layer and seconds summed over its updates), the training (``train_loss``,
+``train_time`` -- wall clock of the native training calls only, the paper's protocol --,
+``lr_start``, ``lr_end``) and the evaluation (``val_loss``, ``val_accuracy`` or ``None``,
+``eval_time``).
 """
 
 from __future__ import annotations
@@ -741,4 +747,5 @@ class Trainer:
 
     def __repr__(self) -> str:
         return (f"Trainer(epoch {self.epoch}/{self.epochs}, batch_size={self.batch_size}, lr={self.lr}, "
-                f"lr_schedule={self.lr_schedule!r}, evolution={self.evolution_schedule!r})")
+                f"lr_schedule={self.lr_schedule!r}, "
+                f"evolution={self.updater.name if self.updater is not None else self.evolution_schedule!r})")
