@@ -411,3 +411,29 @@ def test_fashion_mnist_smoke_every_method(data_dir):
             h = tr.fit(X, y, Xt, yt)
             assert m.n_blocks == n0, (evolution, motif)
             assert h.last["val_accuracy"] > 0.5, (evolution, dist, motif, h.last["val_accuracy"])
+
+
+def test_bad_inputs_raise_clear_errors():
+    layer = layer_with(3, 2, [(0, 0), (1, 1)], [0.5, 0.01])
+    with pytest.raises(ValueError, match="increasing"):
+        layer.grow_at([2, 2])
+    with pytest.raises(ValueError, match="out of range"):
+        layer.grow_at([6])
+    with pytest.raises(ValueError, match="non-negative"):
+        layer.grow_at([-1])
+    with pytest.raises(ValueError, match="cannot prune"):
+        layer.prune_smallest(3)
+    with pytest.raises(ValueError, match="threshold"):
+        layer.prune_below(-1.0)
+    with pytest.raises(ValueError, match="regrow"):
+        layer.grow_random(1, regrow="big")
+    m = small_model()
+    with pytest.raises(ValueError, match="alpha"):
+        Trainer(m, evolution="rigl", evolution_params={"alpha": 2.0})
+    with pytest.raises(TypeError, match="bogus"):
+        Trainer(m, evolution="dsr", evolution_params={"bogus": 1})
+    X, y = blobs(20)
+    with pytest.raises(ValueError, match="entries"):
+        m.grad_step(X, y, np.arange(4), [1], [1], ["exact"], [0])
+    with pytest.raises(ValueError, match="topk"):
+        m.grad_step(X, y, np.arange(4), [1, 1, 1], [1, 1, 1], ["fast"] * 3, [0] * 3)
