@@ -3,7 +3,7 @@
 // (RigL, DSR; SET's prune_regrow in evolution.cpp is built from the same pieces).
 #include <algorithm>
 #include <cmath>
-#include <numeric>
+#include <utility>
 
 #include "kernels.hpp"
 #include "layer.hpp"
@@ -108,14 +108,11 @@ std::vector<uint8_t> Layer::smallest_blocks(int64_t k) const {
     MC_CHECK(k >= 0 && k <= nnz, "cannot select " << k << " of " << nnz << " blocks");
     std::vector<uint8_t> mark(nnz, 0);
     if (k == 0) return mark;
-    std::vector<int64_t> order(nnz);
-    std::iota(order.begin(), order.end(), 0);
-    auto smaller = [&](int64_t a, int64_t c) {
-        const float fa = std::fabs(K[a]), fc = std::fabs(K[c]);
-        return fa < fc || (fa == fc && a < c);
-    };
-    std::nth_element(order.begin(), order.begin() + (k - 1), order.end(), smaller);
-    for (int64_t i = 0; i < k; ++i) mark[order[i]] = 1;
+    // (|K|, index) pairs: the selection reads contiguous memory instead of K at random.
+    std::vector<std::pair<float, int64_t>> order(static_cast<size_t>(nnz));
+    for (int64_t p = 0; p < nnz; ++p) order[p] = {std::fabs(K[p]), p};
+    std::nth_element(order.begin(), order.begin() + (k - 1), order.end());   // lexicographic: ties by index
+    for (int64_t i = 0; i < k; ++i) mark[order[i].second] = 1;
     return mark;
 }
 
