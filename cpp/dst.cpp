@@ -46,6 +46,7 @@ struct TopBuf {
     std::vector<Cand> v;
     Cand bar{0.f, 0};
     bool have_bar = false;
+    float bar_score = -1.f;   // bar.score once there is a bar (scores are >= 0): a cheap first filter
     void push(const Cand& c) {
         if (have_bar && !better(c, bar)) return;
         v.push_back(c);
@@ -56,6 +57,7 @@ struct TopBuf {
         v.resize(k);
         bar = v[k - 1];
         have_bar = true;
+        bar_score = bar.score;
     }
 };
 
@@ -327,10 +329,11 @@ TopkResult Layer::block_grad_topk(const float* dU, const float* S, int64_t B, in
                 const int64_t pe = indptr[r + 1];
                 const uint64_t base = static_cast<uint64_t>(r) * static_cast<uint64_t>(G_in);
                 for (int32_t c = c0; c < c1; ++c) {
-                    if (p < pe && indices[p] == c) {
-                        if (kept[p++]) continue;
-                    }
-                    top.push(Cand{std::fabs(row[c - c0]), base + static_cast<uint64_t>(c)});
+                    const float sc_c = std::fabs(row[c - c0]);
+                    if (sc_c < top.bar_score) continue;   // cannot enter the top-k: skip the kept check
+                    while (p < pe && indices[p] < c) ++p;
+                    if (p < pe && indices[p] == c && kept[p]) continue;
+                    top.push(Cand{sc_c, base + static_cast<uint64_t>(c)});
                 }
             }
         }
