@@ -3,6 +3,8 @@
 // (RigL, DSR; SET's prune_regrow in evolution.cpp is built from the same pieces).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <functional>
 #include <utility>
 
 #include "kernels.hpp"
@@ -13,26 +15,53 @@ namespace motifcore {
 
 namespace {
 
-struct Cand {
-    float score;
-    uint64_t pos;
-};
+// A candidate is one 128-bit key: the bits of its score (>= 0, so they order like the score) above
+// the complement of its position. A larger key is a better candidate -- higher score, then lower
+// position -- which is the strict total order of the selection, compared without branches.
+using Key = unsigned __int128;
 
-// Strict total order of candidates: higher score first, then lower position.
-inline bool better(const Cand& a, const Cand& b) { return a.score > b.score || (a.score == b.score && a.pos < b.pos); }
+inline Key make_key(float score, uint64_t pos) {
+    uint32_t bits;
+    std::memcpy(&bits, &score, sizeof bits);
+    return (static_cast<Key>(bits) << 64) | static_cast<Key>(~pos);
+}
+inline uint64_t key_pos(Key k) { return ~static_cast<uint64_t>(k); }
+inline float key_score(Key k) {
+    const auto bits = static_cast<uint32_t>(k >> 64);
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+}
 
-// Keeps the k best of `all` and returns them sorted by position.
-TopkResult finish_topk(std::vector<Cand>& all, int64_t k) {
+// Keeps the k best of `all` and returns them sorted by position (positions below `total`).
+TopkResult finish_topk(std::vector<Key>& all, int64_t k, uint64_t total) {
     TopkResult out;
     const auto kk = static_cast<size_t>(std::min<int64_t>(k, static_cast<int64_t>(all.size())));
-    if (kk < all.size()) std::nth_element(all.begin(), all.begin() + kk, all.end(), better);
+    if (kk < all.size()) std::nth_element(all.begin(), all.begin() + kk, all.end(), std::greater<Key>());
     all.resize(kk);
-    std::sort(all.begin(), all.end(), [](const Cand& a, const Cand& b) { return a.pos < b.pos; });
-    out.positions.reserve(kk);
-    out.scores.reserve(kk);
-    for (const auto& c : all) {
-        out.positions.push_back(c.pos);
-        out.scores.push_back(c.score);
+    out.positions.resize(kk);
+    out.scores.resize(kk);
+    if (total < (uint64_t(1) << 32)) {
+        // (position, score bits) in one word, sorted in linear time.
+        std::vector<uint64_t> packed(kk);
+        for (size_t i = 0; i < kk; ++i) {
+            uint32_t bits;
+            const float sc = key_score(all[i]);
+            std::memcpy(&bits, &sc, sizeof bits);
+            packed[i] = (key_pos(all[i]) << 32) | bits;
+        }
+        radix_sort(packed, total << 32);
+        for (size_t i = 0; i < kk; ++i) {
+            out.positions[i] = packed[i] >> 32;
+            const auto bits = static_cast<uint32_t>(packed[i]);
+            std::memcpy(&out.scores[i], &bits, sizeof bits);
+        }
+    } else {
+        std::sort(all.begin(), all.end(), [](Key a, Key b) { return key_pos(a) < key_pos(b); });
+        for (size_t i = 0; i < kk; ++i) {
+            out.positions[i] = key_pos(all[i]);
+            out.scores[i] = key_score(all[i]);
+        }
     }
     return out;
 }
@@ -43,21 +72,19 @@ TopkResult finish_topk(std::vector<Cand>& all, int64_t k) {
 // of several threads' buffers always contains the global top-k. O(1) per rejected candidate.
 struct TopBuf {
     size_t k;
-    std::vector<Cand> v;
-    Cand bar{0.f, 0};
-    bool have_bar = false;
-    float bar_score = -1.f;   // bar.score once there is a bar (scores are >= 0): a cheap first filter
-    void push(const Cand& c) {
-        if (have_bar && !better(c, bar)) return;
+    std::vector<Key> v;
+    Key bar = 0;
+    float bar_score = -1.f;   // the bar's score once there is one (scores are >= 0): a cheap first filter
+    void push(Key c) {
+        if (c <= bar) return;   // bar = 0 until the first shrink: every real key is larger
         v.push_back(c);
         if (v.size() >= 2 * k + 1024) shrink();
     }
     void shrink() {
-        std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k - 1), v.end(), better);
+        std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k - 1), v.end(), std::greater<Key>());
         v.resize(k);
         bar = v[k - 1];
-        have_bar = true;
-        bar_score = bar.score;
+        bar_score = key_score(bar);
     }
 };
 
@@ -245,8 +272,8 @@ TopkResult Layer::block_grad_topk(const float* dU, const float* S, int64_t B, in
     for (int64_t p = 0; p < nnz; ++p) n_kept += kept[p] != 0;
     const int64_t free_pos = static_cast<int64_t>(total) - n_kept;
     k = std::min(k, free_pos);
-    std::vector<Cand> all;
-    if (k <= 0) return finish_topk(all, 0);
+    std::vector<Key> all;
+    if (k <= 0) return finish_topk(all, 0, total);
     const auto& K_ = kernels();
 
     if (cfg.mode == TopkMode::Sampled) {
@@ -288,8 +315,8 @@ TopkResult Layer::block_grad_topk(const float* dU, const float* S, int64_t B, in
             }
         }
         all.resize(cand.size());
-        for (size_t i = 0; i < cand.size(); ++i) all[i] = Cand{std::fabs(sc[i]), cand[i]};
-        return finish_topk(all, k);
+        for (size_t i = 0; i < cand.size(); ++i) all[i] = make_key(std::fabs(sc[i]), cand[i]);
+        return finish_topk(all, k, total);
     }
 
     // Exact: tiles of tile_rows x tile_cols positions, column tile major, scheduled dynamically. A
@@ -333,14 +360,14 @@ TopkResult Layer::block_grad_topk(const float* dU, const float* S, int64_t B, in
                     if (sc_c < top.bar_score) continue;   // cannot enter the top-k: skip the kept check
                     while (p < pe && indices[p] < c) ++p;
                     if (p < pe && indices[p] == c && kept[p]) continue;
-                    top.push(Cand{sc_c, base + static_cast<uint64_t>(c)});
+                    top.push(make_key(sc_c, base + static_cast<uint64_t>(c)));
                 }
             }
         }
 #pragma omp critical(motifcore_topk_merge)
         all.insert(all.end(), top.v.begin(), top.v.end());
     }
-    return finish_topk(all, k);
+    return finish_topk(all, k, total);
 }
 
 TopkResult Layer::grad_topk_last(int64_t k, int64_t drop, const TopkConfig& cfg, int nt) {
