@@ -437,3 +437,16 @@ def test_bad_inputs_raise_clear_errors():
         m.grad_step(X, y, np.arange(4), [1], [1], ["exact"], [0])
     with pytest.raises(ValueError, match="topk"):
         m.grad_step(X, y, np.arange(4), [1, 1, 1], [1, 1, 1], ["fast"] * 3, [0] * 3)
+
+
+def test_adam_moments_follow_dropped_and_grown_blocks():
+    layer = layer_with(3, 2, [(0, 0), (1, 1)], [0.5, 0.01])
+    layer.forward(np.array([[1, 2, 3]], np.float32))
+    layer.backward(np.array([[1, -1]], np.float32))
+    layer.optimizer_step("adam", 0.1)                   # creates the second moments
+    sq = layer._core.weight_sq.copy()
+    assert sq.size == 2 and (sq > 0).all()
+    layer.prune_smallest(1)                             # drops (1,1): |K| ~ 0.01 - 0.1 < 0.5
+    assert layer._core.weight_sq.tolist() == [sq[0]]
+    layer.grow_at([3, 4])                               # (1,0) new, (1,1) restored
+    assert layer._core.weight_sq.tolist() == [sq[0], 0.0, sq[1]]
