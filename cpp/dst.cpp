@@ -276,10 +276,11 @@ TopkResult Layer::block_grad_topk(const float* dU, const float* S, int64_t B, in
     if (k <= 0) return finish_topk(all, 0, total);
     const auto& K_ = kernels();
 
-    if (cfg.mode == TopkMode::Sampled) {
-        const uint64_t n_cand = static_cast<uint64_t>(std::min<int64_t>(
-            free_pos, k > free_pos / cfg.sample_factor ? free_pos : k * cfg.sample_factor));
-        Rng rng(cfg.seed);
+    // n candidates drawn uniformly among the positions not kept, each row's gathered, transposed,
+    // in chunks of up to 64 and scored by the kernel of the exact mode (so a score is bitwise the
+    // one the exact mode computes); rows are scored in parallel.
+    auto sample_and_score = [&](uint64_t n, uint64_t seed) {
+        Rng rng(seed);
         auto is_kept = [&](uint64_t pos) {
             const int64_t r = static_cast<int64_t>(pos / G_in);
             const int32_t c = static_cast<int32_t>(pos % G_in);
@@ -287,13 +288,10 @@ TopkResult Layer::block_grad_topk(const float* dU, const float* S, int64_t B, in
             const auto it = std::lower_bound(b, e, c);
             return it != e && *it == c && kept[it - indices.begin()] != 0;
         };
-        const auto cand = sample_positions(total, n_cand, static_cast<uint64_t>(n_kept), rng, is_kept);
-        // Candidates are sorted, so each row's are contiguous; rows are scored in parallel.
+        const auto cand = sample_positions(total, n, static_cast<uint64_t>(n_kept), rng, is_kept);
         std::vector<int64_t> row_start(G_out + 1, 0);
         for (uint64_t pos : cand) ++row_start[static_cast<int64_t>(pos / G_in) + 1];
         for (int64_t r = 0; r < G_out; ++r) row_start[r + 1] += row_start[r];
-        // Each row's candidates are gathered, transposed, in chunks of up to 64 and scored by the
-        // kernel of the exact mode, so a score is bitwise the one the exact mode computes.
         std::vector<float> sc(cand.size());
 #pragma omp parallel num_threads(threads_for(static_cast<int64_t>(cand.size()) * B, nt))
         {
@@ -302,20 +300,27 @@ TopkResult Layer::block_grad_topk(const float* dU, const float* S, int64_t B, in
 #pragma omp for schedule(dynamic, 16)
             for (int64_t r = 0; r < G_out; ++r) {
                 for (int64_t a = row_start[r]; a < row_start[r + 1]; a += kChunk) {
-                    const int64_t n = std::min(kChunk, row_start[r + 1] - a);
-                    const int64_t Cp = (n + 15) / 16 * 16;
+                    const int64_t m = std::min(kChunk, row_start[r + 1] - a);
+                    const int64_t Cp = (m + 15) / 16 * 16;
                     std::fill(St.begin(), St.begin() + B * Cp, 0.f);
-                    for (int64_t j = 0; j < n; ++j) {
+                    for (int64_t j = 0; j < m; ++j) {
                         const float* src = S + static_cast<int64_t>(cand[a + j] % G_in) * ld;
                         for (int64_t b = 0; b < B; ++b) St[b * Cp + j] = src[b];
                     }
                     K_.score_tile(dU + r * ld, 1, St.data(), Cp, B, ld, out.data());
-                    std::copy(out.begin(), out.begin() + n, sc.begin() + a);
+                    std::copy(out.begin(), out.begin() + m, sc.begin() + a);
                 }
             }
         }
-        all.resize(cand.size());
-        for (size_t i = 0; i < cand.size(); ++i) all[i] = make_key(std::fabs(sc[i]), cand[i]);
+        std::vector<Key> keys(cand.size());
+        for (size_t i = 0; i < cand.size(); ++i) keys[i] = make_key(std::fabs(sc[i]), cand[i]);
+        return keys;
+    };
+
+    if (cfg.mode == TopkMode::Sampled) {
+        const uint64_t n_cand = static_cast<uint64_t>(std::min<int64_t>(
+            free_pos, k > free_pos / cfg.sample_factor ? free_pos : k * cfg.sample_factor));
+        all = sample_and_score(n_cand, cfg.seed);
         return finish_topk(all, k, total);
     }
 
@@ -329,44 +334,62 @@ TopkResult Layer::block_grad_topk(const float* dU, const float* S, int64_t B, in
     const int64_t n_tiles = n_rt * n_ct;
     const int64_t Cp = (Ct + 15) / 16 * 16;
     const uint64_t work = std::min<uint64_t>(total * static_cast<uint64_t>(B), uint64_t(1) << 40);
+    // A starting bar from a sample of 8192 free positions: the sampled key at the rank where about
+    // 2k of all free positions are expected to beat it. Most candidates then fail one float
+    // comparison. The result does not depend on the bar: if fewer than k positions beat it (an
+    // unlucky sample), the scan is repeated without one.
+    auto scan = [&](Key bar0) {
+        all.clear();
 #pragma omp parallel num_threads(threads_for(static_cast<int64_t>(work), nt))
-    {
-        TopBuf top{static_cast<size_t>(k), {}};
-        std::vector<float> St(static_cast<size_t>(B * Cp)), sc(static_cast<size_t>(std::min(Rt, G_out) * Cp));
-        int64_t have_ct = -1;
+        {
+            TopBuf top{static_cast<size_t>(k), {}, bar0, bar0 ? key_score(bar0) : -1.f};
+            std::vector<float> St(static_cast<size_t>(B * Cp)), sc(static_cast<size_t>(std::min(Rt, G_out) * Cp));
+            int64_t have_ct = -1;
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t t = 0; t < n_tiles; ++t) {
-            const int64_t ct = t / n_rt;
-            const int64_t r0 = (t % n_rt) * Rt, r1 = std::min(G_out, r0 + Rt);
-            const int32_t c0 = static_cast<int32_t>(ct * Ct);
-            const int32_t c1 = static_cast<int32_t>(std::min<int64_t>(G_in, c0 + Ct));
-            if (ct != have_ct) {
-                std::fill(St.begin(), St.end(), 0.f);
-                for (int32_t c = c0; c < c1; ++c) {
-                    const float* src = S + static_cast<int64_t>(c) * ld;
-                    for (int64_t b = 0; b < B; ++b) St[b * Cp + (c - c0)] = src[b];
+            for (int64_t t = 0; t < n_tiles; ++t) {
+                const int64_t ct = t / n_rt;
+                const int64_t r0 = (t % n_rt) * Rt, r1 = std::min(G_out, r0 + Rt);
+                const int32_t c0 = static_cast<int32_t>(ct * Ct);
+                const int32_t c1 = static_cast<int32_t>(std::min<int64_t>(G_in, c0 + Ct));
+                if (ct != have_ct) {
+                    std::fill(St.begin(), St.end(), 0.f);
+                    for (int32_t c = c0; c < c1; ++c) {
+                        const float* src = S + static_cast<int64_t>(c) * ld;
+                        for (int64_t b = 0; b < B; ++b) St[b * Cp + (c - c0)] = src[b];
+                    }
+                    have_ct = ct;
                 }
-                have_ct = ct;
-            }
-            K_.score_tile(dU + r0 * ld, r1 - r0, St.data(), Cp, B, ld, sc.data());
-            for (int64_t r = r0; r < r1; ++r) {
-                const float* row = sc.data() + (r - r0) * Cp;
-                const auto b = indices.begin() + indptr[r], e = indices.begin() + indptr[r + 1];
-                int64_t p = std::lower_bound(b, e, c0) - indices.begin();
-                const int64_t pe = indptr[r + 1];
-                const uint64_t base = static_cast<uint64_t>(r) * static_cast<uint64_t>(G_in);
-                for (int32_t c = c0; c < c1; ++c) {
-                    const float sc_c = std::fabs(row[c - c0]);
-                    if (sc_c < top.bar_score) continue;   // cannot enter the top-k: skip the kept check
-                    while (p < pe && indices[p] < c) ++p;
-                    if (p < pe && indices[p] == c && kept[p]) continue;
-                    top.push(make_key(sc_c, base + static_cast<uint64_t>(c)));
+                K_.score_tile(dU + r0 * ld, r1 - r0, St.data(), Cp, B, ld, sc.data());
+                for (int64_t r = r0; r < r1; ++r) {
+                    const float* row = sc.data() + (r - r0) * Cp;
+                    const auto b = indices.begin() + indptr[r], e = indices.begin() + indptr[r + 1];
+                    int64_t p = std::lower_bound(b, e, c0) - indices.begin();
+                    const int64_t pe = indptr[r + 1];
+                    const uint64_t base = static_cast<uint64_t>(r) * static_cast<uint64_t>(G_in);
+                    for (int32_t c = c0; c < c1; ++c) {
+                        const float sc_c = std::fabs(row[c - c0]);
+                        if (sc_c < top.bar_score) continue;   // cannot enter the top-k: skip the kept check
+                        while (p < pe && indices[p] < c) ++p;
+                        if (p < pe && indices[p] == c && kept[p]) continue;
+                        top.push(make_key(sc_c, base + static_cast<uint64_t>(c)));
+                    }
                 }
             }
-        }
 #pragma omp critical(motifcore_topk_merge)
-        all.insert(all.end(), top.v.begin(), top.v.end());
+            all.insert(all.end(), top.v.begin(), top.v.end());
+        }
+    };
+    Key bar0 = 0;
+    const int64_t n_s = std::min<int64_t>(free_pos, 8192);
+    const int64_t rank = static_cast<int64_t>(2.0 * static_cast<double>(k) * static_cast<double>(n_s) /
+                                              static_cast<double>(free_pos));
+    if (n_s >= 1024 && rank < n_s) {
+        auto smp = sample_and_score(static_cast<uint64_t>(n_s), cfg.seed ^ 0xB1A5ULL);
+        std::nth_element(smp.begin(), smp.begin() + rank, smp.end(), std::greater<Key>());
+        bar0 = smp[rank];
     }
+    scan(bar0);
+    if (static_cast<int64_t>(all.size()) < k) scan(0);
     return finish_topk(all, k, total);
 }
 
