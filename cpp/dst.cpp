@@ -69,14 +69,15 @@ TopkResult finish_topk(std::vector<Key>& all, int64_t k, uint64_t total) {
 // The k best candidates seen, kept lazily: candidates go into a buffer; when it holds 2k + 1024,
 // nth_element keeps the k best and the k-th best becomes a bar that later candidates must beat.
 // A candidate that does not beat the k-th best seen so far can never be in the top-k, so the union
-// of several threads' buffers always contains the global top-k. O(1) per rejected candidate.
+// of several threads' buffers always contains the global top-k (given a starting bar, the top-k
+// of the candidates that beat it). O(1) per rejected candidate.
 struct TopBuf {
     size_t k;
     std::vector<Key> v;
     Key bar = 0;
     float bar_score = -1.f;   // the bar's score once there is one (scores are >= 0): a cheap first filter
     void push(Key c) {
-        if (c <= bar) return;   // bar = 0 until the first shrink: every real key is larger
+        if (c <= bar) return;   // without a starting bar, bar = 0: every real key is larger
         v.push_back(c);
         if (v.size() >= 2 * k + 1024) shrink();
     }

@@ -81,10 +81,11 @@ def apportion(total: int, weights: Sequence[int], caps: Sequence[int] | None = N
     open_ = [i for i in range(n) if weights[i] > 0 and caps[i] > 0]
     while left > 0 and open_:
         wsum = sum(weights[i] for i in open_)
-        shares = {i: left * weights[i] / wsum for i in open_}
-        give = {i: int(math.floor(shares[i])) for i in open_}
+        # exact integer shares: floor and remainder of left * w / wsum
+        give = {i: left * weights[i] // wsum for i in open_}
+        frac = {i: left * weights[i] % wsum for i in open_}
         rest = left - sum(give.values())
-        for i in sorted(open_, key=lambda i: (-(shares[i] - give[i]), i))[:rest]:
+        for i in sorted(open_, key=lambda i: (-frac[i], i))[:rest]:
             give[i] += 1
         left = 0
         for i in open_:
