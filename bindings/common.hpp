@@ -57,6 +57,18 @@ inline motifcore::RegrowInit parse_regrow(const std::string& s) {
     throw py::value_error("regrow must be 'he', 'zero' or 'pruned', got '" + s + "'");
 }
 
+/// 'exact' | 'sampled' -> TopkMode; ValueError otherwise.
+inline motifcore::TopkMode parse_topk(const std::string& s) {
+    if (s == "exact") return motifcore::TopkMode::Exact;
+    if (s == "sampled") return motifcore::TopkMode::Sampled;
+    throw py::value_error("topk must be 'exact' or 'sampled', got '" + s + "'");
+}
+
+/// (positions uint64, scores float32) of a top-k result.
+inline py::tuple topk_to_python(const motifcore::TopkResult& t) {
+    return py::make_tuple(from_vector(t.positions), from_vector(t.scores));
+}
+
 void register_layer(py::module_& m);
 void register_network(py::module_& m);
 

@@ -122,6 +122,50 @@ void register_layer(py::module_& m) {
             }, py::arg("zeta"), py::arg("seed"), py::arg("regrow") = "he",
             "SET step in place; regrow is 'he', 'zero' or 'pruned'; returns (blocks removed == regrown, "
             "largest pruned |K|).")
+        .def("keep_where", [](Layer& l, const py::array_t<uint8_t, py::array::c_style>& keep) {
+                if (keep.ndim() != 1 || keep.shape(0) != l.n_blocks())
+                    throw py::value_error("keep must be a 1-D boolean array with one entry per block (" +
+                                          std::to_string(l.n_blocks()) + ")");
+                py::gil_scoped_release release;
+                return l.keep_where(keep.data());
+            }, py::arg("keep"), "Keep the blocks where keep != 0, remove the others; returns blocks removed.")
+        .def("prune_smallest", [](Layer& l, int64_t k) {
+                py::gil_scoped_release release;
+                return l.prune_smallest(k);
+            }, py::arg("k"), "Remove the k blocks of smallest |K| (ties: lower position); returns k.")
+        .def("prune_below", [](Layer& l, float threshold, int64_t keep_min) {
+                py::gil_scoped_release release;
+                return l.prune_below(threshold, keep_min);
+            }, py::arg("threshold"), py::arg("keep_min") = 1,
+            "Remove the blocks with |K| < threshold, keeping at least keep_min; returns blocks removed.")
+        .def("grow_at", [](Layer& l, const py::array_t<uint64_t, py::array::c_style>& pos, const std::string& regrow,
+                           uint64_t seed, float pruned_bound) {
+                if (pos.ndim() != 1) throw py::value_error("positions must be 1-D");
+                const motifcore::RegrowInit init = parse_regrow(regrow);
+                py::gil_scoped_release release;
+                return l.grow_at(pos.data(), pos.shape(0), init, seed, pruned_bound);
+            }, py::arg("positions"), py::arg("regrow") = "zero", py::arg("seed") = 0, py::arg("pruned_bound") = 0.f,
+            "Activate the given increasing flat positions r * G_in + c; positions removed by the last prune "
+            "get their old weight and optimizer state back. Returns the number grown.")
+        .def("grow_random", [](Layer& l, int64_t n, uint64_t seed, const std::string& regrow) {
+                const motifcore::RegrowInit init = parse_regrow(regrow);
+                py::gil_scoped_release release;
+                return l.grow_random(n, seed, init);
+            }, py::arg("n"), py::arg("seed"), py::arg("regrow") = "zero",
+            "Grow up to n blocks uniformly among the inactive positions not removed by the last prune.")
+        .def_property_readonly("last_removed", [](const Layer& l) { return from_vector(l.last_removed_pos); })
+        .def("grad_topk", [](Layer& l, int64_t k, int64_t drop, const std::string& topk, int64_t tile_rows,
+                             int64_t tile_cols, int64_t sample_factor, uint64_t seed, int num_threads) {
+                const motifcore::TopkConfig c{parse_topk(topk), tile_rows, tile_cols, sample_factor, seed};
+                motifcore::TopkResult r;
+                {
+                    py::gil_scoped_release release;
+                    r = l.grad_topk_last(k, drop, c, num_threads);
+                }
+                return topk_to_python(r);
+            }, py::arg("k"), py::arg("drop") = 0, py::arg("topk") = "exact", py::arg("tile_rows") = 64,
+            py::arg("tile_cols") = 0, py::arg("sample_factor") = 10, py::arg("seed") = 0, py::arg("num_threads") = 1,
+            "Top-k block-gradient positions of the last forward/backward (see Layer::block_grad_topk).")
         .def("optimizer_step", [](Layer& l, const std::string& optimizer, float lr, float momentum, float beta1,
                                   float beta2, float eps, float weight_decay, float grad_scale, uint64_t t,
                                   int num_threads) {

@@ -72,6 +72,35 @@ void register_network(py::module_& m) {
             py::arg("lrs").noconvert(), py::arg("momentum") = 0.9f, py::arg("weight_decay") = 5e-4f,
             py::arg("dropout") = 0.f, py::arg("optimizer") = "sgd", py::arg("beta1") = 0.9f,
             py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f, py::arg("max_grad_norm") = 0.f)
+        .def("grad_step", [](Network& n, const farray& X, const i64array& y, const i64array& rows,
+                             const std::vector<int64_t>& k, const std::vector<int64_t>& drop,
+                             const std::vector<std::string>& topk, int64_t sample_factor,
+                             const std::vector<uint64_t>& seeds, float dropout) {
+                check_xy(n, X, y);
+                if (rows.ndim() != 1 || rows.shape(0) < 1) throw py::value_error("rows must be a non-empty 1-D array");
+                const size_t L = n.layers.size();
+                if (topk.size() != L || seeds.size() != L)
+                    throw py::value_error("topk and seeds need one entry per layer (" + std::to_string(L) + ")");
+                std::vector<motifcore::TopkConfig> cfg(L);
+                for (size_t l = 0; l < L; ++l) {
+                    cfg[l].mode = parse_topk(topk[l]);
+                    cfg[l].sample_factor = sample_factor;
+                    cfg[l].seed = seeds[l];
+                }
+                std::vector<motifcore::TopkResult> out;
+                double loss;
+                {
+                    py::gil_scoped_release release;
+                    loss = n.grad_step(X.data(), y.data(), X.shape(0), rows.data(), rows.shape(0), dropout, k, drop,
+                                       cfg, out);
+                }
+                py::list res;
+                for (const auto& t : out) res.append(topk_to_python(t));
+                return py::make_tuple(loss, res);
+            }, py::arg("X").noconvert(), py::arg("y").noconvert(), py::arg("rows").noconvert(), py::arg("k"),
+            py::arg("drop"), py::arg("topk"), py::arg("sample_factor") = 10, py::arg("seeds"), py::arg("dropout") = 0.f,
+            "Forward and backward of X[rows] without an optimizer step; (mean loss, per layer (positions, "
+            "scores) of the top-k block gradients among the positions not kept).")
         .def("logits", [](Network& n, const farray& X, int64_t chunk) {
                 check_2d(X.request(), n.n_in(), "X");
                 farray out({static_cast<int64_t>(X.shape(0)), n.n_classes()});

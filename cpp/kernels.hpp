@@ -49,6 +49,12 @@ struct KernelTable {
     void (*group_backward)(int64_t G, int64_t m, int64_t n, const float* grad, int64_t grad_group,
                            const float* A, bool relu, float relu_scale, bool per_neuron, float* dU, float* db,
                            int64_t B, int64_t ld, int num_threads);
+    /// Block-gradient scores of RigL, one thread: out[i * Cp + j] = sum_b dU[i, b] * St[b, j] for i < nr
+    /// (rows of dU, `ld` apart) and j < Cp (a multiple of 16; St is a [B, Cp] transposed gather of
+    /// input-panel rows). Each score adds its B products one after the other in b order with the
+    /// same vector instruction in every lane, so it is bitwise the same from any tile or thread.
+    void (*score_tile)(const float* dU, int64_t nr, const float* St, int64_t Cp, int64_t B, int64_t ld,
+                       float* out);
 };
 
 /// The kernel table in use (chosen on first call from the CPU, or by MOTIFCORE_SIMD=avx512|avx2|generic).

@@ -339,11 +339,47 @@ static void group_backward(int64_t G, int64_t m, int64_t n, const float* grad, i
     }
 }
 
+// RigL's block-gradient scores. Every score is acc = 0; acc += dU[r, b] * S[c, b] for b = 0, 1, ..., B-1
+// in one vector lane, whatever the row and column blocking.
+template <int NR, int NV>
+static inline void score_block(const float* __restrict dU, int64_t ld, const float* __restrict St, int64_t Cp,
+                               int64_t B, float* __restrict out) {
+    vf acc[NR][NV];
+    for (int q = 0; q < NR; ++q)
+        for (int v = 0; v < NV; ++v) acc[q][v] = vf{};
+    for (int64_t b = 0; b < B; ++b) {
+        vf s[NV];
+        for (int v = 0; v < NV; ++v) s[v] = vload(St + b * Cp + v * W);
+        for (int q = 0; q < NR; ++q) {
+            const float d = dU[q * ld + b];
+            for (int v = 0; v < NV; ++v) acc[q][v] += d * s[v];
+        }
+    }
+    for (int q = 0; q < NR; ++q)
+        for (int v = 0; v < NV; ++v) vstore(out + q * Cp + v * W, acc[q][v]);
+}
+
+static void score_tile(const float* dU, int64_t nr, const float* St, int64_t Cp, int64_t B, int64_t ld, float* out) {
+    constexpr int NV = W >= 16 ? 2 : 4;   // 4 x NV accumulators stay in registers
+    int64_t i = 0;
+    for (; i + 4 <= nr; i += 4) {
+        int64_t j = 0;
+        for (; j + NV * W <= Cp; j += NV * W) score_block<4, NV>(dU + i * ld, ld, St + j, Cp, B, out + i * Cp + j);
+        for (; j < Cp; j += W) score_block<4, 1>(dU + i * ld, ld, St + j, Cp, B, out + i * Cp + j);
+    }
+    for (; i < nr; ++i) {
+        int64_t j = 0;
+        for (; j + NV * W <= Cp; j += NV * W) score_block<1, NV>(dU + i * ld, ld, St + j, Cp, B, out + i * Cp + j);
+        for (; j < Cp; j += W) score_block<1, 1>(dU + i * ld, ld, St + j, Cp, B, out + i * Cp + j);
+    }
+}
+
 }  // namespace MC_ISA_NS
 
 const KernelTable& MC_TABLE_FN() {
     static const KernelTable table{MC_ISA_NAME,           &MC_ISA_NS::spmm,           &MC_ISA_NS::sddmm,
-                                   &MC_ISA_NS::group_sum, &MC_ISA_NS::expand_bias_act, &MC_ISA_NS::group_backward};
+                                   &MC_ISA_NS::group_sum, &MC_ISA_NS::expand_bias_act, &MC_ISA_NS::group_backward,
+                                   &MC_ISA_NS::score_tile};
     return table;
 }
 

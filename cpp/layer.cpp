@@ -154,6 +154,7 @@ void Layer::set_state(std::vector<int64_t> new_indptr, std::vector<int32_t> new_
     sb = std::move(new_sb);
     dK.assign(K.size(), 0.f);
     db.assign(b.size(), 0.f);
+    clear_removed();
     rebuild_transpose();
     ++pattern_version_;
 }
@@ -219,6 +220,7 @@ void Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt) {
     // The scratch may have been sized for a larger batch; panels use leading dimension B.
     forward(x_fm_.data(), B, own_, nt);
     forward_version_ = pattern_version_;
+    have_grad_ = false;
     for (int64_t s = 0; s < B; ++s)
         for (int64_t i = 0; i < n_out; ++i) out[s * n_out + i] = own_.Ap[i * ld + s];
     last_B_ = B;
@@ -235,6 +237,7 @@ void Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, 
         for (int64_t i = 0; i < n_out; ++i) g_fm_[i * ld + s] = grad_out[s * n_out + i];
     if (m_in == 1) own_.S_ptr = x_fm_.data();
     backward(g_fm_.data(), 1, 1.f, B, own_, true, nt);
+    have_grad_ = true;
     for (int64_t s = 0; s < B; ++s)
         for (int64_t j = 0; j < n_in; ++j) grad_in[s * n_in + j] = own_.dS[(j / m_in) * ld + s];
 }

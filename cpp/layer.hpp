@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "dst.hpp"
 #include "evolution.hpp"
 #include "optimizer.hpp"
 
@@ -116,6 +117,42 @@ public:
     /// |P| is kept; indices stay sorted. The count is capped by the number of inactive positions.
     PruneStats prune_regrow(double zeta, uint64_t seed, RegrowInit init = RegrowInit::He);
 
+    // ---- Dynamic sparse training primitives (dst.cpp) -------------------------------------------
+    // Each prune records the removed flat positions r * G_in + c (increasing) with their K and
+    // optimizer state in last_removed_*; the next grow_at re-activates such a position with its
+    // old values, and grow_random never draws one. Any other pattern change clears the record.
+
+    /// Generic compaction: keeps block p iff keep[p] != 0 (|P| entries). Returns blocks removed.
+    int64_t keep_where(const uint8_t* keep);
+    /// 1 for the k active blocks of smallest |K| (ties: lower position first), 0 elsewhere.
+    std::vector<uint8_t> smallest_blocks(int64_t k) const;
+    /// Removes the k blocks of smallest |K| (ties broken by position). Returns k.
+    int64_t prune_smallest(int64_t k);
+    /// Removes the blocks with |K| < H, but keeps at least keep_min blocks (the largest |K|,
+    /// ties to the lower position). Returns the number removed.
+    int64_t prune_below(float H, int64_t keep_min = 1);
+    /// Activates the given strictly increasing, currently inactive positions. A position removed
+    /// by the last prune gets its old K and optimizer state back; any other gets K from `init`
+    /// (He: a He-uniform draw of the row's new fan-in from an Rng seeded with `seed`; Zero: 0;
+    /// Pruned: uniform within `pruned_bound`) and zero optimizer state. Returns n.
+    int64_t grow_at(const uint64_t* pos, int64_t n, RegrowInit init, uint64_t seed = 0, float pruned_bound = 0.f);
+    /// Grows min(n, free) blocks uniformly among the positions inactive now and not removed by
+    /// the last prune (sample_positions: no grid allocation), values as in grow_at, positions
+    /// and weights drawn from one Rng seeded with `seed`. Returns the number grown.
+    int64_t grow_random(int64_t n, uint64_t seed, RegrowInit init, float pruned_bound = 0.f);
+    /// Top-k of |sum_b dU[r, b] * S[c, b]| (the gradient of a block weight at K = 0) over the
+    /// positions not kept: every inactive position and every active block p with kept[p] == 0.
+    /// dU is [G_out, ld], S is [G_in, ld]. Ties go to the lower (r, c). The selection and scores
+    /// do not depend on the thread count or the tile sizes; never allocates G_out x G_in.
+    TopkResult block_grad_topk(const float* dU, const float* S, int64_t B, int64_t ld, const uint8_t* kept,
+                               int64_t k, const TopkConfig& cfg, int num_threads) const;
+    /// block_grad_topk on the panels of the last forward_rowmajor/backward_rowmajor, with the
+    /// `drop` smallest-|K| blocks counted as not kept.
+    TopkResult grad_topk_last(int64_t k, int64_t drop, const TopkConfig& cfg, int num_threads);
+
+    std::vector<uint64_t> last_removed_pos;  ///< positions removed by the last prune (increasing)
+    std::vector<float> last_removed_K, last_removed_vK, last_removed_sK;
+
     /// In-place SGD with momentum (PyTorch convention): v = mu*v + (g + wd*w); w -= lr*v.
     /// Applies to K (with dK) and b (with db); weight decay applies to both.
     void sgd_step(float lr, float momentum, float weight_decay, int num_threads);
@@ -150,6 +187,8 @@ public:
     void rebuild_transpose();
 
 private:
+    int64_t grow_sorted(const std::vector<uint64_t>& pos, RegrowInit init, class Rng& rng, float pruned_bound);
+    void clear_removed();
     void init_weights(uint64_t seed);
     void draw_block_weights(int64_t r, int64_t p_begin, int64_t p_end, class Rng& rng, bool zero);
     LayerWork own_;            // scratch of the row-major convenience API
@@ -158,6 +197,7 @@ private:
     int64_t last_B_ = 0;
     uint64_t pattern_version_ = 0;  // bumped whenever the pattern is replaced
     uint64_t forward_version_ = 0;  // pattern version seen by the last forward_rowmajor
+    bool have_grad_ = false;        // backward_rowmajor ran after the last forward_rowmajor
 };
 
 /// Number of active blocks the ER init draws for this config (exposed for tests and docs).

@@ -155,12 +155,45 @@ double Network::train_step(const float* X, const int64_t* y, int64_t B, float lr
     return loss / static_cast<double>(B);
 }
 
-void Network::backward_all(int64_t B, const TrainConfig& cfg) {
+void Network::backward_all(int64_t B, const TrainConfig& cfg, const std::function<void(size_t)>& after) {
     const size_t L = layers.size();
     const float scale = cfg.dropout > 0.f ? 1.f / (1.f - cfg.dropout) : 1.f;
     layers[L - 1]->backward(dlogits_.data(), 1, 1.f, B, work_[L - 1], L > 1, num_threads);
-    for (size_t l = L - 1; l-- > 0;)
+    if (after) after(L - 1);
+    for (size_t l = L - 1; l-- > 0;) {
         layers[l]->backward(work_[l + 1].dS.data(), layers[l + 1]->m_in, scale, B, work_[l], l > 0, num_threads);
+        if (after) after(l);
+    }
+}
+
+double Network::grad_step(const float* X, const int64_t* y, int64_t N, const int64_t* rows, int64_t B,
+                          float dropout, const std::vector<int64_t>& k, const std::vector<int64_t>& drop,
+                          const std::vector<TopkConfig>& cfg, std::vector<TopkResult>& out) {
+    const size_t L = layers.size();
+    MC_CHECK(B >= 1, "batch must hold at least one sample");
+    MC_CHECK(k.size() == L && drop.size() == L && cfg.size() == L,
+             "k, drop and the top-k settings need one entry per layer (" << L << ")");
+    TrainConfig tc;
+    tc.dropout = dropout;
+    check_config(tc);
+    // Drop sets first: a bad count fails before any work.
+    std::vector<std::vector<uint8_t>> kept(L);
+    for (size_t l = 0; l < L; ++l) {
+        if (k[l] <= 0) continue;
+        kept[l] = layers[l]->smallest_blocks(drop[l]);
+        for (auto& v : kept[l]) v = !v;
+    }
+    gather(X, y, N, rows, B);
+    forward_all(B, dropout);
+    const double loss = loss_and_grad(B, true, nullptr);
+    out.assign(L, TopkResult{});
+    const int64_t ld = panel_ld(B);
+    backward_all(B, tc, [&](size_t l) {
+        if (k[l] <= 0) return;
+        out[l] = layers[l]->block_grad_topk(work_[l].dUp, work_[l].S_ptr, B, ld, kept[l].data(), k[l], cfg[l],
+                                            num_threads);
+    });
+    return loss / static_cast<double>(B);
 }
 
 void Network::update(float lr, const TrainConfig& cfg) {

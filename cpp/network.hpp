@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -45,6 +46,15 @@ public:
     double train_epoch(const float* X, const int64_t* y, int64_t N, const int64_t* order,
                        int64_t n_order, int64_t batch, const float* lrs, const TrainConfig& cfg);
 
+    /// Forward and backward of the batch rows[0..B) of (X, y) without an optimizer step (dropout
+    /// masks of the current step; the step counter does not move). For each layer l with
+    /// k[l] > 0, right after its backward -- before the layer below overwrites the shared panels --
+    /// out[l] = block_grad_topk over the positions not kept, kept = the active blocks except the
+    /// drop[l] of smallest |K| (RigL's grow candidates). Returns the mean loss of the batch.
+    double grad_step(const float* X, const int64_t* y, int64_t N, const int64_t* rows, int64_t B, float dropout,
+                     const std::vector<int64_t>& k, const std::vector<int64_t>& drop,
+                     const std::vector<TopkConfig>& cfg, std::vector<TopkResult>& out);
+
     /// Logits [N, n_classes] (row-major) of X [N, n_in], computed in chunks of `chunk` samples.
     void logits(const float* X, int64_t N, float* out, int64_t chunk);
 
@@ -53,7 +63,8 @@ public:
 
 private:
     void update(float lr, const TrainConfig& cfg);
-    void backward_all(int64_t B, const TrainConfig& cfg);
+    /// Backward of every layer, top to bottom; `after(l)` runs right after layer l's backward.
+    void backward_all(int64_t B, const TrainConfig& cfg, const std::function<void(size_t)>& after = {});
     void gather(const float* X, const int64_t* y, int64_t N, const int64_t* rows, int64_t B);
     void forward_all(int64_t B, float dropout);
     double loss_and_grad(int64_t B, bool want_grad, int64_t* correct);

@@ -14,6 +14,7 @@ from motifcore import load_model
 from motifcore.checkpoint import read_metadata
 from motifcore.cli import main
 from motifcore.cli import train as cli_train
+from motifcore.nn import erk_densities
 
 REPO = Path(__file__).resolve().parents[1]
 # folder holding the motifcore that is imported (installed, or python/ in a development tree)
@@ -242,3 +243,14 @@ def test_data_seed_defaults_to_seed(tmp_path, capsys):
         _, _, X_test, y_test = motifcore.datasets.load("digits", seed=data_seed)
         assert load_model(ck, num_threads=1).score(X_test, y_test) == summary["final_accuracy"]
     assert read_metadata(ck_b)["extra"]["run"]["data_seed"] == 5
+
+
+@pytest.mark.parametrize("flag, name", [("--evolution", "rigl"), ("--schedule", "dsr")])
+def test_evolution_flag_selects_mask_updaters_and_erk(tmp_path, flag, name):
+    out = tmp_path / name
+    assert main(["train", "--dataset", "digits", flag, name, "--distribution", "erk", "--density", "0.2",
+                 "--evolve-layers", "all", "--out", str(out), *TINY]) == 0
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["trainer"]["evolution"]["updater"] == name
+    model = load_model(out / "checkpoint.npz")
+    assert model.config["density"] == pytest.approx(erk_densities([(32, 64), (32, 32), (10, 32)], 0.2))

@@ -58,8 +58,9 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         Learning-rate schedule.
     warmup : int or float, optional
         Warmup in epochs (int) or as a fraction of the run (float).
-    evolution : {"paper", "set", "cosine", "none"}, callable, dict or list, optional
-        SET evolution schedule (:mod:`motifcore.schedules`).
+    evolution : {"paper", "set", "cosine", "none", "rigl", "dsr"}, callable, dict or list, optional
+        SET evolution schedule (:mod:`motifcore.schedules`), or a mask updater
+        (:mod:`motifcore.train.updaters`).
     regrow : {"he", "zero", "pruned"}, optional
         Value of regrown blocks.
     evolve_layers : {"all", "hidden", "input"} or list of int, optional

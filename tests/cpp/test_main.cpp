@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels.hpp"
 #include "layer.hpp"
 #include "pattern.hpp"
 
@@ -131,6 +132,47 @@ void test_prune_regrow() {
     EXPECT(twin.indices == l.indices && twin.indptr == l.indptr);      // deterministic for a seed
 }
 
+void test_prune_grow_primitives() {
+    Layer l(config(40, 30, 1, 1, 0.3, 5));
+    const int64_t nb = l.n_blocks();
+    std::vector<float> vk(l.vK.size());
+    for (size_t p = 0; p < vk.size(); ++p) vk[p] = 0.001f * static_cast<float>(p);
+    l.vK = vk;
+    EXPECT(l.prune_smallest(10) == 10 && l.n_blocks() == nb - 10 && l.last_removed_pos.size() == 10);
+    // re-activating the removed positions restores their weights and momentum exactly
+    const auto pos = l.last_removed_pos;
+    const auto oldK = l.last_removed_K, oldV = l.last_removed_vK;
+    EXPECT(l.grow_at(pos.data(), static_cast<int64_t>(pos.size()), motifcore::RegrowInit::Zero) == 10);
+    EXPECT(l.n_blocks() == nb && rows_sorted_unique(l));
+    for (size_t i = 0; i < pos.size(); ++i) {
+        const int64_t r = static_cast<int64_t>(pos[i] / l.G_in);
+        const int32_t c = static_cast<int32_t>(pos[i] % l.G_in);
+        const auto it = std::lower_bound(l.indices.begin() + l.indptr[r], l.indices.begin() + l.indptr[r + 1], c);
+        const auto p = it - l.indices.begin();
+        EXPECT(l.K[p] == oldK[i] && l.vK[p] == oldV[i]);
+    }
+    // growth at random never lands on a just-removed position
+    l.prune_below(1e9f, 5);
+    EXPECT(l.n_blocks() == 5);
+    const auto removed = l.last_removed_pos;
+    l.grow_random(200, 3, motifcore::RegrowInit::Zero);
+    for (int64_t r = 0; r < l.G_out; ++r)
+        for (int64_t p = l.indptr[r]; p < l.indptr[r + 1]; ++p) {
+            const uint64_t q = static_cast<uint64_t>(r * l.G_in + l.indices[p]);
+            EXPECT(!std::binary_search(removed.begin(), removed.end(), q));
+        }
+    // top-k: the same selection and scores on 1 and 2 threads
+    const int64_t B = 5, ld = motifcore::panel_ld(B);
+    std::vector<float> dU(static_cast<size_t>(l.G_out * ld)), S(static_cast<size_t>(l.G_in * ld));
+    for (size_t i = 0; i < dU.size(); ++i) dU[i] = std::sin(0.37f * static_cast<float>(i));
+    for (size_t i = 0; i < S.size(); ++i) S[i] = std::cos(0.11f * static_cast<float>(i));
+    std::vector<uint8_t> kept(static_cast<size_t>(l.n_blocks()), 1);
+    motifcore::TopkConfig cfg;
+    const auto a = l.block_grad_topk(dU.data(), S.data(), B, ld, kept.data(), 50, cfg, 1);
+    const auto b = l.block_grad_topk(dU.data(), S.data(), B, ld, kept.data(), 50, cfg, 2);
+    EXPECT(a.positions.size() == 50 && a.positions == b.positions && a.scores == b.scores);
+}
+
 void test_checks_throw() {
     EXPECT(throws<std::invalid_argument>([] { motifcore::target_blocks(config(10, 10, 0, 1, 0.1, 0)); }));
     EXPECT(throws<std::invalid_argument>([] { motifcore::target_blocks(config(10, 10, 1, 0, 0.1, 0)); }));
@@ -150,6 +192,7 @@ int main() {
         {"forward_matches_dense", test_forward_matches_dense},
         {"sgd_and_adam_steps", test_sgd_and_adam_steps},
         {"prune_regrow", test_prune_regrow},
+        {"prune_grow_primitives", test_prune_grow_primitives},
         {"checks_throw", test_checks_throw},
     };
     for (const auto& [name, fn] : tests) {

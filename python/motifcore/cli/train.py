@@ -63,11 +63,19 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="'step' schedule: epochs between lr decays (default: 30)")
     t.add_argument("--gamma", type=float_in(0, 1, lo_open=True),
                    help="'step' schedule: lr decay factor (default: 0.1)")
-    t.add_argument("--schedule", choices=("cosine", "paper", "set", "none"),
-                   help="SET evolution schedule: cosine (every 100 steps, zeta from 0.3 decayed by a cosine, "
-                        "none in the last quarter of the run), paper (zeta 0.2 every 10 epochs after a 5-epoch "
-                        "warmup, i.e. after epochs 15, 25, ...; cosine decay over the last third), set (zeta 0.3 "
-                        "after every epoch), none (static sparse). Never after the last epoch (recipe default)")
+    t.add_argument("--evolution", "--schedule", dest="schedule",
+                   choices=("cosine", "paper", "set", "none", "rigl", "dsr"),
+                   help="how the block pattern changes (--schedule is the old name): SET schedules cosine (every "
+                        "100 steps, zeta from 0.3 decayed by a cosine, none in the last quarter of the run), paper "
+                        "(zeta 0.2 every 10 epochs after a 5-epoch warmup, i.e. after epochs 15, 25, ...; cosine "
+                        "decay over the last third), set (zeta 0.3 after every epoch), none (static sparse); or the "
+                        "mask updaters rigl (RigL / Motif-RigL: every 100 steps drop the smallest blocks and grow "
+                        "those of largest gradient, until 75%% of the run) and dsr (Dynamic Sparse "
+                        "Reparameterization: adaptive global threshold, blocks reallocated across layers) "
+                        "(recipe default)")
+    t.add_argument("--distribution", choices=("uniform", "erk"),
+                   help="how --density is spread over the layers: uniform (every layer at --density) or erk "
+                        "(Erdos-Renyi-Kernel: denser small layers, same total) (default: uniform)")
     t.add_argument("--regrow", choices=("zero", "he", "pruned"),
                    help="value of regrown blocks: zero, a fresh He-uniform draw, or uniform within the "
                         "largest pruned |weight| (recipe default)")
@@ -99,8 +107,8 @@ DEFAULT_HIDDEN = [3000, 3000, 3000]
 #: flags that define the run; --resume reuses the stored ones and refuses these
 _TRAIN_RUN_FLAGS = ("dataset", "hidden", "motif", "density", "epsilon", "epochs", "recipe", "batch_size", "lr",
                     "lr_schedule", "warmup", "step_size", "gamma", "optimizer", "momentum", "weight_decay",
-                    "max_grad_norm", "schedule", "regrow", "evolve_layers", "dropout", "eval_every", "seed",
-                    "data_seed", "limit_train", "checkpoint_every")
+                    "max_grad_norm", "schedule", "distribution", "regrow", "evolve_layers", "dropout", "eval_every",
+                    "seed", "data_seed", "limit_train", "checkpoint_every")
 
 
 def _default_out(dataset: str, motif: Any) -> Path:
@@ -148,7 +156,8 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
     seed = args.seed or 0
     return RunConfig(
         dataset=args.dataset, hidden=tuple(hidden), motif=motif_spec.to_json(motif), density=args.density,
-        epsilon=args.epsilon, seed=seed, data_seed=seed if args.data_seed is None else args.data_seed,
+        epsilon=args.epsilon, distribution=args.distribution or "uniform", seed=seed,
+        data_seed=seed if args.data_seed is None else args.data_seed,
         limit_train=args.limit_train, epochs=args.epochs, recipe=args.recipe or DEFAULT_RECIPE,
         batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule, warmup=args.warmup,
         step_size=args.step_size or 30, gamma=0.1 if args.gamma is None else args.gamma, optimizer=args.optimizer,

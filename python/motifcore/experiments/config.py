@@ -29,6 +29,7 @@ class RunConfig:
     motif: Any = 1                      #: int, or a per-layer list in JSON form (motif_spec)
     density: float | None = None        #: None: 0.1 (ignored when epsilon is given)
     epsilon: float | None = None
+    distribution: str = "uniform"       #: "uniform" or "erk" (motifcore.nn.sparsity)
     seed: int = 0
     data_seed: int = 0
     limit_train: int | None = None

@@ -89,6 +89,7 @@ def prepare(config: RunConfig, *, callbacks: Sequence[Any] = (), progress: bool 
         warnings.simplefilter("ignore", UserWarning)     # a shared output layer was asked for explicitly
         model = MotifMLP(sizes, motif=motif_spec.for_model(config.motif),
                          density=0.1 if config.density is None else config.density, epsilon=config.epsilon,
+                         distribution=config.distribution,
                          seed=config.seed, num_threads=config.threads)
     batch = config.batch_size or recipe(config.recipe)["batch_size"]
     epochs = config.epochs or default_epochs(int(X.shape[0]), batch)

@@ -20,11 +20,13 @@ from .._internal.validation import (
     check_motif,
     check_optimizer,
     check_positive,
+    check_real,
     check_regrow,
     check_seed,
     check_zeta,
     per_layer,
 )
+from .sparsity import layer_densities
 
 __all__ = ["MotifLayer", "MotifMLP", "build_info", "layer_seed"]
 
@@ -227,6 +229,73 @@ class MotifLayer:
         removed, _ = self._core.prune_regrow(check_zeta(zeta), check_seed(seed), check_regrow(regrow, zero_init))
         return int(removed)
 
+    # ---- dynamic sparse training primitives (cpp/dst.cpp) -----------------------------------
+    # Every prune remembers the removed flat positions ``r * G_in + c`` (``last_removed``) with
+    # their weights and optimizer state, until the next change of the pattern: ``grow_at`` gives a
+    # just-removed position its old values back, ``grow_random`` never draws one.
+
+    def keep_where(self, keep: Any) -> int:
+        """Keep the active blocks where ``keep`` (bool, one entry per block, in ``indices``
+        order) is true and remove the others, with their optimizer state; returns the number
+        removed. The generic compaction behind global magnitude pruning."""
+        mask = np.asarray(keep)
+        if mask.dtype != np.bool_ or mask.shape != (self.n_blocks,):
+            raise ValueError(f"keep must be a boolean array of shape ({self.n_blocks},), got "
+                             f"{mask.dtype} {mask.shape}")
+        return int(self._core.keep_where(np.ascontiguousarray(mask, dtype=np.uint8)))
+
+    def prune_smallest(self, k: int) -> int:
+        """Remove the ``k`` active blocks of smallest ``|K|`` (ties: lower position first)."""
+        k = check_int(k, "k", 0)
+        if k > self.n_blocks:
+            raise ValueError(f"cannot prune {k} of {self.n_blocks} blocks")
+        return int(self._core.prune_smallest(k))
+
+    def prune_below(self, threshold: float, keep_min: int = 1) -> int:
+        """Remove the blocks with ``|K| < threshold`` but keep at least ``keep_min`` (the largest);
+        returns the number removed (DSR's pruning step)."""
+        return int(self._core.prune_below(check_real(threshold, "threshold", 0.0), check_int(keep_min, "keep_min", 0)))
+
+    def grow_at(self, positions: Any, regrow: str = "zero", seed: int = 0) -> int:
+        """Activate the strictly increasing, inactive flat positions ``r * G_in + c``. A position
+        removed by the last prune comes back with its old weight and optimizer state (RigL);
+        others start from ``regrow`` (``"zero"`` or ``"he"``) with zero optimizer state."""
+        pos = np.asarray(positions)
+        if pos.ndim != 1 or (pos.size and (not np.issubdtype(pos.dtype, np.integer) or pos.min() < 0)):
+            raise ValueError("positions must be a 1-D array of non-negative integers")
+        return int(self._core.grow_at(np.ascontiguousarray(pos, dtype=np.uint64), check_regrow(regrow),
+                                      check_seed(seed)))
+
+    def grow_random(self, n: int, seed: int = 0, regrow: str = "zero") -> int:
+        """Grow up to ``n`` blocks uniformly among the inactive positions not removed by the last
+        prune (DSR's regrowth); returns the number grown."""
+        return int(self._core.grow_random(check_int(n, "n", 0), check_seed(seed), check_regrow(regrow)))
+
+    @property
+    def last_removed(self) -> np.ndarray:
+        """Flat positions ``r * G_in + c`` removed by the last prune (uint64, increasing)."""
+        return self._core.last_removed
+
+    def grad_topk(self, k: int, drop: int = 0, topk: str = "exact", *, tile_rows: int = 64, tile_cols: int = 0,
+                  sample_factor: int = 10, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+        """RigL's grow candidates after :meth:`forward` and :meth:`backward`: the ``k`` positions
+        of largest ``|dL/dK(r, c)| = |sum_b dU[r, b] S[c, b]|`` (the gradient of a block weight at
+        0, without weight decay) among those not kept, where kept = the active blocks except the
+        ``drop`` of smallest ``|K|``. Ties go to the lower ``(r, c)``. Returns (positions uint64,
+        increasing; scores float32). ``topk="exact"`` scores every position in tiles of
+        ``tile_rows x tile_cols`` (0: about 256 KB of panel), ``"sampled"`` only
+        ``sample_factor * k`` positions drawn from ``seed``."""
+        if self._last_batch is None:
+            raise ValueError("grad_topk() needs forward() and backward() first")
+        if topk not in ("exact", "sampled"):
+            raise ValueError(f"topk must be 'exact' or 'sampled', got {topk!r}")
+        drop = check_int(drop, "drop", 0)
+        if drop > self.n_blocks:
+            raise ValueError(f"cannot drop {drop} of {self.n_blocks} blocks")
+        return self._core.grad_topk(check_int(k, "k", 0), drop, topk, check_int(tile_rows, "tile_rows"),
+                                    check_int(tile_cols, "tile_cols", 0), check_int(sample_factor, "sample_factor"),
+                                    check_seed(seed), self.num_threads)
+
     def sgd_step(self, lr: float, momentum: float = 0.9, weight_decay: float = 5e-4) -> None:
         """Apply one SGD-with-momentum update from the stored gradients."""
         self.optimizer_step("sgd", lr, momentum=momentum, weight_decay=weight_decay)
@@ -265,6 +334,10 @@ class MotifMLP:
         ``(m_out, m_in)``. A shared output layer must be asked for explicitly and warns.
     density, epsilon : float or sequence
         Block density per layer (scalar = all layers), or SET's epsilon (overrides density).
+    distribution : {"uniform", "erk"}
+        How a scalar ``density`` is spread over the layers: the same in every layer, or
+        Erdős–Rényi-Kernel (:func:`motifcore.nn.sparsity.erk_densities`: denser small layers,
+        the same total number of blocks).
     activation : {"relu"}
         Hidden activation.
     bias : {"neuron", "motif"}
@@ -285,6 +358,7 @@ class MotifMLP:
         bias: str = "neuron",
         seed: int = 0,
         num_threads: Optional[int] = None,
+        distribution: str = "uniform",
     ) -> None:
         if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
             raise TypeError(f"sizes must be a sequence of layer widths, got {sizes!r}")
@@ -308,6 +382,12 @@ class MotifMLP:
             motifs = [m] * (n_layers - 1) + [(1, 1)]
         densities = [check_density(d, f"density[{i}]") for i, d in enumerate(per_layer(density, n_layers, "density"))]
         epsilons = [check_epsilon(e, f"epsilon[{i}]") for i, e in enumerate(per_layer(epsilon, n_layers, "epsilon"))]
+        if distribution != "uniform":
+            if isinstance(density, (list, tuple, np.ndarray)) or any(e is not None for e in epsilons):
+                raise ValueError(f"distribution={distribution!r} spreads one scalar density over the layers; "
+                                 "it cannot be combined with per-layer densities or epsilon")
+            grids = [(-(-sizes[i + 1] // motifs[i][0]), -(-sizes[i] // motifs[i][1])) for i in range(n_layers)]
+            densities = layer_densities(distribution, grids, densities[0])
         if bias not in ("neuron", "motif"):
             raise ValueError(f"bias must be 'neuron' or 'motif', got {bias!r}")
         seed = check_seed(seed)
@@ -419,6 +499,27 @@ class MotifMLP:
         opt = _optim_args(optimizer, betas, eps, max_grad_norm)
         return float(self._net.train_epoch(X, y, order, batch_size, lrs, float(momentum),
                                            float(weight_decay), float(dropout), **opt))
+
+    def grad_step(self, X: np.ndarray, y: np.ndarray, rows: Any, k: Sequence[int], drop: Sequence[int],
+                  topk: Sequence[str], seeds: Sequence[int], dropout: float = 0.0,
+                  sample_factor: int = 10) -> Tuple[float, List[Tuple[np.ndarray, np.ndarray]]]:
+        """Forward and backward of the batch ``X[rows]`` **without** an optimizer step; for each
+        layer ``l`` with ``k[l] > 0`` the result of :meth:`MotifLayer.grad_topk` (``k[l]``,
+        ``drop[l]``, ``topk[l]``, ``seeds[l]``), computed inside the backward pass right after
+        that layer. Returns (mean loss, [(positions, scores) per layer]). ``X``/``y`` must be
+        validated already (float32 C-contiguous, int64 labels), as :meth:`train_epoch` with
+        ``check=False``."""
+        n = len(self._layers)
+        ks = [check_int(v, f"k[{i}]", 0) for i, v in enumerate(per_layer(list(k), n, "k"))]
+        drops = [check_int(v, f"drop[{i}]", 0) for i, v in enumerate(per_layer(list(drop), n, "drop"))]
+        for i, (d, layer) in enumerate(zip(drops, self._layers)):
+            if d > layer.n_blocks:
+                raise ValueError(f"drop[{i}]={d} exceeds the {layer.n_blocks} blocks of layer {i}")
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        _check_optim(0.0, 0.0, 0.0, dropout)
+        loss, res = self._net.grad_step(X, y, rows, ks, drops, list(topk), check_int(sample_factor, "sample_factor"),
+                                        [check_seed(s) for s in seeds], float(dropout))
+        return float(loss), list(res)
 
     def evolve(self, zeta: Union[float, Sequence[float]], seed: int = 0, zero_init: bool = False,
                regrow: Optional[str] = None) -> List[int]:

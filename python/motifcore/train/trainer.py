@@ -15,10 +15,16 @@ random is derived from ``seed`` and the epoch number, so a run resumed from a ch
 bit-for-bit the same weights as an uninterrupted one (same thread count not even required: the
 engine's results do not depend on it).
 
+With a mask updater (``evolution="rigl"`` or ``"dsr"``, :mod:`motifcore.train.updaters`) there is
+no step 1; step 2 is split at the updater's update batches into several native calls, with the
+update run between them, seeded from ``(seed, step, layer)``; its state goes into checkpoints.
+
 ``History`` row ``e`` records the evolution of step 1 (``zeta``, ``pruned``, ``regrown``,
-``evolution_time``), the training (``train_loss``, ``train_time`` -- wall clock of the native
-training call only, the paper's protocol --, ``lr_start``, ``lr_end``) and the evaluation
-(``val_loss``, ``val_accuracy`` or ``None``, ``eval_time``).
+``evolution_time``; with an updater: the fraction replaced by the epoch's last update, and blocks
+pruned and regrown per layer and seconds summed over its updates), the training (``train_loss``,
+``train_time`` -- wall clock of the native training calls only, the paper's protocol --,
+``lr_start``, ``lr_end``) and the evaluation (``val_loss``, ``val_accuracy`` or ``None``,
+``eval_time``).
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from ..recipes import DEFAULT_RECIPE
 from ..recipes import recipe as get_recipe
 from .checkpoint import load_checkpoint, save_checkpoint
 from .schedules import EvolutionSchedule, LRSchedule, check_warmup, evolution_schedule, lr_schedule
+from .updaters import UPDATERS, MaskUpdater, make_updater
 
 __all__ = [
     "Callback",
@@ -358,9 +365,12 @@ class Trainer:
         If > 0, each step's gradient (all layers together) is rescaled to at most this L2 norm.
     dropout : float, default 0.2
         Inverted dropout on hidden activations.
-    evolution : {"paper", "set", "cosine", "none"}, callable, dict, list or EvolutionSchedule
+    evolution : {"paper", "set", "cosine", "none", "rigl", "dsr"}, callable, dict, list or EvolutionSchedule
         SET evolution schedule (see :mod:`motifcore.schedules`), default ``"cosine"``;
-        ``evolution_params`` are passed to the preset (e.g. ``{"zeta": 0.3}``).
+        ``evolution_params`` are passed to the preset (e.g. ``{"zeta": 0.3}``). ``"rigl"`` and
+        ``"dsr"`` are mask updaters that run every few optimizer steps inside an epoch
+        (:mod:`motifcore.train.updaters`; e.g. ``evolution_params={"alpha": 0.3}``); they
+        change the layers chosen by ``evolve_layers``.
     regrow : {"he", "zero", "pruned"}, default "zero"
         Value of regrown blocks (see :meth:`MotifLayer.prune_regrow`).
     zero_init : bool, default False
@@ -450,6 +460,10 @@ class Trainer:
         self.max_grad_norm = check_real(max_grad_norm, "max_grad_norm", 0.0)
         self.evolution = evolution
         self.evolution_params = dict(evolution_params or {})
+        self.updater: MaskUpdater | None = None
+        if (isinstance(evolution, str) and evolution in UPDATERS) or (
+                isinstance(evolution, Mapping) and "updater" in evolution):
+            self.updater = make_updater(evolution, **self.evolution_params)
         self.regrow = check_regrow(regrow, bool(zero_init))
         self.zero_init = self.regrow == "zero"
         self.evolve_layers = _check_evolve_layers(evolve_layers, len(model.layers))
@@ -488,13 +502,15 @@ class Trainer:
     def evolution_schedule_for(self, n_samples: int) -> EvolutionSchedule:
         """The evolution schedule of a run on ``n_samples`` training samples."""
         steps = -(-check_int(n_samples, "n_samples") // self.batch_size)
+        if self.updater is not None:     # the updater changes the pattern; no SET between epochs
+            return evolution_schedule("none", self.epochs, steps)
         return evolution_schedule(self.evolution, self.epochs, steps, **self.evolution_params)
 
     @property
     def config(self) -> dict[str, Any]:
         """The hyper-parameters as a JSON-serialisable dict (what a checkpoint stores).
         Callable schedules are stored as ``None`` and must be passed again on resume."""
-        evo = self.evolution_schedule.to_config()
+        evo = self.updater.to_config() if self.updater is not None else self.evolution_schedule.to_config()
         return {
             "epochs": self.epochs, "recipe": self.recipe, "batch_size": self.batch_size, "lr": self.lr,
             "lr_schedule": self.lr_schedule if isinstance(self.lr_schedule, str) else None,
@@ -514,8 +530,10 @@ class Trainer:
         if self._dirty:
             raise RuntimeError("the trainer was interrupted inside an epoch; its state is not a "
                                "consistent point to checkpoint (use the last saved checkpoint)")
-        state = {"evolved_through": self.evolved_through, "n_train": self.n_train,
-                 "stopped_early": self.stopped_early}
+        state: dict[str, Any] = {"evolved_through": self.evolved_through, "n_train": self.n_train,
+                                 "stopped_early": self.stopped_early}
+        if self.updater is not None:
+            state["updater"] = self.updater.get_state()
         return save_checkpoint(path, self.model, epoch=self.epoch, trainer=self.config, trainer_state=state,
                                history=self.history.to_dict(), extra=extra)
 
@@ -555,6 +573,8 @@ class Trainer:
         trainer.evolved_through = int(state.get("evolved_through", 0))
         trainer.n_train = state.get("n_train")
         trainer.stopped_early = bool(state.get("stopped_early", False))
+        if trainer.updater is not None and "updater" in state:
+            trainer.updater.set_state(state["updater"])
         trainer.history = History.from_dict(ck.history) if ck.history else History()
         trainer.checkpoint_extra = ck.extra
         return trainer
@@ -658,12 +678,10 @@ class Trainer:
         order = self._order(e, X.shape[0])
         lrs = lr_sched.lr_for_epoch(e)
         self._dirty = True
-        t0 = time.perf_counter()
-        loss = model.train_epoch(X, y, batch_size=self.batch_size, lr=cast("Sequence[float]", lrs),
-                                 momentum=self.momentum, weight_decay=self.weight_decay, dropout=self.dropout,
-                                 order=order, check=False, optimizer=self.optimizer, betas=self.betas,
-                                 eps=self.eps, max_grad_norm=self.max_grad_norm)
-        train_time = time.perf_counter() - t0
+        if self.updater is None:
+            loss, train_time = self._train_chunk(X, y, order, lrs)
+        else:
+            loss, train_time, evo = self._train_with_updates(e, X, y, order, lrs)
         if not math.isfinite(loss):
             raise TrainingDivergedError(f"training diverged in epoch {e} (loss {loss}); lower the learning "
                                         f"rate (lr={self.lr})")
@@ -684,6 +702,59 @@ class Trainer:
         self._dirty = False
         return row
 
+    def _train_chunk(self, X: np.ndarray, y: np.ndarray, order: np.ndarray, lrs: np.ndarray) -> tuple[float, float]:
+        """One native call over the batches of ``order``; (mean loss, seconds)."""
+        t0 = time.perf_counter()
+        loss = self.model.train_epoch(X, y, batch_size=self.batch_size, lr=cast("Sequence[float]", lrs),
+                                      momentum=self.momentum, weight_decay=self.weight_decay, dropout=self.dropout,
+                                      order=order, check=False, optimizer=self.optimizer, betas=self.betas,
+                                      eps=self.eps, max_grad_norm=self.max_grad_norm)
+        return loss, time.perf_counter() - t0
+
+    def _train_with_updates(self, e: int, X: np.ndarray, y: np.ndarray, order: np.ndarray,
+                            lrs: np.ndarray) -> tuple[float, float, dict[str, Any]]:
+        """Epoch ``e`` split at the mask updater's update batches: native calls for the batches in
+        between, the update before each of them. Returns (mean loss over the batches, training
+        seconds, the evolution columns of the history row)."""
+        assert self.updater is not None
+        B, spe = self.batch_size, len(lrs)
+        n_layers = len(self.model.layers)
+        chosen = _evolved_layers(self.evolve_layers, n_layers)
+        total_steps = self.epochs * spe
+        loss_sum, train_time, evo_time = 0.0, 0.0, 0.0
+        pruned, regrown = [0] * n_layers, [0] * n_layers
+        fraction, n_updates, b0 = 0.0, 0, 0
+
+        def chunk(b_lo: int, b_hi: int) -> None:
+            nonlocal loss_sum, train_time
+            part = order[b_lo * B:b_hi * B]
+            if part.size:
+                loss, dt = self._train_chunk(X, y, part, lrs[b_lo:b_hi])
+                loss_sum += loss * part.size
+                train_time += dt
+
+        for u in self.updater.update_batches(e, spe, self.epochs):
+            chunk(b0, u)
+            rows = order[u * B:(u + 1) * B]
+            t0 = time.perf_counter()
+            info = self.updater.update(self.model, (e - 1) * spe + u, rows, X, y, layers=chosen,
+                                       total_steps=total_steps, seed=self.seed, dropout=self.dropout)
+            evo_time += time.perf_counter() - t0
+            n_updates += 1
+            fraction = float(info["fraction"])
+            pruned = [a + b for a, b in zip(pruned, info["pruned"])]
+            regrown = [a + b for a, b in zip(regrown, info["regrown"])]
+            if self.updater.consumes_batch:
+                loss_sum += float(info["loss"]) * rows.size
+                b0 = u + 1
+            else:
+                b0 = u
+        chunk(b0, spe)
+        evo = {"zeta": fraction, "pruned": pruned if n_updates else None,
+               "regrown": regrown if n_updates else None, "evolution_time": evo_time}
+        return loss_sum / max(order.size, 1), train_time, evo
+
     def __repr__(self) -> str:
         return (f"Trainer(epoch {self.epoch}/{self.epochs}, batch_size={self.batch_size}, lr={self.lr}, "
-                f"lr_schedule={self.lr_schedule!r}, evolution={self.evolution_schedule!r})")
+                f"lr_schedule={self.lr_schedule!r}, "
+                f"evolution={self.updater.name if self.updater is not None else self.evolution_schedule!r})")

@@ -1,0 +1,407 @@
+// Dynamic sparse training primitives of a layer: compaction, magnitude and threshold pruning,
+// growth at explicit or random positions, and the exact / sampled top-k of block-gradient scores
+// (RigL, DSR; SET's prune_regrow in evolution.cpp is built from the same pieces).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <utility>
+
+#include "kernels.hpp"
+#include "layer.hpp"
+#include "pattern.hpp"
+
+namespace motifcore {
+
+namespace {
+
+// A candidate is one 128-bit key: the bits of its score (>= 0, so they order like the score) above
+// the complement of its position. A larger key is a better candidate -- higher score, then lower
+// position -- which is the strict total order of the selection, compared without branches.
+using Key = unsigned __int128;
+
+inline Key make_key(float score, uint64_t pos) {
+    uint32_t bits;
+    std::memcpy(&bits, &score, sizeof bits);
+    return (static_cast<Key>(bits) << 64) | static_cast<Key>(~pos);
+}
+inline uint64_t key_pos(Key k) { return ~static_cast<uint64_t>(k); }
+inline float key_score(Key k) {
+    const auto bits = static_cast<uint32_t>(k >> 64);
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+// Keeps the k best of `all` and returns them sorted by position (positions below `total`).
+TopkResult finish_topk(std::vector<Key>& all, int64_t k, uint64_t total) {
+    TopkResult out;
+    const auto kk = static_cast<size_t>(std::min<int64_t>(k, static_cast<int64_t>(all.size())));
+    if (kk < all.size()) std::nth_element(all.begin(), all.begin() + kk, all.end(), std::greater<Key>());
+    all.resize(kk);
+    out.positions.resize(kk);
+    out.scores.resize(kk);
+    if (total < (uint64_t(1) << 32)) {
+        // (position, score bits) in one word, sorted in linear time.
+        std::vector<uint64_t> packed(kk);
+        for (size_t i = 0; i < kk; ++i) {
+            uint32_t bits;
+            const float sc = key_score(all[i]);
+            std::memcpy(&bits, &sc, sizeof bits);
+            packed[i] = (key_pos(all[i]) << 32) | bits;
+        }
+        radix_sort(packed, total << 32);
+        for (size_t i = 0; i < kk; ++i) {
+            out.positions[i] = packed[i] >> 32;
+            const auto bits = static_cast<uint32_t>(packed[i]);
+            std::memcpy(&out.scores[i], &bits, sizeof bits);
+        }
+    } else {
+        std::sort(all.begin(), all.end(), [](Key a, Key b) { return key_pos(a) < key_pos(b); });
+        for (size_t i = 0; i < kk; ++i) {
+            out.positions[i] = key_pos(all[i]);
+            out.scores[i] = key_score(all[i]);
+        }
+    }
+    return out;
+}
+
+// The k best candidates seen, kept lazily: candidates go into a buffer; when it holds 2k + 1024,
+// nth_element keeps the k best and the k-th best becomes a bar that later candidates must beat.
+// A candidate that does not beat the k-th best seen so far can never be in the top-k, so the union
+// of several threads' buffers always contains the global top-k (given a starting bar, the top-k
+// of the candidates that beat it). O(1) per rejected candidate.
+struct TopBuf {
+    size_t k;
+    std::vector<Key> v;
+    Key bar = 0;
+    float bar_score = -1.f;   // the bar's score once there is one (scores are >= 0): a cheap first filter
+    void push(Key c) {
+        if (c <= bar) return;   // without a starting bar, bar = 0: every real key is larger
+        v.push_back(c);
+        if (v.size() >= 2 * k + 1024) shrink();
+    }
+    void shrink() {
+        std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k - 1), v.end(), std::greater<Key>());
+        v.resize(k);
+        bar = v[k - 1];
+        bar_score = key_score(bar);
+    }
+};
+
+}  // namespace
+
+void Layer::clear_removed() {
+    last_removed_pos.clear();
+    last_removed_K.clear();
+    last_removed_vK.clear();
+    last_removed_sK.clear();
+}
+
+int64_t Layer::keep_where(const uint8_t* keep) {
+    const int64_t nnz = n_blocks();
+    const bool adam_state = !sK.empty();
+    clear_removed();
+    std::vector<int64_t> new_indptr(G_out + 1, 0);
+    int64_t q = 0;
+    for (int64_t r = 0; r < G_out; ++r) {
+        for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) {
+            if (keep[p]) {
+                indices[q] = indices[p];
+                K[q] = K[p];
+                vK[q] = vK[p];
+                if (adam_state) sK[q] = sK[p];
+                ++q;
+            } else {
+                last_removed_pos.push_back(static_cast<uint64_t>(r) * static_cast<uint64_t>(G_in) +
+                                           static_cast<uint64_t>(indices[p]));
+                last_removed_K.push_back(K[p]);
+                last_removed_vK.push_back(vK[p]);
+                if (adam_state) last_removed_sK.push_back(sK[p]);
+            }
+        }
+        new_indptr[r + 1] = q;
+    }
+    indptr = std::move(new_indptr);
+    indices.resize(q);
+    K.resize(q);
+    vK.resize(q);
+    if (adam_state) sK.resize(q);
+    dK.assign(q, 0.f);
+    rebuild_transpose();
+    ++pattern_version_;
+    return nnz - q;
+}
+
+std::vector<uint8_t> Layer::smallest_blocks(int64_t k) const {
+    const int64_t nnz = n_blocks();
+    MC_CHECK(k >= 0 && k <= nnz, "cannot select " << k << " of " << nnz << " blocks");
+    std::vector<uint8_t> mark(nnz, 0);
+    if (k == 0) return mark;
+    // (|K|, index) pairs: the selection reads contiguous memory instead of K at random.
+    std::vector<std::pair<float, int64_t>> order(static_cast<size_t>(nnz));
+    for (int64_t p = 0; p < nnz; ++p) order[p] = {std::fabs(K[p]), p};
+    std::nth_element(order.begin(), order.begin() + (k - 1), order.end());   // lexicographic: ties by index
+    for (int64_t i = 0; i < k; ++i) mark[order[i].second] = 1;
+    return mark;
+}
+
+int64_t Layer::prune_smallest(int64_t k) {
+    std::vector<uint8_t> keep = smallest_blocks(k);
+    for (auto& v : keep) v = !v;
+    return keep_where(keep.data());
+}
+
+int64_t Layer::prune_below(float H, int64_t keep_min) {
+    MC_CHECK(std::isfinite(H) && H >= 0, "threshold must be finite and >= 0, got " << H);
+    MC_CHECK(keep_min >= 0, "keep_min must be >= 0, got " << keep_min);
+    const int64_t nnz = n_blocks();
+    std::vector<uint8_t> keep(nnz);
+    int64_t kept = 0;
+    for (int64_t p = 0; p < nnz; ++p) kept += keep[p] = std::fabs(K[p]) >= H;
+    const int64_t floor_keep = std::min(keep_min, nnz);
+    if (kept < floor_keep) {
+        // Keep the floor_keep largest |K| instead: everything but the nnz - floor_keep smallest.
+        keep = smallest_blocks(nnz - floor_keep);
+        for (auto& v : keep) v = !v;
+    }
+    return keep_where(keep.data());
+}
+
+int64_t Layer::grow_sorted(const std::vector<uint64_t>& fresh, RegrowInit init, Rng& rng, float pruned_bound) {
+    const int64_t nnz = n_blocks();
+    const int64_t n = static_cast<int64_t>(fresh.size());
+    const bool adam_state = !sK.empty();
+    std::vector<int64_t> new_indptr(G_out + 1, 0);
+    std::vector<int32_t> new_indices;
+    std::vector<float> new_K, new_vK, new_sK;
+    std::vector<char> is_new;
+    new_indices.reserve(nnz + n);
+    new_K.reserve(nnz + n);
+    new_vK.reserve(nnz + n);
+    if (adam_state) new_sK.reserve(nnz + n);
+    is_new.reserve(nnz + n);
+    size_t f = 0, rm = 0;
+    for (int64_t r = 0; r < G_out; ++r) {
+        int64_t p = indptr[r];
+        const int64_t pe = indptr[r + 1];
+        while (true) {
+            const bool have_old = p < pe;
+            const bool have_new = f < fresh.size() && static_cast<int64_t>(fresh[f] / G_in) == r;
+            if (!have_old && !have_new) break;
+            const int32_t c_new = have_new ? static_cast<int32_t>(fresh[f] % G_in) : 0;
+            if (have_old && have_new) MC_CHECK(indices[p] != c_new, "position " << fresh[f] << " is already active");
+            if (have_old && (!have_new || indices[p] < c_new)) {
+                new_indices.push_back(indices[p]);
+                new_K.push_back(K[p]);
+                new_vK.push_back(vK[p]);
+                if (adam_state) new_sK.push_back(sK[p]);
+                is_new.push_back(0);
+                ++p;
+            } else {
+                // A position removed by the last prune comes back with its old state.
+                while (rm < last_removed_pos.size() && last_removed_pos[rm] < fresh[f]) ++rm;
+                const bool restored = rm < last_removed_pos.size() && last_removed_pos[rm] == fresh[f];
+                new_indices.push_back(c_new);
+                new_K.push_back(restored ? last_removed_K[rm] : 0.f);
+                new_vK.push_back(restored ? last_removed_vK[rm] : 0.f);
+                if (adam_state) new_sK.push_back(restored && !last_removed_sK.empty() ? last_removed_sK[rm] : 0.f);
+                is_new.push_back(restored ? 0 : 1);
+                ++f;
+            }
+        }
+        new_indptr[r + 1] = static_cast<int64_t>(new_indices.size());
+    }
+    indptr = std::move(new_indptr);
+    indices = std::move(new_indices);
+    K = std::move(new_K);
+    vK = std::move(new_vK);
+    if (adam_state) sK = std::move(new_sK);
+    dK.assign(K.size(), 0.f);
+    // New weights, drawn in position order: He bound of the row's new fan-in, or the pruned scale.
+    for (int64_t r = 0; r < G_out && init != RegrowInit::Zero; ++r) {
+        float bound = -1.f;
+        for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) {
+            if (!is_new[p]) continue;
+            if (bound < 0) bound = init == RegrowInit::He ? init_bound(r) : pruned_bound;
+            K[p] = static_cast<float>((2.0 * rng.uniform() - 1.0) * bound);
+        }
+    }
+    clear_removed();
+    rebuild_transpose();
+    ++pattern_version_;
+    return n;
+}
+
+int64_t Layer::grow_at(const uint64_t* pos, int64_t n, RegrowInit init, uint64_t seed, float pruned_bound) {
+    MC_CHECK(n >= 0, "cannot grow a negative number of blocks");
+    const uint64_t total = static_cast<uint64_t>(G_in) * static_cast<uint64_t>(G_out);
+    std::vector<uint64_t> fresh(pos, pos + n);
+    for (int64_t i = 0; i < n; ++i) {
+        MC_CHECK(fresh[i] < total, "position " << fresh[i] << " out of range [0, " << total << ")");
+        MC_CHECK(i == 0 || fresh[i - 1] < fresh[i], "positions must be strictly increasing");
+    }
+    MC_CHECK(std::isfinite(pruned_bound) && pruned_bound >= 0, "pruned_bound must be >= 0");
+    Rng rng(seed);
+    return grow_sorted(fresh, init, rng, pruned_bound);
+}
+
+int64_t Layer::grow_random(int64_t n, uint64_t seed, RegrowInit init, float pruned_bound) {
+    MC_CHECK(n >= 0, "cannot grow a negative number of blocks");
+    const uint64_t total = static_cast<uint64_t>(G_in) * static_cast<uint64_t>(G_out);
+    const uint64_t taken_n = static_cast<uint64_t>(n_blocks()) + last_removed_pos.size();
+    const int64_t m = std::min<int64_t>(n, static_cast<int64_t>(total - taken_n));
+    Rng rng(seed);
+    auto taken = [&](uint64_t pos) {
+        const int64_t r = static_cast<int64_t>(pos / G_in);
+        const int32_t c = static_cast<int32_t>(pos % G_in);
+        return std::binary_search(indices.begin() + indptr[r], indices.begin() + indptr[r + 1], c) ||
+               std::binary_search(last_removed_pos.begin(), last_removed_pos.end(), pos);
+    };
+    const auto fresh = sample_positions(total, static_cast<uint64_t>(std::max<int64_t>(m, 0)), taken_n, rng, taken);
+    return grow_sorted(fresh, init, rng, pruned_bound);
+}
+
+TopkResult Layer::block_grad_topk(const float* dU, const float* S, int64_t B, int64_t ld, const uint8_t* kept,
+                                  int64_t k, const TopkConfig& cfg, int nt) const {
+    MC_CHECK(k >= 0, "k must be >= 0, got " << k);
+    MC_CHECK(cfg.tile_rows >= 1 && cfg.tile_cols >= 0, "tile sizes must be >= 1");
+    MC_CHECK(cfg.sample_factor >= 1, "sample_factor must be >= 1");
+    const uint64_t total = static_cast<uint64_t>(G_in) * static_cast<uint64_t>(G_out);
+    const int64_t nnz = n_blocks();
+    int64_t n_kept = 0;
+    for (int64_t p = 0; p < nnz; ++p) n_kept += kept[p] != 0;
+    const int64_t free_pos = static_cast<int64_t>(total) - n_kept;
+    k = std::min(k, free_pos);
+    std::vector<Key> all;
+    if (k <= 0) return finish_topk(all, 0, total);
+    const auto& K_ = kernels();
+
+    // n candidates drawn uniformly among the positions not kept, each row's gathered, transposed,
+    // in chunks of up to 64 and scored by the kernel of the exact mode (so a score is bitwise the
+    // one the exact mode computes); rows are scored in parallel.
+    auto sample_and_score = [&](uint64_t n, uint64_t seed) {
+        Rng rng(seed);
+        auto is_kept = [&](uint64_t pos) {
+            const int64_t r = static_cast<int64_t>(pos / G_in);
+            const int32_t c = static_cast<int32_t>(pos % G_in);
+            const auto b = indices.begin() + indptr[r], e = indices.begin() + indptr[r + 1];
+            const auto it = std::lower_bound(b, e, c);
+            return it != e && *it == c && kept[it - indices.begin()] != 0;
+        };
+        const auto cand = sample_positions(total, n, static_cast<uint64_t>(n_kept), rng, is_kept);
+        std::vector<int64_t> row_start(G_out + 1, 0);
+        for (uint64_t pos : cand) ++row_start[static_cast<int64_t>(pos / G_in) + 1];
+        for (int64_t r = 0; r < G_out; ++r) row_start[r + 1] += row_start[r];
+        std::vector<float> sc(cand.size());
+#pragma omp parallel num_threads(threads_for(static_cast<int64_t>(cand.size()) * B, nt))
+        {
+            constexpr int64_t kChunk = 64;
+            std::vector<float> St(static_cast<size_t>(B * kChunk)), out(kChunk);
+#pragma omp for schedule(dynamic, 16)
+            for (int64_t r = 0; r < G_out; ++r) {
+                for (int64_t a = row_start[r]; a < row_start[r + 1]; a += kChunk) {
+                    const int64_t m = std::min(kChunk, row_start[r + 1] - a);
+                    const int64_t Cp = (m + 15) / 16 * 16;
+                    std::fill(St.begin(), St.begin() + B * Cp, 0.f);
+                    for (int64_t j = 0; j < m; ++j) {
+                        const float* src = S + static_cast<int64_t>(cand[a + j] % G_in) * ld;
+                        for (int64_t b = 0; b < B; ++b) St[b * Cp + j] = src[b];
+                    }
+                    K_.score_tile(dU + r * ld, 1, St.data(), Cp, B, ld, out.data());
+                    std::copy(out.begin(), out.begin() + m, sc.begin() + a);
+                }
+            }
+        }
+        std::vector<Key> keys(cand.size());
+        for (size_t i = 0; i < cand.size(); ++i) keys[i] = make_key(std::fabs(sc[i]), cand[i]);
+        return keys;
+    };
+
+    if (cfg.mode == TopkMode::Sampled) {
+        const uint64_t n_cand = static_cast<uint64_t>(std::min<int64_t>(
+            free_pos, k > free_pos / cfg.sample_factor ? free_pos : k * cfg.sample_factor));
+        all = sample_and_score(n_cand, cfg.seed);
+        return finish_topk(all, k, total);
+    }
+
+    // Exact: tiles of tile_rows x tile_cols positions, column tile major, scheduled dynamically. A
+    // thread transposes the input-panel columns of its tile into [B, Cp] (kept while it stays on
+    // the same column tile), scores every position of the tile with score_tile, and offers the
+    // positions that are not kept to its own TopBuf; the union of the buffers holds the top-k.
+    const int64_t Rt = cfg.tile_rows;
+    const int64_t Ct = cfg.tile_cols > 0 ? cfg.tile_cols : std::max<int64_t>(16, (int64_t(256) << 10) / (B * 4) / 16 * 16);
+    const int64_t n_rt = (G_out + Rt - 1) / Rt, n_ct = (G_in + Ct - 1) / Ct;
+    const int64_t n_tiles = n_rt * n_ct;
+    const int64_t Cp = (Ct + 15) / 16 * 16;
+    const uint64_t work = std::min<uint64_t>(total * static_cast<uint64_t>(B), uint64_t(1) << 40);
+    // A starting bar from a sample of 8192 free positions: the sampled key at the rank where about
+    // 2k of all free positions are expected to beat it. Most candidates then fail one float
+    // comparison. The result does not depend on the bar: if fewer than k positions beat it (an
+    // unlucky sample), the scan is repeated without one.
+    auto scan = [&](Key bar0) {
+        all.clear();
+#pragma omp parallel num_threads(threads_for(static_cast<int64_t>(work), nt))
+        {
+            TopBuf top{static_cast<size_t>(k), {}, bar0, bar0 ? key_score(bar0) : -1.f};
+            std::vector<float> St(static_cast<size_t>(B * Cp)), sc(static_cast<size_t>(std::min(Rt, G_out) * Cp));
+            int64_t have_ct = -1;
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t t = 0; t < n_tiles; ++t) {
+                const int64_t ct = t / n_rt;
+                const int64_t r0 = (t % n_rt) * Rt, r1 = std::min(G_out, r0 + Rt);
+                const int32_t c0 = static_cast<int32_t>(ct * Ct);
+                const int32_t c1 = static_cast<int32_t>(std::min<int64_t>(G_in, c0 + Ct));
+                if (ct != have_ct) {
+                    std::fill(St.begin(), St.end(), 0.f);
+                    for (int32_t c = c0; c < c1; ++c) {
+                        const float* src = S + static_cast<int64_t>(c) * ld;
+                        for (int64_t b = 0; b < B; ++b) St[b * Cp + (c - c0)] = src[b];
+                    }
+                    have_ct = ct;
+                }
+                K_.score_tile(dU + r0 * ld, r1 - r0, St.data(), Cp, B, ld, sc.data());
+                for (int64_t r = r0; r < r1; ++r) {
+                    const float* row = sc.data() + (r - r0) * Cp;
+                    const auto b = indices.begin() + indptr[r], e = indices.begin() + indptr[r + 1];
+                    int64_t p = std::lower_bound(b, e, c0) - indices.begin();
+                    const int64_t pe = indptr[r + 1];
+                    const uint64_t base = static_cast<uint64_t>(r) * static_cast<uint64_t>(G_in);
+                    for (int32_t c = c0; c < c1; ++c) {
+                        const float sc_c = std::fabs(row[c - c0]);
+                        if (sc_c < top.bar_score) continue;   // cannot enter the top-k: skip the kept check
+                        while (p < pe && indices[p] < c) ++p;
+                        if (p < pe && indices[p] == c && kept[p]) continue;
+                        top.push(make_key(sc_c, base + static_cast<uint64_t>(c)));
+                    }
+                }
+            }
+#pragma omp critical(motifcore_topk_merge)
+            all.insert(all.end(), top.v.begin(), top.v.end());
+        }
+    };
+    Key bar0 = 0;
+    const int64_t n_s = std::min<int64_t>(free_pos, 8192);
+    const int64_t rank = static_cast<int64_t>(2.0 * static_cast<double>(k) * static_cast<double>(n_s) /
+                                              static_cast<double>(free_pos));
+    if (n_s >= 1024 && rank < n_s) {
+        auto smp = sample_and_score(static_cast<uint64_t>(n_s), cfg.seed ^ 0xB1A5ULL);
+        std::nth_element(smp.begin(), smp.begin() + rank, smp.end(), std::greater<Key>());
+        bar0 = smp[rank];
+    }
+    scan(bar0);
+    if (static_cast<int64_t>(all.size()) < k) scan(0);
+    return finish_topk(all, k, total);
+}
+
+TopkResult Layer::grad_topk_last(int64_t k, int64_t drop, const TopkConfig& cfg, int nt) {
+    MC_CHECK(have_grad_, "grad_topk needs a forward and a backward first");
+    MC_CHECK(pattern_version_ == forward_version_,
+             "the block pattern changed since the last forward; call forward and backward again");
+    std::vector<uint8_t> kept = smallest_blocks(drop);
+    for (auto& v : kept) v = !v;
+    const float* S = m_in == 1 ? x_fm_.data() : own_.S.data();
+    return block_grad_topk(own_.dUp, S, last_B_, panel_ld(last_B_), kept.data(), k, cfg, nt);
+}
+
+}  // namespace motifcore
