@@ -154,6 +154,7 @@ void Layer::set_state(std::vector<int64_t> new_indptr, std::vector<int32_t> new_
     sb = std::move(new_sb);
     dK.assign(K.size(), 0.f);
     db.assign(b.size(), 0.f);
+    clear_codebook();
     rebuild_transpose();
     ++pattern_version_;
 }

@@ -23,6 +23,7 @@ ALLOWED = {
     "experiments": {"train", "recipes", "nn", "data", "analysis", "_internal"},
     "report": {"experiments", "analysis", "_internal"},
     "sklearn": {"train", "recipes", "nn", "_internal"},
+    "baselines": {"train", "nn", "_internal"},
     "cli": {"experiments", "report", "train", "recipes", "nn", "data", "analysis", "_internal"},
 }
 LEAVES = {"_core", "_version"}

@@ -1,6 +1,6 @@
 """Type stub of the compiled engine motifcore._core (see bindings/)."""
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +38,11 @@ class Layer:
     bias_sq: F32
     grad_weights: F32
     grad_bias: F32
+    codes: I32
+    centroids: F32
+    centroid_velocity: F32
+    centroid_sq: F32
+    grad_centroids: F32
     def __init__(self, n_in: int, n_out: int, m_in: int = 1, m_out: int = 1, density: float = 0.1,
                  epsilon: float = 0.0, bias: str = "neuron", activation: str = "linear",
                  seed: int = 0, input_copies: int = 1) -> None: ...
@@ -55,6 +60,9 @@ class Layer:
                        beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0,
                        grad_scale: float = 1.0, t: int = 1, num_threads: int = 1) -> None: ...
     def grad_sq_norm(self, num_threads: int = 1) -> float: ...
+    def set_codebook(self, codes: I32, centroids: F32, centroid_velocity: F32 = ...,
+                     centroid_sq: F32 = ...) -> None: ...
+    def clear_codebook(self) -> None: ...
 
 class Network:
     layers: List[Layer]
@@ -64,9 +72,11 @@ class Network:
     def __init__(self, layers: List[Layer], num_threads: int) -> None: ...
     def train_step(self, X: F32, y: I64, lr: float, momentum: float = 0.9, weight_decay: float = 5e-4,
                    dropout: float = 0.0, optimizer: str = "sgd", beta1: float = 0.9, beta2: float = 0.999,
-                   eps: float = 1e-8, max_grad_norm: float = 0.0) -> float: ...
+                   eps: float = 1e-8, max_grad_norm: float = 0.0, teacher: Optional[F32] = None,
+                   temperature: float = 1.0, kd_lambda: float = 0.0) -> float: ...
     def train_epoch(self, X: F32, y: I64, order: I64, batch_size: int, lrs: F32, momentum: float = 0.9,
                     weight_decay: float = 5e-4, dropout: float = 0.0, optimizer: str = "sgd", beta1: float = 0.9,
-                    beta2: float = 0.999, eps: float = 1e-8, max_grad_norm: float = 0.0) -> float: ...
+                    beta2: float = 0.999, eps: float = 1e-8, max_grad_norm: float = 0.0,
+                    teacher: Optional[F32] = None, temperature: float = 1.0, kd_lambda: float = 0.0) -> float: ...
     def logits(self, X: F32, chunk: int = 256) -> F32: ...
     def evaluate(self, X: F32, y: I64, chunk: int = 256) -> Tuple[float, int]: ...
