@@ -217,9 +217,8 @@ class CompressedLayer:
         return int(self.weight_codes.size)
 
     def bytes_fixed(self) -> int:
-        """Codebook + fixed-width weight codes + fixed-width gaps + fp32 biases."""
-        return (4 * self.codebook.size + -(-self.entries * self.bits // 8)
-                + -(-self.entries * self.index_bits // 8) + 4 * self.n_bias)
+        """Codebook + one packed stream of fixed-width (weight code, gap) pairs + fp32 biases."""
+        return 4 * self.codebook.size + -(-self.entries * (self.bits + self.index_bits) // 8) + 4 * self.n_bias
 
     def bytes_huffman(self) -> int:
         """Codebook + Huffman-coded weight codes and gaps + their code-length tables (one byte per
