@@ -25,7 +25,7 @@ import numpy as np
 from .._internal.validation import check_int
 from ..nn.model import MotifMLP
 
-__all__ = ["CompressedLayer", "canonical_codes", "compress_model", "huffman_decode", "huffman_encode",
+__all__ = ["CompressedLayer", "canonical_codes", "compress_model", "csr_bytes", "huffman_decode", "huffman_encode",
            "huffman_lengths", "inference_bytes", "kmeans_1d", "quantization_ratio", "quantize_model",
            "relative_index"]
 
@@ -76,14 +76,21 @@ def quantization_ratio(n: int, bits: int, k: int) -> float:
     return n * bits / (n * math.log2(k) + k * bits)
 
 
-def quantize_model(model: MotifMLP, bits: int = 5) -> list[np.ndarray]:
+def quantize_model(model: MotifMLP, bits: int = 5, trainable: bool = False) -> list[np.ndarray]:
     """Replace every layer's block weights by their k-means centroid in place (weight sharing;
-    optimizer state untouched); returns each layer's codebook (code 0 = 0.0)."""
+    optimizer state untouched); returns each layer's codebook (code 0 = 0.0, the filler code).
+
+    With ``trainable`` each layer also holds its codebook (:meth:`MotifLayer.set_codebook`), so
+    that further training fine-tunes the ``2**bits - 1`` centroids instead of the weights (Deep
+    Compression's trained quantization)."""
     bits = check_int(bits, "bits")
     books = []
     for layer in model.layers:
         book, codes = _layer_codebook(layer.weights, bits)
-        layer.weights = book[codes]
+        if trainable and layer.n_blocks:
+            layer.set_codebook(codes - 1, book[1:])
+        else:
+            layer.weights = book[codes]
         books.append(book)
     return books
 
@@ -230,13 +237,25 @@ class CompressedLayer:
 
 
 def _compress_layer(layer: Any, bits: int, index_bits: int) -> CompressedLayer:
-    book, codes = _layer_codebook(layer.weights, bits)
+    shared = layer.codebook
+    if shared is not None and shared[1].size <= 2 ** bits - 1:     # trained centroids: keep them
+        book = np.zeros(2 ** bits, dtype=np.float32)
+        book[1:shared[1].size + 1] = shared[1]
+        codes = shared[0].astype(np.int64) + 1
+    else:
+        book, codes = _layer_codebook(layer.weights, bits)
     g_in = layer.groups[1]
     pos = layer.block_rows * g_in + layer.indices.astype(np.int64)
     gaps, filler = relative_index(pos, index_bits)
     wcodes = np.zeros(gaps.size, dtype=np.int64)
     wcodes[~filler] = codes
     return CompressedLayer(book, wcodes, gaps, int(layer.bias.size), bits, index_bits)
+
+
+def csr_bytes(model: MotifMLP) -> int:
+    """Bytes of the fp32 block-CSR inference form: a 4-byte weight and a 4-byte index per block,
+    8-byte row pointers and fp32 biases."""
+    return int(sum(8 * layer.n_blocks + 8 * (layer.groups[0] + 1) + 4 * layer.bias.size for layer in model.layers))
 
 
 def inference_bytes(model: MotifMLP) -> int:
@@ -267,10 +286,9 @@ def compress_model(model: MotifMLP, bits: int = 5, index_bits: int = 5,
         raise ValueError("bits must be <= 16 and index_bits <= 24")
     layers = [_compress_layer(layer, bits, index_bits) for layer in model.layers]
     dense = 4 * model.dense_params
-    csr = sum(8 * layer.n_blocks + 8 * (layer.groups[0] + 1) + 4 * layer.bias.size for layer in model.layers)
     fixed = sum(cl.bytes_fixed() for cl in layers)
     huff = sum(cl.bytes_huffman() for cl in layers) if huffman else None
-    return {"dense_fp32_bytes": dense, "csr_fp32_bytes": int(csr), "savez_bytes": inference_bytes(model),
+    return {"dense_fp32_bytes": dense, "csr_fp32_bytes": csr_bytes(model), "savez_bytes": inference_bytes(model),
             "dc_bytes_fixed": int(fixed), "dc_bytes_huffman": huff,
             "compression_fixed": dense / fixed, "compression_huffman": dense / huff if huff else None,
             "entries": sum(cl.entries for cl in layers), "fillers": sum(
