@@ -77,6 +77,17 @@ def test_global_pruning_exclude_output_and_empty_layer():
         prune.global_magnitude_prune(m, density=3 / 8)
 
 
+def test_layerwise_pruning_keeps_the_same_fraction_of_every_layer():
+    m = _two_layer([0.1, -0.5, 0.3, 0.05], [-0.2, 0.4, 0.01, -0.02])
+    assert prune.global_magnitude_prune(m, density=0.5, scope="layer") == [2, 2]
+    assert m.layers[0].weights.tolist() == [np.float32(-0.5), np.float32(0.3)]
+    assert m.layers[1].weights.tolist() == [np.float32(-0.2), np.float32(0.4)]
+    m = _two_layer([0.3, -0.3, 0.3, 0.3], [0.3, 0.3, -0.3, 0.3])      # where global ranking fails
+    assert prune.global_magnitude_prune(m, density=0.25, scope="layer") == [1, 1]
+    with pytest.raises(ValueError, match="scope"):
+        prune.global_magnitude_prune(m, density=0.25, scope="row")
+
+
 def test_global_pruning_ties_order():
     m = _two_layer([0.3, -0.3, 0.2, 0.3], [0.3, 0.1, -0.3, 0.3])
     prune.global_magnitude_prune(m, density=5 / 8)     # five of the six 0.3s: the last one goes

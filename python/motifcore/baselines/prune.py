@@ -71,7 +71,7 @@ def _install(model: MotifMLP, state: dict[str, np.ndarray]) -> None:
 
 
 def global_magnitude_prune(model: MotifMLP, *, density: float | None = None, sparsity: float | None = None,
-                           exclude_output: bool = False) -> list[int]:
+                           exclude_output: bool = False, scope: str = "global") -> list[int]:
     """Prune ``model`` in place to ``density`` (or ``1 - sparsity``) of the block grid of the chosen
     layers, keeping the blocks of largest ``|K|`` over all of them together; returns the blocks
     kept per layer.
@@ -81,7 +81,14 @@ def global_magnitude_prune(model: MotifMLP, *, density: float | None = None, spa
     ties in ``|K|`` keep the earlier (layer, position). Biases are untouched; the optimizer state
     is reset (momentum and Adam moments zero, step 0). A target above the current number of
     blocks, or one that would leave a layer without blocks, raises ValueError.
+
+    ``scope="layer"`` ranks each chosen layer on its own instead and keeps
+    ``round(density * G_out * G_in)`` blocks in every one (uniform layer-wise pruning): at high
+    sparsity global ranking can starve a layer whose weights are small (a wide layer's init bound
+    is small), layer-wise ranking cannot.
     """
+    if scope not in ("global", "layer"):
+        raise ValueError(f"scope must be 'global' or 'layer', got {scope!r}")
     if not isinstance(model, MotifMLP):
         raise TypeError(f"model must be a MotifMLP, got {type(model).__name__}")
     if (density is None) == (sparsity is None):
@@ -93,26 +100,34 @@ def global_magnitude_prune(model: MotifMLP, *, density: float | None = None, spa
     chosen = list(range(len(layers) - 1 if exclude_output else len(layers)))
     if not chosen:
         raise ValueError("exclude_output=True leaves no layer to prune in a one-layer model")
-    grid = sum(layers[i].groups[0] * layers[i].groups[1] for i in chosen)
-    n_keep = int(round(d * grid))
+    grids = [layers[i].groups[0] * layers[i].groups[1] for i in chosen]
+    n_keep = int(round(d * sum(grids)))
     current = sum(layers[i].n_blocks for i in chosen)
-    if n_keep > current:
+    if n_keep > current or (scope == "layer" and any(round(d * g) > layers[i].n_blocks
+                                                     for g, i in zip(grids, chosen))):
         raise ValueError(f"density {d} keeps {n_keep} blocks, but the pruned layers hold only {current}")
     state = model.get_state()
     mags = [np.abs(state[f"layer{i}.weights"]) for i in chosen]
-    mag = np.concatenate(mags)
-    layer_id = np.concatenate([np.full(m.shape[0], j, dtype=np.int64) for j, m in enumerate(mags)])
-    pos = np.concatenate([np.arange(m.shape[0], dtype=np.int64) for m in mags])  # CSR order = position order
-    order = np.lexsort((pos, layer_id, -mag))          # |K| descending, then layer, then position
-    keep_all = np.zeros(mag.shape[0], dtype=bool)
-    keep_all[order[:n_keep]] = True
-    start = 0
-    for j, i in enumerate(chosen):
-        keep = keep_all[start:start + mags[j].shape[0]]
-        start += mags[j].shape[0]
+    if scope == "layer":
+        keeps = []
+        for mag, g in zip(mags, grids):
+            keep = np.zeros(mag.shape[0], dtype=bool)
+            keep[np.lexsort((np.arange(mag.shape[0]), -mag))[:int(round(d * g))]] = True
+            keeps.append(keep)
+    else:
+        mag = np.concatenate(mags)
+        layer_id = np.concatenate([np.full(m.shape[0], j, dtype=np.int64) for j, m in enumerate(mags)])
+        pos = np.concatenate([np.arange(m.shape[0], dtype=np.int64) for m in mags])  # CSR order = position order
+        order = np.lexsort((pos, layer_id, -mag))          # |K| descending, then layer, then position
+        keep_all = np.zeros(mag.shape[0], dtype=bool)
+        keep_all[order[:n_keep]] = True
+        keeps = np.split(keep_all, np.cumsum([m.shape[0] for m in mags])[:-1])
+    for i, keep in zip(chosen, keeps):
         if not keep.any():
-            raise ValueError(f"density {d} would leave layer {i} without blocks; prune less or pass "
-                             "exclude_output=True")
+            hint = "" if exclude_output else ", pass exclude_output=True"
+            why = " (global ranking favours layers of larger weights)" if scope == "global" else ""
+            raise ValueError(f"density {d} would leave layer {i} without blocks{why}; prune less{hint}"
+                             + (" or use scope='layer'" if scope == "global" else ""))
         _fresh_layer_state(state, i, keep)
     for i in range(len(layers)):
         if i not in chosen:

@@ -71,6 +71,7 @@ ROWS: dict[str, Row] = {r.name: r for r in [
     Row("prune-lrr", 7, "one-shot global, matched + LR rewinding"),
     Row("prune-wr", 7, "one-shot global, matched + weight rewinding"),
     Row("prune-iter", 7, "iterative global (cosine schedule), matched"),
+    Row("prune-layer-ft", 7, "one-shot layer-wise (uniform), matched + fine-tune"),
     Row("kd-paper", 7, "distilled dense student, paper width"),
     Row("kd-matched", 7, "distilled dense student, matched unique params"),
     Row("motif2", 7, "Motif-SET m = 2"),
@@ -306,12 +307,12 @@ def _teacher(ctx: _Ctx) -> tuple[KD, float]:
 
 
 def _pruned(ctx: _Ctx, name: str, seed: int, mode: str, density: float,
-            exclude_output: bool) -> tuple[Trainer, dict[str, Any]]:
+            exclude_output: bool, scope: str = "global") -> tuple[Trainer, dict[str, Any]]:
     spec, d = ctx.spec, _dense(ctx)
 
     def make() -> Trainer:
         m = load_model(ctx.ckpt("dense"), num_threads=spec.threads)
-        prune.global_magnitude_prune(m, density=density, exclude_output=exclude_output)
+        prune.global_magnitude_prune(m, density=density, exclude_output=exclude_output, scope=scope)
         kw = {**d["kwargs"], "seed": seed}
         if mode == "ft":
             return prune.retrainer(m, "ft", epochs=spec.epochs_ft, **kw)
@@ -388,7 +389,8 @@ def _run_row(ctx: _Ctx, row: str, seed: int) -> dict[str, Any]:
         mode = row.rsplit("-", 1)[1]
         literal = row == "prune75-ft"         # the paper's: global over all layers, 75 %
         dens = 0.25 if literal else matched
-        t, info = _pruned(ctx, row, seed, mode, dens, spec.exclude_output and not literal)
+        t, info = _pruned(ctx, row, seed, mode, dens, spec.exclude_output and not literal,
+                          "layer" if row == "prune-layer-ft" else "global")
         return {**_measure(ctx, t.model, "nonzeros"), **info, "density": dens}
     if row == "prune-iter":
         t, info = _iterative(ctx, seed, matched)
