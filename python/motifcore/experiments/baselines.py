@@ -576,6 +576,13 @@ def _report(rows: list[dict[str, Any]], spec: BaselineSpec, command: str | None)
              "sparse-from-scratch ones). Paper columns: Chen, Liu & Ziabari (2025), Tables 7-8, FMNIST, "
              "where a row has a counterpart; their params mix conventions and several of their numbers were not "
              "measured (docs/baselines.md).", ""]
+    default = BaselineSpec()
+    changed = [f.name for f in dataclasses.fields(BaselineSpec)
+               if f.name not in ("rows", "latency_repeats", "latency_warmup", "threads", "data_dir")
+               and getattr(spec, f.name) != getattr(default, f.name)]
+    if changed:
+        lines += [f"**Reduced run**: differs from the full experiment in {', '.join(changed)}. Its numbers show that "
+                  "the pipeline works; they are not comparable with the paper's.", ""]
     if command:
         lines += ["Regenerate:", "", "```", command, "```", ""]
     for table in (7, 8):
