@@ -530,3 +530,29 @@ def test_codebook_errors():
     layer.backward(np.ones((1, 4), np.float32))
     with pytest.raises(ValueError, match="pattern changed"):
         layer.sgd_step(0.1)
+
+
+def test_iterative_prune_reaches_the_target_and_resumes(tmp_path):
+    X, y = _data()
+    kw = dict(density=0.2, rounds=3, epochs_per_round=2, exclude_output=True, seed=3, batch_size=32, progress=False)
+
+    def source():
+        m = MotifMLP([12, 16, 3], density=1.0, seed=1, num_threads=1)
+        _trainer(m, 1).fit(X, y)
+        return m
+
+    model, trainers = prune.iterative_prune(source(), X, y, **kw)
+    assert len(trainers) == 3 and all(t.epoch == 2 for t in trainers)
+    targets = [round(d * 12 * 16) for d in prune.iterative_densities(0.2, 3)]
+    assert model.layers[0].n_blocks == targets[-1] and model.layers[1].n_blocks == 16 * 3
+    # interrupted in round 2 (after its first epoch was saved), then resumed from the round checkpoints
+
+    def stop(trainer, epoch, logs):
+        if (tmp_path / "round2.npz").exists():
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        prune.iterative_prune(source(), X, y, checkpoint_dir=tmp_path, callbacks=[stop], **kw)
+    assert (tmp_path / "round1.npz").exists() and (tmp_path / "round2.npz").exists()
+    resumed, _ = prune.iterative_prune(source(), X, y, checkpoint_dir=tmp_path, **kw)
+    _equal_states(model.get_state(), resumed.get_state())

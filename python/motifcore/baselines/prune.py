@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._internal.io import PathLike
 from ..nn.model import MotifMLP
-from ..train.trainer import Trainer
+from ..train.trainer import Checkpoint, Trainer
 
-__all__ = ["MODES", "global_magnitude_prune", "iterative_densities", "retrainer", "rewind"]
+__all__ = ["MODES", "global_magnitude_prune", "iterative_densities", "iterative_prune", "retrainer", "rewind"]
 
 #: retraining modes after pruning
 MODES = ("ft", "lrr", "wr")
@@ -209,3 +211,34 @@ def retrainer(model: MotifMLP, mode: str, *, epochs: int, rewind_epoch: int = 1,
     trainer.epoch = int(rewind_epoch)
     trainer.evolved_through = int(rewind_epoch)
     return trainer
+
+
+def iterative_prune(model: MotifMLP, X: Any, y: Any, X_val: Any = None, y_val: Any = None, *, density: float,
+                    rounds: int, epochs_per_round: int, exclude_output: bool = False, scope: str = "global",
+                    checkpoint_dir: PathLike | None = None, callbacks: Sequence[Any] | None = None,
+                    **trainer_kwargs: Any) -> tuple[MotifMLP, list[Trainer]]:
+    """Prune ``model`` in ``rounds`` rounds down to ``density`` (:func:`iterative_densities`),
+    fine-tuning ``epochs_per_round`` epochs (``"ft"``) after each; returns the final model and
+    the round trainers (their histories hold the times).
+
+    With ``checkpoint_dir`` each round is checkpointed every epoch as ``round<r>.npz`` and a new
+    call resumes where the last one stopped, bit for bit (the returned model is then the one
+    restored from the checkpoints, not ``model``).
+    """
+    folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    trainers: list[Trainer] = []
+    for r, d in enumerate(iterative_densities(density, rounds), 1):
+        path = folder / f"round{r}.npz" if folder is not None else None
+        cbs = [*(callbacks or []), *([Checkpoint(path)] if path is not None else [])]
+        if path is not None and path.exists():
+            trainer = Trainer.from_checkpoint(path, callbacks=cbs, progress=trainer_kwargs.get("progress", True),
+                                              num_threads=model.num_threads)
+        else:
+            global_magnitude_prune(model, density=d, exclude_output=exclude_output, scope=scope)
+            trainer = retrainer(model, "ft", epochs=epochs_per_round, callbacks=cbs, **trainer_kwargs)
+        trainer.fit(X, y, X_val, y_val)
+        model = trainer.model
+        trainers.append(trainer)
+    return model, trainers

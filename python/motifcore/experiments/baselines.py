@@ -333,25 +333,16 @@ def _pruned(ctx: _Ctx, name: str, seed: int, mode: str, density: float,
 
 def _iterative(ctx: _Ctx, seed: int, density: float) -> tuple[Trainer, dict[str, Any]]:
     spec, d = ctx.spec, _dense(ctx)
-    total, meds = d["total_s"], []
     model = load_model(ctx.ckpt("dense"), num_threads=spec.threads)
-    t: Trainer | None = None
-    for r, dens in enumerate(prune.iterative_densities(density, spec.rounds), 1):
-        done = ctx.ckpt(f"prune-iter-r{r}__s{seed}")
-
-        def make(model: MotifMLP = model, dens: float = dens, r: int = r) -> Trainer:
-            prune.global_magnitude_prune(model, density=dens, exclude_output=spec.exclude_output)
-            kw = {**d["kwargs"], "seed": seed + 1000 * r}
-            return prune.retrainer(model, "ft", epochs=spec.epochs_round, **kw)
-
-        t = _fit(ctx, done.stem, make)
-        model = t.model
-        s, med = _train_seconds(t)
-        total += s
-        meds.append(med)
-    assert t is not None
-    return t, {"total_train_s": total, "median_s_per_epoch": float(np.median([m for m in meds if m is not None])),
-               "source_s": d["total_s"], "epochs": spec.rounds * spec.epochs_round}
+    model, trainers = prune.iterative_prune(
+        model, ctx.X, ctx.y, ctx.Xt, ctx.yt, density=density, rounds=spec.rounds, epochs_per_round=spec.epochs_round,
+        exclude_output=spec.exclude_output, checkpoint_dir=ctx.out / "checkpoints" / f"prune-iter__s{seed}",
+        **{**d["kwargs"], "seed": seed, "progress": ctx.progress})
+    times = [_train_seconds(t) for t in trainers]
+    meds = [m for _, m in times if m is not None]
+    return trainers[-1], {"total_train_s": d["total_s"] + sum(s for s, _ in times),
+                          "median_s_per_epoch": float(np.median(meds)) if meds else None,
+                          "source_s": d["total_s"], "epochs": spec.rounds * spec.epochs_round}
 
 
 def _deep_compression(ctx: _Ctx, name: str, seed: int, source: MotifMLP, source_s: float) -> dict[str, Any]:
