@@ -75,6 +75,18 @@ void register_layer(py::module_& m) {
         .def_property_readonly("weights", [](const Layer& l) { return from_vector(l.K); })
         .def_property_readonly("bias", [](const Layer& l) { return from_vector(l.b); })
         .def_property_readonly("weight_velocity", [](const Layer& l) { return from_vector(l.vK); })
+        .def_property_readonly("codes", [](const Layer& l) { return from_vector(l.codes); })
+        .def_property_readonly("centroids", [](const Layer& l) { return from_vector(l.centroids); })
+        .def_property_readonly("centroid_velocity", [](const Layer& l) { return from_vector(l.v_centroids); })
+        .def_property_readonly("centroid_sq", [](const Layer& l) { return from_vector(l.s_centroids); })
+        .def_property_readonly("grad_centroids", [](const Layer& l) { return from_vector(l.d_centroids); })
+        .def("set_codebook", [](Layer& l, const i32array& codes, const farray& centroids, const farray& v,
+                                const farray& s) {
+                l.set_codebook(to_vector(codes), to_vector(centroids), to_vector(v), to_vector(s));
+            }, py::arg("codes").noconvert(), py::arg("centroids").noconvert(),
+            py::arg("centroid_velocity").noconvert() = farray(0), py::arg("centroid_sq").noconvert() = farray(0),
+            "Share the block weights through a codebook (trained quantization); see Layer::set_codebook.")
+        .def("clear_codebook", &Layer::clear_codebook, "Train the block weights individually again.")
         .def_property_readonly("bias_velocity", [](const Layer& l) { return from_vector(l.vb); })
         .def_property_readonly("weight_sq", [](const Layer& l) { return from_vector(l.sK); })
         .def_property_readonly("bias_sq", [](const Layer& l) { return from_vector(l.sb); })

@@ -9,6 +9,7 @@
 namespace motifcore_py {
 
 using motifcore::Network;
+using motifcore::LossConfig;
 using motifcore::TrainConfig;
 
 namespace {
@@ -33,6 +34,23 @@ void check_xy(const Network& net, const farray& X, const i64array& y) {
         throw py::value_error("y must be 1-D with one label per row of X (" + std::to_string(X.shape(0)) + ")");
 }
 
+/// The loss of a training call: distillation when `teacher` is an array of `rows` x n_classes
+/// teacher logits (ValueError otherwise), cross-entropy when it is None.
+LossConfig make_loss(const Network& net, const py::object& teacher, int64_t rows, float temperature, float lambda) {
+    LossConfig l;
+    l.temperature = temperature;
+    l.lambda = lambda;
+    if (teacher.is_none()) return l;
+    if (!py::isinstance<farray>(teacher))
+        throw py::type_error("teacher must be a C-contiguous float32 array");
+    const auto t = teacher.cast<farray>();
+    check_2d(t.request(), net.n_classes(), "teacher");
+    if (t.shape(0) != rows)
+        throw py::value_error("teacher must hold one row of logits per row of X (" + std::to_string(rows) + ")");
+    l.teacher = t.data();
+    return l;
+}
+
 }  // namespace
 
 void register_network(py::module_& m) {
@@ -44,19 +62,23 @@ void register_network(py::module_& m) {
         .def_readwrite("step", &Network::step)
         .def("train_step", [](Network& n, const farray& X, const i64array& y, float lr, float momentum,
                               float weight_decay, float dropout, const std::string& optimizer, float beta1,
-                              float beta2, float eps, float max_grad_norm) {
+                              float beta2, float eps, float max_grad_norm, const py::object& teacher,
+                              float temperature, float kd_lambda) {
                 check_xy(n, X, y);
                 const TrainConfig c = make_train(momentum, weight_decay, dropout, optimizer, beta1, beta2, eps,
                                                  max_grad_norm);
+                const LossConfig l = make_loss(n, teacher, X.shape(0), temperature, kd_lambda);
                 py::gil_scoped_release release;
-                return n.train_step(X.data(), y.data(), X.shape(0), lr, c);
+                return n.train_step(X.data(), y.data(), X.shape(0), lr, c, l);
             }, py::arg("X").noconvert(), py::arg("y").noconvert(), py::arg("lr"), py::arg("momentum") = 0.9f,
             py::arg("weight_decay") = 5e-4f, py::arg("dropout") = 0.f, py::arg("optimizer") = "sgd",
-            py::arg("beta1") = 0.9f, py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f, py::arg("max_grad_norm") = 0.f)
+            py::arg("beta1") = 0.9f, py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f, py::arg("max_grad_norm") = 0.f,
+            py::arg("teacher") = py::none(), py::arg("temperature") = 1.f, py::arg("kd_lambda") = 0.f)
         .def("train_epoch", [](Network& n, const farray& X, const i64array& y, const i64array& order,
                                int64_t batch, const farray& lrs, float momentum, float weight_decay, float dropout,
                                const std::string& optimizer, float beta1, float beta2, float eps,
-                               float max_grad_norm) {
+                               float max_grad_norm, const py::object& teacher, float temperature,
+                               float kd_lambda) {
                 check_xy(n, X, y);
                 if (order.ndim() != 1) throw py::value_error("order must be 1-D");
                 if (batch < 1) throw py::value_error("batch_size must be >= 1");
@@ -65,13 +87,15 @@ void register_network(py::module_& m) {
                     throw py::value_error("lrs must hold one learning rate per batch (" + std::to_string(n_batches) + ")");
                 const TrainConfig c = make_train(momentum, weight_decay, dropout, optimizer, beta1, beta2, eps,
                                                  max_grad_norm);
+                const LossConfig l = make_loss(n, teacher, X.shape(0), temperature, kd_lambda);
                 py::gil_scoped_release release;
                 return n.train_epoch(X.data(), y.data(), X.shape(0), order.data(), order.shape(0), batch,
-                                     lrs.data(), c);
+                                     lrs.data(), c, l);
             }, py::arg("X").noconvert(), py::arg("y").noconvert(), py::arg("order").noconvert(), py::arg("batch_size"),
             py::arg("lrs").noconvert(), py::arg("momentum") = 0.9f, py::arg("weight_decay") = 5e-4f,
             py::arg("dropout") = 0.f, py::arg("optimizer") = "sgd", py::arg("beta1") = 0.9f,
-            py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f, py::arg("max_grad_norm") = 0.f)
+            py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f, py::arg("max_grad_norm") = 0.f,
+            py::arg("teacher") = py::none(), py::arg("temperature") = 1.f, py::arg("kd_lambda") = 0.f)
         .def("grad_step", [](Network& n, const farray& X, const i64array& y, const i64array& rows,
                              const std::vector<int64_t>& k, const std::vector<int64_t>& drop,
                              const std::vector<std::string>& topk, int64_t sample_factor,

@@ -155,6 +155,7 @@ void Layer::set_state(std::vector<int64_t> new_indptr, std::vector<int32_t> new_
     dK.assign(K.size(), 0.f);
     db.assign(b.size(), 0.f);
     clear_removed();
+    clear_codebook();
     rebuild_transpose();
     ++pattern_version_;
 }

@@ -162,6 +162,23 @@ public:
     /// w -= lr * (m / (1-b1^t)) / (sqrt(s / (1-b2^t)) + eps) with g' = g + wd*w; AdamW uses g' = g
     /// and first decays w *= 1 - lr*wd. m lives in vK/vb, s in sK/sb (sized on first use).
     void optimizer_step(const OptimConfig& cfg, int num_threads);
+    // ---- Weight sharing (Deep Compression's trained quantization) --------------------------------
+    /// Shares the block weights through a codebook: block p gets K[p] = centroids[codes[p]], and
+    /// from then on optimizer_step trains the centroids instead of K: g_j = sum of dK[p] over the
+    /// blocks with codes[p] == j (fixed-order chunked sums, thread-count independent), the same
+    /// optimizer update as K's but without weight decay, then K is regathered. `v`/`s` are the
+    /// centroids' optimizer state (empty = zero / no Adam state yet). Valid until the pattern
+    /// changes (an optimizer step after that throws).
+    void set_codebook(std::vector<int32_t> codes, std::vector<float> centroids, std::vector<float> v = {},
+                      std::vector<float> s = {});
+    void clear_codebook();
+    bool has_codebook() const { return !centroids.empty(); }
+    std::vector<int32_t> codes;      ///< [|P|] centroid of each block (empty: no codebook)
+    std::vector<float> centroids;    ///< [k] shared values
+    std::vector<float> v_centroids;  ///< [k] momentum / Adam first moment of the centroids
+    std::vector<float> s_centroids;  ///< [k] Adam second moment of the centroids (empty until Adam)
+    std::vector<float> d_centroids;  ///< [k] centroid gradient of the last optimizer step
+
     /// Sum of squares of dK and db, in double, summed in fixed chunks (thread-count independent).
     double grad_sq_norm(int num_threads) const;
 
@@ -196,6 +213,8 @@ private:
     PanelVector g_fm_;  // gradient scratch, feature-major
     int64_t last_B_ = 0;
     uint64_t pattern_version_ = 0;  // bumped whenever the pattern is replaced
+    uint64_t codebook_version_ = 0; // pattern version the codebook was set for
+    void codebook_step(const OptimConfig& c, int num_threads);
     uint64_t forward_version_ = 0;  // pattern version seen by the last forward_rowmajor
     bool have_grad_ = false;        // backward_rowmajor ran after the last forward_rowmajor
 };

@@ -20,6 +20,18 @@ void check_config(const TrainConfig& c) {
     MC_CHECK(c.max_grad_norm >= 0.f && std::isfinite(c.max_grad_norm), "max_grad_norm must be >= 0, got " << c.max_grad_norm);
 }
 
+void check_loss(const LossConfig& l) {
+    MC_CHECK(l.temperature > 0.f && std::isfinite(l.temperature), "temperature must be > 0, got " << l.temperature);
+    MC_CHECK(l.lambda >= 0.f && l.lambda <= 1.f, "distillation weight lambda must be in [0, 1], got " << l.lambda);
+}
+
+// Clears Network::loss_ when a training call ends, also by an exception.
+struct LossScope {
+    const LossConfig*& slot;
+    LossScope(const LossConfig*& s, const LossConfig& l) : slot(s) { slot = l.distills() ? &l : nullptr; }
+    ~LossScope() { slot = nullptr; }
+};
+
 }  // namespace
 
 Network::Network(std::vector<std::shared_ptr<Layer>> ls, int nt) : layers(std::move(ls)), num_threads(nt) {
@@ -114,6 +126,7 @@ double Network::loss_and_grad(int64_t B, bool want_grad, int64_t* correct) {
     char* hit = hit_.data();
     float* dz = dlogits_.data();
     const float inv_b = 1.f / static_cast<float>(B);
+    const LossConfig* kd = want_grad ? loss_ : nullptr;  // evaluation always reports cross-entropy
 #pragma omp parallel for num_threads(threads_for(C * B * 16, num_threads)) schedule(static)
     for (int64_t s = 0; s < B; ++s) {
         float mx = Z[s];
@@ -128,11 +141,37 @@ double Network::loss_and_grad(int64_t B, bool want_grad, int64_t* correct) {
         const int64_t y = yb_[s];
         sample_loss_[s] = std::log(sum) - static_cast<double>(Z[y * ld + s] - mx);
         hit[s] = arg == y;
-        if (want_grad)
+        if (kd) {
+            // Distillation: both softened distributions in double, shifted by their maxima.
+            const double T = kd->temperature, lam = kd->lambda;
+            const float* zt = tb_.data() + s * C;
+            float mt = zt[0];
+            for (int64_t c = 1; c < C; ++c) mt = std::max(mt, zt[c]);
+            double ss = 0.0, st = 0.0;
+            for (int64_t c = 0; c < C; ++c) {
+                ss += std::exp(static_cast<double>(Z[c * ld + s] - mx) / T);
+                st += std::exp(static_cast<double>(zt[c] - mt) / T);
+            }
+            const double lss = std::log(ss), lst = std::log(st);
+            double kl = 0.0;
+            for (int64_t c = 0; c < C; ++c) {
+                const double log_qt = static_cast<double>(zt[c] - mt) / T - lst;
+                const double log_qs = static_cast<double>(Z[c * ld + s] - mx) / T - lss;
+                const double qt = std::exp(log_qt);
+                kl += qt * (log_qt - log_qs);
+                if (want_grad) {
+                    const double p = std::exp(static_cast<double>(Z[c * ld + s] - mx)) / sum;
+                    const double g = (1.0 - lam) * (p - (c == y ? 1.0 : 0.0)) + lam * T * (std::exp(log_qs) - qt);
+                    dz[c * ld + s] = static_cast<float>(g) * inv_b;
+                }
+            }
+            sample_loss_[s] = (1.0 - lam) * sample_loss_[s] + lam * T * T * kl;
+        } else if (want_grad) {
             for (int64_t c = 0; c < C; ++c) {
                 const double p = std::exp(static_cast<double>(Z[c * ld + s] - mx)) / sum;
                 dz[c * ld + s] = static_cast<float>(p - (c == y ? 1.0 : 0.0)) * inv_b;
             }
+        }
     }
     double total = 0.0;
     int64_t n_hit = 0;
@@ -144,15 +183,28 @@ double Network::loss_and_grad(int64_t B, bool want_grad, int64_t* correct) {
     return total;
 }
 
-double Network::train_step(const float* X, const int64_t* y, int64_t B, float lr, const TrainConfig& cfg) {
+void Network::gather_teacher(const float* teacher, const int64_t* rows, int64_t B) {
+    const int64_t C = n_classes();
+    tb_.resize(static_cast<size_t>(B * C));
+    for (int64_t s = 0; s < B; ++s) {
+        const float* src = teacher + (rows ? rows[s] : s) * C;   // rows were range-checked by gather
+        std::copy(src, src + C, tb_.data() + s * C);
+    }
+}
+
+double Network::train_step(const float* X, const int64_t* y, int64_t B, float lr, const TrainConfig& cfg,
+                           const LossConfig& loss) {
     MC_CHECK(B >= 1, "batch must hold at least one sample");
     check_config(cfg);
+    check_loss(loss);
+    LossScope scope(loss_, loss);
     gather(X, y, B, nullptr, B);
+    if (loss_) gather_teacher(loss.teacher, nullptr, B);
     forward_all(B, cfg.dropout);
-    const double loss = loss_and_grad(B, true, nullptr);
+    const double total = loss_and_grad(B, true, nullptr);
     backward_all(B, cfg);
     update(lr, cfg);
-    return loss / static_cast<double>(B);
+    return total / static_cast<double>(B);
 }
 
 void Network::backward_all(int64_t B, const TrainConfig& cfg, const std::function<void(size_t)>& after) {
@@ -217,13 +269,17 @@ void Network::update(float lr, const TrainConfig& cfg) {
 }
 
 double Network::train_epoch(const float* X, const int64_t* y, int64_t N, const int64_t* order,
-                            int64_t n_order, int64_t batch, const float* lrs, const TrainConfig& cfg) {
+                            int64_t n_order, int64_t batch, const float* lrs, const TrainConfig& cfg,
+                            const LossConfig& loss) {
     MC_CHECK(batch >= 1, "batch size must be >= 1, got " << batch);
     check_config(cfg);
+    check_loss(loss);
+    LossScope scope(loss_, loss);
     double total = 0.0;
     for (int64_t start = 0, k = 0; start < n_order; start += batch, ++k) {
         const int64_t B = std::min(batch, n_order - start);
         gather(X, y, N, order + start, B);
+        if (loss_) gather_teacher(loss.teacher, order + start, B);
         forward_all(B, cfg.dropout);
         total += loss_and_grad(B, true, nullptr);
         backward_all(B, cfg);

@@ -23,6 +23,19 @@ struct TrainConfig {
     float max_grad_norm = 0.f;   ///< > 0: rescale the gradient of a step to at most this global L2 norm
 };
 
+/// Loss of a training call: softmax cross-entropy, or knowledge distillation (Hinton et al., 2015)
+/// when `teacher` is set and `lambda > 0`: per sample, with p = softmax(z), q_S = softmax(z / T),
+/// q_T = softmax(z_T / T), loss = (1 - lambda) * CE(y, p) + lambda * T^2 * KL(q_T || q_S) and
+/// dloss/dz = (1 - lambda) * (p - e_y) + lambda * T * (q_S - q_T). `lambda == 0` is the CE path.
+struct LossConfig {
+    /// Teacher logits, row-major: [N, C] for train_epoch (gathered through `order` like y),
+    /// [B, C] for train_step; nullptr = plain cross-entropy.
+    const float* teacher = nullptr;
+    float temperature = 1.f;  ///< T > 0
+    float lambda = 0.f;       ///< weight of the distillation term, in [0, 1]
+    bool distills() const { return teacher != nullptr && lambda > 0.f; }
+};
+
 /// Sequential network: hidden layers use their own activation (ReLU), the last layer is linear and
 /// feeds a softmax cross-entropy loss.
 class Network {
@@ -39,12 +52,15 @@ public:
     int64_t n_classes() const { return layers.back()->n_out; }
 
     /// One SGD step on a batch; X is row-major [B, n_in], y in [0, n_classes). Returns the mean loss.
-    double train_step(const float* X, const int64_t* y, int64_t B, float lr, const TrainConfig& cfg);
+    /// `loss` selects cross-entropy (default) or knowledge distillation.
+    double train_step(const float* X, const int64_t* y, int64_t B, float lr, const TrainConfig& cfg,
+                      const LossConfig& loss = LossConfig{});
 
     /// One pass over `order` (indices into the N rows of X/y) in batches of `batch` (the last may be
     /// smaller), lr of batch k = lrs[k]. Returns the mean loss over the samples seen.
     double train_epoch(const float* X, const int64_t* y, int64_t N, const int64_t* order,
-                       int64_t n_order, int64_t batch, const float* lrs, const TrainConfig& cfg);
+                       int64_t n_order, int64_t batch, const float* lrs, const TrainConfig& cfg,
+                       const LossConfig& loss = LossConfig{});
 
     /// Forward and backward of the batch rows[0..B) of (X, y) without an optimizer step (dropout
     /// masks of the current step; the step counter does not move). For each layer l with
@@ -68,6 +84,10 @@ private:
     void gather(const float* X, const int64_t* y, int64_t N, const int64_t* rows, int64_t B);
     void forward_all(int64_t B, float dropout);
     double loss_and_grad(int64_t B, bool want_grad, int64_t* correct);
+    /// Copies the teacher logits of the batch rows (row-major [B, C]) into tb_ (distillation only).
+    void gather_teacher(const float* teacher, const int64_t* rows, int64_t B);
+    const LossConfig* loss_ = nullptr;  // the loss of the running training call; nullptr = cross-entropy
+    std::vector<float> tb_;             // [B, C] teacher logits of the batch
     std::vector<LayerWork> work_;
     PanelVector x0_;       // [n_in, B] batch input, feature-major
     std::vector<int64_t> yb_;     // [B] labels of the batch

@@ -8,6 +8,38 @@
 
 namespace motifcore {
 
+namespace {
+
+void sgd_update(const OptimConfig& c, float wd, float* w, float* v, const float* g, int64_t n, int nt) {
+    const float gs = c.grad_scale, mu = c.momentum, lr = c.lr;
+#pragma omp parallel for num_threads(threads_for(n, nt)) schedule(static)
+    for (int64_t p = 0; p < n; ++p) {
+        v[p] = mu * v[p] + (gs * g[p] + wd * w[p]);
+        w[p] -= lr * v[p];
+    }
+}
+
+void adam_update(const OptimConfig& c, float wd, float* w, float* m, float* s, const float* g, int64_t n, int nt) {
+    MC_CHECK(c.t >= 1, "Adam step count must be >= 1");
+    const bool decoupled = c.kind == Optimizer::AdamW;
+    const double td = static_cast<double>(c.t);
+    const float bc1 = static_cast<float>(1.0 - std::pow(static_cast<double>(c.beta1), td));
+    const float bc2 = static_cast<float>(1.0 - std::pow(static_cast<double>(c.beta2), td));
+    const float gs = c.grad_scale, b1 = c.beta1, b2 = c.beta2, eps = c.eps, lr = c.lr;
+    const float l2 = decoupled ? 0.f : wd;
+    const float shrink = decoupled ? 1.f - c.lr * wd : 1.f;
+    const float step = lr / bc1, inv_sqrt_bc2 = 1.f / std::sqrt(bc2);
+#pragma omp parallel for num_threads(threads_for(n, nt)) schedule(static)
+    for (int64_t p = 0; p < n; ++p) {
+        const float gp = gs * g[p] + l2 * w[p];
+        m[p] = b1 * m[p] + (1.f - b1) * gp;
+        s[p] = b2 * s[p] + (1.f - b2) * gp * gp;
+        w[p] = w[p] * shrink - step * m[p] / (std::sqrt(s[p]) * inv_sqrt_bc2 + eps);
+    }
+}
+
+}  // namespace
+
 void Layer::sgd_step(float lr, float momentum, float weight_decay, int num_threads) {
     OptimConfig c;
     c.lr = lr;
@@ -17,41 +49,81 @@ void Layer::sgd_step(float lr, float momentum, float weight_decay, int num_threa
 }
 
 void Layer::optimizer_step(const OptimConfig& c, int num_threads) {
-    if (c.kind == Optimizer::SGD) {
-        const float gs = c.grad_scale, mu = c.momentum, wd = c.weight_decay, lr = c.lr;
-        auto sgd = [=](float* w, float* v, const float* g, int64_t n, int nt) {
-#pragma omp parallel for num_threads(threads_for(n, nt)) schedule(static)
-            for (int64_t p = 0; p < n; ++p) {
-                v[p] = mu * v[p] + (gs * g[p] + wd * w[p]);
-                w[p] -= lr * v[p];
-            }
-        };
-        sgd(K.data(), vK.data(), dK.data(), n_blocks(), num_threads);
-        sgd(b.data(), vb.data(), db.data(), n_bias(), 1);
-        return;
+    if (c.kind != Optimizer::SGD) {
+        if (sK.size() != K.size()) sK.assign(K.size(), 0.f);
+        if (sb.size() != b.size()) sb.assign(b.size(), 0.f);
     }
-    MC_CHECK(c.t >= 1, "Adam step count must be >= 1");
-    if (sK.size() != K.size()) sK.assign(K.size(), 0.f);
-    if (sb.size() != b.size()) sb.assign(b.size(), 0.f);
-    const bool decoupled = c.kind == Optimizer::AdamW;
-    const double td = static_cast<double>(c.t);
-    const float bc1 = static_cast<float>(1.0 - std::pow(static_cast<double>(c.beta1), td));
-    const float bc2 = static_cast<float>(1.0 - std::pow(static_cast<double>(c.beta2), td));
-    const float gs = c.grad_scale, b1 = c.beta1, b2 = c.beta2, eps = c.eps, lr = c.lr;
-    const float l2 = decoupled ? 0.f : c.weight_decay;
-    const float shrink = decoupled ? 1.f - c.lr * c.weight_decay : 1.f;
-    const float step = lr / bc1, inv_sqrt_bc2 = 1.f / std::sqrt(bc2);
-    auto adam = [=](float* w, float* m, float* s, const float* g, int64_t n, int nt) {
-#pragma omp parallel for num_threads(threads_for(n, nt)) schedule(static)
-        for (int64_t p = 0; p < n; ++p) {
-            const float gp = gs * g[p] + l2 * w[p];
-            m[p] = b1 * m[p] + (1.f - b1) * gp;
-            s[p] = b2 * s[p] + (1.f - b2) * gp * gp;
-            w[p] = w[p] * shrink - step * m[p] / (std::sqrt(s[p]) * inv_sqrt_bc2 + eps);
-        }
-    };
-    adam(K.data(), vK.data(), sK.data(), dK.data(), n_blocks(), num_threads);
-    adam(b.data(), vb.data(), sb.data(), db.data(), n_bias(), 1);
+    if (has_codebook()) {
+        codebook_step(c, num_threads);
+    } else if (c.kind == Optimizer::SGD) {
+        sgd_update(c, c.weight_decay, K.data(), vK.data(), dK.data(), n_blocks(), num_threads);
+    } else {
+        adam_update(c, c.weight_decay, K.data(), vK.data(), sK.data(), dK.data(), n_blocks(), num_threads);
+    }
+    if (c.kind == Optimizer::SGD)
+        sgd_update(c, c.weight_decay, b.data(), vb.data(), db.data(), n_bias(), 1);
+    else
+        adam_update(c, c.weight_decay, b.data(), vb.data(), sb.data(), db.data(), n_bias(), 1);
+}
+
+void Layer::set_codebook(std::vector<int32_t> new_codes, std::vector<float> new_c, std::vector<float> v,
+                         std::vector<float> s) {
+    MC_CHECK(!new_c.empty(), "a codebook needs at least one centroid");
+    MC_CHECK(new_codes.size() == K.size(), "codes must have one entry per block (" << K.size() << "), got "
+                                                                                    << new_codes.size());
+    const int64_t k = static_cast<int64_t>(new_c.size());
+    for (int32_t j : new_codes) MC_CHECK(j >= 0 && j < k, "code " << j << " out of range [0, " << k << ")");
+    if (v.empty()) v.assign(new_c.size(), 0.f);
+    MC_CHECK(v.size() == new_c.size() && (s.empty() || s.size() == new_c.size()),
+             "centroid optimizer state must have one entry per centroid (" << k << ")");
+    for (const auto* a : {&new_c, &v, &s})
+        for (float x : *a) MC_CHECK(std::isfinite(x), "codebook holds a NaN or infinite value");
+    codes = std::move(new_codes);
+    centroids = std::move(new_c);
+    v_centroids = std::move(v);
+    s_centroids = std::move(s);
+    d_centroids.assign(centroids.size(), 0.f);
+    for (size_t p = 0; p < K.size(); ++p) K[p] = centroids[static_cast<size_t>(codes[p])];
+    codebook_version_ = pattern_version_;
+}
+
+void Layer::clear_codebook() {
+    codes.clear();
+    centroids.clear();
+    v_centroids.clear();
+    s_centroids.clear();
+    d_centroids.clear();
+}
+
+void Layer::codebook_step(const OptimConfig& c, int num_threads) {
+    MC_CHECK(codebook_version_ == pattern_version_ && codes.size() == K.size(),
+             "the block pattern changed since the codebook was set; set it again");
+    // Segmented reduction of dK by code: per-chunk partial sums in double, added in chunk order.
+    constexpr int64_t kChunk = 4096;
+    const int64_t n = n_blocks(), k = static_cast<int64_t>(centroids.size());
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
+    std::vector<double> part(static_cast<size_t>(chunks * k), 0.0);
+    const float* g = dK.data();
+    const int32_t* code = codes.data();
+#pragma omp parallel for num_threads(threads_for(n, num_threads)) schedule(static)
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+        double* acc = part.data() + ch * k;
+        for (int64_t p = ch * kChunk; p < std::min(n, (ch + 1) * kChunk); ++p) acc[code[p]] += g[p];
+    }
+    std::vector<double> sum(static_cast<size_t>(k), 0.0);
+    for (int64_t ch = 0; ch < chunks; ++ch)
+        for (int64_t j = 0; j < k; ++j) sum[j] += part[ch * k + j];
+    for (int64_t j = 0; j < k; ++j) d_centroids[j] = static_cast<float>(sum[j]);
+    if (c.kind == Optimizer::SGD) {
+        sgd_update(c, 0.f, centroids.data(), v_centroids.data(), d_centroids.data(), k, 1);
+    } else {
+        if (s_centroids.size() != centroids.size()) s_centroids.assign(centroids.size(), 0.f);
+        adam_update(c, 0.f, centroids.data(), v_centroids.data(), s_centroids.data(), d_centroids.data(), k, 1);
+    }
+    const float* cent = centroids.data();
+    float* w = K.data();
+#pragma omp parallel for num_threads(threads_for(n, num_threads)) schedule(static)
+    for (int64_t p = 0; p < n; ++p) w[p] = cent[code[p]];
 }
 
 double Layer::grad_sq_norm(int num_threads) const {

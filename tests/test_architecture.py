@@ -21,10 +21,11 @@ ALLOWED = {
     "data": {"_internal"},
     "analysis": {"_internal"},
     "train": {"nn", "recipes", "_internal"},
-    "experiments": {"train", "recipes", "nn", "data", "analysis", "_internal"},
+    "experiments": {"train", "recipes", "nn", "data", "analysis", "baselines", "_internal"},
     "report": {"experiments", "analysis", "_internal"},
     "sklearn": {"train", "recipes", "nn", "_internal"},
-    "cli": {"experiments", "report", "train", "recipes", "nn", "export", "data", "analysis", "_internal"},
+    "baselines": {"train", "nn", "_internal"},
+    "cli": {"experiments", "report", "train", "recipes", "nn", "export", "data", "analysis", "baselines", "_internal"},
 }
 LEAVES = {"_core", "_version"}
 

@@ -1,6 +1,6 @@
 """Type stub of the compiled engine motifcore._core (see bindings/)."""
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +40,11 @@ class Layer:
     bias_sq: F32
     grad_weights: F32
     grad_bias: F32
+    codes: I32
+    centroids: F32
+    centroid_velocity: F32
+    centroid_sq: F32
+    grad_centroids: F32
     def __init__(self, n_in: int, n_out: int, m_in: int = 1, m_out: int = 1, density: float = 0.1,
                  epsilon: float = 0.0, bias: str = "neuron", activation: str = "linear",
                  seed: int = 0, input_copies: int = 1) -> None: ...
@@ -65,6 +70,9 @@ class Layer:
     def grow_random(self, n: int, seed: int, regrow: str = "zero") -> int: ...
     def grad_topk(self, k: int, drop: int = 0, topk: str = "exact", tile_rows: int = 64, tile_cols: int = 0,
                   sample_factor: int = 10, seed: int = 0, num_threads: int = 1) -> Tuple[U64, F32]: ...
+    def set_codebook(self, codes: I32, centroids: F32, centroid_velocity: F32 = ...,
+                     centroid_sq: F32 = ...) -> None: ...
+    def clear_codebook(self) -> None: ...
 
 class Network:
     layers: List[Layer]
@@ -74,10 +82,12 @@ class Network:
     def __init__(self, layers: List[Layer], num_threads: int) -> None: ...
     def train_step(self, X: F32, y: I64, lr: float, momentum: float = 0.9, weight_decay: float = 5e-4,
                    dropout: float = 0.0, optimizer: str = "sgd", beta1: float = 0.9, beta2: float = 0.999,
-                   eps: float = 1e-8, max_grad_norm: float = 0.0) -> float: ...
+                   eps: float = 1e-8, max_grad_norm: float = 0.0, teacher: Optional[F32] = None,
+                   temperature: float = 1.0, kd_lambda: float = 0.0) -> float: ...
     def train_epoch(self, X: F32, y: I64, order: I64, batch_size: int, lrs: F32, momentum: float = 0.9,
                     weight_decay: float = 5e-4, dropout: float = 0.0, optimizer: str = "sgd", beta1: float = 0.9,
-                    beta2: float = 0.999, eps: float = 1e-8, max_grad_norm: float = 0.0) -> float: ...
+                    beta2: float = 0.999, eps: float = 1e-8, max_grad_norm: float = 0.0,
+                    teacher: Optional[F32] = None, temperature: float = 1.0, kd_lambda: float = 0.0) -> float: ...
     def grad_step(self, X: F32, y: I64, rows: I64, k: List[int], drop: List[int], topk: List[str],
                   sample_factor: int = 10, seeds: List[int] = ..., dropout: float = 0.0
                   ) -> Tuple[float, List[Tuple[U64, F32]]]: ...

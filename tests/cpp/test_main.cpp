@@ -4,12 +4,14 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "kernels.hpp"
 #include "layer.hpp"
+#include "network.hpp"
 #include "pattern.hpp"
 
 namespace {
@@ -185,6 +187,46 @@ void test_checks_throw() {
 
 }  // namespace
 
+void test_kd_loss() {
+    // One linear 2 -> 2 layer with zero weights and biases: on x = 0 the logits are [0, 0].
+    // Teacher logits [ln 3, 0], y = 0, T = 2, lambda = 0.5: loss 0.419255, dL/dz = [-0.383975, 0.383975].
+    auto layer = std::make_shared<Layer>(config(2, 2, 1, 1, 1.0, 0));
+    std::fill(layer->K.begin(), layer->K.end(), 0.f);
+    motifcore::Network net({layer}, 1);
+    const float x[2] = {0.f, 0.f}, teacher[2] = {std::log(3.f), 0.f};
+    const int64_t y[1] = {0};
+    motifcore::TrainConfig cfg;
+    cfg.weight_decay = 0.f;
+    motifcore::LossConfig kd;
+    kd.teacher = teacher;
+    kd.temperature = 2.f;
+    kd.lambda = 0.5f;
+    const double loss = net.train_step(x, y, 1, 0.f, cfg, kd);
+    EXPECT(std::fabs(loss - 0.419255) < 1e-5);
+    EXPECT(std::fabs(layer->db[0] + 0.383975f) < 1e-5 && std::fabs(layer->db[1] - 0.383975f) < 1e-5);
+    kd.lambda = 0.f;                                          // lambda = 0: cross-entropy, ln 2
+    EXPECT(std::fabs(net.train_step(x, y, 1, 0.f, cfg, kd) - std::log(2.0)) < 1e-12);
+    kd.lambda = 2.f;
+    EXPECT(throws<std::invalid_argument>([&] { net.train_step(x, y, 1, 0.f, cfg, kd); }));
+}
+
+void test_codebook_step() {
+    // Codes [0, 1, 0, 1], dK = [1, 2, 3, 4]: centroid gradients [4, 6]; SGD lr 0.1, no momentum.
+    Layer l(config(2, 2, 1, 1, 1.0, 0));
+    l.set_codebook({0, 1, 0, 1}, {1.f, 2.f});
+    EXPECT(l.K == std::vector<float>({1.f, 2.f, 1.f, 2.f}));
+    l.dK = {1.f, 2.f, 3.f, 4.f};
+    motifcore::OptimConfig c;
+    c.lr = 0.1f;
+    c.momentum = 0.f;
+    c.weight_decay = 0.f;
+    l.optimizer_step(c, 2);
+    EXPECT(l.d_centroids == std::vector<float>({4.f, 6.f}));
+    EXPECT(std::fabs(l.centroids[0] - 0.6f) < 1e-6 && std::fabs(l.centroids[1] - 1.4f) < 1e-6);
+    EXPECT(l.K[0] == l.centroids[0] && l.K[3] == l.centroids[1]);
+    EXPECT(throws<std::invalid_argument>([&] { l.set_codebook({0, 3, 0, 1}, {1.f, 2.f}); }));
+}
+
 int main() {
     const std::vector<std::pair<const char*, std::function<void()>>> tests = {
         {"sample_positions", test_sample_positions},
@@ -194,6 +236,8 @@ int main() {
         {"prune_regrow", test_prune_regrow},
         {"prune_grow_primitives", test_prune_grow_primitives},
         {"checks_throw", test_checks_throw},
+        {"kd_loss", test_kd_loss},
+        {"codebook_step", test_codebook_step},
     };
     for (const auto& [name, fn] : tests) {
         const int before = g_failures;

@@ -295,6 +295,34 @@ class MotifLayer:
         return self._core.grad_topk(check_int(k, "k", 0), drop, topk, check_int(tile_rows, "tile_rows"),
                                     check_int(tile_cols, "tile_cols", 0), check_int(sample_factor, "sample_factor"),
                                     check_seed(seed), self.num_threads)
+    @property
+    def codebook(self) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+        """``(codes int32 [n_blocks], centroids float32 [k])`` while the block weights are shared
+        through a codebook (:meth:`set_codebook`), else None."""
+        c = self._core
+        return (c.codes, c.centroids) if c.centroids.size else None
+
+    def set_codebook(self, codes: Any, centroids: Any) -> None:
+        """Share the block weights through ``centroids`` (Deep Compression's trained quantization):
+        block ``p`` takes the value ``centroids[codes[p]]``, and from now on every optimizer step
+        trains the centroids (each gets the sum of its blocks' gradients, no weight decay; the
+        same optimizer as the weights, with its own state) and regathers the weights. The
+        codebook is dropped when the pattern is replaced (:meth:`MotifMLP.set_state`); after
+        evolution an optimizer step raises until it is set again."""
+        cent = np.asarray(centroids)
+        if cent.ndim != 1 or cent.size < 1:
+            raise ValueError(f"centroids must be a non-empty 1-D array, got shape {cent.shape}")
+        cent = as_float_vector(cent, cent.shape[0], "centroids")
+        code = np.asarray(codes)
+        if code.ndim != 1 or code.shape[0] != self.n_blocks or not np.issubdtype(code.dtype, np.integer):
+            raise ValueError(f"codes must be a 1-D integer array with one entry per block ({self.n_blocks})")
+        if code.size and (code.min() < 0 or code.max() >= cent.shape[0]):
+            raise ValueError(f"codes must be in [0, {cent.shape[0]})")
+        self._core.set_codebook(np.ascontiguousarray(code, dtype=np.int32), cent)
+
+    def clear_codebook(self) -> None:
+        """Train the block weights individually again (they keep their shared values)."""
+        self._core.clear_codebook()
 
     def sgd_step(self, lr: float, momentum: float = 0.9, weight_decay: float = 5e-4) -> None:
         """Apply one SGD-with-momentum update from the stored gradients."""
@@ -455,21 +483,43 @@ class MotifMLP:
     # ---- training -------------------------------------------------------------------------
     def train_step(self, x: Any, y: Any, lr: float = 0.01, momentum: float = 0.9,
                    weight_decay: float = 5e-4, dropout: float = 0.0, optimizer: str = "sgd",
-                   betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, max_grad_norm: float = 0.0) -> float:
-        """One optimizer step on the batch (x, y); returns the mean cross-entropy of the batch.
-        See :meth:`train_epoch` for the optimizer arguments."""
+                   betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, max_grad_norm: float = 0.0,
+                   teacher: Optional[Any] = None, temperature: float = 1.0, kd_lambda: float = 0.0) -> float:
+        """One optimizer step on the batch (x, y); returns the mean loss of the batch (cross-entropy,
+        or the distillation loss when ``teacher`` is given). See :meth:`train_epoch` for the
+        optimizer and distillation arguments (``teacher`` here holds one row per row of ``x``)."""
         xa = as_float_matrix(x, self.n_features, "x")
         ya = as_labels(y, xa.shape[0], self.n_classes, "y")
         _check_optim(lr, momentum, weight_decay, dropout)
         opt = _optim_args(optimizer, betas, eps, max_grad_norm)
+        kd = self._kd_args(teacher, xa.shape[0], temperature, kd_lambda, True)
         return float(self._net.train_step(xa, ya, float(lr), float(momentum), float(weight_decay), float(dropout),
-                                          **opt))
+                                          **opt, **kd))
+
+    def _kd_args(self, teacher: Any, rows: int, temperature: float, kd_lambda: float, check: bool) -> Dict[str, Any]:
+        t, lam = float(temperature), float(kd_lambda)
+        if not (np.isfinite(t) and t > 0):
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if not (np.isfinite(lam) and 0 <= lam <= 1):
+            raise ValueError(f"kd_lambda must be in [0, 1], got {kd_lambda}")
+        if teacher is None:
+            if lam > 0:
+                raise ValueError("kd_lambda > 0 needs the teacher's logits (teacher=)")
+            return {}
+        if check:
+            teacher = as_float_matrix(teacher, self.n_classes, "teacher")
+            if teacher.shape[0] != rows:
+                raise ValueError(f"teacher must hold one row of logits per sample ({rows}), got {teacher.shape[0]}")
+            if not np.isfinite(teacher).all():
+                raise ValueError("teacher logits must be finite")
+        return {"teacher": teacher, "temperature": t, "kd_lambda": lam}
 
     def train_epoch(self, X: Any, y: Any, batch_size: int = 128, lr: Union[float, Sequence[float]] = 0.01,
                     momentum: float = 0.9, weight_decay: float = 5e-4, dropout: float = 0.0,
                     order: Optional[Any] = None, seed: Optional[int] = None, check: bool = True,
                     optimizer: str = "sgd", betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                    max_grad_norm: float = 0.0) -> float:
+                    max_grad_norm: float = 0.0, teacher: Optional[Any] = None, temperature: float = 1.0,
+                    kd_lambda: float = 0.0) -> float:
         """One pass over (X, y) in one native call; returns the mean training loss.
 
         ``order`` gives the sample order (default: a permutation from ``seed``, or the natural
@@ -481,6 +531,12 @@ class MotifMLP:
         ``betas`` and ``eps`` for the Adam variants; the Adam bias correction counts the model's
         :attr:`steps`. ``max_grad_norm > 0`` rescales each step's gradient (all layers together)
         to at most that L2 norm.
+
+        Knowledge distillation (Hinton et al., 2015): ``teacher`` holds a teacher's logits, one
+        row per row of ``X`` (gathered through ``order`` like ``y``); with temperature ``T`` and
+        weight ``kd_lambda`` (λ) each sample's loss is ``(1 - λ) CE(y, softmax(z)) + λ T²
+        KL(softmax(z_T / T) || softmax(z / T))``, computed in the engine. ``kd_lambda=0`` is the
+        cross-entropy path bit for bit. The returned loss is then the distillation loss.
         """
         batch_size = check_int(batch_size, "batch_size")
         if check:
@@ -497,8 +553,9 @@ class MotifMLP:
         lrs = np.ascontiguousarray(np.broadcast_to(lr_arr, (n_batches,)))
         _check_optim(float(lrs.min()) if lrs.size else 0.0, momentum, weight_decay, dropout)
         opt = _optim_args(optimizer, betas, eps, max_grad_norm)
+        kd = self._kd_args(teacher, n, temperature, kd_lambda, check)
         return float(self._net.train_epoch(X, y, order, batch_size, lrs, float(momentum),
-                                           float(weight_decay), float(dropout), **opt))
+                                           float(weight_decay), float(dropout), **opt, **kd))
 
     def grad_step(self, X: np.ndarray, y: np.ndarray, rows: Any, k: Sequence[int], drop: Sequence[int],
                   topk: Sequence[str], seeds: Sequence[int], dropout: float = 0.0,
@@ -579,6 +636,11 @@ class MotifMLP:
             if c.weight_sq.size or c.bias_sq.size:   # Adam second moments, once Adam has run
                 state[f"layer{i}.weight_sq"] = c.weight_sq
                 state[f"layer{i}.bias_sq"] = c.bias_sq
+            if c.centroids.size:                     # a codebook (trained quantization)
+                state[f"layer{i}.codes"] = c.codes
+                state[f"layer{i}.centroids"] = c.centroids
+                state[f"layer{i}.centroid_velocity"] = c.centroid_velocity
+                state[f"layer{i}.centroid_sq"] = c.centroid_sq
         return state
 
     def set_state(self, state: Dict[str, Any]) -> None:
@@ -605,6 +667,12 @@ class MotifMLP:
                     np.ascontiguousarray(state[f"layer{i}.bias_velocity"], dtype=np.float32),
                     np.ascontiguousarray(state.get(f"layer{i}.weight_sq", ()), dtype=np.float32),
                     np.ascontiguousarray(state.get(f"layer{i}.bias_sq", ()), dtype=np.float32))
+                if f"layer{i}.centroids" in state:
+                    layer._core.set_codebook(
+                        np.ascontiguousarray(state[f"layer{i}.codes"], dtype=np.int32),
+                        np.ascontiguousarray(state[f"layer{i}.centroids"], dtype=np.float32),
+                        np.ascontiguousarray(state[f"layer{i}.centroid_velocity"], dtype=np.float32),
+                        np.ascontiguousarray(state[f"layer{i}.centroid_sq"], dtype=np.float32))
             self._net.step = int(state["step"])
             self._net.dropout_seed = int(state["dropout_seed"])
         except KeyError as e:

@@ -2,6 +2,7 @@
 
 from ..recipes import DEFAULT_RECIPE, RECIPES, recipe
 from .checkpoint import CheckpointData, load_checkpoint, load_model, read_metadata, save_checkpoint
+from .distillation import KD
 from .schedules import EvolutionSchedule, LRSchedule, evolution_schedule, lr_schedule
 from .trainer import (
                       Callback,
@@ -15,6 +16,6 @@ from .trainer import (
 )
 
 __all__ = ["DEFAULT_RECIPE", "RECIPES", "Callback", "Checkpoint", "CheckpointData", "EarlyStopping",
-           "EvolutionSchedule", "History", "JSONLLogger", "LRSchedule", "RestoreBest", "Trainer",
+           "EvolutionSchedule", "History", "KD", "JSONLLogger", "LRSchedule", "RestoreBest", "Trainer",
            "TrainingDivergedError", "evolution_schedule", "load_checkpoint", "load_model", "lr_schedule",
            "read_metadata", "recipe", "save_checkpoint"]

@@ -10,6 +10,9 @@ A checkpoint is ONE uncompressed ``.npz`` file (``numpy.savez``), readable with
   output motifs), ``layer<l>.indices`` (int32 input motif of each active block),
   ``layer<l>.weights`` (float32 shared block weights), ``layer<l>.bias``,
   ``layer<l>.weight_velocity`` and ``layer<l>.bias_velocity`` (float32 SGD momentum buffers);
+  while a layer shares its weights through a codebook (Deep Compression's trained quantization),
+  also ``layer<l>.codes`` (int32), ``layer<l>.centroids``, ``layer<l>.centroid_velocity`` and
+  ``layer<l>.centroid_sq`` (float32);
 * ``__motifcore__``: a 0-d unicode array holding one JSON object::
 
       {"format": "motifcore-checkpoint", "version": 1, "motifcore_version": "0.1.0",

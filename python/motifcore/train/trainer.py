@@ -54,6 +54,7 @@ from ..nn.model import MotifMLP
 from ..recipes import DEFAULT_RECIPE
 from ..recipes import recipe as get_recipe
 from .checkpoint import load_checkpoint, save_checkpoint
+from .distillation import KD
 from .schedules import EvolutionSchedule, LRSchedule, check_warmup, evolution_schedule, lr_schedule
 from .updaters import UPDATERS, MaskUpdater, make_updater
 
@@ -378,6 +379,11 @@ class Trainer:
     evolve_layers : {"all", "hidden", "input"} or sequence of int, default "all"
         Which weight layers evolution changes: every layer, all but the output layer, only the
         first (input) layer, or the given layer indices (0 = input layer).
+    distill : KD, optional
+        Knowledge distillation from a teacher's logits (:class:`motifcore.train.distillation.KD`;
+        one row per training sample): the engine trains on ``(1 - lam) CE + lam T² KL`` and
+        ``train_loss`` reports that loss. Not stored in checkpoints beyond ``temperature`` and
+        ``lam``: pass it again to :meth:`from_checkpoint`.
     eval_every : int, default 1
         Evaluate on the held-out set every this many epochs (and always after the last epoch).
     eval_batch_size : int, default 1024
@@ -414,6 +420,7 @@ class Trainer:
         regrow: str | None = None,
         zero_init: bool = False,
         evolve_layers: str | Sequence[int] | None = None,
+        distill: KD | None = None,
         eval_every: int = 1,
         eval_batch_size: int = 1024,
         seed: int = 0,
@@ -467,6 +474,12 @@ class Trainer:
         self.regrow = check_regrow(regrow, bool(zero_init))
         self.zero_init = self.regrow == "zero"
         self.evolve_layers = _check_evolve_layers(evolve_layers, len(model.layers))
+        if distill is not None and not isinstance(distill, KD):
+            raise TypeError(f"distill must be a motifcore.train.distillation.KD, got {type(distill).__name__}")
+        if distill is not None and distill.teacher_logits.shape[1] != model.n_classes:
+            raise ValueError(f"distill has {distill.teacher_logits.shape[1]} teacher logits per sample, the model "
+                             f"has {model.n_classes} classes")
+        self.distill = distill
         self.eval_every = check_int(eval_every, "eval_every")
         self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size")
         self.seed = check_seed(seed)
@@ -519,6 +532,7 @@ class Trainer:
             "betas": list(self.betas), "eps": self.eps, "max_grad_norm": self.max_grad_norm, "dropout": self.dropout,
             "evolution": evo, "regrow": self.regrow,
             "evolve_layers": self.evolve_layers if isinstance(self.evolve_layers, str) else list(self.evolve_layers),
+            "distill": self.distill.to_config() if self.distill is not None else None,
             "eval_every": self.eval_every,
             "eval_batch_size": self.eval_batch_size, "seed": self.seed,
             "shuffle": self.shuffle,
@@ -549,6 +563,10 @@ class Trainer:
             raise ValueError(f"{path}: the checkpoint holds a model only, not a training run")
         cfg = dict(ck.trainer)
         evo = cfg.pop("evolution")
+        kd = cfg.pop("distill", None)
+        if kd is not None and "distill" not in overrides:
+            raise ValueError(f"{path}: the run distilled from a teacher (temperature {kd['temperature']}, lam "
+                             f"{kd['lam']}); pass distill=KD(teacher_logits, ...) again")
         if cfg.get("lr_schedule") is None and "lr_schedule" not in overrides:
             raise ValueError(f"{path}: the run used a callable lr_schedule; pass lr_schedule= again")
         if evo is None and "evolution" not in overrides:
@@ -613,6 +631,12 @@ class Trainer:
         out.update(zeta=zeta, pruned=list(replaced), regrown=list(replaced), evolution_time=dt)
         return out
 
+    def _loss_args(self) -> dict[str, Any]:
+        kd = self.distill
+        if kd is None:
+            return {}
+        return {"teacher": kd.teacher_logits, "temperature": kd.temperature, "kd_lambda": kd.lam}
+
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> History:
         """Train from the current epoch up to ``epochs``; returns :attr:`history`.
 
@@ -631,6 +655,9 @@ class Trainer:
         if self.n_train is not None and self.epoch > 0 and n != self.n_train:
             raise ValueError(f"this run was trained on {self.n_train} samples so far, got {n}: "
                              "resume with the same training data")
+        if self.distill is not None and self.distill.teacher_logits.shape[0] != n:
+            raise ValueError(f"distill holds teacher logits for {self.distill.teacher_logits.shape[0]} samples, "
+                             f"the training set has {n}")
         self.n_train = n
         lr_sched = self.lr_schedule_for(n)
         self.evolution_schedule = self.evolution_schedule_for(n)
@@ -708,7 +735,7 @@ class Trainer:
         loss = self.model.train_epoch(X, y, batch_size=self.batch_size, lr=cast("Sequence[float]", lrs),
                                       momentum=self.momentum, weight_decay=self.weight_decay, dropout=self.dropout,
                                       order=order, check=False, optimizer=self.optimizer, betas=self.betas,
-                                      eps=self.eps, max_grad_norm=self.max_grad_norm)
+                                      eps=self.eps, max_grad_norm=self.max_grad_norm, **self._loss_args())
         return loss, time.perf_counter() - t0
 
     def _train_with_updates(self, e: int, X: np.ndarray, y: np.ndarray, order: np.ndarray,
