@@ -1,4 +1,5 @@
-"""Command line: ``motifcore train | evaluate | info | sweep | report | export | plot | baselines`` (also ``python -m motifcore``).
+"""Command line: ``motifcore train | evaluate | info | sweep | report | export | plot | baselines``
+(also ``python -m motifcore``).
 
 The only place in the package that uses argparse: one module per subcommand, each with
 ``add_parser(subparsers)`` and ``run(args) -> exit status``; they call the library API.

@@ -296,7 +296,9 @@ def _scratch(ctx: _Ctx, name: str, seed: int, motif: int, evolution: str | None,
 
     def make() -> Trainer:
         m = _model(ctx, motif, spec.density, seed, erk=erk)
-        over = {"evolution": evolution} if evolution is not None else {}
+        over: dict[str, Any] = {"evolution": evolution} if evolution is not None else {}
+        if evolution in ("rigl", "dsr"):
+            over["evolve_layers"] = "all"   # the published methods update every layer
         return Trainer(m, epochs=spec.epochs, distill=kd, **ctx.kwargs(seed, **over))
 
     t = _fit(ctx, f"{name}__s{seed}", make, kd)
