@@ -59,5 +59,6 @@ inline motifcore::RegrowInit parse_regrow(const std::string& s) {
 
 void register_layer(py::module_& m);
 void register_network(py::module_& m);
+void register_cht(py::module_& m);
 
 }  // namespace motifcore_py

@@ -61,11 +61,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="'step' schedule: epochs between lr decays (default: 30)")
     t.add_argument("--gamma", type=float_in(0, 1, lo_open=True),
                    help="'step' schedule: lr decay factor (default: 0.1)")
-    t.add_argument("--schedule", choices=("cosine", "paper", "set", "none"),
+    t.add_argument("--schedule", choices=("cosine", "paper", "set", "cht", "none"),
                    help="SET evolution schedule: cosine (every 100 steps, zeta from 0.3 decayed by a cosine, "
                         "none in the last quarter of the run), paper (zeta 0.2 every 10 epochs after a 5-epoch "
                         "warmup, i.e. after epochs 15, 25, ...; cosine decay over the last third), set (zeta 0.3 "
-                        "after every epoch), none (static sparse). Never after the last epoch (recipe default)")
+                        "after every epoch), cht (as set, but regrowth at the top CH3-L3 link-prediction scores after chain removal), "
+                        "none (static sparse). Never after the last epoch (recipe default)")
     t.add_argument("--regrow", choices=("zero", "he", "pruned"),
                    help="value of regrown blocks: zero, a fresh He-uniform draw, or uniform within the "
                         "largest pruned |weight| (recipe default)")
