@@ -65,8 +65,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="SET evolution schedule: cosine (every 100 steps, zeta from 0.3 decayed by a cosine, "
                         "none in the last quarter of the run), paper (zeta 0.2 every 10 epochs after a 5-epoch "
                         "warmup, i.e. after epochs 15, 25, ...; cosine decay over the last third), set (zeta 0.3 "
-                        "after every epoch), cht (as set, but regrowth at the top CH3-L3 link-prediction scores after chain removal), "
-                        "none (static sparse). Never after the last epoch (recipe default)")
+                        "after every epoch), cht (as set, but regrowth at the top CH3-L3 link-prediction scores "
+                        "after chain removal), none (static sparse). Never after the last epoch (recipe default)")
     t.add_argument("--regrow", choices=("zero", "he", "pruned"),
                    help="value of regrown blocks: zero, a fresh He-uniform draw, or uniform within the "
                         "largest pruned |weight| (recipe default)")
