@@ -74,25 +74,27 @@ def _erank_from_sv(sv: np.ndarray) -> float:
     return float(np.exp(-np.sum(p * np.log(p))))
 
 
-def _lanczos(matvec: Any, n: int, v0: np.ndarray, steps: int) -> tuple:
-    """Lanczos tridiagonalisation with full reorthogonalisation: (alpha, beta)."""
+def _lanczos_block(matmat: Any, Z: np.ndarray, steps: int) -> tuple:
+    """Lanczos on every column of ``Z`` at once, with full reorthogonalisation: (alpha, beta) of
+    shape [steps, p] and [steps - 1, p] (a column stops, with zero beta, on breakdown)."""
+    n, p = Z.shape
     k = min(steps, n)
-    V = np.zeros((k, n))
-    alpha, beta = np.zeros(k), np.zeros(max(k - 1, 0))
-    v = v0 / np.linalg.norm(v0)
+    V = np.zeros((k, n, p))
+    alpha, beta = np.zeros((k, p)), np.zeros((max(k - 1, 0), p))
+    v = Z / np.linalg.norm(Z, axis=0)
+    live = np.ones(p, dtype=bool)
     for j in range(k):
         V[j] = v
-        w = matvec(v)
-        alpha[j] = v @ w
-        w = w - V[:j + 1].T @ (V[:j + 1] @ w)
-        w = w - V[:j + 1].T @ (V[:j + 1] @ w)
+        w = matmat(v)
+        alpha[j] = np.einsum("np,np->p", v, w) * live
+        for _ in range(2):
+            w = w - np.einsum("knp,kp->np", V[:j + 1], np.einsum("knp,np->kp", V[:j + 1], w))
         if j == k - 1:
             break
-        b = np.linalg.norm(w)
-        if b < 1e-12:
-            return alpha[:j + 1], beta[:j]
-        beta[j] = b
-        v = w / b
+        b = np.linalg.norm(w, axis=0)
+        live &= b > 1e-10
+        beta[j] = np.where(live, b, 0.0)
+        v = np.where(live, w / np.where(live, b, 1.0), 0.0)
     return alpha, beta
 
 
@@ -114,17 +116,20 @@ def effective_rank(layer_or_matrix: Any, method: str = "auto", n_probes: int = 6
     G = sp.csr_matrix(G)
     n = G.shape[0]
     rng = np.random.default_rng(seed)
+    Z = rng.choice([-1.0, 1.0], size=(n, n_probes))
+    alpha, beta = _lanczos_block(lambda V: G @ V, Z, steps)
     s1, s2 = np.zeros(n_probes), np.zeros(n_probes)
     for p in range(n_probes):
-        z = rng.choice([-1.0, 1.0], size=n)
-        alpha, beta = _lanczos(lambda v: G @ v, n, z, steps)
-        T = np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1)
+        b = beta[:, p]
+        m = alpha.shape[0] if not np.any(b == 0) else int(np.argmax(b == 0)) + 1
+        T = np.diag(alpha[:m, p]) + np.diag(b[:m - 1], 1) + np.diag(b[:m - 1], -1)
         lam, U = np.linalg.eigh(T)
         tau = U[0] ** 2 * n
         lam = np.clip(lam, 0.0, None)
+        pos = lam > 0
+        safe = np.where(pos, lam, 1.0)
         f1 = np.sqrt(lam)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            f2 = np.where(lam > 0, 0.5 * np.sqrt(lam) * np.log(np.where(lam > 0, lam, 1.0)), 0.0)
+        f2 = np.where(pos, 0.5 * np.sqrt(lam) * np.log(safe), 0.0)
         s1[p], s2[p] = tau @ f1, tau @ f2
     S1, S2 = s1.mean(), s2.mean()
     val = float(np.exp(np.log(S1) - S2 / S1))
