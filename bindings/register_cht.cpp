@@ -28,10 +28,11 @@ void register_cht(py::module_& m) {
           "CH3-L3 scores of the absent links of a CSR pattern (rows = outputs): (col_ptr, rows, values), CSC.");
     m.def("cht_evolve", [](const std::vector<std::shared_ptr<motifcore::Layer>>& layers,
                            const std::vector<double>& zetas, const std::vector<uint64_t>& seeds, bool chain_removal,
-                           bool fill_random, const std::string& regrow, int num_threads) {
+                           bool fill_random, const std::string& regrow, int num_threads, bool by_score) {
               motifcore::ChtConfig cfg;
               cfg.chain_removal = chain_removal;
               cfg.fill_random = fill_random;
+              cfg.by_score = by_score;
               cfg.init = parse_regrow(regrow);
               std::vector<motifcore::Layer*> ptrs;
               for (const auto& l : layers) {
@@ -48,7 +49,8 @@ void register_cht(py::module_& m) {
               return out;
           }, py::arg("layers"), py::arg("zetas"), py::arg("seeds"), py::arg("chain_removal") = true,
           py::arg("fill_random") = true, py::arg("regrow") = "zero", py::arg("num_threads") = 1,
-          "One CHT step in place over the layers of a network; per layer (removed, chain-removed, regrown by "
+          py::arg("by_score") = true,
+          "One CHT step in place over the layers of a network (by_score=False: random regrowth); per layer (removed, chain-removed, regrown by "
           "score, regrown by fill).");
 }
 

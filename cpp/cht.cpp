@@ -300,10 +300,11 @@ std::vector<ChtStats> cht_evolve(const std::vector<Layer*>& layers, const std::v
         const int64_t k = nnz - kept;
         if (k == 0) continue;
         const Graph g(ly.G_out, ly.G_in, kp, ki);
-        std::vector<uint64_t> fresh = top_scored(g, static_cast<size_t>(k), seeds[l], num_threads);
+        std::vector<uint64_t> fresh;
+        if (cfg.by_score) fresh = top_scored(g, static_cast<size_t>(k), seeds[l], num_threads);
         stats[l].regrown_score = static_cast<int64_t>(fresh.size());
         const int64_t need = k - stats[l].regrown_score;
-        if (need > 0 && cfg.fill_random) {
+        if (need > 0 && (cfg.fill_random || !cfg.by_score)) {
             Rng rng(seeds[l]);
             const uint64_t total = static_cast<uint64_t>(ly.G_out) * static_cast<uint64_t>(ly.G_in);
             auto taken = [&](uint64_t pos) {

@@ -35,6 +35,7 @@ Ch3Scores ch3_l3_scores(int64_t n_rows, int64_t n_cols, const std::vector<int64_
 struct ChtConfig {
     bool chain_removal = true;             ///< drop the links of hidden neurons without input or output
     bool fill_random = true;               ///< top up with uniform random links when too few scores are > 0
+    bool by_score = true;                  ///< false: regrow every link uniformly at random (RLR with CR)
     RegrowInit init = RegrowInit::Zero;    ///< value of regrown blocks (CHT: zero)
 };
 

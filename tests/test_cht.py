@@ -136,6 +136,10 @@ def test_fill_none_and_errors():
     stats = m.evolve_cht([0.5, 0.0], seed=0, fill="none")
     assert stats[0]["regrown_fill"] == 0
     assert m.layers[0].n_blocks == 16 - stats[0]["removed"] - stats[0]["cr_removed"] + stats[0]["regrown_score"]
+    r = MotifMLP([20, 16, 3], density=[0.3, 1.0], seed=0, num_threads=1)
+    st = r.evolve_cht([0.5, 0.0], seed=0, link="random")
+    assert st[0]["regrown_score"] == 0 and st[0]["regrown_fill"] == st[0]["removed"] + st[0]["cr_removed"]
+    assert r.layers[0].n_blocks == round(0.3 * 320)
     with pytest.raises(ValueError, match="fill"):
         m.evolve_cht(0.3, fill="some")
     with pytest.raises(ValueError):
@@ -159,4 +163,5 @@ def test_trainer_cht():
     s1, s2 = m1.get_state(), m2.get_state()
     assert all(np.array_equal(s1[k], s2[k]) for k in s1)
     assert t1.history.pruned[1] == t1.history.regrown[1] and t1.history.pruned[1][0] > 0
-    assert t1.config["evolution"] == {"preset": "cht", "zeta": 0.25, "chain_removal": True, "fill": "random"}
+    assert t1.config["evolution"] == {"preset": "cht", "zeta": 0.25, "chain_removal": True, "fill": "random",
+                                             "link": "ch3_l3"}

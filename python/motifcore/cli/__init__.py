@@ -1,4 +1,4 @@
-"""Command line: ``motifcore train | evaluate | info | sweep | report`` (also ``python -m motifcore``).
+"""Command line: ``motifcore train | evaluate | info | sweep | report | analyze`` (also ``python -m motifcore``).
 
 The only place in the package that uses argparse: one module per subcommand, each with
 ``add_parser(subparsers)`` and ``run(args) -> exit status``; they call the library API.
@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from .._version import __version__
-from . import evaluate, info, report, sweep, train
+from . import analyze, evaluate, info, report, sweep, train
 from ._common import EXIT_INTERRUPTED, EXIT_USAGE, Parser, UsageError
 
 __all__ = ["UsageError", "build_parser", "main"]
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="motifcore", description="Sparse (SET / Motif-SET) MLP training on CPUs.")
     p.add_argument("--version", action="version", version=f"motifcore {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=Parser)
-    for command in (train, evaluate, info, sweep, report):
+    for command in (train, evaluate, info, sweep, report, analyze):
         command.add_parser(sub)
     return p
 

@@ -68,7 +68,8 @@ Evolution presets (:func:`evolution_schedule`):
     highest CH3-L3 link-prediction scores instead of at random, after chain removal of neurons
     left without input or output (``chain_removal = True``), topping up at random when fewer
     links than removed have a positive score (``fill = "random"``; ``"none"`` regrows only the
-    scored ones) -- see :meth:`motifcore.MotifMLP.evolve_cht`.
+    scored ones; ``link = "random"`` regrows at random, i.e. SET with chain removal) -- see
+    :meth:`motifcore.MotifMLP.evolve_cht`.
 ``"none"``
     Static sparse training: ``zeta = 0`` always.
 a callable ``f(epoch) -> zeta``, a dict ``{epoch: zeta}`` or a list ``[zeta after epoch 1, ...]``
@@ -274,15 +275,19 @@ class EvolutionSchedule:
         return cls("set", epochs, lambda e: z0, {"zeta": z0})
 
     @classmethod
-    def cht(cls, epochs: int, zeta: float = 0.3, chain_removal: bool = True, fill: str = "random") -> EvolutionSchedule:
+    def cht(cls, epochs: int, zeta: float = 0.3, chain_removal: bool = True, fill: str = "random",
+            link: str = "ch3_l3") -> EvolutionSchedule:
         """CHT: ``zeta`` (default 0.3) after every epoch but the last, regrowth by CH3-L3 scores
-        with optional chain removal (the Trainer reads ``params``)."""
+        (``link="random"``: at random) with optional chain removal (the Trainer reads ``params``)."""
         z0 = check_real(zeta, "zeta", 0.0, 1.0, hi_open=True)
         if not isinstance(chain_removal, bool):
             raise TypeError(f"chain_removal must be a bool, got {chain_removal!r}")
         if fill not in ("random", "none"):
             raise ValueError(f"fill must be 'random' or 'none', got {fill!r}")
-        return cls("cht", epochs, lambda e: z0, {"zeta": z0, "chain_removal": chain_removal, "fill": fill})
+        if link not in ("ch3_l3", "random"):
+            raise ValueError(f"link must be 'ch3_l3' or 'random', got {link!r}")
+        return cls("cht", epochs, lambda e: z0, {"zeta": z0, "chain_removal": chain_removal, "fill": fill,
+                                                 "link": link})
 
     @classmethod
     def cosine(cls, epochs: int, steps_per_epoch: int = 1, zeta: float = 0.3, interval: int = 100,
@@ -380,7 +385,7 @@ def evolution_schedule(spec: EvolutionSpec, epochs: int, steps_per_epoch: int = 
         Optimizer steps per epoch (``"cosine"`` counts steps; the other presets ignore it).
     **params
         Preset parameters (``"paper"``: ``zeta, every, warmup, decay_fraction``; ``"set"``:
-        ``zeta``; ``"cosine"``: ``zeta, interval, stop``; ``"cht"``: ``zeta, chain_removal, fill``).
+        ``zeta``; ``"cosine"``: ``zeta, interval, stop``; ``"cht"``: ``zeta, chain_removal, fill, link``).
     """
     epochs = check_int(epochs, "epochs")
     if spec is None:

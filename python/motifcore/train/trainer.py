@@ -582,7 +582,8 @@ class Trainer:
         sched = self.evolution_schedule
         if sched.name == "cht":
             cht = self.model.evolve_cht(zetas, seed=seed, chain_removal=sched.params["chain_removal"],
-                                        fill=sched.params["fill"], regrow=self.regrow)
+                                        fill=sched.params["fill"], regrow=self.regrow,
+                                        link=sched.params.get("link", "ch3_l3"))
             pruned = [s["removed"] + s["cr_removed"] for s in cht]
             regrown = [s["regrown_score"] + s["regrown_fill"] for s in cht]
         else:
