@@ -18,12 +18,10 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 import motifcore
+import numpy as np
 from motifcore import MotifMLP, Trainer
 from motifcore.analysis import (
-    motif_counts,
     motif_zscores,
     perturbation_curve,
     significance_profile,
@@ -72,13 +70,14 @@ def magnitude_prune(model, sparsity):
 
 
 def _ztable(model, level=None, null="er_live"):
-    zs = motif_zscores(model, null=null, level=level, prune_inactive=True)
+    zs = motif_zscores(model, null=null, level=level)
     return {z.motif: (None if z.fixed else z.z) for z in zs}, significance_profile(zs)
 
 
 def _mean_corr(profiles):
     P = [p[np.isfinite(p)] for p in profiles]
-    cs = [float(np.corrcoef(a, b)[0, 1]) for i, a in enumerate(P) for b in P[i + 1:] if a.size == b.size]
+    cs = [float(np.corrcoef(a, b)[0, 1]) for i, a in enumerate(P) for b in P[i + 1:]
+          if a.size == b.size and a.size > 1 and a.std() > 0 and b.std() > 0]
     return float(np.mean(cs)) if cs else float("nan")
 
 
@@ -106,7 +105,7 @@ def pruning(a):
                    if any(r["z"][m] is not None for r in sel) else None) for m in sel[0]["z"]}
         summary.append({"sparsity": lv, "accuracy": float(np.mean([r["accuracy"] for r in sel])), "median_z": med,
                         "sp_corr": _mean_corr([np.array(r["sp"]) for r in sel])})
-    res = {"args": vars(a), "sizes": sizes, "rows": rows, "summary": summary}
+    res = {"args": {k: v for k, v in vars(a).items() if k != "fn"}, "sizes": sizes, "rows": rows, "summary": summary}
     _save("pruning", res)
     names = [m for m in summary[0]["median_z"] if m != "edges"]
     lines = ["| pruned | acc | " + " | ".join(names) + " | SP corr |", "|---" * (len(names) + 3) + "|"]
@@ -130,7 +129,7 @@ def pruning(a):
 def training(a):
     X, y, Xt, yt = _data(a.dataset, a.limit_train)
     sizes = [X.shape[1]] + [a.width] * 3 + [int(y.max()) + 1]
-    res = {"args": vars(a), "sizes": sizes, "runs": []}
+    res = {"args": {k: v for k, v in vars(a).items() if k != "fn"}, "sizes": sizes, "runs": []}
     for m in (1, 2):
         for seed in range(a.seeds):
             model = MotifMLP(sizes, motif=m, density=a.density, seed=seed)
@@ -177,7 +176,7 @@ def training(a):
 def regrowth(a):
     configs = [("RLR", "set", False), ("RLR (+CR)", "cht_random", True), ("CH3L3 (+CR)", "cht", True),
                ("CH3L3 (no CR)", "cht", False)]
-    res = {"args": vars(a), "runs": []}
+    res = {"args": {k: v for k, v in vars(a).items() if k != "fn"}, "runs": []}
     fr = np.linspace(0, 1, a.points)
     for ds in a.datasets.split(","):
         X, y, Xt, yt = _data(ds, a.limit_train)
@@ -190,8 +189,8 @@ def regrowth(a):
                 if kind.startswith("cht"):
                     params.update(chain_removal=cr, link="random" if kind == "cht_random" else "ch3_l3")
                 tr = Trainer(model, epochs=a.epochs, recipe="paper", optimizer="sgd", lr=a.lr, lr_schedule="constant",
-                             weight_decay=a.weight_decay, evolution="set" if kind == "set" else "cht", evolution_params=params, regrow="zero",
-                             evolve_layers="hidden", progress=False, seed=seed)
+                             weight_decay=a.weight_decay, evolution="set" if kind == "set" else "cht",
+                             evolution_params=params, regrow="zero", evolve_layers="hidden", progress=False, seed=seed)
                 t0 = time.perf_counter()
                 h = tr.fit(X, y, Xt, yt)
                 train_s = time.perf_counter() - t0
@@ -228,7 +227,9 @@ def regrowth(a):
             sel = [r for r in res["runs"] if r["dataset"] == ds and r["config"] == name]
             if not sel:
                 continue
-            mean = lambda f: float(np.mean([f(r) for r in sel]))  # noqa: E731
+
+            def mean(f, sel=sel):
+                return float(np.mean([f(r) for r in sel]))
             lines.append(f"| {ds} | {name} | {mean(lambda r: r['final_accuracy']):.4f} | " + " | ".join(
                 f"{mean(lambda r, k=k: r['auc'][k]):.3f}" for k in order)
                 + f" | {mean(lambda r: r['erank_sum']):.1f} | {mean(lambda r: r['srank_sum']):.1f} | "
@@ -265,7 +266,9 @@ def _save(name, res):
 
 
 def main():
+    global OUT
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default=str(OUT), help="output folder (default %(default)s)")
     sub = p.add_subparsers(dest="cmd", required=True)
     q = sub.add_parser("pruning")
     q.add_argument("--dataset", default="mnist")
@@ -300,6 +303,7 @@ def main():
     q.add_argument("--seeds", type=int, default=1)
     q.set_defaults(fn=regrowth)
     a = p.parse_args()
+    OUT = Path(a.out)
     OUT.mkdir(parents=True, exist_ok=True)
     a.fn(a)
 

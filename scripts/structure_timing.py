@@ -1,7 +1,8 @@
 """Time motif counts, exact ER z-scores and ranks on the paper network (784-3000-3000-3000-10,
 density 0.1) and on a 300k-wide SET network (epsilon 20), with peak RSS.
 
-    MOTIFCORE_NUM_THREADS=1 python scripts/structure_timing.py [--wide 300000] [--out docs/experiments/structure/timing.json]
+    MOTIFCORE_NUM_THREADS=1 python scripts/structure_timing.py [--wide 300000]
+        [--out docs/experiments/structure/timing.json]
 """
 
 from __future__ import annotations
