@@ -185,12 +185,14 @@ def regrowth(a):
         for name, kind, cr in configs:
             for seed in range(a.seeds):
                 model = MotifMLP(sizes, density=[a.density] * 3 + [1.0], seed=seed)
+                init = [set(zip(lay.block_rows.tolist(), lay.indices.tolist())) for lay in model.layers[:3]]
                 params = {"zeta": a.zeta}
                 if kind.startswith("cht"):
                     params.update(chain_removal=cr, link="random" if kind == "cht_random" else "ch3_l3")
                 tr = Trainer(model, epochs=a.epochs, recipe="paper", optimizer="sgd", lr=a.lr, lr_schedule="constant",
                              weight_decay=a.weight_decay, evolution="set" if kind == "set" else "cht",
-                             evolution_params=params, regrow="zero", evolve_layers="hidden", progress=False, seed=seed)
+                             evolution_params=params, regrow=a.regrow, evolve_layers="hidden",
+                             progress=False, seed=seed)
                 t0 = time.perf_counter()
                 h = tr.fit(X, y, Xt, yt)
                 train_s = time.perf_counter() - t0
@@ -203,7 +205,10 @@ def regrowth(a):
                     has_in = np.diff(lin.indptr) > 0
                     has_out = np.bincount(lout.indices, minlength=lout.groups[1]) > 0
                     alive.append(float(np.mean(has_in & has_out)))
+                kept = [len(init[i] & set(zip(lay.block_rows.tolist(), lay.indices.tolist()))) / len(init[i])
+                        for i, lay in enumerate(model.layers[:3])]
                 run = {"dataset": ds, "config": name, "seed": seed, "accuracy": h.val_accuracy,
+                       "init_links_kept": kept,
                        "final_accuracy": h.val_accuracy[-1], "train_s": train_s,
                        "auc": {k: c.auc for k, c in curves.items()},
                        "curves": {k: c.acc_mean.tolist() for k, c in curves.items()},
@@ -211,10 +216,11 @@ def regrowth(a):
                        "srank_sum": spec["srank_sum"], "alive_hidden": alive}
                 res["runs"].append(run)
                 print(f"{ds} {name} seed {seed}: acc {run['final_accuracy']:.4f} erank {spec['erank_sum']:.0f} "
-                      f"srank {spec['srank_sum']:.1f} alive {np.round(alive, 2).tolist()} "
+                      f"srank {spec['srank_sum']:.1f} alive {np.round(alive, 2).tolist()} kept {np.round(kept, 2).tolist()} "
                       + " ".join(f"{k}={v:.3f}" for k, v in run["auc"].items()), flush=True)
     res["fractions"] = fr.tolist()
-    _save("regrowth", res)
+    stem = "regrowth" + (f"_{a.tag}" if a.tag else "")
+    _save(stem, res)
     slides = {"CH3L3 (+CR)": [0.122, 0.869, 0.374, 0.255, 0.189, 308.0, 43.1],
               "CH3L3 (no CR)": [0.110, 0.889, 0.291, 0.155, 0.196, 282.6, 42.7],
               "RLR": [0.112, 0.912, 0.339, 0.225, 0.233, 2063.5, 135.0],
@@ -237,7 +243,7 @@ def regrowth(a):
     for name, v in slides.items():
         lines.append(f"| slides (004) | {name} | – | " + " | ".join(f"{x:.3f}" for x in v[:5])
                      + f" | {v[5]:.1f} | {v[6]:.1f} | – |")
-    (OUT / "regrowth.md").write_text("\n".join(lines) + "\n")
+    (OUT / f"{stem}.md").write_text("\n".join(lines) + "\n")
     for ds in a.datasets.split(","):
         fig = _figure(10, 6)
         for k, kind in enumerate(order):
@@ -257,7 +263,7 @@ def regrowth(a):
         ax.set_xlabel("epoch", fontsize=8)
         ax.legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(OUT / f"regrowth_{ds}.png")
+        fig.savefig(OUT / f"{stem}_{ds}.png")
 
 
 def _save(name, res):
@@ -301,6 +307,9 @@ def main():
     q.add_argument("--points", type=int, default=11)
     q.add_argument("--repeats", type=int, default=2)
     q.add_argument("--seeds", type=int, default=1)
+    q.add_argument("--regrow", choices=("zero", "he", "pruned"), default="zero",
+                   help="value of regrown links (CHT's default: zero)")
+    q.add_argument("--tag", default="", help="suffix of the output files")
     q.set_defaults(fn=regrowth)
     a = p.parse_args()
     OUT = Path(a.out)
