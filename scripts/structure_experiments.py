@@ -216,7 +216,8 @@ def regrowth(a):
                        "srank_sum": spec["srank_sum"], "alive_hidden": alive}
                 res["runs"].append(run)
                 print(f"{ds} {name} seed {seed}: acc {run['final_accuracy']:.4f} erank {spec['erank_sum']:.0f} "
-                      f"srank {spec['srank_sum']:.1f} alive {np.round(alive, 2).tolist()} kept {np.round(kept, 2).tolist()} "
+                      f"srank {spec['srank_sum']:.1f} alive {np.round(alive, 2).tolist()} "
+                      f"kept {np.round(kept, 2).tolist()} "
                       + " ".join(f"{k}={v:.3f}" for k, v in run["auc"].items()), flush=True)
     res["fractions"] = fr.tolist()
     stem = "regrowth" + (f"_{a.tag}" if a.tag else "")
