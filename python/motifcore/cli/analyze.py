@@ -9,11 +9,9 @@ from typing import Any
 import numpy as np
 
 from ..analysis.robustness import KINDS
-from ..data import datasets
-from ..experiments.config import RunConfig
 from ..report.structure import analyze_model, write_structure_report
 from ..train.checkpoint import load_checkpoint
-from ._common import UsageError, int_min
+from ._common import UsageError, checkpoint_data, int_min
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -52,14 +50,7 @@ def run(args: argparse.Namespace) -> int:
     model = ck.model
     X = y = None
     if not args.no_robustness:
-        stored = RunConfig.from_checkpoint_extra(ck.extra)
-        name = args.dataset or (stored.dataset if stored else None)
-        if name is None:
-            raise UsageError(f"{ckpt} does not record its dataset; pass --dataset or --no-robustness")
-        data_dir = args.data_dir if args.data_dir is not None else (stored.data_dir if stored else None)
-        _, _, X, y = datasets.load(name, data_dir=data_dir, seed=stored.data_seed if stored else 0)
-        if X.shape[1] != model.n_features:
-            raise UsageError(f"dataset {name} has {X.shape[1]} features, the model expects {model.n_features}")
+        _, _, _, X, y = checkpoint_data(ck, ckpt, args.dataset, args.data_dir)
         if args.limit_test:
             X, y = X[:args.limit_test], y[:args.limit_test]
     res = analyze_model(model, X, y, level=args.level, null=args.null, n_samples=args.samples, seed=args.seed,
