@@ -202,7 +202,11 @@ def _weighted_frob(M: sp.csr_matrix, wr: np.ndarray, wc: np.ndarray, panel: int 
             continue
         w = wr[a + G.row] * wc[G.col]
         d = G.data.astype(np.int64)
-        sq += int(np.sum(w * d * d, dtype=np.int64)) if d.max() < 2**20 else _isum(w.astype(object) * d * d)
+        dmax, wmax = int(d.max()), int(w.max())
+        if dmax * dmax * wmax * d.size < 2**62:        # the int64 sum cannot overflow
+            sq += int(np.sum(w * d * d, dtype=np.int64))
+        else:
+            sq += _isum(w.astype(object) * d.astype(object) ** 2)
         lin += int(np.sum(w * d, dtype=np.int64))
         pos += int(np.sum(w[d > 0], dtype=np.int64))
     return sq, lin, pos
