@@ -20,7 +20,7 @@ __all__ = ["analyze_model", "write_structure_report"]
 
 def analyze_model(model: Any, X: Any = None, y: Any = None, *, level: Optional[str] = None, null: str = "er",
                   n_samples: int = 100, seed: int = 0, kinds: Sequence[str] = rb.KINDS,
-                  fractions: Optional[Sequence[float]] = None, repeats: int = 3) -> Dict[str, Any]:
+                  fractions: Any = None, repeats: int = 3) -> Dict[str, Any]:
     """Motif counts and z-scores (per anchor layer and total), per-layer ranks and, when ``X, y``
     are given, the robustness curves of ``kinds``; as a JSON-serialisable dict with timings."""
     out: Dict[str, Any] = {"timings_s": {}}
