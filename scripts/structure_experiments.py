@@ -183,7 +183,7 @@ def regrowth(a):
         Xe, ye = Xt[:a.limit_test], yt[:a.limit_test]
         sizes = [X.shape[1]] + [a.width] * 3 + [int(y.max()) + 1]
         for name, kind, cr in configs:
-            for seed in range(a.seeds):
+            for seed in range(a.first_seed, a.first_seed + a.seeds):
                 model = MotifMLP(sizes, density=[a.density] * 3 + [1.0], seed=seed)
                 init = [set(zip(lay.block_rows.tolist(), lay.indices.tolist())) for lay in model.layers[:3]]
                 params = {"zeta": a.zeta}
@@ -308,6 +308,7 @@ def main():
     q.add_argument("--points", type=int, default=11)
     q.add_argument("--repeats", type=int, default=2)
     q.add_argument("--seeds", type=int, default=1)
+    q.add_argument("--first-seed", type=int, default=0)
     q.add_argument("--regrow", choices=("zero", "he", "pruned"), default="zero",
                    help="value of regrown links (CHT's default: zero)")
     q.add_argument("--tag", default="", help="suffix of the output files")
