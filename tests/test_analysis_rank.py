@@ -46,6 +46,16 @@ def test_slq_estimate_close_to_exact():
     assert est.value == pytest.approx(exact.value, rel=0.03)
 
 
+def test_slq_without_reorthogonalisation(monkeypatch):
+    # a basis budget below one probe's basis: three-term recurrence only, probes one at a time
+    rng = np.random.default_rng(4)
+    M = sp.random(400, 700, density=0.02, random_state=rng, data_rvs=rng.standard_normal, format="csr")
+    exact = rank.effective_rank(M, method="exact").value
+    monkeypatch.setattr(rank, "LANCZOS_MEMORY", 8 * 400 * 50 - 1)
+    est = rank.effective_rank(M, method="slq", n_probes=24, steps=50, seed=2)
+    assert est.value == pytest.approx(exact, rel=0.03)
+
+
 def test_spectrum_summary_and_errors():
     model = MotifMLP([30, 20, 20, 3], motif=1, density=0.3, seed=0, num_threads=1)
     s = rank.spectrum_summary(model)

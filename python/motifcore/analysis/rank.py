@@ -18,7 +18,8 @@ from typing import Any, List, Optional
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["RankEstimate", "group_matrix", "effective_rank", "stable_rank", "spectrum_summary", "EXACT_MAX"]
+__all__ = ["RankEstimate", "group_matrix", "effective_rank", "stable_rank", "spectrum_summary", "EXACT_MAX",
+           "LANCZOS_MEMORY"]
 
 #: largest group-level matrix (entries) whose spectrum is computed exactly by a dense SVD
 EXACT_MAX = 5 * 10**7
@@ -74,27 +75,36 @@ def _erank_from_sv(sv: np.ndarray) -> float:
     return float(np.exp(-np.sum(p * np.log(p))))
 
 
-def _lanczos_block(matmat: Any, Z: np.ndarray, steps: int) -> tuple:
-    """Lanczos on every column of ``Z`` at once, with full reorthogonalisation: (alpha, beta) of
-    shape [steps, p] and [steps - 1, p] (a column stops, with zero beta, on breakdown)."""
+#: memory allowed for the Lanczos basis of one chunk of SLQ probes (bytes)
+LANCZOS_MEMORY = 256 * 2**20
+
+
+def _lanczos_block(matmat: Any, Z: np.ndarray, steps: int, reorth: bool = True) -> tuple:
+    """Lanczos on every column of ``Z`` at once: (alpha, beta) of shape [steps, p] and
+    [steps - 1, p] (a column stops, with zero beta, on breakdown). ``reorth`` keeps the whole
+    basis and reorthogonalises fully; otherwise only the three-term recurrence (memory O(n p))."""
     n, p = Z.shape
     k = min(steps, n)
-    V = np.zeros((k, n, p))
+    V = np.zeros((k if reorth else 0, n, p))
     alpha, beta = np.zeros((k, p)), np.zeros((max(k - 1, 0), p))
     v = Z / np.linalg.norm(Z, axis=0)
+    v_prev = np.zeros_like(v)
     live = np.ones(p, dtype=bool)
     for j in range(k):
-        V[j] = v
         w = matmat(v)
         alpha[j] = np.einsum("np,np->p", v, w) * live
-        for _ in range(2):
-            w = w - np.einsum("knp,kp->np", V[:j + 1], np.einsum("knp,np->kp", V[:j + 1], w))
+        if reorth:
+            V[j] = v
+            for _ in range(2):
+                w = w - np.einsum("knp,kp->np", V[:j + 1], np.einsum("knp,np->kp", V[:j + 1], w))
+        else:
+            w = w - v * alpha[j] - (v_prev * beta[j - 1] if j else 0.0)
         if j == k - 1:
             break
         b = np.linalg.norm(w, axis=0)
         live &= b > 1e-10
         beta[j] = np.where(live, b, 0.0)
-        v = np.where(live, w / np.where(live, b, 1.0), 0.0)
+        v_prev, v = v, np.where(live, w / np.where(live, b, 1.0), 0.0)
     return alpha, beta
 
 
@@ -103,21 +113,34 @@ def effective_rank(layer_or_matrix: Any, method: str = "auto", n_probes: int = 6
     """``exp(-sum p_k ln p_k)`` with ``p_k = sigma_k / sum sigma`` over the nonzero singular values.
 
     ``method="exact"``: dense SVD of the group-level matrix; ``"slq"``: stochastic Lanczos
-    quadrature on the smaller Gram matrix (``n_probes`` Rademacher probes, ``steps`` Lanczos
-    steps, seeded; returns the standard error over probes); ``"auto"``: exact up to
-    :data:`EXACT_MAX` entries."""
+    quadrature on the smaller Gram matrix, applied as two sparse products (``n_probes``
+    Rademacher probes, ``steps`` Lanczos steps, seeded; probes run in chunks whose Lanczos basis
+    fits :data:`LANCZOS_MEMORY`, without reorthogonalisation when even one probe's basis does
+    not; returns the standard error over probes); ``"auto"``: exact up to :data:`EXACT_MAX`
+    entries."""
     _check_method(method, ("auto", "exact", "slq"))
     M = group_matrix(layer_or_matrix)
     if method == "exact" or (method == "auto" and M.shape[0] * M.shape[1] <= EXACT_MAX):
         from scipy.linalg import svdvals
 
         return RankEstimate(_erank_from_sv(svdvals(M.toarray())), True, "exact")
-    G = (M.T @ M) if M.shape[1] <= M.shape[0] else (M @ M.T)
-    G = sp.csr_matrix(G)
-    n = G.shape[0]
+    # Gram matrix of the smaller side, applied as two sparse products (never formed)
+    Mt = sp.csr_matrix(M.T)
+    if M.shape[1] <= M.shape[0]:
+        def matmat(V: np.ndarray) -> np.ndarray:
+            return Mt @ (M @ V)
+    else:
+        def matmat(V: np.ndarray) -> np.ndarray:
+            return M @ (Mt @ V)
+    n = min(M.shape)
     rng = np.random.default_rng(seed)
     Z = rng.choice([-1.0, 1.0], size=(n, n_probes))
-    alpha, beta = _lanczos_block(lambda V: G @ V, Z, steps)
+    k = min(steps, n)
+    chunk = max(1, min(n_probes, LANCZOS_MEMORY // (8 * n * k)))
+    reorth = 8 * n * k <= LANCZOS_MEMORY
+    parts = [_lanczos_block(matmat, Z[:, a:a + chunk], steps, reorth) for a in range(0, n_probes, chunk)]
+    alpha = np.concatenate([p[0] for p in parts], axis=1)
+    beta = np.concatenate([p[1] for p in parts], axis=1)
     s1, s2 = np.zeros(n_probes), np.zeros(n_probes)
     for p in range(n_probes):
         b = beta[:, p]
@@ -133,7 +156,7 @@ def effective_rank(layer_or_matrix: Any, method: str = "auto", n_probes: int = 6
         s1[p], s2[p] = tau @ f1, tau @ f2
     S1, S2 = s1.mean(), s2.mean()
     val = float(np.exp(np.log(S1) - S2 / S1))
-    # delta-method standard error of the per-probe estimates' mean
+    # standard error from the spread of the per-probe estimates
     g = np.exp(np.log(s1) - s2 / s1)
     return RankEstimate(val, False, "slq", float(g.std(ddof=1) / np.sqrt(n_probes)))
 
