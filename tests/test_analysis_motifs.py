@@ -275,3 +275,30 @@ def test_model_input_and_errors():
         mo.null_moments(model, level="edge")
     with pytest.raises(ValueError, match="level"):
         mo.motif_counts(model, level="neuron")
+
+
+def test_curveball_samples_uniformly():
+    # all 0/1 3x3 matrices with row sums (2, 1, 1) and column sums (2, 1, 1)
+    from scipy.stats import chisquare
+
+    start = np.array([[1, 1, 0], [1, 0, 0], [0, 0, 1]])
+    mats = (np.reshape(g, (3, 3)) for g in itertools.product([0, 1], repeat=9))
+    graphs = [tuple(m.ravel()) for m in mats if (m.sum(1) == [2, 1, 1]).all() and (m.sum(0) == [2, 1, 1]).all()]
+    index = {g: i for i, g in enumerate(graphs)}
+    chain = mo._Curveball(sp.csr_matrix(start), np.random.default_rng(0))
+    chain.trade(30)
+    counts = np.zeros(len(graphs))
+    for _ in range(3000):
+        chain.trade(3)
+        counts[index[tuple(chain.matrix().toarray().ravel())]] += 1
+    assert len(graphs) == 5 and counts.min() > 0
+    assert chisquare(counts).pvalue > 1e-3
+
+
+def test_er_live_is_er_on_the_live_network():
+    # hidden unit 2 has no output: chain removal drops its in-links, and it leaves the null
+    A0 = np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1]])
+    A1 = np.array([[1, 1, 0], [0, 1, 0]])
+    live = [A0[:2], A1[:, :2]]
+    assert mo.null_moments([A0, A1], null="er_live") == mo.null_moments(live)
+    assert mo.motif_counts([A0, A1], prune_inactive=True).total == mo.motif_counts(live).total
