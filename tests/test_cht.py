@@ -165,3 +165,4 @@ def test_trainer_cht():
     assert t1.history.pruned[1] == t1.history.regrown[1] and t1.history.pruned[1][0] > 0
     assert t1.config["evolution"] == {"preset": "cht", "zeta": 0.25, "chain_removal": True, "fill": "random",
                                              "link": "ch3_l3"}
+
