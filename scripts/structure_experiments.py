@@ -94,24 +94,37 @@ def pruning(a):
                 magnitude_prune(model, lv)
                 Trainer(model, epochs=a.finetune, evolution="none", progress=False, seed=seed).fit(X, y)
             z, prof = _ztable(model)
+            zh, profh = _ztable(model.layers[1:])        # without the 784-wide input layer
             acc = model.score(Xt, yt)
-            rows.append({"seed": seed, "sparsity": lv, "accuracy": acc, "z": z, "sp": prof.tolist()})
+            rows.append({"seed": seed, "sparsity": lv, "accuracy": acc, "z": z, "sp": prof.tolist(),
+                         "z_hidden": zh, "sp_hidden": profh.tolist()})
             print(f"seed {seed} sparsity {lv:.2f} acc {acc:.4f} " +
                   " ".join(f"{k}={v:.1f}" for k, v in z.items() if v is not None), flush=True)
     summary = []
+
+    def median_z(sel, key):
+        return {m: (float(np.median([r[key][m] for r in sel if r[key][m] is not None]))
+                    if any(r[key][m] is not None for r in sel) else None) for m in sel[0][key]}
+
     for lv in levels:
         sel = [r for r in rows if r["sparsity"] == lv]
-        med = {m: (float(np.median([r["z"][m] for r in sel if r["z"][m] is not None]))
-                   if any(r["z"][m] is not None for r in sel) else None) for m in sel[0]["z"]}
+        med = median_z(sel, "z")
         summary.append({"sparsity": lv, "accuracy": float(np.mean([r["accuracy"] for r in sel])), "median_z": med,
+                        "median_z_hidden": median_z(sel, "z_hidden"),
+                        "sp_corr_hidden": _mean_corr([np.array(r["sp_hidden"]) for r in sel]),
                         "sp_corr": _mean_corr([np.array(r["sp"]) for r in sel])})
     res = {"args": {k: v for k, v in vars(a).items() if k != "fn"}, "sizes": sizes, "rows": rows, "summary": summary}
     _save("pruning", res)
     names = [m for m in summary[0]["median_z"] if m != "edges"]
-    lines = ["| pruned | acc | " + " | ".join(names) + " | SP corr |", "|---" * (len(names) + 3) + "|"]
-    for s in summary:
-        lines.append(f"| {100 * s['sparsity']:.0f} % | {s['accuracy']:.3f} | " + " | ".join(
-            "–" if s["median_z"][m] is None else f"{s['median_z'][m]:.1f}" for m in names) + f" | {s['sp_corr']:.2f} |")
+    lines = []
+    for title, zk, ck in (("Whole network", "median_z", "sp_corr"),
+                          ("Without the input layer", "median_z_hidden", "sp_corr_hidden")):
+        lines += [f"{title}: median z over seeds (exact ER null over live neurons)", "",
+                  "| pruned | acc | " + " | ".join(names) + " | SP corr |", "|---" * (len(names) + 3) + "|"]
+        for s in summary:
+            lines.append(f"| {100 * s['sparsity']:.0f} % | {s['accuracy']:.3f} | " + " | ".join(
+                "–" if s[zk][m] is None else f"{s[zk][m]:.1f}" for m in names) + f" | {s[ck]:.2f} |")
+        lines.append("")
     (OUT / "pruning.md").write_text("\n".join(lines) + "\n")
     fig = _figure()
     ax = fig.add_subplot(111)
