@@ -275,6 +275,12 @@ def test_model_input_and_errors():
         mo.null_moments(model, level="edge")
     with pytest.raises(ValueError, match="level"):
         mo.motif_counts(model, level="neuron")
+    with pytest.raises(TypeError, match="non-empty"):
+        mo.motif_counts([])
+    with pytest.raises(ValueError, match="null"):
+        mo.motif_zscores(model, null="config")
+    with pytest.raises(ValueError, match="n_samples"):
+        mo.sample_null(model, n_samples=1)
 
 
 def test_curveball_samples_uniformly():

@@ -142,6 +142,12 @@ def test_fill_none_and_errors():
     assert r.layers[0].n_blocks == round(0.3 * 320)
     with pytest.raises(ValueError, match="fill"):
         m.evolve_cht(0.3, fill="some")
+    with pytest.raises(ValueError, match="link"):
+        m.evolve_cht(0.3, link="adamic")
+    with pytest.raises(TypeError, match="chain_removal"):
+        m.evolve_cht(0.3, chain_removal="yes")
+    with pytest.raises(TypeError, match="mask"):
+        ch3_l3_scores(np.ones(3))
     with pytest.raises(ValueError):
         m.evolve_cht(1.5)
 
