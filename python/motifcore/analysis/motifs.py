@@ -633,7 +633,9 @@ def motif_zscores(net: Any, null: str = "er", method: str = "auto", n_samples: i
     live units, implies ``prune_inactive``) or ``"degree"`` (each layer's degree sequences kept,
     sampled). ``method="analytic"`` uses the exact ER moments (path chains on an ordinary graph),
     ``"mc"`` samples ``n_samples`` networks (std with ddof = 1), ``"auto"`` picks analytic when it
-    applies."""
+    applies. ``prune_inactive=True`` with ``null="er"`` compares the pruned network with random
+    networks over *all* neurons (inactive ones tend to look like over-represented structure);
+    ``"er_live"`` is the matching null, the one of arXiv 2403.00974."""
     names = _check_motifs(motifs)
     if null not in ("er", "er_live", "degree"):
         raise ValueError(f"null must be 'er', 'er_live' or 'degree', got {null!r}")
