@@ -71,5 +71,6 @@ inline py::tuple topk_to_python(const motifcore::TopkResult& t) {
 
 void register_layer(py::module_& m);
 void register_network(py::module_& m);
+void register_cht(py::module_& m);
 
 }  // namespace motifcore_py

@@ -24,4 +24,5 @@ PYBIND11_MODULE(_core, m) {
     m.def("simd_level", [] { return std::string(motifcore::kernels().name); }, "SIMD level in use.");
     motifcore_py::register_layer(m);
     motifcore_py::register_network(m);
+    motifcore_py::register_cht(m);
 }

@@ -1,5 +1,25 @@
-"""Analysis of trained networks: trade-off metrics (paper Sec. 4-5) and the latency/energy model."""
+"""Analysis of trained networks: trade-off metrics (paper Sec. 4-5), the latency/energy model, and
+the structure of sparse networks -- motif counts and z-scores (:mod:`.motifs`), CH3-L3 link
+prediction (:mod:`.dst`), robustness to weight perturbations (:mod:`.robustness`) and effective and
+stable rank (:mod:`.rank`)."""
 
-from . import estimate, metrics
+from . import dst, estimate, metrics, motifs, rank, robustness
+from .dst import ch3_l3_scores, cn_l3_scores
+from .motifs import (
+    MOTIFS,
+    MotifCounts,
+    MotifZ,
+    chain_removal,
+    motif_counts,
+    motif_zscores,
+    null_moments,
+    sample_null,
+    significance_profile,
+)
+from .rank import effective_rank, spectrum_summary, stable_rank
+from .robustness import Curve, perturbation_curve, robustness_table
 
-__all__ = ["estimate", "metrics"]
+__all__ = ["estimate", "metrics", "motifs", "dst", "rank", "robustness", "MOTIFS", "MotifCounts", "MotifZ",
+           "motif_counts", "motif_zscores", "null_moments", "sample_null", "significance_profile", "chain_removal",
+           "ch3_l3_scores", "cn_l3_scores", "effective_rank", "stable_rank", "spectrum_summary", "Curve",
+           "perturbation_curve", "robustness_table"]

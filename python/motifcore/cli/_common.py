@@ -97,3 +97,21 @@ def warmup_arg(s: str) -> int | float:
 
 def fmt(v: float | None, spec: str = ".4f") -> str:
     return "-" if v is None else format(v, spec)
+
+
+def checkpoint_data(ck: Any, ckpt: Any, dataset: str | None, data_dir: str | None) -> tuple[str, Any, Any, Any, Any]:
+    """``(name, X, y, X_test, y_test)`` of the dataset a checkpoint's run was trained on (or
+    ``dataset``), with the run's data directory and split seed unless given."""
+    from ..data import datasets
+    from ..experiments.config import RunConfig
+
+    stored = RunConfig.from_checkpoint_extra(ck.extra)
+    name = dataset or (stored.dataset if stored else None)
+    if name is None:
+        raise UsageError(f"{ckpt} does not record its dataset; pass --dataset")
+    folder = data_dir if data_dir is not None else (stored.data_dir if stored else None)
+    X, y, Xt, yt = datasets.load(name, data_dir=folder, seed=stored.data_seed if stored else 0)
+    if Xt.shape[1] != ck.model.n_features:
+        raise UsageError(f"dataset {name} has {Xt.shape[1]} features, the checkpoint's model expects "
+                         f"{ck.model.n_features}")
+    return name, X, y, Xt, yt

@@ -6,10 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from ..data import datasets
-from ..experiments.config import RunConfig
 from ..train.checkpoint import load_checkpoint
-from ._common import UsageError, int_min
+from ._common import checkpoint_data, int_min
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -27,17 +25,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     ck = load_checkpoint(args.checkpoint, num_threads=args.threads)
-    stored = RunConfig.from_checkpoint_extra(ck.extra)
-    name = args.dataset or (stored.dataset if stored else None)
-    if name is None:
-        raise UsageError(f"{args.checkpoint} does not record its dataset; pass --dataset")
-    data_dir = args.data_dir if args.data_dir is not None else (stored.data_dir if stored else None)
-    X, y, Xt, yt = datasets.load(name, data_dir=data_dir, seed=stored.data_seed if stored else 0)
+    name, X, y, Xt, yt = checkpoint_data(ck, args.checkpoint, args.dataset, args.data_dir)
     Xe, ye = (Xt, yt) if args.split == "test" else (X, y)
     model = ck.model
-    if Xe.shape[1] != model.n_features:
-        raise UsageError(f"dataset {name} has {Xe.shape[1]} features, the checkpoint's model expects "
-                         f"{model.n_features}")
     loss, acc = model.evaluate(Xe, ye, batch_size=args.batch_size)
     res = {"checkpoint": str(args.checkpoint), "dataset": name, "split": args.split, "n_samples": int(Xe.shape[0]),
            "accuracy": acc, "loss": loss, "epoch": ck.epoch}

@@ -64,11 +64,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     t.add_argument("--gamma", type=float_in(0, 1, lo_open=True),
                    help="'step' schedule: lr decay factor (default: 0.1)")
     t.add_argument("--evolution", "--schedule", dest="schedule",
-                   choices=("cosine", "paper", "set", "none", "rigl", "dsr"),
+                   choices=("cosine", "paper", "set", "cht", "none", "rigl", "dsr"),
                    help="how the block pattern changes (--schedule is the old name): SET schedules cosine (every "
                         "100 steps, zeta from 0.3 decayed by a cosine, none in the last quarter of the run), paper "
                         "(zeta 0.2 every 10 epochs after a 5-epoch warmup, i.e. after epochs 15, 25, ...; cosine "
-                        "decay over the last third), set (zeta 0.3 after every epoch), none (static sparse); or the "
+                        "decay over the last third), set (zeta 0.3 after every epoch), cht (as set, but regrowth at "
+                        "the top CH3-L3 link-prediction scores after chain removal), none (static sparse); or the "
                         "mask updaters rigl (RigL / Motif-RigL: every 100 steps drop the smallest blocks and grow "
                         "those of largest gradient, until 75%% of the run) and dsr (Dynamic Sparse "
                         "Reparameterization: adaptive global threshold, blocks reallocated across layers) "

@@ -63,6 +63,13 @@ Evolution presets (:func:`evolution_schedule`):
     So a large dataset (``spe >= interval``) evolves after every epoch of the first 75 %, and a
     tiny one (one batch per epoch) every ``interval`` epochs; the final quarter fine-tunes a fixed
     pattern (RigL, Evci et al. 2020, stops updating the mask at 75 % of training).
+``"cht"`` (Cannistraci-Hebb training, Zhang et al., ICLR 2024)
+    ``zeta = 0.3`` after every epoch ``1 .. E-1`` like ``"set"``, but the Trainer regrows at the
+    highest CH3-L3 link-prediction scores instead of at random, after chain removal of neurons
+    left without input or output (``chain_removal = True``), topping up at random when fewer
+    links than removed have a positive score (``fill = "random"``; ``"none"`` regrows only the
+    scored ones; ``link = "random"`` regrows at random, i.e. SET with chain removal) -- see
+    :meth:`motifcore.MotifMLP.evolve_cht`.
 ``"none"``
     Static sparse training: ``zeta = 0`` always.
 a callable ``f(epoch) -> zeta``, a dict ``{epoch: zeta}`` or a list ``[zeta after epoch 1, ...]``
@@ -90,7 +97,7 @@ __all__ = [
 ]
 
 LR_PRESETS = ("cosine", "constant", "step")
-EVOLUTION_PRESETS = ("paper", "set", "cosine", "none")
+EVOLUTION_PRESETS = ("paper", "set", "cosine", "cht", "none")
 
 LRSpec = Union[str, Callable[[int, int], float]]
 EvolutionSpec = Union[str, Callable[[int], float], Mapping[int, float], Sequence[float], "EvolutionSchedule", None]
@@ -268,6 +275,21 @@ class EvolutionSchedule:
         return cls("set", epochs, lambda e: z0, {"zeta": z0})
 
     @classmethod
+    def cht(cls, epochs: int, zeta: float = 0.3, chain_removal: bool = True, fill: str = "random",
+            link: str = "ch3_l3") -> EvolutionSchedule:
+        """CHT: ``zeta`` (default 0.3) after every epoch but the last, regrowth by CH3-L3 scores
+        (``link="random"``: at random) with optional chain removal (the Trainer reads ``params``)."""
+        z0 = check_real(zeta, "zeta", 0.0, 1.0, hi_open=True)
+        if not isinstance(chain_removal, bool):
+            raise TypeError(f"chain_removal must be a bool, got {chain_removal!r}")
+        if fill not in ("random", "none"):
+            raise ValueError(f"fill must be 'random' or 'none', got {fill!r}")
+        if link not in ("ch3_l3", "random"):
+            raise ValueError(f"link must be 'ch3_l3' or 'random', got {link!r}")
+        return cls("cht", epochs, lambda e: z0, {"zeta": z0, "chain_removal": chain_removal, "fill": fill,
+                                                 "link": link})
+
+    @classmethod
     def cosine(cls, epochs: int, steps_per_epoch: int = 1, zeta: float = 0.3, interval: int = 100,
                stop: float = 0.75) -> EvolutionSchedule:
         """Step-counted schedule: every ``interval`` steps, RigL's cosine-decayed ``zeta``, none
@@ -363,7 +385,7 @@ def evolution_schedule(spec: EvolutionSpec, epochs: int, steps_per_epoch: int = 
         Optimizer steps per epoch (``"cosine"`` counts steps; the other presets ignore it).
     **params
         Preset parameters (``"paper"``: ``zeta, every, warmup, decay_fraction``; ``"set"``:
-        ``zeta``; ``"cosine"``: ``zeta, interval, stop``).
+        ``zeta``; ``"cosine"``: ``zeta, interval, stop``; ``"cht"``: ``zeta, chain_removal, fill, link``).
     """
     epochs = check_int(epochs, "epochs")
     if spec is None:
@@ -381,6 +403,8 @@ def evolution_schedule(spec: EvolutionSpec, epochs: int, steps_per_epoch: int = 
             return EvolutionSchedule.set(epochs, **params)
         if spec == "cosine":
             return EvolutionSchedule.cosine(epochs, steps_per_epoch, **params)
+        if spec == "cht":
+            return EvolutionSchedule.cht(epochs, **params)
         if spec == "none":
             if params:
                 raise TypeError(f"the 'none' evolution schedule takes no parameters, got {sorted(params)}")

@@ -366,9 +366,10 @@ class Trainer:
         If > 0, each step's gradient (all layers together) is rescaled to at most this L2 norm.
     dropout : float, default 0.2
         Inverted dropout on hidden activations.
-    evolution : {"paper", "set", "cosine", "none", "rigl", "dsr"}, callable, dict, list or EvolutionSchedule
+    evolution : {"paper", "set", "cosine", "cht", "none", "rigl", "dsr"}, callable, dict, list or EvolutionSchedule
         SET evolution schedule (see :mod:`motifcore.schedules`), default ``"cosine"``;
-        ``evolution_params`` are passed to the preset (e.g. ``{"zeta": 0.3}``). ``"rigl"`` and
+        ``evolution_params`` are passed to the preset (e.g. ``{"zeta": 0.3}``). ``"cht"``
+        regrows by CH3-L3 scores with chain removal (:meth:`MotifMLP.evolve_cht`). ``"rigl"`` and
         ``"dsr"`` are mask updaters that run every few optimizer steps inside an epoch
         (:mod:`motifcore.train.updaters`; e.g. ``evolution_params={"alpha": 0.3}``); they
         change the layers chosen by ``evolve_layers``.
@@ -623,12 +624,20 @@ class Trainer:
         n_layers = len(self.model.layers)
         chosen = _evolved_layers(self.evolve_layers, n_layers)
         zetas = [zeta if i in chosen else 0.0 for i in range(n_layers)]
-        replaced = self.model.evolve(zetas, seed=seed, regrow=self.regrow)
+        sched = self.evolution_schedule
+        if sched.name == "cht":
+            cht = self.model.evolve_cht(zetas, seed=seed, chain_removal=sched.params["chain_removal"],
+                                        fill=sched.params["fill"], regrow=self.regrow,
+                                        link=sched.params.get("link", "ch3_l3"))
+            pruned = [s["removed"] + s["cr_removed"] for s in cht]
+            regrown = [s["regrown_score"] + s["regrown_fill"] for s in cht]
+        else:
+            pruned = regrown = list(self.model.evolve(zetas, seed=seed, regrow=self.regrow))
         dt = time.perf_counter() - t0
         self.evolved_through = after_epoch
         self._dirty = False
-        # the engine keeps |P| constant: every pruned block is regrown elsewhere
-        out.update(zeta=zeta, pruned=list(replaced), regrown=list(replaced), evolution_time=dt)
+        # SET keeps |P| constant; CHT too unless fill="none" finds too few scored positions
+        out.update(zeta=zeta, pruned=pruned, regrown=regrown, evolution_time=dt)
         return out
 
     def _loss_args(self) -> dict[str, Any]:

@@ -1,0 +1,374 @@
+// CH3-L3 scoring of absent links and the CHT evolution step (see cht.hpp).
+#include "cht.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <utility>
+
+#include <omp.h>
+
+#include "common.hpp"
+#include "layer.hpp"
+#include "pattern.hpp"
+
+namespace motifcore {
+
+namespace {
+
+/// A pattern in both orientations (CSR over rows, CSC over columns), rows and columns sorted.
+struct Graph {
+    int64_t n_rows = 0, n_cols = 0;
+    std::vector<int64_t> rp;   // [n_rows + 1]
+    std::vector<int32_t> ci;   // column of each entry, by row
+    std::vector<int64_t> cp;   // [n_cols + 1]
+    std::vector<int32_t> ri;   // row of each entry, by column
+
+    Graph(int64_t rows, int64_t cols, std::vector<int64_t> indptr, std::vector<int32_t> indices)
+        : n_rows(rows), n_cols(cols), rp(std::move(indptr)), ci(std::move(indices)) {
+        cp.assign(n_cols + 1, 0);
+        for (int32_t c : ci) ++cp[c + 1];
+        for (int64_t c = 0; c < n_cols; ++c) cp[c + 1] += cp[c];
+        ri.resize(ci.size());
+        std::vector<int64_t> fill(cp.begin(), cp.end() - 1);
+        for (int64_t r = 0; r < n_rows; ++r)
+            for (int64_t p = rp[r]; p < rp[r + 1]; ++p) ri[fill[ci[p]]++] = static_cast<int32_t>(r);
+    }
+    int64_t row_deg(int64_t r) const { return rp[r + 1] - rp[r]; }
+    int64_t col_deg(int64_t c) const { return cp[c + 1] - cp[c]; }
+};
+
+/// Per-thread scratch of the column scorer: O(n_rows + n_cols), reset after every column.
+struct Scratch {
+    std::vector<int32_t> cj, ci;
+    std::vector<double> score;
+    std::vector<char> linked, scored;
+    std::vector<int32_t> touched_j, touched_i, touched_s;
+    explicit Scratch(const Graph& g)
+        : cj(g.n_cols, 0), ci(g.n_rows, 0), score(g.n_rows, 0.0), linked(g.n_rows, 0), scored(g.n_rows, 0) {}
+};
+
+/// Scores of the absent links (i, j) of column j with a positive score, appended as (i, score)
+/// sorted by i. The summation order is fixed by the pattern, so the values are reproducible.
+void score_column(const Graph& g, int32_t j, Scratch& s, std::vector<std::pair<int32_t, double>>& out) {
+    for (int64_t p = g.cp[j]; p < g.cp[j + 1]; ++p) s.linked[g.ri[p]] = 1;
+    // cj[j'] = number of rows adjacent to both j' and j
+    for (int64_t p = g.cp[j]; p < g.cp[j + 1]; ++p) {
+        const int32_t i1 = g.ri[p];
+        for (int64_t q = g.rp[i1]; q < g.rp[i1 + 1]; ++q) {
+            const int32_t j1 = g.ci[q];
+            if (s.cj[j1]++ == 0) s.touched_j.push_back(j1);
+        }
+    }
+    for (int64_t p = g.cp[j]; p < g.cp[j + 1]; ++p) {
+        const int32_t i1 = g.ri[p];
+        // ci[i] = number of columns adjacent to both i and i1
+        for (int64_t q = g.rp[i1]; q < g.rp[i1 + 1]; ++q) {
+            const int32_t j2 = g.ci[q];
+            for (int64_t t = g.cp[j2]; t < g.cp[j2 + 1]; ++t) {
+                const int32_t i = g.ri[t];
+                if (s.ci[i]++ == 0) s.touched_i.push_back(i);
+            }
+        }
+        const double k_i1 = static_cast<double>(g.row_deg(i1));
+        for (int64_t q = g.rp[i1]; q < g.rp[i1 + 1]; ++q) {
+            const int32_t j1 = g.ci[q];
+            if (j1 == j) continue;
+            const double w = 1.0 / std::sqrt(static_cast<double>(g.col_deg(j1) - s.cj[j1]));
+            for (int64_t t = g.cp[j1]; t < g.cp[j1 + 1]; ++t) {
+                const int32_t i = g.ri[t];
+                if (i == i1 || s.linked[i]) continue;
+                s.score[i] += w / std::sqrt(k_i1 - static_cast<double>(s.ci[i]));
+                if (!s.scored[i]) {
+                    s.scored[i] = 1;
+                    s.touched_s.push_back(i);
+                }
+            }
+        }
+        for (int32_t i : s.touched_i) s.ci[i] = 0;
+        s.touched_i.clear();
+    }
+    std::sort(s.touched_s.begin(), s.touched_s.end());
+    for (int32_t i : s.touched_s) {
+        if (s.score[i] > 0) out.emplace_back(i, s.score[i]);
+        s.score[i] = 0.0;
+        s.scored[i] = 0;
+    }
+    s.touched_s.clear();
+    for (int32_t j1 : s.touched_j) s.cj[j1] = 0;
+    s.touched_j.clear();
+    for (int64_t p = g.cp[j]; p < g.cp[j + 1]; ++p) s.linked[g.ri[p]] = 0;
+}
+
+void check_pattern(int64_t n_rows, int64_t n_cols, const std::vector<int64_t>& indptr,
+                   const std::vector<int32_t>& indices) {
+    MC_CHECK(n_rows >= 1 && n_cols >= 1, "pattern shape must be positive, got " << n_rows << " x " << n_cols);
+    MC_CHECK(n_rows < (int64_t{1} << 31) && n_cols < (int64_t{1} << 31), "pattern too large for 32-bit indices");
+    MC_CHECK(static_cast<int64_t>(indptr.size()) == n_rows + 1, "indptr must have n_rows + 1 entries");
+    MC_CHECK(indptr[0] == 0 && indptr.back() == static_cast<int64_t>(indices.size()),
+             "indptr must start at 0 and end at len(indices)");
+    for (int64_t r = 0; r < n_rows; ++r) {
+        MC_CHECK(indptr[r] <= indptr[r + 1], "indptr must be non-decreasing");
+        for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) {
+            MC_CHECK(indices[p] >= 0 && indices[p] < n_cols, "column index " << indices[p] << " out of range");
+            MC_CHECK(p == indptr[r] || indices[p - 1] < indices[p], "columns of row " << r << " must be sorted, unique");
+        }
+    }
+}
+
+/// A regrowth candidate; `better` is a strict total order, so the top k are unique.
+struct Cand {
+    double score;
+    uint64_t key;
+    uint64_t pos;
+};
+inline bool better(const Cand& a, const Cand& b) {
+    if (a.score != b.score) return a.score > b.score;
+    if (a.key != b.key) return a.key < b.key;
+    return a.pos < b.pos;
+}
+
+void keep_best(std::vector<Cand>& v, size_t k) {
+    if (v.size() <= k) return;
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end(), better);
+    v.resize(k);
+}
+
+/// The k best positive-score positions of the pattern g (sorted by position), ties by a seeded hash.
+std::vector<uint64_t> top_scored(const Graph& g, size_t k, uint64_t seed, int num_threads) {
+    std::vector<Cand> best;
+    if (k == 0) return {};
+    OmpExceptionCapture capture;
+#pragma omp parallel num_threads(num_threads)
+    {
+        std::vector<Cand> local;
+        std::vector<std::pair<int32_t, double>> col;
+        capture.run([&] {
+            Scratch s(g);
+#pragma omp for schedule(dynamic, 16)
+            for (int64_t j = 0; j < g.n_cols; ++j) {
+                col.clear();
+                score_column(g, static_cast<int32_t>(j), s, col);
+                for (const auto& [i, v] : col) {
+                    const uint64_t pos = static_cast<uint64_t>(i) * static_cast<uint64_t>(g.n_cols) + static_cast<uint64_t>(j);
+                    local.push_back({v, hash4(seed, pos, 0x43485433ULL, 0), pos});
+                }
+                if (local.size() > 2 * k + 1024) keep_best(local, k);
+            }
+            keep_best(local, k);
+        });
+#pragma omp critical
+        best.insert(best.end(), local.begin(), local.end());
+    }
+    capture.rethrow();
+    keep_best(best, k);
+    std::vector<uint64_t> pos(best.size());
+    for (size_t i = 0; i < best.size(); ++i) pos[i] = best[i].pos;
+    std::sort(pos.begin(), pos.end());
+    return pos;
+}
+
+}  // namespace
+
+Ch3Scores ch3_l3_scores(int64_t n_rows, int64_t n_cols, const std::vector<int64_t>& indptr,
+                        const std::vector<int32_t>& indices, int num_threads) {
+    check_pattern(n_rows, n_cols, indptr, indices);
+    MC_CHECK(num_threads >= 1, "num_threads must be >= 1");
+    const Graph g(n_rows, n_cols, indptr, indices);
+    std::vector<std::vector<std::pair<int32_t, double>>> cols(static_cast<size_t>(n_cols));
+    OmpExceptionCapture capture;
+#pragma omp parallel num_threads(num_threads)
+    capture.run([&] {
+        Scratch s(g);
+#pragma omp for schedule(dynamic, 16)
+        for (int64_t j = 0; j < n_cols; ++j) score_column(g, static_cast<int32_t>(j), s, cols[j]);
+    });
+    capture.rethrow();
+    Ch3Scores out;
+    out.col_ptr.assign(n_cols + 1, 0);
+    for (int64_t j = 0; j < n_cols; ++j) out.col_ptr[j + 1] = out.col_ptr[j] + static_cast<int64_t>(cols[j].size());
+    out.rows.reserve(out.col_ptr.back());
+    out.values.reserve(out.col_ptr.back());
+    for (auto& c : cols)
+        for (const auto& [i, v] : c) {
+            out.rows.push_back(i);
+            out.values.push_back(v);
+        }
+    return out;
+}
+
+std::vector<ChtStats> cht_evolve(const std::vector<Layer*>& layers, const std::vector<double>& zetas,
+                                 const std::vector<uint64_t>& seeds, const ChtConfig& cfg, int num_threads) {
+    const size_t L = layers.size();
+    MC_CHECK(L >= 1, "cht_evolve needs at least one layer");
+    MC_CHECK(zetas.size() == L && seeds.size() == L, "zetas and seeds need one entry per layer (" << L << ")");
+    MC_CHECK(num_threads >= 1, "num_threads must be >= 1");
+    for (size_t l = 0; l < L; ++l) {
+        MC_CHECK(zetas[l] >= 0 && zetas[l] < 1, "zeta must be in [0, 1), got " << zetas[l] << " for layer " << l);
+        MC_CHECK(l == 0 || layers[l]->n_in == layers[l - 1]->n_out,
+                 "layer " << l << " has " << layers[l]->n_in << " inputs, layer " << l - 1 << " has "
+                          << layers[l - 1]->n_out << " outputs");
+    }
+    std::vector<ChtStats> stats(L);
+    std::vector<std::vector<char>> keep(L);
+    std::vector<float> threshold(L, 0.f);
+    // 1. magnitude removal
+    for (size_t l = 0; l < L; ++l) {
+        const Layer& ly = *layers[l];
+        const int64_t nnz = ly.n_blocks();
+        keep[l].assign(static_cast<size_t>(nnz), 1);
+        if (zetas[l] <= 0) continue;
+        const int64_t k = std::min<int64_t>(std::llround(zetas[l] * static_cast<double>(nnz)), nnz);
+        if (k <= 0) continue;
+        std::vector<int64_t> order(static_cast<size_t>(nnz));
+        std::iota(order.begin(), order.end(), 0);
+        auto smaller = [&](int64_t a, int64_t c) {
+            const float fa = std::fabs(ly.K[a]), fc = std::fabs(ly.K[c]);
+            return fa < fc || (fa == fc && a < c);
+        };
+        std::nth_element(order.begin(), order.begin() + (k - 1), order.end(), smaller);
+        for (int64_t i = 0; i < k; ++i) {
+            keep[l][order[i]] = 0;
+            threshold[l] = std::max(threshold[l], std::fabs(ly.K[order[i]]));
+        }
+        stats[l].removed = k;
+    }
+    // 2. chain removal, at neuron resolution between motif partitions (only evolved layers change)
+    if (cfg.chain_removal && L >= 2) {
+        auto col_has = [&](size_t l) {  // per input group of layer l: any kept block
+            std::vector<char> has(static_cast<size_t>(layers[l]->G_in), 0);
+            for (size_t p = 0; p < keep[l].size(); ++p)
+                if (keep[l][p]) has[layers[l]->indices[p]] = 1;
+            return has;
+        };
+        auto row_has = [&](size_t l) {  // per output group of layer l
+            const Layer& ly = *layers[l];
+            std::vector<char> has(static_cast<size_t>(ly.G_out), 0);
+            for (int64_t r = 0; r < ly.G_out; ++r)
+                for (int64_t p = ly.indptr[r]; p < ly.indptr[r + 1] && !has[r]; ++p) has[r] = keep[l][p];
+            return has;
+        };
+        for (size_t l = L - 1; l-- > 0;) {
+            const Layer& ly = *layers[l];
+            if (zetas[l] <= 0) continue;
+            const auto has = col_has(l + 1);
+            const int64_t m_next = layers[l + 1]->m_in;
+            for (int64_t r = 0; r < ly.G_out; ++r) {
+                bool dead = true;
+                for (int64_t u = r * ly.m_out; u < std::min(ly.n_out, (r + 1) * ly.m_out) && dead; ++u)
+                    dead = !has[u / m_next];
+                if (!dead) continue;
+                for (int64_t p = ly.indptr[r]; p < ly.indptr[r + 1]; ++p)
+                    if (keep[l][p]) {
+                        keep[l][p] = 0;
+                        ++stats[l].cr_removed;
+                    }
+            }
+        }
+        for (size_t l = 1; l < L; ++l) {
+            const Layer& ly = *layers[l];
+            if (zetas[l] <= 0) continue;
+            const auto has = row_has(l - 1);
+            const int64_t m_prev = layers[l - 1]->m_out;
+            std::vector<char> dead(static_cast<size_t>(ly.G_in), 0);
+            for (int64_t c = 0; c < ly.G_in; ++c) {
+                bool d = true;
+                for (int64_t u = c * ly.m_in; u < std::min(ly.n_in, (c + 1) * ly.m_in) && d; ++u) d = !has[u / m_prev];
+                dead[c] = d;
+            }
+            for (size_t p = 0; p < keep[l].size(); ++p)
+                if (keep[l][p] && dead[ly.indices[p]]) {
+                    keep[l][p] = 0;
+                    ++stats[l].cr_removed;
+                }
+        }
+    }
+    // 3. regrowth at the top CH3-L3 scores of the remaining pattern, then random fill
+    for (size_t l = 0; l < L; ++l) {
+        Layer& ly = *layers[l];
+        if (zetas[l] <= 0) continue;
+        const int64_t nnz = ly.n_blocks();
+        std::vector<int64_t> kp(static_cast<size_t>(ly.G_out) + 1, 0);
+        std::vector<int32_t> ki;
+        ki.reserve(static_cast<size_t>(nnz));
+        for (int64_t r = 0; r < ly.G_out; ++r) {
+            for (int64_t p = ly.indptr[r]; p < ly.indptr[r + 1]; ++p)
+                if (keep[l][p]) ki.push_back(ly.indices[p]);
+            kp[r + 1] = static_cast<int64_t>(ki.size());
+        }
+        const int64_t kept = static_cast<int64_t>(ki.size());
+        const int64_t k = nnz - kept;
+        if (k == 0) continue;
+        const Graph g(ly.G_out, ly.G_in, kp, ki);
+        std::vector<uint64_t> fresh;
+        if (cfg.by_score) fresh = top_scored(g, static_cast<size_t>(k), seeds[l], num_threads);
+        stats[l].regrown_score = static_cast<int64_t>(fresh.size());
+        const int64_t need = k - stats[l].regrown_score;
+        if (need > 0 && (cfg.fill_random || !cfg.by_score)) {
+            Rng rng(seeds[l]);
+            const uint64_t total = static_cast<uint64_t>(ly.G_out) * static_cast<uint64_t>(ly.G_in);
+            auto taken = [&](uint64_t pos) {
+                const int64_t r = static_cast<int64_t>(pos / static_cast<uint64_t>(ly.G_in));
+                const int32_t c = static_cast<int32_t>(pos % static_cast<uint64_t>(ly.G_in));
+                return std::binary_search(ki.begin() + kp[r], ki.begin() + kp[r + 1], c) ||
+                       std::binary_search(fresh.begin(), fresh.end(), pos);
+            };
+            auto extra = sample_positions(total, static_cast<uint64_t>(need), static_cast<uint64_t>(kept) + fresh.size(),
+                                          rng, taken);
+            stats[l].regrown_fill = need;
+            fresh.insert(fresh.end(), extra.begin(), extra.end());
+            std::sort(fresh.begin(), fresh.end());
+        }
+        // merge kept and new blocks row by row (columns sorted)
+        const bool adam = !ly.sK.empty();
+        std::vector<int64_t> ip(static_cast<size_t>(ly.G_out) + 1, 0);
+        std::vector<int32_t> idx;
+        std::vector<float> K, vK, sK;
+        std::vector<char> is_new;
+        size_t f = 0;
+        for (int64_t r = 0; r < ly.G_out; ++r) {
+            int64_t p = ly.indptr[r];
+            const int64_t pe = ly.indptr[r + 1];
+            while (true) {
+                while (p < pe && !keep[l][p]) ++p;
+                const bool have_old = p < pe;
+                const bool have_new = f < fresh.size() && static_cast<int64_t>(fresh[f] / static_cast<uint64_t>(ly.G_in)) == r;
+                if (!have_old && !have_new) break;
+                const int32_t c_new = have_new ? static_cast<int32_t>(fresh[f] % static_cast<uint64_t>(ly.G_in)) : 0;
+                if (have_old && (!have_new || ly.indices[p] < c_new)) {
+                    idx.push_back(ly.indices[p]);
+                    K.push_back(ly.K[p]);
+                    vK.push_back(ly.vK[p]);
+                    if (adam) sK.push_back(ly.sK[p]);
+                    is_new.push_back(0);
+                    ++p;
+                } else {
+                    idx.push_back(c_new);
+                    K.push_back(0.f);
+                    vK.push_back(0.f);
+                    if (adam) sK.push_back(0.f);
+                    is_new.push_back(1);
+                    ++f;
+                }
+            }
+            ip[r + 1] = static_cast<int64_t>(idx.size());
+        }
+        std::vector<float> sb = adam ? ly.sb : std::vector<float>{};
+        ly.set_state(std::move(ip), std::move(idx), std::move(K), ly.b, std::move(vK), ly.vb, std::move(sK),
+                     std::move(sb));
+        if (cfg.init != RegrowInit::Zero) {
+            Rng rng(hash4(seeds[l], 0x494e4954ULL, 0, 0));
+            for (int64_t r = 0; r < ly.G_out; ++r) {
+                float bound = -1.f;
+                for (int64_t p = ly.indptr[r]; p < ly.indptr[r + 1]; ++p) {
+                    if (!is_new[p]) continue;
+                    if (bound < 0) bound = cfg.init == RegrowInit::He ? ly.init_bound(r) : threshold[l];
+                    ly.K[p] = static_cast<float>((2.0 * rng.uniform() - 1.0) * bound);
+                }
+            }
+        }
+    }
+    return stats;
+}
+
+}  // namespace motifcore
