@@ -11,24 +11,32 @@ using motifcore::LayerConfig;
 
 namespace {
 
-// Checks `in` is [B, n_in], then runs fn(in, B, out) without the GIL on a new [B, n_out] array.
+// Checks `in` is [B, n_in], then runs fn(in, B, out) on a new [B, n_out] array without the GIL and
+// under the layer's guard.
 template <class F>
-farray rowmajor_call(const farray& in, int64_t n_in, int64_t n_out, const char* name, F fn) {
+farray rowmajor_call(const Layer& l, const farray& in, int64_t n_in, int64_t n_out, const char* name, F fn) {
     const auto info = in.request();
     check_2d(info, n_in, name);
     const int64_t B = info.shape[0];
     farray out({B, n_out});
     float* o = out.mutable_data();
-    {
-        py::gil_scoped_release release;
-        fn(in.data(), B, o);
-    }
+    const float* i = in.data();
+    locked(l, [&] { fn(i, B, o); });
     return out;
+}
+
+// Copy of a state vector of the layer, taken under its guard.
+template <class V>
+auto state_copy(V Layer::*member) {
+    return [member](const Layer& l) { return from_vector(locked(l, [&] { return l.*member; })); };
 }
 
 LayerConfig make_config(int64_t n_in, int64_t n_out, int64_t m_in, int64_t m_out, double density,
                         double epsilon, const std::string& bias, const std::string& activation, uint64_t seed,
                         int64_t input_copies) {
+    if (m_in < 1 || m_out < 1)
+        throw py::value_error("motif sizes must be >= 1, got m_in=" + std::to_string(m_in) + ", m_out=" +
+                              std::to_string(m_out));
     if (bias != "neuron" && bias != "motif")
         throw py::value_error("bias must be 'neuron' or 'motif', got '" + bias + "'");
     if (activation != "linear" && activation != "relu")
@@ -67,79 +75,92 @@ void register_layer(py::module_& m) {
         .def_property_readonly("bias_mode", [](const Layer& l) {
             return std::string(l.bias_mode == motifcore::BiasMode::Neuron ? "neuron" : "motif");
         })
-        .def_property_readonly("n_blocks", &Layer::n_blocks)
-        .def_property_readonly("n_bias", &Layer::n_bias)
-        .def_property_readonly("n_edges", &Layer::n_edges)
-        .def_property_readonly("indptr", [](const Layer& l) { return from_vector(l.indptr); })
-        .def_property_readonly("indices", [](const Layer& l) { return from_vector(l.indices); })
-        .def_property_readonly("weights", [](const Layer& l) { return from_vector(l.K); })
-        .def_property_readonly("bias", [](const Layer& l) { return from_vector(l.b); })
-        .def_property_readonly("weight_velocity", [](const Layer& l) { return from_vector(l.vK); })
-        .def_property_readonly("bias_velocity", [](const Layer& l) { return from_vector(l.vb); })
-        .def_property_readonly("weight_sq", [](const Layer& l) { return from_vector(l.sK); })
-        .def_property_readonly("bias_sq", [](const Layer& l) { return from_vector(l.sb); })
-        .def_property_readonly("grad_weights", [](const Layer& l) { return from_vector(l.dK); })
-        .def_property_readonly("grad_bias", [](const Layer& l) { return from_vector(l.db); })
+        .def_property_readonly("n_blocks", [](const Layer& l) { return locked(l, [&] { return l.n_blocks(); }); })
+        .def_property_readonly("n_bias", [](const Layer& l) { return locked(l, [&] { return l.n_bias(); }); })
+        .def_property_readonly("n_edges", [](const Layer& l) { return locked(l, [&] { return l.n_edges(); }); })
+        .def_property_readonly("indptr", state_copy(&Layer::indptr))
+        .def_property_readonly("indices", state_copy(&Layer::indices))
+        .def_property_readonly("weights", state_copy(&Layer::K))
+        .def_property_readonly("bias", state_copy(&Layer::b))
+        .def_property_readonly("weight_velocity", state_copy(&Layer::vK))
+        .def_property_readonly("bias_velocity", state_copy(&Layer::vb))
+        .def_property_readonly("weight_sq", state_copy(&Layer::sK))
+        .def_property_readonly("bias_sq", state_copy(&Layer::sb))
+        .def_property_readonly("grad_weights", state_copy(&Layer::dK))
+        .def_property_readonly("grad_bias", state_copy(&Layer::db))
         .def("set_weights", [](Layer& l, const farray& w) {
-                if (w.ndim() != 1 || w.shape(0) != l.n_blocks())
-                    throw py::value_error("weights must be a 1-D array of " + std::to_string(l.n_blocks()) + " float32");
-                l.K = to_vector(w);
+                if (w.ndim() != 1) throw py::value_error("weights must be a 1-D float32 array");
+                std::vector<float> v = to_vector(w);
+                locked(l, [&] {
+                    MC_CHECK(v.size() == l.K.size(), "weights must be a 1-D array of " << l.K.size() << " float32");
+                    l.K = std::move(v);
+                });
             }, py::arg("weights").noconvert())
         .def("set_bias", [](Layer& l, const farray& b) {
-                if (b.ndim() != 1 || b.shape(0) != l.n_bias())
-                    throw py::value_error("bias must be a 1-D array of " + std::to_string(l.n_bias()) + " float32");
-                l.b = to_vector(b);
+                if (b.ndim() != 1) throw py::value_error("bias must be a 1-D float32 array");
+                std::vector<float> v = to_vector(b);
+                locked(l, [&] {
+                    MC_CHECK(v.size() == l.b.size(), "bias must be a 1-D array of " << l.b.size() << " float32");
+                    l.b = std::move(v);
+                });
             }, py::arg("bias").noconvert())
         .def("set_state", [](Layer& l, const i64array& indptr, const i32array& indices, const farray& K,
                              const farray& b, const farray& vK, const farray& vb, const farray& sK,
                              const farray& sb) {
-                l.set_state(to_vector(indptr), to_vector(indices), to_vector(K), to_vector(b), to_vector(vK),
-                            to_vector(vb), to_vector(sK), to_vector(sb));
+                auto a0 = to_vector(indptr); auto a1 = to_vector(indices); auto a2 = to_vector(K);
+                auto a3 = to_vector(b); auto a4 = to_vector(vK); auto a5 = to_vector(vb);
+                auto a6 = to_vector(sK); auto a7 = to_vector(sb);
+                locked(l, [&] {
+                    l.set_state(std::move(a0), std::move(a1), std::move(a2), std::move(a3), std::move(a4),
+                                std::move(a5), std::move(a6), std::move(a7));
+                });
             }, py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("weights").noconvert(),
             py::arg("bias").noconvert(), py::arg("weight_velocity").noconvert(), py::arg("bias_velocity").noconvert(),
             py::arg("weight_sq").noconvert() = farray(0), py::arg("bias_sq").noconvert() = farray(0),
             "Replace pattern, parameters and optimizer state (validated); empty second moments = no Adam state.")
-        .def("forward", [](Layer& l, const farray& x, int num_threads) {
-                return rowmajor_call(x, l.n_in, l.n_out, "x", [&](const float* in, int64_t B, float* out) {
-                    l.forward_rowmajor(in, B, out, num_threads);
+        .def("forward", [](Layer& l, const farray& x, int64_t num_threads) {
+                const int nt = threads_arg(num_threads);
+                return rowmajor_call(l, x, l.n_in, l.n_out, "x", [&](const float* in, int64_t B, float* out) {
+                    l.forward_rowmajor(in, B, out, nt);
                 });
             }, py::arg("x").noconvert(), py::arg("num_threads") = 1)
-        .def("backward", [](Layer& l, const farray& g, int num_threads) {
-                return rowmajor_call(g, l.n_out, l.n_in, "grad_out", [&](const float* in, int64_t B, float* out) {
-                    l.backward_rowmajor(in, B, out, num_threads);
+        .def("backward", [](Layer& l, const farray& g, int64_t num_threads) {
+                const int nt = threads_arg(num_threads);
+                return rowmajor_call(l, g, l.n_out, l.n_in, "grad_out", [&](const float* in, int64_t B, float* out) {
+                    l.backward_rowmajor(in, B, out, nt);
                 });
             }, py::arg("grad_out").noconvert(), py::arg("num_threads") = 1)
         .def("to_dense", [](const Layer& l) {
                 farray out({l.n_out, l.n_in});
-                l.to_dense(out.mutable_data());
+                float* o = out.mutable_data();
+                locked(l, [&] { l.to_dense(o); });
                 return out;
             })
         .def("prune_regrow", [](Layer& l, double zeta, uint64_t seed, const std::string& regrow) {
                 const motifcore::RegrowInit init = parse_regrow(regrow);
-                py::gil_scoped_release release;
-                const auto s = l.prune_regrow(zeta, seed, init);
+                const auto s = locked(l, [&] { return l.prune_regrow(zeta, seed, init); });
                 return std::make_pair(s.removed, s.threshold);
             }, py::arg("zeta"), py::arg("seed"), py::arg("regrow") = "he",
             "SET step in place; regrow is 'he', 'zero' or 'pruned'; returns (blocks removed == regrown, "
             "largest pruned |K|).")
         .def("optimizer_step", [](Layer& l, const std::string& optimizer, float lr, float momentum, float beta1,
                                   float beta2, float eps, float weight_decay, float grad_scale, uint64_t t,
-                                  int num_threads) {
+                                  int64_t num_threads) {
                 const motifcore::OptimConfig c{parse_optimizer(optimizer), lr, momentum, beta1, beta2, eps,
                                                weight_decay, grad_scale, t};
-                py::gil_scoped_release release;
-                l.optimizer_step(c, num_threads);
+                const int nt = threads_arg(num_threads);
+                locked(l, [&] { l.optimizer_step(c, nt); });
             }, py::arg("optimizer"), py::arg("lr"), py::arg("momentum") = 0.9f, py::arg("beta1") = 0.9f,
             py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f, py::arg("weight_decay") = 0.f,
             py::arg("grad_scale") = 1.f, py::arg("t") = 1, py::arg("num_threads") = 1,
             "One optimizer update ('sgd', 'adam', 'adamw') from the stored gradients.")
-        .def("grad_sq_norm", [](const Layer& l, int num_threads) {
-                py::gil_scoped_release release;
-                return l.grad_sq_norm(num_threads);
+        .def("grad_sq_norm", [](const Layer& l, int64_t num_threads) {
+                const int nt = threads_arg(num_threads);
+                return locked(l, [&] { return l.grad_sq_norm(nt); });
             }, py::arg("num_threads") = 1, "Sum of squares of the stored gradients (float64).")
-        .def("sgd_step", [](Layer& l, float lr, float momentum, float weight_decay, int num_threads) {
-                py::gil_scoped_release release;
-                l.sgd_step(lr, momentum, weight_decay, num_threads);
+        .def("sgd_step", [](Layer& l, float lr, float momentum, float weight_decay, int64_t num_threads) {
+                const int nt = threads_arg(num_threads);
+                locked(l, [&] { l.sgd_step(lr, momentum, weight_decay, nt); });
             }, py::arg("lr"), py::arg("momentum") = 0.9f, py::arg("weight_decay") = 5e-4f, py::arg("num_threads") = 1);
 
     m.def("target_blocks", [](int64_t n_in, int64_t n_out, int64_t m_in, int64_t m_out, double density, double epsilon) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "concurrency.hpp"
 #include "evolution.hpp"
 #include "optimizer.hpp"
 
@@ -149,6 +150,10 @@ public:
     /// Rebuilds the transposed index from the CSR pattern.
     void rebuild_transpose();
 
+    /// Exclusive guard of this layer's state; every entry point holds it (rule: concurrency.hpp).
+    StateGuard guard() const { return StateGuard({&state_mutex_}); }
+    const StateMutex& state_mutex() const { return state_mutex_; }
+
 private:
     void init_weights(uint64_t seed);
     void draw_block_weights(int64_t r, int64_t p_begin, int64_t p_end, class Rng& rng, bool zero);
@@ -158,6 +163,7 @@ private:
     int64_t last_B_ = 0;
     uint64_t pattern_version_ = 0;  // bumped whenever the pattern is replaced
     uint64_t forward_version_ = 0;  // pattern version seen by the last forward_rowmajor
+    StateMutex state_mutex_;        // see guard()
 };
 
 /// Number of active blocks the ER init draws for this config (exposed for tests and docs).

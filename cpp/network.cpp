@@ -24,7 +24,7 @@ void check_config(const TrainConfig& c) {
 
 Network::Network(std::vector<std::shared_ptr<Layer>> ls, int nt) : layers(std::move(ls)), num_threads(nt) {
     MC_CHECK(!layers.empty(), "a network needs at least one layer");
-    MC_CHECK(num_threads >= 1, "num_threads must be >= 1, got " << num_threads);
+    check_num_threads(num_threads);
     for (size_t l = 1; l < layers.size(); ++l)
         MC_CHECK(layers[l]->n_in == layers[l - 1]->n_out,
                  "layer " << l << " expects " << layers[l]->n_in << " inputs but layer " << l - 1
