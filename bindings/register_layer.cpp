@@ -94,6 +94,7 @@ void register_layer(py::module_& m) {
                 locked(l, [&] {
                     MC_CHECK(v.size() == l.K.size(), "weights must be a 1-D array of " << l.K.size() << " float32");
                     l.K = std::move(v);
+                    l.diverged = !l.params_finite(1);
                 });
             }, py::arg("weights").noconvert())
         .def("set_bias", [](Layer& l, const farray& b) {
@@ -102,6 +103,7 @@ void register_layer(py::module_& m) {
                 locked(l, [&] {
                     MC_CHECK(v.size() == l.b.size(), "bias must be a 1-D array of " << l.b.size() << " float32");
                     l.b = std::move(v);
+                    l.diverged = !l.params_finite(1);
                 });
             }, py::arg("bias").noconvert())
         .def("set_state", [](Layer& l, const i64array& indptr, const i32array& indices, const farray& K,

@@ -156,6 +156,7 @@ void Layer::set_state(std::vector<int64_t> new_indptr, std::vector<int32_t> new_
     db.assign(b.size(), 0.f);
     rebuild_transpose();
     ++pattern_version_;
+    diverged = false;  // the values were checked finite above
 }
 
 void LayerWork::ensure(const Layer& layer, int64_t batch) {
@@ -177,6 +178,8 @@ void LayerWork::ensure(const Layer& layer, int64_t batch) {
 }
 
 void Layer::forward(const float* in, int64_t B, LayerWork& w, int nt) const {
+    MC_CHECK(!diverged, "the layer's weights are NaN or infinite: training diverged (learning rate too large?); "
+                        "restore the model with set_state or from a checkpoint");
     const int64_t ld = panel_ld(B);
     // GroupSum of the input (skipped for m_in == 1: the input is its own group sum).
     if (m_in == 1) {

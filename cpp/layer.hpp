@@ -126,6 +126,11 @@ public:
     /// w -= lr * (m / (1-b1^t)) / (sqrt(s / (1-b2^t)) + eps) with g' = g + wd*w; AdamW uses g' = g
     /// and first decays w *= 1 - lr*wd. m lives in vK/vb, s in sK/sb (sized on first use).
     void optimizer_step(const OptimConfig& cfg, int num_threads);
+    /// True once an optimizer update left a NaN or infinite value in K or b (training diverged):
+    /// forward() then refuses to run until set_state / set_weights / set_bias restore finite values.
+    bool diverged = false;
+    /// Whether every entry of K and b is finite.
+    bool params_finite(int num_threads) const;
     /// Sum of squares of dK and db, in double, summed in fixed chunks (thread-count independent).
     double grad_sq_norm(int num_threads) const;
 

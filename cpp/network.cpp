@@ -181,6 +181,9 @@ void Network::update(float lr, const TrainConfig& cfg) {
     }
     for (auto& layer : layers) layer->optimizer_step(o, num_threads);
     ++step;
+    for (size_t l = 0; l < layers.size(); ++l)
+        MC_CHECK(!layers[l]->diverged, "training diverged at step " << step << ": the update (lr " << lr
+                                          << ") made the weights of layer " << l << " NaN or infinite");
 }
 
 double Network::train_epoch(const float* X, const int64_t* y, int64_t N, const int64_t* order,

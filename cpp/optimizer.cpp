@@ -28,6 +28,7 @@ void Layer::optimizer_step(const OptimConfig& c, int num_threads) {
         };
         sgd(K.data(), vK.data(), dK.data(), n_blocks(), num_threads);
         sgd(b.data(), vb.data(), db.data(), n_bias(), 1);
+        diverged = !params_finite(num_threads);
         return;
     }
     MC_CHECK(c.t >= 1, "Adam step count must be >= 1");
@@ -52,6 +53,17 @@ void Layer::optimizer_step(const OptimConfig& c, int num_threads) {
     };
     adam(K.data(), vK.data(), sK.data(), dK.data(), n_blocks(), num_threads);
     adam(b.data(), vb.data(), sb.data(), db.data(), n_bias(), 1);
+    diverged = !params_finite(num_threads);
+}
+
+bool Layer::params_finite(int num_threads) const {
+    const int64_t n = n_blocks();
+    const float* k = K.data();
+    int bad = 0;
+#pragma omp parallel for num_threads(threads_for(n, num_threads)) schedule(static) reduction(| : bad)
+    for (int64_t p = 0; p < n; ++p) bad |= !std::isfinite(k[p]);
+    for (float v : b) bad |= !std::isfinite(v);
+    return bad == 0;
 }
 
 double Layer::grad_sq_norm(int num_threads) const {
