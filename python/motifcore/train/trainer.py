@@ -524,6 +524,8 @@ class Trainer:
         ck = load_checkpoint(path, num_threads=num_threads)
         if ck.trainer is None or ck.epoch is None:
             raise ValueError(f"{path}: the checkpoint holds a model only, not a training run")
+        if not isinstance(ck.trainer, dict) or "evolution" not in ck.trainer:
+            raise ValueError(f"{path}: the checkpoint's trainer configuration is incomplete (no 'evolution')")
         cfg = dict(ck.trainer)
         evo = cfg.pop("evolution")
         if cfg.get("lr_schedule") is None and "lr_schedule" not in overrides:
