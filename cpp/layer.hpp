@@ -127,7 +127,7 @@ public:
     /// and first decays w *= 1 - lr*wd. m lives in vK/vb, s in sK/sb (sized on first use).
     void optimizer_step(const OptimConfig& cfg, int num_threads);
     /// True once an optimizer update left a NaN or infinite value in K or b (training diverged):
-    /// forward() then refuses to run until set_state / set_weights / set_bias restore finite values.
+    /// forward() then throws std::overflow_error until set_state / set_weights / set_bias restore finite values.
     bool diverged = false;
     /// Whether every entry of K and b is finite.
     bool params_finite(int num_threads) const;

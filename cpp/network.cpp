@@ -182,7 +182,7 @@ void Network::update(float lr, const TrainConfig& cfg) {
     for (auto& layer : layers) layer->optimizer_step(o, num_threads);
     ++step;
     for (size_t l = 0; l < layers.size(); ++l)
-        MC_CHECK(!layers[l]->diverged, "training diverged at step " << step << ": the update (lr " << lr
+        MC_CHECK_AS(std::overflow_error, !layers[l]->diverged, "training diverged at step " << step << ": the update (lr " << lr
                                           << ") made the weights of layer " << l << " NaN or infinite");
 }
 

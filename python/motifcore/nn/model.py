@@ -29,7 +29,16 @@ from .._internal.validation import (
     per_layer,
 )
 
-__all__ = ["MotifLayer", "MotifMLP", "build_info", "layer_seed"]
+__all__ = ["DivergedError", "MotifLayer", "MotifMLP", "build_info", "layer_seed"]
+
+
+class DivergedError(FloatingPointError):
+    """A training step made the model's weights or loss NaN or infinite (learning rate too high?);
+    the model refuses to compute until its state is restored (``set_state`` or a checkpoint)."""
+
+
+def _diverged(exc: BaseException) -> DivergedError:
+    return DivergedError(f"{exc}; restore the model with set_state or from a checkpoint")
 
 
 def _default_threads() -> int:
@@ -415,8 +424,12 @@ class MotifMLP:
         ya = as_labels(y, xa.shape[0], self.n_classes, "y")
         _check_optim(lr, momentum, weight_decay, dropout)
         opt = _optim_args(optimizer, betas, eps, max_grad_norm)
-        return _finite_loss(self._net.train_step(xa, ya, float(lr), float(momentum), float(weight_decay),
-                                                 float(dropout), **opt), self.steps)
+        try:
+            loss = self._net.train_step(xa, ya, float(lr), float(momentum), float(weight_decay), float(dropout),
+                                        **opt)
+        except OverflowError as exc:      # the engine's divergence check
+            raise _diverged(exc) from None
+        return _finite_loss(loss, self.steps)
 
     @_serialized
     def train_epoch(self, X: Any, y: Any, batch_size: int = 128, lr: Union[float, Sequence[float]] = 0.01,
@@ -451,8 +464,12 @@ class MotifMLP:
         lrs = np.ascontiguousarray(np.broadcast_to(lr_arr, (n_batches,)))
         _check_optim(float(lrs.min()) if lrs.size else 0.0, momentum, weight_decay, dropout)
         opt = _optim_args(optimizer, betas, eps, max_grad_norm)
-        return _finite_loss(self._net.train_epoch(X, y, order, batch_size, lrs, float(momentum),
-                                                  float(weight_decay), float(dropout), **opt), self.steps)
+        try:
+            loss = self._net.train_epoch(X, y, order, batch_size, lrs, float(momentum), float(weight_decay),
+                                         float(dropout), **opt)
+        except OverflowError as exc:      # the engine's divergence check
+            raise _diverged(exc) from None
+        return _finite_loss(loss, self.steps)
 
     @_serialized
     def evolve(self, zeta: Union[float, Sequence[float]], seed: int = 0, zero_init: bool = False,
@@ -470,11 +487,14 @@ class MotifMLP:
         """Logits [n_samples, n_classes]."""
         Xa = as_float_matrix(X, self.n_features, "X")
         chunk = check_int(batch_size, "batch_size")
-        with self._lock:
-            z = self._net.logits(Xa, chunk)
+        try:
+            with self._lock:
+                z = self._net.logits(Xa, chunk)
+        except OverflowError as exc:
+            raise _diverged(exc) from None
         if not np.isfinite(z).all():
-            raise ValueError("the model's logits are NaN or infinite: its weights overflow float32 (training "
-                             "diverged?); restore the model with set_state or from a checkpoint")
+            raise _diverged(ValueError("the model's logits are NaN or infinite: its weights overflow float32 "
+                                       "(training diverged?)"))
         return z
 
     def predict_proba(self, X: Any, batch_size: int = 256) -> np.ndarray:
@@ -495,11 +515,14 @@ class MotifMLP:
             X = as_float_matrix(X, self.n_features, "X")
             y = as_labels(y, X.shape[0], self.n_classes, "y")
         chunk = check_int(batch_size, "batch_size")
-        with self._lock:
-            loss, correct = self._net.evaluate(X, y, chunk)
+        try:
+            with self._lock:
+                loss, correct = self._net.evaluate(X, y, chunk)
+        except OverflowError as exc:
+            raise _diverged(exc) from None
         if not np.isfinite(loss):
-            raise ValueError(f"the model's loss is {loss}: its weights overflow float32 (training diverged?); "
-                             "restore the model with set_state or from a checkpoint")
+            raise _diverged(ValueError(f"the model's loss is {loss}: its weights overflow float32 (training "
+                                       "diverged?)"))
         return float(loss), correct / X.shape[0]
 
     def score(self, X: Any, y: Any) -> float:
@@ -571,11 +594,11 @@ class MotifMLP:
 
 
 def _finite_loss(loss: float, step: int) -> float:
-    """The loss of a training call; ValueError when it is NaN or infinite (training diverged)."""
+    """The loss of a training call; DivergedError when it is NaN or infinite."""
     loss = float(loss)
     if not np.isfinite(loss):
-        raise ValueError(f"training diverged at step {step}: the loss is {loss} (learning rate too large?); "
-                         "restore the model with set_state or from a checkpoint")
+        raise _diverged(ValueError(f"training diverged at step {step}: the loss is {loss} (learning rate too "
+                                   "large?)"))
     return loss
 
 

@@ -196,7 +196,7 @@ def _check_entries(meta: dict[str, Any], headers: dict[str, tuple], infos: dict[
     if other > _OTHER_LIMIT:
         raise ValueError(f"entries outside the model state hold {other} bytes (limit {_OTHER_LIMIT})")
     for i, lay in enumerate(layers):
-        def shape(key: str) -> tuple:
+        def shape(key: str, i: int = i) -> tuple:
             h = headers.get(f"layer{i}.{key}.npy")
             if h is None:
                 raise ValueError(f"the checkpoint has no entry 'layer{i}.{key}'")

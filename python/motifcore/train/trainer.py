@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -32,7 +33,7 @@ from typing import Any, Callable, cast
 
 import numpy as np
 
-from .._internal.io import PathLike
+from .._internal.io import PathLike, atomic_write
 from .._internal.validation import (
     as_float_matrix,
     as_labels,
@@ -44,7 +45,7 @@ from .._internal.validation import (
     check_regrow,
     check_seed,
 )
-from ..nn.model import MotifMLP
+from ..nn.model import DivergedError, MotifMLP
 from ..recipes import DEFAULT_RECIPE
 from ..recipes import recipe as get_recipe
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -62,7 +63,7 @@ __all__ = [
 ]
 
 
-class TrainingDivergedError(FloatingPointError):
+class TrainingDivergedError(DivergedError):
     """The training loss became NaN or infinite (usually: the learning rate is too high)."""
 
 
@@ -278,11 +279,13 @@ class JSONLLogger(Callback):
                         keep.append(line)
                 except (ValueError, KeyError, TypeError):
                     continue
-        self.path.write_text("".join(s + "\n" for s in keep))
+        atomic_write(self.path, "".join(s + "\n" for s in keep).encode())   # never a truncated file
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> bool | None:
         with open(self.path, "a") as f:
             f.write(json.dumps(logs) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
         return None
 
 
@@ -652,10 +655,14 @@ class Trainer:
         lrs = lr_sched.lr_for_epoch(e)
         self._dirty = True
         t0 = time.perf_counter()
-        loss = model.train_epoch(X, y, batch_size=self.batch_size, lr=cast("Sequence[float]", lrs),
-                                 momentum=self.momentum, weight_decay=self.weight_decay, dropout=self.dropout,
-                                 order=order, check=False, optimizer=self.optimizer, betas=self.betas,
-                                 eps=self.eps, max_grad_norm=self.max_grad_norm)
+        try:
+            loss = model.train_epoch(X, y, batch_size=self.batch_size, lr=cast("Sequence[float]", lrs),
+                                     momentum=self.momentum, weight_decay=self.weight_decay, dropout=self.dropout,
+                                     order=order, check=False, optimizer=self.optimizer, betas=self.betas,
+                                     eps=self.eps, max_grad_norm=self.max_grad_norm)
+        except DivergedError as exc:
+            raise TrainingDivergedError(f"training diverged in epoch {e} ({exc}); lower the learning rate "
+                                        f"(lr={self.lr})") from None
         train_time = time.perf_counter() - t0
         if not math.isfinite(loss):
             raise TrainingDivergedError(f"training diverged in epoch {e} (loss {loss}); lower the learning "
