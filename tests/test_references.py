@@ -36,7 +36,8 @@ def _sparse_reference(layer, x, g):
     for b in range(x.shape[0]):
         u = np.bincount(rows, weights=k * S[b, cols], minlength=g_out)
         out.append(np.repeat(u, m_out)[:layer.n_out] + layer.bias)
-        mag_out.append(np.repeat(np.bincount(rows, weights=np.abs(k * S[b, cols]), minlength=g_out), m_out)[:layer.n_out])
+        mag = np.bincount(rows, weights=np.abs(k * S[b, cols]), minlength=g_out)
+        mag_out.append(np.repeat(mag, m_out)[:layer.n_out])
         ds = np.bincount(cols, weights=k * dU[b, rows], minlength=g_in)
         gin.append(np.repeat(ds, m_in)[:layer.n_in])
         mag_in.append(np.repeat(np.bincount(cols, weights=np.abs(k * dU[b, rows]), minlength=g_in), m_in)[:layer.n_in])
