@@ -20,8 +20,8 @@ from motifcore.checkpoint import checkpoint_bytes, load_model, save_checkpoint
 from motifcore.datasets import DatasetError
 
 #: examples per property; MOTIFCORE_FUZZ_EXAMPLES=500 for a longer local fuzzing run
-FAST = settings(max_examples=int(os.environ.get("MOTIFCORE_FUZZ_EXAMPLES", "25")), deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                       HealthCheck.function_scoped_fixture])
+FAST = settings(max_examples=int(os.environ.get("MOTIFCORE_FUZZ_EXAMPLES", "25")), deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
 def _motif(draw, n_in, n_out):
