@@ -58,17 +58,17 @@ def race(a, b, n=200):
     ts = [threading.Thread(target=loop, args=(f,)) for f in (a, b)]
     [t.start() for t in ts]; [t.join() for t in ts]
     verdict("wrong" if bad else "ok")
-M = lambda: mc.MotifMLP([64, 128, 10], motif=2, density=0.2, seed=0, num_threads=1)
-X = np.random.default_rng(0).standard_normal((40, 64), dtype=np.float32)
-Y = np.arange(40) % 10
+M = lambda: mc.MotifMLP([256, 512, 10], motif=2, density=0.2, seed=0, num_threads=1)
+X = np.random.default_rng(0).standard_normal((200, 256), dtype=np.float32)
+Y = np.arange(200) % 10
 '''
 
 CASES: dict[str, list[tuple[str, str]]] = {
     "concurrency (2 threads, 200 calls each)": [
         ("predict + predict", "m = M(); r = m.predict_proba(X)\n"
-                              "race(lambda: (m.predict_proba(X), [r]), lambda: (m.predict_proba(X[:7]), [r[:7]]))"),
-        ("layer forward + forward", "L = mc.MotifLayer(64, 48, motif=2, density=0.4, num_threads=1)\n"
-                                    "r = L.forward(X)\nrace(lambda: (L.forward(X), [r]), lambda: (L.forward(X[:3]), [r[:3]]))"),
+                              "race(lambda: (m.predict_proba(X), [r]), lambda: (m.predict_proba(X[:64]), [r[:64]]))"),
+        ("layer forward + forward", "L = mc.MotifLayer(256, 512, motif=2, density=0.2, num_threads=1)\n"
+                                    "r = L.forward(X)\nrace(lambda: (L.forward(X), [r]), lambda: (L.forward(X[:64]), [r[:64]]))"),
         ("predict + evolve", "m = M(); s = M(); ok = [s.predict_proba(X)]\n"
                              "for i in range(200): s.evolve(0.3, seed=i); ok.append(s.predict_proba(X))\n"
                              "it = iter(range(200))\n"
@@ -83,10 +83,10 @@ CASES: dict[str, list[tuple[str, str]]] = {
                           "verdict('ok' if all(np.array_equal(a[k], b[k]) for k in a) else 'wrong')"),
         ("train + predict", "m = M()\nrace(lambda: (m.train_step(X, Y, lr=0.01), None), "
                             "lambda: (np.isfinite(m.predict_proba(X)).all(), [True]))"),
-        ("layer forward + prune_regrow", "L = mc.MotifLayer(64, 48, motif=2, density=0.4, num_threads=1)\n"
-                                         "race(lambda: (L.forward(X).shape, [(40, 48)]), "
+        ("layer forward + prune_regrow", "L = mc.MotifLayer(256, 512, motif=2, density=0.2, num_threads=1)\n"
+                                         "race(lambda: (L.forward(X).shape, [(200, 512)]), "
                                          "lambda: (L.prune_regrow(0.3), None))"),
-        ("layer forward + weights set", "L = mc.MotifLayer(64, 48, motif=2, density=0.4, num_threads=1)\n"
+        ("layer forward + weights set", "L = mc.MotifLayer(256, 512, motif=2, density=0.2, num_threads=1)\n"
                                         "w = L.weights; r = L.forward(X)\n"
                                         "race(lambda: (L.forward(X), [r]), lambda: (setattr(L, 'weights', w), None))"),
     ],
@@ -146,7 +146,7 @@ CASES: dict[str, list[tuple[str, str]]] = {
     ],
     "train_epoch order": [
         ("index out of range", "m = M(); w = m.layers[0].weights\n"
-         "try: m.train_epoch(X, Y, batch_size=2, order=np.array([0, 1, 2, 3, 100]))\n"
+         "try: m.train_epoch(X, Y, batch_size=2, order=np.array([0, 1, 2, 3, 1000]))\n"
          "except ValueError: verdict('clear' if m.steps == 0 and np.array_equal(w, m.layers[0].weights) else 'wrong')\n"
          "verdict('wrong')"),
         ("float order", "m = M()\nclear(lambda: m.train_epoch(X, Y, batch_size=4, order=np.array([0.7, 1.9])))"),
