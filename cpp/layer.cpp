@@ -47,6 +47,7 @@ Layer::Layer(const LayerConfig& cfg)
     G_in = ceil_div(n_in, m_in);
     G_out = ceil_div(n_out, m_out);
     MC_CHECK(G_in < std::numeric_limits<int32_t>::max(), "too many input groups: " << G_in);
+    MC_CHECK(G_out < std::numeric_limits<int32_t>::max(), "too many output groups: " << G_out);  // t_rows is int32
     const int64_t nb = target_blocks(cfg);
     MC_CHECK(nb >= 1, "density " << cfg.density << (cfg.epsilon > 0 ? " (from epsilon)" : "")
                                  << " gives 0 active blocks for a " << G_out << " x " << G_in
