@@ -61,6 +61,7 @@ def test_threads_mixing_predict_train_evolve_set_state_match_the_serial_run():
 
     model = _model()
     done = threading.Event()
+    start = threading.Barrier(4)
     errors: list[BaseException] = []
     answers = {"probs": [], "states": [], "layer": []}
     h = np.maximum(Xq @ np.ones((SIZES[0], SIZES[1]), np.float32), 0)
@@ -76,20 +77,27 @@ def test_threads_mixing_predict_train_evolve_set_state_match_the_serial_run():
 
     @guarded
     def writer():
+        start.wait()
         for op in _program(model, X, y, snapshot):
             op()
         done.set()
 
     @guarded
     def predictor():
-        while not done.is_set():
+        start.wait()
+        while True:                  # at least one answer, however fast the writer is
             answers["probs"].append(model.predict_proba(Xq))
+            if done.is_set():
+                break
 
     @guarded
     def state_reader():
-        while not done.is_set():
+        start.wait()
+        while True:
             answers["states"].append(model.get_state())
             answers["layer"].append(model.layers[1].forward(h))
+            if done.is_set():
+                break
 
     threads = [threading.Thread(target=f) for f in (writer, predictor, predictor, state_reader)]
     for t in threads:
