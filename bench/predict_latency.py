@@ -9,9 +9,8 @@ from __future__ import annotations
 import statistics
 import time
 
-import numpy as np
-
 import motifcore as mc
+import numpy as np
 
 
 def median_us(fn, calls: int = 2000, repeats: int = 20) -> float:
