@@ -68,7 +68,8 @@ CASES: dict[str, list[tuple[str, str]]] = {
         ("predict + predict", "m = M(); r = m.predict_proba(X)\n"
                               "race(lambda: (m.predict_proba(X), [r]), lambda: (m.predict_proba(X[:64]), [r[:64]]))"),
         ("layer forward + forward", "L = mc.MotifLayer(256, 512, motif=2, density=0.2, num_threads=1)\n"
-                                    "r = L.forward(X)\nrace(lambda: (L.forward(X), [r]), lambda: (L.forward(X[:64]), [r[:64]]))"),
+                                    "r = L.forward(X)\nrace(lambda: (L.forward(X), [r]), lambda: "
+                                     "(L.forward(X[:64]), [r[:64]]))"),
         ("predict + evolve", "m = M(); s = M(); ok = [s.predict_proba(X)]\n"
                              "for i in range(200): s.evolve(0.3, seed=i); ok.append(s.predict_proba(X))\n"
                              "it = iter(range(200))\n"
@@ -119,7 +120,8 @@ CASES: dict[str, list[tuple[str, str]]] = {
         ("inf momentum", "clear(lambda: load_model(ckpt(layer1__weight_velocity=lambda a: a + np.inf)))"),
         ("float64 > FLT_MAX", "clear(lambda: load_model(ckpt(layer0__bias=lambda a: a.astype(float) + 1e39)))"),
         ("float indices", "clear(lambda: load_model(ckpt(layer1__indices=lambda a: a.astype(float))))"),
-        ("int64 indices >= 2**32", "clear(lambda: load_model(ckpt(layer1__indices=lambda a: a.astype(np.int64) + 2**32)))"),
+        ("int64 indices >= 2**32", "clear(lambda: load_model(ckpt(layer1__indices=lambda a: a.astype(np.int64) + "
+         "2**32)))"),
         ("model_config 100000-wide, density 1", "import resource\n"
          "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
          "def big(s):\n m = json.loads(str(s)); m['model_config'].update(sizes=[100000, 100000, 3], density=[1, 1])\n"
@@ -137,11 +139,14 @@ CASES: dict[str, list[tuple[str, str]]] = {
          "   a = np.load(s.open(i)); h = np.lib.format.header_data_from_array_1_0(a); h['shape'] = (2**34,)\n"
          "   o = io.BytesIO(); np.lib.format.write_array_header_1_0(o, h); b = o.getvalue() + a.tobytes()\n"
          "  d.writestr(i.filename, b)\nclear(lambda: load_model('l.npz'))"),
-        ("truncated checkpoint", "ckpt('c.npz'); b = open('c.npz', 'rb').read(); open('t.npz', 'wb').write(b[:len(b) // 2])\n"
+        ("truncated checkpoint", "ckpt('c.npz'); b = open('c.npz', 'rb').read(); open('t.npz', "
+         "'wb').write(b[:len(b) // 2])\n"
                                  "clear(lambda: load_model('t.npz'))"),
         ("JSON file as checkpoint", "open('j.npz', 'w').write('{}')\nclear(lambda: load_model('j.npz'))"),
-        ("state with a missing entry", "m = M(); s = m.get_state(); del s['layer1.bias']\nclear(lambda: m.set_state(s))"),
-        ("Trainer.from_checkpoint without 'evolution'", "save_checkpoint('p.npz', M(), epoch=1, trainer={'epochs': 2})\n"
+        ("state with a missing entry", "m = M(); s = m.get_state(); del s['layer1.bias']\nclear(lambda: "
+         "m.set_state(s))"),
+        ("Trainer.from_checkpoint without 'evolution'", "save_checkpoint('p.npz', M(), epoch=1, "
+         "trainer={'epochs': 2})\n"
                                                         "clear(lambda: mc.Trainer.from_checkpoint('p.npz'))"),
     ],
     "train_epoch order": [
@@ -153,12 +158,16 @@ CASES: dict[str, list[tuple[str, str]]] = {
         ("negative order", "m = M()\nclear(lambda: m.train_epoch(X, Y, batch_size=4, order=np.array([0, -1])))"),
     ],
     "dataset files": [
-        ("CSV first row with a typo", "rows = [f'{i*0.1:.1f},{i*0.2:.1f},{i % 3}' for i in range(60)]; rows[0] = 'x0.0,0.0,0'\n"
-         "open('d.csv', 'w').write('\\n'.join(rows))\nclear(lambda: mc.datasets.load('csv:d.csv'), mc.datasets.DatasetError)"),
+        ("CSV first row with a typo", "rows = [f'{i*0.1:.1f},{i*0.2:.1f},{i % 3}' for i in range(60)]; rows[0] = "
+         "'x0.0,0.0,0'\n"
+         "open('d.csv', 'w').write('\\n'.join(rows))\nclear(lambda: mc.datasets.load('csv:d.csv'), "
+          "mc.datasets.DatasetError)"),
         ("CSV value 1e39", "rows = [f'{i*0.1:.1f},{i*0.2:.1f},{i % 3}' for i in range(60)]; rows[5] = '1e39,0,1'\n"
-         "open('d.csv', 'w').write('\\n'.join(rows))\nclear(lambda: mc.datasets.load('csv:d.csv'), mc.datasets.DatasetError)"),
+         "open('d.csv', 'w').write('\\n'.join(rows))\nclear(lambda: mc.datasets.load('csv:d.csv'), "
+          "mc.datasets.DatasetError)"),
         ("npz value 1e39", "x = np.random.default_rng(0).standard_normal((60, 4)); x[0, 0] = 1e39\n"
-         "np.savez('d.npz', X=x, y=np.arange(60) % 3)\nclear(lambda: mc.datasets.load('npz:d.npz'), mc.datasets.DatasetError)"),
+         "np.savez('d.npz', X=x, y=np.arange(60) % 3)\nclear(lambda: mc.datasets.load('npz:d.npz'), "
+          "mc.datasets.DatasetError)"),
         (".mat value 1e39", "import scipy.io\nx = np.random.default_rng(0).standard_normal((60, 4)); x[0, 0] = 1e39\n"
          "scipy.io.savemat('d.mat', {'X': x, 'Y': np.arange(60) % 3})\n"
          "clear(lambda: mc.datasets.load('skf:d', data_dir='.'), mc.datasets.DatasetError)"),
@@ -170,8 +179,10 @@ CASES: dict[str, list[tuple[str, str]]] = {
          "err = io.StringIO()\nwith contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()): "
          "rc = main(a[:-2] + ['--seed', '5', '--out', 'runA'])\n"
          "verdict('clear' if rc == 2 and open('runA/metrics.jsonl').read() == before else 'lost')"),
-        ("--hidden 3000000000 (3 GiB cap)", "import resource\nresource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
-         "cli('train', '--dataset', 'digits', '--hidden', '3000000000', '--epochs', '1', '--no-progress', '--out', 'o')"),
+        ("--hidden 3000000000 (3 GiB cap)", "import resource\nresource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 "
+         "<< 30))\n"
+         "cli('train', '--dataset', 'digits', '--hidden', '3000000000', '--epochs', '1', '--no-progress', "
+          "'--out', 'o')"),
         ("--threads 10**12", "cli('train', '--dataset', 'digits', '--hidden', '16', '--epochs', '1', '--threads', "
                              "'1000000000000', '--no-progress', '--out', 'o')"),
         ("--seed 2**32", "cli('train', '--dataset', 'digits', '--seed', str(2**32), '--out', 'o')"),
@@ -189,7 +200,8 @@ CASES: dict[str, list[tuple[str, str]]] = {
          "       'atomic_write(\"ck.npz\", w)'\n"
          "open('ck.npz', 'wb').write(b'old')\nsubprocess.run([sys.executable, '-c', code])\n"
          "intact = open('ck.npz', 'rb').read() == b'old'\n"
-         "from motifcore._internal.io import atomic_write; atomic_write('other', b'x'); atomic_write('ck.npz', b'new')\n"
+         "from motifcore._internal.io import atomic_write; atomic_write('other', b'x'); atomic_write('ck.npz', "
+          "b'new')\n"
          "left = [f for f in os.listdir('.') if f.endswith('.tmp')]\n"
          "verdict('ok' if intact and not left else 'lost' if not intact else 'wrong')"),
         ("interrupt while metrics.jsonl is rewritten", "from motifcore.train.trainer import JSONLLogger\n"
@@ -199,10 +211,12 @@ CASES: dict[str, list[tuple[str, str]]] = {
          "try: JSONLLogger('m.jsonl').on_train_begin(T())\nexcept KeyboardInterrupt: pass\nos.replace = real\n"
          "verdict('ok' if open('m.jsonl').read().count('epoch') == 2 else 'lost')"),
         ("sweep record with a garbage metric", "import warnings\nfrom motifcore.experiments.sweep import load_runs\n"
-         "os.makedirs('s/runs')\nr = {'run_id': 'a', 'status': 'ok', 'config': {}, 'metrics': {'test_accuracy': 'garbage'}}\n"
+         "os.makedirs('s/runs')\nr = {'run_id': 'a', 'status': 'ok', 'config': {}, 'metrics': {'test_accuracy': "
+          "'garbage'}}\n"
          "json.dump(r, open('s/runs/a.json', 'w'))\nwarnings.simplefilter('ignore')\n"
          "verdict('ok' if load_runs('s') == [] else 'wrong')"),
-        ("corrupted stored sweep checkpoint", "import hashlib, warnings\nfrom motifcore.experiments.sweep import load_runs\n"
+        ("corrupted stored sweep checkpoint", "import hashlib, warnings\nfrom motifcore.experiments.sweep import "
+         "load_runs\n"
          "os.makedirs('s/runs'); os.makedirs('s/checkpoints'); open('s/checkpoints/a.npz', 'wb').write(b'good')\n"
          "r = {'run_id': 'a', 'status': 'ok', 'config': {}, 'metrics': {}, 'checkpoint': 'checkpoints/a.npz', "
          "'checkpoint_sha256': hashlib.sha256(b'good').hexdigest()}\njson.dump(r, open('s/runs/a.json', 'w'))\n"
