@@ -31,6 +31,17 @@ auto state_copy(V Layer::*member) {
     return [member](const Layer& l) { return from_vector(locked(l, [&] { return l.*member; })); };
 }
 
+// Replaces K or b (`member`) with `a`, which must have the same length, under the layer's guard.
+void assign_params(Layer& l, std::vector<float> Layer::*member, const farray& a, const char* what) {
+    if (a.ndim() != 1) throw py::value_error(std::string(what) + " must be a 1-D float32 array");
+    std::vector<float> v = to_vector(a);
+    locked(l, [&] {
+        MC_CHECK(v.size() == (l.*member).size(), what << " must be a 1-D array of " << (l.*member).size() << " float32");
+        l.*member = std::move(v);
+        l.diverged = !l.params_finite(1);
+    });
+}
+
 LayerConfig make_config(int64_t n_in, int64_t n_out, int64_t m_in, int64_t m_out, double density,
                         double epsilon, const std::string& bias, const std::string& activation, uint64_t seed,
                         int64_t input_copies) {
@@ -88,24 +99,10 @@ void register_layer(py::module_& m) {
         .def_property_readonly("bias_sq", state_copy(&Layer::sb))
         .def_property_readonly("grad_weights", state_copy(&Layer::dK))
         .def_property_readonly("grad_bias", state_copy(&Layer::db))
-        .def("set_weights", [](Layer& l, const farray& w) {
-                if (w.ndim() != 1) throw py::value_error("weights must be a 1-D float32 array");
-                std::vector<float> v = to_vector(w);
-                locked(l, [&] {
-                    MC_CHECK(v.size() == l.K.size(), "weights must be a 1-D array of " << l.K.size() << " float32");
-                    l.K = std::move(v);
-                    l.diverged = !l.params_finite(1);
-                });
-            }, py::arg("weights").noconvert())
-        .def("set_bias", [](Layer& l, const farray& b) {
-                if (b.ndim() != 1) throw py::value_error("bias must be a 1-D float32 array");
-                std::vector<float> v = to_vector(b);
-                locked(l, [&] {
-                    MC_CHECK(v.size() == l.b.size(), "bias must be a 1-D array of " << l.b.size() << " float32");
-                    l.b = std::move(v);
-                    l.diverged = !l.params_finite(1);
-                });
-            }, py::arg("bias").noconvert())
+        .def("set_weights", [](Layer& l, const farray& w) { assign_params(l, &Layer::K, w, "weights"); },
+             py::arg("weights").noconvert())
+        .def("set_bias", [](Layer& l, const farray& b) { assign_params(l, &Layer::b, b, "bias"); },
+             py::arg("bias").noconvert())
         .def("set_state", [](Layer& l, const i64array& indptr, const i32array& indices, const farray& K,
                              const farray& b, const farray& vK, const farray& vb, const farray& sK,
                              const farray& sb) {
