@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "expect.hpp"
 #include "network.hpp"
 
 namespace {
@@ -18,15 +19,7 @@ using motifcore::Layer;
 using motifcore::LayerConfig;
 using motifcore::Network;
 
-int g_failures = 0;
-
-#define EXPECT(cond)                                                                        \
-    do {                                                                                    \
-        if (!(cond)) {                                                                      \
-            std::fprintf(stderr, "%s:%d: EXPECT(%s) failed\n", __FILE__, __LINE__, #cond); \
-            ++g_failures;                                                                   \
-        }                                                                                   \
-    } while (0)
+using motifcore_test::g_failures;
 
 constexpr int64_t kIn = 40, kHidden = 64, kOut = 5, kRows = 24, kSteps = 400;
 
