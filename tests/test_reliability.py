@@ -271,6 +271,21 @@ def test_d6_lying_array_header_is_refused(ckpt, tmp_path):
         load_model(liar)
 
 
+@pytest.mark.parametrize(("field", "value"), [(10, 99), (8, 1)])   # compression method 99; "encrypted" flag
+def test_d6_crafted_zip_directory_flags_give_value_error(ckpt, tmp_path, field, value):
+    """zipfile answers these with NotImplementedError / RuntimeError (found by test_properties)."""
+    blob = bytearray(ckpt.read_bytes())
+    name = b"layer1.bias.npy"
+    at = blob.index(b"PK\x01\x02")          # central directory records: name at offset 46
+    while blob[at + 46:at + 46 + len(name)] != name:
+        at = blob.index(b"PK\x01\x02", at + 4)
+    blob[at + field:at + field + 2] = value.to_bytes(2, "little")
+    bad = tmp_path / "flags.npz"
+    bad.write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match="flags.npz"):
+        load_model(bad)
+
+
 def test_d6_cli_resume_of_crafted_checkpoint_is_one_line(ckpt, tmp_path, capsys):
     bad = _rewrite(ckpt, tmp_path / "x.npz", lambda z: z.__setitem__(
         "layer0.indptr", np.zeros(5, np.int64)))

@@ -251,7 +251,10 @@ def _read(path: PathLike) -> tuple:
                     with zf.open(infos[name]) as af:
                         arrays[name[:-4] if name.endswith(".npy") else name] = np.lib.format.read_array(
                             af, allow_pickle=False)
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, MemoryError) as exc:
+        # zipfile raises NotImplementedError (unknown compression method) and RuntimeError
+        # (encryption flag) for flipped header bits
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, MemoryError, NotImplementedError,
+                RuntimeError) as exc:
             if isinstance(exc, _MetaError):
                 raise
             raise ValueError(f"{p}: not a readable motifcore checkpoint (corrupt or truncated, or crafted?): "
