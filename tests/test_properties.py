@@ -12,12 +12,14 @@ import os
 
 import motifcore as mc
 import numpy as np
+import pytest
 import reference as ref
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from motifcore.checkpoint import checkpoint_bytes, load_model, save_checkpoint
 from motifcore.datasets import DatasetError
+from motifcore.nn.model import DivergedError
 
 #: examples per property; MOTIFCORE_FUZZ_EXAMPLES=500 for a longer local fuzzing run
 FAST = settings(max_examples=int(os.environ.get("MOTIFCORE_FUZZ_EXAMPLES", "25")), deadline=None,
@@ -82,8 +84,13 @@ def test_any_input_is_answered_or_refused_cleanly(x):
         np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-5)
     try:
         mlp.train_step(x, np.zeros(len(np.atleast_2d(np.asarray(x, dtype=object))), np.int64), lr=0.01)
+    except DivergedError:
+        # accepted, but the update overflowed (inputs near the float32 limit): the model refuses to
+        # answer until restored, instead of answering from non-finite weights
+        with pytest.raises(DivergedError):
+            mlp.predict(np.zeros((1, 6), np.float32))
     except (TypeError, ValueError):
-        assert all(np.array_equal(state[k], v) for k, v in mlp.get_state().items())
+        assert all(np.array_equal(state[k], v) for k, v in mlp.get_state().items())   # refused: untouched
 
 
 @st.composite

@@ -32,9 +32,10 @@ from .._internal.validation import (
 __all__ = ["DivergedError", "MotifLayer", "MotifMLP", "build_info", "layer_seed"]
 
 
-class DivergedError(FloatingPointError):
-    """A training step made the model's weights or loss NaN or infinite (learning rate too high?);
-    the model refuses to compute until its state is restored (``set_state`` or a checkpoint)."""
+class DivergedError(FloatingPointError, ValueError):
+    """A training step made the model's weights or loss NaN or infinite (learning rate too high?),
+    or the logits overflow float32; a diverged model refuses to compute until its state is restored
+    (``set_state`` or a checkpoint). Also a ValueError, like every other refusal of the API."""
 
 
 def _diverged(exc: BaseException) -> DivergedError:
@@ -493,8 +494,9 @@ class MotifMLP:
         except OverflowError as exc:
             raise _diverged(exc) from None
         if not np.isfinite(z).all():
-            raise _diverged(ValueError("the model's logits are NaN or infinite: its weights overflow float32 "
-                                       "(training diverged?)"))
+            raise _diverged(ValueError(f"the model's logits are NaN or infinite: the inputs (largest |x| "
+                                       f"{float(np.abs(Xa).max()):.3g}) or the weights (training diverged?) "
+                                       "overflow float32"))
         return z
 
     def predict_proba(self, X: Any, batch_size: int = 256) -> np.ndarray:
@@ -521,8 +523,8 @@ class MotifMLP:
         except OverflowError as exc:
             raise _diverged(exc) from None
         if not np.isfinite(loss):
-            raise _diverged(ValueError(f"the model's loss is {loss}: its weights overflow float32 (training "
-                                       "diverged?)"))
+            raise _diverged(ValueError(f"the model's loss is {loss}: the inputs or the weights (training "
+                                       "diverged?) overflow float32"))
         return float(loss), correct / X.shape[0]
 
     def score(self, X: Any, y: Any) -> float:
