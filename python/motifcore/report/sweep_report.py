@@ -558,7 +558,7 @@ def _figures(name: str, uniform: list[dict[str, Any]], schedules: list[dict[str,
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     p = out / f"{stem}_acc_vs_time.png"
-    fig.savefig(p)
+    atomic_write(p, lambda f: fig.savefig(f, format="png"))
     files.append(p)
 
     # 2. comprehensive score vs w (Figs. 8/9)
@@ -582,7 +582,7 @@ def _figures(name: str, uniform: list[dict[str, Any]], schedules: list[dict[str,
         ax.legend(fontsize=7)
         fig.tight_layout()
         p = out / f"{stem}_score_vs_w.png"
-        fig.savefig(p)
+        atomic_write(p, lambda f: fig.savefig(f, format="png"))
         files.append(p)
 
     # 3. Pareto frontier over (accuracy, log MACs)
@@ -611,7 +611,7 @@ def _figures(name: str, uniform: list[dict[str, Any]], schedules: list[dict[str,
         ax.legend(fontsize=6, loc="best")
         fig.tight_layout()
         p = out / f"{stem}_pareto.png"
-        fig.savefig(p)
+        atomic_write(p, lambda f: fig.savefig(f, format="png"))
         files.append(p)
     return ["Figures: " + ", ".join(f"![{f.stem}]({f.name})" for f in files), ""]
 
