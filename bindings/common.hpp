@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "concurrency.hpp"
 #include "layer.hpp"
 
 namespace motifcore_py {
@@ -25,6 +26,20 @@ inline void check_2d(const py::buffer_info& a, int64_t cols, const char* what) {
         throw py::value_error(std::string(what) + " must have " + std::to_string(cols) + " columns, got " +
                               std::to_string(a.shape[1]));
 }
+
+/// Runs fn() without the GIL while holding obj.guard(): the one way a binding touches the state
+/// of a Layer or Network (the rule of cpp/concurrency.hpp). The GIL is released BEFORE the guard
+/// is taken and re-acquired after it is dropped, so waiting threads never hold the interpreter.
+/// fn must not touch Python objects; errors are thrown as C++ exceptions (MC_CHECK).
+template <class T, class F>
+auto locked(const T& obj, F&& fn) -> decltype(fn()) {
+    py::gil_scoped_release release;
+    const motifcore::StateGuard guard = obj.guard();
+    return fn();
+}
+
+/// A thread count from Python, checked against the engine's bounds (ValueError otherwise).
+inline int threads_arg(int64_t n) { return motifcore::check_num_threads(n); }
 
 template <class T>
 std::vector<T> to_vector(const py::array_t<T, py::array::c_style>& a) {

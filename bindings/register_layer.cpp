@@ -11,24 +11,43 @@ using motifcore::LayerConfig;
 
 namespace {
 
-// Checks `in` is [B, n_in], then runs fn(in, B, out) without the GIL on a new [B, n_out] array.
+// Checks `in` is [B, n_in], then runs fn(in, B, out) on a new [B, n_out] array without the GIL and
+// under the layer's guard.
 template <class F>
-farray rowmajor_call(const farray& in, int64_t n_in, int64_t n_out, const char* name, F fn) {
+farray rowmajor_call(const Layer& l, const farray& in, int64_t n_in, int64_t n_out, const char* name, F fn) {
     const auto info = in.request();
     check_2d(info, n_in, name);
     const int64_t B = info.shape[0];
     farray out({B, n_out});
     float* o = out.mutable_data();
-    {
-        py::gil_scoped_release release;
-        fn(in.data(), B, o);
-    }
+    const float* i = in.data();
+    locked(l, [&] { fn(i, B, o); });
     return out;
+}
+
+// Copy of a state vector of the layer, taken under its guard.
+template <class V>
+auto state_copy(V Layer::*member) {
+    return [member](const Layer& l) { return from_vector(locked(l, [&] { return l.*member; })); };
+}
+
+// Replaces K or b (`member`) with `a`, which must have the same length, under the layer's guard.
+void assign_params(Layer& l, std::vector<float> Layer::*member, const farray& a, const char* what) {
+    if (a.ndim() != 1) throw py::value_error(std::string(what) + " must be a 1-D float32 array");
+    std::vector<float> v = to_vector(a);
+    locked(l, [&] {
+        MC_CHECK(v.size() == (l.*member).size(), what << " must be a 1-D array of " << (l.*member).size() << " float32");
+        l.*member = std::move(v);
+        l.diverged = !l.params_finite(1);
+    });
 }
 
 LayerConfig make_config(int64_t n_in, int64_t n_out, int64_t m_in, int64_t m_out, double density,
                         double epsilon, const std::string& bias, const std::string& activation, uint64_t seed,
                         int64_t input_copies) {
+    if (m_in < 1 || m_out < 1)
+        throw py::value_error("motif sizes must be >= 1, got m_in=" + std::to_string(m_in) + ", m_out=" +
+                              std::to_string(m_out));
     if (bias != "neuron" && bias != "motif")
         throw py::value_error("bias must be 'neuron' or 'motif', got '" + bias + "'");
     if (activation != "linear" && activation != "relu")
@@ -67,69 +86,72 @@ void register_layer(py::module_& m) {
         .def_property_readonly("bias_mode", [](const Layer& l) {
             return std::string(l.bias_mode == motifcore::BiasMode::Neuron ? "neuron" : "motif");
         })
-        .def_property_readonly("n_blocks", &Layer::n_blocks)
-        .def_property_readonly("n_bias", &Layer::n_bias)
-        .def_property_readonly("n_edges", &Layer::n_edges)
-        .def_property_readonly("indptr", [](const Layer& l) { return from_vector(l.indptr); })
-        .def_property_readonly("indices", [](const Layer& l) { return from_vector(l.indices); })
-        .def_property_readonly("weights", [](const Layer& l) { return from_vector(l.K); })
-        .def_property_readonly("bias", [](const Layer& l) { return from_vector(l.b); })
-        .def_property_readonly("weight_velocity", [](const Layer& l) { return from_vector(l.vK); })
-        .def_property_readonly("codes", [](const Layer& l) { return from_vector(l.codes); })
-        .def_property_readonly("centroids", [](const Layer& l) { return from_vector(l.centroids); })
-        .def_property_readonly("centroid_velocity", [](const Layer& l) { return from_vector(l.v_centroids); })
-        .def_property_readonly("centroid_sq", [](const Layer& l) { return from_vector(l.s_centroids); })
-        .def_property_readonly("grad_centroids", [](const Layer& l) { return from_vector(l.d_centroids); })
+        .def_property_readonly("n_blocks", [](const Layer& l) { return locked(l, [&] { return l.n_blocks(); }); })
+        .def_property_readonly("n_bias", [](const Layer& l) { return locked(l, [&] { return l.n_bias(); }); })
+        .def_property_readonly("n_edges", [](const Layer& l) { return locked(l, [&] { return l.n_edges(); }); })
+        .def_property_readonly("indptr", state_copy(&Layer::indptr))
+        .def_property_readonly("indices", state_copy(&Layer::indices))
+        .def_property_readonly("weights", state_copy(&Layer::K))
+        .def_property_readonly("bias", state_copy(&Layer::b))
+        .def_property_readonly("weight_velocity", state_copy(&Layer::vK))
+        .def_property_readonly("bias_velocity", state_copy(&Layer::vb))
+        .def_property_readonly("weight_sq", state_copy(&Layer::sK))
+        .def_property_readonly("bias_sq", state_copy(&Layer::sb))
+        .def_property_readonly("grad_weights", state_copy(&Layer::dK))
+        .def_property_readonly("grad_bias", state_copy(&Layer::db))
+        .def("set_weights", [](Layer& l, const farray& w) { assign_params(l, &Layer::K, w, "weights"); },
+             py::arg("weights").noconvert())
+        .def("set_bias", [](Layer& l, const farray& b) { assign_params(l, &Layer::b, b, "bias"); },
+             py::arg("bias").noconvert())
+        .def_property_readonly("codes", state_copy(&Layer::codes))
+        .def_property_readonly("centroids", state_copy(&Layer::centroids))
+        .def_property_readonly("centroid_velocity", state_copy(&Layer::v_centroids))
+        .def_property_readonly("centroid_sq", state_copy(&Layer::s_centroids))
+        .def_property_readonly("grad_centroids", state_copy(&Layer::d_centroids))
         .def("set_codebook", [](Layer& l, const i32array& codes, const farray& centroids, const farray& v,
                                 const farray& s) {
-                l.set_codebook(to_vector(codes), to_vector(centroids), to_vector(v), to_vector(s));
+                auto c = to_vector(codes); auto k = to_vector(centroids); auto vv = to_vector(v); auto ss = to_vector(s);
+                locked(l, [&] { l.set_codebook(std::move(c), std::move(k), std::move(vv), std::move(ss)); });
             }, py::arg("codes").noconvert(), py::arg("centroids").noconvert(),
             py::arg("centroid_velocity").noconvert() = farray(0), py::arg("centroid_sq").noconvert() = farray(0),
             "Share the block weights through a codebook (trained quantization); see Layer::set_codebook.")
-        .def("clear_codebook", &Layer::clear_codebook, "Train the block weights individually again.")
-        .def_property_readonly("bias_velocity", [](const Layer& l) { return from_vector(l.vb); })
-        .def_property_readonly("weight_sq", [](const Layer& l) { return from_vector(l.sK); })
-        .def_property_readonly("bias_sq", [](const Layer& l) { return from_vector(l.sb); })
-        .def_property_readonly("grad_weights", [](const Layer& l) { return from_vector(l.dK); })
-        .def_property_readonly("grad_bias", [](const Layer& l) { return from_vector(l.db); })
-        .def("set_weights", [](Layer& l, const farray& w) {
-                if (w.ndim() != 1 || w.shape(0) != l.n_blocks())
-                    throw py::value_error("weights must be a 1-D array of " + std::to_string(l.n_blocks()) + " float32");
-                l.K = to_vector(w);
-            }, py::arg("weights").noconvert())
-        .def("set_bias", [](Layer& l, const farray& b) {
-                if (b.ndim() != 1 || b.shape(0) != l.n_bias())
-                    throw py::value_error("bias must be a 1-D array of " + std::to_string(l.n_bias()) + " float32");
-                l.b = to_vector(b);
-            }, py::arg("bias").noconvert())
+        .def("clear_codebook", [](Layer& l) { locked(l, [&] { l.clear_codebook(); }); },
+             "Train the block weights individually again.")
         .def("set_state", [](Layer& l, const i64array& indptr, const i32array& indices, const farray& K,
                              const farray& b, const farray& vK, const farray& vb, const farray& sK,
                              const farray& sb) {
-                l.set_state(to_vector(indptr), to_vector(indices), to_vector(K), to_vector(b), to_vector(vK),
-                            to_vector(vb), to_vector(sK), to_vector(sb));
+                auto a0 = to_vector(indptr); auto a1 = to_vector(indices); auto a2 = to_vector(K);
+                auto a3 = to_vector(b); auto a4 = to_vector(vK); auto a5 = to_vector(vb);
+                auto a6 = to_vector(sK); auto a7 = to_vector(sb);
+                locked(l, [&] {
+                    l.set_state(std::move(a0), std::move(a1), std::move(a2), std::move(a3), std::move(a4),
+                                std::move(a5), std::move(a6), std::move(a7));
+                });
             }, py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("weights").noconvert(),
             py::arg("bias").noconvert(), py::arg("weight_velocity").noconvert(), py::arg("bias_velocity").noconvert(),
             py::arg("weight_sq").noconvert() = farray(0), py::arg("bias_sq").noconvert() = farray(0),
             "Replace pattern, parameters and optimizer state (validated); empty second moments = no Adam state.")
-        .def("forward", [](Layer& l, const farray& x, int num_threads) {
-                return rowmajor_call(x, l.n_in, l.n_out, "x", [&](const float* in, int64_t B, float* out) {
-                    l.forward_rowmajor(in, B, out, num_threads);
+        .def("forward", [](Layer& l, const farray& x, int64_t num_threads) {
+                const int nt = threads_arg(num_threads);
+                return rowmajor_call(l, x, l.n_in, l.n_out, "x", [&](const float* in, int64_t B, float* out) {
+                    l.forward_rowmajor(in, B, out, nt);
                 });
             }, py::arg("x").noconvert(), py::arg("num_threads") = 1)
-        .def("backward", [](Layer& l, const farray& g, int num_threads) {
-                return rowmajor_call(g, l.n_out, l.n_in, "grad_out", [&](const float* in, int64_t B, float* out) {
-                    l.backward_rowmajor(in, B, out, num_threads);
+        .def("backward", [](Layer& l, const farray& g, int64_t num_threads) {
+                const int nt = threads_arg(num_threads);
+                return rowmajor_call(l, g, l.n_out, l.n_in, "grad_out", [&](const float* in, int64_t B, float* out) {
+                    l.backward_rowmajor(in, B, out, nt);
                 });
             }, py::arg("grad_out").noconvert(), py::arg("num_threads") = 1)
         .def("to_dense", [](const Layer& l) {
                 farray out({l.n_out, l.n_in});
-                l.to_dense(out.mutable_data());
+                float* o = out.mutable_data();
+                locked(l, [&] { l.to_dense(o); });
                 return out;
             })
         .def("prune_regrow", [](Layer& l, double zeta, uint64_t seed, const std::string& regrow) {
                 const motifcore::RegrowInit init = parse_regrow(regrow);
-                py::gil_scoped_release release;
-                const auto s = l.prune_regrow(zeta, seed, init);
+                const auto s = locked(l, [&] { return l.prune_regrow(zeta, seed, init); });
                 return std::make_pair(s.removed, s.threshold);
             }, py::arg("zeta"), py::arg("seed"), py::arg("regrow") = "he",
             "SET step in place; regrow is 'he', 'zero' or 'pruned'; returns (blocks removed == regrown, "
@@ -138,64 +160,56 @@ void register_layer(py::module_& m) {
                 if (keep.ndim() != 1 || keep.shape(0) != l.n_blocks())
                     throw py::value_error("keep must be a 1-D boolean array with one entry per block (" +
                                           std::to_string(l.n_blocks()) + ")");
-                py::gil_scoped_release release;
-                return l.keep_where(keep.data());
+                return locked(l, [&] { return l.keep_where(keep.data()); });
             }, py::arg("keep"), "Keep the blocks where keep != 0, remove the others; returns blocks removed.")
         .def("prune_smallest", [](Layer& l, int64_t k) {
-                py::gil_scoped_release release;
-                return l.prune_smallest(k);
+                return locked(l, [&] { return l.prune_smallest(k); });
             }, py::arg("k"), "Remove the k blocks of smallest |K| (ties: lower position); returns k.")
         .def("prune_below", [](Layer& l, float threshold, int64_t keep_min) {
-                py::gil_scoped_release release;
-                return l.prune_below(threshold, keep_min);
+                return locked(l, [&] { return l.prune_below(threshold, keep_min); });
             }, py::arg("threshold"), py::arg("keep_min") = 1,
             "Remove the blocks with |K| < threshold, keeping at least keep_min; returns blocks removed.")
         .def("grow_at", [](Layer& l, const py::array_t<uint64_t, py::array::c_style>& pos, const std::string& regrow,
                            uint64_t seed, float pruned_bound) {
                 if (pos.ndim() != 1) throw py::value_error("positions must be 1-D");
                 const motifcore::RegrowInit init = parse_regrow(regrow);
-                py::gil_scoped_release release;
-                return l.grow_at(pos.data(), pos.shape(0), init, seed, pruned_bound);
+                return locked(l, [&] { return l.grow_at(pos.data(), pos.shape(0), init, seed, pruned_bound); });
             }, py::arg("positions"), py::arg("regrow") = "zero", py::arg("seed") = 0, py::arg("pruned_bound") = 0.f,
             "Activate the given increasing flat positions r * G_in + c; positions removed by the last prune "
             "get their old weight and optimizer state back. Returns the number grown.")
         .def("grow_random", [](Layer& l, int64_t n, uint64_t seed, const std::string& regrow) {
                 const motifcore::RegrowInit init = parse_regrow(regrow);
-                py::gil_scoped_release release;
-                return l.grow_random(n, seed, init);
+                return locked(l, [&] { return l.grow_random(n, seed, init); });
             }, py::arg("n"), py::arg("seed"), py::arg("regrow") = "zero",
             "Grow up to n blocks uniformly among the inactive positions not removed by the last prune.")
-        .def_property_readonly("last_removed", [](const Layer& l) { return from_vector(l.last_removed_pos); })
+        .def_property_readonly("last_removed", state_copy(&Layer::last_removed_pos))
         .def("grad_topk", [](Layer& l, int64_t k, int64_t drop, const std::string& topk, int64_t tile_rows,
-                             int64_t tile_cols, int64_t sample_factor, uint64_t seed, int num_threads) {
+                             int64_t tile_cols, int64_t sample_factor, uint64_t seed, int64_t num_threads) {
                 const motifcore::TopkConfig c{parse_topk(topk), tile_rows, tile_cols, sample_factor, seed};
-                motifcore::TopkResult r;
-                {
-                    py::gil_scoped_release release;
-                    r = l.grad_topk_last(k, drop, c, num_threads);
-                }
+                const int nt = threads_arg(num_threads);
+                const motifcore::TopkResult r = locked(l, [&] { return l.grad_topk_last(k, drop, c, nt); });
                 return topk_to_python(r);
             }, py::arg("k"), py::arg("drop") = 0, py::arg("topk") = "exact", py::arg("tile_rows") = 64,
             py::arg("tile_cols") = 0, py::arg("sample_factor") = 10, py::arg("seed") = 0, py::arg("num_threads") = 1,
             "Top-k block-gradient positions of the last forward/backward (see Layer::block_grad_topk).")
         .def("optimizer_step", [](Layer& l, const std::string& optimizer, float lr, float momentum, float beta1,
                                   float beta2, float eps, float weight_decay, float grad_scale, uint64_t t,
-                                  int num_threads) {
+                                  int64_t num_threads) {
                 const motifcore::OptimConfig c{parse_optimizer(optimizer), lr, momentum, beta1, beta2, eps,
                                                weight_decay, grad_scale, t};
-                py::gil_scoped_release release;
-                l.optimizer_step(c, num_threads);
+                const int nt = threads_arg(num_threads);
+                locked(l, [&] { l.optimizer_step(c, nt); });
             }, py::arg("optimizer"), py::arg("lr"), py::arg("momentum") = 0.9f, py::arg("beta1") = 0.9f,
             py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f, py::arg("weight_decay") = 0.f,
             py::arg("grad_scale") = 1.f, py::arg("t") = 1, py::arg("num_threads") = 1,
             "One optimizer update ('sgd', 'adam', 'adamw') from the stored gradients.")
-        .def("grad_sq_norm", [](const Layer& l, int num_threads) {
-                py::gil_scoped_release release;
-                return l.grad_sq_norm(num_threads);
+        .def("grad_sq_norm", [](const Layer& l, int64_t num_threads) {
+                const int nt = threads_arg(num_threads);
+                return locked(l, [&] { return l.grad_sq_norm(nt); });
             }, py::arg("num_threads") = 1, "Sum of squares of the stored gradients (float64).")
-        .def("sgd_step", [](Layer& l, float lr, float momentum, float weight_decay, int num_threads) {
-                py::gil_scoped_release release;
-                l.sgd_step(lr, momentum, weight_decay, num_threads);
+        .def("sgd_step", [](Layer& l, float lr, float momentum, float weight_decay, int64_t num_threads) {
+                const int nt = threads_arg(num_threads);
+                locked(l, [&] { l.sgd_step(lr, momentum, weight_decay, nt); });
             }, py::arg("lr"), py::arg("momentum") = 0.9f, py::arg("weight_decay") = 5e-4f, py::arg("num_threads") = 1);
 
     m.def("target_blocks", [](int64_t n_in, int64_t n_out, int64_t m_in, int64_t m_out, double density, double epsilon) {

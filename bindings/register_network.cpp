@@ -55,11 +55,19 @@ LossConfig make_loss(const Network& net, const py::object& teacher, int64_t rows
 
 void register_network(py::module_& m) {
     py::class_<Network>(m, "Network", "Sequential motif network with fused native training steps.")
-        .def(py::init<std::vector<std::shared_ptr<motifcore::Layer>>, int>(), py::arg("layers"), py::arg("num_threads"))
+        .def(py::init([](std::vector<std::shared_ptr<motifcore::Layer>> layers, int64_t num_threads) {
+                 return new Network(std::move(layers), threads_arg(num_threads));
+             }), py::arg("layers"), py::arg("num_threads"))
         .def_readonly("layers", &Network::layers)
-        .def_readwrite("num_threads", &Network::num_threads)
-        .def_readwrite("dropout_seed", &Network::dropout_seed)
-        .def_readwrite("step", &Network::step)
+        .def_property("num_threads", [](const Network& n) { return locked(n, [&] { return n.num_threads; }); },
+                      [](Network& n, int64_t v) {
+                          const int nt = threads_arg(v);
+                          locked(n, [&] { n.num_threads = nt; });
+                      })
+        .def_property("dropout_seed", [](const Network& n) { return locked(n, [&] { return n.dropout_seed; }); },
+                      [](Network& n, uint64_t v) { locked(n, [&] { n.dropout_seed = v; }); })
+        .def_property("step", [](const Network& n) { return locked(n, [&] { return n.step; }); },
+                      [](Network& n, uint64_t v) { locked(n, [&] { n.step = v; }); })
         .def("train_step", [](Network& n, const farray& X, const i64array& y, float lr, float momentum,
                               float weight_decay, float dropout, const std::string& optimizer, float beta1,
                               float beta2, float eps, float max_grad_norm, const py::object& teacher,
@@ -68,8 +76,7 @@ void register_network(py::module_& m) {
                 const TrainConfig c = make_train(momentum, weight_decay, dropout, optimizer, beta1, beta2, eps,
                                                  max_grad_norm);
                 const LossConfig l = make_loss(n, teacher, X.shape(0), temperature, kd_lambda);
-                py::gil_scoped_release release;
-                return n.train_step(X.data(), y.data(), X.shape(0), lr, c, l);
+                return locked(n, [&] { return n.train_step(X.data(), y.data(), X.shape(0), lr, c, l); });
             }, py::arg("X").noconvert(), py::arg("y").noconvert(), py::arg("lr"), py::arg("momentum") = 0.9f,
             py::arg("weight_decay") = 5e-4f, py::arg("dropout") = 0.f, py::arg("optimizer") = "sgd",
             py::arg("beta1") = 0.9f, py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f, py::arg("max_grad_norm") = 0.f,
@@ -88,9 +95,10 @@ void register_network(py::module_& m) {
                 const TrainConfig c = make_train(momentum, weight_decay, dropout, optimizer, beta1, beta2, eps,
                                                  max_grad_norm);
                 const LossConfig l = make_loss(n, teacher, X.shape(0), temperature, kd_lambda);
-                py::gil_scoped_release release;
-                return n.train_epoch(X.data(), y.data(), X.shape(0), order.data(), order.shape(0), batch,
-                                     lrs.data(), c, l);
+                return locked(n, [&] {
+                    return n.train_epoch(X.data(), y.data(), X.shape(0), order.data(), order.shape(0), batch,
+                                         lrs.data(), c, l);
+                });
             }, py::arg("X").noconvert(), py::arg("y").noconvert(), py::arg("order").noconvert(), py::arg("batch_size"),
             py::arg("lrs").noconvert(), py::arg("momentum") = 0.9f, py::arg("weight_decay") = 5e-4f,
             py::arg("dropout") = 0.f, py::arg("optimizer") = "sgd", py::arg("beta1") = 0.9f,
@@ -112,12 +120,10 @@ void register_network(py::module_& m) {
                     cfg[l].seed = seeds[l];
                 }
                 std::vector<motifcore::TopkResult> out;
-                double loss;
-                {
-                    py::gil_scoped_release release;
-                    loss = n.grad_step(X.data(), y.data(), X.shape(0), rows.data(), rows.shape(0), dropout, k, drop,
+                const double loss = locked(n, [&] {
+                    return n.grad_step(X.data(), y.data(), X.shape(0), rows.data(), rows.shape(0), dropout, k, drop,
                                        cfg, out);
-                }
+                });
                 py::list res;
                 for (const auto& t : out) res.append(topk_to_python(t));
                 return py::make_tuple(loss, res);
@@ -129,16 +135,12 @@ void register_network(py::module_& m) {
                 check_2d(X.request(), n.n_in(), "X");
                 farray out({static_cast<int64_t>(X.shape(0)), n.n_classes()});
                 float* o = out.mutable_data();
-                {
-                    py::gil_scoped_release release;
-                    n.logits(X.data(), X.shape(0), o, chunk);
-                }
+                locked(n, [&] { n.logits(X.data(), X.shape(0), o, chunk); });
                 return out;
             }, py::arg("X").noconvert(), py::arg("chunk") = 256)
         .def("evaluate", [](Network& n, const farray& X, const i64array& y, int64_t chunk) {
                 check_xy(n, X, y);
-                py::gil_scoped_release release;
-                return n.evaluate(X.data(), y.data(), X.shape(0), chunk);
+                return locked(n, [&] { return n.evaluate(X.data(), y.data(), X.shape(0), chunk); });
             }, py::arg("X").noconvert(), py::arg("y").noconvert(), py::arg("chunk") = 256,
             "(mean loss, number correct) without training.");
 }

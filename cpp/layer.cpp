@@ -47,6 +47,7 @@ Layer::Layer(const LayerConfig& cfg)
     G_in = ceil_div(n_in, m_in);
     G_out = ceil_div(n_out, m_out);
     MC_CHECK(G_in < std::numeric_limits<int32_t>::max(), "too many input groups: " << G_in);
+    MC_CHECK(G_out < std::numeric_limits<int32_t>::max(), "too many output groups: " << G_out);  // t_rows is int32
     const int64_t nb = target_blocks(cfg);
     MC_CHECK(nb >= 1, "density " << cfg.density << (cfg.epsilon > 0 ? " (from epsilon)" : "")
                                  << " gives 0 active blocks for a " << G_out << " x " << G_in
@@ -158,6 +159,7 @@ void Layer::set_state(std::vector<int64_t> new_indptr, std::vector<int32_t> new_
     clear_codebook();
     rebuild_transpose();
     ++pattern_version_;
+    diverged = false;  // the values were checked finite above
 }
 
 void LayerWork::ensure(const Layer& layer, int64_t batch) {
@@ -179,6 +181,8 @@ void LayerWork::ensure(const Layer& layer, int64_t batch) {
 }
 
 void Layer::forward(const float* in, int64_t B, LayerWork& w, int nt) const {
+    MC_CHECK_AS(std::overflow_error, !diverged, "the layer's weights are NaN or infinite: training diverged (learning rate too large?); "
+                        "restore the model with set_state or from a checkpoint");
     const int64_t ld = panel_ld(B);
     // GroupSum of the input (skipped for m_in == 1: the input is its own group sum).
     if (m_in == 1) {

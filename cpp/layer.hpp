@@ -13,6 +13,7 @@
 
 #include "common.hpp"
 #include "dst.hpp"
+#include "concurrency.hpp"
 #include "evolution.hpp"
 #include "optimizer.hpp"
 
@@ -179,6 +180,11 @@ public:
     std::vector<float> s_centroids;  ///< [k] Adam second moment of the centroids (empty until Adam)
     std::vector<float> d_centroids;  ///< [k] centroid gradient of the last optimizer step
 
+    /// True once an optimizer update left a NaN or infinite value in K or b (training diverged):
+    /// forward() then throws std::overflow_error until set_state / set_weights / set_bias restore finite values.
+    bool diverged = false;
+    /// Whether every entry of K and b is finite.
+    bool params_finite(int num_threads) const;
     /// Sum of squares of dK and db, in double, summed in fixed chunks (thread-count independent).
     double grad_sq_norm(int num_threads) const;
 
@@ -203,6 +209,10 @@ public:
     /// Rebuilds the transposed index from the CSR pattern.
     void rebuild_transpose();
 
+    /// Exclusive guard of this layer's state; every entry point holds it (rule: concurrency.hpp).
+    StateGuard guard() const { return StateGuard({&state_mutex_}); }
+    const StateMutex& state_mutex() const { return state_mutex_; }
+
 private:
     int64_t grow_sorted(const std::vector<uint64_t>& pos, RegrowInit init, class Rng& rng, float pruned_bound);
     void clear_removed();
@@ -217,6 +227,7 @@ private:
     void codebook_step(const OptimConfig& c, int num_threads);
     uint64_t forward_version_ = 0;  // pattern version seen by the last forward_rowmajor
     bool have_grad_ = false;        // backward_rowmajor ran after the last forward_rowmajor
+    StateMutex state_mutex_;        // see guard()
 };
 
 /// Number of active blocks the ER init draws for this config (exposed for tests and docs).

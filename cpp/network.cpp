@@ -36,7 +36,7 @@ struct LossScope {
 
 Network::Network(std::vector<std::shared_ptr<Layer>> ls, int nt) : layers(std::move(ls)), num_threads(nt) {
     MC_CHECK(!layers.empty(), "a network needs at least one layer");
-    MC_CHECK(num_threads >= 1, "num_threads must be >= 1, got " << num_threads);
+    check_num_threads(num_threads);
     for (size_t l = 1; l < layers.size(); ++l)
         MC_CHECK(layers[l]->n_in == layers[l - 1]->n_out,
                  "layer " << l << " expects " << layers[l]->n_in << " inputs but layer " << l - 1
@@ -266,6 +266,9 @@ void Network::update(float lr, const TrainConfig& cfg) {
     }
     for (auto& layer : layers) layer->optimizer_step(o, num_threads);
     ++step;
+    for (size_t l = 0; l < layers.size(); ++l)
+        MC_CHECK_AS(std::overflow_error, !layers[l]->diverged, "training diverged at step " << step << ": the update (lr " << lr
+                                          << ") made the weights of layer " << l << " NaN or infinite");
 }
 
 double Network::train_epoch(const float* X, const int64_t* y, int64_t N, const int64_t* order,

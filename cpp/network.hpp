@@ -77,6 +77,13 @@ public:
     /// Mean loss and number of correct predictions on (X, y), in chunks (no training).
     std::pair<double, int64_t> evaluate(const float* X, const int64_t* y, int64_t N, int64_t chunk);
 
+    /// Exclusive guard of the network's scratch and of every layer (rule: concurrency.hpp).
+    StateGuard guard() const {
+        std::vector<const StateMutex*> ms{&state_mutex_};
+        for (const auto& l : layers) ms.push_back(&l->state_mutex());
+        return StateGuard(std::move(ms));
+    }
+
 private:
     void update(float lr, const TrainConfig& cfg);
     /// Backward of every layer, top to bottom; `after(l)` runs right after layer l's backward.
@@ -94,6 +101,7 @@ private:
     PanelVector dlogits_;  // [C, B]
     std::vector<double> sample_loss_;  // [B] per-sample loss, summed in order (thread-independent)
     std::vector<char> hit_;            // [B] 1 where the prediction is right
+    StateMutex state_mutex_;           // see guard()
 };
 
 }  // namespace motifcore

@@ -64,6 +64,7 @@ void Layer::optimizer_step(const OptimConfig& c, int num_threads) {
         sgd_update(c, c.weight_decay, b.data(), vb.data(), db.data(), n_bias(), 1);
     else
         adam_update(c, c.weight_decay, b.data(), vb.data(), sb.data(), db.data(), n_bias(), 1);
+    diverged = !params_finite(num_threads);
 }
 
 void Layer::set_codebook(std::vector<int32_t> new_codes, std::vector<float> new_c, std::vector<float> v,
@@ -124,6 +125,16 @@ void Layer::codebook_step(const OptimConfig& c, int num_threads) {
     float* w = K.data();
 #pragma omp parallel for num_threads(threads_for(n, num_threads)) schedule(static)
     for (int64_t p = 0; p < n; ++p) w[p] = cent[code[p]];
+}
+
+bool Layer::params_finite(int num_threads) const {
+    const int64_t n = n_blocks();
+    const float* k = K.data();
+    int bad = 0;
+#pragma omp parallel for num_threads(threads_for(n, num_threads)) schedule(static) reduction(| : bad)
+    for (int64_t p = 0; p < n; ++p) bad |= !std::isfinite(k[p]);
+    for (float v : b) bad |= !std::isfinite(v);
+    return bad == 0;
 }
 
 double Layer::grad_sq_norm(int num_threads) const {

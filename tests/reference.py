@@ -159,16 +159,22 @@ def layer_backward(
     return dz @ w, dz.T @ np.asarray(x, dtype=np.float64), dz.sum(axis=0)
 
 
-def he_bounds(n_in: int, motif: Tuple[int, int], indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
+def he_bounds(n_in: int, motif: Tuple[int, int], indptr: np.ndarray, indices: np.ndarray,
+              copies: int = 1) -> np.ndarray:
     """He-uniform bound ``sqrt(6 / fan_in)`` of every output group, where ``fan_in`` is the number
     of input *neurons* the group's rows are connected to (the sum of the sizes of the input motifs
-    of its active blocks). Rows without blocks get ``inf`` (no constraint)."""
+    of its active blocks). Rows without blocks get ``inf`` (no constraint).
+
+    ``copies`` > 1: the inputs of a motif arrive as that many identical copies (a layer fed by a
+    motif layer of the same size), so a block's group sum of ``s`` inputs has ``s * min(s, copies)``
+    times the second moment of one input, and that is its contribution to ``fan_in``."""
     _, m_in = motif
     sizes = group_sizes(n_in, m_in)
+    weight = sizes * np.minimum(sizes, copies)
     indptr = np.asarray(indptr, dtype=np.int64)
     out = np.full(indptr.size - 1, np.inf)
     for r in range(indptr.size - 1):
-        fan_in = sizes[np.asarray(indices[indptr[r]:indptr[r + 1]], dtype=np.int64)].sum()
+        fan_in = weight[np.asarray(indices[indptr[r]:indptr[r + 1]], dtype=np.int64)].sum()
         if fan_in > 0:
             out[r] = np.sqrt(6.0 / fan_in)
     return out
@@ -209,9 +215,11 @@ def cross_entropy(logits: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(lse - z[np.arange(z.shape[0]), y]))
 
 
-def mlp_forward(specs: Sequence[LayerSpec], x: np.ndarray) -> Tuple[List[np.ndarray], List[np.ndarray]]:
+def mlp_forward(specs: Sequence[LayerSpec], x: np.ndarray,
+                masks: Sequence[np.ndarray] | None = None) -> Tuple[List[np.ndarray], List[np.ndarray]]:
     """Layer inputs and pre-activations of the whole network: ``(inputs, zs)``; the logits are
-    ``zs[-1]`` (the output layer is linear, the others ReLU)."""
+    ``zs[-1]`` (the output layer is linear, the others ReLU). ``masks[l]`` ([B, n_out] of hidden
+    layer l, 0 or 1/(1-p)) multiplies that layer's activations (inverted dropout)."""
     a = np.asarray(x, dtype=np.float64)
     inputs, zs = [], []
     for l, spec in enumerate(specs):
@@ -219,6 +227,8 @@ def mlp_forward(specs: Sequence[LayerSpec], x: np.ndarray) -> Tuple[List[np.ndar
         z = a @ spec_matrix(spec).T + spec_bias(spec)
         zs.append(z)
         a = np.maximum(z, 0.0) if l + 1 < len(specs) else z
+        if masks is not None and l + 1 < len(specs):
+            a = a * masks[l]
     return inputs, zs
 
 
@@ -232,10 +242,11 @@ def mlp_loss(specs: Sequence[LayerSpec], x: np.ndarray, y: np.ndarray) -> float:
     return cross_entropy(mlp_logits(specs, x), y)
 
 
-def mlp_gradients(specs: Sequence[LayerSpec], x: np.ndarray, y: np.ndarray) -> List[Tuple[np.ndarray, np.ndarray]]:
+def mlp_gradients(specs: Sequence[LayerSpec], x: np.ndarray, y: np.ndarray,
+                  masks: Sequence[np.ndarray] | None = None) -> List[Tuple[np.ndarray, np.ndarray]]:
     """Analytic gradients of :func:`mlp_loss` by plain backpropagation through the dense
-    matrices: per layer ``(dL/dK per block, dL/d(stored bias))``."""
-    inputs, zs = mlp_forward(specs, x)
+    matrices: per layer ``(dL/dK per block, dL/d(stored bias))``; ``masks`` as in :func:`mlp_forward`."""
+    inputs, zs = mlp_forward(specs, x, masks)
     batch = zs[-1].shape[0]
     onehot = np.zeros_like(zs[-1])
     onehot[np.arange(batch), y] = 1.0
@@ -251,7 +262,45 @@ def mlp_gradients(specs: Sequence[LayerSpec], x: np.ndarray, y: np.ndarray) -> L
         ))
         if l > 0:
             dz = (dz @ w) * (zs[l - 1] > 0)
+            if masks is not None:
+                dz = dz * masks[l - 1]
     return grads[::-1]
+
+
+_M64 = (1 << 64) - 1
+
+
+def _splitmix64(state: int) -> Tuple[int, int]:
+    """(new state, output) of the splitmix64 generator (Steele et al.), on Python ints."""
+    state = (state + 0x9E3779B97F4A7C15) & _M64
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return state, z ^ (z >> 31)
+
+
+def dropout_mask(seed: int, step: int, layer: int, n: int, batch: int, p: float) -> np.ndarray:
+    """The inverted-dropout multipliers [batch, n] the engine documents (docs/engine.md): neuron i
+    of hidden layer ``layer`` at training step ``step`` seeds a splitmix64 stream with the hash
+    chain of (seed, step, layer, i); each 64-bit draw gives two 24-bit uniforms (bits 40-63 for
+    sample t, bits 16-39 for sample t+1), and a sample is dropped when its uniform is below
+    ``floor(p * 2**24)``. Kept activations are scaled by 1/(1-p)."""
+    p32 = np.float32(p)                  # the engine receives the rate as float32
+    thr = int(float(p32) * 16777216.0)
+    scale = float(np.float32(1.0) / (np.float32(1.0) - p32))
+    out = np.zeros((batch, n), dtype=np.float64)
+    for i in range(n):
+        s = seed                         # hash4(seed, step, layer, i): four splitmix64 rounds
+        for v in (step, layer, i):
+            _, h = _splitmix64(s)
+            s = h ^ v
+        _, x = _splitmix64(s)            # the hash seeds the neuron's stream
+        for t in range(0, batch, 2):
+            x, r = _splitmix64(x)
+            out[t, i] = 0.0 if (r >> 40) < thr else scale
+            if t + 1 < batch:
+                out[t + 1, i] = 0.0 if ((r >> 16) & 0xFFFFFF) < thr else scale
+    return out
 
 
 def mlp_fd_gradients(

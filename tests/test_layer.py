@@ -190,7 +190,7 @@ def test_layer_threads_give_same_results(motif):
     layer.num_threads = 2
     two = _run_layer(layer, x, g)
     for a, b, name in zip(one, two, ("forward", "backward", "grad_weights", "grad_bias")):
-        assert_close(b, a, rtol=1e-5, what=name)
+        np.testing.assert_array_equal(b, a, err_msg=name)   # bitwise, as docs/engine.md promises
 
 
 def test_layer_simd_levels_agree(simd_levels):

@@ -6,19 +6,12 @@
 #include <vector>
 
 #include "cht.hpp"
+#include "expect.hpp"
 #include "layer.hpp"
 
 namespace {
 
-int g_failures = 0;
-
-#define EXPECT(cond)                                                                \
-    do {                                                                            \
-        if (!(cond)) {                                                              \
-            std::fprintf(stderr, "%s:%d: EXPECT(%s) failed\n", __FILE__, __LINE__, #cond); \
-            ++g_failures;                                                           \
-        }                                                                           \
-    } while (0)
+using motifcore_test::g_failures;
 
 using motifcore::Layer;
 using motifcore::LayerConfig;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "expect.hpp"
 #include "kernels.hpp"
 #include "layer.hpp"
 #include "network.hpp"
@@ -16,27 +17,8 @@
 
 namespace {
 
-int g_failures = 0;
-
-#define EXPECT(cond)                                                                \
-    do {                                                                            \
-        if (!(cond)) {                                                              \
-            std::fprintf(stderr, "%s:%d: EXPECT(%s) failed\n", __FILE__, __LINE__, #cond); \
-            ++g_failures;                                                           \
-        }                                                                           \
-    } while (0)
-
-template <class E, class F>
-bool throws(F&& f) {
-    try {
-        f();
-    } catch (const E&) {
-        return true;
-    } catch (...) {
-        return false;
-    }
-    return false;
-}
+using motifcore_test::g_failures;
+using motifcore_test::throws;
 
 using motifcore::Layer;
 using motifcore::LayerConfig;

@@ -15,13 +15,16 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 def atomic_write(path: PathLike, data: bytes | Callable[[IO[bytes]], None]) -> Path:
     """Write ``data`` (bytes, or a function writing to a binary file) to ``path`` atomically: a
-    temporary file in the same folder, flushed and fsync'ed, given the umask's permissions, then
-    renamed over ``path``. On any error the old file is untouched and the temporary file removed.
-    The folder is created if needed. Returns the path."""
+    temporary file ``.<name>.<pid>.<random>.tmp`` in the same folder, flushed and fsync'ed, given
+    the umask's permissions, renamed over ``path``, then the folder fsync'ed so the rename itself
+    survives a power cut. On any error the old file is untouched and the temporary file removed;
+    temporary files of the same target left by a killed process (its pid no longer running) are
+    removed by the next write. The folder is created if needed. Returns the path."""
     path = Path(path)
     folder = path.resolve().parent
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    _remove_orphans(folder, path.name)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             if callable(data):
@@ -40,7 +43,51 @@ def atomic_write(path: PathLike, data: bytes | Callable[[IO[bytes]], None]) -> P
         except FileNotFoundError:
             pass
         raise
+    fsync_dir(folder)
     return path
+
+
+def fsync_dir(folder: PathLike) -> None:
+    """fsync a folder (makes a rename or a new file in it durable); a no-op where unsupported."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove_orphans(folder: Path, name: str) -> None:
+    """Remove ``.<name>.<pid>.*.tmp`` files whose writing process is gone (killed mid-write)."""
+    prefix = f".{name}."
+    try:
+        entries = [e for e in os.listdir(folder) if e.startswith(prefix) and e.endswith(".tmp")]
+    except OSError:
+        return
+    for entry in entries:
+        pid_text = entry[len(prefix):].split(".", 1)[0]
+        if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+            continue
+        try:
+            os.unlink(folder / entry)
+        except OSError:
+            pass
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def atomic_write_json(path: PathLike, obj: Any, indent: int = 2) -> Path:

@@ -114,9 +114,12 @@ def check_zeta(zeta: Any, name: str = "zeta") -> float:
 
 
 def check_seed(seed: Any, name: str = "seed") -> int:
+    """A seed in [0, 2**64): larger values are refused rather than reduced (they would alias)."""
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise TypeError(f"{name} must be a non-negative integer, got {seed!r}")
-    return int(seed) & 0xFFFFFFFFFFFFFFFF
+    if seed >= 2**64:
+        raise ValueError(f"{name} must be < 2**64, got {seed}")
+    return int(seed)
 
 
 def per_layer(value: Any, n_layers: int, name: str) -> Sequence[Any]:

@@ -73,10 +73,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("motifcore: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (UsageError, ValueError, TypeError, OSError, FloatingPointError) as exc:
+    except (UsageError, ValueError, TypeError, OSError, FloatingPointError, MemoryError) as exc:
         if os.environ.get("MOTIFCORE_DEBUG"):
             raise
         msg = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, MemoryError):
+            msg = f"out of memory ({msg}): the model or data is too large for this machine; reduce --hidden, " \
+                  "--density or --batch-size"
         if isinstance(exc, FileNotFoundError) and exc.filename and str(exc.filename) not in msg:
             msg = f"{msg}: {exc.filename}"
         print(f"motifcore: error: {msg}", file=sys.stderr)

@@ -27,8 +27,8 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def int_min(minimum: int) -> Any:
-    """argparse type: an integer >= minimum."""
+def int_min(minimum: int, maximum: int | None = None) -> Any:
+    """argparse type: an integer >= minimum (and <= maximum when given)."""
     def parse(s: str) -> int:
         try:
             v = int(s)
@@ -36,8 +36,14 @@ def int_min(minimum: int) -> Any:
             raise argparse.ArgumentTypeError(f"must be an integer, got {s!r}") from None
         if v < minimum:
             raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {v}")
+        if maximum is not None and v > maximum:
+            raise argparse.ArgumentTypeError(f"must be <= {maximum}, got {v}")
         return v
     return parse
+
+
+#: largest --seed / --data-seed: they also seed scikit-learn's splits, which take 32-bit seeds
+MAX_CLI_SEED = 2**32 - 1
 
 
 def float_in(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> Any:

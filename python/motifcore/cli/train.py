@@ -20,7 +20,16 @@ from ..recipes import DEFAULT_RECIPE, RECIPES
 from ..report.curves import plot_runs
 from ..train.checkpoint import read_metadata
 from ..train.trainer import Checkpoint, JSONLLogger
-from ._common import EXIT_INTERRUPTED, UsageError, float_in, fmt, int_min, parse_hidden, warmup_arg
+from ._common import (
+    EXIT_INTERRUPTED,
+    MAX_CLI_SEED,
+    UsageError,
+    float_in,
+    fmt,
+    int_min,
+    parse_hidden,
+    warmup_arg,
+)
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -87,8 +96,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="dropout rate (recipe default)")
     t.add_argument("--eval-every", type=int_min(1),
                    help="evaluate on the test split every N epochs (default: 1)")
-    t.add_argument("--seed", type=int_min(0), help="seed of init, shuffling, evolution (default: 0)")
-    t.add_argument("--data-seed", type=int_min(0),
+    t.add_argument("--seed", type=int_min(0, MAX_CLI_SEED), help="seed of init, shuffling, evolution (default: 0)")
+    t.add_argument("--data-seed", type=int_min(0, MAX_CLI_SEED),
                    help="seed of the 2:1 train/test split of datasets without an official one and of the --limit-train "
                         "subset (default: --seed, so the split is that of motifcore.datasets.load(name, seed=S))")
     t.add_argument("--threads", type=int_min(1), help="engine threads (default: all)")
@@ -99,12 +108,16 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     t.add_argument("--out", help="output folder (default: runs/<dataset>-m<motif>-<timestamp>)")
     t.add_argument("--resume", metavar="PATH",
                    help="continue the run saved in this checkpoint.npz (its settings are reused)")
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (without it, train refuses an --out that holds one)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(func=run)
     return t
 
 
 DEFAULT_HIDDEN = [3000, 3000, 3000]
+#: the files of a run folder; an --out holding any of them is an existing run
+RUN_FILES = ("config.json", "metrics.jsonl", "checkpoint.npz", "summary.json")
 #: flags that define the run; --resume reuses the stored ones and refuses these
 _TRAIN_RUN_FLAGS = ("dataset", "hidden", "motif", "density", "epsilon", "epochs", "recipe", "batch_size", "lr",
                     "lr_schedule", "warmup", "step_size", "gamma", "optimizer", "momentum", "weight_decay",
@@ -155,6 +168,9 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
     except (ValueError, TypeError) as exc:
         raise UsageError(f"argument --motif: {exc}") from None
     seed = args.seed or 0
+    if isinstance(args.warmup, int) and args.epochs is not None and args.warmup >= args.epochs:
+        raise UsageError(f"argument --warmup: {args.warmup} epochs of warmup in a run of {args.epochs} epochs; "
+                         "give at most epochs-1, or a fraction such as 0.05")
     return RunConfig(
         dataset=args.dataset, hidden=tuple(hidden), motif=motif_spec.to_json(motif), density=args.density,
         epsilon=args.epsilon, distribution=args.distribution or "uniform", seed=seed,
@@ -188,12 +204,20 @@ def run(args: argparse.Namespace) -> int:
         config = _config_from_args(args)
         out = Path(args.out) if args.out else _default_out(config.dataset, config.motif)
         total = None
+    existing = [f for f in RUN_FILES if (out / f).exists()]
+    same_run = bool(resume_from) and out.resolve() == Path(resume_from).resolve().parent
+    if existing and not same_run and not args.overwrite:
+        raise UsageError(f"{out} already holds a run ({', '.join(existing)}); choose another --out, continue it "
+                         "with --resume, or pass --overwrite to replace it")
 
     started: dict[str, Any] = {}
 
     def on_start(r: Run) -> None:
         started["run"] = r
         out.mkdir(parents=True, exist_ok=True)     # only now: a run that fails to start writes nothing
+        if args.overwrite and not same_run:
+            for f in existing:                     # --overwrite: no file of the old run survives
+                (out / f).unlink(missing_ok=True)
         print(r.model.summary())
         if resume_from:
             print(f"resuming {r.config.dataset} from epoch {r.trainer.epoch}/{r.trainer.epochs} -> {out}")

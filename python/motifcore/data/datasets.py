@@ -529,6 +529,10 @@ def _check_features(path: Any, what: str, values: Any) -> np.ndarray:
     X = X.astype(np.float64, copy=False)
     if not np.isfinite(X).all():
         raise DatasetError(f"{path}: {what} contains NaN or infinite values")
+    big = float(np.abs(X).max())
+    if big > float(np.finfo(np.float32).max):
+        raise DatasetError(f"{path}: {what} holds values up to {big:.3g}, beyond the float32 range "
+                           f"({np.finfo(np.float32).max:.3g}) the models compute in; rescale the data")
     return X
 
 
@@ -888,6 +892,14 @@ def _load_npz(path: Path, seed: int, normalize: bool) -> Arrays:
     )
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _load_csv(path: Path, seed: int, normalize: bool) -> Arrays:
     try:
         with open(path, encoding="utf-8-sig") as f:
@@ -895,10 +907,14 @@ def _load_csv(path: Path, seed: int, normalize: bool) -> Arrays:
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{path}: cannot read CSV file ({exc})") from None
     skip = 0
-    try:
-        [float(v) for v in first.strip().split(",")]
-    except ValueError:
-        skip = 1  # a header row
+    fields = first.strip().split(",")
+    numeric = [_is_number(v) for v in fields]
+    if not any(numeric):
+        skip = 1  # a header row: every field is a name
+    elif not all(numeric):
+        bad = [v for v, ok in zip(fields, numeric) if not ok]
+        raise DatasetError(f"{path}: the first row mixes numbers and text ({first.strip()!r}; not a number: "
+                           f"{bad[0]!r}): it is neither a header (all names) nor a data row; fix it")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # empty-file warnings become our error below

@@ -13,10 +13,10 @@ import numpy as np
 from .._internal import motif_spec
 from ..analysis.estimate import measure_latency
 from ..data import datasets
-from ..nn.model import MotifMLP
+from ..nn.model import DivergedError, MotifMLP
 from ..recipes import recipe
 from ..train.schedules import epochs_for
-from ..train.trainer import Trainer, TrainingDivergedError
+from ..train.trainer import Trainer
 from .config import RunConfig
 
 __all__ = ["DEFAULT_EPOCHS", "DEFAULT_MIN_STEPS", "Run", "default_epochs", "execute", "load_data", "measure",
@@ -142,7 +142,7 @@ def execute(config: RunConfig, *, callbacks: Sequence[Any] = (), progress: bool 
     try:
         run.trainer.fit(run.X, run.y, run.X_test, run.y_test)
         run.status = "ok"
-    except TrainingDivergedError as exc:
+    except DivergedError as exc:      # TrainingDivergedError, or a divergence seen by evaluate
         if not catch_divergence:
             raise
         run.status, run.error = "diverged", str(exc)

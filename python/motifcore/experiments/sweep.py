@@ -76,6 +76,7 @@ import math
 import os
 import socket
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -399,22 +400,72 @@ def execute_run(config: Mapping[str, Any], exclusive: bool = True) -> dict[str, 
 # ------------------------------------------------------------------------------------------------
 
 
-def load_runs(sweep_dir: PathLike, status: str | None = None) -> list[dict[str, Any]]:
-    """The stored run records of a sweep folder, sorted by run_id (unreadable files skipped);
-    ``status="ok"`` keeps only the successful ones."""
+def load_runs(sweep_dir: PathLike, status: str | None = None, verify_checkpoints: bool = False
+              ) -> list[dict[str, Any]]:
+    """The stored run records of a sweep folder, sorted by run_id; ``status="ok"`` keeps only the
+    successful ones. Unreadable records and records that parse but do not hold a valid run (wrong
+    types, non-numeric metrics) are skipped with a warning naming the file, so a resumed sweep runs
+    them again. ``verify_checkpoints`` also skips a record whose stored checkpoint is missing or
+    whose SHA-256 differs from the one recorded when it was stored."""
     out = []
     for p in sorted((Path(sweep_dir) / "runs").glob("*.json")):
         try:
             rec = json.loads(p.read_text())
-        except (OSError, json.JSONDecodeError):
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
             continue
-        if isinstance(rec, dict) and rec.get("run_id") == p.stem and (status is None or rec.get("status") == status):
+        problem = _record_problem(rec, p.stem)
+        if problem is None and verify_checkpoints:
+            problem = _checkpoint_problem(Path(sweep_dir), rec)
+        if problem is not None:
+            warnings.warn(f"{p}: skipped ({problem}); a resumed sweep runs it again", RuntimeWarning, stacklevel=2)
+            continue
+        if status is None or rec.get("status") == status:
             out.append(rec)
     return out
 
 
+def _is_metric(v: Any) -> bool:
+    if isinstance(v, list):
+        return all(_is_metric(x) for x in v)
+    return v is None or isinstance(v, (bool, int, float))
+
+
+def _record_problem(rec: Any, stem: str) -> str | None:
+    """Why a parsed run record is not a valid stored run, or None."""
+    if not isinstance(rec, dict) or rec.get("run_id") != stem:
+        return "not a run record of this file name"
+    if rec.get("format", "motifcore-sweep-run") != "motifcore-sweep-run":
+        return f"format {rec.get('format')!r}"
+    if rec.get("status") not in ("ok", "diverged"):
+        return f"status {rec.get('status')!r}"
+    for key in ("config", "metrics"):
+        if not isinstance(rec.get(key), dict):
+            return f"{key!r} is not an object"
+    if not isinstance(rec.get("history", {}), dict):
+        return "'history' is not an object"
+    bad = sorted(k for k, v in rec["metrics"].items() if not _is_metric(v))
+    if bad:
+        return f"non-numeric metric(s) {bad}"
+    ck = rec.get("checkpoint")
+    if ck is not None and not isinstance(ck, str):
+        return "'checkpoint' is not a path"
+    return None
+
+
+def _checkpoint_problem(out: Path, rec: Mapping[str, Any]) -> str | None:
+    if rec.get("checkpoint") is None:
+        return None
+    path = out / rec["checkpoint"]
+    if not path.is_file():
+        return f"its checkpoint {path} is missing"
+    want = rec.get("checkpoint_sha256")
+    if want is not None and hashlib.sha256(path.read_bytes()).hexdigest() != want:
+        return f"its checkpoint {path} does not match the SHA-256 recorded when it was stored (corrupted)"
+    return None
+
+
 def done_ids(out: Path) -> set:
-    return {r["run_id"] for r in load_runs(out)}
+    return {r["run_id"] for r in load_runs(out, verify_checkpoints=True)}
 
 
 @dataclass
@@ -579,6 +630,7 @@ def _store(out: Path, res: Mapping[str, Any]) -> None:
         rel = Path("checkpoints") / f"{rid}.npz"
         atomic_write(out / rel, res["checkpoint"])
         rec["checkpoint"] = str(rel)
+        rec["checkpoint_sha256"] = hashlib.sha256(res["checkpoint"]).hexdigest()
     else:
         rec["checkpoint"] = None
     rec["stored"] = utc_now()

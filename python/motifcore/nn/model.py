@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 import warnings
+from collections.abc import Mapping
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -28,7 +31,17 @@ from .._internal.validation import (
 )
 from .sparsity import layer_densities
 
-__all__ = ["MotifLayer", "MotifMLP", "build_info", "layer_seed"]
+__all__ = ["DivergedError", "MotifLayer", "MotifMLP", "build_info", "layer_seed"]
+
+
+class DivergedError(FloatingPointError, ValueError):
+    """A training step made the model's weights or loss NaN or infinite (learning rate too high?),
+    or the logits overflow float32; a diverged model refuses to compute until its state is restored
+    (``set_state`` or a checkpoint). Also a ValueError, like every other refusal of the API."""
+
+
+def _diverged(exc: BaseException) -> DivergedError:
+    return DivergedError(f"{exc}; restore the model with set_state or from a checkpoint")
 
 
 def _default_threads() -> int:
@@ -36,15 +49,33 @@ def _default_threads() -> int:
 
 
 def _check_threads(num_threads: Optional[int]) -> int:
+    """A thread count in [1, _core.max_num_threads()] (default: $MOTIFCORE_NUM_THREADS or all cores)."""
+    cap = int(_core.max_num_threads())
     if num_threads is None:
         env = os.environ.get("MOTIFCORE_NUM_THREADS", "").strip()
         if not env:
-            return _default_threads()
+            return min(_default_threads(), cap)
         try:
-            return check_int(int(env), "MOTIFCORE_NUM_THREADS")
+            n = int(env)
         except ValueError:
-            raise ValueError(f"MOTIFCORE_NUM_THREADS must be an integer >= 1, got {env!r}") from None
-    return check_int(num_threads, "num_threads")
+            n = 0
+        if not 1 <= n <= cap:
+            raise ValueError(f"MOTIFCORE_NUM_THREADS must be an integer in [1, {cap}], got {env!r}")
+        return n
+    n = check_int(num_threads, "num_threads")
+    if n > cap:
+        raise ValueError(f"num_threads must be <= {cap} (4 x the logical CPUs, at least 8), got {n}")
+    return n
+
+
+def _serialized(method: Any) -> Any:
+    """Run a MotifMLP method under the model's lock: a call that spans several layers (evolve,
+    set_state, get_state) is atomic with respect to the other calls on the same model."""
+    @functools.wraps(method)
+    def run(self: "MotifMLP", *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return run
 
 
 def layer_seed(seed: int, index: int) -> int:
@@ -130,8 +161,17 @@ class MotifLayer:
 
     def _init(self, core: Any, num_threads: int) -> None:
         self._core = core
-        self.num_threads = num_threads
+        self._num_threads = num_threads
         self._last_batch: Optional[int] = None
+
+    @property
+    def num_threads(self) -> int:
+        """Threads of the native kernels, in [1, 4 x the logical CPUs]."""
+        return self._num_threads
+
+    @num_threads.setter
+    def num_threads(self, value: int) -> None:
+        self._num_threads = _check_threads(value)
 
     @classmethod
     def _wrap(cls, core: Any, num_threads: int) -> "MotifLayer":
@@ -388,7 +428,7 @@ class MotifMLP:
         num_threads: Optional[int] = None,
         distribution: str = "uniform",
     ) -> None:
-        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
+        if isinstance(sizes, (str, bytes, Mapping)) or not hasattr(sizes, "__len__"):
             raise TypeError(f"sizes must be a sequence of layer widths, got {sizes!r}")
         sizes = [check_int(s, f"sizes[{i}]") for i, s in enumerate(sizes)]
         if len(sizes) < 2:
@@ -441,6 +481,7 @@ class MotifMLP:
             "seed": seed,
         }
         self._layers = [MotifLayer._wrap(c, threads) for c in cores]
+        self._lock = threading.RLock()
 
     # ---- structure ------------------------------------------------------------------------
     @property
@@ -453,8 +494,9 @@ class MotifMLP:
         return int(self._net.num_threads)
 
     @num_threads.setter
+    @_serialized
     def num_threads(self, value: int) -> None:
-        n = check_int(value, "num_threads")
+        n = _check_threads(value)
         self._net.num_threads = n
         for layer in self._layers:
             layer.num_threads = n
@@ -481,6 +523,7 @@ class MotifMLP:
                             doc="Parameters of the dense MLP of the same widths.")
 
     # ---- training -------------------------------------------------------------------------
+    @_serialized
     def train_step(self, x: Any, y: Any, lr: float = 0.01, momentum: float = 0.9,
                    weight_decay: float = 5e-4, dropout: float = 0.0, optimizer: str = "sgd",
                    betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, max_grad_norm: float = 0.0,
@@ -493,8 +536,12 @@ class MotifMLP:
         _check_optim(lr, momentum, weight_decay, dropout)
         opt = _optim_args(optimizer, betas, eps, max_grad_norm)
         kd = self._kd_args(teacher, xa.shape[0], temperature, kd_lambda, True)
-        return float(self._net.train_step(xa, ya, float(lr), float(momentum), float(weight_decay), float(dropout),
-                                          **opt, **kd))
+        try:
+            loss = self._net.train_step(xa, ya, float(lr), float(momentum), float(weight_decay), float(dropout),
+                                        **opt, **kd)
+        except OverflowError as exc:      # the engine's divergence check
+            raise _diverged(exc) from None
+        return _finite_loss(loss, self.steps)
 
     def _kd_args(self, teacher: Any, rows: int, temperature: float, kd_lambda: float, check: bool) -> Dict[str, Any]:
         t, lam = float(temperature), float(kd_lambda)
@@ -514,6 +561,7 @@ class MotifMLP:
                 raise ValueError("teacher logits must be finite")
         return {"teacher": teacher, "temperature": t, "kd_lambda": lam}
 
+    @_serialized
     def train_epoch(self, X: Any, y: Any, batch_size: int = 128, lr: Union[float, Sequence[float]] = 0.01,
                     momentum: float = 0.9, weight_decay: float = 5e-4, dropout: float = 0.0,
                     order: Optional[Any] = None, seed: Optional[int] = None, check: bool = True,
@@ -545,7 +593,7 @@ class MotifMLP:
         n = X.shape[0]
         if order is None:
             order = np.random.default_rng(seed).permutation(n) if seed is not None else np.arange(n)
-        order = np.ascontiguousarray(order, dtype=np.int64)
+        order = _check_order(order, n)
         n_batches = -(-order.shape[0] // batch_size)
         lr_arr = np.asarray(lr, dtype=np.float32)
         if lr_arr.ndim > 1 or (lr_arr.ndim == 1 and lr_arr.shape[0] != n_batches):
@@ -554,9 +602,14 @@ class MotifMLP:
         _check_optim(float(lrs.min()) if lrs.size else 0.0, momentum, weight_decay, dropout)
         opt = _optim_args(optimizer, betas, eps, max_grad_norm)
         kd = self._kd_args(teacher, n, temperature, kd_lambda, check)
-        return float(self._net.train_epoch(X, y, order, batch_size, lrs, float(momentum),
-                                           float(weight_decay), float(dropout), **opt, **kd))
+        try:
+            loss = self._net.train_epoch(X, y, order, batch_size, lrs, float(momentum), float(weight_decay),
+                                         float(dropout), **opt, **kd)
+        except OverflowError as exc:      # the engine's divergence check
+            raise _diverged(exc) from None
+        return _finite_loss(loss, self.steps)
 
+    @_serialized
     def grad_step(self, X: np.ndarray, y: np.ndarray, rows: Any, k: Sequence[int], drop: Sequence[int],
                   topk: Sequence[str], seeds: Sequence[int], dropout: float = 0.0,
                   sample_factor: int = 10) -> Tuple[float, List[Tuple[np.ndarray, np.ndarray]]]:
@@ -574,10 +627,15 @@ class MotifMLP:
                 raise ValueError(f"drop[{i}]={d} exceeds the {layer.n_blocks} blocks of layer {i}")
         rows = np.ascontiguousarray(rows, dtype=np.int64)
         _check_optim(0.0, 0.0, 0.0, dropout)
-        loss, res = self._net.grad_step(X, y, rows, ks, drops, list(topk), check_int(sample_factor, "sample_factor"),
-                                        [check_seed(s) for s in seeds], float(dropout))
+        try:
+            loss, res = self._net.grad_step(X, y, rows, ks, drops, list(topk),
+                                            check_int(sample_factor, "sample_factor"),
+                                            [check_seed(s) for s in seeds], float(dropout))
+        except OverflowError as exc:      # a diverged model refuses to compute
+            raise _diverged(exc) from None
         return float(loss), list(res)
 
+    @_serialized
     def evolve(self, zeta: Union[float, Sequence[float]], seed: int = 0, zero_init: bool = False,
                regrow: Optional[str] = None) -> List[int]:
         """SET evolution of every layer (scalar or per-layer zeta; 0 leaves a layer as it is);
@@ -588,6 +646,7 @@ class MotifMLP:
         return [layer.prune_regrow(z, layer_seed(seed, i), regrow=mode)
                 for i, (layer, z) in enumerate(zip(self._layers, zetas))]
 
+    @_serialized
     def evolve_cht(self, zeta: Union[float, Sequence[float]], seed: int = 0, chain_removal: bool = True,
                    fill: str = "random", regrow: str = "zero", link: str = "ch3_l3") -> List[Dict[str, int]]:
         """CHT evolution (Cannistraci-Hebb training) of the network, in place: in every layer with
@@ -620,7 +679,17 @@ class MotifMLP:
     def decision_function(self, X: Any, batch_size: int = 256) -> np.ndarray:
         """Logits [n_samples, n_classes]."""
         Xa = as_float_matrix(X, self.n_features, "X")
-        return self._net.logits(Xa, check_int(batch_size, "batch_size"))
+        chunk = check_int(batch_size, "batch_size")
+        try:
+            with self._lock:
+                z = self._net.logits(Xa, chunk)
+        except OverflowError as exc:
+            raise _diverged(exc) from None
+        if not np.isfinite(z).all():
+            raise _diverged(ValueError(f"the model's logits are NaN or infinite: the inputs (largest |x| "
+                                       f"{float(np.abs(Xa).max()):.3g}) or the weights (training diverged?) "
+                                       "overflow float32"))
+        return z
 
     def predict_proba(self, X: Any, batch_size: int = 256) -> np.ndarray:
         """Class probabilities (softmax of the logits), float32 [n_samples, n_classes]."""
@@ -639,7 +708,15 @@ class MotifMLP:
         if check:
             X = as_float_matrix(X, self.n_features, "X")
             y = as_labels(y, X.shape[0], self.n_classes, "y")
-        loss, correct = self._net.evaluate(X, y, check_int(batch_size, "batch_size"))
+        chunk = check_int(batch_size, "batch_size")
+        try:
+            with self._lock:
+                loss, correct = self._net.evaluate(X, y, chunk)
+        except OverflowError as exc:
+            raise _diverged(exc) from None
+        if not np.isfinite(loss):
+            raise _diverged(ValueError(f"the model's loss is {loss}: the inputs or the weights (training "
+                                       "diverged?) overflow float32"))
         return float(loss), correct / X.shape[0]
 
     def score(self, X: Any, y: Any) -> float:
@@ -647,6 +724,7 @@ class MotifMLP:
         return self.evaluate(X, y)[1]
 
     # ---- state ----------------------------------------------------------------------------
+    @_serialized
     def get_state(self) -> Dict[str, np.ndarray]:
         """Every array needed to restore the model and its optimizer exactly (flat dict)."""
         state: Dict[str, np.ndarray] = {
@@ -671,6 +749,7 @@ class MotifMLP:
                 state[f"layer{i}.centroid_sq"] = c.centroid_sq
         return state
 
+    @_serialized
     def set_state(self, state: Dict[str, Any]) -> None:
         """Restore what :meth:`get_state` returned (pattern, weights, momentum, step counter).
 
@@ -686,23 +765,20 @@ class MotifMLP:
     def _load_state(self, state: Dict[str, Any]) -> None:
         try:
             for i, layer in enumerate(self._layers):
-                layer._core.set_state(
-                    np.ascontiguousarray(state[f"layer{i}.indptr"], dtype=np.int64),
-                    np.ascontiguousarray(state[f"layer{i}.indices"], dtype=np.int32),
-                    np.ascontiguousarray(state[f"layer{i}.weights"], dtype=np.float32),
-                    np.ascontiguousarray(state[f"layer{i}.bias"], dtype=np.float32),
-                    np.ascontiguousarray(state[f"layer{i}.weight_velocity"], dtype=np.float32),
-                    np.ascontiguousarray(state[f"layer{i}.bias_velocity"], dtype=np.float32),
-                    np.ascontiguousarray(state.get(f"layer{i}.weight_sq", ()), dtype=np.float32),
-                    np.ascontiguousarray(state.get(f"layer{i}.bias_sq", ()), dtype=np.float32))
+                floats = [_state_floats(state[f"layer{i}.{k}"], f"layer{i}.{k}")
+                          for k in ("weights", "bias", "weight_velocity", "bias_velocity")]
+                floats += [_state_floats(state.get(f"layer{i}.{k}", ()), f"layer{i}.{k}")
+                           for k in ("weight_sq", "bias_sq")]
+                layer._core.set_state(_state_ints(state[f"layer{i}.indptr"], np.int64, f"layer{i}.indptr"),
+                                      _state_ints(state[f"layer{i}.indices"], np.int32, f"layer{i}.indices"),
+                                      *floats)
                 if f"layer{i}.centroids" in state:
                     layer._core.set_codebook(
-                        np.ascontiguousarray(state[f"layer{i}.codes"], dtype=np.int32),
-                        np.ascontiguousarray(state[f"layer{i}.centroids"], dtype=np.float32),
-                        np.ascontiguousarray(state[f"layer{i}.centroid_velocity"], dtype=np.float32),
-                        np.ascontiguousarray(state[f"layer{i}.centroid_sq"], dtype=np.float32))
-            self._net.step = int(state["step"])
-            self._net.dropout_seed = int(state["dropout_seed"])
+                        _state_ints(state[f"layer{i}.codes"], np.int32, f"layer{i}.codes"),
+                        *[_state_floats(state[f"layer{i}.{k}"], f"layer{i}.{k}")
+                          for k in ("centroids", "centroid_velocity", "centroid_sq")])
+            self._net.step = int(_state_ints(state["step"], np.uint64, "step", scalar=True))
+            self._net.dropout_seed = int(_state_ints(state["dropout_seed"], np.uint64, "dropout_seed", scalar=True))
         except KeyError as e:
             raise ValueError(f"model state is missing the entry {e.args[0]!r}") from None
 
@@ -802,6 +878,55 @@ class MotifMLP:
 
     def __repr__(self) -> str:
         return f"MotifMLP(sizes={self.sizes}, motif={self.config['motif']}, blocks={self.n_blocks:,})"
+
+
+def _finite_loss(loss: float, step: int) -> float:
+    """The loss of a training call; DivergedError when it is NaN or infinite."""
+    loss = float(loss)
+    if not np.isfinite(loss):
+        raise _diverged(ValueError(f"training diverged at step {step}: the loss is {loss} (learning rate too "
+                                   "large?)"))
+    return loss
+
+
+def _check_order(order: Any, n: int) -> np.ndarray:
+    """Sample order of train_epoch as int64, every index checked before any batch is applied."""
+    arr = np.asarray(order)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"order must hold integer sample indices, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"order must be 1-D, got shape {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() >= n):
+        bad = arr[(arr < 0) | (arr >= n)][0]
+        raise ValueError(f"order holds sample index {bad} outside [0, {n})")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _state_ints(value: Any, dtype: Any, name: str, scalar: bool = False) -> np.ndarray:
+    """An integer state entry converted to `dtype` only if every value fits (no silent wrap)."""
+    arr = np.asarray(value)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"model state entry {name!r} must hold integers, got dtype {arr.dtype}")
+    if arr.ndim != (0 if scalar else 1):
+        raise ValueError(f"model state entry {name!r} must be {'a scalar' if scalar else '1-D'}, got shape {arr.shape}")
+    info = np.iinfo(dtype)
+    if arr.size and (int(arr.min()) < info.min or int(arr.max()) > info.max):
+        raise ValueError(f"model state entry {name!r} holds values outside the {np.dtype(dtype).name} range")
+    return arr.astype(dtype) if scalar else np.ascontiguousarray(arr, dtype=dtype)
+
+
+def _state_floats(value: Any, name: str) -> np.ndarray:
+    """A floating state entry as float32; NaN/inf and values beyond float32 are refused."""
+    arr = np.asarray(value, dtype=np.float32 if isinstance(value, tuple) else None)
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise ValueError(f"model state entry {name!r} must hold floating-point values, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"model state entry {name!r} must be 1-D, got shape {arr.shape}")
+    if arr.size and not np.isfinite(arr).all():
+        raise ValueError(f"model state entry {name!r} holds NaN or infinite values")
+    if arr.size and float(np.abs(arr).max()) > float(np.finfo(np.float32).max):
+        raise ValueError(f"model state entry {name!r} holds values beyond the float32 range")
+    return np.ascontiguousarray(arr, dtype=np.float32)
 
 
 def _optim_args(optimizer: str, betas: Tuple[float, float], eps: float, max_grad_norm: float) -> Dict[str, Any]:

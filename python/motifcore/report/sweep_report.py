@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from .._internal.io import PathLike, slug
+from .._internal.io import PathLike, atomic_write, slug
 from .._internal.motif_spec import label as motif_label
 from ..analysis import metrics
 from ..experiments.sweep import load_runs
@@ -176,7 +176,7 @@ def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]])
     w.writerow(header)
     for r in rows:
         w.writerow(["" if x is None else x for x in r])
-    path.write_text(buf.getvalue())
+    atomic_write(path, buf.getvalue().encode())
 
 
 def _config_name(g: Mapping[str, Any]) -> str:
@@ -558,7 +558,7 @@ def _figures(name: str, uniform: list[dict[str, Any]], schedules: list[dict[str,
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     p = out / f"{stem}_acc_vs_time.png"
-    fig.savefig(p)
+    atomic_write(p, lambda f: fig.savefig(f, format="png"))
     files.append(p)
 
     # 2. comprehensive score vs w (Figs. 8/9)
@@ -582,7 +582,7 @@ def _figures(name: str, uniform: list[dict[str, Any]], schedules: list[dict[str,
         ax.legend(fontsize=7)
         fig.tight_layout()
         p = out / f"{stem}_score_vs_w.png"
-        fig.savefig(p)
+        atomic_write(p, lambda f: fig.savefig(f, format="png"))
         files.append(p)
 
     # 3. Pareto frontier over (accuracy, log MACs)
@@ -611,7 +611,7 @@ def _figures(name: str, uniform: list[dict[str, Any]], schedules: list[dict[str,
         ax.legend(fontsize=6, loc="best")
         fig.tight_layout()
         p = out / f"{stem}_pareto.png"
-        fig.savefig(p)
+        atomic_write(p, lambda f: fig.savefig(f, format="png"))
         files.append(p)
     return ["Figures: " + ", ".join(f"![{f.stem}]({f.name})" for f in files), ""]
 
@@ -689,7 +689,7 @@ def write_report(sweep_dir: PathLike, out_dir: PathLike | None = None, lam: floa
         csv_files.append(f"{tname}.csv")
     md += ["---", "", "CSV tables: " + ", ".join(f"[{f}]({f})" for f in csv_files) + ".", ""]
     path = out / "report.md"
-    path.write_text("\n".join(md))
+    atomic_write(path, "\n".join(md).encode())
     return path
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import warnings
 import zipfile
 from collections.abc import Mapping
@@ -39,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _core
 from .._internal import motif_spec
 from .._internal.io import PathLike, atomic_write, utc_now
 from .._version import __version__
@@ -130,37 +132,156 @@ def checkpoint_bytes(model: MotifMLP, *, epoch: int | None = None, trainer: Mapp
     return buf.getvalue()
 
 
+_META_LIMIT = 64 << 20        # bytes of the JSON metadata entry
+_OTHER_LIMIT = 64 << 20       # bytes of all entries that are not part of the model state
+_LAYER_ENTRY = re.compile(r"layer(\d+)\.(\w+)\.npy")
+
+
+def _entry_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple:
+    """(shape, dtype) from the npy header of one archive entry, checked against the entry's
+    declared size, without inflating its data."""
+    with zf.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"entry {info.filename!r}: npy format version {version} is not supported")
+        header_len = f.tell()
+    if dtype.hasobject:
+        raise ValueError(f"entry {info.filename!r} holds Python objects")
+    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if header_len + nbytes != info.file_size:
+        raise ValueError(f"entry {info.filename!r}: its header declares {nbytes} bytes of data but the entry "
+                         f"holds {info.file_size - header_len}")
+    return tuple(shape), dtype
+
+
+def _expected_layers(meta: dict[str, Any]) -> list[dict[str, int]]:
+    """Geometry and ER block count of every layer that ``model_config`` asks for (nothing built)."""
+    cfg = meta.get("model_config")
+    if not isinstance(cfg, dict):
+        raise ValueError("the metadata has no model_config object")
+    sizes = [int(v) for v in cfg["sizes"]]
+    n_layers = len(sizes) - 1
+    motif = motif_spec.for_model(cfg["motif"])
+    motifs = motif if isinstance(motif, list) else [motif] * n_layers
+    if n_layers < 1 or len(motifs) != n_layers:
+        raise ValueError(f"model_config has {len(sizes)} sizes and {len(motifs)} motif entries")
+    layers = []
+    for i in range(n_layers):
+        m = motifs[i]
+        m_out, m_in = (int(m), int(m)) if isinstance(m, int) else (int(m[0]), int(m[1]))
+        n_in, n_out = sizes[i], sizes[i + 1]
+        if min(n_in, n_out, m_in, m_out) < 1:
+            raise ValueError(f"model_config layer {i}: widths and motif sizes must be >= 1")
+        eps = cfg["epsilon"][i]
+        blocks = _core.target_blocks(n_in, n_out, m_in, m_out, float(cfg["density"][i]), float(eps or 0.0))
+        g_out, g_in = -(-n_out // m_out), -(-n_in // m_in)
+        bias = g_out if cfg.get("bias") == "motif" else n_out
+        layers.append({"G_out": g_out, "G_in": g_in, "blocks": int(blocks), "bias": bias})
+    return layers
+
+
+def _check_entries(meta: dict[str, Any], headers: dict[str, tuple], infos: dict[str, zipfile.ZipInfo]) -> None:
+    """Every size the arrays declare agrees with ``model_config`` and bounds what loading allocates:
+    a crafted config cannot make the loader build a model much larger than the file's arrays."""
+    try:
+        layers = _expected_layers(meta)
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
+        raise ValueError(f"the checkpoint's model_config is invalid: {exc}") from None
+    other = 0
+    for name, info in infos.items():
+        m = _LAYER_ENTRY.fullmatch(name)
+        if m is None and name not in ("step.npy", "dropout_seed.npy"):
+            other += info.file_size
+    if other > _OTHER_LIMIT:
+        raise ValueError(f"entries outside the model state hold {other} bytes (limit {_OTHER_LIMIT})")
+    for i, lay in enumerate(layers):
+        def shape(key: str, i: int = i) -> tuple:
+            h = headers.get(f"layer{i}.{key}.npy")
+            if h is None:
+                raise ValueError(f"the checkpoint has no entry 'layer{i}.{key}'")
+            return h[0]
+        if shape("indptr") != (lay["G_out"] + 1,):
+            raise ValueError(f"layer{i}.indptr has shape {shape('indptr')}, model_config needs ({lay['G_out'] + 1},)")
+        if shape("bias") != (lay["bias"],):
+            raise ValueError(f"layer{i}.bias has shape {shape('bias')}, model_config needs ({lay['bias']},)")
+        (n_blocks,) = shape("indices") if len(shape("indices")) == 1 else (-1,)
+        if not 0 < n_blocks <= lay["G_out"] * lay["G_in"]:
+            raise ValueError(f"layer{i}.indices has shape {shape('indices')} for a "
+                             f"{lay['G_out']} x {lay['G_in']} block grid")
+        if lay["blocks"] > 4 * n_blocks + 1024:
+            raise ValueError(f"model_config asks for {lay['blocks']} blocks in layer {i} but the checkpoint "
+                             f"holds {n_blocks}")
+        for key in ("weights", "weight_velocity", "weight_sq"):
+            if f"layer{i}.{key}.npy" in headers and shape(key) != (n_blocks,):
+                raise ValueError(f"layer{i}.{key} has shape {shape(key)}, expected ({n_blocks},)")
+        for key in ("bias_velocity", "bias_sq"):
+            if f"layer{i}.{key}.npy" in headers and shape(key) != (lay["bias"],):
+                raise ValueError(f"layer{i}.{key} has shape {shape(key)}, expected ({lay['bias']},)")
+    extra = sorted(n for n in headers if (m := _LAYER_ENTRY.fullmatch(n)) and int(m.group(1)) >= len(layers))
+    if extra:
+        raise ValueError(f"entries {extra} belong to no layer of model_config")
+
+
 def _read(path: PathLike) -> tuple:
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"checkpoint not found: {p}")
     if p.is_dir():
         raise ValueError(f"{p}: is a folder, not a checkpoint file")
-    try:
-        # open the file ourselves: np.load leaks its handle when the zip directory is unreadable
-        with open(p, "rb") as f:
-            npz = np.load(f, allow_pickle=False)
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise ValueError("a single .npy array, not an .npz archive")  # noqa: TRY004
-            with npz:
-                arrays = {k: npz[k] for k in npz.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
-        raise ValueError(f"{p}: not a readable motifcore checkpoint (corrupt or truncated?): {exc}") from None
-    if _META_KEY not in arrays:
-        raise ValueError(f"{p}: not a motifcore checkpoint (no {_META_KEY!r} entry)")
-    raw = arrays.pop(_META_KEY)
+    with open(p, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":
+            raise ValueError(f"{p}: not a readable motifcore checkpoint: not an .npz archive (no zip header)")
+        f.seek(0)
+        try:
+            with zipfile.ZipFile(f) as zf:
+                infos = {i.filename: i for i in zf.infolist()}
+                meta_info = infos.get(_META_KEY + ".npy")
+                if meta_info is None:
+                    raise _MetaError(f"{p}: not a motifcore checkpoint (no {_META_KEY!r} entry)")
+                if meta_info.file_size > _META_LIMIT:
+                    raise ValueError(f"the metadata entry declares {meta_info.file_size} bytes")
+                with zf.open(meta_info) as mf:
+                    raw = np.lib.format.read_array(mf, allow_pickle=False)
+                meta = _parse_meta(p, raw)
+                headers = {n: _entry_header(zf, i) for n, i in infos.items() if n != meta_info.filename}
+                _check_entries(meta, headers, infos)
+                arrays = {}
+                for name in headers:
+                    with zf.open(infos[name]) as af:
+                        arrays[name[:-4] if name.endswith(".npy") else name] = np.lib.format.read_array(
+                            af, allow_pickle=False)
+        # zipfile raises NotImplementedError (unknown compression method) and RuntimeError
+        # (encryption flag) for flipped header bits
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, MemoryError, NotImplementedError,
+                RuntimeError) as exc:
+            if isinstance(exc, _MetaError):
+                raise
+            raise ValueError(f"{p}: not a readable motifcore checkpoint (corrupt or truncated, or crafted?): "
+                             f"{exc}") from None
+    return p, meta, arrays
+
+
+class _MetaError(ValueError):
+    """A checkpoint whose metadata is unusable (already names the file)."""
+
+
+def _parse_meta(p: Path, raw: np.ndarray) -> dict[str, Any]:
     try:
         meta = json.loads(str(raw[()]))
     except (ValueError, TypeError, IndexError) as exc:
-        raise ValueError(f"{p}: the checkpoint's metadata is not valid JSON: {exc}") from None
+        raise _MetaError(f"{p}: the checkpoint's metadata is not valid JSON: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         fmt = meta.get("format") if isinstance(meta, dict) else None
-        raise ValueError(f"{p}: not a motifcore checkpoint (format {fmt!r})")
+        raise _MetaError(f"{p}: not a motifcore checkpoint (format {fmt!r})")
     version = meta.get("version")
     if version != FORMAT_VERSION:
-        raise ValueError(f"{p}: checkpoint format version {version!r} is not supported "
+        raise _MetaError(f"{p}: checkpoint format version {version!r} is not supported "
                          f"(this motifcore reads version {FORMAT_VERSION})")
-    return p, meta, arrays
+    return meta
 
 
 def read_metadata(path: PathLike) -> dict[str, Any]:

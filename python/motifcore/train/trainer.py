@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -38,7 +39,7 @@ from typing import Any, Callable, cast
 
 import numpy as np
 
-from .._internal.io import PathLike
+from .._internal.io import PathLike, atomic_write
 from .._internal.validation import (
     as_float_matrix,
     as_labels,
@@ -50,7 +51,7 @@ from .._internal.validation import (
     check_regrow,
     check_seed,
 )
-from ..nn.model import MotifMLP
+from ..nn.model import DivergedError, MotifMLP
 from ..recipes import DEFAULT_RECIPE
 from ..recipes import recipe as get_recipe
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -70,7 +71,7 @@ __all__ = [
 ]
 
 
-class TrainingDivergedError(FloatingPointError):
+class TrainingDivergedError(DivergedError):
     """The training loss became NaN or infinite (usually: the learning rate is too high)."""
 
 
@@ -286,11 +287,13 @@ class JSONLLogger(Callback):
                         keep.append(line)
                 except (ValueError, KeyError, TypeError):
                     continue
-        self.path.write_text("".join(s + "\n" for s in keep))
+        atomic_write(self.path, "".join(s + "\n" for s in keep).encode())   # never a truncated file
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> bool | None:
         with open(self.path, "a") as f:
             f.write(json.dumps(logs) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
         return None
 
 
@@ -562,6 +565,8 @@ class Trainer:
         ck = load_checkpoint(path, num_threads=num_threads)
         if ck.trainer is None or ck.epoch is None:
             raise ValueError(f"{path}: the checkpoint holds a model only, not a training run")
+        if not isinstance(ck.trainer, dict) or "evolution" not in ck.trainer:
+            raise ValueError(f"{path}: the checkpoint's trainer configuration is incomplete (no 'evolution')")
         cfg = dict(ck.trainer)
         evo = cfg.pop("evolution")
         kd = cfg.pop("distill", None)
@@ -714,10 +719,14 @@ class Trainer:
         order = self._order(e, X.shape[0])
         lrs = lr_sched.lr_for_epoch(e)
         self._dirty = True
-        if self.updater is None:
-            loss, train_time = self._train_chunk(X, y, order, lrs)
-        else:
-            loss, train_time, evo = self._train_with_updates(e, X, y, order, lrs)
+        try:
+            if self.updater is None:
+                loss, train_time = self._train_chunk(X, y, order, lrs)
+            else:
+                loss, train_time, evo = self._train_with_updates(e, X, y, order, lrs)
+        except DivergedError as exc:
+            raise TrainingDivergedError(f"training diverged in epoch {e} ({exc}); lower the learning rate "
+                                        f"(lr={self.lr})") from None
         if not math.isfinite(loss):
             raise TrainingDivergedError(f"training diverged in epoch {e} (loss {loss}); lower the learning "
                                         f"rate (lr={self.lr})")

@@ -1,0 +1,68 @@
+// Thread safety of engine objects and the bounds on thread counts.
+//
+// THE RULE. A Layer or a Network may be used from several threads at once (Python releases the
+// GIL around every native call). Every entry point that reads or writes an object's state --
+// parameters, pattern, optimizer state, gradients, scratch buffers -- holds that object's
+// StateGuard for the whole call:
+//
+//     auto g = layer.guard();    // one layer (and its row-major scratch)
+//     auto g = net.guard();      // a network: its own scratch AND every one of its layers
+//
+// The bindings take the guard after releasing the GIL (bindings/common.hpp: `locked`), so a
+// thread waiting for a model never blocks the interpreter and two threads cannot deadlock on
+// GIL + guard. Engine functions never take a guard themselves (no recursion, no nesting), so a new
+// method -- a new evolution rule, a new loss -- only has to be bound through `locked` like its
+// neighbours. Calls on one object are serialised; calls on different objects run in parallel.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <initializer_list>
+#include <mutex>
+#include <vector>
+
+namespace motifcore {
+
+/// A mutex that can sit inside a copyable object: a copy gets its own, unlocked mutex.
+class StateMutex {
+public:
+    StateMutex() = default;
+    StateMutex(const StateMutex&) {}
+    StateMutex& operator=(const StateMutex&) { return *this; }
+    std::mutex& get() const { return m_; }
+
+private:
+    mutable std::mutex m_;
+};
+
+/// Holds a set of StateMutexes, locked in address order (so two guards over overlapping sets
+/// cannot deadlock) and each once (a layer listed twice is locked once). Move-only RAII.
+class StateGuard {
+public:
+    explicit StateGuard(std::vector<const StateMutex*> ms) : held_(std::move(ms)) {
+        std::sort(held_.begin(), held_.end());
+        held_.erase(std::unique(held_.begin(), held_.end()), held_.end());
+        for (const StateMutex* m : held_) m->get().lock();
+    }
+    StateGuard(StateGuard&& o) noexcept : held_(std::move(o.held_)) { o.held_.clear(); }
+    StateGuard(const StateGuard&) = delete;
+    StateGuard& operator=(const StateGuard&) = delete;
+    StateGuard& operator=(StateGuard&&) = delete;
+    ~StateGuard() {
+        for (auto it = held_.rbegin(); it != held_.rend(); ++it) (*it)->get().unlock();
+    }
+
+private:
+    std::vector<const StateMutex*> held_;
+};
+
+/// Largest thread count an entry point accepts: 4 x the logical CPUs (at least 8), and no more
+/// than OpenMP's thread limit. Results never depend on the count; the cap keeps a typo such as
+/// 5000 (or a negative value) from reaching OpenMP, whose runtime exits the process when it
+/// cannot create the threads.
+int max_num_threads();
+
+/// Throws std::invalid_argument unless 1 <= n <= max_num_threads(); returns n.
+int check_num_threads(int64_t n);
+
+}  // namespace motifcore
