@@ -20,11 +20,10 @@ void Layer::optimizer_step(const OptimConfig& c, int num_threads) {
     if (c.kind == Optimizer::SGD) {
         const float gs = c.grad_scale, mu = c.momentum, wd = c.weight_decay, lr = c.lr;
         auto sgd = [=](float* w, float* v, const float* g, int64_t n, int nt) {
-#pragma omp parallel for num_threads(threads_for(n, nt)) schedule(static)
-            for (int64_t p = 0; p < n; ++p) {
+            parallel_for(n, grain_for(1), threads_for(n, nt), [&](int64_t p) {
                 v[p] = mu * v[p] + (gs * g[p] + wd * w[p]);
                 w[p] -= lr * v[p];
-            }
+            });
         };
         sgd(K.data(), vK.data(), dK.data(), n_blocks(), num_threads);
         sgd(b.data(), vb.data(), db.data(), n_bias(), 1);
@@ -42,13 +41,12 @@ void Layer::optimizer_step(const OptimConfig& c, int num_threads) {
     const float shrink = decoupled ? 1.f - c.lr * c.weight_decay : 1.f;
     const float step = lr / bc1, inv_sqrt_bc2 = 1.f / std::sqrt(bc2);
     auto adam = [=](float* w, float* m, float* s, const float* g, int64_t n, int nt) {
-#pragma omp parallel for num_threads(threads_for(n, nt)) schedule(static)
-        for (int64_t p = 0; p < n; ++p) {
+        parallel_for(n, grain_for(1), threads_for(n, nt), [&](int64_t p) {
             const float gp = gs * g[p] + l2 * w[p];
             m[p] = b1 * m[p] + (1.f - b1) * gp;
             s[p] = b2 * s[p] + (1.f - b2) * gp * gp;
             w[p] = w[p] * shrink - step * m[p] / (std::sqrt(s[p]) * inv_sqrt_bc2 + eps);
-        }
+        });
     };
     adam(K.data(), vK.data(), sK.data(), dK.data(), n_blocks(), num_threads);
     adam(b.data(), vb.data(), sb.data(), db.data(), n_bias(), 1);
@@ -60,12 +58,11 @@ double Layer::grad_sq_norm(int num_threads) const {
     const int64_t n = n_blocks(), chunks = (n + kChunk - 1) / kChunk;
     std::vector<double> part(static_cast<size_t>(chunks), 0.0);
     const float* g = dK.data();
-#pragma omp parallel for num_threads(threads_for(n, num_threads)) schedule(static)
-    for (int64_t c = 0; c < chunks; ++c) {
+    parallel_for(chunks, grain_for(kChunk), threads_for(n, num_threads), [&](int64_t c) {
         double acc = 0.0;
         for (int64_t p = c * kChunk; p < std::min(n, (c + 1) * kChunk); ++p) acc += static_cast<double>(g[p]) * g[p];
         part[c] = acc;
-    }
+    });
     double total = 0.0;
     for (double v : part) total += v;
     for (float v : db) total += static_cast<double>(v) * v;
