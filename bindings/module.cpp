@@ -29,7 +29,7 @@ PYBIND11_MODULE(_core, m) {
     // Checks the pool from Python (tests): counts how often parallel_for visits each index of [0, n)
     // in chunks of `grain` on `threads` threads; index `fail_at` (if in range) raises ValueError.
     m.def(
-        "_parallel_visits",
+        "parallel_visits",
         [](int64_t n, int64_t grain, int threads, int64_t fail_at) {
             MC_CHECK(n >= 0 && grain >= 1 && threads >= 1, "need n >= 0, grain >= 1 and threads >= 1");
             std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
