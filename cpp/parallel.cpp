@@ -39,9 +39,12 @@ bool spin_until(Done&& done) {
 }
 
 // One job at a time, submitted by the thread that holds submit_. The job's state word is
-// 2 * generation + open: a worker counts itself in active_ and then checks that the job it was
-// woken for is still open (both sequentially consistent), so after closing the job and seeing
-// active_ == 0 the caller knows no worker is touching the job's fields or its chunks.
+// 2 * generation + open. To claim a chunk a worker counts itself in active_, checks that the job it
+// was woken for is still open (both sequentially consistent), takes a chunk index and copies the
+// job's fields, and leaves active_ again before running the chunk: the caller cannot finish the job
+// before that chunk is done, and once it has closed the job and seen active_ == 0 no worker can
+// claim from it any more. Nothing slow (no lock, no system call) happens while a worker is counted
+// in active_, so the caller's final wait for active_ == 0 is a few instructions long.
 class Pool {
 public:
     // Runs the job with up to `threads` threads (>= 2); false if another caller has the pool.
@@ -66,11 +69,11 @@ public:
         }
         if (wake) work_cv_.notify_all();
         tls_inside = true;
-        execute();
+        for (int64_t c; (c = next_.fetch_add(1, std::memory_order_relaxed)) < n;) run_chunk(call, ctx, c, n);
         tls_inside = false;
-        if (!spin_until([&] { return done_.load(std::memory_order_acquire) == n_; })) {
+        if (!spin_until([&] { return done_.load(std::memory_order_acquire) == n; })) {
             std::unique_lock<std::mutex> lock(m_);
-            done_cv_.wait(lock, [&] { return done_.load(std::memory_order_acquire) == n_; });
+            done_cv_.wait(lock, [&] { return done_.load(std::memory_order_acquire) == n; });
         }
         state_.store(2 * g);  // close: workers that wake from now on skip this job
         for (int i = 0; active_.load() != 0; ++i) {
@@ -131,9 +134,19 @@ private:
         tls_inside = true;
         while (wait_job(seen)) {
             if (index >= participants_.load(std::memory_order_relaxed)) continue;
-            active_.fetch_add(1);
-            if (state_.load() == 2 * seen + 1) execute();
-            active_.fetch_sub(1);
+            for (;;) {
+                active_.fetch_add(1);
+                if (state_.load() != 2 * seen + 1) {
+                    active_.fetch_sub(1);
+                    break;
+                }
+                const int64_t c = next_.fetch_add(1, std::memory_order_relaxed), n = n_;
+                const auto call = call_;
+                void* const ctx = ctx_;
+                active_.fetch_sub(1);
+                if (c >= n) break;
+                run_chunk(call, ctx, c, n);
+            }
         }
     }
 
@@ -151,25 +164,20 @@ private:
         return true;
     }
 
-    // Claims and runs chunks of the open job until none is left.
-    void execute() {
-        const int64_t n = n_;
-        for (;;) {
-            const int64_t c = next_.fetch_add(1, std::memory_order_relaxed);
-            if (c >= n) return;
-            if (!failed_.load(std::memory_order_relaxed)) {
-                try {
-                    call_(ctx_, c);
-                } catch (...) {
-                    std::lock_guard<std::mutex> lock(m_);
-                    if (!error_) error_ = std::current_exception();
-                    failed_.store(true, std::memory_order_relaxed);
-                }
-            }
-            if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == n) {
+    // Runs claimed chunk c of the open job (of n chunks) and counts it done.
+    void run_chunk(void (*call)(void*, int64_t), void* ctx, int64_t c, int64_t n) {
+        if (!failed_.load(std::memory_order_relaxed)) {
+            try {
+                call(ctx, c);
+            } catch (...) {
                 std::lock_guard<std::mutex> lock(m_);
-                done_cv_.notify_all();
+                if (!error_) error_ = std::current_exception();
+                failed_.store(true, std::memory_order_relaxed);
             }
+        }
+        if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == n) {
+            std::lock_guard<std::mutex> lock(m_);
+            done_cv_.notify_all();
         }
     }
 
