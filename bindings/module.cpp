@@ -23,7 +23,7 @@ PYBIND11_MODULE(_core, m) {
         }
     });
     m.def("build_info", &motifcore::build_info,
-          "Compiler, flags, SIMD level, OpenMP, threading backend and default threads.");
+          "Compiler, flags, SIMD level, threading backend and default threads.");
     m.def("pool_workers", &motifcore::pool_workers, "Worker threads the engine's thread pool holds now.");
     m.def("pool_shutdown", &motifcore::pool_shutdown, py::call_guard<py::gil_scoped_release>(),
           "Stop and join the pool's workers (later calls start new ones); run at interpreter exit.");
@@ -47,7 +47,7 @@ PYBIND11_MODULE(_core, m) {
     m.def("set_simd_level", &motifcore::set_simd_level, py::arg("level"),
           "Force the kernel SIMD level: 'avx512', 'avx2', 'generic' or 'auto'.");
     m.def("max_num_threads", &motifcore::max_num_threads,
-          "Largest accepted thread count (4 x the logical CPUs, at least 8, within OpenMP's limit).");
+          "Largest accepted thread count (4 x the logical CPUs, at least 8).");
     m.def("simd_level", [] { return std::string(motifcore::kernels().name); }, "SIMD level in use.");
     motifcore_py::register_layer(m);
     motifcore_py::register_network(m);

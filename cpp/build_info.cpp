@@ -33,11 +33,6 @@ std::map<std::string, std::string> build_info() {
 #endif
     info["simd_best"] = best_simd_level();
     info["simd"] = kernels().name;
-#ifdef _OPENMP
-    info["openmp"] = std::to_string(_OPENMP);
-#else
-    info["openmp"] = "no";
-#endif
     info["threading"] = threading_backend();
     info["default_threads"] = std::to_string(default_num_threads());
     info["eigen"] = std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) + "." +

@@ -14,7 +14,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace motifcore {
 
@@ -51,6 +56,65 @@ inline int64_t grain_for(int64_t work_per_index) {
     constexpr int64_t kChunkWork = int64_t(1) << 14;
     return work_per_index >= kChunkWork ? 1 : kChunkWork / (work_per_index < 1 ? 1 : work_per_index);
 }
+
+/// Working state a parallel loop body needs beyond one index (scratch buffers, a running top-k):
+/// an index leases an object, made by `make()` when none is free, and the lease gives it back when
+/// it ends, so no more objects exist than indices ran at once (at most the thread count). Which
+/// object an index gets depends on timing, so use it for scratch that each index resets, or for
+/// partial results merged afterwards in a way that does not depend on their order (for_each).
+template <class T>
+class StatePool {
+public:
+    template <class Make>
+    explicit StatePool(Make make) : make_(std::move(make)) {}
+
+    class Lease {
+    public:
+        Lease(StatePool& pool, T* obj) : pool_(pool), obj_(obj) {}
+        Lease(const Lease&) = delete;
+        Lease& operator=(const Lease&) = delete;
+        ~Lease() { pool_.give_back(obj_); }
+        T& operator*() const { return *obj_; }
+        T* operator->() const { return obj_; }
+
+    private:
+        StatePool& pool_;
+        T* obj_;
+    };
+
+    Lease lease() {
+        {
+            std::lock_guard<std::mutex> lock(m_);
+            if (!free_.empty()) {
+                T* obj = free_.back();
+                free_.pop_back();
+                return Lease(*this, obj);
+            }
+        }
+        auto made = std::make_unique<T>(make_());
+        T* obj = made.get();
+        std::lock_guard<std::mutex> lock(m_);
+        all_.push_back(std::move(made));
+        return Lease(*this, obj);
+    }
+
+    /// Calls f(obj) for every object made so far (after the parallel loop; no lease may be open).
+    template <class F>
+    void for_each(F&& f) {
+        for (auto& obj : all_) f(*obj);
+    }
+
+private:
+    void give_back(T* obj) {
+        std::lock_guard<std::mutex> lock(m_);
+        free_.push_back(obj);
+    }
+
+    std::function<T()> make_;
+    std::mutex m_;
+    std::vector<std::unique_ptr<T>> all_;
+    std::vector<T*> free_;
+};
 
 /// Threads a parallel call may use now: min(requested, CPUs in the process's affinity mask).
 int usable_threads(int requested);

@@ -134,3 +134,84 @@ def test_interpreter_exits_cleanly_with_pool_workers_alive():
 
 def test_build_info_reports_the_threading_backend():
     assert "motifcore pool" in mc.build_info()["threading"]
+
+
+# ---- loops of the DST, CHT, codebook and divergence code (converted from OpenMP at the merge) -----
+
+def test_grad_topk_exact_and_sampled_match_numpy_for_1_2_3_threads():
+    # Integer inputs and gradients: every score is an exact integer, so the reference is exact. Many
+    # small tiles and a k small beside the free positions, so each thread's buffer shrinks.
+    rng = np.random.default_rng(4)
+    g_in, g_out, B, k = 600, 400, 16, 20000
+    x = rng.integers(-2, 3, size=(B, g_in)).astype(np.float32)
+    g = rng.integers(-2, 3, size=(B, g_out)).astype(np.float32)
+    S = np.abs(g.T.astype(np.int64) @ x.astype(np.int64)).ravel()
+    results = []
+    for threads in (1, 2, 3):
+        layer = mc.MotifLayer(g_in, g_out, density=0.05, seed=4, num_threads=threads)
+        layer.forward(x)
+        layer.backward(g)
+        kept = layer.block_rows.astype(np.int64) * g_in + layer.indices
+        results.append((layer.grad_topk(k, tile_rows=8, tile_cols=32),
+                        layer.grad_topk(k, topk="sampled", sample_factor=3, seed=2)))
+    free = np.setdiff1d(np.arange(S.size), kept)
+    ref = np.sort(free[np.lexsort((free, -S[free]))[:k]])
+    np.testing.assert_array_equal(results[0][0][0], ref)
+    np.testing.assert_array_equal(results[0][0][1], S[ref].astype(np.float32))
+    for exact, sampled in results[1:]:
+        for got, want in ((exact, results[0][0]), (sampled, results[0][1])):
+            assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    pos, score = results[0][1]
+    assert pos.size == k and np.intersect1d(pos.astype(np.int64), kept).size == 0
+    np.testing.assert_array_equal(score, S[pos.astype(np.int64)].astype(np.float32))
+
+
+def test_cht_evolution_bitwise_equal_for_1_2_3_threads():
+    states = []
+    for threads in (1, 2, 3):
+        net = mc.MotifMLP([200, 300, 300, 4], density=[0.05, 0.05, 1.0], seed=6, num_threads=threads)
+        stats = net.evolve_cht([0.3, 0.3, 0.0], seed=8)
+        assert stats[0]["regrown_score"] > 0
+        states.append(net.get_state())
+    for state in states[1:]:
+        for key in states[0]:
+            assert np.array_equal(np.asarray(state[key]), np.asarray(states[0][key])), key
+
+
+def test_codebook_step_bitwise_equal_for_1_2_3_threads_and_matches_numpy():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((8, SIZES[0])).astype(np.float32)
+    g = rng.standard_normal((8, SIZES[1])).astype(np.float32)
+    out = []
+    for threads in (1, 2, 3):
+        layer = mc.MotifLayer(SIZES[0], SIZES[1], density=0.25, seed=2, num_threads=threads)
+        codes = np.arange(layer.n_blocks) % 7                     # n_blocks = 48000: 12 chunks of 4096
+        layer.set_codebook(codes, np.linspace(-0.3, 0.3, 7))
+        layer.forward(x)
+        layer.backward(g)
+        ref = np.bincount(codes, weights=layer.grad_weights.astype(np.float64), minlength=7)
+        layer.sgd_step(0.1, momentum=0.0, weight_decay=0.0)
+        np.testing.assert_allclose(layer._core.grad_centroids, ref, rtol=1e-5, atol=1e-5)
+        assert np.array_equal(layer.weights, layer.codebook[1][codes])
+        out.append((layer._core.grad_centroids, layer.weights))
+    for grads, weights in out[1:]:
+        assert np.array_equal(grads, out[0][0]) and np.array_equal(weights, out[0][1])
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("row", [0, -1])
+def test_divergence_of_blocks_in_the_first_or_last_chunk_is_found(threads, row):
+    # Only the blocks of one output row overflow (their inputs are huge, their bias gradient is not):
+    # the weight check finds them whichever chunk of the 48000 blocks they are in.
+    layer = mc.MotifLayer(SIZES[0], SIZES[1], density=0.25, seed=0, num_threads=threads)
+    x = np.full((4, SIZES[0]), 1e30, np.float32)
+    grad = np.zeros((4, SIZES[1]), np.float32)
+    grad[:, row] = 1.0
+    layer.forward(x)
+    layer.backward(grad)
+    layer.sgd_step(1e10, momentum=0.0, weight_decay=0.0)
+    bad = np.flatnonzero(~np.isfinite(layer.weights))
+    rows = layer.block_rows[bad]
+    assert bad.size > 0 and (rows == rows[0]).all() and np.isfinite(layer.bias).all()
+    with pytest.raises(OverflowError, match="NaN or infinite"):
+        layer.forward(x)

@@ -245,6 +245,26 @@ void test_pool_exceptions_and_shutdown() {
     EXPECT(motifcore::pool_workers() == 0);
 }
 
+void test_state_pool() {
+    // Every index's contribution lands in exactly one leased object; objects are reused, so a
+    // parallel loop makes at most one per thread and an inline loop exactly one.
+    for (int threads : {1, 3}) {
+        motifcore::StatePool<std::vector<int64_t>> pool([] { return std::vector<int64_t>(); });
+        motifcore::parallel_for(10000, 7, threads, [&](int64_t i) { pool.lease()->push_back(i); });
+        int objects = 0;
+        std::vector<int64_t> all;
+        pool.for_each([&](std::vector<int64_t>& v) {
+            ++objects;
+            all.insert(all.end(), v.begin(), v.end());
+        });
+        std::sort(all.begin(), all.end());
+        bool each_once = all.size() == 10000;
+        for (size_t i = 0; i < all.size() && each_once; ++i) each_once = all[i] == static_cast<int64_t>(i);
+        EXPECT(each_once);
+        EXPECT(objects >= 1 && objects <= threads);
+    }
+}
+
 }  // namespace
 
 void test_kd_loss() {
@@ -302,6 +322,7 @@ int main() {
         {"pool_nested_calls_run_inline", test_pool_nested_calls_run_inline},
         {"pool_concurrent_submitters", test_pool_concurrent_submitters},
         {"pool_exceptions_and_shutdown", test_pool_exceptions_and_shutdown},
+        {"state_pool", test_state_pool},
     };
     for (const auto& [name, fn] : tests) {
         const int before = g_failures;
