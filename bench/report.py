@@ -308,7 +308,8 @@ def render(rows: List[Row], machine: Dict[str, Any]) -> str:
     out.append(f"- machine: {machine.get('cpu_model', '?')}, {machine.get('ncpu', '?')} CPUs; "
                f"run {machine.get('datetime', '?')}; mode `{machine.get('bench_mode', '?')}`")
     out.append(f"- motifcore: {bi.get('compiler', '?')}, flags `{(bi.get('cxx_flags') or '').strip()}`, "
-               f"SIMD {machine.get('motifcore_simd_level', bi.get('simd', '?'))}, OpenMP {bi.get('openmp', '?')}; "
+               f"SIMD {machine.get('motifcore_simd_level', bi.get('simd', '?'))}, "
+               f"threading {bi.get('threading') or 'OpenMP ' + str(bi.get('openmp', '?'))}; "
                f"commit {str(machine.get('commit') or '?')[:10]}{' (dirty tree)' if machine.get('dirty') else ''}")
     out.append(f"- numpy {machine.get('numpy', '?')}, scipy {machine.get('scipy', '?')}, "
                f"torch {machine.get('torch') or 'not installed'} "

@@ -4,6 +4,7 @@
 
 #include "common.hpp"
 #include "kernels.hpp"
+#include "parallel.hpp"
 
 #ifndef MOTIFCORE_CXX_FLAGS
 #define MOTIFCORE_CXX_FLAGS "unknown"
@@ -32,11 +33,7 @@ std::map<std::string, std::string> build_info() {
 #endif
     info["simd_best"] = best_simd_level();
     info["simd"] = kernels().name;
-#ifdef _OPENMP
-    info["openmp"] = std::to_string(_OPENMP);
-#else
-    info["openmp"] = "no";
-#endif
+    info["threading"] = threading_backend();
     info["default_threads"] = std::to_string(default_num_threads());
     info["eigen"] = std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) + "." +
                     std::to_string(EIGEN_MINOR_VERSION);

@@ -6,7 +6,8 @@
 
 namespace motifcore {
 
-/// Compiler, flags, SIMD levels compiled and selected, OpenMP version, default thread count, Eigen version.
+/// Compiler, flags, SIMD levels compiled and selected, threading backend, default thread count,
+/// Eigen version.
 std::map<std::string, std::string> build_info();
 
 }  // namespace motifcore

@@ -6,10 +6,9 @@
 #include <numeric>
 #include <utility>
 
-#include <omp.h>
-
 #include "common.hpp"
 #include "layer.hpp"
+#include "parallel.hpp"
 #include "pattern.hpp"
 
 namespace motifcore {
@@ -136,31 +135,31 @@ void keep_best(std::vector<Cand>& v, size_t k) {
 
 /// The k best positive-score positions of the pattern g (sorted by position), ties by a seeded hash.
 std::vector<uint64_t> top_scored(const Graph& g, size_t k, uint64_t seed, int num_threads) {
-    std::vector<Cand> best;
     if (k == 0) return {};
-    OmpExceptionCapture capture;
-#pragma omp parallel num_threads(num_threads)
-    {
+    // Each leased state keeps a running best-k of the columns it scored; the union of the states
+    // holds the k best overall, and `better` is a strict total order, so which state scored which
+    // column does not change the result.
+    struct State {
+        Scratch s;
         std::vector<Cand> local;
         std::vector<std::pair<int32_t, double>> col;
-        capture.run([&] {
-            Scratch s(g);
-#pragma omp for schedule(dynamic, 16)
-            for (int64_t j = 0; j < g.n_cols; ++j) {
-                col.clear();
-                score_column(g, static_cast<int32_t>(j), s, col);
-                for (const auto& [i, v] : col) {
-                    const uint64_t pos = static_cast<uint64_t>(i) * static_cast<uint64_t>(g.n_cols) + static_cast<uint64_t>(j);
-                    local.push_back({v, hash4(seed, pos, 0x43485433ULL, 0), pos});
-                }
-                if (local.size() > 2 * k + 1024) keep_best(local, k);
-            }
-            keep_best(local, k);
-        });
-#pragma omp critical
-        best.insert(best.end(), local.begin(), local.end());
-    }
-    capture.rethrow();
+    };
+    StatePool<State> states([&] { return State{Scratch(g), {}, {}}; });
+    parallel_for(g.n_cols, 16, num_threads, [&](int64_t j) {
+        auto st = states.lease();
+        st->col.clear();
+        score_column(g, static_cast<int32_t>(j), st->s, st->col);
+        for (const auto& [i, v] : st->col) {
+            const uint64_t pos = static_cast<uint64_t>(i) * static_cast<uint64_t>(g.n_cols) + static_cast<uint64_t>(j);
+            st->local.push_back({v, hash4(seed, pos, 0x43485433ULL, 0), pos});
+        }
+        if (st->local.size() > 2 * k + 1024) keep_best(st->local, k);
+    });
+    std::vector<Cand> best;
+    states.for_each([&](State& st) {
+        keep_best(st.local, k);
+        best.insert(best.end(), st.local.begin(), st.local.end());
+    });
     keep_best(best, k);
     std::vector<uint64_t> pos(best.size());
     for (size_t i = 0; i < best.size(); ++i) pos[i] = best[i].pos;
@@ -176,14 +175,11 @@ Ch3Scores ch3_l3_scores(int64_t n_rows, int64_t n_cols, const std::vector<int64_
     MC_CHECK(num_threads >= 1, "num_threads must be >= 1");
     const Graph g(n_rows, n_cols, indptr, indices);
     std::vector<std::vector<std::pair<int32_t, double>>> cols(static_cast<size_t>(n_cols));
-    OmpExceptionCapture capture;
-#pragma omp parallel num_threads(num_threads)
-    capture.run([&] {
-        Scratch s(g);
-#pragma omp for schedule(dynamic, 16)
-        for (int64_t j = 0; j < n_cols; ++j) score_column(g, static_cast<int32_t>(j), s, cols[j]);
+    StatePool<Scratch> scratch([&] { return Scratch(g); });   // reset after every column
+    parallel_for(n_cols, 16, num_threads, [&](int64_t j) {
+        auto s = scratch.lease();
+        score_column(g, static_cast<int32_t>(j), *s, cols[j]);
     });
-    capture.rethrow();
     Ch3Scores out;
     out.col_ptr.assign(n_cols + 1, 0);
     for (int64_t j = 0; j < n_cols; ++j) out.col_ptr[j + 1] = out.col_ptr[j] + static_cast<int64_t>(cols[j].size());

@@ -4,9 +4,9 @@
 #include <sys/mman.h>
 #endif
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include <thread>
+
+#include "parallel.hpp"
 
 namespace motifcore {
 
@@ -23,11 +23,8 @@ void* panel_alloc(size_t bytes) {
 }
 
 int default_num_threads() {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
+    const unsigned hw = std::thread::hardware_concurrency();
+    return usable_threads(hw == 0 ? 1 : static_cast<int>(hw));
 }
 
 }  // namespace motifcore

@@ -29,30 +29,6 @@ namespace motifcore {
 /// Throws std::out_of_range (mapped to IndexError / ValueError by the bindings) when `cond` is false.
 #define MC_CHECK_RANGE(cond, ...) MC_CHECK_AS(std::out_of_range, cond, __VA_ARGS__)
 
-/// Captures the first exception thrown inside an OpenMP region so it can be rethrown outside it
-/// (an exception escaping a parallel region terminates the process).
-class OmpExceptionCapture {
-public:
-    /// Runs f(); if it throws, the first exception is kept and later ones are dropped.
-    template <class F>
-    void run(F&& f) noexcept {
-        try {
-            f();
-        } catch (...) {
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (!first_) first_ = std::current_exception();
-        }
-    }
-    /// Rethrows the captured exception, if any. Call after the parallel region.
-    void rethrow() const {
-        if (first_) std::rethrow_exception(first_);
-    }
-
-private:
-    std::exception_ptr first_;
-    std::mutex mutex_;
-};
-
 /// splitmix64: used to expand a user seed into RNG state and as a stateless hash.
 inline uint64_t splitmix64(uint64_t& x) {
     uint64_t z = (x += 0x9E3779B97F4A7C15ULL);
@@ -143,7 +119,7 @@ T* PanelAllocator<T>::allocate(size_t n) {
 /// A float buffer with the panel allocation policy.
 using PanelVector = std::vector<float, PanelAllocator<float>>;
 
-/// Number of threads OpenMP would use by default (1 without OpenMP).
+/// Default thread count of the engine: the CPUs in the process's affinity mask.
 int default_num_threads();
 
 }  // namespace motifcore

@@ -1,22 +1,15 @@
 #include "concurrency.hpp"
 
+#include <algorithm>
 #include <thread>
 
 #include "common.hpp"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace motifcore {
 
 int max_num_threads() {
     const unsigned hw = std::thread::hardware_concurrency();
-    int cap = std::max(8, 4 * static_cast<int>(hw == 0 ? 1 : hw));
-#ifdef _OPENMP
-    cap = std::min(cap, std::max(1, omp_get_thread_limit()));
-#endif
-    return cap;
+    return std::max(8, 4 * static_cast<int>(hw == 0 ? 1 : hw));
 }
 
 int check_num_threads(int64_t n) {

@@ -56,10 +56,9 @@ private:
     std::vector<const StateMutex*> held_;
 };
 
-/// Largest thread count an entry point accepts: 4 x the logical CPUs (at least 8), and no more
-/// than OpenMP's thread limit. Results never depend on the count; the cap keeps a typo such as
-/// 5000 (or a negative value) from reaching OpenMP, whose runtime exits the process when it
-/// cannot create the threads.
+/// Largest thread count an entry point accepts: 4 x the logical CPUs (at least 8). Results never
+/// depend on the count, and the pool never runs more threads than the CPUs it may use; the cap
+/// turns a typo such as 5000 (or a negative value) into a clear error.
 int max_num_threads();
 
 /// Throws std::invalid_argument unless 1 <= n <= max_num_threads(); returns n.

@@ -9,6 +9,7 @@
 
 #include "kernels.hpp"
 #include "layer.hpp"
+#include "parallel.hpp"
 #include "pattern.hpp"
 
 namespace motifcore {
@@ -294,25 +295,35 @@ TopkResult Layer::block_grad_topk(const float* dU, const float* S, int64_t B, in
         for (uint64_t pos : cand) ++row_start[static_cast<int64_t>(pos / G_in) + 1];
         for (int64_t r = 0; r < G_out; ++r) row_start[r + 1] += row_start[r];
         std::vector<float> sc(cand.size());
-#pragma omp parallel num_threads(threads_for(static_cast<int64_t>(cand.size()) * B, nt))
-        {
-            constexpr int64_t kChunk = 64;
-            std::vector<float> St(static_cast<size_t>(B * kChunk)), out(kChunk);
-#pragma omp for schedule(dynamic, 16)
-            for (int64_t r = 0; r < G_out; ++r) {
-                for (int64_t a = row_start[r]; a < row_start[r + 1]; a += kChunk) {
-                    const int64_t m = std::min(kChunk, row_start[r + 1] - a);
-                    const int64_t Cp = (m + 15) / 16 * 16;
-                    std::fill(St.begin(), St.begin() + B * Cp, 0.f);
-                    for (int64_t j = 0; j < m; ++j) {
-                        const float* src = S + static_cast<int64_t>(cand[a + j] % G_in) * ld;
-                        for (int64_t b = 0; b < B; ++b) St[b * Cp + j] = src[b];
-                    }
-                    K_.score_tile(dU + r * ld, 1, St.data(), Cp, B, ld, out.data());
-                    std::copy(out.begin(), out.begin() + m, sc.begin() + a);
+        // Work items: up to kChunk consecutive candidates of one row; groups of kItems items run in
+        // parallel, each writing only its own candidates' scores.
+        constexpr int64_t kChunk = 64, kItems = 16;
+        std::vector<std::pair<int64_t, int64_t>> items;   // (row, first candidate)
+        for (int64_t r = 0; r < G_out; ++r)
+            for (int64_t a = row_start[r]; a < row_start[r + 1]; a += kChunk) items.emplace_back(r, a);
+        const int64_t n_items = static_cast<int64_t>(items.size());
+        struct Scratch {
+            std::vector<float> St, out;
+        };
+        StatePool<Scratch> scratch([&] { return Scratch{std::vector<float>(static_cast<size_t>(B * kChunk)),
+                                                        std::vector<float>(kChunk)}; });
+        parallel_for((n_items + kItems - 1) / kItems, 1, threads_for(static_cast<int64_t>(cand.size()) * B, nt),
+                     [&](int64_t gi) {
+            auto s = scratch.lease();
+            std::vector<float>& St = s->St;
+            for (int64_t it = gi * kItems; it < std::min(n_items, (gi + 1) * kItems); ++it) {
+                const auto [r, a] = items[static_cast<size_t>(it)];
+                const int64_t m = std::min(kChunk, row_start[r + 1] - a);
+                const int64_t Cp = (m + 15) / 16 * 16;
+                std::fill(St.begin(), St.begin() + B * Cp, 0.f);
+                for (int64_t j = 0; j < m; ++j) {
+                    const float* src = S + static_cast<int64_t>(cand[a + j] % G_in) * ld;
+                    for (int64_t b = 0; b < B; ++b) St[b * Cp + j] = src[b];
                 }
+                K_.score_tile(dU + r * ld, 1, St.data(), Cp, B, ld, s->out.data());
+                std::copy(s->out.begin(), s->out.begin() + m, sc.begin() + a);
             }
-        }
+        });
         std::vector<Key> keys(cand.size());
         for (size_t i = 0; i < cand.size(); ++i) keys[i] = make_key(std::fabs(sc[i]), cand[i]);
         return keys;
@@ -339,46 +350,55 @@ TopkResult Layer::block_grad_topk(const float* dU, const float* S, int64_t B, in
     // 2k of all free positions are expected to beat it. Most candidates then fail one float
     // comparison. The result does not depend on the bar: if fewer than k positions beat it (an
     // unlucky sample), the scan is repeated without one.
+    // Each leased state keeps its own TopBuf across the tiles it scans (and its transposed column
+    // tile while the next tile has the same columns); the union of the buffers holds the top-k
+    // whichever state scanned which tile.
+    struct ScanState {
+        TopBuf top;
+        std::vector<float> St, sc;
+        int64_t have_ct;
+    };
     auto scan = [&](Key bar0) {
         all.clear();
-#pragma omp parallel num_threads(threads_for(static_cast<int64_t>(work), nt))
-        {
-            TopBuf top{static_cast<size_t>(k), {}, bar0, bar0 ? key_score(bar0) : -1.f};
-            std::vector<float> St(static_cast<size_t>(B * Cp)), sc(static_cast<size_t>(std::min(Rt, G_out) * Cp));
-            int64_t have_ct = -1;
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t t = 0; t < n_tiles; ++t) {
-                const int64_t ct = t / n_rt;
-                const int64_t r0 = (t % n_rt) * Rt, r1 = std::min(G_out, r0 + Rt);
-                const int32_t c0 = static_cast<int32_t>(ct * Ct);
-                const int32_t c1 = static_cast<int32_t>(std::min<int64_t>(G_in, c0 + Ct));
-                if (ct != have_ct) {
-                    std::fill(St.begin(), St.end(), 0.f);
-                    for (int32_t c = c0; c < c1; ++c) {
-                        const float* src = S + static_cast<int64_t>(c) * ld;
-                        for (int64_t b = 0; b < B; ++b) St[b * Cp + (c - c0)] = src[b];
-                    }
-                    have_ct = ct;
+        StatePool<ScanState> states([&] {
+            return ScanState{TopBuf{static_cast<size_t>(k), {}, bar0, bar0 ? key_score(bar0) : -1.f},
+                             std::vector<float>(static_cast<size_t>(B * Cp)),
+                             std::vector<float>(static_cast<size_t>(std::min(Rt, G_out) * Cp)), -1};
+        });
+        parallel_for(n_tiles, 1, threads_for(static_cast<int64_t>(work), nt), [&](int64_t t) {
+            auto st = states.lease();
+            TopBuf& top = st->top;
+            std::vector<float>& St = st->St;
+            std::vector<float>& sc = st->sc;
+            const int64_t ct = t / n_rt;
+            const int64_t r0 = (t % n_rt) * Rt, r1 = std::min(G_out, r0 + Rt);
+            const int32_t c0 = static_cast<int32_t>(ct * Ct);
+            const int32_t c1 = static_cast<int32_t>(std::min<int64_t>(G_in, c0 + Ct));
+            if (ct != st->have_ct) {
+                std::fill(St.begin(), St.end(), 0.f);
+                for (int32_t c = c0; c < c1; ++c) {
+                    const float* src = S + static_cast<int64_t>(c) * ld;
+                    for (int64_t b = 0; b < B; ++b) St[b * Cp + (c - c0)] = src[b];
                 }
-                K_.score_tile(dU + r0 * ld, r1 - r0, St.data(), Cp, B, ld, sc.data());
-                for (int64_t r = r0; r < r1; ++r) {
-                    const float* row = sc.data() + (r - r0) * Cp;
-                    const auto b = indices.begin() + indptr[r], e = indices.begin() + indptr[r + 1];
-                    int64_t p = std::lower_bound(b, e, c0) - indices.begin();
-                    const int64_t pe = indptr[r + 1];
-                    const uint64_t base = static_cast<uint64_t>(r) * static_cast<uint64_t>(G_in);
-                    for (int32_t c = c0; c < c1; ++c) {
-                        const float sc_c = std::fabs(row[c - c0]);
-                        if (sc_c < top.bar_score) continue;   // cannot enter the top-k: skip the kept check
-                        while (p < pe && indices[p] < c) ++p;
-                        if (p < pe && indices[p] == c && kept[p]) continue;
-                        top.push(make_key(sc_c, base + static_cast<uint64_t>(c)));
-                    }
+                st->have_ct = ct;
+            }
+            K_.score_tile(dU + r0 * ld, r1 - r0, St.data(), Cp, B, ld, sc.data());
+            for (int64_t r = r0; r < r1; ++r) {
+                const float* row = sc.data() + (r - r0) * Cp;
+                const auto b = indices.begin() + indptr[r], e = indices.begin() + indptr[r + 1];
+                int64_t p = std::lower_bound(b, e, c0) - indices.begin();
+                const int64_t pe = indptr[r + 1];
+                const uint64_t base = static_cast<uint64_t>(r) * static_cast<uint64_t>(G_in);
+                for (int32_t c = c0; c < c1; ++c) {
+                    const float sc_c = std::fabs(row[c - c0]);
+                    if (sc_c < top.bar_score) continue;   // cannot enter the top-k: skip the kept check
+                    while (p < pe && indices[p] < c) ++p;
+                    if (p < pe && indices[p] == c && kept[p]) continue;
+                    top.push(make_key(sc_c, base + static_cast<uint64_t>(c)));
                 }
             }
-#pragma omp critical(motifcore_topk_merge)
-            all.insert(all.end(), top.v.begin(), top.v.end());
-        }
+        });
+        states.for_each([&](ScanState& st) { all.insert(all.end(), st.top.v.begin(), st.top.v.end()); });
     };
     Key bar0 = 0;
     const int64_t n_s = std::min<int64_t>(free_pos, 8192);

@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <string>
 
+#include "parallel.hpp"
+
 namespace motifcore {
 
 /// Leading dimension of a panel for a batch of B samples: B rounded up to 16 floats, plus one cache

@@ -97,28 +97,28 @@ static void spmm_tiled(int64_t rows, const int64_t* indptr, const int32_t* idx, 
                        const float* in, float* out, int64_t B, int64_t ld, int num_threads) {
     constexpr int64_t T = NV * W;
     const int64_t n_full = B / T;
-#pragma omp parallel num_threads(threads_for(indptr[rows] * B + rows, num_threads))
-    {
-        // Tiles write disjoint column ranges, so threads need not wait between them.
-        for (int64_t tile = 0; tile < n_full; ++tile) {
+    // Chunks of 16 rows of one batch tile, tile by tile (then the tail columns); tiles write
+    // disjoint column ranges, so there is no join between them.
+    constexpr int64_t kRows = 16;
+    const int64_t n_rc = (rows + kRows - 1) / kRows, n_tiles = n_full + (n_full * T < B ? 1 : 0);
+    parallel_for(n_tiles * n_rc, 1, threads_for(indptr[rows] * B + rows, num_threads), [&](int64_t chunk) {
+        const int64_t tile = chunk / n_rc, r_begin = chunk % n_rc * kRows, r_end = std::min(rows, r_begin + kRows);
+        if (tile < n_full) {
             const int64_t b = tile * T;
-#pragma omp for schedule(dynamic, 16) nowait
-            for (int64_t r = 0; r < rows; ++r) {
+            for (int64_t r = r_begin; r < r_end; ++r) {
                 const int64_t p0 = indptr[r];
                 spmm_tile<NV, NACC, PF>(idx + p0, val + p0, indptr[r + 1] - p0, in + b, ld, out + r * ld + b);
             }
-        }
-        if (n_full * T < B) {
+        } else {
             const int64_t b0 = n_full * T;
-#pragma omp for schedule(dynamic, 16) nowait
-            for (int64_t r = 0; r < rows; ++r) {
+            for (int64_t r = r_begin; r < r_end; ++r) {
                 const int64_t p0 = indptr[r], n = indptr[r + 1] - p0;
                 int64_t b = b0;
                 for (; b + W <= B; b += W) spmm_tile<1, 4>(idx + p0, val + p0, n, in + b, ld, out + r * ld + b);
                 if (b < B) spmm_tail(idx + p0, val + p0, n, in + b, ld, out + r * ld + b, B - b);
             }
         }
-    }
+    });
 }
 
 static void spmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* val,
@@ -239,14 +239,12 @@ static void sddmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const
     thread_local std::vector<int64_t> cursor;
     cursor.assign(indptr, indptr + rows);
     int64_t* cur = cursor.data();
-#pragma omp parallel num_threads(threads_for(nnz * B + rows, num_threads))
-    {
-        for (int32_t k = 0; k < n_cb; ++k) {
-            const int32_t c_end = k + 1 == n_cb ? max_col + 1 : (k + 1) * cb;
-#pragma omp for schedule(dynamic, 16)  // barrier: cursors carry over
-            for (int64_t r = 0; r < rows; ++r)
-                cur[r] = sddmm_segment(left + r * ld, idx, cur[r], indptr[r + 1], c_end, right, B, ld, out, huge);
-        }
+    const int threads = threads_for(nnz * B + rows, num_threads);
+    for (int32_t k = 0; k < n_cb; ++k) {  // one join per column block: cursors carry over
+        const int32_t c_end = k + 1 == n_cb ? max_col + 1 : (k + 1) * cb;
+        parallel_for(rows, 16, threads, [&](int64_t r) {
+            cur[r] = sddmm_segment(left + r * ld, idx, cur[r], indptr[r + 1], c_end, right, B, ld, out, huge);
+        });
     }
 }
 
@@ -255,8 +253,7 @@ static void sddmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const
 // S[c, :] = sum of in[j, :] over the members j of input group c.
 static void group_sum(int64_t G, int64_t m, int64_t n, const float* in, float* S, int64_t B, int64_t ld,
                       int num_threads) {
-#pragma omp parallel for num_threads(threads_for(n * B, num_threads)) schedule(static)
-    for (int64_t c = 0; c < G; ++c) {
+    parallel_for(G, grain_for(m * B), threads_for(n * B, num_threads), [&](int64_t c) {
         float* __restrict s = S + c * ld;
         const int64_t j0 = c * m, j1 = std::min(n, j0 + m);
         const float* x0 = in + j0 * ld;
@@ -271,14 +268,13 @@ static void group_sum(int64_t G, int64_t m, int64_t n, const float* in, float* S
             for (int64_t j = j0 + 1; j < j1; ++j) acc += in[j * ld + t];
             s[t] = acc;
         }
-    }
+    });
 }
 
 // A[i, :] = act(U[i / m, :] + bias[i or i / m]); U may alias A when m == 1.
 static void expand_bias_act(int64_t n, int64_t m, const float* U, const float* bias, bool per_neuron,
                             bool relu, float* A, int64_t B, int64_t ld, int num_threads) {
-#pragma omp parallel for num_threads(threads_for(n * B, num_threads)) schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
+    parallel_for(n, grain_for(B), threads_for(n * B, num_threads), [&](int64_t i) {
         const int64_t g = i / m;
         const float* u = U + g * ld;
         float* a = A + i * ld;
@@ -295,7 +291,17 @@ static void expand_bias_act(int64_t n, int64_t m, const float* U, const float* b
             for (; t + W <= B; t += W) vstore(a + t, vload(u + t) + bv);
             for (; t < B; ++t) a[t] = u[t] + bv;
         }
-    }
+    });
+}
+
+// Returns x as a rounded float, so the compiler cannot fuse the product that made it into a later
+// add (FMA contraction): a scalar column then computes exactly what a vector lane does. Without it
+// GCC fused some tail columns and not others, depending on how it unrolled the loop.
+static inline float rounded(float x) {
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__("" : "+x"(x));
+#endif
+    return x;
 }
 
 // dz = grad * act'(z) for every output neuron (ReLU: relu_scale where A > 0, else 0), summed over
@@ -306,8 +312,7 @@ static void expand_bias_act(int64_t n, int64_t m, const float* U, const float* b
 static void group_backward(int64_t G, int64_t m, int64_t n, const float* grad, int64_t grad_group,
                            const float* A, bool relu, float relu_scale, bool per_neuron, float* dU, float* db,
                            int64_t B, int64_t ld, int num_threads) {
-#pragma omp parallel for num_threads(threads_for(n * B, num_threads)) schedule(static)
-    for (int64_t r = 0; r < G; ++r) {
+    parallel_for(G, grain_for(m * B), threads_for(n * B, num_threads), [&](int64_t r) {
         float* du = dU + r * ld;
         const int64_t i0 = r * m, i1 = std::min(n, i0 + m);
         float group_total = 0.f;
@@ -326,7 +331,7 @@ static void group_backward(int64_t G, int64_t m, int64_t n, const float* grad, i
             }
             float total = fast_hsum(part);
             for (; t < B; ++t) {
-                const float dz = relu ? (a[t] > 0.f ? gi[t] * relu_scale : 0.f) : gi[t];
+                const float dz = relu ? (a[t] > 0.f ? rounded(gi[t] * relu_scale) : 0.f) : gi[t];
                 du[t] = first ? dz : du[t] + dz;
                 total += dz;
             }
@@ -336,7 +341,7 @@ static void group_backward(int64_t G, int64_t m, int64_t n, const float* grad, i
                 group_total += total;
         }
         if (!per_neuron) db[r] = group_total;
-    }
+    });
 }
 
 // RigL's block-gradient scores. Every score is acc = 0; acc += dU[r, b] * S[c, b] for b = 0, 1, ..., B-1

@@ -209,8 +209,7 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
         float* Kt = w.Kt.data();
         const float* Kp = K.data();
         const int64_t* pos = t_pos.data();
-#pragma omp parallel for num_threads(threads_for(nnz, nt)) schedule(static)
-        for (int64_t q = 0; q < nnz; ++q) Kt[q] = Kp[pos[q]];
+        parallel_for(nnz, grain_for(1), threads_for(nnz, nt), [&](int64_t q) { Kt[q] = Kp[pos[q]]; });
         kernels().spmm(G_in, t_indptr.data(), t_rows.data(), Kt, dU, w.dS.data(), B, ld, nt);
     }
 }

@@ -68,8 +68,7 @@ void Network::gather(const float* X, const int64_t* y, int64_t N, const int64_t*
     }
     constexpr int64_t kTS = 16, kTJ = 256;
     const int64_t n_jt = (d + kTJ - 1) / kTJ;
-#pragma omp parallel for num_threads(threads_for(d * B, num_threads)) schedule(static)
-    for (int64_t jt = 0; jt < n_jt; ++jt) {
+    parallel_for(n_jt, grain_for(kTJ * B), threads_for(d * B, num_threads), [&](int64_t jt) {
         const int64_t j0 = jt * kTJ, j1 = std::min(d, j0 + kTJ);
         const float* src[kTS];
         for (int64_t s0 = 0; s0 < B; s0 += kTS) {
@@ -80,7 +79,7 @@ void Network::gather(const float* X, const int64_t* y, int64_t N, const int64_t*
                 for (int64_t t = 0; t < ns; ++t) dst[t] = src[t][j];
             }
         }
-    }
+    });
     for (size_t l = 0; l < layers.size(); ++l) work_[l].ensure(*layers[l], B);
 }
 
@@ -99,8 +98,7 @@ void Network::forward_all(int64_t B, float dropout) {
             float* A = work_[l].Ap;
             const uint64_t seed = dropout_seed, st = step;
             const uint64_t thr = static_cast<uint64_t>(static_cast<double>(dropout) * 16777216.0);
-#pragma omp parallel for num_threads(threads_for(n * B, num_threads)) schedule(static)
-            for (int64_t i = 0; i < n; ++i) {
+            parallel_for(n, grain_for(B), threads_for(n * B, num_threads), [&](int64_t i) {
                 uint64_t x = hash4(seed, st, l, static_cast<uint64_t>(i));
                 float* a = A + i * ld;
                 for (int64_t t = 0; t < B; t += 2) {
@@ -108,7 +106,7 @@ void Network::forward_all(int64_t B, float dropout) {
                     a[t] = (r >> 40) < thr ? 0.f : a[t] * scale;
                     if (t + 1 < B) a[t + 1] = ((r >> 16) & 0xFFFFFF) < thr ? 0.f : a[t + 1] * scale;
                 }
-            }
+            });
         }
         in = work_[l].Ap;
     }
@@ -127,8 +125,7 @@ double Network::loss_and_grad(int64_t B, bool want_grad, int64_t* correct) {
     float* dz = dlogits_.data();
     const float inv_b = 1.f / static_cast<float>(B);
     const LossConfig* kd = want_grad ? loss_ : nullptr;  // evaluation always reports cross-entropy
-#pragma omp parallel for num_threads(threads_for(C * B * 16, num_threads)) schedule(static)
-    for (int64_t s = 0; s < B; ++s) {
+    parallel_for(B, grain_for(C * 16), threads_for(C * B * 16, num_threads), [&](int64_t s) {
         float mx = Z[s];
         int64_t arg = 0;
         for (int64_t c = 1; c < C; ++c)
@@ -172,7 +169,7 @@ double Network::loss_and_grad(int64_t B, bool want_grad, int64_t* correct) {
                 dz[c * ld + s] = static_cast<float>(p - (c == y ? 1.0 : 0.0)) * inv_b;
             }
         }
-    }
+    });
     double total = 0.0;
     int64_t n_hit = 0;
     for (int64_t s = 0; s < B; ++s) {

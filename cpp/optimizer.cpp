@@ -12,11 +12,10 @@ namespace {
 
 void sgd_update(const OptimConfig& c, float wd, float* w, float* v, const float* g, int64_t n, int nt) {
     const float gs = c.grad_scale, mu = c.momentum, lr = c.lr;
-#pragma omp parallel for num_threads(threads_for(n, nt)) schedule(static)
-    for (int64_t p = 0; p < n; ++p) {
+    parallel_for(n, grain_for(1), threads_for(n, nt), [&](int64_t p) {
         v[p] = mu * v[p] + (gs * g[p] + wd * w[p]);
         w[p] -= lr * v[p];
-    }
+    });
 }
 
 void adam_update(const OptimConfig& c, float wd, float* w, float* m, float* s, const float* g, int64_t n, int nt) {
@@ -29,13 +28,12 @@ void adam_update(const OptimConfig& c, float wd, float* w, float* m, float* s, c
     const float l2 = decoupled ? 0.f : wd;
     const float shrink = decoupled ? 1.f - c.lr * wd : 1.f;
     const float step = lr / bc1, inv_sqrt_bc2 = 1.f / std::sqrt(bc2);
-#pragma omp parallel for num_threads(threads_for(n, nt)) schedule(static)
-    for (int64_t p = 0; p < n; ++p) {
+    parallel_for(n, grain_for(1), threads_for(n, nt), [&](int64_t p) {
         const float gp = gs * g[p] + l2 * w[p];
         m[p] = b1 * m[p] + (1.f - b1) * gp;
         s[p] = b2 * s[p] + (1.f - b2) * gp * gp;
         w[p] = w[p] * shrink - step * m[p] / (std::sqrt(s[p]) * inv_sqrt_bc2 + eps);
-    }
+    });
 }
 
 }  // namespace
@@ -106,11 +104,10 @@ void Layer::codebook_step(const OptimConfig& c, int num_threads) {
     std::vector<double> part(static_cast<size_t>(chunks * k), 0.0);
     const float* g = dK.data();
     const int32_t* code = codes.data();
-#pragma omp parallel for num_threads(threads_for(n, num_threads)) schedule(static)
-    for (int64_t ch = 0; ch < chunks; ++ch) {
+    parallel_for(chunks, grain_for(kChunk), threads_for(n, num_threads), [&](int64_t ch) {
         double* acc = part.data() + ch * k;
         for (int64_t p = ch * kChunk; p < std::min(n, (ch + 1) * kChunk); ++p) acc[code[p]] += g[p];
-    }
+    });
     std::vector<double> sum(static_cast<size_t>(k), 0.0);
     for (int64_t ch = 0; ch < chunks; ++ch)
         for (int64_t j = 0; j < k; ++j) sum[j] += part[ch * k + j];
@@ -123,18 +120,25 @@ void Layer::codebook_step(const OptimConfig& c, int num_threads) {
     }
     const float* cent = centroids.data();
     float* w = K.data();
-#pragma omp parallel for num_threads(threads_for(n, num_threads)) schedule(static)
-    for (int64_t p = 0; p < n; ++p) w[p] = cent[code[p]];
+    parallel_for(n, grain_for(1), threads_for(n, num_threads), [&](int64_t p) { w[p] = cent[code[p]]; });
 }
 
 bool Layer::params_finite(int num_threads) const {
     const int64_t n = n_blocks();
+    // One flag per fixed chunk, ORed afterwards: the answer does not depend on the thread count.
+    constexpr int64_t kChunk = 4096;
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
+    std::vector<char> bad(static_cast<size_t>(chunks), 0);
     const float* k = K.data();
-    int bad = 0;
-#pragma omp parallel for num_threads(threads_for(n, num_threads)) schedule(static) reduction(| : bad)
-    for (int64_t p = 0; p < n; ++p) bad |= !std::isfinite(k[p]);
-    for (float v : b) bad |= !std::isfinite(v);
-    return bad == 0;
+    parallel_for(chunks, grain_for(kChunk), threads_for(n, num_threads), [&](int64_t ch) {
+        char any = 0;
+        for (int64_t p = ch * kChunk; p < std::min(n, (ch + 1) * kChunk); ++p) any |= !std::isfinite(k[p]);
+        bad[ch] = any;
+    });
+    char any = 0;
+    for (char v : bad) any |= v;
+    for (float v : b) any |= !std::isfinite(v);
+    return any == 0;
 }
 
 double Layer::grad_sq_norm(int num_threads) const {
@@ -143,12 +147,11 @@ double Layer::grad_sq_norm(int num_threads) const {
     const int64_t n = n_blocks(), chunks = (n + kChunk - 1) / kChunk;
     std::vector<double> part(static_cast<size_t>(chunks), 0.0);
     const float* g = dK.data();
-#pragma omp parallel for num_threads(threads_for(n, num_threads)) schedule(static)
-    for (int64_t c = 0; c < chunks; ++c) {
+    parallel_for(chunks, grain_for(kChunk), threads_for(n, num_threads), [&](int64_t c) {
         double acc = 0.0;
         for (int64_t p = c * kChunk; p < std::min(n, (c + 1) * kChunk); ++p) acc += static_cast<double>(g[p]) * g[p];
         part[c] = acc;
-    }
+    });
     double total = 0.0;
     for (double v : part) total += v;
     for (float v : db) total += static_cast<double>(v) * v;

@@ -8,8 +8,9 @@ the child loads a copy of the same sources built with symbols (same ``-O3 -DNDEB
 ``-g``) from ``--build-dir``; the script configures and builds it with CMake on first use (about
 1-2 min on one core). Each sample is assigned to the innermost engine function it is in; forward
 and transposed SpMM are told apart by the caller (``Layer::forward`` / ``Layer::backward``) on the
-calling thread, and worker-thread SpMM samples (whose stacks end in the OpenMP runtime) are split
-in the same proportion. Samples in libgomp are OpenMP fork/join, barriers and spinning; samples in
+calling thread, and worker-thread SpMM samples (whose stacks end in the engine's thread pool) are
+split in the same proportion. Samples whose innermost engine frame is the thread pool
+(``cpp/parallel.cpp``: waking, claiming chunks, spinning) or in libgomp are threading overhead; samples in
 the OS kernel (where recorded) are mostly the waiting threads' futex sleeps and wake-ups.
 
     python scripts/kernel_profile.py                         # m = 1, 2, 4 at 1 thread (~2 min + build)
@@ -47,8 +48,6 @@ core_path, m, threads, steps, sizes, batch, eps = (sys.argv[1], int(sys.argv[2])
                                                   int(sys.argv[4]), [int(s) for s in sys.argv[5].split(",")],
                                                   int(sys.argv[6]), float(sys.argv[7]))
 epoch = sys.argv[8] == "1"
-if "OMP_WAIT_POLICY" not in os.environ:     # the spin setting motifcore/__init__.py applies at load
-    os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 spec = importlib.util.spec_from_file_location("motifcore._core", core_path)
 core = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(core)
@@ -92,9 +91,10 @@ KERNELS: List[Tuple[str, re.Pattern]] = [
     ("optimizer (SGD/Adam update)", re.compile(r"Layer::(optimizer_step|sgd_step|grad_sq_norm)|Network::update")),
     ("input gather + transpose", re.compile(r"Network::gather\b")),
     ("softmax cross-entropy", re.compile(r"Network::loss_and_grad\b")),
-    ("dropout", re.compile(r"Network::forward_all\b.*_omp_fn")),
+    ("dropout", re.compile(r"Network::forward_all\b.*(_omp_fn|lambda)")),
 ]
-OMP = "OpenMP runtime (fork/join, barriers, spin)"
+OMP = "thread pool / OpenMP runtime (wake, join, spin)"
+POOL = re.compile(r"Pool::|spin_until|parallel_run|motifcore::pool\(")
 OS_KERNEL = "OS kernel (futex sleep/wake, context switches, page faults)"
 ENGINE_OTHER = "engine, other"
 OUTSIDE = "outside the engine (Python, input checks in NumPy)"
@@ -156,6 +156,9 @@ def classify(frames: Sequence[str], on_main: bool, engine: str) -> str:
     if frames and "[kernel.kallsyms]" in frames[0]:
         return OS_KERNEL
     if frames and "libgomp" in frames[0]:
+        return OMP
+    innermost = next((f for f in frames if in_engine(f, engine)), "")
+    if POOL.search(innermost):
         return OMP
     for i, f in enumerate(frames):
         if not in_engine(f, engine):

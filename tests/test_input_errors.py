@@ -1,5 +1,5 @@
 """Bad input raises ValueError/TypeError naming the problem -- never a crash, never a silent
-wrong answer. Paths that could take the interpreter down (an exception inside an OpenMP region,
+wrong answer. Paths that could take the interpreter down (an exception inside a parallel loop,
 scratch buffers after a pattern change) run in a subprocess so a crash fails one test, not the run."""
 
 from __future__ import annotations
@@ -173,9 +173,9 @@ def test_bad_labels(mlp, data, labels, exc, match):
     assert mlp.steps == 0  # nothing was trained
 
 
-def test_native_train_epoch_label_error_inside_openmp_region():
+def test_native_train_epoch_label_error_inside_parallel_loop():
     """An out-of-range label reached only inside the native epoch (order points at it, Python
-    checks skipped) throws inside an OpenMP parallel loop; it must surface as ValueError."""
+    checks skipped) throws inside a parallel loop of the engine; it must surface as ValueError."""
     res = run_python("""
         import numpy as np
         from motifcore import MotifMLP

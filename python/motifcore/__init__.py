@@ -1,21 +1,13 @@
 """motifcore: truly sparse, motif-structured neural network training (SET / Motif-SET) on CPUs.
 
-The numerics live in a C++/OpenMP engine (``motifcore._core``); this package is the Python API.
+The numerics live in a C++ engine (``motifcore._core``); this package is the Python API.
 """
 
 from __future__ import annotations
 
-import os as _os
+import atexit as _atexit
 from typing import Any as _Any
 
-# OpenMP threads that busy-wait for long between the engine's many short parallel regions waste
-# the CPU a descheduled team member needs: on a loaded machine a training step became 5-15x
-# slower. libgomp reads its spin count once, when it is loaded (with _core), so a short spin is
-# set only for that moment and the environment is restored afterwards (other libraries loaded
-# later do not see it). Setting OMP_WAIT_POLICY or GOMP_SPINCOUNT yourself overrides this.
-_short_spin = "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ
-if _short_spin:
-    _os.environ["GOMP_SPINCOUNT"] = "1000"
 try:
     from . import _core  # noqa: F401
 except ImportError as exc:  # pragma: no cover - only hit on a broken install
@@ -23,9 +15,10 @@ except ImportError as exc:  # pragma: no cover - only hit on a broken install
         "motifcore's compiled engine (motifcore._core) could not be imported. Build and install the "
         "package with `pip install .` from the source tree (needs a C++17 compiler)."
     ) from exc
-finally:
-    if _short_spin:
-        _os.environ.pop("GOMP_SPINCOUNT", None)
+
+# The engine's parallel loops run on its own thread pool (not OpenMP), so no environment variable
+# needs setting at import; its idle workers are stopped and joined when the interpreter exits.
+_atexit.register(_core.pool_shutdown)
 
 # the old flat module paths (motifcore.trainer, .checkpoint, .estimate, ...) are aliases of the
 # modules in the subpackages; importing them here keeps them attributes of the package, as before

@@ -1,18 +1,21 @@
 // C++ unit tests of the engine (no framework): built with -DMOTIFCORE_BUILD_TESTS=ON, run by ctest.
 // EXPECT works in Release builds too (assert() would be compiled out by NDEBUG).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "expect.hpp"
 #include "kernels.hpp"
 #include "layer.hpp"
 #include "network.hpp"
+#include "parallel.hpp"
 #include "pattern.hpp"
 
 namespace {
@@ -167,6 +170,101 @@ void test_checks_throw() {
     EXPECT(throws<std::invalid_argument>([&] { l.set_state(l.indptr, idx, l.K, l.b, {}, {}); }));
 }
 
+// Runs parallel_for over [0, n) and returns whether every index was visited exactly once.
+bool covers_once(int64_t n, int64_t grain, int threads) {
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+    motifcore::parallel_for(n, grain, threads, [&](int64_t i) { hits[static_cast<size_t>(i)].fetch_add(1); });
+    return std::all_of(hits.begin(), hits.end(), [](const std::atomic<int>& h) { return h.load() == 1; });
+}
+
+void test_pool_covers_each_index_once() {
+    for (int64_t n : {0, 1, 5, 1000, 100003})
+        for (int64_t grain : {1, 7, 1000, 200000})
+            for (int threads : {1, 2, 3, 8}) EXPECT(covers_once(n, grain, threads));
+    // Fixed chunks summed in chunk order: the same bits for every thread count.
+    const int64_t n = 100000, grain = 333, chunks = (n + grain - 1) / grain;
+    auto chunked_sum = [&](int threads) {
+        std::vector<double> part(static_cast<size_t>(chunks), 0.0);
+        motifcore::parallel_for(chunks, 1, threads, [&](int64_t c) {
+            for (int64_t i = c * grain; i < std::min(n, (c + 1) * grain); ++i) part[c] += 1.0 / (1.0 + static_cast<double>(i));
+        });
+        double total = 0.0;
+        for (double v : part) total += v;
+        return total;
+    };
+    const double t1 = chunked_sum(1);
+    EXPECT(chunked_sum(2) == t1 && chunked_sum(3) == t1);
+}
+
+void test_pool_nested_calls_run_inline() {
+    const int64_t outer = 64, inner = 100;
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(outer * inner));
+    motifcore::parallel_for(outer, 1, 2, [&](int64_t i) {
+        motifcore::parallel_for(inner, 10, 2, [&](int64_t j) { hits[static_cast<size_t>(i * inner + j)].fetch_add(1); });
+    });
+    EXPECT(std::all_of(hits.begin(), hits.end(), [](const std::atomic<int>& h) { return h.load() == 1; }));
+}
+
+void test_pool_concurrent_submitters() {
+    // Several threads submit at once (one gets the pool, the others run inline), many short jobs
+    // back to back: every job still visits each index exactly once, and nothing deadlocks.
+    std::atomic<int> bad{0};
+    std::vector<std::thread> callers;
+    for (int t = 0; t < 4; ++t)
+        callers.emplace_back([&bad, t] {
+            for (int k = 0; k < 300; ++k)
+                if (!covers_once(k % 3 == 0 ? 10000 : 4, k % 3 == 0 ? 64 : 1, 2 + t % 2)) bad.fetch_add(1);
+        });
+    for (auto& c : callers) c.join();
+    EXPECT(bad.load() == 0);
+}
+
+void test_pool_exceptions_and_shutdown() {
+    std::string what;
+    try {
+        motifcore::parallel_for(10000, 16, 2, [](int64_t i) {
+            if (i == 5000) throw std::invalid_argument("chunk failed at 5000");
+        });
+    } catch (const std::invalid_argument& e) {
+        what = e.what();
+    }
+    EXPECT(what == "chunk failed at 5000");
+    EXPECT(throws<std::runtime_error>([] {           // thrown inside a nested (inline) call
+        motifcore::parallel_for(100, 1, 2, [](int64_t i) {
+            motifcore::parallel_for(10, 1, 2, [i](int64_t j) {
+                if (i == 50 && j == 3) throw std::runtime_error("nested");
+            });
+        });
+    }));
+    EXPECT(covers_once(10000, 16, 2));                // the pool still works after an exception
+    motifcore::pool_shutdown();
+    EXPECT(motifcore::pool_workers() == 0);
+    EXPECT(covers_once(10000, 16, 2));                // and restarts workers on demand
+    EXPECT(motifcore::pool_workers() == (motifcore::usable_threads(2) > 1 ? 1 : 0));
+    motifcore::pool_shutdown();
+    EXPECT(motifcore::pool_workers() == 0);
+}
+
+void test_state_pool() {
+    // Every index's contribution lands in exactly one leased object; objects are reused, so a
+    // parallel loop makes at most one per thread and an inline loop exactly one.
+    for (int threads : {1, 3}) {
+        motifcore::StatePool<std::vector<int64_t>> pool([] { return std::vector<int64_t>(); });
+        motifcore::parallel_for(10000, 7, threads, [&](int64_t i) { pool.lease()->push_back(i); });
+        int objects = 0;
+        std::vector<int64_t> all;
+        pool.for_each([&](std::vector<int64_t>& v) {
+            ++objects;
+            all.insert(all.end(), v.begin(), v.end());
+        });
+        std::sort(all.begin(), all.end());
+        bool each_once = all.size() == 10000;
+        for (size_t i = 0; i < all.size() && each_once; ++i) each_once = all[i] == static_cast<int64_t>(i);
+        EXPECT(each_once);
+        EXPECT(objects >= 1 && objects <= threads);
+    }
+}
+
 }  // namespace
 
 void test_kd_loss() {
@@ -220,6 +318,11 @@ int main() {
         {"checks_throw", test_checks_throw},
         {"kd_loss", test_kd_loss},
         {"codebook_step", test_codebook_step},
+        {"pool_covers_each_index_once", test_pool_covers_each_index_once},
+        {"pool_nested_calls_run_inline", test_pool_nested_calls_run_inline},
+        {"pool_concurrent_submitters", test_pool_concurrent_submitters},
+        {"pool_exceptions_and_shutdown", test_pool_exceptions_and_shutdown},
+        {"state_pool", test_state_pool},
     };
     for (const auto& [name, fn] : tests) {
         const int before = g_failures;

@@ -84,7 +84,7 @@ def layer_seed(seed: int, index: int) -> int:
 
 
 def build_info() -> Dict[str, str]:
-    """Compiler, flags, SIMD level (compiled, best, in use), OpenMP version and default threads."""
+    """Compiler, flags, SIMD level (compiled, best, in use), threading backend and default threads."""
     return dict(_core.build_info())
 
 

@@ -1,0 +1,132 @@
+// The engine's own thread pool: every parallel loop of the engine runs through parallel_for.
+//
+// Why not OpenMP: libgomp reads its wait policy once, when it is loaded, and a process has one
+// libgomp per soname, owned by whichever library loaded it first (torch ships its own). With the
+// default policy a waiting thread spins for milliseconds and steals the core a descheduled team
+// member, or another process, needs. This pool is independent of any library's load-time
+// environment: a worker spins for a short, fixed time (kSpinMicros) and then sleeps.
+//
+// Work is cut into chunks of `grain` consecutive indices; the boundaries depend only on the
+// problem, never on the thread count. Threads (the caller included) claim chunks one at a time
+// from an atomic counter, so a worker that is descheduled or wakes late holds up at most the
+// chunk it is running. Code whose every output element is computed by one index, in a fixed
+// order, therefore gives bitwise the same result for any thread count.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace motifcore {
+
+/// Longest time a waiting thread (worker or caller) spins before it sleeps, in microseconds.
+constexpr int kSpinMicros = 20;
+
+/// Runs call(ctx, c) for every chunk c in [0, n_chunks) on up to `threads` threads, the calling
+/// thread included. The first exception thrown by a chunk is rethrown here after every chunk that
+/// started has finished (chunks not yet started are skipped). Runs every chunk inline, in order,
+/// when threads <= 1, n_chunks <= 1, the call is nested inside a chunk, or another thread is using
+/// the pool (two models trained from two Python threads never wait for each other).
+void parallel_run(int64_t n_chunks, int threads, void (*call)(void*, int64_t), void* ctx);
+
+/// Calls f(i) for every i in [0, n), in chunks of `grain` indices (see parallel_run).
+template <class F>
+void parallel_for(int64_t n, int64_t grain, int threads, F&& f) {
+    if (n <= 0) return;
+    if (grain < 1) grain = 1;
+    struct Ctx {
+        F* f;
+        int64_t n, grain;
+    } ctx{&f, n, grain};
+    auto call = [](void* p, int64_t c) {
+        const Ctx& x = *static_cast<const Ctx*>(p);
+        const int64_t i1 = c * x.grain + x.grain < x.n ? c * x.grain + x.grain : x.n;
+        for (int64_t i = c * x.grain; i < i1; ++i) (*x.f)(i);
+    };
+    parallel_run((n + grain - 1) / grain, threads, call, &ctx);
+}
+
+/// Indices per chunk for a loop whose every index costs about `work_per_index` operations:
+/// chunks of about 16k operations (a few microseconds), so claiming one is cheap beside its work.
+inline int64_t grain_for(int64_t work_per_index) {
+    constexpr int64_t kChunkWork = int64_t(1) << 14;
+    return work_per_index >= kChunkWork ? 1 : kChunkWork / (work_per_index < 1 ? 1 : work_per_index);
+}
+
+/// Working state a parallel loop body needs beyond one index (scratch buffers, a running top-k):
+/// an index leases an object, made by `make()` when none is free, and the lease gives it back when
+/// it ends, so no more objects exist than indices ran at once (at most the thread count). Which
+/// object an index gets depends on timing, so use it for scratch that each index resets, or for
+/// partial results merged afterwards in a way that does not depend on their order (for_each).
+template <class T>
+class StatePool {
+public:
+    template <class Make>
+    explicit StatePool(Make make) : make_(std::move(make)) {}
+
+    class Lease {
+    public:
+        Lease(StatePool& pool, T* obj) : pool_(pool), obj_(obj) {}
+        Lease(const Lease&) = delete;
+        Lease& operator=(const Lease&) = delete;
+        ~Lease() { pool_.give_back(obj_); }
+        T& operator*() const { return *obj_; }
+        T* operator->() const { return obj_; }
+
+    private:
+        StatePool& pool_;
+        T* obj_;
+    };
+
+    Lease lease() {
+        {
+            std::lock_guard<std::mutex> lock(m_);
+            if (!free_.empty()) {
+                T* obj = free_.back();
+                free_.pop_back();
+                return Lease(*this, obj);
+            }
+        }
+        auto made = std::make_unique<T>(make_());
+        T* obj = made.get();
+        std::lock_guard<std::mutex> lock(m_);
+        all_.push_back(std::move(made));
+        return Lease(*this, obj);
+    }
+
+    /// Calls f(obj) for every object made so far (after the parallel loop; no lease may be open).
+    template <class F>
+    void for_each(F&& f) {
+        for (auto& obj : all_) f(*obj);
+    }
+
+private:
+    void give_back(T* obj) {
+        std::lock_guard<std::mutex> lock(m_);
+        free_.push_back(obj);
+    }
+
+    std::function<T()> make_;
+    std::mutex m_;
+    std::vector<std::unique_ptr<T>> all_;
+    std::vector<T*> free_;
+};
+
+/// Threads a parallel call may use now: min(requested, CPUs in the process's affinity mask).
+int usable_threads(int requested);
+
+/// Worker threads the pool holds now (it grows on demand, to the largest thread count asked - 1).
+int pool_workers();
+
+/// Stops and joins the pool's workers (waits for a running call to finish). Calls made afterwards
+/// start new workers as needed. Called at interpreter exit.
+void pool_shutdown();
+
+/// Short description of the threading backend, for build_info().
+std::string threading_backend();
+
+}  // namespace motifcore
