@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from .._internal.motif_spec import tokens
@@ -99,6 +100,16 @@ def warmup_arg(s: str) -> int | float:
     if not (0.0 <= v < 1.0):
         raise argparse.ArgumentTypeError(f"a fractional warmup must be in [0, 1), got {s}")
     return v
+
+
+def run_checkpoint(run_dir: str) -> Path:
+    """The checkpoint of a run folder written by ``motifcore train`` (its ``checkpoint.npz``), or the
+    file itself when given one; a UsageError when there is none."""
+    src = Path(run_dir)
+    ckpt = src / "checkpoint.npz" if src.is_dir() else src
+    if not ckpt.is_file():
+        raise UsageError(f"no checkpoint at {ckpt} (pass a run folder written by `motifcore train` or a checkpoint)")
+    return ckpt
 
 
 def fmt(v: float | None, spec: str = ".4f") -> str:

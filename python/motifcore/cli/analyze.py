@@ -11,7 +11,7 @@ import numpy as np
 from ..analysis.robustness import KINDS
 from ..report.structure import analyze_model, write_structure_report
 from ..train.checkpoint import load_checkpoint
-from ._common import UsageError, checkpoint_data, int_min
+from ._common import checkpoint_data, int_min, run_checkpoint
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -43,9 +43,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     path = Path(args.run_dir)
-    ckpt = path / "checkpoint.npz" if path.is_dir() else path
-    if not ckpt.is_file():
-        raise UsageError(f"no checkpoint found: {ckpt}")
+    ckpt = run_checkpoint(args.run_dir)
     ck = load_checkpoint(ckpt, num_threads=args.threads)
     model = ck.model
     X = y = None

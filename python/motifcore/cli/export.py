@@ -8,7 +8,7 @@ from typing import Any
 
 from ..export import FORMATS, save
 from ..train.checkpoint import load_model
-from ._common import UsageError, int_min
+from ._common import UsageError, int_min, run_checkpoint
 
 EXTRAS = {"onnx": "onnx", "torch": "torch"}
 
@@ -28,10 +28,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    src = Path(args.run_dir)
-    ckpt = src / "checkpoint.npz" if src.is_dir() else src
-    if not ckpt.is_file():
-        raise UsageError(f"no checkpoint at {ckpt} (pass a run folder written by `motifcore train` or a checkpoint)")
+    ckpt = run_checkpoint(args.run_dir)
     model = load_model(ckpt, num_threads=args.threads)
     out = Path(args.out) if args.out else ckpt.parent / f"model{FORMATS[args.format]}"
     try:
