@@ -315,54 +315,11 @@ std::vector<ChtStats> cht_evolve(const std::vector<Layer*>& layers, const std::v
             fresh.insert(fresh.end(), extra.begin(), extra.end());
             std::sort(fresh.begin(), fresh.end());
         }
-        // merge kept and new blocks row by row (columns sorted)
-        const bool adam = !ly.sK.empty();
-        std::vector<int64_t> ip(static_cast<size_t>(ly.G_out) + 1, 0);
-        std::vector<int32_t> idx;
-        std::vector<float> K, vK, sK;
-        std::vector<char> is_new;
-        size_t f = 0;
-        for (int64_t r = 0; r < ly.G_out; ++r) {
-            int64_t p = ly.indptr[r];
-            const int64_t pe = ly.indptr[r + 1];
-            while (true) {
-                while (p < pe && !keep[l][p]) ++p;
-                const bool have_old = p < pe;
-                const bool have_new = f < fresh.size() && static_cast<int64_t>(fresh[f] / static_cast<uint64_t>(ly.G_in)) == r;
-                if (!have_old && !have_new) break;
-                const int32_t c_new = have_new ? static_cast<int32_t>(fresh[f] % static_cast<uint64_t>(ly.G_in)) : 0;
-                if (have_old && (!have_new || ly.indices[p] < c_new)) {
-                    idx.push_back(ly.indices[p]);
-                    K.push_back(ly.K[p]);
-                    vK.push_back(ly.vK[p]);
-                    if (adam) sK.push_back(ly.sK[p]);
-                    is_new.push_back(0);
-                    ++p;
-                } else {
-                    idx.push_back(c_new);
-                    K.push_back(0.f);
-                    vK.push_back(0.f);
-                    if (adam) sK.push_back(0.f);
-                    is_new.push_back(1);
-                    ++f;
-                }
-            }
-            ip[r + 1] = static_cast<int64_t>(idx.size());
-        }
-        std::vector<float> sb = adam ? ly.sb : std::vector<float>{};
-        ly.set_state(std::move(ip), std::move(idx), std::move(K), ly.b, std::move(vK), ly.vb, std::move(sK),
-                     std::move(sb));
-        if (cfg.init != RegrowInit::Zero) {
-            Rng rng(hash4(seeds[l], 0x494e4954ULL, 0, 0));
-            for (int64_t r = 0; r < ly.G_out; ++r) {
-                float bound = -1.f;
-                for (int64_t p = ly.indptr[r]; p < ly.indptr[r + 1]; ++p) {
-                    if (!is_new[p]) continue;
-                    if (bound < 0) bound = cfg.init == RegrowInit::He ? ly.init_bound(r) : threshold[l];
-                    ly.K[p] = static_cast<float>((2.0 * rng.uniform() - 1.0) * bound);
-                }
-            }
-        }
+        // compact to the kept blocks, then grow every new position fresh (no restored values)
+        ly.keep_where(reinterpret_cast<const uint8_t*>(keep[l].data()));
+        ly.clear_removed();
+        ly.grow_at(fresh.data(), static_cast<int64_t>(fresh.size()), cfg.init, hash4(seeds[l], 0x494e4954ULL, 0, 0),
+                   threshold[l]);
     }
     return stats;
 }

@@ -125,6 +125,8 @@ public:
 
     /// Generic compaction: keeps block p iff keep[p] != 0 (|P| entries). Returns blocks removed.
     int64_t keep_where(const uint8_t* keep);
+    /// Forgets the record of the last prune, so the next grow_at starts every position fresh.
+    void clear_removed();
     /// 1 for the k active blocks of smallest |K| (ties: lower position first), 0 elsewhere.
     std::vector<uint8_t> smallest_blocks(int64_t k) const;
     /// Removes the k blocks of smallest |K| (ties broken by position). Returns k.
@@ -215,7 +217,6 @@ public:
 
 private:
     int64_t grow_sorted(const std::vector<uint64_t>& pos, RegrowInit init, class Rng& rng, float pruned_bound);
-    void clear_removed();
     void init_weights(uint64_t seed);
     void draw_block_weights(int64_t r, int64_t p_begin, int64_t p_end, class Rng& rng, bool zero);
     LayerWork own_;            // scratch of the row-major convenience API
