@@ -14,7 +14,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-FAST = {"epochs": 10, "min_steps": 0, "lr": 0.05, "warmup": 1, "num_threads": 1}
+FAST = {"epochs": 10, "min_steps": 0, "lr": 0.05, "warmup": 1, "n_jobs": 1}
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +40,12 @@ def test_params_are_stored_verbatim_and_clone():
     hidden = (64, 32)
     motif = [2, 2, 1]
     clf = MotifSETClassifier(hidden_sizes=hidden, motif=motif, density=0.3, schedule="constant",
-                             evolution="set", seed=4)
+                             evolution="set", random_state=4)
     p = clf.get_params()
     assert p["hidden_sizes"] is hidden and p["motif"] is motif
-    assert p["schedule"] == "constant" and p["evolution"] == "set" and p["seed"] == 4
+    assert p["schedule"] == "constant" and p["evolution"] == "set" and p["random_state"] == 4
     assert set(p) >= {"hidden_sizes", "motif", "density", "epsilon", "epochs", "batch_size", "lr", "schedule",
-                      "evolution", "dropout", "seed", "num_threads", "verbose"}
+                      "evolution", "dropout", "random_state", "n_jobs", "verbose"}
     c = clone(clf)
     assert c.get_params() == p and c is not clf
     c.set_params(lr=0.1, hidden_sizes=(8,))
@@ -86,7 +86,7 @@ def test_binary_minus_one_plus_one_and_single_int_hidden():
 
 def test_pickle_roundtrip(digits):
     X, y = digits
-    clf = MotifSETClassifier(hidden_sizes=(32,), epochs=2, num_threads=1).fit(X[:500], y[:500])
+    clf = MotifSETClassifier(hidden_sizes=(32,), epochs=2, n_jobs=1).fit(X[:500], y[:500])
     back = pickle.loads(pickle.dumps(clf))
     assert np.array_equal(back.predict_proba(X[500:700]), clf.predict_proba(X[500:700]))
     assert back.get_params() == clf.get_params()
@@ -102,7 +102,7 @@ def test_grid_search_in_pipeline(digits):
 
 def test_errors(digits):
     X, y = digits
-    clf = MotifSETClassifier(hidden_sizes=(16,), epochs=1, num_threads=1)
+    clf = MotifSETClassifier(hidden_sizes=(16,), epochs=1, n_jobs=1)
     for method in (clf.predict, clf.predict_proba, clf.decision_function):
         with pytest.raises(NotFittedError):
             method(X)
@@ -122,13 +122,13 @@ def test_errors(digits):
 def test_early_stopping_keeps_the_best_epoch(digits):
     X, y = digits
     clf = MotifSETClassifier(hidden_sizes=(64,), epochs=60, min_steps=0, lr=0.02, early_stopping=True,
-                             validation_fraction=0.2, n_iter_no_change=3, num_threads=1, seed=1)
+                             validation_fraction=0.2, n_iter_no_change=3, n_jobs=1, random_state=1)
     clf.fit(X[:1000], y[:1000])
     acc = clf.history_["val_accuracy"]
-    assert len(acc) == clf.n_epochs_ and all(a is not None for a in acc)
+    assert len(acc) == clf.n_iter_ and all(a is not None for a in acc)
     best = int(np.argmax(acc)) + 1                     # earliest best epoch
     assert clf.best_epoch_ == best
-    assert clf.n_epochs_ == 60 or clf.n_epochs_ - best == 4     # stopped after 3 epochs without a gain
+    assert clf.n_iter_ == 60 or clf.n_iter_ - best == 4     # stopped after 3 epochs without a gain
     # the kept weights are the best epoch's: they score exactly its accuracy on the held-out split
     _, _, Xv, yv = clf._split(np.asarray(X[:1000], np.float32), np.asarray(y[:1000], np.int64))
     assert clf.model_.score(Xv, yv) == acc[best - 1]
