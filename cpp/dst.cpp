@@ -139,11 +139,27 @@ std::vector<uint8_t> Layer::smallest_blocks(int64_t k) const {
     MC_CHECK(k >= 0 && k <= nnz, "cannot select " << k << " of " << nnz << " blocks");
     std::vector<uint8_t> mark(nnz, 0);
     if (k == 0) return mark;
-    // (|K|, index) pairs: the selection reads contiguous memory instead of K at random.
-    std::vector<std::pair<float, int64_t>> order(static_cast<size_t>(nnz));
-    for (int64_t p = 0; p < nnz; ++p) order[p] = {std::fabs(K[p]), p};
-    std::nth_element(order.begin(), order.begin() + (k - 1), order.end());   // lexicographic: ties by index
-    for (int64_t i = 0; i < k; ++i) mark[order[i].second] = 1;
+    // The k smallest under the order (|K|, index): t = the k-th smallest |K|, then every block below
+    // t and, in index order, as many at t as are still missing. A selection over 4-byte magnitudes
+    // instead of (|K|, index) pairs: a quarter of the memory (160 MB on a 40M-block layer), faster.
+    float t;
+    {
+        std::vector<float> mag(static_cast<size_t>(nnz));
+        for (int64_t p = 0; p < nnz; ++p) mag[p] = std::fabs(K[p]);
+        std::nth_element(mag.begin(), mag.begin() + (k - 1), mag.end());
+        t = mag[k - 1];
+    }
+    int64_t at_t = k;
+    for (int64_t p = 0; p < nnz; ++p) at_t -= std::fabs(K[p]) < t;
+    for (int64_t p = 0; p < nnz; ++p) {
+        const float a = std::fabs(K[p]);
+        if (a < t) {
+            mark[p] = 1;
+        } else if (a == t && at_t > 0) {
+            mark[p] = 1;
+            --at_t;
+        }
+    }
     return mark;
 }
 
