@@ -99,7 +99,7 @@ void Layer::clear_removed() {
     last_removed_sK.clear();
 }
 
-int64_t Layer::keep_where(const uint8_t* keep) {
+int64_t Layer::keep_where(const uint8_t* keep, bool reindex) {
     const int64_t nnz = n_blocks();
     const bool adam_state = !sK.empty();
     clear_removed();
@@ -129,7 +129,7 @@ int64_t Layer::keep_where(const uint8_t* keep) {
     vK.resize(q);
     if (adam_state) sK.resize(q);
     dK.assign(q, 0.f);
-    rebuild_transpose();
+    if (reindex) rebuild_transpose();
     ++pattern_version_;
     return nnz - q;
 }
@@ -163,10 +163,10 @@ std::vector<uint8_t> Layer::smallest_blocks(int64_t k) const {
     return mark;
 }
 
-int64_t Layer::prune_smallest(int64_t k) {
+int64_t Layer::prune_smallest(int64_t k, bool reindex) {
     std::vector<uint8_t> keep = smallest_blocks(k);
     for (auto& v : keep) v = !v;
-    return keep_where(keep.data());
+    return keep_where(keep.data(), reindex);
 }
 
 int64_t Layer::prune_below(float H, int64_t keep_min) {
@@ -269,11 +269,18 @@ int64_t Layer::grow_random(int64_t n, uint64_t seed, RegrowInit init, float prun
     const uint64_t taken_n = static_cast<uint64_t>(n_blocks()) + last_removed_pos.size();
     const int64_t m = std::min<int64_t>(n, static_cast<int64_t>(total - taken_n));
     Rng rng(seed);
+    // sample_positions asks in increasing order within a round: a cursor walks the removal list
+    // (a binary search only when a new round starts below it).
+    const auto& removed = last_removed_pos;
+    size_t cur = 0;
     auto taken = [&](uint64_t pos) {
         const int64_t r = static_cast<int64_t>(pos / G_in);
         const int32_t c = static_cast<int32_t>(pos % G_in);
-        return std::binary_search(indices.begin() + indptr[r], indices.begin() + indptr[r + 1], c) ||
-               std::binary_search(last_removed_pos.begin(), last_removed_pos.end(), pos);
+        if (std::binary_search(indices.begin() + indptr[r], indices.begin() + indptr[r + 1], c)) return true;
+        if (cur > 0 && removed[cur - 1] >= pos)
+            cur = static_cast<size_t>(std::lower_bound(removed.begin(), removed.end(), pos) - removed.begin());
+        while (cur < removed.size() && removed[cur] < pos) ++cur;
+        return cur < removed.size() && removed[cur] == pos;
     };
     const auto fresh = sample_positions(total, static_cast<uint64_t>(std::max<int64_t>(m, 0)), taken_n, rng, taken);
     return grow_sorted(fresh, init, rng, pruned_bound);
