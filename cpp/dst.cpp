@@ -93,16 +93,24 @@ struct TopBuf {
 }  // namespace
 
 void Layer::clear_removed() {
-    last_removed_pos.clear();
-    last_removed_K.clear();
-    last_removed_vK.clear();
-    last_removed_sK.clear();
+    // Swapped with empty vectors, not cleared: after a SET step of zeta 0.3 the record holds 16 bytes
+    // per block of the layer (0.5 GB in a 3 x 1M network) that clear() would keep allocated.
+    std::vector<uint64_t>().swap(last_removed_pos);
+    std::vector<float>().swap(last_removed_K);
+    std::vector<float>().swap(last_removed_vK);
+    std::vector<float>().swap(last_removed_sK);
 }
 
 int64_t Layer::keep_where(const uint8_t* keep, bool reindex) {
     const int64_t nnz = n_blocks();
     const bool adam_state = !sK.empty();
     clear_removed();
+    int64_t n_removed = 0;
+    for (int64_t p = 0; p < nnz; ++p) n_removed += keep[p] == 0;
+    last_removed_pos.reserve(static_cast<size_t>(n_removed));   // exact: no growth by doubling
+    last_removed_K.reserve(static_cast<size_t>(n_removed));
+    last_removed_vK.reserve(static_cast<size_t>(n_removed));
+    if (adam_state) last_removed_sK.reserve(static_cast<size_t>(n_removed));
     std::vector<int64_t> new_indptr(G_out + 1, 0);
     int64_t q = 0;
     for (int64_t r = 0; r < G_out; ++r) {
