@@ -16,56 +16,15 @@ thing to time. Checked: every epoch's loss is finite.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, List
 
-import motifcore
 import pytest
+from scaling_worker import Worker
 
-WORKER = Path(__file__).resolve().parent / "scaling_worker.py"
 ALL_H = (1000, 10000, 100000, 300000)
 MOTIFS = (1, 2)
 LR = 1e-3
-
-
-class Worker:
-    def __init__(self, args: List[str]) -> None:
-        env = dict(os.environ)
-        pkg_root = str(Path(motifcore.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = pkg_root + os.pathsep + env.get("PYTHONPATH", "")
-        self.proc = subprocess.Popen([sys.executable, str(WORKER), *args], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     bufsize=1, env=env)
-        self.ready = self._read()
-
-    def _read(self) -> Dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            err = self.proc.stderr.read() if self.proc.stderr else ""
-            raise RuntimeError(f"scaling worker died (exit {self.proc.wait()}):\n{err[-4000:]}")
-        return json.loads(line)
-
-    def ask(self, cmd: str) -> Dict[str, Any]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(cmd + "\n")
-        self.proc.stdin.flush()
-        return self._read()
-
-    def close(self) -> None:
-        try:
-            if self.proc.poll() is None and self.proc.stdin is not None:
-                self.proc.stdin.write("quit\n")
-                self.proc.stdin.flush()
-                self.proc.wait(timeout=60)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
 
 
 def _rounds(h: int) -> int:
@@ -89,8 +48,6 @@ def _run(benchmark: Any, info: Callable[..., None], sizes: Any, threads: int, im
 
         def epoch() -> None:
             r = w.ask("epoch")
-            if "error" in r:
-                raise RuntimeError(r["error"])
             child_times.append(r["epoch_s"])
             losses.append(r["loss"])
 

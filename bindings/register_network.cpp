@@ -142,7 +142,18 @@ void register_network(py::module_& m) {
                 check_xy(n, X, y);
                 return locked(n, [&] { return n.evaluate(X.data(), y.data(), X.shape(0), chunk); });
             }, py::arg("X").noconvert(), py::arg("y").noconvert(), py::arg("chunk") = 256,
-            "(mean loss, number correct) without training.");
+            "(mean loss, number correct) without training.")
+        .def("inference_bytes", [](const Network& n, int64_t chunk) {
+                return locked(n, [&] { return n.inference_bytes(chunk); });
+            }, py::arg("chunk"), "Bytes of the inference panels of logits/evaluate for a chunk of this many samples.")
+        .def("auto_chunk", [](const Network& n, int64_t budget) {
+                return locked(n, [&] { return n.auto_chunk(budget); });
+            }, py::arg("budget"), "Largest chunk whose inference panels fit in budget bytes (at least 1).")
+        .def("release_workspace", [](Network& n) { locked(n, [&] { n.release_workspace(); }); },
+             "Free the training workspace; the next training call allocates it again.")
+        .def_property_readonly("workspace_bytes", [](const Network& n) {
+                return locked(n, [&] { return n.workspace_bytes(); });
+            }, "Bytes held by the training workspace.");
 }
 
 }  // namespace motifcore_py

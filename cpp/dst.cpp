@@ -93,16 +93,24 @@ struct TopBuf {
 }  // namespace
 
 void Layer::clear_removed() {
-    last_removed_pos.clear();
-    last_removed_K.clear();
-    last_removed_vK.clear();
-    last_removed_sK.clear();
+    // Swapped with empty vectors, not cleared: after a SET step of zeta 0.3 the record holds 16 bytes
+    // per block of the layer (0.5 GB in a 3 x 1M network) that clear() would keep allocated.
+    std::vector<uint64_t>().swap(last_removed_pos);
+    std::vector<float>().swap(last_removed_K);
+    std::vector<float>().swap(last_removed_vK);
+    std::vector<float>().swap(last_removed_sK);
 }
 
-int64_t Layer::keep_where(const uint8_t* keep) {
+int64_t Layer::keep_where(const uint8_t* keep, bool reindex) {
     const int64_t nnz = n_blocks();
     const bool adam_state = !sK.empty();
     clear_removed();
+    int64_t n_removed = 0;
+    for (int64_t p = 0; p < nnz; ++p) n_removed += keep[p] == 0;
+    last_removed_pos.reserve(static_cast<size_t>(n_removed));   // exact: no growth by doubling
+    last_removed_K.reserve(static_cast<size_t>(n_removed));
+    last_removed_vK.reserve(static_cast<size_t>(n_removed));
+    if (adam_state) last_removed_sK.reserve(static_cast<size_t>(n_removed));
     std::vector<int64_t> new_indptr(G_out + 1, 0);
     int64_t q = 0;
     for (int64_t r = 0; r < G_out; ++r) {
@@ -129,7 +137,7 @@ int64_t Layer::keep_where(const uint8_t* keep) {
     vK.resize(q);
     if (adam_state) sK.resize(q);
     dK.assign(q, 0.f);
-    rebuild_transpose();
+    if (reindex) rebuild_transpose();
     ++pattern_version_;
     return nnz - q;
 }
@@ -139,18 +147,34 @@ std::vector<uint8_t> Layer::smallest_blocks(int64_t k) const {
     MC_CHECK(k >= 0 && k <= nnz, "cannot select " << k << " of " << nnz << " blocks");
     std::vector<uint8_t> mark(nnz, 0);
     if (k == 0) return mark;
-    // (|K|, index) pairs: the selection reads contiguous memory instead of K at random.
-    std::vector<std::pair<float, int64_t>> order(static_cast<size_t>(nnz));
-    for (int64_t p = 0; p < nnz; ++p) order[p] = {std::fabs(K[p]), p};
-    std::nth_element(order.begin(), order.begin() + (k - 1), order.end());   // lexicographic: ties by index
-    for (int64_t i = 0; i < k; ++i) mark[order[i].second] = 1;
+    // The k smallest under the order (|K|, index): t = the k-th smallest |K|, then every block below
+    // t and, in index order, as many at t as are still missing. A selection over 4-byte magnitudes
+    // instead of (|K|, index) pairs: a quarter of the memory (160 MB on a 40M-block layer), faster.
+    float t;
+    {
+        std::vector<float> mag(static_cast<size_t>(nnz));
+        for (int64_t p = 0; p < nnz; ++p) mag[p] = std::fabs(K[p]);
+        std::nth_element(mag.begin(), mag.begin() + (k - 1), mag.end());
+        t = mag[k - 1];
+    }
+    int64_t at_t = k;
+    for (int64_t p = 0; p < nnz; ++p) at_t -= std::fabs(K[p]) < t;
+    for (int64_t p = 0; p < nnz; ++p) {
+        const float a = std::fabs(K[p]);
+        if (a < t) {
+            mark[p] = 1;
+        } else if (a == t && at_t > 0) {
+            mark[p] = 1;
+            --at_t;
+        }
+    }
     return mark;
 }
 
-int64_t Layer::prune_smallest(int64_t k) {
+int64_t Layer::prune_smallest(int64_t k, bool reindex) {
     std::vector<uint8_t> keep = smallest_blocks(k);
     for (auto& v : keep) v = !v;
-    return keep_where(keep.data());
+    return keep_where(keep.data(), reindex);
 }
 
 int64_t Layer::prune_below(float H, int64_t keep_min) {
@@ -253,11 +277,18 @@ int64_t Layer::grow_random(int64_t n, uint64_t seed, RegrowInit init, float prun
     const uint64_t taken_n = static_cast<uint64_t>(n_blocks()) + last_removed_pos.size();
     const int64_t m = std::min<int64_t>(n, static_cast<int64_t>(total - taken_n));
     Rng rng(seed);
+    // sample_positions asks in increasing order within a round: a cursor walks the removal list
+    // (a binary search only when a new round starts below it).
+    const auto& removed = last_removed_pos;
+    size_t cur = 0;
     auto taken = [&](uint64_t pos) {
         const int64_t r = static_cast<int64_t>(pos / G_in);
         const int32_t c = static_cast<int32_t>(pos % G_in);
-        return std::binary_search(indices.begin() + indptr[r], indices.begin() + indptr[r + 1], c) ||
-               std::binary_search(last_removed_pos.begin(), last_removed_pos.end(), pos);
+        if (std::binary_search(indices.begin() + indptr[r], indices.begin() + indptr[r + 1], c)) return true;
+        if (cur > 0 && removed[cur - 1] >= pos)
+            cur = static_cast<size_t>(std::lower_bound(removed.begin(), removed.end(), pos) - removed.begin());
+        while (cur < removed.size() && removed[cur] < pos) ++cur;
+        return cur < removed.size() && removed[cur] == pos;
     };
     const auto fresh = sample_positions(total, static_cast<uint64_t>(std::max<int64_t>(m, 0)), taken_n, rng, taken);
     return grow_sorted(fresh, init, rng, pruned_bound);

@@ -124,13 +124,15 @@ public:
     // old values, and grow_random never draws one. Any other pattern change clears the record.
 
     /// Generic compaction: keeps block p iff keep[p] != 0 (|P| entries). Returns blocks removed.
-    int64_t keep_where(const uint8_t* keep);
+    /// reindex = false leaves the transposed index stale, for a caller that grows right after
+    /// (growth rebuilds it; a backward before that would be wrong).
+    int64_t keep_where(const uint8_t* keep, bool reindex = true);
     /// Forgets the record of the last prune, so the next grow_at starts every position fresh.
     void clear_removed();
     /// 1 for the k active blocks of smallest |K| (ties: lower position first), 0 elsewhere.
     std::vector<uint8_t> smallest_blocks(int64_t k) const;
     /// Removes the k blocks of smallest |K| (ties broken by position). Returns k.
-    int64_t prune_smallest(int64_t k);
+    int64_t prune_smallest(int64_t k, bool reindex = true);
     /// Removes the blocks with |K| < H, but keeps at least keep_min blocks (the largest |K|,
     /// ties to the lower position). Returns the number removed.
     int64_t prune_below(float H, int64_t keep_min = 1);

@@ -46,40 +46,63 @@ Network::Network(std::vector<std::shared_ptr<Layer>> ls, int nt) : layers(std::m
     for (auto& w : work_) w.share_out = true;
 }
 
-void Network::gather(const float* X, const int64_t* y, int64_t N, const int64_t* rows, int64_t B) {
-    const int64_t d = n_in();
-    const int64_t C = n_classes();
-    const int64_t ld = panel_ld(B);
-    x0_.resize(static_cast<size_t>(std::max<int64_t>(static_cast<int64_t>(x0_.size()), d * ld)));
-    yb_.resize(static_cast<size_t>(std::max<int64_t>(static_cast<int64_t>(yb_.size()), B)));
-    float* x0 = x0_.data();
-    // Rows and labels first (serial: B checks), then the transpose into the feature-major panel in
-    // tiles of kTS samples x kTJ features: each tile reads kTS row segments that stay in L1 and
-    // writes whole cache lines of the panel, instead of one scattered write per element (a
-    // 5748-feature batch spent more time here than in its layer kernels).
+namespace {
+
+// Checks the batch rows (rows[s], or s when rows is null) against [0, N) and, when y is set, copies
+// their labels into yb [B], each checked to lie in [0, C). Messages number samples from `base`.
+void gather_rows(const int64_t* y, int64_t N, const int64_t* rows, int64_t B, int64_t C, int64_t* yb,
+                 int64_t base = 0) {
     for (int64_t s = 0; s < B; ++s) {
         const int64_t row = rows ? rows[s] : s;
         MC_CHECK_RANGE(row >= 0 && row < N, "sample index " << row << " out of range [0, " << N << ")");
         if (y) {
             MC_CHECK_RANGE(y[row] >= 0 && y[row] < C,
-                           "label " << y[row] << " of sample " << row << " is outside [0, " << C << ")");
-            yb_[s] = y[row];
+                           "label " << y[row] << " of sample " << base + row << " is outside [0, " << C << ")");
+            yb[s] = y[row];
         }
     }
+}
+
+// Transposes the batch rows of X [*, d] (rows[s], or s when rows is null) into the feature-major
+// panel dst [d, ld], in tiles of kTS samples x kTJ features: each tile reads kTS row segments that
+// stay in L1 and writes whole cache lines of the panel, instead of one scattered write per element
+// (a 5748-feature batch spent more time here than in its layer kernels).
+void gather_panel(const float* X, int64_t d, const int64_t* rows, int64_t B, float* dst, int64_t ld, int nt) {
     constexpr int64_t kTS = 16, kTJ = 256;
     const int64_t n_jt = (d + kTJ - 1) / kTJ;
-    parallel_for(n_jt, grain_for(kTJ * B), threads_for(d * B, num_threads), [&](int64_t jt) {
+    parallel_for(n_jt, grain_for(kTJ * B), threads_for(d * B, nt), [&](int64_t jt) {
         const int64_t j0 = jt * kTJ, j1 = std::min(d, j0 + kTJ);
         const float* src[kTS];
         for (int64_t s0 = 0; s0 < B; s0 += kTS) {
             const int64_t ns = std::min(kTS, B - s0);
             for (int64_t t = 0; t < ns; ++t) src[t] = X + (rows ? rows[s0 + t] : s0 + t) * d;
             for (int64_t j = j0; j < j1; ++j) {
-                float* dst = x0 + j * ld + s0;
-                for (int64_t t = 0; t < ns; ++t) dst[t] = src[t][j];
+                float* o = dst + j * ld + s0;
+                for (int64_t t = 0; t < ns; ++t) o[t] = src[t][j];
             }
         }
     });
+}
+
+template <class V>
+int64_t held_bytes(const V& v) {
+    return static_cast<int64_t>(v.capacity() * sizeof(typename V::value_type));
+}
+
+template <class V>
+void free_vector(V& v) {
+    V().swap(v);
+}
+
+}  // namespace
+
+void Network::gather(const float* X, const int64_t* y, int64_t N, const int64_t* rows, int64_t B) {
+    const int64_t d = n_in();
+    const int64_t ld = panel_ld(B);
+    x0_.resize(static_cast<size_t>(std::max<int64_t>(static_cast<int64_t>(x0_.size()), d * ld)));
+    yb_.resize(static_cast<size_t>(std::max<int64_t>(static_cast<int64_t>(yb_.size()), B)));
+    gather_rows(y, N, rows, B, n_classes(), yb_.data());
+    gather_panel(X, d, rows, B, x0_.data(), ld, num_threads);
     for (size_t l = 0; l < layers.size(); ++l) work_[l].ensure(*layers[l], B);
 }
 
@@ -112,16 +135,11 @@ void Network::forward_all(int64_t B, float dropout) {
     }
 }
 
-double Network::loss_and_grad(int64_t B, bool want_grad, int64_t* correct) {
+double Network::loss_and_grad(const float* Z, const int64_t* yb, int64_t B, bool want_grad, int64_t* correct,
+                              double* sample_loss, char* hit, double total) {
     const int64_t C = n_classes();
     const int64_t ld = panel_ld(B);
-    const float* Z = work_.back().Ap;
     if (want_grad) dlogits_.resize(static_cast<size_t>(std::max<int64_t>(static_cast<int64_t>(dlogits_.size()), C * ld)));
-    if (static_cast<int64_t>(sample_loss_.size()) < B) {
-        sample_loss_.resize(static_cast<size_t>(B));
-        hit_.resize(static_cast<size_t>(B));
-    }
-    char* hit = hit_.data();
     float* dz = dlogits_.data();
     const float inv_b = 1.f / static_cast<float>(B);
     const LossConfig* kd = want_grad ? loss_ : nullptr;  // evaluation always reports cross-entropy
@@ -135,8 +153,8 @@ double Network::loss_and_grad(int64_t B, bool want_grad, int64_t* correct) {
             }
         double sum = 0.0;
         for (int64_t c = 0; c < C; ++c) sum += std::exp(static_cast<double>(Z[c * ld + s] - mx));
-        const int64_t y = yb_[s];
-        sample_loss_[s] = std::log(sum) - static_cast<double>(Z[y * ld + s] - mx);
+        const int64_t y = yb[s];
+        sample_loss[s] = std::log(sum) - static_cast<double>(Z[y * ld + s] - mx);
         hit[s] = arg == y;
         if (kd) {
             // Distillation: both softened distributions in double, shifted by their maxima.
@@ -162,7 +180,7 @@ double Network::loss_and_grad(int64_t B, bool want_grad, int64_t* correct) {
                     dz[c * ld + s] = static_cast<float>(g) * inv_b;
                 }
             }
-            sample_loss_[s] = (1.0 - lam) * sample_loss_[s] + lam * T * T * kl;
+            sample_loss[s] = (1.0 - lam) * sample_loss[s] + lam * T * T * kl;
         } else if (want_grad) {
             for (int64_t c = 0; c < C; ++c) {
                 const double p = std::exp(static_cast<double>(Z[c * ld + s] - mx)) / sum;
@@ -170,10 +188,9 @@ double Network::loss_and_grad(int64_t B, bool want_grad, int64_t* correct) {
             }
         }
     });
-    double total = 0.0;
     int64_t n_hit = 0;
     for (int64_t s = 0; s < B; ++s) {
-        total += sample_loss_[s];
+        total += sample_loss[s];
         n_hit += hit[s];
     }
     if (correct) *correct = n_hit;
@@ -198,7 +215,7 @@ double Network::train_step(const float* X, const int64_t* y, int64_t B, float lr
     gather(X, y, B, nullptr, B);
     if (loss_) gather_teacher(loss.teacher, nullptr, B);
     forward_all(B, cfg.dropout);
-    const double total = loss_and_grad(B, true, nullptr);
+    const double total = train_loss(B);
     backward_all(B, cfg);
     update(lr, cfg);
     return total / static_cast<double>(B);
@@ -234,7 +251,7 @@ double Network::grad_step(const float* X, const int64_t* y, int64_t N, const int
     }
     gather(X, y, N, rows, B);
     forward_all(B, dropout);
-    const double loss = loss_and_grad(B, true, nullptr);
+    const double loss = train_loss(B);
     out.assign(L, TopkResult{});
     const int64_t ld = panel_ld(B);
     backward_all(B, tc, [&](size_t l) {
@@ -281,22 +298,108 @@ double Network::train_epoch(const float* X, const int64_t* y, int64_t N, const i
         gather(X, y, N, order + start, B);
         if (loss_) gather_teacher(loss.teacher, order + start, B);
         forward_all(B, cfg.dropout);
-        total += loss_and_grad(B, true, nullptr);
+        total += train_loss(B);
         backward_all(B, cfg);
         update(lrs[k], cfg);
     }
     return n_order > 0 ? total / static_cast<double>(n_order) : 0.0;
 }
 
+double Network::train_loss(int64_t B) {
+    if (static_cast<int64_t>(sample_loss_.size()) < B) {
+        sample_loss_.resize(static_cast<size_t>(B));
+        hit_.resize(static_cast<size_t>(B));
+    }
+    return loss_and_grad(work_.back().Ap, yb_.data(), B, true, nullptr, sample_loss_.data(), hit_.data());
+}
+
+// ---- Inference: forward only, in a workspace that lives for one call ----------------------------
+
+namespace {
+
+// Widths the inference panels hold (see Network::inference_bytes).
+struct InferShape {
+    int64_t W = 0;  // widest activation panel: n_in or any n_out
+    int64_t S = 0;  // most input groups of a layer with m_in > 1
+    int64_t U = 0;  // most output groups of a layer with m_out > 1
+};
+
+InferShape infer_shape(const std::vector<std::shared_ptr<Layer>>& layers) {
+    InferShape sh;
+    sh.W = layers.front()->n_in;
+    for (const auto& l : layers) {
+        sh.W = std::max(sh.W, l->n_out);
+        if (l->m_in > 1) sh.S = std::max(sh.S, l->G_in);
+        if (l->m_out > 1) sh.U = std::max(sh.U, l->G_out);
+    }
+    return sh;
+}
+
+}  // namespace
+
+/// Two ping-pong activation panels (the input of a layer in one, its output in the other), the
+/// group sums and block products of the layer running (in lw.S and lw.U), per-sample loss buffers.
+struct Network::InferWork {
+    PanelVector P[2];
+    LayerWork lw;
+    std::vector<int64_t> yb;
+    std::vector<double> sample_loss;
+    std::vector<char> hit;
+    InferWork(const InferShape& sh, int64_t B, bool labels) {
+        const int64_t ld = panel_ld(B);
+        for (auto& p : P) p.resize(static_cast<size_t>(sh.W * ld));
+        if (sh.S) lw.S.resize(static_cast<size_t>(sh.S * ld));
+        if (sh.U) lw.U.resize(static_cast<size_t>(sh.U * ld));
+        lw.B = B;
+        if (labels) {
+            yb.resize(static_cast<size_t>(B));
+            sample_loss.resize(static_cast<size_t>(B));
+            hit.resize(static_cast<size_t>(B));
+        }
+    }
+};
+
+const float* Network::forward_infer(InferWork& iw, int64_t B) {
+    // The same layer kernels on the same panel layout as forward_all (U and A share a buffer when
+    // m_out == 1), so the logits are bitwise those of the training path.
+    int cur = 0;
+    for (const auto& layer : layers) {
+        float* out = iw.P[1 - cur].data();
+        iw.lw.Ap = out;
+        iw.lw.Up = layer->m_out == 1 ? out : iw.lw.U.data();
+        layer->forward(iw.P[cur].data(), B, iw.lw, num_threads);
+        cur = 1 - cur;
+    }
+    return iw.P[cur].data();
+}
+
+int64_t Network::inference_bytes(int64_t B) const {
+    MC_CHECK(B >= 1, "chunk must be >= 1, got " << B);
+    const InferShape sh = infer_shape(layers);
+    return static_cast<int64_t>(sizeof(float)) * panel_ld(B) * (2 * sh.W + sh.S + sh.U);
+}
+
+int64_t Network::auto_chunk(int64_t budget) const {
+    MC_CHECK(budget >= 1, "memory budget must be >= 1 byte, got " << budget);
+    const InferShape sh = infer_shape(layers);
+    const int64_t per_ld = static_cast<int64_t>(sizeof(float)) * (2 * sh.W + sh.S + sh.U);
+    const int64_t ld_max = budget / per_ld;   // the panels of a chunk B fit iff panel_ld(B) <= ld_max
+    int64_t B = ld_max;                       // panel_ld(B) >= B, so no larger chunk fits
+    while (B > 1 && panel_ld(B) > ld_max) --B;   // at most 32 steps: panel_ld(B) <= B + 31
+    return std::max<int64_t>(B, 1);
+}
+
 void Network::logits(const float* X, int64_t N, float* out, int64_t chunk) {
     MC_CHECK(chunk >= 1, "chunk must be >= 1");
+    if (N <= 0) return;
     const int64_t C = n_classes();
+    const int64_t d = n_in();
+    InferWork iw(infer_shape(layers), std::min(chunk, N), false);
     for (int64_t start = 0; start < N; start += chunk) {
         const int64_t B = std::min(chunk, N - start);
-        gather(X + start * n_in(), nullptr, B, nullptr, B);
-        forward_all(B, 0.f);
-        const float* Z = work_.back().Ap;
         const int64_t ld = panel_ld(B);
+        gather_panel(X + start * d, d, nullptr, B, iw.P[0].data(), ld, num_threads);
+        const float* Z = forward_infer(iw, B);
         for (int64_t s = 0; s < B; ++s)
             for (int64_t c = 0; c < C; ++c) out[(start + s) * C + c] = Z[c * ld + s];
     }
@@ -304,17 +407,44 @@ void Network::logits(const float* X, int64_t N, float* out, int64_t chunk) {
 
 std::pair<double, int64_t> Network::evaluate(const float* X, const int64_t* y, int64_t N, int64_t chunk) {
     MC_CHECK(chunk >= 1, "chunk must be >= 1");
+    if (N <= 0) return {0.0, 0};
+    const int64_t d = n_in();
+    InferWork iw(infer_shape(layers), std::min(chunk, N), true);
     double total = 0.0;
     int64_t correct = 0;
     for (int64_t start = 0; start < N; start += chunk) {
         const int64_t B = std::min(chunk, N - start);
-        gather(X + start * n_in(), y + start, B, nullptr, B);
-        forward_all(B, 0.f);
+        gather_rows(y + start, B, nullptr, B, n_classes(), iw.yb.data(), start);
+        gather_panel(X + start * d, d, nullptr, B, iw.P[0].data(), panel_ld(B), num_threads);
+        const float* Z = forward_infer(iw, B);
         int64_t c = 0;
-        total += loss_and_grad(B, false, &c);
+        // One running sum over the samples in order: the mean does not depend on the chunk.
+        total = loss_and_grad(Z, iw.yb.data(), B, false, &c, iw.sample_loss.data(), iw.hit.data(), total);
         correct += c;
     }
-    return {N > 0 ? total / static_cast<double>(N) : 0.0, correct};
+    return {total / static_cast<double>(N), correct};
+}
+
+// ---- Training workspace ----------------------------------------------------------------------------
+
+void Network::release_workspace() {
+    for (auto& w : work_) {
+        w = LayerWork{};
+        w.share_out = true;
+    }
+    free_vector(x0_);
+    free_vector(yb_);
+    free_vector(dlogits_);
+    free_vector(sample_loss_);
+    free_vector(hit_);
+    free_vector(tb_);
+}
+
+int64_t Network::workspace_bytes() const {
+    int64_t n = held_bytes(x0_) + held_bytes(yb_) + held_bytes(dlogits_) + held_bytes(sample_loss_) +
+                held_bytes(hit_) + held_bytes(tb_);
+    for (const auto& w : work_) n += held_bytes(w.S) + held_bytes(w.U) + held_bytes(w.A) + held_bytes(w.dU) + held_bytes(w.dS);
+    return n;
 }
 
 }  // namespace motifcore

@@ -72,10 +72,29 @@ public:
                      const std::vector<TopkConfig>& cfg, std::vector<TopkResult>& out);
 
     /// Logits [N, n_classes] (row-major) of X [N, n_in], computed in chunks of `chunk` samples.
+    /// Forward only: runs in an inference workspace of inference_bytes(min(chunk, N)) bytes that
+    /// lives for the call (the training workspace is neither used nor grown).
     void logits(const float* X, int64_t N, float* out, int64_t chunk);
 
-    /// Mean loss and number of correct predictions on (X, y), in chunks (no training).
+    /// Mean loss and number of correct predictions on (X, y), in chunks (no training); the same
+    /// inference workspace as logits.
     std::pair<double, int64_t> evaluate(const float* X, const int64_t* y, int64_t N, int64_t chunk);
+
+    /// Bytes of the inference panels for a chunk of B samples: 4 * panel_ld(B) * (2 W + S + U), W
+    /// the widest of n_in and every n_out (two ping-pong activation panels), S the most input groups
+    /// of a layer with m_in > 1 (its group sums), U the most output groups of a layer with m_out > 1
+    /// (its block products). Per-sample buffers (labels, losses) of a few bytes are not counted.
+    int64_t inference_bytes(int64_t B) const;
+
+    /// The largest chunk whose inference panels fit in `budget` bytes, at least 1.
+    int64_t auto_chunk(int64_t budget) const;
+
+    /// Frees the training workspace (every layer's panels, the batch input and the loss buffers);
+    /// the next training call allocates it again. Results do not change.
+    void release_workspace();
+
+    /// Bytes held by the training workspace's panels and per-batch buffers (capacity, not size).
+    int64_t workspace_bytes() const;
 
     /// Exclusive guard of the network's scratch and of every layer (rule: concurrency.hpp).
     StateGuard guard() const {
@@ -90,7 +109,16 @@ private:
     void backward_all(int64_t B, const TrainConfig& cfg, const std::function<void(size_t)>& after = {});
     void gather(const float* X, const int64_t* y, int64_t N, const int64_t* rows, int64_t B);
     void forward_all(int64_t B, float dropout);
-    double loss_and_grad(int64_t B, bool want_grad, int64_t* correct);
+    /// Softmax cross-entropy of the logits panel Z [C, ld] against labels yb [B]: returns `total`
+    /// plus the per-sample losses added in sample order, counts the right predictions into *correct
+    /// (if set) and writes dlogits_ if want_grad; sample_loss [B] and hit [B] are scratch.
+    double loss_and_grad(const float* Z, const int64_t* yb, int64_t B, bool want_grad, int64_t* correct,
+                         double* sample_loss, char* hit, double total = 0.0);
+    /// loss_and_grad of the training batch: logits of the last layer's panel, labels yb_, gradient on.
+    double train_loss(int64_t B);
+    struct InferWork;
+    /// Forward of a chunk of B samples whose input panel is iw's first panel; returns the logits panel.
+    const float* forward_infer(InferWork& iw, int64_t B);
     /// Copies the teacher logits of the batch rows (row-major [B, C]) into tb_ (distillation only).
     void gather_teacher(const float* teacher, const int64_t* rows, int64_t B);
     const LossConfig* loss_ = nullptr;  // the loss of the running training call; nullptr = cross-entropy

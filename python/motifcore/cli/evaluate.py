@@ -16,7 +16,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     e.add_argument("--dataset", help="dataset name (default: the one the run was trained on)")
     e.add_argument("--data-dir", help="folder searched first for the dataset files")
     e.add_argument("--split", choices=("test", "train"), default="test", help="split to score (default: test)")
-    e.add_argument("--batch-size", type=int_min(1), default=1024)
+    e.add_argument("--batch-size", type=int_min(1),
+                   help="samples per chunk (default: up to 256, as many as fit 256 MiB of panels)")
     e.add_argument("--threads", type=int_min(1))
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     e.set_defaults(func=run)
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     name, X, y, Xt, yt = checkpoint_data(ck, args.checkpoint, args.dataset, args.data_dir)
     Xe, ye = (Xt, yt) if args.split == "test" else (X, y)
     model = ck.model
-    loss, acc = model.evaluate(Xe, ye, batch_size=args.batch_size)
+    loss, acc = model.evaluate(Xe, ye, batch_size=args.batch_size or "auto")
     res = {"checkpoint": str(args.checkpoint), "dataset": name, "split": args.split, "n_samples": int(Xe.shape[0]),
            "accuracy": acc, "loss": loss, "epoch": ck.epoch}
     if args.json:

@@ -390,7 +390,10 @@ class Trainer:
         ``lam``: pass it again to :meth:`from_checkpoint`.
     eval_every : int, default 1
         Evaluate on the held-out set every this many epochs (and always after the last epoch).
-    eval_batch_size : int, default 1024
+    eval_batch_size : int or "auto", default "auto"
+        Chunk of the held-out evaluation; ``"auto"`` sizes it by memory
+        (:meth:`MotifMLP.eval_chunk`: the largest chunk, up to 256, whose inference panels fit
+        the model's ``eval_memory``, 256 MiB by default). The result does not depend on the chunk.
     seed : int, default 0
         Seed of the shuffling and of the evolution (the model has its own init seed).
     shuffle : bool, default True
@@ -398,6 +401,10 @@ class Trainer:
     callbacks : sequence of Callback or functions ``f(trainer, epoch, logs)``
     progress : bool, default True
         Show a tqdm progress bar (epochs, loss, accuracy, s/epoch, ETA) on stderr.
+
+    When :meth:`fit` returns (or raises), the model's training workspace is released
+    (:meth:`MotifMLP.release_workspace`): a trained model holds its weights and optimizer state,
+    not the panels of its last batch. A further ``fit`` allocates them again.
     """
 
     def __init__(
@@ -426,7 +433,7 @@ class Trainer:
         evolve_layers: str | Sequence[int] | None = None,
         distill: KD | None = None,
         eval_every: int = 1,
-        eval_batch_size: int = 1024,
+        eval_batch_size: int | str = "auto",
         seed: int = 0,
         shuffle: bool = True,
         callbacks: Sequence[Callback | Callable[..., bool | None]] | None = None,
@@ -485,7 +492,10 @@ class Trainer:
                              f"has {model.n_classes} classes")
         self.distill = distill
         self.eval_every = check_int(eval_every, "eval_every")
-        self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size")
+        if isinstance(eval_batch_size, str) and eval_batch_size != "auto":
+            raise ValueError(f"eval_batch_size must be a positive integer or 'auto', got {eval_batch_size!r}")
+        self.eval_batch_size: int | str = (
+            "auto" if isinstance(eval_batch_size, str) else check_int(eval_batch_size, "eval_batch_size"))
         self.seed = check_seed(seed)
         self.shuffle = bool(shuffle)
         self.callbacks: list[Any] = []
@@ -707,6 +717,7 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
+            model.release_workspace()
         for c in self.callbacks:
             getattr(c, "on_train_end", lambda t: None)(self)
         return self.history

@@ -1,0 +1,143 @@
+"""Memory that follows the work: the forward-only inference path (logits, evaluate) against the
+training path's forward and a NumPy reference, its independence of the chunk, the memory-sized
+chunk ``batch_size="auto"`` against panel sizes computed here, and releasing the training workspace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import reference as ref
+from motifcore import MotifMLP, Trainer
+from motifcore.nn import DEFAULT_EVAL_MEMORY, MAX_EVAL_CHUNK
+from test_mlp import assert_close, specs_of
+from test_references import panel_ld
+
+SIZES = [23, 40, 31, 17, 5]
+# m = 1; square motifs; rectangular ones where U (m_out > 1) and S (m_in > 1) differ per layer
+MOTIFS = [1, 2, [(3, 1), (2, 3), (1, 2), 1]]
+
+
+def _data(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, SIZES[0])).astype(np.float32), rng.integers(0, SIZES[-1], n)
+
+
+def _trained(motif, seed: int = 0, threads: int = 1) -> MotifMLP:
+    X, y = _data(64, seed + 10)
+    mlp = MotifMLP(SIZES, motif=motif, density=0.5, seed=seed, num_threads=threads)
+    mlp.train_epoch(X, y, batch_size=16, lr=0.1, seed=0)   # away from the init (biases nonzero)
+    return mlp
+
+
+def _panel_bytes(mlp: MotifMLP, chunk: int) -> int:
+    """Inference panels of a chunk, from the layer shapes: two activation panels of the widest
+    width (input included), the group sums of the widest m_in > 1 input, the block products of the
+    widest m_out > 1 output; float32 rows of panel_ld(chunk)."""
+    widest = max([mlp.n_features] + [layer.n_out for layer in mlp.layers])
+    s = max([layer.groups[1] for layer in mlp.layers if layer.motif[1] > 1], default=0)
+    u = max([layer.groups[0] for layer in mlp.layers if layer.motif[0] > 1], default=0)
+    return 4 * panel_ld(chunk) * (2 * widest + s + u)
+
+
+@pytest.mark.parametrize("motif", MOTIFS)
+def test_inference_equals_training_forward(motif):
+    mlp = _trained(motif)
+    X, y = _data(37, 1)
+    z = mlp.decision_function(X, batch_size=37)
+    # the row-major layer API runs each layer's training-path forward kernels, layer by layer
+    h = X
+    for layer in mlp.layers:
+        h = layer.forward(h)
+    assert np.array_equal(z, h)
+    assert_close(z, ref.mlp_logits(specs_of(mlp), X), rtol=1e-5, what="logits")
+    # the fused training step's loss is computed on its own forward; lr = 0 leaves the weights alone
+    loss, _ = mlp.evaluate(X, y, batch_size=37)
+    step_loss = mlp.train_step(X, y, lr=0.0, momentum=0.0, weight_decay=0.0)
+    assert loss == step_loss
+    assert loss == pytest.approx(ref.cross_entropy(ref.mlp_logits(specs_of(mlp), X), y), rel=1e-5)
+
+
+@pytest.mark.parametrize("motif", MOTIFS)
+def test_results_do_not_depend_on_the_chunk(motif):
+    mlp = _trained(motif, seed=3, threads=2)
+    X, y = _data(70, 2)
+    z = mlp.decision_function(X, batch_size=70)
+    evals = set()
+    for chunk in (1, 5, 16, 17, 33, 48, 69, 70, 500, "auto"):
+        assert np.array_equal(mlp.decision_function(X, batch_size=chunk), z), chunk
+        evals.add(mlp.evaluate(X, y, batch_size=chunk))
+    assert len(evals) == 1      # the mean loss is one running sum over the samples: bitwise equal
+    loss, acc = evals.pop()
+    assert acc == np.mean(z.argmax(axis=1) == y)
+    assert loss == pytest.approx(ref.cross_entropy(z.astype(np.float64), y), rel=1e-6)
+
+
+@pytest.mark.parametrize("motif", MOTIFS)
+def test_auto_chunk_fits_its_budget(motif):
+    mlp = MotifMLP(SIZES, motif=motif, density=0.5, seed=0, num_threads=1)
+    for chunk in (1, 16, 17, 100, 1000):
+        assert mlp.inference_bytes(chunk) == _panel_bytes(mlp, chunk)
+    assert mlp.eval_memory == DEFAULT_EVAL_MEMORY == 256 * 2**20
+    assert mlp.eval_chunk() == MAX_EVAL_CHUNK          # tiny panels: the cap, not the budget
+    for budget in (1, 2_000, 20_000, 48_000, 100_000, 1_000_000):
+        chunk = mlp.eval_chunk(budget)
+        fits = _panel_bytes(mlp, chunk) <= budget
+        assert chunk >= 1 and (fits or chunk == 1)
+        assert chunk == MAX_EVAL_CHUNK or _panel_bytes(mlp, chunk + 1) > budget   # the largest that fits
+    # the model's budget is what batch_size="auto" uses
+    mlp.eval_memory = 20_000
+    assert mlp.eval_chunk() == mlp.eval_chunk(20_000) < MAX_EVAL_CHUNK
+
+
+def test_auto_chunk_of_a_wide_network():
+    # 3 x 300,000 (issue 12; a few blocks per layer, the panels do not depend on them): 256 MiB of
+    # panels hold a chunk of 80 samples, where the Trainer's old chunk of 1024 needs 2.5 GB in this
+    # path (7.5 GB in the training workspace it used to grow)
+    mlp = MotifMLP([3312, 300_000, 300_000, 300_000, 5], density=[1e-6, 1e-8, 1e-8, 1e-4], seed=0, num_threads=1)
+    chunk = mlp.eval_chunk()
+    assert chunk == 80 and _panel_bytes(mlp, 80) == 4 * 80 * 600_000 <= 256 * 2**20 < _panel_bytes(mlp, 81)
+    assert mlp.inference_bytes(1024) == 4 * 1040 * 600_000
+
+
+def test_bad_chunks_are_refused():
+    mlp = MotifMLP([4, 6, 3], seed=0, num_threads=1)
+    X, y = _data(3)
+    with pytest.raises(ValueError, match="'auto'"):
+        mlp.decision_function(X[:, :4], batch_size="big")
+    with pytest.raises(TypeError, match="batch_size"):
+        mlp.evaluate(X[:, :4], y % 3, batch_size=2.5)
+    with pytest.raises(ValueError, match="eval_memory"):
+        mlp.eval_memory = 0
+    with pytest.raises(ValueError, match="eval_batch_size"):
+        Trainer(mlp, eval_batch_size="max")
+
+
+@pytest.mark.parametrize("motif", MOTIFS)
+def test_release_workspace_then_train_and_predict(motif):
+    X, y = _data(64, 4)
+    a, b = _trained(motif, seed=5), _trained(motif, seed=5)
+    assert a.workspace_bytes > 0
+    a.release_workspace()
+    assert a.workspace_bytes == 0
+    assert np.array_equal(a.decision_function(X), b.decision_function(X))
+    assert a.workspace_bytes == 0                       # inference does not grow it
+    for mlp in (a, b):
+        mlp.train_epoch(X, y, batch_size=16, lr=0.1, seed=1, dropout=0.2)
+    assert a.workspace_bytes == b.workspace_bytes > 0
+    assert np.array_equal(a.decision_function(X), b.decision_function(X))
+    for k, v in a.get_state().items():
+        assert np.array_equal(v, b.get_state()[k]), k
+
+
+def test_trainer_releases_the_workspace_and_evaluates_in_auto_chunks():
+    X, y = _data(96, 6)
+    Xv, yv = _data(40, 7)
+    mlp = MotifMLP(SIZES, motif=2, density=0.5, seed=0, num_threads=1)
+    tr = Trainer(mlp, epochs=2, batch_size=16, progress=False, evolution="none")
+    assert tr.eval_batch_size == "auto" and tr.config["eval_batch_size"] == "auto"
+    h = tr.fit(X, y, Xv, yv)
+    assert mlp.workspace_bytes == 0
+    assert h["val_loss"][-1] == mlp.evaluate(Xv, yv, batch_size=1)[0]
+    tr2 = Trainer(MotifMLP(SIZES, motif=2, density=0.5, seed=0, num_threads=1), epochs=2, batch_size=16,
+                  progress=False, evolution="none", eval_batch_size=3)
+    assert tr2.fit(X, y, Xv, yv)["val_loss"] == h["val_loss"]
