@@ -53,10 +53,8 @@ void Network::gather(const float* X, const int64_t* y, int64_t N, const int64_t*
     x0_.resize(static_cast<size_t>(std::max<int64_t>(static_cast<int64_t>(x0_.size()), d * ld)));
     yb_.resize(static_cast<size_t>(std::max<int64_t>(static_cast<int64_t>(yb_.size()), B)));
     float* x0 = x0_.data();
-    // Rows and labels first (serial: B checks), then the transpose into the feature-major panel in
-    // tiles of kTS samples x kTJ features: each tile reads kTS row segments that stay in L1 and
-    // writes whole cache lines of the panel, instead of one scattered write per element (a
-    // 5748-feature batch spent more time here than in its layer kernels).
+    // Rows and labels first (serial: B checks), then the tiled transpose into the feature-major
+    // panel (a 5748-feature batch spent more time in a naive transpose than in its layer kernels).
     for (int64_t s = 0; s < B; ++s) {
         const int64_t row = rows ? rows[s] : s;
         MC_CHECK_RANGE(row >= 0 && row < N, "sample index " << row << " out of range [0, " << N << ")");
@@ -66,20 +64,7 @@ void Network::gather(const float* X, const int64_t* y, int64_t N, const int64_t*
             yb_[s] = y[row];
         }
     }
-    constexpr int64_t kTS = 16, kTJ = 256;
-    const int64_t n_jt = (d + kTJ - 1) / kTJ;
-    parallel_for(n_jt, grain_for(kTJ * B), threads_for(d * B, num_threads), [&](int64_t jt) {
-        const int64_t j0 = jt * kTJ, j1 = std::min(d, j0 + kTJ);
-        const float* src[kTS];
-        for (int64_t s0 = 0; s0 < B; s0 += kTS) {
-            const int64_t ns = std::min(kTS, B - s0);
-            for (int64_t t = 0; t < ns; ++t) src[t] = X + (rows ? rows[s0 + t] : s0 + t) * d;
-            for (int64_t j = j0; j < j1; ++j) {
-                float* dst = x0 + j * ld + s0;
-                for (int64_t t = 0; t < ns; ++t) dst[t] = src[t][j];
-            }
-        }
-    });
+    rows_to_panel(X, d, rows, B, x0, ld, num_threads);
     for (size_t l = 0; l < layers.size(); ++l) work_[l].ensure(*layers[l], B);
 }
 
