@@ -53,11 +53,6 @@ struct KernelTable {
     /// for r in [0, rows). `in` is [*, B], `out` is [rows, B]; `out` is overwritten.
     void (*spmm)(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* val,
                  const float* in, float* out, int64_t B, int64_t ld, int num_threads);
-    /// spmm with the value of entry p read as val[pos[p]]: the transposed product reads the CSR
-    /// weights in place through the transposed index (same sums, bitwise, as spmm on the gathered
-    /// values val[pos[p]]).
-    void (*spmm_pos)(int64_t rows, const int64_t* indptr, const int32_t* idx, const int64_t* pos, const float* val,
-                     const float* in, float* out, int64_t B, int64_t ld, int num_threads);
     /// Sampled dense-dense product: out[p] = dot(left[r, :], right[idx[p], :]) for every stored
     /// entry p of every CSR row r. `left` is [rows, ld], `right` is [*, ld]; `out` has indptr[rows] entries.
     void (*sddmm)(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* left,

@@ -3,7 +3,6 @@
 // with the matching target flags, so GCC/Clang vector extensions map to SSE, AVX2 or AVX-512.
 #include <cstdint>
 #include <algorithm>
-#include <type_traits>
 #include <vector>
 
 #include "kernels.hpp"
@@ -25,8 +24,8 @@ constexpr int64_t kHugePanel = int64_t(24) << 20;
 // stays in L2 while every output row of the tile is computed: the panel rows are gathered at random,
 // so once the whole panel exceeds L2 the kernel becomes bound by L3 traffic. A panel far beyond
 // the last-level cache misses anyway; there one pass with the widest tile moves the least data.
-// `budget` is the bytes of panel slice we aim to keep hot.
-static inline int tile_vectors(int64_t rows_in, int64_t B, int64_t ld, int64_t budget) {
+static inline int tile_vectors(int64_t rows_in, int64_t B, int64_t ld) {
+    const int64_t budget = 384 * 1024;  // bytes of panel slice we aim to keep hot
     int nv = 4;
     if (rows_in * ld * 4 <= kHugePanel)
         while (nv > 1 && rows_in * nv * W * 4 > budget) nv /= 2;
@@ -37,24 +36,8 @@ static inline int tile_vectors(int64_t rows_in, int64_t B, int64_t ld, int64_t b
 // One output row, one batch tile of NV vectors. NACC interleaved accumulator sets break the FMA
 // dependency chain (its latency, not bandwidth, bounds a naive axpy loop). PF prefetches the panel
 // rows of entries a few steps ahead, for panels too large for any cache.
-// Where an SpMM reads the value of its entry p: val[p] (the forward's CSR order), or val[pos[p]]
-// (the transposed product reads the weights in place through the transposed index's positions, so
-// no transposed copy of them is written and read each step). The value is the same either way,
-// so both orders give bitwise the same sums.
-struct DirectVals {
-    const float* __restrict v;
-    float operator[](int64_t p) const { return v[p]; }
-    DirectVals at(int64_t p0) const { return {v + p0}; }
-};
-struct PosVals {
-    const float* __restrict v;
-    const int64_t* __restrict pos;
-    float operator[](int64_t p) const { return v[pos[p]]; }
-    PosVals at(int64_t p0) const { return {v, pos + p0}; }
-};
-
-template <int NV, int NACC, bool PF = false, class Vals = DirectVals>
-static inline void spmm_tile(const int32_t* __restrict idx, Vals val, int64_t n,
+template <int NV, int NACC, bool PF = false>
+static inline void spmm_tile(const int32_t* __restrict idx, const float* __restrict val, int64_t n,
                              const float* __restrict in, int64_t ld_in, float* __restrict out) {
     constexpr int64_t PD = 16;  // prefetch distance in entries
     vf a[NACC][NV];
@@ -75,8 +58,6 @@ static inline void spmm_tile(const int32_t* __restrict idx, Vals val, int64_t n,
                     for (int v = 0; v < NV * W; v += 16) __builtin_prefetch(s + v);
                 }
             }
-            if constexpr (std::is_same_v<Vals, PosVals>)
-                if (p + k + PD < n) __builtin_prefetch(val.v + val.pos[p + k + PD]);
             const float* s = in + static_cast<int64_t>(idx[p + k]) * ld_in;
             const float kv = val[p + k];
 #pragma GCC unroll 8
@@ -98,8 +79,7 @@ static inline void spmm_tile(const int32_t* __restrict idx, Vals val, int64_t n,
 // Scalar columns at the end of the batch, with the same accumulation pattern as spmm_tile<*, 4>
 // (four interleaved sums over p mod 4, added left to right), so a sample's output does not depend
 // on where in the batch it sits.
-template <class Vals>
-static inline void spmm_tail(const int32_t* __restrict idx, Vals val, int64_t n,
+static inline void spmm_tail(const int32_t* __restrict idx, const float* __restrict val, int64_t n,
                              const float* __restrict in, int64_t ld_in, float* __restrict out,
                              int64_t width) {
     for (int64_t t = 0; t < width; ++t) {
@@ -112,49 +92,37 @@ static inline void spmm_tail(const int32_t* __restrict idx, Vals val, int64_t n,
     }
 }
 
-// Rows [r_begin, r_end) of one batch tile.
-template <int NV, int NACC, bool PF, class Vals>
-static inline void spmm_tile_rows(int64_t tile, int64_t r_begin, int64_t r_end, const int64_t* indptr,
-                                  const int32_t* idx, Vals vals, const float* in,
-                                  float* out, int64_t B, int64_t ld) {
-    constexpr int64_t T = NV * W;
-    const int64_t n_full = B / T;
-    if (tile < n_full) {
-        const int64_t b = tile * T;
-        for (int64_t r = r_begin; r < r_end; ++r) {
-            const int64_t p0 = indptr[r];
-            spmm_tile<NV, NACC, PF>(idx + p0, vals.at(p0), indptr[r + 1] - p0, in + b, ld, out + r * ld + b);
-        }
-    } else {
-        const int64_t b0 = n_full * T;
-        for (int64_t r = r_begin; r < r_end; ++r) {
-            const int64_t p0 = indptr[r], n = indptr[r + 1] - p0;
-            int64_t b = b0;
-            for (; b + W <= B; b += W) spmm_tile<1, 4>(idx + p0, vals.at(p0), n, in + b, ld, out + r * ld + b);
-            if (b < B) spmm_tail(idx + p0, vals.at(p0), n, in + b, ld, out + r * ld + b, B - b);
-        }
-    }
-}
-
-template <int NV, int NACC, bool PF, class Vals>
-static void spmm_tiled(int64_t rows, const int64_t* indptr, const int32_t* idx, Vals val,
+template <int NV, int NACC, bool PF = false>
+static void spmm_tiled(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* val,
                        const float* in, float* out, int64_t B, int64_t ld, int num_threads) {
     constexpr int64_t T = NV * W;
     const int64_t n_full = B / T;
-    constexpr int64_t kRows = 16;
-    const int64_t n_rc = (rows + kRows - 1) / kRows, n_tiles = n_full + (n_full * T < B ? 1 : 0);
-    const int threads = threads_for(indptr[rows] * B + rows, num_threads);
     // Chunks of 16 rows of one batch tile, tile by tile (then the tail columns); tiles write
     // disjoint column ranges, so there is no join between them.
-    parallel_for(n_tiles * n_rc, 1, threads, [&](int64_t chunk) {
+    constexpr int64_t kRows = 16;
+    const int64_t n_rc = (rows + kRows - 1) / kRows, n_tiles = n_full + (n_full * T < B ? 1 : 0);
+    parallel_for(n_tiles * n_rc, 1, threads_for(indptr[rows] * B + rows, num_threads), [&](int64_t chunk) {
         const int64_t tile = chunk / n_rc, r_begin = chunk % n_rc * kRows, r_end = std::min(rows, r_begin + kRows);
-        spmm_tile_rows<NV, NACC, PF>(tile, r_begin, r_end, indptr, idx, val, in, out, B, ld);
+        if (tile < n_full) {
+            const int64_t b = tile * T;
+            for (int64_t r = r_begin; r < r_end; ++r) {
+                const int64_t p0 = indptr[r];
+                spmm_tile<NV, NACC, PF>(idx + p0, val + p0, indptr[r + 1] - p0, in + b, ld, out + r * ld + b);
+            }
+        } else {
+            const int64_t b0 = n_full * T;
+            for (int64_t r = r_begin; r < r_end; ++r) {
+                const int64_t p0 = indptr[r], n = indptr[r + 1] - p0;
+                int64_t b = b0;
+                for (; b + W <= B; b += W) spmm_tile<1, 4>(idx + p0, val + p0, n, in + b, ld, out + r * ld + b);
+                if (b < B) spmm_tail(idx + p0, val + p0, n, in + b, ld, out + r * ld + b, B - b);
+            }
+        }
     });
 }
 
-template <class Vals>
-static void spmm_any(int64_t rows, const int64_t* indptr, const int32_t* idx, Vals val, const float* in,
-                     float* out, int64_t B, int64_t ld, int num_threads) {
+static void spmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* val,
+                 const float* in, float* out, int64_t B, int64_t ld, int num_threads) {
     int64_t rows_in = 0;  // panel rows touched: bounded by the largest index + 1
     const int64_t nnz = indptr[rows];
     for (int64_t p = 0; p < nnz; p += 97) rows_in = std::max<int64_t>(rows_in, idx[p] + 1);
@@ -163,28 +131,15 @@ static void spmm_any(int64_t rows, const int64_t* indptr, const int32_t* idx, Va
     // which fit the register file of AVX-512 (32) and, with NV <= 2, of AVX2/SSE (16).
     constexpr int kMaxNV = W >= 16 ? 4 : 2;
     const bool huge = rows_in * ld * 4 > kHugePanel;
-    // Values read through positions cost one random read per entry and batch tile, so that
-    // variant takes wider tiles (fewer passes over the weights) against a larger panel budget.
-    constexpr int64_t budget = std::is_same_v<Vals, PosVals> ? 1024 * 1024 : 384 * 1024;
-    const int nv = std::min(kMaxNV, huge ? (B >= 4 * W ? 4 : B >= 2 * W ? 2 : 1) : tile_vectors(rows_in, B, ld, budget));
+    const int nv = std::min(kMaxNV, huge ? (B >= 4 * W ? 4 : B >= 2 * W ? 2 : 1) : tile_vectors(rows_in, B, ld));
     if (huge) {
         if (nv >= 4) return spmm_tiled<kMaxNV, 4, true>(rows, indptr, idx, val, in, out, B, ld, num_threads);
         if (nv == 2) return spmm_tiled<2, 4, true>(rows, indptr, idx, val, in, out, B, ld, num_threads);
         return spmm_tiled<1, 4, true>(rows, indptr, idx, val, in, out, B, ld, num_threads);
     }
-    if (nv >= 4) return spmm_tiled<kMaxNV, 4, false>(rows, indptr, idx, val, in, out, B, ld, num_threads);
-    if (nv == 2) return spmm_tiled<2, 4, false>(rows, indptr, idx, val, in, out, B, ld, num_threads);
-    return spmm_tiled<1, 4, false>(rows, indptr, idx, val, in, out, B, ld, num_threads);
-}
-
-static void spmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* val,
-                 const float* in, float* out, int64_t B, int64_t ld, int num_threads) {
-    spmm_any(rows, indptr, idx, DirectVals{val}, in, out, B, ld, num_threads);
-}
-
-static void spmm_pos(int64_t rows, const int64_t* indptr, const int32_t* idx, const int64_t* pos,
-                     const float* val, const float* in, float* out, int64_t B, int64_t ld, int num_threads) {
-    spmm_any(rows, indptr, idx, PosVals{val, pos}, in, out, B, ld, num_threads);
+    if (nv >= 4) return spmm_tiled<kMaxNV, 4>(rows, indptr, idx, val, in, out, B, ld, num_threads);
+    if (nv == 2) return spmm_tiled<2, 4>(rows, indptr, idx, val, in, out, B, ld, num_threads);
+    return spmm_tiled<1, 4>(rows, indptr, idx, val, in, out, B, ld, num_threads);
 }
 
 // Horizontal reductions in registers (a spill of a wide vector followed by narrower reloads
@@ -427,8 +382,7 @@ static void score_tile(const float* dU, int64_t nr, const float* St, int64_t Cp,
 }  // namespace MC_ISA_NS
 
 const KernelTable& MC_TABLE_FN() {
-    static const KernelTable table{MC_ISA_NAME,           &MC_ISA_NS::spmm,           &MC_ISA_NS::spmm_pos,
-                                   &MC_ISA_NS::sddmm,
+    static const KernelTable table{MC_ISA_NAME,           &MC_ISA_NS::spmm,           &MC_ISA_NS::sddmm,
                                    &MC_ISA_NS::group_sum, &MC_ISA_NS::expand_bias_act, &MC_ISA_NS::group_backward,
                                    &MC_ISA_NS::score_tile};
     return table;

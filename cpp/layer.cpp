@@ -163,7 +163,7 @@ void Layer::set_state(std::vector<int64_t> new_indptr, std::vector<int32_t> new_
 }
 
 void LayerWork::ensure(const Layer& layer, int64_t batch) {
-    if (batch <= B && Ap) return;
+    if (batch <= B && static_cast<int64_t>(Kt.size()) == layer.n_blocks() && Ap) return;
     B = std::max(B, batch);
     const int64_t ld = panel_ld(B);
     const bool shared = share_out && layer.m_out == 1;
@@ -174,6 +174,7 @@ void LayerWork::ensure(const Layer& layer, int64_t batch) {
         dU.resize(static_cast<size_t>(layer.G_out * ld));
     }
     dS.resize(static_cast<size_t>(layer.G_in * ld));
+    Kt.resize(static_cast<size_t>(layer.n_blocks()));
     Ap = A.data();
     Up = shared ? Ap : U.data();
     dUp = shared ? Ap : dU.data();
@@ -203,8 +204,13 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
     const float* dU = w.dUp;
     kernels().sddmm(G_out, indptr.data(), indices.data(), dU, w.S_ptr, dK.data(), B, ld, nt);
     if (need_dS) {
-        // dS = dU^T K over the transposed index, reading each weight in place through t_pos.
-        kernels().spmm_pos(G_in, t_indptr.data(), t_rows.data(), t_pos.data(), K.data(), dU, w.dS.data(), B, ld, nt);
+        // Weights in transposed order (a gather; the pattern is fixed between evolution steps).
+        const int64_t nnz = n_blocks();
+        float* Kt = w.Kt.data();
+        const float* Kp = K.data();
+        const int64_t* pos = t_pos.data();
+        parallel_for(nnz, grain_for(1), threads_for(nnz, nt), [&](int64_t q) { Kt[q] = Kp[pos[q]]; });
+        kernels().spmm(G_in, t_indptr.data(), t_rows.data(), Kt, dU, w.dS.data(), B, ld, nt);
     }
 }
 

@@ -52,6 +52,7 @@ struct LayerWork {
     PanelVector A;       ///< [n_out, B] activations (after dropout in training)
     PanelVector dU;      ///< [G_out, B] group sums of dL/dz
     PanelVector dS;      ///< [G_in, B] gradient w.r.t. the group sums of the input
+    std::vector<float> Kt;      ///< [|P|] weights in transposed order
     /// When true and m_out == 1, U, A and dU share one buffer (U is turned into A in place by the
     /// forward, A into dU by the backward): a third of the activation memory of a training step.
     /// The network sets it; the row-major convenience API keeps A intact after backward.
