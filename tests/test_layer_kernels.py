@@ -1,8 +1,8 @@
-"""The transposed block product (weights read in place through the transposed index), the tiled
-row-major <-> panel transposes of MotifLayer.forward/backward, the NaN/inf check that rides on
-them, and the divergence flag computed inside the optimizer pass: each against NumPy references,
-on odd batch sizes and widths that are not a multiple of the transpose tile (256 features), on
-every SIMD level this CPU has, and for thread-count independence (bitwise)."""
+"""The transposed block product of the backward, the tiled (4 x 4 register blocks) row-major <->
+panel transposes of MotifLayer.forward/backward, the NaN/inf check that rides on them, and the
+divergence flag computed inside the optimizer pass: each against NumPy references, on odd batch
+sizes and widths that are not a multiple of the transpose tile (256 features), on every SIMD level
+this CPU has, and for thread-count independence (bitwise)."""
 
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ def _close(actual, expected, what):
 
 @pytest.mark.parametrize("m", [1, 2, 3])
 def test_grad_input_matches_dense_transpose_on_every_simd_level(simd_levels, m):
-    """grad_in = (g * act') @ W: the transposed product through the positions of the transposed
-    index, with residual motifs on both sides (widths 301 and 259 are not multiples of 2 or 3)."""
+    """grad_in = (g * act') @ W: the transposed product over the transposed index, with residual
+    motifs on both sides (widths 301 and 259 are not multiples of 2 or 3)."""
     rng = np.random.default_rng(m)
     for level in simd_levels:
         _core.set_simd_level(level)
