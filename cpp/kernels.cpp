@@ -4,8 +4,9 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <stdexcept>
+
+#include "common.hpp"
 
 namespace motifcore {
 
@@ -58,11 +59,10 @@ inline void transpose4(const float* s0, const float* s1, const float* s2, const 
 }
 
 // The tiles of rows_to_panel for feature tile jt; when Check, returns whether a copied value is
-// NaN or infinite (its exponent field all ones).
+// NaN or infinite.
 template <bool Check>
 bool rows_to_panel_tile(const float* X, int64_t d, const int64_t* rows, int64_t B, float* panel, int64_t ld,
                         int64_t jt) {
-    constexpr uint32_t kExp = 0x7f800000u;
     const int64_t j0 = jt * kTileFeatures, j1 = std::min(d, j0 + kTileFeatures);
     const float* src[kTileSamples];
     uint32_t bad = 0;
@@ -71,11 +71,7 @@ bool rows_to_panel_tile(const float* X, int64_t d, const int64_t* rows, int64_t 
         for (int64_t t = 0; t < ns; ++t) src[t] = X + (rows ? rows[s0 + t] : s0 + t) * d;
         if constexpr (Check)  // contiguous row segments (vectorised), which the copy then reads from L1
             for (int64_t t = 0; t < ns; ++t)
-                for (int64_t j = j0; j < j1; ++j) {
-                    uint32_t u;
-                    std::memcpy(&u, src[t] + j, sizeof u);
-                    bad |= (u & kExp) == kExp ? ~0u : 0u;   // compare and OR: SSE2 vectorises both
-                }
+                for (int64_t j = j0; j < j1; ++j) bad |= nonfinite_mask(src[t][j]);
         const int64_t n4 = ns - ns % 4, j4 = j0 + (j1 - j0) / 4 * 4;
         for (int64_t j = j0; j < j4; j += 4)  // four whole 64-byte lines of the panel per j step
             for (int64_t t = 0; t < n4; t += 4)
