@@ -56,16 +56,17 @@ bool adam_update(const OptimConfig& c, float wd, float* w, float* m, float* s, c
     const float l2 = decoupled ? 0.f : wd;
     const float shrink = decoupled ? 1.f - c.lr * wd : 1.f;
     const float step = lr / bc1, inv_sqrt_bc2 = 1.f / std::sqrt(bc2);
-    // Stays scalar: GCC keeps sqrt's errno branch in the loop under the default flags.
     return chunked_update(n, nt, [&](int64_t p0, int64_t p1) {
-        uint32_t bad = 0;
+        // This loop stays scalar (GCC keeps sqrt's errno branch under the default flags), so the
+        // flag is taken by a second, vectorised loop over the chunk while it is still in cache.
         for (int64_t p = p0; p < p1; ++p) {
             const float gp = gs * g[p] + l2 * w[p];
             m[p] = b1 * m[p] + (1.f - b1) * gp;
             s[p] = b2 * s[p] + (1.f - b2) * gp * gp;
             w[p] = w[p] * shrink - step * m[p] / (std::sqrt(s[p]) * inv_sqrt_bc2 + eps);
-            bad |= nonfinite_mask(w[p]);
         }
+        uint32_t bad = 0;
+        for (int64_t p = p0; p < p1; ++p) bad |= nonfinite_mask(w[p]);
         return bad;
     });
 }
