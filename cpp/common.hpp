@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <vector>
 #include <exception>
@@ -28,6 +29,14 @@ namespace motifcore {
 
 /// Throws std::out_of_range (mapped to IndexError / ValueError by the bindings) when `cond` is false.
 #define MC_CHECK_RANGE(cond, ...) MC_CHECK_AS(std::out_of_range, cond, __VA_ARGS__)
+
+/// All ones if x is NaN or infinite (its exponent field all ones), else 0: a branch-free test that
+/// compilers vectorise (compare and OR) when it is ORed over an array, even at baseline SSE2.
+inline uint32_t nonfinite_mask(float x) {
+    uint32_t u;
+    std::memcpy(&u, &x, sizeof u);
+    return (u & 0x7f800000u) == 0x7f800000u ? ~0u : 0u;
+}
 
 /// splitmix64: used to expand a user seed into RNG state and as a stateless hash.
 inline uint64_t splitmix64(uint64_t& x) {

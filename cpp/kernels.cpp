@@ -1,8 +1,12 @@
 #include "kernels.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <stdexcept>
+
+#include "common.hpp"
 
 namespace motifcore {
 
@@ -31,6 +35,96 @@ const KernelTable* table_for(const std::string& level) {
 std::atomic<const KernelTable*> g_table{nullptr};
 
 }  // namespace
+
+namespace {
+
+constexpr int64_t kTileSamples = 16, kTileFeatures = 256;
+
+// 4 x 4 blocks moved through registers: 4 unaligned loads, 8 shuffles, 4 stores instead of 16
+// scalar loads and stores (SSE2, the baseline of every x86-64 build; plain vector extensions).
+typedef float v4 __attribute__((vector_size(16)));
+typedef float v4u __attribute__((vector_size(16), aligned(4), may_alias));
+
+// dst + k * dst_stride receives column k of the 4 x 4 block whose rows start at src[0..3].
+inline void transpose4(const float* s0, const float* s1, const float* s2, const float* s3, float* dst,
+                       int64_t dst_stride) {
+    const v4 r0 = *reinterpret_cast<const v4u*>(s0), r1 = *reinterpret_cast<const v4u*>(s1);
+    const v4 r2 = *reinterpret_cast<const v4u*>(s2), r3 = *reinterpret_cast<const v4u*>(s3);
+    const v4 t0 = __builtin_shufflevector(r0, r1, 0, 4, 1, 5), t1 = __builtin_shufflevector(r0, r1, 2, 6, 3, 7);
+    const v4 t2 = __builtin_shufflevector(r2, r3, 0, 4, 1, 5), t3 = __builtin_shufflevector(r2, r3, 2, 6, 3, 7);
+    *reinterpret_cast<v4u*>(dst) = __builtin_shufflevector(t0, t2, 0, 1, 4, 5);
+    *reinterpret_cast<v4u*>(dst + dst_stride) = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
+    *reinterpret_cast<v4u*>(dst + 2 * dst_stride) = __builtin_shufflevector(t1, t3, 0, 1, 4, 5);
+    *reinterpret_cast<v4u*>(dst + 3 * dst_stride) = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
+}
+
+// The tiles of rows_to_panel for feature tile jt; when Check, returns whether a copied value is
+// NaN or infinite.
+template <bool Check>
+bool rows_to_panel_tile(const float* X, int64_t d, const int64_t* rows, int64_t B, float* panel, int64_t ld,
+                        int64_t jt) {
+    const int64_t j0 = jt * kTileFeatures, j1 = std::min(d, j0 + kTileFeatures);
+    const float* src[kTileSamples];
+    uint32_t bad = 0;
+    for (int64_t s0 = 0; s0 < B; s0 += kTileSamples) {
+        const int64_t ns = std::min(kTileSamples, B - s0);
+        for (int64_t t = 0; t < ns; ++t) src[t] = X + (rows ? rows[s0 + t] : s0 + t) * d;
+        if constexpr (Check)  // contiguous row segments (vectorised), which the copy then reads from L1
+            for (int64_t t = 0; t < ns; ++t)
+                for (int64_t j = j0; j < j1; ++j) bad |= nonfinite_mask(src[t][j]);
+        const int64_t n4 = ns - ns % 4, j4 = j0 + (j1 - j0) / 4 * 4;
+        for (int64_t j = j0; j < j4; j += 4)  // four whole 64-byte lines of the panel per j step
+            for (int64_t t = 0; t < n4; t += 4)
+                transpose4(src[t] + j, src[t + 1] + j, src[t + 2] + j, src[t + 3] + j, panel + j * ld + s0 + t, ld);
+        for (int64_t j = j0; j < j1; ++j) {  // the samples and features left over by the 4 x 4 blocks
+            float* dst = panel + j * ld + s0;
+            for (int64_t t = j < j4 ? n4 : 0; t < ns; ++t) dst[t] = src[t][j];
+        }
+    }
+    return bad != 0;
+}
+
+}  // namespace
+
+int64_t rows_to_panel(const float* X, int64_t d, const int64_t* rows, int64_t B, float* panel, int64_t ld,
+                      int num_threads, bool count_nonfinite) {
+    const int64_t n_jt = (d + kTileFeatures - 1) / kTileFeatures;
+    std::atomic<bool> bad{false};
+    parallel_for(n_jt, grain_for(kTileFeatures * B), threads_for(d * B, num_threads), [&](int64_t jt) {
+        if (!count_nonfinite)
+            rows_to_panel_tile<false>(X, d, rows, B, panel, ld, jt);
+        else if (rows_to_panel_tile<true>(X, d, rows, B, panel, ld, jt))
+            bad.store(true, std::memory_order_relaxed);
+    });
+    if (!bad.load()) return 0;
+    int64_t n_bad = 0;
+    for (int64_t s = 0; s < B; ++s) {
+        const float* x = X + (rows ? rows[s] : s) * d;
+        for (int64_t j = 0; j < d; ++j) n_bad += !std::isfinite(x[j]);
+    }
+    return n_bad;
+}
+
+void panel_to_rows(const float* panel, int64_t ld, int64_t n, int64_t group, int64_t B, float* out,
+                   int num_threads) {
+    const int64_t n_jt = (n + kTileFeatures - 1) / kTileFeatures;
+    parallel_for(n_jt, grain_for(kTileFeatures * B), threads_for(n * B, num_threads), [&](int64_t jt) {
+        const int64_t j0 = jt * kTileFeatures, j1 = std::min(n, j0 + kTileFeatures);
+        const int64_t j4 = group == 1 ? j0 + (j1 - j0) / 4 * 4 : j0;  // 4 x 4 blocks: plain transpose only
+        for (int64_t s0 = 0; s0 < B; s0 += kTileSamples) {
+            const int64_t s1 = std::min(B, s0 + kTileSamples), s4 = s0 + (s1 - s0) / 4 * 4;
+            for (int64_t s = s0; s < s4 && j4 > j0; s += 4)
+                for (int64_t j = j0; j < j4; j += 4) {
+                    const float* p = panel + j * ld + s;
+                    transpose4(p, p + ld, p + 2 * ld, p + 3 * ld, out + s * n + j, n);
+                }
+            for (int64_t s = s0; s < s1; ++s) {  // what the blocks left over
+                float* o = out + s * n;
+                for (int64_t j = s < s4 ? j4 : j0; j < j1; ++j) o[j] = panel[(j / group) * ld + s];
+            }
+        }
+    });
+}
 
 std::string best_simd_level() {
     for (const char* level : {"avx512", "avx2"})

@@ -28,6 +28,23 @@ inline int64_t panel_ld(int64_t B) {
 /// machine is busy and a team member is descheduled). Results do not depend on this choice.
 inline int threads_for(int64_t work, int num_threads) { return work < (int64_t(1) << 16) ? 1 : num_threads; }
 
+// ---- Layout changes between row-major sample arrays and feature-major panels ------------------
+// Both work in tiles of 16 samples x 256 features (each tile's reads and writes stay in L1 and
+// touch whole cache lines) and run the feature tiles in parallel; every element is copied once,
+// so results do not depend on the thread count.
+
+/// panel[j * ld + s] = X[row(s) * d + j] for s < B and j < d, with row(s) = rows ? rows[s] : s
+/// (rows must be in range). Returns the number of NaN or infinite values among the copied ones
+/// when `count_nonfinite` is set (the check rides on the same pass; counting runs only when one
+/// is found), else 0.
+int64_t rows_to_panel(const float* X, int64_t d, const int64_t* rows, int64_t B, float* panel, int64_t ld,
+                      int num_threads, bool count_nonfinite = false);
+
+/// out[s * n + j] = panel[(j / group) * ld + s] for s < B and j < n: the transpose back, with
+/// group > 1 expanding each panel row (a motif's value) to its `group` consecutive members.
+void panel_to_rows(const float* panel, int64_t ld, int64_t n, int64_t group, int64_t B, float* out,
+                   int num_threads);
+
 /// Function table of the hot kernels for one instruction-set level.
 struct KernelTable {
     /// SIMD level name: "avx512", "avx2" or "generic".

@@ -219,14 +219,15 @@ void Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt) {
     own_.ensure(*this, B);
     const int64_t ld = panel_ld(B);
     x_fm_.resize(static_cast<size_t>(n_in * ld));
-    for (int64_t s = 0; s < B; ++s)
-        for (int64_t j = 0; j < n_in; ++j) x_fm_[j * ld + s] = x[s * n_in + j];
+    // The transpose overwrites the stored input: the last forward is gone even if x is rejected.
+    last_B_ = 0;
+    have_grad_ = false;
+    const int64_t bad = rows_to_panel(x, n_in, nullptr, B, x_fm_.data(), ld, nt, true);
+    MC_CHECK(bad == 0, "x contains " << bad << " NaN or infinite values");
     // The scratch may have been sized for a larger batch; panels use leading dimension B.
     forward(x_fm_.data(), B, own_, nt);
     forward_version_ = pattern_version_;
-    have_grad_ = false;
-    for (int64_t s = 0; s < B; ++s)
-        for (int64_t i = 0; i < n_out; ++i) out[s * n_out + i] = own_.Ap[i * ld + s];
+    panel_to_rows(own_.Ap, ld, n_out, 1, B, out, nt);
     last_B_ = B;
 }
 
@@ -237,13 +238,12 @@ void Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, 
              "the block pattern changed since the last forward (set_state or prune_regrow); call forward again");
     const int64_t ld = panel_ld(B);
     g_fm_.resize(static_cast<size_t>(n_out * ld));
-    for (int64_t s = 0; s < B; ++s)
-        for (int64_t i = 0; i < n_out; ++i) g_fm_[i * ld + s] = grad_out[s * n_out + i];
+    const int64_t bad = rows_to_panel(grad_out, n_out, nullptr, B, g_fm_.data(), ld, nt, true);
+    MC_CHECK(bad == 0, "grad_out contains " << bad << " NaN or infinite values");
     if (m_in == 1) own_.S_ptr = x_fm_.data();
     backward(g_fm_.data(), 1, 1.f, B, own_, true, nt);
     have_grad_ = true;
-    for (int64_t s = 0; s < B; ++s)
-        for (int64_t j = 0; j < n_in; ++j) grad_in[s * n_in + j] = own_.dS[(j / m_in) * ld + s];
+    panel_to_rows(own_.dS.data(), ld, n_in, m_in, B, grad_in, nt);
 }
 
 void Layer::to_dense(float* out) const {

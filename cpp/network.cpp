@@ -63,27 +63,6 @@ void gather_rows(const int64_t* y, int64_t N, const int64_t* rows, int64_t B, in
     }
 }
 
-// Transposes the batch rows of X [*, d] (rows[s], or s when rows is null) into the feature-major
-// panel dst [d, ld], in tiles of kTS samples x kTJ features: each tile reads kTS row segments that
-// stay in L1 and writes whole cache lines of the panel, instead of one scattered write per element
-// (a 5748-feature batch spent more time here than in its layer kernels).
-void gather_panel(const float* X, int64_t d, const int64_t* rows, int64_t B, float* dst, int64_t ld, int nt) {
-    constexpr int64_t kTS = 16, kTJ = 256;
-    const int64_t n_jt = (d + kTJ - 1) / kTJ;
-    parallel_for(n_jt, grain_for(kTJ * B), threads_for(d * B, nt), [&](int64_t jt) {
-        const int64_t j0 = jt * kTJ, j1 = std::min(d, j0 + kTJ);
-        const float* src[kTS];
-        for (int64_t s0 = 0; s0 < B; s0 += kTS) {
-            const int64_t ns = std::min(kTS, B - s0);
-            for (int64_t t = 0; t < ns; ++t) src[t] = X + (rows ? rows[s0 + t] : s0 + t) * d;
-            for (int64_t j = j0; j < j1; ++j) {
-                float* o = dst + j * ld + s0;
-                for (int64_t t = 0; t < ns; ++t) o[t] = src[t][j];
-            }
-        }
-    });
-}
-
 template <class V>
 int64_t held_bytes(const V& v) {
     return static_cast<int64_t>(v.capacity() * sizeof(typename V::value_type));
@@ -102,7 +81,7 @@ void Network::gather(const float* X, const int64_t* y, int64_t N, const int64_t*
     x0_.resize(static_cast<size_t>(std::max<int64_t>(static_cast<int64_t>(x0_.size()), d * ld)));
     yb_.resize(static_cast<size_t>(std::max<int64_t>(static_cast<int64_t>(yb_.size()), B)));
     gather_rows(y, N, rows, B, n_classes(), yb_.data());
-    gather_panel(X, d, rows, B, x0_.data(), ld, num_threads);
+    rows_to_panel(X, d, rows, B, x0_.data(), ld, num_threads);
     for (size_t l = 0; l < layers.size(); ++l) work_[l].ensure(*layers[l], B);
 }
 
@@ -398,7 +377,7 @@ void Network::logits(const float* X, int64_t N, float* out, int64_t chunk) {
     for (int64_t start = 0; start < N; start += chunk) {
         const int64_t B = std::min(chunk, N - start);
         const int64_t ld = panel_ld(B);
-        gather_panel(X + start * d, d, nullptr, B, iw.P[0].data(), ld, num_threads);
+        rows_to_panel(X + start * d, d, nullptr, B, iw.P[0].data(), ld, num_threads);
         const float* Z = forward_infer(iw, B);
         for (int64_t s = 0; s < B; ++s)
             for (int64_t c = 0; c < C; ++c) out[(start + s) * C + c] = Z[c * ld + s];
@@ -415,7 +394,7 @@ std::pair<double, int64_t> Network::evaluate(const float* X, const int64_t* y, i
     for (int64_t start = 0; start < N; start += chunk) {
         const int64_t B = std::min(chunk, N - start);
         gather_rows(y + start, B, nullptr, B, n_classes(), iw.yb.data(), start);
-        gather_panel(X + start * d, d, nullptr, B, iw.P[0].data(), panel_ld(B), num_threads);
+        rows_to_panel(X + start * d, d, nullptr, B, iw.P[0].data(), panel_ld(B), num_threads);
         const float* Z = forward_infer(iw, B);
         int64_t c = 0;
         // One running sum over the samples in order: the mean does not depend on the chunk.

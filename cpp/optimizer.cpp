@@ -1,6 +1,7 @@
 // In-place optimizer updates of a layer's block weights and biases (SGD, Adam, AdamW) and the
 // gradient norm used for global clipping.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "kernels.hpp"
@@ -10,15 +11,42 @@ namespace motifcore {
 
 namespace {
 
-void sgd_update(const OptimConfig& c, float wd, float* w, float* v, const float* g, int64_t n, int nt) {
-    const float gs = c.grad_scale, mu = c.momentum, lr = c.lr;
-    parallel_for(n, grain_for(1), threads_for(n, nt), [&](int64_t p) {
-        v[p] = mu * v[p] + (gs * g[p] + wd * w[p]);
-        w[p] -= lr * v[p];
+// The updates run in fixed chunks of kChunk entries and report whether any updated weight is NaN
+// or infinite, found in the same pass: no second pass over the weights to detect divergence. Each
+// entry's arithmetic is independent of the chunking, and the flag is an OR, so neither depends on
+// the thread count.
+constexpr int64_t kChunk = int64_t(1) << 14;
+
+// Runs body(p0, p1) -> OR of nonfinite_mask over fixed chunks; true if any weight is not finite.
+template <class F>
+bool chunked_update(int64_t n, int nt, F&& body) {
+    std::atomic<bool> bad{false};
+    parallel_for((n + kChunk - 1) / kChunk, 1, threads_for(n, nt), [&](int64_t ch) {
+        if (body(ch * kChunk, std::min(n, (ch + 1) * kChunk)) != 0) bad.store(true, std::memory_order_relaxed);
+    });
+    return bad.load();
+}
+
+// Returns true if an updated weight is NaN or infinite.
+bool sgd_update(const OptimConfig& c, float wd, float* w, float* v, const float* g, int64_t n, int nt) {
+    return chunked_update(n, nt, [&](int64_t p0, int64_t p1) {
+        // Locals and distinct arrays let the compiler vectorise (the same IEEE operations per entry).
+        const float gs = c.grad_scale, mu = c.momentum, lr = c.lr;
+        float* __restrict wr = w;
+        float* __restrict vr = v;
+        const float* __restrict gr = g;
+        uint32_t bad = 0;
+        for (int64_t p = p0; p < p1; ++p) {
+            vr[p] = mu * vr[p] + (gs * gr[p] + wd * wr[p]);
+            wr[p] -= lr * vr[p];
+            bad |= nonfinite_mask(wr[p]);
+        }
+        return bad;
     });
 }
 
-void adam_update(const OptimConfig& c, float wd, float* w, float* m, float* s, const float* g, int64_t n, int nt) {
+// Returns true if an updated weight is NaN or infinite.
+bool adam_update(const OptimConfig& c, float wd, float* w, float* m, float* s, const float* g, int64_t n, int nt) {
     MC_CHECK(c.t >= 1, "Adam step count must be >= 1");
     const bool decoupled = c.kind == Optimizer::AdamW;
     const double td = static_cast<double>(c.t);
@@ -28,11 +56,18 @@ void adam_update(const OptimConfig& c, float wd, float* w, float* m, float* s, c
     const float l2 = decoupled ? 0.f : wd;
     const float shrink = decoupled ? 1.f - c.lr * wd : 1.f;
     const float step = lr / bc1, inv_sqrt_bc2 = 1.f / std::sqrt(bc2);
-    parallel_for(n, grain_for(1), threads_for(n, nt), [&](int64_t p) {
-        const float gp = gs * g[p] + l2 * w[p];
-        m[p] = b1 * m[p] + (1.f - b1) * gp;
-        s[p] = b2 * s[p] + (1.f - b2) * gp * gp;
-        w[p] = w[p] * shrink - step * m[p] / (std::sqrt(s[p]) * inv_sqrt_bc2 + eps);
+    return chunked_update(n, nt, [&](int64_t p0, int64_t p1) {
+        // This loop stays scalar (GCC keeps sqrt's errno branch under the default flags), so the
+        // flag is taken by a second, vectorised loop over the chunk while it is still in cache.
+        for (int64_t p = p0; p < p1; ++p) {
+            const float gp = gs * g[p] + l2 * w[p];
+            m[p] = b1 * m[p] + (1.f - b1) * gp;
+            s[p] = b2 * s[p] + (1.f - b2) * gp * gp;
+            w[p] = w[p] * shrink - step * m[p] / (std::sqrt(s[p]) * inv_sqrt_bc2 + eps);
+        }
+        uint32_t bad = 0;
+        for (int64_t p = p0; p < p1; ++p) bad |= nonfinite_mask(w[p]);
+        return bad;
     });
 }
 
@@ -51,18 +86,20 @@ void Layer::optimizer_step(const OptimConfig& c, int num_threads) {
         if (sK.size() != K.size()) sK.assign(K.size(), 0.f);
         if (sb.size() != b.size()) sb.assign(b.size(), 0.f);
     }
+    bool bad;
     if (has_codebook()) {
         codebook_step(c, num_threads);
+        bad = false;  // K is regathered from the centroids: checked below
     } else if (c.kind == Optimizer::SGD) {
-        sgd_update(c, c.weight_decay, K.data(), vK.data(), dK.data(), n_blocks(), num_threads);
+        bad = sgd_update(c, c.weight_decay, K.data(), vK.data(), dK.data(), n_blocks(), num_threads);
     } else {
-        adam_update(c, c.weight_decay, K.data(), vK.data(), sK.data(), dK.data(), n_blocks(), num_threads);
+        bad = adam_update(c, c.weight_decay, K.data(), vK.data(), sK.data(), dK.data(), n_blocks(), num_threads);
     }
     if (c.kind == Optimizer::SGD)
-        sgd_update(c, c.weight_decay, b.data(), vb.data(), db.data(), n_bias(), 1);
+        bad |= sgd_update(c, c.weight_decay, b.data(), vb.data(), db.data(), n_bias(), 1);
     else
-        adam_update(c, c.weight_decay, b.data(), vb.data(), sb.data(), db.data(), n_bias(), 1);
-    diverged = !params_finite(num_threads);
+        bad |= adam_update(c, c.weight_decay, b.data(), vb.data(), sb.data(), db.data(), n_bias(), 1);
+    diverged = bad || (has_codebook() && !params_finite(num_threads));
 }
 
 void Layer::set_codebook(std::vector<int32_t> new_codes, std::vector<float> new_c, std::vector<float> v,

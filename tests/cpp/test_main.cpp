@@ -307,6 +307,46 @@ void test_codebook_step() {
     EXPECT(throws<std::invalid_argument>([&] { l.set_codebook({0, 3, 0, 1}, {1.f, 2.f}); }));
 }
 
+// rows_to_panel / panel_to_rows against plain loops: gathered rows, widths and batches that are
+// not multiples of the 4 x 4 blocks or the 16 x 256 tiles, the non-finite count (only the copied
+// rows count), and the group expansion of panel_to_rows, at 1 and 2 threads.
+void test_layout_transposes() {
+    const int64_t N = 40, d = 301;
+    std::vector<float> X(N * d);
+    for (int64_t i = 0; i < N * d; ++i) X[i] = static_cast<float>(i % 1009) - 500.f;
+    for (int nt : {1, 2})
+        for (int64_t B : {1, 3, 17, 33}) {
+            std::vector<int64_t> rows(B);
+            for (int64_t s = 0; s < B; ++s) rows[s] = (s * 7 + 3) % N;
+            const int64_t ld = motifcore::panel_ld(B);
+            std::vector<float> panel(d * ld, -1.f);
+            EXPECT(motifcore::rows_to_panel(X.data(), d, rows.data(), B, panel.data(), ld, nt, true) == 0);
+            bool same = true;
+            for (int64_t j = 0; j < d; ++j)
+                for (int64_t s = 0; s < B; ++s) same &= panel[j * ld + s] == X[rows[s] * d + j];
+            EXPECT(same);
+            for (int64_t group : {1, 3}) {
+                const int64_t n = group == 1 ? d : 3 * d - 2;  // last group residual
+                std::vector<float> out(B * n, 0.f);
+                motifcore::panel_to_rows(panel.data(), ld, n, group, B, out.data(), nt);
+                bool ok = true;
+                for (int64_t s = 0; s < B; ++s)
+                    for (int64_t j = 0; j < n; ++j) ok &= out[s * n + j] == panel[(j / group) * ld + s];
+                EXPECT(ok);
+            }
+            std::vector<float> Y = X;
+            Y[rows[B - 1] * d + d - 1] = std::nanf("");
+            Y[rows[0] * d + 0] = -INFINITY;
+            Y[1 * d + 5] = INFINITY;  // row 1 is copied for some batch sizes only
+            int64_t expected = 0;
+            for (int64_t s = 0; s < B; ++s)
+                for (int64_t j = 0; j < d; ++j) expected += !std::isfinite(Y[rows[s] * d + j]);
+            EXPECT(expected >= 1);
+            EXPECT(motifcore::rows_to_panel(Y.data(), d, rows.data(), B, panel.data(), ld, nt, true) == expected);
+            EXPECT(motifcore::rows_to_panel(Y.data(), d, rows.data(), B, panel.data(), ld, nt, false) == 0);
+        }
+}
+
 int main() {
     const std::vector<std::pair<const char*, std::function<void()>>> tests = {
         {"sample_positions", test_sample_positions},
@@ -323,6 +363,7 @@ int main() {
         {"pool_concurrent_submitters", test_pool_concurrent_submitters},
         {"pool_exceptions_and_shutdown", test_pool_exceptions_and_shutdown},
         {"state_pool", test_state_pool},
+        {"layout_transposes", test_layout_transposes},
     };
     for (const auto& [name, fn] : tests) {
         const int before = g_failures;

@@ -245,7 +245,9 @@ class MotifLayer:
     # ---- compute --------------------------------------------------------------------------
     def forward(self, x: Any) -> np.ndarray:
         """Outputs ``activation(x @ W.T + b)`` for ``x`` of shape [batch, n_in]."""
-        xa = as_float_matrix(x, self.n_in, "x")
+        # Values are checked for NaN/inf by the engine, in the pass that transposes them.
+        xa = as_float_matrix(x, self.n_in, "x", check_finite=False)
+        self._last_batch = None        # a rejected x also discards the last forward's input
         out = self._core.forward(xa, self.num_threads)
         self._last_batch = xa.shape[0]
         return out
@@ -256,7 +258,7 @@ class MotifLayer:
         """Gradient w.r.t. the input of the last :meth:`forward`; stores ``grad_weights``/``grad_bias``."""
         if self._last_batch is None:
             raise ValueError("backward() called before forward(): there is no input to differentiate at")
-        g = as_float_matrix(grad_out, self.n_out, "grad_out")
+        g = as_float_matrix(grad_out, self.n_out, "grad_out", check_finite=False)   # checked by the engine
         if g.shape[0] != self._last_batch:
             raise ValueError(f"grad_out has {g.shape[0]} rows, the last forward had {self._last_batch}")
         return self._core.backward(g, self.num_threads)
