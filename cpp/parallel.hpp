@@ -23,8 +23,12 @@
 
 namespace motifcore {
 
-/// Longest time a waiting thread (worker or caller) spins before it sleeps, in microseconds.
-constexpr int kSpinMicros = 20;
+/// How long a waiting thread (worker or caller) spins before it sleeps, in microseconds: on a
+/// quiet machine (the full team ran its last phase without a stall) long enough to cover the serial
+/// code between two regions, so a worker is not put to sleep and woken again between them (a wake-up
+/// costs tens of microseconds in a virtual machine); otherwise short, so a waiting thread does not
+/// take a core another process, or a descheduled team member, needs.
+constexpr int kSpinMicros = 20, kQuietSpinMicros = 250;
 
 /// Runs call(ctx, c) for every chunk c in [0, n_chunks) on up to `threads` threads, the calling
 /// thread included. The first exception thrown by a chunk is rethrown here after every chunk that
@@ -121,6 +125,13 @@ int usable_threads(int requested);
 
 /// Worker threads the pool holds now (it grows on demand, to the largest thread count asked - 1).
 int pool_workers();
+
+/// Regions the pool has run (so far, in this process) with the full thread count asked for and
+/// with a reduced team (half of it), by the choice of the pool's per-region-kind timing.
+struct PoolCounts {
+    int64_t full = 0, reduced = 0;
+};
+PoolCounts pool_counts();
 
 /// Stops and joins the pool's workers (waits for a running call to finish). Calls made afterwards
 /// start new workers as needed. Called at interpreter exit.
