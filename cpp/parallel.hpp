@@ -4,13 +4,20 @@
 // libgomp per soname, owned by whichever library loaded it first (torch ships its own). With the
 // default policy a waiting thread spins for milliseconds and steals the core a descheduled team
 // member, or another process, needs. This pool is independent of any library's load-time
-// environment: a worker spins for a short, fixed time (kSpinMicros) and then sleeps.
+// environment: a waiting thread spins for a short time (kSpinMicros; kQuietSpinMicros while the
+// machine looks quiet) and then sleeps.
 //
 // Work is cut into chunks of `grain` consecutive indices; the boundaries depend only on the
-// problem, never on the thread count. Threads (the caller included) claim chunks one at a time
-// from an atomic counter, so a worker that is descheduled or wakes late holds up at most the
-// chunk it is running. Code whose every output element is computed by one index, in a fixed
-// order, therefore gives bitwise the same result for any thread count.
+// problem, never on the thread count. Threads (the caller included) claim chunks from an atomic
+// counter, 1/(8 x threads) of the chunks left at a time (at least one), so a worker that is
+// descheduled or wakes late holds up only what it has claimed. Code whose every output element is
+// computed by one index, in a fixed order, therefore gives bitwise the same result for any thread
+// count.
+//
+// How many threads a region gets adapts to the machine (parallel.cpp, TeamChooser): the thread
+// count asked for while that is fastest; after regions that stalled on a descheduled worker, a
+// timed trial of half the threads (one for two), kept while it is faster and probed again later.
+// Which thread runs a chunk changes; the chunks, and so the results, do not.
 #pragma once
 
 #include <cstdint>
@@ -31,7 +38,7 @@ namespace motifcore {
 constexpr int kSpinMicros = 20, kQuietSpinMicros = 250;
 
 /// Runs call(ctx, c) for every chunk c in [0, n_chunks) on up to `threads` threads, the calling
-/// thread included. The first exception thrown by a chunk is rethrown here after every chunk that
+/// thread included (fewer while the pool finds that faster, see above). The first exception thrown by a chunk is rethrown here after every chunk that
 /// started has finished (chunks not yet started are skipped). Runs every chunk inline, in order,
 /// when threads <= 1, n_chunks <= 1, the call is nested inside a chunk, or another thread is using
 /// the pool (two models trained from two Python threads never wait for each other).
