@@ -73,19 +73,21 @@ inline uint64_t mix(uint64_t x) {
 // a region whose caller, out of chunks, waited far longer than a chunk takes for a worker to finish
 // its last one, or whose workers claimed nothing while the caller worked for a while. On a quiet
 // machine neither happens. When other processes take the cores, a worker is descheduled while it
-// holds a chunk, or wakes late, and the caller (and so the whole step) waits for it. After a phase
-// with stalls the pool times a trial phase with a reduced team (half of it: one thread for two)
-// and compares the two phases region kind by region kind (a kind: the loop body, the chunk count,
-// the team asked for and the body of the region before it, i.e. the same kernel on the same layer
-// at the same point of a step). It keeps the faster: a reduced team holds for a while, then a probe
-// phase times the full team again; each confirmation doubles the hold (each trial that keeps the
-// full team doubles the wait before the next trial). The team is the same for every region of a
-// phase, so a worker is either kept busy or left asleep, never woken for odd regions. Only who runs
-// the chunks changes, never the chunks.
+// holds chunks, or wakes late, and the caller (and so the whole step) waits for it. A phase (about
+// two steps of training) with stalls starts a trial phase with a reduced team (half of it: one
+// thread for two), then a check phase with the full team; the two are compared region kind by
+// region kind (a kind: the loop body, the chunk count, the team asked for and the body of the
+// region before it, i.e. the same kernel on the same layer at the same point of a step). The check
+// comes after the trial, not before it: the phase that started the trial was picked for its stalls
+// and would flatter the reduced team. The faster one is kept: a reduced team holds for a while,
+// then a probe phase times the full team again; each confirmation doubles the hold (each trial
+// that keeps the full team doubles the wait before the next trial). The team is the same for every
+// region of a phase, so a worker is either kept busy or left asleep, never woken for odd regions.
+// Only who runs the chunks changes, never the chunks.
 class TeamChooser {
 public:
     // True: the next region gets the full team.
-    bool full() const { return phase_ == Phase::Full || phase_ == Phase::Probe; }
+    bool full() const { return phase_ == Phase::Full || phase_ == Phase::Check || phase_ == Phase::Probe; }
 
     // True while the full team runs and its last phase had no stall (a quiet machine).
     bool quiet() const { return phase_ == Phase::Full && quiet_; }
@@ -113,6 +115,9 @@ public:
                 }
                 break;
             case Phase::Trial:
+                phase_ = Phase::Check;
+                break;
+            case Phase::Check:
                 if (reduced_faster()) {
                     phase_ = Phase::Reduced;
                 } else {
@@ -137,7 +142,7 @@ public:
     }
 
 private:
-    enum class Phase { Full, Trial, Reduced, Probe };
+    enum class Phase { Full, Trial, Check, Reduced, Probe };
     struct Kind {
         uint64_t key;
         double sum[2];     // wall time of this phase's regions of the kind: [reduced, full]
