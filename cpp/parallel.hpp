@@ -16,7 +16,8 @@
 //
 // How many threads a region gets adapts to the machine (parallel.cpp, TeamChooser): the thread
 // count asked for while that is fastest; after regions that stalled on a descheduled worker, a
-// timed trial of half the threads (one for two), kept while it is faster and probed again later.
+// trial of half the threads (one for two) timed against the full team, kept while it is faster and
+// probed again later.
 // Which thread runs a chunk changes; the chunks, and so the results, do not.
 #pragma once
 
