@@ -4,13 +4,21 @@
 // libgomp per soname, owned by whichever library loaded it first (torch ships its own). With the
 // default policy a waiting thread spins for milliseconds and steals the core a descheduled team
 // member, or another process, needs. This pool is independent of any library's load-time
-// environment: a worker spins for a short, fixed time (kSpinMicros) and then sleeps.
+// environment: a waiting thread spins for a short time (kSpinMicros; kQuietSpinMicros while the
+// machine looks quiet) and then sleeps.
 //
 // Work is cut into chunks of `grain` consecutive indices; the boundaries depend only on the
-// problem, never on the thread count. Threads (the caller included) claim chunks one at a time
-// from an atomic counter, so a worker that is descheduled or wakes late holds up at most the
-// chunk it is running. Code whose every output element is computed by one index, in a fixed
-// order, therefore gives bitwise the same result for any thread count.
+// problem, never on the thread count. Threads (the caller included) claim chunks from an atomic
+// counter, 1/(8 x threads) of the chunks left at a time (at least one), so a worker that is
+// descheduled or wakes late holds up only what it has claimed. Code whose every output element is
+// computed by one index, in a fixed order, therefore gives bitwise the same result for any thread
+// count.
+//
+// How many threads a region gets adapts to the machine (parallel.cpp, TeamChooser): the thread
+// count asked for while that is fastest; after regions that stalled on a descheduled worker, a
+// trial of half the threads (one for two) timed against the full team, kept while it is faster and
+// probed again later.
+// Which thread runs a chunk changes; the chunks, and so the results, do not.
 #pragma once
 
 #include <cstdint>
@@ -23,11 +31,15 @@
 
 namespace motifcore {
 
-/// Longest time a waiting thread (worker or caller) spins before it sleeps, in microseconds.
-constexpr int kSpinMicros = 20;
+/// How long a waiting thread (worker or caller) spins before it sleeps, in microseconds: on a
+/// quiet machine (the full team ran its last phase without a stall) long enough to cover the serial
+/// code between two regions, so a worker is not put to sleep and woken again between them (a wake-up
+/// costs tens of microseconds in a virtual machine); otherwise short, so a waiting thread does not
+/// take a core another process, or a descheduled team member, needs.
+constexpr int kSpinMicros = 20, kQuietSpinMicros = 250;
 
 /// Runs call(ctx, c) for every chunk c in [0, n_chunks) on up to `threads` threads, the calling
-/// thread included. The first exception thrown by a chunk is rethrown here after every chunk that
+/// thread included (fewer while the pool finds that faster, see above). The first exception thrown by a chunk is rethrown here after every chunk that
 /// started has finished (chunks not yet started are skipped). Runs every chunk inline, in order,
 /// when threads <= 1, n_chunks <= 1, the call is nested inside a chunk, or another thread is using
 /// the pool (two models trained from two Python threads never wait for each other).
@@ -121,6 +133,13 @@ int usable_threads(int requested);
 
 /// Worker threads the pool holds now (it grows on demand, to the largest thread count asked - 1).
 int pool_workers();
+
+/// Regions the pool has run (so far, in this process) with the full thread count asked for and
+/// with a reduced team (half of it), by the choice of the pool's per-region-kind timing.
+struct PoolCounts {
+    int64_t full = 0, reduced = 0;
+};
+PoolCounts pool_counts();
 
 /// Stops and joins the pool's workers (waits for a running call to finish). Calls made afterwards
 /// start new workers as needed. Called at interpreter exit.

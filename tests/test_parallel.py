@@ -3,6 +3,7 @@ parallel loop reach Python, concurrent callers, and a clean interpreter exit."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -59,7 +60,8 @@ def test_layer_forward_backward_bitwise_equal_for_1_2_3_threads():
             assert np.array_equal(a, b)
 
 
-@pytest.mark.parametrize("n,grain,threads", [(0, 1, 2), (1, 1, 2), (1000, 7, 2), (100003, 64, 3), (5000, 10000, 2)])
+@pytest.mark.parametrize("n,grain,threads",
+                         [(0, 1, 2), (1, 1, 2), (1000, 7, 2), (100003, 64, 3), (100003, 1, 2), (5000, 10000, 2)])
 def test_parallel_loop_visits_every_index_once(n, grain, threads):
     visits = np.asarray(_core.parallel_visits(n, grain, threads))
     assert visits.shape == (n,)
@@ -215,3 +217,29 @@ def test_divergence_of_blocks_in_the_first_or_last_chunk_is_found(threads, row):
     assert bad.size > 0 and (rows == rows[0]).all() and np.isfinite(layer.bias).all()
     with pytest.raises(OverflowError, match="NaN or infinite"):
         layer.forward(x)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity (Linux)")
+def test_one_cpu_in_the_affinity_mask_runs_every_region_inline():
+    # A process pinned to one CPU asks for 2 and 3 threads: the pool starts no worker, every index is
+    # still visited once, and a training run is bitwise the one of 1 thread.
+    code = textwrap.dedent(f"""
+        import os
+        os.sched_setaffinity(0, {{sorted(os.sched_getaffinity(0))[0]}})
+        import numpy as np
+        import motifcore as mc
+        from motifcore import _core
+        assert mc.build_info()["default_threads"] == "1", mc.build_info()["default_threads"]
+        assert (np.asarray(_core.parallel_visits(100003, 7, 3)) == 1).all()
+        X = np.random.default_rng(0).standard_normal((256, {SIZES[0]})).astype(np.float32)
+        y = np.arange(256) % {SIZES[-1]}
+        out = []
+        for threads in (1, 2):
+            net = mc.MotifMLP({SIZES}, density=0.25, seed=4, num_threads=threads)
+            net.train_epoch(X, y, batch_size=128, lr=0.05, seed=1)
+            out.append(net.decision_function(X))
+        print("workers", _core.pool_workers(), "equal", np.array_equal(out[0], out[1]), flush=True)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "workers 0 equal True"

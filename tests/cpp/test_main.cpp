@@ -2,6 +2,7 @@
 // EXPECT works in Release builds too (assert() would be compiled out by NDEBUG).
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -239,10 +240,56 @@ void test_pool_exceptions_and_shutdown() {
     EXPECT(covers_once(10000, 16, 2));                // the pool still works after an exception
     motifcore::pool_shutdown();
     EXPECT(motifcore::pool_workers() == 0);
-    EXPECT(covers_once(10000, 16, 2));                // and restarts workers on demand
-    EXPECT(motifcore::pool_workers() == (motifcore::usable_threads(2) > 1 ? 1 : 0));
+    const int64_t full0 = motifcore::pool_counts().full;
+    EXPECT(covers_once(10000, 16, 2));                // and restarts workers on demand (a reduced
+    EXPECT(motifcore::pool_workers() == (motifcore::pool_counts().full > full0 ? 1 : 0));  // team: none)
     motifcore::pool_shutdown();
     EXPECT(motifcore::pool_workers() == 0);
+}
+
+// Runs `chunks` chunks of about 20 us each; a chunk run by a pool worker while `slow_workers` holds
+// also sleeps 1 ms, as if the worker had been descheduled while holding it. Returns whether every
+// chunk ran exactly once.
+bool region_with_slow_workers(int64_t chunks, bool slow_workers) {
+    const auto caller = std::this_thread::get_id();
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(chunks));
+    motifcore::parallel_for(chunks, 1, 2, [&](int64_t c) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+        while (std::chrono::steady_clock::now() < until) {
+        }
+        if (slow_workers && std::this_thread::get_id() != caller) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        hits[static_cast<size_t>(c)].fetch_add(1);
+    });
+    return std::all_of(hits.begin(), hits.end(), [](const std::atomic<int>& h) { return h.load() == 1; });
+}
+
+void test_pool_runs_fewer_threads_while_workers_stall() {
+    if (motifcore::usable_threads(2) < 2) return;  // one CPU: every region runs inline anyway
+    // Workers that hold their chunks for 1 ms make every 2-thread region wait for them: the pool
+    // tries, and keeps, one thread (the reduced team) ...
+    const int64_t reduced0 = motifcore::pool_counts().reduced;
+    bool each_once = true;
+    for (int k = 0; k < 4000 && motifcore::pool_counts().reduced < reduced0 + 200; ++k)
+        each_once = region_with_slow_workers(64, true) && each_once;
+    EXPECT(each_once);
+    EXPECT(motifcore::pool_counts().reduced >= reduced0 + 200);
+    // ... where errors, nested calls and fixed-chunk sums behave as with the full team ...
+    EXPECT(throws<std::runtime_error>([] {
+        motifcore::parallel_for(1000, 10, 2, [](int64_t i) {
+            if (i == 500) throw std::runtime_error("chunk failed");
+        });
+    }));
+    std::vector<std::atomic<int>> hits(64 * 100);
+    motifcore::parallel_for(64, 1, 2, [&](int64_t i) {
+        motifcore::parallel_for(100, 10, 2, [&](int64_t j) { hits[static_cast<size_t>(i * 100 + j)].fetch_add(1); });
+    });
+    EXPECT(std::all_of(hits.begin(), hits.end(), [](const std::atomic<int>& h) { return h.load() == 1; }));
+    // ... and once the workers keep up again, a probe brings the full team back.
+    const int64_t full0 = motifcore::pool_counts().full;
+    for (int k = 0; k < 4000 && motifcore::pool_counts().full < full0 + 200; ++k)
+        each_once = region_with_slow_workers(64, false) && each_once;
+    EXPECT(each_once);
+    EXPECT(motifcore::pool_counts().full >= full0 + 200);
 }
 
 void test_state_pool() {
@@ -362,6 +409,7 @@ int main() {
         {"pool_nested_calls_run_inline", test_pool_nested_calls_run_inline},
         {"pool_concurrent_submitters", test_pool_concurrent_submitters},
         {"pool_exceptions_and_shutdown", test_pool_exceptions_and_shutdown},
+        {"pool_runs_fewer_threads_while_workers_stall", test_pool_runs_fewer_threads_while_workers_stall},
         {"state_pool", test_state_pool},
         {"layout_transposes", test_layout_transposes},
     };
