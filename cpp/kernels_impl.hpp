@@ -35,25 +35,30 @@ static inline int tile_vectors(int64_t rows_in, int64_t B, int64_t ld) {
 
 // One output row, one batch tile of NV vectors. NACC interleaved accumulator sets break the FMA
 // dependency chain (its latency, not bandwidth, bounds a naive axpy loop). PF prefetches the panel
-// rows of entries a few steps ahead, for panels too large for any cache.
+// rows of entries a few steps ahead, for panels too large for any cache: entries up to pf_end
+// (>= n), so the last entries of a row prefetch the first ones of the next row, whose own prologue
+// is then skipped (prologue = false). Only loads are added: the arithmetic is the same.
 template <int NV, int NACC, bool PF = false>
 static inline void spmm_tile(const int32_t* __restrict idx, const float* __restrict val, int64_t n,
-                             const float* __restrict in, int64_t ld_in, float* __restrict out) {
+                             const float* __restrict in, int64_t ld_in, float* __restrict out,
+                             int64_t pf_end = 0, bool prologue = true) {
     constexpr int64_t PD = 16;  // prefetch distance in entries
     vf a[NACC][NV];
     for (int k = 0; k < NACC; ++k)
         for (int v = 0; v < NV; ++v) a[k][v] = vf{};
-    if constexpr (PF)
-        for (int64_t q = 0; q < std::min(n, PD); ++q) {
-            const float* s = in + static_cast<int64_t>(idx[q]) * ld_in;
-            for (int v = 0; v < NV * W; v += 16) __builtin_prefetch(s + v);
-        }
+    if constexpr (PF) {
+        if (prologue)
+            for (int64_t q = 0; q < std::min(pf_end, PD); ++q) {
+                const float* s = in + static_cast<int64_t>(idx[q]) * ld_in;
+                for (int v = 0; v < NV * W; v += 16) __builtin_prefetch(s + v);
+            }
+    }
     int64_t p = 0;
     for (; p + NACC <= n; p += NACC) {
 #pragma GCC unroll 8
         for (int k = 0; k < NACC; ++k) {
             if constexpr (PF) {
-                if (p + k + PD < n) {
+                if (p + k + PD < pf_end) {
                     const float* s = in + static_cast<int64_t>(idx[p + k + PD]) * ld_in;
                     for (int v = 0; v < NV * W; v += 16) __builtin_prefetch(s + v);
                 }
@@ -65,6 +70,12 @@ static inline void spmm_tile(const int32_t* __restrict idx, const float* __restr
         }
     }
     for (; p < n; ++p) {
+        if constexpr (PF) {
+            if (p + PD < pf_end) {
+                const float* s = in + static_cast<int64_t>(idx[p + PD]) * ld_in;
+                for (int v = 0; v < NV * W; v += 16) __builtin_prefetch(s + v);
+            }
+        }
         const float* s = in + static_cast<int64_t>(idx[p]) * ld_in;
         const float kv = val[p];
         for (int v = 0; v < NV; ++v) a[0][v] += kv * vload(s + v * W);
@@ -107,7 +118,8 @@ static void spmm_tiled(int64_t rows, const int64_t* indptr, const int32_t* idx, 
             const int64_t b = tile * T;
             for (int64_t r = r_begin; r < r_end; ++r) {
                 const int64_t p0 = indptr[r];
-                spmm_tile<NV, NACC, PF>(idx + p0, val + p0, indptr[r + 1] - p0, in + b, ld, out + r * ld + b);
+                spmm_tile<NV, NACC, PF>(idx + p0, val + p0, indptr[r + 1] - p0, in + b, ld, out + r * ld + b,
+                                        indptr[r_end] - p0, r == r_begin);
             }
         } else {
             const int64_t b0 = n_full * T;
@@ -175,17 +187,17 @@ static inline v4f hsum4x(vf a0, vf a1, vf a2, vf a3) {
 
 // Dot products of one left row with the right rows of the stored entries [p, pe) whose index is
 // below `c_end`, over the whole batch; returns where it stopped. Four entries at a time share the
-// loads of the left row.
+// loads of the left row. The right rows of entries 8 to 12 ahead are prefetched while they are
+// below pf_end (0: no prefetch), which may reach into the next rows.
 static inline int64_t sddmm_segment(const float* __restrict d, const int32_t* __restrict idx, int64_t p,
                                     int64_t pe, int32_t c_end, const float* __restrict right, int64_t B,
-                                    int64_t ld, float* __restrict out, bool prefetch) {
+                                    int64_t ld, float* __restrict out, int64_t pf_end) {
     const int64_t Bv = B - B % W;
     int64_t q = p;
     while (q < pe && idx[q] < c_end) ++q;
     for (; p + 4 <= q; p += 4) {
-        if (prefetch)
-            for (int64_t f = p + 8; f < std::min(p + 12, q); ++f)
-                for (int64_t b = 0; b < B; b += 16) __builtin_prefetch(right + static_cast<int64_t>(idx[f]) * ld + b);
+        for (int64_t f = p + 8; f < std::min(p + 12, pf_end); ++f)
+            for (int64_t b = 0; b < B; b += 16) __builtin_prefetch(right + static_cast<int64_t>(idx[f]) * ld + b);
         const float* s0 = right + static_cast<int64_t>(idx[p]) * ld;
         const float* s1 = right + static_cast<int64_t>(idx[p + 1]) * ld;
         const float* s2 = right + static_cast<int64_t>(idx[p + 2]) * ld;
@@ -243,7 +255,10 @@ static void sddmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const
     for (int32_t k = 0; k < n_cb; ++k) {  // one join per column block: cursors carry over
         const int32_t c_end = k + 1 == n_cb ? max_col + 1 : (k + 1) * cb;
         parallel_for(rows, 16, threads, [&](int64_t r) {
-            cur[r] = sddmm_segment(left + r * ld, idx, cur[r], indptr[r + 1], c_end, right, B, ld, out, huge);
+            // huge: one column block, so a row's segment is the whole row and the prefetch may run on
+            // to the rows after it, up to the end of the row's chunk of the loop (16 rows).
+            const int64_t pf_end = huge ? indptr[std::min(rows, (r / 16 + 1) * 16)] : 0;
+            cur[r] = sddmm_segment(left + r * ld, idx, cur[r], indptr[r + 1], c_end, right, B, ld, out, pf_end);
         });
     }
 }

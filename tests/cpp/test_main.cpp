@@ -69,6 +69,43 @@ void test_er_pattern_and_transpose() {
     EXPECT(twin.indices == l.indices && twin.K == l.K);        // deterministic for a seed
 }
 
+// The transposed index against an independent construction: entry positions stably sorted by
+// column (so row order within a column), rows read off indptr, column starts from counts.
+void expect_transpose_matches_stable_sort(const Layer& l) {
+    const int64_t nnz = l.n_blocks();
+    std::vector<int64_t> order(nnz), row_of(nnz);
+    for (int64_t p = 0; p < nnz; ++p) order[p] = p;
+    for (int64_t r = 0; r < l.G_out; ++r)
+        for (int64_t p = l.indptr[r]; p < l.indptr[r + 1]; ++p) row_of[p] = r;
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return l.indices[a] < l.indices[b]; });
+    std::vector<int64_t> starts(l.G_in + 1, 0);
+    for (int64_t p = 0; p < nnz; ++p) ++starts[l.indices[p] + 1];
+    for (int64_t c = 0; c < l.G_in; ++c) starts[c + 1] += starts[c];
+    EXPECT(l.t_indptr == starts);
+    EXPECT(l.t_pos == order);
+    bool rows_ok = static_cast<int64_t>(l.t_rows.size()) == nnz;
+    for (int64_t q = 0; rows_ok && q < nnz; ++q) rows_ok = l.t_rows[q] == row_of[order[q]];
+    EXPECT(rows_ok);
+}
+
+void test_transpose_matches_stable_sort() {
+    // Widths on both sides of one column bucket (1024 columns), non-power-of-two last buckets,
+    // a single column, and sparse layers with empty rows and columns.
+    const int64_t shapes[][2] = {{1, 1}, {1, 40}, {37, 5}, {1023, 17}, {1024, 9}, {1025, 33}, {3000, 70}, {5003, 211}};
+    uint64_t seed = 11;
+    for (const auto& s : shapes)
+        for (double density : {0.002, 0.05, 0.5}) {
+            const double d = std::min(1.0, std::max(density, 1.0 / static_cast<double>(s[0] * s[1])));
+            const Layer l(config(s[0], s[1], 1, 1, d, ++seed));
+            expect_transpose_matches_stable_sort(l);
+        }
+    Layer l(config(2500, 300, 1, 1, 0.02, 5));
+    l.prune_smallest(l.n_blocks() / 3);  // after evolution primitives too
+    expect_transpose_matches_stable_sort(l);
+    l.grow_random(l.n_blocks() / 4, 3, motifcore::RegrowInit::Zero);
+    expect_transpose_matches_stable_sort(l);
+}
+
 void test_forward_matches_dense() {
     Layer l(config(11, 7, 3, 2, 0.5, 5));                    // residual motifs on both sides
     const int64_t B = 4;
@@ -398,6 +435,7 @@ int main() {
     const std::vector<std::pair<const char*, std::function<void()>>> tests = {
         {"sample_positions", test_sample_positions},
         {"er_pattern_and_transpose", test_er_pattern_and_transpose},
+        {"transpose_matches_stable_sort", test_transpose_matches_stable_sort},
         {"forward_matches_dense", test_forward_matches_dense},
         {"sgd_and_adam_steps", test_sgd_and_adam_steps},
         {"prune_regrow", test_prune_regrow},
