@@ -82,11 +82,11 @@ sys.stdin.readline()                        # exit only after perf has stopped (
 
 # (category, pattern on a frame's symbol), tried on each frame from the innermost outwards.
 KERNELS: List[Tuple[str, re.Pattern]] = [
-    ("SpMM", re.compile(r"::spmm(_tiled|_tile)?\b|::spmm\(")),
-    ("SDDMM (grad weights)", re.compile(r"::sddmm\b")),
-    ("GroupSum", re.compile(r"::group_sum\b")),
-    ("Expand + bias + ReLU", re.compile(r"::expand_bias_act\b")),
-    ("Expand backward (ReLU', motif sum, grad bias)", re.compile(r"::group_backward\b")),
+    ("SpMM", re.compile(r"::spmm(_tiled|_tile)?\b|::spmm\(|^spmm_(tail|tile|tiled)\b")),
+    ("SDDMM (grad weights)", re.compile(r"::sddmm\b|^sddmm_")),
+    ("GroupSum", re.compile(r"::group_sum\b|^group_sum\b")),
+    ("Expand + bias + ReLU", re.compile(r"::expand_bias_act\b|^expand_bias_act\b")),
+    ("Expand backward (ReLU', motif sum, grad bias)", re.compile(r"::group_backward\b|^group_backward\b")),
     ("transposed-weight gather (Layer::backward)", re.compile(r"Layer::backward\b")),
     ("optimizer (SGD/Adam update)", re.compile(r"Layer::(optimizer_step|sgd_step|grad_sq_norm)|Network::update")),
     ("input gather + transpose", re.compile(r"Network::gather\b")),
@@ -152,16 +152,31 @@ def in_engine(frame: str, engine: str) -> bool:
     return engine in frame or "motifcore::" in frame
 
 
+def engine_frames(frames: Sequence[str], engine: str) -> List[bool]:
+    """in_engine for every frame, where a frame perf lists as inlined (no file, e.g. the chunk body
+    ``sddmm_segment (inlined)`` that the thread pool calls) belongs to the engine when the next frame
+    that names a file does."""
+    flags = [in_engine(f, engine) for f in frames]
+    owner = False
+    for i in range(len(frames) - 1, -1, -1):
+        if frames[i].endswith("(inlined)") and not flags[i]:
+            flags[i] = owner
+        else:
+            owner = flags[i]
+    return flags
+
+
 def classify(frames: Sequence[str], on_main: bool, engine: str) -> str:
     if frames and "[kernel.kallsyms]" in frames[0]:
         return OS_KERNEL
     if frames and "libgomp" in frames[0]:
         return OMP
-    innermost = next((f for f in frames if in_engine(f, engine)), "")
+    eng = engine_frames(frames, engine)
+    innermost = next((f for f, e in zip(frames, eng) if e), "")
     if POOL.search(innermost):
         return OMP
     for i, f in enumerate(frames):
-        if not in_engine(f, engine):
+        if not eng[i]:
             continue
         for name, pat in KERNELS:
             if pat.search(f):
@@ -173,7 +188,7 @@ def classify(frames: Sequence[str], on_main: bool, engine: str) -> str:
                 if "Layer::forward" in callers:
                     return SPMM_FWD
                 return "SpMM" if not on_main else SPMM_FWD
-    if any(in_engine(f, engine) for f in frames):
+    if any(eng):
         return ENGINE_OTHER
     return OUTSIDE
 
