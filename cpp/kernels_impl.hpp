@@ -254,10 +254,11 @@ static void sddmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const
     const int threads = threads_for(nnz * B + rows, num_threads);
     for (int32_t k = 0; k < n_cb; ++k) {  // one join per column block: cursors carry over
         const int32_t c_end = k + 1 == n_cb ? max_col + 1 : (k + 1) * cb;
-        parallel_for(rows, 16, threads, [&](int64_t r) {
+        constexpr int64_t kChunkRows = 16;
+        parallel_for(rows, kChunkRows, threads, [&](int64_t r) {
             // huge: one column block, so a row's segment is the whole row and the prefetch may run on
-            // to the rows after it, up to the end of the row's chunk of the loop (16 rows).
-            const int64_t pf_end = huge ? indptr[std::min(rows, (r / 16 + 1) * 16)] : 0;
+            // to the rows after it, up to the end of the row's chunk of the loop.
+            const int64_t pf_end = huge ? indptr[std::min(rows, (r / kChunkRows + 1) * kChunkRows)] : 0;
             cur[r] = sddmm_segment(left + r * ld, idx, cur[r], indptr[r + 1], c_end, right, B, ld, out, pf_end);
         });
     }

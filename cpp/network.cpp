@@ -301,6 +301,8 @@ struct InferShape {
     int64_t W = 0;  // widest activation panel: n_in or any n_out
     int64_t S = 0;  // most input groups of a layer with m_in > 1
     int64_t U = 0;  // most output groups of a layer with m_out > 1
+    /// Floats of all inference panels per unit of the panel stride ld.
+    int64_t floats_per_ld() const { return 2 * W + S + U; }
 };
 
 InferShape infer_shape(const std::vector<std::shared_ptr<Layer>>& layers) {
@@ -354,14 +356,12 @@ const float* Network::forward_infer(InferWork& iw, int64_t B) {
 
 int64_t Network::inference_bytes(int64_t B) const {
     MC_CHECK(B >= 1, "chunk must be >= 1, got " << B);
-    const InferShape sh = infer_shape(layers);
-    return static_cast<int64_t>(sizeof(float)) * panel_ld(B) * (2 * sh.W + sh.S + sh.U);
+    return static_cast<int64_t>(sizeof(float)) * panel_ld(B) * infer_shape(layers).floats_per_ld();
 }
 
 int64_t Network::auto_chunk(int64_t budget) const {
     MC_CHECK(budget >= 1, "memory budget must be >= 1 byte, got " << budget);
-    const InferShape sh = infer_shape(layers);
-    const int64_t per_ld = static_cast<int64_t>(sizeof(float)) * (2 * sh.W + sh.S + sh.U);
+    const int64_t per_ld = static_cast<int64_t>(sizeof(float)) * infer_shape(layers).floats_per_ld();
     const int64_t ld_max = budget / per_ld;   // the panels of a chunk B fit iff panel_ld(B) <= ld_max
     int64_t B = ld_max;                       // panel_ld(B) >= B, so no larger chunk fits
     while (B > 1 && panel_ld(B) > ld_max) --B;   // at most 32 steps: panel_ld(B) <= B + 31
@@ -378,9 +378,7 @@ void Network::logits(const float* X, int64_t N, float* out, int64_t chunk) {
         const int64_t B = std::min(chunk, N - start);
         const int64_t ld = panel_ld(B);
         rows_to_panel(X + start * d, d, nullptr, B, iw.P[0].data(), ld, num_threads);
-        const float* Z = forward_infer(iw, B);
-        for (int64_t s = 0; s < B; ++s)
-            for (int64_t c = 0; c < C; ++c) out[(start + s) * C + c] = Z[c * ld + s];
+        panel_to_rows(forward_infer(iw, B), ld, C, 1, B, out + start * C, num_threads);
     }
 }
 

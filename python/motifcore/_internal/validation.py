@@ -76,6 +76,15 @@ def check_int(value: Any, name: str, minimum: int = 1, *, integral_float: bool =
     return int(value)
 
 
+def check_chunk(value: Any, name: str) -> Union[int, str]:
+    """A chunk size: an integer >= 1, or ``"auto"`` (sized by memory)."""
+    if isinstance(value, str):
+        if value != "auto":
+            raise ValueError(f"{name} must be a positive integer or 'auto', got {value!r}")
+        return value
+    return check_int(value, name)
+
+
 def check_motif(motif: Any, name: str = "motif") -> Tuple[int, int]:
     """A motif size m (square m x m blocks) or (m_out, m_in); returns (m_out, m_in)."""
     if isinstance(motif, (tuple, list)) and len(motif) == 2:

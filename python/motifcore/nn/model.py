@@ -17,6 +17,7 @@ from .._internal.validation import (
     as_float_vector,
     as_labels,
     check_betas,
+    check_chunk,
     check_density,
     check_epsilon,
     check_int,
@@ -720,11 +721,8 @@ class MotifMLP:
         return min(int(self._net.auto_chunk(budget)), MAX_EVAL_CHUNK)
 
     def _chunk(self, batch_size: Union[int, str]) -> int:
-        if isinstance(batch_size, str):
-            if batch_size != "auto":
-                raise ValueError(f"batch_size must be a positive integer or 'auto', got {batch_size!r}")
-            return self.eval_chunk()
-        return check_int(batch_size, "batch_size")
+        chunk = check_chunk(batch_size, "batch_size")
+        return self.eval_chunk() if chunk == "auto" else int(chunk)
 
     @property
     def workspace_bytes(self) -> int:

@@ -44,6 +44,7 @@ from .._internal.validation import (
     as_float_matrix,
     as_labels,
     check_betas,
+    check_chunk,
     check_int,
     check_optimizer,
     check_positive,
@@ -492,10 +493,7 @@ class Trainer:
                              f"has {model.n_classes} classes")
         self.distill = distill
         self.eval_every = check_int(eval_every, "eval_every")
-        if isinstance(eval_batch_size, str) and eval_batch_size != "auto":
-            raise ValueError(f"eval_batch_size must be a positive integer or 'auto', got {eval_batch_size!r}")
-        self.eval_batch_size: int | str = (
-            "auto" if isinstance(eval_batch_size, str) else check_int(eval_batch_size, "eval_batch_size"))
+        self.eval_batch_size: int | str = check_chunk(eval_batch_size, "eval_batch_size")
         self.seed = check_seed(seed)
         self.shuffle = bool(shuffle)
         self.callbacks: list[Any] = []
