@@ -3,6 +3,7 @@
 #include <Eigen/Core>
 
 #include "common.hpp"
+#include "float_mode.hpp"
 #include "kernels.hpp"
 #include "parallel.hpp"
 
@@ -34,6 +35,8 @@ std::map<std::string, std::string> build_info() {
     info["simd_best"] = best_simd_level();
     info["simd"] = kernels().name;
     info["threading"] = threading_backend();
+    info["subnormals"] = FlushSubnormals::kBits != 0 ? "flushed to zero in engine calls (FTZ+DAZ)"
+                                                    : "IEEE (no flush control known for this CPU)";
     info["default_threads"] = std::to_string(default_num_threads());
     info["eigen"] = std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) + "." +
                     std::to_string(EIGEN_MINOR_VERSION);

@@ -21,6 +21,8 @@
 #include <mutex>
 #include <vector>
 
+#include "float_mode.hpp"
+
 namespace motifcore {
 
 /// A mutex that can sit inside a copyable object: a copy gets its own, unlocked mutex.
@@ -36,7 +38,9 @@ private:
 };
 
 /// Holds a set of StateMutexes, locked in address order (so two guards over overlapping sets
-/// cannot deadlock) and each once (a layer listed twice is locked once). Move-only RAII.
+/// cannot deadlock) and each once (a layer listed twice is locked once). Move-only RAII. While it
+/// lives, the thread computes with subnormals flushed to zero (float_mode.hpp): every entry point
+/// holds a guard, so every engine call runs in that mode and the caller's mode returns after it.
 class StateGuard {
 public:
     explicit StateGuard(std::vector<const StateMutex*> ms) : held_(std::move(ms)) {
@@ -44,7 +48,9 @@ public:
         held_.erase(std::unique(held_.begin(), held_.end()), held_.end());
         for (const StateMutex* m : held_) m->get().lock();
     }
-    StateGuard(StateGuard&& o) noexcept : held_(std::move(o.held_)) { o.held_.clear(); }
+    StateGuard(StateGuard&& o) noexcept : held_(std::move(o.held_)), float_mode_(std::move(o.float_mode_)) {
+        o.held_.clear();
+    }
     StateGuard(const StateGuard&) = delete;
     StateGuard& operator=(const StateGuard&) = delete;
     StateGuard& operator=(StateGuard&&) = delete;
@@ -54,6 +60,7 @@ public:
 
 private:
     std::vector<const StateMutex*> held_;
+    FlushSubnormals float_mode_;
 };
 
 /// Largest thread count an entry point accepts: 4 x the logical CPUs (at least 8). Results never

@@ -1,5 +1,7 @@
 #include "parallel.hpp"
 
+#include "float_mode.hpp"
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -339,6 +341,7 @@ private:
 
     void worker_main(int index, uint64_t seen) {
         tls_inside = true;
+        FlushSubnormals::enable_for_thread();  // workers run only engine code (float_mode.hpp)
         while (wait_job(seen)) {
             if (index >= participants_.load(std::memory_order_relaxed)) continue;
             for (;;) {
@@ -449,6 +452,7 @@ int usable_threads(int requested) {
 }
 
 void parallel_run(int64_t n_chunks, int threads, void (*call)(void*, int64_t), void* ctx) {
+    const FlushSubnormals float_mode;  // the caller computes in the workers' mode (float_mode.hpp)
     if (!tls_inside) {
         const uintptr_t body = reinterpret_cast<uintptr_t>(call), before = tls_last_body;
         tls_last_body = body;
