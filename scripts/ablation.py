@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         cells = []
         for name in sets:
             acc = [done[k]["accuracy"] * 100 for k in done if k[:4] == (name, schedule, regrow, layers)]
-            cells.append(f"{np.mean(acc):.2f} ± {np.std(acc):.2f}" if acc else "-")
+            sd = float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0     # sample std, as every page of docs/
+            cells.append(f"{np.mean(acc):.2f} ± {sd:.2f}" if acc else "-")
         print(f"| {schedule} | {regrow or '(static)'} | {layers or '-'} | " + " | ".join(cells) + " |")
     return 0
 
