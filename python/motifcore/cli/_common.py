@@ -112,6 +112,23 @@ def run_checkpoint(run_dir: str) -> Path:
     return ckpt
 
 
+#: the record files of a run folder written by ``motifcore train`` (one owner: cli/train.py reads it)
+RUN_FILES = ("config.json", "metrics.jsonl", "checkpoint.npz", "summary.json")
+
+
+def check_output(out: Path, overwrite: bool, flag: str = "--out") -> Path:
+    """The file a command is about to write, checked against the one rule of every output path: a
+    run's own records are never replaced, and any other existing file only with ``--overwrite``.
+    Returns ``out``; a UsageError naming the file otherwise."""
+    if out.is_dir():
+        raise UsageError(f"{flag} {out} is a folder; pass a file name")
+    if out.name in RUN_FILES and any((out.parent / f).exists() for f in RUN_FILES if f != out.name):
+        raise UsageError(f"{flag} {out} is a record of the run in {out.parent}; choose another file name")
+    if out.exists() and not overwrite:
+        raise UsageError(f"{flag} {out} exists; pass --overwrite to replace it")
+    return out
+
+
 def fmt(v: float | None, spec: str = ".4f") -> str:
     return "-" if v is None else format(v, spec)
 

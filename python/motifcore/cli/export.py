@@ -8,7 +8,7 @@ from typing import Any
 
 from ..export import FORMATS, save
 from ..train.checkpoint import load_model
-from ._common import UsageError, int_min, run_checkpoint
+from ._common import UsageError, check_output, int_min, run_checkpoint
 
 EXTRAS = {"onnx": "onnx", "torch": "torch"}
 
@@ -22,6 +22,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     e.add_argument("--onnx-blocks", choices=("sparse", "dense"), default="sparse",
                    help="ONNX block product: one weight per active block (default) or a MatMul with the dense "
                         "G_out x G_in block matrix (faster for small block matrices)")
+    e.add_argument("--overwrite", action="store_true", help="replace the file at --out if it exists")
     e.add_argument("--threads", type=int_min(1))
     e.set_defaults(func=run)
     return e
@@ -29,8 +30,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     ckpt = run_checkpoint(args.run_dir)
+    out = check_output(Path(args.out) if args.out else ckpt.parent / f"model{FORMATS[args.format]}", args.overwrite)
     model = load_model(ckpt, num_threads=args.threads)
-    out = Path(args.out) if args.out else ckpt.parent / f"model{FORMATS[args.format]}"
     try:
         path = save(model, out, args.format, onnx_blocks=args.onnx_blocks)
     except ImportError as exc:

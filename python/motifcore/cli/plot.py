@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..report.curves import plot_runs
-from ._common import UsageError
+from ._common import UsageError, check_output
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -16,12 +16,14 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                                    "and the blocks replaced per evolution step, from each run's metrics.jsonl.")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="folders written by 'motifcore train'")
     p.add_argument("--out", help="PNG to write (default: RUN_DIR/curves.png for one run, ./curves.png for several)")
+    p.add_argument("--overwrite", action="store_true", help="replace the PNG at --out if it exists")
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out) if args.out else (Path(args.runs[0]) if len(args.runs) == 1 else Path.cwd()) / "curves.png"
+    out = check_output(Path(args.out) if args.out
+                       else (Path(args.runs[0]) if len(args.runs) == 1 else Path.cwd()) / "curves.png", args.overwrite)
     try:
         path = plot_runs(args.runs, out)
     except ImportError:

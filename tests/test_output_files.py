@@ -1,0 +1,67 @@
+"""The one rule of every output path of the CLI: a run's own records are never replaced, and any
+other existing file only with ``--overwrite`` (reliability round two: ``export --out`` and
+``plot --out`` used to overwrite the run's checkpoint, its metrics and a user's own files)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from motifcore import MotifMLP
+from motifcore.cli import main
+from motifcore.train.checkpoint import load_model, save_checkpoint
+
+ROWS = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.0 / e, "val_accuracy": 0.5, "zeta": 0.0, "pruned": None}
+        for e in (1, 2, 3)]
+
+
+@pytest.fixture
+def run(tmp_path):
+    d = tmp_path / "run"
+    save_checkpoint(d / "checkpoint.npz", MotifMLP([6, 5, 3], density=0.5, seed=0))
+    (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    return d
+
+
+@pytest.mark.parametrize("record", ["checkpoint.npz", "metrics.jsonl", "config.json", "summary.json"])
+def test_export_never_replaces_a_record_of_the_run(run, record, capsys):
+    target = run / record
+    before = target.read_bytes() if target.exists() else None
+    for extra in ([], ["--overwrite"]):
+        assert main(["export", str(run), "--format", "npz", "--out", str(target), *extra]) == 2
+        err = capsys.readouterr().err
+        assert "record of the run" in err and str(target) in err
+    assert (target.read_bytes() if target.exists() else None) == before
+    load_model(run / "checkpoint.npz")           # still a checkpoint
+
+
+def test_export_refuses_an_existing_file_without_overwrite(run, tmp_path, capsys):
+    mine = tmp_path / "model.npz"
+    mine.write_bytes(b"the user's own file")
+    assert main(["export", str(run), "--format", "npz", "--out", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert "exists" in err and "--overwrite" in err and str(mine) in err
+    assert mine.read_bytes() == b"the user's own file"
+    assert main(["export", str(run), "--format", "npz", "--out", str(mine), "--overwrite"]) == 0
+    assert mine.read_bytes()[:2] == b"PK"                     # an npz now
+    # the default output too: a second export into the run folder needs --overwrite
+    assert main(["export", str(run), "--format", "npz"]) == 0
+    assert main(["export", str(run), "--format", "npz"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["export", str(run), "--format", "npz", "--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_plot_never_replaces_the_metrics_it_reads(run, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    metrics = (run / "metrics.jsonl").read_bytes()
+    for extra in ([], ["--overwrite"]):
+        assert main(["plot", str(run), "--out", str(run / "metrics.jsonl"), *extra]) == 2
+        assert "record of the run" in capsys.readouterr().err
+    assert (run / "metrics.jsonl").read_bytes() == metrics
+    png = tmp_path / "curves.png"
+    png.write_bytes(b"keep")
+    assert main(["plot", str(run), "--out", str(png)]) == 2
+    assert png.read_bytes() == b"keep"
+    assert main(["plot", str(run), "--out", str(png), "--overwrite"]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
