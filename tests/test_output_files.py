@@ -65,3 +65,45 @@ def test_plot_never_replaces_the_metrics_it_reads(run, tmp_path, capsys):
     assert png.read_bytes() == b"keep"
     assert main(["plot", str(run), "--out", str(png), "--overwrite"]) == 0
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+# ---- checkpoints: every entry bounded before it is inflated; what saves, loads --------------------
+
+def _with_entry(src, dst, name, array):
+    import io
+    import zipfile
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, array, allow_pickle=False)
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            if info.filename != name:
+                zout.writestr(info, zin.read(info))
+        zout.writestr(name, buf.getvalue())
+    return dst
+
+
+@pytest.mark.parametrize("name, shape", [("layer0.pad.npy", (4 << 20,)), ("extra.npy", (8,)),
+                                         ("step.npy", (1 << 20,)), ("layer1.codes.npy", (7,))])
+def test_checkpoint_refuses_an_unknown_or_oversized_entry_before_reading_it(run, tmp_path, name, shape):
+    import numpy as np
+
+    bad = _with_entry(run / "checkpoint.npz", tmp_path / "bad.npz", name, np.zeros(shape, np.uint64))
+    with pytest.raises(ValueError, match=name.split(".npy")[0].replace(".", r"\.")) as err:
+        load_model(bad)
+    assert str(bad) in str(err.value)
+
+
+def test_a_model_with_an_empty_layer_saves_and_loads(tmp_path):
+    import numpy as np
+
+    model = MotifMLP([6, 5, 3], density=0.5, seed=0)
+    model.layers[0].keep_where(np.zeros(model.layers[0].n_blocks, bool))
+    assert model.layers[0].n_blocks == 0
+    save_checkpoint(tmp_path / "c.npz", model)
+    back = load_model(tmp_path / "c.npz")
+    assert back.layers[0].n_blocks == 0
+    x = np.random.default_rng(0).standard_normal((4, 6)).astype(np.float32)
+    np.testing.assert_array_equal(back.decision_function(x), model.decision_function(x))

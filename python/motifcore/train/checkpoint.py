@@ -133,8 +133,11 @@ def checkpoint_bytes(model: MotifMLP, *, epoch: int | None = None, trainer: Mapp
 
 
 _META_LIMIT = 64 << 20        # bytes of the JSON metadata entry
-_OTHER_LIMIT = 64 << 20       # bytes of all entries that are not part of the model state
 _LAYER_ENTRY = re.compile(r"layer(\d+)\.(\w+)\.npy")
+#: what a checkpoint may hold besides the metadata (MotifMLP.get_state's keys)
+_SCALAR_ENTRIES = ("step.npy", "dropout_seed.npy")
+_LAYER_KEYS = frozenset({"indptr", "indices", "weights", "bias", "weight_velocity", "bias_velocity", "weight_sq",
+                         "bias_sq", "codes", "centroids", "centroid_velocity", "centroid_sq"})
 
 
 def _entry_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple:
@@ -191,13 +194,15 @@ def _check_entries(meta: dict[str, Any], headers: dict[str, tuple], infos: dict[
         layers = _expected_layers(meta)
     except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
         raise ValueError(f"the checkpoint's model_config is invalid: {exc}") from None
-    other = 0
-    for name, info in infos.items():
+    # Every entry is one the loader knows, with a size bounded by model_config, before any is
+    # inflated: an unknown name (``layer0.pad.npy``) is refused, not read.
+    for name in headers:
         m = _LAYER_ENTRY.fullmatch(name)
-        if m is None and name not in ("step.npy", "dropout_seed.npy"):
-            other += info.file_size
-    if other > _OTHER_LIMIT:
-        raise ValueError(f"entries outside the model state hold {other} bytes (limit {_OTHER_LIMIT})")
+        if name in _SCALAR_ENTRIES:
+            if headers[name][0] != ():
+                raise ValueError(f"entry {name!r} has shape {headers[name][0]}, expected a scalar")
+        elif m is None or m.group(2) not in _LAYER_KEYS:
+            raise ValueError(f"entry {name!r} is not part of a motifcore checkpoint")
     for i, lay in enumerate(layers):
         def shape(key: str, i: int = i) -> tuple:
             h = headers.get(f"layer{i}.{key}.npy")
@@ -209,7 +214,7 @@ def _check_entries(meta: dict[str, Any], headers: dict[str, tuple], infos: dict[
         if shape("bias") != (lay["bias"],):
             raise ValueError(f"layer{i}.bias has shape {shape('bias')}, model_config needs ({lay['bias']},)")
         (n_blocks,) = shape("indices") if len(shape("indices")) == 1 else (-1,)
-        if not 0 < n_blocks <= lay["G_out"] * lay["G_in"]:
+        if not 0 <= n_blocks <= lay["G_out"] * lay["G_in"]:
             raise ValueError(f"layer{i}.indices has shape {shape('indices')} for a "
                              f"{lay['G_out']} x {lay['G_in']} block grid")
         if lay["blocks"] > 4 * n_blocks + 1024:
@@ -221,6 +226,15 @@ def _check_entries(meta: dict[str, Any], headers: dict[str, tuple], infos: dict[
         for key in ("bias_velocity", "bias_sq"):
             if f"layer{i}.{key}.npy" in headers and shape(key) != (lay["bias"],):
                 raise ValueError(f"layer{i}.{key} has shape {shape(key)}, expected ({lay['bias']},)")
+        if f"layer{i}.codes.npy" in headers or f"layer{i}.centroids.npy" in headers:
+            if shape("codes") != (n_blocks,):
+                raise ValueError(f"layer{i}.codes has shape {shape('codes')}, expected ({n_blocks},)")
+            (k,) = shape("centroids") if len(shape("centroids")) == 1 else (-1,)
+            if not 1 <= k <= max(n_blocks, 1):
+                raise ValueError(f"layer{i}.centroids has shape {shape('centroids')} for {n_blocks} blocks")
+            for key in ("centroid_velocity", "centroid_sq"):
+                if shape(key) != (k,):
+                    raise ValueError(f"layer{i}.{key} has shape {shape(key)}, expected ({k},)")
     extra = sorted(n for n in headers if (m := _LAYER_ENTRY.fullmatch(n)) and int(m.group(1)) >= len(layers))
     if extra:
         raise ValueError(f"entries {extra} belong to no layer of model_config")
