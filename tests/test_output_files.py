@@ -107,3 +107,23 @@ def test_a_model_with_an_empty_layer_saves_and_loads(tmp_path):
     assert back.layers[0].n_blocks == 0
     x = np.random.default_rng(0).standard_normal((4, 6)).astype(np.float32)
     np.testing.assert_array_equal(back.decision_function(x), model.decision_function(x))
+
+
+@pytest.mark.parametrize("fmt", ["npz", "torch"])
+def test_a_full_disk_is_one_line_naming_the_file_and_leaves_nothing(run, tmp_path, fmt):
+    import resource
+    import subprocess
+    import sys
+
+    if fmt == "torch":
+        pytest.importorskip("torch")
+    out = tmp_path / f"model.{fmt}"
+
+    def limit() -> None:        # the child may write files of at most 200 bytes
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200, 200))
+
+    r = subprocess.run([sys.executable, "-m", "motifcore", "export", str(run), "--format", fmt, "--out", str(out)],
+                       preexec_fn=limit, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and f"could not write {out}" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]    # no partial file, no temp file

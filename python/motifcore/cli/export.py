@@ -37,5 +37,7 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise UsageError(f"--format {args.format} needs the {exc.name or EXTRAS[args.format]} package "
                          f"(pip install 'motifcore[{EXTRAS[args.format]}]')") from None
+    except OSError as exc:          # disk full, file size limit, permissions: the old file is untouched
+        raise UsageError(f"could not write {out}: {exc.strerror or exc}") from None
     print(f"wrote {path}")
     return 0

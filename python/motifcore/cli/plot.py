@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import errno
 from pathlib import Path
 from typing import Any
 
 from ..report.curves import plot_runs
 from ._common import UsageError, check_output
+
+#: errors of writing the PNG (disk full, file size limit, read-only or forbidden folder)
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -28,5 +32,9 @@ def run(args: argparse.Namespace) -> int:
         path = plot_runs(args.runs, out)
     except ImportError:
         raise UsageError("plot needs matplotlib (pip install 'motifcore[report]')") from None
+    except OSError as exc:
+        if exc.errno not in _WRITE_ERRNOS:    # e.g. a run without metrics.jsonl: reported as it is
+            raise
+        raise UsageError(f"could not write {out}: {exc.strerror or exc}") from None
     print(f"wrote {path}")
     return 0
