@@ -127,3 +127,21 @@ def test_a_full_disk_is_one_line_naming_the_file_and_leaves_nothing(run, tmp_pat
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and f"could not write {out}" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]    # no partial file, no temp file
+
+
+# ---- messages that name the real problem --------------------------------------------------------
+
+def test_an_infinite_value_is_refused_as_not_finite(capsys):
+    assert main(["baselines", "--dataset", "digits", "--temperature", "inf"]) == 2
+    err = capsys.readouterr().err
+    assert "(0, inf)" in err and "(0, inf]" not in err
+
+
+@pytest.mark.parametrize("bad, error", [(3.7, TypeError), (0, ValueError), (True, TypeError)])
+def test_ch3_l3_scores_refuses_a_thread_count_that_is_not_a_positive_integer(bad, error):
+    from motifcore.analysis import ch3_l3_scores
+
+    layer = MotifMLP([6, 5, 3], density=0.5, seed=0).layers[0]
+    with pytest.raises(error, match="num_threads"):
+        ch3_l3_scores(layer, num_threads=bad)
+    assert ch3_l3_scores(layer, num_threads=2).shape == (5, 6)

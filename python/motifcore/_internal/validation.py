@@ -164,7 +164,10 @@ def check_regrow(regrow: Any, zero_init: bool = False) -> str:
 
 
 def interval_text(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> str:
-    """``(0, 1]``-style text of an interval (``inf`` for an infinite end)."""
+    """``(0, 1]``-style text of an interval; an infinite end is always open, since every value
+    checked against it must be finite (``(0, inf)``, never ``(0, inf]``)."""
+    lo_open = lo_open or not np.isfinite(lo)
+    hi_open = hi_open or not np.isfinite(hi)
     return f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _core
+from .._internal.validation import check_int
 
 __all__ = ["ch3_l3_scores", "cn_l3_scores"]
 
@@ -52,7 +53,8 @@ def ch3_l3_scores(mask_or_layer: Any, num_threads: Optional[int] = None) -> sp.c
     """CH3-L3 score of every absent link with a positive score, as a ``float64`` CSR matrix of the
     mask's shape (``n_out x n_in``; for a layer: ``G_out x G_in``). Existing links score 0."""
     m = _pattern(mask_or_layer)
-    threads = int(num_threads or os.environ.get("MOTIFCORE_NUM_THREADS", "") or 1)
+    threads = (check_int(num_threads, "num_threads") if num_threads is not None
+               else int(os.environ.get("MOTIFCORE_NUM_THREADS", "") or 1))
     cp, rows, vals = _core.ch3_l3_scores(m.shape[0], m.shape[1], np.ascontiguousarray(m.indptr, dtype=np.int64),
                                          np.ascontiguousarray(m.indices, dtype=np.int32), threads)
     return sp.csc_matrix((vals, rows, cp), shape=m.shape).tocsr()
