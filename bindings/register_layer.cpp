@@ -98,6 +98,13 @@ void register_layer(py::module_& m) {
         .def_property_readonly("weight_sq", state_copy(&Layer::sK))
         .def_property_readonly("bias_sq", state_copy(&Layer::sb))
         .def_property_readonly("grad_weights", state_copy(&Layer::dK))
+        .def("pattern_snapshot", [](const Layer& l) {
+                 auto v = locked(l, [&] { return std::make_tuple(l.indptr, l.indices, l.K, l.b); });
+                 return py::make_tuple(from_vector(std::get<0>(v)), from_vector(std::get<1>(v)),
+                                       from_vector(std::get<2>(v)), from_vector(std::get<3>(v)));
+             },
+             "(indptr, indices, weights, bias) copied under one guard: a consistent view while other "
+             "threads evolve the layer.")
         .def_property_readonly("grad_bias", state_copy(&Layer::db))
         .def("set_weights", [](Layer& l, const farray& w) { assign_params(l, &Layer::K, w, "weights"); },
              py::arg("weights").noconvert())

@@ -145,3 +145,83 @@ def test_ch3_l3_scores_refuses_a_thread_count_that_is_not_a_positive_integer(bad
     with pytest.raises(error, match="num_threads"):
         ch3_l3_scores(layer, num_threads=bad)
     assert ch3_l3_scores(layer, num_threads=2).shape == (5, 6)
+
+
+# ---- reads and multi-call updates are atomic against other threads ------------------------------
+
+def _digest(layers) -> bytes:
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in layers:
+        for arr in (a.indptr, a.indices, a.weights, a.bias):
+            h.update(arr.tobytes())
+    return h.digest()
+
+
+def test_an_export_taken_while_another_thread_evolves_is_one_of_its_states():
+    import threading
+
+    from motifcore.export.arrays import model_layers
+
+    model = MotifMLP([40, 60, 50, 4], density=0.3, seed=0, num_threads=1)
+    states = {_digest(model_layers(model))}
+    seen = []
+    done = threading.Event()
+
+    def evolve() -> None:
+        s = 0
+        while (s < 150 or len(seen) < 200) and s < 20000:     # until both sides did enough
+            model.evolve(0.3, seed=s, regrow="he")
+            states.add(_digest(model_layers(model)))
+            s += 1
+        done.set()
+
+    def export() -> None:
+        while not done.is_set():
+            seen.append(_digest(model_layers(model)))
+
+    threads = [threading.Thread(target=evolve), threading.Thread(target=export)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) >= 200
+    assert all(d in states for d in seen), f"{sum(d not in states for d in seen)} of {len(seen)} exports mixed states"
+
+
+def test_rigl_update_is_one_step_against_another_threads_evolve():
+    import threading
+
+    import numpy as np
+    from motifcore.train.updaters import RigL
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((256, 30)).astype(np.float32)
+    y = rng.integers(0, 3, 256)
+    model = MotifMLP([30, 40, 3], density=0.3, seed=0, num_threads=1)
+    rigl = RigL(interval=1)
+    errors = []
+    done = threading.Event()
+
+    def evolve() -> None:
+        s = 0
+        while not done.is_set():
+            model.evolve(0.2, seed=s, regrow="zero")
+            s += 1
+
+    t = threading.Thread(target=evolve)
+    t.start()
+    try:
+        for step in range(60):
+            rows = rng.integers(0, 256, 32)
+            try:
+                rigl.update(model, step, rows, X, y, layers={0, 1}, total_steps=1000, seed=1, dropout=0.0)
+            except Exception as exc:       # "position ... is already active" before the fix
+                errors.append(repr(exc))
+    finally:
+        done.set()
+        t.join()
+    assert not errors, errors[:3]
+    for layer in model.layers:        # block counts kept: every drop was matched by a growth
+        assert layer.n_blocks == round(layer.density * layer.groups[0] * layer.groups[1])

@@ -68,11 +68,13 @@ class LayerArrays:
 
 
 def layer_arrays(layer: Any) -> LayerArrays:
-    """The :class:`LayerArrays` of a :class:`~motifcore.MotifLayer` (copies)."""
+    """The :class:`LayerArrays` of a :class:`~motifcore.MotifLayer` (copies, read in one engine
+    call, so another thread evolving the layer cannot mix two patterns into one export)."""
     m_out, m_in = layer.motif
+    indptr, indices, weights, bias = layer._core.pattern_snapshot()
     return LayerArrays(int(layer.n_in), int(layer.n_out), int(m_out), int(m_in),
-                       np.asarray(layer.indptr, dtype=np.int64), np.asarray(layer.indices, dtype=np.int64),
-                       np.asarray(layer.weights, dtype=np.float32), np.asarray(layer.bias, dtype=np.float32),
+                       np.asarray(indptr, dtype=np.int64), np.asarray(indices, dtype=np.int64),
+                       np.asarray(weights, dtype=np.float32), np.asarray(bias, dtype=np.float32),
                        str(layer.bias_mode), str(layer.activation))
 
 
@@ -81,7 +83,11 @@ def model_layers(model: Any) -> list:
     layers = getattr(model, "layers", None)
     if layers is None or not hasattr(model, "n_classes"):
         raise TypeError(f"expected a MotifMLP, got {type(model).__name__}")
-    return [layer_arrays(layer) for layer in layers]
+    lock = getattr(model, "_lock", None)      # the model's own lock: no model-level evolve in between
+    if lock is None:
+        return [layer_arrays(layer) for layer in layers]
+    with lock:
+        return [layer_arrays(layer) for layer in layers]
 
 
 class ScipyLayer(NamedTuple):

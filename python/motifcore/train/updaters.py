@@ -175,14 +175,15 @@ class RigL(MaskUpdater):
         f = self.fraction(t, total_steps)
         ls = model.layers
         ks = [int(math.floor(f * layer.n_blocks)) if i in layers else 0 for i, layer in enumerate(ls)]
-        loss, res = model.grad_step(X, y, rows, ks, ks, [self.topk_mode(layer) for layer in ls],
-                                    [_seed(seed, t, i) for i in range(len(ls))], dropout=dropout,
-                                    sample_factor=self.sample_factor)
-        grown = [0] * len(ls)
-        for i, (layer, k) in enumerate(zip(ls, ks)):
-            if k > 0:
-                layer.prune_smallest(k)
-                grown[i] = layer.grow_at(res[i][0], regrow="zero")
+        with model._lock:      # one step: no other call on the model between the scores, the drop and the growth
+            loss, res = model.grad_step(X, y, rows, ks, ks, [self.topk_mode(layer) for layer in ls],
+                                        [_seed(seed, t, i) for i in range(len(ls))], dropout=dropout,
+                                        sample_factor=self.sample_factor)
+            grown = [0] * len(ls)
+            for i, (layer, k) in enumerate(zip(ls, ks)):
+                if k > 0:
+                    layer.prune_smallest(k)
+                    grown[i] = layer.grow_at(res[i][0], regrow="zero")
         self.updates += 1
         self.last_update = t
         return {"fraction": f, "pruned": ks, "regrown": grown, "loss": loss}
@@ -267,7 +268,8 @@ class DSR(MaskUpdater):
 
     def update(self, model: MotifMLP, t: int, rows: np.ndarray, X: np.ndarray, y: np.ndarray, *,
                layers: set[int], total_steps: int, seed: int, dropout: float) -> dict[str, Any]:
-        removed, grown = self.reallocate(model, layers, seed, t)
+        with model._lock:      # one step: the prune and the reallocated growth see the same pattern
+            removed, grown = self.reallocate(model, layers, seed, t)
         self.step_threshold(sum(removed))
         self.updates += 1
         total = sum(model.layers[i].n_blocks for i in layers)
