@@ -104,3 +104,60 @@ def slug(text: str) -> str:
 def utc_now() -> str:
     """The current UTC time, ISO 8601 to the second."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class FolderLockedError(RuntimeError):
+    """Another process holds the folder (a run being trained or resumed there)."""
+
+
+class FolderLock:
+    """An exclusive, OS-level lock on a folder for the life of a run: ``flock`` on
+    ``<folder>/.motifcore.lock``. The kernel drops it when the process ends, however it ends, so a
+    killed run never leaves a stale lock behind; the file itself may stay (it holds the pid of the
+    last holder, for the error message). Non-blocking: a second holder gets
+    :class:`FolderLockedError` at once. Where ``fcntl`` does not exist (Windows), no lock is taken.
+
+        with FolderLock(run_dir):
+            ...   # train, write checkpoint.npz, metrics.jsonl
+    """
+
+    NAME = ".motifcore.lock"
+
+    def __init__(self, folder: PathLike) -> None:
+        self.folder = Path(folder)
+        self._fd: int | None = None
+
+    def acquire(self) -> "FolderLock":
+        try:
+            import fcntl
+        except ImportError:        # pragma: no cover - no flock on this platform
+            return self
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / self.NAME
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            except OSError:
+                holder = ""
+            os.close(fd)
+            raise FolderLockedError(f"{self.folder} is in use by another motifcore process"
+                                    f"{f' (pid {holder})' if holder.isdigit() else ''}; wait for it to end or "
+                                    "choose another folder") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)      # closing the descriptor drops the flock
+            self._fd = None
+
+    def __enter__(self) -> "FolderLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
