@@ -225,3 +225,21 @@ def test_rigl_update_is_one_step_against_another_threads_evolve():
     assert not errors, errors[:3]
     for layer in model.layers:        # block counts kept: every drop was matched by a growth
         assert layer.n_blocks == round(layer.density * layer.groups[0] * layer.groups[1])
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([{"epoch": 1, "train_loss": "0.5"}], "'train_loss' must be a number"),
+    ([{"epoch": "10", "train_loss": 0.5}], "'epoch' must be a positive integer"),
+    ([{"epoch": 1, "train_loss": 0.5}, {"epoch": 1, "train_loss": 0.4}], "epoch 1 after epoch 1"),
+    ([{"epoch": 2, "train_loss": 0.5}, {"epoch": 1, "train_loss": 0.4}], "epochs must increase"),
+    ([{"epoch": 1, "train_loss": 0.5, "val_accuracy": [1]}], "'val_accuracy' must be a number or null"),
+    ([7], "not an epoch row"),
+])
+def test_plot_refuses_rows_it_cannot_draw_naming_file_and_line(tmp_path, capsys, rows, message):
+    d = tmp_path / "run"
+    d.mkdir()
+    (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["plot", str(d), "--out", str(tmp_path / "c.png")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and f"{d / 'metrics.jsonl'}:" in err
+    assert not (tmp_path / "c.png").exists()

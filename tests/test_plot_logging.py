@@ -41,7 +41,7 @@ def test_read_metrics_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="metrics.jsonl"):
         read_metrics(tmp_path)
     bad = _run(tmp_path, "bad", [{"loss": 1}])
-    with pytest.raises(ValueError, match="epoch rows"):
+    with pytest.raises(ValueError, match=r"metrics.jsonl:1: not an epoch row"):
         read_metrics(bad)
     (bad / "metrics.jsonl").write_text("{not json\n")
     with pytest.raises(ValueError, match=":1: not a JSON line"):

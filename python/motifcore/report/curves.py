@@ -23,12 +23,39 @@ def read_metrics(run: PathLike) -> list[dict[str, Any]]:
     for i, line in enumerate(path.read_text().splitlines(), 1):
         if line.strip():
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{i}: not a JSON line ({exc.msg})") from None
-    if not rows or any("epoch" not in r or "train_loss" not in r for r in rows):
+            if not isinstance(row, dict) or "epoch" not in row or "train_loss" not in row:
+                raise ValueError(f"{path}:{i}: not an epoch row (each line needs 'epoch' and 'train_loss')")
+            _check_row(path, i, row, rows[-1]["epoch"] if rows else 0)
+            rows.append(row)
+    if not rows:
         raise ValueError(f"{path} holds no epoch rows (each line needs 'epoch' and 'train_loss')")
     return rows
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_row(path: Path, line: int, row: dict[str, Any], previous: int) -> None:
+    """One row's plotted values are numbers (or null where not evaluated), epochs increase."""
+    epoch = row["epoch"]
+    if not (isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 1):
+        raise ValueError(f"{path}:{line}: 'epoch' must be a positive integer, got {epoch!r}")
+    if epoch <= previous:
+        raise ValueError(f"{path}:{line}: epoch {epoch} after epoch {previous} (epochs must increase; "
+                         "is the file a mix of two runs?)")
+    for key in ("train_loss", "val_loss", "val_accuracy", "zeta"):
+        v = row.get(key)
+        if v is not None and not _is_number(v):
+            raise ValueError(f"{path}:{line}: {key!r} must be a number or null, got {v!r}")
+    if not _is_number(row["train_loss"]):
+        raise ValueError(f"{path}:{line}: 'train_loss' must be a number, got {row['train_loss']!r}")
+    pruned = row.get("pruned")
+    if pruned is not None and not (isinstance(pruned, list) and all(_is_number(v) for v in pruned)):
+        raise ValueError(f"{path}:{line}: 'pruned' must be a list of numbers or null, got {pruned!r}")
 
 
 def curve_data(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
