@@ -243,3 +243,13 @@ def test_plot_refuses_rows_it_cannot_draw_naming_file_and_line(tmp_path, capsys,
     err = capsys.readouterr().err
     assert message in err and f"{d / 'metrics.jsonl'}:" in err
     assert not (tmp_path / "c.png").exists()
+
+
+def test_matched_pruning_on_a_network_too_small_says_why(tmp_path, capsys):
+    rc = main(["baselines", "--dataset", "digits", "--hidden", "16", "16", "--epochs", "1", "--seeds", "0",
+               "--rows", "prune-ft", "--out", str(tmp_path / "b")])
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "density -" not in text
+    assert "keep the output layer dense (160 weights)" in text and "48 blocks" in text
+    assert rc in (0, 1)

@@ -378,6 +378,10 @@ def _run_row(ctx: _Ctx, row: str, seed: int) -> dict[str, Any]:
         # density (of the pruned layers' grid) whose kept blocks equal Motif-SET m = 2's block count
         blocks, grid = _model(ctx, 2, spec.density, 0).n_blocks, _grid(ctx)
         out = ctx.sizes[-2] * ctx.sizes[-1] if spec.exclude_output else 0
+        if blocks <= out:
+            raise ValueError(f"the matched-parameter rows keep the output layer dense ({out} weights), which is "
+                             f"already more than Motif-SET m = 2's {blocks} blocks on {'-'.join(map(str, ctx.sizes))}"
+                             "; use wider hidden layers or a higher --density")
         ctx.cache["matched"] = (blocks - out) / (grid - out)
     matched = ctx.cache["matched"]
     if row == "dense":
