@@ -43,6 +43,7 @@ def test_cli_choices_come_from_the_registries():
         assert _choices(sub, "--recipe") == tuple(RECIPES)
     assert _choices("train", "--distribution") == DISTRIBUTIONS
     assert _choices("train", "--regrow") == REGROW_MODES
+    assert _choices("train", "--optimizer") == defaults.OPTIMIZERS
     assert _choices("train", "--evolve-layers") == defaults.EVOLVE_LAYER_SETS
 
 
@@ -118,7 +119,7 @@ def test_set_regrows_at_random_with_values_of_the_init_distribution():
     new = np.array([(r, c) not in kept for r, c in zip(layer.block_rows, layer.indices)])
     assert new.sum() == n == round(0.3 * layer.n_blocks)
     # the He-uniform init's distribution: U(-b, b) with b = sqrt(6 / fan-in) of the block's row
-    bound = np.sqrt(6.0 / np.diff(layer.indptr))[layer.block_rows][new]
+    bound = np.sqrt(6.0 / np.diff(layer.indptr)[layer.block_rows][new])
     w = layer.weights[new]
     assert np.all(np.abs(w) <= bound * (1 + 1e-6)) and np.mean(np.abs(w) / bound) > 0.35
     assert (w > 0).any() and (w < 0).any()

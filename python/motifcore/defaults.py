@@ -81,6 +81,7 @@ __all__ = [
     "EVOLVE_LAYER_SETS",
     "LR_SCHEDULES",
     "MIN_STEPS",
+    "OPTIMIZERS",
     "RECIPES",
     "REGROW",
     "REGROW_MODES",
@@ -119,6 +120,8 @@ RECIPES: dict[str, dict[str, Any]] = {
 
 #: Learning-rate schedule presets (:func:`motifcore.train.schedules.lr_schedule`).
 LR_SCHEDULES = ("cosine", "constant", "step")
+#: Optimizers of the engine (SGD with momentum, Adam with L2 in the gradient, AdamW).
+OPTIMIZERS = ("sgd", "adam", "adamw")
 #: Values of regrown blocks (:meth:`motifcore.MotifLayer.prune_regrow`).
 REGROW_MODES = ("he", "zero", "pruned")
 #: Layer sets of ``evolve_layers`` by name (or a list of layer indices).

@@ -23,6 +23,7 @@ from ..defaults import (
     EVOLVE_LAYER_SETS,
     LR_SCHEDULES,
     MIN_STEPS,
+    OPTIMIZERS,
     RECIPES,
     REGROW_MODES,
 )
@@ -67,7 +68,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help=f"named settings for every training flag not given, and the network layout "
                         f"(default: {DEFAULT_RECIPE}; see motifcore.defaults)")
     t.add_argument("--batch-size", type=int_min(1), help=f"batch size (default: {BATCH_SIZE})")
-    t.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), help="optimizer (recipe default)")
+    t.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer (recipe default)")
     t.add_argument("--lr", type=float_in(0, math.inf, lo_open=True),
                    help="peak learning rate (recipe default)")
     t.add_argument("--momentum", type=float_in(0, 1, hi_open=True), help="SGD momentum (default: 0.9)")
