@@ -253,3 +253,14 @@ def test_evaluations_record_the_neuron_metrics(tmp_path):
     assert [r["disconnected"] is None for r in rows] == [True, False, False]
     assert rows[1]["disconnected"] == m.disconnected_neurons()
     assert rows[2]["dead"] == m.dead_neurons(X[:50]) and len(rows[2]["dead"]) == 2
+
+
+def test_the_neuron_metrics_do_not_change_training():
+    # the evaluation's extra forward pass (dead neurons) leaves the run bit for bit as it was
+    X, y = blobs()
+    runs = []
+    for val in (None, (X[:64], y[:64])):
+        m = MotifMLP([20, 16, 16, 3], motif=2, density=0.3, seed=0, num_threads=1)
+        Trainer(m, epochs=3, batch_size=16, evolution="set", progress=False).fit(X, y, *(val or ()))
+        runs.append(m.get_state())
+    assert all(np.array_equal(runs[0][k], runs[1][k]) for k in runs[0])
