@@ -145,7 +145,7 @@ def test_each_method_brings_its_own_layers_and_regrowth():
     assert got["set"] == got["paper"] == ("he", "all")
     assert got["cht"] == ("zero", "all")
     assert got["rigl"][1] == got["dsr"][1] == "all"
-    assert got["cosine"] == got["none"] == (defaults.REGROW, defaults.EVOLVE_LAYERS)
+    assert got["cosine"] == got["none"] == (defaults.FALLBACK_REGROW, defaults.FALLBACK_EVOLVE_LAYERS)
     default = Trainer(m, progress=False).config
     assert default["evolution"]["preset"] == RECIPES[defaults.DEFAULT_RECIPE]["evolution"] == "input-cosine"
 

@@ -25,7 +25,7 @@ recipe="paper", lr=0.05)`` is the paper's recipe with another learning rate).
 says how it changes the block pattern (a SET-style schedule between epochs, or a mask updater
 inside epochs) and, where the method defines them, the value of regrown blocks (``regrow``) and
 the layers it changes (``evolve_layers``). A setting given explicitly wins over the preset's,
-which wins over the generic fallback (:data:`REGROW`, :data:`EVOLVE_LAYERS`); the resolved values
+which wins over the generic fallback (:data:`FALLBACK_REGROW`, :data:`FALLBACK_EVOLVE_LAYERS`); the resolved values
 are what the Trainer records in its config (and checkpoints, and ``config.json``).
 
 ``"input-cosine"`` -- motifcore's method (the default recipe's)
@@ -77,13 +77,13 @@ __all__ = [
     "DISTRIBUTIONS",
     "EPOCHS",
     "EVOLUTIONS",
-    "EVOLVE_LAYERS",
     "EVOLVE_LAYER_SETS",
+    "FALLBACK_EVOLVE_LAYERS",
+    "FALLBACK_REGROW",
     "LR_SCHEDULES",
     "MIN_STEPS",
     "OPTIMIZERS",
     "RECIPES",
-    "REGROW",
     "REGROW_MODES",
     "SCHEDULE_PRESETS",
     "UPDATERS",
@@ -127,8 +127,8 @@ REGROW_MODES = ("he", "zero", "pruned")
 #: Layer sets of ``evolve_layers`` by name (or a list of layer indices).
 EVOLVE_LAYER_SETS = ("all", "hidden", "input")
 #: Fallbacks of an evolution that does not define them: SET's (every layer, fresh He draws).
-REGROW = "he"
-EVOLVE_LAYERS = "all"
+FALLBACK_REGROW = "he"
+FALLBACK_EVOLVE_LAYERS = "all"
 #: Ways to spread a scalar density over the layers (see the module docstring).
 DISTRIBUTIONS = ("output-dense", "uniform", "erk")
 DISTRIBUTION = "output-dense"

@@ -18,7 +18,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "sweep", help="run a grid of trainings in parallel (Dask)",
         description="Train every point of a grid (datasets x motif sizes x densities x learning rates x seeds) "
-                    f"with a recipe (default {SWEEP_RECIPE!r}, the paper's), in parallel on a local Dask cluster or a running scheduler. "
+                    f"with a recipe (default {SWEEP_RECIPE!r}, the paper's), in parallel on a local Dask cluster "
+                    "or a running scheduler. "
                     "Each finished run is stored at once under OUT/runs/<run_id>.json (+ checkpoint); running "
                     "the same command again resumes. Flags override the --spec file.")
     p.add_argument("--spec", help="sweep spec (.json or .toml); see motifcore.sweep for the keys")
@@ -80,8 +81,9 @@ def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
         spec["lrs"] = number_list(args.lr, "--lr")
     if args.seeds:
         spec["seeds"] = number_list(args.seeds, "--seeds", kind=int)
-    for flag, key in (("recipe", "recipe"), ("epochs", "epochs"), ("batch_size", "batch_size"), ("lr_schedule", "lr_schedule"),
-                      ("warmup", "warmup"), ("evolution", "evolution"), ("limit_train", "limit_train"),
+    for flag, key in (("recipe", "recipe"), ("epochs", "epochs"), ("batch_size", "batch_size"),
+                      ("lr_schedule", "lr_schedule"), ("warmup", "warmup"), ("evolution", "evolution"),
+                      ("limit_train", "limit_train"),
                       ("threads_per_run", "threads_per_run"), ("baseline_narrow", "baseline_narrow")):
         v = getattr(args, flag)
         if v is not None:

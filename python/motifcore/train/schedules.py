@@ -392,7 +392,8 @@ def evolution_schedule(spec: EvolutionSpec, epochs: int, steps_per_epoch: int = 
         Optimizer steps per epoch (``"cosine"`` counts steps; the other presets ignore it).
     **params
         Preset parameters (``"paper"``: ``zeta, every, warmup, decay_fraction``; ``"set"``:
-        ``zeta``; ``"cosine"``, ``"input-cosine"``: ``zeta, interval, stop``; ``"cht"``: ``zeta, chain_removal, fill, link``).
+        ``zeta``; ``"cosine"``, ``"input-cosine"``: ``zeta, interval, stop``; ``"cht"``: ``zeta,
+        chain_removal, fill, link``).
     """
     epochs = check_int(epochs, "epochs")
     if spec is None:

@@ -55,8 +55,15 @@ from .._internal.validation import (
     check_regrow,
     check_seed,
 )
-from ..defaults import DEFAULT_RECIPE, EPOCHS, EVOLUTIONS, EVOLVE_LAYER_SETS, REGROW, Evolution
-from ..defaults import EVOLVE_LAYERS as _FALLBACK_LAYERS
+from ..defaults import (
+    DEFAULT_RECIPE,
+    EPOCHS,
+    EVOLUTIONS,
+    EVOLVE_LAYER_SETS,
+    FALLBACK_EVOLVE_LAYERS,
+    FALLBACK_REGROW,
+    Evolution,
+)
 from ..defaults import recipe as get_recipe
 from ..nn.model import DivergedError, MotifMLP
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -485,10 +492,10 @@ class Trainer:
         # regrowth and layers: the caller's, else the evolution method's own, else SET's
         entry = _evolution_entry(evolution)
         if regrow is None:
-            regrow = entry.regrow if entry is not None and entry.regrow is not None else REGROW
+            regrow = entry.regrow if entry is not None and entry.regrow is not None else FALLBACK_REGROW
         if evolve_layers is None:
             evolve_layers = (entry.evolve_layers if entry is not None and entry.evolve_layers is not None
-                             else _FALLBACK_LAYERS)
+                             else FALLBACK_EVOLVE_LAYERS)
         self.epochs = check_int(epochs, "epochs")
         self.batch_size = check_int(batch_size, "batch_size")
         if not callable(lr_schedule) and not isinstance(lr_schedule, str):
