@@ -264,3 +264,23 @@ def test_the_neuron_metrics_do_not_change_training():
         Trainer(m, epochs=3, batch_size=16, evolution="set", progress=False).fit(X, y, *(val or ()))
         runs.append(m.get_state())
     assert all(np.array_equal(runs[0][k], runs[1][k]) for k in runs[0])
+
+
+def test_each_recipe_builds_its_network(tmp_path):
+    # motifcore train: the default recipe's network has a dense output layer, --recipe paper the
+    # paper's uniform one; an explicit --distribution wins
+    for argv, last in (([], 1.0), (["--recipe", "paper"], 0.3), (["--recipe", "paper", "--distribution",
+                                                                   "output-dense"], 1.0)):
+        out = tmp_path / f"run{len(argv)}"
+        assert main(["train", "--dataset", "digits", "--density", "0.3", *argv, "--out", str(out), *TINY]) == 0
+        meta = json.loads((out / "config.json").read_text())
+        assert meta["model"]["density"] == [0.3, 0.3, last]
+        assert meta["run"]["distribution"] == ("uniform" if last < 1 else "output-dense")
+    # a sweep point (recipe "paper" unless the spec names another) and the estimator
+    point = sweep.expand_runs({"datasets": ["digits"]})[0]
+    assert RunConfig.from_sweep(point).network_distribution() == "uniform"
+    mine = sweep.expand_runs({"datasets": ["digits"], "recipe": "motifcore"})[0]
+    assert RunConfig.from_sweep(mine).network_distribution() == "output-dense"
+    X, y = blobs(64)
+    paper = MotifSETClassifier(hidden_sizes=(16,), recipe="paper", epochs=1, min_steps=1).fit(X, y)
+    assert paper.model_.config["density"] == [0.1, 0.1]
