@@ -42,7 +42,7 @@ def _fit_estimator(kwargs: dict[str, Any]) -> Callable[..., tuple[float, float]]
     def run(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, seed: int, name: str) -> tuple[float, float]:
         from motifcore import MotifSETClassifier
 
-        clf = MotifSETClassifier(seed=seed, **kwargs)
+        clf = MotifSETClassifier(random_state=seed, **kwargs)
         t0 = time.perf_counter()
         clf.fit(X, y)
         dt = time.perf_counter() - t0

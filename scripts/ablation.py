@@ -45,7 +45,7 @@ def run(name: str, schedule: str, regrow: str | None, layers: str | None, seed: 
         model = mc.MotifMLP([X.shape[1], 3000, 3000, 3000, 10], motif=4, density=0.1, seed=seed)
         mc.Trainer(model, epochs=fmnist_epochs, seed=seed, progress=False, eval_every=fmnist_epochs, **kw).fit(X, y)
         return model.score(Xt, yt), time.perf_counter() - t0
-    clf = mc.MotifSETClassifier(seed=seed, **kw).fit(X, y)
+    clf = mc.MotifSETClassifier(random_state=seed, **kw).fit(X, y)
     return float(clf.score(Xt, yt)), time.perf_counter() - t0
 
 

@@ -27,7 +27,9 @@ ALLOWED = {
     "baselines": {"train", "nn", "_internal"},
     "cli": {"experiments", "report", "train", "recipes", "nn", "export", "data", "analysis", "baselines", "_internal"},
 }
-LEAVES = {"_core", "_version"}
+# motifcore.defaults (the owner of defaults and registries) sits at the bottom with _core and
+# _version: anything may read it, and it imports nothing of motifcore (nor anything heavy)
+LEAVES = {"_core", "_version", "defaults"}
 
 
 def _modules() -> dict[str, Path]:
@@ -119,6 +121,15 @@ def test_dependencies_point_one_way():
             if dst and dst != src and dst not in LEAVES and dst not in ALLOWED.get(src, set()):
                 bad.add(f"{MODULES[m].relative_to(PKG)}:{line}: {src or 'motifcore'} -> {dst}")
     assert not bad, "\n".join(sorted(bad))
+
+
+def test_defaults_import_only_the_standard_library():
+    # the registry of defaults is read by every layer (and by the torch layers): it must stay
+    # importable without the engine or any heavy dependency, and without a cycle
+    tree = ast.parse((PKG / "defaults.py").read_text())
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert imported <= {"__future__", "dataclasses", "typing"}, imported
 
 
 def test_argparse_only_in_cli():

@@ -36,7 +36,7 @@ def _one_error_line(capsys, rc):
 def test_train_happy_path_fashion_mnist(tmp_path, data_dir, capsys):
     out = tmp_path / "run"
     rc = main(["train", "--dataset", "fashion-mnist", "--data-dir", str(data_dir), "--limit-train", "2000",
-               "--hidden", "128", "128", "--density", "0.3", "--motif", "2", "--schedule", "set",
+               "--hidden", "128", "128", "--density", "0.3", "--motif", "2", "--evolution", "set",
                "--batch-size", "32", "--out", str(out), *TINY[2:]])
     assert rc == 0
     stdout = capsys.readouterr().out
@@ -96,7 +96,7 @@ def test_step_lr_flags(tmp_path):
 
 
 def test_resume_after_interrupt_is_bit_exact(tmp_path, monkeypatch, capsys):
-    args = ["train", "--dataset", "digits", "--schedule", "set", "--dropout", "0.1", *TINY[:2],
+    args = ["train", "--dataset", "digits", "--evolution", "set", "--dropout", "0.1", *TINY[:2],
             "--epochs", "4", *TINY[4:]]
     assert main([*args, "--out", str(tmp_path / "full")]) == 0
 
@@ -158,7 +158,7 @@ def test_help_states_default_epochs(capsys):
     (["train", "--dataset", "digits", "--hidden", "64,x"], "widths must be integers"),
     (["train", "--dataset", "digits", "--motif", "2,2", *TINY], "2 per-layer motif sizes for 3 layers"),
     (["train", "--dataset", "digits", "--motif", "0"], "motif sizes must be >= 1"),
-    (["train", "--dataset", "digits", "--schedule", "sometimes"], "invalid choice: 'sometimes'"),
+    (["train", "--dataset", "digits", "--evolution", "sometimes"], "invalid choice: 'sometimes'"),
     (["train", "--dataset", "digits", "--gamma", "1.5"], "argument --gamma: must be in (0, 1]"),
     (["train", "--hidden", "8"], "train needs --dataset"),
     (["train", "--resume", "/nonexistent/checkpoint.npz"], "checkpoint not found"),
@@ -245,10 +245,10 @@ def test_data_seed_defaults_to_seed(tmp_path, capsys):
     assert read_metadata(ck_b)["extra"]["run"]["data_seed"] == 5
 
 
-@pytest.mark.parametrize("flag, name", [("--evolution", "rigl"), ("--schedule", "dsr")])
-def test_evolution_flag_selects_mask_updaters_and_erk(tmp_path, flag, name):
+@pytest.mark.parametrize("name", ["rigl", "dsr"])
+def test_evolution_flag_selects_mask_updaters_and_erk(tmp_path, name):
     out = tmp_path / name
-    assert main(["train", "--dataset", "digits", flag, name, "--distribution", "erk", "--density", "0.2",
+    assert main(["train", "--dataset", "digits", "--evolution", name, "--distribution", "erk", "--density", "0.2",
                  "--evolve-layers", "all", "--out", str(out), *TINY]) == 0
     meta = json.loads((out / "config.json").read_text())
     assert meta["trainer"]["evolution"]["updater"] == name

@@ -1,4 +1,4 @@
-"""``motifcore train --schedule cht`` and ``motifcore analyze RUN_DIR``, in-process."""
+"""``motifcore train --evolution cht`` and ``motifcore analyze RUN_DIR``, in-process."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from motifcore.cli import main
 
 def test_train_cht_then_analyze(tmp_path, capsys):
     run = tmp_path / "run"
-    rc = main(["train", "--dataset", "digits", "--hidden", "32", "32", "--epochs", "3", "--schedule", "cht",
+    rc = main(["train", "--dataset", "digits", "--hidden", "32", "32", "--epochs", "3", "--evolution", "cht",
                "--evolve-layers", "hidden", "--threads", "1", "--no-progress", "--out", str(run)])
     assert rc == 0
     ck = load_checkpoint(run / "checkpoint.npz")

@@ -168,7 +168,9 @@ def test_regrow_argument_checks():
 @pytest.mark.parametrize("spec, evolved", [("all", {0, 1, 2}), ("hidden", {0, 1}), ("input", {0}), ([1, 2], {1, 2})])
 def test_evolve_layers_chooses_the_layers(spec, evolved):
     X, y = blobs()
-    m = MotifMLP([20, 32, 32, 3], density=0.3, seed=0, num_threads=1)
+    # uniform: a dense output layer (the default network) has no free position, so evolution cannot
+    # change it whichever layers are chosen
+    m = MotifMLP([20, 32, 32, 3], density=0.3, distribution="uniform", seed=0, num_threads=1)
     before = [layer.indices.copy() for layer in m.layers]
     Trainer(m, epochs=2, evolution="set", evolve_layers=spec, progress=False).fit(X, y)
     changed = {i for i, layer in enumerate(m.layers) if not np.array_equal(layer.indices, before[i])}
@@ -251,9 +253,10 @@ def test_recipes_fill_only_unset_settings():
     tr = Trainer(m, recipe="paper", lr=0.05)
     cfg = tr.config
     assert cfg["lr"] == 0.05 and cfg["recipe"] == "paper"
-    for key in ("optimizer", "momentum", "weight_decay", "warmup", "regrow", "max_grad_norm"):
+    for key in ("optimizer", "momentum", "weight_decay", "warmup", "max_grad_norm"):
         assert cfg[key] == RECIPES["paper"][key]
-    assert cfg["evolution"]["preset"] == "paper"
+    # regrowth and layers are the paper evolution's own (SET's: every layer, fresh He draws)
+    assert cfg["evolution"]["preset"] == "paper" and (cfg["regrow"], cfg["evolve_layers"]) == ("he", "all")
     assert recipe("motifcore") == RECIPES["motifcore"] and recipe("motifcore") is not RECIPES["motifcore"]
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 from motifcore import cli, metrics, report, sweep
+from motifcore.defaults import EPOCHS
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("distributed")
@@ -136,13 +137,14 @@ def test_report_keeps_to_the_current_grid_and_chooses_the_time_statistic(tmp_pat
     text = report.write_report(tmp_path / "s", tmp_path / "a", figures=False).read_text()
     assert "1 stored runs outside the current grid" in text and "7 epochs" not in text
     main = _csv(tmp_path / "a" / "table_main.csv")
-    assert len(main) == 7 and {r["epochs"] for r in main} == {"30"}
+    # the fake sweep's spec leaves epochs at the default (motifcore.defaults.EPOCHS)
+    assert len(main) == 7 and {r["epochs"] for r in main} == {str(EPOCHS)}
     # default: a run's s/epoch is its median epoch time; time_stat="mean" takes the mean (1.5x here)
     m1 = next(r for r in main if r["configuration"] == "SET (m=1)")
     assert float(m1["s_per_epoch_mean"]) == pytest.approx(np.mean([1.1 + 0.01 * s for s in range(3)]))
     report.write_report(tmp_path / "s", tmp_path / "b", figures=False, time_stat="mean", all_runs=True)
     main_b = _csv(tmp_path / "b" / "table_main.csv")
-    assert len(main_b) == 7 and {r["epochs"] for r in main_b} == {"30"}   # one run length per table
+    assert len(main_b) == 7 and {r["epochs"] for r in main_b} == {str(EPOCHS)}   # one run length per table
     assert "Runs of 7 epochs are left out" in (tmp_path / "b" / "report.md").read_text()
     m1b = next(r for r in main_b if r["configuration"] == "SET (m=1)")
     assert float(m1b["s_per_epoch_mean"]) == pytest.approx(1.5 * float(m1["s_per_epoch_mean"]))

@@ -111,21 +111,18 @@ def test_random_state_and_n_jobs():
         MotifSETClassifier(**{**STREAM, "random_state": "x"}).fit(X, y)
 
 
-def test_old_parameter_and_attribute_names_still_work_and_warn():
+def test_old_parameter_and_attribute_names_are_gone():
+    # seed / num_threads / n_epochs_ were deprecated aliases of random_state / n_jobs / n_iter_;
+    # removed in 0.x (issue 23): they are neither parameters nor attributes any more
     X, y = _data()
+    for old in ("seed", "num_threads"):
+        assert old not in MotifSETClassifier().get_params()
+        with pytest.raises(TypeError, match=old):
+            MotifSETClassifier(**{old: 1})
     new = MotifSETClassifier(**STREAM).fit(X, y)
-    old_params = {k: v for k, v in STREAM.items() if k not in ("random_state", "n_jobs")}
-    with pytest.warns(DeprecationWarning, match="seed"):
-        old = MotifSETClassifier(seed=5, **old_params, n_jobs=None).fit(X, y)
-    _same_weights(old, new)
-    with pytest.warns(DeprecationWarning, match="num_threads"):
-        threaded = MotifSETClassifier(num_threads=2, **old_params).fit(X, y)
-    assert threaded.model_.num_threads == 2
-    with pytest.warns(DeprecationWarning, match="n_iter_"):
-        assert new.n_epochs_ == new.n_iter_
-    assert clone(old).get_params()["seed"] == 5
+    assert not hasattr(new, "n_epochs_") and new.n_iter_ == len(new.history_)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")          # the new names do not warn
+        warnings.simplefilter("error")          # the names that remain do not warn
         MotifSETClassifier(**STREAM).fit(X, y)
     back = pickle.loads(pickle.dumps(new))
     np.testing.assert_array_equal(back.predict_proba(X), new.predict_proba(X))

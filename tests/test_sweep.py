@@ -106,7 +106,8 @@ def test_expand_runs_grid_narrow_baseline_and_dedup() -> None:
     narrow = [r for r in digits if r["variant"] == "narrow"]
     assert {(r["base_motif"], tuple(r["hidden"]), r["motif"]) for r in narrow} == {(2, (32, 32), 1), (4, (16, 16), 1)}
     pcmac = [r for r in runs if r["dataset"] == "skf:PCMAC"]
-    assert all(r["epochs"] == 3 for r in pcmac) and all(r["epochs"] == 30 for r in digits)
+    # epochs not given: the package's one default (motifcore.defaults.EPOCHS)
+    assert all(r["epochs"] == 3 for r in pcmac) and all(r["epochs"] == motifcore.defaults.EPOCHS for r in digits)
     assert {r["hidden"][0] for r in pcmac if r["variant"] == "narrow"} == {50, 25}
     assert sorted({r["density"] for r in runs}) == [0.1, 0.2]
     # seed-major order: every seed-0 run of the grid comes before any seed-1 run

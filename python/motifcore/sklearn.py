@@ -9,7 +9,6 @@ C++ engine).
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -20,14 +19,20 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
 from ._internal.validation import check_int, check_real, check_seed
+from .defaults import DEFAULT_RECIPE, DENSITY, MIN_STEPS
+from .defaults import recipe as get_recipe
 from .nn.model import MotifMLP
-from .recipes import DEFAULT_RECIPE
-from .recipes import recipe as get_recipe
 from .train.checkpoint import model_from_state
 from .train.schedules import epochs_for
 from .train.trainer import EarlyStopping, History, RestoreBest, Trainer
 
-__all__ = ["MotifSETClassifier"]
+__all__ = ["ESTIMATOR_EPOCHS", "MotifSETClassifier"]
+
+#: The estimator's own default epochs (the rest of the package uses motifcore.defaults.EPOCHS,
+#: 50). An estimator is fitted many times over (cross-validation, grid searches) and is held to
+#: MLPClassifier's fit time (docs/results.md, section 1); 20 epochs, raised to at least
+#: ``min_steps`` optimizer steps on small data, is where the ablation there measured it.
+ESTIMATOR_EPOCHS = 20
 
 
 class MotifSETClassifier(ClassifierMixin, BaseEstimator):
@@ -44,10 +49,12 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         Motif size of the hidden layers (the output layer keeps m = 1), or one entry per layer
         (``len(hidden_sizes) + 1`` entries, e.g. ``[2, 2, 1]``).
     density : float, default 0.1
-        Block density of every layer; ignored where ``epsilon`` is given.
+        Block density of the hidden layers; the output layer is dense (the recipe's network,
+        :data:`motifcore.defaults.DISTRIBUTIONS`; the ``"paper"`` recipe puts every layer at
+        ``density``). Ignored where ``epsilon`` is given.
     epsilon : float, optional
         SET's density parameterisation instead of ``density``.
-    epochs : int, default 20
+    epochs : int, default 20 (:data:`ESTIMATOR_EPOCHS`, which says why it is not the package's 50)
         Passes over the training data, raised where needed so that the run takes at least
         ``min_steps`` optimizer steps (a 100-sample set is one batch per epoch).
     min_steps : int, default 1000
@@ -58,13 +65,13 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         Learning-rate schedule.
     warmup : int or float, optional
         Warmup in epochs (int) or as a fraction of the run (float).
-    evolution : {"paper", "set", "cosine", "none", "rigl", "dsr"}, callable, dict or list, optional
-        SET evolution schedule (:mod:`motifcore.schedules`), or a mask updater
-        (:mod:`motifcore.train.updaters`).
+    evolution : a name of :data:`motifcore.defaults.EVOLUTIONS`, callable, dict or list, optional
+        How the block pattern changes (default: the recipe's; ``"set"`` is SET), see
+        :class:`~motifcore.train.trainer.Trainer`.
     regrow : {"he", "zero", "pruned"}, optional
-        Value of regrown blocks.
+        Value of regrown blocks (default: the evolution's own).
     evolve_layers : {"all", "hidden", "input"} or list of int, optional
-        Weight layers that evolution changes.
+        Weight layers that evolution changes (default: the evolution's own).
     early_stopping : bool, default False
         Hold out ``validation_fraction`` of the training data (stratified), stop when its
         accuracy has not improved for ``n_iter_no_change`` epochs, and keep the weights of the
@@ -81,9 +88,6 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         ``-1`` all cores, ``-2`` all but one, ... Results do not depend on it.
     verbose : bool or int, default False
         Show a progress bar while fitting.
-    seed, num_threads : deprecated
-        Old names of ``random_state`` and ``n_jobs``; they still work and warn
-        (``DeprecationWarning``).
 
     Attributes
     ----------
@@ -96,7 +100,6 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         Per-epoch training records.
     n_iter_ : int
         Epochs trained (fewer than planned after an early stop; one more per ``partial_fit``).
-        The old name ``n_epochs_`` still works and warns.
     loss_curve_ : list of float
         Mean training loss of every epoch.
     validation_scores_ : list of float or None
@@ -111,10 +114,10 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         self,
         hidden_sizes: int | Sequence[int] = (256, 256),
         motif: int | Sequence[Any] = 1,
-        density: float = 0.1,
+        density: float = DENSITY,
         epsilon: float | None = None,
-        epochs: int = 20,
-        min_steps: int = 1000,
+        epochs: int = ESTIMATOR_EPOCHS,
+        min_steps: int = MIN_STEPS,
         recipe: str = DEFAULT_RECIPE,
         batch_size: int | None = None,
         lr: float | None = None,
@@ -135,8 +138,6 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         random_state: Any = 0,
         n_jobs: int | None = None,
         verbose: bool | int = False,
-        seed: Any = "deprecated",
-        num_threads: Any = "deprecated",
     ) -> None:
         self.hidden_sizes = hidden_sizes
         self.motif = motif
@@ -164,17 +165,11 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
-        self.seed = seed
-        self.num_threads = num_threads
 
     # ---- parameters ---------------------------------------------------------------------------
     def _seed(self) -> int:
-        """The run's seed: ``random_state`` (or the deprecated ``seed``) as an int."""
+        """The run's seed: ``random_state`` as an int."""
         rs = self.random_state
-        if not (isinstance(self.seed, str) and self.seed == "deprecated"):
-            warnings.warn("MotifSETClassifier(seed=...) is deprecated; use random_state=...", DeprecationWarning,
-                          stacklevel=3)
-            rs = self.seed
         if isinstance(rs, (int, np.integer)) and not isinstance(rs, bool):
             return check_seed(rs)
         if rs is None or isinstance(rs, (np.random.RandomState, np.random.Generator)):
@@ -183,23 +178,13 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         raise TypeError(f"random_state must be an int, a RandomState, a Generator or None, got {rs!r}")
 
     def _threads(self) -> int | None:
-        """Threads of the engine from ``n_jobs`` (or the deprecated ``num_threads``)."""
+        """Threads of the engine from ``n_jobs``."""
         n = self.n_jobs
-        if not (isinstance(self.num_threads, str) and self.num_threads == "deprecated"):
-            warnings.warn("MotifSETClassifier(num_threads=...) is deprecated; use n_jobs=...", DeprecationWarning,
-                          stacklevel=3)
-            return None if self.num_threads is None else check_int(self.num_threads, "num_threads")
         if n is None:
             return None
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n == 0:
             raise ValueError(f"n_jobs must be a non-zero integer or None, got {n!r}")
         return int(n) if n > 0 else max(1, (os.cpu_count() or 1) + 1 + int(n))
-
-    @property
-    def n_epochs_(self) -> int:
-        """Deprecated name of ``n_iter_``."""
-        warnings.warn("n_epochs_ is deprecated; use n_iter_", DeprecationWarning, stacklevel=2)
-        return self.n_iter_
 
     def _hidden(self) -> list:
         h = self.hidden_sizes
@@ -228,8 +213,9 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         return int(get_recipe(self.recipe)["batch_size"] if self.batch_size is None else self.batch_size)
 
     def _new_model(self, n_features: int, n_classes: int, seed: int, threads: int | None) -> MotifMLP:
+        dist = None if self.epsilon is not None else get_recipe(self.recipe)["distribution"]
         return MotifMLP([n_features, *self._hidden(), n_classes], motif=self.motif, density=self.density,
-                        epsilon=self.epsilon, seed=seed, num_threads=threads)
+                        epsilon=self.epsilon, distribution=dist, seed=seed, num_threads=threads)
 
     def _trainer(self, model: MotifMLP, epochs: int, seed: int, callbacks: list[Any], **fixed: Any) -> Trainer:
         given = {"lr_schedule": self.schedule, "warmup": self.warmup, "evolution": self.evolution, **fixed}

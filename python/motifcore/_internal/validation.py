@@ -8,6 +8,8 @@ from typing import Any, Optional, Sequence, Tuple, Union
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ..defaults import OPTIMIZERS, REGROW_MODES   # the registries; validation only checks against them
+
 MotifSpec = Union[int, Tuple[int, int]]
 
 
@@ -141,8 +143,7 @@ def per_layer(value: Any, n_layers: int, name: str) -> Sequence[Any]:
     return [value] * n_layers
 
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
-REGROW_INITS = ("he", "zero", "pruned")
+REGROW_INITS = REGROW_MODES
 
 
 def check_optimizer(optimizer: Any) -> str:

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..experiments.sweep import done_ids, expand_runs, load_spec, normalize_spec, run_sweep
-from ._common import int_min, number_list
+from ..defaults import DENSITY, EPOCHS, EVOLUTIONS, LR_SCHEDULES, RECIPES
+from ..experiments.sweep import SWEEP_RECIPE, done_ids, expand_runs, load_spec, normalize_spec, run_sweep
+from ._common import int_min, number_list, warmup_arg
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -17,7 +18,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "sweep", help="run a grid of trainings in parallel (Dask)",
         description="Train every point of a grid (datasets x motif sizes x densities x learning rates x seeds) "
-                    "with the paper's recipe, in parallel on a local Dask cluster or a running scheduler. "
+                    f"with a recipe (default {SWEEP_RECIPE!r}, the paper's), in parallel on a local Dask cluster "
+                    "or a running scheduler. "
                     "Each finished run is stored at once under OUT/runs/<run_id>.json (+ checkpoint); running "
                     "the same command again resumes. Flags override the --spec file.")
     p.add_argument("--spec", help="sweep spec (.json or .toml); see motifcore.sweep for the keys")
@@ -28,15 +30,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--hidden", nargs="+", metavar="W", help="hidden widths (default 3000 3000 3000)")
     p.add_argument("--motif", nargs="+", metavar="M",
                    help="motif sizes, e.g. '1 2 4 8'; a comma list is a per-layer schedule ('2,2,1,1')")
-    p.add_argument("--density", nargs="+", metavar="D", help="block densities (default 0.1)")
+    p.add_argument("--recipe", choices=tuple(RECIPES),
+                   help=f"named settings of every run, for every setting not given (default: {SWEEP_RECIPE})")
+    p.add_argument("--density", nargs="+", metavar="D", help=f"block densities (default {DENSITY})")
     p.add_argument("--sparsity", nargs="+", metavar="S", help="sparsities s = 1 - density")
-    p.add_argument("--lr", nargs="+", metavar="LR", help="peak learning rates (default 0.01)")
+    p.add_argument("--lr", nargs="+", metavar="LR", help="peak learning rates (default: the recipe's)")
     p.add_argument("--seeds", nargs="+", metavar="SEED", help="seeds (default 0)")
-    p.add_argument("--epochs", type=int_min(1), help="epochs per run (default 30; the paper uses 300)")
+    p.add_argument("--epochs", type=int_min(1), help=f"epochs per run (default {EPOCHS}; the paper uses 300)")
     p.add_argument("--batch-size", type=int_min(1))
-    p.add_argument("--lr-schedule", choices=("cosine", "constant", "step"))
-    p.add_argument("--warmup", type=int_min(0))
-    p.add_argument("--evolution", choices=("paper", "set", "none"))
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES)
+    p.add_argument("--warmup", type=warmup_arg, help="lr warmup: epochs (an integer) or a fraction of the run")
+    p.add_argument("--evolution", choices=tuple(EVOLUTIONS),
+                   help="how the block pattern changes (as motifcore train --evolution; default: the recipe's)")
     p.add_argument("--baseline-narrow", action="store_true", default=None,
                    help="also run plain SET at hidden widths / m for every m > 1 (DESIGN.md §4.3)")
     p.add_argument("--limit-train", type=int_min(1), metavar="N", help="seeded training subsample")
@@ -76,8 +81,9 @@ def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
         spec["lrs"] = number_list(args.lr, "--lr")
     if args.seeds:
         spec["seeds"] = number_list(args.seeds, "--seeds", kind=int)
-    for flag, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr_schedule", "lr_schedule"),
-                      ("warmup", "warmup"), ("evolution", "evolution"), ("limit_train", "limit_train"),
+    for flag, key in (("recipe", "recipe"), ("epochs", "epochs"), ("batch_size", "batch_size"),
+                      ("lr_schedule", "lr_schedule"), ("warmup", "warmup"), ("evolution", "evolution"),
+                      ("limit_train", "limit_train"),
                       ("threads_per_run", "threads_per_run"), ("baseline_narrow", "baseline_narrow")):
         v = getattr(args, flag)
         if v is not None:

@@ -13,10 +13,23 @@ from typing import Any
 from .._internal import motif_spec
 from .._internal.io import atomic_write_json, slug
 from .._version import __version__
+from ..defaults import (
+    BATCH_SIZE,
+    DEFAULT_RECIPE,
+    DENSITY,
+    DISTRIBUTIONS,
+    EPOCHS,
+    EVOLUTIONS,
+    EVOLVE_LAYER_SETS,
+    LR_SCHEDULES,
+    MIN_STEPS,
+    OPTIMIZERS,
+    RECIPES,
+    REGROW_MODES,
+)
 from ..experiments.config import RunConfig
-from ..experiments.run import DEFAULT_EPOCHS, DEFAULT_MIN_STEPS, Run, execute
+from ..experiments.run import Run, execute
 from ..nn.model import build_info
-from ..recipes import DEFAULT_RECIPE, RECIPES
 from ..report.curves import plot_runs
 from ..train.checkpoint import read_metadata
 from ..train.trainer import Checkpoint, JSONLLogger
@@ -45,17 +58,17 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="motif size of the hidden layers (output layer m=1), or one per layer, e.g. "
                         "'2,2,1,1' (default: 1)")
     t.add_argument("--density", type=float_in(0, 1, lo_open=True),
-                   help="block density of every layer (default: 0.1)")
+                   help=f"block density, spread over the layers by --distribution (default: {DENSITY})")
     t.add_argument("--epsilon", type=float_in(0, math.inf, lo_open=True),
                    help="SET epsilon density parameterisation (overrides --density)")
     t.add_argument("--epochs", type=int_min(1),
-                   help=f"training epochs (default: {DEFAULT_EPOCHS}, or more on small data so that the run "
-                        f"takes at least {DEFAULT_MIN_STEPS} steps; the paper uses 300)")
+                   help=f"training epochs (default: {EPOCHS}, or more on small data so that the run "
+                        f"takes at least {MIN_STEPS} steps; the paper uses 300)")
     t.add_argument("--recipe", choices=tuple(RECIPES),
-                   help=f"named settings for every training flag not given (default: {DEFAULT_RECIPE}; "
-                        "see motifcore.recipes)")
-    t.add_argument("--batch-size", type=int_min(1), help="batch size (default: 128)")
-    t.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), help="optimizer (recipe default)")
+                   help=f"named settings for every training flag not given, and the network layout "
+                        f"(default: {DEFAULT_RECIPE}; see motifcore.defaults)")
+    t.add_argument("--batch-size", type=int_min(1), help=f"batch size (default: {BATCH_SIZE})")
+    t.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer (recipe default)")
     t.add_argument("--lr", type=float_in(0, math.inf, lo_open=True),
                    help="peak learning rate (recipe default)")
     t.add_argument("--momentum", type=float_in(0, 1, hi_open=True), help="SGD momentum (default: 0.9)")
@@ -63,7 +76,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="weight decay (default: 5e-4)")
     t.add_argument("--max-grad-norm", type=float_in(0, math.inf),
                    help="clip each step's gradient to this global L2 norm, 0 = off (recipe default)")
-    t.add_argument("--lr-schedule", choices=("cosine", "constant", "step"),
+    t.add_argument("--lr-schedule", choices=LR_SCHEDULES,
                    help="learning-rate schedule (default: cosine)")
     t.add_argument("--warmup", type=warmup_arg,
                    help="lr warmup of 'cosine': epochs (an integer) or a fraction of the run such as 0.05 "
@@ -72,26 +85,21 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="'step' schedule: epochs between lr decays (default: 30)")
     t.add_argument("--gamma", type=float_in(0, 1, lo_open=True),
                    help="'step' schedule: lr decay factor (default: 0.1)")
-    t.add_argument("--evolution", "--schedule", dest="schedule",
-                   choices=("cosine", "paper", "set", "cht", "none", "rigl", "dsr"),
-                   help="how the block pattern changes (--schedule is the old name): SET schedules cosine (every "
-                        "100 steps, zeta from 0.3 decayed by a cosine, none in the last quarter of the run), paper "
-                        "(zeta 0.2 every 10 epochs after a 5-epoch warmup, i.e. after epochs 15, 25, ...; cosine "
-                        "decay over the last third), set (zeta 0.3 after every epoch), cht (as set, but regrowth at "
-                        "the top CH3-L3 link-prediction scores after chain removal), none (static sparse); or the "
-                        "mask updaters rigl (RigL / Motif-RigL: every 100 steps drop the smallest blocks and grow "
-                        "those of largest gradient, until 75%% of the run) and dsr (Dynamic Sparse "
-                        "Reparameterization: adaptive global threshold, blocks reallocated across layers) "
-                        "(recipe default)")
-    t.add_argument("--distribution", choices=("uniform", "erk"),
-                   help="how --density is spread over the layers: uniform (every layer at --density) or erk "
-                        "(Erdos-Renyi-Kernel: denser small layers, same total) (default: uniform)")
-    t.add_argument("--regrow", choices=("zero", "he", "pruned"),
-                   help="value of regrown blocks: zero, a fresh He-uniform draw, or uniform within the "
-                        "largest pruned |weight| (recipe default)")
-    t.add_argument("--evolve-layers", choices=("all", "hidden", "input"),
+    t.add_argument("--evolution", choices=tuple(EVOLUTIONS),
+                   help="how the block pattern changes: " + "; ".join(
+                       f"{name} ({e.summary})" for name, e in EVOLUTIONS.items()).replace("%", "%%")
+                   + " (default: the recipe's)")
+    t.add_argument("--distribution", choices=DISTRIBUTIONS,
+                   help="how --density is spread over the layers: output-dense (hidden layers at --density, the "
+                        "output layer dense, so every hidden neuron has a path to the loss), uniform (every layer "
+                        "at --density, the paper's network) or erk (Erdos-Renyi-Kernel: denser small layers, same "
+                        "total) (default: the recipe's: output-dense, uniform for --recipe paper)")
+    t.add_argument("--regrow", choices=REGROW_MODES,
+                   help="value of regrown blocks: a fresh He-uniform draw, zero, or uniform within the "
+                        "largest pruned |weight| (default: the evolution's own, else he)")
+    t.add_argument("--evolve-layers", choices=EVOLVE_LAYER_SETS,
                    help="weight layers that evolution changes: all, hidden (all but the output layer) or input "
-                        "(the first layer only) (recipe default)")
+                        "(the first layer only) (default: the evolution's own, else all)")
     t.add_argument("--dropout", type=float_in(0, 1, hi_open=True),
                    help="dropout rate (recipe default)")
     t.add_argument("--eval-every", type=int_min(1),
@@ -121,7 +129,7 @@ RUN_FILES = ("config.json", "metrics.jsonl", "checkpoint.npz", "summary.json")
 #: flags that define the run; --resume reuses the stored ones and refuses these
 _TRAIN_RUN_FLAGS = ("dataset", "hidden", "motif", "density", "epsilon", "epochs", "recipe", "batch_size", "lr",
                     "lr_schedule", "warmup", "step_size", "gamma", "optimizer", "momentum", "weight_decay",
-                    "max_grad_norm", "schedule", "distribution", "regrow", "evolve_layers", "dropout", "eval_every",
+                    "max_grad_norm", "evolution", "distribution", "regrow", "evolve_layers", "dropout", "eval_every",
                     "seed", "data_seed", "limit_train", "checkpoint_every")
 
 
@@ -168,18 +176,22 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
     except (ValueError, TypeError) as exc:
         raise UsageError(f"argument --motif: {exc}") from None
     seed = args.seed or 0
+    recipe_name = args.recipe or DEFAULT_RECIPE
+    distribution = args.distribution
+    if distribution is None and args.epsilon is None:
+        distribution = RECIPES[recipe_name]["distribution"]
     if isinstance(args.warmup, int) and args.epochs is not None and args.warmup >= args.epochs:
         raise UsageError(f"argument --warmup: {args.warmup} epochs of warmup in a run of {args.epochs} epochs; "
                          "give at most epochs-1, or a fraction such as 0.05")
     return RunConfig(
         dataset=args.dataset, hidden=tuple(hidden), motif=motif_spec.to_json(motif), density=args.density,
-        epsilon=args.epsilon, distribution=args.distribution or "uniform", seed=seed,
+        epsilon=args.epsilon, distribution=distribution, seed=seed,
         data_seed=seed if args.data_seed is None else args.data_seed,
-        limit_train=args.limit_train, epochs=args.epochs, recipe=args.recipe or DEFAULT_RECIPE,
+        limit_train=args.limit_train, epochs=args.epochs, recipe=recipe_name,
         batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule, warmup=args.warmup,
         step_size=args.step_size or 30, gamma=0.1 if args.gamma is None else args.gamma, optimizer=args.optimizer,
         momentum=args.momentum, weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm,
-        dropout=args.dropout, evolution=args.schedule, regrow=args.regrow, evolve_layers=args.evolve_layers,
+        dropout=args.dropout, evolution=args.evolution, regrow=args.regrow, evolve_layers=args.evolve_layers,
         eval_every=args.eval_every or 1, checkpoint_every=args.checkpoint_every or 1, data_dir=args.data_dir,
         threads=args.threads)
 

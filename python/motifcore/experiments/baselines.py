@@ -1,7 +1,9 @@
 """The baselines experiment: the Motif-SET paper's Tables 7 and 8 re-measured on motifcore
 (``motifcore baselines``; design in docs/baselines.md).
 
-Every row is trained with the same recipe (the default ``motifcore`` recipe) on the same data and
+Every row is trained with the same recipe (the default ``motifcore`` recipe and its network: hidden
+layers at the density, output layer dense) with the evolution its name says (SET and Motif-SET rows
+with ``evolution="set"``, RigL and DSR rows with their updaters, static rows with none) on the same data and
 measured the same way: test accuracy, unique parameters, the paper's parameter convention, bytes
 (fp32 CSR, an ``np.savez`` of the inference arrays, Deep Compression with and without Huffman),
 median seconds per training epoch, total training wall time to the final model (including the
@@ -290,15 +292,15 @@ def _measure(ctx: _Ctx, model: MotifMLP, convention: str) -> dict[str, Any]:
             "latency_batch1_1thread_s": lat1.seconds_per_sample, "latency_threads": threads}
 
 
-def _scratch(ctx: _Ctx, name: str, seed: int, motif: int, evolution: str | None, erk: bool = False,
+def _scratch(ctx: _Ctx, name: str, seed: int, motif: int, evolution: str, erk: bool = False,
              kd: KD | None = None) -> tuple[Trainer, dict[str, Any]]:
     spec = ctx.spec
 
     def make() -> Trainer:
         m = _model(ctx, motif, spec.density, seed, erk=erk)
-        over: dict[str, Any] = {"evolution": evolution} if evolution is not None else {}
-        if evolution in ("rigl", "dsr"):
-            over["evolve_layers"] = "all"   # the published methods update every layer
+        # each method brings its own layers and regrowth (motifcore.defaults.EVOLUTIONS): SET and the
+        # updaters change every layer
+        over: dict[str, Any] = {"evolution": evolution}
         return Trainer(m, epochs=spec.epochs, distill=kd, **ctx.kwargs(seed, **over))
 
     t = _fit(ctx, f"{name}__s{seed}", make, kd)
@@ -412,7 +414,7 @@ def _run_row(ctx: _Ctx, row: str, seed: int) -> dict[str, Any]:
                 "width": h, "source_s": teacher_s}
     if row == "motif2-kd":
         kd, teacher_s = _teacher(ctx)
-        t, info = _scratch(ctx, row, seed, 2, None, kd=kd)
+        t, info = _scratch(ctx, row, seed, 2, "set", kd=kd)
         return {**_measure(ctx, t.model, "grid"), **info, "total_train_s": info["total_train_s"] + teacher_s,
                 "source_s": teacher_s}
     if row.startswith("dc-"):
@@ -420,7 +422,7 @@ def _run_row(ctx: _Ctx, row: str, seed: int) -> dict[str, Any]:
             src, info = _pruned(ctx, "prune-ft", seed, "ft", matched, spec.exclude_output)
             conv = "nonzeros"
         else:
-            src, info = _scratch(ctx, row[3:], seed, 1 if row == "dc-set1" else 2, None)
+            src, info = _scratch(ctx, row[3:], seed, 1 if row == "dc-set1" else 2, "set")
             conv = "grid"
         dc = _deep_compression(ctx, row, seed, src.model, info["total_train_s"])
         t = dc.pop("trainer")
@@ -430,9 +432,9 @@ def _run_row(ctx: _Ctx, row: str, seed: int) -> dict[str, Any]:
     return {**_measure(ctx, t.model, "grid"), **info}
 
 
-#: sparse-from-scratch rows: (motif size, evolution; None = the recipe's SET schedule)
-_SCRATCH: dict[str, tuple[int, str | None]] = {
-    "motif2": (2, None), "set1": (1, None), "static1": (1, "none"), "static2": (2, "none"),
+#: sparse-from-scratch rows: (motif size, evolution); Motif-SET is SET's evolution on motif blocks
+_SCRATCH: dict[str, tuple[int, str]] = {
+    "motif2": (2, "set"), "set1": (1, "set"), "static1": (1, "none"), "static2": (2, "none"),
     "static1-erk": (1, "none"), "dsr1": (1, "dsr"), "dsr2": (2, "dsr"), "rigl1": (1, "rigl"),
     "rigl1-erk": (1, "rigl"), "rigl2": (2, "rigl")}
 
@@ -570,7 +572,9 @@ def _fmt(v: Any, nd: int = 2) -> str:
 def _report(rows: list[dict[str, Any]], spec: BaselineSpec, command: str | None) -> str:
     net = "-".join(str(s) for s in ["in", *spec.hidden, "out"])
     lines = [f"# Baselines of the paper's Tables 7 and 8 on motifcore ({spec.dataset}, {net})", "",
-             f"Recipe: the default `motifcore` recipe for every row; {len(spec.seeds)} seed(s) {list(spec.seeds)}; "
+             "Recipe: the default `motifcore` recipe and network for every row, with the evolution the row names "
+             "(SET and Motif-SET rows: SET, `evolution=\"set\"`, every layer, fresh He-uniform regrowth); "
+             f"{len(spec.seeds)} seed(s) {list(spec.seeds)}; "
              f"sparse rows {spec.epochs} epochs at density {spec.density}; dense source {spec.epochs_pre} epochs; "
              f"training subsample: {spec.limit_train or 'all'}. Accuracy is the test accuracy after the last "
              "epoch, mean ± std over seeds (for rows derived from the dense model the std covers the retraining "

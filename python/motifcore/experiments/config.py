@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._internal import motif_spec
-from ..recipes import DEFAULT_RECIPE
+from ..defaults import DEFAULT_RECIPE, recipe
 
 __all__ = ["RunConfig"]
 
@@ -27,9 +27,10 @@ class RunConfig:
     dataset: str
     hidden: tuple[int, ...] = (3000, 3000, 3000)
     motif: Any = 1                      #: int, or a per-layer list in JSON form (motif_spec)
-    density: float | None = None        #: None: 0.1 (ignored when epsilon is given)
+    density: float | None = None        #: None: motifcore.defaults.DENSITY (ignored when epsilon is given)
     epsilon: float | None = None
-    distribution: str = "uniform"       #: "uniform" or "erk" (motifcore.nn.sparsity)
+    #: "output-dense", "uniform" or "erk" (motifcore.defaults.DISTRIBUTIONS); None: the recipe's
+    distribution: str | None = None
     seed: int = 0
     data_seed: int = 0
     limit_train: int | None = None
@@ -54,6 +55,13 @@ class RunConfig:
     checkpoint_every: int = 1
     data_dir: str | None = None
     threads: int | None = None
+
+    def network_distribution(self) -> str | None:
+        """How the run spreads its density over the layers: ``distribution``, else the recipe's
+        (``None`` with ``epsilon``, whose per-layer densities are SET's rule)."""
+        if self.distribution is not None:
+            return self.distribution
+        return None if self.epsilon is not None else str(recipe(self.recipe)["distribution"])
 
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)

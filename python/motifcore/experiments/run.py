@@ -13,8 +13,8 @@ import numpy as np
 from .._internal import motif_spec
 from ..analysis.estimate import measure_latency
 from ..data import datasets
+from ..defaults import DENSITY, EPOCHS, MIN_STEPS, recipe
 from ..nn.model import DivergedError, MotifMLP
-from ..recipes import recipe
 from ..train.schedules import epochs_for
 from ..train.trainer import Trainer
 from .config import RunConfig
@@ -23,9 +23,9 @@ __all__ = ["DEFAULT_EPOCHS", "DEFAULT_MIN_STEPS", "Run", "default_epochs", "exec
            "prepare"]
 
 #: Epochs of a run that does not set them: at least DEFAULT_EPOCHS, and enough for
-#: DEFAULT_MIN_STEPS optimizer steps on small data.
-DEFAULT_EPOCHS = 50
-DEFAULT_MIN_STEPS = 1000
+#: DEFAULT_MIN_STEPS optimizer steps on small data (both owned by motifcore.defaults).
+DEFAULT_EPOCHS = EPOCHS
+DEFAULT_MIN_STEPS = MIN_STEPS
 
 _DATA_CACHE: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 _DATA_CACHE_MAX = 2
@@ -85,17 +85,18 @@ def prepare(config: RunConfig, *, callbacks: Sequence[Any] = (), progress: bool 
                                           num_threads=config.threads)
         return Run(config, X, y, Xt, yt, n_total, trainer.model, trainer)
     sizes = [int(X.shape[1]), *config.hidden, datasets.n_classes(y, yt)]
+    distribution = config.network_distribution()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)     # a shared output layer was asked for explicitly
         model = MotifMLP(sizes, motif=motif_spec.for_model(config.motif),
-                         density=0.1 if config.density is None else config.density, epsilon=config.epsilon,
-                         distribution=config.distribution,
-                         seed=config.seed, num_threads=config.threads)
+                         density=DENSITY if config.density is None else config.density, epsilon=config.epsilon,
+                         distribution=distribution, seed=config.seed, num_threads=config.threads)
     batch = config.batch_size or recipe(config.recipe)["batch_size"]
     epochs = config.epochs or default_epochs(int(X.shape[0]), batch)
     trainer = Trainer(model, epochs=epochs, callbacks=callbacks, progress=progress,
                       **{**config.trainer_kwargs(), "batch_size": batch})
-    return Run(config.replace(epochs=epochs, batch_size=batch), X, y, Xt, yt, n_total, model, trainer)
+    return Run(config.replace(epochs=epochs, batch_size=batch, distribution=distribution), X, y, Xt, yt, n_total,
+               model, trainer)
 
 
 def measure(run: Run, latency: tuple[int, int] | None = None) -> dict[str, Any]:

@@ -39,10 +39,17 @@ Spec keys (defaults in :data:`DEFAULTS`)
     Block density ``d`` of every layer, or sparsity ``s = 1 - d`` (give one of the two).
 ``lrs``, ``seeds``
     Peak learning rates and seeds (the seed drives init, shuffling and evolution).
+``recipe``
+    The named recipe of every run (:data:`motifcore.defaults.RECIPES`), default ``"paper"``
+    (sweeps reproduce the paper's tables): it gives every training setting below that the spec
+    leaves unset, the settings a spec cannot name (optimizer, clipping, ...) and the network
+    layout (``"paper"``: every layer at the density, as the paper's Table 4).
 ``hidden``, ``epochs``, ``batch_size``, ``lr_schedule``, ``warmup``, ``momentum``,
 ``weight_decay``, ``dropout``, ``evolution``, ``evolution_params``, ``eval_every``, ``epsilon``
-    The recipe (see :class:`~motifcore.Trainer` and :class:`~motifcore.MotifMLP`); the defaults
-    are the paper's (Table 3) except ``epochs``.
+    The run's settings (see :class:`~motifcore.Trainer` and :class:`~motifcore.MotifMLP`);
+    ``None`` in :data:`DEFAULTS` means the recipe's value (and ``lrs`` the recipe's ``lr``);
+    ``epochs`` defaults to :data:`motifcore.defaults.EPOCHS`. ``evolution`` is any name of
+    :data:`motifcore.defaults.EVOLUTIONS`, as for the Trainer.
 ``baseline_narrow``
     If true, add for every integer ``m > 1`` a plain SET run (``m = 1``) with every hidden width
     divided by ``m`` (rounded up): the honest baseline of DESIGN.md §4.3, with about the same
@@ -86,6 +93,7 @@ from .._internal import motif_spec
 from .._internal.io import PathLike, atomic_write, atomic_write_json, slug, utc_now
 from .._internal.validation import check_int, check_real
 from .._version import __version__
+from ..defaults import EPOCHS, EVOLUTIONS, LR_SCHEDULES, RECIPES, recipe
 from ..train.checkpoint import checkpoint_bytes
 from .config import RunConfig
 from .run import execute
@@ -112,24 +120,33 @@ __all__ = [
 #: motifcore_run=1``. Without it, a worker runs ``nthreads`` runs at once, one thread each.
 RESOURCE = "motifcore_run"
 
-#: Spec defaults: the paper's recipe (Table 3, Sec. 3.2-3.3) except the number of epochs.
+#: the recipe of a spec that names none: sweeps reproduce the paper's tables
+SWEEP_RECIPE = "paper"
+#: the spec keys whose default is the recipe's value (spec key -> recipe key)
+_FROM_RECIPE = {"lrs": "lr", "batch_size": "batch_size", "lr_schedule": "lr_schedule", "warmup": "warmup",
+                "momentum": "momentum", "weight_decay": "weight_decay", "dropout": "dropout",
+                "evolution": "evolution"}
+
+#: Spec defaults; ``None`` for a key of the recipe means the recipe's value (the paper's, Table 3
+#: and Sec. 3.2-3.3, for the default recipe of sweeps).
 DEFAULTS: dict[str, Any] = {
     "name": "sweep",
+    "recipe": SWEEP_RECIPE,
     "hidden": [3000, 3000, 3000],
     "motifs": [1],
     "densities": None,          # -> [0.1] unless "sparsities" is given
     "sparsities": None,
     "epsilon": None,
-    "lrs": [0.01],
+    "lrs": None,
     "seeds": [0],
-    "epochs": 30,
-    "batch_size": 128,
-    "lr_schedule": "cosine",
-    "warmup": 5,
-    "momentum": 0.9,
-    "weight_decay": 5e-4,
-    "dropout": 0.0,
-    "evolution": "paper",
+    "epochs": EPOCHS,
+    "batch_size": None,
+    "lr_schedule": None,
+    "warmup": None,
+    "momentum": None,
+    "weight_decay": None,
+    "dropout": None,
+    "evolution": None,
     "evolution_params": {},
     "eval_every": 1,
     "baseline_narrow": False,
@@ -235,8 +252,21 @@ def normalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _warmup(v: Any, what: str) -> int | float:
+    """Warmup in epochs (an integer) or as a fraction of the run (a float in (0, 1))."""
+    if isinstance(v, float) and 0.0 < v < 1.0:
+        return v
+    return _pos_int(v, what, 0)
+
+
 def _check_dataset_spec(d: dict[str, Any]) -> dict[str, Any]:
     where = f"dataset {d['name']!r}"
+    if not (isinstance(d["recipe"], str) and d["recipe"] in RECIPES):
+        raise ValueError(f"sweep spec: {where}: recipe must be one of {', '.join(RECIPES)}, got {d['recipe']!r}")
+    r = recipe(d["recipe"])
+    for key, rkey in _FROM_RECIPE.items():
+        if d[key] is None:
+            d[key] = [r[rkey]] if key == "lrs" else r[rkey]
     d["hidden"] = [_pos_int(h, f"{where}: hidden width") for h in _as_list(d["hidden"], "hidden")]
     n_layers = len(d["hidden"]) + 1
     try:
@@ -259,23 +289,30 @@ def _check_dataset_spec(d: dict[str, Any]) -> dict[str, Any]:
     d["seeds"] = [_pos_int(s, f"{where}: seed", 0) for s in _as_list(d["seeds"], "seeds")]
     for k in ("epochs", "batch_size", "eval_every", "latency_repeats"):
         d[k] = _pos_int(d[k], f"{where}: {k}")
-    for k in ("warmup", "data_seed", "latency_warmup"):
+    for k in ("data_seed", "latency_warmup"):
         d[k] = _pos_int(d[k], f"{where}: {k}", 0)
+    d["warmup"] = _warmup(d["warmup"], f"{where}: warmup")
     if d["limit_train"] is not None:
         d["limit_train"] = _pos_int(d["limit_train"], f"{where}: limit_train")
     if d["threads_per_run"] is not None:
         d["threads_per_run"] = _pos_int(d["threads_per_run"], f"{where}: threads_per_run")
-    if d["lr_schedule"] not in ("cosine", "constant", "step"):
-        raise ValueError(f"sweep spec: {where}: lr_schedule must be cosine, constant or step, got {d['lr_schedule']!r}")
-    if not (isinstance(d["evolution"], str) and d["evolution"] in ("paper", "set", "none")):
-        raise ValueError(f"sweep spec: {where}: evolution must be paper, set or none, got {d['evolution']!r}")
+    if d["lr_schedule"] not in LR_SCHEDULES:
+        raise ValueError(f"sweep spec: {where}: lr_schedule must be one of {', '.join(LR_SCHEDULES)}, "
+                         f"got {d['lr_schedule']!r}")
+    if not (isinstance(d["evolution"], str) and d["evolution"] in EVOLUTIONS):
+        raise ValueError(f"sweep spec: {where}: evolution must be one of {', '.join(EVOLUTIONS)}, "
+                         f"got {d['evolution']!r}")
     if not isinstance(d["evolution_params"], Mapping):
         raise TypeError(f"sweep spec: {where}: evolution_params must be a table, got {d['evolution_params']!r}")
     d["evolution_params"] = dict(d["evolution_params"])
     from ..train.schedules import evolution_schedule
+    from ..train.updaters import make_updater
 
     try:
-        evolution_schedule(d["evolution"], d["epochs"], **d["evolution_params"])
+        if EVOLUTIONS[d["evolution"]].kind == "updater":
+            make_updater(d["evolution"], **d["evolution_params"])
+        else:
+            evolution_schedule(d["evolution"], d["epochs"], **d["evolution_params"])
     except TypeError as exc:
         raise ValueError(f"sweep spec: {where}: bad evolution_params {d['evolution_params']}: {exc}") from None
     d["momentum"] = float(d["momentum"])
@@ -298,6 +335,9 @@ def run_id(config: Mapping[str, Any]) -> str:
     """Deterministic id of a run: a readable prefix and 12 hex digits of the SHA-256 of the
     canonical JSON of its identity keys (execution-only keys such as ``data_dir`` are left out)."""
     ident = {k: config.get(k) for k in _IDENTITY}
+    if config.get("recipe", SWEEP_RECIPE) != SWEEP_RECIPE:
+        # only then: the ids of paper-recipe runs stored before the key existed stay valid
+        ident["recipe"] = config["recipe"]
     blob = json.dumps(ident, sort_keys=True, separators=(",", ":"), default=str)
     digest = hashlib.sha256(blob.encode()).hexdigest()[:12]
     kind = f"narrow{config.get('base_motif')}-m" if config.get("variant") == "narrow" else "m"
@@ -314,7 +354,8 @@ def expand_runs(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     seen = set()
     for d in norm["datasets"]:
         common = {
-            "dataset": d["name"], "epsilon": d["epsilon"], "epochs": d["epochs"], "batch_size": d["batch_size"],
+            "dataset": d["name"], "recipe": d["recipe"], "epsilon": d["epsilon"], "epochs": d["epochs"],
+            "batch_size": d["batch_size"],
             "lr_schedule": d["lr_schedule"], "warmup": d["warmup"], "momentum": d["momentum"],
             "weight_decay": d["weight_decay"], "dropout": d["dropout"], "evolution": d["evolution"],
             "evolution_params": d["evolution_params"], "eval_every": d["eval_every"],

@@ -1,4 +1,4 @@
-"""Layer densities of a sparse network: uniform, or Erdős–Rényi-Kernel (ERK).
+"""Layer densities of a sparse network: output-dense (the default), uniform, or Erdős–Rényi-Kernel (ERK).
 
 ERK (Evci et al., 2020, after Mocanu et al., 2018) gives layer ``l`` with a ``G_out x G_in`` block
 grid the density ``p_l = eps * (G_in + G_out) / (G_in * G_out)``, with ``eps`` solved so that the
@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .._internal.validation import check_density, check_int
+from ..defaults import DISTRIBUTIONS
 
 __all__ = ["DISTRIBUTIONS", "erk_densities", "erk_epsilon", "layer_densities"]
 
-DISTRIBUTIONS = ("uniform", "erk")
 
 
 def _solve(grids: Sequence[tuple[int, int]], density: float) -> tuple[float, list[bool]]:
@@ -64,10 +64,14 @@ def erk_densities(grids: Sequence[tuple[int, int]], density: float) -> list[floa
 
 
 def layer_densities(distribution: str, grids: Sequence[tuple[int, int]], density: float) -> list[float]:
-    """Per-layer densities of ``distribution`` (``"uniform"``: every layer at ``density``;
-    ``"erk"``: :func:`erk_densities`)."""
+    """Per-layer densities of ``distribution`` (``"output-dense"``: every layer at ``density``
+    but the output layer, which is dense when there is a hidden layer; ``"uniform"``: every layer
+    at ``density``; ``"erk"``: :func:`erk_densities`)."""
     if distribution == "uniform":
         return [check_density(density)] * len(_check_grids(grids))
+    if distribution == "output-dense":
+        n = len(_check_grids(grids))
+        return [check_density(density)] * (n - 1) + [1.0 if n > 1 else check_density(density)]
     if distribution == "erk":
         return erk_densities(grids, density)
     raise ValueError(f"distribution must be one of {', '.join(DISTRIBUTIONS)}, got {distribution!r}")

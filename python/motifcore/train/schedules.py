@@ -51,8 +51,10 @@ Evolution presets (:func:`evolution_schedule`):
     (1 + cos(0.05 pi))``; after 245 ``0.2 * 0.5 * (1 + cos(0.45 pi))``; after 295
     ``0.2 * 0.5 * (1 + cos(0.95 pi))``; 29 evolutions in all.
 ``"set"`` (original SET, Mocanu et al. 2018)
-    ``zeta = 0.3`` after every epoch ``1 .. E-1``.
-``"cosine"`` (motifcore's default; counted in optimizer steps)
+    ``zeta = 0.3`` after every epoch ``1 .. E-1`` (the Trainer evolves every layer and regrows
+    with fresh He-uniform weights: :data:`motifcore.defaults.EVOLUTIONS`).
+``"cosine"`` (counted in optimizer steps; ``"input-cosine"``, motifcore's default evolution, is
+this schedule on the input layer with regrowth at zero)
     Evolution every ``interval = 100`` steps, RigL's cosine-decayed fraction, and nothing in the
     last quarter of training. With ``spe`` steps per epoch and ``T = E * spe``, the evolution
     after epoch ``e`` runs when a multiple of ``interval`` lies in ``((e-1)*spe, e*spe]`` and
@@ -86,6 +88,7 @@ from typing import Any, Callable, Union
 import numpy as np
 
 from .._internal.validation import check_int, check_real
+from ..defaults import EVOLUTIONS, LR_SCHEDULES, SCHEDULE_PRESETS
 
 __all__ = [
     "EVOLUTION_PRESETS",
@@ -96,8 +99,9 @@ __all__ = [
     "lr_schedule",
 ]
 
-LR_PRESETS = ("cosine", "constant", "step")
-EVOLUTION_PRESETS = ("paper", "set", "cosine", "cht", "none")
+LR_PRESETS = LR_SCHEDULES
+#: every SET-style evolution by name (:data:`motifcore.defaults.EVOLUTIONS` says what each is)
+EVOLUTION_PRESETS = SCHEDULE_PRESETS
 
 LRSpec = Union[str, Callable[[int, int], float]]
 EvolutionSpec = Union[str, Callable[[int], float], Mapping[int, float], Sequence[float], "EvolutionSchedule", None]
@@ -240,6 +244,9 @@ class EvolutionSchedule:
     def __init__(self, name: str, epochs: int, fn: Callable[[int], float],
                  params: dict[str, Any] | None = None, spec: Any = None, steps_per_epoch: int = 1) -> None:
         self.name = name
+        #: the schedule it is built from (``name`` is the preset it was asked for by: an
+        #: ``"input-cosine"`` schedule is of kind ``"cosine"``)
+        self.kind = name
         self.epochs = check_int(epochs, "epochs")
         self.steps_per_epoch = check_int(steps_per_epoch, "steps_per_epoch")
         self._fn = fn
@@ -376,7 +383,7 @@ def evolution_schedule(spec: EvolutionSpec, epochs: int, steps_per_epoch: int = 
 
     Parameters
     ----------
-    spec : {"paper", "set", "none"}, None, callable, dict, list, EvolutionSchedule or the dict
+    spec : a name of :data:`EVOLUTION_PRESETS`, None, callable, dict, list, EvolutionSchedule or the dict
         returned by :meth:`EvolutionSchedule.to_config`
         ``None`` means ``"none"``. An ``EvolutionSchedule`` must have the same ``epochs``.
     epochs : int
@@ -385,7 +392,8 @@ def evolution_schedule(spec: EvolutionSpec, epochs: int, steps_per_epoch: int = 
         Optimizer steps per epoch (``"cosine"`` counts steps; the other presets ignore it).
     **params
         Preset parameters (``"paper"``: ``zeta, every, warmup, decay_fraction``; ``"set"``:
-        ``zeta``; ``"cosine"``: ``zeta, interval, stop``; ``"cht"``: ``zeta, chain_removal, fill, link``).
+        ``zeta``; ``"cosine"``, ``"input-cosine"``: ``zeta, interval, stop``; ``"cht"``: ``zeta,
+        chain_removal, fill, link``).
     """
     epochs = check_int(epochs, "epochs")
     if spec is None:
@@ -393,24 +401,30 @@ def evolution_schedule(spec: EvolutionSpec, epochs: int, steps_per_epoch: int = 
     if isinstance(spec, EvolutionSchedule):
         if spec.epochs != epochs:
             raise ValueError(f"the evolution schedule is for {spec.epochs} epochs, the run has {epochs}")
-        if spec.name == "cosine" and spec.steps_per_epoch != steps_per_epoch:
-            return EvolutionSchedule.cosine(epochs, steps_per_epoch, **spec.params)
+        if spec.kind == "cosine" and spec.steps_per_epoch != steps_per_epoch:
+            again = EvolutionSchedule.cosine(epochs, steps_per_epoch, **spec.params)
+            again.name = spec.name
+            return again
         return spec
     if isinstance(spec, str):
-        if spec == "paper":
-            return EvolutionSchedule.paper(epochs, **params)
-        if spec == "set":
-            return EvolutionSchedule.set(epochs, **params)
-        if spec == "cosine":
-            return EvolutionSchedule.cosine(epochs, steps_per_epoch, **params)
-        if spec == "cht":
-            return EvolutionSchedule.cht(epochs, **params)
-        if spec == "none":
+        if spec not in EVOLUTION_PRESETS:
+            raise ValueError(f"evolution schedule must be one of {', '.join(EVOLUTION_PRESETS)}, a callable, "
+                             f"a dict or a list, got {spec!r}")
+        kind = EVOLUTIONS[spec].schedule
+        if kind == "paper":
+            out = EvolutionSchedule.paper(epochs, **params)
+        elif kind == "set":
+            out = EvolutionSchedule.set(epochs, **params)
+        elif kind == "cosine":
+            out = EvolutionSchedule.cosine(epochs, steps_per_epoch, **params)
+        elif kind == "cht":
+            out = EvolutionSchedule.cht(epochs, **params)
+        else:
             if params:
                 raise TypeError(f"the 'none' evolution schedule takes no parameters, got {sorted(params)}")
-            return EvolutionSchedule.none(epochs)
-        raise ValueError(f"evolution schedule must be one of {', '.join(EVOLUTION_PRESETS)}, a callable, "
-                         f"a dict or a list, got {spec!r}")
+            out = EvolutionSchedule.none(epochs)
+        out.name = spec
+        return out
     if isinstance(spec, Mapping) and ("preset" in spec or set(spec) == {"custom"}):
         # the forms written by EvolutionSchedule.to_config()
         p: dict[str, Any] = {str(k): v for k, v in spec.items()}

@@ -24,7 +24,10 @@ update run between them, seeded from ``(seed, step, layer)``; its state goes int
 pruned and regrown per layer and seconds summed over its updates), the training (``train_loss``,
 ``train_time`` -- wall clock of the native training calls only, the paper's protocol --,
 ``lr_start``, ``lr_end``) and the evaluation (``val_loss``, ``val_accuracy`` or ``None``,
-``eval_time``).
+``eval_time``), and at each evaluation epoch the neurons of each hidden layer without a path to
+the loss (``disconnected``, :meth:`MotifMLP.disconnected_neurons`, from the block pattern) and,
+with a held-out set, its dead ReLU neurons (``dead``: output 0 on each of the first
+:data:`DEAD_SAMPLES` held-out rows, :meth:`MotifMLP.dead_neurons`; not part of ``eval_time``).
 """
 
 from __future__ import annotations
@@ -52,9 +55,17 @@ from .._internal.validation import (
     check_regrow,
     check_seed,
 )
+from ..defaults import (
+    DEFAULT_RECIPE,
+    EPOCHS,
+    EVOLUTIONS,
+    EVOLVE_LAYER_SETS,
+    FALLBACK_EVOLVE_LAYERS,
+    FALLBACK_REGROW,
+    Evolution,
+)
+from ..defaults import recipe as get_recipe
 from ..nn.model import DivergedError, MotifMLP
-from ..recipes import DEFAULT_RECIPE
-from ..recipes import recipe as get_recipe
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distillation import KD
 from .schedules import EvolutionSchedule, LRSchedule, check_warmup, evolution_schedule, lr_schedule
@@ -81,7 +92,10 @@ class TrainingDivergedError(DivergedError):
 # ------------------------------------------------------------------------------------------------
 
 _COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "train_time", "eval_time",
-            "evolution_time", "lr_start", "lr_end", "zeta", "pruned", "regrown", "steps")
+            "evolution_time", "lr_start", "lr_end", "zeta", "pruned", "regrown", "steps", "disconnected", "dead")
+
+#: rows of the held-out set on which an evaluation counts dead ReLU neurons (the first ones)
+DEAD_SAMPLES = 2048
 
 
 class History:
@@ -303,7 +317,20 @@ class JSONLLogger(Callback):
 # ------------------------------------------------------------------------------------------------
 
 
-EVOLVE_LAYERS = ("all", "hidden", "input")
+EVOLVE_LAYERS = EVOLVE_LAYER_SETS
+
+
+def _evolution_entry(evolution: Any) -> Evolution | None:
+    """The registry entry (:data:`motifcore.defaults.EVOLUTIONS`) behind an ``evolution`` value:
+    a name, the stored form of a preset or updater, or a preset ``EvolutionSchedule``."""
+    if isinstance(evolution, str):
+        return EVOLUTIONS.get(evolution)
+    if isinstance(evolution, Mapping):
+        name = evolution.get("preset", evolution.get("updater"))
+        return EVOLUTIONS.get(name) if isinstance(name, str) else None
+    if isinstance(evolution, EvolutionSchedule):
+        return EVOLUTIONS.get(evolution.name)
+    return None
 
 
 def _check_evolve_layers(value: Any, n_layers: int) -> str | tuple[int, ...]:
@@ -345,10 +372,10 @@ class Trainer:
     Parameters
     ----------
     model : MotifMLP
-    epochs : int, default 30
+    epochs : int, default 50 (:data:`motifcore.defaults.EPOCHS`)
         Length of the run (the paper uses 300).
     recipe : {"motifcore", "paper"}, default "motifcore"
-        Named settings (:mod:`motifcore.recipes`) for every hyper-parameter below left as
+        Named settings (:data:`motifcore.defaults.RECIPES`) for every hyper-parameter below left as
         ``None``; the defaults quoted below are the ``"motifcore"`` recipe's.
     batch_size : int, default 128
     lr : float, default 0.001
@@ -370,20 +397,28 @@ class Trainer:
         If > 0, each step's gradient (all layers together) is rescaled to at most this L2 norm.
     dropout : float, default 0.2
         Inverted dropout on hidden activations.
-    evolution : {"paper", "set", "cosine", "cht", "none", "rigl", "dsr"}, callable, dict, list or EvolutionSchedule
-        SET evolution schedule (see :mod:`motifcore.schedules`), default ``"cosine"``;
-        ``evolution_params`` are passed to the preset (e.g. ``{"zeta": 0.3}``). ``"cht"``
-        regrows by CH3-L3 scores with chain removal (:meth:`MotifMLP.evolve_cht`). ``"rigl"`` and
-        ``"dsr"`` are mask updaters that run every few optimizer steps inside an epoch
-        (:mod:`motifcore.train.updaters`; e.g. ``evolution_params={"alpha": 0.3}``); they
-        change the layers chosen by ``evolve_layers``.
-    regrow : {"he", "zero", "pruned"}, default "zero"
-        Value of regrown blocks (see :meth:`MotifLayer.prune_regrow`).
+    evolution : a name of :data:`motifcore.defaults.EVOLUTIONS`, callable, dict, list or EvolutionSchedule
+        How the block pattern changes, default ``"input-cosine"`` (the recipe's). By name:
+        ``"input-cosine"`` (motifcore's method: a cosine-decayed fraction every 100 steps, input
+        layer, regrowth at zero), ``"set"`` (SET: 0.3 of every layer's blocks after every epoch,
+        fresh He-uniform regrowth), ``"paper"`` (Motif-SET's schedule, every layer, He
+        regrowth), ``"cht"`` (CH3-L3 regrowth with chain removal, :meth:`MotifMLP.evolve_cht`,
+        every layer, at zero), ``"rigl"``/``"dsr"`` (mask updaters that run every few optimizer
+        steps inside an epoch, every layer: :mod:`motifcore.train.updaters`), ``"cosine"`` (the
+        schedule of ``"input-cosine"`` alone) and ``"none"``; or a custom schedule (see
+        :mod:`motifcore.train.schedules`). ``evolution_params`` are passed to the preset (e.g.
+        ``{"zeta": 0.3}``, ``{"alpha": 0.3}``).
+    regrow : {"he", "zero", "pruned"}, optional
+        Value of regrown blocks (see :meth:`MotifLayer.prune_regrow`). Default: the evolution's
+        own (``"zero"`` for ``"input-cosine"`` and ``"cht"``, ``"he"`` for ``"set"`` and
+        ``"paper"``), else ``"he"``. The resolved value is in :attr:`config`.
     zero_init : bool, default False
         Same as ``regrow="zero"`` (kept for existing code).
-    evolve_layers : {"all", "hidden", "input"} or sequence of int, default "all"
+    evolve_layers : {"all", "hidden", "input"} or sequence of int, optional
         Which weight layers evolution changes: every layer, all but the output layer, only the
-        first (input) layer, or the given layer indices (0 = input layer).
+        first (input) layer, or the given layer indices (0 = input layer). Default: the
+        evolution's own (``"input"`` for ``"input-cosine"``, ``"all"`` for every other method),
+        else ``"all"``. The resolved value is in :attr:`config`.
     distill : KD, optional
         Knowledge distillation from a teacher's logits (:class:`motifcore.train.distillation.KD`;
         one row per training sample): the engine trains on ``(1 - lam) CE + lam T² KL`` and
@@ -412,7 +447,7 @@ class Trainer:
         self,
         model: MotifMLP,
         *,
-        epochs: int = 30,
+        epochs: int = EPOCHS,
         recipe: str = DEFAULT_RECIPE,
         batch_size: int | None = None,
         lr: float | None = None,
@@ -449,13 +484,18 @@ class Trainer:
             regrow = "zero"
         given = {"batch_size": batch_size, "lr": lr, "lr_schedule": lr_schedule, "warmup": warmup,
                  "optimizer": optimizer, "momentum": momentum, "weight_decay": weight_decay, "betas": betas,
-                 "eps": eps, "max_grad_norm": max_grad_norm, "dropout": dropout, "evolution": evolution,
-                 "regrow": regrow, "evolve_layers": evolve_layers}
+                 "eps": eps, "max_grad_norm": max_grad_norm, "dropout": dropout, "evolution": evolution}
         r.update({k: v for k, v in given.items() if v is not None})
         batch_size, lr, lr_schedule, warmup = r["batch_size"], r["lr"], r["lr_schedule"], r["warmup"]
         optimizer, momentum, weight_decay, betas = r["optimizer"], r["momentum"], r["weight_decay"], r["betas"]
         eps, max_grad_norm, dropout, evolution = r["eps"], r["max_grad_norm"], r["dropout"], r["evolution"]
-        regrow, evolve_layers = r["regrow"], r["evolve_layers"]
+        # regrowth and layers: the caller's, else the evolution method's own, else SET's
+        entry = _evolution_entry(evolution)
+        if regrow is None:
+            regrow = entry.regrow if entry is not None and entry.regrow is not None else FALLBACK_REGROW
+        if evolve_layers is None:
+            evolve_layers = (entry.evolve_layers if entry is not None and entry.evolve_layers is not None
+                             else FALLBACK_EVOLVE_LAYERS)
         self.epochs = check_int(epochs, "epochs")
         self.batch_size = check_int(batch_size, "batch_size")
         if not callable(lr_schedule) and not isinstance(lr_schedule, str):
@@ -638,7 +678,7 @@ class Trainer:
         chosen = _evolved_layers(self.evolve_layers, n_layers)
         zetas = [zeta if i in chosen else 0.0 for i in range(n_layers)]
         sched = self.evolution_schedule
-        if sched.name == "cht":
+        if sched.kind == "cht":
             cht = self.model.evolve_cht(zetas, seed=seed, chain_removal=sched.params["chain_removal"],
                                         fill=sched.params["fill"], regrow=self.regrow,
                                         link=sched.params.get("link", "ch3_l3"))
@@ -741,15 +781,20 @@ class Trainer:
                                         f"rate (lr={self.lr})")
         val_loss = val_acc = None
         eval_time = 0.0
-        if X_val is not None and (e % self.eval_every == 0 or e == self.epochs):
-            t0 = time.perf_counter()
-            val_loss, val_acc = model.evaluate(X_val, y_val, batch_size=self.eval_batch_size, check=False)
-            eval_time = time.perf_counter() - t0
+        disconnected = dead = None
+        if e % self.eval_every == 0 or e == self.epochs:
+            disconnected = model.disconnected_neurons()
+            if X_val is not None:
+                t0 = time.perf_counter()
+                val_loss, val_acc = model.evaluate(X_val, y_val, batch_size=self.eval_batch_size, check=False)
+                eval_time = time.perf_counter() - t0
+                dead = model.dead_neurons(X_val[:DEAD_SAMPLES])
         row = {
             "epoch": e, "train_loss": float(loss), "val_loss": val_loss, "val_accuracy": val_acc,
             "train_time": train_time, "eval_time": eval_time, "evolution_time": evo["evolution_time"],
             "lr_start": float(lrs[0]), "lr_end": float(lrs[-1]), "zeta": evo["zeta"],
             "pruned": evo["pruned"], "regrown": evo["regrown"], "steps": model.steps,
+            "disconnected": disconnected, "dead": dead,
         }
         self.history.append(row)
         self.epoch = e

@@ -57,11 +57,11 @@ from typing import Any
 import numpy as np
 
 from .._internal.validation import check_int, check_real
+from ..defaults import UPDATERS       # the updaters' names, registered in motifcore.defaults.EVOLUTIONS
 from ..nn.model import MotifMLP
 
 __all__ = ["DSR", "UPDATERS", "MaskUpdater", "RigL", "apportion", "make_updater"]
 
-UPDATERS = ("rigl", "dsr")
 _TAG = 0xD57
 
 

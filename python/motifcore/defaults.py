@@ -1,0 +1,194 @@
+"""The one owner of motifcore's defaults and registries.
+
+The Trainer, the estimator, ``motifcore train``/``motifcore sweep``, the sweep spec and the run
+configuration read their defaults here; the CLI builds its ``choices=`` from the registries. This
+module imports nothing but the standard library, so any part of the package (and tools outside
+it) can read it without loading the engine.
+
+**Recipes** (:data:`RECIPES`) are complete sets of training settings plus the network layout they
+were chosen with. A recipe fills every setting a caller leaves unset (``Trainer(model,
+recipe="paper", lr=0.05)`` is the paper's recipe with another learning rate).
+
+``"motifcore"`` (:data:`DEFAULT_RECIPE`: the Trainer, the CLI and the estimator)
+    What measured best across Fashion-MNIST and six scikit-feature sets (docs/results.md has the
+    ablation that chose it): Adam (lr 1e-3, betas 0.9/0.999, L2 weight decay 5e-4 in the
+    gradient), dropout 0.2 on hidden activations, batch 128, a cosine learning rate whose warmup
+    is 5 % of the run's steps, the ``"input-cosine"`` evolution (below), the gradient clipped to
+    a global norm of 10 (it acts only on rare exploding steps), on the ``"output-dense"`` network
+    (hidden layers at the density, the output layer dense).
+``"paper"`` (Motif-SET, Table 3 and Sec. 3.2-3.3; kept for reproductions)
+    SGD momentum 0.9, weight decay 5e-4, lr 0.01, 5-epoch linear warmup then cosine, batch 128,
+    the ``"paper"`` evolution, no clipping, no dropout, on the ``"uniform"`` network (every layer
+    at the density, the output layer included), as the paper's Table 4 network.
+
+**Evolutions** (:data:`EVOLUTIONS`): every value of ``evolution=`` / ``--evolution`` by name. Each
+says how it changes the block pattern (a SET-style schedule between epochs, or a mask updater
+inside epochs) and, where the method defines them, the value of regrown blocks (``regrow``) and
+the layers it changes (``evolve_layers``). A setting given explicitly wins over the preset's,
+which wins over the generic fallback (:data:`FALLBACK_REGROW`, :data:`FALLBACK_EVOLVE_LAYERS`); the resolved values
+are what the Trainer records in its config (and checkpoints, and ``config.json``).
+
+``"input-cosine"`` -- motifcore's method (the default recipe's)
+    RigL's cosine-decayed fraction (from 0.3) every 100 optimizer steps, none in the last quarter
+    of the run, on the input layer only, regrown blocks starting at zero.
+``"set"`` -- SET (Mocanu et al., 2018)
+    After every epoch but the last, in every layer, the fraction ``zeta = 0.3`` of the layer's
+    blocks with the smallest ``|weight|`` is removed and as many are regrown at random free
+    positions with fresh random weights (a new draw from the He-uniform initialisation).
+``"paper"`` -- Motif-SET (the paper's Sec. 3.2-3.3)
+    ``zeta = 0.2`` every 10 epochs after a 5-epoch warmup, decayed by a cosine over the last
+    third of the run, in every layer, fresh He-uniform regrowth.
+``"cht"`` -- Cannistraci-Hebb training (Zhang et al., 2024)
+    ``zeta = 0.3`` after every epoch but the last, in every layer, regrowth at the top CH3-L3
+    link-prediction scores after chain removal, regrown blocks at zero (CHT's own choice).
+``"rigl"``, ``"dsr"`` -- the mask updaters RigL (Evci et al., 2020) and DSR (Mostafa & Wang, 2019)
+    Every few optimizer steps inside an epoch (:mod:`motifcore.train.updaters`), every layer.
+``"cosine"`` -- the schedule of ``"input-cosine"`` alone
+    Layers and regrowth from ``evolve_layers``/``regrow`` (default: every layer, He-uniform).
+    Run folders written before ``"input-cosine"`` existed store ``"cosine"`` with their
+    ``regrow``/``evolve_layers``, and resume unchanged.
+``"none"`` -- static sparse training.
+
+**Networks** (:data:`DISTRIBUTIONS`): how a scalar density is spread over the layers of a
+:class:`~motifcore.nn.model.MotifMLP`.
+
+``"output-dense"`` (:data:`DISTRIBUTION`, the default)
+    Every hidden layer at the density, the output layer dense. At uniform density ``d`` an
+    ``n -> k`` output layer links each class to a fraction ``d`` of the last hidden layer, so
+    ``(1 - d) ** k`` of its neurons (35 % at ``d = 0.1``, ``k = 10``) have no path to the loss and
+    never learn; a dense output layer gives every hidden neuron one (SET's own epsilon rule makes
+    such a small layer dense too). The output layer costs ``k`` blocks per last-hidden neuron.
+``"uniform"``
+    Every layer at the density (the paper's network).
+``"erk"``
+    Erdős–Rényi-Kernel (:mod:`motifcore.nn.sparsity`): denser small layers, the same total.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "BATCH_SIZE",
+    "DEFAULT_RECIPE",
+    "DENSITY",
+    "DISTRIBUTION",
+    "DISTRIBUTIONS",
+    "EPOCHS",
+    "EVOLUTIONS",
+    "EVOLVE_LAYER_SETS",
+    "FALLBACK_EVOLVE_LAYERS",
+    "FALLBACK_REGROW",
+    "LR_SCHEDULES",
+    "MIN_STEPS",
+    "OPTIMIZERS",
+    "RECIPES",
+    "REGROW_MODES",
+    "SCHEDULE_PRESETS",
+    "UPDATERS",
+    "Evolution",
+    "evolution",
+    "recipe",
+]
+
+#: Epochs of a run that does not give them (the Trainer, ``motifcore train``, sweeps). The
+#: estimator has its own (:class:`motifcore.sklearn.MotifSETClassifier`, which says why).
+EPOCHS = 50
+#: ``motifcore train`` and the estimator raise the epochs of a run on small data so that it takes
+#: at least this many optimizer steps (a 100-sample set is one batch per epoch).
+MIN_STEPS = 1000
+#: Block density of a network that does not give one.
+DENSITY = 0.1
+#: Batch size of both recipes (a recipe may set its own; read ``recipe(name)["batch_size"]``).
+BATCH_SIZE = 128
+
+DEFAULT_RECIPE = "motifcore"
+
+RECIPES: dict[str, dict[str, Any]] = {
+    "motifcore": {
+        "batch_size": BATCH_SIZE, "optimizer": "adam", "lr": 1e-3, "momentum": 0.9, "weight_decay": 5e-4,
+        "betas": (0.9, 0.999), "eps": 1e-8, "max_grad_norm": 10.0, "lr_schedule": "cosine", "warmup": 0.05,
+        "dropout": 0.2, "evolution": "input-cosine", "distribution": "output-dense",
+    },
+    "paper": {
+        "batch_size": BATCH_SIZE, "optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4,
+        "betas": (0.9, 0.999), "eps": 1e-8, "max_grad_norm": 0.0, "lr_schedule": "cosine", "warmup": 5,
+        "dropout": 0.0, "evolution": "paper", "distribution": "uniform",
+    },
+}
+
+#: Learning-rate schedule presets (:func:`motifcore.train.schedules.lr_schedule`).
+LR_SCHEDULES = ("cosine", "constant", "step")
+#: Optimizers of the engine (SGD with momentum, Adam with L2 in the gradient, AdamW).
+OPTIMIZERS = ("sgd", "adam", "adamw")
+#: Values of regrown blocks (:meth:`motifcore.MotifLayer.prune_regrow`).
+REGROW_MODES = ("he", "zero", "pruned")
+#: Layer sets of ``evolve_layers`` by name (or a list of layer indices).
+EVOLVE_LAYER_SETS = ("all", "hidden", "input")
+#: Fallbacks of an evolution that does not define them: SET's (every layer, fresh He draws).
+FALLBACK_REGROW = "he"
+FALLBACK_EVOLVE_LAYERS = "all"
+#: Ways to spread a scalar density over the layers (see the module docstring).
+DISTRIBUTIONS = ("output-dense", "uniform", "erk")
+DISTRIBUTION = "output-dense"
+
+
+@dataclass(frozen=True)
+class Evolution:
+    """One entry of :data:`EVOLUTIONS`.
+
+    ``kind`` is ``"schedule"`` (SET-style evolution between epochs, built by
+    :func:`motifcore.train.schedules.evolution_schedule` from ``schedule``) or ``"updater"`` (a
+    mask updater of :mod:`motifcore.train.updaters` named ``schedule``). ``regrow`` and
+    ``evolve_layers`` are the method's own (``None``: the caller's, else the fallback).
+    """
+
+    kind: str
+    schedule: str
+    regrow: str | None
+    evolve_layers: str | None
+    summary: str
+
+
+EVOLUTIONS: dict[str, Evolution] = {
+    "input-cosine": Evolution("schedule", "cosine", "zero", "input",
+                              "motifcore's: every 100 steps a cosine-decayed fraction from 0.3, none in the last "
+                              "quarter, input layer only, regrowth at zero"),
+    "set": Evolution("schedule", "set", "he", "all",
+                     "SET: zeta 0.3 of every layer's blocks after every epoch, random regrowth with fresh "
+                     "He-uniform weights"),
+    "paper": Evolution("schedule", "paper", "he", "all",
+                       "Motif-SET: zeta 0.2 every 10 epochs after a 5-epoch warmup, cosine decay over the last "
+                       "third, every layer, fresh He-uniform regrowth"),
+    "cht": Evolution("schedule", "cht", "zero", "all",
+                     "CHT: as set, but regrowth at the top CH3-L3 link-prediction scores after chain removal, "
+                     "at zero"),
+    "rigl": Evolution("updater", "rigl", None, "all",
+                      "RigL / Motif-RigL: every 100 steps drop the smallest blocks and grow those of largest "
+                      "gradient, until 75% of the run, every layer"),
+    "dsr": Evolution("updater", "dsr", None, "all",
+                     "DSR: adaptive global threshold, blocks reallocated across layers, every layer"),
+    "cosine": Evolution("schedule", "cosine", None, None,
+                        "the schedule of input-cosine alone, on --evolve-layers with --regrow (default: all, he)"),
+    "none": Evolution("schedule", "none", None, None, "static sparse training"),
+}
+
+#: Names of the SET-style schedules (values of ``EvolutionSchedule.name`` for presets).
+SCHEDULE_PRESETS = tuple(k for k, v in EVOLUTIONS.items() if v.kind == "schedule")
+#: Names of the mask updaters.
+UPDATERS = tuple(k for k, v in EVOLUTIONS.items() if v.kind == "updater")
+
+
+def recipe(name: str) -> dict[str, Any]:
+    """The settings of recipe ``name`` (a copy); ValueError for an unknown name."""
+    if not isinstance(name, str) or name not in RECIPES:
+        raise ValueError(f"recipe must be one of {', '.join(RECIPES)}, got {name!r}")
+    return dict(RECIPES[name])
+
+
+def evolution(name: str) -> Evolution:
+    """The registry entry of evolution ``name``; ValueError for an unknown name."""
+    if not isinstance(name, str) or name not in EVOLUTIONS:
+        raise ValueError(f"evolution must be one of {', '.join(EVOLUTIONS)}, got {name!r}")
+    return EVOLUTIONS[name]
