@@ -42,9 +42,10 @@ def test_train_happy_path_fashion_mnist(tmp_path, data_dir, capsys):
     stdout = capsys.readouterr().out
     assert "unique params" in stdout and "dense-equivalent params" in stdout   # model.summary()
     assert "epoch 3/3" in stdout and "s/epoch" in stdout and "test_acc" in stdout
-    # curves.png where matplotlib is installed
+    # curves.png where matplotlib is installed; .motifcore.lock is the run folder's lock (kept: a
+    # lock file deleted on release could be locked twice by two later processes)
     assert sorted(p.name for p in out.iterdir() if p.name != "curves.png") == [
-        "checkpoint.npz", "config.json", "metrics.jsonl", "summary.json"]
+        ".motifcore.lock", "checkpoint.npz", "config.json", "metrics.jsonl", "summary.json"]
     config = json.loads((out / "config.json").read_text())
     assert config["run"]["dataset"] == "fashion-mnist" and config["run"]["n_train"] == 2000
     assert config["model"]["sizes"] == [784, 128, 128, 10]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .._internal import motif_spec
-from .._internal.io import atomic_write_json, slug
+from .._internal.io import FolderLock, FolderLockedError, atomic_write_json, slug
 from .._version import __version__
 from ..defaults import (
     BATCH_SIZE,
@@ -36,6 +36,7 @@ from ..train.trainer import Checkpoint, JSONLLogger
 from ._common import (
     EXIT_INTERRUPTED,
     MAX_CLI_SEED,
+    RUN_FILES,
     UsageError,
     float_in,
     fmt,
@@ -124,8 +125,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 DEFAULT_HIDDEN = [3000, 3000, 3000]
-#: the files of a run folder; an --out holding any of them is an existing run
-RUN_FILES = ("config.json", "metrics.jsonl", "checkpoint.npz", "summary.json")
 #: flags that define the run; --resume reuses the stored ones and refuses these
 _TRAIN_RUN_FLAGS = ("dataset", "hidden", "motif", "density", "epsilon", "epochs", "recipe", "batch_size", "lr",
                     "lr_schedule", "warmup", "step_size", "gamma", "optimizer", "momentum", "weight_decay",
@@ -216,6 +215,31 @@ def run(args: argparse.Namespace) -> int:
         config = _config_from_args(args)
         out = Path(args.out) if args.out else _default_out(config.dataset, config.motif)
         total = None
+    created = out
+    while not created.parent.exists():       # the top folder this run creates (removed if it never starts)
+        created = created.parent
+    fresh = not out.exists()
+    try:       # the folder is ours until this process ends (released by the kernel, however it ends)
+        lock = FolderLock(out).acquire()
+    except FolderLockedError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        return _run_locked(args, config, out, total, resume_from, progress)
+    finally:
+        lock.release()
+        if fresh and [p.name for p in out.iterdir()] == [FolderLock.NAME]:   # a run that never started
+            (out / FolderLock.NAME).unlink(missing_ok=True)
+            for folder in (out, *out.parents):
+                try:
+                    folder.rmdir()               # only empty folders, up to the one this run made
+                except OSError:
+                    break
+                if folder == created:
+                    break
+
+
+def _run_locked(args: argparse.Namespace, config: RunConfig, out: Path, total: int | None, resume_from: Any,
+                progress: bool) -> int:
     existing = [f for f in RUN_FILES if (out / f).exists()]
     same_run = bool(resume_from) and out.resolve() == Path(resume_from).resolve().parent
     if existing and not same_run and not args.overwrite:

@@ -33,6 +33,7 @@ with a held-out set, its dead ReLU neurons (``dead``: output 0 on each of the fi
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -82,6 +83,9 @@ __all__ = [
     "TrainingDivergedError",
 ]
 
+
+
+log = logging.getLogger(__name__)     # a child of the "motifcore" logger
 
 class TrainingDivergedError(DivergedError):
     """The training loss became NaN or infinite (usually: the learning rate is too high)."""
@@ -286,22 +290,35 @@ class Checkpoint(Callback):
 
 
 class JSONLLogger(Callback):
-    """Append one JSON line per epoch (the history row) to ``path``. On (re)start, lines of
-    epochs after the trainer's current epoch are dropped, so a resumed run's file stays clean."""
+    """Append one JSON line per epoch (the history row) to ``path``. On (re)start the file is
+    rewritten to hold exactly the epochs the trainer has done: lines of later epochs are dropped
+    (a resumed run's file stays clean), and the rows of done epochs come from the trainer's history
+    (restored from the checkpoint) where the file lost them, each restored row logged."""
 
     def __init__(self, path: PathLike) -> None:
         self.path = Path(path)
 
     def on_train_begin(self, trainer: Trainer) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        keep: list[str] = []
+        by_epoch: dict[int, str] = {}
         if self.path.exists():
             for line in self.path.read_text().splitlines():
                 try:
-                    if int(json.loads(line)["epoch"]) <= trainer.epoch:
-                        keep.append(line)
+                    e = int(json.loads(line)["epoch"])
                 except (ValueError, KeyError, TypeError):
                     continue
+                if 1 <= e <= trainer.epoch and e not in by_epoch:
+                    by_epoch[e] = line
+        restored = []
+        for row in getattr(getattr(trainer, "history", None), "rows", ()):
+            e = row.get("epoch")
+            if isinstance(e, int) and 1 <= e <= trainer.epoch and e not in by_epoch:
+                by_epoch[e] = json.dumps(row)
+                restored.append(e)
+        if restored:
+            log.warning("%s: rows of epochs %s were missing or unreadable; restored from the checkpoint's history",
+                        self.path, ", ".join(map(str, restored)))
+        keep = [by_epoch[e] for e in sorted(by_epoch)]
         atomic_write(self.path, "".join(s + "\n" for s in keep).encode())   # never a truncated file
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> bool | None:
