@@ -20,7 +20,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
 from ._internal.validation import check_int, check_real, check_seed
-from .nn.model import MotifMLP
+from .nn import MotifMLP
 from .recipes import DEFAULT_RECIPE
 from .recipes import recipe as get_recipe
 from .train.checkpoint import model_from_state

@@ -15,7 +15,7 @@ from .._internal.io import atomic_write_json, slug
 from .._version import __version__
 from ..experiments.config import RunConfig
 from ..experiments.run import DEFAULT_EPOCHS, DEFAULT_MIN_STEPS, Run, execute
-from ..nn.model import build_info
+from ..nn import build_info
 from ..recipes import DEFAULT_RECIPE, RECIPES
 from ..report.curves import plot_runs
 from ..train.checkpoint import read_metadata

@@ -30,7 +30,7 @@ import numpy as np
 from .._internal.io import PathLike, atomic_write
 from ..analysis.estimate import measure_latency
 from ..baselines import compress, distill, prune
-from ..nn.model import MotifMLP
+from ..nn import MotifMLP
 from ..train.checkpoint import load_model, save_checkpoint
 from ..train.distillation import KD
 from ..train.trainer import Checkpoint, Trainer, TrainingDivergedError

@@ -13,7 +13,7 @@ import numpy as np
 from .._internal import motif_spec
 from ..analysis.estimate import measure_latency
 from ..data import datasets
-from ..nn.model import DivergedError, MotifMLP
+from ..nn import DivergedError, MotifMLP
 from ..recipes import recipe
 from ..train.schedules import epochs_for
 from ..train.trainer import Trainer

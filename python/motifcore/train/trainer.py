@@ -52,7 +52,8 @@ from .._internal.validation import (
     check_regrow,
     check_seed,
 )
-from ..nn.model import DivergedError, MotifMLP
+from ..errors import DivergedError, TrainingDivergedError
+from ..nn import MotifMLP
 from ..recipes import DEFAULT_RECIPE
 from ..recipes import recipe as get_recipe
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -70,10 +71,6 @@ __all__ = [
     "Trainer",
     "TrainingDivergedError",
 ]
-
-
-class TrainingDivergedError(DivergedError):
-    """The training loss became NaN or infinite (usually: the learning rate is too high)."""
 
 
 # ------------------------------------------------------------------------------------------------
