@@ -9,7 +9,7 @@
       sample (the paper's "FLOPs"), edges, dense-equivalent parameters, the paper-style block
       count of the same network at density 1 (what Tables 4-5 print as Params), seconds per
       epoch (training iterations only) and the speed-up over ``m = 1``; next to every ``m > 1``
-      the *honest baseline* of DESIGN.md §4.3 when the sweep has it: plain SET at hidden widths
+      the *honest baseline* of docs/design.md §4.3 when the sweep has it: plain SET at hidden widths
       ``n / m`` (about the same unique multiplies), with the accuracy difference;
     * **Table 6** -- per-layer motif schedules, when the sweep has any;
     * the paper's projection check: ``t(m) = a + b / m**2`` and the log-scale accuracy trend fitted
@@ -274,7 +274,7 @@ def _dataset_section(name: str, groups: list[dict[str, Any]], out: Path, tables:
             g["epochs"], g["test_accuracy"], g["test_accuracy_std"], g["unique_params"], g["block_macs_per_sample"],
             g["edges"], g["dense_params"], g["dense_blocks"], g["s_per_epoch"], g["s_per_epoch_std"], speed,
             diff[0] if diff else None, diff[1] if diff else None, g["n_seeds"]])
-    md += ["### Per motif size (paper Tables 4/5) with the narrow-SET baseline (DESIGN.md §4.3)", "",
+    md += ["### Per motif size (paper Tables 4/5) with the narrow-SET baseline (docs/design.md §4.3)", "",
            _md_table(head, rows), "",
            ("Accuracy is the final-epoch test accuracy, mean ± std over seeds; s/epoch is the wall clock of the "
            "training iterations only (no evaluation, no evolution; median or mean over epochs as the header "
@@ -433,7 +433,7 @@ def _latency_section(name: str, groups: list[dict[str, Any]], base: dict[str, An
     if fit_all:
         notes.append(f"with overhead: compute {fit_all.compute:.1f}, memory {fit_all.memory:.1f}, constant "
                      f"{fit_all.overhead:.1f} µs")
-    return ["### Batch-1 latency: measured vs the latency model (paper Sec. 3.5, Table 1, DESIGN.md §4.5)", "",
+    return ["### Batch-1 latency: measured vs the latency model (paper Sec. 3.5, Table 1, docs/design.md §4.5)", "",
             _md_table(head, rows), "",
             "Measured: median of timed `predict_proba` calls on one test sample (motifcore.estimate."
             "measure_latency), mean ± std over seeds. Estimates: " + "; ".join(notes) + ".", ""]
