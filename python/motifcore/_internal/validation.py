@@ -301,6 +301,7 @@ def state_floats(value: Any, name: str) -> np.ndarray:
 
 
 def optim_args(optimizer: str, betas: Tuple[float, float], eps: float, max_grad_norm: float) -> Dict[str, Any]:
+    """The optimizer keyword arguments of the engine's training calls, each checked."""
     b1, b2 = check_betas(betas)
     mgn = float(max_grad_norm)
     if not (np.isfinite(mgn) and mgn >= 0):
@@ -310,6 +311,7 @@ def optim_args(optimizer: str, betas: Tuple[float, float], eps: float, max_grad_
 
 
 def check_optim(lr: float, momentum: float, weight_decay: float, dropout: float) -> None:
+    """Finite lr >= 0, momentum in [0, 1), weight_decay >= 0 and dropout in [0, 1)."""
     for name, v in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay), ("dropout", dropout)):
         if not np.isfinite(v):
             raise ValueError(f"{name} must be finite, got {v}")
