@@ -11,7 +11,7 @@ Three size modes, chosen once per session:
   ``H = 300000`` (minutes, and a few GiB of memory).
 
 Every benchmark records ``extra_info`` with the same keys (``impl``, ``op``, ``m``, ``density``,
-``threads``, ``batch``, ``macs``, ``baseline``) so ``bench/report.py`` can turn the JSON into tables
+``threads``, ``batch``, ``macs``, ``baseline``) so ``scripts/bench_report.py`` can turn the JSON into tables
 of medians and ratios. ``macs`` is the number of *unique* multiply-adds one call performs (block-level
 for motifcore, nonzeros for the CSR baselines, n_out*n_in*B for dense).
 """
@@ -29,7 +29,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 import pytest
 
-# bench/ has no __init__.py; make `import baselines` work whatever pytest's import mode is.
+# bench/ has no __init__.py; make `import references` work whatever pytest's import mode is.
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
@@ -120,7 +120,7 @@ def _info(benchmark: Any, impl: str, op: str, *, m: Optional[int] = None,
          density: Optional[float] = None, threads: Optional[int] = None,
          batch: Optional[int] = None, macs: Optional[float] = None,
          baseline: bool = False, **extra: Any) -> None:
-    """Fill ``benchmark.extra_info`` with the systematic keys ``bench/report.py`` reads."""
+    """Fill ``benchmark.extra_info`` with the systematic keys ``scripts/bench_report.py`` reads."""
     ei = benchmark.extra_info
     ei["impl"] = impl
     ei["op"] = op
@@ -137,7 +137,7 @@ def _info(benchmark: Any, impl: str, op: str, *, m: Optional[int] = None,
 @pytest.fixture(scope="session")
 def info() -> Any:
     """``info(benchmark, impl, op, m=..., density=..., threads=..., batch=..., macs=...,
-    baseline=...)`` fills ``benchmark.extra_info`` with the keys ``bench/report.py`` reads."""
+    baseline=...)`` fills ``benchmark.extra_info`` with the keys ``scripts/bench_report.py`` reads."""
     return _info
 
 

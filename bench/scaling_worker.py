@@ -1,4 +1,4 @@
-"""Subprocess of bench/test_scaling.py and bench/million.py: builds one model, then runs training
+"""Subprocess of bench/test_scaling.py and scripts/million.py: builds one model, then runs training
 epochs (and, for motifcore, evolution steps and evaluations) on request, so each configuration's
 peak memory (VmHWM) is its own.
 

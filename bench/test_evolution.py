@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Callable, List
 
-import baselines as bl
+import references as bl
 import numpy as np
 import pytest
 import scipy.sparse as sp

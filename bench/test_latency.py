@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import baselines as bl
+import references as bl
 import numpy as np
 import pytest
 from motifcore import MotifMLP

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Tuple
 
-import baselines as bl
+import references as bl
 import numpy as np
 import pytest
 from motifcore import MotifLayer

@@ -23,7 +23,7 @@ import math
 import os
 from typing import Any, Callable, Iterator, List
 
-import baselines as bl
+import references as bl
 import numpy as np
 import pytest
 from motifcore import MotifLayer, MotifMLP

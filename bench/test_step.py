@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, List
 
-import baselines as bl
+import references as bl
 import numpy as np
 import pytest
 from motifcore import MotifMLP

@@ -1,7 +1,9 @@
-// The compiled module motifcore._core: exception mapping, build facts, SIMD selection.
+// The compiled module motifcore._core: exception translation, build facts, SIMD selection.
 #include <pybind11/stl.h>
 
 #include <atomic>
+#include <exception>
+#include <new>
 #include <stdexcept>
 #include <vector>
 
@@ -13,15 +15,56 @@
 
 namespace py = pybind11;
 
+namespace {
+
+/// Raises the motifcore.errors class `name` with `what` as its message. The module is imported on
+/// the first engine error (the translator runs with the GIL held), not at import of _core, so the
+/// package's __init__ may import _core first; the class objects are kept for the process's life.
+void raise_as(const char* name, const char* what) {
+    static PyObject* errors = nullptr;
+    if (!errors) errors = py::module_::import("motifcore.errors").release().ptr();
+    py::object cls = py::reinterpret_steal<py::object>(PyObject_GetAttrString(errors, name));
+    if (!cls) throw py::error_already_set();
+    PyErr_SetString(cls.ptr(), what);
+}
+
+/// Every C++ exception that leaves the engine or the bindings arrives in Python as a class of
+/// motifcore.errors (all MotifcoreError) that also keeps the builtin type pybind11 gave it before
+/// (ValueError, IndexError, OverflowError, MemoryError, RuntimeError); std::out_of_range, which
+/// the bindings used to raise as ValueError, is both an IndexError and a ValueError. Python
+/// exceptions passing through C++ (error_already_set) and pybind11's other builtin exceptions
+/// (TypeError, KeyError, StopIteration, cast errors) are left to pybind11's own translation.
+void translate_engine_error(std::exception_ptr p) {
+    try {
+        if (p) std::rethrow_exception(p);
+    } catch (const py::error_already_set&) {
+        throw;
+    } catch (const py::value_error& e) {
+        raise_as("EngineValueError", e.what());
+    } catch (const py::index_error& e) {
+        raise_as("EngineIndexError", e.what());
+    } catch (const py::builtin_exception&) {
+        throw;
+    } catch (const std::out_of_range& e) {
+        raise_as("EngineIndexError", e.what());
+    } catch (const std::logic_error& e) {  // invalid_argument, domain_error, length_error, ...
+        raise_as("EngineValueError", e.what());
+    } catch (const std::overflow_error& e) {
+        raise_as("EngineOverflowError", e.what());
+    } catch (const std::range_error& e) {
+        raise_as("EngineValueError", e.what());
+    } catch (const std::bad_alloc& e) {
+        raise_as("EngineMemoryError", e.what());
+    } catch (const std::exception& e) {
+        raise_as("EngineRuntimeError", e.what());
+    }
+}
+
+}  // namespace
+
 PYBIND11_MODULE(_core, m) {
     m.doc() = "motifcore native engine (block-sparse motif layers, fused training steps)";
-    py::register_exception_translator([](std::exception_ptr p) {
-        try {
-            if (p) std::rethrow_exception(p);
-        } catch (const std::out_of_range& e) {
-            PyErr_SetString(PyExc_ValueError, e.what());
-        }
-    });
+    py::register_exception_translator(translate_engine_error);
     m.def("build_info", &motifcore::build_info,
           "Compiler, flags, SIMD level, threading backend and default threads.");
     m.def("pool_workers", &motifcore::pool_workers, "Worker threads the engine's thread pool holds now.");

@@ -193,9 +193,11 @@ public:
     double grad_sq_norm(int num_threads) const;
 
     // ---- Batch kernels on feature-major panels -------------------------------------------------
-    /// Forward: S = GroupSum(in), U = S K^T, A = act(Expand(U) + b). `in` is [n_in, B].
+    /// Forward: S = GroupSum(in), U = S K^T, A = act(Expand(U) + b). `in` is a feature-major panel
+    /// [n_in, ld] with row stride ld = panel_ld(B) (kernels.hpp) of which the first B columns are used.
     void forward(const float* in, int64_t B, LayerWork& w, int num_threads) const;
-    /// Backward. The upstream gradient of the activations is read as grad[(i / grad_group) * B + b]
+    /// Backward. The upstream gradient of the activations is read as grad[(i / grad_group) * ld + b],
+    /// ld = panel_ld(B) as for every panel
     /// (grad_group > 1 lets the next layer pass its un-expanded dS). For ReLU the local derivative
     /// is `relu_scale` where A > 0 and 0 elsewhere (relu_scale = 1/(1-p) undoes inverted dropout).
     /// Fills dK, db and w.dU; fills w.dS (gradient w.r.t. the input group sums) if need_dS.

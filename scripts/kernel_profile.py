@@ -15,7 +15,7 @@ the OS kernel (where recorded) are mostly the waiting threads' futex sleeps and 
 
     python scripts/kernel_profile.py                         # m = 1, 2, 4 at 1 thread (~2 min + build)
     python scripts/kernel_profile.py --threads 2 --motifs 1  # 2 threads: shows barrier/spin time
-    # the batch-2 Fashion-MNIST shape of bench/small_batch.py, steps in one train_epoch call
+    # the batch-2 Fashion-MNIST shape of scripts/small_batch.py, steps in one train_epoch call
     python scripts/kernel_profile.py --motifs 1 --sizes 784,1000,1000,1000,10 --epsilon 20 --batch 2 \
         --steps 4000 --epoch
 

@@ -44,7 +44,7 @@ def short(seed: int) -> None:
 
 def batch2(epochs: int, seeds: list[int]) -> None:
     import motifcore as mc
-    from motifcore.trainer import TrainingDivergedError
+    from motifcore.train.trainer import TrainingDivergedError
 
     X, y, Xt, yt = mc.datasets.load("skf:PCMAC", seed=0)
     print("| recipe | seed | final test accuracy | best | epochs |")

@@ -26,7 +26,7 @@ import textwrap
 PRE = '''
 import contextlib, io, json, os, sys, threading, zipfile
 import numpy as np, motifcore as mc
-from motifcore.checkpoint import save_checkpoint, load_model
+from motifcore.train.checkpoint import save_checkpoint, load_model
 from motifcore.cli import main
 def verdict(v): print("VERDICT", v); sys.exit(0)
 def clear(fn, *exc):

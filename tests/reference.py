@@ -5,7 +5,7 @@ Nothing here imports motifcore: every function works on plain arrays (the CSR bl
 most literal formulation available -- a dense effective matrix -- so that it shares no code and no
 algorithm with the engine's block-sparse kernels (group sums, SpMM, SDDMM).
 
-Conventions (see DESIGN.md section 1):
+Conventions (see docs/design.md section 1):
 
 * Neurons ``0..n-1`` are split into motifs of size ``m``: group ``g`` covers ``[g*m, min((g+1)*m, n))``,
   so when ``m`` does not divide ``n`` the last group is a smaller residual motif.

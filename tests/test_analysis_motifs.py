@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from motifcore.analysis import motifs as mo
+from motifcore.analysis import nulls
 
 NAMES = mo.MOTIFS
 
@@ -178,7 +179,7 @@ def test_exact_er_moments_against_enumeration(widths, E):
         a = np.zeros((widths[l + 1], widths[l]), dtype=int)
         a.flat[:e] = 1
         net[l] = a
-    mom = mo.null_moments(net)
+    mom = nulls.null_moments(net)
     for name in NAMES:
         vals = [c[name] for c in counts]
         mean = Fraction(sum(vals), n)
@@ -187,7 +188,7 @@ def test_exact_er_moments_against_enumeration(widths, E):
 
 
 def test_exact_moments_design_values():
-    mom = mo.null_moments([np.array([[1, 1], [1, 0], [0, 0]]), np.array([[1, 1, 0], [0, 1, 0], [1, 0, 0]])])
+    mom = nulls.null_moments([np.array([[1, 1], [1, 0], [0, 0]]), np.array([[1, 1, 0], [0, 1, 0], [1, 0, 0]])])
     assert mom["div2"] == (Fraction(27, 10), Fraction(627, 700))
     assert mom["bipar"] == (Fraction(3, 5), Fraction(72, 175))
     assert mom["bifan"] == (Fraction(1, 14), Fraction(13, 196))
@@ -202,8 +203,8 @@ def test_er_sampler_matches_exact_moments():
         a[rng.choice(a.size, e, replace=False)] = 1
         net.append(a.reshape(widths[l + 1], widths[l]))
     n = 1500
-    samples = mo.sample_null(net, "er", n_samples=n, seed=1)
-    mom = mo.null_moments(net, exact=False)
+    samples = nulls.sample_null(net, "er", n_samples=n, seed=1)
+    mom = nulls.null_moments(net, exact=False)
     for i, name in enumerate(NAMES):
         mean, var = mom[name]
         se = np.sqrt(var / n)
@@ -217,26 +218,26 @@ def test_er_sampler_matches_exact_moments():
 def test_degree_null_keeps_degrees_and_zscores():
     rng = np.random.default_rng(2)
     net = [(rng.random((8, 7)) < 0.4).astype(int), (rng.random((6, 8)) < 0.4).astype(int)]
-    samples = mo.sample_null(net, "degree", n_samples=30, seed=0)
+    samples = nulls.sample_null(net, "degree", n_samples=30, seed=0)
     real = mo.motif_counts(net).total
     for name in ("edges", "div2", "conv2", "div3", "conv3", "chain2"):
         assert np.all(samples[:, NAMES.index(name)] == real[name]), name
-    zs = {z.motif: z for z in mo.motif_zscores(net, null="degree", n_samples=30)}
+    zs = {z.motif: z for z in nulls.motif_zscores(net, null="degree", n_samples=30)}
     assert zs["div2"].fixed and np.isnan(zs["div2"].z)
     assert zs["bifan"].method == "mc" and zs["bifan"].n_samples == 30
     # seeded: the same samples again
-    assert np.array_equal(samples, mo.sample_null(net, "degree", n_samples=30, seed=0))
+    assert np.array_equal(samples, nulls.sample_null(net, "degree", n_samples=30, seed=0))
 
 
 def test_zscores_analytic():
     net = [np.ones((3, 3), dtype=int), np.eye(3, dtype=int)]
-    zs = {z.motif: z for z in mo.motif_zscores(net)}
+    zs = {z.motif: z for z in nulls.motif_zscores(net)}
     assert zs["edges"].fixed and np.isnan(zs["edges"].z)
-    mom = mo.null_moments(net, exact=False)
+    mom = nulls.null_moments(net, exact=False)
     m, v = mom["bipar"]
     assert zs["bipar"].z == pytest.approx((mo.motif_counts(net).total["bipar"] - m) / np.sqrt(v))
     assert zs["bipar"].null_mean == pytest.approx(m) and zs["bipar"].method == "analytic"
-    sp_ = mo.significance_profile(list(zs.values()))
+    sp_ = nulls.significance_profile(list(zs.values()))
     ok = np.isfinite(sp_)
     assert np.linalg.norm(sp_[ok]) == pytest.approx(1.0)
 
@@ -272,15 +273,15 @@ def test_model_input_and_errors():
     with pytest.raises(ValueError, match="unknown motif"):
         mo.motif_counts([np.ones((3, 2))], motifs=["triangle"])
     with pytest.raises(ValueError, match="ordinary layered graph"):
-        mo.null_moments(model, level="edge")
+        nulls.null_moments(model, level="edge")
     with pytest.raises(ValueError, match="level"):
         mo.motif_counts(model, level="neuron")
     with pytest.raises(TypeError, match="non-empty"):
         mo.motif_counts([])
     with pytest.raises(ValueError, match="null"):
-        mo.motif_zscores(model, null="config")
+        nulls.motif_zscores(model, null="config")
     with pytest.raises(ValueError, match="n_samples"):
-        mo.sample_null(model, n_samples=1)
+        nulls.sample_null(model, n_samples=1)
 
 
 def test_curveball_samples_uniformly():
@@ -291,7 +292,7 @@ def test_curveball_samples_uniformly():
     mats = (np.reshape(g, (3, 3)) for g in itertools.product([0, 1], repeat=9))
     graphs = [tuple(m.ravel()) for m in mats if (m.sum(1) == [2, 1, 1]).all() and (m.sum(0) == [2, 1, 1]).all()]
     index = {g: i for i, g in enumerate(graphs)}
-    chain = mo._Curveball(sp.csr_matrix(start), np.random.default_rng(0))
+    chain = nulls._Curveball(sp.csr_matrix(start), np.random.default_rng(0))
     chain.trade(30)
     counts = np.zeros(len(graphs))
     for _ in range(3000):
@@ -306,5 +307,5 @@ def test_er_live_is_er_on_the_live_network():
     A0 = np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1]])
     A1 = np.array([[1, 1, 0], [0, 1, 0]])
     live = [A0[:2], A1[:, :2]]
-    assert mo.null_moments([A0, A1], null="er_live") == mo.null_moments(live)
+    assert nulls.null_moments([A0, A1], null="er_live") == nulls.null_moments(live)
     assert mo.motif_counts([A0, A1], prune_inactive=True).total == mo.motif_counts(live).total

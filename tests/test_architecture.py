@@ -1,11 +1,15 @@
 """The package's import graph: no cycles, no private cross-module imports, dependencies one way, and
-argparse only in motifcore.cli (static: AST, so imports inside functions count too); old module paths
-are aliases of the moved modules; one version. The rules are explained in docs/architecture.md."""
+argparse only in motifcore.cli (static: AST, so imports inside functions count too); what
+``import motifcore`` and ``import motifcore.data`` load (a fresh interpreter each); the removed flat
+module paths stay removed; one version. The rules are explained in docs/architecture.md."""
 
 from __future__ import annotations
 
 import ast
 import importlib
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import motifcore
@@ -27,9 +31,9 @@ ALLOWED = {
     "baselines": {"train", "nn", "_internal"},
     "cli": {"experiments", "report", "train", "recipes", "nn", "export", "data", "analysis", "baselines", "_internal"},
 }
-# motifcore.defaults (the owner of defaults and registries) sits at the bottom with _core and
-# _version: anything may read it, and it imports nothing of motifcore (nor anything heavy)
-LEAVES = {"_core", "_version", "defaults"}
+# motifcore.defaults (the owner of defaults and registries) and errors.py sit at the bottom with
+# _core and _version: anything may read them, and they import nothing of motifcore (nor anything heavy)
+LEAVES = {"_core", "_version", "defaults", "errors"}
 
 
 def _modules() -> dict[str, Path]:
@@ -132,6 +136,11 @@ def test_defaults_import_only_the_standard_library():
     assert imported <= {"__future__", "dataclasses", "typing"}, imported
 
 
+def test_errors_imports_nothing_from_motifcore():
+    # every module may import errors.py, so it must stay at the bottom of the graph
+    assert EDGES["motifcore.errors"] == []
+
+
 def test_argparse_only_in_cli():
     bad = [str(p.relative_to(PKG)) for m, p in MODULES.items()
            if p.suffix == ".py" and _area(m) != "cli" and "argparse" in {
@@ -148,28 +157,63 @@ def test_print_only_in_cli():
     assert not bad, bad
 
 
-OLD_PATHS = {"trainer": "train.trainer", "schedules": "train.schedules", "checkpoint": "train.checkpoint",
-             "datasets": "data.datasets", "metrics": "analysis.metrics", "estimate": "analysis.estimate",
-             "sweep": "experiments.sweep"}
+# the flat module paths of the first layout, removed at 0.1 (docs/architecture.md, "Removed paths")
+OLD_PATHS = ("trainer", "schedules", "checkpoint", "datasets", "metrics", "estimate", "sweep")
 
 
-@pytest.mark.parametrize("old, new", sorted(OLD_PATHS.items()))
-def test_old_module_paths_are_the_new_modules(old, new):
-    # the same module object, so monkeypatching through the old path reaches the code
-    old_mod = importlib.import_module(f"motifcore.{old}")
-    assert old_mod is importlib.import_module(f"motifcore.{new}")
-    assert getattr(motifcore, old) is old_mod
+@pytest.mark.parametrize("old", OLD_PATHS)
+def test_old_module_files_are_gone(old):
+    assert not (PKG / f"{old}.py").exists()
+    assert not any(_is_shim(p) for p in PKG.glob("*.py"))
+
+
+def _loaded_after(statement: str) -> set[str]:
+    """The top-level names of the modules in sys.modules after `statement`, in a fresh interpreter."""
+    code = f"import sys, json\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+HEAVY = ("scipy", "sklearn", "dask", "distributed", "matplotlib", "torch", "onnx", "onnxruntime", "pandas")
+
+
+def test_import_motifcore_is_light():
+    loaded = _loaded_after("import motifcore")
+    heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY)
+    assert not heavy, f"import motifcore loads {heavy}"
+    eager = sorted(m for m in loaded if m.startswith(("motifcore.report", "motifcore.experiments",
+                                                       "motifcore.analysis", "motifcore.baselines",
+                                                       "motifcore.cli", "motifcore.sklearn")))
+    assert not eager, f"import motifcore loads {eager}"
+    assert "motifcore.nn" in loaded and "motifcore.errors" in loaded
+
+
+def test_lazy_names_resolve_on_first_use():
+    # the probe above must be able to fail: using a lazy name imports its module
+    loaded = _loaded_after("import motifcore\nmotifcore.metrics")
+    assert "motifcore.analysis.metrics" in loaded
+
+
+def test_data_does_not_import_sklearn():
+    # scikit-learn belongs to sklearn.py; data/ imports it inside the two loaders that need it
+    loaded = _loaded_after("import motifcore.data")
+    assert "motifcore.data.datasets" in loaded
+    assert not sorted(m for m in loaded if m.split(".")[0] in ("sklearn", "scipy")), "motifcore.data loads sklearn/scipy"
+    assert "sklearn" in _loaded_after("import motifcore.data\nmotifcore.data.load('digits')")
 
 
 def test_public_api():
-    for name in ("MotifLayer", "MotifMLP", "Trainer", "History", "MotifSETClassifier", "build_info", "load_model",
-                 "datasets", "sweep", "report", "metrics", "estimate", "schedules", "recipes", "trainer", "export",
-                 "checkpoint", "__version__"):
+    for name in motifcore.__all__:
         assert hasattr(motifcore, name), name
-    assert motifcore.Trainer is motifcore.train.Trainer is motifcore.trainer.Trainer
+    assert set(motifcore.__all__) <= set(dir(motifcore))
+    assert motifcore.Trainer is motifcore.train.Trainer is motifcore.train.trainer.Trainer
     assert motifcore.MotifMLP is motifcore.nn.MotifMLP
+    assert motifcore.datasets is motifcore.data.datasets
+    assert motifcore.sweep is motifcore.experiments.sweep
     assert callable(motifcore.sweep.run_sweep) and callable(motifcore.report.write_report)
     assert callable(importlib.import_module("motifcore.cli").main)
+    with pytest.raises(AttributeError):
+        motifcore.trainer   # noqa: B018 - an old alias, removed
 
 
 def test_one_version():

@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 from motifcore.cli import main
-from motifcore.experiments.baselines import ROWS, BaselineSpec, available_rows, run_baselines, write_tables
+from motifcore.experiments.baselines import ROWS, BaselineSpec, available_rows, run_baselines
+from motifcore.report.tables78 import write_tables
 
 
 def test_spec_checks():
@@ -70,7 +71,7 @@ def test_tiny_end_to_end_run_resumes(tmp_path, data_dir):
                         rounds=2, epochs_round=1, epochs_q=1, latency_repeats=3, latency_warmup=1, threads=1,
                         data_dir=str(data_dir))
     out = tmp_path / "exp"
-    rows = run_baselines(spec, out, log=lambda s: None)
+    rows = write_tables(out, spec, run_baselines(spec, out, log=lambda s: None))
     avail = available_rows(spec)
     for r in rows:
         if avail[r["row"]] is None:
@@ -95,7 +96,7 @@ def test_tiny_end_to_end_run_resumes(tmp_path, data_dir):
     (out / "runs" / "kd-matched__s0.json").unlink()
     (out / "checkpoints" / "kd-matched__s0.npz").unlink()
     kd_before = by["kd-matched"]["acc_mean"]
-    again = {r["row"]: r for r in run_baselines(spec, out, log=lambda s: None)}
+    again = {r["row"]: r for r in write_tables(out, spec, run_baselines(spec, out, log=lambda s: None))}
     after = json.loads((out / "runs" / "prune-wr__s0.json").read_text())
     assert after["test_accuracy"] == before["test_accuracy"]
     assert again["kd-matched"]["acc_mean"] == kd_before

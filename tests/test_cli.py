@@ -11,7 +11,7 @@ import motifcore
 import numpy as np
 import pytest
 from motifcore import load_model
-from motifcore.checkpoint import read_metadata
+from motifcore.train.checkpoint import read_metadata
 from motifcore.cli import main
 from motifcore.cli import train as cli_train
 from motifcore.nn import erk_densities

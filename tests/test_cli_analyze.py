@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from motifcore.analysis import motif_counts
-from motifcore.checkpoint import load_checkpoint
+from motifcore.train.checkpoint import load_checkpoint
 from motifcore.cli import main
 
 

@@ -2,7 +2,7 @@
 
 Real-data tests read the files in ``$MOTIFCORE_DATA`` (falling back to ``shared/data`` next to
 the repository) and are skipped only when that folder is missing. Everything else runs on small
-files generated in ``tmp_path``; downloads are served by a fake ``_urlopen``.
+files generated in ``tmp_path``; downloads are served by a fake ``fetch.urlopen``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import scipy.io
 from motifcore import datasets as ds
+from motifcore.data import fetch, idx
 
 _env_data = os.environ.get("MOTIFCORE_DATA")
 DATA_ROOT = (
@@ -37,7 +38,7 @@ needs_skf = pytest.mark.skipif(
     not (DATA_ROOT / "scikit-feature").is_dir(), reason=f"no scikit-feature under {DATA_ROOT}"
 )
 
-IDX_NAMES = ds._IDX_FILES
+IDX_NAMES = idx.IDX_FILES
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
 
@@ -52,12 +53,12 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.delenv("MOTIFCORE_DATA", raising=False)
     cache = tmp_path / "xdg-cache"
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
-    monkeypatch.setattr(ds, "_SYSTEM_DIRS", [])
+    monkeypatch.setattr(fetch, "SYSTEM_DIRS", [])
 
     def no_network(url, *args, **kwargs):
         raise AssertionError(f"unexpected download of {url}")
 
-    monkeypatch.setattr(ds, "_urlopen", no_network)
+    monkeypatch.setattr(fetch, "urlopen", no_network)
     return cache / "motifcore"
 
 
@@ -226,7 +227,7 @@ def test_embedded_sha256_match_manifest_and_files():
     manifest = _manifest()
     for dataset in ("fashion-mnist", "mnist"):
         for fname in IDX_NAMES:
-            expected = ds._IDX_SHA256[dataset][fname]
+            expected = idx.IDX_SHA256[dataset][fname]
             assert manifest[f"{dataset}/{fname}"] == expected
             assert (
                 hashlib.sha256((DATA_ROOT / dataset / fname).read_bytes()).hexdigest() == expected
@@ -241,18 +242,18 @@ def test_repackaged_official_file_accepted_but_altered_content_rejected(tmp_path
     # same content, different gzip header (what Debian's repackaging does)
     repacked = tmp_path / "t10k-labels-idx1-ubyte.gz"
     repacked.write_bytes(gzip.compress(content, mtime=0))
-    labels = ds._read_idx(repacked, "labels", "fashion-mnist", verify=True)
+    labels = idx.read_idx(repacked, "labels", "fashion-mnist", verify=True)
     assert np.array_equal(np.bincount(labels), [1000] * 10)
 
     altered = bytearray(content)
     altered[8] = (altered[8] + 1) % 10  # change one label: still a well-formed file
     repacked.write_bytes(gzip.compress(bytes(altered), mtime=0))
     with pytest.raises(ds.DatasetError) as err:
-        ds._read_idx(repacked, "labels", "fashion-mnist", verify=True)
+        idx.read_idx(repacked, "labels", "fashion-mnist", verify=True)
     msg = str(err.value)
-    assert str(repacked) in msg and ds._IDX_SHA256["fashion-mnist"][repacked.name] in msg
+    assert str(repacked) in msg and idx.IDX_SHA256["fashion-mnist"][repacked.name] in msg
     # opting out loads the altered file
-    assert ds._read_idx(repacked, "labels", "fashion-mnist", verify=False)[0] == altered[8]
+    assert idx.read_idx(repacked, "labels", "fashion-mnist", verify=False)[0] == altered[8]
 
 
 @needs_fmnist
@@ -365,7 +366,7 @@ def test_generated_idx_wrong_checksum_for_official_name(isolated, tmp_path):
     bad = tmp_path / "fashion-mnist" / "train-images-idx3-ubyte.gz"
     actual = hashlib.sha256(bad.read_bytes()).hexdigest()
     assert str(bad) in msg
-    assert ds._IDX_SHA256["fashion-mnist"]["train-images-idx3-ubyte.gz"] in msg
+    assert idx.IDX_SHA256["fashion-mnist"]["train-images-idx3-ubyte.gz"] in msg
     assert actual in msg
 
 
@@ -374,7 +375,7 @@ def test_search_order(isolated, tmp_path, monkeypatch):
     env = make_idx_set(tmp_path / "env" / "fashion-mnist", seed=2)
     system = make_idx_set(tmp_path / "sys" / "fashion-mnist", seed=3)
     monkeypatch.setenv("MOTIFCORE_DATA", str(tmp_path / "env"))
-    monkeypatch.setattr(ds, "_SYSTEM_DIRS", [tmp_path / "sys"])
+    monkeypatch.setattr(fetch, "SYSTEM_DIRS", [tmp_path / "sys"])
     assert ds.find("fashion-mnist", tmp_path / "arg") == tmp_path / "arg" / "fashion-mnist"
     # a data_dir without the files falls through to the environment variable
     X = ds.load("fashion-mnist", tmp_path / "nowhere", verify=False, normalize=False)[0]
@@ -463,7 +464,7 @@ def _tiny_official(tmp_path, monkeypatch, dataset):
     make_idx_set(src)
     files = {n: (src / n).read_bytes() for n in IDX_NAMES}
     monkeypatch.setitem(
-        ds._IDX_SHA256, dataset, {n: hashlib.sha256(b).hexdigest() for n, b in files.items()}
+        idx.IDX_SHA256, dataset, {n: hashlib.sha256(b).hexdigest() for n, b in files.items()}
     )
     return files
 
@@ -471,10 +472,10 @@ def _tiny_official(tmp_path, monkeypatch, dataset):
 def test_download_good(isolated, tmp_path, monkeypatch, capsys):
     files = _tiny_official(tmp_path, monkeypatch, "mnist")
     net = FakeNet(files)
-    monkeypatch.setattr(ds, "_urlopen", net)
+    monkeypatch.setattr(fetch, "urlopen", net)
     X_tr, y_tr, _, _ = ds.load("mnist", normalize=False)  # verify=True against patched hashes
     assert X_tr.shape == (30, 20) and y_tr.tolist() == [i % 10 for i in range(30)]
-    assert len(net.calls) == 4 and all(u.startswith(ds._IDX_MIRRORS["mnist"][0]) for u in net.calls)
+    assert len(net.calls) == 4 and all(u.startswith(idx.IDX_MIRRORS["mnist"][0]) for u in net.calls)
     target = isolated / "mnist"
     assert sorted(p.name for p in target.iterdir()) == sorted(IDX_NAMES)  # no temp leftovers
     for n in IDX_NAMES:
@@ -487,9 +488,9 @@ def test_download_good(isolated, tmp_path, monkeypatch, capsys):
 
 def test_download_falls_back_to_second_mirror(isolated, tmp_path, monkeypatch):
     files = _tiny_official(tmp_path, monkeypatch, "fashion-mnist")
-    first_host = ds._IDX_MIRRORS["fashion-mnist"][0].split("/")[2]
+    first_host = idx.IDX_MIRRORS["fashion-mnist"][0].split("/")[2]
     net = FakeNet(files, fail_hosts=(first_host,))
-    monkeypatch.setattr(ds, "_urlopen", net)
+    monkeypatch.setattr(fetch, "urlopen", net)
     ds.load("fashion-mnist")
     assert len(net.calls) == 8
     assert sorted(p.name for p in (isolated / "fashion-mnist").iterdir()) == sorted(IDX_NAMES)
@@ -499,11 +500,11 @@ def test_download_bad_bytes_raise_and_leave_nothing(isolated, tmp_path, monkeypa
     files = _tiny_official(tmp_path, monkeypatch, "mnist")
     tampered = {n: b + b"x" for n, b in files.items()}
     net = FakeNet(tampered)
-    monkeypatch.setattr(ds, "_urlopen", net)
+    monkeypatch.setattr(fetch, "urlopen", net)
     with pytest.raises(ds.DatasetError) as err:
         ds.load("mnist")
     assert "SHA-256 mismatch" in str(err.value)
-    assert len(net.calls) == len(ds._IDX_MIRRORS["mnist"])  # every mirror tried for file 1
+    assert len(net.calls) == len(idx.IDX_MIRRORS["mnist"])  # every mirror tried for file 1
     target = isolated / "mnist"
     assert not target.exists() or list(target.iterdir()) == []
 
@@ -515,7 +516,7 @@ def test_download_interrupted_leaves_nothing(isolated, tmp_path, monkeypatch):
                 raise ConnectionResetError("simulated drop")
             return super().read(8)
 
-    monkeypatch.setattr(ds, "_urlopen", lambda url, timeout=None: Broken(b"0123456789" * 10))
+    monkeypatch.setattr(fetch, "urlopen", lambda url, timeout=None: Broken(b"0123456789" * 10))
     with pytest.raises(ds.DatasetError, match="simulated drop"):
         ds.load("fashion-mnist")
     target = isolated / "fashion-mnist"

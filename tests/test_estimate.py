@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from motifcore.estimate import (
+from motifcore.analysis.estimate import (
     NORMALISATIONS,
     EnergyModel,
     LatencyMeasurement,

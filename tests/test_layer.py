@@ -127,7 +127,7 @@ def test_to_dense_equals_pattern_matrix(case):
 
 
 def test_motif_bias_makes_motif_outputs_equal():
-    """With per-motif bias, every neuron of an output motif computes the same value (DESIGN §4.3)."""
+    """With per-motif bias, every neuron of an output motif computes the same value (docs/design.md §4.3)."""
     layer = MotifLayer(13, 11, motif=3, density=0.6, bias="motif", activation="relu", seed=4)
     layer.bias = np.linspace(-0.5, 0.5, layer.bias.size)
     out = layer.forward(np.random.default_rng(0).normal(size=(6, 13)))

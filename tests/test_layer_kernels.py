@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import reference as ref
 from motifcore import MotifLayer, MotifMLP, _core
-from motifcore.nn.model import DivergedError
+from motifcore.errors import DivergedError
 
 BATCHES = (1, 3, 17, 130)
 

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from motifcore.metrics import (
+from motifcore.analysis.metrics import (
     DEFAULT_SCORE_WEIGHT,
     DEFAULT_UTILITY_LAMBDA,
     Recommendation,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from motifcore import MotifLayer, MotifMLP, Trainer
 from motifcore.recipes import RECIPES, recipe
-from motifcore.schedules import evolution_schedule, lr_schedule
-from motifcore.trainer import RestoreBest, _FunctionCallback
+from motifcore.train.schedules import evolution_schedule, lr_schedule
+from motifcore.train.trainer import RestoreBest, _FunctionCallback
 
 
 def blobs(n=600, d=20, k=3, seed=0):

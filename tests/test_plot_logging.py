@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from motifcore import MotifMLP, Trainer
 from motifcore.cli import main
-from motifcore.data import datasets as ds
+from motifcore.data import fetch
 from motifcore.report.curves import curve_data, plot_runs, read_metrics
 
 ROWS = [
@@ -91,9 +91,9 @@ def test_trainer_bar_only_on_a_terminal(monkeypatch, tty):
 def test_downloads_are_logged_to_the_motifcore_logger(caplog, monkeypatch):
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     with caplog.at_level(logging.INFO, logger="motifcore"):
-        bar = ds._progress(10, "downloading x.gz")
+        bar = fetch.progress(10, "downloading x.gz")
         bar.update(10)
         bar.close()
-    assert [(r.name, r.getMessage()) for r in caplog.records] == [("motifcore.data.datasets", "downloading x.gz ...")]
+    assert [(r.name, r.getMessage()) for r in caplog.records] == [("motifcore.data.fetch", "downloading x.gz ...")]
     # no bar off a terminal (the log line itself shows if the command line's handler is installed)
     assert sys.stderr.getvalue() in ("", "downloading x.gz ...\n")

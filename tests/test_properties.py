@@ -17,9 +17,9 @@ import reference as ref
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from motifcore.checkpoint import checkpoint_bytes, load_model, save_checkpoint
-from motifcore.datasets import DatasetError
-from motifcore.nn.model import DivergedError
+from motifcore.train.checkpoint import checkpoint_bytes, load_model, save_checkpoint
+from motifcore.data.datasets import DatasetError
+from motifcore.errors import DivergedError
 
 #: examples per property; MOTIFCORE_FUZZ_EXAMPLES=500 for a longer local fuzzing run
 FAST = settings(max_examples=int(os.environ.get("MOTIFCORE_FUZZ_EXAMPLES", "25")), deadline=None,

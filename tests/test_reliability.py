@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from motifcore import _core
 from motifcore._internal.io import atomic_write
-from motifcore.checkpoint import load_model, save_checkpoint
+from motifcore.train.checkpoint import load_model, save_checkpoint
 from motifcore.cli import main
-from motifcore.datasets import DatasetError
+from motifcore.data.datasets import DatasetError
 from motifcore.experiments.sweep import load_runs
-from motifcore.nn.model import DivergedError
+from motifcore.errors import DivergedError
 from motifcore.train.trainer import JSONLLogger
 
 PKG_PARENT = Path(mc.__file__).resolve().parent.parent

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from motifcore.schedules import EvolutionSchedule, evolution_schedule, lr_schedule
+from motifcore.train.schedules import EvolutionSchedule, evolution_schedule, lr_schedule
 
 
 def _cos_zeta(e: int, start: float, end: float, z0: float = 0.2) -> float:

@@ -15,8 +15,8 @@ import motifcore
 import numpy as np
 import pytest
 from motifcore import cli, sweep
-from motifcore.checkpoint import load_model
-from motifcore.datasets import load as load_dataset
+from motifcore.train.checkpoint import load_model
+from motifcore.data.datasets import load as load_dataset
 
 distributed = pytest.importorskip("distributed")
 

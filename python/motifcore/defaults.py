@@ -50,7 +50,7 @@ are what the Trainer records in its config (and checkpoints, and ``config.json``
 ``"none"`` -- static sparse training.
 
 **Networks** (:data:`DISTRIBUTIONS`): how a scalar density is spread over the layers of a
-:class:`~motifcore.nn.model.MotifMLP`.
+:class:`~motifcore.nn.mlp.MotifMLP`.
 
 ``"output-dense"`` (:data:`DISTRIBUTION`, the default)
     Every hidden layer at the density, the output layer dense. At uniform density ``d`` an

@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 from ._internal.validation import check_int, check_real, check_seed
 from .defaults import DEFAULT_RECIPE, DENSITY, MIN_STEPS
 from .defaults import recipe as get_recipe
-from .nn.model import MotifMLP
+from .nn import MotifMLP
 from .train.checkpoint import model_from_state
 from .train.schedules import epochs_for
 from .train.trainer import EarlyStopping, History, RestoreBest, Trainer

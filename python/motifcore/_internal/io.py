@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable, Union
 
+from ..errors import FolderLockedError
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 
@@ -104,10 +106,6 @@ def slug(text: str) -> str:
 def utc_now() -> str:
     """The current UTC time, ISO 8601 to the second."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-class FolderLockedError(RuntimeError):
-    """Another process holds the folder (a run being trained or resumed there)."""
 
 
 class FolderLock:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -262,3 +262,68 @@ def same_length(**arrays: NDArray[np.float64]) -> None:
 
 def scalar_or_array(arr: NDArray[np.float64]) -> FloatOrArray:
     return float(arr) if arr.ndim == 0 else arr
+
+
+def check_order(order: Any, n: int) -> np.ndarray:
+    """Sample order of train_epoch as int64, every index checked before any batch is applied."""
+    arr = np.asarray(order)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"order must hold integer sample indices, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"order must be 1-D, got shape {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() >= n):
+        bad = arr[(arr < 0) | (arr >= n)][0]
+        raise ValueError(f"order holds sample index {bad} outside [0, {n})")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def state_ints(value: Any, dtype: Any, name: str, scalar: bool = False) -> np.ndarray:
+    """An integer state entry converted to `dtype` only if every value fits (no silent wrap)."""
+    arr = np.asarray(value)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"model state entry {name!r} must hold integers, got dtype {arr.dtype}")
+    if arr.ndim != (0 if scalar else 1):
+        raise ValueError(f"model state entry {name!r} must be {'a scalar' if scalar else '1-D'}, got shape {arr.shape}")
+    info = np.iinfo(dtype)
+    if arr.size and (int(arr.min()) < info.min or int(arr.max()) > info.max):
+        raise ValueError(f"model state entry {name!r} holds values outside the {np.dtype(dtype).name} range")
+    return arr.astype(dtype) if scalar else np.ascontiguousarray(arr, dtype=dtype)
+
+
+def state_floats(value: Any, name: str) -> np.ndarray:
+    """A floating state entry as float32; NaN/inf and values beyond float32 are refused."""
+    arr = np.asarray(value, dtype=np.float32 if isinstance(value, tuple) else None)
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise ValueError(f"model state entry {name!r} must hold floating-point values, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"model state entry {name!r} must be 1-D, got shape {arr.shape}")
+    if arr.size and not np.isfinite(arr).all():
+        raise ValueError(f"model state entry {name!r} holds NaN or infinite values")
+    if arr.size and float(np.abs(arr).max()) > float(np.finfo(np.float32).max):
+        raise ValueError(f"model state entry {name!r} holds values beyond the float32 range")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def optim_args(optimizer: str, betas: Tuple[float, float], eps: float, max_grad_norm: float) -> Dict[str, Any]:
+    """The optimizer keyword arguments of the engine's training calls, each checked."""
+    b1, b2 = check_betas(betas)
+    mgn = float(max_grad_norm)
+    if not (np.isfinite(mgn) and mgn >= 0):
+        raise ValueError(f"max_grad_norm must be >= 0 (0 = no clipping), got {max_grad_norm}")
+    return {"optimizer": check_optimizer(optimizer), "beta1": b1, "beta2": b2,
+            "eps": check_positive(eps, "eps"), "max_grad_norm": mgn}
+
+
+def check_optim(lr: float, momentum: float, weight_decay: float, dropout: float) -> None:
+    """Finite lr >= 0, momentum in [0, 1), weight_decay >= 0 and dropout in [0, 1)."""
+    for name, v in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay), ("dropout", dropout)):
+        if not np.isfinite(v):
+            raise ValueError(f"{name} must be finite, got {v}")
+    if lr < 0:
+        raise ValueError(f"lr must be >= 0, got {lr}")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")

@@ -1,7 +1,7 @@
 """Closed-form latency / energy estimates versus motif size, and a wall-clock latency probe.
 
 Source: Chen, Liu & Ziabari, AI 2025, 6(10):266 ("Chen et al., AI 2025" below), Sec. 3.5 and
-Table 1; the device figures of Sec. 5.6 / Table 10; motifcore's DESIGN.md §4.5.
+Table 1; the device figures of Sec. 5.6 / Table 10; motifcore's docs/design.md §4.5.
 
 The paper's model splits the cost of a layer (or network) at motif size ``m`` into a compute term
 that shrinks with the ``m**2`` fewer unique multiplies and a memory term that shrinks with the
@@ -22,7 +22,7 @@ their times (e.g. a constant power draw). Table 1 prints one row for both, i.e. 
 Table 10 computes energy as power x latency. Both are available here
 (:func:`relative_energy`, :class:`EnergyModel`, :meth:`EnergyModel.from_latency`).
 
-Measured latency on the real machine beats any estimate (DESIGN.md §4.5):
+Measured latency on the real machine beats any estimate (docs/design.md §4.5):
 :func:`measure_latency` times any prediction callable.
 """
 

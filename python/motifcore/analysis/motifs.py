@@ -1,4 +1,5 @@
-"""Motif counts of layered sparse networks and their z-scores against random networks.
+"""Motif counts of layered sparse networks (their z-scores against random networks are in
+:mod:`.nulls`).
 
 Every count is a closed form in the degrees and in sparse matrix products (never a subgraph
 enumeration, never a dense matrix of a wide layer); the ER null's mean and variance are exact
@@ -31,20 +32,16 @@ refinement of the two partitions. Biases are not nodes.
 
 from __future__ import annotations
 
-import itertools
-import math
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["MOTIFS", "MotifCounts", "MotifZ", "LayeredGraph", "layered_graph", "motif_counts", "null_moments",
-           "sample_null", "motif_zscores", "significance_profile", "chain_removal"]
+__all__ = ["MOTIFS", "MotifCounts", "LayeredGraph", "layered_graph", "motif_counts", "chain_removal"]
 
 MOTIFS = ("edges", "div2", "conv2", "chain2", "div3", "conv3", "chain3", "bifan", "bipar")
-_SPAN = {"edges": 1, "div2": 1, "conv2": 1, "div3": 1, "conv3": 1, "bifan": 1, "chain2": 2, "bipar": 2,
+SPAN = {"edges": 1, "div2": 1, "conv2": 1, "div3": 1, "conv3": 1, "bifan": 1, "chain2": 2, "bipar": 2,
          "chain3": 3}
 #: rows of a Gram or path-count product computed at once (memory O(panel x width))
 PANEL = 2048
@@ -183,7 +180,7 @@ def _comb(k: np.ndarray, r: int) -> np.ndarray:
     return np.asarray(out, dtype=object)
 
 
-def _isum(a: np.ndarray) -> int:
+def isum(a: np.ndarray) -> int:
     return int(sum(int(v) for v in np.asarray(a, dtype=object).ravel())) if np.size(a) else 0
 
 
@@ -206,7 +203,7 @@ def _weighted_frob(M: sp.csr_matrix, wr: np.ndarray, wc: np.ndarray, panel: int 
         if dmax * dmax * wmax * d.size < 2**62:        # the int64 sum cannot overflow
             sq += int(np.sum(w * d * d, dtype=np.int64))
         else:
-            sq += _isum(w.astype(object) * d.astype(object) ** 2)
+            sq += isum(w.astype(object) * d.astype(object) ** 2)
         lin += int(np.sum(w * d, dtype=np.int64))
         pos += int(np.sum(w[d > 0], dtype=np.int64))
     return sq, lin, pos
@@ -223,8 +220,8 @@ def _bifan(B: sp.csr_matrix, s: np.ndarray, r: np.ndarray, kin: np.ndarray, kout
         sq, _, _ = _weighted_frob(Bt, r, r, right=sp.csr_matrix(_diag(s) @ B))
     else:                        # H = B diag(r) B^T (G_out x G_out), weights s
         sq, _, _ = _weighted_frob(B, s, s, right=sp.csr_matrix(_diag(r) @ B.T))
-    sum_out2 = _isum(r.astype(object) * kout.astype(object) ** 2)
-    sum_in2 = _isum(s.astype(object) * kin.astype(object) ** 2)
+    sum_out2 = isum(r.astype(object) * kout.astype(object) ** 2)
+    sum_in2 = isum(s.astype(object) * kin.astype(object) ** 2)
     total = sq - sum_out2 - sum_in2 + E
     return total // 4
 
@@ -254,7 +251,7 @@ class MotifCounts:
         return "\n".join(rows)
 
 
-def _check_motifs(motifs: Any) -> Tuple[str, ...]:
+def check_motifs(motifs: Any) -> Tuple[str, ...]:
     if motifs in (None, "paper", "all"):
         return MOTIFS
     if isinstance(motifs, str):
@@ -266,7 +263,7 @@ def _check_motifs(motifs: Any) -> Tuple[str, ...]:
     return out
 
 
-def _count_graph(g: LayeredGraph, names: Sequence[str], chain_mode: str) -> Dict[str, np.ndarray]:
+def count_graph(g: LayeredGraph, names: Sequence[str], chain_mode: str) -> Dict[str, np.ndarray]:
     L = len(g.B)
     kin = [g.B[l] @ g.r[l] for l in range(L)]                 # per output group (units)
     kout = [g.B[l].T @ g.s[l] for l in range(L)]              # per input group
@@ -277,9 +274,9 @@ def _count_graph(g: LayeredGraph, names: Sequence[str], chain_mode: str) -> Dict
             if name == "edges":
                 out[name].append(int(s @ kin[l]))
             elif name in ("div2", "div3"):
-                out[name].append(_isum(r.astype(object) * _comb(kout[l], int(name[-1]))))
+                out[name].append(isum(r.astype(object) * _comb(kout[l], int(name[-1]))))
             elif name in ("conv2", "conv3"):
-                out[name].append(_isum(s.astype(object) * _comb(kin[l], int(name[-1]))))
+                out[name].append(isum(s.astype(object) * _comb(kin[l], int(name[-1]))))
             elif name == "bifan":
                 out[name].append(_bifan(B, s, r, kin[l], kout[l]))
     for l in range(L - 1):
@@ -300,14 +297,14 @@ def _count_graph(g: LayeredGraph, names: Sequence[str], chain_mode: str) -> Dict
             v = g.B[l] @ g.r[l]
             v = g.B[l + 1] @ (g.X[l] @ v)
             v = g.B[l + 2] @ (g.X[l + 1] @ v)
-            out["chain3"].append(_isum(g.s[l + 2].astype(object) * v.astype(object)))
+            out["chain3"].append(isum(g.s[l + 2].astype(object) * v.astype(object)))
         else:
             right = sp.csr_matrix(g.X[l + 1] @ sp.csr_matrix(g.B[l + 1] @ (g.X[l] @ g.B[l])))
             out["chain3"].append(_weighted_frob(g.B[l + 2], g.s[l + 2], g.r[l], right=right)[2])
     return {n: np.array(v, dtype=object) for n, v in out.items()}
 
 
-def _graph(net: Any, level: Optional[str], prune_inactive: bool) -> LayeredGraph:
+def graph_of(net: Any, level: Optional[str], prune_inactive: bool) -> LayeredGraph:
     g = net if isinstance(net, LayeredGraph) else layered_graph(net, level)
     if prune_inactive:
         g = chain_removal(g)[0]
@@ -331,12 +328,12 @@ def motif_counts(net: Any, motifs: Any = "paper", level: Optional[str] = None, c
     prune_inactive : bool
         Remove neurons without input or without output first (:func:`chain_removal`).
     """
-    names = _check_motifs(motifs)
+    names = check_motifs(motifs)
     if chain_mode not in ("paths", "pairs"):
         raise ValueError(f"chain_mode must be 'paths' or 'pairs', got {chain_mode!r}")
-    g = _graph(net, level, prune_inactive)
-    per = _count_graph(g, names, chain_mode)
-    total = {n: _isum(per[n]) for n in names}
+    g = graph_of(net, level, prune_inactive)
+    per = count_graph(g, names, chain_mode)
+    total = {n: isum(per[n]) for n in names}
     return MotifCounts(total, per, g.level, chain_mode, g.widths)
 
 
@@ -377,7 +374,7 @@ def chain_removal(net: Any, level: Optional[str] = None) -> Tuple[LayeredGraph, 
     return g.copy_with(B), [b0 - b.nnz for b0, b in zip(before, B)]
 
 
-def _live_widths(g: LayeredGraph) -> List[int]:
+def live_widths(g: LayeredGraph) -> List[int]:
     """Units with at least one link, per node layer (inputs: out-links; outputs: in-links)."""
     L = len(g.B)
     w = []
@@ -389,294 +386,3 @@ def _live_widths(g: LayeredGraph) -> List[int]:
             has = np.diff(g.B[t - 1].indptr) > 0
             w.append(int(g.s[t - 1][has].sum()))
     return w
-
-
-# ------------------------------------------------------------------------------------------------
-# exact moments under the layered ER null
-# ------------------------------------------------------------------------------------------------
-
-# slot node layers and template edges (slot a -> slot b), automorphisms
-_TEMPLATES: Dict[str, Tuple[Tuple[int, ...], Tuple[Tuple[int, int], ...], int]] = {
-    "edges": ((0, 1), ((0, 1),), 1),
-    "div2": ((0, 1, 1), ((0, 1), (0, 2)), 2),
-    "conv2": ((0, 0, 1), ((0, 2), (1, 2)), 2),
-    "div3": ((0, 1, 1, 1), ((0, 1), (0, 2), (0, 3)), 6),
-    "conv3": ((0, 0, 0, 1), ((0, 3), (1, 3), (2, 3)), 6),
-    "chain2": ((0, 1, 2), ((0, 1), (1, 2)), 1),
-    "chain3": ((0, 1, 2, 3), ((0, 1), (1, 2), (2, 3)), 1),
-    "bifan": ((0, 0, 1, 1), ((0, 2), (0, 3), (1, 2), (1, 3)), 4),
-    "bipar": ((0, 1, 1, 2), ((0, 1), (0, 2), (1, 3), (2, 3)), 2),
-}
-
-
-def _ff(n: int, k: int) -> int:
-    """Falling factorial (n)_k (0 when k > n)."""
-    if k > n:
-        return 0
-    out = 1
-    for i in range(k):
-        out *= n - i
-    return out
-
-
-def _q(E: int, N: int, r: int) -> Fraction:
-    return Fraction(_ff(E, r), _ff(N, r)) if r <= N else Fraction(0)
-
-
-def _placed(name: str, anchor: int) -> Tuple[List[int], List[Tuple[int, int, int]]]:
-    layers, edges, _ = _TEMPLATES[name]
-    return [anchor + t for t in layers], [(a, b, anchor + layers[a]) for a, b in edges]
-
-
-def _mean(name: str, anchor: int, n: Sequence[int], E: Sequence[int]) -> Fraction:
-    slots, edges = _placed(name, anchor)
-    val = Fraction(1, _TEMPLATES[name][2])
-    for t in set(slots):
-        val *= _ff(n[t], slots.count(t))
-    for lw in set(e[2] for e in edges):
-        val *= _q(E[lw], n[lw] * n[lw + 1], sum(1 for e in edges if e[2] == lw))
-    return val
-
-
-def _partial_injections(src: List[int], dst: List[int]):
-    """All partial injective maps src -> dst, as dicts."""
-    for k in range(min(len(src), len(dst)) + 1):
-        for dom in itertools.combinations(src, k):
-            for img in itertools.permutations(dst, k):
-                yield dict(zip(dom, img))
-
-
-def _second_moment(n1: str, a: int, n2: str, b: int, n: Sequence[int], E: Sequence[int]) -> Fraction:
-    """E[X_{n1,a} X_{n2,b}] under the layered G(n, M) null."""
-    s1, e1 = _placed(n1, a)
-    s2, e2 = _placed(n2, b)
-    node_layers = sorted(set(s1) | set(s2))
-    per_layer_maps = []
-    for t in node_layers:
-        src = [i for i, x in enumerate(s2) if x == t]
-        dst = [i for i, x in enumerate(s1) if x == t]
-        per_layer_maps.append(list(_partial_injections(src, dst)))
-    edges1 = {(u, v) for u, v, _ in e1}
-    wl = sorted(set(e[2] for e in e1) | set(e[2] for e in e2))
-    total = Fraction(0)
-    for combo in itertools.product(*per_layer_maps):
-        sigma: Dict[int, int] = {}
-        for d in combo:
-            sigma.update(d)
-        nodes = 1
-        for t, d in zip(node_layers, combo):
-            k1 = s1.count(t)
-            k2 = s2.count(t)
-            nodes *= _ff(n[t], k1) * _ff(n[t] - k1, k2 - len(d)) if n[t] >= k1 else 0
-            if nodes == 0:
-                break
-        if nodes == 0:
-            continue
-        prob = Fraction(1)
-        for lw in wl:
-            c = sum(1 for u, v, x in e2 if x == lw and u in sigma and v in sigma and (sigma[u], sigma[v]) in edges1)
-            r = sum(1 for e in e1 if e[2] == lw) + sum(1 for e in e2 if e[2] == lw) - c
-            prob *= _q(E[lw], n[lw] * n[lw + 1], r)
-            if prob == 0:
-                break
-        total += nodes * prob
-    return total / (_TEMPLATES[n1][2] * _TEMPLATES[n2][2])
-
-
-def null_moments(net: Any, motifs: Any = "paper", null: str = "er", level: Optional[str] = None,
-                 exact: bool = True) -> Dict[str, Tuple[Any, Any]]:
-    """Exact mean and variance of every motif count (path-mode chains) under the layered ER null:
-    each weight layer independently uniform over all graphs with its number of edges (``"er"``),
-    or the same over the live units only (``"er_live"``, after :func:`chain_removal`).
-
-    The graph at the chosen level must be an ordinary layered graph (all multiplicities 1; for a
-    Motif-SET model use ``level="block"`` with aligned motif partitions). ``exact=True`` returns
-    :class:`fractions.Fraction` values, else floats."""
-    names = _check_motifs(motifs)
-    if null not in ("er", "er_live"):
-        raise ValueError(f"null must be 'er' or 'er_live' for exact moments, got {null!r}")
-    g = _graph(net, level, null == "er_live")
-    if not g.plain:
-        raise ValueError("exact ER moments need an ordinary layered graph (every group a single unit and aligned "
-                         "partitions); use level='block' for a Motif-SET model or method='mc'")
-    n = _live_widths(g) if null == "er_live" else g.widths
-    E = [b.nnz for b in g.B]
-    L = len(E)
-    out: Dict[str, Tuple[Any, Any]] = {}
-    for name in names:
-        span = _SPAN[name]
-        anchors = list(range(L - span + 1))
-        mean = sum((_mean(name, a, n, E) for a in anchors), Fraction(0))
-        var = Fraction(0)
-        for a in anchors:
-            for b in anchors:
-                if abs(a - b) >= span:         # no common weight layer: independent
-                    continue
-                var += _second_moment(name, a, name, b, n, E) - _mean(name, a, n, E) * _mean(name, b, n, E)
-        out[name] = (mean, var) if exact else (float(mean), float(var))
-    return out
-
-
-# ------------------------------------------------------------------------------------------------
-# sampled nulls
-# ------------------------------------------------------------------------------------------------
-
-
-def _er_sample(shape: Tuple[int, int], nnz: int, rng: np.random.Generator) -> sp.csr_matrix:
-    total = shape[0] * shape[1]
-    if nnz * 2 > total:
-        pos = rng.choice(total, size=nnz, replace=False)
-    else:
-        pos = np.unique(rng.integers(0, total, size=int(nnz * 1.1) + 16))
-        while pos.size < nnz:
-            pos = np.unique(np.r_[pos, rng.integers(0, total, size=nnz - pos.size + 16)])
-        pos = rng.choice(pos, size=nnz, replace=False)
-    rows, cols = np.divmod(np.sort(pos), shape[1])
-    return sp.csr_matrix((np.ones(nnz, dtype=np.int64), (rows, cols)), shape=shape)
-
-
-class _Curveball:
-    """Curveball Markov chain over the bipartite graphs with the degree sequences of a mask (row
-    sets traded pairwise; Strona et al. 2014, uniform per Carstens 2015)."""
-
-    def __init__(self, B: sp.csr_matrix, rng: np.random.Generator) -> None:
-        self.rows = [B.indices[B.indptr[i]:B.indptr[i + 1]].copy() for i in range(B.shape[0])]
-        self.shape = B.shape
-        self.rng = rng
-
-    def trade(self, n: int) -> None:
-        rows, rng = self.rows, self.rng
-        m = len(rows)
-        if m < 2:
-            return
-        pairs = rng.integers(0, m, size=(n, 2))
-        for a, b in pairs:
-            if a == b:
-                continue
-            ra, rb = rows[a], rows[b]
-            only_a = np.setdiff1d(ra, rb, assume_unique=True)
-            only_b = np.setdiff1d(rb, ra, assume_unique=True)
-            if only_a.size == 0 or only_b.size == 0:
-                continue
-            both = np.intersect1d(ra, rb, assume_unique=True)
-            pool = np.concatenate([only_a, only_b])
-            rng.shuffle(pool)
-            rows[a] = np.sort(np.concatenate([both, pool[:only_a.size]]))
-            rows[b] = np.sort(np.concatenate([both, pool[only_a.size:]]))
-
-    def matrix(self) -> sp.csr_matrix:
-        lens = np.array([r.size for r in self.rows], dtype=np.int64)
-        indptr = np.r_[0, np.cumsum(lens)]
-        idx = np.concatenate(self.rows) if self.rows else np.zeros(0, np.int64)
-        return sp.csr_matrix((np.ones(idx.size, dtype=np.int64), idx, indptr), shape=self.shape)
-
-
-def sample_null(net: Any, null: str = "er", n_samples: int = 100, seed: int = 0, motifs: Any = "paper",
-                level: Optional[str] = None, chain_mode: str = "paths",
-                prune_inactive: bool = False) -> np.ndarray:
-    """Motif counts (float64, ``[n_samples, n_motifs]`` in the order of ``motifs``) of random
-    networks: ``"er"`` redraws each layer's pattern uniformly with the same number of blocks;
-    ``"degree"`` keeps each layer's in- and out-degree sequences (Curveball chain: burn-in of 10
-    trades per row from the real pattern, then one per row between samples). Patterns are drawn
-    at the chosen level and counted at that level. Seeded."""
-    names = _check_motifs(motifs)
-    if null not in ("er", "degree"):
-        raise ValueError(f"null must be 'er' or 'degree', got {null!r}")
-    if int(n_samples) < 2:
-        raise ValueError(f"n_samples must be >= 2, got {n_samples}")
-    g = _graph(net, level, prune_inactive)
-    rng = np.random.default_rng(seed)
-    chains = [_Curveball(b, rng) for b in g.B] if null == "degree" else []
-    for c in chains:
-        c.trade(10 * len(c.rows))
-    out = np.empty((int(n_samples), len(names)))
-    for k in range(int(n_samples)):
-        if null == "er":
-            B = [_er_sample(b.shape, b.nnz, rng) for b in g.B]
-        else:
-            if k:
-                for c in chains:
-                    c.trade(len(c.rows))
-            B = [c.matrix() for c in chains]
-        per = _count_graph(g.copy_with(B), names, chain_mode)
-        out[k] = [float(_isum(per[n])) for n in names]
-    return out
-
-
-# ------------------------------------------------------------------------------------------------
-# z-scores
-# ------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class MotifZ:
-    """One motif's count against a null: ``z = (count - null_mean) / null_std`` (NaN and
-    ``fixed=True`` when the null cannot vary it)."""
-
-    motif: str
-    count: int
-    null_mean: float
-    null_std: float
-    z: float
-    fixed: bool
-    method: str
-    null: str
-    n_samples: int = 0
-
-
-def motif_zscores(net: Any, null: str = "er", method: str = "auto", n_samples: int = 100, seed: int = 0,
-                  motifs: Any = "paper", level: Optional[str] = None, chain_mode: str = "paths",
-                  prune_inactive: bool = False) -> List[MotifZ]:
-    """z-scores of the motif counts against a null model, with the null's mean and std.
-
-    ``null="er"`` (uniform patterns with each layer's block count), ``"er_live"`` (the same over
-    live units, implies ``prune_inactive``) or ``"degree"`` (each layer's degree sequences kept,
-    sampled). ``method="analytic"`` uses the exact ER moments (path chains on an ordinary graph),
-    ``"mc"`` samples ``n_samples`` networks (std with ddof = 1), ``"auto"`` picks analytic when it
-    applies. ``prune_inactive=True`` with ``null="er"`` compares the pruned network with random
-    networks over *all* neurons (inactive ones tend to look like over-represented structure);
-    ``"er_live"`` is the matching null, the one of arXiv 2403.00974."""
-    names = _check_motifs(motifs)
-    if null not in ("er", "er_live", "degree"):
-        raise ValueError(f"null must be 'er', 'er_live' or 'degree', got {null!r}")
-    if method not in ("auto", "analytic", "mc"):
-        raise ValueError(f"method must be 'auto', 'analytic' or 'mc', got {method!r}")
-    prune = prune_inactive or null == "er_live"
-    g = _graph(net, level, prune)
-    counts = motif_counts(g, names, chain_mode=chain_mode)
-    analytic_ok = null != "degree" and chain_mode == "paths" and g.plain
-    if method == "analytic" and not analytic_ok:
-        raise ValueError("analytic moments need null 'er'/'er_live', chain_mode='paths' and an ordinary layered "
-                         "graph (level='block' for Motif-SET); use method='mc'")
-    use_analytic = method == "analytic" or (method == "auto" and analytic_ok)
-    if use_analytic:
-        mom = null_moments(g, names, null="er_live" if null == "er_live" else "er")
-        stats = {n: (float(m), math.sqrt(max(float(v), 0.0)), v == 0) for n, (m, v) in mom.items()}
-        used = "analytic"
-    else:
-        if null == "er_live":
-            raise ValueError("the 'er_live' null has no sampler; use null='er' with prune_inactive=True")
-        samples = sample_null(g, null, n_samples, seed, names, chain_mode=chain_mode)
-        stats = {}
-        for i, n in enumerate(names):
-            sd = float(np.std(samples[:, i], ddof=1))
-            stats[n] = (float(samples[:, i].mean()), sd, sd == 0.0)
-        used = "mc"
-    out = []
-    for n in names:
-        mean, sd, fixed = stats[n]
-        z = float("nan") if fixed else (counts.total[n] - mean) / sd
-        out.append(MotifZ(n, counts.total[n], mean, sd, z, bool(fixed), used, null,
-                          0 if used == "analytic" else int(n_samples)))
-    return out
-
-
-def significance_profile(zs: Sequence[MotifZ]) -> np.ndarray:
-    """``z / ||z||_2`` over the motifs with a defined z (NaN elsewhere; Milo et al. 2004)."""
-    z = np.array([m.z for m in zs], dtype=float)
-    ok = np.isfinite(z)
-    norm = float(np.linalg.norm(z[ok])) if ok.any() else 0.0
-    out = np.full(z.shape, np.nan)
-    if norm > 0:
-        out[ok] = z[ok] / norm
-    return out

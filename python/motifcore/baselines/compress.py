@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .._internal.validation import check_int
-from ..nn.model import MotifMLP
+from ..nn import MotifMLP
 
 __all__ = ["CompressedLayer", "canonical_codes", "compress_model", "csr_bytes", "huffman_decode", "huffman_encode",
            "huffman_lengths", "inference_bytes", "kmeans_1d", "quantization_ratio", "quantize_model",

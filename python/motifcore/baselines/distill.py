@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .._internal.validation import check_int
-from ..nn.model import MotifMLP
+from ..nn import MotifMLP
 from ..train.distillation import KD
 
 __all__ = ["KD", "matched_width", "mlp_params", "teacher_logits"]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._internal.io import PathLike
-from ..nn.model import MotifMLP
+from ..nn import MotifMLP
 from ..train.trainer import Checkpoint, Trainer
 
 __all__ = ["MODES", "global_magnitude_prune", "iterative_densities", "iterative_prune", "retrainer", "rewind"]

@@ -9,15 +9,12 @@ from typing import Any, NoReturn
 
 from .._internal.motif_spec import tokens
 from .._internal.validation import in_interval, interval_text
+from ..errors import UsageError
 
 EXIT_USAGE = 2
 
 
 EXIT_INTERRUPTED = 130
-
-
-class UsageError(Exception):
-    """A user mistake reported as one ``motifcore: error:`` line."""
 
 
 class Parser(argparse.ArgumentParser):

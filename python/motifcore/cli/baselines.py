@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..experiments.baselines import ROWS, BaselineSpec, available_rows, run_baselines, write_tables
+from ..experiments.baselines import ROWS, BaselineSpec, available_rows, run_baselines
+from ..report.tables78 import write_tables
 from ._common import float_in, int_min, number_list, parse_hidden
 
 
@@ -71,9 +72,7 @@ def run(args: argparse.Namespace) -> int:
     command = "motifcore " + " ".join(shlex.quote(a) for a in (args.argv or sys.argv[1:]))
     notes = {r: f"unavailable: {why}" if why else None for r, why in available_rows(spec).items()}
     if not args.tables_only:
-        run_baselines(spec, args.out, progress=not args.no_progress, log=lambda s: print(s, file=sys.stderr),
-                      command=command)
-    else:
-        write_tables(Path(args.out), spec, notes, command=command)
+        notes = run_baselines(spec, args.out, progress=not args.no_progress, log=lambda s: print(s, file=sys.stderr))
+    write_tables(Path(args.out), spec, notes, command=command)
     print(f"tables in {Path(args.out) / 'report.md'}")
     return 0

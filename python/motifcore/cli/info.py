@@ -19,7 +19,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from .._version import __version__
     from ..data import datasets
-    from ..nn.model import build_info
+    from ..nn import build_info
 
     info = build_info()
     found = {k: (str(v) if v is not None else None) for k, v in datasets.available(args.data_dir).items()}

@@ -29,7 +29,7 @@ from ..defaults import (
 )
 from ..experiments.config import RunConfig
 from ..experiments.run import Run, execute
-from ..nn.model import build_info
+from ..nn import build_info
 from ..report.curves import plot_runs
 from ..train.checkpoint import read_metadata
 from ..train.trainer import Checkpoint, JSONLLogger

@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,14 +31,14 @@ import numpy as np
 from .._internal.io import PathLike, atomic_write
 from ..analysis.estimate import measure_latency
 from ..baselines import compress, distill, prune
-from ..nn.model import MotifMLP
+from ..nn import MotifMLP
 from ..train.checkpoint import load_model, save_checkpoint
 from ..train.distillation import KD
 from ..train.trainer import Checkpoint, Trainer, TrainingDivergedError
 from .config import RunConfig
 from .run import load_data
 
-__all__ = ["PAPER", "ROWS", "BaselineSpec", "available_rows", "run_baselines", "write_tables"]
+__all__ = ["PAPER", "ROWS", "BaselineSpec", "available_rows", "run_baselines"]
 
 # The paper's Tables 7 and 8, Fashion-MNIST columns (Chen, Liu & Ziabari, 2025): params (M),
 # accuracy (%), seconds per epoch. Its params mix three conventions and several of its numbers
@@ -452,9 +451,10 @@ def _kd_student(ctx: _Ctx, row: str, seed: int, h: int, kd: KD) -> tuple[Trainer
 
 
 def run_baselines(spec: BaselineSpec, out_dir: PathLike, *, progress: bool = False,
-                  log: Callable[[str], None] = print, command: str | None = None) -> list[dict[str, Any]]:
-    """Run (or resume) every (row, seed) of ``spec`` into ``out_dir``; returns all records and
-    writes the tables (:func:`write_tables`)."""
+                  log: Callable[[str], None] = print) -> dict[str, str | None]:
+    """Run (or resume) every (row, seed) of ``spec`` into ``out_dir`` (one record per run in
+    ``runs/``); returns, per row, why it has no record (unavailable method, failure) or None.
+    :func:`motifcore.report.tables78.write_tables` makes the tables from the records."""
     spec = spec.checked()
     out = Path(out_dir)
     (out / "runs").mkdir(parents=True, exist_ok=True)
@@ -495,123 +495,4 @@ def run_baselines(spec: BaselineSpec, out_dir: PathLike, *, progress: bool = Fal
             rec.update(status="ok", wall_s=time.perf_counter() - t0)
             atomic_write_text(path, json.dumps(rec, indent=1, default=float))
             log(f"{row} seed {seed}: accuracy {rec['test_accuracy']:.4f}, {rec['unique_params']:,} unique params")
-    return write_tables(out, spec, notes, command)
-
-
-# ------------------------------------------------------------------------------------------------
-# tables
-# ------------------------------------------------------------------------------------------------
-
-_COLS = ("row", "label", "seeds", "acc_mean", "acc_std", "unique_params", "paper_params", "paper_convention",
-         "csr_fp32_bytes", "savez_bytes", "dc_bytes_fixed", "dc_bytes_huffman", "s_per_epoch", "total_train_s",
-         "latency_ms", "latency_p90_ms", "latency_1thread_ms", "paper_params_m", "paper_acc", "paper_s_epoch", "status")
-
-
-def _summary(row: str, recs: list[dict[str, Any]], note: str | None) -> dict[str, Any]:
-    paper = PAPER.get(row, {})
-    out: dict[str, Any] = {c: None for c in _COLS}
-    out.update(row=row, label=ROWS[row].label, paper_params_m=paper.get("params_m"), paper_acc=paper.get("acc"),
-               paper_s_epoch=paper.get("s_epoch"))
-    ok = [r for r in recs if r.get("status") == "ok"]
-    if not ok:
-        out.update(status=note or "not run", seeds=0)
-        return out
-    acc = np.array([r["test_accuracy"] for r in ok]) * 100
-
-    def med(key: str) -> Any:
-        vals = [r[key] for r in ok if r.get(key) is not None]
-        return float(np.median(vals)) if vals else None
-
-    out.update(status="ok", seeds=len(ok), acc_mean=float(acc.mean()), acc_std=float(acc.std(ddof=1)) if len(ok) > 1
-               else 0.0, unique_params=ok[0]["unique_params"], paper_params=ok[0]["paper_params"],
-               paper_convention=ok[0]["paper_convention"], csr_fp32_bytes=ok[0]["csr_fp32_bytes"],
-               savez_bytes=ok[0]["savez_bytes"], dc_bytes_fixed=ok[0].get("dc_bytes_fixed"),
-               dc_bytes_huffman=ok[0].get("dc_bytes_huffman"), s_per_epoch=med("median_s_per_epoch"),
-               total_train_s=med("total_train_s"), latency_ms=1e3 * med("latency_batch1_s"),
-               latency_p90_ms=1e3 * med("latency_batch1_p90_s"),
-               latency_1thread_ms=1e3 * med("latency_batch1_1thread_s") if med("latency_batch1_1thread_s") else None)
-    return out
-
-
-def write_tables(out_dir: PathLike, spec: BaselineSpec, notes: Mapping[str, str | None] | None = None,
-                 command: str | None = None) -> list[dict[str, Any]]:
-    """``table7.csv``, ``table8.csv`` and ``report.md`` from the stored records; ``notes`` says
-    why a row without records has none (unavailable method, failure). Returns the rows."""
-    out = Path(out_dir)
-    notes = dict(notes or {})
-    recs: dict[str, list[dict[str, Any]]] = {}
-    for p in sorted((out / "runs").glob("*.json")):
-        r = json.loads(p.read_text())
-        recs.setdefault(r["row"], []).append(r)
-    rows = [_summary(r, recs.get(r, []), notes.get(r)) for r in spec.rows]
-    import csv
-    import io
-
-    for table in (7, 8):
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(_COLS))
-        w.writeheader()
-        for r in rows:
-            if ROWS[r["row"]].table == table:
-                w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-        atomic_write_text(out / f"table{table}.csv", buf.getvalue())
-    atomic_write_text(out / "report.md", _report(rows, spec, command))
-    return rows
-
-
-def _fmt(v: Any, nd: int = 2) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.{nd}f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)
-
-
-def _report(rows: list[dict[str, Any]], spec: BaselineSpec, command: str | None) -> str:
-    net = "-".join(str(s) for s in ["in", *spec.hidden, "out"])
-    lines = [f"# Baselines of the paper's Tables 7 and 8 on motifcore ({spec.dataset}, {net})", "",
-             "Recipe: the default `motifcore` recipe and network for every row, with the evolution the row names "
-             "(SET and Motif-SET rows: SET, `evolution=\"set\"`, every layer, fresh He-uniform regrowth); "
-             f"{len(spec.seeds)} seed(s) {list(spec.seeds)}; "
-             f"sparse rows {spec.epochs} epochs at density {spec.density}; dense source {spec.epochs_pre} epochs; "
-             f"training subsample: {spec.limit_train or 'all'}. Accuracy is the test accuracy after the last "
-             "epoch, mean ± std over seeds (for rows derived from the dense model the std covers the retraining "
-             "seeds only: the dense source is trained once). Times are wall clock on a shared, noisy machine.", "",
-             "`unique` = active blocks + biases (what is stored and trained); `paper conv.` = the paper's count "
-             "(dense weights for dense models, nonzeros for pruned ones, the block grid Σ G_out·G_in for "
-             "sparse-from-scratch ones). Paper columns: Chen, Liu & Ziabari (2025), Tables 7-8, FMNIST, "
-             "where a row has a counterpart; their params mix conventions and several of their numbers were not "
-             "measured (docs/baselines.md).", ""]
-    default = BaselineSpec()
-    changed = [f.name for f in dataclasses.fields(BaselineSpec)
-               if f.name not in ("rows", "latency_repeats", "latency_warmup", "threads", "data_dir")
-               and getattr(spec, f.name) != getattr(default, f.name)]
-    if changed:
-        lines += [f"**Reduced run**: differs from the full experiment in {', '.join(changed)}. Its numbers show that "
-                  "the pipeline works; they are not comparable with the paper's.", ""]
-    if command:
-        lines += ["Regenerate:", "", "```", command, "```", ""]
-    for table in (7, 8):
-        lines += [f"## Table {table}", "",
-                  "| row | acc % | unique params | paper conv. | CSR fp32 B | savez B | DC B (fixed / Huffman) | "
-                  "s/epoch | total s | batch-1 ms (p90) | batch-1 ms, 1 thread | "
-                  "paper: params M / acc / s/epoch | status |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        for r in rows:
-            if ROWS[r["row"]].table != table:
-                continue
-            acc = f"{r['acc_mean']:.2f} ± {r['acc_std']:.2f}" if r["acc_mean"] is not None else "–"
-            dc = (f"{_fmt(r['dc_bytes_fixed'])} / {_fmt(r['dc_bytes_huffman'])}"
-                  if r["dc_bytes_fixed"] is not None else "–")
-            lat = (f"{r['latency_ms']:.3f} ({r['latency_p90_ms']:.3f})" if r["latency_ms"] is not None else "–")
-            paper = (f"{r['paper_params_m']} / {r['paper_acc']} / {r['paper_s_epoch']}"
-                     if r["paper_params_m"] is not None else "–")
-            lines.append(f"| {r['row']}: {r['label']} | {acc} | {_fmt(r['unique_params'])} | "
-                         f"{_fmt(r['paper_params'])} ({r['paper_convention'] or '–'}) | {_fmt(r['csr_fp32_bytes'])} | "
-                         f"{_fmt(r['savez_bytes'])} | {dc} | {_fmt(r['s_per_epoch'])} | "
-                         f"{_fmt(r['total_train_s'], 1)} | {lat} | {_fmt(r['latency_1thread_ms'], 3)} | {paper} | "
-                         f"{r['status']} |")
-        lines.append("")
-    return "\n".join(lines) + "\n"
+    return notes

@@ -14,7 +14,7 @@ from .._internal import motif_spec
 from ..analysis.estimate import measure_latency
 from ..data import datasets
 from ..defaults import DENSITY, EPOCHS, MIN_STEPS, recipe
-from ..nn.model import DivergedError, MotifMLP
+from ..nn import DivergedError, MotifMLP
 from ..train.schedules import epochs_for
 from ..train.trainer import Trainer
 from .config import RunConfig

@@ -14,13 +14,14 @@ does not import torch, yet a module saved with ``torch.save`` loads again by its
 from __future__ import annotations
 
 import warnings
-from typing import Any, List
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .arrays import LayerArrays, model_layers, to_scipy_layer
+from .._internal.validation import check_motif, per_layer
+from .arrays import LayerArrays, blocks_from_dense, model_layers, to_scipy_layer
 
-__all__ = ["to_torch", "torch_layers"]     # and MotifLinear, created on first use
+__all__ = ["from_torch", "to_torch", "torch_layers"]     # and MotifLinear, created on first use
 
 _CLASSES: dict = {}
 
@@ -131,3 +132,57 @@ def torch_layers(module: Any) -> list:
     if not out:
         raise TypeError("the module has no nn.Linear or MotifLinear layer")
     return out
+
+
+def from_torch(model_cls: Any, module: Any, motif: Union[int, Sequence[Any], None] = None,
+               density: Union[None, float, Sequence[Optional[float]]] = None, bias: str = "neuron",
+               seed: int = 0, num_threads: Optional[int] = None) -> Any:
+    """A ``model_cls`` (:class:`~motifcore.MotifMLP`) built from a torch MLP; see
+    :meth:`motifcore.MotifMLP.from_torch`, which calls this. The model is made through the class's
+    constructor, ``get_state`` and ``set_state`` only, so this module stays below ``nn/``."""
+    found = torch_layers(module)
+    n = len(found)
+    if motif is None or not isinstance(motif, (list, tuple, np.ndarray)):
+        m = check_motif(1 if motif is None else motif)
+        motifs = [m] * (n - 1) + [(1, 1)]
+    else:
+        motifs = [check_motif(x, f"motif[{i}]") for i, x in enumerate(per_layer(list(motif), n, "motif"))]
+    densities = per_layer(density, n, "density")
+    sizes: List[int] = []
+    biases: List[str] = []
+    arrays: List[Tuple[Any, Any, Any, Any]] = []
+    for i, item in enumerate(found):
+        if isinstance(item, tuple):
+            W, b = item
+            indptr, indices, weights = blocks_from_dense(W, motifs[i], densities[i])
+            if bias == "motif":
+                raise ValueError("bias='motif' needs MotifLinear layers; an nn.Linear has one bias per neuron")
+            arrays.append((indptr, indices, weights, b))
+            shape, mm = W.shape, motifs[i]
+        else:
+            arrays.append((item.indptr, item.indices, item.weights, item.bias))
+            shape, mm = (item.n_out, item.n_in), (item.m_out, item.m_in)
+            motifs[i] = mm
+            biases.append(item.bias_mode)
+        if sizes and sizes[-1] != shape[1]:
+            raise ValueError(f"layer {i} has {shape[1]} inputs but layer {i - 1} has {sizes[-1]} outputs")
+        sizes += [shape[1], shape[0]] if not sizes else [shape[0]]
+    modes = set(biases) | ({bias} if len(biases) < n else set())
+    if len(modes) > 1:
+        raise ValueError(f"all layers must share one bias mode, got {sorted(modes)}")
+    # built with (about) one block per layer, then given the pattern: no dense intermediate
+    tiny = [min(1.0, 1.0 / (-(-sizes[i + 1] // mo) * -(-sizes[i] // mi))) for i, (mo, mi) in enumerate(motifs)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)       # a shared output motif was chosen by the module
+        model = model_cls(sizes, motif=[list(m) for m in motifs], density=tiny, bias=modes.pop(), seed=seed,
+                          num_threads=num_threads)
+    state = model.get_state()
+    for i, (indptr, indices, weights, b) in enumerate(arrays):
+        state.update({f"layer{i}.indptr": indptr, f"layer{i}.indices": indices, f"layer{i}.weights": weights,
+                      f"layer{i}.bias": b, f"layer{i}.weight_velocity": np.zeros(0, np.float32),
+                      f"layer{i}.bias_velocity": np.zeros(0, np.float32)})     # empty: zero momentum
+        state.pop(f"layer{i}.weight_sq", None)
+        state.pop(f"layer{i}.bias_sq", None)
+    model.set_state(state)
+    model.config["density"] = [layer.density for layer in model.layers]
+    return model

@@ -12,6 +12,7 @@ import numpy as np
 
 from .._internal.io import atomic_write_json
 from ..analysis import motifs as mo
+from ..analysis import nulls
 from ..analysis import rank as rk
 from ..analysis import robustness as rb
 
@@ -32,12 +33,12 @@ def analyze_model(model: Any, X: Any = None, y: Any = None, *, level: Optional[s
     out["counts"] = {k: str(v) if v >= 2**53 else int(v) for k, v in counts.total.items()}
     out["counts_per_anchor"] = {k: [int(x) for x in v] for k, v in counts.per_anchor.items()}
     t = time.perf_counter()
-    zs = mo.motif_zscores(model, null=null, n_samples=n_samples, seed=seed, level=counts.level)
+    zs = nulls.motif_zscores(model, null=null, n_samples=n_samples, seed=seed, level=counts.level)
     out["timings_s"]["zscores"] = time.perf_counter() - t
     out["zscores"] = [{"motif": z.motif, "count": int(z.count), "null_mean": z.null_mean, "null_std": z.null_std,
                        "z": None if z.fixed else z.z, "method": z.method, "null": z.null, "n_samples": z.n_samples}
                       for z in zs]
-    sp_ = mo.significance_profile(zs)
+    sp_ = nulls.significance_profile(zs)
     out["significance_profile"] = [None if not np.isfinite(v) else float(v) for v in sp_]
     t = time.perf_counter()
     out["spectrum"] = rk.spectrum_summary(model, layers="all")

@@ -9,7 +9,7 @@
       sample (the paper's "FLOPs"), edges, dense-equivalent parameters, the paper-style block
       count of the same network at density 1 (what Tables 4-5 print as Params), seconds per
       epoch (training iterations only) and the speed-up over ``m = 1``; next to every ``m > 1``
-      the *honest baseline* of DESIGN.md §4.3 when the sweep has it: plain SET at hidden widths
+      the *honest baseline* of docs/design.md §4.3 when the sweep has it: plain SET at hidden widths
       ``n / m`` (about the same unique multiplies), with the accuracy difference;
     * **Table 6** -- per-layer motif schedules, when the sweep has any;
     * the paper's projection check: ``t(m) = a + b / m**2`` and the log-scale accuracy trend fitted
@@ -28,7 +28,8 @@
     per run).
 ``<dataset>_acc_vs_time.png``, ``<dataset>_score_vs_w.png``, ``<dataset>_pareto.png``
     Accuracy vs seconds per epoch with error bars (paper Figs. 6-7), comprehensive score vs the
-    efficiency weight ``w`` (Figs. 8-9), and the Pareto frontier with its knee.
+    efficiency weight ``w`` (Figs. 8-9), and the Pareto frontier with its knee
+    (:mod:`.sweep_figures`).
 
 Tables 4/5 use, per dataset, the learning rate closest (in log scale) to the paper's 0.01 and the
 density closest to its 0.1 when the sweep has several.
@@ -47,10 +48,11 @@ from typing import Any
 
 import numpy as np
 
-from .._internal.io import PathLike, atomic_write, slug
+from .._internal.io import PathLike, atomic_write
 from .._internal.motif_spec import label as motif_label
 from ..analysis import metrics
 from ..experiments.sweep import load_runs
+from .sweep_figures import config_name, dataset_figures
 
 __all__ = ["aggregate", "run_rows", "write_report"]
 
@@ -179,16 +181,6 @@ def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]])
     atomic_write(path, buf.getvalue().encode())
 
 
-def _config_name(g: Mapping[str, Any]) -> str:
-    if g["variant"] == "narrow":
-        return f"SET narrow (widths {g['hidden'].replace('-', '/')}) vs m={g['base_motif']}"
-    if g["m"] == 1:
-        return "SET (m=1)"
-    if g["m"] is not None:
-        return f"Motif-SET m={g['m']}"
-    return f"Motif-SET schedule [{g['motif']}]"
-
-
 # ------------------------------------------------------------------------------------------------
 # per-dataset analysis
 # ------------------------------------------------------------------------------------------------
@@ -263,18 +255,18 @@ def _dataset_section(name: str, groups: list[dict[str, Any]], out: Path, tables:
     for g, motif_ref in ordered:
         speed = base["s_per_epoch"] / g["s_per_epoch"] if base and g["s_per_epoch"] else None
         diff = _acc_diff(g, motif_ref) if motif_ref else None
-        rows.append([_config_name(g), g["motif"] if g["variant"] == "motif" else f"1 (≈{g['base_motif']})",
+        rows.append([config_name(g), g["motif"] if g["variant"] == "motif" else f"1 (≈{g['base_motif']})",
                      g["hidden"], _pm(g["test_accuracy"], g["test_accuracy_std"], 100),
                      _count(g["unique_params"]), _count(g["block_macs_per_sample"]), _count(g["edges"]),
                      _count(g["dense_params"]), _count(g["dense_blocks"]),
                      _pm(g["s_per_epoch"], g["s_per_epoch_std"], 1, 3), _num(speed, ".2f") + ("×" if speed else ""),
                      f"{diff[0]:+.2f} ± {diff[1]:.2f}" if diff else "", g["n_seeds"]])
         tables.add("table_main", csv_head, [
-            name, _config_name(g), g["variant"], g["motif"], g["base_motif"], g["hidden"], g["lr"], g["density"],
+            name, config_name(g), g["variant"], g["motif"], g["base_motif"], g["hidden"], g["lr"], g["density"],
             g["epochs"], g["test_accuracy"], g["test_accuracy_std"], g["unique_params"], g["block_macs_per_sample"],
             g["edges"], g["dense_params"], g["dense_blocks"], g["s_per_epoch"], g["s_per_epoch_std"], speed,
             diff[0] if diff else None, diff[1] if diff else None, g["n_seeds"]])
-    md += ["### Per motif size (paper Tables 4/5) with the narrow-SET baseline (DESIGN.md §4.3)", "",
+    md += ["### Per motif size (paper Tables 4/5) with the narrow-SET baseline (docs/design.md §4.3)", "",
            _md_table(head, rows), "",
            ("Accuracy is the final-epoch test accuracy, mean ± std over seeds; s/epoch is the wall clock of the "
            "training iterations only (no evaluation, no evolution; median or mean over epochs as the header "
@@ -339,9 +331,9 @@ def _dataset_section(name: str, groups: list[dict[str, Any]], out: Path, tables:
         pcost = [g["block_macs_per_sample"] for g in pts]
         front = metrics.pareto_front(pacc, pcost)
         knee = metrics.knee_point(pacc, pcost, log_cost=True)
-        on_front = ", ".join(_config_name(pts[i]) for i in front)
+        on_front = ", ".join(config_name(pts[i]) for i in front)
         md += ["### Pareto frontier over (accuracy, log block MACs) (paper Sec. 5.2, \"Choosing m\")", "",
-               (f"Frontier (cheapest first): {on_front}. **Knee: {_config_name(pts[knee])}** "
+               (f"Frontier (cheapest first): {on_front}. **Knee: {config_name(pts[knee])}** "
                f"({100 * pts[knee]['test_accuracy']:.2f} % at {_count(pts[knee]['block_macs_per_sample'])} "
                "block MACs/sample)."), ""]
         dominated = []
@@ -361,7 +353,7 @@ def _dataset_section(name: str, groups: list[dict[str, Any]], out: Path, tables:
         for i in front:
             tables.add("table_pareto", ["dataset", "configuration", "motif", "test_acc_mean", "block_macs_per_sample",
                                         "is_knee"],
-                       [name, _config_name(pts[i]), pts[i]["motif"], pts[i]["test_accuracy"],
+                       [name, config_name(pts[i]), pts[i]["motif"], pts[i]["test_accuracy"],
                         pts[i]["block_macs_per_sample"], int(i) == int(knee)])
     else:
         knee = None
@@ -376,7 +368,7 @@ def _dataset_section(name: str, groups: list[dict[str, Any]], out: Path, tables:
 
     # ---- figures -------------------------------------------------------------------------------
     if figures:
-        md += _figures(name, uniform, schedules, narrow, base, pts, knee, out)
+        md += dataset_figures(name, uniform, schedules, narrow, base, pts, knee, out)
     return md
 
 
@@ -433,7 +425,7 @@ def _latency_section(name: str, groups: list[dict[str, Any]], base: dict[str, An
     if fit_all:
         notes.append(f"with overhead: compute {fit_all.compute:.1f}, memory {fit_all.memory:.1f}, constant "
                      f"{fit_all.overhead:.1f} µs")
-    return ["### Batch-1 latency: measured vs the latency model (paper Sec. 3.5, Table 1, DESIGN.md §4.5)", "",
+    return ["### Batch-1 latency: measured vs the latency model (paper Sec. 3.5, Table 1, docs/design.md §4.5)", "",
             _md_table(head, rows), "",
             "Measured: median of timed `predict_proba` calls on one test sample (motifcore.estimate."
             "measure_latency), mean ± std over seeds. Estimates: " + "; ".join(notes) + ".", ""]
@@ -509,111 +501,6 @@ def _sensitivity_section(name: str, ok: list[dict[str, Any]], lr_ref: float, d_r
                _md_table([what, "m", "accuracy (norm.)", "block MACs (norm.)", "s/epoch (norm.)", "test acc. (%)"],
                          rows), ""]
     return md
-
-
-# ------------------------------------------------------------------------------------------------
-# figures
-# ------------------------------------------------------------------------------------------------
-
-
-def _new_figure(w: float = 6.0, h: float = 4.3) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(w, h), dpi=110)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _figures(name: str, uniform: list[dict[str, Any]], schedules: list[dict[str, Any]],
-             narrow: dict[Any, dict[str, Any]], base: dict[str, Any] | None, pts: list[dict[str, Any]],
-             knee: int | None, out: Path) -> list[str]:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return ["(figures skipped: matplotlib is not installed)", ""]
-    stem = slug(name)
-    files = []
-
-    def errbar(ax: Any, g: dict[str, Any], x: str, fmt: str, color: str, label: str) -> None:
-        xv, xe = g[x], g.get(x + "_std") or 0.0
-        ax.errorbar([xv], [100 * g["test_accuracy"]], xerr=[xe] if xe else None,
-                    yerr=[100 * (g["test_accuracy_std"] or 0.0)], fmt=fmt, color=color, capsize=4, ms=7, label=label)
-
-    colors = ["C0", "C1", "C2", "C3", "C4", "C5", "C6", "C7"]
-    # 1. accuracy vs time per epoch (Figs. 6/7)
-    fig = _new_figure()
-    ax = fig.add_subplot()
-    for i, g in enumerate(uniform):
-        errbar(ax, g, "s_per_epoch", "o", colors[i % 8], f"m={g['m']}")
-    for g in schedules:
-        errbar(ax, g, "s_per_epoch", "D", "k", f"schedule {g['motif']}")
-    for b_m, g in sorted(narrow.items()):
-        i = next((j for j, u in enumerate(uniform) if u["m"] == b_m), 0)
-        errbar(ax, g, "s_per_epoch", "s", colors[i % 8], f"SET narrow {g['hidden'].split('-')[0]} (≈m={b_m})")
-    ax.set_xlabel("training time per epoch (s)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"{name}: accuracy vs time per epoch (mean ± std over seeds)", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    p = out / f"{stem}_acc_vs_time.png"
-    atomic_write(p, lambda f: fig.savefig(f, format="png"))
-    files.append(p)
-
-    # 2. comprehensive score vs w (Figs. 8/9)
-    if base is not None and len(uniform) >= 2:
-        fig = _new_figure()
-        ax = fig.add_subplot()
-        w = np.linspace(0.0, 1.0, 101)
-        for i, g in enumerate(uniform):
-            s = [metrics.comprehensive_score(g["test_accuracy"], g["s_per_epoch"], base["test_accuracy"],
-                                             base["s_per_epoch"], weight=float(x)) for x in w]
-            ax.plot(w, s, color=colors[i % 8], label=f"m={g['m']}")
-        for g in schedules:
-            s = [metrics.comprehensive_score(g["test_accuracy"], g["s_per_epoch"], base["test_accuracy"],
-                                             base["s_per_epoch"], weight=float(x)) for x in w]
-            ax.plot(w, s, "k--", label=f"schedule {g['motif']}")
-        ax.axvline(SCORE_WEIGHT, color="0.6", lw=0.8, ls=":")
-        ax.set_xlabel("efficiency weight w (accuracy weight 1 − w)")
-        ax.set_ylabel("comprehensive score S")
-        ax.set_title(f"{name}: comprehensive score vs efficiency weight", fontsize=9)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        p = out / f"{stem}_score_vs_w.png"
-        atomic_write(p, lambda f: fig.savefig(f, format="png"))
-        files.append(p)
-
-    # 3. Pareto frontier over (accuracy, log MACs)
-    if pts:
-        fig = _new_figure()
-        ax = fig.add_subplot()
-        acc = [g["test_accuracy"] for g in pts]
-        cost = [g["block_macs_per_sample"] for g in pts]
-        front = metrics.pareto_front(acc, cost)
-        for i, g in enumerate(pts):
-            errbar(ax, g, "block_macs_per_sample", "o" if g["m"] is not None else "D",
-                   colors[i % 8] if g["m"] is not None else "k", _config_name(g))
-        ax.plot([cost[i] for i in front], [100 * acc[i] for i in front], "-", color="0.4", lw=1,
-                label="Pareto frontier")
-        if knee is not None:
-            ax.plot([cost[knee]], [100 * acc[knee]], "o", ms=16, mfc="none", mec="r", mew=2, label="knee")
-        for b_m, g in sorted(narrow.items()):
-            i = next((j for j, u in enumerate(pts) if u["m"] == b_m), 0)
-            errbar(ax, g, "block_macs_per_sample", "s", colors[i % 8],
-                   f"SET narrow {g['hidden'].split('-')[0]} (≈m={b_m})")
-        ax.set_xscale("log")
-        ax.set_xlabel("block MACs per sample (log)")
-        ax.set_ylabel("test accuracy (%)")
-        ax.set_title(f"{name}: Pareto frontier over (accuracy, log MACs)", fontsize=9)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=6, loc="best")
-        fig.tight_layout()
-        p = out / f"{stem}_pareto.png"
-        atomic_write(p, lambda f: fig.savefig(f, format="png"))
-        files.append(p)
-    return ["Figures: " + ", ".join(f"![{f.stem}]({f.name})" for f in files), ""]
 
 
 # ------------------------------------------------------------------------------------------------

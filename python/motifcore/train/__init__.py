@@ -1,6 +1,6 @@
 """Training: the Trainer loop, History and callbacks, schedules, named recipes, checkpoints."""
 
-from ..recipes import DEFAULT_RECIPE, RECIPES, recipe
+from ..defaults import DEFAULT_RECIPE, RECIPES, recipe
 from .checkpoint import CheckpointData, load_checkpoint, load_model, read_metadata, save_checkpoint
 from .distillation import KD
 from .schedules import EvolutionSchedule, LRSchedule, evolution_schedule, lr_schedule

@@ -44,7 +44,8 @@ from .. import _core
 from .._internal import motif_spec
 from .._internal.io import PathLike, atomic_write, utc_now
 from .._version import __version__
-from ..nn.model import MotifMLP
+from ..errors import CheckpointError
+from ..nn import MotifMLP
 
 __all__ = [
     "FORMAT",
@@ -245,10 +246,10 @@ def _read(path: PathLike) -> tuple:
     if not p.exists():
         raise FileNotFoundError(f"checkpoint not found: {p}")
     if p.is_dir():
-        raise ValueError(f"{p}: is a folder, not a checkpoint file")
+        raise CheckpointError(f"{p}: is a folder, not a checkpoint file")
     with open(p, "rb") as f:
         if f.read(4) != b"PK\x03\x04":
-            raise ValueError(f"{p}: not a readable motifcore checkpoint: not an .npz archive (no zip header)")
+            raise CheckpointError(f"{p}: not a readable motifcore checkpoint: not an .npz archive (no zip header)")
         f.seek(0)
         try:
             with zipfile.ZipFile(f) as zf:
@@ -274,12 +275,12 @@ def _read(path: PathLike) -> tuple:
                 RuntimeError) as exc:
             if isinstance(exc, _MetaError):
                 raise
-            raise ValueError(f"{p}: not a readable motifcore checkpoint (corrupt or truncated, or crafted?): "
+            raise CheckpointError(f"{p}: not a readable motifcore checkpoint (corrupt or truncated, or crafted?): "
                              f"{exc}") from None
     return p, meta, arrays
 
 
-class _MetaError(ValueError):
+class _MetaError(CheckpointError):
     """A checkpoint whose metadata is unusable (already names the file)."""
 
 
@@ -323,12 +324,12 @@ def _build_model(p: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray],
     try:
         return model_from_state(cfg, arrays, num_threads)  # type: ignore[arg-type]
     except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
-        raise ValueError(f"{p}: the checkpoint's model configuration or arrays are invalid: {exc}") from None
+        raise CheckpointError(f"{p}: the checkpoint's model configuration or arrays are invalid: {exc}") from None
 
 
 def load_checkpoint(path: PathLike, num_threads: int | None = None) -> CheckpointData:
-    """Read a checkpoint; raises ``FileNotFoundError`` if missing and ``ValueError`` (naming the
-    file) if corrupt, truncated, not a motifcore checkpoint or of an unsupported version."""
+    """Read a checkpoint; raises ``FileNotFoundError`` if missing and
+    :class:`~motifcore.errors.CheckpointError` (a ``ValueError``, naming the file) if corrupt, truncated, not a motifcore checkpoint or of an unsupported version."""
     p, meta, arrays = _read(path)
     model = _build_model(p, meta, arrays, num_threads)
     return CheckpointData(model=model, epoch=meta.get("epoch"), trainer=meta.get("trainer"),

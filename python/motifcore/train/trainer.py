@@ -66,7 +66,8 @@ from ..defaults import (
     Evolution,
 )
 from ..defaults import recipe as get_recipe
-from ..nn.model import DivergedError, MotifMLP
+from ..errors import DivergedError, TrainingDivergedError
+from ..nn import MotifMLP
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distillation import KD
 from .schedules import EvolutionSchedule, LRSchedule, check_warmup, evolution_schedule, lr_schedule
@@ -86,10 +87,6 @@ __all__ = [
 
 
 log = logging.getLogger(__name__)     # a child of the "motifcore" logger
-
-class TrainingDivergedError(DivergedError):
-    """The training loss became NaN or infinite (usually: the learning rate is too high)."""
-
 
 # ------------------------------------------------------------------------------------------------
 # History

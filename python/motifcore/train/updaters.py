@@ -58,7 +58,7 @@ import numpy as np
 
 from .._internal.validation import check_int, check_real
 from ..defaults import UPDATERS       # the updaters' names, registered in motifcore.defaults.EVOLUTIONS
-from ..nn.model import MotifMLP
+from ..nn import MotifMLP
 
 __all__ = ["DSR", "UPDATERS", "MaskUpdater", "RigL", "apportion", "make_updater"]
 

@@ -9,8 +9,8 @@ evolution step (zeta 0.3), an evaluation of 1,000 random samples (``batch_size="
 run (evaluation included) and the resident memory before and after the release. Targets of the
 issue for H = 1,000,000: epoch + evolution <= 30 s, peak <= 8 GiB.
 
-    nice -n 5 python bench/million.py                      # H = 300000 and 1000000, m = 1
-    nice -n 5 python bench/million.py --hidden 300000 --motif 1 2
+    nice -n 5 python scripts/million.py                      # H = 300000 and 1000000, m = 1
+    nice -n 5 python scripts/million.py --hidden 300000 --motif 1 2
 
 A 1M configuration needs about 5 GiB: never run two at once on a shared machine.
 """
@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))   # the benchmarks' worker
 from scaling_worker import Worker  # noqa: E402
 
 GIB = 1024.0

@@ -1,9 +1,10 @@
-"""Public model classes: MotifLayer (one block-sparse layer) and MotifMLP (a whole network)."""
+"""MotifMLP: a multi-layer perceptron of motif layers, trained natively (forward, softmax
+cross-entropy, backward and the optimizer step of a batch, or a whole epoch, in one GIL-free call);
+inference in memory-bounded chunks; state get/set for checkpoints; export and import."""
 
 from __future__ import annotations
 
 import functools
-import os
 import threading
 import warnings
 from collections.abc import Mapping
@@ -14,27 +15,29 @@ import numpy as np
 from .. import _core
 from .._internal.validation import (
     as_float_matrix,
-    as_float_vector,
     as_labels,
-    check_betas,
     check_chunk,
     check_density,
     check_epsilon,
     check_int,
     check_motif,
-    check_optimizer,
-    check_positive,
-    check_real,
+    check_optim,
+    check_order,
     check_regrow,
     check_seed,
     check_zeta,
+    optim_args,
     per_layer,
+    state_floats,
+    state_ints,
 )
 from ..defaults import DENSITY, DISTRIBUTION
+from ._engine import check_threads, diverged
+from .layer import MotifLayer
 from .sparsity import layer_densities
 
-__all__ = ["DEFAULT_EVAL_MEMORY", "MAX_EVAL_CHUNK", "DivergedError", "MotifLayer", "MotifMLP", "build_info",
-           "layer_seed"]
+__all__ = ["DEFAULT_EVAL_MEMORY", "MAX_EVAL_CHUNK", "MotifMLP", "layer_seed"]
+
 
 #: Default memory budget (bytes) of the inference panels of ``batch_size="auto"``: 256 MiB.
 DEFAULT_EVAL_MEMORY = 256 * 2**20
@@ -43,40 +46,6 @@ DEFAULT_EVAL_MEMORY = 256 * 2**20
 #: in one chunk of 10,000); only very wide layers, which stream the whole pattern once per chunk,
 #: gain from chunks near this cap.
 MAX_EVAL_CHUNK = 256
-
-
-class DivergedError(FloatingPointError, ValueError):
-    """A training step made the model's weights or loss NaN or infinite (learning rate too high?),
-    or the logits overflow float32; a diverged model refuses to compute until its state is restored
-    (``set_state`` or a checkpoint). Also a ValueError, like every other refusal of the API."""
-
-
-def _diverged(exc: BaseException) -> DivergedError:
-    return DivergedError(f"{exc}; restore the model with set_state or from a checkpoint")
-
-
-def _default_threads() -> int:
-    return int(_core.build_info()["default_threads"])
-
-
-def _check_threads(num_threads: Optional[int]) -> int:
-    """A thread count in [1, _core.max_num_threads()] (default: $MOTIFCORE_NUM_THREADS or all cores)."""
-    cap = int(_core.max_num_threads())
-    if num_threads is None:
-        env = os.environ.get("MOTIFCORE_NUM_THREADS", "").strip()
-        if not env:
-            return min(_default_threads(), cap)
-        try:
-            n = int(env)
-        except ValueError:
-            n = 0
-        if not 1 <= n <= cap:
-            raise ValueError(f"MOTIFCORE_NUM_THREADS must be an integer in [1, {cap}], got {env!r}")
-        return n
-    n = check_int(num_threads, "num_threads")
-    if n > cap:
-        raise ValueError(f"num_threads must be <= {cap} (4 x the logical CPUs, at least 8), got {n}")
-    return n
 
 
 def _serialized(method: Any) -> Any:
@@ -92,313 +61,6 @@ def _serialized(method: Any) -> Any:
 def layer_seed(seed: int, index: int) -> int:
     """Seed of layer `index` derived from a model seed (independent streams per layer)."""
     return int(np.random.SeedSequence([seed, index]).generate_state(1, np.uint64)[0])
-
-
-def build_info() -> Dict[str, str]:
-    """Compiler, flags, SIMD level (compiled, best, in use), threading backend and default threads."""
-    return dict(_core.build_info())
-
-
-class _Engine:
-    """An attribute of :class:`MotifLayer` read from its engine object (``layer._core.<name>``),
-    converted by ``kind``. With ``size`` it can be assigned: a finite float vector of
-    ``size(layer)`` entries, passed to the engine's ``set_<name>``."""
-
-    def __init__(self, kind: Optional[type], doc: str, size: Optional[Any] = None) -> None:
-        self.kind, self.size, self.__doc__ = kind, size, doc
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, layer: Any, owner: Optional[type] = None) -> Any:
-        if layer is None:
-            return self
-        value = getattr(layer._core, self.name)
-        return value if self.kind is None else self.kind(value)
-
-    def __set__(self, layer: Any, value: Any) -> None:
-        if self.size is None:
-            raise AttributeError(f"{self.name} is read-only")
-        getattr(layer._core, f"set_{self.name}")(as_float_vector(value, self.size(layer), self.name))
-
-
-class MotifLayer:
-    """A block-sparse layer whose m_out x m_in blocks each share one weight (Motif-SET).
-
-    Parameters
-    ----------
-    n_in, n_out : int
-        Input and output widths. Widths not divisible by the motif size end in a smaller
-        residual motif (no padding).
-    motif : int or (m_out, m_in)
-        Motif size; ``1`` is an ordinary edge-level sparse layer.
-    density : float
-        Fraction of active blocks in ``(0, 1]``; ignored when ``epsilon`` is given.
-    epsilon : float, optional
-        SET's parameterisation ``p = epsilon * (G_in + G_out) / (G_in * G_out)``, capped at 1.
-    bias : {"neuron", "motif"}
-        One bias per output neuron (default) or one per output motif.
-    activation : {"linear", "relu"}
-        Applied after the affine map in :meth:`forward`.
-    seed : int
-        Seed of the Erdős–Rényi pattern and the He-uniform weights.
-    num_threads : int, optional
-        Threads of the native kernels (default: all available).
-    """
-
-    def __init__(
-        self,
-        n_in: int,
-        n_out: int,
-        motif: Union[int, Tuple[int, int]] = 1,
-        density: float = 0.1,
-        epsilon: Optional[float] = None,
-        bias: str = "neuron",
-        activation: str = "linear",
-        seed: int = 0,
-        num_threads: Optional[int] = None,
-    ) -> None:
-        n_in = check_int(n_in, "n_in")
-        n_out = check_int(n_out, "n_out")
-        m_out, m_in = check_motif(motif)
-        density = check_density(density)
-        eps = check_epsilon(epsilon)
-        if bias not in ("neuron", "motif"):
-            raise ValueError(f"bias must be 'neuron' or 'motif', got {bias!r}")
-        if activation not in ("linear", "relu"):
-            raise ValueError(f"activation must be 'linear' or 'relu', got {activation!r}")
-        core = _core.Layer(n_in, n_out, m_in, m_out, density, eps or 0.0, bias, activation, check_seed(seed))
-        self._init(core, _check_threads(num_threads))
-
-    def _init(self, core: Any, num_threads: int) -> None:
-        self._core = core
-        self._num_threads = num_threads
-        self._last_batch: Optional[int] = None
-
-    @property
-    def num_threads(self) -> int:
-        """Threads of the native kernels, in [1, 4 x the logical CPUs]."""
-        return self._num_threads
-
-    @num_threads.setter
-    def num_threads(self, value: int) -> None:
-        self._num_threads = _check_threads(value)
-
-    @classmethod
-    def _wrap(cls, core: Any, num_threads: int) -> "MotifLayer":
-        obj = cls.__new__(cls)
-        obj._init(core, num_threads)
-        return obj
-
-    # ---- geometry and counts (read from the engine) ------------------------------------------
-    n_in = _Engine(int, "Input neurons.")
-    n_out = _Engine(int, "Output neurons.")
-    activation = _Engine(str, "'linear' or 'relu'.")
-    bias_mode = _Engine(str, "'neuron' (one bias per output neuron) or 'motif' (one per output motif).")
-    n_blocks = _Engine(int, "Active blocks |P| (= unique weights).")
-    n_edges = _Engine(int, "Edges of the effective n_out x n_in matrix (sum of the sizes of the active blocks).")
-
-    @property
-    def motif(self) -> Tuple[int, int]:
-        """(m_out, m_in)."""
-        return int(self._core.m_out), int(self._core.m_in)
-
-    @property
-    def groups(self) -> Tuple[int, int]:
-        """(G_out, G_in): number of output and input motifs."""
-        return int(self._core.G_out), int(self._core.G_in)
-
-    @property
-    def n_params(self) -> int:
-        """Unique trainable parameters: one weight per active block plus the biases."""
-        return int(self._core.n_blocks + self._core.n_bias)
-
-    @property
-    def macs_per_sample(self) -> int:
-        """Block-level multiply-adds of one forward pass of one sample (|P|; the paper's FLOPs)."""
-        return int(self._core.n_blocks)
-
-    @property
-    def dense_params(self) -> int:
-        """Parameters of the dense layer of the same shape (n_in*n_out + n_out)."""
-        return self.n_in * self.n_out + self.n_out
-
-    @property
-    def density(self) -> float:
-        """Current block density |P| / (G_out * G_in)."""
-        g_out, g_in = self.groups
-        return self.n_blocks / (g_out * g_in)
-
-    # ---- parameters (copies of the engine's arrays; weights and bias can be assigned) -----------
-    indptr = _Engine(None, "CSR row pointer over output motifs, int64 [G_out + 1].")
-    indices = _Engine(None, "Input motif of each active block, int32 [n_blocks], sorted within each row.")
-    weights = _Engine(None, "Shared block weights, float32 [n_blocks], aligned with ``indices`` (a copy).",
-                      size=lambda layer: layer.n_blocks)
-    bias = _Engine(None, "Biases, float32 [n_out] (per neuron) or [G_out] (per motif) (a copy).",
-                   size=lambda layer: int(layer._core.n_bias))
-    grad_weights = _Engine(None, "dL/dK of the last backward, float32 [n_blocks].")
-    grad_bias = _Engine(None, "dL/db of the last backward.")
-
-    @property
-    def block_rows(self) -> np.ndarray:
-        """Output motif of each active block, int64 [n_blocks] (the COO row of ``indices``)."""
-        return np.repeat(np.arange(self.groups[0], dtype=np.int64), np.diff(self.indptr))
-
-    # ---- compute --------------------------------------------------------------------------
-    def forward(self, x: Any) -> np.ndarray:
-        """Outputs ``activation(x @ W.T + b)`` for ``x`` of shape [batch, n_in]."""
-        # Values are checked for NaN/inf by the engine, in the pass that transposes them.
-        xa = as_float_matrix(x, self.n_in, "x", check_finite=False)
-        self._last_batch = None        # a rejected x also discards the last forward's input
-        out = self._core.forward(xa, self.num_threads)
-        self._last_batch = xa.shape[0]
-        return out
-
-    __call__ = forward
-
-    def backward(self, grad_out: Any) -> np.ndarray:
-        """Gradient w.r.t. the input of the last :meth:`forward`; stores ``grad_weights``/``grad_bias``."""
-        if self._last_batch is None:
-            raise ValueError("backward() called before forward(): there is no input to differentiate at")
-        g = as_float_matrix(grad_out, self.n_out, "grad_out", check_finite=False)   # checked by the engine
-        if g.shape[0] != self._last_batch:
-            raise ValueError(f"grad_out has {g.shape[0]} rows, the last forward had {self._last_batch}")
-        return self._core.backward(g, self.num_threads)
-
-    def to_dense(self) -> np.ndarray:
-        """The effective n_out x n_in weight matrix (inspection and tests only: O(n_out*n_in))."""
-        if self.n_out * self.n_in > 2**31:
-            raise ValueError(f"to_dense() of a {self.n_out} x {self.n_in} layer would need too much memory")
-        return self._core.to_dense()
-
-    def prune_regrow(self, zeta: float, seed: int = 0, zero_init: bool = False, regrow: Optional[str] = None) -> int:
-        """SET step in place: drop the round(zeta*|P|) smallest-|K| blocks and regrow as many at
-        random among the previously inactive positions. Returns the number of blocks replaced.
-
-        ``regrow`` sets the value of the new blocks: ``"he"`` (a fresh He-uniform draw, the
-        paper's choice and the default), ``"zero"`` (as RigL; ``zero_init=True`` is the same) or
-        ``"pruned"`` (uniform within the largest pruned ``|K|``). Their optimizer state is zero.
-        """
-        removed, _ = self._core.prune_regrow(check_zeta(zeta), check_seed(seed), check_regrow(regrow, zero_init))
-        return int(removed)
-
-    # ---- dynamic sparse training primitives (cpp/dst.cpp) -----------------------------------
-    # Every prune remembers the removed flat positions ``r * G_in + c`` (``last_removed``) with
-    # their weights and optimizer state, until the next change of the pattern: ``grow_at`` gives a
-    # just-removed position its old values back, ``grow_random`` never draws one.
-
-    def keep_where(self, keep: Any) -> int:
-        """Keep the active blocks where ``keep`` (bool, one entry per block, in ``indices``
-        order) is true and remove the others, with their optimizer state; returns the number
-        removed. The generic compaction behind global magnitude pruning."""
-        mask = np.asarray(keep)
-        if mask.dtype != np.bool_ or mask.shape != (self.n_blocks,):
-            raise ValueError(f"keep must be a boolean array of shape ({self.n_blocks},), got "
-                             f"{mask.dtype} {mask.shape}")
-        return int(self._core.keep_where(np.ascontiguousarray(mask, dtype=np.uint8)))
-
-    def prune_smallest(self, k: int) -> int:
-        """Remove the ``k`` active blocks of smallest ``|K|`` (ties: lower position first)."""
-        k = check_int(k, "k", 0)
-        if k > self.n_blocks:
-            raise ValueError(f"cannot prune {k} of {self.n_blocks} blocks")
-        return int(self._core.prune_smallest(k))
-
-    def prune_below(self, threshold: float, keep_min: int = 1) -> int:
-        """Remove the blocks with ``|K| < threshold`` but keep at least ``keep_min`` (the largest);
-        returns the number removed (DSR's pruning step)."""
-        return int(self._core.prune_below(check_real(threshold, "threshold", 0.0), check_int(keep_min, "keep_min", 0)))
-
-    def grow_at(self, positions: Any, regrow: str = "zero", seed: int = 0) -> int:
-        """Activate the strictly increasing, inactive flat positions ``r * G_in + c``. A position
-        removed by the last prune comes back with its old weight and optimizer state (RigL);
-        others start from ``regrow`` (``"zero"`` or ``"he"``) with zero optimizer state."""
-        pos = np.asarray(positions)
-        if pos.ndim != 1 or (pos.size and (not np.issubdtype(pos.dtype, np.integer) or pos.min() < 0)):
-            raise ValueError("positions must be a 1-D array of non-negative integers")
-        return int(self._core.grow_at(np.ascontiguousarray(pos, dtype=np.uint64), check_regrow(regrow),
-                                      check_seed(seed)))
-
-    def grow_random(self, n: int, seed: int = 0, regrow: str = "zero") -> int:
-        """Grow up to ``n`` blocks uniformly among the inactive positions not removed by the last
-        prune (DSR's regrowth); returns the number grown."""
-        return int(self._core.grow_random(check_int(n, "n", 0), check_seed(seed), check_regrow(regrow)))
-
-    @property
-    def last_removed(self) -> np.ndarray:
-        """Flat positions ``r * G_in + c`` removed by the last prune (uint64, increasing)."""
-        return self._core.last_removed
-
-    def grad_topk(self, k: int, drop: int = 0, topk: str = "exact", *, tile_rows: int = 64, tile_cols: int = 0,
-                  sample_factor: int = 10, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
-        """RigL's grow candidates after :meth:`forward` and :meth:`backward`: the ``k`` positions
-        of largest ``|dL/dK(r, c)| = |sum_b dU[r, b] S[c, b]|`` (the gradient of a block weight at
-        0, without weight decay) among those not kept, where kept = the active blocks except the
-        ``drop`` of smallest ``|K|``. Ties go to the lower ``(r, c)``. Returns (positions uint64,
-        increasing; scores float32). ``topk="exact"`` scores every position in tiles of
-        ``tile_rows x tile_cols`` (0: about 256 KB of panel), ``"sampled"`` only
-        ``sample_factor * k`` positions drawn from ``seed``."""
-        if self._last_batch is None:
-            raise ValueError("grad_topk() needs forward() and backward() first")
-        if topk not in ("exact", "sampled"):
-            raise ValueError(f"topk must be 'exact' or 'sampled', got {topk!r}")
-        drop = check_int(drop, "drop", 0)
-        if drop > self.n_blocks:
-            raise ValueError(f"cannot drop {drop} of {self.n_blocks} blocks")
-        return self._core.grad_topk(check_int(k, "k", 0), drop, topk, check_int(tile_rows, "tile_rows"),
-                                    check_int(tile_cols, "tile_cols", 0), check_int(sample_factor, "sample_factor"),
-                                    check_seed(seed), self.num_threads)
-    @property
-    def codebook(self) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-        """``(codes int32 [n_blocks], centroids float32 [k])`` while the block weights are shared
-        through a codebook (:meth:`set_codebook`), else None."""
-        c = self._core
-        return (c.codes, c.centroids) if c.centroids.size else None
-
-    def set_codebook(self, codes: Any, centroids: Any) -> None:
-        """Share the block weights through ``centroids`` (Deep Compression's trained quantization):
-        block ``p`` takes the value ``centroids[codes[p]]``, and from now on every optimizer step
-        trains the centroids (each gets the sum of its blocks' gradients, no weight decay; the
-        same optimizer as the weights, with its own state) and regathers the weights. The
-        codebook is dropped when the pattern is replaced (:meth:`MotifMLP.set_state`); after
-        evolution an optimizer step raises until it is set again."""
-        cent = np.asarray(centroids)
-        if cent.ndim != 1 or cent.size < 1:
-            raise ValueError(f"centroids must be a non-empty 1-D array, got shape {cent.shape}")
-        cent = as_float_vector(cent, cent.shape[0], "centroids")
-        code = np.asarray(codes)
-        if code.ndim != 1 or code.shape[0] != self.n_blocks or not np.issubdtype(code.dtype, np.integer):
-            raise ValueError(f"codes must be a 1-D integer array with one entry per block ({self.n_blocks})")
-        if code.size and (code.min() < 0 or code.max() >= cent.shape[0]):
-            raise ValueError(f"codes must be in [0, {cent.shape[0]})")
-        self._core.set_codebook(np.ascontiguousarray(code, dtype=np.int32), cent)
-
-    def clear_codebook(self) -> None:
-        """Train the block weights individually again (they keep their shared values)."""
-        self._core.clear_codebook()
-
-    def sgd_step(self, lr: float, momentum: float = 0.9, weight_decay: float = 5e-4) -> None:
-        """Apply one SGD-with-momentum update from the stored gradients."""
-        self.optimizer_step("sgd", lr, momentum=momentum, weight_decay=weight_decay)
-
-    def optimizer_step(self, optimizer: str, lr: float, *, momentum: float = 0.9,
-                       betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                       grad_scale: float = 1.0, t: int = 1) -> None:
-        """One in-place update from the stored gradients: ``"sgd"`` (momentum), ``"adam"`` (L2
-        weight decay added to the gradient) or ``"adamw"`` (decoupled decay); ``t`` is the 1-based
-        update count of Adam's bias correction, ``grad_scale`` multiplies the gradients first."""
-        opt = check_optimizer(optimizer)
-        b1, b2 = check_betas(betas)
-        _check_optim(lr, momentum, weight_decay, 0.0)
-        eps = check_positive(eps, "eps")
-        self._core.optimizer_step(opt, float(lr), float(momentum), b1, b2, eps, float(weight_decay),
-                                  float(grad_scale), check_int(t, "t"), self.num_threads)
-
-    def __repr__(self) -> str:
-        m_out, m_in = self.motif
-        m = str(m_out) if m_out == m_in else f"({m_out}, {m_in})"
-        return (f"MotifLayer({self.n_in} -> {self.n_out}, motif={m}, blocks={self.n_blocks}, "
-                f"density={self.density:.4g}, activation={self.activation!r})")
 
 
 class MotifMLP:
@@ -489,7 +151,7 @@ class MotifMLP:
         if bias not in ("neuron", "motif"):
             raise ValueError(f"bias must be 'neuron' or 'motif', got {bias!r}")
         seed = check_seed(seed)
-        threads = _check_threads(num_threads)
+        threads = check_threads(num_threads)
         cores = []
         for i in range(n_layers):
             act = "relu" if i < n_layers - 1 else "linear"
@@ -527,7 +189,7 @@ class MotifMLP:
     @num_threads.setter
     @_serialized
     def num_threads(self, value: int) -> None:
-        n = _check_threads(value)
+        n = check_threads(value)
         self._net.num_threads = n
         for layer in self._layers:
             layer.num_threads = n
@@ -564,14 +226,14 @@ class MotifMLP:
         optimizer and distillation arguments (``teacher`` here holds one row per row of ``x``)."""
         xa = as_float_matrix(x, self.n_features, "x")
         ya = as_labels(y, xa.shape[0], self.n_classes, "y")
-        _check_optim(lr, momentum, weight_decay, dropout)
-        opt = _optim_args(optimizer, betas, eps, max_grad_norm)
+        check_optim(lr, momentum, weight_decay, dropout)
+        opt = optim_args(optimizer, betas, eps, max_grad_norm)
         kd = self._kd_args(teacher, xa.shape[0], temperature, kd_lambda, True)
         try:
             loss = self._net.train_step(xa, ya, float(lr), float(momentum), float(weight_decay), float(dropout),
                                         **opt, **kd)
         except OverflowError as exc:      # the engine's divergence check
-            raise _diverged(exc) from None
+            raise diverged(exc) from None
         return _finite_loss(loss, self.steps)
 
     def _kd_args(self, teacher: Any, rows: int, temperature: float, kd_lambda: float, check: bool) -> Dict[str, Any]:
@@ -624,20 +286,20 @@ class MotifMLP:
         n = X.shape[0]
         if order is None:
             order = np.random.default_rng(seed).permutation(n) if seed is not None else np.arange(n)
-        order = _check_order(order, n)
+        order = check_order(order, n)
         n_batches = -(-order.shape[0] // batch_size)
         lr_arr = np.asarray(lr, dtype=np.float32)
         if lr_arr.ndim > 1 or (lr_arr.ndim == 1 and lr_arr.shape[0] != n_batches):
             raise ValueError(f"lr must be a scalar or hold one value per batch ({n_batches}), got shape {lr_arr.shape}")
         lrs = np.ascontiguousarray(np.broadcast_to(lr_arr, (n_batches,)))
-        _check_optim(float(lrs.min()) if lrs.size else 0.0, momentum, weight_decay, dropout)
-        opt = _optim_args(optimizer, betas, eps, max_grad_norm)
+        check_optim(float(lrs.min()) if lrs.size else 0.0, momentum, weight_decay, dropout)
+        opt = optim_args(optimizer, betas, eps, max_grad_norm)
         kd = self._kd_args(teacher, n, temperature, kd_lambda, check)
         try:
             loss = self._net.train_epoch(X, y, order, batch_size, lrs, float(momentum), float(weight_decay),
                                          float(dropout), **opt, **kd)
         except OverflowError as exc:      # the engine's divergence check
-            raise _diverged(exc) from None
+            raise diverged(exc) from None
         return _finite_loss(loss, self.steps)
 
     @_serialized
@@ -657,13 +319,13 @@ class MotifMLP:
             if d > layer.n_blocks:
                 raise ValueError(f"drop[{i}]={d} exceeds the {layer.n_blocks} blocks of layer {i}")
         rows = np.ascontiguousarray(rows, dtype=np.int64)
-        _check_optim(0.0, 0.0, 0.0, dropout)
+        check_optim(0.0, 0.0, 0.0, dropout)
         try:
             loss, res = self._net.grad_step(X, y, rows, ks, drops, list(topk),
                                             check_int(sample_factor, "sample_factor"),
                                             [check_seed(s) for s in seeds], float(dropout))
         except OverflowError as exc:      # a diverged model refuses to compute
-            raise _diverged(exc) from None
+            raise diverged(exc) from None
         return float(loss), list(res)
 
     @_serialized
@@ -756,9 +418,9 @@ class MotifMLP:
             with self._lock:
                 z = self._net.logits(Xa, chunk)
         except OverflowError as exc:
-            raise _diverged(exc) from None
+            raise diverged(exc) from None
         if not np.isfinite(z).all():
-            raise _diverged(ValueError(f"the model's logits are NaN or infinite: the inputs (largest |x| "
+            raise diverged(ValueError(f"the model's logits are NaN or infinite: the inputs (largest |x| "
                                        f"{float(np.abs(Xa).max()):.3g}) or the weights (training diverged?) "
                                        "overflow float32"))
         return z
@@ -787,9 +449,9 @@ class MotifMLP:
             with self._lock:
                 loss, correct = self._net.evaluate(X, y, chunk)
         except OverflowError as exc:
-            raise _diverged(exc) from None
+            raise diverged(exc) from None
         if not np.isfinite(loss):
-            raise _diverged(ValueError(f"the model's loss is {loss}: the inputs or the weights (training "
+            raise diverged(ValueError(f"the model's loss is {loss}: the inputs or the weights (training "
                                        "diverged?) overflow float32"))
         return float(loss), correct / X.shape[0]
 
@@ -839,20 +501,20 @@ class MotifMLP:
     def _load_state(self, state: Dict[str, Any]) -> None:
         try:
             for i, layer in enumerate(self._layers):
-                floats = [_state_floats(state[f"layer{i}.{k}"], f"layer{i}.{k}")
+                floats = [state_floats(state[f"layer{i}.{k}"], f"layer{i}.{k}")
                           for k in ("weights", "bias", "weight_velocity", "bias_velocity")]
-                floats += [_state_floats(state.get(f"layer{i}.{k}", ()), f"layer{i}.{k}")
+                floats += [state_floats(state.get(f"layer{i}.{k}", ()), f"layer{i}.{k}")
                            for k in ("weight_sq", "bias_sq")]
-                layer._core.set_state(_state_ints(state[f"layer{i}.indptr"], np.int64, f"layer{i}.indptr"),
-                                      _state_ints(state[f"layer{i}.indices"], np.int32, f"layer{i}.indices"),
+                layer._core.set_state(state_ints(state[f"layer{i}.indptr"], np.int64, f"layer{i}.indptr"),
+                                      state_ints(state[f"layer{i}.indices"], np.int32, f"layer{i}.indices"),
                                       *floats)
                 if f"layer{i}.centroids" in state:
                     layer._core.set_codebook(
-                        _state_ints(state[f"layer{i}.codes"], np.int32, f"layer{i}.codes"),
-                        *[_state_floats(state[f"layer{i}.{k}"], f"layer{i}.{k}")
+                        state_ints(state[f"layer{i}.codes"], np.int32, f"layer{i}.codes"),
+                        *[state_floats(state[f"layer{i}.{k}"], f"layer{i}.{k}")
                           for k in ("centroids", "centroid_velocity", "centroid_sq")])
-            self._net.step = int(_state_ints(state["step"], np.uint64, "step", scalar=True))
-            self._net.dropout_seed = int(_state_ints(state["dropout_seed"], np.uint64, "dropout_seed", scalar=True))
+            self._net.step = int(state_ints(state["step"], np.uint64, "step", scalar=True))
+            self._net.dropout_seed = int(state_ints(state["dropout_seed"], np.uint64, "dropout_seed", scalar=True))
         except KeyError as e:
             raise ValueError(f"model state is missing the entry {e.args[0]!r}") from None
 
@@ -888,56 +550,12 @@ class MotifMLP:
         hidden layers and the output layer keeps 1) by magnitude pruning: ``density`` keeps that
         fraction of the blocks of largest mean ``|w|`` (``None``: every block holding a non-zero
         weight), each block weighted by the mean of its entries
-        (:func:`motifcore.export.blocks_from_dense`). Optimizer state starts at zero.
+        (:func:`motifcore.export.blocks_from_dense`). Optimizer state starts at zero. The reading
+        is :func:`motifcore.export.pytorch.from_torch`.
         """
-        from ..export import blocks_from_dense, torch_layers
+        from ..export.pytorch import from_torch
 
-        found = torch_layers(module)
-        n = len(found)
-        if motif is None or not isinstance(motif, (list, tuple, np.ndarray)):
-            m = check_motif(1 if motif is None else motif)
-            motifs = [m] * (n - 1) + [(1, 1)]
-        else:
-            motifs = [check_motif(x, f"motif[{i}]") for i, x in enumerate(per_layer(list(motif), n, "motif"))]
-        densities = per_layer(density, n, "density")
-        sizes: List[int] = []
-        biases: List[str] = []
-        arrays: List[Tuple[Any, Any, Any, Any]] = []
-        for i, item in enumerate(found):
-            if isinstance(item, tuple):
-                W, b = item
-                indptr, indices, weights = blocks_from_dense(W, motifs[i], densities[i])
-                if bias == "motif":
-                    raise ValueError("bias='motif' needs MotifLinear layers; an nn.Linear has one bias per neuron")
-                arrays.append((indptr, indices, weights, b))
-                shape, mm = W.shape, motifs[i]
-            else:
-                arrays.append((item.indptr, item.indices, item.weights, item.bias))
-                shape, mm = (item.n_out, item.n_in), (item.m_out, item.m_in)
-                motifs[i] = mm
-                biases.append(item.bias_mode)
-            if sizes and sizes[-1] != shape[1]:
-                raise ValueError(f"layer {i} has {shape[1]} inputs but layer {i - 1} has {sizes[-1]} outputs")
-            sizes += [shape[1], shape[0]] if not sizes else [shape[0]]
-        modes = set(biases) | ({bias} if len(biases) < n else set())
-        if len(modes) > 1:
-            raise ValueError(f"all layers must share one bias mode, got {sorted(modes)}")
-        # built with (about) one block per layer, then given the pattern: no dense intermediate
-        tiny = [min(1.0, 1.0 / (-(-sizes[i + 1] // mo) * -(-sizes[i] // mi))) for i, (mo, mi) in enumerate(motifs)]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)       # a shared output motif was chosen by the module
-            model = cls(sizes, motif=[list(m) for m in motifs], density=tiny, bias=modes.pop(), seed=seed,
-                        num_threads=num_threads)
-        state = model.get_state()
-        for i, (indptr, indices, weights, b) in enumerate(arrays):
-            state.update({f"layer{i}.indptr": indptr, f"layer{i}.indices": indices, f"layer{i}.weights": weights,
-                          f"layer{i}.bias": b, f"layer{i}.weight_velocity": np.zeros(0, np.float32),
-                          f"layer{i}.bias_velocity": np.zeros(0, np.float32)})     # empty: zero momentum
-            state.pop(f"layer{i}.weight_sq", None)
-            state.pop(f"layer{i}.bias_sq", None)
-        model.set_state(state)
-        model.config["density"] = [layer.density for layer in model.layers]
-        return model
+        return from_torch(cls, module, motif=motif, density=density, bias=bias, seed=seed, num_threads=num_threads)
 
     # ---- reachability -------------------------------------------------------------------
     def path_to_loss(self) -> List[np.ndarray]:
@@ -999,69 +617,6 @@ def _finite_loss(loss: float, step: int) -> float:
     """The loss of a training call; DivergedError when it is NaN or infinite."""
     loss = float(loss)
     if not np.isfinite(loss):
-        raise _diverged(ValueError(f"training diverged at step {step}: the loss is {loss} (learning rate too "
+        raise diverged(ValueError(f"training diverged at step {step}: the loss is {loss} (learning rate too "
                                    "large?)"))
     return loss
-
-
-def _check_order(order: Any, n: int) -> np.ndarray:
-    """Sample order of train_epoch as int64, every index checked before any batch is applied."""
-    arr = np.asarray(order)
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"order must hold integer sample indices, got dtype {arr.dtype}")
-    if arr.ndim != 1:
-        raise ValueError(f"order must be 1-D, got shape {arr.shape}")
-    if arr.size and (arr.min() < 0 or arr.max() >= n):
-        bad = arr[(arr < 0) | (arr >= n)][0]
-        raise ValueError(f"order holds sample index {bad} outside [0, {n})")
-    return np.ascontiguousarray(arr, dtype=np.int64)
-
-
-def _state_ints(value: Any, dtype: Any, name: str, scalar: bool = False) -> np.ndarray:
-    """An integer state entry converted to `dtype` only if every value fits (no silent wrap)."""
-    arr = np.asarray(value)
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"model state entry {name!r} must hold integers, got dtype {arr.dtype}")
-    if arr.ndim != (0 if scalar else 1):
-        raise ValueError(f"model state entry {name!r} must be {'a scalar' if scalar else '1-D'}, got shape {arr.shape}")
-    info = np.iinfo(dtype)
-    if arr.size and (int(arr.min()) < info.min or int(arr.max()) > info.max):
-        raise ValueError(f"model state entry {name!r} holds values outside the {np.dtype(dtype).name} range")
-    return arr.astype(dtype) if scalar else np.ascontiguousarray(arr, dtype=dtype)
-
-
-def _state_floats(value: Any, name: str) -> np.ndarray:
-    """A floating state entry as float32; NaN/inf and values beyond float32 are refused."""
-    arr = np.asarray(value, dtype=np.float32 if isinstance(value, tuple) else None)
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise ValueError(f"model state entry {name!r} must hold floating-point values, got dtype {arr.dtype}")
-    if arr.ndim != 1:
-        raise ValueError(f"model state entry {name!r} must be 1-D, got shape {arr.shape}")
-    if arr.size and not np.isfinite(arr).all():
-        raise ValueError(f"model state entry {name!r} holds NaN or infinite values")
-    if arr.size and float(np.abs(arr).max()) > float(np.finfo(np.float32).max):
-        raise ValueError(f"model state entry {name!r} holds values beyond the float32 range")
-    return np.ascontiguousarray(arr, dtype=np.float32)
-
-
-def _optim_args(optimizer: str, betas: Tuple[float, float], eps: float, max_grad_norm: float) -> Dict[str, Any]:
-    b1, b2 = check_betas(betas)
-    mgn = float(max_grad_norm)
-    if not (np.isfinite(mgn) and mgn >= 0):
-        raise ValueError(f"max_grad_norm must be >= 0 (0 = no clipping), got {max_grad_norm}")
-    return {"optimizer": check_optimizer(optimizer), "beta1": b1, "beta2": b2,
-            "eps": check_positive(eps, "eps"), "max_grad_norm": mgn}
-
-
-def _check_optim(lr: float, momentum: float, weight_decay: float, dropout: float) -> None:
-    for name, v in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay), ("dropout", dropout)):
-        if not np.isfinite(v):
-            raise ValueError(f"{name} must be finite, got {v}")
-    if lr < 0:
-        raise ValueError(f"lr must be >= 0, got {lr}")
-    if not 0 <= momentum < 1:
-        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-    if weight_decay < 0:
-        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
-    if not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout}")

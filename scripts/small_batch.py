@@ -14,8 +14,8 @@ The learning rate is 0.005, not the reference's 0.01: at 0.01 (momentum 0.9, bat
 seed 1 diverges at step 3,621 (NaN weights in layer 0; the engine raises ``DivergedError``), in
 this build and in the one before round two alike. The work per step does not depend on the rate.
 
-    MOTIFCORE_DATA=/path/to/data python bench/small_batch.py                    # ~2-4 min quiet
-    MOTIFCORE_DATA=/path/to/data python bench/small_batch.py --samples 6000     # ~20 s, extrapolated
+    MOTIFCORE_DATA=/path/to/data python scripts/small_batch.py                    # ~2-4 min quiet
+    MOTIFCORE_DATA=/path/to/data python scripts/small_batch.py --samples 6000     # ~20 s, extrapolated
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ so load changes during the run hit them alike. Before timing, every output is ch
 motifcore's logits (1e-5 relative). Prints a Markdown table of medians and minima (ms) and the
 ratio of medians to motifcore, with the 1-minute load average.
 
-    python bench/export_latency.py [--threads 2] [--rounds 200] [--motifs 1 2 4]
+    python scripts/export_latency.py [--threads 2] [--rounds 200] [--motifs 1 2 4]
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/report.py .benchmarks/run.json [more.json ...] > tables.md
+    python scripts/bench_report.py .benchmarks/run.json [more.json ...] > tables.md
 
 One table per benchmark group. Rows come from each benchmark's ``extra_info`` (see
 ``bench/conftest.py``): ``impl``, ``m``, ``threads``, ``macs`` (unique multiply-adds per call),

@@ -1,10 +1,10 @@
 """Paired A/B of two motifcore builds on shared cores (not a pytest benchmark; prints a summary).
 
-On a machine that other jobs load, separate runs of ``bench/contention.py`` minutes apart differ by
+On a machine that other jobs load, separate runs of ``scripts/contention.py`` minutes apart differ by
 more than the effects being measured. Here four long-lived processes -- build A and build B, each at
 1 and 2 threads -- take turns, in a random order every cycle, doing ``--per`` training steps of
 ``784-3000-3000-3000-10`` (m = 1, d = 0.1, batch 128) while one competitor runs throughout (the
-competitors and import orders of ``bench/contention.py``). Each cycle gives every process the same
+competitors and import orders of ``scripts/contention.py``). Each cycle gives every process the same
 minute of the machine, so the per-cycle ratios (2 threads / 1 thread of a build, B / A at a thread
 count) compare like with like; their medians are printed.
 
@@ -14,7 +14,7 @@ on a loaded 2-core VM: ``--orders 2`` repeats the run with B started first and r
 A build is a Python interpreter, optionally followed by ``:DIR`` where DIR holds a ``motifcore``
 package (with its compiled ``_core``) that is imported instead of the interpreter's own, e.g.:
 
-    python bench/contention_ab.py --a /venv_old/bin/python --b /venv_new/bin/python --competitor busy-2
+    python scripts/contention_ab.py --a /venv_old/bin/python --b /venv_new/bin/python --competitor busy-2
 """
 
 from __future__ import annotations

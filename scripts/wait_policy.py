@@ -7,7 +7,7 @@ with the 1-minute load average. On a quiet machine the policies should agree; wh
 compete for the cores, a spinning barrier can wait a whole scheduler time slice for a descheduled
 thread.
 
-    python bench/wait_policy.py [--repeats 15]      (with motifcore installed)
+    python scripts/wait_policy.py [--repeats 15]      (with motifcore installed)
 """
 
 from __future__ import annotations

@@ -1,17 +1,17 @@
-"""Not benchmarks: the bookkeeping of the round-two tools on hand-made inputs (perf samples to
-kernels in scripts/kernel_profile.py, the target verdicts of bench/contention.py and of
-bench/report.py's SparseProp table)."""
+"""The bookkeeping of the round-two tools on hand-made inputs (perf samples to
+kernels in scripts/kernel_profile.py, the target verdicts of scripts/contention.py and of
+scripts/bench_report.py's SparseProp table)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-import contention
 import pytest
-import report
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import bench_report as report  # noqa: E402
+import contention  # noqa: E402
 import kernel_profile as kp  # noqa: E402
 
 ENGINE = "/x/build/profile/_core.cpython-311-x86_64-linux-gnu.so"

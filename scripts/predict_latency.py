@@ -1,7 +1,7 @@
 """Batch-1 predict_proba latency and the cost of the per-model guard (docs/engine.md, "Threads
 sharing a model"). Prints medians; the machine is shared, so read differences below ~10 % as noise.
 
-    python bench/predict_latency.py
+    python scripts/predict_latency.py
 """
 
 from __future__ import annotations

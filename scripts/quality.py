@@ -14,7 +14,7 @@ Fit time is wall clock of ``fit`` (the CLI: the training and evolution time it r
 data loading and evaluation). Results are appended to a JSON-lines file as they finish, so an
 interrupted run continues where it stopped; the table is printed from that file.
 
-    MOTIFCORE_DATA=../shared/data python bench/quality.py --out docs/quality/results.jsonl
+    MOTIFCORE_DATA=../shared/data python scripts/quality.py --out docs/quality/results.jsonl
 
 Options: ``--datasets``, ``--seeds``, ``--methods`` restrict the grid; ``--table-only`` prints the
 table of what the file holds.

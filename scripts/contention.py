@@ -20,8 +20,8 @@ Targets of the performance issue, checked at the end: quiet, 2 threads >= 1.85x 
 thread; under every competitor, in either import order, the 2-thread step no slower than 1.1x
 the 1-thread step.
 
-    python bench/contention.py                     # about 3-6 min on a quiet 2-core machine (estimate)
-    python bench/contention.py --steps 10 --sizes 784,1000,1000,1000,10   # quick check (~1 min)
+    python scripts/contention.py                     # about 3-6 min on a quiet 2-core machine (estimate)
+    python scripts/contention.py --steps 10 --sizes 784,1000,1000,1000,10   # quick check (~1 min)
 """
 
 from __future__ import annotations
