@@ -316,3 +316,19 @@ def test_optimizers_schedulers_clipping_work():
         losses.append(loss.item())
     sched.step()
     assert losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("backend", ["eager", "aot_eager"])
+def test_torch_compile_runs_with_a_graph_break(backend):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(MotifLinear(10, 16, motif=2, density=0.5), torch.nn.ReLU(), MotifLinear(16, 3))
+    x = torch.randn(4, 10)
+    ref = net(x)
+    ref.sum().backward()
+    grads = [p.grad.clone() for p in net.parameters()]
+    net.zero_grad()
+    out = torch.compile(net, backend=backend)(x)
+    assert torch.equal(out, ref)
+    out.sum().backward()
+    for p, g in zip(net.parameters(), grads):
+        assert torch.equal(p.grad, g)
