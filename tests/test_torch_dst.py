@@ -186,3 +186,35 @@ def test_dst_arguments_are_checked():
         SET(layer, None, zeta=1.5)
     with pytest.raises(TypeError, match="optimizer"):
         SET(layer, [object()])
+
+
+def test_dsr_state_dict_resumes_the_same_decisions():
+    def run(resume_at=None):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(MotifLinear(30, 40, motif=2, density=0.3, activation="relu", seed=1),
+                                  MotifLinear(40, 4, density=0.5, seed=2))
+        opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+        dsr = DSR(net, opt, total_steps=30, threshold=0.05, periods=(5,), starts=(0.0,))
+        gen = torch.Generator().manual_seed(0)
+        for step in range(30):
+            X, y = torch.randn(32, 30, generator=gen), torch.randint(0, 4, (32,), generator=gen)
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(X), y).backward()
+            opt.step()
+            dsr.step()
+            if step + 1 == resume_at:      # save everything, rebuild from scratch, load
+                saved = (net.state_dict(), opt.state_dict(), dsr.state_dict())
+                net = torch.nn.Sequential(MotifLinear(30, 40, motif=2, density=0.3, activation="relu"),
+                                          MotifLinear(40, 4, density=0.5))
+                net.load_state_dict(saved[0])
+                opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+                opt.load_state_dict(saved[1])
+                dsr = DSR(net, opt, total_steps=30, threshold=0.05, periods=(5,), starts=(0.0,))
+                dsr.load_state_dict(saved[2])
+        return net, dsr
+
+    a, da = run()
+    b, db = run(resume_at=12)
+    assert da.updater.threshold == db.updater.threshold
+    for x, y in zip(a.state_dict().values(), b.state_dict().values()):
+        assert torch.equal(x, y)

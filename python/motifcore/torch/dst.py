@@ -166,11 +166,21 @@ class DynamicSparsity:
         return rec
 
     def state_dict(self) -> Dict[str, Any]:
-        return {"t": self.t, "seed": self.seed}
+        """What a resumed run needs to take the same decisions: the step count, the seed and the
+        state of the updater (DSR's threshold, RigL's update count). Save it with the model's
+        and the optimizer's state dicts."""
+        state: Dict[str, Any] = {"t": self.t, "seed": self.seed}
+        updater = getattr(self, "updater", None)
+        if updater is not None:
+            state["updater"] = updater.get_state()
+        return state
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self.t = int(state["t"])
         self.seed = int(state["seed"])
+        updater = getattr(self, "updater", None)
+        if updater is not None:
+            updater.set_state(state.get("updater", {}))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(layers={len(self.layers)}, t={self.t})"
@@ -314,10 +324,3 @@ class DSR(DynamicSparsity):
         rec.pop("loss", None)
         rec["threshold"] = self.updater.threshold
         return rec
-
-    def state_dict(self) -> Dict[str, Any]:
-        return {**super().state_dict(), "updater": self.updater.get_state()}
-
-    def load_state_dict(self, state: Dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.updater.set_state(state.get("updater", {}))
