@@ -100,7 +100,7 @@ def test_parameters_are_the_engine_memory():
         layer.weight.mul_(2.0)          # an optimizer writes in place; the engine sees it
         layer.bias.add_(1.0)
     np.testing.assert_allclose(layer(x).detach().numpy(), 2 * before.numpy() + 1.0, rtol=1e-5, atol=1e-5)
-    np.testing.assert_array_equal(layer.engine_layer.weights, layer.weight.detach().numpy())
+    np.testing.assert_array_equal(layer._core.weights, layer.weight.detach().numpy())
     assert layer.weight.data_ptr() == layer._core.weights_view().ctypes.data
 
 
@@ -110,7 +110,7 @@ def test_reassigned_parameter_is_adopted():
     layer.weight.data = new.clone()          # e.g. torch.nn.utils.vector_to_parameters
     x = torch.randn(3, 10)
     y = layer(x)
-    np.testing.assert_array_equal(layer.engine_layer.weights, new.numpy())
+    np.testing.assert_array_equal(layer._core.weights, new.numpy())
     np.testing.assert_allclose(y.detach().numpy(), x.numpy() @ dense_reference(layer).T.astype(np.float32)
                                + layer.bias.detach().numpy(), rtol=1e-5, atol=1e-5)
     assert layer.weight.data_ptr() == layer._core.weights_view().ctypes.data
@@ -332,3 +332,25 @@ def test_torch_compile_runs_with_a_graph_break(backend):
     out.sum().backward()
     for p, g in zip(net.parameters(), grads):
         assert torch.equal(p.grad, g)
+
+
+def test_pattern_changed_behind_the_module_is_followed_not_read_after_free():
+    layer = MotifLinear(30, 20, density=0.3, seed=0)
+    layer._core.keep_where(np.ones(layer.n_blocks, np.uint8))      # a no-op compaction: same memory
+    layer._core.prune_smallest(5)
+    layer._core.grow_random(40, 1, "he")                           # grows past the old capacity
+    x = torch.randn(3, 30)
+    with pytest.warns(RuntimeWarning, match="outside its DST objects"):
+        y = layer(x)
+    assert layer.weight.shape == (layer.n_blocks,)
+    np.testing.assert_array_equal(layer.weight.detach().numpy(), layer._core.weights)
+    np.testing.assert_allclose(y.detach().numpy(), x.numpy() @ dense_reference(layer).T.astype(np.float32)
+                               + layer.bias.detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_double_backward_is_refused():
+    layer = MotifLinear(6, 4, density=0.5)
+    x = torch.randn(2, 6, requires_grad=True)
+    (g,) = torch.autograd.grad(layer(x).pow(2).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable|twice"):
+        g.sum().backward()

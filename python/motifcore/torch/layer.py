@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import warnings
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from .. import _core
 from .._internal.validation import check_density, check_epsilon, check_int, check_motif, check_seed
@@ -80,6 +82,7 @@ class _MotifFunction(torch.autograd.Function):
         return torch.from_numpy(out).view(lead + (mod.out_features,))
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, grad_out: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:  # type: ignore[override]
         mod: MotifLinear = ctx.mod
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
@@ -258,16 +261,12 @@ class MotifLinear(nn.Module):
     def num_threads(self, value: int) -> None:
         self._num_threads = self._layer.num_threads = _check_threads(value)
 
-    @property
-    def engine_layer(self) -> MotifLayer:
-        """The engine layer as a :class:`motifcore.MotifLayer` (read it freely; change its pattern
-        only inside :meth:`_pattern_change`)."""
-        self._sync()
-        return self._layer
-
     # ---- parameters <-> engine memory ----------------------------------------------------------
     def _current_pointers(self) -> Tuple[int, int]:
         return (self.weight.data_ptr(), self.bias.data_ptr() if self.bias is not None else 0)
+
+    def _engine_pointer(self) -> int:
+        return int(self._core.weights_view().ctypes.data)
 
     def _repoint(self) -> None:
         """Point the parameters at the engine's current K and b (after a pattern change)."""
@@ -288,7 +287,17 @@ class MotifLinear(nn.Module):
 
     def _sync(self) -> None:
         """Adopt parameters that were pointed elsewhere: copy their values into the engine once and
-        point them back at its memory. A no-op (two pointer reads) in the normal case."""
+        point them back at its memory. A no-op (three pointer reads) in the normal case."""
+        if self._engine_pointer() != self._pointers[0]:
+            # the engine's pattern was changed behind the module's back (through ``_core`` or
+            # ``_layer`` directly): the parameter would read freed memory. Follow the engine.
+            warnings.warn("the block pattern of a MotifLinear was changed outside its DST objects; its "
+                          "parameters now follow the engine, but optimizer state was not remapped",
+                          RuntimeWarning, stacklevel=3)
+            self._version += 1
+            self._last_forward = -1
+            self._repoint()
+            return
         if self._current_pointers() == self._pointers:
             return
         self._check_param(self.weight, self.n_blocks, "weight")
