@@ -21,15 +21,15 @@ the same weights take the same decisions.
 
 from __future__ import annotations
 
-import math
 import threading
+import warnings
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from torch import nn
 
-from .._internal.validation import check_int, check_real, check_seed, check_zeta
+from .._internal.validation import check_int, check_seed, check_zeta
 from ..nn.model import MotifLayer, MotifMLP, layer_seed
 from ..train import updaters as _updaters
 from .layer import MotifLinear
@@ -208,6 +208,13 @@ class _patterns:
             c.__exit__(*exc)
 
 
+def _warn_if_distributed(name: str, why: str) -> None:
+    dist = getattr(torch, "distributed", None)
+    if dist is not None and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        warnings.warn(f"{name} is not supported under torch.distributed: {why}; the ranks' patterns may "
+                      "diverge (SET and CHT keep them identical)", RuntimeWarning, stacklevel=3)
+
+
 def _step_seed(seed: int, t: int) -> int:
     return layer_seed(seed, t)
 
@@ -284,6 +291,7 @@ class RigL(DynamicSparsity):
                  interval: int = 100, stop: float = 0.75, topk: str = "auto", sample_factor: int = 10,
                  auto_steps: float = 5.0, seed: int = 0, layers: Optional[Sequence[MotifLinear]] = None) -> None:
         super().__init__(model, optimizer, seed=seed, layers=layers)
+        _warn_if_distributed("RigL", "its block gradients come from each rank's own batch")
         self.updater = _updaters.RigL(alpha=alpha, interval=interval, stop=stop, topk=topk,
                                       sample_factor=sample_factor, auto_steps=auto_steps, update_at_step0=False)
         self.total_steps = check_int(total_steps, "total_steps")
@@ -292,8 +300,9 @@ class RigL(DynamicSparsity):
         return self.updater.is_update_step(t, self.total_steps)
 
     def _update(self, t: int) -> Dict[str, Any]:
-        rec = self.updater.update(self._net, t, None, None, None, layers=set(range(len(self.layers))),  # type: ignore[arg-type]
-                                  total_steps=self.total_steps, seed=self.seed, dropout=0.0)
+        rec = self.updater.update(self._net, t, None, None, None,  # type: ignore[arg-type]
+                                  layers=set(range(len(self.layers))), total_steps=self.total_steps, seed=self.seed,
+                                  dropout=0.0)
         rec.pop("loss", None)
         return rec
 
@@ -311,6 +320,8 @@ class DSR(DynamicSparsity):
                  periods: Sequence[int] = (100, 200, 400, 800), starts: Sequence[float] = (0.0, 0.125, 0.4, 0.7),
                  stop: float = 0.95, seed: int = 0, layers: Optional[Sequence[MotifLinear]] = None) -> None:
         super().__init__(model, optimizer, seed=seed, layers=layers)
+        _warn_if_distributed("DSR", "it changes the size of the parameters, which DistributedDataParallel "
+                                    "does not allow")
         self.updater = _updaters.DSR(threshold=threshold, n_prune=n_prune, prune_fraction=prune_fraction, delta=delta,
                                      periods=periods, starts=starts, stop=stop)
         self.total_steps = check_int(total_steps, "total_steps")
@@ -319,8 +330,9 @@ class DSR(DynamicSparsity):
         return self.updater.is_update_step(t, self.total_steps)
 
     def _update(self, t: int) -> Dict[str, Any]:
-        rec = self.updater.update(self._net, t, None, None, None, layers=set(range(len(self.layers))),  # type: ignore[arg-type]
-                                  total_steps=self.total_steps, seed=self.seed, dropout=0.0)
+        rec = self.updater.update(self._net, t, None, None, None,  # type: ignore[arg-type]
+                                  layers=set(range(len(self.layers))), total_steps=self.total_steps, seed=self.seed,
+                                  dropout=0.0)
         rec.pop("loss", None)
         rec["threshold"] = self.updater.threshold
         return rec

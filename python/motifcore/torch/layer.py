@@ -30,7 +30,7 @@ from torch.autograd.function import once_differentiable
 from .. import _core
 from .._internal.validation import check_density, check_epsilon, check_int, check_motif, check_seed
 from ..export.arrays import blocks_from_dense
-from ..nn.model import MotifLayer, _check_threads
+from ..nn.model import MotifLayer
 
 __all__ = ["MotifLinear", "from_linear"]
 
@@ -166,14 +166,15 @@ class MotifLinear(nn.Module):
             seed = int(torch.randint(0, 2**62, (1,)).item())
         core = _core.Layer(n_in, n_out, m_in, m_out, density, eps or 0.0, bias_mode, activation, check_seed(seed),
                            check_int(input_copies, "input_copies"))
-        self._setup(core, bool(bias), _check_threads(num_threads))
+        self._setup(core, bool(bias), num_threads)
 
     # ---- construction helpers ------------------------------------------------------------------
-    def _setup(self, core: Any, has_bias: bool, num_threads: int) -> None:
+    def _setup(self, core: Any, has_bias: bool, num_threads: Optional[int]) -> None:
         self._core = core
-        self._layer = MotifLayer._wrap(core, num_threads)
+        self._layer = MotifLayer._wrap(core, 1)
+        self._layer.num_threads = num_threads          # checked there (None: the engine's default)
         self.in_features, self.out_features = int(core.n_in), int(core.n_out)
-        self._num_threads = num_threads
+        self._num_threads = self._layer.num_threads
         self._version = 0
         self._forwards = 0
         self._last_forward = -1
@@ -201,7 +202,7 @@ class MotifLinear(nn.Module):
                        np.ascontiguousarray(weights, dtype=np.float32), b, empty, empty)
         obj = cls.__new__(cls)
         nn.Module.__init__(obj)
-        obj._setup(core, bias is not None, _check_threads(num_threads))
+        obj._setup(core, bias is not None, num_threads)
         return obj
 
     # ---- geometry and pattern ------------------------------------------------------------------
@@ -259,7 +260,8 @@ class MotifLinear(nn.Module):
 
     @num_threads.setter
     def num_threads(self, value: int) -> None:
-        self._num_threads = self._layer.num_threads = _check_threads(value)
+        self._layer.num_threads = value
+        self._num_threads = self._layer.num_threads
 
     # ---- parameters <-> engine memory ----------------------------------------------------------
     def _current_pointers(self) -> Tuple[int, int]:
