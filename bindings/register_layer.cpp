@@ -144,12 +144,34 @@ void register_layer(py::module_& m) {
                     l.forward_rowmajor(in, B, out, nt);
                 });
             }, py::arg("x").noconvert(), py::arg("num_threads") = 1)
-        .def("backward", [](Layer& l, const farray& g, int64_t num_threads) {
+        .def("backward", [](Layer& l, const farray& g, int64_t num_threads, bool need_grad_in) -> py::object {
                 const int nt = threads_arg(num_threads);
+                if (!need_grad_in) {   // parameter gradients only (motifcore.torch, a first layer)
+                    const auto info = g.request();
+                    check_2d(info, l.n_out, "grad_out");
+                    const float* gp = g.data();
+                    locked(l, [&] { l.backward_rowmajor(gp, info.shape[0], nullptr, nt); });
+                    return py::none();
+                }
                 return rowmajor_call(l, g, l.n_out, l.n_in, "grad_out", [&](const float* in, int64_t B, float* out) {
                     l.backward_rowmajor(in, B, out, nt);
                 });
-            }, py::arg("grad_out").noconvert(), py::arg("num_threads") = 1)
+            }, py::arg("grad_out").noconvert(), py::arg("num_threads") = 1, py::arg("need_grad_in") = true,
+            "Input gradient of the last forward (None with need_grad_in=False); fills grad_weights/grad_bias.")
+        // ---- zero-copy views for motifcore.torch -------------------------------------------------
+        // A writable float32 array over the layer's own K (or b), kept alive by the layer object.
+        // Valid until the next change of the block pattern (a prune/grow/set_state may reallocate
+        // K); motifcore.torch re-points its parameters after every such change.
+        .def("weights_view", [](py::object self) {
+                Layer& l = self.cast<Layer&>();
+                const auto pv = locked(l, [&] { return std::make_pair(l.K.data(), l.n_blocks()); });
+                return farray({pv.second}, {static_cast<py::ssize_t>(sizeof(float))}, pv.first, self);
+            }, "Writable view of the block weights K (no copy), valid until the pattern changes.")
+        .def("bias_view", [](py::object self) {
+                Layer& l = self.cast<Layer&>();
+                const auto pv = locked(l, [&] { return std::make_pair(l.b.data(), l.n_bias()); });
+                return farray({pv.second}, {static_cast<py::ssize_t>(sizeof(float))}, pv.first, self);
+            }, "Writable view of the biases b (no copy); b never changes size.")
         .def("to_dense", [](const Layer& l) {
                 farray out({l.n_out, l.n_in});
                 float* o = out.mutable_data();

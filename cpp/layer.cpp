@@ -276,9 +276,9 @@ void Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, 
     const int64_t bad = rows_to_panel(grad_out, n_out, nullptr, B, g_fm_.data(), ld, nt, true);
     MC_CHECK(bad == 0, "grad_out contains " << bad << " NaN or infinite values");
     if (m_in == 1) own_.S_ptr = x_fm_.data();
-    backward(g_fm_.data(), 1, 1.f, B, own_, true, nt);
+    backward(g_fm_.data(), 1, 1.f, B, own_, grad_in != nullptr, nt);
     have_grad_ = true;
-    panel_to_rows(own_.dS.data(), ld, n_in, m_in, B, grad_in, nt);
+    if (grad_in) panel_to_rows(own_.dS.data(), ld, n_in, m_in, B, grad_in, nt);
 }
 
 void Layer::to_dense(float* out) const {

@@ -208,6 +208,7 @@ public:
     /// out[B, n_out] = layer(x[B, n_in]); keeps what backward_rowmajor needs.
     void forward_rowmajor(const float* x, int64_t B, float* out, int num_threads);
     /// grad_in[B, n_in] from grad_out[B, n_out] of the last forward_rowmajor; fills dK, db.
+    /// grad_in == nullptr skips the input gradient (a first layer: only dK and db are needed).
     void backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, int num_threads);
     /// Writes the effective dense matrix [n_out, n_in] (inspection and tests only).
     void to_dense(float* out) const;

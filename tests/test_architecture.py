@@ -30,6 +30,7 @@ ALLOWED = {
     "sklearn": {"train", "recipes", "nn", "_internal"},
     "baselines": {"train", "nn", "_internal"},
     "cli": {"experiments", "report", "train", "recipes", "nn", "export", "data", "analysis", "baselines", "_internal"},
+    "torch": {"train", "nn", "export", "_internal"},      # motifcore.torch (needs torch; nothing imports it)
 }
 # motifcore.defaults (the owner of defaults and registries) and errors.py sit at the bottom with
 # _core and _version: anything may read them, and they import nothing of motifcore (nor anything heavy)

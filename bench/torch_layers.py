@@ -1,0 +1,160 @@
+"""One training step of a sparse MLP in PyTorch: motifcore.torch.MotifLinear against the engine's
+fused MotifMLP.train_step, SparseLab's SparseLinear and SparseProp's SparseLinear (issue 20).
+
+The step: forward, softmax cross-entropy, backward, SGD (momentum 0.9, weight decay 5e-4,
+lr 0.01) of ``784-3000-3000-3000-10`` at density 0.1 in every layer, batch 128, m = 1 (every
+library's layer is edge-sparse). MotifLinear, MotifMLP and SparseProp hold the same pattern and
+weights (MotifLinear through ``from_mlp``, SparseProp through ``bench/baselines.py``); SparseLab
+draws its own pattern at the same density. The torch paths step with ``torch.optim.SGD``.
+
+At each thread count, the implementations run interleaved (``repeats`` rounds of ``steps`` steps
+each, after ``warmup`` steps); each row is the best round's mean step time. Run::
+
+    python bench/torch_layers.py                   # 1 and 2 threads, the paper network
+    python bench/torch_layers.py --sizes 784-1000-1000-10 --threads 1 --repeats 3
+
+Also prints where a MotifLinear step goes (forward, loss, backward, optimizer, zero_grad). No
+assertions: a benchmark, not a test. On a shared machine the numbers are indicative only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any, Callable, Dict, List
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+LR, MOMENTUM, WD = 0.01, 0.9, 5e-4
+
+
+def build(torch: Any, sizes: List[int], density: float, threads: int, seed: int = 0) -> Dict[str, Callable[..., Any]]:
+    """Step functions ``f(x_np, y_np, x_t, y_t)`` of every available implementation."""
+    import baselines as bl
+    from motifcore import MotifMLP
+    from motifcore.torch import from_mlp
+
+    model = MotifMLP(sizes, motif=1, density=density, seed=seed, num_threads=threads)
+    steps: Dict[str, Callable[..., Any]] = {}
+    steps["MotifMLP.train_step"] = lambda xn, yn, xt, yt: model.train_step(xn, yn, lr=LR, momentum=MOMENTUM,
+                                                                           weight_decay=WD)
+    net = from_mlp(model, num_threads=threads)
+    steps["MotifLinear (torch)"] = _torch_step(torch, net)
+    # the same module with torch's own ops (loss, optimizer) on one thread: the engine's pool and
+    # torch's OpenMP team then never wait on the same cores (see docs/torch.md, Threads)
+    steps["MotifLinear, torch 1 thr"] = _torch_step(torch, from_mlp(model, num_threads=threads))
+    steps["MotifLinear, torch 1 thr"].torch_threads = 1  # type: ignore[attr-defined]
+    try:
+        import sparselab
+
+        mods: List[Any] = []
+        for i in range(len(sizes) - 1):
+            mods.append(sparselab.SparseLinear(sizes[i], sizes[i + 1], sparsity=1.0 - density))
+            if i < len(sizes) - 2:
+                mods.append(torch.nn.ReLU())
+        steps["sparselab.SparseLinear"] = _torch_step(torch, torch.nn.Sequential(*mods))
+    except ImportError:
+        print("sparselab not installed: skipped")
+    try:
+        steps["sparseprop SparseLinear"] = _torch_step(torch, bl.sparseprop_mlp(torch, model))
+    except ImportError:
+        print("sparseprop not installed: skipped")
+    return steps
+
+
+def _torch_step(torch: Any, net: Any) -> Callable[..., float]:
+    opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WD)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step(xn: Any, yn: Any, xt: Any, yt: Any) -> float:
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(net(xt), yt)
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+
+    step.net, step.opt = net, opt  # type: ignore[attr-defined]
+    return step
+
+
+def breakdown(torch: Any, step: Any, xt: Any, yt: Any, n: int) -> Dict[str, float]:
+    """Milliseconds per phase of a torch step (best of ``n``)."""
+    net, opt = step.net, step.opt
+    loss_fn = torch.nn.CrossEntropyLoss()
+    best: Dict[str, float] = {}
+    for _ in range(n):
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        t1 = time.perf_counter()
+        out = net(xt)
+        t2 = time.perf_counter()
+        loss = loss_fn(out, yt)
+        t3 = time.perf_counter()
+        loss.backward()
+        t4 = time.perf_counter()
+        opt.step()
+        t5 = time.perf_counter()
+        for k, v in (("zero_grad", t1 - t0), ("forward", t2 - t1), ("loss", t3 - t2), ("backward", t4 - t3),
+                     ("optimizer", t5 - t4)):
+            best[k] = min(best.get(k, np.inf), 1e3 * v)
+    return best
+
+
+def main(argv: Any = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", default="784-3000-3000-3000-10")
+    p.add_argument("--density", type=float, default=0.1)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=2)
+    args = p.parse_args(argv)
+
+    import torch
+
+    import baselines as bl
+
+    sizes = [int(s) for s in args.sizes.split("-")]
+    rng = np.random.default_rng(0)
+    xn = rng.random((args.batch, sizes[0]), dtype=np.float32)
+    yn = rng.integers(0, sizes[-1], args.batch)
+    xt, yt = torch.from_numpy(xn), torch.from_numpy(yn)
+    print(f"training step of {args.sizes}, density {args.density}, batch {args.batch}, SGD momentum "
+          f"(best of {args.repeats} interleaved rounds of {args.steps} steps)")
+    for t in args.threads:
+        torch.set_num_threads(t)
+        bl.set_openmp_threads(t)
+        steps = build(torch, sizes, args.density, t)
+        for f in steps.values():
+            torch.set_num_threads(getattr(f, "torch_threads", t))
+            for _ in range(args.warmup):
+                f(xn, yn, xt, yt)
+        best = {k: np.inf for k in steps}
+        for _ in range(args.repeats):
+            for name, f in steps.items():
+                torch.set_num_threads(getattr(f, "torch_threads", t))
+                bl.set_openmp_threads(getattr(f, "torch_threads", t))
+                t0 = time.perf_counter()
+                for _ in range(args.steps):
+                    f(xn, yn, xt, yt)
+                best[name] = min(best[name], (time.perf_counter() - t0) / args.steps * 1e3)
+            torch.set_num_threads(t)
+            bl.set_openmp_threads(t)
+        torch.set_num_threads(t)
+        ml = best["MotifLinear (torch)"]
+        print(f"\nthreads = {t}")
+        print(f"  {'implementation':<26}{'ms / step':>10}{'/ MotifLinear':>15}")
+        for name, ms in best.items():
+            print(f"  {name:<26}{ms:>10.1f}{ms / ml:>15.2f}")
+        parts = breakdown(torch, steps["MotifLinear (torch)"], xt, yt, args.repeats)
+        print("  MotifLinear step by phase (ms, best of each): " +
+              ", ".join(f"{k} {v:.1f}" for k, v in parts.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,338 @@
+"""Dynamic sparse training of the :class:`MotifLinear` layers of any torch model.
+
+``SET``, ``RigL``, ``DSR`` and ``CHT`` act on every ``MotifLinear`` of a model (or the ``layers``
+given), each with a ``.step()`` to call after ``optimizer.step()``. They run the same code as the
+:class:`~motifcore.Trainer`: SET is :meth:`MotifMLP.evolve`, CHT :meth:`MotifMLP.evolve_cht`, RigL
+and DSR the updaters of :mod:`motifcore.train.updaters`, called on a view of the model's engine
+layers (:class:`_EngineNet`); only the bookkeeping of torch's side lives here:
+
+* the parameters are pointed at the new block weights (same ``Parameter`` objects);
+* the optimizer's per-parameter state follows the blocks: every state tensor of the weight's
+  shape (momentum buffers, Adam moments, ...) is remapped by position, a surviving block keeps its
+  values, a new block starts at 0, a dropped block's values are gone; scalar state (Adam's
+  ``step``) is kept. The same is done to ``weight.grad``.
+
+Counting: ``t`` is the number of ``.step()`` calls so far (optimizer steps); an update follows
+step ``t`` when ``t % interval == 0`` (SET, CHT), when :meth:`RigL.is_update_step` /
+:meth:`DSR.is_update_step` of the updater says so (``total_steps`` = ``T``). Every random draw of
+the update after step ``t`` is seeded from ``(seed, t)``: ranks of a data-parallel run that hold
+the same weights take the same decisions.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._internal.validation import check_int, check_seed, check_zeta
+from ..nn.model import MotifLayer, MotifMLP, layer_seed
+from ..train import updaters as _updaters
+from .layer import MotifLinear
+
+__all__ = ["CHT", "DSR", "RigL", "SET", "DynamicSparsity", "motif_layers", "remap_optimizer_state"]
+
+
+def motif_layers(model: nn.Module) -> List[MotifLinear]:
+    """The :class:`MotifLinear` layers of ``model`` in ``model.modules()`` order."""
+    if isinstance(model, MotifLinear):
+        return [model]
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    return [m for m in model.modules() if isinstance(m, MotifLinear)]
+
+
+def remap_optimizer_state(optimizers: Iterable[torch.optim.Optimizer], param: torch.Tensor, old: np.ndarray,
+                          new: np.ndarray) -> None:
+    """Move the per-block state of ``param`` from the block positions ``old`` to ``new`` (both
+    increasing): every tensor of shape ``(len(old),)`` in ``optimizer.state[param]`` and
+    ``param.grad`` become tensors of shape ``(len(new),)`` holding the old values at positions in
+    both, zeros at new positions."""
+    n_old, n_new = len(old), len(new)
+    both = np.intersect1d(old, new, assume_unique=True)
+    src = torch.from_numpy(np.searchsorted(old, both))
+    dst = torch.from_numpy(np.searchsorted(new, both))
+
+    def remap(t: torch.Tensor) -> torch.Tensor:
+        out = t.new_zeros((n_new,))
+        out[dst] = t.detach()[src]
+        return out
+
+    for opt in optimizers:
+        state = opt.state.get(param)
+        if not state:
+            continue
+        for key, val in list(state.items()):
+            if isinstance(val, torch.Tensor) and val.dim() == 1 and val.shape[0] == n_old:
+                state[key] = remap(val)
+    if param.grad is not None and param.grad.dim() == 1 and param.grad.shape[0] == n_old:
+        param.grad = remap(param.grad)
+
+
+class _EngineNet:
+    """What the Trainer's evolution code reads of a :class:`MotifMLP`, over the engine layers of
+    MotifLinear modules: ``layers`` / ``_layers`` (:class:`MotifLayer` views), ``num_threads``,
+    ``_lock``, and ``grad_step`` answering RigL's question from the last backward pass."""
+
+    def __init__(self, mods: Sequence[MotifLinear]) -> None:
+        self.mods = list(mods)
+        self._lock = threading.RLock()
+
+    @property
+    def _layers(self) -> List[MotifLayer]:
+        return [m._layer for m in self.mods]
+
+    layers = _layers
+
+    @property
+    def num_threads(self) -> int:
+        return max(m.num_threads for m in self.mods)
+
+    def grad_step(self, X: Any, y: Any, rows: Any, k: Sequence[int], drop: Sequence[int], topk: Sequence[str],
+                  seeds: Sequence[int], dropout: float = 0.0, sample_factor: int = 10) -> Any:
+        """RigL's grow candidates of every layer with ``k > 0`` from the panels the engine kept of
+        the last forward and backward of that layer (the batch just trained); no loss."""
+        res: List[Any] = []
+        for i, (m, ki, di) in enumerate(zip(self.mods, k, drop)):
+            if ki <= 0:
+                res.append(None)
+                continue
+            if m._last_forward < 0:
+                raise RuntimeError("RigL needs the block gradients of the last backward pass: call rigl.step() "
+                                   "right after loss.backward() and optimizer.step(), before another forward")
+            try:
+                res.append(m._layer.grad_topk(ki, di, topk[i], sample_factor=sample_factor, seed=seeds[i]))
+            except ValueError as exc:
+                raise RuntimeError(f"RigL needs the block gradients of the last backward pass of every layer "
+                                   f"(call rigl.step() right after loss.backward() and optimizer.step(), before "
+                                   f"another forward): {exc}") from None
+        return float("nan"), res
+
+
+class DynamicSparsity:
+    """Base of the DST objects: finds the layers, counts steps, applies a pattern change to the
+    engine and to torch's side (parameters, optimizer state, gradients)."""
+
+    def __init__(self, model: nn.Module, optimizer: Union[None, torch.optim.Optimizer, Sequence[torch.optim.Optimizer]],
+                 *, seed: int = 0, layers: Optional[Sequence[MotifLinear]] = None) -> None:
+        mods = motif_layers(model) if layers is None else list(layers)
+        if not mods:
+            raise ValueError("the model has no MotifLinear layer to evolve")
+        if not all(isinstance(m, MotifLinear) for m in mods):
+            raise TypeError("layers must be MotifLinear modules")
+        if optimizer is None:
+            opts: List[torch.optim.Optimizer] = []
+        elif isinstance(optimizer, torch.optim.Optimizer):
+            opts = [optimizer]
+        else:
+            opts = list(optimizer)
+            if not all(isinstance(o, torch.optim.Optimizer) for o in opts):
+                raise TypeError("optimizer must be a torch.optim.Optimizer, a sequence of them, or None")
+        self.model, self.layers, self.optimizers = model, mods, opts
+        self.seed = check_seed(seed)
+        self.t = 0
+        self.history: List[Dict[str, Any]] = []
+        self._net = _EngineNet(mods)
+
+    def is_update_step(self, t: int) -> bool:
+        raise NotImplementedError
+
+    def _update(self, t: int) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def step(self) -> Optional[Dict[str, Any]]:
+        """Count one optimizer step; run the update if one follows it. Returns the update's record
+        (``t``, ``pruned``/``regrown`` per layer, ...) or None."""
+        self.t += 1
+        if not self.is_update_step(self.t):
+            return None
+        return self.update()
+
+    def update(self) -> Dict[str, Any]:
+        """Run the update of step :attr:`t` now, whatever the schedule says."""
+        t = self.t
+        changes = []
+        with _patterns(self.layers) as infos:
+            rec = self._update(t)
+            changes = infos
+        for m, info in zip(self.layers, changes):
+            remap_optimizer_state(self.optimizers, m.weight, info["old"], info["new"])
+        rec = {"t": t, **rec}
+        self.history.append(rec)
+        return rec
+
+    def state_dict(self) -> Dict[str, Any]:
+        """What a resumed run needs to take the same decisions: the step count, the seed and the
+        state of the updater (DSR's threshold, RigL's update count). Save it with the model's
+        and the optimizer's state dicts."""
+        state: Dict[str, Any] = {"t": self.t, "seed": self.seed}
+        updater = getattr(self, "updater", None)
+        if updater is not None:
+            state["updater"] = updater.get_state()
+        return state
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.t = int(state["t"])
+        self.seed = int(state["seed"])
+        updater = getattr(self, "updater", None)
+        if updater is not None:
+            updater.set_state(state.get("updater", {}))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(layers={len(self.layers)}, t={self.t})"
+
+
+class _patterns:
+    """Enters :meth:`MotifLinear._pattern_change` of several layers (one context each)."""
+
+    def __init__(self, mods: Sequence[MotifLinear]) -> None:
+        self.ctxs = [m._pattern_change() for m in mods]
+
+    def __enter__(self) -> List[Dict[str, np.ndarray]]:
+        self.infos = []
+        try:
+            for c in self.ctxs:
+                self.infos.append(c.__enter__())
+        except BaseException:
+            for c in reversed(self.ctxs[: len(self.infos)]):
+                c.__exit__(None, None, None)
+            raise
+        return self.infos
+
+    def __exit__(self, *exc: Any) -> None:
+        for c in reversed(self.ctxs):
+            c.__exit__(*exc)
+
+
+def _warn_if_distributed(name: str, why: str) -> None:
+    dist = getattr(torch, "distributed", None)
+    if dist is not None and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        warnings.warn(f"{name} is not supported under torch.distributed: {why}; the ranks' patterns may "
+                      "diverge (SET and CHT keep them identical)", RuntimeWarning, stacklevel=3)
+
+
+def _step_seed(seed: int, t: int) -> int:
+    return layer_seed(seed, t)
+
+
+class SET(DynamicSparsity):
+    """SET / Motif-SET (Mocanu et al., 2018): after every ``interval`` optimizer steps, each layer
+    drops the ``round(zeta * |P|)`` blocks of smallest ``|weight|`` and regrows as many uniformly
+    at random among the positions that were inactive, with ``regrow`` values (``"he"``, the paper's
+    choice; ``"zero"``; ``"pruned"``) -- :meth:`MotifMLP.evolve`, i.e. ``Trainer(evolution="set")``.
+
+    ``zeta`` is a float in ``[0, 1)`` or a callable ``f(t) -> zeta`` of the step count;
+    ``stop`` (a step count, optional) ends the evolution.
+    """
+
+    def __init__(self, model: nn.Module, optimizer: Any = None, zeta: Union[float, Callable[[int], float]] = 0.3,
+                 interval: int = 100, *, regrow: str = "he", seed: int = 0, stop: Optional[int] = None,
+                 layers: Optional[Sequence[MotifLinear]] = None) -> None:
+        super().__init__(model, optimizer, seed=seed, layers=layers)
+        self.zeta = zeta if callable(zeta) else check_zeta(zeta)
+        self.interval = check_int(interval, "interval")
+        if regrow not in ("he", "zero", "pruned"):
+            raise ValueError(f"regrow must be 'he', 'zero' or 'pruned', got {regrow!r}")
+        self.regrow = regrow
+        self.stop = None if stop is None else check_int(stop, "stop", 0)
+
+    def zeta_at(self, t: int) -> float:
+        return check_zeta(self.zeta(t)) if callable(self.zeta) else float(self.zeta)
+
+    def is_update_step(self, t: int) -> bool:
+        return t % self.interval == 0 and (self.stop is None or t < self.stop) and self.zeta_at(t) > 0
+
+    def _update(self, t: int) -> Dict[str, Any]:
+        z = self.zeta_at(t)
+        n = MotifMLP.evolve(self._net, z, seed=_step_seed(self.seed, t), regrow=self.regrow)  # type: ignore[arg-type]
+        return {"zeta": z, "pruned": n, "regrown": n}
+
+
+class CHT(SET):
+    """Cannistraci-Hebb training (Zhang et al., ICLR 2024): as :class:`SET`, but the regrown blocks
+    go to the highest CH3-L3 link-prediction scores of the block graph, after chain removal --
+    :meth:`MotifMLP.evolve_cht`, i.e. ``Trainer(evolution="cht")``. The layers must form a chain
+    (layer ``i``'s output feeds layer ``i + 1``, in ``model.modules()`` order or as ``layers``)."""
+
+    def __init__(self, model: nn.Module, optimizer: Any = None, zeta: Union[float, Callable[[int], float]] = 0.3,
+                 interval: int = 100, *, chain_removal: bool = True, fill: str = "random", regrow: str = "zero",
+                 link: str = "ch3_l3", seed: int = 0, stop: Optional[int] = None,
+                 layers: Optional[Sequence[MotifLinear]] = None) -> None:
+        super().__init__(model, optimizer, zeta, interval, regrow=regrow, seed=seed, stop=stop, layers=layers)
+        for a, b in zip(self.layers, self.layers[1:]):
+            if a.out_features != b.in_features:
+                raise ValueError(f"CHT needs a chain of layers: a layer with {a.out_features} outputs is followed by "
+                                 f"one with {b.in_features} inputs (pass layers=[...] in the order of the data flow)")
+        self.chain_removal, self.fill, self.link = chain_removal, fill, link
+
+    def _update(self, t: int) -> Dict[str, Any]:
+        z = self.zeta_at(t)
+        stats = MotifMLP.evolve_cht(self._net, z, seed=_step_seed(self.seed, t),  # type: ignore[arg-type]
+                                    chain_removal=self.chain_removal, fill=self.fill, regrow=self.regrow,
+                                    link=self.link)
+        return {"zeta": z, "pruned": [s["removed"] + s["cr_removed"] for s in stats],
+                "regrown": [s["regrown_score"] + s["regrown_fill"] for s in stats], "stats": stats}
+
+
+class RigL(DynamicSparsity):
+    """RigL / Motif-RigL (Evci et al., 2020) -- :class:`motifcore.train.updaters.RigL`: after step
+    ``t`` with ``t % interval == 0`` and ``t < stop * total_steps``, each layer drops the
+    ``k = floor(f(t) |P|)`` blocks of smallest ``|weight|`` (``f`` the cosine-decayed ``alpha``)
+    and grows the ``k`` positions of largest block gradient ``|dL/dK|`` among the others, at 0 with
+    zero optimizer state. The block gradients of inactive positions come from the engine's panels
+    of the last backward pass (``grad_topk``): call :meth:`step` right after ``optimizer.step()``,
+    before another forward. Other arguments as the updater."""
+
+    def __init__(self, model: nn.Module, optimizer: Any = None, *, total_steps: int, alpha: float = 0.3,
+                 interval: int = 100, stop: float = 0.75, topk: str = "auto", sample_factor: int = 10,
+                 auto_steps: float = 5.0, seed: int = 0, layers: Optional[Sequence[MotifLinear]] = None) -> None:
+        super().__init__(model, optimizer, seed=seed, layers=layers)
+        _warn_if_distributed("RigL", "its block gradients come from each rank's own batch")
+        self.updater = _updaters.RigL(alpha=alpha, interval=interval, stop=stop, topk=topk,
+                                      sample_factor=sample_factor, auto_steps=auto_steps, update_at_step0=False)
+        self.total_steps = check_int(total_steps, "total_steps")
+
+    def is_update_step(self, t: int) -> bool:
+        return self.updater.is_update_step(t, self.total_steps)
+
+    def _update(self, t: int) -> Dict[str, Any]:
+        rec = self.updater.update(self._net, t, None, None, None,  # type: ignore[arg-type]
+                                  layers=set(range(len(self.layers))), total_steps=self.total_steps, seed=self.seed,
+                                  dropout=0.0)
+        rec.pop("loss", None)
+        return rec
+
+
+class DSR(DynamicSparsity):
+    """Dynamic Sparse Reparameterization (Mostafa & Wang, 2019) --
+    :class:`motifcore.train.updaters.DSR`: after step ``t`` on its schedule, every layer removes
+    its blocks with ``|weight| < H``, the removed blocks are handed back to the layers in
+    proportion to what each kept and grown at random (at 0), and ``H`` adapts. The block count of
+    a layer changes, so its ``weight`` changes shape (optimizers follow, see the module docs;
+    ``DistributedDataParallel`` does not)."""
+
+    def __init__(self, model: nn.Module, optimizer: Any = None, *, total_steps: int, threshold: float = 1e-3,
+                 n_prune: Optional[int] = None, prune_fraction: float = 0.12, delta: float = 0.1,
+                 periods: Sequence[int] = (100, 200, 400, 800), starts: Sequence[float] = (0.0, 0.125, 0.4, 0.7),
+                 stop: float = 0.95, seed: int = 0, layers: Optional[Sequence[MotifLinear]] = None) -> None:
+        super().__init__(model, optimizer, seed=seed, layers=layers)
+        _warn_if_distributed("DSR", "it changes the size of the parameters, which DistributedDataParallel "
+                                    "does not allow")
+        self.updater = _updaters.DSR(threshold=threshold, n_prune=n_prune, prune_fraction=prune_fraction, delta=delta,
+                                     periods=periods, starts=starts, stop=stop)
+        self.total_steps = check_int(total_steps, "total_steps")
+
+    def is_update_step(self, t: int) -> bool:
+        return self.updater.is_update_step(t, self.total_steps)
+
+    def _update(self, t: int) -> Dict[str, Any]:
+        rec = self.updater.update(self._net, t, None, None, None,  # type: ignore[arg-type]
+                                  layers=set(range(len(self.layers))), total_steps=self.total_steps, seed=self.seed,
+                                  dropout=0.0)
+        rec.pop("loss", None)
+        rec["threshold"] = self.updater.threshold
+        return rec

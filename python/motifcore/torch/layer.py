@@ -1,0 +1,435 @@
+"""MotifLinear: a torch module whose forward and backward run motifcore's engine.
+
+Where the weights live: the engine layer (``motifcore._core.Layer``) owns the block weights ``K``
+and the biases ``b``; the module's ``weight`` and ``bias`` parameters are torch tensors over that
+same memory (``Layer.weights_view()``, kept alive by the layer), so a torch optimizer updates what
+the engine reads, with no copy per call. A change of the block pattern (an evolution step,
+``load_state_dict`` of another pattern) may reallocate ``K``; every such change goes through
+:meth:`MotifLinear._pattern_change`, which points the parameters at the new memory (the
+``Parameter`` objects stay the same, so optimizers keep them) and bumps :attr:`pattern_version`.
+A tensor taken from ``weight`` before such a change (``weight.detach()``, ``weight.data``) must not
+be used after it; ``state_dict()`` returns copies for that reason.
+
+If a parameter is pointed elsewhere (``weight.data = t``, ``load_state_dict(..., assign=True)``,
+``torch.nn.utils.vector_to_parameters``), the next call copies its values into the engine once and
+points it back at the engine's memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import warnings
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+
+import numpy as np
+import torch
+from torch import nn
+from torch.autograd.function import once_differentiable
+
+from .. import _core
+from .._internal.validation import check_density, check_epsilon, check_int, check_motif, check_seed
+from ..export.arrays import blocks_from_dense
+from ..nn.model import MotifLayer
+
+__all__ = ["MotifLinear", "from_linear"]
+
+
+def _positions(core: Any) -> np.ndarray:
+    """Flat positions ``r * G_in + c`` of the active blocks, in ``K`` order (increasing)."""
+    indptr = core.indptr
+    rows = np.repeat(np.arange(int(core.G_out), dtype=np.int64), np.diff(indptr))
+    return rows * int(core.G_in) + core.indices.astype(np.int64)
+
+
+def _engine_input(x: torch.Tensor, n: int, what: str) -> np.ndarray:
+    """``x`` of shape ``(*, n)`` as a C-contiguous float32 [rows, n] NumPy view (a copy only if
+    ``x`` is not contiguous). Anything the engine cannot take is a clear error."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
+    if x.layout != torch.strided:
+        raise TypeError(f"{what} must be a dense (strided) tensor; MotifLinear does not take {x.layout} "
+                        "inputs (convert with .to_dense())")
+    if x.device.type != "cpu":
+        raise TypeError(f"{what} is on {x.device}; MotifLinear runs on the CPU only (move it with .cpu())")
+    if x.dtype != torch.float32:
+        raise TypeError(f"{what} has dtype {x.dtype}; MotifLinear computes in float32 (convert with .float())")
+    if x.dim() < 1 or x.shape[-1] != n:
+        raise ValueError(f"{what} must have shape (*, {n}), got {tuple(x.shape)}")
+    return x.detach().reshape(-1, n).contiguous().numpy()
+
+
+class _MotifFunction(torch.autograd.Function):
+    """y = layer(x) through the engine. The module is passed along (not a tensor); the weight
+    and bias are passed so that autograd routes their gradients (the engine reads its own K)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],  # type: ignore[override]
+                mod: "MotifLinear") -> torch.Tensor:
+        xa = _engine_input(x, mod.in_features, "input")
+        lead = tuple(x.shape[:-1])
+        ctx.mod, ctx.lead = mod, lead
+        ctx.version = mod._version
+        if xa.shape[0] == 0:
+            ctx.empty = True
+            return x.new_zeros(lead + (mod.out_features,))
+        ctx.empty = False
+        out = mod._core.forward(xa, mod.num_threads)
+        mod._forwards += 1
+        ctx.token = mod._last_forward = mod._forwards
+        mod._layer._last_batch = xa.shape[0]
+        ctx.save_for_backward(x)
+        return torch.from_numpy(out).view(lead + (mod.out_features,))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_out: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:  # type: ignore[override]
+        mod: MotifLinear = ctx.mod
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        if ctx.empty:
+            return (torch.zeros(ctx.lead + (mod.in_features,)) if need_x else None,
+                    torch.zeros_like(mod.weight) if need_w else None,
+                    torch.zeros_like(mod.bias) if need_b and mod.bias is not None else None, None)
+        if mod._version != ctx.version:
+            raise RuntimeError("the block pattern of this MotifLinear changed between its forward and its backward "
+                               "(an evolution step or load_state_dict); run the forward again")
+        (x,) = ctx.saved_tensors
+        if mod._last_forward != ctx.token:
+            # another forward of this layer ran since (the layer is used twice in the graph, or an
+            # inference pass came in between): the engine keeps only the last one, so redo ours
+            mod._core.forward(_engine_input(x, mod.in_features, "input"), mod.num_threads)
+            mod._last_forward = ctx.token
+        g = grad_out
+        if g.dtype != torch.float32:
+            g = g.float()
+        ga = _engine_input(g, mod.out_features, "grad_output")
+        gin = mod._core.backward(ga, mod.num_threads, bool(need_x))
+        gx = torch.from_numpy(gin).view(ctx.lead + (mod.in_features,)) if need_x else None
+        gw = torch.from_numpy(mod._core.grad_weights) if need_w else None
+        gb = torch.from_numpy(mod._core.grad_bias) if need_b else None
+        return gx, gw, gb, None
+
+
+class MotifLinear(nn.Module):
+    """A block-sparse linear layer whose ``m_out x m_in`` blocks each share one weight (Motif-SET),
+    computed by motifcore's engine: ``y = x W^T + b`` with ``W[i, j] = weight[p]`` when the block
+    ``p`` holding ``(i, j)`` is active, else 0.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Input and output widths; a width not divisible by the motif size ends in a smaller
+        residual motif.
+    motif : int or (m_out, m_in)
+        Motif size (``1``: edge-level sparsity).
+    density : float
+        Fraction of active blocks in ``(0, 1]`` (ignored when ``epsilon`` is given).
+    bias : bool
+        Whether the layer has a (trainable) bias.
+    seed : int, optional
+        Seed of the Erdős–Rényi pattern and the He-uniform weights; ``None`` draws one from
+        torch's generator (so ``torch.manual_seed`` makes the model reproducible).
+    epsilon : float, optional
+        SET's ``p = epsilon * (G_in + G_out) / (G_in * G_out)``, overrides ``density``.
+    bias_mode : {"neuron", "motif"}
+        One bias per output neuron or one per output motif.
+    activation : {"linear", "relu"}
+        ``"relu"`` fuses a ReLU into the layer (one engine pass instead of two torch ops).
+    input_copies : int
+        See :class:`motifcore.MotifLayer` (the init bound of a layer fed by an aligned motif layer).
+    num_threads : int, optional
+        Threads of the engine's kernels (default: ``$MOTIFCORE_NUM_THREADS`` or all cores).
+        Results do not depend on it.
+
+    The input is a float32 CPU tensor of shape ``(*, in_features)``; ``weight`` holds one value per
+    active block (in the order of :attr:`indices`, CSR over output motifs), ``bias`` one per output
+    neuron (or motif). Both are ordinary ``nn.Parameter`` objects over the engine's memory.
+    """
+
+    def __init__(self, in_features: int, out_features: int, motif: Union[int, Tuple[int, int]] = 1,
+                 density: float = 0.1, bias: bool = True, seed: Optional[int] = None, *,
+                 epsilon: Optional[float] = None, bias_mode: str = "neuron", activation: str = "linear",
+                 input_copies: int = 1, num_threads: Optional[int] = None) -> None:
+        super().__init__()
+        n_in = check_int(in_features, "in_features")
+        n_out = check_int(out_features, "out_features")
+        m_out, m_in = check_motif(motif)
+        density = check_density(density)
+        eps = check_epsilon(epsilon)
+        if bias_mode not in ("neuron", "motif"):
+            raise ValueError(f"bias_mode must be 'neuron' or 'motif', got {bias_mode!r}")
+        if activation not in ("linear", "relu"):
+            raise ValueError(f"activation must be 'linear' or 'relu', got {activation!r}")
+        if not isinstance(bias, (bool, np.bool_)):
+            raise TypeError(f"bias must be a bool, got {bias!r}")
+        if seed is None:
+            seed = int(torch.randint(0, 2**62, (1,)).item())
+        core = _core.Layer(n_in, n_out, m_in, m_out, density, eps or 0.0, bias_mode, activation, check_seed(seed),
+                           check_int(input_copies, "input_copies"))
+        self._setup(core, bool(bias), num_threads)
+
+    # ---- construction helpers ------------------------------------------------------------------
+    def _setup(self, core: Any, has_bias: bool, num_threads: Optional[int]) -> None:
+        self._core = core
+        self._layer = MotifLayer._wrap(core, 1)
+        self._layer.num_threads = num_threads          # checked there (None: the engine's default)
+        self.in_features, self.out_features = int(core.n_in), int(core.n_out)
+        self._num_threads = self._layer.num_threads
+        self._version = 0
+        self._forwards = 0
+        self._last_forward = -1
+        self._lock = threading.RLock()
+        self.weight = nn.Parameter(torch.from_numpy(core.weights_view()))
+        if has_bias:
+            self.bias = nn.Parameter(torch.from_numpy(core.bias_view()))
+        else:
+            self.register_parameter("bias", None)
+        self._pointers = self._current_pointers()
+
+    @classmethod
+    def _from_arrays(cls, n_in: int, n_out: int, motif: Tuple[int, int], indptr: Any, indices: Any, weights: Any,
+                     bias: Optional[Any], *, bias_mode: str = "neuron", activation: str = "linear",
+                     input_copies: int = 1, num_threads: Optional[int] = None) -> "MotifLinear":
+        """A layer with the given pattern and values (``bias=None``: no bias)."""
+        m_out, m_in = check_motif(motif)
+        g_out, g_in = -(-n_out // m_out), -(-n_in // m_in)
+        core = _core.Layer(n_in, n_out, m_in, m_out, min(1.0, 1.0 / (g_out * g_in)), 0.0, bias_mode, activation, 0,
+                           input_copies)
+        n_bias = int(core.n_bias)
+        b = np.zeros(n_bias, np.float32) if bias is None else np.ascontiguousarray(bias, dtype=np.float32)
+        empty = np.zeros(0, np.float32)
+        core.set_state(np.ascontiguousarray(indptr, dtype=np.int64), np.ascontiguousarray(indices, dtype=np.int32),
+                       np.ascontiguousarray(weights, dtype=np.float32), b, empty, empty)
+        obj = cls.__new__(cls)
+        nn.Module.__init__(obj)
+        obj._setup(core, bias is not None, num_threads)
+        return obj
+
+    # ---- geometry and pattern ------------------------------------------------------------------
+    @property
+    def motif(self) -> Tuple[int, int]:
+        """(m_out, m_in)."""
+        return int(self._core.m_out), int(self._core.m_in)
+
+    @property
+    def groups(self) -> Tuple[int, int]:
+        """(G_out, G_in): output and input motifs."""
+        return int(self._core.G_out), int(self._core.G_in)
+
+    @property
+    def activation(self) -> str:
+        return str(self._core.activation)
+
+    @property
+    def bias_mode(self) -> str:
+        return str(self._core.bias_mode)
+
+    @property
+    def n_blocks(self) -> int:
+        """Active blocks (= entries of ``weight``)."""
+        return int(self._core.n_blocks)
+
+    @property
+    def density(self) -> float:
+        g_out, g_in = self.groups
+        return self.n_blocks / (g_out * g_in)
+
+    @property
+    def indptr(self) -> np.ndarray:
+        """CSR row pointer over output motifs, int64 [G_out + 1] (a copy)."""
+        return self._core.indptr
+
+    @property
+    def indices(self) -> np.ndarray:
+        """Input motif of each active block, int32 [n_blocks] (a copy, aligned with ``weight``)."""
+        return self._core.indices
+
+    @property
+    def positions(self) -> np.ndarray:
+        """Flat positions ``r * G_in + c`` of the active blocks, int64, increasing."""
+        return _positions(self._core)
+
+    @property
+    def pattern_version(self) -> int:
+        """Bumped by every change of the block pattern."""
+        return self._version
+
+    @property
+    def num_threads(self) -> int:
+        return self._num_threads
+
+    @num_threads.setter
+    def num_threads(self, value: int) -> None:
+        self._layer.num_threads = value
+        self._num_threads = self._layer.num_threads
+
+    # ---- parameters <-> engine memory ----------------------------------------------------------
+    def _current_pointers(self) -> Tuple[int, int]:
+        return (self.weight.data_ptr(), self.bias.data_ptr() if self.bias is not None else 0)
+
+    def _engine_pointer(self) -> int:
+        return int(self._core.weights_view().ctypes.data)
+
+    def _repoint(self) -> None:
+        """Point the parameters at the engine's current K and b (after a pattern change)."""
+        with torch.no_grad():
+            self.weight.data = torch.from_numpy(self._core.weights_view())
+            if self.bias is not None:
+                self.bias.data = torch.from_numpy(self._core.bias_view())
+        self._pointers = self._current_pointers()
+
+    @staticmethod
+    def _check_param(p: torch.Tensor, n: int, what: str) -> None:
+        if p.device.type != "cpu" or p.dtype != torch.float32 or p.layout != torch.strided:
+            raise TypeError(f"MotifLinear.{what} must stay a float32 CPU tensor (the engine computes in float32 on "
+                            f"the CPU); it is {p.dtype} on {p.device} ({p.layout})")
+        if tuple(p.shape) != (n,):
+            raise ValueError(f"MotifLinear.{what} must have shape ({n},) (one value per "
+                             f"{'active block' if what == 'weight' else 'bias entry'}), got {tuple(p.shape)}")
+
+    def _sync(self) -> None:
+        """Adopt parameters that were pointed elsewhere: copy their values into the engine once and
+        point them back at its memory. A no-op (three pointer reads) in the normal case."""
+        if self._engine_pointer() != self._pointers[0]:
+            # the engine's pattern was changed behind the module's back (through ``_core`` or
+            # ``_layer`` directly): the parameter would read freed memory. Follow the engine.
+            warnings.warn("the block pattern of a MotifLinear was changed outside its DST objects; its "
+                          "parameters now follow the engine, but optimizer state was not remapped",
+                          RuntimeWarning, stacklevel=3)
+            self._version += 1
+            self._last_forward = -1
+            self._repoint()
+            return
+        if self._current_pointers() == self._pointers:
+            return
+        self._check_param(self.weight, self.n_blocks, "weight")
+        if self.bias is not None:
+            self._check_param(self.bias, int(self._core.n_bias), "bias")
+        with torch.no_grad():
+            if self.weight.data_ptr() != self._pointers[0]:
+                self._core.set_weights(self.weight.detach().contiguous().numpy().copy())
+            if self.bias is not None and self.bias.data_ptr() != self._pointers[1]:
+                self._core.set_bias(self.bias.detach().contiguous().numpy().copy())
+        self._repoint()
+
+    @contextlib.contextmanager
+    def _pattern_change(self) -> Iterator[Dict[str, np.ndarray]]:
+        """Context of a change of the block pattern through the engine layer: yields a dict that
+        holds ``old`` (positions before) and, on exit, ``new`` (positions after); the parameters are
+        re-pointed and the version bumped even if the change fails half-way."""
+        with self._lock:
+            self._sync()
+            info: Dict[str, np.ndarray] = {"old": _positions(self._core)}
+            try:
+                yield info
+            finally:
+                self._version += 1
+                self._last_forward = -1
+                self._repoint()
+                info["new"] = _positions(self._core)
+
+    # ---- compute -------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._sync()
+        return _MotifFunction.apply(x, self.weight, self.bias, self)
+
+    def to_dense(self) -> torch.Tensor:
+        """The effective ``(out_features, in_features)`` weight matrix (a new tensor)."""
+        self._sync()
+        if self.in_features * self.out_features > 2**31:
+            raise ValueError(f"to_dense() of a {self.out_features} x {self.in_features} layer needs too much memory")
+        return torch.from_numpy(self._core.to_dense())
+
+    def dense_bias(self) -> torch.Tensor:
+        """The bias per output neuron (expanded from per-motif biases; zeros without a bias)."""
+        if self.bias is None:
+            return torch.zeros(self.out_features)
+        b = self.bias.detach().clone()
+        if self.bias_mode == "motif":
+            b = b.repeat_interleave(self.motif[0])[: self.out_features]
+        return b
+
+    def extra_repr(self) -> str:
+        m_out, m_in = self.motif
+        m = str(m_out) if m_out == m_in else f"({m_out}, {m_in})"
+        extra = "" if self.activation == "linear" else f", activation={self.activation!r}"
+        extra += "" if self.bias_mode == "neuron" else ", bias_mode='motif'"
+        return (f"in_features={self.in_features}, out_features={self.out_features}, motif={m}, "
+                f"blocks={self.n_blocks}, density={self.density:.4g}, bias={self.bias is not None}{extra}")
+
+    # ---- state_dict: the pattern travels with the weights --------------------------------------
+    def _save_to_state_dict(self, destination: Dict[str, Any], prefix: str, keep_vars: bool) -> None:
+        self._sync()
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        if not keep_vars:
+            # copies: a view of the engine's memory would dangle after the next pattern change
+            destination[prefix + "weight"] = self.weight.detach().clone()
+            if self.bias is not None:
+                destination[prefix + "bias"] = self.bias.detach().clone()
+        destination[prefix + "indptr"] = torch.from_numpy(self._core.indptr)
+        destination[prefix + "indices"] = torch.from_numpy(self._core.indices.astype(np.int64))
+
+    def _load_from_state_dict(self, state_dict: Dict[str, Any], prefix: str, local_metadata: Any, strict: bool,
+                              missing_keys: List[str], unexpected_keys: List[str], error_msgs: List[str]) -> None:
+        ki, kx, kw, kb = (prefix + k for k in ("indptr", "indices", "weight", "bias"))
+        if ki in state_dict and kx in state_dict and kw in state_dict:
+            try:
+                indptr = np.ascontiguousarray(torch.as_tensor(state_dict[ki]).cpu().numpy(), dtype=np.int64)
+                indices = np.ascontiguousarray(torch.as_tensor(state_dict[kx]).cpu().numpy(), dtype=np.int32)
+                w = np.ascontiguousarray(torch.as_tensor(state_dict[kw]).detach().cpu().numpy(), dtype=np.float32)
+                if self.bias is not None and kb in state_dict:
+                    b = np.ascontiguousarray(torch.as_tensor(state_dict[kb]).detach().cpu().numpy(), dtype=np.float32)
+                else:
+                    b = self._core.bias
+                empty = np.zeros(0, np.float32)
+                with self._pattern_change():
+                    self._core.set_state(indptr, indices, w, b, empty, empty)
+            except (ValueError, TypeError, RuntimeError) as exc:
+                error_msgs.append(f"cannot load the block pattern of {prefix or 'the MotifLinear'}: {exc}")
+                return
+        elif strict:
+            for k in (ki, kx):
+                if k not in state_dict:
+                    missing_keys.append(k)
+        rest = {k: v for k, v in state_dict.items() if k not in (ki, kx)}
+        super()._load_from_state_dict(rest, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        self._sync()
+
+    # ---- pickling (torch.save(module), copy.deepcopy) -----------------------------------------
+    def __getstate__(self) -> Dict[str, Any]:
+        self._sync()
+        state = dict(super().__getstate__())
+        c = self._core
+        state["_engine"] = {"n_in": int(c.n_in), "n_out": int(c.n_out), "motif": (int(c.m_out), int(c.m_in)),
+                            "indptr": c.indptr, "indices": c.indices, "bias_mode": str(c.bias_mode),
+                            "activation": str(c.activation), "input_copies": int(c.input_copies)}
+        for k in ("_core", "_layer", "_lock", "_pointers"):
+            state.pop(k, None)
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        eng = state.pop("_engine")
+        super().__setstate__(state)
+        w, b = self._parameters["weight"], self._parameters.get("bias")
+        tmp = MotifLinear._from_arrays(eng["n_in"], eng["n_out"], eng["motif"], eng["indptr"], eng["indices"],
+                                       w.detach().numpy(), None if b is None else b.detach().numpy(),
+                                       bias_mode=eng["bias_mode"], activation=eng["activation"],
+                                       input_copies=eng["input_copies"], num_threads=self._num_threads)
+        self._core, self._layer, self._lock = tmp._core, tmp._layer, threading.RLock()
+        self._last_forward = -1
+        self._repoint()
+
+
+def from_linear(linear: nn.Linear, motif: Union[int, Tuple[int, int]] = 1, density: Optional[float] = 0.1, *,
+                activation: str = "linear", num_threads: Optional[int] = None) -> MotifLinear:
+    """A :class:`MotifLinear` from a trained ``nn.Linear``: the ``round(density * G_out * G_in)``
+    blocks of largest mean ``|w|`` are kept (``density=None``: every block holding a non-zero
+    weight), each with the mean of its entries (:func:`motifcore.export.blocks_from_dense`)."""
+    if not isinstance(linear, nn.Linear):
+        raise TypeError(f"linear must be a torch.nn.Linear, got {type(linear).__name__}")
+    W = linear.weight.detach().cpu().double().numpy()
+    indptr, indices, weights = blocks_from_dense(W, motif, density)
+    b = None if linear.bias is None else linear.bias.detach().cpu().float().numpy()
+    return MotifLinear._from_arrays(W.shape[1], W.shape[0], check_motif(motif), indptr, indices, weights, b,
+                                    activation=activation, num_threads=num_threads)

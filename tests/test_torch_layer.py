@@ -1,0 +1,356 @@
+"""motifcore.torch.MotifLinear: engine forward/backward against an independent dense reference,
+parameters over the engine's memory, state_dict/pickling, conversions and clear errors."""
+
+from __future__ import annotations
+
+import copy
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import motifcore  # noqa: E402
+from motifcore.torch import MotifLinear, SET, from_linear, from_mlp, to_mlp  # noqa: E402
+
+
+def test_import_motifcore_does_not_import_torch():
+    code = ("import sys, motifcore, motifcore.export, motifcore.train.updaters\n"
+            "assert 'torch' not in sys.modules, 'import motifcore imported torch'\n"
+            "import motifcore.torch\n"
+            "assert 'torch' in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def dense_reference(layer: MotifLinear) -> np.ndarray:
+    """The effective matrix rebuilt from the pattern and the weight parameter (not the engine's
+    to_dense): W[i, j] = weight[p] for the block p = (i // m_out, j // m_in) when active."""
+    m_out, m_in = layer.motif
+    W = np.zeros((layer.out_features, layer.in_features), np.float64)
+    w = layer.weight.detach().numpy()
+    indptr, indices = layer.indptr, layer.indices
+    for r in range(len(indptr) - 1):
+        for p in range(indptr[r], indptr[r + 1]):
+            c = indices[p]
+            W[r * m_out:(r + 1) * m_out, c * m_in:(c + 1) * m_in] = w[p]
+    return W
+
+
+def block_sums(layer: MotifLinear, G: np.ndarray) -> np.ndarray:
+    """Sum of a dense [n_out, n_in] gradient over each active block, in weight order."""
+    m_out, m_in = layer.motif
+    indptr, indices = layer.indptr, layer.indices
+    out = []
+    for r in range(len(indptr) - 1):
+        for p in range(indptr[r], indptr[r + 1]):
+            c = indices[p]
+            out.append(G[r * m_out:(r + 1) * m_out, c * m_in:(c + 1) * m_in].sum())
+    return np.array(out)
+
+
+@pytest.mark.parametrize("motif, n_in, n_out, lead", [
+    (1, 13, 9, (5,)),
+    (2, 14, 10, (3, 4)),          # divisible
+    (2, 15, 9, (2, 3, 2)),        # residual motifs on both sides
+    (4, 18, 11, (7,)),            # residual motifs (18 = 4*4 + 2, 11 = 2*4 + 3)
+    ((2, 3), 17, 8, (4,)),        # rectangular motif
+])
+@pytest.mark.parametrize("bias_mode, activation", [("neuron", "linear"), ("motif", "relu")])
+def test_forward_and_gradients_match_dense_reference(motif, n_in, n_out, lead, bias_mode, activation):
+    torch.manual_seed(1)
+    layer = MotifLinear(n_in, n_out, motif=motif, density=0.4, seed=3, bias_mode=bias_mode, activation=activation)
+    with torch.no_grad():
+        layer.bias.uniform_(-0.5, 0.5)
+    x = torch.randn(*lead, n_in, requires_grad=True)
+    y = layer(x)
+    assert y.shape == (*lead, n_out)
+    upstream = torch.randn(*lead, n_out)
+    (y * upstream).sum().backward()
+
+    # independent float64 reference
+    W = torch.tensor(dense_reference(layer), requires_grad=True)
+    b = layer.bias.detach().double()
+    if bias_mode == "motif":
+        b = b.repeat_interleave(layer.motif[0])[:n_out]
+    b = b.clone().requires_grad_(True)
+    xr = x.detach().double().requires_grad_(True)
+    yr = xr @ W.T + b
+    if activation == "relu":
+        yr = torch.relu(yr)
+    (yr * upstream.double()).sum().backward()
+
+    np.testing.assert_allclose(y.detach().numpy(), yr.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(x.grad.numpy(), xr.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(layer.weight.grad.numpy(), block_sums(layer, W.grad.numpy()), rtol=1e-4, atol=1e-4)
+    gb = b.grad.numpy()
+    if bias_mode == "motif":
+        gb = np.add.reduceat(gb, np.arange(0, n_out, layer.motif[0]))
+    np.testing.assert_allclose(layer.bias.grad.numpy(), gb, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(layer.to_dense().numpy(), dense_reference(layer).astype(np.float32))
+
+
+def test_parameters_are_the_engine_memory():
+    layer = MotifLinear(20, 12, motif=2, density=0.5, seed=0)
+    x = torch.randn(4, 20)
+    before = layer(x).detach()
+    with torch.no_grad():
+        layer.weight.mul_(2.0)          # an optimizer writes in place; the engine sees it
+        layer.bias.add_(1.0)
+    np.testing.assert_allclose(layer(x).detach().numpy(), 2 * before.numpy() + 1.0, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(layer._core.weights, layer.weight.detach().numpy())
+    assert layer.weight.data_ptr() == layer._core.weights_view().ctypes.data
+
+
+def test_reassigned_parameter_is_adopted():
+    layer = MotifLinear(10, 6, density=0.5, seed=0)
+    new = torch.randn(layer.n_blocks)
+    layer.weight.data = new.clone()          # e.g. torch.nn.utils.vector_to_parameters
+    x = torch.randn(3, 10)
+    y = layer(x)
+    np.testing.assert_array_equal(layer._core.weights, new.numpy())
+    np.testing.assert_allclose(y.detach().numpy(), x.numpy() @ dense_reference(layer).T.astype(np.float32)
+                               + layer.bias.detach().numpy(), rtol=1e-5, atol=1e-5)
+    assert layer.weight.data_ptr() == layer._core.weights_view().ctypes.data
+
+
+def test_no_bias_no_grad_and_layer_used_twice():
+    layer = MotifLinear(8, 8, motif=2, density=0.5, bias=False, seed=2)
+    assert layer.bias is None and [n for n, _ in layer.named_parameters()] == ["weight"]
+    x = torch.randn(5, 8, requires_grad=True)
+    with torch.no_grad():
+        y0 = layer(x)
+    assert not y0.requires_grad
+    # the same layer twice in one graph: the engine keeps one forward, the first backward recomputes
+    y = layer(torch.tanh(layer(x)))
+    y.sum().backward()
+    W = torch.tensor(dense_reference(layer), dtype=torch.float64, requires_grad=True)
+    xr = x.detach().double().requires_grad_(True)
+    (torch.tanh(xr @ W.T) @ W.T).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), xr.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(layer.weight.grad.numpy(), block_sums(layer, W.grad.numpy()), rtol=1e-4, atol=1e-4)
+
+
+def test_results_do_not_depend_on_thread_count():
+    outs = []
+    for nt in (1, 2, 3):
+        layer = MotifLinear(300, 200, motif=2, density=0.2, seed=5, num_threads=nt)
+        x = torch.randn(64, 300, generator=torch.Generator().manual_seed(0), requires_grad=True)
+        y = layer(x)
+        (y ** 2).sum().backward()
+        outs.append((y.detach(), x.grad, layer.weight.grad, layer.bias.grad))
+    for other in outs[1:]:
+        for a, b in zip(outs[0], other):
+            assert torch.equal(a, b)
+
+
+def test_state_dict_round_trip_with_pattern():
+    torch.manual_seed(0)
+    a = MotifLinear(30, 20, motif=2, density=0.3, seed=1)
+    opt = torch.optim.SGD(a.parameters(), lr=0.1, momentum=0.9)
+    s = SET(a, opt, zeta=0.3, interval=1, seed=4)
+    x = torch.randn(8, 30)
+    a(x).sum().backward()
+    opt.step()
+    s.step()                                   # the pattern differs from a fresh layer's
+    sd = a.state_dict()
+    assert set(sd) == {"weight", "bias", "indptr", "indices"}
+    b = MotifLinear(30, 20, motif=2, density=0.1, seed=9)     # another pattern and block count
+    b.load_state_dict(sd)
+    assert b.n_blocks == a.n_blocks
+    np.testing.assert_array_equal(b.indices, a.indices)
+    assert torch.equal(b(x), a(x))
+    # state_dict holds copies: a later pattern change does not touch them
+    w0 = sd["weight"].clone()
+    s.update()
+    assert torch.equal(sd["weight"], w0)
+    # torch.save / torch.load of the state_dict and of the module; deepcopy
+    buf = io.BytesIO()
+    torch.save(a.state_dict(), buf)
+    buf.seek(0)
+    c = MotifLinear(30, 20, motif=2, density=0.5)
+    c.load_state_dict(torch.load(buf))
+    assert torch.equal(c(x), a(x))
+    buf = io.BytesIO()
+    torch.save(a, buf)
+    buf.seek(0)
+    d = torch.load(buf, weights_only=False)
+    assert torch.equal(d(x), a(x))
+    e = copy.deepcopy(a)
+    assert torch.equal(e(x), a(x))
+    with torch.no_grad():
+        e.weight.zero_()
+    assert not torch.equal(e(x), a(x))        # the copy has its own engine memory
+
+
+def test_load_state_dict_errors():
+    a = MotifLinear(10, 6, seed=0)
+    sd = a.state_dict()
+    sd["indices"] = sd["indices"] + 100
+    with pytest.raises(RuntimeError, match="block pattern"):
+        MotifLinear(10, 6).load_state_dict(sd)
+    with pytest.raises(RuntimeError, match="indptr"):
+        MotifLinear(10, 6).load_state_dict({"weight": a.weight.detach(), "bias": a.bias.detach()})
+
+
+def test_clear_errors():
+    layer = MotifLinear(6, 4, density=0.5)
+    with pytest.raises(TypeError, match="float32"):
+        layer(torch.randn(3, 6, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"\(\*, 6\)"):
+        layer(torch.randn(3, 5))
+    with pytest.raises(TypeError, match="CPU"):
+        layer(torch.randn(3, 6, device="meta"))            # stands in for a GPU tensor
+    with pytest.raises(TypeError, match="dense"):
+        layer(torch.randn(3, 6).to_sparse())
+    with pytest.raises(TypeError, match="float32"):
+        layer(torch.ones(3, 6, dtype=torch.int64))
+    with pytest.raises(ValueError, match="NaN"):
+        layer(torch.full((2, 6), float("nan")))
+    layer.double()
+    with pytest.raises(TypeError, match="float32 CPU"):
+        layer(torch.randn(3, 6))
+    with pytest.raises(ValueError, match="motif"):
+        MotifLinear(6, 4, motif=0)
+    with pytest.raises(ValueError, match="density"):
+        MotifLinear(6, 4, density=0.0)
+
+
+def test_pattern_change_between_forward_and_backward_is_refused():
+    layer = MotifLinear(20, 10, density=0.5, seed=0)
+    y = layer(torch.randn(4, 20))
+    SET(layer, None, zeta=0.3, interval=1).update()
+    with pytest.raises(RuntimeError, match="changed between its forward and its backward"):
+        y.sum().backward()
+
+
+def test_empty_batch():
+    layer = MotifLinear(6, 4, density=0.5)
+    x = torch.zeros(0, 6, requires_grad=True)
+    y = layer(x)
+    assert y.shape == (0, 4)
+    y.sum().backward()
+    assert x.grad.shape == (0, 6) and torch.equal(layer.weight.grad, torch.zeros(layer.n_blocks))
+
+
+def test_from_linear_keeps_largest_blocks():
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(12, 8)
+    exact = from_linear(lin, motif=1, density=1.0)
+    assert torch.equal(exact.to_dense(), lin.weight.detach())
+    assert torch.equal(exact.bias.detach(), lin.bias.detach())
+    m = from_linear(lin, motif=2, density=0.5)
+    W = lin.weight.detach().double().numpy()
+    mag = np.abs(W).reshape(4, 2, 6, 2).mean(axis=(1, 3))
+    mean = W.reshape(4, 2, 6, 2).mean(axis=(1, 3))
+    keep = np.zeros(24, bool)
+    keep[np.argsort(-mag.ravel(), kind="stable")[:12]] = True
+    np.testing.assert_array_equal(np.sort(m.positions), np.flatnonzero(keep))
+    np.testing.assert_allclose(m.weight.detach().numpy(), mean.ravel()[keep], rtol=1e-6)
+    assert "motif=2" in repr(m) and "blocks=12" in repr(m)
+
+
+def test_mlp_round_trip_bit_for_bit():
+    model = motifcore.MotifMLP([20, 16, 12, 3], motif=2, density=0.4, seed=3, num_threads=1)
+    X = np.random.default_rng(0).normal(size=(64, 20)).astype(np.float32)
+    y = np.random.default_rng(1).integers(0, 3, 64)
+    model.train_step(X, y, lr=0.05)
+    net = from_mlp(model)
+    assert [type(m).__name__ for m in net] == ["MotifLinear"] * 3
+    np.testing.assert_allclose(net(torch.from_numpy(X)).detach().numpy(), model.decision_function(X), rtol=1e-5,
+                               atol=1e-6)
+    # train in torch, come back, and the arrays are the module's bit for bit
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    for _ in range(3):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(torch.from_numpy(X)), torch.from_numpy(y)).backward()
+        opt.step()
+    back = to_mlp(net)
+    for layer, mod in zip(back.layers, net):
+        np.testing.assert_array_equal(layer.weights, mod.weight.detach().numpy())
+        np.testing.assert_array_equal(layer.bias, mod.bias.detach().numpy())
+        np.testing.assert_array_equal(layer.indices, mod.indices)
+        np.testing.assert_array_equal(layer.indptr, mod.indptr)
+        assert layer.motif == mod.motif
+    np.testing.assert_allclose(back.decision_function(X), net(torch.from_numpy(X)).detach().numpy(), rtol=1e-5,
+                               atol=1e-6)
+    again = from_mlp(back)
+    for a, b in zip(again, net):
+        assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
+
+
+def test_torch_training_matches_engine_train_step():
+    """The same SGD steps through torch (MotifLinear + cross_entropy + torch.optim.SGD) and
+    through the engine's fused train_step give the same weights (float tolerance)."""
+    model = motifcore.MotifMLP([30, 24, 5], motif=2, density=0.5, seed=0, num_threads=1)
+    net = from_mlp(model)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        X = rng.normal(size=(32, 30)).astype(np.float32)
+        y = rng.integers(0, 5, 32)
+        model.train_step(X, y, lr=0.05, momentum=0.9, weight_decay=5e-4)
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(torch.from_numpy(X)), torch.from_numpy(y)).backward()
+        opt.step()
+    for layer, mod in zip(model.layers, net):
+        np.testing.assert_allclose(mod.weight.detach().numpy(), layer.weights, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(mod.bias.detach().numpy(), layer.bias, rtol=1e-4, atol=1e-5)
+
+
+def test_optimizers_schedulers_clipping_work():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(MotifLinear(10, 16, motif=2, density=0.5, activation="relu"), MotifLinear(16, 3))
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-2)
+    sched = torch.optim.lr_scheduler.StepLR(opt, 1, gamma=0.5)
+    X, y = torch.randn(40, 10), torch.randint(0, 3, (40,))
+    losses = []
+    for _ in range(30):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(net(X), y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        losses.append(loss.item())
+    sched.step()
+    assert losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("backend", ["eager", "aot_eager"])
+def test_torch_compile_runs_with_a_graph_break(backend):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(MotifLinear(10, 16, motif=2, density=0.5), torch.nn.ReLU(), MotifLinear(16, 3))
+    x = torch.randn(4, 10)
+    ref = net(x)
+    ref.sum().backward()
+    grads = [p.grad.clone() for p in net.parameters()]
+    net.zero_grad()
+    out = torch.compile(net, backend=backend)(x)
+    assert torch.equal(out, ref)
+    out.sum().backward()
+    for p, g in zip(net.parameters(), grads):
+        assert torch.equal(p.grad, g)
+
+
+def test_pattern_changed_behind_the_module_is_followed_not_read_after_free():
+    layer = MotifLinear(30, 20, density=0.3, seed=0)
+    layer._core.keep_where(np.ones(layer.n_blocks, np.uint8))      # a no-op compaction: same memory
+    layer._core.prune_smallest(5)
+    layer._core.grow_random(40, 1, "he")                           # grows past the old capacity
+    x = torch.randn(3, 30)
+    with pytest.warns(RuntimeWarning, match="outside its DST objects"):
+        y = layer(x)
+    assert layer.weight.shape == (layer.n_blocks,)
+    np.testing.assert_array_equal(layer.weight.detach().numpy(), layer._core.weights)
+    np.testing.assert_allclose(y.detach().numpy(), x.numpy() @ dense_reference(layer).T.astype(np.float32)
+                               + layer.bias.detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_double_backward_is_refused():
+    layer = MotifLinear(6, 4, density=0.5)
+    x = torch.randn(2, 6, requires_grad=True)
+    (g,) = torch.autograd.grad(layer(x).pow(2).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable|twice"):
+        g.sum().backward()
