@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import motifcore  # noqa: E402
-from motifcore.nn.model import layer_seed  # noqa: E402
+from motifcore.nn.mlp import layer_seed  # noqa: E402
 from motifcore.torch import CHT, DSR, SET, MotifLinear, RigL, from_mlp  # noqa: E402
 
 G_OUT, G_IN, M = 6, 7, 2

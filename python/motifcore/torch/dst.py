@@ -30,7 +30,8 @@ import torch
 from torch import nn
 
 from .._internal.validation import check_int, check_seed, check_zeta
-from ..nn.model import MotifLayer, MotifMLP, layer_seed
+from ..nn import MotifLayer, MotifMLP
+from ..nn.mlp import layer_seed
 from ..train import updaters as _updaters
 from .layer import MotifLinear
 

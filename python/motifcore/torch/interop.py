@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 from torch import nn
 
-from ..nn.model import MotifMLP
+from ..nn import MotifMLP
 from .dst import motif_layers
 from .layer import MotifLinear
 

@@ -30,7 +30,7 @@ from torch.autograd.function import once_differentiable
 from .. import _core
 from .._internal.validation import check_density, check_epsilon, check_int, check_motif, check_seed
 from ..export.arrays import blocks_from_dense
-from ..nn.model import MotifLayer
+from ..nn import MotifLayer
 
 __all__ = ["MotifLinear", "from_linear"]
 
