@@ -1,7 +1,5 @@
 #include "build_info.hpp"
 
-#include <Eigen/Core>
-
 #include "common.hpp"
 #include "kernels.hpp"
 #include "parallel.hpp"
@@ -35,8 +33,6 @@ std::map<std::string, std::string> build_info() {
     info["simd"] = kernels().name;
     info["threading"] = threading_backend();
     info["default_threads"] = std::to_string(default_num_threads());
-    info["eigen"] = std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) + "." +
-                    std::to_string(EIGEN_MINOR_VERSION);
     return info;
 }
 

@@ -5,8 +5,7 @@
 #
 #     scripts/sanitize.sh            # build dir build/sanitize, a few minutes on 2 cores
 #
-# Needs cmake, ninja, a C++17 compiler with libasan/libubsan, and Eigen (the cmeel-eigen package
-# of the Python build, found through the `python` on PATH or $PYTHON).
+# Needs cmake, ninja and a C++17 compiler with libasan/libubsan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${SANITIZE_BUILD_DIR:-build/sanitize}"
