@@ -83,12 +83,9 @@ struct KernelTable {
     void (*gemm)(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
                  int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, float* bpack, int num_threads);
     int64_t gemm_nr;  ///< columns of a packed B strip
-    int64_t gemm_nc;  ///< columns of a transposed B packed at a time
     /// Floats of the `bpack` scratch that gemm needs for a K x N right operand (none for a panel).
     int64_t gemm_pack_floats(int64_t K, int64_t N, int64_t b_cs) const {
-        if (b_cs == 1) return 0;
-        const int64_t n = N < gemm_nc ? N : gemm_nc;
-        return K * ((n + gemm_nr - 1) / gemm_nr * gemm_nr);
+        return b_cs == 1 ? 0 : K * ((N + gemm_nr - 1) / gemm_nr * gemm_nr);
     }
 };
 

@@ -406,8 +406,8 @@ static void score_tile(const float* dU, int64_t nr, const float* St, int64_t Cp,
 // (b_cs == 1: a panel) is read in place, strips of kGemmNR columns whose rows are b_rs apart; the
 // last strip of a row reads up to the next multiple of W columns, which a panel row holds (its
 // stride ld is a multiple of 16 >= N) and whose extra lanes are not stored. A transposed B
-// (dK = dU S^T) is first packed, one N block at a time, into the caller's `bpack` (zero-padded
-// strips). A micro-kernel keeps an MR x NR block of C in registers over one K block. Every
+// (dK = dU S^T, K = the batch) is first packed whole into the caller's `bpack` (zero-padded strips,
+// the size of one panel). A micro-kernel keeps an MR x NR block of C in registers over one K block. Every
 // element of C is
 //   acc = 0; acc += A(i, k) B(k, j) for k = k0 .. k1-1 in order (one lane, one FMA or mul+add);
 //   C = acc (first K block) or C = C + acc (later blocks, in order),
@@ -419,7 +419,7 @@ constexpr int64_t kGemmNR = kGemmNV * W;            // micro-tile columns
 constexpr int64_t kGemmMR = W >= 16 ? 12 : 6;       // micro-tile rows (2 * MR accumulators)
 constexpr int64_t kGemmKC = 256;                    // K block: a B strip (KC x NR) stays in L1
 constexpr int64_t kGemmMC = 96;                     // M tile: its packed A (MC x KC) stays in L2
-constexpr int64_t kGemmNC = 512;                    // N block (packed at a time when B is transposed)
+constexpr int64_t kGemmNC = 512;                    // N block of a tile
 static_assert(kGemmMC % kGemmMR == 0 && kGemmNC % kGemmNR == 0, "GEMM blocking");
 
 // One MR x (NVE * W) block of C over kc steps of packed A (ap[k * MR + q]) and B (bp[k * bs + j]);
@@ -513,44 +513,37 @@ static void gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, 
     }
     const bool direct_b = b_cs == 1;
     const int64_t n_kb = (K + kGemmKC - 1) / kGemmKC, n_mt = (M + kGemmMC - 1) / kGemmMC;
-    const int64_t n_nb = direct_b ? (N + kGemmNC - 1) / kGemmNC : 1;  // N blocks per parallel region
-    for (int64_t n_outer = 0; n_outer < N; n_outer += direct_b ? N : kGemmNC) {
-        const int64_t nb_outer = direct_b ? N : std::min(kGemmNC, N - n_outer);
-        const int64_t npad = (nb_outer + kGemmNR - 1) / kGemmNR * kGemmNR;
-        if (!direct_b) {  // this N block of B, strip by strip of every K block: [kb][strip][kcb][NR]
-            const int64_t n_js = npad / kGemmNR;
-            parallel_for(n_kb * n_js, 1, threads_for(K * nb_outer, num_threads), [&](int64_t t) {
-                const int64_t kb = t / n_js, js = t % n_js, k0 = kb * kGemmKC, kc = std::min(kGemmKC, K - k0);
-                gemm_pack_b(b, b_rs, b_cs, k0, kc, n_outer + js * kGemmNR, std::min(kGemmNR, nb_outer - js * kGemmNR),
-                            bpack + k0 * npad + js * kc * kGemmNR);
-            });
-        }
-        // Tiles: MC rows x one N block (direct B: every N block in this one region).
-        parallel_for(n_mt * n_nb, 1, threads_for(M * nb_outer * K, num_threads), [&](int64_t t) {
-            alignas(64) float ap[kGemmMC * kGemmKC];
-            const int64_t mt = t / n_nb, i0 = mt * kGemmMC, mc = std::min(kGemmMC, M - i0);
-            const int64_t n0 = n_outer + (direct_b ? t % n_nb * kGemmNC : 0);
-            const int64_t nb = std::min(kGemmNC, N - n0);
-            for (int64_t kb = 0; kb < n_kb; ++kb) {
-                const int64_t k0 = kb * kGemmKC, kc = std::min(kGemmKC, K - k0);
-                gemm_pack_a(a, a_rs, a_cs, i0, mc, k0, kc, ap);
-                for (int64_t j = 0; j < nb; j += kGemmNR) {
-                    const int64_t nr = std::min(kGemmNR, nb - j);
-                    const float* bp = direct_b ? b + k0 * b_rs + n0 + j : bpack + k0 * npad + j * kc;
-                    const int64_t bs = direct_b ? b_rs : kGemmNR;
-                    float* cj = c + i0 * ldc + n0 + j;
-                    for (int64_t s = 0; s * kGemmMR < mc; ++s) {
-                        const float* as = ap + s * kc * kGemmMR;
-                        const int64_t mr = std::min(kGemmMR, mc - s * kGemmMR);
-                        if (nr > (kGemmNV - 1) * W || !direct_b)
-                            gemm_micro<kGemmNV>(kc, as, bp, bs, cj + s * kGemmMR * ldc, ldc, mr, nr, kb > 0);
-                        else
-                            gemm_micro<1>(kc, as, bp, bs, cj + s * kGemmMR * ldc, ldc, mr, nr, kb > 0);
-                    }
+    const int64_t n_nb = (N + kGemmNC - 1) / kGemmNC, n_js = (N + kGemmNR - 1) / kGemmNR, npad = n_js * kGemmNR;
+    if (!direct_b)  // B packed strip by strip of every K block: [kb][strip][kcb][NR]
+        parallel_for(n_kb * n_js, 1, threads_for(K * N, num_threads), [&](int64_t t) {
+            const int64_t kb = t / n_js, js = t % n_js, k0 = kb * kGemmKC, kc = std::min(kGemmKC, K - k0);
+            gemm_pack_b(b, b_rs, b_cs, k0, kc, js * kGemmNR, std::min(kGemmNR, N - js * kGemmNR),
+                        bpack + k0 * npad + js * kc * kGemmNR);
+        });
+    // Tiles of MC rows x NC columns.
+    parallel_for(n_mt * n_nb, 1, threads_for(M * N * K, num_threads), [&](int64_t t) {
+        alignas(64) float ap[kGemmMC * kGemmKC];
+        const int64_t i0 = t / n_nb * kGemmMC, mc = std::min(kGemmMC, M - i0);
+        const int64_t n0 = t % n_nb * kGemmNC, nb = std::min(kGemmNC, N - n0);
+        for (int64_t kb = 0; kb < n_kb; ++kb) {
+            const int64_t k0 = kb * kGemmKC, kc = std::min(kGemmKC, K - k0);
+            gemm_pack_a(a, a_rs, a_cs, i0, mc, k0, kc, ap);
+            for (int64_t j = n0; j < n0 + nb; j += kGemmNR) {
+                const int64_t nr = std::min(kGemmNR, n0 + nb - j);
+                const float* bp = direct_b ? b + k0 * b_rs + j : bpack + k0 * npad + j * kc;
+                const int64_t bs = direct_b ? b_rs : kGemmNR;
+                float* cj = c + i0 * ldc + j;
+                for (int64_t s = 0; s * kGemmMR < mc; ++s) {
+                    const float* as = ap + s * kc * kGemmMR;
+                    const int64_t mr = std::min(kGemmMR, mc - s * kGemmMR);
+                    if (nr > (kGemmNV - 1) * W || !direct_b)
+                        gemm_micro<kGemmNV>(kc, as, bp, bs, cj + s * kGemmMR * ldc, ldc, mr, nr, kb > 0);
+                    else
+                        gemm_micro<1>(kc, as, bp, bs, cj + s * kGemmMR * ldc, ldc, mr, nr, kb > 0);
                 }
             }
-        });
-    }
+        }
+    });
 }
 
 }  // namespace MC_ISA_NS
@@ -559,7 +552,7 @@ const KernelTable& MC_TABLE_FN() {
     static const KernelTable table{MC_ISA_NAME,           &MC_ISA_NS::spmm,           &MC_ISA_NS::sddmm,
                                    &MC_ISA_NS::group_sum, &MC_ISA_NS::expand_bias_act, &MC_ISA_NS::group_backward,
                                    &MC_ISA_NS::score_tile,
-                                   &MC_ISA_NS::gemm,           MC_ISA_NS::kGemmNR,         MC_ISA_NS::kGemmNC};
+                                   &MC_ISA_NS::gemm,           MC_ISA_NS::kGemmNR};
     return table;
 }
 
