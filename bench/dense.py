@@ -16,7 +16,7 @@ tables).
 The sides are interleaved round by round and each reports its minimum (``--repeats`` rounds), so
 a busy machine slows all of them alike as far as possible; quote the ratios as indicative.
 
-    python bench/dense.py                      # both parts, 1 and 2 threads (~1-2 min quiet)
+    python bench/dense.py                      # both parts, 1 and 2 threads (~1 min quiet)
     python bench/dense.py --part layer --repeats 20
 """
 
@@ -79,12 +79,7 @@ def layer_part(threads: Sequence[int], repeats: int, n: int = 2048, batch: int =
             lin(xt).backward(gt)
             return xt.grad
 
-        fns = {"dense": engine(dense), "torch": torch_step}
-        if t == threads[0] or repeats <= 10:
-            fns["sparse"] = engine(sparse)
-        best = interleaved_min(fns, repeats)
-        if "sparse" not in best:  # the slow side: a few rounds only at the other thread counts
-            best["sparse"] = interleaved_min({"sparse": engine(sparse)}, max(2, repeats // 4))["sparse"]
+        best = interleaved_min({"dense": engine(dense), "sparse": engine(sparse), "torch": torch_step}, repeats)
         d, s, tt = best["dense"], best["sparse"], best["torch"]
         print(f"| {t} | {d * 1e3:.2f} | {s * 1e3:.1f} | {tt * 1e3:.2f} | {d / tt:.2f}x | {s / tt:.2f}x | {s / d:.1f}x |")
 
@@ -128,8 +123,7 @@ def step_part(threads: Sequence[int], repeats: int, batch: int = 128) -> None:
         def engine(model: MotifMLP) -> Callable[[], object]:
             return lambda: model.train_step(X, y, lr=0.01, momentum=0.9, weight_decay=5e-4)
 
-        best = interleaved_min({"dense": engine(dense), "torch": torch_step}, repeats)
-        best["sparse"] = interleaved_min({"sparse": engine(sparse)}, max(2, repeats // 5))["sparse"]
+        best = interleaved_min({"dense": engine(dense), "sparse": engine(sparse), "torch": torch_step}, repeats)
         d, s, tt = best["dense"], best["sparse"], best["torch"]
         print(f"| {t} | {d * 1e3:.1f} | {s * 1e3:.0f} | {tt * 1e3:.1f} | {s / d:.1f}x | {d / tt:.2f}x |")
 
