@@ -89,6 +89,13 @@ void register_layer(py::module_& m) {
         .def_property_readonly("n_blocks", [](const Layer& l) { return locked(l, [&] { return l.n_blocks(); }); })
         .def_property_readonly("n_bias", [](const Layer& l) { return locked(l, [&] { return l.n_bias(); }); })
         .def_property_readonly("n_edges", [](const Layer& l) { return locked(l, [&] { return l.n_edges(); }); })
+        .def_property("dense_path", [](const Layer& l) { return locked(l, [&] { return l.dense_path; }); },
+                      [](Layer& l, bool on) { locked(l, [&] { l.dense_path = on; }); },
+                      "Whether the layer runs its products as GEMMs while every block is active (default "
+                      "True); False forces the sparse kernels.")
+        .def_property_readonly("uses_dense", [](const Layer& l) { return locked(l, [&] { return l.uses_dense(); }); },
+                               "Whether forward and backward take the dense path now (dense_path and every "
+                               "block active).")
         .def_property_readonly("indptr", state_copy(&Layer::indptr))
         .def_property_readonly("indices", state_copy(&Layer::indices))
         .def_property_readonly("weights", state_copy(&Layer::K))

@@ -1,7 +1,5 @@
 #include "build_info.hpp"
 
-#include <Eigen/Core>
-
 #include "common.hpp"
 #include "float_mode.hpp"
 #include "kernels.hpp"
@@ -38,8 +36,6 @@ std::map<std::string, std::string> build_info() {
     info["subnormals"] = FlushSubnormals::kBits != 0 ? "flushed to zero in engine calls (FTZ+DAZ)"
                                                     : "IEEE (no flush control known for this CPU)";
     info["default_threads"] = std::to_string(default_num_threads());
-    info["eigen"] = std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) + "." +
-                    std::to_string(EIGEN_MINOR_VERSION);
     return info;
 }
 

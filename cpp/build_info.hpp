@@ -6,8 +6,7 @@
 
 namespace motifcore {
 
-/// Compiler, flags, SIMD levels compiled and selected, threading backend, default thread count,
-/// Eigen version.
+/// Compiler, flags, SIMD levels compiled and selected, threading backend, default thread count.
 std::map<std::string, std::string> build_info();
 
 }  // namespace motifcore

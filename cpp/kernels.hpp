@@ -74,6 +74,19 @@ struct KernelTable {
     /// same vector instruction in every lane, so it is bitwise the same from any tile or thread.
     void (*score_tile)(const float* dU, int64_t nr, const float* St, int64_t Cp, int64_t B, int64_t ld,
                        float* out);
+    /// Dense GEMM of the dense path: C[i * ldc + j] = sum_k A(i, k) B(k, j) for i < M, j < N, with
+    /// A(i, k) = a[i * a_rs + k * a_cs] and B(k, j) = b[k * b_rs + j * b_cs] (C overwritten). A
+    /// row-major B (b_cs == 1) must be a panel: each of its K rows readable up to column
+    /// ceil(N / 16) * 16. Otherwise `bpack` holds gemm_pack_floats(K, N, b_cs) floats of scratch.
+    /// Each element of C is summed over k in a fixed order (see kernels_impl.hpp), so results do
+    /// not depend on the thread count.
+    void (*gemm)(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
+                 int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, float* bpack, int num_threads);
+    int64_t gemm_nr;  ///< columns of a packed B strip
+    /// Floats of the `bpack` scratch that gemm needs for a K x N right operand (none for a panel).
+    int64_t gemm_pack_floats(int64_t K, int64_t N, int64_t b_cs) const {
+        return b_cs == 1 ? 0 : K * ((N + gemm_nr - 1) / gemm_nr * gemm_nr);
+    }
 };
 
 /// The kernel table in use (chosen on first call from the CPU, or by MOTIFCORE_SIMD=avx512|avx2|generic).

@@ -395,12 +395,164 @@ static void score_tile(const float* dU, int64_t nr, const float* St, int64_t Cp,
     }
 }
 
+
+// ---- Dense GEMM: the dense path of a layer whose every block is active ------------------------
+// C[i * ldc + j] = sum_k A(i, k) B(k, j) for i < M, j < N, with A(i, k) = a[i * a_rs + k * a_cs] and
+// B(k, j) = b[k * b_rs + j * b_cs]: one routine serves the forward (K S), the weight gradient
+// (dU S^T) and the input gradient (K^T dU) on the panel layout.
+//
+// Blocking: K in blocks of kGemmKC, N in blocks of kGemmNC, M in tiles of kGemmMC rows; A of one
+// tile and K block is packed on the stack in strips of kGemmMR rows (zero-padded). A row-major B
+// (b_cs == 1: a panel) is read in place, strips of kGemmNR columns whose rows are b_rs apart; the
+// last strip of a row reads up to the next multiple of W columns, which a panel row holds (its
+// stride ld is a multiple of 16 >= N) and whose extra lanes are not stored. A transposed B
+// (dK = dU S^T, K = the batch) is first packed whole into the caller's `bpack` (zero-padded strips,
+// the size of one panel). A micro-kernel keeps an MR x NR block of C in registers over one K block. Every
+// element of C is
+//   acc = 0; acc += A(i, k) B(k, j) for k = k0 .. k1-1 in order (one lane, one FMA or mul+add);
+//   C = acc (first K block) or C = C + acc (later blocks, in order),
+// whatever its tile, strip or thread: the tiles are fixed by the problem sizes alone, so results
+// are bitwise independent of the thread count, and a column of C (a sample, when N is the batch)
+// does not depend on its position or on N.
+constexpr int kGemmNV = 2;                          // vectors per micro-tile row
+constexpr int64_t kGemmNR = kGemmNV * W;            // micro-tile columns
+constexpr int64_t kGemmMR = W >= 16 ? 12 : 6;       // micro-tile rows (2 * MR accumulators)
+constexpr int64_t kGemmKC = 256;                    // K block: a B strip (KC x NR) stays in L1
+constexpr int64_t kGemmMC = 96;                     // M tile: its packed A (MC x KC) stays in L2
+constexpr int64_t kGemmNC = 512;                    // N block of a tile
+static_assert(kGemmMC % kGemmMR == 0 && kGemmNC % kGemmNR == 0, "GEMM blocking");
+
+// One MR x (NVE * W) block of C over kc steps of packed A (ap[k * MR + q]) and B (bp[k * bs + j]);
+// mr x nr of it are stored (edge tiles), added to C when `accumulate`.
+template <int NVE>
+static inline void gemm_micro(int64_t kc, const float* __restrict ap, const float* __restrict bp, int64_t bs,
+                              float* __restrict c, int64_t ldc, int64_t mr, int64_t nr, bool accumulate) {
+    vf acc[kGemmMR][NVE];
+    for (int q = 0; q < kGemmMR; ++q)
+        for (int v = 0; v < NVE; ++v) acc[q][v] = vf{};
+    for (int64_t k = 0; k < kc; ++k) {
+        vf bv[NVE];
+        for (int v = 0; v < NVE; ++v) bv[v] = vload(bp + k * bs + v * W);
+        for (int q = 0; q < kGemmMR; ++q) {
+            const float av = ap[k * kGemmMR + q];
+            for (int v = 0; v < NVE; ++v) acc[q][v] += av * bv[v];
+        }
+    }
+    if (mr == kGemmMR && nr == NVE * W) {
+        for (int q = 0; q < kGemmMR; ++q)
+            for (int v = 0; v < NVE; ++v) {
+                float* cp = c + q * ldc + v * W;
+                vstore(cp, accumulate ? vload(cp) + acc[q][v] : acc[q][v]);
+            }
+        return;
+    }
+    alignas(64) float t[kGemmMR * NVE * W];
+    for (int q = 0; q < kGemmMR; ++q)
+        for (int v = 0; v < NVE; ++v) vstore(t + (q * NVE + v) * W, acc[q][v]);
+    for (int64_t q = 0; q < mr; ++q)
+        for (int64_t j = 0; j < nr; ++j)
+            c[q * ldc + j] = accumulate ? c[q * ldc + j] + t[q * NVE * W + j] : t[q * NVE * W + j];
+}
+
+// Packs rows [i0, i0 + mc) x columns [k0, k0 + kc) of A into strips of MR rows: ap[s * kc * MR + k * MR + q].
+static inline void gemm_pack_a(const float* a, int64_t a_rs, int64_t a_cs, int64_t i0, int64_t mc, int64_t k0,
+                               int64_t kc, float* __restrict ap) {
+    if (a_rs == 1) {  // column-major A (K^T): the tile's mc values of each k are consecutive
+        for (int64_t k = 0; k < kc; ++k) {
+            const float* src = a + (k0 + k) * a_cs + i0;
+            if (k + 8 < kc)  // rows a page or more apart: no hardware prefetcher follows them
+                for (int64_t q = 0; q < mc; q += 16) __builtin_prefetch(src + 8 * a_cs + q);
+            for (int64_t s = 0; s * kGemmMR < mc; ++s) {
+                float* __restrict dst = ap + s * kc * kGemmMR + k * kGemmMR;
+                const int64_t q0 = s * kGemmMR, mr = std::min(kGemmMR, mc - q0);
+                if (mr == kGemmMR) {
+                    for (int q = 0; q < kGemmMR; ++q) dst[q] = src[q0 + q];
+                } else {
+                    for (int64_t q = 0; q < kGemmMR; ++q) dst[q] = q < mr ? src[q0 + q] : 0.f;
+                }
+            }
+        }
+        return;
+    }
+    for (int64_t s = 0; s * kGemmMR < mc; ++s) {
+        const int64_t r0 = i0 + s * kGemmMR, mr = std::min(kGemmMR, i0 + mc - r0);
+        float* __restrict dst = ap + s * kc * kGemmMR;
+        {  // row-major A: MR rows read side by side
+            const float* rows[kGemmMR];
+            for (int64_t q = 0; q < kGemmMR; ++q) rows[q] = a + (r0 + std::min(q, mr - 1)) * a_rs + k0 * a_cs;
+            if (mr == kGemmMR && a_cs == 1) {
+                for (int64_t k = 0; k < kc; ++k)
+                    for (int q = 0; q < kGemmMR; ++q) dst[k * kGemmMR + q] = rows[q][k];
+            } else {
+                for (int64_t k = 0; k < kc; ++k)
+                    for (int64_t q = 0; q < kGemmMR; ++q) dst[k * kGemmMR + q] = q < mr ? rows[q][k * a_cs] : 0.f;
+            }
+        }
+    }
+}
+
+// Packs rows [k0, k0 + kc) x columns [j0, j0 + nr) of a transposed B (b_rs == 1 in practice) as
+// one strip: bp[k * NR + j], zero-padded to NR.
+static inline void gemm_pack_b(const float* b, int64_t b_rs, int64_t b_cs, int64_t k0, int64_t kc, int64_t j0,
+                               int64_t nr, float* __restrict bp) {
+    for (int64_t k = 0; k < kc; ++k)
+        for (int64_t j = nr; j < kGemmNR; ++j) bp[k * kGemmNR + j] = 0.f;
+    for (int64_t j = 0; j < nr; ++j) {  // each column of the strip is a panel row
+        const float* src = b + (j0 + j) * b_cs + k0 * b_rs;
+        for (int64_t k = 0; k < kc; ++k) bp[k * kGemmNR + j] = src[k * b_rs];
+    }
+}
+
+static void gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
+                 int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, float* bpack, int num_threads) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < N; ++j) c[i * ldc + j] = 0.f;
+        return;
+    }
+    const bool direct_b = b_cs == 1;
+    const int64_t n_kb = (K + kGemmKC - 1) / kGemmKC, n_mt = (M + kGemmMC - 1) / kGemmMC;
+    const int64_t n_nb = (N + kGemmNC - 1) / kGemmNC, n_js = (N + kGemmNR - 1) / kGemmNR, npad = n_js * kGemmNR;
+    if (!direct_b)  // B packed strip by strip of every K block: [kb][strip][kcb][NR]
+        parallel_for(n_kb * n_js, 1, threads_for(K * N, num_threads), [&](int64_t t) {
+            const int64_t kb = t / n_js, js = t % n_js, k0 = kb * kGemmKC, kc = std::min(kGemmKC, K - k0);
+            gemm_pack_b(b, b_rs, b_cs, k0, kc, js * kGemmNR, std::min(kGemmNR, N - js * kGemmNR),
+                        bpack + k0 * npad + js * kc * kGemmNR);
+        });
+    // Tiles of MC rows x NC columns.
+    parallel_for(n_mt * n_nb, 1, threads_for(M * N * K, num_threads), [&](int64_t t) {
+        alignas(64) float ap[kGemmMC * kGemmKC];
+        const int64_t i0 = t / n_nb * kGemmMC, mc = std::min(kGemmMC, M - i0);
+        const int64_t n0 = t % n_nb * kGemmNC, nb = std::min(kGemmNC, N - n0);
+        for (int64_t kb = 0; kb < n_kb; ++kb) {
+            const int64_t k0 = kb * kGemmKC, kc = std::min(kGemmKC, K - k0);
+            gemm_pack_a(a, a_rs, a_cs, i0, mc, k0, kc, ap);
+            for (int64_t j = n0; j < n0 + nb; j += kGemmNR) {
+                const int64_t nr = std::min(kGemmNR, n0 + nb - j);
+                const float* bp = direct_b ? b + k0 * b_rs + j : bpack + k0 * npad + j * kc;
+                const int64_t bs = direct_b ? b_rs : kGemmNR;
+                float* cj = c + i0 * ldc + j;
+                for (int64_t s = 0; s * kGemmMR < mc; ++s) {
+                    const float* as = ap + s * kc * kGemmMR;
+                    const int64_t mr = std::min(kGemmMR, mc - s * kGemmMR);
+                    if (nr > (kGemmNV - 1) * W || !direct_b)
+                        gemm_micro<kGemmNV>(kc, as, bp, bs, cj + s * kGemmMR * ldc, ldc, mr, nr, kb > 0);
+                    else
+                        gemm_micro<1>(kc, as, bp, bs, cj + s * kGemmMR * ldc, ldc, mr, nr, kb > 0);
+                }
+            }
+        }
+    });
+}
+
 }  // namespace MC_ISA_NS
 
 const KernelTable& MC_TABLE_FN() {
     static const KernelTable table{MC_ISA_NAME,           &MC_ISA_NS::spmm,           &MC_ISA_NS::sddmm,
                                    &MC_ISA_NS::group_sum, &MC_ISA_NS::expand_bias_act, &MC_ISA_NS::group_backward,
-                                   &MC_ISA_NS::score_tile};
+                                   &MC_ISA_NS::score_tile,
+                                   &MC_ISA_NS::gemm,           MC_ISA_NS::kGemmNR};
     return table;
 }
 

@@ -14,6 +14,15 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// KernelTable::gemm with its packing scratch held in `pack` (grown on first use, then reused).
+void dense_gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
+                int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, PanelVector& pack, int nt) {
+    const KernelTable& t = kernels();
+    const size_t need = static_cast<size_t>(t.gemm_pack_floats(K, N, b_cs));
+    if (pack.size() < need) pack.resize(need);  // only the weight gradient packs (a transposed panel)
+    t.gemm(M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, pack.data(), nt);
+}
+
 // Every check of a layer config; target_blocks runs them too (m = 0 would divide by zero).
 void check_config(const LayerConfig& cfg) {
     MC_CHECK(cfg.n_in >= 1 && cfg.n_out >= 1,
@@ -198,7 +207,8 @@ void Layer::set_state(std::vector<int64_t> new_indptr, std::vector<int32_t> new_
 }
 
 void LayerWork::ensure(const Layer& layer, int64_t batch) {
-    if (batch <= B && static_cast<int64_t>(Kt.size()) == layer.n_blocks() && Ap) return;
+    const size_t n_kt = layer.uses_dense() ? 0 : static_cast<size_t>(layer.n_blocks());  // dense: no transposed copy
+    if (batch <= B && Kt.size() == n_kt && Ap) return;
     B = std::max(B, batch);
     const int64_t ld = panel_ld(B);
     const bool shared = share_out && layer.m_out == 1;
@@ -209,7 +219,10 @@ void LayerWork::ensure(const Layer& layer, int64_t batch) {
         dU.resize(static_cast<size_t>(layer.G_out * ld));
     }
     dS.resize(static_cast<size_t>(layer.G_in * ld));
-    Kt.resize(static_cast<size_t>(layer.n_blocks()));
+    if (n_kt == 0)
+        std::vector<float>().swap(Kt);
+    else
+        Kt.resize(n_kt);
     Ap = A.data();
     Up = shared ? Ap : U.data();
     dUp = shared ? Ap : dU.data();
@@ -226,7 +239,10 @@ void Layer::forward(const float* in, int64_t B, LayerWork& w, int nt) const {
         kernels().group_sum(G_in, m_in, n_in, in, w.S.data(), B, ld, nt);
         w.S_ptr = w.S.data();
     }
-    kernels().spmm(G_out, indptr.data(), indices.data(), K.data(), w.S_ptr, w.Up, B, ld, nt);
+    if (uses_dense())  // U = K S with K the row-major G_out x G_in block matrix
+        dense_gemm(G_out, B, G_in, K.data(), G_in, 1, w.S_ptr, ld, 1, w.Up, ld, w.G, nt);
+    else
+        kernels().spmm(G_out, indptr.data(), indices.data(), K.data(), w.S_ptr, w.Up, B, ld, nt);
     kernels().expand_bias_act(n_out, m_out, w.Up, b.data(), bias_mode == BiasMode::Neuron,
                               activation == Activation::ReLU, w.Ap, B, ld, nt);
 }
@@ -237,6 +253,12 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
     kernels().group_backward(G_out, m_out, n_out, grad, grad_group, w.Ap, activation == Activation::ReLU,
                              relu_scale, bias_mode == BiasMode::Neuron, w.dUp, db.data(), B, ld, nt);
     const float* dU = w.dUp;
+    if (uses_dense()) {
+        // dK = dU S^T (G_out x G_in, row-major like K) and dS = K^T dU.
+        dense_gemm(G_out, G_in, B, dU, ld, 1, w.S_ptr, 1, ld, dK.data(), G_in, w.G, nt);
+        if (need_dS) dense_gemm(G_in, B, G_out, K.data(), 1, G_in, dU, ld, 1, w.dS.data(), ld, w.G, nt);
+        return;
+    }
     kernels().sddmm(G_out, indptr.data(), indices.data(), dU, w.S_ptr, dK.data(), B, ld, nt);
     if (need_dS) {
         // Weights in transposed order (a gather; the pattern is fixed between evolution steps).

@@ -52,7 +52,8 @@ struct LayerWork {
     PanelVector A;       ///< [n_out, B] activations (after dropout in training)
     PanelVector dU;      ///< [G_out, B] group sums of dL/dz
     PanelVector dS;      ///< [G_in, B] gradient w.r.t. the group sums of the input
-    std::vector<float> Kt;      ///< [|P|] weights in transposed order
+    std::vector<float> Kt;      ///< [|P|] weights in transposed order (sparse path only; empty on the dense path)
+    PanelVector G;       ///< packed right operand of the dense path's GEMMs (sized on first use)
     /// When true and m_out == 1, U, A and dU share one buffer (U is turned into A in place by the
     /// forward, A into dU by the backward): a third of the activation memory of a training step.
     /// The network sets it; the row-major convenience API keeps A intact after backward.
@@ -94,6 +95,15 @@ public:
     std::vector<int64_t> t_pos;     ///< [|P|] position of the entry in K
 
     int64_t n_blocks() const { return static_cast<int64_t>(indices.size()); }
+
+    /// Dense path (docs/engine.md): when every block is active, |P| = G_out * G_in and, the
+    /// columns of each row being sorted and distinct, K is the row-major G_out x G_in block matrix;
+    /// forward and backward then run their three products as GEMMs (KernelTable::gemm) on it, with
+    /// no copy of the weights. False forces the sparse kernels (tests, A/B). A pattern change that
+    /// leaves the layer sparse (pruning) switches back to the sparse kernels at the next call.
+    bool dense_path = true;
+    /// Whether forward and backward take the dense path now.
+    bool uses_dense() const { return dense_path && n_blocks() == G_out * G_in; }
     int64_t n_bias() const { return static_cast<int64_t>(b.size()); }
     /// Number of edges of the effective matrix: sum over active blocks of (rows * cols of the block).
     int64_t n_edges() const;

@@ -20,7 +20,7 @@ the OS kernel (where recorded) are mostly the waiting threads' futex sleeps and 
         --steps 4000 --epoch
 
 Needs Linux ``perf`` allowed to profile your own processes (kernel.perf_event_paranoid <= 2), CMake,
-a C++ compiler and the build requirements of the package (pybind11, cmeel-eigen).
+a C++ compiler and the build requirements of the package (scikit-build-core, pybind11).
 """
 
 from __future__ import annotations

@@ -5,14 +5,12 @@
 #
 #     scripts/sanitize.sh            # build dir build/sanitize, a few minutes on 2 cores
 #
-# Needs cmake, ninja, a C++17 compiler with libasan/libubsan, and Eigen (the cmeel-eigen package
-# of the Python build, found through the `python` on PATH or $PYTHON).
+# Needs cmake, ninja and a C++17 compiler with libasan/libubsan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${SANITIZE_BUILD_DIR:-build/sanitize}"
-PY="${PYTHON:-python}"
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMOTIFCORE_BUILD_TESTS=ON -DMOTIFCORE_BUILD_PYTHON=OFF \
-      -DMOTIFCORE_WERROR=ON -DPython_EXECUTABLE="$(command -v "$PY")" \
+      -DMOTIFCORE_WERROR=ON \
       -DCMAKE_CXX_FLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
       -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined"
 cmake --build "$BUILD"

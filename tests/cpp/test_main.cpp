@@ -431,6 +431,104 @@ void test_layout_transposes() {
         }
 }
 
+// KernelTable::gemm (the dense path) on every SIMD level this CPU runs: the three operand layouts
+// of a layer (forward K S, weight gradient dU S^T, input gradient K^T dU) at sizes that cross every
+// block boundary (MC = 96, KC = 256, NC = 512) and leave edge tiles, against a double reference
+// within the summation bound K * 2^-23 * sum |a| |b|; 1 and 2 threads bitwise equal; and a column
+// of C bitwise the same when computed alone (a sample does not depend on the batch around it).
+void test_dense_gemm() {
+    struct Case { int64_t M, N, K; bool transposed_a, transposed_b; };
+    const Case cases[] = {{100, 130, 300, false, false}, {7, 1, 5, false, false}, {97, 600, 130, false, true},
+                          {300, 3, 101, true, false}, {13, 17, 513, true, false}};
+    for (const char* level : {"generic", "avx2", "avx512"}) {
+        try {
+            motifcore::set_simd_level(level);
+        } catch (const std::invalid_argument&) {
+            continue;  // not compiled or not on this CPU
+        }
+        const motifcore::KernelTable& t = motifcore::kernels();
+        for (const Case& c : cases) {
+            // A is M x K (row-major, or stored K x M when transposed_a); B is K x N in a panel
+            // (rows ld apart), or stored as the N x K panel when transposed_b.
+            const int64_t lda = c.transposed_a ? c.M : c.K;
+            const int64_t b_rows = c.transposed_b ? c.N : c.K, b_cols = c.transposed_b ? c.K : c.N;
+            const int64_t ldb = motifcore::panel_ld(b_cols), ldc = motifcore::panel_ld(c.N);
+            std::vector<float> a(c.M * c.K), b(b_rows * ldb, 0.f), c1(c.M * ldc, -1.f), c2(c.M * ldc, -2.f);
+            for (size_t i = 0; i < a.size(); ++i) a[i] = std::sin(0.37f * static_cast<float>(i) + 0.1f);
+            for (int64_t r = 0; r < b_rows; ++r)
+                for (int64_t j = 0; j < b_cols; ++j) b[r * ldb + j] = std::cos(0.23f * static_cast<float>(r * b_cols + j));
+            const int64_t a_rs = c.transposed_a ? 1 : lda, a_cs = c.transposed_a ? lda : 1;
+            const int64_t b_rs = c.transposed_b ? 1 : ldb, b_cs = c.transposed_b ? ldb : 1;
+            std::vector<float> pack(static_cast<size_t>(t.gemm_pack_floats(c.K, c.N, b_cs)) + 1);
+            t.gemm(c.M, c.N, c.K, a.data(), a_rs, a_cs, b.data(), b_rs, b_cs, c1.data(), ldc, pack.data(), 1);
+            t.gemm(c.M, c.N, c.K, a.data(), a_rs, a_cs, b.data(), b_rs, b_cs, c2.data(), ldc, pack.data(), 2);
+            bool same = true, close = true;
+            for (int64_t i = 0; i < c.M; ++i)
+                for (int64_t j = 0; j < c.N; ++j) {
+                    double ref = 0, mag = 0;
+                    for (int64_t k = 0; k < c.K; ++k) {
+                        const double x = a[i * a_rs + k * a_cs], y = b[k * b_rs + j * b_cs];
+                        ref += x * y;
+                        mag += std::fabs(x * y);
+                    }
+                    same = same && c1[i * ldc + j] == c2[i * ldc + j];
+                    close = close && std::fabs(c1[i * ldc + j] - ref) <= static_cast<double>(c.K) * 0x1p-23 * mag;
+                }
+            EXPECT(same);
+            EXPECT(close);
+            if (!c.transposed_b && c.N > 1) {  // the last column alone: B and C shifted to start at it
+                const int64_t j = c.N - 1;
+                std::vector<float> bj(c.K * 16, 0.f), cj(c.M * 16, 0.f);
+                for (int64_t k = 0; k < c.K; ++k) bj[k * 16] = b[k * ldb + j];
+                t.gemm(c.M, 1, c.K, a.data(), a_rs, a_cs, bj.data(), 16, 1, cj.data(), 16, pack.data(), 2);
+                bool col = true;
+                for (int64_t i = 0; i < c.M; ++i) col = col && cj[i * 16] == c1[i * ldc + j];
+                EXPECT(col);
+            }
+        }
+    }
+    motifcore::set_simd_level("auto");
+}
+
+// A layer at density 1 takes the dense path; its forward and backward agree with the sparse
+// kernels on the same layer (dense_path = false) to the summation bound, for m = 1 and 2; a prune
+// makes it sparse, and it switches back to the sparse kernels (bitwise the forced-sparse result).
+void test_dense_layer_path() {
+    for (int64_t m : {1, 2}) {
+        LayerConfig cfg = config(45, 33, m, m, 1.0, 9);
+        cfg.activation = motifcore::Activation::ReLU;
+        Layer l(cfg);
+        EXPECT(l.uses_dense());
+        const int64_t B = 19;
+        std::vector<float> x(B * l.n_in), g(B * l.n_out);
+        for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.61f * static_cast<float>(i));
+        for (size_t i = 0; i < g.size(); ++i) g[i] = std::cos(0.29f * static_cast<float>(i));
+        auto run = [&](bool dense, std::vector<float>& out, std::vector<float>& gin, std::vector<float>& dK) {
+            l.dense_path = dense;
+            out.assign(B * l.n_out, 0.f);
+            gin.assign(B * l.n_in, 0.f);
+            l.forward_rowmajor(x.data(), B, out.data(), 2);
+            l.backward_rowmajor(g.data(), B, gin.data(), 2);
+            dK = l.dK;
+        };
+        std::vector<float> o1, gi1, dk1, o2, gi2, dk2;
+        run(true, o1, gi1, dk1);
+        run(false, o2, gi2, dk2);
+        auto near = [](const std::vector<float>& u, const std::vector<float>& v, double tol) {
+            bool ok = u.size() == v.size();
+            for (size_t i = 0; ok && i < u.size(); ++i) ok = std::fabs(u[i] - v[i]) <= tol * (1.0 + std::fabs(v[i]));
+            return ok;
+        };
+        EXPECT(near(o1, o2, 1e-5) && near(gi1, gi2, 1e-5) && near(dk1, dk2, 1e-5));
+        l.dense_path = true;
+        l.prune_smallest(5);
+        EXPECT(!l.uses_dense());
+        run(true, o1, gi1, dk1);
+        run(false, o2, gi2, dk2);
+        EXPECT(o1 == o2 && gi1 == gi2 && dk1 == dk2);
+    }
+}
+
 int main() {
     const std::vector<std::pair<const char*, std::function<void()>>> tests = {
         {"sample_positions", test_sample_positions},
@@ -450,6 +548,8 @@ int main() {
         {"pool_runs_fewer_threads_while_workers_stall", test_pool_runs_fewer_threads_while_workers_stall},
         {"state_pool", test_state_pool},
         {"layout_transposes", test_layout_transposes},
+        {"dense_gemm", test_dense_gemm},
+        {"dense_layer_path", test_dense_layer_path},
     };
     for (const auto& [name, fn] : tests) {
         const int before = g_failures;
