@@ -10,8 +10,8 @@ draws its own pattern at the same density. The torch paths step with ``torch.opt
 At each thread count, the implementations run interleaved (``repeats`` rounds of ``steps`` steps
 each, after ``warmup`` steps); each row is the best round's mean step time. Run::
 
-    python bench/torch_layers.py                   # 1 and 2 threads, the paper network
-    python bench/torch_layers.py --sizes 784-1000-1000-10 --threads 1 --repeats 3
+    python scripts/torch_layers.py                   # 1 and 2 threads, the paper network
+    python scripts/torch_layers.py --sizes 784-1000-1000-10 --threads 1 --repeats 3
 
 Also prints where a MotifLinear step goes (forward, loss, backward, optimizer, zero_grad). No
 assertions: a benchmark, not a test. On a shared machine the numbers are indicative only.
@@ -27,14 +27,14 @@ from typing import Any, Callable, Dict, List
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))  # references.py
 
 LR, MOMENTUM, WD = 0.01, 0.9, 5e-4
 
 
 def build(torch: Any, sizes: List[int], density: float, threads: int, seed: int = 0) -> Dict[str, Callable[..., Any]]:
     """Step functions ``f(x_np, y_np, x_t, y_t)`` of every available implementation."""
-    import baselines as bl
+    import references as bl
     from motifcore import MotifMLP
     from motifcore.torch import from_mlp
 
@@ -117,7 +117,7 @@ def main(argv: Any = None) -> None:
 
     import torch
 
-    import baselines as bl
+    import references as bl
 
     sizes = [int(s) for s in args.sizes.split("-")]
     rng = np.random.default_rng(0)

@@ -16,8 +16,8 @@ tables).
 The sides are interleaved round by round and each reports its minimum (``--repeats`` rounds), so
 a busy machine slows all of them alike as far as possible; quote the ratios as indicative.
 
-    python bench/dense.py                      # both parts, 1 and 2 threads (~1 min quiet)
-    python bench/dense.py --part layer --repeats 20
+    python scripts/dense_layer.py                      # both parts, 1 and 2 threads (~1 min quiet)
+    python scripts/dense_layer.py --part layer --repeats 20
 """
 
 from __future__ import annotations
