@@ -17,7 +17,11 @@ Usage (at low priority, one run at a time, never beside a benchmark that is time
         --runs 4:0 2:0 1:0 --work /tmp/paper-protocol --threads 1
 
 ``--recipe motifcore`` runs the default recipe instead (records under
-``docs/results/default-protocol/``).
+``docs/results/default-protocol/``). ``--table`` prints Table 4 from the committed records beside
+the paper's numbers (mean and sample standard deviation over the seeds that finished; unfinished
+runs listed apart) and runs nothing::
+
+    python scripts/paper_protocol.py --table
 """
 
 from __future__ import annotations
@@ -32,6 +36,38 @@ from pathlib import Path
 
 RECORDS = ("config.json", "metrics.jsonl", "summary.json")
 ROOT = Path(__file__).resolve().parents[1]
+#: Motif-SET paper (000_...), Table 4, Fashion-MNIST, 300 epochs: accuracy (%) and s/epoch per m
+#: (m = 8 is the paper's projection)
+PAPER_TABLE4 = {1: (76.10, 84.12), 2: (73.30, 47.69), 4: (69.20, 30.70), 8: (65.97, 31.14)}
+
+
+def table(records: Path) -> str:
+    """Table 4 from the records under ``records`` (``m<m>/seed<s>/``)."""
+    import statistics
+
+    lines = ["| m | seeds (300 ep.) | final acc. % | best acc. % (epoch) | median s/epoch | paper acc. % | "
+             "paper s/epoch | unfinished |", "|---|---|---|---|---|---|---|---|"]
+    for mdir in sorted(records.glob("m*"), key=lambda d: int(d.name[1:])):
+        m = int(mdir.name[1:])
+        done, partial = [], []
+        for sdir in sorted(mdir.glob("seed*")):
+            rows = [json.loads(x) for x in (sdir / "metrics.jsonl").read_text().splitlines() if x.strip()]
+            if (sdir / "summary.json").is_file() and not (sdir / "PARTIAL").exists():
+                done.append((sdir.name, json.loads((sdir / "summary.json").read_text()), rows))
+            elif rows:
+                partial.append(f"{sdir.name}: epoch {rows[-1]['epoch']}, acc {100 * rows[-1]['val_accuracy']:.2f}")
+
+        def ms(v: list[float]) -> str:
+            return f"{statistics.mean(v):.2f}" + (f" ± {statistics.stdev(v):.2f}" if len(v) > 1 else "")
+        fin = [100 * d[1]["final_accuracy"] for d in done]
+        best = [(100 * d[1]["best_accuracy"], d[1]["best_epoch"]) for d in done]
+        sec = [statistics.median(r["train_time"] for r in d[2]) for d in done]
+        pa, ps = PAPER_TABLE4.get(m, (None, None))
+        lines.append(f"| {m} | {len(done)} | {ms(fin) if fin else '-'} | "
+                     f"{', '.join(f'{b:.2f} ({e})' for b, e in best) or '-'} | "
+                     f"{ms(sec) if sec else '-'} | {pa if pa is not None else '-'} | {ps if ps is not None else '-'} | "
+                     f"{'; '.join(partial) or '-'} |")
+    return "\n".join(lines)
 
 
 def _parse_run(text: str) -> tuple[int, int]:
@@ -67,13 +103,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--recipe", default="paper", choices=("paper", "motifcore"))
     p.add_argument("--epochs", type=int, default=300)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--work", type=Path, required=True, help="folder for the run folders and their checkpoints")
+    p.add_argument("--work", type=Path, help="folder for the run folders and their checkpoints")
+    p.add_argument("--table", action="store_true", help="print Table 4 from the committed records and stop")
     p.add_argument("--records", type=Path, default=None,
                    help="where finished records go (default: docs/results/<recipe>-protocol/<dataset>)")
     p.add_argument("--motifcore", default="motifcore", help="the motifcore command to run")
     args = p.parse_args(argv)
     kind = "paper-protocol" if args.recipe == "paper" else "default-protocol"
     records = args.records or ROOT / "docs" / "results" / kind / args.dataset
+    if args.table:
+        print(table(records))
+        return 0
+    if args.work is None:
+        p.error("--work is required to run")
     for m, seed in args.runs:
         work = args.work / kind / args.dataset / f"m{m}" / f"seed{seed}"
         dest = records / f"m{m}" / f"seed{seed}"
