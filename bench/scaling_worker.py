@@ -174,7 +174,7 @@ def main() -> None:
         import torch
         torch.set_num_threads(a.threads)
         sys.path.insert(0, __file__.rsplit("/", 1)[0])
-        import baselines as bl
+        import references as bl
         mem0 = _status_mib()
         t0 = time.perf_counter()
         model = bl.torch_dense_mlp(torch, sizes, seed=a.seed)

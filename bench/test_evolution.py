@@ -34,7 +34,7 @@ def _keys(layer: Any) -> np.ndarray:
 @pytest.mark.parametrize("m", MOTIFS)
 def test_motifcore(benchmark: Any, info: Callable[..., None], sizes: Any, threads: int, m: int) -> None:
     benchmark.group = group_name(sizes)
-    net = MotifMLP(list(sizes.net), motif=m, density=DENSITY, seed=0, num_threads=threads)
+    net = MotifMLP(list(sizes.net), motif=m, density=DENSITY, distribution="uniform", seed=0, num_threads=threads)
     counts = [layer.n_blocks for layer in net.layers]
     before = [_keys(layer) for layer in net.layers]
     replaced = net.evolve(ZETA, seed=1)
@@ -56,7 +56,7 @@ def test_motifcore(benchmark: Any, info: Callable[..., None], sizes: Any, thread
 
 def test_numpy_scipy(benchmark: Any, info: Callable[..., None], sizes: Any, threads: int) -> None:
     benchmark.group = group_name(sizes)
-    net = MotifMLP(list(sizes.net), motif=1, density=DENSITY, seed=0, num_threads=threads)
+    net = MotifMLP(list(sizes.net), motif=1, density=DENSITY, distribution="uniform", seed=0, num_threads=threads)
     mats: List[sp.csr_matrix] = [
         sp.csr_matrix((layer.weights, layer.indices, layer.indptr), shape=(layer.n_out, layer.n_in))
         for layer in net.layers]

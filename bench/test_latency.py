@@ -46,7 +46,7 @@ def numpy_forward(net: MotifMLP, x: np.ndarray) -> np.ndarray:
 def test_motifcore(benchmark: Any, info: Callable[..., None], sizes: Any, threads: int,
                    samples: np.ndarray, m: int) -> None:
     benchmark.group = group_name(sizes)
-    net = MotifMLP(list(sizes.net), motif=m, density=DENSITY, seed=0, num_threads=threads)
+    net = MotifMLP(list(sizes.net), motif=m, density=DENSITY, distribution="uniform", seed=0, num_threads=threads)
     x1 = samples[:1]
     p1 = net.predict_proba(x1)
     assert p1.shape == (1, sizes.net[-1])

@@ -135,7 +135,7 @@ def step_batches(sizes: Any) -> List[Any]:
 
 
 def _mlp(sizes: Any, t: int) -> MotifMLP:
-    return MotifMLP(list(sizes.net), motif=1, density=STEP_DENSITY, seed=3, num_threads=t)
+    return MotifMLP(list(sizes.net), motif=1, density=STEP_DENSITY, distribution="uniform", seed=3, num_threads=t)
 
 
 def check_step_pair(net: MotifMLP, trainer: bl.TorchTrainer, batch: Any, steps: int = 2) -> None:

@@ -62,7 +62,7 @@ def cycler(fn: Callable[[Any, Any], float], data: List[Any]) -> Callable[[], flo
 def test_motifcore(benchmark: Any, info: Callable[..., None], sizes: Any, threads: int,
                    batches: List[Any], m: int) -> None:
     benchmark.group = group_name(sizes)
-    net = MotifMLP(list(sizes.net), motif=m, density=DENSITY, seed=0, num_threads=threads)
+    net = MotifMLP(list(sizes.net), motif=m, density=DENSITY, distribution="uniform", seed=0, num_threads=threads)
     x, y = batches[0]
     losses = [net.train_step(x, y, LR, MOMENTUM, WD) for _ in range(CHECK_STEPS)]
     # The first-loss check is test_initial_loss (averaged over seeds); here it is recorded only.
@@ -91,13 +91,14 @@ def test_initial_loss(sizes: Any, threads: int, batches: List[Any], m: int) -> N
     y = np.concatenate([b[1] for b in batches])
     firsts = []
     for seed in (0, 1, 2):
-        net = MotifMLP(list(sizes.net), motif=m, density=DENSITY, seed=seed, num_threads=threads)
+        net = MotifMLP(list(sizes.net), motif=m, density=DENSITY, distribution="uniform", seed=seed,
+                       num_threads=threads)
         firsts.append(net.evaluate(x, y)[0])
     mean = float(np.mean(firsts))
     print(f"m={m}: initial loss per seed {np.round(firsts, 3)}, mean {mean:.3f}")
     assert abs(mean - math.log(sizes.net[-1])) <= 1.0, \
         f"m={m}: mean initial loss {mean:.3f} (per seed {np.round(firsts, 3)}) not within 1 of ln(10)"
-    net = MotifMLP(list(sizes.net), motif=m, density=DENSITY, seed=0, num_threads=threads)
+    net = MotifMLP(list(sizes.net), motif=m, density=DENSITY, distribution="uniform", seed=0, num_threads=threads)
     losses = [net.train_step(batches[0][0], batches[0][1], LR, MOMENTUM, WD) for _ in range(CHECK_STEPS)]
     check_losses(losses, f"motifcore m={m}", sizes.net[-1], first_tol=math.inf)
 

@@ -41,7 +41,7 @@ def test_threads_same_result(sizes: Any, batch: Any, m: int) -> None:
     nets: List[MotifMLP] = []
     losses: List[List[float]] = []
     for t in THREADS:
-        net = MotifMLP(list(sizes.net), motif=m, density=DENSITY, seed=0, num_threads=t)
+        net = MotifMLP(list(sizes.net), motif=m, density=DENSITY, distribution="uniform", seed=0, num_threads=t)
         losses.append([net.train_step(x, y, LR, MOMENTUM, WD) for _ in range(3)])
         nets.append(net)
     np.testing.assert_allclose(losses[0], losses[1], rtol=0, atol=1e-5)
@@ -58,7 +58,7 @@ def test_motifcore(benchmark: Any, info: Callable[..., None], sizes: Any, batch:
         pytest.skip(f"{t} threads on a machine with fewer cores")
     benchmark.group = group_name(sizes, m)
     x, y = batch
-    net = MotifMLP(list(sizes.net), motif=m, density=DENSITY, seed=0, num_threads=t)
+    net = MotifMLP(list(sizes.net), motif=m, density=DENSITY, distribution="uniform", seed=0, num_threads=t)
     first = net.train_step(x, y, LR, MOMENTUM, WD)
     assert np.isfinite(first)
     info(benchmark, "motifcore", "train_step", m=m, density=DENSITY, threads=t, batch=sizes.batch,

@@ -73,7 +73,7 @@ def _step(net: MotifMLP, batches: List[Any]) -> Callable[[], float]:
 @pytest.mark.parametrize("state", ["fresh", "trained"])
 def test_adam_step(benchmark: Any, info: Callable[..., None], sizes: Any, threads: int, state: str) -> None:
     benchmark.group = f"adam step on a trained model {'-'.join(map(str, sizes.net))} d={DENSITY} B={sizes.batch}"
-    net = MotifMLP(list(sizes.net), motif=1, density=DENSITY, seed=0, num_threads=threads)
+    net = MotifMLP(list(sizes.net), motif=1, density=DENSITY, distribution="uniform", seed=0, num_threads=threads)
     batches = _batches(sizes)
     for _ in range(WARM_STEPS):
         _step(net, batches)()

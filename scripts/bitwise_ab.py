@@ -33,7 +33,7 @@ def dump(path: str) -> None:
         for m in (1, 2, 3):
             for t in (1, 2):
                 for opt in ("sgd", "adam"):
-                    net = MotifMLP([37, 101, 67, 5], motif=m, density=0.3, seed=11, num_threads=t)
+                    net = MotifMLP([37, 101, 67, 5], motif=m, density=0.3, distribution="uniform", seed=11, num_threads=t)
                     r = np.random.default_rng(1)
                     losses = []
                     for s, batch in enumerate((13, 1, 130, 17)):

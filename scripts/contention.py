@@ -47,7 +47,7 @@ import motifcore
 sizes = [int(s) for s in sizes.split(",")]
 gomp = sorted({line.split()[-1] for line in open("/proc/self/maps") if "libgomp" in line})
 rng = np.random.default_rng(0)
-net = motifcore.MotifMLP(sizes, motif=1, density=0.1, seed=0, num_threads=threads)
+net = motifcore.MotifMLP(sizes, motif=1, density=0.1, distribution="uniform", seed=0, num_threads=threads)
 x = rng.standard_normal((128, sizes[0])).astype(np.float32)
 y = rng.integers(0, sizes[-1], 128).astype(np.int64)
 for _ in range(warmup):

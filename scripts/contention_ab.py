@@ -42,7 +42,7 @@ import motifcore
 threads, per, loop = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
 sizes = [784, 3000, 3000, 3000, 10]
 rng = np.random.default_rng(0)
-net = motifcore.MotifMLP(sizes, motif=1, density=0.1, seed=0, num_threads=threads)
+net = motifcore.MotifMLP(sizes, motif=1, density=0.1, distribution="uniform", seed=0, num_threads=threads)
 x = rng.standard_normal((128, sizes[0])).astype(np.float32)
 y = rng.integers(0, sizes[-1], 128).astype(np.int64)
 for _ in range(3):

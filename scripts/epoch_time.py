@@ -29,7 +29,7 @@ def main() -> None:
               "machine": platform.processor() or platform.machine(),
               "load_average_before": os.getloadavg(), "build": mc.build_info(), "seconds_per_epoch": {}}
     for m in args.motifs:
-        model = mc.MotifMLP([784, 3000, 3000, 3000, 10], motif=m, density=0.1, seed=0, num_threads=args.threads)
+        model = mc.MotifMLP([784, 3000, 3000, 3000, 10], motif=m, density=0.1, distribution="uniform", seed=0, num_threads=args.threads)
         times = []
         for e in range(args.epochs):
             t0 = time.perf_counter()

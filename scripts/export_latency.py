@@ -32,7 +32,7 @@ def implementations(m: int, threads: int, folder: Path) -> tuple[MotifMLP, dict[
     import onnxruntime as ort
     import torch
 
-    net = MotifMLP(SIZES, motif=m, density=0.1, seed=0, num_threads=threads)
+    net = MotifMLP(SIZES, motif=m, density=0.1, distribution="uniform", seed=0, num_threads=threads)
     x = np.random.default_rng(0).standard_normal((1, SIZES[0])).astype(np.float32)
     xt = torch.from_numpy(x)
     so = ort.SessionOptions()

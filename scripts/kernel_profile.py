@@ -55,7 +55,8 @@ sys.modules["motifcore._core"] = core
 import numpy as np
 import motifcore
 assert motifcore._core is core
-net = motifcore.MotifMLP(sizes, motif=m, density=0.1, epsilon=eps or None, seed=0, num_threads=threads)
+net = motifcore.MotifMLP(sizes, motif=m, density=0.1, epsilon=eps or None, distribution=None if eps else "uniform",
+                         seed=0, num_threads=threads)
 rng = np.random.default_rng(0)
 data = [(rng.standard_normal((batch, sizes[0])).astype(np.float32),
          rng.integers(0, sizes[-1], batch).astype(np.int64)) for _ in range(4)]
