@@ -42,7 +42,7 @@ Spec keys (defaults in :data:`DEFAULTS`)
     Where the data live (not part of the run identity), the seed of the 2:1 split of datasets
     without an official split, and an optional seeded subsample of the training set.
 ``latency_repeats``, ``latency_warmup``
-    Batch-1 latency measurement of the trained model (:func:`motifcore.estimate.measure_latency`
+    Batch-1 latency measurement of the trained model (:func:`motifcore.analysis.estimate.measure_latency`
     on ``predict_proba``).
 ``checkpoint``
     Store the trained model of every run (default true).

@@ -138,7 +138,7 @@ class Trainer:
     lr : float, default 0.001
         Peak learning rate.
     lr_schedule : {"cosine", "constant", "step"} or callable ``f(epoch, batch) -> lr``
-        See :mod:`motifcore.schedules`. ``"cosine"`` has a linear warmup of ``warmup``.
+        See :mod:`motifcore.train.schedules`. ``"cosine"`` has a linear warmup of ``warmup``.
     warmup : int or float, default 0.05
         Warmup of ``"cosine"``: epochs (an int; the paper's 5) or a fraction of all steps (a
         float in [0, 1)).
