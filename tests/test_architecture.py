@@ -221,3 +221,17 @@ def test_one_version():
     from importlib.metadata import version
 
     assert motifcore.__version__ == version("motifcore")
+
+
+def test_split_modules_keep_their_public_paths():
+    # train/trainer.py gave History and the callbacks their own modules, experiments/sweep.py its
+    # spec half: the package paths stay, and motifcore.sweep still offers the spec functions
+    from motifcore.experiments import sweep, sweep_spec
+    from motifcore.train import callbacks, history
+
+    assert motifcore.History is motifcore.train.History is history.History
+    for name in ("Callback", "Checkpoint", "EarlyStopping", "JSONLLogger", "RestoreBest"):
+        assert getattr(motifcore.train, name) is getattr(callbacks, name), name
+    for name in ("DEFAULTS", "SWEEP_RECIPE", "expand_runs", "load_spec", "motif_label", "normalize_spec", "run_id"):
+        assert getattr(motifcore.sweep, name) is getattr(sweep_spec, name), name
+    assert set(sweep_spec.__all__) - {"EXECUTION_KEYS", "IDENTITY_KEYS"} <= set(sweep.__all__)

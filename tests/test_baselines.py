@@ -222,7 +222,7 @@ def test_retraining_modes():
 
 
 def test_retraining_resumes_bit_for_bit(tmp_path):
-    from motifcore.train.trainer import Checkpoint
+    from motifcore.train.callbacks import Checkpoint
     X, y, m, s1 = _dense_run(3)
     prune.global_magnitude_prune(m, density=0.4)
     start = m.get_state()
@@ -347,7 +347,7 @@ def test_kd_input_errors():
 
 
 def test_trainer_distills_and_resumes_bit_for_bit(tmp_path):
-    from motifcore.train.trainer import Checkpoint
+    from motifcore.train.callbacks import Checkpoint
     X, y = _data()
     teacher = MotifMLP([12, 32, 3], density=1.0, seed=9, num_threads=1)
     _trainer(teacher, 2).fit(X, y)
@@ -489,7 +489,7 @@ def test_centroid_gradient_matches_numpy_segment_sum():
 
 
 def test_trained_quantization_keeps_the_codebook_and_resumes(tmp_path):
-    from motifcore.train.trainer import Checkpoint
+    from motifcore.train.callbacks import Checkpoint
     X, y = _data()
 
     def model():

@@ -10,8 +10,8 @@ import motifcore.train.checkpoint as ckpt
 import numpy as np
 import pytest
 from motifcore import MotifMLP, Trainer, load_model
+from motifcore.train.callbacks import Checkpoint
 from motifcore.train.checkpoint import FORMAT_VERSION, load_checkpoint, read_metadata, save_checkpoint
-from motifcore.train.trainer import Checkpoint
 
 TIMING = ("train_time", "eval_time", "evolution_time")
 

@@ -15,7 +15,7 @@ from motifcore.defaults import DISTRIBUTIONS, EPOCHS, EVOLUTIONS, LR_SCHEDULES, 
 from motifcore.experiments import baselines, run, sweep
 from motifcore.experiments.config import RunConfig
 from motifcore.sklearn import MotifSETClassifier
-from motifcore.train.trainer import JSONLLogger
+from motifcore.train.callbacks import JSONLLogger
 
 TINY = ["--hidden", "32,32", "--epochs", "2", "--lr", "0.003", "--warmup", "1", "--threads", "1", "--no-progress"]
 

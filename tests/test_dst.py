@@ -11,7 +11,7 @@ import pytest
 from motifcore import MotifLayer, MotifMLP, Trainer, load_model
 from motifcore.nn import erk_densities, erk_epsilon
 from motifcore.train.updaters import DSR, RigL, apportion, make_updater
-from motifcore.train.trainer import Checkpoint
+from motifcore.train.callbacks import Checkpoint
 
 
 def layer_with(n_in, n_out, blocks, K, motif=1, vK=None):

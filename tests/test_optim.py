@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from motifcore import MotifLayer, MotifMLP, Trainer
 from motifcore.recipes import RECIPES, recipe
+from motifcore.train.callbacks import RestoreBest, as_callback
 from motifcore.train.schedules import evolution_schedule, lr_schedule
-from motifcore.train.trainer import RestoreBest, _FunctionCallback
 
 
 def blobs(n=600, d=20, k=3, seed=0):
@@ -287,7 +287,7 @@ def test_adam_run_resumes_bit_exactly(tmp_path):
     full = Trainer(MotifMLP([20, 32, 3], density=0.3, seed=0, num_threads=1), **kw)
     full.fit(X, y)
     half = Trainer(MotifMLP([20, 32, 3], density=0.3, seed=0, num_threads=1), **{**kw, "epochs": 4})
-    half.callbacks.append(_FunctionCallback(lambda t, e, logs: e == 2))
+    half.callbacks.append(as_callback(lambda t, e, logs: e == 2))
     half.fit(X, y)
     half.save_checkpoint(tmp_path / "ck.npz")
     resumed = Trainer.from_checkpoint(tmp_path / "ck.npz", progress=False)

@@ -21,7 +21,7 @@ from motifcore.cli import main
 from motifcore.data.datasets import DatasetError
 from motifcore.experiments.sweep import load_runs
 from motifcore.errors import DivergedError
-from motifcore.train.trainer import JSONLLogger
+from motifcore.train.callbacks import JSONLLogger
 
 PKG_PARENT = Path(mc.__file__).resolve().parent.parent
 

@@ -10,8 +10,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from motifcore import History, MotifMLP, Trainer, datasets
+from motifcore.train.callbacks import Callback, EarlyStopping, JSONLLogger
 from motifcore.train.schedules import evolution_schedule
-from motifcore.train.trainer import Callback, EarlyStopping, JSONLLogger, TrainingDivergedError
+from motifcore.train.trainer import TrainingDivergedError
 
 
 def blobs(n=600, d=20, k=3, seed=0):

@@ -22,9 +22,11 @@ from ._internal.validation import check_int, check_real, check_seed
 from .defaults import DEFAULT_RECIPE, DENSITY, MIN_STEPS
 from .defaults import recipe as get_recipe
 from .nn import MotifMLP
+from .train.callbacks import EarlyStopping, RestoreBest
 from .train.checkpoint import model_from_state
+from .train.history import History
 from .train.schedules import epochs_for
-from .train.trainer import EarlyStopping, History, RestoreBest, Trainer
+from .train.trainer import Trainer
 
 __all__ = ["ESTIMATOR_EPOCHS", "MotifSETClassifier"]
 

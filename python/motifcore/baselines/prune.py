@@ -22,7 +22,8 @@ import numpy as np
 
 from .._internal.io import PathLike
 from ..nn import MotifMLP
-from ..train.trainer import Checkpoint, Trainer
+from ..train.callbacks import Checkpoint
+from ..train.trainer import Trainer
 
 __all__ = ["MODES", "global_magnitude_prune", "iterative_densities", "iterative_prune", "retrainer", "rewind"]
 

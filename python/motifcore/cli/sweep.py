@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ..defaults import DENSITY, EPOCHS, EVOLUTIONS, LR_SCHEDULES, RECIPES
-from ..experiments.sweep import SWEEP_RECIPE, done_ids, expand_runs, load_spec, normalize_spec, run_sweep
+from ..experiments.sweep import done_ids, run_sweep
+from ..experiments.sweep_spec import SWEEP_RECIPE, expand_runs, load_spec, normalize_spec
 from ._common import int_min, number_list, warmup_arg
 
 
@@ -43,7 +44,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--evolution", choices=tuple(EVOLUTIONS),
                    help="how the block pattern changes (as motifcore train --evolution; default: the recipe's)")
     p.add_argument("--baseline-narrow", action="store_true", default=None,
-                   help="also run plain SET at hidden widths / m for every m > 1 (DESIGN.md §4.3)")
+                   help="also run plain SET at hidden widths / m for every m > 1 (docs/design.md §4.3)")
     p.add_argument("--limit-train", type=int_min(1), metavar="N", help="seeded training subsample")
     p.add_argument("--no-checkpoints", action="store_true", help="do not store the trained models")
     p.add_argument("--scheduler", metavar="ADDR", help="running Dask scheduler, e.g. tcp://host:8786")

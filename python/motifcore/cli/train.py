@@ -31,8 +31,8 @@ from ..experiments.config import RunConfig
 from ..experiments.run import Run, execute
 from ..nn import build_info
 from ..report.curves import plot_runs
+from ..train.callbacks import Checkpoint, JSONLLogger
 from ..train.checkpoint import read_metadata
-from ..train.trainer import Checkpoint, JSONLLogger
 from ._common import (
     EXIT_INTERRUPTED,
     MAX_CLI_SEED,
@@ -149,7 +149,7 @@ def _printer(total: int | None) -> Any:
     """Prints one line per epoch; ``total`` defaults to the trainer's epochs."""
     from tqdm.auto import tqdm
 
-    from ..train.trainer import Callback
+    from ..train.callbacks import Callback
 
     class EpochPrinter(Callback):
         def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> bool | None:

@@ -32,9 +32,10 @@ from .._internal.io import PathLike, atomic_write
 from ..analysis.estimate import measure_latency
 from ..baselines import compress, distill, prune
 from ..nn import MotifMLP
+from ..train.callbacks import Checkpoint
 from ..train.checkpoint import load_model, save_checkpoint
 from ..train.distillation import KD
-from ..train.trainer import Checkpoint, Trainer, TrainingDivergedError
+from ..train.trainer import Trainer, TrainingDivergedError
 from .config import RunConfig
 from .run import load_data
 

@@ -57,6 +57,7 @@ __all__ = [
     "model_from_state",
     "read_metadata",
     "save_checkpoint",
+    "trainer_settings",
 ]
 
 FORMAT = "motifcore-checkpoint"
@@ -329,7 +330,8 @@ def _build_model(p: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray],
 
 def load_checkpoint(path: PathLike, num_threads: int | None = None) -> CheckpointData:
     """Read a checkpoint; raises ``FileNotFoundError`` if missing and
-    :class:`~motifcore.errors.CheckpointError` (a ``ValueError``, naming the file) if corrupt, truncated, not a motifcore checkpoint or of an unsupported version."""
+    :class:`~motifcore.errors.CheckpointError` (a ``ValueError``, naming the file) if corrupt,
+    truncated, not a motifcore checkpoint or of an unsupported version."""
     p, meta, arrays = _read(path)
     model = _build_model(p, meta, arrays, num_threads)
     return CheckpointData(model=model, epoch=meta.get("epoch"), trainer=meta.get("trainer"),
@@ -340,3 +342,41 @@ def load_checkpoint(path: PathLike, num_threads: int | None = None) -> Checkpoin
 def load_model(path: PathLike, num_threads: int | None = None) -> MotifMLP:
     """The :class:`MotifMLP` stored in a checkpoint (pattern, weights, momentum, step)."""
     return load_checkpoint(path, num_threads).model
+
+
+def trainer_settings(ck: CheckpointData, path: PathLike, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The :class:`~motifcore.Trainer` keyword arguments of the training run stored in ``ck`` (read
+    from ``path``), with ``overrides`` applied: what :meth:`Trainer.from_checkpoint` passes on.
+
+    The configurations of older checkpoints are upgraded (no ``recipe``: the paper's, which they
+    ran; ``zero_init`` instead of ``regrow``), and JSON lists become tuples again. ValueError naming
+    ``path`` if the checkpoint holds a model only, or if the run used something a checkpoint does
+    not store (a callable schedule, a teacher's logits) and ``overrides`` does not give it again.
+    """
+    overrides = dict(overrides or {})
+    if ck.trainer is None or ck.epoch is None:
+        raise ValueError(f"{path}: the checkpoint holds a model only, not a training run")
+    if not isinstance(ck.trainer, dict) or "evolution" not in ck.trainer:
+        raise ValueError(f"{path}: the checkpoint's trainer configuration is incomplete (no 'evolution')")
+    cfg = dict(ck.trainer)
+    evo = cfg.pop("evolution")
+    kd = cfg.pop("distill", None)
+    if kd is not None and "distill" not in overrides:
+        raise ValueError(f"{path}: the run distilled from a teacher (temperature {kd['temperature']}, lam "
+                         f"{kd['lam']}); pass distill=KD(teacher_logits, ...) again")
+    if cfg.get("lr_schedule") is None and "lr_schedule" not in overrides:
+        raise ValueError(f"{path}: the run used a callable lr_schedule; pass lr_schedule= again")
+    if evo is None and "evolution" not in overrides:
+        raise ValueError(f"{path}: the run used a callable evolution schedule; pass evolution= again")
+    if evo is not None:
+        cfg["evolution"] = evo
+    cfg.setdefault("recipe", "paper")      # checkpoints written before recipes ran the paper's
+    if "zero_init" in cfg and "regrow" not in cfg:       # checkpoints written before `regrow`
+        cfg["regrow"] = "zero" if cfg["zero_init"] else "he"
+    cfg.pop("zero_init", None)
+    if "betas" in cfg:
+        cfg["betas"] = tuple(cfg["betas"])
+    if isinstance(cfg.get("evolve_layers"), list):
+        cfg["evolve_layers"] = tuple(cfg["evolve_layers"])
+    cfg.update(overrides)
+    return cfg

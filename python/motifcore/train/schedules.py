@@ -9,7 +9,7 @@ Conventions used everywhere in motifcore:
 * **Evolution happens between epochs.** ``zeta_at(e)`` is the prune fraction of the SET evolution
   that runs *after epoch e has completed* (and after its evaluation), ``0.0`` meaning "no
   evolution". There is never an evolution after the final epoch ``E``: ``zeta_at(E) == 0`` for
-  every schedule. The :class:`~motifcore.trainer.Trainer` applies the evolution scheduled after
+  every schedule. The :class:`~motifcore.train.trainer.Trainer` applies the evolution scheduled after
   epoch ``e`` right before training epoch ``e + 1`` (so it never runs after the last epoch, nor
   after an early stop, and a checkpoint written at the end of epoch ``e`` holds the trained,
   not-yet-evolved network).

@@ -19,31 +19,22 @@ With a mask updater (``evolution="rigl"`` or ``"dsr"``, :mod:`motifcore.train.up
 no step 1; step 2 is split at the updater's update batches into several native calls, with the
 update run between them, seeded from ``(seed, step, layer)``; its state goes into checkpoints.
 
-``History`` row ``e`` records the evolution of step 1 (``zeta``, ``pruned``, ``regrown``,
-``evolution_time``; with an updater: the fraction replaced by the epoch's last update, and blocks
-pruned and regrown per layer and seconds summed over its updates), the training (``train_loss``,
-``train_time`` -- wall clock of the native training calls only, the paper's protocol --,
-``lr_start``, ``lr_end``) and the evaluation (``val_loss``, ``val_accuracy`` or ``None``,
-``eval_time``), and at each evaluation epoch the neurons of each hidden layer without a path to
-the loss (``disconnected``, :meth:`MotifMLP.disconnected_neurons`, from the block pattern) and,
-with a held-out set, its dead ReLU neurons (``dead``: output 0 on each of the first
-:data:`DEAD_SAMPLES` held-out rows, :meth:`MotifMLP.dead_neurons`; not part of ``eval_time``).
+Row ``e`` of :attr:`Trainer.history` (:class:`~motifcore.train.history.History`, which lists its
+columns) records the evolution of step 1, the training of step 2 and the evaluation of step 3; the
+callbacks are in :mod:`motifcore.train.callbacks`.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import math
-import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Callable, cast
 
 import numpy as np
 
-from .._internal.io import PathLike, atomic_write
+from .._internal.io import PathLike
 from .._internal.validation import (
     as_float_matrix,
     as_labels,
@@ -68,270 +59,22 @@ from ..defaults import (
 from ..defaults import recipe as get_recipe
 from ..errors import DivergedError, TrainingDivergedError
 from ..nn import MotifMLP
-from .checkpoint import load_checkpoint, save_checkpoint
+from .callbacks import Callback, as_callback
+from .checkpoint import load_checkpoint, save_checkpoint, trainer_settings
 from .distillation import KD
+from .history import History
 from .schedules import EvolutionSchedule, LRSchedule, check_warmup, evolution_schedule, lr_schedule
 from .updaters import UPDATERS, MaskUpdater, make_updater
 
-__all__ = [
-    "Callback",
-    "Checkpoint",
-    "EarlyStopping",
-    "History",
-    "JSONLLogger",
-    "RestoreBest",
-    "Trainer",
-    "TrainingDivergedError",
-]
+__all__ = ["Trainer", "TrainingDivergedError"]
 
-
-
-log = logging.getLogger(__name__)     # a child of the "motifcore" logger
-
-# ------------------------------------------------------------------------------------------------
-# History
-# ------------------------------------------------------------------------------------------------
-
-_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "train_time", "eval_time",
-            "evolution_time", "lr_start", "lr_end", "zeta", "pruned", "regrown", "steps", "disconnected", "dead")
 
 #: rows of the held-out set on which an evaluation counts dead ReLU neurons (the first ones)
 DEAD_SAMPLES = 2048
 
-
-class History:
-    """Per-epoch records of a run (see the module docstring for what each field means).
-
-    ``history["val_accuracy"]`` (or ``history.val_accuracy``) is the column as a list, one entry
-    per completed epoch (``None`` where there was no evaluation); ``history.rows`` the records.
-    """
-
-    columns = _COLUMNS
-
-    def __init__(self, rows: Iterable[Mapping[str, Any]] | None = None) -> None:
-        self.rows: list[dict[str, Any]] = [dict(r) for r in rows or ()]
-
-    def append(self, row: Mapping[str, Any]) -> None:
-        self.rows.append(dict(row))
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, key: str) -> list[Any]:
-        if key not in _COLUMNS and not any(key in r for r in self.rows):
-            raise KeyError(f"unknown history column {key!r}; known: {', '.join(_COLUMNS)}")
-        return [r.get(key) for r in self.rows]
-
-    def __getattr__(self, key: str) -> list[Any]:
-        if key in _COLUMNS:
-            return self[key]
-        raise AttributeError(key)
-
-    def best(self, metric: str = "val_accuracy") -> dict[str, Any] | None:
-        """The row of the best epoch by ``metric`` (highest accuracy, lowest loss; the earliest
-        on ties), or ``None`` if no epoch has a value for it."""
-        higher = not metric.endswith("loss")
-        best_row = None
-        for r in self.rows:
-            v = r.get(metric)
-            if v is None:
-                continue
-            if best_row is None or (v > best_row[metric] if higher else v < best_row[metric]):
-                best_row = r
-        return dict(best_row) if best_row is not None else None
-
-    @property
-    def last(self) -> dict[str, Any] | None:
-        return dict(self.rows[-1]) if self.rows else None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Columnar, JSON-serialisable form: ``{"columns": [...], "rows": [[...], ...]}``."""
-        return {"columns": list(_COLUMNS), "rows": [[r.get(c) for c in _COLUMNS] for r in self.rows]}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> History:
-        try:
-            cols = list(data["columns"])
-            return cls(dict(zip(cols, row)) for row in data["rows"])
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"not a History dict: {exc}") from None
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, History) and self.rows == other.rows
-
-    def __repr__(self) -> str:
-        b = self.best()
-        tail = f", best val_accuracy {b['val_accuracy']:.4f} at epoch {b['epoch']}" if b else ""
-        return f"History({len(self)} epochs{tail})"
-
-
 # ------------------------------------------------------------------------------------------------
-# Callbacks
+# settings
 # ------------------------------------------------------------------------------------------------
-
-
-class Callback:
-    """Hooks called by :meth:`Trainer.fit` between native calls. Subclass and override; a plain
-    function ``f(trainer, epoch, logs)`` is accepted as a callback too.
-
-    ``on_epoch_end`` returning ``True`` stops training after that epoch.
-    """
-
-    def on_train_begin(self, trainer: Trainer) -> None:
-        pass
-
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> bool | None:
-        return None
-
-    def on_train_end(self, trainer: Trainer) -> None:
-        pass
-
-
-class _FunctionCallback(Callback):
-    def __init__(self, fn: Callable[..., bool | None]) -> None:
-        self.fn = fn
-
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> bool | None:
-        return self.fn(trainer, epoch, logs)
-
-
-_MONITORS = ("val_accuracy", "val_loss", "train_loss")
-
-
-def _check_monitor(monitor: str) -> str:
-    if monitor not in _MONITORS:
-        raise ValueError(f"monitor must be 'val_accuracy', 'val_loss' or 'train_loss', got {monitor!r}")
-    return monitor
-
-
-def _score(monitor: str, value: float) -> float:
-    """Higher is better: accuracies as they are, losses negated."""
-    return -float(value) if monitor.endswith("loss") else float(value)
-
-
-class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
-    evaluations. Stateless (decides from ``trainer.history``), so it survives a resume."""
-
-    def __init__(self, monitor: str = "val_accuracy", patience: int = 10, min_delta: float = 0.0) -> None:
-        self.monitor = _check_monitor(monitor)
-        self.patience = check_int(patience, "patience", 0)
-        if not (math.isfinite(min_delta) and min_delta >= 0):
-            raise ValueError(f"min_delta must be >= 0, got {min_delta}")
-        self.min_delta = float(min_delta)
-        self.stopped_epoch: int | None = None
-
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> bool | None:
-        values = [v for v in trainer.history[self.monitor] if v is not None]
-        if not values:
-            return None
-        best_i, best = 0, _score(self.monitor, values[0])
-        for i, v in enumerate(values[1:], 1):
-            if _score(self.monitor, v) > best + self.min_delta:
-                best_i, best = i, _score(self.monitor, v)
-        if len(values) - 1 - best_i > self.patience:
-            self.stopped_epoch = epoch
-            return True
-        return None
-
-
-class RestoreBest(Callback):
-    """Keep a copy of the model state of the best epoch by ``monitor`` and put it back when
-    training ends, so the model returned is the best one seen, bit for bit (``best_epoch`` tells
-    which). Epochs without a value for ``monitor`` are skipped; ties keep the earlier epoch."""
-
-    def __init__(self, monitor: str = "val_accuracy") -> None:
-        self.monitor = _check_monitor(monitor)
-        self.best_epoch: int | None = None
-        self._best: float | None = None
-        self._state: dict[str, np.ndarray] | None = None
-
-    def on_train_begin(self, trainer: Trainer) -> None:
-        self.best_epoch, self._best, self._state = None, None, None
-
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> bool | None:
-        v = logs.get(self.monitor)
-        if v is None:
-            return None
-        score = _score(self.monitor, v)
-        if self._best is None or score > self._best:
-            self._best, self.best_epoch = score, epoch
-            self._state = trainer.model.get_state()     # fresh arrays, not views of the engine
-        return None
-
-    def on_train_end(self, trainer: Trainer) -> None:
-        if self._state is not None and self.best_epoch != trainer.epoch:
-            trainer.model.set_state(self._state)
-
-
-class Checkpoint(Callback):
-    """Save the run to ``path`` (one file, overwritten atomically) every ``every`` epochs and when
-    training ends; ``extra`` is stored alongside (e.g. the CLI's run configuration)."""
-
-    def __init__(self, path: PathLike, every: int = 1, extra: Mapping[str, Any] | None = None) -> None:
-        self.path = Path(path)
-        self.every = check_int(every, "every")
-        self.extra = dict(extra or {})
-        self._saved_epoch: int | None = None
-
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> bool | None:
-        if epoch % self.every == 0:
-            trainer.save_checkpoint(self.path, extra=self.extra)
-            self._saved_epoch = epoch
-        return None
-
-    def on_train_end(self, trainer: Trainer) -> None:
-        if trainer.epoch > 0 and self._saved_epoch != trainer.epoch and not trainer._dirty:
-            trainer.save_checkpoint(self.path, extra=self.extra)
-            self._saved_epoch = trainer.epoch
-
-
-class JSONLLogger(Callback):
-    """Append one JSON line per epoch (the history row) to ``path``. On (re)start the file is
-    rewritten to hold exactly the epochs the trainer has done: lines of later epochs are dropped
-    (a resumed run's file stays clean), and the rows of done epochs come from the trainer's history
-    (restored from the checkpoint) where the file lost them, each restored row logged."""
-
-    def __init__(self, path: PathLike) -> None:
-        self.path = Path(path)
-
-    def on_train_begin(self, trainer: Trainer) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        by_epoch: dict[int, str] = {}
-        if self.path.exists():
-            for line in self.path.read_text().splitlines():
-                try:
-                    e = int(json.loads(line)["epoch"])
-                except (ValueError, KeyError, TypeError):
-                    continue
-                if 1 <= e <= trainer.epoch and e not in by_epoch:
-                    by_epoch[e] = line
-        restored = []
-        for row in getattr(getattr(trainer, "history", None), "rows", ()):
-            e = row.get("epoch")
-            if isinstance(e, int) and 1 <= e <= trainer.epoch and e not in by_epoch:
-                by_epoch[e] = json.dumps(row)
-                restored.append(e)
-        if restored:
-            log.warning("%s: rows of epochs %s were missing or unreadable; restored from the checkpoint's history",
-                        self.path, ", ".join(map(str, restored)))
-        keep = [by_epoch[e] for e in sorted(by_epoch)]
-        atomic_write(self.path, "".join(s + "\n" for s in keep).encode())   # never a truncated file
-
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> bool | None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(logs) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        return None
-
-
-# ------------------------------------------------------------------------------------------------
-# Trainer
-# ------------------------------------------------------------------------------------------------
-
-
-EVOLVE_LAYERS = EVOLVE_LAYER_SETS
 
 
 def _evolution_entry(evolution: Any) -> Evolution | None:
@@ -349,12 +92,12 @@ def _evolution_entry(evolution: Any) -> Evolution | None:
 
 def _check_evolve_layers(value: Any, n_layers: int) -> str | tuple[int, ...]:
     if isinstance(value, str):
-        if value not in EVOLVE_LAYERS:
-            raise ValueError(f"evolve_layers must be one of {', '.join(EVOLVE_LAYERS)} or a list of layer "
+        if value not in EVOLVE_LAYER_SETS:
+            raise ValueError(f"evolve_layers must be one of {', '.join(EVOLVE_LAYER_SETS)} or a list of layer "
                              f"indices, got {value!r}")
         return value
     if not isinstance(value, (list, tuple)) or not value:
-        raise TypeError(f"evolve_layers must be one of {', '.join(EVOLVE_LAYERS)} or a non-empty list of layer "
+        raise TypeError(f"evolve_layers must be one of {', '.join(EVOLVE_LAYER_SETS)} or a non-empty list of layer "
                         f"indices, got {value!r}")
     idx = tuple(check_int(i, "evolve_layers entry", 0) for i in value)
     bad = [i for i in idx if i >= n_layers]
@@ -381,7 +124,7 @@ _EVOLUTION_TAG = 0x5E7
 
 
 class Trainer:
-    """Train a :class:`MotifMLP` with the Motif-SET recipe (DESIGN.md §3).
+    """Train a :class:`MotifMLP` with the Motif-SET recipe (docs/design.md §3).
 
     Parameters
     ----------
@@ -395,7 +138,7 @@ class Trainer:
     lr : float, default 0.001
         Peak learning rate.
     lr_schedule : {"cosine", "constant", "step"} or callable ``f(epoch, batch) -> lr``
-        See :mod:`motifcore.schedules`. ``"cosine"`` has a linear warmup of ``warmup``.
+        See :mod:`motifcore.train.schedules`. ``"cosine"`` has a linear warmup of ``warmup``.
     warmup : int or float, default 0.05
         Warmup of ``"cosine"``: epochs (an int; the paper's 5) or a fraction of all steps (a
         float in [0, 1)).
@@ -449,6 +192,7 @@ class Trainer:
     shuffle : bool, default True
         Visit the training samples in a new random order every epoch (``False``: in the given order).
     callbacks : sequence of Callback or functions ``f(trainer, epoch, logs)``
+        See :mod:`motifcore.train.callbacks`.
     progress : bool, default True
         Show a tqdm progress bar (epochs, loss, accuracy, s/epoch, ETA) on stderr.
 
@@ -550,14 +294,7 @@ class Trainer:
         self.eval_batch_size: int | str = check_chunk(eval_batch_size, "eval_batch_size")
         self.seed = check_seed(seed)
         self.shuffle = bool(shuffle)
-        self.callbacks: list[Any] = []
-        for c in callbacks or []:
-            if callable(getattr(c, "on_epoch_end", None)):
-                self.callbacks.append(c)          # a Callback, or anything following its protocol
-            elif callable(c):
-                self.callbacks.append(_FunctionCallback(c))
-            else:
-                raise TypeError(f"callback {c!r} is neither callable nor has an on_epoch_end method")
+        self.callbacks: list[Any] = [as_callback(c) for c in callbacks or []]
         self.progress = bool(progress)
         # resolve the schedules now so bad values fail at construction, not after an epoch
         self.lr_schedule_for(self.batch_size)
@@ -606,7 +343,7 @@ class Trainer:
 
     # ---- checkpoints -------------------------------------------------------------------------
     def save_checkpoint(self, path: PathLike, extra: Mapping[str, Any] | None = None) -> Path:
-        """Save model, optimizer state, epoch, config and history (see :mod:`motifcore.checkpoint`)."""
+        """Save model, optimizer state, epoch, config and history (see :mod:`motifcore.train.checkpoint`)."""
         if self._dirty:
             raise RuntimeError("the trainer was interrupted inside an epoch; its state is not a "
                                "consistent point to checkpoint (use the last saved checkpoint)")
@@ -625,31 +362,7 @@ class Trainer:
         (required for callable schedules, which are not stored; any other change makes the
         continued run differ from an uninterrupted one)."""
         ck = load_checkpoint(path, num_threads=num_threads)
-        if ck.trainer is None or ck.epoch is None:
-            raise ValueError(f"{path}: the checkpoint holds a model only, not a training run")
-        if not isinstance(ck.trainer, dict) or "evolution" not in ck.trainer:
-            raise ValueError(f"{path}: the checkpoint's trainer configuration is incomplete (no 'evolution')")
-        cfg = dict(ck.trainer)
-        evo = cfg.pop("evolution")
-        kd = cfg.pop("distill", None)
-        if kd is not None and "distill" not in overrides:
-            raise ValueError(f"{path}: the run distilled from a teacher (temperature {kd['temperature']}, lam "
-                             f"{kd['lam']}); pass distill=KD(teacher_logits, ...) again")
-        if cfg.get("lr_schedule") is None and "lr_schedule" not in overrides:
-            raise ValueError(f"{path}: the run used a callable lr_schedule; pass lr_schedule= again")
-        if evo is None and "evolution" not in overrides:
-            raise ValueError(f"{path}: the run used a callable evolution schedule; pass evolution= again")
-        if evo is not None:
-            cfg["evolution"] = evo
-        cfg.setdefault("recipe", "paper")      # checkpoints written before recipes ran the paper's
-        if "zero_init" in cfg and "regrow" not in cfg:       # checkpoints written before `regrow`
-            cfg["regrow"] = "zero" if cfg["zero_init"] else "he"
-        cfg.pop("zero_init", None)
-        if "betas" in cfg:
-            cfg["betas"] = tuple(cfg["betas"])
-        if isinstance(cfg.get("evolve_layers"), list):
-            cfg["evolve_layers"] = tuple(cfg["evolve_layers"])
-        cfg.update(overrides)
+        cfg = trainer_settings(ck, path, overrides)
         try:
             trainer = cls(ck.model, callbacks=callbacks, progress=progress, **cfg)
         except TypeError as exc:
