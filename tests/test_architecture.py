@@ -27,7 +27,7 @@ ALLOWED = {
     "train": {"nn", "recipes", "_internal"},
     "experiments": {"train", "recipes", "nn", "data", "analysis", "baselines", "_internal"},
     "report": {"experiments", "analysis", "_internal"},
-    "sklearn": {"train", "recipes", "nn", "_internal"},
+    "sklearn": {"train", "recipes", "nn", "analysis", "_internal"},   # analysis: feature_importances_
     "baselines": {"train", "nn", "_internal"},
     "cli": {"experiments", "report", "train", "recipes", "nn", "export", "data", "analysis", "baselines", "_internal"},
     "torch": {"train", "nn", "export", "_internal"},      # motifcore.torch (needs torch; nothing imports it)

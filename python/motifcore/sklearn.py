@@ -110,6 +110,11 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         With ``early_stopping``: the best validation accuracy, whose weights were kept.
     best_epoch_ : int or None
         With ``early_stopping``: the epoch whose weights were kept.
+    feature_importances_ : ndarray of shape (n_features_in_,)
+        The strength of each feature's input neuron (the sum of ``|weight|`` of its active blocks
+        in the first layer, a block counted once per feature it covers;
+        :func:`motifcore.analysis.features.input_strength`), normalised to sum 1 as scikit-learn's
+        importances are. ``sklearn.feature_selection.SelectFromModel`` reads it.
     """
 
     def __init__(
@@ -315,6 +320,14 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
             self.best_validation_score_: float | None = self.validation_scores_[best_epoch - 1]
         else:
             self.validation_scores_ = self.best_validation_score_ = None
+
+    @property
+    def feature_importances_(self) -> np.ndarray:
+        """Input-neuron strengths of the fitted network, normalised to sum 1 (see the class docstring)."""
+        check_is_fitted(self, "model_")
+        from .analysis.features import input_strength
+
+        return input_strength(self.model_, normalize=True)
 
     def _check_X(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "model_")

@@ -1,5 +1,5 @@
 """Command line: ``motifcore train | evaluate | info | sweep | report | export | plot | baselines |
-analyze`` (also ``python -m motifcore``).
+analyze | select`` (also ``python -m motifcore``).
 
 The only place in the package that uses argparse: one module per subcommand, each with
 ``add_parser(subparsers)`` and ``run(args) -> exit status``; they call the library API.
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._version import __version__
-from . import analyze, baselines, evaluate, export, info, plot, report, sweep, train
+from . import analyze, baselines, evaluate, export, info, plot, report, select, sweep, train
 from ._common import EXIT_INTERRUPTED, EXIT_USAGE, Parser, UsageError
 
 __all__ = ["UsageError", "build_parser", "main"]
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="motifcore", description="Sparse (SET / Motif-SET) MLP training on CPUs.")
     p.add_argument("--version", action="version", version=f"motifcore {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=Parser)
-    for command in (train, evaluate, info, sweep, report, export, plot, baselines, analyze):
+    for command in (train, evaluate, info, sweep, report, export, plot, baselines, analyze, select):
         command.add_parser(sub)
     return p
 

@@ -1,0 +1,106 @@
+"""Feature selection from the sparse input layer: the strength of each input neuron.
+
+A trained sparse network keeps the input connections that the loss found useful and loses the
+others to evolution (SET removes the blocks of smallest ``|weight|``; motifcore's default
+``"input-cosine"`` evolution acts on the input layer only). The strength of an input neuron then
+ranks the features, as QuickSelection (Atashgahi et al.) does with the input neurons of a sparse
+autoencoder.
+
+**Definition.** Let the first layer hold the active blocks ``b = 1..|P|``, block ``b`` joining
+input motif ``g_b`` (the features ``g_b * m_in .. min((g_b + 1) * m_in, n_in) - 1``) to one
+output motif with the shared weight ``w_b``. The strength of feature ``j`` is
+
+    s_j = sum over the active blocks b whose input motif covers j of |w_b|
+
+so a block counts once for each feature it covers, whatever the number of output neurons
+(``m_out``) it feeds; a feature with no active block has strength 0. For ``m = 1`` (an ordinary
+sparse layer) this is the sum of ``|weight|`` of the feature's active connections, QuickSelection's
+neuron strength. ``level="edge"`` counts every edge of the effective ``n_out x n_in`` matrix
+instead (the column sums of ``|W|``: a block weighs ``|w_b|`` times its output-motif size).
+``normalize=True`` divides by the sum over the features (the shares sum to 1; all zeros stay
+zeros), as scikit-learn's ``feature_importances_`` do.
+
+The ranking orders the features by decreasing strength; ties keep the order of the feature index
+(a stable sort), so the ranking is a function of the weights alone.
+
+Inputs are duck-typed: a model (anything with ``.layers``, e.g. :class:`motifcore.MotifMLP`) or a
+single layer exposing ``n_in, n_out, motif, indptr, indices, weights`` like
+:class:`motifcore.MotifLayer`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["LEVELS", "feature_ranking", "input_strength", "top_features"]
+
+#: What a block counts for: ``"block"`` once per covered feature (the definition above), ``"edge"``
+#: once per edge of the effective matrix.
+LEVELS = ("block", "edge")
+
+
+def _first_layer(model: Any) -> Any:
+    layers = getattr(model, "layers", None)
+    layer = layers[0] if layers is not None and len(layers) else model
+    missing = [a for a in ("n_in", "n_out", "motif", "indptr", "indices", "weights") if not hasattr(layer, a)]
+    if missing:
+        raise TypeError(f"expected a model with .layers or a motif layer; {type(model).__name__} has no "
+                        f"{', '.join(missing)}")
+    return layer
+
+
+def input_strength(model: Any, *, level: str = "block", normalize: bool = False) -> np.ndarray:
+    """The strength of every input neuron of ``model``'s first layer, float64 ``[n_in]``.
+
+    Parameters
+    ----------
+    model : MotifMLP, MotifLayer or any object with ``.layers``
+        The trained network (or its first layer).
+    level : {"block", "edge"}, default "block"
+        ``"block"``: the sum of ``|w_b|`` over the active blocks covering the feature, one count per
+        block (see the module docstring). ``"edge"``: the column sum of ``|W|`` of the effective
+        matrix (a block counts once per output neuron it feeds).
+    normalize : bool, default False
+        Divide by the total so that the strengths sum to 1 (all zeros stay zeros).
+    """
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
+    layer = _first_layer(model)
+    n_in, n_out = int(layer.n_in), int(layer.n_out)
+    m_out, m_in = (int(v) for v in layer.motif)
+    indices = np.asarray(layer.indices, dtype=np.int64)
+    w = np.abs(np.asarray(layer.weights, dtype=np.float64))
+    if w.shape != indices.shape:
+        raise ValueError(f"the layer has {indices.size} active blocks but {w.size} weights")
+    if not np.all(np.isfinite(w)):
+        raise ValueError("the layer's weights are not finite (a diverged model?)")
+    if level == "edge":
+        indptr = np.asarray(layer.indptr, dtype=np.int64)
+        rows = np.repeat(np.arange(indptr.size - 1, dtype=np.int64), np.diff(indptr))
+        height = np.minimum((rows + 1) * m_out, n_out) - rows * m_out     # residual output motif
+        w = w * height
+    g_in = -(-n_in // m_in)
+    per_motif = np.bincount(indices, weights=w, minlength=g_in)
+    s = np.repeat(per_motif, m_in)[:n_in]                                  # residual input motif cut off
+    if normalize:
+        total = s.sum()
+        s = s / total if total > 0 else np.zeros_like(s)
+    return s
+
+
+def feature_ranking(model: Any, *, level: str = "block") -> np.ndarray:
+    """Feature indices by decreasing :func:`input_strength` (ties by increasing index), int64 ``[n_in]``."""
+    s = input_strength(model, level=level)
+    return np.argsort(-s, kind="stable").astype(np.int64)
+
+
+def top_features(model: Any, k: int, *, level: str = "block") -> np.ndarray:
+    """The ``k`` strongest features (the first ``k`` of :func:`feature_ranking`)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    ranking = feature_ranking(model, level=level)
+    if k > ranking.size:
+        raise ValueError(f"k={k} is more than the model's {ranking.size} input features")
+    return ranking[:k]
