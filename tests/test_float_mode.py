@@ -8,10 +8,9 @@ call, must still be IEEE.
 
 from __future__ import annotations
 
+import motifcore as mc
 import numpy as np
 import pytest
-
-import motifcore as mc
 
 SUBNORMAL = np.float32(1e-40)
 TINY = np.float32(1e-20)  # normal, but TINY * TINY is subnormal

@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..defaults import OPTIMIZERS, REGROW_MODES   # the registries; validation only checks against them
+from ..defaults import OPTIMIZERS, REGROW_MODES  # the registries; validation only checks against them
 
 MotifSpec = Union[int, Tuple[int, int]]
 

@@ -53,7 +53,24 @@ class _Engine:
         getattr(layer._core, f"set_{self.name}")(as_float_vector(value, self.size(layer), self.name))
 
 
-class MotifLayer:
+class BlockGeometry:
+    """The motif geometry of anything that holds an engine layer in ``self._core``
+    (:class:`MotifLayer`, :class:`motifcore.torch.MotifLinear`)."""
+
+    _core: Any
+
+    @property
+    def motif(self) -> Tuple[int, int]:
+        """(m_out, m_in)."""
+        return int(self._core.m_out), int(self._core.m_in)
+
+    @property
+    def groups(self) -> Tuple[int, int]:
+        """(G_out, G_in): number of output and input motifs."""
+        return int(self._core.G_out), int(self._core.G_in)
+
+
+class MotifLayer(BlockGeometry):
     """A block-sparse layer whose m_out x m_in blocks each share one weight (Motif-SET).
 
     Parameters
@@ -128,16 +145,6 @@ class MotifLayer:
     bias_mode = _Engine(str, "'neuron' (one bias per output neuron) or 'motif' (one per output motif).")
     n_blocks = _Engine(int, "Active blocks |P| (= unique weights).")
     n_edges = _Engine(int, "Edges of the effective n_out x n_in matrix (sum of the sizes of the active blocks).")
-
-    @property
-    def motif(self) -> Tuple[int, int]:
-        """(m_out, m_in)."""
-        return int(self._core.m_out), int(self._core.m_in)
-
-    @property
-    def groups(self) -> Tuple[int, int]:
-        """(G_out, G_in): number of output and input motifs."""
-        return int(self._core.G_out), int(self._core.G_in)
 
     @property
     def n_params(self) -> int:

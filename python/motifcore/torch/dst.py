@@ -279,7 +279,25 @@ class CHT(SET):
                 "regrown": [s["regrown_score"] + s["regrown_fill"] for s in stats], "stats": stats}
 
 
-class RigL(DynamicSparsity):
+class _StepUpdater(DynamicSparsity):
+    """An object over one of the Trainer's step-level mask updaters (``self.updater``,
+    :mod:`motifcore.train.updaters`) on a run of ``self.total_steps`` steps."""
+
+    updater: Any
+    total_steps: int
+
+    def is_update_step(self, t: int) -> bool:
+        return self.updater.is_update_step(t, self.total_steps)
+
+    def _update(self, t: int) -> Dict[str, Any]:
+        rec = self.updater.update(self._net, t, None, None, None,  # type: ignore[arg-type]
+                                  layers=set(range(len(self.layers))), total_steps=self.total_steps, seed=self.seed,
+                                  dropout=0.0)
+        rec.pop("loss", None)
+        return rec
+
+
+class RigL(_StepUpdater):
     """RigL / Motif-RigL (Evci et al., 2020) -- :class:`motifcore.train.updaters.RigL`: after step
     ``t`` with ``t % interval == 0`` and ``t < stop * total_steps``, each layer drops the
     ``k = floor(f(t) |P|)`` blocks of smallest ``|weight|`` (``f`` the cosine-decayed ``alpha``)
@@ -297,18 +315,8 @@ class RigL(DynamicSparsity):
                                       sample_factor=sample_factor, auto_steps=auto_steps, update_at_step0=False)
         self.total_steps = check_int(total_steps, "total_steps")
 
-    def is_update_step(self, t: int) -> bool:
-        return self.updater.is_update_step(t, self.total_steps)
 
-    def _update(self, t: int) -> Dict[str, Any]:
-        rec = self.updater.update(self._net, t, None, None, None,  # type: ignore[arg-type]
-                                  layers=set(range(len(self.layers))), total_steps=self.total_steps, seed=self.seed,
-                                  dropout=0.0)
-        rec.pop("loss", None)
-        return rec
-
-
-class DSR(DynamicSparsity):
+class DSR(_StepUpdater):
     """Dynamic Sparse Reparameterization (Mostafa & Wang, 2019) --
     :class:`motifcore.train.updaters.DSR`: after step ``t`` on its schedule, every layer removes
     its blocks with ``|weight| < H``, the removed blocks are handed back to the layers in
@@ -327,13 +335,7 @@ class DSR(DynamicSparsity):
                                      periods=periods, starts=starts, stop=stop)
         self.total_steps = check_int(total_steps, "total_steps")
 
-    def is_update_step(self, t: int) -> bool:
-        return self.updater.is_update_step(t, self.total_steps)
-
     def _update(self, t: int) -> Dict[str, Any]:
-        rec = self.updater.update(self._net, t, None, None, None,  # type: ignore[arg-type]
-                                  layers=set(range(len(self.layers))), total_steps=self.total_steps, seed=self.seed,
-                                  dropout=0.0)
-        rec.pop("loss", None)
+        rec = super()._update(t)
         rec["threshold"] = self.updater.threshold
         return rec

@@ -31,6 +31,7 @@ from .. import _core
 from .._internal.validation import check_density, check_epsilon, check_int, check_motif, check_seed
 from ..export.arrays import blocks_from_dense
 from ..nn import MotifLayer
+from ..nn.layer import BlockGeometry
 
 __all__ = ["MotifLinear", "from_linear"]
 
@@ -110,7 +111,7 @@ class _MotifFunction(torch.autograd.Function):
         return gx, gw, gb, None
 
 
-class MotifLinear(nn.Module):
+class MotifLinear(BlockGeometry, nn.Module):
     """A block-sparse linear layer whose ``m_out x m_in`` blocks each share one weight (Motif-SET),
     computed by motifcore's engine: ``y = x W^T + b`` with ``W[i, j] = weight[p]`` when the block
     ``p`` holding ``(i, j)`` is active, else 0.
@@ -206,16 +207,6 @@ class MotifLinear(nn.Module):
         return obj
 
     # ---- geometry and pattern ------------------------------------------------------------------
-    @property
-    def motif(self) -> Tuple[int, int]:
-        """(m_out, m_in)."""
-        return int(self._core.m_out), int(self._core.m_in)
-
-    @property
-    def groups(self) -> Tuple[int, int]:
-        """(G_out, G_in): output and input motifs."""
-        return int(self._core.G_out), int(self._core.G_in)
-
     @property
     def activation(self) -> str:
         return str(self._core.activation)

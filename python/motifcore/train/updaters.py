@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 
 from .._internal.validation import check_int, check_real
-from ..defaults import UPDATERS       # the updaters' names, registered in motifcore.defaults.EVOLUTIONS
+from ..defaults import UPDATERS  # the updaters' names, registered in motifcore.defaults.EVOLUTIONS
 from ..nn import MotifMLP
 
 __all__ = ["DSR", "UPDATERS", "MaskUpdater", "RigL", "apportion", "make_updater"]
