@@ -101,3 +101,110 @@ def test_from_torch_still_reads_exactly_what_it_can():
     _close_to_torch(torch, with_relu, MotifMLP.from_torch(with_relu, num_threads=1))
     with pytest.raises(ValueError, match="after the last layer"):      # the logits layer must stay linear
         MotifMLP.from_torch(nn.Sequential(compact[0], compact[1], compact[2], nn.ReLU()), num_threads=1)
+
+
+# ---- N9: messages name the real problem and the file, in one line ----------------------------------
+def _one_line(capsys, rc: int) -> str:
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("motifcore: error: "), err
+    return lines[0]
+
+
+@pytest.mark.parametrize("where", ["/dev/zero", "/dev/null"])
+def test_a_dataset_path_that_is_not_a_regular_file_is_not_reported_missing(where, capsys, tmp_path):
+    from motifcore.data import datasets
+    from motifcore.errors import DatasetError
+
+    if not __import__("os").path.exists(where):
+        pytest.skip(f"no {where}")
+    for kind in ("csv", "npz"):
+        with pytest.raises(DatasetError, match="not a regular file") as info:
+            datasets.load(f"{kind}:{where}")
+        assert not isinstance(info.value, FileNotFoundError)
+    with pytest.raises(DatasetError, match="is a folder"):
+        datasets.load(f"csv:{tmp_path}")
+    line = _one_line(capsys, main(["train", "--dataset", f"csv:{where}", "--epochs", "1", "--out", str(tmp_path / "r")]))
+    assert where in line and "not a regular file" in line and "not found" not in line
+    assert not (tmp_path / "r").exists()
+
+
+def test_atomic_write_to_a_folder_names_the_folder_and_leaves_no_temporary_file(tmp_path):
+    from motifcore._internal.io import atomic_write
+
+    target = tmp_path / "out.json"
+    target.mkdir()
+    with pytest.raises(IsADirectoryError) as info:
+        atomic_write(target, b"{}")
+    assert str(target) in str(info.value) and ".tmp" not in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"] and target.is_dir()
+
+
+@pytest.fixture
+def run(tmp_path):
+    from motifcore.train.checkpoint import save_checkpoint
+
+    d = tmp_path / "run"
+    save_checkpoint(d / "checkpoint.npz", MotifMLP([6, 5, 3], density=0.5, seed=0))
+    return d
+
+
+@pytest.mark.parametrize("cmd", [
+    ["train", "--dataset", "digits", "--hidden", "8", "--epochs", "1"],
+    ["analyze", "RUN", "--no-robustness"],
+    ["baselines", "--dataset", "digits", "--hidden", "8", "--epochs", "1"],
+    ["sweep", "--dataset", "digits", "--epochs", "1"],
+    ["report", "RUN"],
+], ids=lambda c: c[0])
+@pytest.mark.parametrize("below", [False, True], ids=["file", "below-a-file"])
+def test_an_output_folder_that_is_a_file_is_named(cmd, below, run, tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    out = afile / "sub" if below else afile
+    line = _one_line(capsys, main([str(run) if c == "RUN" else c for c in cmd] + ["--out", str(out)]))
+    assert str(afile) in line and ("is a file" in line) and ".tmp" not in line
+    assert afile.read_text() == "mine"
+
+
+def test_a_run_record_that_is_a_folder_is_named(run, capsys):
+    (run / "analysis" / "analysis.json").mkdir(parents=True)
+    line = _one_line(capsys, main(["analyze", str(run), "--no-robustness", "--no-figures"]))
+    assert str(run / "analysis" / "analysis.json") in line and ".tmp" not in line
+
+
+# ---- an absurd update fails at the step that made it --------------------------------------------
+def _batch():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((16, 8)).astype(np.float32), np.arange(16) % 3
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
+def test_an_absurd_learning_rate_is_blamed_on_its_own_step(optimizer):
+    x, y = _batch()
+    model = MotifMLP([8, 16, 3], density=0.5, seed=0, num_threads=1)
+    with pytest.raises(DivergedError, match=r"step 1: the update \(lr 1e\+38\).*2\^64"):
+        model.train_step(x, y, lr=1e38, optimizer=optimizer)
+    with pytest.raises(DivergedError):          # and the model refuses to compute until restored
+        model.decision_function(x)
+
+
+def test_the_bound_is_far_above_any_trained_weight_and_below_overflow():
+    # |w| ~ 1e16 after a huge step is still usable (its next forward is finite): not flagged
+    x, y = _batch()
+    model = MotifMLP([8, 16, 3], density=0.5, seed=0, num_threads=1)
+    model.train_step(x, y, lr=1e16, optimizer="sgd", momentum=0.0, weight_decay=0.0)
+    top = max(float(np.abs(layer.weights).max()) for layer in model.layers)
+    assert 1e14 < top < 2.0 ** 64
+    assert np.isfinite(model.decision_function(x)).all()
+
+
+def test_a_layer_step_to_absurd_weights_is_refused_by_the_next_forward():
+    layer = MotifLayer(8, 4, density=0.5, seed=0, activation="relu", num_threads=1)
+    x = np.ones((2, 8), np.float32)
+    layer.forward(x)
+    layer.backward(np.ones((2, 4), np.float32))
+    layer.sgd_step(lr=1e38, momentum=0.0, weight_decay=0.0)
+    assert np.isfinite(layer.weights).all()          # finite, but not usable
+    with pytest.raises(OverflowError, match="2\\^64"):      # the layer API's divergence error (EngineOverflowError)
+        layer.forward(x)
