@@ -208,3 +208,29 @@ def test_a_layer_step_to_absurd_weights_is_refused_by_the_next_forward():
     assert np.isfinite(layer.weights).all()          # finite, but not usable
     with pytest.raises(OverflowError, match="2\\^64"):      # the layer API's divergence error (EngineOverflowError)
         layer.forward(x)
+
+
+def test_motifcore_torch_to_mlp_refuses_the_same_cases_naming_the_module():
+    torch = _torch()
+    from motifcore.torch import MotifLinear, to_mlp
+
+    nn = torch.nn
+    a = MotifLinear(12, 16, density=0.5, seed=0, num_threads=1)
+    b = MotifLinear(16, 16, density=0.5, seed=1, num_threads=1)
+    c = MotifLinear(16, 3, density=0.5, seed=2, num_threads=1)
+    cases = [
+        (nn.Sequential(a, nn.Tanh(), c), TypeError, "Tanh at '1'"),
+        (nn.Sequential(a, c), ValueError, "no activation"),
+        (nn.Sequential(a, nn.ReLU(), nn.LayerNorm(16, elementwise_affine=False), c), TypeError, "LayerNorm at '2'"),
+        (nn.Sequential(a, nn.ReLU(), b, nn.ReLU(), b, nn.ReLU(), c), ValueError, "second time"),
+        (nn.Sequential(a, nn.ReLU(), c, nn.ReLU()), ValueError, "after the last layer"),
+    ]
+    for module, kind, words in cases:
+        with pytest.raises(kind, match=words):
+            to_mlp(module, num_threads=1)
+    good = nn.Sequential(a, nn.ReLU(), nn.Dropout(0.2), b, nn.ReLU(), c)
+    model = to_mlp(good, num_threads=1)
+    x = np.random.default_rng(0).standard_normal((5, 12)).astype(np.float32)
+    with torch.no_grad():
+        np.testing.assert_allclose(model.decision_function(x), good.eval()(torch.from_numpy(x)).numpy(),
+                                   rtol=1e-5, atol=1e-5)

@@ -14,14 +14,14 @@ does not import torch, yet a module saved with ``torch.save`` loads again by its
 from __future__ import annotations
 
 import warnings
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .._internal.validation import check_motif, per_layer
 from .arrays import LayerArrays, blocks_from_dense, model_layers, to_scipy_layer
 
-__all__ = ["from_torch", "to_torch", "torch_layers"]     # and MotifLinear, created on first use
+__all__ = ["from_torch", "mlp_chain", "to_torch", "torch_layers"]     # and MotifLinear, created on first use
 
 _CLASSES: dict = {}
 
@@ -130,43 +130,40 @@ def _where(path: str, m: Any) -> str:
     return f"{type(m).__name__} at {path!r}" if path else f"the {type(m).__name__} module itself"
 
 
-def torch_layers(module: Any) -> list:
-    """The weight layers of a torch MLP in the order its forward runs them: :class:`LayerArrays`
-    for a :class:`MotifLinear`, ``(weight [n_out, n_in], bias [n_out])`` NumPy arrays for an
-    ``nn.Linear``.
+def mlp_chain(module: Any, layer_io: Callable[[Any], Optional[Tuple[int, int, bool]]], kinds: str) -> List[Any]:
+    """The weight layers of the torch MLP ``module`` in the order its forward runs them, checked to
+    compute exactly what a :class:`~motifcore.MotifMLP` does; ``layer_io(m)`` gives ``(n_in,
+    n_out, applies_relu)`` for a weight layer and ``None`` for any other module, ``kinds`` names
+    the weight layers in messages (``"nn.Linear or MotifLinear"``).
 
-    Only what a :class:`~motifcore.MotifMLP` computes exactly is read: ``nn.Sequential``
-    containers (nested or not) of ``nn.Linear``/``MotifLinear`` layers with ReLU between
-    consecutive layers (an ``nn.ReLU`` module or a ``MotifLinear``'s own ReLU) and linear logits
-    after the last; ``nn.Dropout`` (the identity at inference) and ``nn.Identity`` anywhere, an
+    Read: ``nn.Sequential`` containers (nested or not) of weight layers with ReLU between
+    consecutive layers (an ``nn.ReLU`` module or the layer's own ReLU) and linear logits after the
+    last; ``nn.Dropout`` (the identity at inference) and ``nn.Identity`` anywhere, an
     ``nn.Flatten`` before the first layer. Anything else is refused with the module's path in
     ``module``: TypeError for another module kind (``Tanh``, ``LayerNorm``, ``Conv1d``, a custom
     container whose forward cannot be read, ...), ValueError for two layers with no ReLU between
-    them, an activation after the logits, a layer used twice, or layers whose sizes do not chain.
+    them, an activation before the first layer or after the logits, a layer used twice, or layers
+    whose sizes do not chain.
     """
     import torch
 
-    motif_linear = _define()["MotifLinear"]
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    if not any(layer_io(m) is not None for m in module.modules()):
+        raise TypeError(f"the module has no {kinds} layer")
     identity = (torch.nn.Dropout, torch.nn.AlphaDropout, torch.nn.Identity)     # at inference
-    out: list = []
+    out: List[Any] = []
     seen: dict = {}              # id of a layer -> its first path
-    last: Optional[Tuple[str, Any]] = None     # the previous weight layer
+    last: Optional[Tuple[str, Any, int, bool]] = None     # the previous weight layer
     relu_since: Optional[Tuple[str, Any]] = None    # a ReLU module after the previous weight layer
-    leaves = _reading_order(module, torch)
-    if not any(isinstance(m, (motif_linear, torch.nn.Linear)) for m in module.modules()):
-        raise TypeError("the module has no nn.Linear or MotifLinear layer")
-    for path, m in leaves:
-        if isinstance(m, (motif_linear, torch.nn.Linear)):
+    for path, m in _reading_order(module, torch):
+        io = layer_io(m)
+        if io is not None:
             if id(m) in seen:
                 raise ValueError(f"cannot convert {_where(path, m)}: it is the layer {seen[id(m)]!r} used a "
                                  f"second time (a MotifMLP has its own weights in every layer)")
             seen[id(m)] = path
-            if isinstance(m, motif_linear):
-                n_in, n_out, own_relu = m.n_in, m.n_out, m.activation == "relu"
-            else:
-                n_in, n_out, own_relu = m.in_features, m.out_features, False
+            n_in, n_out, own_relu = io
             if last is not None:
                 p_path, p_mod, p_out, p_relu = last
                 if p_out != n_in:
@@ -176,13 +173,7 @@ def torch_layers(module: Any) -> list:
                     raise ValueError(f"cannot convert {_where(path, m)}: no activation between it and "
                                      f"{_where(p_path, p_mod)} (a MotifMLP applies ReLU between layers)")
             last, relu_since = (path, m, n_out, own_relu), None
-            if isinstance(m, motif_linear):
-                w = m.weight.detach().cpu().numpy().astype(np.float32)
-                out.append(LayerArrays(m.n_in, m.n_out, m.m_out, m.m_in, m.indptr.cpu().numpy(), m.indices.cpu().numpy(), w,
-                                       m.bias.detach().cpu().numpy().astype(np.float32), m.bias_mode, m.activation))
-            else:
-                b = m.bias.detach().cpu().numpy() if m.bias is not None else np.zeros(m.out_features)
-                out.append((m.weight.detach().cpu().numpy().astype(np.float32), b.astype(np.float32)))
+            out.append(m)
         elif isinstance(m, torch.nn.ReLU):
             if last is None:
                 raise ValueError(f"cannot convert {_where(path, m)}: an activation before the first layer "
@@ -196,15 +187,42 @@ def torch_layers(module: Any) -> list:
             has_params = len(list(m.parameters(recurse=False))) > 0
             kind = "a layer with parameters" if has_params else (
                 "a container whose forward cannot be read" if len(m._modules) else "an operation other than ReLU")
-            raise TypeError(f"cannot convert {_where(path, m)} ({kind}): a MotifMLP is nn.Linear or MotifLinear "
-                            f"layers with ReLU between them (nn.Sequential containers, nn.Dropout and nn.Identity "
-                            f"are read too)")
+            raise TypeError(f"cannot convert {_where(path, m)} ({kind}): a MotifMLP is {kinds} layers with ReLU "
+                            f"between them (nn.Sequential containers, nn.Dropout and nn.Identity are read too)")
     assert last is not None
     p_path, p_mod, _, p_relu = last
     if p_relu or relu_since is not None:
         what = _where(*relu_since) if relu_since is not None else f"the ReLU of {_where(p_path, p_mod)}"
         raise ValueError(f"cannot convert {what}: an activation after the last layer (a MotifMLP gives linear "
                          f"logits)")
+    return out
+
+
+def torch_layers(module: Any) -> list:
+    """The weight layers of a torch MLP in the order its forward runs them: :class:`LayerArrays`
+    for a :class:`MotifLinear`, ``(weight [n_out, n_in], bias [n_out])`` NumPy arrays for an
+    ``nn.Linear``. Only what a :class:`~motifcore.MotifMLP` computes exactly is read; anything
+    else is refused naming the module (:func:`mlp_chain` lists what is read)."""
+    import torch
+
+    motif_linear = _define()["MotifLinear"]
+
+    def layer_io(m: Any) -> Optional[Tuple[int, int, bool]]:
+        if isinstance(m, motif_linear):
+            return m.n_in, m.n_out, m.activation == "relu"
+        if isinstance(m, torch.nn.Linear):
+            return m.in_features, m.out_features, False
+        return None
+
+    out: list = []
+    for m in mlp_chain(module, layer_io, "nn.Linear or MotifLinear"):
+        if isinstance(m, motif_linear):
+            w = m.weight.detach().cpu().numpy().astype(np.float32)
+            out.append(LayerArrays(m.n_in, m.n_out, m.m_out, m.m_in, m.indptr.cpu().numpy(), m.indices.cpu().numpy(), w,
+                                   m.bias.detach().cpu().numpy().astype(np.float32), m.bias_mode, m.activation))
+        else:
+            b = m.bias.detach().cpu().numpy() if m.bias is not None else np.zeros(m.out_features)
+            out.append((m.weight.detach().cpu().numpy().astype(np.float32), b.astype(np.float32)))
     return out
 
 
