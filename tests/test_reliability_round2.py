@@ -234,3 +234,20 @@ def test_motifcore_torch_to_mlp_refuses_the_same_cases_naming_the_module():
     with torch.no_grad():
         np.testing.assert_allclose(model.decision_function(x), good.eval()(torch.from_numpy(x)).numpy(),
                                    rtol=1e-5, atol=1e-5)
+
+
+def test_from_torch_of_an_all_zero_linear_saves_and_loads(tmp_path):
+    torch = _torch()
+    from motifcore.train.checkpoint import load_model, save_checkpoint
+
+    module = _mlp(torch, torch.nn.Linear(12, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    with torch.no_grad():
+        module[0].weight.zero_()
+    model = MotifMLP.from_torch(module, num_threads=1)
+    assert model.layers[0].n_blocks == 0
+    save_checkpoint(tmp_path / "z.npz", model)
+    back = load_model(tmp_path / "z.npz")
+    assert back.layers[0].n_blocks == 0
+    x = np.ones((3, 12), np.float32)
+    np.testing.assert_array_equal(back.decision_function(x), model.decision_function(x))
+    _close_to_torch(torch, module, back)

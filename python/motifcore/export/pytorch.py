@@ -276,5 +276,7 @@ def from_torch(model_cls: Any, module: Any, motif: Union[int, Sequence[Any], Non
         state.pop(f"layer{i}.weight_sq", None)
         state.pop(f"layer{i}.bias_sq", None)
     model.set_state(state)
-    model.config["density"] = [layer.density for layer in model.layers]
+    # a layer left with 0 blocks (an all-zero weight) records the density it was built with: the
+    # checkpoint loader rebuilds the model from the config, and a density must be in (0, 1]
+    model.config["density"] = [layer.density if layer.n_blocks else d for layer, d in zip(model.layers, tiny)]
     return model
