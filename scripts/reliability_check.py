@@ -4,6 +4,7 @@ entries), each run in its own subprocess (4 GiB address-space cap, 300 s timeout
 classified:
 
 * ``crash``  -- the process died (signal, or a non-zero exit without a verdict: libgomp exit, abort);
+* ``hang``   -- it did not finish within the timeout (300 s);
 * ``wrong``  -- it finished but gave a wrong answer or accepted bad data silently;
 * ``lost``   -- a file the user had was destroyed or emptied;
 * ``clear``  -- refused with a Python exception naming the problem (CLI: one ``motifcore: error:``
@@ -506,7 +507,7 @@ def run_case(code: str) -> tuple[str, str]:
             r = subprocess.run([sys.executable, "-c", PRE + textwrap.dedent(code)], cwd=tmp, env=env,
                                capture_output=True, text=True, timeout=300, preexec_fn=limit)
         except subprocess.TimeoutExpired:
-            return "crash", "timeout (hang)"
+            return "hang", "timeout"
     last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
     if last.startswith("VERDICT ") and r.returncode == 0:
         return last.split()[1], (r.stdout.strip().splitlines() or [""])[0][:110]
@@ -526,11 +527,11 @@ def main(words: list[str]) -> int:
             print(f"  {group} / {name}: {verdict}  {detail}", file=sys.stderr)
         totals.update(counts)
         rows.append((group, len(cases), counts))
-    print("| class | tried | crashes | silent wrong results | data lost | clear error | handled correctly |")
-    print("|---|---|---|---|---|---|---|")
+    print("| class | tried | crashes | hangs | silent wrong results | data lost | clear error | handled correctly |")
+    print("|---|---|---|---|---|---|---|---|")
     for group, n, c in rows + [("**total**", sum(n for _, n, _ in rows), totals)]:
-        print(f"| {group} | {n} | {c['crash']} | {c['wrong']} | {c['lost']} | {c['clear']} | {c['ok']} |")
-    return 0 if totals["crash"] + totals["wrong"] + totals["lost"] == 0 else 1
+        print(f"| {group} | {n} | {c['crash']} | {c['hang']} | {c['wrong']} | {c['lost']} | {c['clear']} | {c['ok']} |")
+    return 0 if totals["crash"] + totals["hang"] + totals["wrong"] + totals["lost"] == 0 else 1
 
 
 if __name__ == "__main__":
