@@ -332,7 +332,8 @@ CASES: dict[str, list[tuple[str, str]]] = {
           for name, mods in (
               ("Tanh", "nn.Linear(12, 16), nn.Tanh(), nn.Linear(16, 3)"),
               ("no activation", "nn.Linear(12, 16), nn.Linear(16, 3)"),
-              ("a parameter-free LayerNorm", "nn.Linear(12, 16), nn.ReLU(), nn.LayerNorm(16, elementwise_affine=False), "
+              ("a parameter-free LayerNorm", "nn.Linear(12, 16), nn.ReLU(), "
+                                             "nn.LayerNorm(16, elementwise_affine=False), "
                                              "nn.Linear(16, 3)"),
               ("a reused Linear", "nn.Linear(12, 16), nn.ReLU(), lin, nn.ReLU(), lin, nn.ReLU(), nn.Linear(16, 3)"),
               ("a ReLU on the logits", "nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 3), nn.ReLU()"),
@@ -341,14 +342,16 @@ CASES: dict[str, list[tuple[str, str]]] = {
         ("from_torch of a custom forward", "import torch\nfrom torch import nn\n"
          "class C(nn.Module):\n def __init__(s): super().__init__(); s.a = nn.Linear(12, 16); s.b = nn.Linear(16, 3)\n"
          " def forward(s, x): return s.b(torch.sigmoid(s.a(x)))\nclear(lambda: mc.MotifMLP.from_torch(C()))"),
-        ("from_torch of Linear-ReLU-Dropout-Linear is exact", "import torch\nfrom torch import nn\ntorch.manual_seed(0)\n"
+        ("from_torch of Linear-ReLU-Dropout-Linear is exact", "import torch\nfrom torch import nn\n"
+                                                              "torch.manual_seed(0)\n"
          "t = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3)).eval()\n"
          "m = mc.MotifMLP.from_torch(t); x = X[:9, :12]\nwith torch.no_grad(): r = t(torch.from_numpy(x)).numpy()\n"
          "verdict('ok' if np.allclose(m.decision_function(x), r, rtol=1e-5, atol=1e-5) else 'wrong')"),
         ("from_torch of an all-zero Linear saves and loads", "import torch\nfrom torch import nn\n"
          "t = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 3))\nt[0].weight.data.zero_()\n"
          "m = mc.MotifMLP.from_torch(t); save_checkpoint('z.npz', m); b = load_model('z.npz')\n"
-         "verdict('ok' if np.array_equal(b.decision_function(X[:5, :12]), m.decision_function(X[:5, :12])) else 'wrong')"),
+         "verdict('ok' if np.array_equal("
+         "b.decision_function(X[:5, :12]), m.decision_function(X[:5, :12])) else 'wrong')"),
     ],
     "plot": [
         ("plot --out the run's metrics.jsonl", "run_dir()\ncli_keeps(['run/metrics.jsonl'], 'plot', 'run', '--out', "
@@ -356,7 +359,8 @@ CASES: dict[str, list[tuple[str, str]]] = {
         ("plot --out the user's PNG", "run_dir(); open('mine.png', 'wb').write(b'png')\n"
          "cli_keeps(['mine.png'], 'plot', 'run', '--out', 'mine.png', say='--overwrite')"),
         ("plot of string-valued losses", "run_dir()\nrows = [json.loads(l) for l in open('run/metrics.jsonl')]\n"
-         "rows[0]['train_loss'] = 'abc'\nopen('run/metrics.jsonl', 'w').write(''.join(json.dumps(r) + '\\n' for r in rows))\n"
+         "rows[0]['train_loss'] = 'abc'\n"
+         "open('run/metrics.jsonl', 'w').write(''.join(json.dumps(r) + '\\n' for r in rows))\n"
          "cli('plot', 'run', '--out', 'p.png')"),
         ("plot of duplicate epochs", "run_dir()\nl = open('run/metrics.jsonl').read()\n"
          "open('run/metrics.jsonl', 'w').write(l + l)\ncli('plot', 'run', '--out', 'p.png')"),
@@ -378,7 +382,8 @@ CASES: dict[str, list[tuple[str, str]]] = {
          "verdict('ok' if rc == 0 and 'counts' in json.load(open('run/analysis/analysis.json')) else 'wrong')"),
     ],
     "baselines": [
-        ("baselines --temperature inf", "rc, t = quiet('baselines', '--dataset', 'digits', '--out', 'b', '--temperature', "
+        ("baselines --temperature inf", "rc, t = quiet('baselines', '--dataset', 'digits', "
+                                        "'--out', 'b', '--temperature', "
          "'inf')\nprint(rc, t)\nverdict('clear' if rc == 2 and len(t.splitlines()) == 1 and '(0, inf]' not in t "
          "else 'wrong')"),
         ("baselines --density 0", "cli('baselines', '--dataset', 'digits', '--out', 'b', '--density', '0')"),
@@ -399,8 +404,10 @@ CASES: dict[str, list[tuple[str, str]]] = {
          "codes, errs = lock_race([a, a])\nprint(start, codes, errs)\ne = epochs_of('r/metrics.jsonl')\n"
          "verdict('clear' if sorted(codes) == [0, 2] and e == list(range(1, 9)) else 'wrong')"),
         ("train into a folder another process holds", "import subprocess\n"
-         "h = subprocess.Popen([sys.executable, '-c', 'import sys, time\\nfrom motifcore._internal.io import FolderLock\\n"
-         "FolderLock(\"held\").acquire()\\nprint(1, flush=True)\\ntime.sleep(60)'], stdout=subprocess.PIPE, text=True)\n"
+         "h = subprocess.Popen([sys.executable, '-c', "
+         "'import sys, time\\nfrom motifcore._internal.io import FolderLock\\n"
+         "FolderLock(\"held\").acquire()\\nprint(1, flush=True)\\n"
+         "time.sleep(60)'], stdout=subprocess.PIPE, text=True)\n"
          "h.stdout.readline()\ntry:\n rc, t = quiet('train', '--dataset', 'digits', '--hidden', '16', '--epochs', '1', "
          "'--out', 'held')\nfinally:\n h.kill(); h.wait()\nprint(rc, t)\n"
          "verdict('clear' if rc == 2 and 'held' in t and not os.path.exists('held/checkpoint.npz') else 'wrong')"),
@@ -429,11 +436,13 @@ CASES: dict[str, list[tuple[str, str]]] = {
           for args in ("0, 8", "12, 8, motif=0", "12, 8, density=1.5", "12, 8, density=float('nan')",
                        "12, 8, activation='tanh'", "12, 8, num_threads=10**9")],
         ("MotifLinear gradients match a dense reference", "import torch\nfrom motifcore.torch import MotifLinear\n"
-         "L = MotifLinear(12, 8, motif=2, density=0.5, seed=0, num_threads=1)\nx = torch.randn(5, 12, requires_grad=True)\n"
+         "L = MotifLinear(12, 8, motif=2, density=0.5, seed=0, num_threads=1)\n"
+         "x = torch.randn(5, 12, requires_grad=True)\n"
          "L(x).square().sum().backward()\nW = L.to_dense().detach().requires_grad_(); b = L.dense_bias().detach()\n"
          "x2 = x.detach().clone().requires_grad_(); (x2 @ W.T + b).square().sum().backward()\n"
          "verdict('ok' if torch.allclose(x.grad, x2.grad, rtol=1e-4, atol=1e-5) else 'wrong')"),
-        *[(f"{cls} on {name}", "import torch\nfrom torch import nn\nfrom motifcore.torch import MotifLinear, SET, RigL, DSR\n"
+        *[(f"{cls} on {name}", "import torch\nfrom torch import nn\n"
+                               "from motifcore.torch import MotifLinear, SET, RigL, DSR\n"
            f"model = {model}\nclear(lambda: {cls}(model, {extra}))")
           for cls, extra in (("SET", "None"), ("RigL", "None, total_steps=100"), ("DSR", "None, total_steps=100"))
           for name, model in (("a model without MotifLinear", "nn.Sequential(nn.Linear(4, 4), nn.ReLU())"),
@@ -446,7 +455,8 @@ CASES: dict[str, list[tuple[str, str]]] = {
          "clear(lambda: SET(MotifLinear(12, 8, num_threads=1), 'adam'))"),
         ("SET update keeps torch and engine in step", "import torch\nfrom motifcore.torch import MotifLinear, SET\n"
          "L = MotifLinear(64, 32, motif=2, density=0.3, seed=0, num_threads=1)\n"
-         "opt = torch.optim.Adam(L.parameters(), lr=1e-2)\ns = SET(L, opt, zeta=0.3, interval=1)\nx = torch.randn(8, 64)\n"
+         "opt = torch.optim.Adam(L.parameters(), lr=1e-2)\ns = SET(L, opt, zeta=0.3, interval=1)\n"
+         "x = torch.randn(8, 64)\n"
          "for _ in range(5):\n opt.zero_grad(); L(x).square().sum().backward(); opt.step(); s.step()\n"
          "W = L.to_dense().detach(); r = x @ W.T + L.dense_bias().detach()\n"
          "verdict('ok' if torch.allclose(L(x).detach(), r, rtol=1e-4, atol=1e-4) and L.n_blocks > 0 else 'wrong')"),
@@ -466,7 +476,8 @@ CASES: dict[str, list[tuple[str, str]]] = {
            "clear(lambda: load_model('b.npz'))")
           for name in ("layer0.pad.npy", "step.npy", "dropout_seed.npy")],
         ("a 0-block layer saves and loads", "m = mc.MotifMLP([12, 16, 3], density=0.5, seed=0)\n"
-         "m.layers[0].keep_where(np.zeros(m.layers[0].n_blocks, bool))\nsave_checkpoint('z.npz', m)\nb = load_model('z.npz')\n"
+         "m.layers[0].keep_where(np.zeros(m.layers[0].n_blocks, bool))\n"
+         "save_checkpoint('z.npz', m)\nb = load_model('z.npz')\n"
          "verdict('ok' if b.layers[0].n_blocks == 0 and np.array_equal(b.predict_proba(X[:4, :12]), "
          "m.predict_proba(X[:4, :12])) else 'wrong')"),
         ("step entry of another dtype", "clear(lambda: load_model(ckpt(step=lambda a: np.array(['x']))))"),
@@ -486,12 +497,15 @@ CASES: dict[str, list[tuple[str, str]]] = {
          "verdict('clear' if rc == 2 and 'not a regular file' in t and 'not found' not in t else 'wrong')"),
         ("train --out a file", "open('f', 'w').write('mine')\n"
          "cli_keeps(['f'], 'train', '--dataset', 'digits', '--epochs', '1', '--out', 'f', say='f is a file')"),
-        ("sweep --out a file", "open('f', 'w').write('mine')\ncli_keeps(['f'], 'sweep', '--dataset', 'digits', '--out', 'f')"),
+        ("sweep --out a file", "open('f', 'w').write('mine')\n"
+                               "cli_keeps(['f'], 'sweep', '--dataset', 'digits', '--out', 'f')"),
         ("a run record that is a folder", "os.makedirs('o/summary.json')\n"
-         "rc, t = quiet('train', '--dataset', 'digits', '--hidden', '16', '--epochs', '1', '--no-progress', '--out', 'o', "
+         "rc, t = quiet('train', '--dataset', 'digits', '--hidden', '16', '--epochs', '1', "
+         "'--no-progress', '--out', 'o', "
          "'--overwrite')\nprint(rc, t)\n"
          "verdict('clear' if rc == 2 and 'summary.json' in t and '.tmp' not in t else 'wrong')"),
-        ("ch3_l3_scores num_threads=3.7", "from motifcore.analysis import dst\nm = mc.MotifMLP([12, 16, 3], density=0.5)\n"
+        ("ch3_l3_scores num_threads=3.7", "from motifcore.analysis import dst\n"
+                                          "m = mc.MotifMLP([12, 16, 3], density=0.5)\n"
          "clear(lambda: dst.ch3_l3_scores(m.layers[0], num_threads=3.7))"),
     ],
 }

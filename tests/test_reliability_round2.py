@@ -125,7 +125,8 @@ def test_a_dataset_path_that_is_not_a_regular_file_is_not_reported_missing(where
         assert not isinstance(info.value, FileNotFoundError)
     with pytest.raises(DatasetError, match="is a folder"):
         datasets.load(f"csv:{tmp_path}")
-    line = _one_line(capsys, main(["train", "--dataset", f"csv:{where}", "--epochs", "1", "--out", str(tmp_path / "r")]))
+    argv = ["train", "--dataset", f"csv:{where}", "--epochs", "1", "--out", str(tmp_path / "r")]
+    line = _one_line(capsys, main(argv))
     assert where in line and "not a regular file" in line and "not found" not in line
     assert not (tmp_path / "r").exists()
 
