@@ -183,11 +183,15 @@ def _batch():
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
 def test_an_absurd_learning_rate_is_blamed_on_its_own_step(optimizer):
     x, y = _batch()
-    model = MotifMLP([8, 16, 3], density=0.5, seed=0, num_threads=1)
-    with pytest.raises(DivergedError, match=r"step 1: the update \(lr 1e\+38\).*2\^64"):
-        model.train_step(x, y, lr=1e38, optimizer=optimizer)
-    with pytest.raises(DivergedError):          # and the model refuses to compute until restored
-        model.decision_function(x)
+    messages = []
+    for threads in (1, 2):                      # the flag is an OR over fixed chunks: thread-independent
+        model = MotifMLP([8, 16, 3], density=0.5, seed=0, num_threads=threads)
+        with pytest.raises(DivergedError, match=r"step 1: the update \(lr 1e\+38\).*2\^64") as info:
+            model.train_step(x, y, lr=1e38, optimizer=optimizer)
+        messages.append(str(info.value))
+        with pytest.raises(DivergedError):      # and the model refuses to compute until restored
+            model.decision_function(x)
+    assert messages[0] == messages[1]
 
 
 def test_the_bound_is_far_above_any_trained_weight_and_below_overflow():
