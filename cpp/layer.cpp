@@ -229,7 +229,8 @@ void LayerWork::ensure(const Layer& layer, int64_t batch) {
 }
 
 void Layer::forward(const float* in, int64_t B, LayerWork& w, int nt) const {
-    MC_CHECK_AS(std::overflow_error, !diverged, "the layer's weights are NaN or infinite: training diverged (learning rate too large?); "
+    MC_CHECK_AS(std::overflow_error, !diverged, "the layer's weights are NaN or infinite, or too large to compute with (|w| >= 2^64): training "
+                        "diverged (learning rate too large?); "
                         "restore the model with set_state or from a checkpoint");
     const int64_t ld = panel_ld(B);
     // GroupSum of the input (skipped for m_in == 1: the input is its own group sum).

@@ -194,7 +194,7 @@ public:
     std::vector<float> s_centroids;  ///< [k] Adam second moment of the centroids (empty until Adam)
     std::vector<float> d_centroids;  ///< [k] centroid gradient of the last optimizer step
 
-    /// True once an optimizer update left a NaN or infinite value in K or b (training diverged):
+    /// True once an optimizer update left a NaN, infinite or |x| >= 2^64 value in K or b (training diverged):
     /// forward() then throws std::overflow_error until set_state / set_weights / set_bias restore finite values.
     bool diverged = false;
     /// Whether every entry of K and b is finite.

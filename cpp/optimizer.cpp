@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 
 #include "kernels.hpp"
 #include "layer.hpp"
@@ -11,13 +12,27 @@ namespace motifcore {
 
 namespace {
 
-// The updates run in fixed chunks of kChunk entries and report whether any updated weight is NaN
-// or infinite, found in the same pass: no second pass over the weights to detect divergence. Each
+// The updates run in fixed chunks of kChunk entries and report whether any updated weight is NaN,
+// infinite or too large to compute with (unusable_mask), found in the same pass: no second pass over the weights to detect divergence. Each
 // entry's arithmetic is independent of the chunking, and the flag is an OR, so neither depends on
 // the thread count.
 constexpr int64_t kChunk = int64_t(1) << 14;
 
-// Runs body(p0, p1) -> OR of nonfinite_mask over fixed chunks; true if any weight is not finite.
+// All ones if |x| >= 2^64 or x is NaN: an updated weight the model cannot use. 2^64 is about
+// sqrt(FLT_MAX): a weight that large overflows float32 once it meets a factor of its own size, as
+// in the next forward (its product with an activation the previous layers scaled the same way, the
+// logits of two such layers) and the squares of Adam's second moment and of the gradient norm. A
+// finite but absurd weight (lr 1e38 gives |w| ~ 1e37) is thus caught by the step that made it,
+// not blamed on the next one. Trained weights are many orders of magnitude smaller (He init,
+// |w| ~ sqrt(2 / fan_in)), so normal training is unaffected: the weights themselves never change.
+// Branch-free (a signed compare of the magnitude bits, vectorised like nonfinite_mask).
+inline uint32_t unusable_mask(float x) {
+    uint32_t u;
+    std::memcpy(&u, &x, sizeof u);
+    return static_cast<int32_t>(u & 0x7fffffffu) >= static_cast<int32_t>(0x5f800000u) ? ~0u : 0u;
+}
+
+// Runs body(p0, p1) -> OR of unusable_mask over fixed chunks; true if any weight is unusable.
 template <class F>
 bool chunked_update(int64_t n, int nt, F&& body) {
     std::atomic<bool> bad{false};
@@ -27,7 +42,7 @@ bool chunked_update(int64_t n, int nt, F&& body) {
     return bad.load();
 }
 
-// Returns true if an updated weight is NaN or infinite.
+// Returns true if an updated weight is NaN, infinite or of magnitude >= 2^64 (unusable_mask).
 bool sgd_update(const OptimConfig& c, float wd, float* w, float* v, const float* g, int64_t n, int nt) {
     return chunked_update(n, nt, [&](int64_t p0, int64_t p1) {
         // Locals and distinct arrays let the compiler vectorise (the same IEEE operations per entry).
@@ -39,13 +54,13 @@ bool sgd_update(const OptimConfig& c, float wd, float* w, float* v, const float*
         for (int64_t p = p0; p < p1; ++p) {
             vr[p] = mu * vr[p] + (gs * gr[p] + wd * wr[p]);
             wr[p] -= lr * vr[p];
-            bad |= nonfinite_mask(wr[p]);
+            bad |= unusable_mask(wr[p]);
         }
         return bad;
     });
 }
 
-// Returns true if an updated weight is NaN or infinite.
+// Returns true if an updated weight is NaN, infinite or of magnitude >= 2^64 (unusable_mask).
 bool adam_update(const OptimConfig& c, float wd, float* w, float* m, float* s, const float* g, int64_t n, int nt) {
     MC_CHECK(c.t >= 1, "Adam step count must be >= 1");
     const bool decoupled = c.kind == Optimizer::AdamW;
@@ -66,7 +81,7 @@ bool adam_update(const OptimConfig& c, float wd, float* w, float* m, float* s, c
             w[p] = w[p] * shrink - step * m[p] / (std::sqrt(s[p]) * inv_sqrt_bc2 + eps);
         }
         uint32_t bad = 0;
-        for (int64_t p = p0; p < p1; ++p) bad |= nonfinite_mask(w[p]);
+        for (int64_t p = p0; p < p1; ++p) bad |= unusable_mask(w[p]);
         return bad;
     });
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import json
 import os
 import re
@@ -23,6 +24,8 @@ def atomic_write(path: PathLike, data: bytes | Callable[[IO[bytes]], None]) -> P
     temporary files of the same target left by a killed process (its pid no longer running) are
     removed by the next write. The folder is created if needed. Returns the path."""
     path = Path(path)
+    if path.is_dir():        # refused before a temporary file exists, so the error names the folder
+        raise IsADirectoryError(errno.EISDIR, "is a folder; give the path of a file to write", str(path))
     folder = path.resolve().parent
     folder.mkdir(parents=True, exist_ok=True)
     _remove_orphans(folder, path.name)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._version import __version__
+from ..errors import MotifcoreError
 from . import analyze, baselines, evaluate, export, info, plot, report, select, sweep, train
 from ._common import EXIT_INTERRUPTED, EXIT_USAGE, Parser, UsageError
 
@@ -73,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("motifcore: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (UsageError, ValueError, TypeError, OSError, FloatingPointError, MemoryError) as exc:
+    except (MotifcoreError, ValueError, TypeError, OSError, FloatingPointError, MemoryError) as exc:
         if os.environ.get("MOTIFCORE_DEBUG"):
             raise
         msg = " ".join(str(exc).split()) or type(exc).__name__

@@ -126,6 +126,19 @@ def check_output(out: Path, overwrite: bool, flag: str = "--out") -> Path:
     return out
 
 
+def check_output_folder(out: Path, flag: str = "--out") -> Path:
+    """The folder a command is about to write into: a UsageError naming it if it, or the nearest
+    existing folder above it, is a file (instead of the OS error of the first file written there).
+    Returns ``out``."""
+    for p in (out, *out.parents):
+        if p.exists() or p.is_symlink():
+            if not p.is_dir():
+                raise UsageError(f"{flag} {out} is a file; give a folder" if p == out else
+                                 f"{flag} {out}: {p} is a file, not a folder")
+            break
+    return out
+
+
 def fmt(v: float | None, spec: str = ".4f") -> str:
     return "-" if v is None else format(v, spec)
 

@@ -11,7 +11,7 @@ import numpy as np
 from ..analysis.robustness import KINDS
 from ..report.structure import analyze_model, write_structure_report
 from ..train.checkpoint import load_checkpoint
-from ._common import checkpoint_data, int_min, run_checkpoint
+from ._common import check_output_folder, checkpoint_data, int_min, run_checkpoint
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -44,6 +44,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     path = Path(args.run_dir)
     ckpt = run_checkpoint(args.run_dir)
+    out = check_output_folder(Path(args.out) if args.out else (path if path.is_dir() else path.parent) / "analysis")
     ck = load_checkpoint(ckpt, num_threads=args.threads)
     model = ck.model
     X = y = None
@@ -54,7 +55,6 @@ def run(args: argparse.Namespace) -> int:
     res = analyze_model(model, X, y, level=args.level, null=args.null, n_samples=args.samples, seed=args.seed,
                         kinds=args.kinds, fractions=np.linspace(0, 1, args.points), repeats=args.repeats)
     res["checkpoint"] = str(ckpt)
-    out = Path(args.out) if args.out else (path if path.is_dir() else path.parent) / "analysis"
     md = write_structure_report(res, out, figures=not args.no_figures)
     print(md.read_text())
     print(f"wrote {md} (and analysis.json, PNG figures beside it)")

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..experiments.baselines import ROWS, BaselineSpec, available_rows, run_baselines
 from ..report.tables78 import write_tables
-from ._common import float_in, int_min, number_list, parse_hidden
+from ._common import check_output_folder, float_in, int_min, number_list, parse_hidden
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         for row, why in available_rows(spec).items():
             print(f"{row:<12} table {ROWS[row].table}  {ROWS[row].label}" + (f"  [unavailable: {why}]" if why else ""))
         return 0
+    check_output_folder(Path(args.out))
     command = "motifcore " + " ".join(shlex.quote(a) for a in (args.argv or sys.argv[1:]))
     notes = {r: f"unavailable: {why}" if why else None for r, why in available_rows(spec).items()}
     if not args.tables_only:

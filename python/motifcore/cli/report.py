@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 from typing import Any
 
 from ..analysis import metrics
 from ..report import write_report
+from ._common import check_output_folder
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -36,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     for v, flag in ((args.lam, "--lam"), (args.max_acc_drop, "--max-acc-drop")):
         if v is not None and not (math.isfinite(v) and 0.0 <= v <= 1.0):
             raise ValueError(f"argument {flag}: must be in [0, 1], got {v}")
+    if args.out is not None:
+        check_output_folder(Path(args.out))
     path = write_report(args.sweep_dir, args.out, lam=args.lam, max_acc_drop=args.max_acc_drop,
                         figures=not args.no_figures, title=args.title, time_stat=args.time_stat,
                         all_runs=args.all_runs)

@@ -11,7 +11,7 @@ from typing import Any
 from ..defaults import DENSITY, EPOCHS, EVOLUTIONS, LR_SCHEDULES, RECIPES
 from ..experiments.sweep import done_ids, run_sweep
 from ..experiments.sweep_spec import SWEEP_RECIPE, expand_runs, load_spec, normalize_spec
-from ._common import int_min, number_list, warmup_arg
+from ._common import check_output_folder, int_min, number_list, warmup_arg
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     norm = normalize_spec(spec)
     runs = expand_runs(norm)
-    out = Path(args.out)
+    out = check_output_folder(Path(args.out))
     if args.dry_run:
         done = done_ids(out) if out.exists() else set()
         for r in runs:

@@ -38,6 +38,7 @@ from ._common import (
     MAX_CLI_SEED,
     RUN_FILES,
     UsageError,
+    check_output_folder,
     float_in,
     fmt,
     int_min,
@@ -215,6 +216,7 @@ def run(args: argparse.Namespace) -> int:
         config = _config_from_args(args)
         out = Path(args.out) if args.out else _default_out(config.dataset, config.motif)
         total = None
+    check_output_folder(out)
     created = out
     while not created.parent.exists():       # the top folder this run creates (removed if it never starts)
         created = created.parent

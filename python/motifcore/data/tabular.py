@@ -111,8 +111,12 @@ def user_path(arg: str, data_dir: PathLike | None) -> Path:
         alt = Path(data_dir).expanduser() / path
         if alt.exists():
             return alt
-    if not path.is_file():
+    if not path.exists():
         raise DatasetNotFoundError(f"{path}: file not found")
+    if path.is_dir():
+        raise DatasetError(f"{path}: is a folder, not a dataset file")
+    if not path.is_file():
+        raise DatasetError(f"{path}: not a regular file (a device, pipe or socket); give an .npz or .csv file")
     return path
 
 

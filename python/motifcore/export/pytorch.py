@@ -14,14 +14,14 @@ does not import torch, yet a module saved with ``torch.save`` loads again by its
 from __future__ import annotations
 
 import warnings
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .._internal.validation import check_motif, per_layer
 from .arrays import LayerArrays, blocks_from_dense, model_layers, to_scipy_layer
 
-__all__ = ["from_torch", "to_torch", "torch_layers"]     # and MotifLinear, created on first use
+__all__ = ["from_torch", "mlp_chain", "to_torch", "torch_layers"]     # and MotifLinear, created on first use
 
 _CLASSES: dict = {}
 
@@ -108,29 +108,121 @@ def to_torch(model: Any, dense: bool = False) -> Any:
     return torch.nn.Sequential(*mods)
 
 
+def _reading_order(module: Any, torch: Any) -> List[Tuple[str, Any]]:
+    """The leaf modules of ``module`` in the order its forward runs them, with their paths
+    (``"0"``, ``"encoder.2"``): ``nn.Sequential`` containers are walked (a module listed twice
+    appears twice); any other container has a forward this reading cannot see, so it is refused."""
+    leaves: List[Tuple[str, Any]] = []
+
+    def walk(m: Any, path: str) -> None:
+        if isinstance(m, torch.nn.Sequential):
+            for name, child in m._modules.items():       # what Sequential.forward runs, repeats included
+                if child is not None:
+                    walk(child, f"{path}.{name}" if path else str(name))
+        else:
+            leaves.append((path, m))
+
+    walk(module, "")
+    return leaves
+
+
+def _where(path: str, m: Any) -> str:
+    return f"{type(m).__name__} at {path!r}" if path else f"the {type(m).__name__} module itself"
+
+
+def mlp_chain(module: Any, layer_io: Callable[[Any], Optional[Tuple[int, int, bool]]], kinds: str) -> List[Any]:
+    """The weight layers of the torch MLP ``module`` in the order its forward runs them, checked to
+    compute exactly what a :class:`~motifcore.MotifMLP` does; ``layer_io(m)`` gives ``(n_in,
+    n_out, applies_relu)`` for a weight layer and ``None`` for any other module, ``kinds`` names
+    the weight layers in messages (``"nn.Linear or MotifLinear"``).
+
+    Read: ``nn.Sequential`` containers (nested or not) of weight layers with ReLU between
+    consecutive layers (an ``nn.ReLU`` module or the layer's own ReLU) and linear logits after the
+    last; ``nn.Dropout`` (the identity at inference) and ``nn.Identity`` anywhere, an
+    ``nn.Flatten`` before the first layer. Anything else is refused with the module's path in
+    ``module``: TypeError for another module kind (``Tanh``, ``LayerNorm``, ``Conv1d``, a custom
+    container whose forward cannot be read, ...), ValueError for two layers with no ReLU between
+    them, an activation before the first layer or after the logits, a layer used twice, or layers
+    whose sizes do not chain.
+    """
+    import torch
+
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    if not any(layer_io(m) is not None for m in module.modules()):
+        raise TypeError(f"the module has no {kinds} layer")
+    identity = (torch.nn.Dropout, torch.nn.AlphaDropout, torch.nn.Identity)     # at inference
+    out: List[Any] = []
+    seen: dict = {}              # id of a layer -> its first path
+    last: Optional[Tuple[str, Any, int, bool]] = None     # the previous weight layer
+    relu_since: Optional[Tuple[str, Any]] = None    # a ReLU module after the previous weight layer
+    for path, m in _reading_order(module, torch):
+        io = layer_io(m)
+        if io is not None:
+            if id(m) in seen:
+                raise ValueError(f"cannot convert {_where(path, m)}: it is the layer {seen[id(m)]!r} used a "
+                                 f"second time (a MotifMLP has its own weights in every layer)")
+            seen[id(m)] = path
+            n_in, n_out, own_relu = io
+            if last is not None:
+                p_path, p_mod, p_out, p_relu = last
+                if p_out != n_in:
+                    raise ValueError(f"layer {len(out)} ({_where(path, m)}) has {n_in} inputs but layer "
+                                     f"{len(out) - 1} ({_where(p_path, p_mod)}) has {p_out} outputs")
+                if not p_relu and relu_since is None:
+                    raise ValueError(f"cannot convert {_where(path, m)}: no activation between it and "
+                                     f"{_where(p_path, p_mod)} (a MotifMLP applies ReLU between layers)")
+            last, relu_since = (path, m, n_out, own_relu), None
+            out.append(m)
+        elif isinstance(m, torch.nn.ReLU):
+            if last is None:
+                raise ValueError(f"cannot convert {_where(path, m)}: an activation before the first layer "
+                                 f"(a MotifMLP reads its input linearly)")
+            relu_since = (path, m)
+        elif isinstance(m, identity):
+            continue
+        elif isinstance(m, torch.nn.Flatten) and last is None and m.start_dim == 1 and m.end_dim == -1:
+            continue             # flattens each sample before the first layer, as the MotifMLP's input is
+        else:
+            has_params = len(list(m.parameters(recurse=False))) > 0
+            kind = "a layer with parameters" if has_params else (
+                "a container whose forward cannot be read" if len(m._modules) else "an operation other than ReLU")
+            raise TypeError(f"cannot convert {_where(path, m)} ({kind}): a MotifMLP is {kinds} layers with ReLU "
+                            f"between them (nn.Sequential containers, nn.Dropout and nn.Identity are read too)")
+    assert last is not None
+    p_path, p_mod, _, p_relu = last
+    if p_relu or relu_since is not None:
+        what = _where(*relu_since) if relu_since is not None else f"the ReLU of {_where(p_path, p_mod)}"
+        raise ValueError(f"cannot convert {what}: an activation after the last layer (a MotifMLP gives linear "
+                         f"logits)")
+    return out
+
+
 def torch_layers(module: Any) -> list:
-    """The weight layers of a torch MLP, in ``module.modules()`` order: :class:`LayerArrays` for
-    a :class:`MotifLinear`, ``(weight [n_out, n_in], bias [n_out])`` NumPy arrays for an
-    ``nn.Linear``. Other modules (activations, dropout, containers) are skipped; TypeError if
-    there is no weight layer or another kind of weight layer (convolutions, ...)."""
+    """The weight layers of a torch MLP in the order its forward runs them: :class:`LayerArrays`
+    for a :class:`MotifLinear`, ``(weight [n_out, n_in], bias [n_out])`` NumPy arrays for an
+    ``nn.Linear``. Only what a :class:`~motifcore.MotifMLP` computes exactly is read; anything
+    else is refused naming the module (:func:`mlp_chain` lists what is read)."""
     import torch
 
     motif_linear = _define()["MotifLinear"]
-    if not isinstance(module, torch.nn.Module):
-        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+
+    def layer_io(m: Any) -> Optional[Tuple[int, int, bool]]:
+        if isinstance(m, motif_linear):
+            return m.n_in, m.n_out, m.activation == "relu"
+        if isinstance(m, torch.nn.Linear):
+            return m.in_features, m.out_features, False
+        return None
+
     out: list = []
-    for m in module.modules():
+    for m in mlp_chain(module, layer_io, "nn.Linear or MotifLinear"):
         if isinstance(m, motif_linear):
             w = m.weight.detach().cpu().numpy().astype(np.float32)
             out.append(LayerArrays(m.n_in, m.n_out, m.m_out, m.m_in, m.indptr.cpu().numpy(), m.indices.cpu().numpy(), w,
                                    m.bias.detach().cpu().numpy().astype(np.float32), m.bias_mode, m.activation))
-        elif isinstance(m, torch.nn.Linear):
+        else:
             b = m.bias.detach().cpu().numpy() if m.bias is not None else np.zeros(m.out_features)
             out.append((m.weight.detach().cpu().numpy().astype(np.float32), b.astype(np.float32)))
-        elif len(list(m.parameters(recurse=False))) > 0:
-            raise TypeError(f"cannot convert {type(m).__name__}: only nn.Linear and MotifLinear layers are supported")
-    if not out:
-        raise TypeError("the module has no nn.Linear or MotifLinear layer")
     return out
 
 
@@ -184,5 +276,7 @@ def from_torch(model_cls: Any, module: Any, motif: Union[int, Sequence[Any], Non
         state.pop(f"layer{i}.weight_sq", None)
         state.pop(f"layer{i}.bias_sq", None)
     model.set_state(state)
-    model.config["density"] = [layer.density for layer in model.layers]
+    # a layer left with 0 blocks (an all-zero weight) records the density it was built with: the
+    # checkpoint loader rebuilds the model from the config, and a density must be in (0, 1]
+    model.config["density"] = [layer.density if layer.n_blocks else d for layer, d in zip(model.layers, tiny)]
     return model

@@ -541,9 +541,12 @@ class MotifMLP:
     def from_torch(cls, module: Any, motif: Union[int, Sequence[Any], None] = None,
                    density: Union[None, float, Sequence[Optional[float]]] = None, bias: str = "neuron",
                    seed: int = 0, num_threads: Optional[int] = None) -> "MotifMLP":
-        """A MotifMLP from a torch MLP: its ``nn.Linear`` and ``MotifLinear`` layers in
-        ``module.modules()`` order, read as ReLU between layers and linear logits (the shape of
-        what :meth:`to_torch` returns; the activations themselves are not inspected).
+        """A MotifMLP from a torch MLP: ``nn.Linear`` and ``MotifLinear`` layers in
+        ``nn.Sequential`` containers, ReLU between layers and linear logits (the shape of what
+        :meth:`to_torch` returns). What a MotifMLP cannot compute exactly is refused with the
+        module's path (another activation such as ``Tanh``, two layers with no ReLU between them,
+        a ``LayerNorm`` or any other module, a layer used twice, a custom container):
+        :func:`motifcore.export.torch_layers` lists what is read.
 
         A ``MotifLinear`` (from :meth:`to_torch`) is copied exactly. An ``nn.Linear`` is made
         block-sparse with ``motif`` (default 1; as in the constructor, an int applies to the

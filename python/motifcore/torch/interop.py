@@ -8,8 +8,8 @@ from typing import Optional
 import numpy as np
 from torch import nn
 
+from ..export.pytorch import mlp_chain
 from ..nn import MotifMLP
-from .dst import motif_layers
 from .layer import MotifLinear
 
 __all__ = ["from_mlp", "to_mlp"]
@@ -33,17 +33,13 @@ def from_mlp(model: MotifMLP, num_threads: Optional[int] = None) -> nn.Sequentia
 
 def to_mlp(module: nn.Module, seed: int = 0, num_threads: Optional[int] = None) -> MotifMLP:
     """A :class:`MotifMLP` with the patterns, weights and biases of the :class:`MotifLinear`
-    layers of ``module`` (in ``module.modules()`` order), read as an MLP: ReLU after every layer
-    but the last (fused, or an ``nn.ReLU`` module in between; not inspected), linear logits.
-    ``from_mlp(to_mlp(m))`` and ``to_mlp(from_mlp(model))`` are exact copies."""
-    mods = motif_layers(module)
-    if not mods:
-        raise TypeError("the module has no MotifLinear layer")
-    for i, (a, b) in enumerate(zip(mods, mods[1:])):
-        if a.out_features != b.in_features:
-            raise ValueError(f"layer {i + 1} has {b.in_features} inputs but layer {i} has {a.out_features} outputs")
-    if mods[-1].activation != "linear":
-        raise ValueError("the last MotifLinear must be linear (it gives the logits)")
+    layers of ``module``, read as an MLP: ReLU after every layer but the last (fused, or an
+    ``nn.ReLU`` module in between), linear logits. Anything else (another activation, a missing
+    one, a layer used twice, another module) is refused naming the module
+    (:func:`motifcore.export.pytorch.mlp_chain`). ``from_mlp(to_mlp(m))`` and
+    ``to_mlp(from_mlp(model))`` are exact copies."""
+    mods = mlp_chain(module, lambda m: (m.in_features, m.out_features, m.activation == "relu")
+                     if isinstance(m, MotifLinear) else None, "MotifLinear")
     modes = {m.bias_mode for m in mods}
     if len(modes) > 1:
         raise ValueError(f"all layers must share one bias mode, got {sorted(modes)}")
@@ -64,5 +60,7 @@ def to_mlp(module: nn.Module, seed: int = 0, num_threads: Optional[int] = None) 
         state.pop(f"layer{i}.weight_sq", None)
         state.pop(f"layer{i}.bias_sq", None)
     model.set_state(state)
-    model.config["density"] = [layer.density for layer in model.layers]
+    # a layer left with 0 blocks (an all-zero weight) records the density it was built with: the
+    # checkpoint loader rebuilds the model from the config, and a density must be in (0, 1]
+    model.config["density"] = [layer.density if layer.n_blocks else d for layer, d in zip(model.layers, tiny)]
     return model
