@@ -253,6 +253,38 @@ def sparseprop_mlp(torch: Any, net: Any) -> Any:
     return torch.nn.Sequential(*mods)
 
 
+def sparselab_linear(torch: Any, layer: Any) -> Any:
+    """A ``sparselab.SparseLinear`` holding the effective matrix and the biases of the m = 1
+    motifcore layer (same pattern, same values). SparseLab 0.2.2 builds its padded CSR from a
+    random mask and has no public way to load a given one, so the module's own storage is replaced:
+    its ``_csr`` (``sparselab.layout.from_dense`` of the layer's matrix, with the module's padding)
+    and ``_values`` (the parameter aliasing that CSR's value buffer, as the module does itself)."""
+    import sparselab
+    from sparselab import layout
+
+    n_out, n_in = layer.n_out, layer.n_in
+    sl = sparselab.SparseLinear(n_in, n_out, sparsity=1.0 - layer.n_blocks / (n_in * n_out))
+    csr = layout.from_dense(torch.from_numpy(layer.to_dense()), padding_ratio=sl.padding_ratio)
+    if csr.nnz != layer.n_blocks:     # an exact zero weight would drop out of the CSR
+        raise ValueError(f"the padded CSR has {csr.nnz} nonzeros, the layer {layer.n_blocks} blocks")
+    sl._csr = csr
+    sl._values = torch.nn.Parameter(torch.from_numpy(np.asarray(csr.values)))
+    with torch.no_grad():
+        sl.bias.copy_(torch.from_numpy(layer.bias.copy()))
+    return sl
+
+
+def sparselab_mlp(torch: Any, net: Any) -> Any:
+    """``nn.Sequential`` of ``sparselab.SparseLinear`` + ReLU with the weights, pattern and biases
+    of an m = 1 ``MotifMLP`` (ReLU after every layer but the last)."""
+    mods: List[Any] = []
+    for i, layer in enumerate(net.layers):
+        mods.append(sparselab_linear(torch, layer))
+        if i < len(net.layers) - 1:
+            mods.append(torch.nn.ReLU())
+    return torch.nn.Sequential(*mods)
+
+
 def _libgomp() -> Any:
     """The libgomp already loaded in this process (ctypes handle), or None."""
     import ctypes
