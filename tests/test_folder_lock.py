@@ -50,3 +50,33 @@ def test_the_lock_is_exclusive_between_two_processes_started_together(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)]) for _ in range(4)]
     codes = sorted(p.wait(timeout=60) for p in procs)
     assert codes == [0, 3, 3, 3]            # one winner, three clear refusals
+
+
+def test_holder_names_the_live_holder_only(tmp_path):
+    assert FolderLock.holder(tmp_path) is None                      # no lock file: nobody
+    p = _holder(tmp_path)
+    try:
+        assert FolderLock.holder(tmp_path) == p.pid
+    finally:
+        p.kill()
+        p.wait()
+    assert FolderLock.holder(tmp_path) is None                      # the file stays, the lock is gone
+
+
+def test_export_and_plot_do_not_write_into_a_folder_another_process_holds(tmp_path, capsys):
+    from motifcore import MotifMLP
+    from motifcore.cli import main
+    from motifcore.train.checkpoint import save_checkpoint
+
+    run = tmp_path / "run"
+    save_checkpoint(run / "checkpoint.npz", MotifMLP([6, 5, 3], density=0.5, seed=0))
+    p = _holder(run)
+    try:
+        assert main(["export", str(run), "--format", "npz"]) == 2
+        err = capsys.readouterr().err
+        assert "in use by another motifcore process" in err and f"pid {p.pid}" in err
+        assert not (run / "model.npz").exists()
+    finally:
+        p.kill()
+        p.wait()
+    assert main(["export", str(run), "--format", "npz"]) == 0

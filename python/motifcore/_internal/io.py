@@ -152,6 +152,27 @@ class FolderLock:
         self._fd = fd
         return self
 
+    @classmethod
+    def holder(cls, folder: PathLike) -> int | None:
+        """The pid of the process that holds ``folder`` now (0 if it cannot be read), or None if
+        nobody does. Probes without waiting and creates nothing."""
+        try:
+            import fcntl
+        except ImportError:        # pragma: no cover - no flock on this platform
+            return None
+        try:
+            fd = os.open(Path(folder) / cls.NAME, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else 0
+        finally:
+            os.close(fd)           # also drops the probe's shared lock
+        return None
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)      # closing the descriptor drops the flock

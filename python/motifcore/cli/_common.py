@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from .._internal.io import FolderLock
 from .._internal.motif_spec import tokens
 from .._internal.validation import in_interval, interval_text
 from ..errors import UsageError
@@ -123,6 +124,10 @@ def check_output(out: Path, overwrite: bool, flag: str = "--out") -> Path:
         raise UsageError(f"{flag} {out} is a record of the run in {out.parent}; choose another file name")
     if out.exists() and not overwrite:
         raise UsageError(f"{flag} {out} exists; pass --overwrite to replace it")
+    holder = FolderLock.holder(out.parent)
+    if holder is not None:
+        raise UsageError(f"{flag} {out}: {out.parent} is in use by another motifcore process"
+                         f"{f' (pid {holder})' if holder else ''}; write elsewhere or wait for it to end")
     return out
 
 
