@@ -31,6 +31,12 @@ auto state_copy(V Layer::*member) {
     return [member](const Layer& l) { return from_vector(locked(l, [&] { return l.*member; })); };
 }
 
+// Copy of a vector of the layer's block pattern, taken under its guard.
+template <class V>
+auto pattern_copy(const V& (motifcore::BlockPattern::*getter)() const) {
+    return [getter](const Layer& l) { return from_vector(locked(l, [&] { return (l.pattern().*getter)(); })); };
+}
+
 // Replaces K or b (`member`) with `a`, which must have the same length, under the layer's guard.
 void assign_params(Layer& l, std::vector<float> Layer::*member, const farray& a, const char* what) {
     if (a.ndim() != 1) throw py::value_error(std::string(what) + " must be a 1-D float32 array");
@@ -96,8 +102,8 @@ void register_layer(py::module_& m) {
         .def_property_readonly("uses_dense", [](const Layer& l) { return locked(l, [&] { return l.uses_dense(); }); },
                                "Whether forward and backward take the dense path now (dense_path and every "
                                "block active).")
-        .def_property_readonly("indptr", state_copy(&Layer::indptr))
-        .def_property_readonly("indices", state_copy(&Layer::indices))
+        .def_property_readonly("indptr", pattern_copy(&motifcore::BlockPattern::indptr))
+        .def_property_readonly("indices", pattern_copy(&motifcore::BlockPattern::indices))
         .def_property_readonly("weights", state_copy(&Layer::K))
         .def_property_readonly("bias", state_copy(&Layer::b))
         .def_property_readonly("weight_velocity", state_copy(&Layer::vK))
@@ -106,7 +112,7 @@ void register_layer(py::module_& m) {
         .def_property_readonly("bias_sq", state_copy(&Layer::sb))
         .def_property_readonly("grad_weights", state_copy(&Layer::dK))
         .def("pattern_snapshot", [](const Layer& l) {
-                 auto v = locked(l, [&] { return std::make_tuple(l.indptr, l.indices, l.K, l.b); });
+                 auto v = locked(l, [&] { return std::make_tuple(l.pattern().indptr(), l.pattern().indices(), l.K, l.b); });
                  return py::make_tuple(from_vector(std::get<0>(v)), from_vector(std::get<1>(v)),
                                        from_vector(std::get<2>(v)), from_vector(std::get<3>(v)));
              },

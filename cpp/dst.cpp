@@ -111,12 +111,14 @@ int64_t Layer::keep_where(const uint8_t* keep, bool reindex) {
     last_removed_K.reserve(static_cast<size_t>(n_removed));
     last_removed_vK.reserve(static_cast<size_t>(n_removed));
     if (adam_state) last_removed_sK.reserve(static_cast<size_t>(n_removed));
-    std::vector<int64_t> new_indptr(G_out + 1, 0);
+    // The per-block values follow the pattern's compaction (same order); the removed ones go to
+    // the prune record.
+    const auto& indptr = pat_.indptr();
+    const auto& indices = pat_.indices();
     int64_t q = 0;
     for (int64_t r = 0; r < G_out; ++r) {
         for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) {
             if (keep[p]) {
-                indices[q] = indices[p];
                 K[q] = K[p];
                 vK[q] = vK[p];
                 if (adam_state) sK[q] = sK[p];
@@ -129,16 +131,12 @@ int64_t Layer::keep_where(const uint8_t* keep, bool reindex) {
                 if (adam_state) last_removed_sK.push_back(sK[p]);
             }
         }
-        new_indptr[r + 1] = q;
     }
-    indptr = std::move(new_indptr);
-    indices.resize(q);
+    pat_.compact(keep, reindex);
     K.resize(q);
     vK.resize(q);
     if (adam_state) sK.resize(q);
     dK.assign(q, 0.f);
-    if (reindex) rebuild_transpose();
-    ++pattern_version_;
     return nnz - q;
 }
 
@@ -197,53 +195,36 @@ int64_t Layer::grow_sorted(const std::vector<uint64_t>& fresh, RegrowInit init, 
     const int64_t nnz = n_blocks();
     const int64_t n = static_cast<int64_t>(fresh.size());
     const bool adam_state = !sK.empty();
-    std::vector<int64_t> new_indptr(G_out + 1, 0);
-    std::vector<int32_t> new_indices;
     std::vector<float> new_K, new_vK, new_sK;
     std::vector<char> is_new;
-    new_indices.reserve(nnz + n);
     new_K.reserve(nnz + n);
     new_vK.reserve(nnz + n);
     if (adam_state) new_sK.reserve(nnz + n);
     is_new.reserve(nnz + n);
-    size_t f = 0, rm = 0;
-    for (int64_t r = 0; r < G_out; ++r) {
-        int64_t p = indptr[r];
-        const int64_t pe = indptr[r + 1];
-        while (true) {
-            const bool have_old = p < pe;
-            const bool have_new = f < fresh.size() && static_cast<int64_t>(fresh[f] / G_in) == r;
-            if (!have_old && !have_new) break;
-            const int32_t c_new = have_new ? static_cast<int32_t>(fresh[f] % G_in) : 0;
-            if (have_old && have_new) MC_CHECK(indices[p] != c_new, "position " << fresh[f] << " is already active");
-            if (have_old && (!have_new || indices[p] < c_new)) {
-                new_indices.push_back(indices[p]);
-                new_K.push_back(K[p]);
-                new_vK.push_back(vK[p]);
-                if (adam_state) new_sK.push_back(sK[p]);
-                is_new.push_back(0);
-                ++p;
-            } else {
-                // A position removed by the last prune comes back with its old state.
-                while (rm < last_removed_pos.size() && last_removed_pos[rm] < fresh[f]) ++rm;
-                const bool restored = rm < last_removed_pos.size() && last_removed_pos[rm] == fresh[f];
-                new_indices.push_back(c_new);
-                new_K.push_back(restored ? last_removed_K[rm] : 0.f);
-                new_vK.push_back(restored ? last_removed_vK[rm] : 0.f);
-                if (adam_state) new_sK.push_back(restored && !last_removed_sK.empty() ? last_removed_sK[rm] : 0.f);
-                is_new.push_back(restored ? 0 : 1);
-                ++f;
-            }
+    size_t rm = 0;
+    // The per-block values follow the merge entry by entry; a position removed by the last prune
+    // comes back with its old state.
+    pat_.merge(fresh, [&](int64_t p, size_t f) {
+        if (p >= 0) {
+            new_K.push_back(K[p]);
+            new_vK.push_back(vK[p]);
+            if (adam_state) new_sK.push_back(sK[p]);
+            is_new.push_back(0);
+            return;
         }
-        new_indptr[r + 1] = static_cast<int64_t>(new_indices.size());
-    }
-    indptr = std::move(new_indptr);
-    indices = std::move(new_indices);
+        while (rm < last_removed_pos.size() && last_removed_pos[rm] < fresh[f]) ++rm;
+        const bool restored = rm < last_removed_pos.size() && last_removed_pos[rm] == fresh[f];
+        new_K.push_back(restored ? last_removed_K[rm] : 0.f);
+        new_vK.push_back(restored ? last_removed_vK[rm] : 0.f);
+        if (adam_state) new_sK.push_back(restored && !last_removed_sK.empty() ? last_removed_sK[rm] : 0.f);
+        is_new.push_back(restored ? 0 : 1);
+    });
     K = std::move(new_K);
     vK = std::move(new_vK);
     if (adam_state) sK = std::move(new_sK);
     dK.assign(K.size(), 0.f);
     // New weights, drawn in position order: He bound of the row's new fan-in, or the pruned scale.
+    const auto& indptr = pat_.indptr();
     for (int64_t r = 0; r < G_out && init != RegrowInit::Zero; ++r) {
         float bound = -1.f;
         for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) {
@@ -253,8 +234,6 @@ int64_t Layer::grow_sorted(const std::vector<uint64_t>& fresh, RegrowInit init, 
         }
     }
     clear_removed();
-    rebuild_transpose();
-    ++pattern_version_;
     return n;
 }
 
@@ -282,9 +261,7 @@ int64_t Layer::grow_random(int64_t n, uint64_t seed, RegrowInit init, float prun
     const auto& removed = last_removed_pos;
     size_t cur = 0;
     auto taken = [&](uint64_t pos) {
-        const int64_t r = static_cast<int64_t>(pos / G_in);
-        const int32_t c = static_cast<int32_t>(pos % G_in);
-        if (std::binary_search(indices.begin() + indptr[r], indices.begin() + indptr[r + 1], c)) return true;
+        if (pat_.contains(pos)) return true;
         if (cur > 0 && removed[cur - 1] >= pos)
             cur = static_cast<size_t>(std::lower_bound(removed.begin(), removed.end(), pos) - removed.begin());
         while (cur < removed.size() && removed[cur] < pos) ++cur;
@@ -308,6 +285,8 @@ TopkResult Layer::block_grad_topk(const float* dU, const float* S, int64_t B, in
     std::vector<Key> all;
     if (k <= 0) return finish_topk(all, 0, total);
     const auto& K_ = kernels();
+    const auto& indptr = pat_.indptr();
+    const auto& indices = pat_.indices();
 
     // n candidates drawn uniformly among the positions not kept, each row's gathered, transposed,
     // in chunks of up to 64 and scored by the kernel of the exact mode (so a score is bitwise the
@@ -447,7 +426,7 @@ TopkResult Layer::block_grad_topk(const float* dU, const float* S, int64_t B, in
 
 TopkResult Layer::grad_topk_last(int64_t k, int64_t drop, const TopkConfig& cfg, int nt) {
     MC_CHECK(have_grad_, "grad_topk needs a forward and a backward first");
-    MC_CHECK(pattern_version_ == forward_version_,
+    MC_CHECK(pat_.version() == forward_version_,
              "the block pattern changed since the last forward; call forward and backward again");
     std::vector<uint8_t> kept = smallest_blocks(drop);
     for (auto& v : kept) v = !v;

@@ -302,7 +302,10 @@ static void expand_bias_act(int64_t n, int64_t m, const float* U, const float* b
                 const vf z = vload(u + t) + bv;
                 vstore(a + t, z > zero ? z : zero);
             }
-            for (; t < B; ++t) a[t] = std::max(u[t] + bv, 0.f);
+            for (; t < B; ++t) {   // std::max(z, 0.f), spelled out: no STL template in an ISA unit
+                const float z = u[t] + bv;
+                a[t] = z < 0.f ? 0.f : z;
+            }
         } else {
             for (; t + W <= B; t += W) vstore(a + t, vload(u + t) + bv);
             for (; t < B; ++t) a[t] = u[t] + bv;

@@ -16,6 +16,7 @@
 #include "concurrency.hpp"
 #include "evolution.hpp"
 #include "optimizer.hpp"
+#include "pattern.hpp"
 
 namespace motifcore {
 
@@ -77,9 +78,7 @@ public:
     Activation activation;
     BiasMode bias_mode;
 
-    // Block pattern: CSR over output groups, column indices sorted within each row, no duplicates.
-    std::vector<int64_t> indptr;   ///< [G_out + 1]
-    std::vector<int32_t> indices;  ///< [|P|] input group of each block
+    // Per-block values, in the CSR order of pattern().
     std::vector<float> K;          ///< [|P|] shared block weights
     std::vector<float> vK;         ///< [|P|] momentum of K
     std::vector<float> b;          ///< [n_out] (Neuron) or [G_out] (Motif)
@@ -89,12 +88,11 @@ public:
     std::vector<float> dK;         ///< [|P|] gradient of the last backward
     std::vector<float> db;         ///< gradient of the last backward, same size as b
 
-    // Transposed index (CSC over input groups), rebuilt whenever the pattern changes.
-    std::vector<int64_t> t_indptr;  ///< [G_in + 1]
-    std::vector<int32_t> t_rows;    ///< [|P|] output group of each entry
-    std::vector<int64_t> t_pos;     ///< [|P|] position of the entry in K
-
-    int64_t n_blocks() const { return static_cast<int64_t>(indices.size()); }
+    /// The block pattern (CSR over output groups, columns sorted and distinct, and its transposed
+    /// index). Read-only from outside: it changes only through the layer's own methods (set_state,
+    /// prune/grow, SET), which keep K and the optimizer state aligned with it.
+    const BlockPattern& pattern() const { return pat_; }
+    int64_t n_blocks() const { return pat_.n_blocks(); }
 
     /// Dense path (docs/engine.md): when every block is active, |P| = G_out * G_in and, the
     /// columns of each row being sorted and distinct, K is the row-major G_out x G_in block matrix;
@@ -223,14 +221,12 @@ public:
     /// Writes the effective dense matrix [n_out, n_in] (inspection and tests only).
     void to_dense(float* out) const;
 
-    /// Rebuilds the transposed index from the CSR pattern.
-    void rebuild_transpose();
-
     /// Exclusive guard of this layer's state; every entry point holds it (rule: concurrency.hpp).
     StateGuard guard() const { return StateGuard({&state_mutex_}); }
     const StateMutex& state_mutex() const { return state_mutex_; }
 
 private:
+    BlockPattern pat_;         // see pattern()
     int64_t grow_sorted(const std::vector<uint64_t>& pos, RegrowInit init, class Rng& rng, float pruned_bound);
     void init_weights(uint64_t seed);
     void draw_block_weights(int64_t r, int64_t p_begin, int64_t p_end, class Rng& rng, bool zero);
@@ -238,7 +234,6 @@ private:
     PanelVector x_fm_;  // input of the last forward_rowmajor, feature-major
     PanelVector g_fm_;  // gradient scratch, feature-major
     int64_t last_B_ = 0;
-    uint64_t pattern_version_ = 0;  // bumped whenever the pattern is replaced
     uint64_t codebook_version_ = 0; // pattern version the codebook was set for
     void codebook_step(const OptimConfig& c, int num_threads);
     uint64_t forward_version_ = 0;  // pattern version seen by the last forward_rowmajor

@@ -120,7 +120,7 @@ void Layer::set_codebook(std::vector<int32_t> new_codes, std::vector<float> new_
     s_centroids = std::move(s);
     d_centroids.assign(centroids.size(), 0.f);
     for (size_t p = 0; p < K.size(); ++p) K[p] = centroids[static_cast<size_t>(codes[p])];
-    codebook_version_ = pattern_version_;
+    codebook_version_ = pat_.version();
 }
 
 void Layer::clear_codebook() {
@@ -132,7 +132,7 @@ void Layer::clear_codebook() {
 }
 
 void Layer::codebook_step(const OptimConfig& c, int num_threads) {
-    MC_CHECK(codebook_version_ == pattern_version_ && codes.size() == K.size(),
+    MC_CHECK(codebook_version_ == pat_.version() && codes.size() == K.size(),
              "the block pattern changed since the codebook was set; set it again");
     // Segmented reduction of dK by code: per-chunk partial sums in double, added in chunk order.
     constexpr int64_t kChunk = 4096;
