@@ -529,11 +529,38 @@ void test_dense_layer_path() {
     }
 }
 
+void test_block_pattern_mutations() {
+    // 3 x 4 grid, blocks at (0,1) (0,3) (1,0) (2,2) (2,3)
+    motifcore::BlockPattern p(3, 4, {1, 3, 4, 10, 11});
+    EXPECT(p.n_blocks() == 5 && p.version() == 0 && p.find(2, 2) == 3 && p.find(1, 1) == -1);
+    EXPECT(p.t_indptr() == std::vector<int64_t>({0, 1, 2, 3, 5}));
+    // compaction keeps the order and, without reindex, guards the stale transposed index
+    const std::vector<uint8_t> keep{1, 0, 1, 1, 0};
+    p.compact(keep.data(), false);
+    EXPECT(p.version() == 1 && p.n_blocks() == 3 && !p.transposed_current());
+    EXPECT(p.indptr() == std::vector<int64_t>({0, 1, 2, 3}) && p.indices() == std::vector<int32_t>({1, 0, 2}));
+    EXPECT(throws<std::logic_error>([&] { p.t_pos(); }));
+    // merge: an active position is rejected with the pattern unchanged; a valid one reindexes
+    EXPECT(throws<std::invalid_argument>([&] { p.merge({5, 10}, [](int64_t, size_t) {}); }));
+    EXPECT(p.version() == 1 && p.n_blocks() == 3);
+    std::vector<int64_t> src;
+    p.merge({3, 7}, [&](int64_t old_p, size_t f) { src.push_back(old_p >= 0 ? old_p : -1 - static_cast<int64_t>(f)); });
+    EXPECT(p.version() == 2 && p.transposed_current());
+    EXPECT(p.indices() == std::vector<int32_t>({1, 3, 0, 3, 2}) && src == std::vector<int64_t>({0, -1, 1, -2, 2}));
+    EXPECT(p.t_indptr() == std::vector<int64_t>({0, 1, 2, 3, 5}) && p.t_pos() == std::vector<int64_t>({2, 0, 4, 1, 3}));
+    // assign validates before it replaces
+    EXPECT(throws<std::invalid_argument>([&] { p.assign({0, 1, 1, 2}, {2, 9}); }));
+    EXPECT(p.version() == 2 && p.n_blocks() == 5);
+    p.assign({0, 0, 2, 2}, {0, 3});
+    EXPECT(p.version() == 3 && p.n_blocks() == 2 && p.t_rows() == std::vector<int32_t>({1, 1}));
+}
+
 int main() {
     const std::vector<std::pair<const char*, std::function<void()>>> tests = {
         {"sample_positions", test_sample_positions},
         {"er_pattern_and_transpose", test_er_pattern_and_transpose},
         {"transpose_matches_stable_sort", test_transpose_matches_stable_sort},
+        {"block_pattern_mutations", test_block_pattern_mutations},
         {"forward_matches_dense", test_forward_matches_dense},
         {"sgd_and_adam_steps", test_sgd_and_adam_steps},
         {"prune_regrow", test_prune_regrow},
