@@ -73,6 +73,14 @@ bool adam_update(const OptimConfig& c, float wd, float* w, float* m, float* s, c
 
 }  // namespace
 
+void check_hyperparameters(const OptimConfig& c) {
+    MC_CHECK(c.momentum >= 0.f && c.momentum < 1.f, "momentum must be in [0, 1), got " << c.momentum);
+    MC_CHECK(c.beta1 >= 0.f && c.beta1 < 1.f, "beta1 must be in [0, 1), got " << c.beta1);
+    MC_CHECK(c.beta2 >= 0.f && c.beta2 < 1.f, "beta2 must be in [0, 1), got " << c.beta2);
+    MC_CHECK(c.eps > 0.f && std::isfinite(c.eps), "eps must be > 0, got " << c.eps);
+    MC_CHECK(c.weight_decay >= 0.f && std::isfinite(c.weight_decay), "weight_decay must be >= 0, got " << c.weight_decay);
+}
+
 void Layer::sgd_step(float lr, float momentum, float weight_decay, int num_threads) {
     OptimConfig c;
     c.lr = lr;

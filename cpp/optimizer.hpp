@@ -1,5 +1,5 @@
-// Optimizer settings of one in-place update; the update itself is Layer::optimizer_step
-// (optimizer.cpp).
+// Optimizer settings of one in-place update and their check; the update itself is
+// Layer::optimizer_step (optimizer.cpp).
 #pragma once
 
 #include <cstdint>
@@ -21,5 +21,9 @@ struct OptimConfig {
     float grad_scale = 1.f;       ///< multiplies every gradient first (global-norm clipping)
     uint64_t t = 1;               ///< 1-based update count, for Adam's bias correction
 };
+
+/// Checks momentum, beta1, beta2 (in [0, 1)), eps (> 0) and weight_decay (>= 0), the settings a
+/// training call fixes for all of its steps (std::invalid_argument naming the first bad one).
+void check_hyperparameters(const OptimConfig& c);
 
 }  // namespace motifcore

@@ -360,7 +360,7 @@ void test_kd_loss() {
     const float x[2] = {0.f, 0.f}, teacher[2] = {std::log(3.f), 0.f};
     const int64_t y[1] = {0};
     motifcore::TrainConfig cfg;
-    cfg.weight_decay = 0.f;
+    cfg.optim.weight_decay = 0.f;
     motifcore::LossConfig kd;
     kd.teacher = teacher;
     kd.temperature = 2.f;
