@@ -14,10 +14,9 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// KernelTable::gemm with its packing scratch held in `pack` (grown on first use, then reused).
-void dense_gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
-                int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, PanelVector& pack, int nt) {
-    const KernelTable& t = kernels();
+// KernelTable::gemm (of the table `t` the caller read once) with its packing scratch held in `pack` (grown on first use, then reused).
+void dense_gemm(const KernelTable& t, int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs,
+                const float* b, int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, PanelVector& pack, int nt) {
     const size_t need = static_cast<size_t>(t.gemm_pack_floats(K, N, b_cs));
     if (pack.size() < need) pack.resize(need);  // only the weight gradient packs (a transposed panel)
     t.gemm(M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, pack.data(), nt);
@@ -150,10 +149,13 @@ void LayerWork::ensure(const Layer& layer, int64_t batch) {
         dU.resize(static_cast<size_t>(layer.G_out * ld));
     }
     dS.resize(static_cast<size_t>(layer.G_in * ld));
-    if (n_kt == 0)
+    if (n_kt == 0) {
         std::vector<float>().swap(Kt);
-    else
+        std::vector<int64_t>().swap(cursor);
+    } else {
         Kt.resize(n_kt);
+        cursor.resize(static_cast<size_t>(layer.G_out));
+    }
     Ap = A.data();
     Up = shared ? Ap : U.data();
     dUp = shared ? Ap : dU.data();
@@ -163,34 +165,36 @@ void Layer::forward(const float* in, int64_t B, LayerWork& w, int nt) const {
     MC_CHECK_AS(std::overflow_error, !diverged, "the layer's weights are NaN or infinite: training diverged (learning rate too large?); "
                         "restore the model with set_state or from a checkpoint");
     const int64_t ld = panel_ld(B);
+    const KernelTable& kt = kernels();   // one SIMD level for the whole call (set_simd_level: docs/engine.md)
     // GroupSum of the input (skipped for m_in == 1: the input is its own group sum).
     if (m_in == 1) {
         w.S_ptr = in;
     } else {
-        kernels().group_sum(G_in, m_in, n_in, in, w.S.data(), B, ld, nt);
+        kt.group_sum(G_in, m_in, n_in, in, w.S.data(), B, ld, nt);
         w.S_ptr = w.S.data();
     }
     if (uses_dense())  // U = K S with K the row-major G_out x G_in block matrix
-        dense_gemm(G_out, B, G_in, K.data(), G_in, 1, w.S_ptr, ld, 1, w.Up, ld, w.G, nt);
+        dense_gemm(kt, G_out, B, G_in, K.data(), G_in, 1, w.S_ptr, ld, 1, w.Up, ld, w.G, nt);
     else
-        kernels().spmm(G_out, pat_.indptr().data(), pat_.indices().data(), K.data(), w.S_ptr, w.Up, B, ld, nt);
-    kernels().expand_bias_act(n_out, m_out, w.Up, b.data(), bias_mode == BiasMode::Neuron,
+        kt.spmm(G_out, pat_.indptr().data(), pat_.indices().data(), K.data(), w.S_ptr, w.Up, B, ld, nt);
+    kt.expand_bias_act(n_out, m_out, w.Up, b.data(), bias_mode == BiasMode::Neuron,
                               activation == Activation::ReLU, w.Ap, B, ld, nt);
 }
 
 void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, int64_t B, LayerWork& w,
                      bool need_dS, int nt) {
     const int64_t ld = panel_ld(B);
-    kernels().group_backward(G_out, m_out, n_out, grad, grad_group, w.Ap, activation == Activation::ReLU,
+    const KernelTable& kt = kernels();   // one SIMD level for the whole call
+    kt.group_backward(G_out, m_out, n_out, grad, grad_group, w.Ap, activation == Activation::ReLU,
                              relu_scale, bias_mode == BiasMode::Neuron, w.dUp, db.data(), B, ld, nt);
     const float* dU = w.dUp;
     if (uses_dense()) {
         // dK = dU S^T (G_out x G_in, row-major like K) and dS = K^T dU.
-        dense_gemm(G_out, G_in, B, dU, ld, 1, w.S_ptr, 1, ld, dK.data(), G_in, w.G, nt);
-        if (need_dS) dense_gemm(G_in, B, G_out, K.data(), 1, G_in, dU, ld, 1, w.dS.data(), ld, w.G, nt);
+        dense_gemm(kt, G_out, G_in, B, dU, ld, 1, w.S_ptr, 1, ld, dK.data(), G_in, w.G, nt);
+        if (need_dS) dense_gemm(kt, G_in, B, G_out, K.data(), 1, G_in, dU, ld, 1, w.dS.data(), ld, w.G, nt);
         return;
     }
-    kernels().sddmm(G_out, pat_.indptr().data(), pat_.indices().data(), dU, w.S_ptr, dK.data(), B, ld, nt);
+    kt.sddmm(G_out, pat_.indptr().data(), pat_.indices().data(), dU, w.S_ptr, dK.data(), B, ld, w.cursor.data(), nt);
     if (need_dS) {
         // Weights in transposed order (a gather; the pattern is fixed between evolution steps).
         const int64_t nnz = n_blocks();
@@ -198,7 +202,7 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
         const float* Kp = K.data();
         const int64_t* pos = pat_.t_pos().data();
         parallel_for(nnz, grain_for(1), threads_for(nnz, nt), [&](int64_t q) { Kt[q] = Kp[pos[q]]; });
-        kernels().spmm(G_in, pat_.t_indptr().data(), pat_.t_rows().data(), Kt, dU, w.dS.data(), B, ld, nt);
+        kt.spmm(G_in, pat_.t_indptr().data(), pat_.t_rows().data(), Kt, dU, w.dS.data(), B, ld, nt);
     }
 }
 

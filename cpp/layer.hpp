@@ -54,6 +54,7 @@ struct LayerWork {
     PanelVector dU;      ///< [G_out, B] group sums of dL/dz
     PanelVector dS;      ///< [G_in, B] gradient w.r.t. the group sums of the input
     std::vector<float> Kt;      ///< [|P|] weights in transposed order (sparse path only; empty on the dense path)
+    std::vector<int64_t> cursor;  ///< [G_out] SDDMM row cursors (sparse path only; empty on the dense path)
     PanelVector G;       ///< packed right operand of the dense path's GEMMs (sized on first use)
     /// When true and m_out == 1, U, A and dU share one buffer (U is turned into A in place by the
     /// forward, A into dU by the backward): a third of the activation memory of a training step.

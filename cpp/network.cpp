@@ -414,7 +414,7 @@ int64_t Network::workspace_bytes() const {
     int64_t n = held_bytes(x0_) + held_bytes(yb_) + held_bytes(dlogits_) + held_bytes(sample_loss_) +
                 held_bytes(hit_) + held_bytes(tb_);
     for (const auto& w : work_) n += held_bytes(w.S) + held_bytes(w.U) + held_bytes(w.A) + held_bytes(w.dU) + held_bytes(w.dS) +
-                                  held_bytes(w.G);
+                                  held_bytes(w.G) + held_bytes(w.Kt) + held_bytes(w.cursor);
     return n;
 }
 

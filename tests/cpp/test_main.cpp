@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -555,6 +556,25 @@ void test_block_pattern_mutations() {
     EXPECT(p.version() == 3 && p.n_blocks() == 2 && p.t_rows() == std::vector<int32_t>({1, 1}));
 }
 
+void test_simd_level_from_env() {
+    EXPECT(motifcore::simd_level_from_env(nullptr) == "auto" && motifcore::simd_level_from_env("") == "auto");
+    EXPECT(motifcore::simd_level_from_env("generic") == "generic" && motifcore::simd_level_from_env("avx2") == "avx2");
+    bool named = false;
+    try {
+        motifcore::simd_level_from_env("avx9");
+    } catch (const std::invalid_argument& e) {
+        named = std::string(e.what()).find("MOTIFCORE_SIMD='avx9'") != std::string::npos;
+    }
+    EXPECT(named);
+    // Read once: after the first read, a later value of the variable changes nothing.
+    motifcore::init_simd_from_env();
+    const std::string before = motifcore::kernels().name;
+    setenv("MOTIFCORE_SIMD", "avx9", 1);
+    motifcore::init_simd_from_env();
+    EXPECT(motifcore::kernels().name == before);
+    unsetenv("MOTIFCORE_SIMD");
+}
+
 int main() {
     const std::vector<std::pair<const char*, std::function<void()>>> tests = {
         {"sample_positions", test_sample_positions},
@@ -576,6 +596,7 @@ int main() {
         {"state_pool", test_state_pool},
         {"layout_transposes", test_layout_transposes},
         {"dense_gemm", test_dense_gemm},
+        {"simd_level_from_env", test_simd_level_from_env},
         {"dense_layer_path", test_dense_layer_path},
     };
     for (const auto& [name, fn] : tests) {
