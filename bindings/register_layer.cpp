@@ -37,6 +37,12 @@ auto pattern_copy(const V& (motifcore::BlockPattern::*getter)() const) {
     return [getter](const Layer& l) { return from_vector(locked(l, [&] { return (l.pattern().*getter)(); })); };
 }
 
+// Copy of a vector of the layer's codebook, taken under its guard.
+template <class V>
+auto codebook_copy(const V& (motifcore::Codebook::*getter)() const) {
+    return [getter](const Layer& l) { return from_vector(locked(l, [&] { return (l.codebook().*getter)(); })); };
+}
+
 // Replaces K or b (`member`) with `a`, which must have the same length, under the layer's guard.
 void assign_params(Layer& l, std::vector<float> Layer::*member, const farray& a, const char* what) {
     if (a.ndim() != 1) throw py::value_error(std::string(what) + " must be a 1-D float32 array");
@@ -123,11 +129,11 @@ void register_layer(py::module_& m) {
              py::arg("weights").noconvert())
         .def("set_bias", [](Layer& l, const farray& b) { assign_params(l, &Layer::b, b, "bias"); },
              py::arg("bias").noconvert())
-        .def_property_readonly("codes", state_copy(&Layer::codes))
-        .def_property_readonly("centroids", state_copy(&Layer::centroids))
-        .def_property_readonly("centroid_velocity", state_copy(&Layer::v_centroids))
-        .def_property_readonly("centroid_sq", state_copy(&Layer::s_centroids))
-        .def_property_readonly("grad_centroids", state_copy(&Layer::d_centroids))
+        .def_property_readonly("codes", codebook_copy(&motifcore::Codebook::codes))
+        .def_property_readonly("centroids", codebook_copy(&motifcore::Codebook::centroids))
+        .def_property_readonly("centroid_velocity", codebook_copy(&motifcore::Codebook::velocity))
+        .def_property_readonly("centroid_sq", codebook_copy(&motifcore::Codebook::sq))
+        .def_property_readonly("grad_centroids", codebook_copy(&motifcore::Codebook::grad))
         .def("set_codebook", [](Layer& l, const i32array& codes, const farray& centroids, const farray& v,
                                 const farray& s) {
                 auto c = to_vector(codes); auto k = to_vector(centroids); auto vv = to_vector(v); auto ss = to_vector(s);

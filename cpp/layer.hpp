@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "codebook.hpp"
 #include "common.hpp"
 #include "dst.hpp"
 #include "concurrency.hpp"
@@ -186,12 +187,9 @@ public:
     void set_codebook(std::vector<int32_t> codes, std::vector<float> centroids, std::vector<float> v = {},
                       std::vector<float> s = {});
     void clear_codebook();
-    bool has_codebook() const { return !centroids.empty(); }
-    std::vector<int32_t> codes;      ///< [|P|] centroid of each block (empty: no codebook)
-    std::vector<float> centroids;    ///< [k] shared values
-    std::vector<float> v_centroids;  ///< [k] momentum / Adam first moment of the centroids
-    std::vector<float> s_centroids;  ///< [k] Adam second moment of the centroids (empty until Adam)
-    std::vector<float> d_centroids;  ///< [k] centroid gradient of the last optimizer step
+    bool has_codebook() const { return !codebook_.empty(); }
+    /// The codebook (codebook.hpp), read-only: set_codebook / clear_codebook change it.
+    const Codebook& codebook() const { return codebook_; }
 
     /// True once an optimizer update left a NaN or infinite value in K or b (training diverged):
     /// forward() then throws std::overflow_error until set_state / set_weights / set_bias restore finite values.
@@ -235,8 +233,7 @@ private:
     PanelVector x_fm_;  // input of the last forward_rowmajor, feature-major
     PanelVector g_fm_;  // gradient scratch, feature-major
     int64_t last_B_ = 0;
-    uint64_t codebook_version_ = 0; // pattern version the codebook was set for
-    void codebook_step(const OptimConfig& c, int num_threads);
+    Codebook codebook_;             // see codebook()
     uint64_t forward_version_ = 0;  // pattern version seen by the last forward_rowmajor
     bool have_grad_ = false;        // backward_rowmajor ran after the last forward_rowmajor
     StateMutex state_mutex_;        // see guard()

@@ -386,9 +386,9 @@ void test_codebook_step() {
     c.momentum = 0.f;
     c.weight_decay = 0.f;
     l.optimizer_step(c, 2);
-    EXPECT(l.d_centroids == std::vector<float>({4.f, 6.f}));
-    EXPECT(std::fabs(l.centroids[0] - 0.6f) < 1e-6 && std::fabs(l.centroids[1] - 1.4f) < 1e-6);
-    EXPECT(l.K[0] == l.centroids[0] && l.K[3] == l.centroids[1]);
+    EXPECT(l.codebook().grad() == std::vector<float>({4.f, 6.f}));
+    EXPECT(std::fabs(l.codebook().centroids()[0] - 0.6f) < 1e-6 && std::fabs(l.codebook().centroids()[1] - 1.4f) < 1e-6);
+    EXPECT(l.K[0] == l.codebook().centroids()[0] && l.K[3] == l.codebook().centroids()[1]);
     EXPECT(throws<std::invalid_argument>([&] { l.set_codebook({0, 3, 0, 1}, {1.f, 2.f}); }));
 }
 
