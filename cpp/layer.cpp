@@ -48,12 +48,21 @@ int64_t target_blocks(const LayerConfig& cfg) {
     return static_cast<int64_t>(std::llround(d * total));
 }
 
-Layer::Layer(const LayerConfig& cfg)
-    : n_in(cfg.n_in), n_out(cfg.n_out), m_in(cfg.m_in), m_out(cfg.m_out), G_in(0), G_out(0),
-      activation(cfg.activation), bias_mode(cfg.bias), input_copies(cfg.input_copies) {
+namespace {
+
+// The config after check_config: the first member initialiser runs the checks, so no geometry is
+// computed from a bad config (m = 0 would divide by zero).
+const LayerConfig& checked(const LayerConfig& cfg) {
     check_config(cfg);
-    G_in = ceil_div(n_in, m_in);
-    G_out = ceil_div(n_out, m_out);
+    return cfg;
+}
+
+}  // namespace
+
+Layer::Layer(const LayerConfig& cfg)
+    : n_in(checked(cfg).n_in), n_out(cfg.n_out), m_in(cfg.m_in), m_out(cfg.m_out),
+      G_in(ceil_div(cfg.n_in, cfg.m_in)), G_out(ceil_div(cfg.n_out, cfg.m_out)), activation(cfg.activation),
+      bias_mode(cfg.bias), input_copies(cfg.input_copies) {
     MC_CHECK(G_in < std::numeric_limits<int32_t>::max(), "too many input groups: " << G_in);
     MC_CHECK(G_out < std::numeric_limits<int32_t>::max(), "too many output groups: " << G_out);  // t_rows is int32
     const int64_t nb = target_blocks(cfg);

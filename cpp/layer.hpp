@@ -75,10 +75,10 @@ public:
     /// on the effective edge fan-in, zero biases. Throws std::invalid_argument on a bad config.
     explicit Layer(const LayerConfig& cfg);
 
-    // Geometry (read-only after construction).
-    int64_t n_in, n_out, m_in, m_out, G_in, G_out;
-    Activation activation;
-    BiasMode bias_mode;
+    // Geometry, fixed at construction (const: the pattern and every buffer are sized from it).
+    const int64_t n_in, n_out, m_in, m_out, G_in, G_out;
+    const Activation activation;
+    const BiasMode bias_mode;
 
     // Per-block values, in the CSR order of pattern().
     std::vector<float> K;          ///< [|P|] shared block weights
@@ -114,7 +114,7 @@ public:
     /// fan_in = sum over the row's blocks of in_size(c) * min(in_size(c), input_copies): the edge
     /// fan-in for independent inputs, the second-moment-preserving one for copied inputs.
     float init_bound(int64_t r) const;
-    int64_t input_copies;  ///< see LayerConfig::input_copies
+    const int64_t input_copies;  ///< see LayerConfig::input_copies
 
     /// Replaces pattern and parameters (checkpoint loading). Validates sizes, ranges, sortedness
     /// and duplicates; vK/vb may be empty (zeroed); sK/sb may be empty (no Adam state yet).
