@@ -65,6 +65,8 @@ void translate_engine_error(std::exception_ptr p) {
 PYBIND11_MODULE(_core, m) {
     m.doc() = "motifcore native engine (block-sparse motif layers, fused training steps)";
     py::register_exception_translator(translate_engine_error);
+    // MOTIFCORE_SIMD is read here, once: a bad value fails the import with a message naming it.
+    motifcore::init_simd_from_env();
     m.def("build_info", &motifcore::build_info,
           "Compiler, flags, SIMD level, threading backend and default threads.");
     m.def("pool_workers", &motifcore::pool_workers, "Worker threads the engine's thread pool holds now.");

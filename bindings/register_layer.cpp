@@ -31,6 +31,18 @@ auto state_copy(V Layer::*member) {
     return [member](const Layer& l) { return from_vector(locked(l, [&] { return l.*member; })); };
 }
 
+// Copy of a vector of the layer's block pattern, taken under its guard.
+template <class V>
+auto pattern_copy(const V& (motifcore::BlockPattern::*getter)() const) {
+    return [getter](const Layer& l) { return from_vector(locked(l, [&] { return (l.pattern().*getter)(); })); };
+}
+
+// Copy of a vector of the layer's codebook, taken under its guard.
+template <class V>
+auto codebook_copy(const V& (motifcore::Codebook::*getter)() const) {
+    return [getter](const Layer& l) { return from_vector(locked(l, [&] { return (l.codebook().*getter)(); })); };
+}
+
 // Replaces K or b (`member`) with `a`, which must have the same length, under the layer's guard.
 void assign_params(Layer& l, std::vector<float> Layer::*member, const farray& a, const char* what) {
     if (a.ndim() != 1) throw py::value_error(std::string(what) + " must be a 1-D float32 array");
@@ -96,8 +108,8 @@ void register_layer(py::module_& m) {
         .def_property_readonly("uses_dense", [](const Layer& l) { return locked(l, [&] { return l.uses_dense(); }); },
                                "Whether forward and backward take the dense path now (dense_path and every "
                                "block active).")
-        .def_property_readonly("indptr", state_copy(&Layer::indptr))
-        .def_property_readonly("indices", state_copy(&Layer::indices))
+        .def_property_readonly("indptr", pattern_copy(&motifcore::BlockPattern::indptr))
+        .def_property_readonly("indices", pattern_copy(&motifcore::BlockPattern::indices))
         .def_property_readonly("weights", state_copy(&Layer::K))
         .def_property_readonly("bias", state_copy(&Layer::b))
         .def_property_readonly("weight_velocity", state_copy(&Layer::vK))
@@ -106,7 +118,7 @@ void register_layer(py::module_& m) {
         .def_property_readonly("bias_sq", state_copy(&Layer::sb))
         .def_property_readonly("grad_weights", state_copy(&Layer::dK))
         .def("pattern_snapshot", [](const Layer& l) {
-                 auto v = locked(l, [&] { return std::make_tuple(l.indptr, l.indices, l.K, l.b); });
+                 auto v = locked(l, [&] { return std::make_tuple(l.pattern().indptr(), l.pattern().indices(), l.K, l.b); });
                  return py::make_tuple(from_vector(std::get<0>(v)), from_vector(std::get<1>(v)),
                                        from_vector(std::get<2>(v)), from_vector(std::get<3>(v)));
              },
@@ -117,11 +129,11 @@ void register_layer(py::module_& m) {
              py::arg("weights").noconvert())
         .def("set_bias", [](Layer& l, const farray& b) { assign_params(l, &Layer::b, b, "bias"); },
              py::arg("bias").noconvert())
-        .def_property_readonly("codes", state_copy(&Layer::codes))
-        .def_property_readonly("centroids", state_copy(&Layer::centroids))
-        .def_property_readonly("centroid_velocity", state_copy(&Layer::v_centroids))
-        .def_property_readonly("centroid_sq", state_copy(&Layer::s_centroids))
-        .def_property_readonly("grad_centroids", state_copy(&Layer::d_centroids))
+        .def_property_readonly("codes", codebook_copy(&motifcore::Codebook::codes))
+        .def_property_readonly("centroids", codebook_copy(&motifcore::Codebook::centroids))
+        .def_property_readonly("centroid_velocity", codebook_copy(&motifcore::Codebook::velocity))
+        .def_property_readonly("centroid_sq", codebook_copy(&motifcore::Codebook::sq))
+        .def_property_readonly("grad_centroids", codebook_copy(&motifcore::Codebook::grad))
         .def("set_codebook", [](Layer& l, const i32array& codes, const farray& centroids, const farray& v,
                                 const farray& s) {
                 auto c = to_vector(codes); auto k = to_vector(centroids); auto vv = to_vector(v); auto ss = to_vector(s);

@@ -17,13 +17,13 @@ namespace {
 TrainConfig make_train(float momentum, float weight_decay, float dropout, const std::string& optimizer,
                        float beta1, float beta2, float eps, float max_grad_norm) {
     TrainConfig c;
-    c.momentum = momentum;
-    c.weight_decay = weight_decay;
+    c.optim.kind = parse_optimizer(optimizer);
+    c.optim.momentum = momentum;
+    c.optim.beta1 = beta1;
+    c.optim.beta2 = beta2;
+    c.optim.eps = eps;
+    c.optim.weight_decay = weight_decay;
     c.dropout = dropout;
-    c.optimizer = parse_optimizer(optimizer);
-    c.beta1 = beta1;
-    c.beta2 = beta2;
-    c.eps = eps;
     c.max_grad_norm = max_grad_norm;
     return c;
 }

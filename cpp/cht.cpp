@@ -193,6 +193,137 @@ Ch3Scores ch3_l3_scores(int64_t n_rows, int64_t n_cols, const std::vector<int64_
     return out;
 }
 
+namespace {
+
+// The phases of cht_evolve. `keep[l]` marks, per block of layer l (CSR order), whether it survives
+// the step; the removal phases clear entries, the regrowth compacts the layer to them.
+using KeepMasks = std::vector<std::vector<uint8_t>>;
+
+/// Phase 1: the round(zeta |P|) smallest-|K| blocks of each evolved layer (Layer::smallest_blocks,
+/// the selection DST uses). Records the count and the largest removed |K| (RegrowInit::Pruned).
+void remove_by_magnitude(const std::vector<Layer*>& layers, const std::vector<double>& zetas, KeepMasks& keep,
+                         std::vector<float>& threshold, std::vector<ChtStats>& stats) {
+    for (size_t l = 0; l < layers.size(); ++l) {
+        const Layer& ly = *layers[l];
+        const int64_t nnz = ly.n_blocks();
+        keep[l].assign(static_cast<size_t>(nnz), 1);
+        if (zetas[l] <= 0) continue;
+        const int64_t k = std::min<int64_t>(std::llround(zetas[l] * static_cast<double>(nnz)), nnz);
+        if (k <= 0) continue;
+        keep[l] = ly.smallest_blocks(k);
+        for (int64_t p = 0; p < nnz; ++p)
+            if (keep[l][p]) threshold[l] = std::max(threshold[l], std::fabs(ly.K[p]));
+        for (auto& v : keep[l]) v = !v;
+        stats[l].removed = k;
+    }
+}
+
+/// Per input group of layer l: whether any of its blocks is kept.
+std::vector<char> inputs_with_kept_block(const Layer& ly, const std::vector<uint8_t>& keep) {
+    std::vector<char> has(static_cast<size_t>(ly.G_in), 0);
+    const auto& indices = ly.pattern().indices();
+    for (size_t p = 0; p < keep.size(); ++p)
+        if (keep[p]) has[indices[p]] = 1;
+    return has;
+}
+
+/// Per output group of layer l: whether any of its blocks is kept.
+std::vector<char> outputs_with_kept_block(const Layer& ly, const std::vector<uint8_t>& keep) {
+    std::vector<char> has(static_cast<size_t>(ly.G_out), 0);
+    const auto& indptr = ly.pattern().indptr();
+    for (int64_t r = 0; r < ly.G_out; ++r)
+        for (int64_t p = indptr[r]; p < indptr[r + 1] && !has[r]; ++p) has[r] = static_cast<char>(keep[p]);
+    return has;
+}
+
+/// Phase 2: chain removal at neuron resolution between motif partitions (only evolved layers
+/// change). Backward pass: the blocks of an output motif none of whose neurons feeds a kept block
+/// of the next layer; forward pass: the blocks of an input motif none of whose neurons is fed by
+/// a kept block of the previous layer.
+void remove_chains(const std::vector<Layer*>& layers, const std::vector<double>& zetas, KeepMasks& keep,
+                   std::vector<ChtStats>& stats) {
+    const size_t L = layers.size();
+    for (size_t l = L - 1; l-- > 0;) {
+        const Layer& ly = *layers[l];
+        if (zetas[l] <= 0) continue;
+        const auto has = inputs_with_kept_block(*layers[l + 1], keep[l + 1]);
+        const int64_t m_next = layers[l + 1]->m_in;
+        const auto& indptr = ly.pattern().indptr();
+        for (int64_t r = 0; r < ly.G_out; ++r) {
+            bool dead = true;
+            for (int64_t u = r * ly.m_out; u < std::min(ly.n_out, (r + 1) * ly.m_out) && dead; ++u)
+                dead = !has[u / m_next];
+            if (!dead) continue;
+            for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p)
+                if (keep[l][p]) {
+                    keep[l][p] = 0;
+                    ++stats[l].cr_removed;
+                }
+        }
+    }
+    for (size_t l = 1; l < L; ++l) {
+        const Layer& ly = *layers[l];
+        if (zetas[l] <= 0) continue;
+        const auto has = outputs_with_kept_block(*layers[l - 1], keep[l - 1]);
+        const int64_t m_prev = layers[l - 1]->m_out;
+        std::vector<char> dead(static_cast<size_t>(ly.G_in), 0);
+        for (int64_t c = 0; c < ly.G_in; ++c) {
+            bool d = true;
+            for (int64_t u = c * ly.m_in; u < std::min(ly.n_in, (c + 1) * ly.m_in) && d; ++u) d = !has[u / m_prev];
+            dead[c] = d;
+        }
+        const auto& indices = ly.pattern().indices();
+        for (size_t p = 0; p < keep[l].size(); ++p)
+            if (keep[l][p] && dead[indices[p]]) {
+                keep[l][p] = 0;
+                ++stats[l].cr_removed;
+            }
+    }
+}
+
+/// Phase 3 of one layer: the positions to regrow so that |P| is conserved -- the top CH3-L3 scores
+/// of the kept pattern, then (fill_random, or !by_score) uniform draws among the rest.
+std::vector<uint64_t> regrowth_positions(const Layer& ly, const std::vector<uint8_t>& keep, uint64_t seed,
+                                         const ChtConfig& cfg, int num_threads, ChtStats& st) {
+    const int64_t nnz = ly.n_blocks();
+    const auto& indptr = ly.pattern().indptr();
+    const auto& indices = ly.pattern().indices();
+    std::vector<int64_t> kp(static_cast<size_t>(ly.G_out) + 1, 0);
+    std::vector<int32_t> ki;
+    ki.reserve(static_cast<size_t>(nnz));
+    for (int64_t r = 0; r < ly.G_out; ++r) {
+        for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p)
+            if (keep[p]) ki.push_back(indices[p]);
+        kp[r + 1] = static_cast<int64_t>(ki.size());
+    }
+    const int64_t kept = static_cast<int64_t>(ki.size());
+    const int64_t k = nnz - kept;
+    std::vector<uint64_t> fresh;
+    if (k == 0) return fresh;
+    const Graph g(ly.G_out, ly.G_in, kp, ki);
+    if (cfg.by_score) fresh = top_scored(g, static_cast<size_t>(k), seed, num_threads);
+    st.regrown_score = static_cast<int64_t>(fresh.size());
+    const int64_t need = k - st.regrown_score;
+    if (need > 0 && (cfg.fill_random || !cfg.by_score)) {
+        Rng rng(seed);
+        const uint64_t total = static_cast<uint64_t>(ly.G_out) * static_cast<uint64_t>(ly.G_in);
+        auto taken = [&](uint64_t pos) {
+            const int64_t r = static_cast<int64_t>(pos / static_cast<uint64_t>(ly.G_in));
+            const int32_t c = static_cast<int32_t>(pos % static_cast<uint64_t>(ly.G_in));
+            return std::binary_search(ki.begin() + kp[r], ki.begin() + kp[r + 1], c) ||
+                   std::binary_search(fresh.begin(), fresh.end(), pos);
+        };
+        auto extra = sample_positions(total, static_cast<uint64_t>(need), static_cast<uint64_t>(kept) + fresh.size(),
+                                      rng, taken);
+        st.regrown_fill = need;
+        fresh.insert(fresh.end(), extra.begin(), extra.end());
+        std::sort(fresh.begin(), fresh.end());
+    }
+    return fresh;
+}
+
+}  // namespace
+
 std::vector<ChtStats> cht_evolve(const std::vector<Layer*>& layers, const std::vector<double>& zetas,
                                  const std::vector<uint64_t>& seeds, const ChtConfig& cfg, int num_threads) {
     const size_t L = layers.size();
@@ -206,117 +337,16 @@ std::vector<ChtStats> cht_evolve(const std::vector<Layer*>& layers, const std::v
                           << layers[l - 1]->n_out << " outputs");
     }
     std::vector<ChtStats> stats(L);
-    std::vector<std::vector<char>> keep(L);
+    KeepMasks keep(L);
     std::vector<float> threshold(L, 0.f);
-    // 1. magnitude removal
+    remove_by_magnitude(layers, zetas, keep, threshold, stats);
+    if (cfg.chain_removal && L >= 2) remove_chains(layers, zetas, keep, stats);
     for (size_t l = 0; l < L; ++l) {
-        const Layer& ly = *layers[l];
-        const int64_t nnz = ly.n_blocks();
-        keep[l].assign(static_cast<size_t>(nnz), 1);
-        if (zetas[l] <= 0) continue;
-        const int64_t k = std::min<int64_t>(std::llround(zetas[l] * static_cast<double>(nnz)), nnz);
-        if (k <= 0) continue;
-        std::vector<int64_t> order(static_cast<size_t>(nnz));
-        std::iota(order.begin(), order.end(), 0);
-        auto smaller = [&](int64_t a, int64_t c) {
-            const float fa = std::fabs(ly.K[a]), fc = std::fabs(ly.K[c]);
-            return fa < fc || (fa == fc && a < c);
-        };
-        std::nth_element(order.begin(), order.begin() + (k - 1), order.end(), smaller);
-        for (int64_t i = 0; i < k; ++i) {
-            keep[l][order[i]] = 0;
-            threshold[l] = std::max(threshold[l], std::fabs(ly.K[order[i]]));
-        }
-        stats[l].removed = k;
-    }
-    // 2. chain removal, at neuron resolution between motif partitions (only evolved layers change)
-    if (cfg.chain_removal && L >= 2) {
-        auto col_has = [&](size_t l) {  // per input group of layer l: any kept block
-            std::vector<char> has(static_cast<size_t>(layers[l]->G_in), 0);
-            for (size_t p = 0; p < keep[l].size(); ++p)
-                if (keep[l][p]) has[layers[l]->indices[p]] = 1;
-            return has;
-        };
-        auto row_has = [&](size_t l) {  // per output group of layer l
-            const Layer& ly = *layers[l];
-            std::vector<char> has(static_cast<size_t>(ly.G_out), 0);
-            for (int64_t r = 0; r < ly.G_out; ++r)
-                for (int64_t p = ly.indptr[r]; p < ly.indptr[r + 1] && !has[r]; ++p) has[r] = keep[l][p];
-            return has;
-        };
-        for (size_t l = L - 1; l-- > 0;) {
-            const Layer& ly = *layers[l];
-            if (zetas[l] <= 0) continue;
-            const auto has = col_has(l + 1);
-            const int64_t m_next = layers[l + 1]->m_in;
-            for (int64_t r = 0; r < ly.G_out; ++r) {
-                bool dead = true;
-                for (int64_t u = r * ly.m_out; u < std::min(ly.n_out, (r + 1) * ly.m_out) && dead; ++u)
-                    dead = !has[u / m_next];
-                if (!dead) continue;
-                for (int64_t p = ly.indptr[r]; p < ly.indptr[r + 1]; ++p)
-                    if (keep[l][p]) {
-                        keep[l][p] = 0;
-                        ++stats[l].cr_removed;
-                    }
-            }
-        }
-        for (size_t l = 1; l < L; ++l) {
-            const Layer& ly = *layers[l];
-            if (zetas[l] <= 0) continue;
-            const auto has = row_has(l - 1);
-            const int64_t m_prev = layers[l - 1]->m_out;
-            std::vector<char> dead(static_cast<size_t>(ly.G_in), 0);
-            for (int64_t c = 0; c < ly.G_in; ++c) {
-                bool d = true;
-                for (int64_t u = c * ly.m_in; u < std::min(ly.n_in, (c + 1) * ly.m_in) && d; ++u) d = !has[u / m_prev];
-                dead[c] = d;
-            }
-            for (size_t p = 0; p < keep[l].size(); ++p)
-                if (keep[l][p] && dead[ly.indices[p]]) {
-                    keep[l][p] = 0;
-                    ++stats[l].cr_removed;
-                }
-        }
-    }
-    // 3. regrowth at the top CH3-L3 scores of the remaining pattern, then random fill
-    for (size_t l = 0; l < L; ++l) {
-        Layer& ly = *layers[l];
-        if (zetas[l] <= 0) continue;
-        const int64_t nnz = ly.n_blocks();
-        std::vector<int64_t> kp(static_cast<size_t>(ly.G_out) + 1, 0);
-        std::vector<int32_t> ki;
-        ki.reserve(static_cast<size_t>(nnz));
-        for (int64_t r = 0; r < ly.G_out; ++r) {
-            for (int64_t p = ly.indptr[r]; p < ly.indptr[r + 1]; ++p)
-                if (keep[l][p]) ki.push_back(ly.indices[p]);
-            kp[r + 1] = static_cast<int64_t>(ki.size());
-        }
-        const int64_t kept = static_cast<int64_t>(ki.size());
-        const int64_t k = nnz - kept;
-        if (k == 0) continue;
-        const Graph g(ly.G_out, ly.G_in, kp, ki);
-        std::vector<uint64_t> fresh;
-        if (cfg.by_score) fresh = top_scored(g, static_cast<size_t>(k), seeds[l], num_threads);
-        stats[l].regrown_score = static_cast<int64_t>(fresh.size());
-        const int64_t need = k - stats[l].regrown_score;
-        if (need > 0 && (cfg.fill_random || !cfg.by_score)) {
-            Rng rng(seeds[l]);
-            const uint64_t total = static_cast<uint64_t>(ly.G_out) * static_cast<uint64_t>(ly.G_in);
-            auto taken = [&](uint64_t pos) {
-                const int64_t r = static_cast<int64_t>(pos / static_cast<uint64_t>(ly.G_in));
-                const int32_t c = static_cast<int32_t>(pos % static_cast<uint64_t>(ly.G_in));
-                return std::binary_search(ki.begin() + kp[r], ki.begin() + kp[r + 1], c) ||
-                       std::binary_search(fresh.begin(), fresh.end(), pos);
-            };
-            auto extra = sample_positions(total, static_cast<uint64_t>(need), static_cast<uint64_t>(kept) + fresh.size(),
-                                          rng, taken);
-            stats[l].regrown_fill = need;
-            fresh.insert(fresh.end(), extra.begin(), extra.end());
-            std::sort(fresh.begin(), fresh.end());
-        }
+        if (zetas[l] <= 0 || stats[l].removed + stats[l].cr_removed == 0) continue;
+        const std::vector<uint64_t> fresh = regrowth_positions(*layers[l], keep[l], seeds[l], cfg, num_threads, stats[l]);
         // compact to the kept blocks, then grow every new position fresh (no restored values)
-        ly.keep_where(reinterpret_cast<const uint8_t*>(keep[l].data()));
+        Layer& ly = *layers[l];
+        ly.keep_where(keep[l].data());
         ly.clear_removed();
         ly.grow_at(fresh.data(), static_cast<int64_t>(fresh.size()), cfg.init, hash4(seeds[l], 0x494e4954ULL, 0, 0),
                    threshold[l]);

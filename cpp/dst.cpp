@@ -111,12 +111,14 @@ int64_t Layer::keep_where(const uint8_t* keep, bool reindex) {
     last_removed_K.reserve(static_cast<size_t>(n_removed));
     last_removed_vK.reserve(static_cast<size_t>(n_removed));
     if (adam_state) last_removed_sK.reserve(static_cast<size_t>(n_removed));
-    std::vector<int64_t> new_indptr(G_out + 1, 0);
+    // The per-block values follow the pattern's compaction (same order); the removed ones go to
+    // the prune record.
+    const auto& indptr = pat_.indptr();
+    const auto& indices = pat_.indices();
     int64_t q = 0;
     for (int64_t r = 0; r < G_out; ++r) {
         for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) {
             if (keep[p]) {
-                indices[q] = indices[p];
                 K[q] = K[p];
                 vK[q] = vK[p];
                 if (adam_state) sK[q] = sK[p];
@@ -129,16 +131,12 @@ int64_t Layer::keep_where(const uint8_t* keep, bool reindex) {
                 if (adam_state) last_removed_sK.push_back(sK[p]);
             }
         }
-        new_indptr[r + 1] = q;
     }
-    indptr = std::move(new_indptr);
-    indices.resize(q);
+    pat_.compact(keep, reindex);
     K.resize(q);
     vK.resize(q);
     if (adam_state) sK.resize(q);
     dK.assign(q, 0.f);
-    if (reindex) rebuild_transpose();
-    ++pattern_version_;
     return nnz - q;
 }
 
@@ -197,53 +195,36 @@ int64_t Layer::grow_sorted(const std::vector<uint64_t>& fresh, RegrowInit init, 
     const int64_t nnz = n_blocks();
     const int64_t n = static_cast<int64_t>(fresh.size());
     const bool adam_state = !sK.empty();
-    std::vector<int64_t> new_indptr(G_out + 1, 0);
-    std::vector<int32_t> new_indices;
     std::vector<float> new_K, new_vK, new_sK;
     std::vector<char> is_new;
-    new_indices.reserve(nnz + n);
     new_K.reserve(nnz + n);
     new_vK.reserve(nnz + n);
     if (adam_state) new_sK.reserve(nnz + n);
     is_new.reserve(nnz + n);
-    size_t f = 0, rm = 0;
-    for (int64_t r = 0; r < G_out; ++r) {
-        int64_t p = indptr[r];
-        const int64_t pe = indptr[r + 1];
-        while (true) {
-            const bool have_old = p < pe;
-            const bool have_new = f < fresh.size() && static_cast<int64_t>(fresh[f] / G_in) == r;
-            if (!have_old && !have_new) break;
-            const int32_t c_new = have_new ? static_cast<int32_t>(fresh[f] % G_in) : 0;
-            if (have_old && have_new) MC_CHECK(indices[p] != c_new, "position " << fresh[f] << " is already active");
-            if (have_old && (!have_new || indices[p] < c_new)) {
-                new_indices.push_back(indices[p]);
-                new_K.push_back(K[p]);
-                new_vK.push_back(vK[p]);
-                if (adam_state) new_sK.push_back(sK[p]);
-                is_new.push_back(0);
-                ++p;
-            } else {
-                // A position removed by the last prune comes back with its old state.
-                while (rm < last_removed_pos.size() && last_removed_pos[rm] < fresh[f]) ++rm;
-                const bool restored = rm < last_removed_pos.size() && last_removed_pos[rm] == fresh[f];
-                new_indices.push_back(c_new);
-                new_K.push_back(restored ? last_removed_K[rm] : 0.f);
-                new_vK.push_back(restored ? last_removed_vK[rm] : 0.f);
-                if (adam_state) new_sK.push_back(restored && !last_removed_sK.empty() ? last_removed_sK[rm] : 0.f);
-                is_new.push_back(restored ? 0 : 1);
-                ++f;
-            }
+    size_t rm = 0;
+    // The per-block values follow the merge entry by entry; a position removed by the last prune
+    // comes back with its old state.
+    pat_.merge(fresh, [&](int64_t p, size_t f) {
+        if (p >= 0) {
+            new_K.push_back(K[p]);
+            new_vK.push_back(vK[p]);
+            if (adam_state) new_sK.push_back(sK[p]);
+            is_new.push_back(0);
+            return;
         }
-        new_indptr[r + 1] = static_cast<int64_t>(new_indices.size());
-    }
-    indptr = std::move(new_indptr);
-    indices = std::move(new_indices);
+        while (rm < last_removed_pos.size() && last_removed_pos[rm] < fresh[f]) ++rm;
+        const bool restored = rm < last_removed_pos.size() && last_removed_pos[rm] == fresh[f];
+        new_K.push_back(restored ? last_removed_K[rm] : 0.f);
+        new_vK.push_back(restored ? last_removed_vK[rm] : 0.f);
+        if (adam_state) new_sK.push_back(restored && !last_removed_sK.empty() ? last_removed_sK[rm] : 0.f);
+        is_new.push_back(restored ? 0 : 1);
+    });
     K = std::move(new_K);
     vK = std::move(new_vK);
     if (adam_state) sK = std::move(new_sK);
     dK.assign(K.size(), 0.f);
     // New weights, drawn in position order: He bound of the row's new fan-in, or the pruned scale.
+    const auto& indptr = pat_.indptr();
     for (int64_t r = 0; r < G_out && init != RegrowInit::Zero; ++r) {
         float bound = -1.f;
         for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) {
@@ -253,8 +234,6 @@ int64_t Layer::grow_sorted(const std::vector<uint64_t>& fresh, RegrowInit init, 
         }
     }
     clear_removed();
-    rebuild_transpose();
-    ++pattern_version_;
     return n;
 }
 
@@ -282,9 +261,7 @@ int64_t Layer::grow_random(int64_t n, uint64_t seed, RegrowInit init, float prun
     const auto& removed = last_removed_pos;
     size_t cur = 0;
     auto taken = [&](uint64_t pos) {
-        const int64_t r = static_cast<int64_t>(pos / G_in);
-        const int32_t c = static_cast<int32_t>(pos % G_in);
-        if (std::binary_search(indices.begin() + indptr[r], indices.begin() + indptr[r + 1], c)) return true;
+        if (pat_.contains(pos)) return true;
         if (cur > 0 && removed[cur - 1] >= pos)
             cur = static_cast<size_t>(std::lower_bound(removed.begin(), removed.end(), pos) - removed.begin());
         while (cur < removed.size() && removed[cur] < pos) ++cur;
@@ -293,6 +270,153 @@ int64_t Layer::grow_random(int64_t n, uint64_t seed, RegrowInit init, float prun
     const auto fresh = sample_positions(total, static_cast<uint64_t>(std::max<int64_t>(m, 0)), taken_n, rng, taken);
     return grow_sorted(fresh, init, rng, pruned_bound);
 }
+
+namespace {
+
+// The steps of Layer::block_grad_topk. A position is scored by KernelTable::score_tile on the
+// row's dU panel and a [B, Cp] transposed gather of the S columns, whichever step scores it, so a
+// score is bitwise the same in every mode.
+
+/// The block-gradient problem of one call: the pattern, the panels and which blocks are kept.
+struct GradTopk {
+    const BlockPattern& pat;
+    const float* dU;       // [G_out, ld]
+    const float* S;        // [G_in, ld]
+    int64_t B, ld;
+    const uint8_t* kept;   // [|P|]
+    int64_t n_kept;
+    int nt;
+    uint64_t total() const { return static_cast<uint64_t>(pat.rows()) * static_cast<uint64_t>(pat.cols()); }
+    /// Whether position r * G_in + c is an active block marked kept.
+    bool is_kept(uint64_t pos) const {
+        const int64_t p = pat.find(static_cast<int64_t>(pos / static_cast<uint64_t>(pat.cols())),
+                                   static_cast<int32_t>(pos % static_cast<uint64_t>(pat.cols())));
+        return p >= 0 && kept[p] != 0;
+    }
+};
+
+/// n candidates drawn uniformly among the positions not kept, each row's gathered, transposed, in
+/// chunks of up to 64 and scored; rows are scored in parallel. Keys of (|score|, position).
+std::vector<Key> score_sampled(const GradTopk& g, uint64_t n, uint64_t seed) {
+    const int64_t G_out = g.pat.rows(), G_in = g.pat.cols(), B = g.B, ld = g.ld;
+    Rng rng(seed);
+    const auto cand = sample_positions(g.total(), n, static_cast<uint64_t>(g.n_kept), rng,
+                                       [&](uint64_t pos) { return g.is_kept(pos); });
+    std::vector<int64_t> row_start(G_out + 1, 0);
+    for (uint64_t pos : cand) ++row_start[static_cast<int64_t>(pos / G_in) + 1];
+    for (int64_t r = 0; r < G_out; ++r) row_start[r + 1] += row_start[r];
+    std::vector<float> sc(cand.size());
+    // Work items: up to kChunk consecutive candidates of one row; groups of kItems items run in
+    // parallel, each writing only its own candidates' scores.
+    constexpr int64_t kChunk = 64, kItems = 16;
+    std::vector<std::pair<int64_t, int64_t>> items;   // (row, first candidate)
+    for (int64_t r = 0; r < G_out; ++r)
+        for (int64_t a = row_start[r]; a < row_start[r + 1]; a += kChunk) items.emplace_back(r, a);
+    const int64_t n_items = static_cast<int64_t>(items.size());
+    struct Scratch {
+        std::vector<float> St, out;
+    };
+    StatePool<Scratch> scratch([&] { return Scratch{std::vector<float>(static_cast<size_t>(B * kChunk)),
+                                                    std::vector<float>(kChunk)}; });
+    const auto& K_ = kernels();
+    parallel_for((n_items + kItems - 1) / kItems, 1, threads_for(static_cast<int64_t>(cand.size()) * B, g.nt),
+                 [&](int64_t gi) {
+        auto s = scratch.lease();
+        std::vector<float>& St = s->St;
+        for (int64_t it = gi * kItems; it < std::min(n_items, (gi + 1) * kItems); ++it) {
+            const auto [r, a] = items[static_cast<size_t>(it)];
+            const int64_t m = std::min(kChunk, row_start[r + 1] - a);
+            const int64_t Cp = (m + 15) / 16 * 16;
+            std::fill(St.begin(), St.begin() + B * Cp, 0.f);
+            for (int64_t j = 0; j < m; ++j) {
+                const float* src = g.S + static_cast<int64_t>(cand[a + j] % G_in) * ld;
+                for (int64_t b = 0; b < B; ++b) St[b * Cp + j] = src[b];
+            }
+            K_.score_tile(g.dU + r * ld, 1, St.data(), Cp, B, ld, s->out.data());
+            std::copy(s->out.begin(), s->out.begin() + m, sc.begin() + a);
+        }
+    });
+    std::vector<Key> keys(cand.size());
+    for (size_t i = 0; i < cand.size(); ++i) keys[i] = make_key(std::fabs(sc[i]), cand[i]);
+    return keys;
+}
+
+/// A starting bar for the exact scan from a sample of up to 8192 free positions: the sampled key
+/// at the rank where about 2k of all free positions are expected to beat it (0: no bar, when the
+/// sample would be too small to say). Most candidates then fail one float comparison.
+Key starting_bar(const GradTopk& g, int64_t k, int64_t free_pos, uint64_t seed) {
+    const int64_t n_s = std::min<int64_t>(free_pos, 8192);
+    const int64_t rank = static_cast<int64_t>(2.0 * static_cast<double>(k) * static_cast<double>(n_s) /
+                                              static_cast<double>(free_pos));
+    if (n_s < 1024 || rank >= n_s) return 0;
+    auto smp = score_sampled(g, static_cast<uint64_t>(n_s), seed ^ 0xB1A5ULL);
+    std::nth_element(smp.begin(), smp.begin() + rank, smp.end(), std::greater<Key>());
+    return smp[rank];
+}
+
+/// The exact scan: tiles of Rt x Ct positions, column tile major, scheduled dynamically. A thread
+/// transposes the S columns of its tile into [B, Cp] (kept while it stays on the same column tile),
+/// scores every position of the tile, and offers the positions that are not kept and beat the bar
+/// to its own TopBuf; the union of the buffers (returned) holds the top-k of those positions,
+/// whichever state scanned which tile.
+std::vector<Key> scan_tiles(const GradTopk& g, int64_t k, int64_t Rt, int64_t Ct, Key bar0) {
+    const int64_t G_out = g.pat.rows(), G_in = g.pat.cols(), B = g.B, ld = g.ld;
+    const auto& indptr = g.pat.indptr();
+    const auto& indices = g.pat.indices();
+    const int64_t n_rt = (G_out + Rt - 1) / Rt, n_ct = (G_in + Ct - 1) / Ct;
+    const int64_t n_tiles = n_rt * n_ct;
+    const int64_t Cp = (Ct + 15) / 16 * 16;
+    const uint64_t work = std::min<uint64_t>(g.total() * static_cast<uint64_t>(B), uint64_t(1) << 40);
+    struct ScanState {
+        TopBuf top;
+        std::vector<float> St, sc;
+        int64_t have_ct;
+    };
+    StatePool<ScanState> states([&] {
+        return ScanState{TopBuf{static_cast<size_t>(k), {}, bar0, bar0 ? key_score(bar0) : -1.f},
+                         std::vector<float>(static_cast<size_t>(B * Cp)),
+                         std::vector<float>(static_cast<size_t>(std::min(Rt, G_out) * Cp)), -1};
+    });
+    const auto& K_ = kernels();
+    parallel_for(n_tiles, 1, threads_for(static_cast<int64_t>(work), g.nt), [&](int64_t t) {
+        auto st = states.lease();
+        TopBuf& top = st->top;
+        std::vector<float>& St = st->St;
+        std::vector<float>& sc = st->sc;
+        const int64_t ct = t / n_rt;
+        const int64_t r0 = (t % n_rt) * Rt, r1 = std::min(G_out, r0 + Rt);
+        const int32_t c0 = static_cast<int32_t>(ct * Ct);
+        const int32_t c1 = static_cast<int32_t>(std::min<int64_t>(G_in, c0 + Ct));
+        if (ct != st->have_ct) {
+            std::fill(St.begin(), St.end(), 0.f);
+            for (int32_t c = c0; c < c1; ++c) {
+                const float* src = g.S + static_cast<int64_t>(c) * ld;
+                for (int64_t b = 0; b < B; ++b) St[b * Cp + (c - c0)] = src[b];
+            }
+            st->have_ct = ct;
+        }
+        K_.score_tile(g.dU + r0 * ld, r1 - r0, St.data(), Cp, B, ld, sc.data());
+        for (int64_t r = r0; r < r1; ++r) {
+            const float* row = sc.data() + (r - r0) * Cp;
+            const auto b = indices.begin() + indptr[r], e = indices.begin() + indptr[r + 1];
+            int64_t p = std::lower_bound(b, e, c0) - indices.begin();
+            const int64_t pe = indptr[r + 1];
+            const uint64_t base = static_cast<uint64_t>(r) * static_cast<uint64_t>(G_in);
+            for (int32_t c = c0; c < c1; ++c) {
+                const float sc_c = std::fabs(row[c - c0]);
+                if (sc_c < top.bar_score) continue;   // cannot enter the top-k: skip the kept check
+                while (p < pe && indices[p] < c) ++p;
+                if (p < pe && indices[p] == c && g.kept[p]) continue;
+                top.push(make_key(sc_c, base + static_cast<uint64_t>(c)));
+            }
+        }
+    });
+    std::vector<Key> all;
+    states.for_each([&](ScanState& st) { all.insert(all.end(), st.top.v.begin(), st.top.v.end()); });
+    return all;
+}
+
+}  // namespace
 
 TopkResult Layer::block_grad_topk(const float* dU, const float* S, int64_t B, int64_t ld, const uint8_t* kept,
                                   int64_t k, const TopkConfig& cfg, int nt) const {
@@ -307,147 +431,25 @@ TopkResult Layer::block_grad_topk(const float* dU, const float* S, int64_t B, in
     k = std::min(k, free_pos);
     std::vector<Key> all;
     if (k <= 0) return finish_topk(all, 0, total);
-    const auto& K_ = kernels();
-
-    // n candidates drawn uniformly among the positions not kept, each row's gathered, transposed,
-    // in chunks of up to 64 and scored by the kernel of the exact mode (so a score is bitwise the
-    // one the exact mode computes); rows are scored in parallel.
-    auto sample_and_score = [&](uint64_t n, uint64_t seed) {
-        Rng rng(seed);
-        auto is_kept = [&](uint64_t pos) {
-            const int64_t r = static_cast<int64_t>(pos / G_in);
-            const int32_t c = static_cast<int32_t>(pos % G_in);
-            const auto b = indices.begin() + indptr[r], e = indices.begin() + indptr[r + 1];
-            const auto it = std::lower_bound(b, e, c);
-            return it != e && *it == c && kept[it - indices.begin()] != 0;
-        };
-        const auto cand = sample_positions(total, n, static_cast<uint64_t>(n_kept), rng, is_kept);
-        std::vector<int64_t> row_start(G_out + 1, 0);
-        for (uint64_t pos : cand) ++row_start[static_cast<int64_t>(pos / G_in) + 1];
-        for (int64_t r = 0; r < G_out; ++r) row_start[r + 1] += row_start[r];
-        std::vector<float> sc(cand.size());
-        // Work items: up to kChunk consecutive candidates of one row; groups of kItems items run in
-        // parallel, each writing only its own candidates' scores.
-        constexpr int64_t kChunk = 64, kItems = 16;
-        std::vector<std::pair<int64_t, int64_t>> items;   // (row, first candidate)
-        for (int64_t r = 0; r < G_out; ++r)
-            for (int64_t a = row_start[r]; a < row_start[r + 1]; a += kChunk) items.emplace_back(r, a);
-        const int64_t n_items = static_cast<int64_t>(items.size());
-        struct Scratch {
-            std::vector<float> St, out;
-        };
-        StatePool<Scratch> scratch([&] { return Scratch{std::vector<float>(static_cast<size_t>(B * kChunk)),
-                                                        std::vector<float>(kChunk)}; });
-        parallel_for((n_items + kItems - 1) / kItems, 1, threads_for(static_cast<int64_t>(cand.size()) * B, nt),
-                     [&](int64_t gi) {
-            auto s = scratch.lease();
-            std::vector<float>& St = s->St;
-            for (int64_t it = gi * kItems; it < std::min(n_items, (gi + 1) * kItems); ++it) {
-                const auto [r, a] = items[static_cast<size_t>(it)];
-                const int64_t m = std::min(kChunk, row_start[r + 1] - a);
-                const int64_t Cp = (m + 15) / 16 * 16;
-                std::fill(St.begin(), St.begin() + B * Cp, 0.f);
-                for (int64_t j = 0; j < m; ++j) {
-                    const float* src = S + static_cast<int64_t>(cand[a + j] % G_in) * ld;
-                    for (int64_t b = 0; b < B; ++b) St[b * Cp + j] = src[b];
-                }
-                K_.score_tile(dU + r * ld, 1, St.data(), Cp, B, ld, s->out.data());
-                std::copy(s->out.begin(), s->out.begin() + m, sc.begin() + a);
-            }
-        });
-        std::vector<Key> keys(cand.size());
-        for (size_t i = 0; i < cand.size(); ++i) keys[i] = make_key(std::fabs(sc[i]), cand[i]);
-        return keys;
-    };
+    const GradTopk g{pat_, dU, S, B, ld, kept, n_kept, nt};
 
     if (cfg.mode == TopkMode::Sampled) {
         const uint64_t n_cand = static_cast<uint64_t>(std::min<int64_t>(
             free_pos, k > free_pos / cfg.sample_factor ? free_pos : k * cfg.sample_factor));
-        all = sample_and_score(n_cand, cfg.seed);
+        all = score_sampled(g, n_cand, cfg.seed);
         return finish_topk(all, k, total);
     }
-
-    // Exact: tiles of tile_rows x tile_cols positions, column tile major, scheduled dynamically. A
-    // thread transposes the input-panel columns of its tile into [B, Cp] (kept while it stays on
-    // the same column tile), scores every position of the tile with score_tile, and offers the
-    // positions that are not kept to its own TopBuf; the union of the buffers holds the top-k.
-    const int64_t Rt = cfg.tile_rows;
+    // Exact. The result does not depend on the bar: if fewer than k positions beat it (an unlucky
+    // sample), the scan is repeated without one.
     const int64_t Ct = cfg.tile_cols > 0 ? cfg.tile_cols : std::max<int64_t>(16, (int64_t(256) << 10) / (B * 4) / 16 * 16);
-    const int64_t n_rt = (G_out + Rt - 1) / Rt, n_ct = (G_in + Ct - 1) / Ct;
-    const int64_t n_tiles = n_rt * n_ct;
-    const int64_t Cp = (Ct + 15) / 16 * 16;
-    const uint64_t work = std::min<uint64_t>(total * static_cast<uint64_t>(B), uint64_t(1) << 40);
-    // A starting bar from a sample of 8192 free positions: the sampled key at the rank where about
-    // 2k of all free positions are expected to beat it. Most candidates then fail one float
-    // comparison. The result does not depend on the bar: if fewer than k positions beat it (an
-    // unlucky sample), the scan is repeated without one.
-    // Each leased state keeps its own TopBuf across the tiles it scans (and its transposed column
-    // tile while the next tile has the same columns); the union of the buffers holds the top-k
-    // whichever state scanned which tile.
-    struct ScanState {
-        TopBuf top;
-        std::vector<float> St, sc;
-        int64_t have_ct;
-    };
-    auto scan = [&](Key bar0) {
-        all.clear();
-        StatePool<ScanState> states([&] {
-            return ScanState{TopBuf{static_cast<size_t>(k), {}, bar0, bar0 ? key_score(bar0) : -1.f},
-                             std::vector<float>(static_cast<size_t>(B * Cp)),
-                             std::vector<float>(static_cast<size_t>(std::min(Rt, G_out) * Cp)), -1};
-        });
-        parallel_for(n_tiles, 1, threads_for(static_cast<int64_t>(work), nt), [&](int64_t t) {
-            auto st = states.lease();
-            TopBuf& top = st->top;
-            std::vector<float>& St = st->St;
-            std::vector<float>& sc = st->sc;
-            const int64_t ct = t / n_rt;
-            const int64_t r0 = (t % n_rt) * Rt, r1 = std::min(G_out, r0 + Rt);
-            const int32_t c0 = static_cast<int32_t>(ct * Ct);
-            const int32_t c1 = static_cast<int32_t>(std::min<int64_t>(G_in, c0 + Ct));
-            if (ct != st->have_ct) {
-                std::fill(St.begin(), St.end(), 0.f);
-                for (int32_t c = c0; c < c1; ++c) {
-                    const float* src = S + static_cast<int64_t>(c) * ld;
-                    for (int64_t b = 0; b < B; ++b) St[b * Cp + (c - c0)] = src[b];
-                }
-                st->have_ct = ct;
-            }
-            K_.score_tile(dU + r0 * ld, r1 - r0, St.data(), Cp, B, ld, sc.data());
-            for (int64_t r = r0; r < r1; ++r) {
-                const float* row = sc.data() + (r - r0) * Cp;
-                const auto b = indices.begin() + indptr[r], e = indices.begin() + indptr[r + 1];
-                int64_t p = std::lower_bound(b, e, c0) - indices.begin();
-                const int64_t pe = indptr[r + 1];
-                const uint64_t base = static_cast<uint64_t>(r) * static_cast<uint64_t>(G_in);
-                for (int32_t c = c0; c < c1; ++c) {
-                    const float sc_c = std::fabs(row[c - c0]);
-                    if (sc_c < top.bar_score) continue;   // cannot enter the top-k: skip the kept check
-                    while (p < pe && indices[p] < c) ++p;
-                    if (p < pe && indices[p] == c && kept[p]) continue;
-                    top.push(make_key(sc_c, base + static_cast<uint64_t>(c)));
-                }
-            }
-        });
-        states.for_each([&](ScanState& st) { all.insert(all.end(), st.top.v.begin(), st.top.v.end()); });
-    };
-    Key bar0 = 0;
-    const int64_t n_s = std::min<int64_t>(free_pos, 8192);
-    const int64_t rank = static_cast<int64_t>(2.0 * static_cast<double>(k) * static_cast<double>(n_s) /
-                                              static_cast<double>(free_pos));
-    if (n_s >= 1024 && rank < n_s) {
-        auto smp = sample_and_score(static_cast<uint64_t>(n_s), cfg.seed ^ 0xB1A5ULL);
-        std::nth_element(smp.begin(), smp.begin() + rank, smp.end(), std::greater<Key>());
-        bar0 = smp[rank];
-    }
-    scan(bar0);
-    if (static_cast<int64_t>(all.size()) < k) scan(0);
+    all = scan_tiles(g, k, cfg.tile_rows, Ct, starting_bar(g, k, free_pos, cfg.seed));
+    if (static_cast<int64_t>(all.size()) < k) all = scan_tiles(g, k, cfg.tile_rows, Ct, 0);
     return finish_topk(all, k, total);
 }
 
 TopkResult Layer::grad_topk_last(int64_t k, int64_t drop, const TopkConfig& cfg, int nt) {
     MC_CHECK(have_grad_, "grad_topk needs a forward and a backward first");
-    MC_CHECK(pattern_version_ == forward_version_,
+    MC_CHECK(pat_.version() == forward_version_,
              "the block pattern changed since the last forward; call forward and backward again");
     std::vector<uint8_t> kept = smallest_blocks(drop);
     for (auto& v : kept) v = !v;

@@ -25,7 +25,7 @@ PruneStats Layer::prune_regrow(double zeta, uint64_t seed, RegrowInit init) {
     try {
         grow_random(k, seed, init, stats.threshold);
     } catch (...) {
-        rebuild_transpose();   // leave a consistent layer
+        pat_.reindex();   // leave a consistent layer
         throw;
     }
     return stats;

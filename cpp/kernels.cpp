@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <mutex>
 #include <stdexcept>
 
 #include "common.hpp"
@@ -140,11 +141,32 @@ void set_simd_level(const std::string& level) {
     g_table.store(t);
 }
 
+std::string simd_level_from_env(const char* value) {
+    const std::string v = value ? value : "";
+    if (v.empty()) return "auto";
+    for (const char* level : {"avx512", "avx2", "generic", "auto"})
+        if (v == level) return v;
+    throw std::invalid_argument("MOTIFCORE_SIMD='" + v + "' is not a SIMD level: use avx512, avx2, generic or auto");
+}
+
+void init_simd_from_env() {
+    // Once per process; a failure is not remembered, so every later call reports it again.
+    static std::once_flag once;
+    std::call_once(once, [] {
+        const std::string level = simd_level_from_env(std::getenv("MOTIFCORE_SIMD"));
+        if (g_table.load()) return;   // set_simd_level ran first: it wins
+        try {
+            set_simd_level(level);
+        } catch (const std::invalid_argument& e) {
+            throw std::invalid_argument(std::string("MOTIFCORE_SIMD: ") + e.what());
+        }
+    });
+}
+
 const KernelTable& kernels() {
     const KernelTable* t = g_table.load();
     if (!t) {
-        const char* env = std::getenv("MOTIFCORE_SIMD");
-        set_simd_level(env && *env ? env : "auto");
+        init_simd_from_env();
         t = g_table.load();
     }
     return *t;

@@ -55,8 +55,9 @@ struct KernelTable {
                  const float* in, float* out, int64_t B, int64_t ld, int num_threads);
     /// Sampled dense-dense product: out[p] = dot(left[r, :], right[idx[p], :]) for every stored
     /// entry p of every CSR row r. `left` is [rows, ld], `right` is [*, ld]; `out` has indptr[rows] entries.
+    /// `cursor` is the caller's scratch of `rows` entries (the per-row position between column blocks).
     void (*sddmm)(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* left,
-                  const float* right, float* out, int64_t B, int64_t ld, int num_threads);
+                  const float* right, float* out, int64_t B, int64_t ld, int64_t* cursor, int num_threads);
     /// S[c, :] = sum of in[j, :] over the members j of input group c (groups of m, last one residual).
     void (*group_sum)(int64_t G, int64_t m, int64_t n, const float* in, float* S, int64_t B, int64_t ld,
                       int num_threads);
@@ -89,11 +90,23 @@ struct KernelTable {
     }
 };
 
-/// The kernel table in use (chosen on first call from the CPU, or by MOTIFCORE_SIMD=avx512|avx2|generic).
+/// The kernel table in use: the level of the last set_simd_level, else of init_simd_from_env (run
+/// here if nothing ran it before). One process-wide table; a layer call reads it once, so a switch
+/// takes effect at the next call (docs/engine.md, "Process-wide state").
 const KernelTable& kernels();
 
-/// Forces a SIMD level ("avx512", "avx2", "generic" or "auto"); throws if the CPU lacks it.
+/// Forces a SIMD level ("avx512", "avx2", "generic" or "auto"); throws std::invalid_argument for an
+/// unknown or not compiled level, or one the CPU lacks.
 void set_simd_level(const std::string& level);
+
+/// Reads MOTIFCORE_SIMD once per process and selects its level (unset or empty: "auto"), unless
+/// set_simd_level ran before. A bad value throws std::invalid_argument naming the variable; the
+/// Python module calls this at import, so the error surfaces there and not inside a forward.
+void init_simd_from_env();
+
+/// The level a MOTIFCORE_SIMD value names ("auto" for nullptr or empty); std::invalid_argument
+/// for anything but avx512, avx2, generic or auto.
+std::string simd_level_from_env(const char* value);
 
 /// The best SIMD level this CPU supports among the compiled ones.
 std::string best_simd_level();

@@ -238,7 +238,7 @@ static inline int64_t sddmm_segment(const float* __restrict d, const int32_t* __
 // stay in L2, so each stored entry is one full-batch dot product (one horizontal sum) while the
 // random row reads still hit cache. Each entry is computed once by one thread.
 static void sddmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* left,
-                  const float* right, float* out, int64_t B, int64_t ld, int num_threads) {
+                  const float* right, float* out, int64_t B, int64_t ld, int64_t* cur, int num_threads) {
     int32_t max_col = 0;
     const int64_t nnz = indptr[rows];
     for (int64_t r = 0; r < rows; ++r)
@@ -248,9 +248,7 @@ static void sddmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const
     const int32_t cb = huge ? max_col + 1 : static_cast<int32_t>(std::max<int64_t>(64, budget / (ld * 4)));
     const int32_t n_cb = max_col / cb + 1;
     if (nnz == 0) return;
-    thread_local std::vector<int64_t> cursor;
-    cursor.assign(indptr, indptr + rows);
-    int64_t* cur = cursor.data();
+    std::copy(indptr, indptr + rows, cur);   // the caller's scratch (LayerWork::cursor): nothing kept here
     const int threads = threads_for(nnz * B + rows, num_threads);
     for (int32_t k = 0; k < n_cb; ++k) {  // one join per column block: cursors carry over
         const int32_t c_end = k + 1 == n_cb ? max_col + 1 : (k + 1) * cb;
@@ -302,7 +300,10 @@ static void expand_bias_act(int64_t n, int64_t m, const float* U, const float* b
                 const vf z = vload(u + t) + bv;
                 vstore(a + t, z > zero ? z : zero);
             }
-            for (; t < B; ++t) a[t] = std::max(u[t] + bv, 0.f);
+            for (; t < B; ++t) {   // std::max(z, 0.f), spelled out: no STL template in an ISA unit
+                const float z = u[t] + bv;
+                a[t] = z < 0.f ? 0.f : z;
+            }
         } else {
             for (; t + W <= B; t += W) vstore(a + t, vload(u + t) + bv);
             for (; t < B; ++t) a[t] = u[t] + bv;

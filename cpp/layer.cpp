@@ -14,10 +14,9 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// KernelTable::gemm with its packing scratch held in `pack` (grown on first use, then reused).
-void dense_gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
-                int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, PanelVector& pack, int nt) {
-    const KernelTable& t = kernels();
+// KernelTable::gemm (of the table `t` the caller read once) with its packing scratch held in `pack` (grown on first use, then reused).
+void dense_gemm(const KernelTable& t, int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs,
+                const float* b, int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, PanelVector& pack, int nt) {
     const size_t need = static_cast<size_t>(t.gemm_pack_floats(K, N, b_cs));
     if (pack.size() < need) pack.resize(need);  // only the weight gradient packs (a transposed panel)
     t.gemm(M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, pack.data(), nt);
@@ -49,12 +48,21 @@ int64_t target_blocks(const LayerConfig& cfg) {
     return static_cast<int64_t>(std::llround(d * total));
 }
 
-Layer::Layer(const LayerConfig& cfg)
-    : n_in(cfg.n_in), n_out(cfg.n_out), m_in(cfg.m_in), m_out(cfg.m_out), G_in(0), G_out(0),
-      activation(cfg.activation), bias_mode(cfg.bias), input_copies(cfg.input_copies) {
+namespace {
+
+// The config after check_config: the first member initialiser runs the checks, so no geometry is
+// computed from a bad config (m = 0 would divide by zero).
+const LayerConfig& checked(const LayerConfig& cfg) {
     check_config(cfg);
-    G_in = ceil_div(n_in, m_in);
-    G_out = ceil_div(n_out, m_out);
+    return cfg;
+}
+
+}  // namespace
+
+Layer::Layer(const LayerConfig& cfg)
+    : n_in(checked(cfg).n_in), n_out(cfg.n_out), m_in(cfg.m_in), m_out(cfg.m_out),
+      G_in(ceil_div(cfg.n_in, cfg.m_in)), G_out(ceil_div(cfg.n_out, cfg.m_out)), activation(cfg.activation),
+      bias_mode(cfg.bias), input_copies(cfg.input_copies) {
     MC_CHECK(G_in < std::numeric_limits<int32_t>::max(), "too many input groups: " << G_in);
     MC_CHECK(G_out < std::numeric_limits<int32_t>::max(), "too many output groups: " << G_out);  // t_rows is int32
     const int64_t nb = target_blocks(cfg);
@@ -65,13 +73,7 @@ Layer::Layer(const LayerConfig& cfg)
     Rng rng(cfg.seed);
     const uint64_t total = static_cast<uint64_t>(G_in) * static_cast<uint64_t>(G_out);
     const auto pos = sample_positions(total, static_cast<uint64_t>(nb), 0, rng, [](uint64_t) { return false; });
-    indptr.assign(G_out + 1, 0);
-    indices.resize(pos.size());
-    for (size_t p = 0; p < pos.size(); ++p) {
-        ++indptr[static_cast<int64_t>(pos[p] / G_in) + 1];
-        indices[p] = static_cast<int32_t>(pos[p] % G_in);
-    }
-    for (int64_t r = 0; r < G_out; ++r) indptr[r + 1] += indptr[r];
+    pat_ = BlockPattern(G_out, G_in, pos);
     K.assign(pos.size(), 0.f);
     vK.assign(pos.size(), 0.f);
     dK.assign(pos.size(), 0.f);
@@ -79,11 +81,13 @@ Layer::Layer(const LayerConfig& cfg)
     b.assign(nbias, 0.f);
     vb.assign(nbias, 0.f);
     db.assign(nbias, 0.f);
+    const auto& indptr = pat_.indptr();
     for (int64_t r = 0; r < G_out; ++r) draw_block_weights(r, indptr[r], indptr[r + 1], rng, false);
-    rebuild_transpose();
 }
 
 int64_t Layer::n_edges() const {
+    const auto& indptr = pat_.indptr();
+    const auto& indices = pat_.indices();
     int64_t e = 0;
     for (int64_t r = 0; r < G_out; ++r) {
         int64_t cols = 0;
@@ -94,6 +98,8 @@ int64_t Layer::n_edges() const {
 }
 
 float Layer::init_bound(int64_t r) const {
+    const auto& indptr = pat_.indptr();
+    const auto& indices = pat_.indices();
     int64_t fan_in = 0;
     for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) {
         const int64_t sz = in_size(indices[p]);
@@ -108,74 +114,10 @@ void Layer::draw_block_weights(int64_t r, int64_t p_begin, int64_t p_end, Rng& r
         K[p] = zero ? 0.f : static_cast<float>((2.0 * rng.uniform() - 1.0) * bound);
 }
 
-void Layer::rebuild_transpose() {
-    // A counting sort by column in two cache-sized passes. Scattering every entry straight to its
-    // column would write at random over the whole index (hundreds of MB for a 1M-wide layer).
-    // Pass 1 distributes the entries, in row order, into at most 1024 buckets of 2^shift
-    // consecutive columns (one open write position per bucket, so the writes stay in cache);
-    // pass 2 sorts each bucket by column, its entries and counters fitting in L2. Both passes are
-    // stable, so a column's entries keep the row order: the same index as a direct counting sort.
-    const int64_t nnz = n_blocks();
-    int shift = 0;
-    while ((G_in - 1) >> shift >= 1024) ++shift;
-    const int64_t n_buckets = ((G_in - 1) >> shift) + 1, span = int64_t(1) << shift;
-    std::vector<int64_t> next(n_buckets + 1, 0);
-    for (int32_t c : indices) ++next[(c >> shift) + 1];
-    for (int64_t k = 0; k < n_buckets; ++k) next[k + 1] += next[k];
-    const std::vector<int64_t> start(next);  // first entry of each bucket, and nnz
-    std::vector<int32_t> local(nnz);         // column of each entry within its bucket
-    t_rows.resize(nnz);
-    t_pos.resize(nnz);
-    for (int64_t r = 0; r < G_out; ++r)
-        for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) {
-            const int32_t c = indices[p];
-            const int64_t q = next[c >> shift]++;
-            t_rows[q] = static_cast<int32_t>(r);
-            t_pos[q] = p;
-            local[q] = c & static_cast<int32_t>(span - 1);
-        }
-    t_indptr.assign(G_in + 1, 0);
-    std::vector<int64_t> col_next(span);
-    std::vector<int32_t> rows_tmp;
-    std::vector<int64_t> pos_tmp;
-    for (int64_t k = 0; k < n_buckets; ++k) {
-        const int64_t q0 = start[k], q1 = start[k + 1], c0 = k * span, cols = std::min(span, G_in - c0);
-        std::fill(col_next.begin(), col_next.begin() + cols, 0);
-        for (int64_t q = q0; q < q1; ++q) ++col_next[local[q]];
-        int64_t at = q0;
-        for (int64_t j = 0; j < cols; ++j) {
-            const int64_t n = col_next[j];
-            col_next[j] = at;
-            at += n;
-            t_indptr[c0 + j + 1] = at;
-        }
-        rows_tmp.assign(t_rows.begin() + q0, t_rows.begin() + q1);
-        pos_tmp.assign(t_pos.begin() + q0, t_pos.begin() + q1);
-        for (int64_t q = q0; q < q1; ++q) {
-            const int64_t d = col_next[local[q]]++;
-            t_rows[d] = rows_tmp[q - q0];
-            t_pos[d] = pos_tmp[q - q0];
-        }
-    }
-}
-
 void Layer::set_state(std::vector<int64_t> new_indptr, std::vector<int32_t> new_indices,
                       std::vector<float> new_K, std::vector<float> new_b, std::vector<float> new_vK,
                       std::vector<float> new_vb, std::vector<float> new_sK, std::vector<float> new_sb) {
-    MC_CHECK(static_cast<int64_t>(new_indptr.size()) == G_out + 1,
-             "indptr must have G_out + 1 = " << G_out + 1 << " entries, got " << new_indptr.size());
-    MC_CHECK(new_indptr[0] == 0 && new_indptr.back() == static_cast<int64_t>(new_indices.size()),
-             "indptr must start at 0 and end at len(indices) = " << new_indices.size());
-    for (int64_t r = 0; r < G_out; ++r)
-        MC_CHECK(new_indptr[r] <= new_indptr[r + 1], "indptr must be non-decreasing (row " << r << ")");
-    for (int64_t r = 0; r < G_out; ++r) {
-        for (int64_t p = new_indptr[r]; p < new_indptr[r + 1]; ++p) {
-            MC_CHECK(new_indices[p] >= 0 && new_indices[p] < G_in,
-                     "block index " << new_indices[p] << " out of range [0, " << G_in << ") in row " << r);
-            MC_CHECK(p == new_indptr[r] || new_indices[p - 1] < new_indices[p],
-                     "indices of row " << r << " must be strictly increasing (sorted, no duplicates)");
-        }
-    }
+    BlockPattern::validate(G_out, G_in, new_indptr, new_indices);
     MC_CHECK(new_K.size() == new_indices.size(),
              "weights must have one entry per block (" << new_indices.size() << "), got " << new_K.size());
     MC_CHECK(static_cast<int64_t>(new_b.size()) == n_bias(), "bias must have " << n_bias() << " entries, got " << new_b.size());
@@ -189,8 +131,7 @@ void Layer::set_state(std::vector<int64_t> new_indptr, std::vector<int32_t> new_
         for (float x : *v) MC_CHECK(std::isfinite(x), "layer state holds a NaN or infinite value");
     for (const auto* v : {&new_sK, &new_sb})
         for (float x : *v) MC_CHECK(x >= 0.f, "Adam second moments must be >= 0");
-    indptr = std::move(new_indptr);
-    indices = std::move(new_indices);
+    pat_.assign(std::move(new_indptr), std::move(new_indices));
     K = std::move(new_K);
     b = std::move(new_b);
     vK = std::move(new_vK);
@@ -201,8 +142,6 @@ void Layer::set_state(std::vector<int64_t> new_indptr, std::vector<int32_t> new_
     db.assign(b.size(), 0.f);
     clear_removed();
     clear_codebook();
-    rebuild_transpose();
-    ++pattern_version_;
     diverged = false;  // the values were checked finite above
 }
 
@@ -219,10 +158,13 @@ void LayerWork::ensure(const Layer& layer, int64_t batch) {
         dU.resize(static_cast<size_t>(layer.G_out * ld));
     }
     dS.resize(static_cast<size_t>(layer.G_in * ld));
-    if (n_kt == 0)
+    if (n_kt == 0) {
         std::vector<float>().swap(Kt);
-    else
+        std::vector<int64_t>().swap(cursor);
+    } else {
         Kt.resize(n_kt);
+        cursor.resize(static_cast<size_t>(layer.G_out));
+    }
     Ap = A.data();
     Up = shared ? Ap : U.data();
     dUp = shared ? Ap : dU.data();
@@ -233,42 +175,44 @@ void Layer::forward(const float* in, int64_t B, LayerWork& w, int nt) const {
                         "diverged (learning rate too large?); "
                         "restore the model with set_state or from a checkpoint");
     const int64_t ld = panel_ld(B);
+    const KernelTable& kt = kernels();   // one SIMD level for the whole call (set_simd_level: docs/engine.md)
     // GroupSum of the input (skipped for m_in == 1: the input is its own group sum).
     if (m_in == 1) {
         w.S_ptr = in;
     } else {
-        kernels().group_sum(G_in, m_in, n_in, in, w.S.data(), B, ld, nt);
+        kt.group_sum(G_in, m_in, n_in, in, w.S.data(), B, ld, nt);
         w.S_ptr = w.S.data();
     }
     if (uses_dense())  // U = K S with K the row-major G_out x G_in block matrix
-        dense_gemm(G_out, B, G_in, K.data(), G_in, 1, w.S_ptr, ld, 1, w.Up, ld, w.G, nt);
+        dense_gemm(kt, G_out, B, G_in, K.data(), G_in, 1, w.S_ptr, ld, 1, w.Up, ld, w.G, nt);
     else
-        kernels().spmm(G_out, indptr.data(), indices.data(), K.data(), w.S_ptr, w.Up, B, ld, nt);
-    kernels().expand_bias_act(n_out, m_out, w.Up, b.data(), bias_mode == BiasMode::Neuron,
+        kt.spmm(G_out, pat_.indptr().data(), pat_.indices().data(), K.data(), w.S_ptr, w.Up, B, ld, nt);
+    kt.expand_bias_act(n_out, m_out, w.Up, b.data(), bias_mode == BiasMode::Neuron,
                               activation == Activation::ReLU, w.Ap, B, ld, nt);
 }
 
 void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, int64_t B, LayerWork& w,
                      bool need_dS, int nt) {
     const int64_t ld = panel_ld(B);
-    kernels().group_backward(G_out, m_out, n_out, grad, grad_group, w.Ap, activation == Activation::ReLU,
+    const KernelTable& kt = kernels();   // one SIMD level for the whole call
+    kt.group_backward(G_out, m_out, n_out, grad, grad_group, w.Ap, activation == Activation::ReLU,
                              relu_scale, bias_mode == BiasMode::Neuron, w.dUp, db.data(), B, ld, nt);
     const float* dU = w.dUp;
     if (uses_dense()) {
         // dK = dU S^T (G_out x G_in, row-major like K) and dS = K^T dU.
-        dense_gemm(G_out, G_in, B, dU, ld, 1, w.S_ptr, 1, ld, dK.data(), G_in, w.G, nt);
-        if (need_dS) dense_gemm(G_in, B, G_out, K.data(), 1, G_in, dU, ld, 1, w.dS.data(), ld, w.G, nt);
+        dense_gemm(kt, G_out, G_in, B, dU, ld, 1, w.S_ptr, 1, ld, dK.data(), G_in, w.G, nt);
+        if (need_dS) dense_gemm(kt, G_in, B, G_out, K.data(), 1, G_in, dU, ld, 1, w.dS.data(), ld, w.G, nt);
         return;
     }
-    kernels().sddmm(G_out, indptr.data(), indices.data(), dU, w.S_ptr, dK.data(), B, ld, nt);
+    kt.sddmm(G_out, pat_.indptr().data(), pat_.indices().data(), dU, w.S_ptr, dK.data(), B, ld, w.cursor.data(), nt);
     if (need_dS) {
         // Weights in transposed order (a gather; the pattern is fixed between evolution steps).
         const int64_t nnz = n_blocks();
         float* Kt = w.Kt.data();
         const float* Kp = K.data();
-        const int64_t* pos = t_pos.data();
+        const int64_t* pos = pat_.t_pos().data();
         parallel_for(nnz, grain_for(1), threads_for(nnz, nt), [&](int64_t q) { Kt[q] = Kp[pos[q]]; });
-        kernels().spmm(G_in, t_indptr.data(), t_rows.data(), Kt, dU, w.dS.data(), B, ld, nt);
+        kt.spmm(G_in, pat_.t_indptr().data(), pat_.t_rows().data(), Kt, dU, w.dS.data(), B, ld, nt);
     }
 }
 
@@ -284,7 +228,7 @@ void Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt) {
     MC_CHECK(bad == 0, "x contains " << bad << " NaN or infinite values");
     // The scratch may have been sized for a larger batch; panels use leading dimension B.
     forward(x_fm_.data(), B, own_, nt);
-    forward_version_ = pattern_version_;
+    forward_version_ = pat_.version();
     panel_to_rows(own_.Ap, ld, n_out, 1, B, out, nt);
     last_B_ = B;
 }
@@ -292,7 +236,7 @@ void Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt) {
 void Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, int nt) {
     MC_CHECK(last_B_ > 0, "backward called before forward");
     MC_CHECK(B == last_B_, "backward batch size " << B << " differs from the last forward (" << last_B_ << ")");
-    MC_CHECK(pattern_version_ == forward_version_,
+    MC_CHECK(pat_.version() == forward_version_,
              "the block pattern changed since the last forward (set_state or prune_regrow); call forward again");
     const int64_t ld = panel_ld(B);
     g_fm_.resize(static_cast<size_t>(n_out * ld));
@@ -305,6 +249,8 @@ void Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, 
 }
 
 void Layer::to_dense(float* out) const {
+    const auto& indptr = pat_.indptr();
+    const auto& indices = pat_.indices();
     std::fill(out, out + n_out * n_in, 0.f);
     for (int64_t r = 0; r < G_out; ++r)
         for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) {

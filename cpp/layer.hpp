@@ -11,11 +11,13 @@
 #include <cstdint>
 #include <vector>
 
+#include "codebook.hpp"
 #include "common.hpp"
 #include "dst.hpp"
 #include "concurrency.hpp"
 #include "evolution.hpp"
 #include "optimizer.hpp"
+#include "pattern.hpp"
 
 namespace motifcore {
 
@@ -53,6 +55,7 @@ struct LayerWork {
     PanelVector dU;      ///< [G_out, B] group sums of dL/dz
     PanelVector dS;      ///< [G_in, B] gradient w.r.t. the group sums of the input
     std::vector<float> Kt;      ///< [|P|] weights in transposed order (sparse path only; empty on the dense path)
+    std::vector<int64_t> cursor;  ///< [G_out] SDDMM row cursors (sparse path only; empty on the dense path)
     PanelVector G;       ///< packed right operand of the dense path's GEMMs (sized on first use)
     /// When true and m_out == 1, U, A and dU share one buffer (U is turned into A in place by the
     /// forward, A into dU by the backward): a third of the activation memory of a training step.
@@ -72,14 +75,12 @@ public:
     /// on the effective edge fan-in, zero biases. Throws std::invalid_argument on a bad config.
     explicit Layer(const LayerConfig& cfg);
 
-    // Geometry (read-only after construction).
-    int64_t n_in, n_out, m_in, m_out, G_in, G_out;
-    Activation activation;
-    BiasMode bias_mode;
+    // Geometry, fixed at construction (const: the pattern and every buffer are sized from it).
+    const int64_t n_in, n_out, m_in, m_out, G_in, G_out;
+    const Activation activation;
+    const BiasMode bias_mode;
 
-    // Block pattern: CSR over output groups, column indices sorted within each row, no duplicates.
-    std::vector<int64_t> indptr;   ///< [G_out + 1]
-    std::vector<int32_t> indices;  ///< [|P|] input group of each block
+    // Per-block values, in the CSR order of pattern().
     std::vector<float> K;          ///< [|P|] shared block weights
     std::vector<float> vK;         ///< [|P|] momentum of K
     std::vector<float> b;          ///< [n_out] (Neuron) or [G_out] (Motif)
@@ -89,12 +90,11 @@ public:
     std::vector<float> dK;         ///< [|P|] gradient of the last backward
     std::vector<float> db;         ///< gradient of the last backward, same size as b
 
-    // Transposed index (CSC over input groups), rebuilt whenever the pattern changes.
-    std::vector<int64_t> t_indptr;  ///< [G_in + 1]
-    std::vector<int32_t> t_rows;    ///< [|P|] output group of each entry
-    std::vector<int64_t> t_pos;     ///< [|P|] position of the entry in K
-
-    int64_t n_blocks() const { return static_cast<int64_t>(indices.size()); }
+    /// The block pattern (CSR over output groups, columns sorted and distinct, and its transposed
+    /// index). Read-only from outside: it changes only through the layer's own methods (set_state,
+    /// prune/grow, SET), which keep K and the optimizer state aligned with it.
+    const BlockPattern& pattern() const { return pat_; }
+    int64_t n_blocks() const { return pat_.n_blocks(); }
 
     /// Dense path (docs/engine.md): when every block is active, |P| = G_out * G_in and, the
     /// columns of each row being sorted and distinct, K is the row-major G_out x G_in block matrix;
@@ -114,7 +114,7 @@ public:
     /// fan_in = sum over the row's blocks of in_size(c) * min(in_size(c), input_copies): the edge
     /// fan-in for independent inputs, the second-moment-preserving one for copied inputs.
     float init_bound(int64_t r) const;
-    int64_t input_copies;  ///< see LayerConfig::input_copies
+    const int64_t input_copies;  ///< see LayerConfig::input_copies
 
     /// Replaces pattern and parameters (checkpoint loading). Validates sizes, ranges, sortedness
     /// and duplicates; vK/vb may be empty (zeroed); sK/sb may be empty (no Adam state yet).
@@ -187,12 +187,9 @@ public:
     void set_codebook(std::vector<int32_t> codes, std::vector<float> centroids, std::vector<float> v = {},
                       std::vector<float> s = {});
     void clear_codebook();
-    bool has_codebook() const { return !centroids.empty(); }
-    std::vector<int32_t> codes;      ///< [|P|] centroid of each block (empty: no codebook)
-    std::vector<float> centroids;    ///< [k] shared values
-    std::vector<float> v_centroids;  ///< [k] momentum / Adam first moment of the centroids
-    std::vector<float> s_centroids;  ///< [k] Adam second moment of the centroids (empty until Adam)
-    std::vector<float> d_centroids;  ///< [k] centroid gradient of the last optimizer step
+    bool has_codebook() const { return !codebook_.empty(); }
+    /// The codebook (codebook.hpp), read-only: set_codebook / clear_codebook change it.
+    const Codebook& codebook() const { return codebook_; }
 
     /// True once an optimizer update left a NaN, infinite or |x| >= 2^64 value in K or b (training diverged):
     /// forward() then throws std::overflow_error until set_state / set_weights / set_bias restore finite values.
@@ -223,14 +220,12 @@ public:
     /// Writes the effective dense matrix [n_out, n_in] (inspection and tests only).
     void to_dense(float* out) const;
 
-    /// Rebuilds the transposed index from the CSR pattern.
-    void rebuild_transpose();
-
     /// Exclusive guard of this layer's state; every entry point holds it (rule: concurrency.hpp).
     StateGuard guard() const { return StateGuard({&state_mutex_}); }
     const StateMutex& state_mutex() const { return state_mutex_; }
 
 private:
+    BlockPattern pat_;         // see pattern()
     int64_t grow_sorted(const std::vector<uint64_t>& pos, RegrowInit init, class Rng& rng, float pruned_bound);
     void init_weights(uint64_t seed);
     void draw_block_weights(int64_t r, int64_t p_begin, int64_t p_end, class Rng& rng, bool zero);
@@ -238,9 +233,7 @@ private:
     PanelVector x_fm_;  // input of the last forward_rowmajor, feature-major
     PanelVector g_fm_;  // gradient scratch, feature-major
     int64_t last_B_ = 0;
-    uint64_t pattern_version_ = 0;  // bumped whenever the pattern is replaced
-    uint64_t codebook_version_ = 0; // pattern version the codebook was set for
-    void codebook_step(const OptimConfig& c, int num_threads);
+    Codebook codebook_;             // see codebook()
     uint64_t forward_version_ = 0;  // pattern version seen by the last forward_rowmajor
     bool have_grad_ = false;        // backward_rowmajor ran after the last forward_rowmajor
     StateMutex state_mutex_;        // see guard()

@@ -10,13 +10,13 @@ namespace motifcore {
 
 namespace {
 
+void check_dropout(float dropout) {
+    MC_CHECK(dropout >= 0.f && dropout < 1.f, "dropout must be in [0, 1), got " << dropout);
+}
+
 void check_config(const TrainConfig& c) {
-    MC_CHECK(c.dropout >= 0.f && c.dropout < 1.f, "dropout must be in [0, 1), got " << c.dropout);
-    MC_CHECK(c.momentum >= 0.f && c.momentum < 1.f, "momentum must be in [0, 1), got " << c.momentum);
-    MC_CHECK(c.beta1 >= 0.f && c.beta1 < 1.f, "beta1 must be in [0, 1), got " << c.beta1);
-    MC_CHECK(c.beta2 >= 0.f && c.beta2 < 1.f, "beta2 must be in [0, 1), got " << c.beta2);
-    MC_CHECK(c.eps > 0.f && std::isfinite(c.eps), "eps must be > 0, got " << c.eps);
-    MC_CHECK(c.weight_decay >= 0.f && std::isfinite(c.weight_decay), "weight_decay must be >= 0, got " << c.weight_decay);
+    check_dropout(c.dropout);
+    check_hyperparameters(c.optim);
     MC_CHECK(c.max_grad_norm >= 0.f && std::isfinite(c.max_grad_norm), "max_grad_norm must be >= 0, got " << c.max_grad_norm);
 }
 
@@ -195,14 +195,14 @@ double Network::train_step(const float* X, const int64_t* y, int64_t B, float lr
     if (loss_) gather_teacher(loss.teacher, nullptr, B);
     forward_all(B, cfg.dropout);
     const double total = train_loss(B);
-    backward_all(B, cfg);
+    backward_all(B, cfg.dropout);
     update(lr, cfg);
     return total / static_cast<double>(B);
 }
 
-void Network::backward_all(int64_t B, const TrainConfig& cfg, const std::function<void(size_t)>& after) {
+void Network::backward_all(int64_t B, float dropout, const std::function<void(size_t)>& after) {
     const size_t L = layers.size();
-    const float scale = cfg.dropout > 0.f ? 1.f / (1.f - cfg.dropout) : 1.f;
+    const float scale = dropout > 0.f ? 1.f / (1.f - dropout) : 1.f;
     layers[L - 1]->backward(dlogits_.data(), 1, 1.f, B, work_[L - 1], L > 1, num_threads);
     if (after) after(L - 1);
     for (size_t l = L - 1; l-- > 0;) {
@@ -218,9 +218,7 @@ double Network::grad_step(const float* X, const int64_t* y, int64_t N, const int
     MC_CHECK(B >= 1, "batch must hold at least one sample");
     MC_CHECK(k.size() == L && drop.size() == L && cfg.size() == L,
              "k, drop and the top-k settings need one entry per layer (" << L << ")");
-    TrainConfig tc;
-    tc.dropout = dropout;
-    check_config(tc);
+    check_dropout(dropout);
     // Drop sets first: a bad count fails before any work.
     std::vector<std::vector<uint8_t>> kept(L);
     for (size_t l = 0; l < L; ++l) {
@@ -233,7 +231,7 @@ double Network::grad_step(const float* X, const int64_t* y, int64_t N, const int
     const double loss = train_loss(B);
     out.assign(L, TopkResult{});
     const int64_t ld = panel_ld(B);
-    backward_all(B, tc, [&](size_t l) {
+    backward_all(B, dropout, [&](size_t l) {
         if (k[l] <= 0) return;
         out[l] = layers[l]->block_grad_topk(work_[l].dUp, work_[l].S_ptr, B, ld, kept[l].data(), k[l], cfg[l],
                                             num_threads);
@@ -242,14 +240,9 @@ double Network::grad_step(const float* X, const int64_t* y, int64_t N, const int
 }
 
 void Network::update(float lr, const TrainConfig& cfg) {
-    OptimConfig o;
-    o.kind = cfg.optimizer;
+    OptimConfig o = cfg.optim;
     o.lr = lr;
-    o.momentum = cfg.momentum;
-    o.beta1 = cfg.beta1;
-    o.beta2 = cfg.beta2;
-    o.eps = cfg.eps;
-    o.weight_decay = cfg.weight_decay;
+    o.grad_scale = 1.f;
     o.t = step + 1;
     if (cfg.max_grad_norm > 0.f) {
         double sq = 0.0;
@@ -284,7 +277,7 @@ double Network::train_epoch(const float* X, const int64_t* y, int64_t N, const i
         if (loss_) gather_teacher(loss.teacher, order + start, B);
         forward_all(B, cfg.dropout);
         total += train_loss(B);
-        backward_all(B, cfg);
+        backward_all(B, cfg.dropout);
         update(lrs[k], cfg);
     }
     return n_order > 0 ? total / static_cast<double>(n_order) : 0.0;
@@ -427,7 +420,7 @@ int64_t Network::workspace_bytes() const {
     int64_t n = held_bytes(x0_) + held_bytes(yb_) + held_bytes(dlogits_) + held_bytes(sample_loss_) +
                 held_bytes(hit_) + held_bytes(tb_);
     for (const auto& w : work_) n += held_bytes(w.S) + held_bytes(w.U) + held_bytes(w.A) + held_bytes(w.dU) + held_bytes(w.dS) +
-                                  held_bytes(w.G);
+                                  held_bytes(w.G) + held_bytes(w.Kt) + held_bytes(w.cursor);
     return n;
 }
 

@@ -11,14 +11,12 @@
 
 namespace motifcore {
 
-/// Optimizer and regularisation settings of a training call; every field has its default.
+/// Settings of a training call: the optimizer's (one OptimConfig, defaults included) plus the
+/// network's own regularisation; every field has its default.
 struct TrainConfig {
-    Optimizer optimizer = Optimizer::SGD;
-    float momentum = 0.9f;       ///< SGD momentum
-    float beta1 = 0.9f;          ///< Adam/AdamW first-moment decay
-    float beta2 = 0.999f;        ///< Adam/AdamW second-moment decay
-    float eps = 1e-8f;           ///< Adam/AdamW denominator term
-    float weight_decay = 5e-4f;  ///< L2 added to the gradient (SGD, Adam) or decoupled decay (AdamW)
+    /// Optimizer and its hyper-parameters. The network sets lr (the call's), t (its step count + 1)
+    /// and grad_scale (1, or the clipping factor of max_grad_norm) at every update.
+    OptimConfig optim;
     float dropout = 0.f;         ///< inverted-dropout rate on hidden activations, in [0, 1)
     float max_grad_norm = 0.f;   ///< > 0: rescale the gradient of a step to at most this global L2 norm
 };
@@ -106,7 +104,7 @@ public:
 private:
     void update(float lr, const TrainConfig& cfg);
     /// Backward of every layer, top to bottom; `after(l)` runs right after layer l's backward.
-    void backward_all(int64_t B, const TrainConfig& cfg, const std::function<void(size_t)>& after = {});
+    void backward_all(int64_t B, float dropout, const std::function<void(size_t)>& after = {});
     void gather(const float* X, const int64_t* y, int64_t N, const int64_t* rows, int64_t B);
     void forward_all(int64_t B, float dropout);
     /// Softmax cross-entropy of the logits panel Z [C, ld] against labels yb [B]: returns `total`

@@ -42,6 +42,8 @@ bool chunked_update(int64_t n, int nt, F&& body) {
     return bad.load();
 }
 
+}  // namespace
+
 // Returns true if an updated weight is NaN, infinite or of magnitude >= 2^64 (unusable_mask).
 bool sgd_update(const OptimConfig& c, float wd, float* w, float* v, const float* g, int64_t n, int nt) {
     return chunked_update(n, nt, [&](int64_t p0, int64_t p1) {
@@ -86,7 +88,13 @@ bool adam_update(const OptimConfig& c, float wd, float* w, float* m, float* s, c
     });
 }
 
-}  // namespace
+void check_hyperparameters(const OptimConfig& c) {
+    MC_CHECK(c.momentum >= 0.f && c.momentum < 1.f, "momentum must be in [0, 1), got " << c.momentum);
+    MC_CHECK(c.beta1 >= 0.f && c.beta1 < 1.f, "beta1 must be in [0, 1), got " << c.beta1);
+    MC_CHECK(c.beta2 >= 0.f && c.beta2 < 1.f, "beta2 must be in [0, 1), got " << c.beta2);
+    MC_CHECK(c.eps > 0.f && std::isfinite(c.eps), "eps must be > 0, got " << c.eps);
+    MC_CHECK(c.weight_decay >= 0.f && std::isfinite(c.weight_decay), "weight_decay must be >= 0, got " << c.weight_decay);
+}
 
 void Layer::sgd_step(float lr, float momentum, float weight_decay, int num_threads) {
     OptimConfig c;
@@ -103,7 +111,7 @@ void Layer::optimizer_step(const OptimConfig& c, int num_threads) {
     }
     bool bad;
     if (has_codebook()) {
-        codebook_step(c, num_threads);
+        codebook_.step(c, dK, K, pat_.version(), num_threads);
         bad = false;  // K is regathered from the centroids: checked below
     } else if (c.kind == Optimizer::SGD) {
         bad = sgd_update(c, c.weight_decay, K.data(), vK.data(), dK.data(), n_blocks(), num_threads);
@@ -117,63 +125,12 @@ void Layer::optimizer_step(const OptimConfig& c, int num_threads) {
     diverged = bad || (has_codebook() && !params_finite(num_threads));
 }
 
-void Layer::set_codebook(std::vector<int32_t> new_codes, std::vector<float> new_c, std::vector<float> v,
+void Layer::set_codebook(std::vector<int32_t> codes, std::vector<float> centroids, std::vector<float> v,
                          std::vector<float> s) {
-    MC_CHECK(!new_c.empty(), "a codebook needs at least one centroid");
-    MC_CHECK(new_codes.size() == K.size(), "codes must have one entry per block (" << K.size() << "), got "
-                                                                                    << new_codes.size());
-    const int64_t k = static_cast<int64_t>(new_c.size());
-    for (int32_t j : new_codes) MC_CHECK(j >= 0 && j < k, "code " << j << " out of range [0, " << k << ")");
-    if (v.empty()) v.assign(new_c.size(), 0.f);
-    MC_CHECK(v.size() == new_c.size() && (s.empty() || s.size() == new_c.size()),
-             "centroid optimizer state must have one entry per centroid (" << k << ")");
-    for (const auto* a : {&new_c, &v, &s})
-        for (float x : *a) MC_CHECK(std::isfinite(x), "codebook holds a NaN or infinite value");
-    codes = std::move(new_codes);
-    centroids = std::move(new_c);
-    v_centroids = std::move(v);
-    s_centroids = std::move(s);
-    d_centroids.assign(centroids.size(), 0.f);
-    for (size_t p = 0; p < K.size(); ++p) K[p] = centroids[static_cast<size_t>(codes[p])];
-    codebook_version_ = pattern_version_;
+    codebook_.set(std::move(codes), std::move(centroids), std::move(v), std::move(s), K, pat_.version());
 }
 
-void Layer::clear_codebook() {
-    codes.clear();
-    centroids.clear();
-    v_centroids.clear();
-    s_centroids.clear();
-    d_centroids.clear();
-}
-
-void Layer::codebook_step(const OptimConfig& c, int num_threads) {
-    MC_CHECK(codebook_version_ == pattern_version_ && codes.size() == K.size(),
-             "the block pattern changed since the codebook was set; set it again");
-    // Segmented reduction of dK by code: per-chunk partial sums in double, added in chunk order.
-    constexpr int64_t kChunk = 4096;
-    const int64_t n = n_blocks(), k = static_cast<int64_t>(centroids.size());
-    const int64_t chunks = (n + kChunk - 1) / kChunk;
-    std::vector<double> part(static_cast<size_t>(chunks * k), 0.0);
-    const float* g = dK.data();
-    const int32_t* code = codes.data();
-    parallel_for(chunks, grain_for(kChunk), threads_for(n, num_threads), [&](int64_t ch) {
-        double* acc = part.data() + ch * k;
-        for (int64_t p = ch * kChunk; p < std::min(n, (ch + 1) * kChunk); ++p) acc[code[p]] += g[p];
-    });
-    std::vector<double> sum(static_cast<size_t>(k), 0.0);
-    for (int64_t ch = 0; ch < chunks; ++ch)
-        for (int64_t j = 0; j < k; ++j) sum[j] += part[ch * k + j];
-    for (int64_t j = 0; j < k; ++j) d_centroids[j] = static_cast<float>(sum[j]);
-    if (c.kind == Optimizer::SGD) {
-        sgd_update(c, 0.f, centroids.data(), v_centroids.data(), d_centroids.data(), k, 1);
-    } else {
-        if (s_centroids.size() != centroids.size()) s_centroids.assign(centroids.size(), 0.f);
-        adam_update(c, 0.f, centroids.data(), v_centroids.data(), s_centroids.data(), d_centroids.data(), k, 1);
-    }
-    const float* cent = centroids.data();
-    float* w = K.data();
-    parallel_for(n, grain_for(1), threads_for(n, num_threads), [&](int64_t p) { w[p] = cent[code[p]]; });
-}
+void Layer::clear_codebook() { codebook_.clear(); }
 
 bool Layer::params_finite(int num_threads) const {
     const int64_t n = n_blocks();

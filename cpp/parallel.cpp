@@ -441,14 +441,37 @@ Pool& pool() {
 
 }  // namespace
 
+namespace {
+
+// CPUs in the process's affinity mask (0: unknown), re-read at most once a second: a parallel
+// region costs no system call, and a process that changes its mask (taskset, os.sched_setaffinity)
+// is followed within a second. Only the team size depends on it, never a result.
+int affinity_cpus() {
+#if defined(__linux__)
+    static std::atomic<int> cached{-1};
+    static std::atomic<int64_t> read_at{0};
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch()).count();
+    int n = cached.load(std::memory_order_relaxed);
+    if (n < 0 || now - read_at.load(std::memory_order_relaxed) >= 1000) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 0;
+        cached.store(n, std::memory_order_relaxed);
+        read_at.store(now, std::memory_order_relaxed);
+    }
+    return n;
+#else
+    return 0;
+#endif
+}
+
+}  // namespace
+
 int usable_threads(int requested) {
     if (requested <= 1) return 1;
-#if defined(__linux__)
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, std::min(requested, CPU_COUNT(&set)));
-#endif
-    return requested;
+    const int cpus = affinity_cpus();
+    return cpus > 0 ? std::max(1, std::min(requested, cpus)) : requested;
 }
 
 void parallel_run(int64_t n_chunks, int threads, void (*call)(void*, int64_t), void* ctx) {

@@ -128,7 +128,8 @@ private:
     std::vector<T*> free_;
 };
 
-/// Threads a parallel call may use now: min(requested, CPUs in the process's affinity mask).
+/// Threads a parallel call may use now: min(requested, CPUs in the process's affinity mask), the
+/// mask being re-read at most once a second (no system call per region).
 int usable_threads(int requested);
 
 /// Worker threads the pool holds now (it grows on demand, to the largest thread count asked - 1).

@@ -1,6 +1,7 @@
 #include "pattern.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace motifcore {
 
@@ -25,6 +26,120 @@ void radix_sort(std::vector<uint64_t>& v, uint64_t bound) {
         for (uint64_t x : v) tmp[count[(x >> shift) & (kBuckets - 1)]++] = x;
         v.swap(tmp);
     }
+}
+
+BlockPattern::BlockPattern(int64_t G_out, int64_t G_in, const std::vector<uint64_t>& pos)
+    : G_out_(G_out), G_in_(G_in) {
+    indptr_.assign(static_cast<size_t>(G_out) + 1, 0);
+    indices_.resize(pos.size());
+    for (size_t p = 0; p < pos.size(); ++p) {
+        ++indptr_[static_cast<int64_t>(pos[p] / static_cast<uint64_t>(G_in)) + 1];
+        indices_[p] = static_cast<int32_t>(pos[p] % static_cast<uint64_t>(G_in));
+    }
+    for (int64_t r = 0; r < G_out; ++r) indptr_[r + 1] += indptr_[r];
+    rebuild_transpose();
+}
+
+void BlockPattern::validate(int64_t G_out, int64_t G_in, const std::vector<int64_t>& indptr,
+                            const std::vector<int32_t>& indices) {
+    MC_CHECK(static_cast<int64_t>(indptr.size()) == G_out + 1,
+             "indptr must have G_out + 1 = " << G_out + 1 << " entries, got " << indptr.size());
+    MC_CHECK(indptr[0] == 0 && indptr.back() == static_cast<int64_t>(indices.size()),
+             "indptr must start at 0 and end at len(indices) = " << indices.size());
+    for (int64_t r = 0; r < G_out; ++r)
+        MC_CHECK(indptr[r] <= indptr[r + 1], "indptr must be non-decreasing (row " << r << ")");
+    for (int64_t r = 0; r < G_out; ++r) {
+        for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) {
+            MC_CHECK(indices[p] >= 0 && indices[p] < G_in,
+                     "block index " << indices[p] << " out of range [0, " << G_in << ") in row " << r);
+            MC_CHECK(p == indptr[r] || indices[p - 1] < indices[p],
+                     "indices of row " << r << " must be strictly increasing (sorted, no duplicates)");
+        }
+    }
+}
+
+void BlockPattern::assign(std::vector<int64_t> indptr, std::vector<int32_t> indices) {
+    validate(G_out_, G_in_, indptr, indices);
+    indptr_ = std::move(indptr);
+    indices_ = std::move(indices);
+    rebuild_transpose();
+    ++version_;
+}
+
+void BlockPattern::compact(const uint8_t* keep, bool reindex) {
+    std::vector<int64_t> new_indptr(static_cast<size_t>(G_out_) + 1, 0);
+    int64_t q = 0;
+    for (int64_t r = 0; r < G_out_; ++r) {
+        for (int64_t p = indptr_[r]; p < indptr_[r + 1]; ++p)
+            if (keep[p]) indices_[q++] = indices_[p];
+        new_indptr[r + 1] = q;
+    }
+    indptr_ = std::move(new_indptr);
+    indices_.resize(static_cast<size_t>(q));
+    if (reindex)
+        rebuild_transpose();
+    else
+        t_stale_ = true;
+    ++version_;
+}
+
+void BlockPattern::check_transposed() const {
+    if (t_stale_)
+        throw std::logic_error("the transposed block index is stale (a compaction without reindex "
+                               "was not followed by a growth)");
+}
+
+void BlockPattern::rebuild_transpose() {
+    // A counting sort by column in two cache-sized passes. Scattering every entry straight to its
+    // column would write at random over the whole index (hundreds of MB for a 1M-wide layer).
+    // Pass 1 distributes the entries, in row order, into at most 1024 buckets of 2^shift
+    // consecutive columns (one open write position per bucket, so the writes stay in cache);
+    // pass 2 sorts each bucket by column, its entries and counters fitting in L2. Both passes are
+    // stable, so a column's entries keep the row order: the same index as a direct counting sort.
+    const int64_t nnz = n_blocks();
+    const int64_t G_in = G_in_;
+    int shift = 0;
+    while ((G_in - 1) >> shift >= 1024) ++shift;
+    const int64_t n_buckets = ((G_in - 1) >> shift) + 1, span = int64_t(1) << shift;
+    std::vector<int64_t> next(n_buckets + 1, 0);
+    for (int32_t c : indices_) ++next[(c >> shift) + 1];
+    for (int64_t k = 0; k < n_buckets; ++k) next[k + 1] += next[k];
+    const std::vector<int64_t> start(next);  // first entry of each bucket, and nnz
+    std::vector<int32_t> local(nnz);         // column of each entry within its bucket
+    t_rows_.resize(nnz);
+    t_pos_.resize(nnz);
+    for (int64_t r = 0; r < G_out_; ++r)
+        for (int64_t p = indptr_[r]; p < indptr_[r + 1]; ++p) {
+            const int32_t c = indices_[p];
+            const int64_t q = next[c >> shift]++;
+            t_rows_[q] = static_cast<int32_t>(r);
+            t_pos_[q] = p;
+            local[q] = c & static_cast<int32_t>(span - 1);
+        }
+    t_indptr_.assign(G_in + 1, 0);
+    std::vector<int64_t> col_next(span);
+    std::vector<int32_t> rows_tmp;
+    std::vector<int64_t> pos_tmp;
+    for (int64_t k = 0; k < n_buckets; ++k) {
+        const int64_t q0 = start[k], q1 = start[k + 1], c0 = k * span, cols = std::min(span, G_in - c0);
+        std::fill(col_next.begin(), col_next.begin() + cols, 0);
+        for (int64_t q = q0; q < q1; ++q) ++col_next[local[q]];
+        int64_t at = q0;
+        for (int64_t j = 0; j < cols; ++j) {
+            const int64_t n = col_next[j];
+            col_next[j] = at;
+            at += n;
+            t_indptr_[c0 + j + 1] = at;
+        }
+        rows_tmp.assign(t_rows_.begin() + q0, t_rows_.begin() + q1);
+        pos_tmp.assign(t_pos_.begin() + q0, t_pos_.begin() + q1);
+        for (int64_t q = q0; q < q1; ++q) {
+            const int64_t d = col_next[local[q]]++;
+            t_rows_[d] = rows_tmp[q - q0];
+            t_pos_[d] = pos_tmp[q - q0];
+        }
+    }
+    t_stale_ = false;
 }
 
 }  // namespace motifcore

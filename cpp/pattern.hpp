@@ -1,5 +1,7 @@
-// Block-pattern sampling: uniformly random sets of distinct block positions of a G_out x G_in grid,
-// drawn without ever allocating O(G_out * G_in) memory (the Erdős–Rényi init and SET regrowth).
+// The block pattern of a layer (BlockPattern: CSR over output groups and its transposed index,
+// kept in sync by the class) and block-position sampling: uniformly random sets of distinct block
+// positions of a G_out x G_in grid, drawn without ever allocating O(G_out * G_in) memory (the
+// Erdős–Rényi init and SET regrowth).
 #pragma once
 
 #include <algorithm>
@@ -62,6 +64,113 @@ std::vector<uint64_t> sample_positions(uint64_t total, uint64_t n, uint64_t n_ta
         out.erase(std::unique(out.begin(), out.end()), out.end());
     }
     return out;
+}
+
+/// The active blocks of a G_out x G_in block grid: CSR over output groups (the columns of each
+/// row strictly increasing) and the transposed index (CSC over input groups: for entry q in column
+/// order, its row t_rows[q] and its CSR position t_pos[q]). The data is private; the only ways to
+/// change it -- assign, compact, merge -- validate their input and rebuild the transposed index,
+/// and each bumps version(), so a caller can tell that a pattern it saw is gone. Values that live
+/// per block (weights, optimizer state) belong to the owner, which the mutations tell where each
+/// entry went (compact: a keep mask; merge: a visitor called per entry of the new pattern).
+class BlockPattern {
+public:
+    BlockPattern() = default;
+    /// The pattern of the given strictly increasing positions r * G_in + c (not validated: the
+    /// caller drew them). Version 0.
+    BlockPattern(int64_t G_out, int64_t G_in, const std::vector<uint64_t>& sorted_positions);
+
+    int64_t rows() const { return G_out_; }
+    int64_t cols() const { return G_in_; }
+    int64_t n_blocks() const { return static_cast<int64_t>(indices_.size()); }
+    /// Bumped by every change of the pattern (never by a change of the owner's values).
+    uint64_t version() const { return version_; }
+
+    const std::vector<int64_t>& indptr() const { return indptr_; }    ///< [G_out + 1]
+    const std::vector<int32_t>& indices() const { return indices_; }  ///< [|P|] input group of each block
+    /// Transposed index; throws std::logic_error while a compact(reindex = false) left it stale.
+    const std::vector<int64_t>& t_indptr() const { check_transposed(); return t_indptr_; }  ///< [G_in + 1]
+    const std::vector<int32_t>& t_rows() const { check_transposed(); return t_rows_; }      ///< [|P|]
+    const std::vector<int64_t>& t_pos() const { check_transposed(); return t_pos_; }        ///< [|P|]
+    bool transposed_current() const { return !t_stale_; }
+
+    /// CSR position of block (r, c), or -1 when it is not active (binary search within row r).
+    int64_t find(int64_t r, int32_t c) const {
+        const auto b = indices_.begin() + indptr_[r], e = indices_.begin() + indptr_[r + 1];
+        const auto it = std::lower_bound(b, e, c);
+        return it != e && *it == c ? it - indices_.begin() : -1;
+    }
+    bool contains(uint64_t pos) const {
+        return find(static_cast<int64_t>(pos / static_cast<uint64_t>(G_in_)),
+                    static_cast<int32_t>(pos % static_cast<uint64_t>(G_in_))) >= 0;
+    }
+
+    /// Checks that (indptr, indices) is a valid pattern of a G_out x G_in grid: sizes, ranges,
+    /// sortedness, no duplicates (std::invalid_argument naming the problem).
+    static void validate(int64_t G_out, int64_t G_in, const std::vector<int64_t>& indptr,
+                         const std::vector<int32_t>& indices);
+    /// Replaces the pattern after validate() (on a throw the pattern is unchanged).
+    void assign(std::vector<int64_t> indptr, std::vector<int32_t> indices);
+    /// Keeps entry p iff keep[p] != 0, in order. reindex = false leaves the transposed index stale
+    /// (its accessors throw) for a caller that merges right after: the merge rebuilds it.
+    void compact(const uint8_t* keep, bool reindex = true);
+    /// Adds the strictly increasing, currently inactive positions `fresh`. visit(old_p, f) is called
+    /// once per entry of the new pattern, in CSR order: old_p >= 0 for an entry that was at old_p,
+    /// old_p = -1 for fresh[f]. Throws std::invalid_argument, with the pattern unchanged, when a
+    /// position is already active (visit may have been called for some entries by then).
+    template <class Visit>
+    void merge(const std::vector<uint64_t>& fresh, Visit visit);
+    /// Rebuilds the transposed index if a compact(reindex = false) left it stale (a growth that
+    /// failed after such a compaction); the pattern and its version are unchanged.
+    void reindex() {
+        if (t_stale_) rebuild_transpose();
+    }
+
+private:
+    void rebuild_transpose();
+    void check_transposed() const;
+    int64_t G_out_ = 0, G_in_ = 0;
+    std::vector<int64_t> indptr_{0};
+    std::vector<int32_t> indices_;
+    std::vector<int64_t> t_indptr_{0};
+    std::vector<int32_t> t_rows_;
+    std::vector<int64_t> t_pos_;
+    bool t_stale_ = false;
+    uint64_t version_ = 0;
+};
+
+template <class Visit>
+void BlockPattern::merge(const std::vector<uint64_t>& fresh, Visit visit) {
+    const uint64_t G_in = static_cast<uint64_t>(G_in_);
+    std::vector<int64_t> new_indptr(static_cast<size_t>(G_out_) + 1, 0);
+    std::vector<int32_t> new_indices;
+    new_indices.reserve(indices_.size() + fresh.size());
+    size_t f = 0;
+    for (int64_t r = 0; r < G_out_; ++r) {
+        int64_t p = indptr_[r];
+        const int64_t pe = indptr_[r + 1];
+        while (true) {
+            const bool have_old = p < pe;
+            const bool have_new = f < fresh.size() && static_cast<int64_t>(fresh[f] / G_in) == r;
+            if (!have_old && !have_new) break;
+            const int32_t c_new = have_new ? static_cast<int32_t>(fresh[f] % G_in) : 0;
+            if (have_old && have_new) MC_CHECK(indices_[p] != c_new, "position " << fresh[f] << " is already active");
+            if (have_old && (!have_new || indices_[p] < c_new)) {
+                new_indices.push_back(indices_[p]);
+                visit(p, f);
+                ++p;
+            } else {
+                new_indices.push_back(c_new);
+                visit(int64_t{-1}, f);
+                ++f;
+            }
+        }
+        new_indptr[r + 1] = static_cast<int64_t>(new_indices.size());
+    }
+    indptr_ = std::move(new_indptr);
+    indices_ = std::move(new_indices);
+    rebuild_transpose();
+    ++version_;
 }
 
 }  // namespace motifcore

@@ -16,8 +16,10 @@ from typing import Any as _Any
 
 try:
     from . import _core  # noqa: F401
-except ImportError as exc:  # pragma: no cover - only hit on a broken install
-    raise ImportError(
+except ImportError as exc:
+    if "MOTIFCORE_SIMD" in str(exc):  # a bad setting read at import (docs/engine.md), not a broken install
+        raise
+    raise ImportError(  # pragma: no cover - only hit on a broken install
         "motifcore's compiled engine (motifcore._core) could not be imported. Build and install the "
         "package with `pip install .` from the source tree (needs a C++17 compiler)."
     ) from exc

@@ -54,7 +54,7 @@ void writer_step(Network& net, const Data& d, int k) {
     } else {
         Layer& l = *net.layers[1];
         const auto g = l.guard();
-        l.set_state(l.indptr, l.indices, l.K, l.b, l.vK, l.vb);
+        l.set_state(l.pattern().indptr(), l.pattern().indices(), l.K, l.b, l.vK, l.vb);
     }
 }
 
@@ -98,7 +98,7 @@ void test_readers_and_writer() {
     EXPECT(unknown.load() == 0);
     EXPECT(answers.load() > 0);
     for (size_t l = 0; l < 2; ++l) {
-        EXPECT(net->layers[l]->indices == serial->layers[l]->indices);
+        EXPECT(net->layers[l]->pattern().indices() == serial->layers[l]->pattern().indices());
         EXPECT(net->layers[l]->K == serial->layers[l]->K);
         EXPECT(net->layers[l]->b == serial->layers[l]->b);
     }

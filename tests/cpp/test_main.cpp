@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -34,8 +35,8 @@ LayerConfig config(int64_t n_in, int64_t n_out, int64_t m_in, int64_t m_out, dou
 
 bool rows_sorted_unique(const Layer& l) {
     for (int64_t r = 0; r < l.G_out; ++r)
-        for (int64_t p = l.indptr[r] + 1; p < l.indptr[r + 1]; ++p)
-            if (l.indices[p - 1] >= l.indices[p]) return false;
+        for (int64_t p = l.pattern().indptr()[r] + 1; p < l.pattern().indptr()[r + 1]; ++p)
+            if (l.pattern().indices()[p - 1] >= l.pattern().indices()[p]) return false;
     return true;
 }
 
@@ -58,15 +59,15 @@ void test_er_pattern_and_transpose() {
     Layer l(c);
     EXPECT(l.G_in == 37 && l.G_out == 37);
     EXPECT(l.n_blocks() == motifcore::target_blocks(c) && l.n_blocks() == std::llround(0.2 * 37 * 37));
-    EXPECT(l.indptr.back() == l.n_blocks() && rows_sorted_unique(l));
-    EXPECT(l.t_indptr.back() == l.n_blocks());
+    EXPECT(l.pattern().indptr().back() == l.n_blocks() && rows_sorted_unique(l));
+    EXPECT(l.pattern().t_indptr().back() == l.n_blocks());
     for (int64_t col = 0; col < l.G_in; ++col)
-        for (int64_t q = l.t_indptr[col]; q < l.t_indptr[col + 1]; ++q) {
-            EXPECT(l.indices[l.t_pos[q]] == col);                                  // entry q sits in column col
-            EXPECT(l.t_pos[q] >= l.indptr[l.t_rows[q]] && l.t_pos[q] < l.indptr[l.t_rows[q] + 1]);  // in row t_rows[q]
+        for (int64_t q = l.pattern().t_indptr()[col]; q < l.pattern().t_indptr()[col + 1]; ++q) {
+            EXPECT(l.pattern().indices()[l.pattern().t_pos()[q]] == col);                                  // entry q sits in column col
+            EXPECT(l.pattern().t_pos()[q] >= l.pattern().indptr()[l.pattern().t_rows()[q]] && l.pattern().t_pos()[q] < l.pattern().indptr()[l.pattern().t_rows()[q] + 1]);  // in row t_rows[q]
         }
     Layer twin(c);
-    EXPECT(twin.indices == l.indices && twin.K == l.K);        // deterministic for a seed
+    EXPECT(twin.pattern().indices() == l.pattern().indices() && twin.K == l.K);        // deterministic for a seed
 }
 
 // The transposed index against an independent construction: entry positions stably sorted by
@@ -76,15 +77,15 @@ void expect_transpose_matches_stable_sort(const Layer& l) {
     std::vector<int64_t> order(nnz), row_of(nnz);
     for (int64_t p = 0; p < nnz; ++p) order[p] = p;
     for (int64_t r = 0; r < l.G_out; ++r)
-        for (int64_t p = l.indptr[r]; p < l.indptr[r + 1]; ++p) row_of[p] = r;
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return l.indices[a] < l.indices[b]; });
+        for (int64_t p = l.pattern().indptr()[r]; p < l.pattern().indptr()[r + 1]; ++p) row_of[p] = r;
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return l.pattern().indices()[a] < l.pattern().indices()[b]; });
     std::vector<int64_t> starts(l.G_in + 1, 0);
-    for (int64_t p = 0; p < nnz; ++p) ++starts[l.indices[p] + 1];
+    for (int64_t p = 0; p < nnz; ++p) ++starts[l.pattern().indices()[p] + 1];
     for (int64_t c = 0; c < l.G_in; ++c) starts[c + 1] += starts[c];
-    EXPECT(l.t_indptr == starts);
-    EXPECT(l.t_pos == order);
-    bool rows_ok = static_cast<int64_t>(l.t_rows.size()) == nnz;
-    for (int64_t q = 0; rows_ok && q < nnz; ++q) rows_ok = l.t_rows[q] == row_of[order[q]];
+    EXPECT(l.pattern().t_indptr() == starts);
+    EXPECT(l.pattern().t_pos() == order);
+    bool rows_ok = static_cast<int64_t>(l.pattern().t_rows().size()) == nnz;
+    for (int64_t q = 0; rows_ok && q < nnz; ++q) rows_ok = l.pattern().t_rows()[q] == row_of[order[q]];
     EXPECT(rows_ok);
 }
 
@@ -154,7 +155,7 @@ void test_prune_regrow() {
     EXPECT(l.n_blocks() == nb && rows_sorted_unique(l));
     EXPECT(std::count(l.K.begin(), l.K.end(), 0.f) >= stats.removed);  // regrown at zero
     twin.prune_regrow(0.25, 42, motifcore::RegrowInit::Zero);
-    EXPECT(twin.indices == l.indices && twin.indptr == l.indptr);      // deterministic for a seed
+    EXPECT(twin.pattern().indices() == l.pattern().indices() && twin.pattern().indptr() == l.pattern().indptr());      // deterministic for a seed
 }
 
 void test_prune_grow_primitives() {
@@ -172,8 +173,8 @@ void test_prune_grow_primitives() {
     for (size_t i = 0; i < pos.size(); ++i) {
         const int64_t r = static_cast<int64_t>(pos[i] / l.G_in);
         const int32_t c = static_cast<int32_t>(pos[i] % l.G_in);
-        const auto it = std::lower_bound(l.indices.begin() + l.indptr[r], l.indices.begin() + l.indptr[r + 1], c);
-        const auto p = it - l.indices.begin();
+        const auto it = std::lower_bound(l.pattern().indices().begin() + l.pattern().indptr()[r], l.pattern().indices().begin() + l.pattern().indptr()[r + 1], c);
+        const auto p = it - l.pattern().indices().begin();
         EXPECT(l.K[p] == oldK[i] && l.vK[p] == oldV[i]);
     }
     // growth at random never lands on a just-removed position
@@ -182,8 +183,8 @@ void test_prune_grow_primitives() {
     const auto removed = l.last_removed_pos;
     l.grow_random(200, 3, motifcore::RegrowInit::Zero);
     for (int64_t r = 0; r < l.G_out; ++r)
-        for (int64_t p = l.indptr[r]; p < l.indptr[r + 1]; ++p) {
-            const uint64_t q = static_cast<uint64_t>(r * l.G_in + l.indices[p]);
+        for (int64_t p = l.pattern().indptr()[r]; p < l.pattern().indptr()[r + 1]; ++p) {
+            const uint64_t q = static_cast<uint64_t>(r * l.G_in + l.pattern().indices()[p]);
             EXPECT(!std::binary_search(removed.begin(), removed.end(), q));
         }
     // top-k: the same selection and scores on 1 and 2 threads
@@ -203,9 +204,9 @@ void test_checks_throw() {
     EXPECT(throws<std::invalid_argument>([] { motifcore::target_blocks(config(10, 10, 1, 0, 0.1, 0)); }));
     EXPECT(throws<std::invalid_argument>([] { Layer(config(10, 10, 1, 1, 1.5, 0)); }));
     Layer l(config(8, 8, 1, 1, 0.5, 0));
-    auto idx = l.indices;
+    auto idx = l.pattern().indices();
     std::reverse(idx.begin(), idx.end());
-    EXPECT(throws<std::invalid_argument>([&] { l.set_state(l.indptr, idx, l.K, l.b, {}, {}); }));
+    EXPECT(throws<std::invalid_argument>([&] { l.set_state(l.pattern().indptr(), idx, l.K, l.b, {}, {}); }));
 }
 
 // Runs parallel_for over [0, n) and returns whether every index was visited exactly once.
@@ -360,7 +361,7 @@ void test_kd_loss() {
     const float x[2] = {0.f, 0.f}, teacher[2] = {std::log(3.f), 0.f};
     const int64_t y[1] = {0};
     motifcore::TrainConfig cfg;
-    cfg.weight_decay = 0.f;
+    cfg.optim.weight_decay = 0.f;
     motifcore::LossConfig kd;
     kd.teacher = teacher;
     kd.temperature = 2.f;
@@ -385,9 +386,9 @@ void test_codebook_step() {
     c.momentum = 0.f;
     c.weight_decay = 0.f;
     l.optimizer_step(c, 2);
-    EXPECT(l.d_centroids == std::vector<float>({4.f, 6.f}));
-    EXPECT(std::fabs(l.centroids[0] - 0.6f) < 1e-6 && std::fabs(l.centroids[1] - 1.4f) < 1e-6);
-    EXPECT(l.K[0] == l.centroids[0] && l.K[3] == l.centroids[1]);
+    EXPECT(l.codebook().grad() == std::vector<float>({4.f, 6.f}));
+    EXPECT(std::fabs(l.codebook().centroids()[0] - 0.6f) < 1e-6 && std::fabs(l.codebook().centroids()[1] - 1.4f) < 1e-6);
+    EXPECT(l.K[0] == l.codebook().centroids()[0] && l.K[3] == l.codebook().centroids()[1]);
     EXPECT(throws<std::invalid_argument>([&] { l.set_codebook({0, 3, 0, 1}, {1.f, 2.f}); }));
 }
 
@@ -529,11 +530,57 @@ void test_dense_layer_path() {
     }
 }
 
+void test_block_pattern_mutations() {
+    // 3 x 4 grid, blocks at (0,1) (0,3) (1,0) (2,2) (2,3)
+    motifcore::BlockPattern p(3, 4, {1, 3, 4, 10, 11});
+    EXPECT(p.n_blocks() == 5 && p.version() == 0 && p.find(2, 2) == 3 && p.find(1, 1) == -1);
+    EXPECT(p.t_indptr() == std::vector<int64_t>({0, 1, 2, 3, 5}));
+    // compaction keeps the order and, without reindex, guards the stale transposed index
+    const std::vector<uint8_t> keep{1, 0, 1, 1, 0};
+    p.compact(keep.data(), false);
+    EXPECT(p.version() == 1 && p.n_blocks() == 3 && !p.transposed_current());
+    EXPECT(p.indptr() == std::vector<int64_t>({0, 1, 2, 3}) && p.indices() == std::vector<int32_t>({1, 0, 2}));
+    EXPECT(throws<std::logic_error>([&] { p.t_pos(); }));
+    // merge: an active position is rejected with the pattern unchanged; a valid one reindexes
+    EXPECT(throws<std::invalid_argument>([&] { p.merge({5, 10}, [](int64_t, size_t) {}); }));
+    EXPECT(p.version() == 1 && p.n_blocks() == 3);
+    std::vector<int64_t> src;
+    p.merge({3, 7}, [&](int64_t old_p, size_t f) { src.push_back(old_p >= 0 ? old_p : -1 - static_cast<int64_t>(f)); });
+    EXPECT(p.version() == 2 && p.transposed_current());
+    EXPECT(p.indices() == std::vector<int32_t>({1, 3, 0, 3, 2}) && src == std::vector<int64_t>({0, -1, 1, -2, 2}));
+    EXPECT(p.t_indptr() == std::vector<int64_t>({0, 1, 2, 3, 5}) && p.t_pos() == std::vector<int64_t>({2, 0, 4, 1, 3}));
+    // assign validates before it replaces
+    EXPECT(throws<std::invalid_argument>([&] { p.assign({0, 1, 1, 2}, {2, 9}); }));
+    EXPECT(p.version() == 2 && p.n_blocks() == 5);
+    p.assign({0, 0, 2, 2}, {0, 3});
+    EXPECT(p.version() == 3 && p.n_blocks() == 2 && p.t_rows() == std::vector<int32_t>({1, 1}));
+}
+
+void test_simd_level_from_env() {
+    EXPECT(motifcore::simd_level_from_env(nullptr) == "auto" && motifcore::simd_level_from_env("") == "auto");
+    EXPECT(motifcore::simd_level_from_env("generic") == "generic" && motifcore::simd_level_from_env("avx2") == "avx2");
+    bool named = false;
+    try {
+        motifcore::simd_level_from_env("avx9");
+    } catch (const std::invalid_argument& e) {
+        named = std::string(e.what()).find("MOTIFCORE_SIMD='avx9'") != std::string::npos;
+    }
+    EXPECT(named);
+    // Read once: after the first read, a later value of the variable changes nothing.
+    motifcore::init_simd_from_env();
+    const std::string before = motifcore::kernels().name;
+    setenv("MOTIFCORE_SIMD", "avx9", 1);
+    motifcore::init_simd_from_env();
+    EXPECT(motifcore::kernels().name == before);
+    unsetenv("MOTIFCORE_SIMD");
+}
+
 int main() {
     const std::vector<std::pair<const char*, std::function<void()>>> tests = {
         {"sample_positions", test_sample_positions},
         {"er_pattern_and_transpose", test_er_pattern_and_transpose},
         {"transpose_matches_stable_sort", test_transpose_matches_stable_sort},
+        {"block_pattern_mutations", test_block_pattern_mutations},
         {"forward_matches_dense", test_forward_matches_dense},
         {"sgd_and_adam_steps", test_sgd_and_adam_steps},
         {"prune_regrow", test_prune_regrow},
@@ -549,6 +596,7 @@ int main() {
         {"state_pool", test_state_pool},
         {"layout_transposes", test_layout_transposes},
         {"dense_gemm", test_dense_gemm},
+        {"simd_level_from_env", test_simd_level_from_env},
         {"dense_layer_path", test_dense_layer_path},
     };
     for (const auto& [name, fn] : tests) {
