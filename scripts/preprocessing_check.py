@@ -5,9 +5,12 @@ standardisation turns a rarely lit pixel into a value up to 245 standard deviati
 
     MOTIFCORE_DATA=../shared/data python scripts/preprocessing_check.py docs/results/learning/preprocessing-mnist.json
 """
-import json, sys, time
-import numpy as np
+import json
+import sys
+import time
+
 import motifcore as mc
+import numpy as np
 
 Xr, y, Xtr, yt = mc.datasets.load("mnist", normalize=False)
 print("raw range", float(Xr.min()), float(Xr.max()), flush=True)
