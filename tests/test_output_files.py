@@ -306,3 +306,18 @@ def test_resume_restores_metrics_rows_the_checkpoint_knows(tmp_path, caplog):
     assert [r["epoch"] for r in back] == [1, 2, 3, 4, 5]
     assert back[1]["train_loss"] == full[1]["train_loss"] and back[3]["val_accuracy"] == full[3]["val_accuracy"]
     assert "epochs 2, 4" in caplog.text
+
+
+def test_a_large_layer_pruned_to_no_blocks_saves_and_loads(tmp_path):
+    import numpy as np
+
+    model = MotifMLP([50, 3000, 3000, 4], density=0.1, seed=0, num_threads=1)
+    model.layers[1].keep_where(np.zeros(model.layers[1].n_blocks, bool))
+    save_checkpoint(tmp_path / "c.npz", model)
+    back = load_model(tmp_path / "c.npz")
+    assert back.layers[1].n_blocks == 0 and back.config == model.config
+    x = np.random.default_rng(0).standard_normal((3, 50)).astype(np.float32)
+    np.testing.assert_array_equal(back.decision_function(x), model.decision_function(x))
+    assert back.get_state().keys() == model.get_state().keys()
+    for k, v in model.get_state().items():
+        np.testing.assert_array_equal(back.get_state()[k], v, err_msg=k)

@@ -135,6 +135,7 @@ def checkpoint_bytes(model: MotifMLP, *, epoch: int | None = None, trainer: Mapp
 
 
 _META_LIMIT = 64 << 20        # bytes of the JSON metadata entry
+_MAX_INPUT_GROUPS = 1 << 24   # input motifs of layer 0 a checkpoint may declare beyond 16 per block
 _LAYER_ENTRY = re.compile(r"layer(\d+)\.(\w+)\.npy")
 #: what a checkpoint may hold besides the metadata (MotifMLP.get_state's keys)
 _SCALAR_ENTRIES = ("step.npy", "dropout_seed.npy")
@@ -219,9 +220,10 @@ def _check_entries(meta: dict[str, Any], headers: dict[str, tuple], infos: dict[
         if not 0 <= n_blocks <= lay["G_out"] * lay["G_in"]:
             raise ValueError(f"layer{i}.indices has shape {shape('indices')} for a "
                              f"{lay['G_out']} x {lay['G_in']} block grid")
-        if lay["blocks"] > 4 * n_blocks + 1024:
-            raise ValueError(f"model_config asks for {lay['blocks']} blocks in layer {i} but the checkpoint "
-                             f"holds {n_blocks}")
+        if i == 0 and lay["G_in"] > max(_MAX_INPUT_GROUPS, 16 * n_blocks):
+            # the one size no array of the file bounds (later layers' inputs are earlier layers' biases)
+            raise ValueError(f"model_config asks for {lay['G_in']} input motifs in layer 0 but the checkpoint "
+                             f"holds {n_blocks} blocks there")
         for key in ("weights", "weight_velocity", "weight_sq"):
             if f"layer{i}.{key}.npy" in headers and shape(key) != (n_blocks,):
                 raise ValueError(f"layer{i}.{key} has shape {shape(key)}, expected ({n_blocks},)")
@@ -308,13 +310,24 @@ def read_metadata(path: PathLike) -> dict[str, Any]:
 def model_from_state(config: Mapping[str, Any], state: Mapping[str, Any],
                      num_threads: int | None = None) -> MotifMLP:
     """Rebuild a :class:`MotifMLP` from its ``config`` and :meth:`MotifMLP.get_state` arrays."""
+    sizes = [int(v) for v in config["sizes"]]
+    motif = motif_spec.for_model(config["motif"])
+    motifs = motif if isinstance(motif, list) else [motif] * (len(sizes) - 1)
+    # Build each layer with the block count the state holds (at least one block), not the one the
+    # config's density asks for: set_state replaces the pattern anyway, a layer pruned to few or no
+    # blocks loads at any size, and the file, not its config, bounds what loading allocates.
+    densities = []
+    for i, m in enumerate(motifs):
+        m_out, m_in = (int(m), int(m)) if isinstance(m, int) else (int(m[0]), int(m[1]))
+        grid = -(-sizes[i + 1] // m_out) * -(-sizes[i] // m_in)
+        blocks = int(np.asarray(state[f"layer{i}.indices"]).size) if f"layer{i}.indices" in state else grid
+        densities.append(min(1.0, max(blocks, 1) / grid))
     with warnings.catch_warnings():
         # a shared output layer warned when the model was first built; do not repeat it
         warnings.simplefilter("ignore", UserWarning)
-        model = MotifMLP(config["sizes"], motif=motif_spec.for_model(config["motif"]),
-                         density=list(config["density"]), epsilon=list(config["epsilon"]),
-                         activation=config["activation"], bias=config["bias"], seed=config["seed"],
-                         num_threads=num_threads)
+        model = MotifMLP(sizes, motif=motif, density=densities, activation=config["activation"],
+                         bias=config["bias"], seed=config["seed"], num_threads=num_threads)
+    model.config.update(density=list(config["density"]), epsilon=list(config["epsilon"]))
     model.set_state(dict(state))
     return model
 
