@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, List, Sequence, Tuple
+from typing import Any, Callable, List, Sequence, Tuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -149,6 +149,17 @@ def torch_mlp(torch: Any, impl: str, sizes: Sequence[int], density: float, seed:
     if impl == "torch-dense":
         return torch_dense_mlp(torch, sizes, seed=seed)
     return torch_masked_mlp(torch, sizes, density=density, seed=seed)
+
+
+def cycler(fn: Callable[[Any, Any], float], data: List[Any]) -> Callable[[], float]:
+    """A benchmark body: each call runs ``fn(x, y)`` on the next ``(x, y)`` of ``data``, cyclically."""
+    state = {"i": 0}
+
+    def step() -> float:
+        x, y = data[state["i"] % len(data)]
+        state["i"] += 1
+        return fn(x, y)
+    return step
 
 
 class TorchTrainer:

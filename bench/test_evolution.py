@@ -12,9 +12,9 @@ from __future__ import annotations
 import itertools
 from typing import Any, Callable, List
 
-import references as bl
 import numpy as np
 import pytest
+import references as bl
 import scipy.sparse as sp
 from motifcore import MotifMLP
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import references as bl
 import numpy as np
 import pytest
+import references as bl
 from motifcore import MotifMLP
 
 MOTIFS = (1, 2, 4)

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Tuple
 
-import references as bl
 import numpy as np
 import pytest
+import references as bl
 from motifcore import MotifLayer
 
 MOTIFS = (1, 2, 4, 8)

@@ -78,19 +78,10 @@ def test_step(benchmark: Any, info: Callable[..., None], sizes: Any, step_batche
     t = torch_threads_t
     net, trainer = _pair(sizes, t)
     benchmark.group = step_group(sizes, t)
-    state = {"i": 0}
     if impl == "motifcore":
-        def fn() -> float:
-            x, y = step_batches[state["i"] % N_BATCHES]
-            state["i"] += 1
-            return net.train_step(x, y, LR, MOMENTUM, WD)
+        fn = bl.cycler(lambda x, y: net.train_step(x, y, LR, MOMENTUM, WD), step_batches)
     else:
-        tb = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in step_batches]
-
-        def fn() -> float:
-            x, y = tb[state["i"] % N_BATCHES]
-            state["i"] += 1
-            return trainer.step(x, y)
+        fn = bl.cycler(trainer.step, [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in step_batches])
     info(benchmark, impl, "train_step", m=1 if impl == "motifcore" else None, density=DENSITY, threads=t,
          batch=sizes.batch, samples=sizes.batch, macs=3 * net.macs_per_sample * sizes.batch, blocks=net.n_blocks,
          baseline=impl == "sparselab")

@@ -23,9 +23,9 @@ import math
 import os
 from typing import Any, Callable, Iterator, List
 
-import references as bl
 import numpy as np
 import pytest
+import references as bl
 from motifcore import MotifLayer, MotifMLP
 
 torch = pytest.importorskip("torch")
@@ -161,19 +161,10 @@ def test_step(benchmark: Any, info: Callable[..., None], sizes: Any, step_batche
     trainer = bl.TorchTrainer(torch, bl.sparseprop_mlp(torch, net), LR, MOMENTUM, WD)
     check_step_pair(net, trainer, step_batches[0])
     benchmark.group = step_group(sizes, t)
-    state = {"i": 0}
     if impl == "motifcore":
-        def fn() -> float:
-            x, y = step_batches[state["i"] % N_BATCHES]
-            state["i"] += 1
-            return net.train_step(x, y, LR, MOMENTUM, WD)
+        fn = bl.cycler(lambda x, y: net.train_step(x, y, LR, MOMENTUM, WD), step_batches)
     else:
-        tb = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in step_batches]
-
-        def fn() -> float:
-            x, y = tb[state["i"] % N_BATCHES]
-            state["i"] += 1
-            return trainer.step(x, y)
+        fn = bl.cycler(trainer.step, [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in step_batches])
     info(benchmark, impl, "train_step", m=1 if impl == "motifcore" else None, density=STEP_DENSITY, threads=t,
          batch=sizes.batch, samples=sizes.batch, macs=3 * net.macs_per_sample * sizes.batch, blocks=net.n_blocks,
          baseline=impl == "sparseprop")

@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, List
 
-import references as bl
 import numpy as np
 import pytest
+import references as bl
 from motifcore import MotifMLP
 
 MOTIFS = (1, 2, 4)
@@ -48,16 +48,6 @@ def check_losses(losses: List[float], who: str, n_classes: int, first_tol: float
         f"{who}: first loss {losses[0]:.3f} not within {first_tol} of ln({n_classes})"
 
 
-def cycler(fn: Callable[[Any, Any], float], data: List[Any]) -> Callable[[], float]:
-    state = {"i": 0}
-
-    def step() -> float:
-        x, y = data[state["i"] % len(data)]
-        state["i"] += 1
-        return fn(x, y)
-    return step
-
-
 @pytest.mark.parametrize("m", MOTIFS)
 def test_motifcore(benchmark: Any, info: Callable[..., None], sizes: Any, threads: int,
                    batches: List[Any], m: int) -> None:
@@ -70,7 +60,7 @@ def test_motifcore(benchmark: Any, info: Callable[..., None], sizes: Any, thread
     info(benchmark, "motifcore", "train_step", m=m, density=DENSITY, threads=threads,
          batch=sizes.batch, samples=sizes.batch, macs=3 * net.macs_per_sample * sizes.batch,
          blocks=net.n_blocks, edges=net.n_edges, first_loss=losses[0], last_check_loss=losses[-1])
-    benchmark(cycler(lambda a, b: net.train_step(a, b, LR, MOMENTUM, WD), batches))
+    benchmark(bl.cycler(lambda a, b: net.train_step(a, b, LR, MOMENTUM, WD), batches))
 
 
 @pytest.mark.parametrize("m", [
@@ -118,7 +108,7 @@ def _torch_step(benchmark: Any, info: Callable[..., None], sizes: Any, torch_thr
          threads=torch_threads, batch=sizes.batch, samples=sizes.batch, macs=macs,
          baseline=impl == "torch-dense", first_loss=losses[0], last_check_loss=losses[-1],
          note="macs = dense multiply-adds (the masked model computes them all)")
-    benchmark(cycler(trainer.step, tb))
+    benchmark(bl.cycler(trainer.step, tb))
 
 
 def test_torch_dense(benchmark: Any, info: Callable[..., None], sizes: Any, torch_threads: int,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, List
 
-import references as bl
 import numpy as np
 import pytest
+import references as bl
 from motifcore import MotifMLP
 
 MOTIFS = (1, 2)
