@@ -53,6 +53,24 @@ class _Engine:
         getattr(layer._core, f"set_{self.name}")(as_float_vector(value, self.size(layer), self.name))
 
 
+def engine_layer(n_in: Any, n_out: Any, motif: Any, density: Any, epsilon: Any, bias: str, activation: str,
+                 seed: Any, input_copies: Any = 1, *, names: Tuple[str, str, str] = ("n_in", "n_out", "bias")) -> Any:
+    """A native ``_core.Layer`` from checked arguments: the one construction behind
+    :class:`MotifLayer` and :class:`motifcore.torch.MotifLinear` (``names`` are the caller's names
+    of the widths and the bias mode, for its error messages)."""
+    n_in = check_int(n_in, names[0])
+    n_out = check_int(n_out, names[1])
+    m_out, m_in = check_motif(motif)
+    density = check_density(density)
+    eps = check_epsilon(epsilon)
+    if bias not in ("neuron", "motif"):
+        raise ValueError(f"{names[2]} must be 'neuron' or 'motif', got {bias!r}")
+    if activation not in ("linear", "relu"):
+        raise ValueError(f"activation must be 'linear' or 'relu', got {activation!r}")
+    return _core.Layer(n_in, n_out, m_in, m_out, density, eps or 0.0, bias, activation, check_seed(seed),
+                       check_int(input_copies, "input_copies"))
+
+
 class BlockGeometry:
     """The motif geometry of anything that holds an engine layer in ``self._core``
     (:class:`MotifLayer`, :class:`motifcore.torch.MotifLinear`)."""
@@ -106,16 +124,7 @@ class MotifLayer(BlockGeometry):
         seed: int = 0,
         num_threads: Optional[int] = None,
     ) -> None:
-        n_in = check_int(n_in, "n_in")
-        n_out = check_int(n_out, "n_out")
-        m_out, m_in = check_motif(motif)
-        density = check_density(density)
-        eps = check_epsilon(epsilon)
-        if bias not in ("neuron", "motif"):
-            raise ValueError(f"bias must be 'neuron' or 'motif', got {bias!r}")
-        if activation not in ("linear", "relu"):
-            raise ValueError(f"activation must be 'linear' or 'relu', got {activation!r}")
-        core = _core.Layer(n_in, n_out, m_in, m_out, density, eps or 0.0, bias, activation, check_seed(seed))
+        core = engine_layer(n_in, n_out, motif, density, epsilon, bias, activation, seed)
         self._init(core, check_threads(num_threads))
 
     def _init(self, core: Any, num_threads: int) -> None:

@@ -28,10 +28,10 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from .. import _core
-from .._internal.validation import check_density, check_epsilon, check_int, check_motif, check_seed
+from .._internal.validation import check_motif
 from ..export.arrays import blocks_from_dense
 from ..nn import MotifLayer
-from ..nn.layer import BlockGeometry
+from ..nn.layer import BlockGeometry, engine_layer
 
 __all__ = ["MotifLinear", "from_linear"]
 
@@ -152,21 +152,12 @@ class MotifLinear(BlockGeometry, nn.Module):
                  epsilon: Optional[float] = None, bias_mode: str = "neuron", activation: str = "linear",
                  input_copies: int = 1, num_threads: Optional[int] = None) -> None:
         super().__init__()
-        n_in = check_int(in_features, "in_features")
-        n_out = check_int(out_features, "out_features")
-        m_out, m_in = check_motif(motif)
-        density = check_density(density)
-        eps = check_epsilon(epsilon)
-        if bias_mode not in ("neuron", "motif"):
-            raise ValueError(f"bias_mode must be 'neuron' or 'motif', got {bias_mode!r}")
-        if activation not in ("linear", "relu"):
-            raise ValueError(f"activation must be 'linear' or 'relu', got {activation!r}")
         if not isinstance(bias, (bool, np.bool_)):
             raise TypeError(f"bias must be a bool, got {bias!r}")
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1,)).item())
-        core = _core.Layer(n_in, n_out, m_in, m_out, density, eps or 0.0, bias_mode, activation, check_seed(seed),
-                           check_int(input_copies, "input_copies"))
+        core = engine_layer(in_features, out_features, motif, density, epsilon, bias_mode, activation, seed,
+                            input_copies, names=("in_features", "out_features", "bias_mode"))
         self._setup(core, bool(bias), num_threads)
 
     # ---- construction helpers ------------------------------------------------------------------
