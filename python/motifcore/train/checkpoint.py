@@ -40,9 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import _core
 from .._internal import motif_spec
 from .._internal.io import PathLike, atomic_write, utc_now
+from .._internal.validation import check_density, check_epsilon
 from .._version import __version__
 from ..errors import CheckpointError
 from ..nn import MotifMLP
@@ -165,7 +165,8 @@ def _entry_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple:
 
 
 def _expected_layers(meta: dict[str, Any]) -> list[dict[str, int]]:
-    """Geometry and ER block count of every layer that ``model_config`` asks for (nothing built)."""
+    """Geometry of every layer that ``model_config`` asks for, its density and epsilon checked
+    (nothing built: a layer is built with the block count the file holds)."""
     cfg = meta.get("model_config")
     if not isinstance(cfg, dict):
         raise ValueError("the metadata has no model_config object")
@@ -182,11 +183,11 @@ def _expected_layers(meta: dict[str, Any]) -> list[dict[str, int]]:
         n_in, n_out = sizes[i], sizes[i + 1]
         if min(n_in, n_out, m_in, m_out) < 1:
             raise ValueError(f"model_config layer {i}: widths and motif sizes must be >= 1")
-        eps = cfg["epsilon"][i]
-        blocks = _core.target_blocks(n_in, n_out, m_in, m_out, float(cfg["density"][i]), float(eps or 0.0))
+        check_density(float(cfg["density"][i]), f"model_config density[{i}]")
+        check_epsilon(cfg["epsilon"][i], f"model_config epsilon[{i}]")
         g_out, g_in = -(-n_out // m_out), -(-n_in // m_in)
         bias = g_out if cfg.get("bias") == "motif" else n_out
-        layers.append({"G_out": g_out, "G_in": g_in, "blocks": int(blocks), "bias": bias})
+        layers.append({"G_out": g_out, "G_in": g_in, "bias": bias})
     return layers
 
 
