@@ -295,7 +295,10 @@ def test_ablation_plan_skips_no_ops():
     assert ("block-grad", 1) not in got and ("motif-bias", 1) not in got
     assert ("shared-output", 2) in got and ("shared-output", 1) not in got and ("shared-output", 4) not in got
     assert {("all", 1), ("all", 2), ("all", 4), ("normal-regrow", 1), ("epoch-lr", 1)} <= got
-    assert len(got) == 3 + 2 + 1 + 2 + 3 + 3 + 3
+    assert ("all-but-output", 2) in got and ("all-but-output", 1) not in got and ("all-but-output", 4) not in got
+    assert len(got) == 3 + 2 + 1 + 2 + 3 + 3 + 3 + 1
+    assert s.VARIANTS["all-but-output"][0] == ["--block-grad", "paper", "--bias", "motif", "--regrow", "normal",
+                                               "--lr-schedule", "cosine-epoch"]
     assert s.VARIANTS["all"][0] == ["--block-grad", "paper", "--output-motif", "divisible", "--bias", "motif",
                                     "--regrow", "normal", "--lr-schedule", "cosine-epoch"]
 
@@ -313,7 +316,8 @@ def test_ablation_table_from_records(tmp_path):
         record("base", 1, seed, a1)
         record("base", 2, seed, a2)
         record("block-grad", 2, seed, a2 - 0.1)
-    text = s.table(tmp_path, [1, 2], ["base", "block-grad", "shared-output"])
+        record("all", 1, seed, a1 - 0.02)
+    text = s.table(tmp_path, [1, 2], ["base", "block-grad", "shared-output", "all-but-output"])
     lines = text.splitlines()
     base = next(x for x in lines if x.startswith("| base |"))
     assert "81.00 ± 1.41 (2)" in base and "76.00 ± 2.83 (2)" in base and base.endswith("| +5.00 |")
@@ -321,5 +325,7 @@ def test_ablation_table_from_records(tmp_path):
     assert "= base (no-op)" in bg and "66.00 ± 2.83 (2)" in bg and bg.endswith("| +15.00 |")
     so = next(x for x in lines if x.startswith("| shared-output |"))
     assert [c.strip() for c in so.split("|")[3:-1]] == ["= base (no-op)", "-", "-"]     # m = 2 not run yet
+    ab = next(x for x in lines if x.startswith("| all-but-output |"))
+    assert [c.strip() for c in ab.split("|")[3:-1]] == ["= all (same run)", "-", "-"]
     assert "| paper, Table 4 (300 epochs) |" in text and "+2.80" in text
     assert "fashion-mnist, 784-64-10, density 0.1, 2 epochs, 100 training samples" in text
