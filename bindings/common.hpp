@@ -64,12 +64,13 @@ inline motifcore::Optimizer parse_optimizer(const std::string& s) {
     throw py::value_error("optimizer must be 'sgd', 'adam' or 'adamw', got '" + s + "'");
 }
 
-/// 'he' | 'zero' | 'pruned' -> RegrowInit; ValueError otherwise.
+/// 'he' | 'zero' | 'pruned' | 'normal' -> RegrowInit; ValueError otherwise.
 inline motifcore::RegrowInit parse_regrow(const std::string& s) {
     if (s == "he") return motifcore::RegrowInit::He;
     if (s == "zero") return motifcore::RegrowInit::Zero;
     if (s == "pruned") return motifcore::RegrowInit::Pruned;
-    throw py::value_error("regrow must be 'he', 'zero' or 'pruned', got '" + s + "'");
+    if (s == "normal") return motifcore::RegrowInit::Normal;
+    throw py::value_error("regrow must be 'he', 'zero', 'pruned' or 'normal', got '" + s + "'");
 }
 
 /// 'exact' | 'sampled' -> TopkMode; ValueError otherwise.

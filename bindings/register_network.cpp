@@ -15,7 +15,8 @@ using motifcore::TrainConfig;
 namespace {
 
 TrainConfig make_train(float momentum, float weight_decay, float dropout, const std::string& optimizer,
-                       float beta1, float beta2, float eps, float max_grad_norm) {
+                       float beta1, float beta2, float eps, float max_grad_norm,
+                       const std::vector<float>& weight_grad_factor) {
     TrainConfig c;
     c.optim.kind = parse_optimizer(optimizer);
     c.optim.momentum = momentum;
@@ -25,6 +26,7 @@ TrainConfig make_train(float momentum, float weight_decay, float dropout, const 
     c.optim.weight_decay = weight_decay;
     c.dropout = dropout;
     c.max_grad_norm = max_grad_norm;
+    c.weight_grad_factor = weight_grad_factor;
     return c;
 }
 
@@ -71,21 +73,22 @@ void register_network(py::module_& m) {
         .def("train_step", [](Network& n, const farray& X, const i64array& y, float lr, float momentum,
                               float weight_decay, float dropout, const std::string& optimizer, float beta1,
                               float beta2, float eps, float max_grad_norm, const py::object& teacher,
-                              float temperature, float kd_lambda) {
+                              float temperature, float kd_lambda, const std::vector<float>& weight_grad_factor) {
                 check_xy(n, X, y);
                 const TrainConfig c = make_train(momentum, weight_decay, dropout, optimizer, beta1, beta2, eps,
-                                                 max_grad_norm);
+                                                 max_grad_norm, weight_grad_factor);
                 const LossConfig l = make_loss(n, teacher, X.shape(0), temperature, kd_lambda);
                 return locked(n, [&] { return n.train_step(X.data(), y.data(), X.shape(0), lr, c, l); });
             }, py::arg("X").noconvert(), py::arg("y").noconvert(), py::arg("lr"), py::arg("momentum") = 0.9f,
             py::arg("weight_decay") = 5e-4f, py::arg("dropout") = 0.f, py::arg("optimizer") = "sgd",
             py::arg("beta1") = 0.9f, py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f, py::arg("max_grad_norm") = 0.f,
-            py::arg("teacher") = py::none(), py::arg("temperature") = 1.f, py::arg("kd_lambda") = 0.f)
+            py::arg("teacher") = py::none(), py::arg("temperature") = 1.f, py::arg("kd_lambda") = 0.f,
+            py::arg("weight_grad_factor") = std::vector<float>{})
         .def("train_epoch", [](Network& n, const farray& X, const i64array& y, const i64array& order,
                                int64_t batch, const farray& lrs, float momentum, float weight_decay, float dropout,
                                const std::string& optimizer, float beta1, float beta2, float eps,
                                float max_grad_norm, const py::object& teacher, float temperature,
-                               float kd_lambda) {
+                               float kd_lambda, const std::vector<float>& weight_grad_factor) {
                 check_xy(n, X, y);
                 if (order.ndim() != 1) throw py::value_error("order must be 1-D");
                 if (batch < 1) throw py::value_error("batch_size must be >= 1");
@@ -93,7 +96,7 @@ void register_network(py::module_& m) {
                 if (lrs.ndim() != 1 || lrs.shape(0) != n_batches)
                     throw py::value_error("lrs must hold one learning rate per batch (" + std::to_string(n_batches) + ")");
                 const TrainConfig c = make_train(momentum, weight_decay, dropout, optimizer, beta1, beta2, eps,
-                                                 max_grad_norm);
+                                                 max_grad_norm, weight_grad_factor);
                 const LossConfig l = make_loss(n, teacher, X.shape(0), temperature, kd_lambda);
                 return locked(n, [&] {
                     return n.train_epoch(X.data(), y.data(), X.shape(0), order.data(), order.shape(0), batch,
@@ -103,7 +106,8 @@ void register_network(py::module_& m) {
             py::arg("lrs").noconvert(), py::arg("momentum") = 0.9f, py::arg("weight_decay") = 5e-4f,
             py::arg("dropout") = 0.f, py::arg("optimizer") = "sgd", py::arg("beta1") = 0.9f,
             py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f, py::arg("max_grad_norm") = 0.f,
-            py::arg("teacher") = py::none(), py::arg("temperature") = 1.f, py::arg("kd_lambda") = 0.f)
+            py::arg("teacher") = py::none(), py::arg("temperature") = 1.f, py::arg("kd_lambda") = 0.f,
+            py::arg("weight_grad_factor") = std::vector<float>{})
         .def("grad_step", [](Network& n, const farray& X, const i64array& y, const i64array& rows,
                              const std::vector<int64_t>& k, const std::vector<int64_t>& drop,
                              const std::vector<std::string>& topk, int64_t sample_factor,

@@ -27,6 +27,14 @@ inline Key make_key(float score, uint64_t pos) {
     return (static_cast<Key>(bits) << 64) | static_cast<Key>(~pos);
 }
 inline uint64_t key_pos(Key k) { return ~static_cast<uint64_t>(k); }
+
+// One standard normal draw from two uniforms (Box-Muller, the cosine branch only): u1 in (0, 1],
+// so the logarithm is finite; the same two Rng values always give the same number.
+inline double standard_normal(Rng& rng) {
+    const double u1 = 1.0 - rng.uniform();
+    const double u2 = rng.uniform();
+    return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+}
 inline float key_score(Key k) {
     const auto bits = static_cast<uint32_t>(k >> 64);
     float f;
@@ -223,14 +231,19 @@ int64_t Layer::grow_sorted(const std::vector<uint64_t>& fresh, RegrowInit init, 
     vK = std::move(new_vK);
     if (adam_state) sK = std::move(new_sK);
     dK.assign(K.size(), 0.f);
-    // New weights, drawn in position order: He bound of the row's new fan-in, or the pruned scale.
+    // New weights, drawn in position order: He bound of the row's new fan-in, or the pruned scale
+    // (uniform in [-bound, bound]); Normal: N(0, sigma^2) with sigma = He bound / sqrt(3), the
+    // standard deviation of that He-uniform draw.
     const auto& indptr = pat_.indptr();
     for (int64_t r = 0; r < G_out && init != RegrowInit::Zero; ++r) {
         float bound = -1.f;
         for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) {
             if (!is_new[p]) continue;
-            if (bound < 0) bound = init == RegrowInit::He ? init_bound(r) : pruned_bound;
-            K[p] = static_cast<float>((2.0 * rng.uniform() - 1.0) * bound);
+            if (bound < 0) bound = init == RegrowInit::Pruned ? pruned_bound : init_bound(r);
+            if (init == RegrowInit::Normal)
+                K[p] = static_cast<float>(standard_normal(rng) * (static_cast<double>(bound) / std::sqrt(3.0)));
+            else
+                K[p] = static_cast<float>((2.0 * rng.uniform() - 1.0) * bound);
         }
     }
     clear_removed();

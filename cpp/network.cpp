@@ -14,10 +14,14 @@ void check_dropout(float dropout) {
     MC_CHECK(dropout >= 0.f && dropout < 1.f, "dropout must be in [0, 1), got " << dropout);
 }
 
-void check_config(const TrainConfig& c) {
+void check_config(const TrainConfig& c, size_t n_layers) {
     check_dropout(c.dropout);
     check_hyperparameters(c.optim);
     MC_CHECK(c.max_grad_norm >= 0.f && std::isfinite(c.max_grad_norm), "max_grad_norm must be >= 0, got " << c.max_grad_norm);
+    MC_CHECK(c.weight_grad_factor.empty() || c.weight_grad_factor.size() == n_layers,
+             "weight_grad_factor needs one factor per layer (" << n_layers << "), got " << c.weight_grad_factor.size());
+    for (float f : c.weight_grad_factor)
+        MC_CHECK(f > 0.f && std::isfinite(f), "weight_grad_factor entries must be > 0 and finite, got " << f);
 }
 
 void check_loss(const LossConfig& l) {
@@ -188,7 +192,7 @@ void Network::gather_teacher(const float* teacher, const int64_t* rows, int64_t 
 double Network::train_step(const float* X, const int64_t* y, int64_t B, float lr, const TrainConfig& cfg,
                            const LossConfig& loss) {
     MC_CHECK(B >= 1, "batch must hold at least one sample");
-    check_config(cfg);
+    check_config(cfg, layers.size());
     check_loss(loss);
     LossScope scope(loss_, loss);
     gather(X, y, B, nullptr, B);
@@ -244,6 +248,11 @@ void Network::update(float lr, const TrainConfig& cfg) {
     o.lr = lr;
     o.grad_scale = 1.f;
     o.t = step + 1;
+    for (size_t l = 0; l < cfg.weight_grad_factor.size(); ++l) {
+        const float f = cfg.weight_grad_factor[l];
+        if (f == 1.f) continue;
+        for (float& g : layers[l]->dK) g *= f;
+    }
     if (cfg.max_grad_norm > 0.f) {
         double sq = 0.0;
         for (const auto& layer : layers) sq += layer->grad_sq_norm(num_threads);
@@ -267,7 +276,7 @@ double Network::train_epoch(const float* X, const int64_t* y, int64_t N, const i
                             int64_t n_order, int64_t batch, const float* lrs, const TrainConfig& cfg,
                             const LossConfig& loss) {
     MC_CHECK(batch >= 1, "batch size must be >= 1, got " << batch);
-    check_config(cfg);
+    check_config(cfg, layers.size());
     check_loss(loss);
     LossScope scope(loss_, loss);
     double total = 0.0;

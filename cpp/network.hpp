@@ -19,6 +19,11 @@ struct TrainConfig {
     OptimConfig optim;
     float dropout = 0.f;         ///< inverted-dropout rate on hidden activations, in [0, 1)
     float max_grad_norm = 0.f;   ///< > 0: rescale the gradient of a step to at most this global L2 norm
+    /// Empty, or one factor per layer: after the backward, layer l's block-weight gradient dK is
+    /// multiplied by weight_grad_factor[l] (biases untouched), before clipping and the optimizer.
+    /// Motif-SET's 1/m (the paper's dL/dW_sub = (1/m) A^T delta_sub). A factor of 1 is skipped, so
+    /// an empty list or all ones leaves every step bit-identical.
+    std::vector<float> weight_grad_factor;
 };
 
 /// Loss of a training call: softmax cross-entropy, or knowledge distillation (Hinton et al., 2015)

@@ -71,6 +71,9 @@ from typing import Any
 
 __all__ = [
     "BATCH_SIZE",
+    "BIAS_MODES",
+    "BLOCK_GRAD",
+    "BLOCK_GRADS",
     "DEFAULT_RECIPE",
     "DENSITY",
     "DISTRIBUTION",
@@ -83,6 +86,7 @@ __all__ = [
     "LR_SCHEDULES",
     "MIN_STEPS",
     "OPTIMIZERS",
+    "OUTPUT_MOTIFS",
     "RECIPES",
     "REGROW_MODES",
     "SCHEDULE_PRESETS",
@@ -118,12 +122,26 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
 }
 
-#: Learning-rate schedule presets (:func:`motifcore.train.schedules.lr_schedule`).
-LR_SCHEDULES = ("cosine", "constant", "step")
+#: Learning-rate schedule presets (:func:`motifcore.train.schedules.lr_schedule`): ``"cosine"``
+#: counts warmup and decay in optimizer steps, ``"cosine-epoch"`` in epochs (one lr per epoch).
+LR_SCHEDULES = ("cosine", "cosine-epoch", "constant", "step")
 #: Optimizers of the engine (SGD with momentum, Adam with L2 in the gradient, AdamW).
 OPTIMIZERS = ("sgd", "adam", "adamw")
-#: Values of regrown blocks (:meth:`motifcore.MotifLayer.prune_regrow`).
-REGROW_MODES = ("he", "zero", "pruned")
+#: Values of regrown blocks (:meth:`motifcore.MotifLayer.prune_regrow`); ``"normal"`` is
+#: N(0, sigma^2) with sigma the standard deviation of the He initialisation (Algorithm 3).
+REGROW_MODES = ("he", "zero", "pruned", "normal")
+#: Gradient of a block weight (``Trainer(block_grad=)``): ``"sum"`` (the exact gradient of the
+#: block-constant network, the sum over the block's edges, the default) or ``"paper"`` (that sum
+#: times 1/m, the Motif-SET paper's equation for ``dL/dW_sub``).
+BLOCK_GRADS = ("sum", "paper")
+BLOCK_GRAD = "sum"
+#: Bias granularity of a network (``MotifMLP(bias=)``): one per output neuron (the default) or
+#: one per output motif (the paper's wording).
+BIAS_MODES = ("neuron", "motif")
+#: Motif of the output layer of a network given one motif size ``m`` (``motifcore train
+#: --output-motif``): ``"one"`` (m = 1, the default) or ``"divisible"`` (m when m divides the
+#: number of classes, else 1: the paper's Table 4 network, "block-shared only if divisible by m").
+OUTPUT_MOTIFS = ("one", "divisible")
 #: Layer sets of ``evolve_layers`` by name (or a list of layer indices).
 EVOLVE_LAYER_SETS = ("all", "hidden", "input")
 #: Fallbacks of an evolution that does not define them: SET's (every layer, fresh He draws).

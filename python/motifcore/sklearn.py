@@ -70,7 +70,7 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
     evolution : a name of :data:`motifcore.defaults.EVOLUTIONS`, callable, dict or list, optional
         How the block pattern changes (default: the recipe's; ``"set"`` is SET), see
         :class:`~motifcore.train.trainer.Trainer`.
-    regrow : {"he", "zero", "pruned"}, optional
+    regrow : {"he", "zero", "pruned", "normal"}, optional
         Value of regrown blocks (default: the evolution's own).
     evolve_layers : {"all", "hidden", "input"} or list of int, optional
         Weight layers that evolution changes (default: the evolution's own).

@@ -153,7 +153,7 @@ def check_optimizer(optimizer: Any) -> str:
 
 
 def check_regrow(regrow: Any, zero_init: bool = False) -> str:
-    """The value of regrown blocks: 'he', 'zero' or 'pruned'; None means 'zero' if ``zero_init``
+    """The value of regrown blocks: 'he', 'zero', 'pruned' or 'normal'; None means 'zero' if ``zero_init``
     else 'he'. ``zero_init=True`` with another explicit mode is a contradiction."""
     if regrow is None:
         return "zero" if zero_init else "he"

@@ -15,6 +15,9 @@ from .._internal.io import FolderLock, FolderLockedError, atomic_write_json, slu
 from .._version import __version__
 from ..defaults import (
     BATCH_SIZE,
+    BIAS_MODES,
+    BLOCK_GRAD,
+    BLOCK_GRADS,
     DEFAULT_RECIPE,
     DENSITY,
     DISTRIBUTIONS,
@@ -24,6 +27,7 @@ from ..defaults import (
     LR_SCHEDULES,
     MIN_STEPS,
     OPTIMIZERS,
+    OUTPUT_MOTIFS,
     RECIPES,
     REGROW_MODES,
 )
@@ -59,6 +63,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     t.add_argument("--motif", nargs="+", metavar="M",
                    help="motif size of the hidden layers (output layer m=1), or one per layer, e.g. "
                         "'2,2,1,1' (default: 1)")
+    t.add_argument("--output-motif", choices=OUTPUT_MOTIFS,
+                   help="output layer of a single --motif m: one (m = 1) or divisible (m x m blocks when m divides "
+                        "the number of classes, else 1: the paper's Table 4 network) (default: one)")
+    t.add_argument("--bias", choices=BIAS_MODES,
+                   help="one bias per output neuron, or one per output motif (the paper's wording) "
+                        "(default: neuron)")
     t.add_argument("--density", type=float_in(0, 1, lo_open=True),
                    help=f"block density, spread over the layers by --distribution (default: {DENSITY})")
     t.add_argument("--epsilon", type=float_in(0, math.inf, lo_open=True),
@@ -79,10 +89,16 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     t.add_argument("--max-grad-norm", type=float_in(0, math.inf),
                    help="clip each step's gradient to this global L2 norm, 0 = off (recipe default)")
     t.add_argument("--lr-schedule", choices=LR_SCHEDULES,
-                   help="learning-rate schedule (default: cosine)")
+                   help="learning-rate schedule: cosine (warmup and decay counted in optimizer steps), "
+                        "cosine-epoch (the same counted in epochs, one lr per epoch), constant or step "
+                        "(default: cosine)")
     t.add_argument("--warmup", type=warmup_arg,
-                   help="lr warmup of 'cosine': epochs (an integer) or a fraction of the run such as 0.05 "
-                        "(recipe default)")
+                   help="lr warmup of 'cosine' and 'cosine-epoch': epochs (an integer) or a fraction of the run "
+                        "such as 0.05 (recipe default)")
+    t.add_argument("--block-grad", choices=BLOCK_GRADS,
+                   help="gradient of a block weight: sum (the exact gradient, the sum over the block's edges) or "
+                        "paper (that sum times 1/m, the paper's equation; not the same as lr/m under momentum and "
+                        "weight decay) (default: sum)")
     t.add_argument("--step-size", type=int_min(1),
                    help="'step' schedule: epochs between lr decays (default: 30)")
     t.add_argument("--gamma", type=float_in(0, 1, lo_open=True),
@@ -97,8 +113,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                         "at --density, the paper's network) or erk (Erdos-Renyi-Kernel: denser small layers, same "
                         "total) (default: the recipe's: output-dense, uniform for --recipe paper)")
     t.add_argument("--regrow", choices=REGROW_MODES,
-                   help="value of regrown blocks: a fresh He-uniform draw, zero, or uniform within the "
-                        "largest pruned |weight| (default: the evolution's own, else he)")
+                   help="value of regrown blocks: a fresh He-uniform draw, zero, uniform within the "
+                        "largest pruned |weight|, or normal (N(0, sigma^2), sigma the std of the He "
+                        "initialisation: the paper's Algorithm 3) (default: the evolution's own, else he)")
     t.add_argument("--evolve-layers", choices=EVOLVE_LAYER_SETS,
                    help="weight layers that evolution changes: all, hidden (all but the output layer) or input "
                         "(the first layer only) (default: the evolution's own, else all)")
@@ -127,10 +144,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 DEFAULT_HIDDEN = [3000, 3000, 3000]
 #: flags that define the run; --resume reuses the stored ones and refuses these
-_TRAIN_RUN_FLAGS = ("dataset", "hidden", "motif", "density", "epsilon", "epochs", "recipe", "batch_size", "lr",
-                    "lr_schedule", "warmup", "step_size", "gamma", "optimizer", "momentum", "weight_decay",
-                    "max_grad_norm", "evolution", "distribution", "regrow", "evolve_layers", "dropout", "eval_every",
-                    "seed", "data_seed", "limit_train", "checkpoint_every")
+_TRAIN_RUN_FLAGS = ("dataset", "hidden", "motif", "output_motif", "bias", "density", "epsilon", "epochs", "recipe",
+                    "batch_size", "lr", "lr_schedule", "warmup", "block_grad", "step_size", "gamma", "optimizer",
+                    "momentum", "weight_decay", "max_grad_norm", "evolution", "distribution", "regrow",
+                    "evolve_layers", "dropout", "eval_every", "seed", "data_seed", "limit_train", "checkpoint_every")
 
 
 def _default_out(dataset: str, motif: Any) -> Path:
@@ -180,18 +197,23 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
     distribution = args.distribution
     if distribution is None and args.epsilon is None:
         distribution = RECIPES[recipe_name]["distribution"]
+    if args.output_motif == "divisible" and not isinstance(motif, int):
+        raise UsageError("argument --output-motif: 'divisible' applies to one --motif size; a per-layer --motif "
+                         "list sets the output layer itself")
     if isinstance(args.warmup, int) and args.epochs is not None and args.warmup >= args.epochs:
         raise UsageError(f"argument --warmup: {args.warmup} epochs of warmup in a run of {args.epochs} epochs; "
                          "give at most epochs-1, or a fraction such as 0.05")
     return RunConfig(
-        dataset=args.dataset, hidden=tuple(hidden), motif=motif_spec.to_json(motif), density=args.density,
+        dataset=args.dataset, hidden=tuple(hidden), motif=motif_spec.to_json(motif),
+        output_motif=args.output_motif or "one", bias=args.bias or "neuron", density=args.density,
         epsilon=args.epsilon, distribution=distribution, seed=seed,
         data_seed=seed if args.data_seed is None else args.data_seed,
         limit_train=args.limit_train, epochs=args.epochs, recipe=recipe_name,
         batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule, warmup=args.warmup,
         step_size=args.step_size or 30, gamma=0.1 if args.gamma is None else args.gamma, optimizer=args.optimizer,
         momentum=args.momentum, weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm,
-        dropout=args.dropout, evolution=args.evolution, regrow=args.regrow, evolve_layers=args.evolve_layers,
+        block_grad=args.block_grad or BLOCK_GRAD, dropout=args.dropout, evolution=args.evolution, regrow=args.regrow,
+        evolve_layers=args.evolve_layers,
         eval_every=args.eval_every or 1, checkpoint_every=args.checkpoint_every or 1, data_dir=args.data_dir,
         threads=args.threads)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._internal import motif_spec
-from ..defaults import DEFAULT_RECIPE, recipe
+from ..defaults import BLOCK_GRAD, DEFAULT_RECIPE, OUTPUT_MOTIFS, recipe
 
 __all__ = ["RunConfig"]
 
@@ -27,6 +27,10 @@ class RunConfig:
     dataset: str
     hidden: tuple[int, ...] = (3000, 3000, 3000)
     motif: Any = 1                      #: int, or a per-layer list in JSON form (motif_spec)
+    #: output layer of a scalar motif m: "one" (m = 1) or "divisible" (m if it divides the class
+    #: count, else 1; motifcore.defaults.OUTPUT_MOTIFS)
+    output_motif: str = "one"
+    bias: str = "neuron"                #: "neuron" or "motif" (MotifMLP's bias)
     density: float | None = None        #: None: motifcore.defaults.DENSITY (ignored when epsilon is given)
     epsilon: float | None = None
     #: "output-dense", "uniform" or "erk" (motifcore.defaults.DISTRIBUTIONS); None: the recipe's
@@ -46,6 +50,7 @@ class RunConfig:
     momentum: float | None = None
     weight_decay: float | None = None
     max_grad_norm: float | None = None
+    block_grad: str = BLOCK_GRAD         #: "sum" or "paper" (Trainer's block_grad)
     dropout: float | None = None
     evolution: str | None = None
     evolution_params: Mapping[str, Any] = field(default_factory=dict)
@@ -62,6 +67,24 @@ class RunConfig:
         if self.distribution is not None:
             return self.distribution
         return None if self.epsilon is not None else str(recipe(self.recipe)["distribution"])
+
+    def network_motif(self, n_classes: int) -> Any:
+        """The motif spec of the network (:func:`motif_spec.for_model` form): ``motif``, with the
+        output layer sharing ``m x m`` blocks when ``output_motif == "divisible"``, ``motif`` is
+        one size ``m`` and ``m`` divides ``n_classes``. ValueError for an unknown
+        ``output_motif``, or ``"divisible"`` with a per-layer list (which sets the output layer
+        itself)."""
+        if self.output_motif not in OUTPUT_MOTIFS:
+            raise ValueError(f"output_motif must be one of {', '.join(OUTPUT_MOTIFS)}, got {self.output_motif!r}")
+        motif = motif_spec.for_model(self.motif)
+        if self.output_motif == "one":
+            return motif
+        if not isinstance(motif, int):
+            raise ValueError("output_motif='divisible' applies to one motif size; a per-layer motif list sets the "
+                             "output layer's motif itself")
+        if motif == 1 or n_classes % motif != 0:
+            return motif
+        return [motif] * (len(self.hidden) + 1)
 
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
@@ -111,6 +134,7 @@ class RunConfig:
         """Keyword arguments of :class:`motifcore.Trainer` (without ``epochs``)."""
         return {"recipe": self.recipe, "batch_size": self.batch_size, "lr": self.lr, "optimizer": self.optimizer,
                 "momentum": self.momentum, "weight_decay": self.weight_decay, "max_grad_norm": self.max_grad_norm,
+                "block_grad": self.block_grad,
                 "lr_schedule": self.lr_schedule, "warmup": self.warmup, "step_size": self.step_size,
                 "gamma": self.gamma, "dropout": self.dropout, "evolution": self.evolution,
                 "evolution_params": dict(self.evolution_params), "regrow": self.regrow,

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from .._internal import motif_spec
 from ..analysis.estimate import measure_latency
 from ..data import datasets
 from ..defaults import DENSITY, EPOCHS, MIN_STEPS, recipe
@@ -88,9 +87,9 @@ def prepare(config: RunConfig, *, callbacks: Sequence[Any] = (), progress: bool 
     distribution = config.network_distribution()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)     # a shared output layer was asked for explicitly
-        model = MotifMLP(sizes, motif=motif_spec.for_model(config.motif),
+        model = MotifMLP(sizes, motif=config.network_motif(sizes[-1]),
                          density=DENSITY if config.density is None else config.density, epsilon=config.epsilon,
-                         distribution=distribution, seed=config.seed, num_threads=config.threads)
+                         distribution=distribution, bias=config.bias, seed=config.seed, num_threads=config.threads)
     batch = config.batch_size or recipe(config.recipe)["batch_size"]
     epochs = config.epochs or default_epochs(int(X.shape[0]), batch)
     trainer = Trainer(model, epochs=epochs, callbacks=callbacks, progress=progress,

@@ -222,9 +222,12 @@ class MotifLayer(BlockGeometry):
         """SET step in place: drop the round(zeta*|P|) smallest-|K| blocks and regrow as many at
         random among the previously inactive positions. Returns the number of blocks replaced.
 
-        ``regrow`` sets the value of the new blocks: ``"he"`` (a fresh He-uniform draw, the
-        paper's choice and the default), ``"zero"`` (as RigL; ``zero_init=True`` is the same) or
-        ``"pruned"`` (uniform within the largest pruned ``|K|``). Their optimizer state is zero.
+        ``regrow`` sets the value of the new blocks: ``"he"`` (a fresh He-uniform draw with the
+        row's new fan-in, as at initialisation; the default), ``"zero"`` (as RigL;
+        ``zero_init=True`` is the same), ``"pruned"`` (uniform within the largest pruned
+        ``|K|``) or ``"normal"`` (the paper's Algorithm 3: ``N(0, sigma^2)`` with ``sigma =
+        sqrt(2 / fan_in)``, the standard deviation of that He-uniform draw, so only the shape of
+        the distribution differs from ``"he"``). Their optimizer state is zero.
         """
         removed, _ = self._core.prune_regrow(check_zeta(zeta), check_seed(seed), check_regrow(regrow, zero_init))
         return int(removed)

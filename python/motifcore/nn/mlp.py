@@ -23,6 +23,7 @@ from .._internal.validation import (
     check_motif,
     check_optim,
     check_order,
+    check_real,
     check_regrow,
     check_seed,
     check_zeta,
@@ -220,21 +221,35 @@ class MotifMLP:
     def train_step(self, x: Any, y: Any, lr: float = 0.01, momentum: float = 0.9,
                    weight_decay: float = 5e-4, dropout: float = 0.0, optimizer: str = "sgd",
                    betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, max_grad_norm: float = 0.0,
-                   teacher: Optional[Any] = None, temperature: float = 1.0, kd_lambda: float = 0.0) -> float:
+                   teacher: Optional[Any] = None, temperature: float = 1.0, kd_lambda: float = 0.0,
+                   weight_grad_factor: Optional[Sequence[float]] = None) -> float:
         """One optimizer step on the batch (x, y); returns the mean loss of the batch (cross-entropy,
         or the distillation loss when ``teacher`` is given). See :meth:`train_epoch` for the
-        optimizer and distillation arguments (``teacher`` here holds one row per row of ``x``)."""
+        optimizer, distillation and ``weight_grad_factor`` arguments (``teacher`` here holds one
+        row per row of ``x``)."""
         xa = as_float_matrix(x, self.n_features, "x")
         ya = as_labels(y, xa.shape[0], self.n_classes, "y")
         check_optim(lr, momentum, weight_decay, dropout)
         opt = optim_args(optimizer, betas, eps, max_grad_norm)
         kd = self._kd_args(teacher, xa.shape[0], temperature, kd_lambda, True)
+        gf = self._grad_factor_args(weight_grad_factor)
         try:
             loss = self._net.train_step(xa, ya, float(lr), float(momentum), float(weight_decay), float(dropout),
-                                        **opt, **kd)
+                                        **opt, **kd, **gf)
         except OverflowError as exc:      # the engine's divergence check
             raise diverged(exc) from None
         return _finite_loss(loss, self.steps)
+
+    def _grad_factor_args(self, factors: Optional[Sequence[float]]) -> Dict[str, Any]:
+        """The engine's ``weight_grad_factor`` keyword: nothing for ``None`` (every factor 1, the
+        untouched path), else one finite factor > 0 per layer."""
+        if factors is None:
+            return {}
+        if isinstance(factors, (str, bytes)) or not hasattr(factors, "__len__"):
+            raise TypeError(f"weight_grad_factor must be a sequence of one factor per layer, got {factors!r}")
+        values = [check_real(f, f"weight_grad_factor[{i}]", 0.0, np.inf, lo_open=True)
+                  for i, f in enumerate(per_layer(list(factors), len(self._layers), "weight_grad_factor"))]
+        return {"weight_grad_factor": values}
 
     def _kd_args(self, teacher: Any, rows: int, temperature: float, kd_lambda: float, check: bool) -> Dict[str, Any]:
         t, lam = float(temperature), float(kd_lambda)
@@ -260,7 +275,7 @@ class MotifMLP:
                     order: Optional[Any] = None, seed: Optional[int] = None, check: bool = True,
                     optimizer: str = "sgd", betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                     max_grad_norm: float = 0.0, teacher: Optional[Any] = None, temperature: float = 1.0,
-                    kd_lambda: float = 0.0) -> float:
+                    kd_lambda: float = 0.0, weight_grad_factor: Optional[Sequence[float]] = None) -> float:
         """One pass over (X, y) in one native call; returns the mean training loss.
 
         ``order`` gives the sample order (default: a permutation from ``seed``, or the natural
@@ -278,6 +293,12 @@ class MotifMLP:
         weight ``kd_lambda`` (λ) each sample's loss is ``(1 - λ) CE(y, softmax(z)) + λ T²
         KL(softmax(z_T / T) || softmax(z / T))``, computed in the engine. ``kd_lambda=0`` is the
         cross-entropy path bit for bit. The returned loss is then the distillation loss.
+
+        ``weight_grad_factor`` (one factor > 0 per layer) multiplies each layer's block-weight
+        gradient after the backward pass, before clipping, weight decay and momentum (biases are
+        not scaled): ``[1/m, ...]`` is Motif-SET's equation ``dL/dW_sub = (1/m) A^T delta_sub``
+        (:class:`motifcore.Trainer` ``block_grad="paper"``). ``None`` (the default) and factors
+        of 1 leave the update bit for bit as without it.
         """
         batch_size = check_int(batch_size, "batch_size")
         if check:
@@ -295,9 +316,10 @@ class MotifMLP:
         check_optim(float(lrs.min()) if lrs.size else 0.0, momentum, weight_decay, dropout)
         opt = optim_args(optimizer, betas, eps, max_grad_norm)
         kd = self._kd_args(teacher, n, temperature, kd_lambda, check)
+        gf = self._grad_factor_args(weight_grad_factor)
         try:
             loss = self._net.train_epoch(X, y, order, batch_size, lrs, float(momentum), float(weight_decay),
-                                         float(dropout), **opt, **kd)
+                                         float(dropout), **opt, **kd, **gf)
         except OverflowError as exc:      # the engine's divergence check
             raise diverged(exc) from None
         return _finite_loss(loss, self.steps)
@@ -349,7 +371,7 @@ class MotifMLP:
         of the block graph (:func:`motifcore.analysis.dst.ch3_l3_scores`; ties broken by a seeded
         hash), and at random among the other empty positions if fewer have a positive score
         (``fill="random"``; ``"none"`` regrows only scored blocks). New blocks take ``regrow``
-        (``"zero"``, the CHT default, ``"he"`` or ``"pruned"``) and zero optimizer state. The
+        (``"zero"``, the CHT default, ``"he"``, ``"pruned"`` or ``"normal"``) and zero optimizer state. The
         native step never forms an ``n_out x n_in`` matrix; results do not depend on the thread
         count. ``link="random"`` regrows every block uniformly at random instead (random
         regrowth with chain removal, the "RLR + CR" baseline). Returns per layer

@@ -27,6 +27,18 @@ Learning-rate presets (:func:`lr_schedule`):
     epochs, clamped to ``E - 1``) or as a fraction of the run (a float in ``[0, 1)``:
     ``Ws = floor(W * T)``), which fits any run length: a 3-epoch run with ``W = 0.05`` warms up
     over its first 5 % of steps instead of spending all its epochs in warmup.
+``"cosine-epoch"`` (the paper's Table 3 read literally: "cosine decay ... over 300 epochs" with
+a "5-epoch warmup", a scheduler stepped once per epoch)
+    The same formula counted in epochs: one learning rate for all the batches of an epoch::
+
+        t = e - 1                       (epoch e, 1-indexed)
+        t <  We:  lr = base * (t + 1) / We
+        t >= We:  lr = base * 0.5 * (1 + cos(pi * (t - We) / (E - We)))
+
+    with ``We = W`` for an int warmup (clamped to ``E - 1``) and ``We = floor(W * E)`` for a
+    fraction. For ``E = 300, W = 5``: epochs 1-5 train at 0.2, 0.4, ..., 1.0 times ``base``, epoch
+    6 at ``base``, and the last epoch at ``base * 0.5 * (1 + cos(pi * 294 / 295))`` (about
+    ``3e-5 * base``), where ``"cosine"`` moves the lr at every step and ends near 0.
 ``"constant"``
     ``lr = base``.
 ``"step"``
@@ -134,7 +146,7 @@ class LRSchedule:
     Attributes
     ----------
     kind : str
-        ``"cosine"``, ``"constant"``, ``"step"`` or ``"custom"``.
+        ``"cosine"``, ``"cosine-epoch"``, ``"constant"``, ``"step"`` or ``"custom"``.
     base_lr, epochs, steps_per_epoch, warmup, step_size, gamma
         The parameters (``warmup`` is the effective, clamped warmup in epochs).
     """
@@ -151,6 +163,8 @@ class LRSchedule:
         #: warmup length in steps
         self.warmup_steps = (int(math.floor(warmup * total)) if isinstance(warmup, float)
                              else int(warmup) * steps_per_epoch)
+        #: warmup length in epochs (``"cosine-epoch"``)
+        self.warmup_epochs = (int(math.floor(warmup * epochs)) if isinstance(warmup, float) else int(warmup))
         self.step_size = step_size
         self.gamma = gamma
         self._fn = fn
@@ -171,11 +185,13 @@ class LRSchedule:
         if self.kind == "custom":
             assert self._fn is not None
             return float(self._fn(epoch, batch))
-        t = (epoch - 1) * self.steps_per_epoch + batch
-        ws = self.warmup_steps
+        if self.kind == "cosine-epoch":     # counted in epochs: one value per epoch
+            t, ws, total = epoch - 1, self.warmup_epochs, self.epochs
+        else:
+            t = (epoch - 1) * self.steps_per_epoch + batch
+            ws, total = self.warmup_steps, self.epochs * self.steps_per_epoch
         if t < ws:
             return self.base_lr * (t + 1) / ws
-        total = self.epochs * self.steps_per_epoch
         return self.base_lr * 0.5 * (1.0 + math.cos(math.pi * (t - ws) / (total - ws)))
 
     def lr_for_epoch(self, epoch: int) -> np.ndarray:
@@ -191,7 +207,8 @@ class LRSchedule:
                 "step_size": self.step_size, "gamma": self.gamma}
 
     def __repr__(self) -> str:
-        extra = {"cosine": f", warmup={self.warmup}", "step": f", step_size={self.step_size}, gamma={self.gamma}"}
+        extra = {"cosine": f", warmup={self.warmup}", "cosine-epoch": f", warmup={self.warmup}",
+                 "step": f", step_size={self.step_size}, gamma={self.gamma}"}
         return (f"LRSchedule({self.kind!r}, base_lr={self.base_lr}, epochs={self.epochs}, "
                 f"steps_per_epoch={self.steps_per_epoch}{extra.get(self.kind, '')})")
 
@@ -202,15 +219,15 @@ def lr_schedule(spec: LRSpec, base_lr: float, epochs: int, steps_per_epoch: int,
 
     Parameters
     ----------
-    spec : {"cosine", "constant", "step"} or callable
+    spec : {"cosine", "cosine-epoch", "constant", "step"} or callable
         Preset name, or ``f(epoch, batch) -> lr`` (epoch 1-indexed, batch 0-indexed).
     base_lr : float
         Peak learning rate (> 0).
     epochs, steps_per_epoch : int
         Length of the run; ``steps_per_epoch = ceil(n_samples / batch_size)``.
     warmup : int or float
-        Linear warmup of ``"cosine"``: epochs (an int, clamped to ``epochs - 1``) or a fraction
-        of all steps (a float in ``[0, 1)``).
+        Linear warmup of ``"cosine"`` and ``"cosine-epoch"``: epochs (an int, clamped to
+        ``epochs - 1``) or a fraction of the run (a float in ``[0, 1)``).
     step_size, gamma : int, float
         ``"step"``: multiply by ``gamma`` every ``step_size`` epochs.
     """
@@ -224,7 +241,8 @@ def lr_schedule(spec: LRSpec, base_lr: float, epochs: int, steps_per_epoch: int,
     w = check_warmup(warmup, epochs)
     ss = check_int(step_size, "step_size")
     g = check_real(gamma, "gamma", 0.0, 1.0, lo_open=True)
-    return LRSchedule(spec, base, epochs, spe, warmup=w if spec == "cosine" else 0, step_size=ss, gamma=g)
+    return LRSchedule(spec, base, epochs, spe, warmup=w if spec in ("cosine", "cosine-epoch") else 0,
+                      step_size=ss, gamma=g)
 
 
 # ------------------------------------------------------------------------------------------------

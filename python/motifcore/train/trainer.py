@@ -48,6 +48,8 @@ from .._internal.validation import (
     check_seed,
 )
 from ..defaults import (
+    BLOCK_GRAD,
+    BLOCK_GRADS,
     DEFAULT_RECIPE,
     EPOCHS,
     EVOLUTIONS,
@@ -116,6 +118,23 @@ def _evolved_layers(spec: str | tuple[int, ...], n_layers: int) -> set[int]:
     return set(spec)
 
 
+def _weight_grad_factor(block_grad: Any, model: MotifMLP) -> list[float] | None:
+    """The engine's per-layer ``weight_grad_factor`` of ``block_grad``: ``None`` for ``"sum"``
+    (the untouched path), ``[1/m per layer]`` for ``"paper"``."""
+    if not isinstance(block_grad, str) or block_grad not in BLOCK_GRADS:
+        raise ValueError(f"block_grad must be one of {', '.join(BLOCK_GRADS)}, got {block_grad!r}")
+    if block_grad == "sum":
+        return None
+    factors = []
+    for i, layer in enumerate(model.layers):
+        m_out, m_in = layer.motif
+        if m_out != m_in:
+            raise ValueError(f"block_grad='paper' scales by 1/m for square m x m motifs (the paper's); layer {i} "
+                             f"has {m_out} x {m_in} motifs")
+        factors.append(1.0 / m_in)
+    return factors
+
+
 def _derive(seed: int, *words: int) -> np.random.SeedSequence:
     return np.random.SeedSequence([seed, *words])
 
@@ -137,11 +156,13 @@ class Trainer:
     batch_size : int, default 128
     lr : float, default 0.001
         Peak learning rate.
-    lr_schedule : {"cosine", "constant", "step"} or callable ``f(epoch, batch) -> lr``
-        See :mod:`motifcore.train.schedules`. ``"cosine"`` has a linear warmup of ``warmup``.
+    lr_schedule : {"cosine", "cosine-epoch", "constant", "step"} or callable ``f(epoch, batch) -> lr``
+        See :mod:`motifcore.train.schedules`. ``"cosine"`` has a linear warmup of ``warmup``
+        and moves the lr at every step; ``"cosine-epoch"`` is the same curve counted in epochs
+        (one lr per epoch, the paper's Table 3 read literally).
     warmup : int or float, default 0.05
-        Warmup of ``"cosine"``: epochs (an int; the paper's 5) or a fraction of all steps (a
-        float in [0, 1)).
+        Warmup of ``"cosine"``/``"cosine-epoch"``: epochs (an int; the paper's 5) or a fraction
+        of the run (a float in [0, 1)).
     step_size, gamma : int, float
         ``"step"`` schedule: multiply the lr by ``gamma`` every ``step_size`` epochs.
     optimizer : {"sgd", "adam", "adamw"}, default "adam"
@@ -152,6 +173,16 @@ class Trainer:
         Adam/AdamW moment decays and denominator term.
     max_grad_norm : float, default 10.0
         If > 0, each step's gradient (all layers together) is rescaled to at most this L2 norm.
+    block_grad : {"sum", "paper"}, default "sum"
+        The gradient of a block weight. ``"sum"``: the exact gradient of the block-constant
+        network, the sum of the gradients of the block's edges. ``"paper"``: that sum times
+        ``1/m`` in every layer with ``m x m`` motifs (the Motif-SET paper's ``dL/dW_sub =
+        (1/m) A^T delta_sub``; layers with ``m = 1`` unchanged; a rectangular motif is a
+        ValueError, the paper defines none). The factor scales the data gradient of the block
+        weights only (not the biases), before clipping, weight decay and momentum
+        (:meth:`MotifMLP.train_epoch` ``weight_grad_factor``). With SGD, momentum and L2 weight
+        decay in the gradient this is *not* ``lr / m``: in exact arithmetic it equals ``lr / m``
+        with ``weight_decay * m`` in those layers only. Not part of either recipe.
     dropout : float, default 0.2
         Inverted dropout on hidden activations.
     evolution : a name of :data:`motifcore.defaults.EVOLUTIONS`, callable, dict, list or EvolutionSchedule
@@ -165,8 +196,9 @@ class Trainer:
         schedule of ``"input-cosine"`` alone) and ``"none"``; or a custom schedule (see
         :mod:`motifcore.train.schedules`). ``evolution_params`` are passed to the preset (e.g.
         ``{"zeta": 0.3}``, ``{"alpha": 0.3}``).
-    regrow : {"he", "zero", "pruned"}, optional
-        Value of regrown blocks (see :meth:`MotifLayer.prune_regrow`). Default: the evolution's
+    regrow : {"he", "zero", "pruned", "normal"}, optional
+        Value of regrown blocks (see :meth:`MotifLayer.prune_regrow`; ``"normal"`` is the paper's
+        Algorithm 3, N(0, sigma^2) with sigma the std of the He initialisation). Default: the evolution's
         own (``"zero"`` for ``"input-cosine"`` and ``"cht"``, ``"he"`` for ``"set"`` and
         ``"paper"``), else ``"he"``. The resolved value is in :attr:`config`.
     zero_init : bool, default False
@@ -219,6 +251,7 @@ class Trainer:
         betas: tuple[float, float] | None = None,
         eps: float | None = None,
         max_grad_norm: float | None = None,
+        block_grad: str = BLOCK_GRAD,
         dropout: float | None = None,
         evolution: Any = None,
         evolution_params: Mapping[str, Any] | None = None,
@@ -275,6 +308,8 @@ class Trainer:
         self.betas = check_betas(betas)
         self.eps = check_positive(eps, "eps")
         self.max_grad_norm = check_real(max_grad_norm, "max_grad_norm", 0.0)
+        self.block_grad = block_grad
+        self.weight_grad_factor = _weight_grad_factor(block_grad, model)
         self.evolution = evolution
         self.evolution_params = dict(evolution_params or {})
         self.updater: MaskUpdater | None = None
@@ -332,7 +367,8 @@ class Trainer:
             "lr_schedule": self.lr_schedule if isinstance(self.lr_schedule, str) else None,
             "warmup": self.warmup, "step_size": self.step_size, "gamma": self.gamma,
             "optimizer": self.optimizer, "momentum": self.momentum, "weight_decay": self.weight_decay,
-            "betas": list(self.betas), "eps": self.eps, "max_grad_norm": self.max_grad_norm, "dropout": self.dropout,
+            "betas": list(self.betas), "eps": self.eps, "max_grad_norm": self.max_grad_norm,
+            "block_grad": self.block_grad, "dropout": self.dropout,
             "evolution": evo, "regrow": self.regrow,
             "evolve_layers": self.evolve_layers if isinstance(self.evolve_layers, str) else list(self.evolve_layers),
             "distill": self.distill.to_config() if self.distill is not None else None,
@@ -534,7 +570,8 @@ class Trainer:
         loss = self.model.train_epoch(X, y, batch_size=self.batch_size, lr=cast("Sequence[float]", lrs),
                                       momentum=self.momentum, weight_decay=self.weight_decay, dropout=self.dropout,
                                       order=order, check=False, optimizer=self.optimizer, betas=self.betas,
-                                      eps=self.eps, max_grad_norm=self.max_grad_norm, **self._loss_args())
+                                      eps=self.eps, max_grad_norm=self.max_grad_norm,
+                                      weight_grad_factor=self.weight_grad_factor, **self._loss_args())
         return loss, time.perf_counter() - t0
 
     def _train_with_updates(self, e: int, X: np.ndarray, y: np.ndarray, order: np.ndarray,
