@@ -25,10 +25,16 @@ farray rowmajor_call(const Layer& l, const farray& in, int64_t n_in, int64_t n_o
     return out;
 }
 
-// Copy of a state vector of the layer, taken under its guard.
+// Copy of one of the layer's own vectors (weights(), bias(), ...), taken under its guard.
 template <class V>
-auto state_copy(V Layer::*member) {
-    return [member](const Layer& l) { return from_vector(locked(l, [&] { return l.*member; })); };
+auto state_copy(const V& (Layer::*getter)() const) {
+    return [getter](const Layer& l) { return from_vector(locked(l, [&] { return (l.*getter)(); })); };
+}
+
+// Copy of a vector of the layer's optimizer state, taken under its guard.
+template <class V>
+auto optimizer_copy(const V& (motifcore::OptimizerState::*getter)() const) {
+    return [getter](const Layer& l) { return from_vector(locked(l, [&] { return (l.optimizer_state().*getter)(); })); };
 }
 
 // Copy of a vector of the layer's block pattern, taken under its guard.
@@ -43,15 +49,19 @@ auto codebook_copy(const V& (motifcore::Codebook::*getter)() const) {
     return [getter](const Layer& l) { return from_vector(locked(l, [&] { return (l.codebook().*getter)(); })); };
 }
 
-// Replaces K or b (`member`) with `a`, which must have the same length, under the layer's guard.
-void assign_params(Layer& l, std::vector<float> Layer::*member, const farray& a, const char* what) {
+// Replaces K or b through `setter` (Layer::set_weights / set_bias) with `a`, under the layer's guard.
+void assign_params(Layer& l, void (Layer::*setter)(std::vector<float>), const farray& a, const char* what) {
     if (a.ndim() != 1) throw py::value_error(std::string(what) + " must be a 1-D float32 array");
     std::vector<float> v = to_vector(a);
-    locked(l, [&] {
-        MC_CHECK(v.size() == (l.*member).size(), what << " must be a 1-D array of " << (l.*member).size() << " float32");
-        l.*member = std::move(v);
-        l.diverged = !l.params_finite(1);
-    });
+    locked(l, [&] { (l.*setter)(std::move(v)); });
+}
+
+// A writable float32 array over one of the layer's parameter vectors (Layer::params_in_place, no
+// copy), kept alive by the layer object.
+farray in_place_view(const py::object& self, motifcore::FloatSpan motifcore::ParamSpans::*which) {
+    Layer& l = self.cast<Layer&>();
+    const motifcore::FloatSpan s = locked(l, [&] { return l.params_in_place().*which; });
+    return farray({s.size}, {static_cast<py::ssize_t>(sizeof(float))}, s.data, self);
 }
 
 LayerConfig make_config(int64_t n_in, int64_t n_out, int64_t m_in, int64_t m_out, double density,
@@ -110,24 +120,24 @@ void register_layer(py::module_& m) {
                                "block active).")
         .def_property_readonly("indptr", pattern_copy(&motifcore::BlockPattern::indptr))
         .def_property_readonly("indices", pattern_copy(&motifcore::BlockPattern::indices))
-        .def_property_readonly("weights", state_copy(&Layer::K))
-        .def_property_readonly("bias", state_copy(&Layer::b))
-        .def_property_readonly("weight_velocity", state_copy(&Layer::vK))
-        .def_property_readonly("bias_velocity", state_copy(&Layer::vb))
-        .def_property_readonly("weight_sq", state_copy(&Layer::sK))
-        .def_property_readonly("bias_sq", state_copy(&Layer::sb))
-        .def_property_readonly("grad_weights", state_copy(&Layer::dK))
+        .def_property_readonly("weights", state_copy(&Layer::weights))
+        .def_property_readonly("bias", state_copy(&Layer::bias))
+        .def_property_readonly("weight_velocity", optimizer_copy(&motifcore::OptimizerState::weight_velocity))
+        .def_property_readonly("bias_velocity", optimizer_copy(&motifcore::OptimizerState::bias_velocity))
+        .def_property_readonly("weight_sq", optimizer_copy(&motifcore::OptimizerState::weight_sq))
+        .def_property_readonly("bias_sq", optimizer_copy(&motifcore::OptimizerState::bias_sq))
+        .def_property_readonly("grad_weights", state_copy(&Layer::grad_weights))
         .def("pattern_snapshot", [](const Layer& l) {
-                 auto v = locked(l, [&] { return std::make_tuple(l.pattern().indptr(), l.pattern().indices(), l.K, l.b); });
+                 auto v = locked(l, [&] { return std::make_tuple(l.pattern().indptr(), l.pattern().indices(), l.weights(), l.bias()); });
                  return py::make_tuple(from_vector(std::get<0>(v)), from_vector(std::get<1>(v)),
                                        from_vector(std::get<2>(v)), from_vector(std::get<3>(v)));
              },
              "(indptr, indices, weights, bias) copied under one guard: a consistent view while other "
              "threads evolve the layer.")
-        .def_property_readonly("grad_bias", state_copy(&Layer::db))
-        .def("set_weights", [](Layer& l, const farray& w) { assign_params(l, &Layer::K, w, "weights"); },
+        .def_property_readonly("grad_bias", state_copy(&Layer::grad_bias))
+        .def("set_weights", [](Layer& l, const farray& w) { assign_params(l, &Layer::set_weights, w, "weights"); },
              py::arg("weights").noconvert())
-        .def("set_bias", [](Layer& l, const farray& b) { assign_params(l, &Layer::b, b, "bias"); },
+        .def("set_bias", [](Layer& l, const farray& b) { assign_params(l, &Layer::set_bias, b, "bias"); },
              py::arg("bias").noconvert())
         .def_property_readonly("codes", codebook_copy(&motifcore::Codebook::codes))
         .def_property_readonly("centroids", codebook_copy(&motifcore::Codebook::centroids))
@@ -178,19 +188,13 @@ void register_layer(py::module_& m) {
             }, py::arg("grad_out").noconvert(), py::arg("num_threads") = 1, py::arg("need_grad_in") = true,
             "Input gradient of the last forward (None with need_grad_in=False); fills grad_weights/grad_bias.")
         // ---- zero-copy views for motifcore.torch -------------------------------------------------
-        // A writable float32 array over the layer's own K (or b), kept alive by the layer object.
-        // Valid until the next change of the block pattern (a prune/grow/set_state may reallocate
-        // K); motifcore.torch re-points its parameters after every such change.
-        .def("weights_view", [](py::object self) {
-                Layer& l = self.cast<Layer&>();
-                const auto pv = locked(l, [&] { return std::make_pair(l.K.data(), l.n_blocks()); });
-                return farray({pv.second}, {static_cast<py::ssize_t>(sizeof(float))}, pv.first, self);
-            }, "Writable view of the block weights K (no copy), valid until the pattern changes.")
-        .def("bias_view", [](py::object self) {
-                Layer& l = self.cast<Layer&>();
-                const auto pv = locked(l, [&] { return std::make_pair(l.b.data(), l.n_bias()); });
-                return farray({pv.second}, {static_cast<py::ssize_t>(sizeof(float))}, pv.first, self);
-            }, "Writable view of the biases b (no copy); b never changes size.")
+        // Layer::params_in_place, the one way to write the parameters in place. Valid until the
+        // next change of the block pattern (a prune/grow/set_state may reallocate K);
+        // motifcore.torch re-points its parameters after every such change.
+        .def("weights_view", [](const py::object& self) { return in_place_view(self, &motifcore::ParamSpans::K); },
+             "Writable view of the block weights K (no copy), valid until the pattern changes.")
+        .def("bias_view", [](const py::object& self) { return in_place_view(self, &motifcore::ParamSpans::b); },
+             "Writable view of the biases b (no copy); b never changes size.")
         .def("to_dense", [](const Layer& l) {
                 farray out({l.n_out, l.n_in});
                 float* o = out.mutable_data();
@@ -230,7 +234,7 @@ void register_layer(py::module_& m) {
                 return locked(l, [&] { return l.grow_random(n, seed, init); });
             }, py::arg("n"), py::arg("seed"), py::arg("regrow") = "zero",
             "Grow up to n blocks uniformly among the inactive positions not removed by the last prune.")
-        .def_property_readonly("last_removed", state_copy(&Layer::last_removed_pos))
+        .def_property_readonly("last_removed", state_copy(&Layer::last_removed))
         .def("grad_topk", [](Layer& l, int64_t k, int64_t drop, const std::string& topk, int64_t tile_rows,
                              int64_t tile_cols, int64_t sample_factor, uint64_t seed, int64_t num_threads) {
                 const motifcore::TopkConfig c{parse_topk(topk), tile_rows, tile_cols, sample_factor, seed};
