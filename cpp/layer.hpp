@@ -257,7 +257,8 @@ public:
     void to_dense(float* out) const;
 
     /// Exclusive guard of this layer's state; every entry point holds it (rule: concurrency.hpp).
-    StateGuard guard() const { return StateGuard({&state_mutex_}); }
+    /// Its regions use the layer's own choice of team size (TeamChoice, parallel.hpp).
+    StateGuard guard() const { return StateGuard({&state_mutex_}, &team_); }
     const StateMutex& state_mutex() const { return state_mutex_; }
 
 private:
@@ -279,6 +280,7 @@ private:
     uint64_t forward_version_ = 0;  // pattern version seen by the last forward_rowmajor
     bool have_grad_ = false;        // backward_rowmajor ran after the last forward_rowmajor
     StateMutex state_mutex_;        // see guard()
+    TeamChoice team_;               // see guard()
 };
 
 /// Number of active blocks the ER init draws for this config (exposed for tests and docs).

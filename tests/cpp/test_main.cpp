@@ -400,6 +400,35 @@ void test_pool_runs_fewer_threads_while_workers_stall() {
     EXPECT(motifcore::pool_counts().full >= full0 + 200);
 }
 
+// The team choice belongs to a model: stalls under model a's choice bring a's regions to the
+// reduced team, while model b's regions keep the full team, and a's choice stays its own.
+void test_pool_team_choice_is_per_model() {
+    if (motifcore::usable_threads(2) < 2) return;  // one CPU: every region runs inline anyway
+    const motifcore::TeamChoice a, b;
+    bool each_once = true;
+    {
+        const motifcore::TeamScope in_a(&a);
+        const int64_t reduced0 = motifcore::pool_counts().reduced;
+        for (int k = 0; k < 4000 && motifcore::pool_counts().reduced < reduced0 + 100; ++k)
+            each_once = region_with_slow_workers(64, true) && each_once;
+        EXPECT(motifcore::pool_counts().reduced >= reduced0 + 100);
+    }
+    {
+        // Fewer regions than a phase: b's first phase runs the full team, stalls or not.
+        const motifcore::TeamScope in_b(&b);
+        const motifcore::PoolCounts before = motifcore::pool_counts();
+        for (int k = 0; k < 50; ++k) each_once = region_with_slow_workers(64, true) && each_once;
+        EXPECT(motifcore::pool_counts().full == before.full + 50 && motifcore::pool_counts().reduced == before.reduced);
+    }
+    {
+        const motifcore::TeamScope in_a(&a);
+        const int64_t reduced0 = motifcore::pool_counts().reduced;
+        each_once = region_with_slow_workers(64, true) && each_once;
+        EXPECT(motifcore::pool_counts().reduced == reduced0 + 1);
+    }
+    EXPECT(each_once);
+}
+
 void test_state_pool() {
     // Every index's contribution lands in exactly one leased object; objects are reused, so a
     // parallel loop makes at most one per thread and an inline loop exactly one.
@@ -666,6 +695,7 @@ int main() {
         {"pool_concurrent_submitters", test_pool_concurrent_submitters},
         {"pool_exceptions_and_shutdown", test_pool_exceptions_and_shutdown},
         {"pool_runs_fewer_threads_while_workers_stall", test_pool_runs_fewer_threads_while_workers_stall},
+        {"pool_team_choice_is_per_model", test_pool_team_choice_is_per_model},
         {"state_pool", test_state_pool},
         {"layout_transposes", test_layout_transposes},
         {"dense_gemm", test_dense_gemm},
