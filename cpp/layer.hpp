@@ -71,8 +71,8 @@ struct LayerWork {
 
 /// A writable view of `size` floats a Layer owns (no copy); see Layer::params_in_place.
 struct FloatSpan {
-    float* data = nullptr;
-    int64_t size = 0;
+    float* data = nullptr;   ///< first float (nullptr when empty)
+    int64_t size = 0;        ///< number of floats
     float& operator[](int64_t i) const { return data[i]; }
     float* begin() const { return data; }
     float* end() const { return data + size; }
@@ -113,7 +113,7 @@ public:
     /// (weights_view / bias_view), and tests set gradients through them. The views of K and dK
     /// are valid until the pattern changes (set_state, a prune or a growth reallocates them); b and
     /// db never change size. Writes are taken as they are: a codebook is not regathered and the
-    /// divergence flag is not recomputed (set_weights / set_bias do both checks).
+    /// divergence flag is not recomputed (set_weights / set_bias, checked copies, recompute it).
     ParamSpans params_in_place() {
         return {{K.data(), static_cast<int64_t>(K.size())}, {b.data(), static_cast<int64_t>(b.size())},
                 {dK.data(), static_cast<int64_t>(dK.size())}, {db.data(), static_cast<int64_t>(db.size())}};
