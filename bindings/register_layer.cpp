@@ -1,4 +1,6 @@
 // Binding of motifcore::Layer: converts and checks arrays, releases the GIL around numerics.
+// register_layer is a list of named steps, one per area of the class (construction and geometry,
+// parameters and state, the codebook, the batch calls, the drop/grow primitives, the optimizer).
 #include <string>
 
 #include "common.hpp"
@@ -10,6 +12,8 @@ using motifcore::Layer;
 using motifcore::LayerConfig;
 
 namespace {
+
+using LayerClass = py::class_<Layer, std::shared_ptr<Layer>>;
 
 // Checks `in` is [B, n_in], then runs fn(in, B, out) on a new [B, n_out] array without the GIL and
 // under the layer's guard.
@@ -25,33 +29,32 @@ farray rowmajor_call(const Layer& l, const farray& in, int64_t n_in, int64_t n_o
     return out;
 }
 
-// Copy of a state vector of the layer, taken under its guard.
+// Copy of one of the layer's own vectors (weights(), bias(), ...), taken under its guard.
 template <class V>
-auto state_copy(V Layer::*member) {
-    return [member](const Layer& l) { return from_vector(locked(l, [&] { return l.*member; })); };
+auto state_copy(const V& (Layer::*getter)() const) {
+    return [getter](const Layer& l) { return from_vector(locked(l, [&] { return (l.*getter)(); })); };
 }
 
-// Copy of a vector of the layer's block pattern, taken under its guard.
-template <class V>
-auto pattern_copy(const V& (motifcore::BlockPattern::*getter)() const) {
-    return [getter](const Layer& l) { return from_vector(locked(l, [&] { return (l.pattern().*getter)(); })); };
+// Copy of a vector of one part of the layer (its pattern(), codebook() or optimizer_state()),
+// taken under the layer's guard.
+template <class Part, class V>
+auto part_copy(const Part& (Layer::*part)() const, const V& (Part::*getter)() const) {
+    return [part, getter](const Layer& l) { return from_vector(locked(l, [&] { return ((l.*part)().*getter)(); })); };
 }
 
-// Copy of a vector of the layer's codebook, taken under its guard.
-template <class V>
-auto codebook_copy(const V& (motifcore::Codebook::*getter)() const) {
-    return [getter](const Layer& l) { return from_vector(locked(l, [&] { return (l.codebook().*getter)(); })); };
-}
-
-// Replaces K or b (`member`) with `a`, which must have the same length, under the layer's guard.
-void assign_params(Layer& l, std::vector<float> Layer::*member, const farray& a, const char* what) {
+// Replaces K or b through `setter` (Layer::set_weights / set_bias) with `a`, under the layer's guard.
+void assign_params(Layer& l, void (Layer::*setter)(std::vector<float>), const farray& a, const char* what) {
     if (a.ndim() != 1) throw py::value_error(std::string(what) + " must be a 1-D float32 array");
     std::vector<float> v = to_vector(a);
-    locked(l, [&] {
-        MC_CHECK(v.size() == (l.*member).size(), what << " must be a 1-D array of " << (l.*member).size() << " float32");
-        l.*member = std::move(v);
-        l.diverged = !l.params_finite(1);
-    });
+    locked(l, [&] { (l.*setter)(std::move(v)); });
+}
+
+// A writable float32 array over one of the layer's parameter vectors (Layer::params_in_place, no
+// copy), kept alive by the layer object.
+farray in_place_view(const py::object& self, motifcore::FloatSpan motifcore::ParamSpans::*which) {
+    Layer& l = self.cast<Layer&>();
+    const motifcore::FloatSpan s = locked(l, [&] { return l.params_in_place().*which; });
+    return farray({s.size}, {static_cast<py::ssize_t>(sizeof(float))}, s.data, self);
 }
 
 LayerConfig make_config(int64_t n_in, int64_t n_out, int64_t m_in, int64_t m_out, double density,
@@ -70,21 +73,46 @@ LayerConfig make_config(int64_t n_in, int64_t n_out, int64_t m_in, int64_t m_out
                        input_copies};
 }
 
-}  // namespace
+// Layer.set_state: converts the arrays, then replaces the state under the guard.
+void set_state(Layer& l, const i64array& indptr, const i32array& indices, const farray& K, const farray& b,
+               const farray& vK, const farray& vb, const farray& sK, const farray& sb) {
+    auto a0 = to_vector(indptr); auto a1 = to_vector(indices); auto a2 = to_vector(K);
+    auto a3 = to_vector(b); auto a4 = to_vector(vK); auto a5 = to_vector(vb);
+    auto a6 = to_vector(sK); auto a7 = to_vector(sb);
+    locked(l, [&] {
+        l.set_state(std::move(a0), std::move(a1), std::move(a2), std::move(a3), std::move(a4),
+                    std::move(a5), std::move(a6), std::move(a7));
+    });
+}
 
-void register_layer(py::module_& m) {
-    py::class_<Layer, std::shared_ptr<Layer>>(m, "Layer", "Block-sparse motif layer (native).")
-        .def(py::init([](int64_t n_in, int64_t n_out, int64_t m_in, int64_t m_out, double density,
-                         double epsilon, const std::string& bias, const std::string& activation, uint64_t seed,
-                         int64_t input_copies) {
-                 const LayerConfig c =
-                     make_config(n_in, n_out, m_in, m_out, density, epsilon, bias, activation, seed, input_copies);
-                 py::gil_scoped_release release;
-                 return std::make_shared<Layer>(c);
-             }),
-             py::arg("n_in"), py::arg("n_out"), py::arg("m_in") = 1, py::arg("m_out") = 1,
-             py::arg("density") = 0.1, py::arg("epsilon") = 0.0, py::arg("bias") = "neuron",
-             py::arg("activation") = "linear", py::arg("seed") = 0, py::arg("input_copies") = 1)
+// Layer.backward: the input gradient of the last forward, or None with need_grad_in=False.
+py::object backward(Layer& l, const farray& g, int64_t num_threads, bool need_grad_in) {
+    const int nt = threads_arg(num_threads);
+    if (!need_grad_in) {   // parameter gradients only (motifcore.torch, a first layer)
+        const auto info = g.request();
+        check_2d(info, l.n_out, "grad_out");
+        const float* gp = g.data();
+        locked(l, [&] { l.backward_rowmajor(gp, info.shape[0], nullptr, nt); });
+        return py::none();
+    }
+    return rowmajor_call(l, g, l.n_out, l.n_in, "grad_out", [&](const float* in, int64_t B, float* out) {
+        l.backward_rowmajor(in, B, out, nt);
+    });
+}
+
+// The constructor, the fixed geometry and the switches read from the current pattern.
+void bind_geometry(LayerClass& cls) {
+    cls.def(py::init([](int64_t n_in, int64_t n_out, int64_t m_in, int64_t m_out, double density,
+                      double epsilon, const std::string& bias, const std::string& activation, uint64_t seed,
+                      int64_t input_copies) {
+              const LayerConfig cfg =
+                  make_config(n_in, n_out, m_in, m_out, density, epsilon, bias, activation, seed, input_copies);
+              py::gil_scoped_release release;
+              return std::make_shared<Layer>(cfg);
+          }),
+          py::arg("n_in"), py::arg("n_out"), py::arg("m_in") = 1, py::arg("m_out") = 1,
+          py::arg("density") = 0.1, py::arg("epsilon") = 0.0, py::arg("bias") = "neuron",
+          py::arg("activation") = "linear", py::arg("seed") = 0, py::arg("input_copies") = 1)
         .def_readonly("n_in", &Layer::n_in)
         .def_readonly("n_out", &Layer::n_out)
         .def_readonly("m_in", &Layer::m_in)
@@ -107,33 +135,60 @@ void register_layer(py::module_& m) {
                       "True); False forces the sparse kernels.")
         .def_property_readonly("uses_dense", [](const Layer& l) { return locked(l, [&] { return l.uses_dense(); }); },
                                "Whether forward and backward take the dense path now (dense_path and every "
-                               "block active).")
-        .def_property_readonly("indptr", pattern_copy(&motifcore::BlockPattern::indptr))
-        .def_property_readonly("indices", pattern_copy(&motifcore::BlockPattern::indices))
-        .def_property_readonly("weights", state_copy(&Layer::K))
-        .def_property_readonly("bias", state_copy(&Layer::b))
-        .def_property_readonly("weight_velocity", state_copy(&Layer::vK))
-        .def_property_readonly("bias_velocity", state_copy(&Layer::vb))
-        .def_property_readonly("weight_sq", state_copy(&Layer::sK))
-        .def_property_readonly("bias_sq", state_copy(&Layer::sb))
-        .def_property_readonly("grad_weights", state_copy(&Layer::dK))
+                               "block active).");
+}
+
+// Pattern, parameters, gradients and optimizer state: copies, checked replacement, and the
+// zero-copy views of motifcore.torch.
+void bind_state(LayerClass& cls) {
+    using motifcore::BlockPattern;
+    using motifcore::OptimizerState;
+    cls.def_property_readonly("indptr", part_copy(&Layer::pattern, &BlockPattern::indptr))
+        .def_property_readonly("indices", part_copy(&Layer::pattern, &BlockPattern::indices))
+        .def_property_readonly("weights", state_copy(&Layer::weights))
+        .def_property_readonly("bias", state_copy(&Layer::bias))
+        .def_property_readonly("weight_velocity", part_copy(&Layer::optimizer_state, &OptimizerState::weight_velocity))
+        .def_property_readonly("bias_velocity", part_copy(&Layer::optimizer_state, &OptimizerState::bias_velocity))
+        .def_property_readonly("weight_sq", part_copy(&Layer::optimizer_state, &OptimizerState::weight_sq))
+        .def_property_readonly("bias_sq", part_copy(&Layer::optimizer_state, &OptimizerState::bias_sq))
+        .def_property_readonly("grad_weights", state_copy(&Layer::grad_weights))
         .def("pattern_snapshot", [](const Layer& l) {
-                 auto v = locked(l, [&] { return std::make_tuple(l.pattern().indptr(), l.pattern().indices(), l.K, l.b); });
+                 auto v = locked(l, [&] {
+                     return std::make_tuple(l.pattern().indptr(), l.pattern().indices(), l.weights(), l.bias());
+                 });
                  return py::make_tuple(from_vector(std::get<0>(v)), from_vector(std::get<1>(v)),
                                        from_vector(std::get<2>(v)), from_vector(std::get<3>(v)));
              },
              "(indptr, indices, weights, bias) copied under one guard: a consistent view while other "
              "threads evolve the layer.")
-        .def_property_readonly("grad_bias", state_copy(&Layer::db))
-        .def("set_weights", [](Layer& l, const farray& w) { assign_params(l, &Layer::K, w, "weights"); },
+        .def_property_readonly("grad_bias", state_copy(&Layer::grad_bias))
+        .def("set_weights", [](Layer& l, const farray& w) { assign_params(l, &Layer::set_weights, w, "weights"); },
              py::arg("weights").noconvert())
-        .def("set_bias", [](Layer& l, const farray& b) { assign_params(l, &Layer::b, b, "bias"); },
+        .def("set_bias", [](Layer& l, const farray& b) { assign_params(l, &Layer::set_bias, b, "bias"); },
              py::arg("bias").noconvert())
-        .def_property_readonly("codes", codebook_copy(&motifcore::Codebook::codes))
-        .def_property_readonly("centroids", codebook_copy(&motifcore::Codebook::centroids))
-        .def_property_readonly("centroid_velocity", codebook_copy(&motifcore::Codebook::velocity))
-        .def_property_readonly("centroid_sq", codebook_copy(&motifcore::Codebook::sq))
-        .def_property_readonly("grad_centroids", codebook_copy(&motifcore::Codebook::grad))
+        .def("set_state", &set_state, py::arg("indptr").noconvert(), py::arg("indices").noconvert(),
+             py::arg("weights").noconvert(), py::arg("bias").noconvert(), py::arg("weight_velocity").noconvert(),
+             py::arg("bias_velocity").noconvert(), py::arg("weight_sq").noconvert() = farray(0),
+             py::arg("bias_sq").noconvert() = farray(0),
+             "Replace pattern, parameters and optimizer state (validated); empty second moments = no Adam state.")
+        // ---- zero-copy views for motifcore.torch -------------------------------------------------
+        // Layer::params_in_place, the one way to write the parameters in place. Valid until the
+        // next change of the block pattern (a prune/grow/set_state may reallocate K);
+        // motifcore.torch re-points its parameters after every such change.
+        .def("weights_view", [](const py::object& self) { return in_place_view(self, &motifcore::ParamSpans::K); },
+             "Writable view of the block weights K (no copy), valid until the pattern changes.")
+        .def("bias_view", [](const py::object& self) { return in_place_view(self, &motifcore::ParamSpans::b); },
+             "Writable view of the biases b (no copy); b never changes size.");
+}
+
+// Deep Compression's codebook: copies of its arrays, set and clear.
+void bind_codebook(LayerClass& cls) {
+    using motifcore::Codebook;
+    cls.def_property_readonly("codes", part_copy(&Layer::codebook, &Codebook::codes))
+        .def_property_readonly("centroids", part_copy(&Layer::codebook, &Codebook::centroids))
+        .def_property_readonly("centroid_velocity", part_copy(&Layer::codebook, &Codebook::velocity))
+        .def_property_readonly("centroid_sq", part_copy(&Layer::codebook, &Codebook::sq))
+        .def_property_readonly("grad_centroids", part_copy(&Layer::codebook, &Codebook::grad))
         .def("set_codebook", [](Layer& l, const i32array& codes, const farray& centroids, const farray& v,
                                 const farray& s) {
                 auto c = to_vector(codes); auto k = to_vector(centroids); auto vv = to_vector(v); auto ss = to_vector(s);
@@ -142,68 +197,37 @@ void register_layer(py::module_& m) {
             py::arg("centroid_velocity").noconvert() = farray(0), py::arg("centroid_sq").noconvert() = farray(0),
             "Share the block weights through a codebook (trained quantization); see Layer::set_codebook.")
         .def("clear_codebook", [](Layer& l) { locked(l, [&] { l.clear_codebook(); }); },
-             "Train the block weights individually again.")
-        .def("set_state", [](Layer& l, const i64array& indptr, const i32array& indices, const farray& K,
-                             const farray& b, const farray& vK, const farray& vb, const farray& sK,
-                             const farray& sb) {
-                auto a0 = to_vector(indptr); auto a1 = to_vector(indices); auto a2 = to_vector(K);
-                auto a3 = to_vector(b); auto a4 = to_vector(vK); auto a5 = to_vector(vb);
-                auto a6 = to_vector(sK); auto a7 = to_vector(sb);
-                locked(l, [&] {
-                    l.set_state(std::move(a0), std::move(a1), std::move(a2), std::move(a3), std::move(a4),
-                                std::move(a5), std::move(a6), std::move(a7));
-                });
-            }, py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("weights").noconvert(),
-            py::arg("bias").noconvert(), py::arg("weight_velocity").noconvert(), py::arg("bias_velocity").noconvert(),
-            py::arg("weight_sq").noconvert() = farray(0), py::arg("bias_sq").noconvert() = farray(0),
-            "Replace pattern, parameters and optimizer state (validated); empty second moments = no Adam state.")
-        .def("forward", [](Layer& l, const farray& x, int64_t num_threads) {
-                const int nt = threads_arg(num_threads);
-                return rowmajor_call(l, x, l.n_in, l.n_out, "x", [&](const float* in, int64_t B, float* out) {
-                    l.forward_rowmajor(in, B, out, nt);
-                });
-            }, py::arg("x").noconvert(), py::arg("num_threads") = 1)
-        .def("backward", [](Layer& l, const farray& g, int64_t num_threads, bool need_grad_in) -> py::object {
-                const int nt = threads_arg(num_threads);
-                if (!need_grad_in) {   // parameter gradients only (motifcore.torch, a first layer)
-                    const auto info = g.request();
-                    check_2d(info, l.n_out, "grad_out");
-                    const float* gp = g.data();
-                    locked(l, [&] { l.backward_rowmajor(gp, info.shape[0], nullptr, nt); });
-                    return py::none();
-                }
-                return rowmajor_call(l, g, l.n_out, l.n_in, "grad_out", [&](const float* in, int64_t B, float* out) {
-                    l.backward_rowmajor(in, B, out, nt);
-                });
-            }, py::arg("grad_out").noconvert(), py::arg("num_threads") = 1, py::arg("need_grad_in") = true,
-            "Input gradient of the last forward (None with need_grad_in=False); fills grad_weights/grad_bias.")
-        // ---- zero-copy views for motifcore.torch -------------------------------------------------
-        // A writable float32 array over the layer's own K (or b), kept alive by the layer object.
-        // Valid until the next change of the block pattern (a prune/grow/set_state may reallocate
-        // K); motifcore.torch re-points its parameters after every such change.
-        .def("weights_view", [](py::object self) {
-                Layer& l = self.cast<Layer&>();
-                const auto pv = locked(l, [&] { return std::make_pair(l.K.data(), l.n_blocks()); });
-                return farray({pv.second}, {static_cast<py::ssize_t>(sizeof(float))}, pv.first, self);
-            }, "Writable view of the block weights K (no copy), valid until the pattern changes.")
-        .def("bias_view", [](py::object self) {
-                Layer& l = self.cast<Layer&>();
-                const auto pv = locked(l, [&] { return std::make_pair(l.b.data(), l.n_bias()); });
-                return farray({pv.second}, {static_cast<py::ssize_t>(sizeof(float))}, pv.first, self);
-            }, "Writable view of the biases b (no copy); b never changes size.")
+             "Train the block weights individually again.");
+}
+
+// The row-major batch calls and the dense matrix.
+void bind_compute(LayerClass& cls) {
+    cls.def("forward", [](Layer& l, const farray& x, int64_t num_threads) {
+             const int nt = threads_arg(num_threads);
+             return rowmajor_call(l, x, l.n_in, l.n_out, "x", [&](const float* in, int64_t B, float* out) {
+                 l.forward_rowmajor(in, B, out, nt);
+             });
+         }, py::arg("x").noconvert(), py::arg("num_threads") = 1)
+        .def("backward", &backward, py::arg("grad_out").noconvert(), py::arg("num_threads") = 1,
+             py::arg("need_grad_in") = true,
+             "Input gradient of the last forward (None with need_grad_in=False); fills grad_weights/grad_bias.")
         .def("to_dense", [](const Layer& l) {
-                farray out({l.n_out, l.n_in});
-                float* o = out.mutable_data();
-                locked(l, [&] { l.to_dense(o); });
-                return out;
-            })
-        .def("prune_regrow", [](Layer& l, double zeta, uint64_t seed, const std::string& regrow) {
-                const motifcore::RegrowInit init = parse_regrow(regrow);
-                const auto s = locked(l, [&] { return l.prune_regrow(zeta, seed, init); });
-                return std::make_pair(s.removed, s.threshold);
-            }, py::arg("zeta"), py::arg("seed"), py::arg("regrow") = "he",
-            "SET step in place; regrow is 'he', 'zero' or 'pruned'; returns (blocks removed == regrown, "
-            "largest pruned |K|).")
+            farray out({l.n_out, l.n_in});
+            float* o = out.mutable_data();
+            locked(l, [&] { l.to_dense(o); });
+            return out;
+        });
+}
+
+// SET and the drop/grow primitives of dynamic sparse training, with the block-gradient top-k.
+void bind_evolution(LayerClass& cls) {
+    cls.def("prune_regrow", [](Layer& l, double zeta, uint64_t seed, const std::string& regrow) {
+             const motifcore::RegrowInit init = parse_regrow(regrow);
+             const auto s = locked(l, [&] { return l.prune_regrow(zeta, seed, init); });
+             return std::make_pair(s.removed, s.threshold);
+         }, py::arg("zeta"), py::arg("seed"), py::arg("regrow") = "he",
+         "SET step in place; regrow is 'he', 'zero' or 'pruned'; returns (blocks removed == regrown, "
+         "largest pruned |K|).")
         .def("keep_where", [](Layer& l, const py::array_t<uint8_t, py::array::c_style>& keep) {
                 if (keep.ndim() != 1 || keep.shape(0) != l.n_blocks())
                     throw py::value_error("keep must be a 1-D boolean array with one entry per block (" +
@@ -230,7 +254,7 @@ void register_layer(py::module_& m) {
                 return locked(l, [&] { return l.grow_random(n, seed, init); });
             }, py::arg("n"), py::arg("seed"), py::arg("regrow") = "zero",
             "Grow up to n blocks uniformly among the inactive positions not removed by the last prune.")
-        .def_property_readonly("last_removed", state_copy(&Layer::last_removed_pos))
+        .def_property_readonly("last_removed", state_copy(&Layer::last_removed))
         .def("grad_topk", [](Layer& l, int64_t k, int64_t drop, const std::string& topk, int64_t tile_rows,
                              int64_t tile_cols, int64_t sample_factor, uint64_t seed, int64_t num_threads) {
                 const motifcore::TopkConfig c{parse_topk(topk), tile_rows, tile_cols, sample_factor, seed};
@@ -239,18 +263,22 @@ void register_layer(py::module_& m) {
                 return topk_to_python(r);
             }, py::arg("k"), py::arg("drop") = 0, py::arg("topk") = "exact", py::arg("tile_rows") = 64,
             py::arg("tile_cols") = 0, py::arg("sample_factor") = 10, py::arg("seed") = 0, py::arg("num_threads") = 1,
-            "Top-k block-gradient positions of the last forward/backward (see Layer::block_grad_topk).")
-        .def("optimizer_step", [](Layer& l, const std::string& optimizer, float lr, float momentum, float beta1,
-                                  float beta2, float eps, float weight_decay, float grad_scale, uint64_t t,
-                                  int64_t num_threads) {
-                const motifcore::OptimConfig c{parse_optimizer(optimizer), lr, momentum, beta1, beta2, eps,
-                                               weight_decay, grad_scale, t};
-                const int nt = threads_arg(num_threads);
-                locked(l, [&] { l.optimizer_step(c, nt); });
-            }, py::arg("optimizer"), py::arg("lr"), py::arg("momentum") = 0.9f, py::arg("beta1") = 0.9f,
-            py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f, py::arg("weight_decay") = 0.f,
-            py::arg("grad_scale") = 1.f, py::arg("t") = 1, py::arg("num_threads") = 1,
-            "One optimizer update ('sgd', 'adam', 'adamw') from the stored gradients.")
+            "Top-k block-gradient positions of the last forward/backward (see Layer::block_grad_topk).");
+}
+
+// One optimizer update from the stored gradients, and the gradient norm for clipping.
+void bind_optimizer(LayerClass& cls) {
+    cls.def("optimizer_step", [](Layer& l, const std::string& optimizer, float lr, float momentum, float beta1,
+                               float beta2, float eps, float weight_decay, float grad_scale, uint64_t t,
+                               int64_t num_threads) {
+             const motifcore::OptimConfig c{parse_optimizer(optimizer), lr, momentum, beta1, beta2, eps,
+                                            weight_decay, grad_scale, t};
+             const int nt = threads_arg(num_threads);
+             locked(l, [&] { l.optimizer_step(c, nt); });
+         }, py::arg("optimizer"), py::arg("lr"), py::arg("momentum") = 0.9f, py::arg("beta1") = 0.9f,
+         py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f, py::arg("weight_decay") = 0.f,
+         py::arg("grad_scale") = 1.f, py::arg("t") = 1, py::arg("num_threads") = 1,
+         "One optimizer update ('sgd', 'adam', 'adamw') from the stored gradients.")
         .def("grad_sq_norm", [](const Layer& l, int64_t num_threads) {
                 const int nt = threads_arg(num_threads);
                 return locked(l, [&] { return l.grad_sq_norm(nt); });
@@ -259,6 +287,18 @@ void register_layer(py::module_& m) {
                 const int nt = threads_arg(num_threads);
                 locked(l, [&] { l.sgd_step(lr, momentum, weight_decay, nt); });
             }, py::arg("lr"), py::arg("momentum") = 0.9f, py::arg("weight_decay") = 5e-4f, py::arg("num_threads") = 1);
+}
+
+}  // namespace
+
+void register_layer(py::module_& m) {
+    LayerClass cls(m, "Layer", "Block-sparse motif layer (native).");
+    bind_geometry(cls);
+    bind_state(cls);
+    bind_codebook(cls);
+    bind_compute(cls);
+    bind_evolution(cls);
+    bind_optimizer(cls);
 
     m.def("target_blocks", [](int64_t n_in, int64_t n_out, int64_t m_in, int64_t m_out, double density, double epsilon) {
               return motifcore::target_blocks(

@@ -212,7 +212,7 @@ void remove_by_magnitude(const std::vector<Layer*>& layers, const std::vector<do
         if (k <= 0) continue;
         keep[l] = ly.smallest_blocks(k);
         for (int64_t p = 0; p < nnz; ++p)
-            if (keep[l][p]) threshold[l] = std::max(threshold[l], std::fabs(ly.K[p]));
+            if (keep[l][p]) threshold[l] = std::max(threshold[l], std::fabs(ly.weights()[p]));
         for (auto& v : keep[l]) v = !v;
         stats[l].removed = k;
     }

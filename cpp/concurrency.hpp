@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "float_mode.hpp"
+#include "parallel.hpp"
 
 namespace motifcore {
 
@@ -41,14 +42,18 @@ private:
 /// cannot deadlock) and each once (a layer listed twice is locked once). Move-only RAII. While it
 /// lives, the thread computes with subnormals flushed to zero (float_mode.hpp): every entry point
 /// holds a guard, so every engine call runs in that mode and the caller's mode returns after it.
+/// It also makes `team` -- the guarded model's TeamChoice (parallel.hpp), or nullptr for the
+/// pool's own -- the choice of team size for the regions the call starts.
 class StateGuard {
 public:
-    explicit StateGuard(std::vector<const StateMutex*> ms) : held_(std::move(ms)) {
+    explicit StateGuard(std::vector<const StateMutex*> ms, const TeamChoice* team = nullptr)
+        : held_(std::move(ms)), team_(team) {
         std::sort(held_.begin(), held_.end());
         held_.erase(std::unique(held_.begin(), held_.end()), held_.end());
         for (const StateMutex* m : held_) m->get().lock();
     }
-    StateGuard(StateGuard&& o) noexcept : held_(std::move(o.held_)), float_mode_(std::move(o.float_mode_)) {
+    StateGuard(StateGuard&& o) noexcept
+        : held_(std::move(o.held_)), float_mode_(std::move(o.float_mode_)), team_(std::move(o.team_)) {
         o.held_.clear();
     }
     StateGuard(const StateGuard&) = delete;
@@ -61,6 +66,7 @@ public:
 private:
     std::vector<const StateMutex*> held_;
     FlushSubnormals float_mode_;
+    TeamScope team_;
 };
 
 /// Largest thread count an entry point accepts: 4 x the logical CPUs (at least 8). Results never

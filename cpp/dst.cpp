@@ -103,24 +103,20 @@ struct TopBuf {
 void Layer::clear_removed() {
     // Swapped with empty vectors, not cleared: after a SET step of zeta 0.3 the record holds 16 bytes
     // per block of the layer (0.5 GB in a 3 x 1M network) that clear() would keep allocated.
-    std::vector<uint64_t>().swap(last_removed_pos);
-    std::vector<float>().swap(last_removed_K);
-    std::vector<float>().swap(last_removed_vK);
-    std::vector<float>().swap(last_removed_sK);
+    std::vector<uint64_t>().swap(removed_pos_);
+    std::vector<float>().swap(removed_K_);
+    opt_.forget_removed();
 }
 
 int64_t Layer::keep_where(const uint8_t* keep, bool reindex) {
     const int64_t nnz = n_blocks();
-    const bool adam_state = !sK.empty();
     clear_removed();
     int64_t n_removed = 0;
     for (int64_t p = 0; p < nnz; ++p) n_removed += keep[p] == 0;
-    last_removed_pos.reserve(static_cast<size_t>(n_removed));   // exact: no growth by doubling
-    last_removed_K.reserve(static_cast<size_t>(n_removed));
-    last_removed_vK.reserve(static_cast<size_t>(n_removed));
-    if (adam_state) last_removed_sK.reserve(static_cast<size_t>(n_removed));
-    // The per-block values follow the pattern's compaction (same order); the removed ones go to
-    // the prune record.
+    removed_pos_.reserve(static_cast<size_t>(n_removed));   // exact: no growth by doubling
+    removed_K_.reserve(static_cast<size_t>(n_removed));
+    // The per-block values follow the pattern's compaction (same order, same mask); the removed
+    // ones go to the prune record, the optimizer state's part of it kept by opt_.
     const auto& indptr = pat_.indptr();
     const auto& indices = pat_.indices();
     int64_t q = 0;
@@ -128,22 +124,17 @@ int64_t Layer::keep_where(const uint8_t* keep, bool reindex) {
         for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) {
             if (keep[p]) {
                 K[q] = K[p];
-                vK[q] = vK[p];
-                if (adam_state) sK[q] = sK[p];
                 ++q;
             } else {
-                last_removed_pos.push_back(static_cast<uint64_t>(r) * static_cast<uint64_t>(G_in) +
-                                           static_cast<uint64_t>(indices[p]));
-                last_removed_K.push_back(K[p]);
-                last_removed_vK.push_back(vK[p]);
-                if (adam_state) last_removed_sK.push_back(sK[p]);
+                removed_pos_.push_back(static_cast<uint64_t>(r) * static_cast<uint64_t>(G_in) +
+                                       static_cast<uint64_t>(indices[p]));
+                removed_K_.push_back(K[p]);
             }
         }
     }
+    opt_.compact(keep, n_removed);
     pat_.compact(keep, reindex);
     K.resize(q);
-    vK.resize(q);
-    if (adam_state) sK.resize(q);
     dK.assign(q, 0.f);
     return nnz - q;
 }
@@ -202,12 +193,10 @@ int64_t Layer::prune_below(float H, int64_t keep_min) {
 int64_t Layer::grow_sorted(const std::vector<uint64_t>& fresh, RegrowInit init, Rng& rng, float pruned_bound) {
     const int64_t nnz = n_blocks();
     const int64_t n = static_cast<int64_t>(fresh.size());
-    const bool adam_state = !sK.empty();
-    std::vector<float> new_K, new_vK, new_sK;
+    std::vector<float> new_K;
     std::vector<char> is_new;
     new_K.reserve(nnz + n);
-    new_vK.reserve(nnz + n);
-    if (adam_state) new_sK.reserve(nnz + n);
+    OptimizerState::Remap state = opt_.remap(static_cast<size_t>(nnz + n));
     is_new.reserve(nnz + n);
     size_t rm = 0;
     // The per-block values follow the merge entry by entry; a position removed by the last prune
@@ -215,21 +204,21 @@ int64_t Layer::grow_sorted(const std::vector<uint64_t>& fresh, RegrowInit init, 
     pat_.merge(fresh, [&](int64_t p, size_t f) {
         if (p >= 0) {
             new_K.push_back(K[p]);
-            new_vK.push_back(vK[p]);
-            if (adam_state) new_sK.push_back(sK[p]);
+            state.from_old(p);
             is_new.push_back(0);
             return;
         }
-        while (rm < last_removed_pos.size() && last_removed_pos[rm] < fresh[f]) ++rm;
-        const bool restored = rm < last_removed_pos.size() && last_removed_pos[rm] == fresh[f];
-        new_K.push_back(restored ? last_removed_K[rm] : 0.f);
-        new_vK.push_back(restored ? last_removed_vK[rm] : 0.f);
-        if (adam_state) new_sK.push_back(restored && !last_removed_sK.empty() ? last_removed_sK[rm] : 0.f);
+        while (rm < removed_pos_.size() && removed_pos_[rm] < fresh[f]) ++rm;
+        const bool restored = rm < removed_pos_.size() && removed_pos_[rm] == fresh[f];
+        new_K.push_back(restored ? removed_K_[rm] : 0.f);
+        if (restored)
+            state.from_removed(rm);
+        else
+            state.zero();
         is_new.push_back(restored ? 0 : 1);
     });
     K = std::move(new_K);
-    vK = std::move(new_vK);
-    if (adam_state) sK = std::move(new_sK);
+    opt_.apply(std::move(state));
     dK.assign(K.size(), 0.f);
     // New weights, drawn in position order: He bound of the row's new fan-in, or the pruned scale
     // (uniform in [-bound, bound]); Normal: N(0, sigma^2) with sigma = He bound / sqrt(3), the
@@ -266,12 +255,12 @@ int64_t Layer::grow_at(const uint64_t* pos, int64_t n, RegrowInit init, uint64_t
 int64_t Layer::grow_random(int64_t n, uint64_t seed, RegrowInit init, float pruned_bound) {
     MC_CHECK(n >= 0, "cannot grow a negative number of blocks");
     const uint64_t total = static_cast<uint64_t>(G_in) * static_cast<uint64_t>(G_out);
-    const uint64_t taken_n = static_cast<uint64_t>(n_blocks()) + last_removed_pos.size();
+    const uint64_t taken_n = static_cast<uint64_t>(n_blocks()) + removed_pos_.size();
     const int64_t m = std::min<int64_t>(n, static_cast<int64_t>(total - taken_n));
     Rng rng(seed);
     // sample_positions asks in increasing order within a round: a cursor walks the removal list
     // (a binary search only when a new round starts below it).
-    const auto& removed = last_removed_pos;
+    const auto& removed = removed_pos_;
     size_t cur = 0;
     auto taken = [&](uint64_t pos) {
         if (pat_.contains(pos)) return true;

@@ -18,7 +18,7 @@ PruneStats Layer::prune_regrow(double zeta, uint64_t seed, RegrowInit init) {
     // The k smallest |K|, ties broken by position so the choice is deterministic (dst.cpp). The
     // transposed index is rebuilt once, by the growth (a rebuild costs about a third of a step).
     prune_smallest(k, false);
-    for (float v : last_removed_K) stats.threshold = std::max(stats.threshold, std::fabs(v));
+    for (float v : removed_K_) stats.threshold = std::max(stats.threshold, std::fabs(v));
     stats.removed = k;
 
     // New positions among those inactive before this step (the pruned ones are excluded).

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "common.hpp"
 #include "kernels.hpp"
@@ -75,12 +76,11 @@ Layer::Layer(const LayerConfig& cfg)
     const auto pos = sample_positions(total, static_cast<uint64_t>(nb), 0, rng, [](uint64_t) { return false; });
     pat_ = BlockPattern(G_out, G_in, pos);
     K.assign(pos.size(), 0.f);
-    vK.assign(pos.size(), 0.f);
     dK.assign(pos.size(), 0.f);
     const int64_t nbias = bias_mode == BiasMode::Neuron ? n_out : G_out;
     b.assign(nbias, 0.f);
-    vb.assign(nbias, 0.f);
     db.assign(nbias, 0.f);
+    opt_ = OptimizerState(static_cast<int64_t>(pos.size()), nbias);
     const auto& indptr = pat_.indptr();
     for (int64_t r = 0; r < G_out; ++r) draw_block_weights(r, indptr[r], indptr[r + 1], rng, false);
 }
@@ -121,28 +121,32 @@ void Layer::set_state(std::vector<int64_t> new_indptr, std::vector<int32_t> new_
     MC_CHECK(new_K.size() == new_indices.size(),
              "weights must have one entry per block (" << new_indices.size() << "), got " << new_K.size());
     MC_CHECK(static_cast<int64_t>(new_b.size()) == n_bias(), "bias must have " << n_bias() << " entries, got " << new_b.size());
-    if (new_vK.empty()) new_vK.assign(new_K.size(), 0.f);
-    if (new_vb.empty()) new_vb.assign(new_b.size(), 0.f);
-    MC_CHECK(new_vK.size() == new_K.size() && new_vb.size() == new_b.size(), "momentum buffers have the wrong size");
-    MC_CHECK(new_sK.empty() == new_sb.empty(), "Adam second moments must be given for both weights and biases, or neither");
-    MC_CHECK(new_sK.empty() || (new_sK.size() == new_K.size() && new_sb.size() == new_b.size()),
-             "Adam second-moment buffers have the wrong size");
-    for (const auto* v : {&new_K, &new_b, &new_vK, &new_vb, &new_sK, &new_sb})
+    OptimizerState state(static_cast<int64_t>(new_K.size()), n_bias(), std::move(new_vK), std::move(new_vb),
+                         std::move(new_sK), std::move(new_sb));   // sizes checked
+    for (const auto* v : {&new_K, &new_b})
         for (float x : *v) MC_CHECK(std::isfinite(x), "layer state holds a NaN or infinite value");
-    for (const auto* v : {&new_sK, &new_sb})
-        for (float x : *v) MC_CHECK(x >= 0.f, "Adam second moments must be >= 0");
+    state.check_values();
     pat_.assign(std::move(new_indptr), std::move(new_indices));
     K = std::move(new_K);
     b = std::move(new_b);
-    vK = std::move(new_vK);
-    vb = std::move(new_vb);
-    sK = std::move(new_sK);
-    sb = std::move(new_sb);
+    opt_ = std::move(state);
     dK.assign(K.size(), 0.f);
     db.assign(b.size(), 0.f);
     clear_removed();
     clear_codebook();
-    diverged = false;  // the values were checked finite above
+    diverged_ = false;  // the values were checked finite above
+}
+
+void Layer::set_weights(std::vector<float> w) {
+    MC_CHECK(w.size() == K.size(), "weights must be a 1-D array of " << K.size() << " float32");
+    K = std::move(w);
+    diverged_ = !params_finite(1);
+}
+
+void Layer::set_bias(std::vector<float> v) {
+    MC_CHECK(v.size() == b.size(), "bias must be a 1-D array of " << b.size() << " float32");
+    b = std::move(v);
+    diverged_ = !params_finite(1);
 }
 
 void LayerWork::ensure(const Layer& layer, int64_t batch) {
@@ -171,7 +175,7 @@ void LayerWork::ensure(const Layer& layer, int64_t batch) {
 }
 
 void Layer::forward(const float* in, int64_t B, LayerWork& w, int nt) const {
-    MC_CHECK_AS(std::overflow_error, !diverged, "the layer's weights are NaN or infinite, or too large to compute with (|w| >= 2^64): training "
+    MC_CHECK_AS(std::overflow_error, !diverged_, "the layer's weights are NaN or infinite, or too large to compute with (|w| >= 2^64): training "
                         "diverged (learning rate too large?); "
                         "restore the model with set_state or from a checkpoint");
     const int64_t ld = panel_ld(B);

@@ -1,5 +1,6 @@
 // One block-sparse motif layer: geometry, block pattern (CSR + transposed index), shared block
-// weights, biases, optimizer state, initialisation, SGD and SET prune/regrow.
+// weights and biases with their gradients, optimizer state (OptimizerState), initialisation,
+// forward/backward, the optimizer step and SET prune/regrow.
 //
 // Neurons are partitioned into motifs: input group c covers inputs [c*m_in, min((c+1)*m_in, n_in)),
 // output group r covers outputs [r*m_out, min((r+1)*m_out, n_out)); the last group of a width not
@@ -68,7 +69,25 @@ struct LayerWork {
     void ensure(const class Layer& layer, int64_t B);
 };
 
-/// A block-sparse motif layer. Weights and gradients live here; batch scratch lives in LayerWork.
+/// A writable view of `size` floats a Layer owns (no copy); see Layer::params_in_place.
+struct FloatSpan {
+    float* data = nullptr;   ///< first float (nullptr when empty)
+    int64_t size = 0;        ///< number of floats
+    float& operator[](int64_t i) const { return data[i]; }
+    float* begin() const { return data; }
+    float* end() const { return data + size; }
+};
+
+/// The layer's parameters and gradients as writable views, from Layer::params_in_place.
+struct ParamSpans {
+    FloatSpan K;    ///< [|P|] block weights, CSR order
+    FloatSpan b;    ///< [n_bias] biases
+    FloatSpan dK;   ///< [|P|] gradient of K
+    FloatSpan db;   ///< [n_bias] gradient of b
+};
+
+/// A block-sparse motif layer. Weights, gradients and optimizer state live here, private; batch
+/// scratch lives in LayerWork.
 class Layer {
 public:
     /// Builds the layer: Erdős–Rényi block pattern with an exact block count, He-uniform weights
@@ -80,15 +99,30 @@ public:
     const Activation activation;
     const BiasMode bias_mode;
 
-    // Per-block values, in the CSR order of pattern().
-    std::vector<float> K;          ///< [|P|] shared block weights
-    std::vector<float> vK;         ///< [|P|] momentum of K
-    std::vector<float> b;          ///< [n_out] (Neuron) or [G_out] (Motif)
-    std::vector<float> vb;         ///< momentum of b
-    std::vector<float> sK;         ///< [|P|] Adam second moment of K (empty until Adam is used)
-    std::vector<float> sb;         ///< Adam second moment of b (empty until Adam is used)
-    std::vector<float> dK;         ///< [|P|] gradient of the last backward
-    std::vector<float> db;         ///< gradient of the last backward, same size as b
+    // ---- Parameters, gradients and optimizer state (read-only; per-block values in CSR order) ----
+    const std::vector<float>& weights() const { return K; }       ///< [|P|] shared block weights K
+    const std::vector<float>& bias() const { return b; }          ///< [n_out] (Neuron) or [G_out] (Motif)
+    const std::vector<float>& grad_weights() const { return dK; } ///< [|P|] gradient of the last backward
+    const std::vector<float>& grad_bias() const { return db; }    ///< gradient of the last backward, as b
+    /// Momentum and Adam moments of K and b (optimizer.hpp). They change only through the layer:
+    /// optimizer_step, set_state and the pattern mutations, which remap them with K.
+    const OptimizerState& optimizer_state() const { return opt_; }
+
+    /// Writable views of K, b, dK and db (no copy): the one way to write the parameters or the
+    /// gradients in place. motifcore.torch hands K and b to a torch optimizer through them
+    /// (weights_view / bias_view), and tests set gradients through them. The views of K and dK
+    /// are valid until the pattern changes (set_state, a prune or a growth reallocates them); b and
+    /// db never change size. Writes are taken as they are: a codebook is not regathered and the
+    /// divergence flag is not recomputed (set_weights / set_bias, checked copies, recompute it).
+    ParamSpans params_in_place() {
+        return {{K.data(), static_cast<int64_t>(K.size())}, {b.data(), static_cast<int64_t>(b.size())},
+                {dK.data(), static_cast<int64_t>(dK.size())}, {db.data(), static_cast<int64_t>(db.size())}};
+    }
+    /// Replaces K with `w` (same length, else std::invalid_argument) and recomputes the divergence
+    /// flag from the new values; pattern, optimizer state and codebook stay as they are.
+    void set_weights(std::vector<float> w);
+    /// Replaces b with `v` (same length), as set_weights.
+    void set_bias(std::vector<float> v);
 
     /// The block pattern (CSR over output groups, columns sorted and distinct, and its transposed
     /// index). Read-only from outside: it changes only through the layer's own methods (set_state,
@@ -116,8 +150,9 @@ public:
     float init_bound(int64_t r) const;
     const int64_t input_copies;  ///< see LayerConfig::input_copies
 
-    /// Replaces pattern and parameters (checkpoint loading). Validates sizes, ranges, sortedness
-    /// and duplicates; vK/vb may be empty (zeroed); sK/sb may be empty (no Adam state yet).
+    /// Replaces pattern, parameters and optimizer state (checkpoint loading). Validates sizes,
+    /// ranges, sortedness, duplicates and values; vK/vb may be empty (zeroed); sK/sb may be empty
+    /// (no Adam state yet). Gradients are zeroed, the prune record and a codebook dropped.
     void set_state(std::vector<int64_t> indptr, std::vector<int32_t> indices, std::vector<float> K,
                    std::vector<float> b, std::vector<float> vK, std::vector<float> vb,
                    std::vector<float> sK = {}, std::vector<float> sb = {});
@@ -130,7 +165,8 @@ public:
 
     // ---- Dynamic sparse training primitives (dst.cpp) -------------------------------------------
     // Each prune records the removed flat positions r * G_in + c (increasing) with their K and
-    // optimizer state in last_removed_*; the next grow_at re-activates such a position with its
+    // optimizer state (last_removed(), last_removed_weights(), optimizer_state().removed_velocity()
+    // and removed_sq()); the next grow_at re-activates such a position with its
     // old values, and grow_random never draws one. Any other pattern change clears the record.
 
     /// Generic compaction: keeps block p iff keep[p] != 0 (|P| entries). Returns blocks removed.
@@ -139,6 +175,9 @@ public:
     int64_t keep_where(const uint8_t* keep, bool reindex = true);
     /// Forgets the record of the last prune, so the next grow_at starts every position fresh.
     void clear_removed();
+    /// Flat positions removed by the last prune (increasing), and their weights K.
+    const std::vector<uint64_t>& last_removed() const { return removed_pos_; }
+    const std::vector<float>& last_removed_weights() const { return removed_K_; }
     /// 1 for the k active blocks of smallest |K| (ties: lower position first), 0 elsewhere.
     std::vector<uint8_t> smallest_blocks(int64_t k) const;
     /// Removes the k blocks of smallest |K| (ties broken by position). Returns k.
@@ -165,9 +204,6 @@ public:
     /// `drop` smallest-|K| blocks counted as not kept.
     TopkResult grad_topk_last(int64_t k, int64_t drop, const TopkConfig& cfg, int num_threads);
 
-    std::vector<uint64_t> last_removed_pos;  ///< positions removed by the last prune (increasing)
-    std::vector<float> last_removed_K, last_removed_vK, last_removed_sK;
-
     /// In-place SGD with momentum (PyTorch convention): v = mu*v + (g + wd*w); w -= lr*v.
     /// Applies to K (with dK) and b (with db); weight decay applies to both.
     void sgd_step(float lr, float momentum, float weight_decay, int num_threads);
@@ -175,7 +211,7 @@ public:
     /// One in-place optimizer update of K and b from dK and db (g = grad_scale * grad):
     /// SGD as sgd_step; Adam (PyTorch convention) m = b1*m + (1-b1)*g', s = b2*s + (1-b2)*g'^2,
     /// w -= lr * (m / (1-b1^t)) / (sqrt(s / (1-b2^t)) + eps) with g' = g + wd*w; AdamW uses g' = g
-    /// and first decays w *= 1 - lr*wd. m lives in vK/vb, s in sK/sb (sized on first use).
+    /// and first decays w *= 1 - lr*wd. m and s live in optimizer_state() (s sized on first use).
     void optimizer_step(const OptimConfig& cfg, int num_threads);
     // ---- Weight sharing (Deep Compression's trained quantization) --------------------------------
     /// Shares the block weights through a codebook: block p gets K[p] = centroids[codes[p]], and
@@ -193,7 +229,7 @@ public:
 
     /// True once an optimizer update left a NaN, infinite or |x| >= 2^64 value in K or b (training diverged):
     /// forward() then throws std::overflow_error until set_state / set_weights / set_bias restore finite values.
-    bool diverged = false;
+    bool diverged() const { return diverged_; }
     /// Whether every entry of K and b is finite.
     bool params_finite(int num_threads) const;
     /// Sum of squares of dK and db, in double, summed in fixed chunks (thread-count independent).
@@ -221,11 +257,18 @@ public:
     void to_dense(float* out) const;
 
     /// Exclusive guard of this layer's state; every entry point holds it (rule: concurrency.hpp).
-    StateGuard guard() const { return StateGuard({&state_mutex_}); }
+    /// Its regions use the layer's own choice of team size (TeamChoice, parallel.hpp).
+    StateGuard guard() const { return StateGuard({&state_mutex_}, &team_); }
     const StateMutex& state_mutex() const { return state_mutex_; }
 
 private:
     BlockPattern pat_;         // see pattern()
+    // The parameters and gradients, named as in design.md (see weights(), params_in_place()).
+    std::vector<float> K, b, dK, db;
+    OptimizerState opt_;       // see optimizer_state()
+    std::vector<uint64_t> removed_pos_;   // see last_removed(); opt_ holds the same entries' state
+    std::vector<float> removed_K_;        // see last_removed_weights()
+    bool diverged_ = false;    // see diverged()
     int64_t grow_sorted(const std::vector<uint64_t>& pos, RegrowInit init, class Rng& rng, float pruned_bound);
     void init_weights(uint64_t seed);
     void draw_block_weights(int64_t r, int64_t p_begin, int64_t p_end, class Rng& rng, bool zero);
@@ -237,6 +280,7 @@ private:
     uint64_t forward_version_ = 0;  // pattern version seen by the last forward_rowmajor
     bool have_grad_ = false;        // backward_rowmajor ran after the last forward_rowmajor
     StateMutex state_mutex_;        // see guard()
+    TeamChoice team_;               // see guard()
 };
 
 /// Number of active blocks the ER init draws for this config (exposed for tests and docs).

@@ -262,9 +262,9 @@ void Network::update(float lr, const TrainConfig& cfg) {
     for (auto& layer : layers) layer->optimizer_step(o, num_threads);
     ++step;
     for (size_t l = 0; l < layers.size(); ++l) {
-        if (!layers[l]->diverged) continue;
+        if (!layers[l]->diverged()) continue;
         float big = 0.f;  // the largest |weight| or |bias| (NaN if one is NaN), for the message only
-        for (const auto* v : {&layers[l]->K, &layers[l]->b})
+        for (const auto* v : {&layers[l]->weights(), &layers[l]->bias()})
             for (float x : *v) big = (std::isnan(x) || std::isnan(big)) ? NAN : std::max(big, std::fabs(x));
         MC_CHECK_AS(std::overflow_error, false, "training diverged at step " << step << ": the update (lr " << lr
                         << ") made the weights of layer " << l << " NaN or infinite, or too large to compute with "

@@ -99,11 +99,12 @@ public:
     /// Bytes held by the training workspace's panels and per-batch buffers (capacity, not size).
     int64_t workspace_bytes() const;
 
-    /// Exclusive guard of the network's scratch and of every layer (rule: concurrency.hpp).
+    /// Exclusive guard of the network's scratch and of every layer (rule: concurrency.hpp). Its
+    /// regions use the network's own choice of team size (TeamChoice, parallel.hpp).
     StateGuard guard() const {
         std::vector<const StateMutex*> ms{&state_mutex_};
         for (const auto& l : layers) ms.push_back(&l->state_mutex());
-        return StateGuard(std::move(ms));
+        return StateGuard(std::move(ms), &team_);
     }
 
 private:
@@ -133,6 +134,7 @@ private:
     std::vector<double> sample_loss_;  // [B] per-sample loss, summed in order (thread-independent)
     std::vector<char> hit_;            // [B] 1 where the prediction is right
     StateMutex state_mutex_;           // see guard()
+    TeamChoice team_;                  // see guard()
 };
 
 }  // namespace motifcore

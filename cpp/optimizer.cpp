@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include "kernels.hpp"
 #include "layer.hpp"
@@ -96,6 +97,98 @@ void check_hyperparameters(const OptimConfig& c) {
     MC_CHECK(c.weight_decay >= 0.f && std::isfinite(c.weight_decay), "weight_decay must be >= 0, got " << c.weight_decay);
 }
 
+OptimizerState::OptimizerState(int64_t n_blocks, int64_t n_bias)
+    : vK_(static_cast<size_t>(n_blocks), 0.f), vb_(static_cast<size_t>(n_bias), 0.f) {}
+
+OptimizerState::OptimizerState(int64_t n_blocks, int64_t n_bias, std::vector<float> vK, std::vector<float> vb,
+                               std::vector<float> sK, std::vector<float> sb)
+    : vK_(std::move(vK)), vb_(std::move(vb)), sK_(std::move(sK)), sb_(std::move(sb)) {
+    const auto nK = static_cast<size_t>(n_blocks), nb = static_cast<size_t>(n_bias);
+    if (vK_.empty()) vK_.assign(nK, 0.f);
+    if (vb_.empty()) vb_.assign(nb, 0.f);
+    MC_CHECK(vK_.size() == nK && vb_.size() == nb, "momentum buffers have the wrong size");
+    MC_CHECK(sK_.empty() == sb_.empty(), "Adam second moments must be given for both weights and biases, or neither");
+    MC_CHECK(sK_.empty() || (sK_.size() == nK && sb_.size() == nb), "Adam second-moment buffers have the wrong size");
+}
+
+void OptimizerState::check_values() const {
+    for (const auto* v : {&vK_, &vb_, &sK_, &sb_})
+        for (float x : *v) MC_CHECK(std::isfinite(x), "layer state holds a NaN or infinite value");
+    for (const auto* v : {&sK_, &sb_})
+        for (float x : *v) MC_CHECK(x >= 0.f, "Adam second moments must be >= 0");
+}
+
+void OptimizerState::compact(const uint8_t* keep, int64_t n_removed) {
+    const int64_t nnz = static_cast<int64_t>(vK_.size());
+    const bool adam_state = has_second_moments();
+    forget_removed();
+    removed_v_.reserve(static_cast<size_t>(n_removed));   // exact: no growth by doubling
+    if (adam_state) removed_s_.reserve(static_cast<size_t>(n_removed));
+    int64_t q = 0;
+    for (int64_t p = 0; p < nnz; ++p) {
+        if (keep[p]) {
+            vK_[q] = vK_[p];
+            if (adam_state) sK_[q] = sK_[p];
+            ++q;
+        } else {
+            removed_v_.push_back(vK_[p]);
+            if (adam_state) removed_s_.push_back(sK_[p]);
+        }
+    }
+    vK_.resize(static_cast<size_t>(q));
+    if (adam_state) sK_.resize(static_cast<size_t>(q));
+}
+
+void OptimizerState::forget_removed() {
+    // Swapped with empty vectors, not cleared: the record of a large prune would stay allocated.
+    std::vector<float>().swap(removed_v_);
+    std::vector<float>().swap(removed_s_);
+}
+
+OptimizerState::Remap::Remap(const OptimizerState& s, size_t capacity) : s_(s) {
+    v_.reserve(capacity);
+    if (s_.has_second_moments()) sq_.reserve(capacity);
+}
+
+void OptimizerState::Remap::from_old(int64_t p) {
+    v_.push_back(s_.vK_[static_cast<size_t>(p)]);
+    if (s_.has_second_moments()) sq_.push_back(s_.sK_[static_cast<size_t>(p)]);
+}
+
+void OptimizerState::Remap::from_removed(size_t i) {
+    v_.push_back(s_.removed_v_[i]);
+    // A record taken before Adam's first update has no second moment: it starts at zero.
+    if (s_.has_second_moments()) sq_.push_back(s_.removed_s_.empty() ? 0.f : s_.removed_s_[i]);
+}
+
+void OptimizerState::Remap::zero() {
+    v_.push_back(0.f);
+    if (s_.has_second_moments()) sq_.push_back(0.f);
+}
+
+void OptimizerState::apply(Remap&& r) {
+    vK_ = std::move(r.v_);
+    if (has_second_moments()) sK_ = std::move(r.sq_);
+}
+
+void OptimizerState::prepare(Optimizer kind) {
+    if (kind == Optimizer::SGD) return;
+    if (sK_.size() != vK_.size()) sK_.assign(vK_.size(), 0.f);
+    if (sb_.size() != vb_.size()) sb_.assign(vb_.size(), 0.f);
+}
+
+bool OptimizerState::update_weights(const OptimConfig& c, float* w, const float* g, int num_threads) {
+    const auto n = static_cast<int64_t>(vK_.size());
+    if (c.kind == Optimizer::SGD) return sgd_update(c, c.weight_decay, w, vK_.data(), g, n, num_threads);
+    return adam_update(c, c.weight_decay, w, vK_.data(), sK_.data(), g, n, num_threads);
+}
+
+bool OptimizerState::update_bias(const OptimConfig& c, float* w, const float* g) {
+    const auto n = static_cast<int64_t>(vb_.size());
+    if (c.kind == Optimizer::SGD) return sgd_update(c, c.weight_decay, w, vb_.data(), g, n, 1);
+    return adam_update(c, c.weight_decay, w, vb_.data(), sb_.data(), g, n, 1);
+}
+
 void Layer::sgd_step(float lr, float momentum, float weight_decay, int num_threads) {
     OptimConfig c;
     c.lr = lr;
@@ -105,24 +198,14 @@ void Layer::sgd_step(float lr, float momentum, float weight_decay, int num_threa
 }
 
 void Layer::optimizer_step(const OptimConfig& c, int num_threads) {
-    if (c.kind != Optimizer::SGD) {
-        if (sK.size() != K.size()) sK.assign(K.size(), 0.f);
-        if (sb.size() != b.size()) sb.assign(b.size(), 0.f);
-    }
-    bool bad;
-    if (has_codebook()) {
+    opt_.prepare(c.kind);   // Adam's second moments of K are sized even while a codebook trains K
+    bool bad = false;       // with a codebook, K is regathered from the centroids: checked below
+    if (has_codebook())
         codebook_.step(c, dK, K, pat_.version(), num_threads);
-        bad = false;  // K is regathered from the centroids: checked below
-    } else if (c.kind == Optimizer::SGD) {
-        bad = sgd_update(c, c.weight_decay, K.data(), vK.data(), dK.data(), n_blocks(), num_threads);
-    } else {
-        bad = adam_update(c, c.weight_decay, K.data(), vK.data(), sK.data(), dK.data(), n_blocks(), num_threads);
-    }
-    if (c.kind == Optimizer::SGD)
-        bad |= sgd_update(c, c.weight_decay, b.data(), vb.data(), db.data(), n_bias(), 1);
     else
-        bad |= adam_update(c, c.weight_decay, b.data(), vb.data(), sb.data(), db.data(), n_bias(), 1);
-    diverged = bad || (has_codebook() && !params_finite(num_threads));
+        bad = opt_.update_weights(c, K.data(), dK.data(), num_threads);
+    bad |= opt_.update_bias(c, b.data(), db.data());
+    diverged_ = bad || (has_codebook() && !params_finite(num_threads));
 }
 
 void Layer::set_codebook(std::vector<int32_t> codes, std::vector<float> centroids, std::vector<float> v,

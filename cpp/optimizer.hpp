@@ -1,8 +1,11 @@
-// Optimizer settings of one in-place update and their check; the update itself is
-// Layer::optimizer_step (optimizer.cpp).
+// Optimizer settings of one in-place update, their check, the element-wise updates, and the
+// optimizer state of a layer (OptimizerState). Layer::optimizer_step (optimizer.cpp) runs one update
+// of a layer's K and b through its OptimizerState.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace motifcore {
 
@@ -31,5 +34,79 @@ bool adam_update(const OptimConfig& c, float wd, float* w, float* m, float* s, c
 /// Checks momentum, beta1, beta2 (in [0, 1)), eps (> 0) and weight_decay (>= 0), the settings a
 /// training call fixes for all of its steps (std::invalid_argument naming the first bad one).
 void check_hyperparameters(const OptimConfig& c);
+
+/// What the optimizer keeps between updates of one layer: the momentum of SGD, which is also
+/// Adam's first moment, and Adam's second moment, for the block weights K (one entry per active
+/// block, in the CSR order of the layer's pattern) and for the biases b (one per bias). The second
+/// moments are empty until the first Adam update sizes them. The state keeps no step count: Adam's
+/// bias correction takes t from each update's OptimConfig (a Network counts its own steps).
+///
+/// The per-block vectors follow the layer's pattern through the same two mutations as the pattern
+/// and K: compact (a keep mask; the removed entries go to a record of the last prune, in order) and
+/// a Remap built entry by entry while the pattern merges new positions (an entry keeps an old
+/// state, gets its state back from the record, or starts at zero). The owner (Layer) keeps the
+/// record's positions and weights, aligned entry by entry with this record.
+class OptimizerState {
+public:
+    OptimizerState() = default;
+    /// Zero momentum for n_blocks weights and n_bias biases, no Adam state, no prune record.
+    OptimizerState(int64_t n_blocks, int64_t n_bias);
+    /// A checkpoint's state for n_blocks weights and n_bias biases: vK / vb empty mean zero
+    /// momentum; sK and sb are both empty (no Adam state yet) or both sized. Checks the sizes only
+    /// (std::invalid_argument); check_values() checks the values.
+    OptimizerState(int64_t n_blocks, int64_t n_bias, std::vector<float> vK, std::vector<float> vb,
+                   std::vector<float> sK, std::vector<float> sb);
+    /// Throws std::invalid_argument if a value is NaN or infinite, or a second moment is negative.
+    void check_values() const;
+
+    const std::vector<float>& weight_velocity() const { return vK_; }  ///< [|P|] momentum / first moment of K
+    const std::vector<float>& bias_velocity() const { return vb_; }    ///< momentum / first moment of b
+    const std::vector<float>& weight_sq() const { return sK_; }        ///< [|P|] Adam second moment of K (or empty)
+    const std::vector<float>& bias_sq() const { return sb_; }          ///< Adam second moment of b (or empty)
+    bool has_second_moments() const { return !sK_.empty(); }
+
+    // ---- Pattern changes -----------------------------------------------------------------------
+    /// Keeps per-block entry p iff keep[p] != 0 (one flag per entry, the mask the pattern compacts
+    /// with), in order; the removed entries replace the prune record, in order. n_removed: how many
+    /// flags are 0 (reserves the record exactly).
+    void compact(const uint8_t* keep, int64_t n_removed);
+    /// Forgets the prune record (its memory is released).
+    void forget_removed();
+    /// The state of the removed entries (momentum; Adam's second moment, empty without Adam state).
+    const std::vector<float>& removed_velocity() const { return removed_v_; }
+    const std::vector<float>& removed_sq() const { return removed_s_; }
+
+    /// The per-block state of a new pattern, one call per entry in the new CSR order; apply()
+    /// installs it. A Remap dropped without apply (a merge that threw) leaves the state unchanged.
+    class Remap {
+    public:
+        void from_old(int64_t p);      ///< the entry that was at position p
+        void from_removed(size_t i);   ///< entry i of the prune record (its state comes back)
+        void zero();                   ///< a new entry: zero momentum and second moment
+
+    private:
+        friend class OptimizerState;
+        Remap(const OptimizerState& s, size_t capacity);
+        const OptimizerState& s_;
+        std::vector<float> v_, sq_;
+    };
+    /// Starts a Remap of up to `capacity` entries over this state.
+    Remap remap(size_t capacity) const { return Remap(*this, capacity); }
+    /// Installs the remapped per-block state (the biases' state is unchanged).
+    void apply(Remap&& r);
+
+    // ---- Updates -------------------------------------------------------------------------------
+    /// Sizes Adam's second moments (zero) on the first update of an Adam kind; nothing for SGD.
+    void prepare(Optimizer kind);
+    /// One update of the |P| block weights w from their gradient g (sgd_update / adam_update with
+    /// c.weight_decay, on up to num_threads threads). Returns true if an updated weight is unusable.
+    bool update_weights(const OptimConfig& c, float* w, const float* g, int num_threads);
+    /// One update of the biases w from their gradient g, on one thread; as update_weights.
+    bool update_bias(const OptimConfig& c, float* w, const float* g);
+
+private:
+    std::vector<float> vK_, vb_, sK_, sb_;
+    std::vector<float> removed_v_, removed_s_;   // state of the entries removed by the last compact
+};
 
 }  // namespace motifcore

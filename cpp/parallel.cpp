@@ -27,6 +27,9 @@ thread_local bool tls_inside = false;
 // Body of the last region this thread started outside any chunk: part of the next region's kind.
 thread_local uintptr_t tls_last_body = 0;
 
+// The team choice of the model whose guard this thread holds (TeamScope); nullptr: the pool's own.
+thread_local const TeamChoice* tls_team = nullptr;
+
 // Sets tls_inside for a scope and restores it, also when a chunk throws.
 class InsideScope {
 public:
@@ -68,6 +71,10 @@ inline uint64_t mix(uint64_t x) {
     x *= 0x9e3779b97f4a7c15ULL;
     return x ^ (x >> 29);
 }
+
+}  // namespace
+
+namespace detail {
 
 // ---- How many threads a region gets --------------------------------------------------------
 //
@@ -195,6 +202,12 @@ private:
     std::array<Kind, 256> table_{};
 };
 
+}  // namespace detail
+
+using detail::TeamChooser;
+
+namespace {
+
 // One job at a time, submitted by the thread that holds submit_. The job's state word is
 // 2 * generation + open. To claim chunks a worker counts itself in active_, checks that the job it
 // was woken for is still open (both sequentially consistent), takes a range of chunk indices and
@@ -208,12 +221,14 @@ private:
 // 1/16 of a region on two threads.
 class Pool {
 public:
-    // Runs the job on up to `threads` threads (>= 2) with the team the chooser picks for its kind;
-    // false if another caller has the pool.
-    bool try_run(int64_t n, int threads, void (*call)(void*, int64_t), void* ctx, uint64_t key) {
+    // Runs the job on up to `threads` threads (>= 2) with the team that `choice` (nullptr: the
+    // pool's own) picks for its kind; false if another caller has the pool.
+    bool try_run(int64_t n, int threads, void (*call)(void*, int64_t), void* ctx, uint64_t key,
+                 const TeamChoice* choice) {
         std::unique_lock<std::mutex> submit(submit_, std::try_to_lock);
         if (!submit.owns_lock() || stopping_.load()) return false;
-        const int team = chooser_.full() ? threads : std::max(1, threads / 2);
+        TeamChooser& chooser = choice ? choice->chooser() : chooser_;
+        const int team = chooser.full() ? threads : std::max(1, threads / 2);
         const auto start = std::chrono::steady_clock::now();
         bool stall = false;
         if (team <= 1) {
@@ -223,8 +238,8 @@ public:
             stall = run_team(n, team, call, ctx, start);
         }
         ++(team == threads ? counts_.full : counts_.reduced);
-        chooser_.record(key, micros_since(start), stall);
-        spin_micros_.store(chooser_.quiet() ? kQuietSpinMicros : kSpinMicros, std::memory_order_relaxed);
+        chooser.record(key, micros_since(start), stall);
+        spin_micros_.store(chooser.quiet() ? kQuietSpinMicros : kSpinMicros, std::memory_order_relaxed);
         return true;
     }
 
@@ -398,7 +413,7 @@ private:
     std::mutex submit_;                  // held by the one caller using the pool
     std::atomic<bool> stopping_{false};  // shutdown waiting: callers run inline
     std::vector<std::thread> threads_;   // guarded by submit_
-    TeamChooser chooser_;                // guarded by submit_
+    TeamChooser chooser_;                // regions outside a model's guard; guarded by submit_
     PoolCounts counts_;                  // guarded by submit_
 
     std::mutex m_;
@@ -483,10 +498,26 @@ void parallel_run(int64_t n_chunks, int threads, void (*call)(void*, int64_t), v
             const int t = static_cast<int>(std::min<int64_t>(usable_threads(threads), n_chunks));
             const uint64_t key = mix(body) ^ mix(static_cast<uint64_t>(n_chunks) << 8 | static_cast<uint64_t>(t)) ^
                                  (mix(before) << 1);
-            if (t > 1 && pool().try_run(n_chunks, t, call, ctx, key)) return;
+            if (t > 1 && pool().try_run(n_chunks, t, call, ctx, key, tls_team)) return;
         }
     }
     for (int64_t c = 0; c < n_chunks; ++c) call(ctx, c);
+}
+
+TeamChoice::TeamChoice() noexcept = default;
+TeamChoice::~TeamChoice() = default;
+TeamChoice::TeamChoice(const TeamChoice&) noexcept {}
+TeamChoice& TeamChoice::operator=(const TeamChoice&) noexcept { return *this; }
+
+TeamChooser& TeamChoice::chooser() const {
+    if (!impl_) impl_ = std::make_unique<TeamChooser>();
+    return *impl_;
+}
+
+TeamScope::TeamScope(const TeamChoice* choice) noexcept : saved_(tls_team) { tls_team = choice; }
+TeamScope::TeamScope(TeamScope&& o) noexcept : saved_(o.saved_), owns_(o.owns_) { o.owns_ = false; }
+TeamScope::~TeamScope() {
+    if (owns_) tls_team = saved_;
 }
 
 int pool_workers() { return pool().workers(); }

@@ -17,7 +17,9 @@
 // How many threads a region gets adapts to the machine (parallel.cpp, TeamChooser): the thread
 // count asked for while that is fastest; after regions that stalled on a descheduled worker, a
 // trial of half the threads (one for two) timed against the full team, kept while it is faster and
-// probed again later.
+// probed again later. That choice belongs to a model (TeamChoice, owned by each Layer and Network
+// and made current by its guard), so stalls seen while one model runs do not shrink the team of
+// another; regions started outside a model's guard share the pool's own choice.
 // Which thread runs a chunk changes; the chunks, and so the results, do not.
 #pragma once
 
@@ -30,6 +32,45 @@
 #include <vector>
 
 namespace motifcore {
+
+namespace detail {
+class TeamChooser;  // parallel.cpp
+}
+
+/// One model's choice of how many threads its regions get (the timing described above). A Layer
+/// and a Network each own one; their guard makes it current on the calling thread for the call
+/// (TeamScope in StateGuard, concurrency.hpp). Made on the first region that uses it (about 18 KB
+/// of timing state). A copy starts afresh, with the full team. Only the team size depends on it.
+class TeamChoice {
+public:
+    TeamChoice() noexcept;
+    ~TeamChoice();
+    TeamChoice(const TeamChoice&) noexcept;
+    TeamChoice& operator=(const TeamChoice&) noexcept;  ///< keeps its own timing state
+    /// The timing state, made on first use. Only the pool calls it, for the thread that holds the
+    /// owning model's guard, so one thread at a time.
+    detail::TeamChooser& chooser() const;
+
+private:
+    mutable std::unique_ptr<detail::TeamChooser> impl_;
+};
+
+/// While it lives, the parallel regions this thread starts use `choice` (nullptr: the pool's own
+/// choice); the thread's previous choice comes back when it ends. Nests; moving hands the restore
+/// over. `choice` must outlive the scope.
+class TeamScope {
+public:
+    explicit TeamScope(const TeamChoice* choice) noexcept;
+    TeamScope(TeamScope&& o) noexcept;
+    TeamScope(const TeamScope&) = delete;
+    TeamScope& operator=(const TeamScope&) = delete;
+    TeamScope& operator=(TeamScope&&) = delete;
+    ~TeamScope();
+
+private:
+    const TeamChoice* saved_;
+    bool owns_ = true;
+};
 
 /// How long a waiting thread (worker or caller) spins before it sleeps, in microseconds: on a
 /// quiet machine (the full team ran its last phase without a stall) long enough to cover the serial
@@ -135,8 +176,8 @@ int usable_threads(int requested);
 /// Worker threads the pool holds now (it grows on demand, to the largest thread count asked - 1).
 int pool_workers();
 
-/// Regions the pool has run (so far, in this process) with the full thread count asked for and
-/// with a reduced team (half of it), by the choice of the pool's per-region-kind timing.
+/// Regions the pool has run (so far, in this process, for every model) with the full thread count
+/// asked for and with a reduced team (half of it), by the choice of the per-region-kind timing.
 struct PoolCounts {
     int64_t full = 0, reduced = 0;
 };

@@ -3,9 +3,12 @@
 ``dump`` trains ``37-101-67-5`` MLPs (residual motifs for m = 2, 3) for four steps (batches 13, 1,
 130, 17; dropout on the third) with SGD and Adam, for m in {1, 2, 3}, 1 and 2 threads, on every
 SIMD level this CPU has, and saves losses, weights, biases, gradients and the logits of 50 further
-samples; it also saves MotifLayer ``203 -> 77`` (ReLU) forward outputs, input gradients and weight
-and bias gradients at batch 1, 3, 17 and 130. ``compare`` reports every array whose bytes differ.
-A kernel change that keeps each element's summation order must leave all of them identical.
+samples; then it evolves each network (SET, a drop and a regrowth that brings half of the dropped
+blocks back with their optimizer state, CHT), trains two more steps and saves the whole state
+(pattern, weights, momentum, Adam moments). It also saves MotifLayer ``203 -> 77`` (ReLU) forward
+outputs, input gradients and weight and bias gradients at batch 1, 3, 17 and 130. ``compare``
+reports every array whose bytes differ. A kernel change that keeps each element's summation order
+must leave all of them identical.
 
     /path/to/old/venv/bin/python scripts/bitwise_ab.py dump /tmp/old.npz
     /path/to/new/venv/bin/python scripts/bitwise_ab.py dump /tmp/new.npz
@@ -48,6 +51,18 @@ def dump(path: str) -> None:
                         out[key + f"/gW{i}"] = layer.grad_weights
                         out[key + f"/gb{i}"] = layer.grad_bias
                     out[key + "/proba"] = net.predict_proba(r.standard_normal((50, 37)).astype(np.float32))
+                    net.evolve(0.3, seed=5)
+                    first = net.layers[0]
+                    first.prune_smallest(first.n_blocks // 4)
+                    first.grow_at(first.last_removed[::2])   # these come back with their old state
+                    net.evolve_cht(0.2, seed=7)
+                    for batch in (29, 7):
+                        x = r.standard_normal((batch, 37)).astype(np.float32)
+                        y = r.integers(0, 5, batch)
+                        losses.append(net.train_step(x, y, lr=0.05, optimizer=opt))
+                    out[key + "/evolved/loss"] = np.array(losses)
+                    for name, value in net.get_state().items():
+                        out[key + "/evolved/" + name] = np.asarray(value)
                 for batch in (1, 3, 17, 130):
                     layer = MotifLayer(203, 77, motif=m, density=0.2, seed=3, activation="relu", num_threads=t)
                     x = rng.standard_normal((batch, 203)).astype(np.float32)

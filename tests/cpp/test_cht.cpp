@@ -81,7 +81,7 @@ void test_evolve_threads_and_size() {
     }
     for (int l = 0; l < 3; ++l) {
         EXPECT(a[l]->n_blocks() == before[l]);
-        EXPECT(a[l]->pattern().indices() == b[l]->pattern().indices() && a[l]->pattern().indptr() == b[l]->pattern().indptr() && a[l]->K == b[l]->K);
+        EXPECT(a[l]->pattern().indices() == b[l]->pattern().indices() && a[l]->pattern().indptr() == b[l]->pattern().indptr() && a[l]->weights() == b[l]->weights());
     }
     bool threw = false;
     try {

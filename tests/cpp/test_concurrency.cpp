@@ -54,7 +54,8 @@ void writer_step(Network& net, const Data& d, int k) {
     } else {
         Layer& l = *net.layers[1];
         const auto g = l.guard();
-        l.set_state(l.pattern().indptr(), l.pattern().indices(), l.K, l.b, l.vK, l.vb);
+        l.set_state(l.pattern().indptr(), l.pattern().indices(), l.weights(), l.bias(),
+                    l.optimizer_state().weight_velocity(), l.optimizer_state().bias_velocity());
     }
 }
 
@@ -99,8 +100,8 @@ void test_readers_and_writer() {
     EXPECT(answers.load() > 0);
     for (size_t l = 0; l < 2; ++l) {
         EXPECT(net->layers[l]->pattern().indices() == serial->layers[l]->pattern().indices());
-        EXPECT(net->layers[l]->K == serial->layers[l]->K);
-        EXPECT(net->layers[l]->b == serial->layers[l]->b);
+        EXPECT(net->layers[l]->weights() == serial->layers[l]->weights());
+        EXPECT(net->layers[l]->bias() == serial->layers[l]->bias());
     }
 }
 

@@ -67,7 +67,7 @@ void test_er_pattern_and_transpose() {
             EXPECT(l.pattern().t_pos()[q] >= l.pattern().indptr()[l.pattern().t_rows()[q]] && l.pattern().t_pos()[q] < l.pattern().indptr()[l.pattern().t_rows()[q] + 1]);  // in row t_rows[q]
         }
     Layer twin(c);
-    EXPECT(twin.pattern().indices() == l.pattern().indices() && twin.K == l.K);        // deterministic for a seed
+    EXPECT(twin.pattern().indices() == l.pattern().indices() && twin.weights() == l.weights());        // deterministic for a seed
 }
 
 // The transposed index against an independent construction: entry positions stably sorted by
@@ -112,12 +112,13 @@ void test_forward_matches_dense() {
     const int64_t B = 4;
     std::vector<float> x(B * l.n_in), out(B * l.n_out), W(l.n_out * l.n_in);
     for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.7f * static_cast<float>(i));
-    for (size_t i = 0; i < l.b.size(); ++i) l.b[i] = 0.01f * static_cast<float>(i);
+    const motifcore::FloatSpan bias = l.params_in_place().b;
+    for (int64_t i = 0; i < bias.size; ++i) bias[i] = 0.01f * static_cast<float>(i);
     l.forward_rowmajor(x.data(), B, out.data(), 2);
     l.to_dense(W.data());
     for (int64_t s = 0; s < B; ++s)
         for (int64_t i = 0; i < l.n_out; ++i) {
-            double ref = l.b[i];
+            double ref = l.bias()[i];
             for (int64_t j = 0; j < l.n_in; ++j) ref += static_cast<double>(W[i * l.n_in + j]) * x[s * l.n_in + j];
             EXPECT(std::fabs(out[s * l.n_out + i] - ref) < 1e-5);
         }
@@ -125,35 +126,36 @@ void test_forward_matches_dense() {
 
 void test_sgd_and_adam_steps() {
     Layer l(config(20, 10, 1, 1, 0.5, 1));
-    for (size_t p = 0; p < l.dK.size(); ++p) l.dK[p] = 0.1f * static_cast<float>(p % 7) - 0.3f;
-    const auto K0 = l.K, g = l.dK;
+    const motifcore::FloatSpan dK = l.params_in_place().dK;
+    for (int64_t p = 0; p < dK.size; ++p) dK[p] = 0.1f * static_cast<float>(p % 7) - 0.3f;
+    const auto K0 = l.weights(), g = l.grad_weights();
     l.sgd_step(0.1f, 0.9f, 0.01f, 1);                         // v = g + wd*w (v was 0); w -= lr*v
-    for (size_t p = 0; p < K0.size(); ++p) EXPECT(std::fabs(l.K[p] - (K0[p] - 0.1f * (g[p] + 0.01f * K0[p]))) < 1e-6);
+    for (size_t p = 0; p < K0.size(); ++p) EXPECT(std::fabs(l.weights()[p] - (K0[p] - 0.1f * (g[p] + 0.01f * K0[p]))) < 1e-6);
     motifcore::OptimConfig c;
     c.kind = motifcore::Optimizer::Adam;
     c.lr = 0.01f;
     c.weight_decay = 0.f;
     Layer a(config(20, 10, 1, 1, 0.5, 1));
-    a.dK = g;
-    const auto A0 = a.K;
+    std::copy(g.begin(), g.end(), a.params_in_place().dK.begin());
+    const auto A0 = a.weights();
     a.optimizer_step(c, 1);                                   // first Adam step moves each weight by ~lr*sign(g)
     for (size_t p = 0; p < A0.size(); ++p)
-        if (std::fabs(g[p]) > 1e-3f) EXPECT(std::fabs((A0[p] - a.K[p]) - 0.01f * (g[p] > 0 ? 1.f : -1.f)) < 1e-4);
+        if (std::fabs(g[p]) > 1e-3f) EXPECT(std::fabs((A0[p] - a.weights()[p]) - 0.01f * (g[p] > 0 ? 1.f : -1.f)) < 1e-4);
     EXPECT(l.grad_sq_norm(1) == l.grad_sq_norm(4));           // fixed chunks: thread-count independent
 }
 
 void test_prune_regrow() {
     Layer l(config(64, 48, 2, 2, 0.3, 9));
     const int64_t nb = l.n_blocks();
-    std::vector<float> mags(l.K.size());
-    for (size_t p = 0; p < l.K.size(); ++p) mags[p] = std::fabs(l.K[p]);
+    std::vector<float> mags(l.weights().size());
+    for (size_t p = 0; p < mags.size(); ++p) mags[p] = std::fabs(l.weights()[p]);
     std::sort(mags.begin(), mags.end());
     Layer twin = l;
     const auto stats = l.prune_regrow(0.25, 42, motifcore::RegrowInit::Zero);
     EXPECT(stats.removed == std::llround(0.25 * nb));
     EXPECT(stats.threshold == mags[stats.removed - 1]);       // the k smallest |K| were pruned
     EXPECT(l.n_blocks() == nb && rows_sorted_unique(l));
-    EXPECT(std::count(l.K.begin(), l.K.end(), 0.f) >= stats.removed);  // regrown at zero
+    EXPECT(std::count(l.weights().begin(), l.weights().end(), 0.f) >= stats.removed);  // regrown at zero
     twin.prune_regrow(0.25, 42, motifcore::RegrowInit::Zero);
     EXPECT(twin.pattern().indices() == l.pattern().indices() && twin.pattern().indptr() == l.pattern().indptr());      // deterministic for a seed
 }
@@ -161,13 +163,16 @@ void test_prune_regrow() {
 void test_prune_grow_primitives() {
     Layer l(config(40, 30, 1, 1, 0.3, 5));
     const int64_t nb = l.n_blocks();
-    std::vector<float> vk(l.vK.size());
+    std::vector<float> vk(static_cast<size_t>(nb));
     for (size_t p = 0; p < vk.size(); ++p) vk[p] = 0.001f * static_cast<float>(p);
-    l.vK = vk;
-    EXPECT(l.prune_smallest(10) == 10 && l.n_blocks() == nb - 10 && l.last_removed_pos.size() == 10);
+    l.set_state(l.pattern().indptr(), l.pattern().indices(), l.weights(), l.bias(), vk, {});
+    EXPECT(l.optimizer_state().weight_velocity() == vk);
+    EXPECT(l.prune_smallest(10) == 10 && l.n_blocks() == nb - 10 && l.last_removed().size() == 10);
+    EXPECT(l.optimizer_state().weight_velocity().size() == static_cast<size_t>(nb - 10));
     // re-activating the removed positions restores their weights and momentum exactly
-    const auto pos = l.last_removed_pos;
-    const auto oldK = l.last_removed_K, oldV = l.last_removed_vK;
+    const auto pos = l.last_removed();
+    const auto oldK = l.last_removed_weights(), oldV = l.optimizer_state().removed_velocity();
+    EXPECT(oldV.size() == 10);
     EXPECT(l.grow_at(pos.data(), static_cast<int64_t>(pos.size()), motifcore::RegrowInit::Zero) == 10);
     EXPECT(l.n_blocks() == nb && rows_sorted_unique(l));
     for (size_t i = 0; i < pos.size(); ++i) {
@@ -175,12 +180,12 @@ void test_prune_grow_primitives() {
         const int32_t c = static_cast<int32_t>(pos[i] % l.G_in);
         const auto it = std::lower_bound(l.pattern().indices().begin() + l.pattern().indptr()[r], l.pattern().indices().begin() + l.pattern().indptr()[r + 1], c);
         const auto p = it - l.pattern().indices().begin();
-        EXPECT(l.K[p] == oldK[i] && l.vK[p] == oldV[i]);
+        EXPECT(l.weights()[p] == oldK[i] && l.optimizer_state().weight_velocity()[p] == oldV[i]);
     }
     // growth at random never lands on a just-removed position
     l.prune_below(1e9f, 5);
     EXPECT(l.n_blocks() == 5);
-    const auto removed = l.last_removed_pos;
+    const auto removed = l.last_removed();
     l.grow_random(200, 3, motifcore::RegrowInit::Zero);
     for (int64_t r = 0; r < l.G_out; ++r)
         for (int64_t p = l.pattern().indptr()[r]; p < l.pattern().indptr()[r + 1]; ++p) {
@@ -199,6 +204,71 @@ void test_prune_grow_primitives() {
     EXPECT(a.positions.size() == 50 && a.positions == b.positions && a.scores == b.scores);
 }
 
+// The optimizer state follows the pattern: a compaction keeps each surviving block's momentum and
+// Adam second moment, in order, and records the removed ones; growing a removed position back
+// restores them, a new position starts at zero; the biases' state does not move.
+void test_optimizer_state_follows_pattern() {
+    Layer l(config(40, 30, 1, 1, 0.3, 5));
+    const int64_t nb = l.n_blocks();
+    const motifcore::ParamSpans in_place = l.params_in_place();
+    for (int64_t p = 0; p < in_place.dK.size; ++p) in_place.dK[p] = 0.01f * static_cast<float>(p % 13) - 0.05f;
+    for (int64_t i = 0; i < in_place.db.size; ++i) in_place.db[i] = 0.02f * static_cast<float>(i % 5);
+    motifcore::OptimConfig c;
+    c.kind = motifcore::Optimizer::Adam;
+    l.optimizer_step(c, 1);
+    const motifcore::OptimizerState before = l.optimizer_state();
+    const std::vector<int64_t> indptr = l.pattern().indptr();
+    const std::vector<int32_t> indices = l.pattern().indices();
+    EXPECT(before.has_second_moments() && before.weight_sq().size() == static_cast<size_t>(nb));
+    std::vector<uint8_t> keep(static_cast<size_t>(nb), 1);
+    for (int64_t p = 0; p < nb; p += 3) keep[p] = 0;
+    const int64_t removed = l.keep_where(keep.data());
+    const motifcore::OptimizerState& st = l.optimizer_state();
+    size_t q = 0, k = 0;
+    bool moved = true;
+    for (int64_t p = 0; p < nb; ++p) {
+        const auto& v = keep[p] ? st.weight_velocity() : st.removed_velocity();
+        const auto& s2 = keep[p] ? st.weight_sq() : st.removed_sq();
+        const size_t i = keep[p] ? q++ : k++;
+        moved = moved && v[i] == before.weight_velocity()[p] && s2[i] == before.weight_sq()[p];
+    }
+    EXPECT(moved && q == st.weight_velocity().size() && q == st.weight_sq().size());
+    EXPECT(static_cast<int64_t>(k) == removed && st.removed_sq().size() == k);
+    EXPECT(st.bias_velocity() == before.bias_velocity() && st.bias_sq() == before.bias_sq());
+    // Grow the removed positions back, and one position that was never active.
+    std::vector<uint64_t> grow = l.last_removed();
+    uint64_t fresh = 0;
+    auto was_active = [&](uint64_t pos) {
+        const int64_t r = static_cast<int64_t>(pos / l.G_in);
+        return std::binary_search(indices.begin() + indptr[r], indices.begin() + indptr[r + 1],
+                                  static_cast<int32_t>(pos % l.G_in));
+    };
+    while (was_active(fresh)) ++fresh;
+    grow.insert(std::lower_bound(grow.begin(), grow.end(), fresh), fresh);
+    EXPECT(l.grow_at(grow.data(), static_cast<int64_t>(grow.size()), motifcore::RegrowInit::Zero) == removed + 1);
+    EXPECT(st.removed_velocity().empty() && st.removed_sq().empty());   // the record is used up
+    bool restored = st.weight_velocity().size() == static_cast<size_t>(nb + 1);
+    for (int64_t r = 0; restored && r < l.G_out; ++r)
+        for (int64_t p = l.pattern().indptr()[r]; p < l.pattern().indptr()[r + 1]; ++p) {
+            const uint64_t pos = static_cast<uint64_t>(r * l.G_in + l.pattern().indices()[p]);
+            if (pos == fresh) {
+                restored = restored && st.weight_velocity()[p] == 0.f && st.weight_sq()[p] == 0.f;
+                continue;
+            }
+            const auto old = std::lower_bound(indices.begin() + indptr[r], indices.begin() + indptr[r + 1],
+                                              l.pattern().indices()[p]) - indices.begin();
+            restored = restored && st.weight_velocity()[p] == before.weight_velocity()[old] &&
+                       st.weight_sq()[p] == before.weight_sq()[old];
+        }
+    EXPECT(restored);
+    // A checkpoint's state: sizes checked by the constructor, values by check_values.
+    EXPECT(throws<std::invalid_argument>([] { motifcore::OptimizerState(3, 2, {1.f, 2.f}, {}, {}, {}); }));
+    EXPECT(throws<std::invalid_argument>([] { motifcore::OptimizerState(1, 1, {}, {}, {0.f}, {}); }));
+    EXPECT(throws<std::invalid_argument>([] { motifcore::OptimizerState(1, 1, {}, {}, {-1.f}, {0.f}).check_values(); }));
+    const motifcore::OptimizerState zero(2, 1, {}, {}, {}, {});
+    EXPECT(zero.weight_velocity() == std::vector<float>(2, 0.f) && !zero.has_second_moments());
+}
+
 void test_checks_throw() {
     EXPECT(throws<std::invalid_argument>([] { motifcore::target_blocks(config(10, 10, 0, 1, 0.1, 0)); }));
     EXPECT(throws<std::invalid_argument>([] { motifcore::target_blocks(config(10, 10, 1, 0, 0.1, 0)); }));
@@ -206,7 +276,7 @@ void test_checks_throw() {
     Layer l(config(8, 8, 1, 1, 0.5, 0));
     auto idx = l.pattern().indices();
     std::reverse(idx.begin(), idx.end());
-    EXPECT(throws<std::invalid_argument>([&] { l.set_state(l.pattern().indptr(), idx, l.K, l.b, {}, {}); }));
+    EXPECT(throws<std::invalid_argument>([&] { l.set_state(l.pattern().indptr(), idx, l.weights(), l.bias(), {}, {}); }));
 }
 
 // Runs parallel_for over [0, n) and returns whether every index was visited exactly once.
@@ -330,6 +400,35 @@ void test_pool_runs_fewer_threads_while_workers_stall() {
     EXPECT(motifcore::pool_counts().full >= full0 + 200);
 }
 
+// The team choice belongs to a model: stalls under model a's choice bring a's regions to the
+// reduced team, while model b's regions keep the full team, and a's choice stays its own.
+void test_pool_team_choice_is_per_model() {
+    if (motifcore::usable_threads(2) < 2) return;  // one CPU: every region runs inline anyway
+    const motifcore::TeamChoice a, b;
+    bool each_once = true;
+    {
+        const motifcore::TeamScope in_a(&a);
+        const int64_t reduced0 = motifcore::pool_counts().reduced;
+        for (int k = 0; k < 4000 && motifcore::pool_counts().reduced < reduced0 + 100; ++k)
+            each_once = region_with_slow_workers(64, true) && each_once;
+        EXPECT(motifcore::pool_counts().reduced >= reduced0 + 100);
+    }
+    {
+        // Fewer regions than a phase: b's first phase runs the full team, stalls or not.
+        const motifcore::TeamScope in_b(&b);
+        const motifcore::PoolCounts before = motifcore::pool_counts();
+        for (int k = 0; k < 50; ++k) each_once = region_with_slow_workers(64, true) && each_once;
+        EXPECT(motifcore::pool_counts().full == before.full + 50 && motifcore::pool_counts().reduced == before.reduced);
+    }
+    {
+        const motifcore::TeamScope in_a(&a);
+        const int64_t reduced0 = motifcore::pool_counts().reduced;
+        each_once = region_with_slow_workers(64, true) && each_once;
+        EXPECT(motifcore::pool_counts().reduced == reduced0 + 1);
+    }
+    EXPECT(each_once);
+}
+
 void test_state_pool() {
     // Every index's contribution lands in exactly one leased object; objects are reused, so a
     // parallel loop makes at most one per thread and an inline loop exactly one.
@@ -356,7 +455,8 @@ void test_kd_loss() {
     // One linear 2 -> 2 layer with zero weights and biases: on x = 0 the logits are [0, 0].
     // Teacher logits [ln 3, 0], y = 0, T = 2, lambda = 0.5: loss 0.419255, dL/dz = [-0.383975, 0.383975].
     auto layer = std::make_shared<Layer>(config(2, 2, 1, 1, 1.0, 0));
-    std::fill(layer->K.begin(), layer->K.end(), 0.f);
+    const motifcore::FloatSpan K = layer->params_in_place().K;
+    std::fill(K.begin(), K.end(), 0.f);
     motifcore::Network net({layer}, 1);
     const float x[2] = {0.f, 0.f}, teacher[2] = {std::log(3.f), 0.f};
     const int64_t y[1] = {0};
@@ -368,7 +468,7 @@ void test_kd_loss() {
     kd.lambda = 0.5f;
     const double loss = net.train_step(x, y, 1, 0.f, cfg, kd);
     EXPECT(std::fabs(loss - 0.419255) < 1e-5);
-    EXPECT(std::fabs(layer->db[0] + 0.383975f) < 1e-5 && std::fabs(layer->db[1] - 0.383975f) < 1e-5);
+    EXPECT(std::fabs(layer->grad_bias()[0] + 0.383975f) < 1e-5 && std::fabs(layer->grad_bias()[1] - 0.383975f) < 1e-5);
     kd.lambda = 0.f;                                          // lambda = 0: cross-entropy, ln 2
     EXPECT(std::fabs(net.train_step(x, y, 1, 0.f, cfg, kd) - std::log(2.0)) < 1e-12);
     kd.lambda = 2.f;
@@ -379,8 +479,9 @@ void test_codebook_step() {
     // Codes [0, 1, 0, 1], dK = [1, 2, 3, 4]: centroid gradients [4, 6]; SGD lr 0.1, no momentum.
     Layer l(config(2, 2, 1, 1, 1.0, 0));
     l.set_codebook({0, 1, 0, 1}, {1.f, 2.f});
-    EXPECT(l.K == std::vector<float>({1.f, 2.f, 1.f, 2.f}));
-    l.dK = {1.f, 2.f, 3.f, 4.f};
+    EXPECT(l.weights() == std::vector<float>({1.f, 2.f, 1.f, 2.f}));
+    const std::vector<float> grad{1.f, 2.f, 3.f, 4.f};
+    std::copy(grad.begin(), grad.end(), l.params_in_place().dK.begin());
     motifcore::OptimConfig c;
     c.lr = 0.1f;
     c.momentum = 0.f;
@@ -388,7 +489,7 @@ void test_codebook_step() {
     l.optimizer_step(c, 2);
     EXPECT(l.codebook().grad() == std::vector<float>({4.f, 6.f}));
     EXPECT(std::fabs(l.codebook().centroids()[0] - 0.6f) < 1e-6 && std::fabs(l.codebook().centroids()[1] - 1.4f) < 1e-6);
-    EXPECT(l.K[0] == l.codebook().centroids()[0] && l.K[3] == l.codebook().centroids()[1]);
+    EXPECT(l.weights()[0] == l.codebook().centroids()[0] && l.weights()[3] == l.codebook().centroids()[1]);
     EXPECT(throws<std::invalid_argument>([&] { l.set_codebook({0, 3, 0, 1}, {1.f, 2.f}); }));
 }
 
@@ -510,7 +611,7 @@ void test_dense_layer_path() {
             gin.assign(B * l.n_in, 0.f);
             l.forward_rowmajor(x.data(), B, out.data(), 2);
             l.backward_rowmajor(g.data(), B, gin.data(), 2);
-            dK = l.dK;
+            dK = l.grad_weights();
         };
         std::vector<float> o1, gi1, dk1, o2, gi2, dk2;
         run(true, o1, gi1, dk1);
@@ -585,6 +686,7 @@ int main() {
         {"sgd_and_adam_steps", test_sgd_and_adam_steps},
         {"prune_regrow", test_prune_regrow},
         {"prune_grow_primitives", test_prune_grow_primitives},
+        {"optimizer_state_follows_pattern", test_optimizer_state_follows_pattern},
         {"checks_throw", test_checks_throw},
         {"kd_loss", test_kd_loss},
         {"codebook_step", test_codebook_step},
@@ -593,6 +695,7 @@ int main() {
         {"pool_concurrent_submitters", test_pool_concurrent_submitters},
         {"pool_exceptions_and_shutdown", test_pool_exceptions_and_shutdown},
         {"pool_runs_fewer_threads_while_workers_stall", test_pool_runs_fewer_threads_while_workers_stall},
+        {"pool_team_choice_is_per_model", test_pool_team_choice_is_per_model},
         {"state_pool", test_state_pool},
         {"layout_transposes", test_layout_transposes},
         {"dense_gemm", test_dense_gemm},
