@@ -251,7 +251,7 @@ void Network::update(float lr, const TrainConfig& cfg) {
     for (size_t l = 0; l < cfg.weight_grad_factor.size(); ++l) {
         const float f = cfg.weight_grad_factor[l];
         if (f == 1.f) continue;
-        for (float& g : layers[l]->dK) g *= f;
+        for (float& g : layers[l]->params_in_place().dK) g *= f;   // the paper's 1/m, before clipping
     }
     if (cfg.max_grad_norm > 0.f) {
         double sq = 0.0;
