@@ -226,7 +226,7 @@ void bind_evolution(LayerClass& cls) {
              const auto s = locked(l, [&] { return l.prune_regrow(zeta, seed, init); });
              return std::make_pair(s.removed, s.threshold);
          }, py::arg("zeta"), py::arg("seed"), py::arg("regrow") = "he",
-         "SET step in place; regrow is 'he', 'zero' or 'pruned'; returns (blocks removed == regrown, "
+         "SET step in place; regrow is 'he', 'zero', 'pruned' or 'normal'; returns (blocks removed == regrown, "
          "largest pruned |K|).")
         .def("keep_where", [](Layer& l, const py::array_t<uint8_t, py::array::c_style>& keep) {
                 if (keep.ndim() != 1 || keep.shape(0) != l.n_blocks())
