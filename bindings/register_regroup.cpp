@@ -11,7 +11,7 @@ void register_regroup(py::module_& m) {
                                int64_t k_out, int64_t k_in, const i64array& indptr, const i32array& indices,
                                const farray& weights, const farray& bias_values, const farray& weight_velocity,
                                const farray& bias_velocity, const farray& weight_sq, const farray& bias_sq,
-                               int64_t budget, int64_t num_threads) {
+                               int64_t budget, bool keep_norm, int64_t num_threads) {
               if (bias != "neuron" && bias != "motif")
                   throw py::value_error("bias must be 'neuron' or 'motif', got '" + bias + "'");
               for (const py::array* a : {static_cast<const py::array*>(&indptr), static_cast<const py::array*>(&indices),
@@ -29,7 +29,7 @@ void register_regroup(py::module_& m) {
               motifcore::RegroupStats st;
               {
                   py::gil_scoped_release release;
-                  r = motifcore::regroup_blocks(g, a, k_out, k_in, budget, nt, &st);
+                  r = motifcore::regroup_blocks(g, a, k_out, k_in, budget, keep_norm, nt, &st);
               }
               py::dict out;
               out["indptr"] = from_vector(r.indptr);
@@ -42,17 +42,18 @@ void register_regroup(py::module_& m) {
               out["bias_sq"] = from_vector(r.sb);
               out["covered"] = st.covered;
               out["kept"] = st.kept;
+              out["scale"] = st.scale;
               return out;
           }, py::arg("n_out"), py::arg("n_in"), py::arg("m_out"), py::arg("m_in"), py::arg("bias"), py::arg("k_out"),
           py::arg("k_in"), py::arg("indptr").noconvert(), py::arg("indices").noconvert(),
           py::arg("weights").noconvert(), py::arg("bias_values").noconvert(),
           py::arg("weight_velocity").noconvert(), py::arg("bias_velocity").noconvert(),
           py::arg("weight_sq").noconvert(), py::arg("bias_sq").noconvert(), py::arg("budget") = -1,
-          py::arg("num_threads") = 1,
+          py::arg("keep_norm") = false, py::arg("num_threads") = 1,
           "A layer's block arrays regrouped into motifs (k_out * m_out, k_in * m_in) (cpp/regroup.hpp): a dict of "
           "the new indptr, indices, weights, bias, weight_velocity, bias_velocity, weight_sq, bias_sq (empty: no "
-          "Adam state) and the counts 'covered' (new blocks over an active old one) and 'kept' (after the budget; "
-          "budget < 0 keeps all).");
+          "Adam state), the counts 'covered' (new blocks over an active old one) and 'kept' (after the budget; "
+          "budget < 0 keeps all) and 'scale' (the factor keep_norm applied to keep the layer's Frobenius norm).");
 }
 
 }  // namespace motifcore_py

@@ -41,7 +41,7 @@ struct NewBlock {
 }  // namespace
 
 BlockArrays regroup_blocks(const RegroupGeometry& g, const BlockArrays& in, int64_t k_out, int64_t k_in,
-                           int64_t budget, int num_threads, RegroupStats* stats) {
+                           int64_t budget, bool keep_norm, int num_threads, RegroupStats* stats) {
     MC_CHECK(g.n_out >= 1 && g.n_in >= 1, "layer widths must be >= 1, got n_out=" << g.n_out << ", n_in=" << g.n_in);
     MC_CHECK(g.m_out >= 1 && g.m_in >= 1 && g.m_out <= g.n_out && g.m_in <= g.n_in,
              "motif sizes (" << g.m_out << ", " << g.m_in << ") must be in [1, width] of a " << g.n_out << " x "
@@ -120,6 +120,23 @@ BlockArrays regroup_blocks(const RegroupGeometry& g, const BlockArrays& in, int6
         for (int64_t i = 0; i < budget; ++i) keep[static_cast<size_t>(order[i])] = 1;
     }
 
+    // keep_norm: one factor for the layer, ||W||_F / ||W'||_F, both sums in CSR order
+    double scale = 1.0;
+    if (keep_norm) {
+        double old_sq = 0.0, new_sq = 0.0;
+        for (int64_t r = 0; r < G_out; ++r)
+            for (int64_t p = in.indptr[r]; p < in.indptr[r + 1]; ++p)
+                old_sq += static_cast<double>(in.K[p]) * in.K[p] * static_cast<double>(group_size(g.n_out, g.m_out, r)) *
+                          static_cast<double>(group_size(g.n_in, g.m_in, in.indices[p]));
+        for (int64_t R = 0; R < H_out; ++R)
+            for (size_t j = 0; j < rows[R].size(); ++j)
+                if (keep[static_cast<size_t>(offset[R]) + j])
+                    new_sq += static_cast<double>(rows[R][j].K) * rows[R][j].K *
+                              static_cast<double>(group_size(g.n_out, M_out, R)) *
+                              static_cast<double>(group_size(g.n_in, M_in, rows[R][j].col));
+        if (new_sq > 0.0 && old_sq > 0.0) scale = std::sqrt(old_sq / new_sq);
+    }
+
     BlockArrays out;
     out.indptr.assign(static_cast<size_t>(H_out) + 1, 0);
     const int64_t kept = std::accumulate(keep.begin(), keep.end(), int64_t{0});
@@ -132,7 +149,7 @@ BlockArrays regroup_blocks(const RegroupGeometry& g, const BlockArrays& in, int6
             if (!keep[static_cast<size_t>(offset[R]) + j]) continue;
             const NewBlock& nb = rows[R][j];
             out.indices.push_back(nb.col);
-            out.K.push_back(nb.K);
+            out.K.push_back(keep_norm ? static_cast<float>(static_cast<double>(nb.K) * scale) : nb.K);
             out.vK.push_back(nb.v);
             if (adam) out.sK.push_back(nb.s);
         }
@@ -167,6 +184,7 @@ BlockArrays regroup_blocks(const RegroupGeometry& g, const BlockArrays& in, int6
     if (stats) {
         stats->covered = covered;
         stats->kept = kept;
+        stats->scale = scale;
     }
     return out;
 }

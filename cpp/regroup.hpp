@@ -23,8 +23,11 @@
 // the covered motifs' biases, its momentum and moments as the block weights'.
 //
 // A budget caps the number of new blocks: the `budget` of largest |K'| are kept (ties: the lower
-// position R * G_in' + C), the others dropped with their state. Every sum runs in double, in a
-// fixed order (old row, then old column), and each new row is computed by one index of a
+// position R * G_in' + C), the others dropped with their state. With keep_norm, every kept K' is
+// then multiplied by one factor per layer, ||W||_F / ||W'||_F (the Frobenius norms of the
+// effective matrices before and after), so the layer keeps its gain on uncorrelated inputs
+// (E|Wx|^2 = var(x) ||W||_F^2), which averaging and the budget shrink. Every sum runs in double,
+// in a fixed order (old row, then old column), and each new row is computed by one index of a
 // parallel_for: the result does not depend on the thread count.
 #pragma once
 
@@ -57,13 +60,14 @@ struct RegroupGeometry {
 struct RegroupStats {
     int64_t covered = 0;  ///< new positions that cover at least one active old block
     int64_t kept = 0;     ///< of those, the blocks kept (covered, or the budget if smaller)
+    double scale = 1.0;   ///< the factor keep_norm applied to the kept weights (1 without it)
 };
 
 /// The arrays of the layer regrouped into motifs of (k_out * m_out, k_in * m_in) (see the file
-/// comment). budget < 0 keeps every covered block. Throws std::invalid_argument on inconsistent
-/// input (pattern, sizes, non-finite values, negative second moments, factors < 1, a new motif
-/// wider than the layer).
+/// comment). budget < 0 keeps every covered block; keep_norm rescales the kept weights to the
+/// layer's Frobenius norm. Throws std::invalid_argument on inconsistent input (pattern, sizes,
+/// non-finite values, negative second moments, factors < 1, a new motif wider than the layer).
 BlockArrays regroup_blocks(const RegroupGeometry& g, const BlockArrays& in, int64_t k_out, int64_t k_in,
-                           int64_t budget, int num_threads, RegroupStats* stats = nullptr);
+                           int64_t budget, bool keep_norm, int num_threads, RegroupStats* stats = nullptr);
 
 }  // namespace motifcore

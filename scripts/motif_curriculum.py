@@ -54,20 +54,25 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SCHEDULES = ("0:1,0.5:2,0.8:4", "0:1,0.2:2,0.4:4")
 
 
-def parse_schedule(text: str) -> list[tuple[float, int]]:
-    """``"0:1,0.5:2"`` -> [(0.0, 1), (0.5, 2)] (checked by motifcore's own parser)."""
+def parse_schedule(text: str) -> tuple[list[tuple[float, int]], bool]:
+    """``"0:1,0.5:2"`` -> ([(0.0, 1), (0.5, 2)], False); a ``/norm`` suffix asks for
+    ``--motif-keep-norm`` (True). Checked by motifcore's own parser."""
     from motifcore.train.curriculum import parse_motif_schedule
 
+    body, _, suffix = text.partition("/")
+    if suffix not in ("", "norm"):
+        raise argparse.ArgumentTypeError(f"a schedule ends in nothing or '/norm', got {text!r}")
     try:
-        return [tuple(s) for s in parse_motif_schedule(text).stages]  # type: ignore[misc]
+        return [tuple(s) for s in parse_motif_schedule(body).stages], suffix == "norm"  # type: ignore[misc]
     except (ValueError, TypeError) as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def kind_of(motif: Any, schedule: list[tuple[float, int]] | None) -> str:
-    """Folder name and table label of a run: ``fixed-m2`` or ``curriculum-1@0-2@0.5-4@0.8``."""
+def kind_of(motif: Any, schedule: list[tuple[float, int]] | None, keep_norm: bool = False) -> str:
+    """Folder name and table label of a run: ``fixed-m2``, ``curriculum-1@0-2@0.5-4@0.8`` or, with
+    ``--motif-keep-norm``, ``curriculum-1@0-2@0.5-4@0.8-norm``."""
     if schedule:
-        return "curriculum-" + "-".join(f"{m}@{f:g}" for f, m in schedule)
+        return "curriculum-" + "-".join(f"{m}@{f:g}" for f, m in schedule) + ("-norm" if keep_norm else "")
     return f"fixed-m{motif}"
 
 
@@ -89,7 +94,8 @@ def read_run(folder: Path) -> dict[str, Any] | None:
                   for r in rows)
     accs = [r["val_accuracy"] for r in rows if r.get("val_accuracy") is not None]
     return {
-        "folder": str(folder), "kind": kind_of(run.get("motif"), schedule), "seed": int(run.get("seed", 0)),
+        "folder": str(folder), "kind": kind_of(run.get("motif"), schedule, bool(run.get("motif_keep_norm"))),
+        "seed": int(run.get("seed", 0)),
         "identity": (run.get("dataset"), tuple(run.get("hidden") or ()), run.get("epochs"), run.get("recipe"),
                      run.get("limit_train")),
         "finished": summary is not None, "epochs_done": len(rows),
@@ -214,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--fixed", nargs="*", type=int, default=[1, 2, 4], help="fixed motif sizes to compare")
     p.add_argument("--schedules", nargs="*", type=parse_schedule, default=None,
-                   help=f"curricula, FRACTION:MOTIF,... each (default: {' '.join(DEFAULT_SCHEDULES)})")
+                   help="curricula, FRACTION:MOTIF,... each, '/norm' appended for --motif-keep-norm "
+                        f"(default: {' '.join(DEFAULT_SCHEDULES)})")
     p.add_argument("--limit-train", type=int, default=None, help="train on a seeded subset (smoke runs)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--nice", type=int, default=19, help="niceness of this script and its runs (default 19)")
@@ -237,8 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         for m in args.fixed:
             plan.append((kind_of(m, None), seed, ["--motif", str(m)]))
-        for s in schedules:
-            plan.append((kind_of(None, s), seed, ["--motif-schedule", ",".join(f"{f:g}:{m}" for f, m in s)]))
+        for s, norm in schedules:
+            flags = ["--motif-schedule", ",".join(f"{f:g}:{m}" for f, m in s)] + (["--motif-keep-norm"] if norm else [])
+            plan.append((kind_of(None, s, norm), seed, flags))
     kinds = list(dict.fromkeys(k for k, _, _ in plan))
     motifcore = [args.motifcore] if args.motifcore else [sys.executable, "-m", "motifcore"]
 

@@ -87,7 +87,7 @@ def reference(layer, state, i, k_out, k_in, budget):
     return out
 
 
-def check_against_reference(model, target, budget):
+def check_against_reference(model, target, budget, keep_norm=False):
     layers, state = model.layers, model.get_state()
     n = len(layers)
     targets = [(t, t) for t in [target] * (n - 1)] + [(1, 1)]
@@ -98,7 +98,8 @@ def check_against_reference(model, target, budget):
     refs = [reference(layer, state, i, t_out // layer.motif[0], t_in // layer.motif[1], q)
             if (t_out, t_in) != layer.motif else None
             for i, (layer, (t_out, t_in), q) in enumerate(zip(layers, targets, quotas))]
-    report = model.regroup(target, budget=budget)
+    dense_before = [layer.to_dense().astype(np.float64) for layer in layers]
+    report = model.regroup(target, budget=budget, keep_norm=keep_norm)
     after = model.get_state()
     for i, ref in enumerate(refs):
         if ref is None:     # the output layer keeps its motif and every array
@@ -108,6 +109,18 @@ def check_against_reference(model, target, budget):
                     assert np.array_equal(after[k], state[k]), k
             continue
         assert model.layers[i].motif == targets[i]
+        if keep_norm:    # one factor per layer: the regrouped layer has the Frobenius norm it had
+            kept = ref["weights"]
+            r_new = np.repeat(np.arange(ceil_div(layers[i].n_out, targets[i][0])), np.diff(ref["indptr"]))
+            sizes_out = np.minimum(targets[i][0], layers[i].n_out - r_new * targets[i][0])
+            sizes_in = np.minimum(targets[i][1], layers[i].n_in - ref["indices"] * targets[i][1])
+            scale = np.linalg.norm(dense_before[i]) / np.sqrt((kept ** 2 * sizes_out * sizes_in).sum())
+            ref["weights"] = kept * scale
+            assert report[i]["scale"] == pytest.approx(scale, rel=1e-6) and report[i]["scale"] > 1
+            np.testing.assert_allclose(np.linalg.norm(model.layers[i].to_dense()), np.linalg.norm(dense_before[i]),
+                                       rtol=1e-5)
+        else:
+            assert report[i]["scale"] == 1.0
         assert np.array_equal(after[f"layer{i}.indptr"], ref["indptr"])
         assert np.array_equal(after[f"layer{i}.indices"], ref["indices"])
         for k in ("weights", "weight_velocity", "weight_sq", "bias", "bias_velocity", "bias_sq"):
@@ -133,6 +146,12 @@ def check_against_reference(model, target, budget):
 def test_regroup_matches_numpy_reference(start, target, optimizer, budget):
     model = trained(motif=start, optimizer=optimizer)
     check_against_reference(model, target, budget)
+
+
+@pytest.mark.parametrize("start, target, budget", [(1, 2, "density"), (2, 4, "covered"), (1, 4, "density")])
+def test_regroup_keep_norm_matches_numpy_reference(start, target, budget):
+    model = trained(motif=start, optimizer="adam")
+    check_against_reference(model, target, budget, keep_norm=True)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
@@ -187,7 +206,11 @@ def test_regroup_engine_call_thread_independent_and_checked():
     b = [rng.normal(size=G_out).astype(np.float32) for _ in range(2)]
     sb = rng.random(G_out).astype(np.float32)
     args = (G_out, G_in, 1, 1, "neuron", 3, 2, indptr, indices, f[0], b[0], f[1], b[1], s, sb)
-    one, many = _core.regroup_blocks(*args, 5000, 1), _core.regroup_blocks(*args, 5000, 4)
+    one, many = _core.regroup_blocks(*args, 5000, False, 1), _core.regroup_blocks(*args, 5000, False, 4)
+    normed = [_core.regroup_blocks(*args, 5000, True, nt) for nt in (1, 4)]
+    for k in one:
+        assert np.array_equal(np.asarray(normed[0][k]), np.asarray(normed[1][k])), k
+    assert normed[0]["scale"] > 1 and np.allclose(normed[0]["weights"], one["weights"] * normed[0]["scale"])
     for k in one:
         assert np.array_equal(np.asarray(one[k]), np.asarray(many[k])), k
     assert one["kept"] == 5000 and one["covered"] > 5000
@@ -292,16 +315,16 @@ def assert_same_state(a, b):
         assert np.array_equal(sa[k], sb[k]), k
 
 
-@pytest.mark.parametrize("recipe, evolution, stop_at", [
-    ("motifcore", "input-cosine", 2),   # Adam; cut right before the first switch
-    ("motifcore", "set", 3),            # Adam; cut between the switches
-    ("paper", "set", 4),                # SGD momentum; cut right before the second switch
+@pytest.mark.parametrize("recipe, evolution, stop_at, keep_norm", [
+    ("motifcore", "input-cosine", 2, False),   # Adam; cut right before the first switch
+    ("motifcore", "set", 3, True),             # Adam; cut between the switches
+    ("paper", "set", 4, False),                # SGD momentum; cut right before the second switch
 ])
-def test_switching_run_resumes_bit_exact(tmp_path, recipe, evolution, stop_at):
+def test_switching_run_resumes_bit_exact(tmp_path, recipe, evolution, stop_at, keep_norm):
     X, y = blobs()
     Xv, yv = blobs(150, seed=1)
     kw = {"epochs": 6, "recipe": recipe, "batch_size": 64, "evolution": evolution, "seed": 5, "progress": False,
-          "motif_schedule": [(0, 1), (0.4, 2), (0.7, 4)]}
+          "motif_schedule": [(0, 1), (0.4, 2), (0.7, 4)], "motif_keep_norm": keep_norm}
 
     def model():
         return MotifMLP(SIZES, motif=1, density=0.3, seed=2, num_threads=1)
@@ -314,6 +337,8 @@ def test_switching_run_resumes_bit_exact(tmp_path, recipe, evolution, stop_at):
     assert h["motif_switch"][2]["from"] == 1 and h["switch_time"][2] > 0 and h["switch_time"][1] == 0.0
     assert full.model.config["motif"] == [[4, 4], [4, 4], [1, 1]]
     assert full.config["motif_schedule"] == [[0.0, 1], [0.4, 2], [0.7, 4]]
+    assert full.config["motif_keep_norm"] is keep_norm
+    assert (switches[0]["scale"][0] > 1) is keep_norm and switches[0]["scale"][-1] == 1.0
 
     path = tmp_path / "ck.npz"
     part = Trainer(model(), callbacks=[Checkpoint(path), lambda t, e, logs: e == stop_at], **kw)
@@ -367,10 +392,11 @@ def test_cli_motif_schedule(tmp_path, capsys):
     (["--motif-schedule", "0:2,0.5:3"], "multiple"),
     (["--motif-schedule", "0:1,0.5:2", "--motif", "2"], "starts at m = 1"),
     (["--motif-schedule", "0:1,0.5:2", "--evolution", "dsr"], "dsr"),
+    (["--motif-keep-norm"], "only with --motif-schedule"),
 ])
 def test_cli_motif_schedule_errors(tmp_path, capsys, flags, match):
     rc = main(["train", "--dataset", "digits", "--hidden", "32", "--epochs", "2", "--no-progress", *flags,
                "--out", str(tmp_path / "run")])
     assert rc == 2
     err = capsys.readouterr().err
-    assert "--motif-schedule" in err and match in err
+    assert "--motif-" in err and match in err

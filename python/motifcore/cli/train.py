@@ -64,6 +64,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="motif-size curriculum: FRACTION:MOTIF stages, e.g. '0:1,0.5:2,0.8:4' (m = 1 for the first "
                         "half of the run, 2 from 50%%, 4 from 80%%); the first stage starts at 0 and each motif is a "
                         "multiple of the one before; the model is regrouped at each switch (docs/curriculum.md)")
+    t.add_argument("--motif-keep-norm", action="store_true", default=None,
+                   help="with --motif-schedule: rescale each regrouped layer's weights to the Frobenius norm it "
+                        "had before the switch")
     t.add_argument("--density", type=float_in(0, 1, lo_open=True),
                    help=f"block density, spread over the layers by --distribution (default: {DENSITY})")
     t.add_argument("--epsilon", type=float_in(0, math.inf, lo_open=True),
@@ -132,10 +135,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 DEFAULT_HIDDEN = [3000, 3000, 3000]
 #: flags that define the run; --resume reuses the stored ones and refuses these
-_TRAIN_RUN_FLAGS = ("dataset", "hidden", "motif", "motif_schedule", "density", "epsilon", "epochs", "recipe", "batch_size", "lr",
-                    "lr_schedule", "warmup", "step_size", "gamma", "optimizer", "momentum", "weight_decay",
-                    "max_grad_norm", "evolution", "distribution", "regrow", "evolve_layers", "dropout", "eval_every",
-                    "seed", "data_seed", "limit_train", "checkpoint_every")
+_TRAIN_RUN_FLAGS = ("dataset", "hidden", "motif", "motif_schedule", "motif_keep_norm", "density", "epsilon", "epochs",
+                    "recipe", "batch_size", "lr", "lr_schedule", "warmup", "step_size", "gamma", "optimizer",
+                    "momentum", "weight_decay", "max_grad_norm", "evolution", "distribution", "regrow",
+                    "evolve_layers", "dropout", "eval_every", "seed", "data_seed", "limit_train", "checkpoint_every")
 
 
 def _default_out(dataset: str, motif: Any) -> Path:
@@ -200,6 +203,8 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
             raise UsageError("argument --motif-schedule: not with --evolution dsr (DSR's prune count is a block "
                              "count of its first update, which a motif switch changes)")
         motif = first
+    elif args.motif_keep_norm:
+        raise UsageError("argument --motif-keep-norm: only with --motif-schedule")
     seed = args.seed or 0
     recipe_name = args.recipe or DEFAULT_RECIPE
     distribution = args.distribution
@@ -218,6 +223,7 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
         momentum=args.momentum, weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm,
         dropout=args.dropout, evolution=args.evolution, regrow=args.regrow, evolve_layers=args.evolve_layers,
         motif_schedule=schedule.stages if schedule is not None else None,
+        motif_keep_norm=bool(args.motif_keep_norm),
         eval_every=args.eval_every or 1, checkpoint_every=args.checkpoint_every or 1, data_dir=args.data_dir,
         threads=args.threads)
 
@@ -315,6 +321,7 @@ def _run_locked(args: argparse.Namespace, config: RunConfig, out: Path, total: i
         "best_epoch": m["best_epoch"], "mean_seconds_per_epoch": m["mean_s_per_epoch"],
         "total_train_seconds": m["total_train_s"], "total_evolution_seconds": m["total_evolution_s"],
         "total_switch_seconds": m["total_switch_s"], "motif_schedule": r.trainer.config["motif_schedule"],
+        "motif_keep_norm": r.trainer.config["motif_keep_norm"],
         "unique_params": m["unique_params"], "edges": m["edges"], "active_blocks": m["active_blocks"],
         "block_macs_per_sample": m["block_macs_per_sample"], "dense_equivalent_params": m["dense_params"],
         "sizes": r.model.sizes, "motif": r.model.config["motif"], "n_train": r.facts["n_train"],

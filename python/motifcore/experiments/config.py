@@ -53,6 +53,7 @@ class RunConfig:
     evolve_layers: str | tuple[int, ...] | None = None   #: "all", "hidden", "input" or layer indices
     #: motif-size curriculum ((fraction, m), ...) (motifcore.train.curriculum); None: ``motif`` throughout
     motif_schedule: tuple[tuple[float, int], ...] | None = None
+    motif_keep_norm: bool = False       #: rescale regrouped layers to their former Frobenius norm
     eval_every: int = 1
     checkpoint_every: int = 1
     data_dir: str | None = None
@@ -121,4 +122,4 @@ class RunConfig:
                 "gamma": self.gamma, "dropout": self.dropout, "evolution": self.evolution,
                 "evolution_params": dict(self.evolution_params), "regrow": self.regrow,
                 "evolve_layers": self.evolve_layers, "eval_every": self.eval_every, "seed": self.seed,
-                "motif_schedule": self.motif_schedule}
+                "motif_schedule": self.motif_schedule, "motif_keep_norm": self.motif_keep_norm}

@@ -11,7 +11,10 @@ weight is the sum of the covered blocks' gradients); its Adam second moment is `
 sqrt(s))**2``; a per-neuron bias is unchanged, a per-motif bias becomes the size-weighted mean of
 the covered motifs' biases. With ``budget="density"`` (the default) a layer keeps as many blocks as
 a freshly built layer of the new motif at the layer's configured density (or epsilon) would have:
-the ones of largest ``|weight|`` among the covered positions (fewer if fewer are covered).
+the ones of largest ``|weight|`` among the covered positions (fewer if fewer are covered). With
+``keep_norm=True`` the kept weights of each regrouped layer are then multiplied by one factor,
+``||W||_F / ||W'||_F``, so that the layer keeps its gain on uncorrelated inputs, which the averaging
+and the budget shrink (docs/curriculum.md has the measurements behind both choices).
 
 The model is changed in place: its native network is rebuilt with the new geometry (through the
 same construction and :meth:`MotifMLP.set_state` a checkpoint load uses), so ``model.layers``
@@ -57,12 +60,14 @@ def hidden_motif(model: Any) -> Union[int, List[List[int]]]:
     return [list(t) for t in motifs]
 
 
-def regroup_model(model: Any, motif: Union[int, Sequence[Any]], budget: str = "density") -> List[Dict[str, Any]]:
+def regroup_model(model: Any, motif: Union[int, Sequence[Any]], budget: str = "density",
+                  keep_norm: bool = False) -> List[Dict[str, Any]]:
     """Regroup ``model`` (a :class:`MotifMLP`) in place into ``motif`` (a :class:`MotifMLP`
     ``motif`` argument; every new size a multiple of the layer's present one; see the module
     docstring). Returns per layer
-    ``{"from", "to", "blocks_before", "covered", "blocks"}`` (a layer whose motif does not change
-    keeps everything: ``covered == blocks == blocks_before``)."""
+    ``{"from", "to", "blocks_before", "covered", "blocks", "scale"}`` (a layer whose motif does not
+    change keeps everything: ``covered == blocks == blocks_before``, ``scale == 1``; ``scale`` is
+    the factor of ``keep_norm``, 1 without it)."""
     if budget not in BUDGETS:
         raise ValueError(f"budget must be one of {', '.join(BUDGETS)}, got {budget!r}")
     n_layers = len(model.layers)
@@ -87,6 +92,7 @@ def regroup_model(model: Any, motif: Union[int, Sequence[Any]], budget: str = "d
             if (k_out, k_in) == (1, 1):
                 new_state.update({k: state[k] for k in keys})
                 blocks = covered = before
+                scale = 1.0
             else:
                 if f"layer{i}.centroids" in state:
                     raise ValueError(f"layer {i} shares its weights through a codebook; clear it "
@@ -99,15 +105,16 @@ def regroup_model(model: Any, motif: Union[int, Sequence[Any]], budget: str = "d
                     state[f"layer{i}.indptr"], state[f"layer{i}.indices"], state[f"layer{i}.weights"],
                     state[f"layer{i}.bias"], state[f"layer{i}.weight_velocity"], state[f"layer{i}.bias_velocity"],
                     state.get(f"layer{i}.weight_sq", np.zeros(0, np.float32)),
-                    state.get(f"layer{i}.bias_sq", np.zeros(0, np.float32)), quota, model.num_threads)
+                    state.get(f"layer{i}.bias_sq", np.zeros(0, np.float32)), quota, bool(keep_norm),
+                    model.num_threads)
                 for k in ("indptr", "indices", "weights", "bias", "weight_velocity", "bias_velocity"):
                     new_state[f"layer{i}.{k}"] = r[k]
                 if r["weight_sq"].size or r["bias_sq"].size:
                     new_state[f"layer{i}.weight_sq"] = r["weight_sq"]
                     new_state[f"layer{i}.bias_sq"] = r["bias_sq"]
-                blocks, covered = int(r["kept"]), int(r["covered"])
+                blocks, covered, scale = int(r["kept"]), int(r["covered"]), float(r["scale"])
             report.append({"from": [m_out, m_in], "to": [t_out, t_in], "blocks_before": before,
-                           "covered": covered, "blocks": blocks})
+                           "covered": covered, "blocks": blocks, "scale": scale})
         load_state_as(model, target, new_state)
     return report
 

@@ -16,8 +16,8 @@ part of ``eval_time``).
 Every row records the motif the epoch trained with (``motif``: ``m`` for the layout of
 ``MotifMLP(motif=m)``, else the per-layer list ``[[m_out, m_in], ...]``). With a motif curriculum
 (:mod:`motifcore.train.curriculum`), the row of a stage's first epoch records the switch made
-before it (``motif_switch``: ``{"from", "to", "blocks_before", "covered", "blocks"}``, the last
-three per layer, see :meth:`MotifMLP.regroup`; ``None`` in other rows) and its seconds
+before it (``motif_switch``: ``{"from", "to", "blocks_before", "covered", "blocks", "scale"}``,
+the last four per layer, see :meth:`MotifMLP.regroup`; ``None`` in other rows) and its seconds
 (``switch_time``, not part of ``train_time``).
 
 A history goes into every checkpoint in the columnar form of :meth:`History.to_dict`.

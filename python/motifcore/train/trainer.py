@@ -204,6 +204,9 @@ class Trainer:
         regrouped (:meth:`MotifMLP.regroup`, block budget at each layer's density) at the start of
         a stage's first epoch; the history records the motif of every epoch and each switch. Not
         with ``evolution="dsr"`` (its prune count is a block count of the first update).
+    motif_keep_norm : bool, default False
+        At each motif switch, rescale every regrouped layer's weights to the Frobenius norm the
+        layer had (``MotifMLP.regroup(keep_norm=True)``).
     distill : KD, optional
         Knowledge distillation from a teacher's logits (:class:`motifcore.train.distillation.KD`;
         one row per training sample): the engine trains on ``(1 - lam) CE + lam T² KL`` and
@@ -254,6 +257,7 @@ class Trainer:
         zero_init: bool = False,
         evolve_layers: str | Sequence[int] | None = None,
         motif_schedule: MotifSchedule | Sequence[tuple[float, int]] | str | None = None,
+        motif_keep_norm: bool = False,
         distill: KD | None = None,
         eval_every: int = 1,
         eval_batch_size: int | str = "auto",
@@ -314,6 +318,9 @@ class Trainer:
         self.zero_init = self.regrow == "zero"
         self.evolve_layers = _check_evolve_layers(evolve_layers, len(model.layers))
         self.motif_schedule = check_motif_schedule(motif_schedule)
+        if not isinstance(motif_keep_norm, (bool, np.bool_)):
+            raise TypeError(f"motif_keep_norm must be a bool, got {motif_keep_norm!r}")
+        self.motif_keep_norm = bool(motif_keep_norm)
         if self.motif_schedule is not None:
             _check_schedule_fits(self.motif_schedule, model)
             if isinstance(self.updater, DSR):
@@ -371,6 +378,7 @@ class Trainer:
             "evolution": evo, "regrow": self.regrow,
             "evolve_layers": self.evolve_layers if isinstance(self.evolve_layers, str) else list(self.evolve_layers),
             "motif_schedule": self.motif_schedule.to_config() if self.motif_schedule is not None else None,
+            "motif_keep_norm": self.motif_keep_norm,
             "distill": self.distill.to_config() if self.distill is not None else None,
             "eval_every": self.eval_every,
             "eval_batch_size": self.eval_batch_size, "seed": self.seed,
@@ -466,10 +474,11 @@ class Trainer:
         if have == want:
             return None, 0.0
         t0 = time.perf_counter()
-        layers = self.model.regroup(want)     # all or nothing: the model is unchanged if it raises
+        layers = self.model.regroup(want, keep_norm=self.motif_keep_norm)   # all or nothing
         dt = time.perf_counter() - t0
         return {"from": have, "to": want, "blocks_before": [r["blocks_before"] for r in layers],
-                "covered": [r["covered"] for r in layers], "blocks": [r["blocks"] for r in layers]}, dt
+                "covered": [r["covered"] for r in layers], "blocks": [r["blocks"] for r in layers],
+                "scale": [r["scale"] for r in layers]}, dt
 
     def _loss_args(self) -> dict[str, Any]:
         kd = self.distill
