@@ -201,7 +201,7 @@ def figure(stats: dict[str, dict[str, Any]], path: Path, title: str) -> Path | N
                     fmt="o" if fixed else "s", capsize=3, label=kind.replace("curriculum-", "curriculum "))
     ax.set_xlabel("mean training seconds per epoch")
     ax.set_ylabel("final test accuracy (%)")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title.replace("; ", "\n"), fontsize=8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
