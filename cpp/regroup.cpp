@@ -52,7 +52,7 @@ BlockArrays regroup_blocks(const RegroupGeometry& g, const BlockArrays& in, int6
              "the regrouped motif (" << M_out << ", " << M_in << ") is wider than the " << g.n_out << " x " << g.n_in
                                      << " layer");
     const int64_t G_out = ceil_div(g.n_out, g.m_out), G_in = ceil_div(g.n_in, g.m_in);
-    const int64_t H_out = ceil_div(g.n_out, M_out), H_in = ceil_div(g.n_in, M_in);  // new group counts
+    const int64_t H_out = ceil_div(g.n_out, M_out);  // new output groups (the new input groups follow from C = c / k_in)
     BlockPattern::validate(G_out, G_in, in.indptr, in.indices);
     const size_t nnz = in.indices.size();
     const bool adam = !in.sK.empty();
