@@ -15,6 +15,10 @@
 
 namespace py = pybind11;
 
+namespace motifcore_py {
+void register_regroup(py::module_& m);  // bindings/register_regroup.cpp
+}  // namespace motifcore_py
+
 namespace {
 
 /// Raises the motifcore.errors class `name` with `what` as its message. The module is imported on
@@ -97,4 +101,5 @@ PYBIND11_MODULE(_core, m) {
     motifcore_py::register_layer(m);
     motifcore_py::register_network(m);
     motifcore_py::register_cht(m);
+    motifcore_py::register_regroup(m);
 }

@@ -28,6 +28,11 @@ def cht_evolve(layers: List["Layer"], zetas: List[float], seeds: List[int], chai
                fill_random: bool = True, regrow: str = "zero", num_threads: int = 1,
                by_score: bool = True) -> List[Tuple[int, int, int, int]]: ...
 
+def regroup_blocks(n_out: int, n_in: int, m_out: int, m_in: int, bias: str, k_out: int, k_in: int, indptr: I64,
+                   indices: I32, weights: F32, bias_values: F32, weight_velocity: F32, bias_velocity: F32,
+                   weight_sq: F32, bias_sq: F32, budget: int = -1, keep_norm: bool = False,
+                   num_threads: int = 1) -> Dict[str, object]: ...
+
 class Layer:
     n_in: int
     n_out: int

@@ -37,6 +37,7 @@ from ..nn import build_info
 from ..report.curves import plot_runs
 from ..train.callbacks import Checkpoint, JSONLLogger
 from ..train.checkpoint import read_metadata
+from ..train.curriculum import parse_motif_schedule
 from ._common import (
     EXIT_INTERRUPTED,
     MAX_CLI_SEED,
@@ -69,6 +70,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     t.add_argument("--bias", choices=BIAS_MODES,
                    help="one bias per output neuron, or one per output motif (the paper's wording) "
                         "(default: neuron)")
+    t.add_argument("--motif-schedule", metavar="F:M,...",
+                   help="motif-size curriculum: FRACTION:MOTIF stages, e.g. '0:1,0.5:2,0.8:4' (m = 1 for the first "
+                        "half of the run, 2 from 50%%, 4 from 80%%); the first stage starts at 0 and each motif is a "
+                        "multiple of the one before; the model is regrouped at each switch (docs/curriculum.md)")
+    t.add_argument("--motif-keep-norm", action="store_true", default=None,
+                   help="with --motif-schedule: rescale each regrouped layer's weights to the Frobenius norm it "
+                        "had before the switch")
     t.add_argument("--density", type=float_in(0, 1, lo_open=True),
                    help=f"block density, spread over the layers by --distribution (default: {DENSITY})")
     t.add_argument("--epsilon", type=float_in(0, math.inf, lo_open=True),
@@ -144,18 +152,21 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 DEFAULT_HIDDEN = [3000, 3000, 3000]
 #: flags that define the run; --resume reuses the stored ones and refuses these
-_TRAIN_RUN_FLAGS = ("dataset", "hidden", "motif", "output_motif", "bias", "density", "epsilon", "epochs", "recipe",
-                    "batch_size", "lr", "lr_schedule", "warmup", "block_grad", "step_size", "gamma", "optimizer",
+_TRAIN_RUN_FLAGS = ("dataset", "hidden", "motif", "motif_schedule", "motif_keep_norm", "output_motif", "bias",
+                    "density", "epsilon", "epochs", "recipe", "batch_size", "lr", "lr_schedule", "warmup", "block_grad",
+                    "step_size", "gamma", "optimizer",
                     "momentum", "weight_decay", "max_grad_norm", "evolution", "distribution", "regrow",
                     "evolve_layers", "dropout", "eval_every", "seed", "data_seed", "limit_train", "checkpoint_every")
 
 
 def _default_out(dataset: str, motif: Any) -> Path:
+    """``runs/<dataset>-m<motif>-<timestamp>``; ``motif`` is a motif spec or a ready label."""
     if ":" in dataset:                       # npz:/data/x.npz -> npz-x
         kind, arg = dataset.split(":", 1)
         dataset = f"{kind}-{Path(arg).stem}"
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{slug(dataset)}-m{motif_spec.label(motif)}-{stamp}"
+    tag = motif if isinstance(motif, str) else motif_spec.label(motif)
+    base = Path("runs") / f"{slug(dataset)}-m{tag}-{stamp}"
     out, k = base, 1
     while out.exists():
         k += 1
@@ -177,6 +188,10 @@ def _printer(total: int | None) -> Any:
                     f"{logs['train_time']:.2f} s/epoch")
             if logs.get("zeta"):
                 line += f"  (evolved zeta={logs['zeta']:.3f}, {sum(logs['pruned'])} blocks)"
+            if logs.get("motif_switch"):
+                sw = logs["motif_switch"]
+                line += (f"  (motif {sw['from']} -> {sw['to']}: {sum(sw['blocks_before']):,} -> "
+                         f"{sum(sw['blocks']):,} blocks)")
             tqdm.write(line, file=sys.stdout)
             sys.stdout.flush()
             return None
@@ -192,6 +207,22 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
         motif = motif_spec.parse(args.motif, len(hidden) + 1, collapse_uniform=False) if args.motif else 1
     except (ValueError, TypeError) as exc:
         raise UsageError(f"argument --motif: {exc}") from None
+    schedule = None
+    if args.motif_schedule is not None:
+        try:
+            schedule = parse_motif_schedule(args.motif_schedule)
+        except (ValueError, TypeError) as exc:
+            raise UsageError(f"argument --motif-schedule: {exc}") from None
+        first = schedule.stages[0][1]
+        if args.motif and motif != first:
+            raise UsageError(f"argument --motif-schedule: the schedule starts at m = {first} but --motif is "
+                             f"{' '.join(args.motif)}; drop --motif or make it {first}")
+        if args.evolution == "dsr":
+            raise UsageError("argument --motif-schedule: not with --evolution dsr (DSR's prune count is a block "
+                             "count of its first update, which a motif switch changes)")
+        motif = first
+    elif args.motif_keep_norm:
+        raise UsageError("argument --motif-keep-norm: only with --motif-schedule")
     seed = args.seed or 0
     recipe_name = args.recipe or DEFAULT_RECIPE
     distribution = args.distribution
@@ -213,7 +244,8 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
         step_size=args.step_size or 30, gamma=0.1 if args.gamma is None else args.gamma, optimizer=args.optimizer,
         momentum=args.momentum, weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm,
         block_grad=args.block_grad or BLOCK_GRAD, dropout=args.dropout, evolution=args.evolution, regrow=args.regrow,
-        evolve_layers=args.evolve_layers,
+        evolve_layers=args.evolve_layers, motif_schedule=schedule.stages if schedule is not None else None,
+        motif_keep_norm=bool(args.motif_keep_norm),
         eval_every=args.eval_every or 1, checkpoint_every=args.checkpoint_every or 1, data_dir=args.data_dir,
         threads=args.threads)
 
@@ -236,7 +268,8 @@ def run(args: argparse.Namespace) -> int:
         total = int(meta["trainer"]["epochs"])
     else:
         config = _config_from_args(args)
-        out = Path(args.out) if args.out else _default_out(config.dataset, config.motif)
+        label = config.motif if config.motif_schedule is None else "+".join(str(m) for _, m in config.motif_schedule)
+        out = Path(args.out) if args.out else _default_out(config.dataset, label)
         total = None
     check_output_folder(out)
     created = out
@@ -309,6 +342,8 @@ def _run_locked(args: argparse.Namespace, config: RunConfig, out: Path, total: i
         "final_train_loss": m["final_train_loss"], "best_accuracy": m["best_test_accuracy"],
         "best_epoch": m["best_epoch"], "mean_seconds_per_epoch": m["mean_s_per_epoch"],
         "total_train_seconds": m["total_train_s"], "total_evolution_seconds": m["total_evolution_s"],
+        "total_switch_seconds": m["total_switch_s"], "motif_schedule": r.trainer.config["motif_schedule"],
+        "motif_keep_norm": r.trainer.config["motif_keep_norm"],
         "unique_params": m["unique_params"], "edges": m["edges"], "active_blocks": m["active_blocks"],
         "block_macs_per_sample": m["block_macs_per_sample"], "dense_equivalent_params": m["dense_params"],
         "sizes": r.model.sizes, "motif": r.model.config["motif"], "n_train": r.facts["n_train"],

@@ -56,6 +56,9 @@ class RunConfig:
     evolution_params: Mapping[str, Any] = field(default_factory=dict)
     regrow: str | None = None
     evolve_layers: str | tuple[int, ...] | None = None   #: "all", "hidden", "input" or layer indices
+    #: motif-size curriculum ((fraction, m), ...) (motifcore.train.curriculum); None: ``motif`` throughout
+    motif_schedule: tuple[tuple[float, int], ...] | None = None
+    motif_keep_norm: bool = False       #: rescale regrouped layers to their former Frobenius norm
     eval_every: int = 1
     checkpoint_every: int = 1
     data_dir: str | None = None
@@ -96,6 +99,8 @@ class RunConfig:
         d["evolution_params"] = dict(self.evolution_params)
         if isinstance(self.evolve_layers, tuple):
             d["evolve_layers"] = list(self.evolve_layers)
+        if self.motif_schedule is not None:
+            d["motif_schedule"] = [list(s) for s in self.motif_schedule]
         return d
 
     @classmethod
@@ -107,6 +112,8 @@ class RunConfig:
             kw["hidden"] = tuple(kw["hidden"])
         if isinstance(kw.get("evolve_layers"), list):
             kw["evolve_layers"] = tuple(kw["evolve_layers"])
+        if kw.get("motif_schedule") is not None:
+            kw["motif_schedule"] = tuple((float(f), int(m)) for f, m in kw["motif_schedule"])
         return cls(**kw)
 
     @classmethod
@@ -138,4 +145,5 @@ class RunConfig:
                 "lr_schedule": self.lr_schedule, "warmup": self.warmup, "step_size": self.step_size,
                 "gamma": self.gamma, "dropout": self.dropout, "evolution": self.evolution,
                 "evolution_params": dict(self.evolution_params), "regrow": self.regrow,
-                "evolve_layers": self.evolve_layers, "eval_every": self.eval_every, "seed": self.seed}
+                "evolve_layers": self.evolve_layers, "eval_every": self.eval_every, "seed": self.seed,
+                "motif_schedule": self.motif_schedule, "motif_keep_norm": self.motif_keep_norm}

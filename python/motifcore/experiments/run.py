@@ -119,6 +119,7 @@ def measure(run: Run, latency: tuple[int, int] | None = None) -> dict[str, Any]:
         "total_train_s": float(np.sum(times)) if times else 0.0,
         "total_eval_s": float(np.sum([r["eval_time"] or 0.0 for r in h.rows])),
         "total_evolution_s": float(np.sum([r["evolution_time"] or 0.0 for r in h.rows])),
+        "total_switch_s": float(np.sum([r.get("switch_time") or 0.0 for r in h.rows])),
     }
     if latency is not None and run.status == "ok":
         lat = measure_latency(model.predict_proba, run.X_test, batch_size=1, repeats=latency[0], warmup=latency[1])

@@ -35,6 +35,7 @@ from .._internal.validation import (
 from ..defaults import DENSITY, DISTRIBUTION
 from ._engine import check_threads, diverged
 from .layer import MotifLayer
+from .regroup import regroup_model
 from .sparsity import layer_densities
 
 __all__ = ["DEFAULT_EVAL_MEMORY", "MAX_EVAL_CHUNK", "MotifMLP", "layer_seed"]
@@ -389,6 +390,20 @@ class MotifMLP:
                                  fill == "random", check_regrow(regrow), self.num_threads, link == "ch3_l3")
         keys = ("removed", "cr_removed", "regrown_score", "regrown_fill")
         return [dict(zip(keys, (int(v) for v in s))) for s in stats]
+
+    def regroup(self, motif: Union[int, Sequence[Any]], budget: str = "density",
+                keep_norm: bool = False) -> List[Dict[str, Any]]:
+        """Turn the layers into coarser motifs in place, mid-training (a motif-size curriculum;
+        :mod:`motifcore.nn.regroup` and docs/curriculum.md give the rules): ``motif`` as in the
+        constructor (an int ``m``: ``(m, m)`` hidden layers, a ``(1, 1)`` output layer), every new
+        size a multiple of the layer's present one. Each new block's weight is the mean of the
+        effective weights it covers, its optimizer state is derived from theirs; ``budget="density"``
+        keeps as many blocks as the layer's configured density gives at the new motif (the largest
+        ``|weight|``), ``"covered"`` every block over an active old one; ``keep_norm=True`` then
+        rescales each regrouped layer's weights to its former Frobenius norm. ``model.layers``
+        returns new layer objects afterwards. Returns per layer ``{"from", "to", "blocks_before",
+        "covered", "blocks", "scale"}``."""
+        return regroup_model(self, motif, budget, keep_norm)
 
     # ---- memory ---------------------------------------------------------------------------
     @property

@@ -30,6 +30,7 @@ import numpy as np
 
 from .._internal.io import PathLike, atomic_write
 from .._internal.validation import check_int
+from ..nn.regroup import load_state_as
 
 __all__ = ["Callback", "Checkpoint", "EarlyStopping", "JSONLLogger", "RestoreBest", "as_callback"]
 
@@ -120,16 +121,18 @@ class EarlyStopping(Callback):
 class RestoreBest(Callback):
     """Keep a copy of the model state of the best epoch by ``monitor`` and put it back when
     training ends, so the model returned is the best one seen, bit for bit (``best_epoch`` tells
-    which). Epochs without a value for ``monitor`` are skipped; ties keep the earlier epoch."""
+    which), in the motif it had then (a motif curriculum may have regrouped it since). Epochs
+    without a value for ``monitor`` are skipped; ties keep the earlier epoch."""
 
     def __init__(self, monitor: str = "val_accuracy") -> None:
         self.monitor = _check_monitor(monitor)
         self.best_epoch: int | None = None
         self._best: float | None = None
         self._state: dict[str, np.ndarray] | None = None
+        self._motif: Any = None
 
     def on_train_begin(self, trainer: Any) -> None:
-        self.best_epoch, self._best, self._state = None, None, None
+        self.best_epoch, self._best, self._state, self._motif = None, None, None, None
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> bool | None:
         v = logs.get(self.monitor)
@@ -139,11 +142,15 @@ class RestoreBest(Callback):
         if self._best is None or score > self._best:
             self._best, self.best_epoch = score, epoch
             self._state = trainer.model.get_state()     # fresh arrays, not views of the engine
+            self._motif = [list(m) for m in trainer.model.config["motif"]]
         return None
 
     def on_train_end(self, trainer: Any) -> None:
         if self._state is not None and self.best_epoch != trainer.epoch:
-            trainer.model.set_state(self._state)
+            if self._motif != [list(m) for m in trainer.model.config["motif"]]:
+                load_state_as(trainer.model, self._motif, self._state)
+            else:
+                trainer.model.set_state(self._state)
 
 
 class Checkpoint(Callback):

@@ -13,6 +13,13 @@ ReLU neurons (``dead``: output 0 on each of the first
 :data:`motifcore.train.trainer.DEAD_SAMPLES` held-out rows, :meth:`MotifMLP.dead_neurons`; not
 part of ``eval_time``).
 
+Every row records the motif the epoch trained with (``motif``: ``m`` for the layout of
+``MotifMLP(motif=m)``, else the per-layer list ``[[m_out, m_in], ...]``). With a motif curriculum
+(:mod:`motifcore.train.curriculum`), the row of a stage's first epoch records the switch made
+before it (``motif_switch``: ``{"from", "to", "blocks_before", "covered", "blocks", "scale"}``,
+the last four per layer, see :meth:`MotifMLP.regroup`; ``None`` in other rows) and its seconds
+(``switch_time``, not part of ``train_time``).
+
 A history goes into every checkpoint in the columnar form of :meth:`History.to_dict`.
 """
 
@@ -25,7 +32,8 @@ __all__ = ["History"]
 
 # the columns of a history row, in the order of History.to_dict
 _COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "train_time", "eval_time",
-            "evolution_time", "lr_start", "lr_end", "zeta", "pruned", "regrown", "steps", "disconnected", "dead")
+            "evolution_time", "lr_start", "lr_end", "zeta", "pruned", "regrown", "steps", "disconnected", "dead",
+            "motif", "motif_switch", "switch_time")
 
 
 class History:

@@ -2,6 +2,8 @@
 
 One pass of :meth:`Trainer.fit`'s loop for epoch ``e`` (1-indexed) does, in this order:
 
+0. with a ``motif_schedule``, the regrouping of the model into the motif of epoch ``e``'s stage,
+   if it differs from the model's (:mod:`motifcore.train.curriculum`, :meth:`MotifMLP.regroup`);
 1. the SET evolution scheduled after epoch ``e - 1`` (if ``zeta_at(e - 1) > 0``), seeded from
    ``(seed, e - 1)``;
 2. training epoch ``e`` in one native call, with the sample order drawn from
@@ -20,8 +22,9 @@ no step 1; step 2 is split at the updater's update batches into several native c
 update run between them, seeded from ``(seed, step, layer)``; its state goes into checkpoints.
 
 Row ``e`` of :attr:`Trainer.history` (:class:`~motifcore.train.history.History`, which lists its
-columns) records the evolution of step 1, the training of step 2 and the evaluation of step 3; the
-callbacks are in :mod:`motifcore.train.callbacks`.
+columns) records the motif of epoch ``e`` and the switch of step 0, the evolution of step 1, the
+training of step 2 and the evaluation of step 3; the callbacks are in
+:mod:`motifcore.train.callbacks`.
 """
 
 from __future__ import annotations
@@ -61,12 +64,14 @@ from ..defaults import (
 from ..defaults import recipe as get_recipe
 from ..errors import DivergedError, TrainingDivergedError
 from ..nn import MotifMLP
+from ..nn.regroup import hidden_motif, model_motifs
 from .callbacks import Callback, as_callback
 from .checkpoint import load_checkpoint, save_checkpoint, trainer_settings
+from .curriculum import MotifSchedule, check_motif_schedule
 from .distillation import KD
 from .history import History
 from .schedules import EvolutionSchedule, LRSchedule, check_warmup, evolution_schedule, lr_schedule
-from .updaters import UPDATERS, MaskUpdater, make_updater
+from .updaters import DSR, UPDATERS, MaskUpdater, make_updater
 
 __all__ = ["Trainer", "TrainingDivergedError"]
 
@@ -133,6 +138,22 @@ def _weight_grad_factor(block_grad: Any, model: MotifMLP) -> list[float] | None:
                              f"has {m_out} x {m_in} motifs")
         factors.append(1.0 / m_in)
     return factors
+
+
+def _check_schedule_fits(schedule: MotifSchedule, model: MotifMLP) -> None:
+    """Every stage of ``schedule`` is a layout ``model`` can take: its motif fits every layer and
+    the model's present motif is one of the stages."""
+    if len(model.layers) < 2:
+        raise ValueError("a motif schedule changes the motif of the hidden layers; this model has none")
+    have = hidden_motif(model)
+    if have not in schedule.motifs:
+        raise ValueError(f"the model has motif {have!r}, which is no stage of the motif schedule ({schedule}); "
+                         f"build it with motif={schedule.motifs[0]}")
+    for m in schedule.motifs:
+        for i, (layer, (m_out, m_in)) in enumerate(zip(model.layers, model_motifs(m, len(model.layers)))):
+            if m_out > layer.n_out or m_in > layer.n_in:
+                raise ValueError(f"motif schedule stage m = {m} does not fit layer {i} ({layer.n_in} -> "
+                                 f"{layer.n_out})")
 
 
 def _derive(seed: int, *words: int) -> np.random.SeedSequence:
@@ -208,6 +229,16 @@ class Trainer:
         first (input) layer, or the given layer indices (0 = input layer). Default: the
         evolution's own (``"input"`` for ``"input-cosine"``, ``"all"`` for every other method),
         else ``"all"``. The resolved value is in :attr:`config`.
+    motif_schedule : list of (fraction, m), or "0:1,0.5:2,0.8:4", optional
+        A motif-size curriculum (:mod:`motifcore.train.curriculum`, docs/curriculum.md): from
+        ``fraction`` of the run on, the hidden layers have motif ``m``; the first stage (fraction 0)
+        is the model's motif, each later ``m`` a multiple of the one before. The model is
+        regrouped (:meth:`MotifMLP.regroup`, block budget at each layer's density) at the start of
+        a stage's first epoch; the history records the motif of every epoch and each switch. Not
+        with ``evolution="dsr"`` (its prune count is a block count of the first update).
+    motif_keep_norm : bool, default False
+        At each motif switch, rescale every regrouped layer's weights to the Frobenius norm the
+        layer had (``MotifMLP.regroup(keep_norm=True)``).
     distill : KD, optional
         Knowledge distillation from a teacher's logits (:class:`motifcore.train.distillation.KD`;
         one row per training sample): the engine trains on ``(1 - lam) CE + lam T² KL`` and
@@ -258,6 +289,8 @@ class Trainer:
         regrow: str | None = None,
         zero_init: bool = False,
         evolve_layers: str | Sequence[int] | None = None,
+        motif_schedule: MotifSchedule | Sequence[tuple[float, int]] | str | None = None,
+        motif_keep_norm: bool = False,
         distill: KD | None = None,
         eval_every: int = 1,
         eval_batch_size: int | str = "auto",
@@ -319,6 +352,15 @@ class Trainer:
         self.regrow = check_regrow(regrow, bool(zero_init))
         self.zero_init = self.regrow == "zero"
         self.evolve_layers = _check_evolve_layers(evolve_layers, len(model.layers))
+        self.motif_schedule = check_motif_schedule(motif_schedule)
+        if not isinstance(motif_keep_norm, (bool, np.bool_)):
+            raise TypeError(f"motif_keep_norm must be a bool, got {motif_keep_norm!r}")
+        self.motif_keep_norm = bool(motif_keep_norm)
+        if self.motif_schedule is not None:
+            _check_schedule_fits(self.motif_schedule, model)
+            if isinstance(self.updater, DSR):
+                raise ValueError("motif_schedule cannot be combined with evolution='dsr': DSR's prune count is a "
+                                 "block count of its first update, which a motif switch changes")
         if distill is not None and not isinstance(distill, KD):
             raise TypeError(f"distill must be a motifcore.train.distillation.KD, got {type(distill).__name__}")
         if distill is not None and distill.teacher_logits.shape[1] != model.n_classes:
@@ -371,6 +413,8 @@ class Trainer:
             "block_grad": self.block_grad, "dropout": self.dropout,
             "evolution": evo, "regrow": self.regrow,
             "evolve_layers": self.evolve_layers if isinstance(self.evolve_layers, str) else list(self.evolve_layers),
+            "motif_schedule": self.motif_schedule.to_config() if self.motif_schedule is not None else None,
+            "motif_keep_norm": self.motif_keep_norm,
             "distill": self.distill.to_config() if self.distill is not None else None,
             "eval_every": self.eval_every,
             "eval_batch_size": self.eval_batch_size, "seed": self.seed,
@@ -456,6 +500,23 @@ class Trainer:
         out.update(zeta=zeta, pruned=pruned, regrown=regrown, evolution_time=dt)
         return out
 
+    def _switch_motif(self, e: int) -> tuple[dict[str, Any] | None, float]:
+        """Regroup the model into the motif the schedule has for epoch ``e`` if it has another one;
+        returns (the switch for the history row, or None; seconds)."""
+        if self.motif_schedule is None:
+            return None, 0.0
+        want = self.motif_schedule.motif_for_epoch(e, self.epochs)
+        have = hidden_motif(self.model)
+        if have == want:
+            return None, 0.0
+        t0 = time.perf_counter()
+        layers = self.model.regroup(want, keep_norm=self.motif_keep_norm)   # all or nothing
+        self.weight_grad_factor = _weight_grad_factor(self.block_grad, self.model)   # 1/m of the new motifs
+        dt = time.perf_counter() - t0
+        return {"from": have, "to": want, "blocks_before": [r["blocks_before"] for r in layers],
+                "covered": [r["covered"] for r in layers], "blocks": [r["blocks"] for r in layers],
+                "scale": [r["scale"] for r in layers]}, dt
+
     def _loss_args(self) -> dict[str, Any]:
         kd = self.distill
         if kd is None:
@@ -488,6 +549,11 @@ class Trainer:
         self.evolution_schedule = self.evolution_schedule_for(n)
         if self._dirty:
             raise RuntimeError("the trainer was interrupted inside an epoch; restart from a checkpoint")
+        if self.motif_schedule is not None:
+            want = self.motif_schedule.motif_after(self.epoch, self.epochs)
+            if hidden_motif(model) != want:
+                raise ValueError(f"the model has motif {hidden_motif(model)!r} but the motif schedule "
+                                 f"({self.motif_schedule}) has m = {want} after epoch {self.epoch}")
         self.stopped_early = False
 
         for c in self.callbacks:
@@ -526,6 +592,7 @@ class Trainer:
     def _run_epoch(self, e: int, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None,
                    y_val: np.ndarray | None, lr_sched: LRSchedule) -> dict[str, Any]:
         model = self.model
+        switch, switch_time = self._switch_motif(e)
         evo = self._evolve(e - 1) if e > 1 else {"zeta": 0.0, "pruned": None, "regrown": None,
                                                   "evolution_time": 0.0}
         order = self._order(e, X.shape[0])
@@ -558,6 +625,7 @@ class Trainer:
             "lr_start": float(lrs[0]), "lr_end": float(lrs[-1]), "zeta": evo["zeta"],
             "pruned": evo["pruned"], "regrown": evo["regrown"], "steps": model.steps,
             "disconnected": disconnected, "dead": dead,
+            "motif": hidden_motif(model), "motif_switch": switch, "switch_time": switch_time,
         }
         self.history.append(row)
         self.epoch = e
