@@ -14,12 +14,14 @@ accuracy of the method, not a bitwise replay: docs/torch.md and tests/test_torch
 that the torch path computes the engine's step).
 
 One json record per seed in ``--out`` (default docs/results/torch/parity/seed<S>.json): the final
-(and per-epoch) test accuracies of both sides, the commands and the settings. Resumable: a side
+(and per-epoch) test accuracies of both sides, the commands and the settings. The final accuracies
+compare (after the last epoch, which no SET update follows); the per-epoch ones of the torch loop
+are measured after the epoch's SET update, those of ``motifcore train`` before it. Resumable: a side
 whose result is in the record is not run again; ``motifcore train`` continues from its
 checkpoint (``--resume``) and the torch loop from its own checkpoint of the last finished epoch,
 both kept under ``--work`` (default runs/torch-parity, not for the repository).
 
-    python scripts/torch_parity.py --seeds 0 1 2 --epochs 100           # the full comparison
+    python scripts/torch_parity.py --seeds 0 1 2 --threads 2             # the full comparison (50 epochs)
     python scripts/torch_parity.py --seeds 0 --epochs 2 --hidden 256 256 --limit-train 4000 \\
         --out /tmp/parity --work /tmp/parity-work                         # a smoke run
 """
@@ -71,7 +73,7 @@ def run_cli(args: argparse.Namespace, seed: int, work: Path) -> Dict[str, Any]:
     return {"final_accuracy": summary["final_accuracy"], "epochs_completed": summary["epochs_completed"],
             "accuracy_per_epoch": [e.get("val_accuracy") for e in epochs if e.get("event", "epoch") == "epoch"],
             "mean_seconds_per_epoch": summary["mean_seconds_per_epoch"], "active_blocks": summary["active_blocks"],
-            "command": shlex.join(cli_command(args, seed, out, False)), "out": str(out)}
+            "command": shlex.join(["python", *cli_command(args, seed, out, False)[1:]]), "out": str(out)}
 
 
 def run_torch(args: argparse.Namespace, seed: int, work: Path) -> Dict[str, Any]:
@@ -148,7 +150,7 @@ def run_torch(args: argparse.Namespace, seed: int, work: Path) -> Dict[str, Any]
 def main(argv: Optional[List[str]] = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--epochs", type=int, default=50, help="epochs (default: motifcore's default run, 50)")
     p.add_argument("--hidden", type=int, nargs="+", default=[3000, 3000, 3000])
     p.add_argument("--motif", type=int, default=1)
     p.add_argument("--density", type=float, default=0.1)
@@ -172,8 +174,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         if rec and rec.get("settings") != settings:
             raise SystemExit(f"{path} holds a run with other settings ({rec.get('settings')}); use another --out")
         rec["settings"] = settings
-        rec["command"] = shlex.join([sys.executable, "scripts/torch_parity.py", *(sys.argv[1:] if argv is None
-                                                                                  else argv)])
+        rec["command"] = shlex.join(["python", "scripts/torch_parity.py", *(sys.argv[1:] if argv is None else argv)])
         work = args.work / f"seed{seed}"
         for side, fn in (("motifcore_train", run_cli), ("torch", run_torch)):
             if side not in rec:
