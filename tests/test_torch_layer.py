@@ -413,6 +413,35 @@ def test_torch_compile_fullgraph_matches_eager(backend):
         np.testing.assert_array_equal(layer.indices, eager[name].indices)
 
 
+def test_torch_compile_follows_dsr_size_changes():
+    """DSR changes the weights' sizes: the compiled model recompiles and keeps computing what the
+    eager one does (same block counts, bitwise the same parameters after the run)."""
+    from motifcore.torch import DSR
+
+    runs = []
+    for compiled in (False, True):
+        torch._dynamo.reset()
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(MotifLinear(30, 40, motif=2, density=0.3, activation="relu", seed=1),
+                                  MotifLinear(40, 4, density=0.5, seed=2))
+        fn = torch.compile(net, backend="aot_eager", fullgraph=True) if compiled else net
+        opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+        dsr = DSR(net, opt, total_steps=30, threshold=0.05, periods=(5,), starts=(0.0,))
+        gen = torch.Generator().manual_seed(0)
+        counts = []
+        for _ in range(30):
+            X, y = torch.randn(32, 30, generator=gen), torch.randint(0, 4, (32,), generator=gen)
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(fn(X), y).backward()
+            opt.step()
+            dsr.step()
+            counts.append(tuple(m.n_blocks for m in net))
+        runs.append((counts, [p.detach().clone() for p in net.parameters()]))
+    (ce, pe), (cc, pc) = runs
+    assert ce == cc and len(set(ce)) > 2
+    assert all(torch.equal(a, b) for a, b in zip(pe, pc))
+
+
 def test_torch_compile_has_no_graph_break_and_checks_inputs():
     torch._dynamo.reset()
     layer = MotifLinear(6, 4, density=0.5, seed=0)
