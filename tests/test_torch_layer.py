@@ -413,10 +413,12 @@ def test_torch_compile_fullgraph_matches_eager(backend):
         np.testing.assert_array_equal(layer.indices, eager[name].indices)
 
 
-def test_torch_compile_follows_dsr_size_changes():
-    """DSR changes the weights' sizes: the compiled model recompiles and keeps computing what the
-    eager one does (same block counts, bitwise the same parameters after the run)."""
-    from motifcore.torch import DSR
+@pytest.mark.parametrize("method", ["dsr", "rigl"])
+def test_torch_compile_follows_dsr_and_rigl(method):
+    """DSR changes the weights' sizes (the compiled model recompiles), RigL reads the engine's
+    panels of the compiled pass: the compiled run keeps computing what the eager one does (same
+    patterns, bitwise the same parameters)."""
+    from motifcore.torch import DSR, RigL
 
     runs = []
     for compiled in (False, True):
@@ -426,7 +428,10 @@ def test_torch_compile_follows_dsr_size_changes():
                                   MotifLinear(40, 4, density=0.5, seed=2))
         fn = torch.compile(net, backend="aot_eager", fullgraph=True) if compiled else net
         opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-        dsr = DSR(net, opt, total_steps=30, threshold=0.05, periods=(5,), starts=(0.0,))
+        if method == "dsr":
+            dsr = DSR(net, opt, total_steps=30, threshold=0.05, periods=(5,), starts=(0.0,))
+        else:
+            dsr = RigL(net, opt, total_steps=30, alpha=0.4, interval=5)
         gen = torch.Generator().manual_seed(0)
         counts = []
         for _ in range(30):
@@ -435,8 +440,9 @@ def test_torch_compile_follows_dsr_size_changes():
             torch.nn.functional.cross_entropy(fn(X), y).backward()
             opt.step()
             dsr.step()
-            counts.append(tuple(m.n_blocks for m in net))
+            counts.append(tuple(int(m.positions.sum()) for m in net) + tuple(m.n_blocks for m in net))
         runs.append((counts, [p.detach().clone() for p in net.parameters()]))
+        assert len(dsr.history) >= 4
     (ce, pe), (cc, pc) = runs
     assert ce == cc and len(set(ce)) > 2
     assert all(torch.equal(a, b) for a, b in zip(pe, pc))
