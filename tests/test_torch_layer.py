@@ -282,11 +282,11 @@ def test_mlp_round_trip_bit_for_bit():
 
 
 @pytest.mark.parametrize("bias", ["neuron", "motif"])
-def test_to_torch_engine_trains_and_comes_back_with_from_torch(bias):
-    """MotifMLP.to_torch(engine=True) -> train in torch (Adam) -> MotifMLP.from_torch: the model
+def test_from_mlp_trains_and_comes_back_with_from_torch(bias):
+    """from_mlp(model) -> train in torch (Adam, SET) -> MotifMLP.from_torch: the model
     holds the module's patterns, weights and biases bit for bit."""
     model = motifcore.MotifMLP([20, 15, 12, 3], motif=[2, (2, 3), 1], density=0.4, bias=bias, seed=3, num_threads=1)
-    net = model.to_torch(engine=True)
+    net = from_mlp(model)
     assert [type(m) for m in net] == [MotifLinear] * 3
     assert [m.activation for m in net] == ["relu", "relu", "linear"] and net[0].bias_mode == bias
     X = np.random.default_rng(0).normal(size=(32, 20)).astype(np.float32)
@@ -310,8 +310,6 @@ def test_to_torch_engine_trains_and_comes_back_with_from_torch(bias):
     assert len(evo.history) == 2 and not np.array_equal(back.layers[0].indices, model.layers[0].indices)
     np.testing.assert_allclose(back.decision_function(X), net(torch.from_numpy(X)).detach().numpy(), rtol=1e-5,
                                atol=1e-6)
-    with pytest.raises(ValueError, match="dense"):
-        model.to_torch(engine=True, dense=True)
     with pytest.raises(TypeError, match="Tanh"):
         motifcore.MotifMLP.from_torch(torch.nn.Sequential(net[0], torch.nn.Tanh(), net[2]))
 

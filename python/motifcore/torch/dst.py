@@ -394,7 +394,9 @@ class RigL(_StepUpdater):
     and grows the ``k`` positions of largest block gradient ``|dL/dK|`` among the others, at 0 with
     zero optimizer state. The block gradients of inactive positions come from the engine's panels
     of the last backward pass (``grad_topk``): call :meth:`step` right after ``optimizer.step()``,
-    before another forward. Other arguments as the updater."""
+    before another forward. Under ``torch.distributed`` the scores are those of the global batch
+    (the ranks all-gather the layers' inputs and output gradients of that pass, see the module
+    docs). Other arguments as the updater."""
 
     def __init__(self, model: nn.Module, optimizer: Any = None, *, total_steps: int, alpha: float = 0.3,
                  interval: int = 100, stop: float = 0.75, topk: str = "auto", sample_factor: int = 10,
@@ -419,6 +421,10 @@ class RigL(_StepUpdater):
         rec = super().step()
         self._record_inputs()
         return rec
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._record_inputs()
 
 
 class DSR(_StepUpdater):

@@ -36,7 +36,7 @@ from torch.autograd.function import once_differentiable
 
 from .. import _core
 from .._internal.validation import check_motif
-from ..export.arrays import blocks_from_dense
+from ..export.arrays import LayerArrays, blocks_from_dense
 from ..nn import MotifLayer
 from ..nn.layer import BlockGeometry, engine_layer
 
@@ -422,6 +422,14 @@ class MotifLinear(BlockGeometry, nn.Module):
         if self.in_features * self.out_features > 2**31:
             raise ValueError(f"to_dense() of a {self.out_features} x {self.in_features} layer needs too much memory")
         return torch.from_numpy(self._core.to_dense())
+
+    def to_layer_arrays(self) -> LayerArrays:
+        """The layer as plain arrays (copies of the pattern, the block weights and the engine's
+        biases): what ``MotifMLP.from_torch`` and ``motifcore.export`` read."""
+        self._sync()
+        c = self._core
+        return LayerArrays(self.in_features, self.out_features, self.motif[0], self.motif[1], c.indptr,
+                           c.indices.astype(np.int64), c.weights, c.bias, self.bias_mode, self.activation)
 
     def dense_bias(self) -> torch.Tensor:
         """The bias per output neuron (expanded from per-motif biases; zeros without a bias)."""
