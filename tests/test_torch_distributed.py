@@ -1,5 +1,6 @@
 """MotifLinear under torch.distributed: 2 processes (gloo, CPU) with DistributedDataParallel and
-SET steps in between train to the same weights and patterns as one process on the global batch."""
+SET, RigL or DSR steps in between train to the same weights and patterns as one process on the
+global batch."""
 
 from __future__ import annotations
 
@@ -16,13 +17,13 @@ if not dist.is_available() or not dist.is_gloo_available():
     pytest.skip("torch.distributed with gloo is not available", allow_module_level=True)
 
 WORKER = r'''
-import sys
+import json, sys
 import numpy as np
 import torch
 import torch.distributed as dist
-from motifcore.torch import MotifLinear, SET
+from motifcore.torch import DSR, MotifLinear, RigL, SET
 
-rank, world, init, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+rank, world, init, out, method = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 torch.set_num_threads(1)
 net = torch.nn.Sequential(
     MotifLinear(20, 32, motif=2, density=0.3, activation="relu", seed=1, num_threads=1),
@@ -33,9 +34,15 @@ if world > 1:
     dist.init_process_group("gloo", init_method=f"file://{init}", rank=rank, world_size=world)
     model = torch.nn.parallel.DistributedDataParallel(net)
 opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
-evolution = SET(net, opt, zeta=0.3, interval=2, seed=3)
+if method == "set":
+    evolution = SET(net, opt, zeta=0.3, interval=2, seed=3)
+elif method == "rigl":
+    evolution = RigL(model, opt, total_steps=12, alpha=0.4, interval=2, seed=3)
+else:   # DSR changes the block counts: it is given the DDP wrapper, whose buckets it rebuilds
+    evolution = DSR(model, opt, total_steps=12, threshold=0.05, periods=(2,), starts=(0.0,), seed=3)
 rng = np.random.default_rng(0)
 GLOBAL = 32
+counts = []
 for step in range(9):
     X = torch.from_numpy(rng.standard_normal((GLOBAL, 20)).astype(np.float32))
     y = torch.from_numpy(rng.integers(0, 4, GLOBAL))
@@ -44,26 +51,32 @@ for step in range(9):
     torch.nn.functional.cross_entropy(model(X[part]), y[part]).backward()
     opt.step()
     evolution.step()
-assert len(evolution.history) == 4
-torch.save({"state": net.state_dict(), "momentum": [opt.state[m.weight]["momentum_buffer"] for m in net]}, out)
+    counts.append([m.n_blocks for m in net])
+torch.save({"state": net.state_dict(), "momentum": [opt.state[m.weight]["momentum_buffer"] for m in net],
+            "updates": len(evolution.history), "counts": counts}, out)
 if world > 1:
     dist.destroy_process_group()
 '''
 
 
-def test_ddp_two_processes_match_one_process(tmp_path):
+@pytest.mark.parametrize("method", ["set", "rigl", "dsr"])
+def test_ddp_two_processes_match_one_process(tmp_path, method):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     init = tmp_path / "init"
     env = dict(os.environ, MOTIFCORE_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    procs = [subprocess.Popen([sys.executable, str(script), str(r), "2", str(init), str(tmp_path / f"rank{r}.pt")],
-                              env=env) for r in range(2)]
-    ref = subprocess.run([sys.executable, str(script), "0", "1", str(init), str(tmp_path / "single.pt")], env=env,
-                         timeout=300)
+    procs = [subprocess.Popen([sys.executable, str(script), str(r), "2", str(init), str(tmp_path / f"rank{r}.pt"),
+                               method], env=env) for r in range(2)]
+    ref = subprocess.run([sys.executable, str(script), "0", "1", str(init), str(tmp_path / "single.pt"), method],
+                         env=env, timeout=300)
     codes = [p.wait(timeout=300) for p in procs]
     assert codes == [0, 0] and ref.returncode == 0
     single = torch.load(tmp_path / "single.pt")
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    assert single["updates"] == 4 and ranks[0]["updates"] == ranks[1]["updates"] == 4
+    if method == "dsr":      # blocks moved between the layers: the DDP buckets were rebuilt
+        assert len({tuple(c) for c in single["counts"]}) > 1
+    assert ranks[0]["counts"] == ranks[1]["counts"] == single["counts"]
     for key, v in single["state"].items():
         # every rank holds the same pattern and weights (same decisions from the same state)
         assert torch.equal(ranks[0]["state"][key], ranks[1]["state"][key]), key

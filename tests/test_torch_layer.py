@@ -281,6 +281,39 @@ def test_mlp_round_trip_bit_for_bit():
         assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
 
 
+@pytest.mark.parametrize("bias", ["neuron", "motif"])
+def test_from_mlp_trains_and_comes_back_with_from_torch(bias):
+    """from_mlp(model) -> train in torch (Adam, SET) -> MotifMLP.from_torch: the model
+    holds the module's patterns, weights and biases bit for bit."""
+    model = motifcore.MotifMLP([20, 15, 12, 3], motif=[2, (2, 3), 1], density=0.4, bias=bias, seed=3, num_threads=1)
+    net = from_mlp(model)
+    assert [type(m) for m in net] == [MotifLinear] * 3
+    assert [m.activation for m in net] == ["relu", "relu", "linear"] and net[0].bias_mode == bias
+    X = np.random.default_rng(0).normal(size=(32, 20)).astype(np.float32)
+    y = np.random.default_rng(1).integers(0, 3, 32)
+    np.testing.assert_allclose(net(torch.from_numpy(X)).detach().numpy(), model.decision_function(X), rtol=1e-5,
+                               atol=1e-6)
+    opt = torch.optim.Adam(net.parameters(), lr=0.01)
+    evo = SET(net, opt, zeta=0.3, interval=2, seed=1)
+    for _ in range(5):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(torch.from_numpy(X)), torch.from_numpy(y)).backward()
+        opt.step()
+        evo.step()
+    back = motifcore.MotifMLP.from_torch(net, num_threads=1)
+    for layer, mod, old in zip(back.layers, net, model.layers):
+        np.testing.assert_array_equal(layer.weights, mod.weight.detach().numpy())
+        np.testing.assert_array_equal(layer.bias, mod.bias.detach().numpy())
+        np.testing.assert_array_equal(layer.indptr, mod.indptr)
+        np.testing.assert_array_equal(layer.indices, mod.indices)
+        assert layer.motif == mod.motif == old.motif and layer.bias_mode == bias
+    assert len(evo.history) == 2 and not np.array_equal(back.layers[0].indices, model.layers[0].indices)
+    np.testing.assert_allclose(back.decision_function(X), net(torch.from_numpy(X)).detach().numpy(), rtol=1e-5,
+                               atol=1e-6)
+    with pytest.raises(TypeError, match="Tanh"):
+        motifcore.MotifMLP.from_torch(torch.nn.Sequential(net[0], torch.nn.Tanh(), net[2]))
+
+
 def test_torch_training_matches_engine_train_step():
     """The same SGD steps through torch (MotifLinear + cross_entropy + torch.optim.SGD) and
     through the engine's fused train_step give the same weights (float tolerance)."""
@@ -318,20 +351,111 @@ def test_optimizers_schedulers_clipping_work():
     assert losses[-1] < losses[0]
 
 
-@pytest.mark.parametrize("backend", ["eager", "aot_eager"])
-def test_torch_compile_runs_with_a_graph_break(backend):
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(MotifLinear(10, 16, motif=2, density=0.5), torch.nn.ReLU(), MotifLinear(16, 3))
-    x = torch.randn(4, 10)
-    ref = net(x)
-    ref.sum().backward()
-    grads = [p.grad.clone() for p in net.parameters()]
-    net.zero_grad()
-    out = torch.compile(net, backend=backend)(x)
-    assert torch.equal(out, ref)
-    out.sum().backward()
-    for p, g in zip(net.parameters(), grads):
-        assert torch.equal(p.grad, g)
+def _compile_pair():
+    """Two copies of one model (motif layers with a residual motif, a fused ReLU, a layer used
+    twice, torch layers between) for an eager / compiled comparison."""
+    def build():
+        torch.manual_seed(0)
+        return torch.nn.ModuleDict({
+            "a": MotifLinear(10, 15, motif=2, density=0.5, activation="relu", seed=1),
+            "norm": torch.nn.LayerNorm(15),
+            "b": MotifLinear(15, 15, motif=(2, 3), density=0.6, seed=2),
+            "c": MotifLinear(15, 4, density=0.7, bias=False, seed=3),
+        })
+    return build(), build()
+
+
+def _run(m, x):
+    h = m["norm"](m["a"](x))
+    h = torch.tanh(m["b"](h)) + m["b"](h * 0.5)        # "b" used twice in the graph
+    return m["c"](h)
+
+
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+def test_torch_compile_fullgraph_matches_eager(backend):
+    """torch.compile(fullgraph=True) traces MotifLinear as custom ops (no graph break): forward,
+    input gradient, parameter gradients and optimizer steps (with a SET update in between, which
+    re-points the parameters) equal the eager run's, and the parameters stay the engine's memory."""
+    from motifcore.torch import SET
+
+    torch._dynamo.reset()
+    eager, comp = _compile_pair()
+    compiled = torch.compile(lambda x: _run(comp, x), backend=backend, fullgraph=True)
+    runs = []
+    for model, fn in ((eager, lambda x: _run(eager, x)), (comp, compiled)):
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        evo = SET(model, opt, zeta=0.3, interval=2, seed=4)
+        gen = torch.Generator().manual_seed(0)
+        outs = []
+        for _ in range(4):
+            x = torch.randn(3, 2, 10, generator=gen, requires_grad=True)        # several leading dims
+            opt.zero_grad()
+            y = fn(x)
+            (y ** 2).mean().backward()
+            outs.append((y.detach(), x.grad, [p.grad.clone() for p in model.parameters()]))
+            opt.step()
+            evo.step()
+        runs.append((outs, [p.detach().clone() for p in model.parameters()]))
+        assert len(evo.history) == 2
+    exact = backend == "aot_eager"      # inductor fuses the torch ops around the layers (float rounding)
+    close = (lambda a, b: torch.equal(a, b)) if exact else (lambda a, b: torch.allclose(a, b, rtol=1e-4, atol=1e-5))
+    (eo, ep), (co, cp) = runs
+    for (ye, gxe, gpe), (yc, gxc, gpc) in zip(eo, co):
+        assert yc.shape == (3, 2, 4) and close(ye, yc) and close(gxe, gxc)
+        assert all(close(a, b) for a, b in zip(gpe, gpc))
+    assert all(close(a, b) for a, b in zip(ep, cp))
+    for name in "abc":
+        layer = comp[name]
+        assert layer.weight.data_ptr() == layer._engine_pointer()               # zero copy after the steps
+        assert layer.pattern_version == eager[name].pattern_version == 2
+        np.testing.assert_array_equal(layer.indices, eager[name].indices)
+
+
+@pytest.mark.parametrize("method", ["dsr", "rigl"])
+def test_torch_compile_follows_dsr_and_rigl(method):
+    """DSR changes the weights' sizes (the compiled model recompiles), RigL reads the engine's
+    panels of the compiled pass: the compiled run keeps computing what the eager one does (same
+    patterns, bitwise the same parameters)."""
+    from motifcore.torch import DSR, RigL
+
+    runs = []
+    for compiled in (False, True):
+        torch._dynamo.reset()
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(MotifLinear(30, 40, motif=2, density=0.3, activation="relu", seed=1),
+                                  MotifLinear(40, 4, density=0.5, seed=2))
+        fn = torch.compile(net, backend="aot_eager", fullgraph=True) if compiled else net
+        opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+        if method == "dsr":
+            dsr = DSR(net, opt, total_steps=30, threshold=0.05, periods=(5,), starts=(0.0,))
+        else:
+            dsr = RigL(net, opt, total_steps=30, alpha=0.4, interval=5)
+        gen = torch.Generator().manual_seed(0)
+        counts = []
+        for _ in range(30):
+            X, y = torch.randn(32, 30, generator=gen), torch.randint(0, 4, (32,), generator=gen)
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(fn(X), y).backward()
+            opt.step()
+            dsr.step()
+            counts.append(tuple(int(m.positions.sum()) for m in net) + tuple(m.n_blocks for m in net))
+        runs.append((counts, [p.detach().clone() for p in net.parameters()]))
+        assert len(dsr.history) >= 4
+    (ce, pe), (cc, pc) = runs
+    assert ce == cc and len(set(ce)) > 2
+    assert all(torch.equal(a, b) for a, b in zip(pe, pc))
+
+
+def test_torch_compile_has_no_graph_break_and_checks_inputs():
+    torch._dynamo.reset()
+    layer = MotifLinear(6, 4, density=0.5, seed=0)
+    explain = torch._dynamo.explain(layer)(torch.randn(2, 6))
+    assert explain.graph_break_count == 0 and explain.graph_count == 1
+    compiled = torch.compile(layer, backend="aot_eager", fullgraph=True)
+    with pytest.raises(TypeError, match="float32"):
+        compiled(torch.randn(2, 6, dtype=torch.float64))
+    with torch.no_grad():                                                         # inference: no backward graph
+        assert torch.equal(compiled(torch.ones(3, 6)), layer(torch.ones(3, 6)))
 
 
 def test_pattern_changed_behind_the_module_is_followed_not_read_after_free():

@@ -200,23 +200,35 @@ def mlp_chain(module: Any, layer_io: Callable[[Any], Optional[Tuple[int, int, bo
 
 def torch_layers(module: Any) -> list:
     """The weight layers of a torch MLP in the order its forward runs them: :class:`LayerArrays`
-    for a :class:`MotifLinear`, ``(weight [n_out, n_in], bias [n_out])`` NumPy arrays for an
-    ``nn.Linear``. Only what a :class:`~motifcore.MotifMLP` computes exactly is read; anything
-    else is refused naming the module (:func:`mlp_chain` lists what is read)."""
+    for a :class:`MotifLinear` (this module's, or any module with a ``to_layer_arrays()`` giving
+    them, as the engine-backed ``motifcore.torch.MotifLinear``),
+    ``(weight [n_out, n_in], bias [n_out])`` NumPy arrays for an ``nn.Linear``. Only what a
+    :class:`~motifcore.MotifMLP` computes exactly is read; anything else is refused naming the
+    module (:func:`mlp_chain` lists what is read)."""
     import torch
 
     motif_linear = _define()["MotifLinear"]
 
+    def engine_layer(m: Any) -> bool:
+        # motifcore.torch.MotifLinear (which this package may not import): a module that gives its
+        # pattern and values as LayerArrays
+        return callable(getattr(m, "to_layer_arrays", None))
+
     def layer_io(m: Any) -> Optional[Tuple[int, int, bool]]:
         if isinstance(m, motif_linear):
             return m.n_in, m.n_out, m.activation == "relu"
+        if engine_layer(m):
+            a = m.to_layer_arrays()
+            return a.n_in, a.n_out, a.activation == "relu"
         if isinstance(m, torch.nn.Linear):
             return m.in_features, m.out_features, False
         return None
 
     out: list = []
     for m in mlp_chain(module, layer_io, "nn.Linear or MotifLinear"):
-        if isinstance(m, motif_linear):
+        if engine_layer(m):
+            out.append(m.to_layer_arrays())
+        elif isinstance(m, motif_linear):
             w = m.weight.detach().cpu().numpy().astype(np.float32)
             out.append(LayerArrays(m.n_in, m.n_out, m.m_out, m.m_in, m.indptr.cpu().numpy(), m.indices.cpu().numpy(), w,
                                    m.bias.detach().cpu().numpy().astype(np.float32), m.bias_mode, m.activation))

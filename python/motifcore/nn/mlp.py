@@ -569,7 +569,9 @@ class MotifMLP:
         """A ``torch.nn.Sequential`` computing the logits (:func:`motifcore.export.to_torch`):
         compact :class:`~motifcore.export.pytorch.MotifLinear` layers (GroupSum, a sparse block
         matrix with one trainable weight per block, Expand) or, with ``dense=True``, ``nn.Linear``
-        layers holding the expanded matrices. Needs torch."""
+        layers holding the expanded matrices. Needs torch. For layers whose forward and backward
+        run this engine's kernels (trainable in torch at the engine's speed), use
+        ``motifcore.torch.from_mlp(model)``; :meth:`from_torch` brings either back."""
         from ..export import to_torch
 
         return to_torch(self, dense=dense)
@@ -585,8 +587,8 @@ class MotifMLP:
         a ``LayerNorm`` or any other module, a layer used twice, a custom container):
         :func:`motifcore.export.torch_layers` lists what is read.
 
-        A ``MotifLinear`` (from :meth:`to_torch`) is copied exactly. An ``nn.Linear`` is made
-        block-sparse with ``motif`` (default 1; as in the constructor, an int applies to the
+        A ``MotifLinear`` (from :meth:`to_torch`, or the engine-backed one of
+        ``motifcore.torch.from_mlp``) is copied exactly. An ``nn.Linear`` is made block-sparse with ``motif`` (default 1; as in the constructor, an int applies to the
         hidden layers and the output layer keeps 1) by magnitude pruning: ``density`` keeps that
         fraction of the blocks of largest mean ``|w|`` (``None``: every block holding a non-zero
         weight), each block weighted by the mean of its entries

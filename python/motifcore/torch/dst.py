@@ -17,6 +17,20 @@ step ``t`` when ``t % interval == 0`` (SET, CHT), when :meth:`RigL.is_update_ste
 :meth:`DSR.is_update_step` of the updater says so (``total_steps`` = ``T``). Every random draw of
 the update after step ``t`` is seeded from ``(seed, t)``: ranks of a data-parallel run that hold
 the same weights take the same decisions.
+
+Under ``torch.distributed`` (``DistributedDataParallel`` averages the gradients, so every rank holds
+the same weights), every rank takes the same decisions as one process on the global batch:
+
+* SET, CHT and DSR decide from the weights and from ``(seed, t)`` only;
+* RigL's grow scores are sums over the batch of products of the layer's input and output-gradient
+  panels: each layer keeps its last input and output gradient, the ranks all-gather them (rank
+  order: the global batch when each rank holds a contiguous slice of it; the gradients divided by
+  the world size, as DDP averages), and every rank recomputes the panels of the gathered batch
+  before the engine's top-k;
+* DSR changes the size of the weights, which a ``DistributedDataParallel`` wrapper's gradient
+  buckets are built for: given the wrapper as ``model``, the DST object rebuilds its reducer
+  after such an update (as ``DistributedDataParallel`` does when it is unpickled; communication
+  hooks registered on the wrapper are not carried over).
 """
 
 from __future__ import annotations
@@ -74,13 +88,61 @@ def remap_optimizer_state(optimizers: Iterable[torch.optim.Optimizer], param: to
         param.grad = remap(param.grad)
 
 
+def _ddp_class() -> Any:
+    return torch.nn.parallel.DistributedDataParallel
+
+
+def _world_size(group: Any = None) -> int:
+    """The number of processes of ``group`` (default: the default group); 1 without
+    ``torch.distributed``."""
+    d = torch.distributed
+    if not (d.is_available() and d.is_initialized()):
+        return 1
+    return int(d.get_world_size(group))
+
+
+def _gather_rows(t: torch.Tensor, group: Any, world: int) -> torch.Tensor:
+    """The ``[rows, n]`` tensors of every rank of ``group`` stacked in rank order (ranks may hold
+    different numbers of rows)."""
+    d = torch.distributed
+    t = t.detach().contiguous()
+    counts = [torch.zeros(1, dtype=torch.int64) for _ in range(world)]
+    d.all_gather(counts, torch.tensor([t.shape[0]], dtype=torch.int64), group=group)
+    rows = [int(c.item()) for c in counts]
+    padded = t.new_zeros((max(rows), t.shape[1]))
+    padded[: t.shape[0]] = t
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    d.all_gather(parts, padded, group=group)
+    return torch.cat([p[:r] for p, r in zip(parts, rows)])
+
+
+def _rebuild_ddp(ddp: Any) -> None:
+    """Rebuild the gradient buckets of a ``DistributedDataParallel`` wrapper for its parameters'
+    current sizes (the steps of ``DistributedDataParallel.__setstate__``). The old reducer and its
+    logger go first: the reducer holds each parameter's gradient accumulator, whose recorded shape
+    is the old one; once it is gone, the new reducer gets accumulators of the new shapes."""
+    try:
+        ddp.reducer = ddp.logger = None
+        params, sparse = ddp._build_params_for_reducer()
+        names = ddp._build_debug_param_to_name_mapping(params)
+        ddp._ddp_init_helper(params, sparse, names, ddp.static_graph)
+        if ddp.static_graph:
+            ddp.reducer._set_static_graph()
+            ddp.logger._set_static_graph()
+    except AttributeError as exc:        # another torch version's internals
+        raise RuntimeError(f"cannot rebuild the DistributedDataParallel buckets after the parameters changed size "
+                           f"({exc}); wrap the model again after each update that changes the block counts") from None
+
+
 class _EngineNet:
     """What the Trainer's evolution code reads of a :class:`MotifMLP`, over the engine layers of
     MotifLinear modules: ``layers`` / ``_layers`` (:class:`MotifLayer` views), ``num_threads``,
-    ``_lock``, and ``grad_step`` answering RigL's question from the last backward pass."""
+    ``_lock``, and ``grad_step`` answering RigL's question from the last backward pass (of the
+    global batch under ``torch.distributed``, see the module docs)."""
 
-    def __init__(self, mods: Sequence[MotifLinear]) -> None:
+    def __init__(self, mods: Sequence[MotifLinear], group: Any = None) -> None:
         self.mods = list(mods)
+        self.group = group
         self._lock = threading.RLock()
 
     @property
@@ -98,11 +160,14 @@ class _EngineNet:
         """RigL's grow candidates of every layer with ``k > 0`` from the panels the engine kept of
         the last forward and backward of that layer (the batch just trained); no loss."""
         res: List[Any] = []
+        world = _world_size(self.group)
         for i, (m, ki, di) in enumerate(zip(self.mods, k, drop)):
             if ki <= 0:
                 res.append(None)
                 continue
-            if m._last_forward < 0:
+            if world > 1:
+                self._global_panels(m, world)
+            elif m._last_forward < 0:
                 raise RuntimeError("RigL needs the block gradients of the last backward pass: call rigl.step() "
                                    "right after loss.backward() and optimizer.step(), before another forward")
             try:
@@ -112,6 +177,34 @@ class _EngineNet:
                                    f"(call rigl.step() right after loss.backward() and optimizer.step(), before "
                                    f"another forward): {exc}") from None
         return float("nan"), res
+
+    def _global_panels(self, m: MotifLinear, world: int) -> None:
+        """Make the engine's panels of ``m`` those of the global batch: gather every rank's last
+        input and output gradient of the layer and run the layer's forward and backward on them
+        (every rank, the same rows in the same order)."""
+        if m._io is None:
+            raise RuntimeError("RigL under torch.distributed needs the input and output gradient of every layer's last "
+                               "backward pass: call rigl.step() right after loss.backward() and optimizer.step(), "
+                               "before another forward")
+        x, g, w, b = m._io
+        X = _gather_rows(x, self.group, world)
+        G = _gather_rows(g, self.group, world) / world       # DDP averages the ranks' gradients
+        # the panels of the pass that made g: with the weights and biases before the optimizer step
+        # (a fused ReLU's mask depends on them), written through the parameters' views and restored
+        views = [(m.weight, w)] + ([(m.bias, b)] if m.bias is not None else [])
+        now = [p.detach().clone() for p, _ in views]
+        try:
+            with torch.no_grad():
+                for p, old in views:
+                    p.copy_(torch.from_numpy(old))
+            m._core.forward(X.numpy(), m.num_threads)
+            m._core.backward(G.numpy(), m.num_threads, False)
+        finally:
+            with torch.no_grad():
+                for (p, _), v in zip(views, now):
+                    p.copy_(v)
+        m._last_forward = -1                                 # the module's forwards are not the engine's last
+        m._layer._last_batch = X.shape[0]
 
 
 class DynamicSparsity:
@@ -137,7 +230,9 @@ class DynamicSparsity:
         self.seed = check_seed(seed)
         self.t = 0
         self.history: List[Dict[str, Any]] = []
-        self._net = _EngineNet(mods)
+        ddp = _ddp_class()
+        self._ddp = model if isinstance(model, ddp) else None
+        self._net = _EngineNet(mods, None if self._ddp is None else self._ddp.process_group)
 
     def is_update_step(self, t: int) -> bool:
         raise NotImplementedError
@@ -162,6 +257,8 @@ class DynamicSparsity:
             changes = infos
         for m, info in zip(self.layers, changes):
             remap_optimizer_state(self.optimizers, m.weight, info["old"], info["new"])
+        if self._ddp is not None and any(len(i["old"]) != len(i["new"]) for i in changes):
+            _rebuild_ddp(self._ddp)
         rec = {"t": t, **rec}
         self.history.append(rec)
         return rec
@@ -207,13 +304,6 @@ class _patterns:
     def __exit__(self, *exc: Any) -> None:
         for c in reversed(self.ctxs):
             c.__exit__(*exc)
-
-
-def _warn_if_distributed(name: str, why: str) -> None:
-    dist = getattr(torch, "distributed", None)
-    if dist is not None and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        warnings.warn(f"{name} is not supported under torch.distributed: {why}; the ranks' patterns may "
-                      "diverge (SET and CHT keep them identical)", RuntimeWarning, stacklevel=3)
 
 
 def _step_seed(seed: int, t: int) -> int:
@@ -304,16 +394,37 @@ class RigL(_StepUpdater):
     and grows the ``k`` positions of largest block gradient ``|dL/dK|`` among the others, at 0 with
     zero optimizer state. The block gradients of inactive positions come from the engine's panels
     of the last backward pass (``grad_topk``): call :meth:`step` right after ``optimizer.step()``,
-    before another forward. Other arguments as the updater."""
+    before another forward. Under ``torch.distributed`` the scores are those of the global batch
+    (the ranks all-gather the layers' inputs and output gradients of that pass, see the module
+    docs). Other arguments as the updater."""
 
     def __init__(self, model: nn.Module, optimizer: Any = None, *, total_steps: int, alpha: float = 0.3,
                  interval: int = 100, stop: float = 0.75, topk: str = "auto", sample_factor: int = 10,
                  auto_steps: float = 5.0, seed: int = 0, layers: Optional[Sequence[MotifLinear]] = None) -> None:
         super().__init__(model, optimizer, seed=seed, layers=layers)
-        _warn_if_distributed("RigL", "its block gradients come from each rank's own batch")
         self.updater = _updaters.RigL(alpha=alpha, interval=interval, stop=stop, topk=topk,
                                       sample_factor=sample_factor, auto_steps=auto_steps, update_at_step0=False)
         self.total_steps = check_int(total_steps, "total_steps")
+        self._record_inputs()
+
+    def _record_inputs(self) -> None:
+        # under torch.distributed, the backward pass before an update keeps each layer's input and
+        # output gradient (references) and its weights and biases (copies) for the all-gather of
+        # the grow scores; set before the forward of that step
+        keep = _world_size(self._net.group) > 1 and self.is_update_step(self.t + 1)
+        for m in self.layers:
+            m._keep_io = keep
+            if not keep:
+                m._io = None
+
+    def step(self) -> Optional[Dict[str, Any]]:
+        rec = super().step()
+        self._record_inputs()
+        return rec
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._record_inputs()
 
 
 class DSR(_StepUpdater):
@@ -321,16 +432,19 @@ class DSR(_StepUpdater):
     :class:`motifcore.train.updaters.DSR`: after step ``t`` on its schedule, every layer removes
     its blocks with ``|weight| < H``, the removed blocks are handed back to the layers in
     proportion to what each kept and grown at random (at 0), and ``H`` adapts. The block count of
-    a layer changes, so its ``weight`` changes shape (optimizers follow, see the module docs;
-    ``DistributedDataParallel`` does not)."""
+    a layer changes, so its ``weight`` changes shape (optimizers follow, see the module docs; under
+    ``torch.distributed``, pass the ``DistributedDataParallel`` wrapper as ``model`` so that its
+    gradient buckets are rebuilt)."""
 
     def __init__(self, model: nn.Module, optimizer: Any = None, *, total_steps: int, threshold: float = 1e-3,
                  n_prune: Optional[int] = None, prune_fraction: float = 0.12, delta: float = 0.1,
                  periods: Sequence[int] = (100, 200, 400, 800), starts: Sequence[float] = (0.0, 0.125, 0.4, 0.7),
                  stop: float = 0.95, seed: int = 0, layers: Optional[Sequence[MotifLinear]] = None) -> None:
         super().__init__(model, optimizer, seed=seed, layers=layers)
-        _warn_if_distributed("DSR", "it changes the size of the parameters, which DistributedDataParallel "
-                                    "does not allow")
+        if self._ddp is None and _world_size() > 1:
+            warnings.warn("DSR changes the size of the weights: pass the DistributedDataParallel wrapper as model "
+                          "so that its gradient buckets are rebuilt after such an update", RuntimeWarning,
+                          stacklevel=2)
         self.updater = _updaters.DSR(threshold=threshold, n_prune=n_prune, prune_fraction=prune_fraction, delta=delta,
                                      periods=periods, starts=starts, stop=stop)
         self.total_steps = check_int(total_steps, "total_steps")

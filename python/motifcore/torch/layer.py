@@ -13,13 +13,20 @@ be used after it; ``state_dict()`` returns copies for that reason.
 If a parameter is pointed elsewhere (``weight.data = t``, ``load_state_dict(..., assign=True)``,
 ``torch.nn.utils.vector_to_parameters``), the next call copies its values into the engine once and
 points it back at the engine's memory.
+
+Two paths call the engine, with the same code (``_run_forward`` / ``_run_backward``): in eager mode
+an ``autograd.Function``; under ``torch.compile`` the custom operators ``motifcore::motif_linear``
+and ``motifcore::motif_linear_backward`` (``torch.library.custom_op`` with fake and autograd
+registrations), which the compiler traces without a graph break.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 import warnings
+import weakref
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
@@ -29,7 +36,7 @@ from torch.autograd.function import once_differentiable
 
 from .. import _core
 from .._internal.validation import check_motif
-from ..export.arrays import blocks_from_dense
+from ..export.arrays import LayerArrays, blocks_from_dense
 from ..nn import MotifLayer
 from ..nn.layer import BlockGeometry, engine_layer
 
@@ -60,55 +67,138 @@ def _engine_input(x: torch.Tensor, n: int, what: str) -> np.ndarray:
     return x.detach().reshape(-1, n).contiguous().numpy()
 
 
+# ---- the engine calls behind both paths (eager autograd.Function, torch.library custom op) ------
+# A forward returns a token (the layer's forward count; 0 for an empty batch); the backward of that
+# forward checks it: the engine keeps the panels of its last forward only, so when another forward
+# of the layer ran in between (a layer used twice, an evaluation pass) the backward first redoes
+# its own forward. A change of the block pattern in between is refused.
+
+def _run_forward(mod: "MotifLinear", x: torch.Tensor) -> Tuple[torch.Tensor, int]:
+    """``(y, token)`` of the layer on ``x`` through the engine."""
+    xa = _engine_input(x, mod.in_features, "input")
+    lead = tuple(x.shape[:-1])
+    if xa.shape[0] == 0:
+        return x.new_zeros(lead + (mod.out_features,)), 0
+    out = mod._core.forward(xa, mod._num_threads)
+    mod._forwards += 1
+    mod._last_forward = mod._forwards
+    mod._layer._last_batch = xa.shape[0]
+    return torch.from_numpy(out).view(lead + (mod.out_features,)), mod._forwards
+
+
+def _run_backward(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor, token: int, version: int,
+                  need_x: bool, need_w: bool = True,
+                  need_b: bool = True) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor], Optional[torch.Tensor]]:
+    """``(dL/dx, dL/dweight, dL/dbias)`` of the forward ``token`` on ``x`` (None where not needed)."""
+    if token == 0:
+        return (torch.zeros(tuple(x.shape)) if need_x else None, torch.zeros(mod.n_blocks) if need_w else None,
+                torch.zeros(int(mod._core.n_bias)) if need_b else None)
+    if mod._version != version:
+        raise RuntimeError("the block pattern of this MotifLinear changed between its forward and its backward "
+                           "(an evolution step or load_state_dict); run the forward again")
+    xa = None
+    if mod._last_forward != token:
+        # another forward of this layer ran since: the engine keeps only the last one, so redo ours
+        xa = _engine_input(x, mod.in_features, "input")
+        mod._core.forward(xa, mod._num_threads)
+        mod._last_forward = token
+        mod._layer._last_batch = xa.shape[0]
+    g = grad_out if grad_out.dtype == torch.float32 else grad_out.float()
+    ga = _engine_input(g, mod.out_features, "grad_output")
+    gin = mod._core.backward(ga, mod._num_threads, bool(need_x))
+    if mod._keep_io:       # RigL under torch.distributed recomputes the global batch's panels from these
+        xs = x.detach().reshape(-1, mod.in_features) if xa is None else torch.from_numpy(xa)
+        mod._io = (xs, torch.from_numpy(ga), mod._core.weights, mod._core.bias)      # the values of this pass
+    gx = torch.from_numpy(gin).view(tuple(x.shape)) if need_x else None
+    gw = torch.from_numpy(mod._core.grad_weights) if need_w else None
+    return gx, gw, torch.from_numpy(mod._core.grad_bias) if need_b else None
+
+
 class _MotifFunction(torch.autograd.Function):
-    """y = layer(x) through the engine. The module is passed along (not a tensor); the weight
-    and bias are passed so that autograd routes their gradients (the engine reads its own K)."""
+    """y = layer(x) through the engine (eager mode). The module is passed along (not a tensor);
+    the weight and bias are passed so that autograd routes their gradients (the engine reads its
+    own K)."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],  # type: ignore[override]
                 mod: "MotifLinear") -> torch.Tensor:
-        xa = _engine_input(x, mod.in_features, "input")
-        lead = tuple(x.shape[:-1])
-        ctx.mod, ctx.lead = mod, lead
-        ctx.version = mod._version
-        if xa.shape[0] == 0:
-            ctx.empty = True
-            return x.new_zeros(lead + (mod.out_features,))
-        ctx.empty = False
-        out = mod._core.forward(xa, mod.num_threads)
-        mod._forwards += 1
-        ctx.token = mod._last_forward = mod._forwards
-        mod._layer._last_batch = xa.shape[0]
+        y, ctx.token = _run_forward(mod, x)
+        ctx.mod, ctx.version = mod, mod._version
         ctx.save_for_backward(x)
-        return torch.from_numpy(out).view(lead + (mod.out_features,))
+        return y
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_out: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:  # type: ignore[override]
-        mod: MotifLinear = ctx.mod
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        if ctx.empty:
-            return (torch.zeros(ctx.lead + (mod.in_features,)) if need_x else None,
-                    torch.zeros_like(mod.weight) if need_w else None,
-                    torch.zeros_like(mod.bias) if need_b and mod.bias is not None else None, None)
-        if mod._version != ctx.version:
-            raise RuntimeError("the block pattern of this MotifLinear changed between its forward and its backward "
-                               "(an evolution step or load_state_dict); run the forward again")
         (x,) = ctx.saved_tensors
-        if mod._last_forward != ctx.token:
-            # another forward of this layer ran since (the layer is used twice in the graph, or an
-            # inference pass came in between): the engine keeps only the last one, so redo ours
-            mod._core.forward(_engine_input(x, mod.in_features, "input"), mod.num_threads)
-            mod._last_forward = ctx.token
-        g = grad_out
-        if g.dtype != torch.float32:
-            g = g.float()
-        ga = _engine_input(g, mod.out_features, "grad_output")
-        gin = mod._core.backward(ga, mod.num_threads, bool(need_x))
-        gx = torch.from_numpy(gin).view(ctx.lead + (mod.in_features,)) if need_x else None
-        gw = torch.from_numpy(mod._core.grad_weights) if need_w else None
-        gb = torch.from_numpy(mod._core.grad_bias) if need_b else None
+        gx, gw, gb = _run_backward(ctx.mod, grad_out, x, ctx.token, ctx.version, need_x, need_w, need_b)
         return gx, gw, gb, None
+
+
+# ---- torch.compile: the same calls as custom operators -----------------------------------------
+# A custom op takes tensors and numbers only, so the module travels as an integer handle into a
+# registry of live layers (a constant of the traced graph). The compiled graph passes the module's
+# parameters in; the engine reads its own memory, which they are views of (``_sync`` adopts a
+# parameter that was pointed elsewhere, as in eager mode). The forward's second output holds the
+# token and the pattern version for the backward.
+
+_LAYERS: "weakref.WeakValueDictionary[int, MotifLinear]" = weakref.WeakValueDictionary()
+_HANDLES = itertools.count(1)
+
+
+def _layer_of(handle: int) -> "MotifLinear":
+    mod = _LAYERS.get(handle)
+    if mod is None:
+        raise RuntimeError("the MotifLinear of this compiled graph no longer exists")
+    return mod
+
+
+@torch.library.custom_op("motifcore::motif_linear", mutates_args=())
+def _op_forward(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], handle: int,
+                out_features: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    mod = _layer_of(handle)
+    mod._sync()
+    y, token = _run_forward(mod, x)
+    return y, torch.tensor([token, mod._version], dtype=torch.int64)
+
+
+@_op_forward.register_fake
+def _(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], handle: int,
+      out_features: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    return x.new_empty((*x.shape[:-1], out_features)), x.new_empty((2,), dtype=torch.int64)
+
+
+@torch.library.custom_op("motifcore::motif_linear_backward", mutates_args=())
+def _op_backward(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
+                 token: torch.Tensor, handle: int, need_x: bool) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    tok, version = (int(v) for v in token.tolist())
+    gx, gw, gb = _run_backward(_layer_of(handle), grad, x, tok, version, need_x, True, bias is not None)
+    return (x.new_empty((0,)) if gx is None else gx), gw, (x.new_empty((0,)) if gb is None else gb)
+
+
+@_op_backward.register_fake
+def _(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], token: torch.Tensor,
+      handle: int, need_x: bool) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return (x.new_empty(x.shape) if need_x else x.new_empty((0,)), weight.new_empty(weight.shape),
+            bias.new_empty(bias.shape) if bias is not None else x.new_empty((0,)))
+
+
+def _op_setup(ctx: Any, inputs: Tuple[Any, ...], output: Tuple[torch.Tensor, torch.Tensor]) -> None:
+    x, weight, bias, handle, _ = inputs
+    ctx.handle, ctx.has_bias = handle, bias is not None
+    ctx.save_for_backward(x, weight, output[1], *([bias] if bias is not None else []))
+
+
+def _op_grad(ctx: Any, grad_y: torch.Tensor, grad_token: Any) -> Tuple[Optional[torch.Tensor], ...]:
+    x, weight, token, *rest = ctx.saved_tensors
+    bias = rest[0] if ctx.has_bias else None
+    need_x = bool(ctx.needs_input_grad[0])
+    gx, gw, gb = torch.ops.motifcore.motif_linear_backward(grad_y, x, weight, bias, token, ctx.handle, need_x)
+    return gx if need_x else None, gw, gb if ctx.has_bias else None, None, None
+
+
+_op_forward.register_autograd(_op_grad, setup_context=_op_setup)
 
 
 class MotifLinear(BlockGeometry, nn.Module):
@@ -171,6 +261,8 @@ class MotifLinear(BlockGeometry, nn.Module):
         self._forwards = 0
         self._last_forward = -1
         self._lock = threading.RLock()
+        self._keep_io, self._io = False, None
+        self._register()
         self.weight = nn.Parameter(torch.from_numpy(core.weights_view()))
         if has_bias:
             self.bias = nn.Parameter(torch.from_numpy(core.bias_view()))
@@ -196,6 +288,11 @@ class MotifLinear(BlockGeometry, nn.Module):
         nn.Module.__init__(obj)
         obj._setup(core, bias is not None, num_threads)
         return obj
+
+    def _register(self) -> None:
+        """A handle of this layer for the compiled graphs' custom ops (see ``_op_forward``)."""
+        self._handle = next(_HANDLES)
+        _LAYERS[self._handle] = self
 
     # ---- geometry and pattern ------------------------------------------------------------------
     @property
@@ -307,11 +404,15 @@ class MotifLinear(BlockGeometry, nn.Module):
             finally:
                 self._version += 1
                 self._last_forward = -1
+                self._io = None
                 self._repoint()
                 info["new"] = _positions(self._core)
 
     # ---- compute -------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.compiler.is_compiling():
+            # one custom op, traced without a graph break (the checks run when the graph runs)
+            return torch.ops.motifcore.motif_linear(x, self.weight, self.bias, self._handle, self.out_features)[0]
         self._sync()
         return _MotifFunction.apply(x, self.weight, self.bias, self)
 
@@ -321,6 +422,14 @@ class MotifLinear(BlockGeometry, nn.Module):
         if self.in_features * self.out_features > 2**31:
             raise ValueError(f"to_dense() of a {self.out_features} x {self.in_features} layer needs too much memory")
         return torch.from_numpy(self._core.to_dense())
+
+    def to_layer_arrays(self) -> LayerArrays:
+        """The layer as plain arrays (copies of the pattern, the block weights and the engine's
+        biases): what ``MotifMLP.from_torch`` and ``motifcore.export`` read."""
+        self._sync()
+        c = self._core
+        return LayerArrays(self.in_features, self.out_features, self.motif[0], self.motif[1], c.indptr,
+                           c.indices.astype(np.int64), c.weights, c.bias, self.bias_mode, self.activation)
 
     def dense_bias(self) -> torch.Tensor:
         """The bias per output neuron (expanded from per-motif biases; zeros without a bias)."""
@@ -386,7 +495,7 @@ class MotifLinear(BlockGeometry, nn.Module):
         state["_engine"] = {"n_in": int(c.n_in), "n_out": int(c.n_out), "motif": (int(c.m_out), int(c.m_in)),
                             "indptr": c.indptr, "indices": c.indices, "bias_mode": str(c.bias_mode),
                             "activation": str(c.activation), "input_copies": int(c.input_copies)}
-        for k in ("_core", "_layer", "_lock", "_pointers"):
+        for k in ("_core", "_layer", "_lock", "_pointers", "_io", "_handle"):
             state.pop(k, None)
         return state
 
@@ -400,6 +509,8 @@ class MotifLinear(BlockGeometry, nn.Module):
                                        input_copies=eng["input_copies"], num_threads=self._num_threads)
         self._core, self._layer, self._lock = tmp._core, tmp._layer, threading.RLock()
         self._last_forward = -1
+        self._keep_io, self._io = False, None
+        self._register()
         self._repoint()
 
 
