@@ -52,25 +52,22 @@ from .._internal.validation import (
 )
 from ..defaults import (
     BLOCK_GRAD,
-    BLOCK_GRADS,
     DEFAULT_RECIPE,
     EPOCHS,
-    EVOLUTIONS,
-    EVOLVE_LAYER_SETS,
     FALLBACK_EVOLVE_LAYERS,
     FALLBACK_REGROW,
-    Evolution,
 )
 from ..defaults import recipe as get_recipe
 from ..errors import DivergedError, TrainingDivergedError
 from ..nn import MotifMLP
-from ..nn.regroup import hidden_motif, model_motifs
+from ..nn.regroup import hidden_motif
 from .callbacks import Callback, as_callback
 from .checkpoint import load_checkpoint, save_checkpoint, trainer_settings
 from .curriculum import MotifSchedule, check_motif_schedule
 from .distillation import KD
 from .history import History
 from .schedules import EvolutionSchedule, LRSchedule, check_warmup, evolution_schedule, lr_schedule
+from .settings import check_evolve_layers, check_schedule_fits, evolution_entry, evolved_layers, weight_grad_factor
 from .updaters import DSR, UPDATERS, MaskUpdater, make_updater
 
 __all__ = ["Trainer", "TrainingDivergedError"]
@@ -82,78 +79,6 @@ DEAD_SAMPLES = 2048
 # ------------------------------------------------------------------------------------------------
 # settings
 # ------------------------------------------------------------------------------------------------
-
-
-def _evolution_entry(evolution: Any) -> Evolution | None:
-    """The registry entry (:data:`motifcore.defaults.EVOLUTIONS`) behind an ``evolution`` value:
-    a name, the stored form of a preset or updater, or a preset ``EvolutionSchedule``."""
-    if isinstance(evolution, str):
-        return EVOLUTIONS.get(evolution)
-    if isinstance(evolution, Mapping):
-        name = evolution.get("preset", evolution.get("updater"))
-        return EVOLUTIONS.get(name) if isinstance(name, str) else None
-    if isinstance(evolution, EvolutionSchedule):
-        return EVOLUTIONS.get(evolution.name)
-    return None
-
-
-def _check_evolve_layers(value: Any, n_layers: int) -> str | tuple[int, ...]:
-    if isinstance(value, str):
-        if value not in EVOLVE_LAYER_SETS:
-            raise ValueError(f"evolve_layers must be one of {', '.join(EVOLVE_LAYER_SETS)} or a list of layer "
-                             f"indices, got {value!r}")
-        return value
-    if not isinstance(value, (list, tuple)) or not value:
-        raise TypeError(f"evolve_layers must be one of {', '.join(EVOLVE_LAYER_SETS)} or a non-empty list of layer "
-                        f"indices, got {value!r}")
-    idx = tuple(check_int(i, "evolve_layers entry", 0) for i in value)
-    bad = [i for i in idx if i >= n_layers]
-    if bad:
-        raise ValueError(f"evolve_layers {bad} out of range: the model has {n_layers} weight layers")
-    return idx
-
-
-def _evolved_layers(spec: str | tuple[int, ...], n_layers: int) -> set[int]:
-    if spec == "all" or (spec == "hidden" and n_layers == 1):
-        return set(range(n_layers))
-    if spec == "hidden":
-        return set(range(n_layers - 1))
-    if spec == "input":
-        return {0}
-    return set(spec)
-
-
-def _weight_grad_factor(block_grad: Any, model: MotifMLP) -> list[float] | None:
-    """The engine's per-layer ``weight_grad_factor`` of ``block_grad``: ``None`` for ``"sum"``
-    (the untouched path), ``[1/m per layer]`` for ``"paper"``."""
-    if not isinstance(block_grad, str) or block_grad not in BLOCK_GRADS:
-        raise ValueError(f"block_grad must be one of {', '.join(BLOCK_GRADS)}, got {block_grad!r}")
-    if block_grad == "sum":
-        return None
-    factors = []
-    for i, layer in enumerate(model.layers):
-        m_out, m_in = layer.motif
-        if m_out != m_in:
-            raise ValueError(f"block_grad='paper' scales by 1/m for square m x m motifs (the paper's); layer {i} "
-                             f"has {m_out} x {m_in} motifs")
-        factors.append(1.0 / m_in)
-    return factors
-
-
-def _check_schedule_fits(schedule: MotifSchedule, model: MotifMLP) -> None:
-    """Every stage of ``schedule`` is a layout ``model`` can take: its motif fits every layer and
-    the model's present motif is one of the stages."""
-    if len(model.layers) < 2:
-        raise ValueError("a motif schedule changes the motif of the hidden layers; this model has none")
-    have = hidden_motif(model)
-    if have not in schedule.motifs:
-        raise ValueError(f"the model has motif {have!r}, which is no stage of the motif schedule ({schedule}); "
-                         f"build it with motif={schedule.motifs[0]}")
-    for m in schedule.motifs:
-        for i, (layer, (m_out, m_in)) in enumerate(zip(model.layers, model_motifs(m, len(model.layers)))):
-            if m_out > layer.n_out or m_in > layer.n_in:
-                raise ValueError(f"motif schedule stage m = {m} does not fit layer {i} ({layer.n_in} -> "
-                                 f"{layer.n_out})")
 
 
 def _derive(seed: int, *words: int) -> np.random.SeedSequence:
@@ -314,7 +239,7 @@ class Trainer:
         optimizer, momentum, weight_decay, betas = r["optimizer"], r["momentum"], r["weight_decay"], r["betas"]
         eps, max_grad_norm, dropout, evolution = r["eps"], r["max_grad_norm"], r["dropout"], r["evolution"]
         # regrowth and layers: the caller's, else the evolution method's own, else SET's
-        entry = _evolution_entry(evolution)
+        entry = evolution_entry(evolution)
         if regrow is None:
             regrow = entry.regrow if entry is not None and entry.regrow is not None else FALLBACK_REGROW
         if evolve_layers is None:
@@ -342,7 +267,7 @@ class Trainer:
         self.eps = check_positive(eps, "eps")
         self.max_grad_norm = check_real(max_grad_norm, "max_grad_norm", 0.0)
         self.block_grad = block_grad
-        self.weight_grad_factor = _weight_grad_factor(block_grad, model)
+        self.weight_grad_factor = weight_grad_factor(block_grad, model)
         self.evolution = evolution
         self.evolution_params = dict(evolution_params or {})
         self.updater: MaskUpdater | None = None
@@ -351,13 +276,13 @@ class Trainer:
             self.updater = make_updater(evolution, **self.evolution_params)
         self.regrow = check_regrow(regrow, bool(zero_init))
         self.zero_init = self.regrow == "zero"
-        self.evolve_layers = _check_evolve_layers(evolve_layers, len(model.layers))
+        self.evolve_layers = check_evolve_layers(evolve_layers, len(model.layers))
         self.motif_schedule = check_motif_schedule(motif_schedule)
         if not isinstance(motif_keep_norm, (bool, np.bool_)):
             raise TypeError(f"motif_keep_norm must be a bool, got {motif_keep_norm!r}")
         self.motif_keep_norm = bool(motif_keep_norm)
         if self.motif_schedule is not None:
-            _check_schedule_fits(self.motif_schedule, model)
+            check_schedule_fits(self.motif_schedule, model)
             if isinstance(self.updater, DSR):
                 raise ValueError("motif_schedule cannot be combined with evolution='dsr': DSR's prune count is a "
                                  "block count of its first update, which a motif switch changes")
@@ -482,7 +407,7 @@ class Trainer:
         self._dirty = True
         t0 = time.perf_counter()
         n_layers = len(self.model.layers)
-        chosen = _evolved_layers(self.evolve_layers, n_layers)
+        chosen = evolved_layers(self.evolve_layers, n_layers)
         zetas = [zeta if i in chosen else 0.0 for i in range(n_layers)]
         sched = self.evolution_schedule
         if sched.kind == "cht":
@@ -511,7 +436,7 @@ class Trainer:
             return None, 0.0
         t0 = time.perf_counter()
         layers = self.model.regroup(want, keep_norm=self.motif_keep_norm)   # all or nothing
-        self.weight_grad_factor = _weight_grad_factor(self.block_grad, self.model)   # 1/m of the new motifs
+        self.weight_grad_factor = weight_grad_factor(self.block_grad, self.model)   # 1/m of the new motifs
         dt = time.perf_counter() - t0
         return {"from": have, "to": want, "blocks_before": [r["blocks_before"] for r in layers],
                 "covered": [r["covered"] for r in layers], "blocks": [r["blocks"] for r in layers],
@@ -650,7 +575,7 @@ class Trainer:
         assert self.updater is not None
         B, spe = self.batch_size, len(lrs)
         n_layers = len(self.model.layers)
-        chosen = _evolved_layers(self.evolve_layers, n_layers)
+        chosen = evolved_layers(self.evolve_layers, n_layers)
         total_steps = self.epochs * spe
         loss_sum, train_time, evo_time = 0.0, 0.0, 0.0
         pruned, regrown = [0] * n_layers, [0] * n_layers
