@@ -18,7 +18,7 @@ TINY = ["--hidden", "16,16", "--epochs", "1", "--threads", "1", "--no-progress"]
 
 
 def test_the_recipes_own_the_clip():
-    assert RECIPES["motifcore"]["input_clip"] == INPUT_CLIP == 5.0
+    assert RECIPES["motifcore"]["input_clip"] == INPUT_CLIP == 3.0
     assert RECIPES["paper"]["input_clip"] == 0.0
     assert defaults.recipe(defaults.DEFAULT_RECIPE)["input_clip"] == INPUT_CLIP
 
@@ -72,14 +72,14 @@ def test_estimator_clips_to_training_mean_and_std():
     clf = MotifSETClassifier(hidden_sizes=16, epochs=2, min_steps=0, n_jobs=1).fit(X, y)
     lo, hi = clf.input_bounds_
     mean, std = X.astype(np.float64).mean(0), X.astype(np.float64).std(0)
-    assert np.allclose(lo, mean - 5 * std, rtol=1e-5) and np.allclose(hi, mean + 5 * std, rtol=1e-5)
+    assert np.allclose(lo, mean - INPUT_CLIP * std, rtol=1e-5) and np.allclose(hi, mean + INPUT_CLIP * std, rtol=1e-5)
     far = X[:5].copy()
     far[:, 0] = 1e6                                     # far beyond the bound: predicted as at the bound
     at = X[:5].copy()
     at[:, 0] = hi[0]
     assert np.array_equal(clf.decision_function(far), clf.decision_function(at))
     # the same data with the bound given explicitly trains the same network
-    other = MotifSETClassifier(hidden_sizes=16, epochs=2, min_steps=0, n_jobs=1, input_clip=5.0).fit(X, y)
+    other = MotifSETClassifier(hidden_sizes=16, epochs=2, min_steps=0, n_jobs=1, input_clip=INPUT_CLIP).fit(X, y)
     assert np.array_equal(other.decision_function(X), clf.decision_function(X))
 
 

@@ -68,7 +68,7 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         Clip every feature to its training mean ± ``input_clip`` standard deviations, in ``fit``
         and in every prediction (on standardised features: to ``[-input_clip, input_clip]``, what
         ``motifcore train`` does to its inputs); 0: not clipped. Default: the recipe's
-        (``"motifcore"``: 5, :data:`motifcore.defaults.INPUT_CLIP`; ``"paper"``: 0). A rare
+        (``"motifcore"``: 3, :data:`motifcore.defaults.INPUT_CLIP`; ``"paper"``: 0). A rare
         feature (a word in few documents, a pixel almost always 0) is otherwise a value of tens of
         standard deviations after standardisation. ``partial_fit`` on an unfitted estimator does
         not clip (the statistics of one batch are not the data's); after ``fit`` it clips as

@@ -105,7 +105,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     t.add_argument("--dropout", type=float_in(0, 1, hi_open=True),
                    help="dropout rate (recipe default)")
     t.add_argument("--input-clip", type=float_in(0, math.inf, hi_open=True), metavar="C",
-                   help="clip the standardised inputs to [-C, C]; 0: not clipped (recipe default: motifcore 5, "
+                   help="clip the standardised inputs to [-C, C]; 0: not clipped (recipe default: motifcore 3, "
                         "paper 0)")
     t.add_argument("--eval-every", type=int_min(1),
                    help="evaluate on the test split every N epochs (default: 1)")

@@ -22,7 +22,7 @@ Preprocessing follows the Motif-SET recipe: image pixels are divided by 255 and 
 standardised per feature (CIFAR-10: per colour channel) with statistics of the training split
 only; tabular data is standardised per feature with training statistics. Pass
 ``normalize=False`` to get the raw values as ``float32``, ``clip=c`` to clip the standardised
-values to ``[-c, c]`` (the ``"motifcore"`` recipe's ``input_clip``, 5: per-feature
+values to ``[-c, c]`` (the ``"motifcore"`` recipe's ``input_clip``, 3: per-feature
 standardisation makes a rarely non-zero feature a value of tens or hundreds of standard
 deviations).
 
@@ -137,7 +137,7 @@ def load(
     clip : float, optional
         Clip the standardised features to ``[-clip, clip]`` (needs ``normalize``; ``None`` or 0:
         not clipped, the paper's Table 3). The ``"motifcore"`` recipe's ``input_clip``
-        (:data:`motifcore.defaults.INPUT_CLIP`, 5) is what ``motifcore train`` uses.
+        (:data:`motifcore.defaults.INPUT_CLIP`, 3) is what ``motifcore train`` uses.
     verify : bool, default True
         Check the SHA-256 of the official Fashion-MNIST / MNIST files. A copy whose gzip
         wrapper differs but whose decompressed content is the official one is accepted.

@@ -34,7 +34,7 @@ class RunConfig:
     seed: int = 0
     data_seed: int = 0
     limit_train: int | None = None
-    #: standardised inputs clipped to [-c, c]; None: the recipe's (motifcore 5, paper 0 = not clipped)
+    #: standardised inputs clipped to [-c, c]; None: the recipe's (motifcore 3, paper 0 = not clipped)
     input_clip: float | None = None
     epochs: int | None = None           #: None: motifcore.experiments.run.default_epochs
     recipe: str = DEFAULT_RECIPE
