@@ -40,13 +40,14 @@ def test_clipped_and_global_inputs() -> None:
 
 def test_candidates_change_one_thing_and_the_fmnist_budget_holds() -> None:
     prep, kw = la.settings("skf:COIL20", "default", 6)
-    assert (prep, kw) == ("zscore", {})
+    assert (prep, kw) == ("zscore", la.BASELINE) == ("zscore", {"lr": 1e-3, "input_clip": 0.0})
+    assert la.settings("skf:COIL20", "lr-3e-3", 6)[1]["lr"] == 3e-3
     for name, (p, k, _) in la.CANDIDATES.items():
         if name in la.COMBINATIONS:
             continue
         assert (p != "zscore") + len(k) - ("weight_decay" in k and "optimizer" in k) <= 1, name
     prep, kw = la.settings("fashion-mnist", "min-steps-500", 6)
-    assert kw == {"min_steps": 0, "hidden_sizes": (512, 512), "epochs": 6}
+    assert kw == {**la.BASELINE, "min_steps": 0, "hidden_sizes": (512, 512), "epochs": 6}
     assert la.settings("fashion-mnist", "default", 6) == (prep, kw)
 
 

@@ -19,7 +19,6 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
 from ._internal.validation import check_int, check_real, check_seed
-from .data.preprocess import mean_std, safe_std
 from .defaults import DEFAULT_RECIPE, DENSITY, MIN_STEPS
 from .defaults import recipe as get_recipe
 from .nn import MotifMLP
@@ -240,8 +239,9 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         c = self._clip()
         if not c:
             return None
-        mean, std = mean_std(X)
-        std = safe_std(std)
+        mean = X.mean(axis=0, dtype=np.float64)
+        std = X.std(axis=0, dtype=np.float64)
+        std[~(std >= 1e-8)] = 1.0          # a constant feature: as the loaders' z-score (unit scale)
         return (mean - c * std).astype(np.float32), (mean + c * std).astype(np.float32)
 
     @staticmethod
