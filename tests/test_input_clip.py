@@ -53,10 +53,15 @@ def test_run_config_clip():
 
 @pytest.mark.parametrize("argv,want", [([], INPUT_CLIP), (["--recipe", "paper", "--lr", "0.01"], 0.0),
                                        (["--input-clip", "2.5"], 2.5)])
-def test_cli_records_and_resumes_the_clip(tmp_path, argv, want):
+def test_cli_records_and_resumes_the_clip(tmp_path, capsys, argv, want):
     out = tmp_path / "run"
     assert main(["train", "--dataset", "digits", *argv, "--out", str(out), *TINY]) == 0
     assert json.loads((out / "config.json").read_text())["run"]["input_clip"] == want
+    # evaluate loads the inputs the run was trained on: the same accuracy as the run's last epoch
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(out / "checkpoint.npz"), "--json", "--threads", "1"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["accuracy"] == json.loads((out / "summary.json").read_text())["final_accuracy"]
     assert main(["train", "--resume", str(out / "checkpoint.npz"), "--input-clip", "1"]) == 2
 
 
