@@ -8,7 +8,14 @@ and are scored on its test part:
 * ``cli``        -- ``motifcore train --dataset NAME --seed SEED`` with every default (the paper's
   ``784-3000-3000-3000-10``-style network, 30 epochs); fit time = its training + evolution time;
 * ``logreg``     -- ``LogisticRegression(max_iter=1000)``;
-* ``mlp``        -- ``MLPClassifier(hidden_layer_sizes=(256, 256), random_state=seed)``.
+* ``mlp``        -- ``MLPClassifier(hidden_layer_sizes=(256, 256), random_state=seed)``;
+* ``dense-eq``   -- a dense ``MLPClassifier`` with one hidden layer whose width gives it as many
+  parameters as ``MotifSETClassifier()``'s sparse network has unique parameters (the nearest
+  width), trained for the same epochs (``max_iter``) at the same batch size: what sparsity has
+  to match at an equal parameter count and an equal budget.
+
+Below the accuracy table, the estimator's gap to the better of ``logreg`` and ``mlp`` (issue 22's
+target: within 2 points) and to ``dense-eq``, and its fit time against ``mlp``'s.
 
 Fit time is wall clock of ``fit`` (the CLI: the training and evolution time it reports, without
 data loading and evaluation). Results are appended to a JSON-lines file as they finish, so an
@@ -35,7 +42,19 @@ import numpy as np
 
 DATASETS = ["fashion-mnist", "mnist", "skf:COIL20", "skf:Isolet", "skf:PCMAC", "skf:BASEHOCK", "skf:TOX-171",
             "skf:madelon"]
-METHODS = ["estimator", "static", "cli", "logreg", "mlp"]
+METHODS = ["estimator", "static", "cli", "logreg", "mlp", "dense-eq"]
+
+
+def dense_width(n_params: int, n_features: int, n_classes: int) -> int:
+    """Hidden width of a one-hidden-layer dense ``MLPClassifier`` with the parameter count nearest
+    ``n_params`` (weights and biases; two classes have one output unit in scikit-learn)."""
+    k = 1 if n_classes == 2 else n_classes
+    return max(1, round((n_params - k) / (n_features + 1 + k)))
+
+
+def dense_params(width: int, n_features: int, n_classes: int) -> int:
+    k = 1 if n_classes == 2 else n_classes
+    return n_features * width + width + width * k + k
 
 
 def _fit_estimator(kwargs: dict[str, Any]) -> Callable[..., tuple[float, float]]:
@@ -78,12 +97,37 @@ def _fit_cli(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, seed:
     return float(summary["final_accuracy"]), summary["total_train_seconds"] + summary["total_evolution_seconds"]
 
 
-RUNNERS: dict[str, Callable[..., tuple[float, float]]] = {
+def _fit_dense_eq(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, seed: int,
+                  name: str) -> tuple[float, float, dict[str, Any]]:
+    from motifcore import MotifSETClassifier
+    from motifcore.train.schedules import epochs_for
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    ref = MotifSETClassifier(random_state=seed)      # the estimator's defaults: network, epochs, batch
+    n_classes = len(np.unique(y))
+    sparse = ref._new_model(X.shape[1], n_classes, seed, 1).n_params
+    batch = ref._batch_size()
+    epochs = epochs_for(ref.epochs, ref.min_steps, X.shape[0], batch)
+    width = dense_width(sparse, X.shape[1], n_classes)
+    est = MLPClassifier(hidden_layer_sizes=(width,), max_iter=epochs, batch_size=batch, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        t0 = time.perf_counter()
+        est.fit(X, y)
+        dt = time.perf_counter() - t0
+    info = {"hidden": width, "params": dense_params(width, X.shape[1], n_classes), "sparse_unique_params": sparse,
+            "epochs": epochs, "epochs_run": int(est.n_iter_), "batch_size": batch}
+    return float(est.score(Xt, yt)), dt, info
+
+
+RUNNERS: dict[str, Callable[..., Any]] = {
     "estimator": _fit_estimator({}),
     "static": _fit_estimator({"evolution": "none"}),
     "cli": _fit_cli,
     "logreg": _fit_sklearn("logreg"),
     "mlp": _fit_sklearn("mlp"),
+    "dense-eq": _fit_dense_eq,
 }
 
 
@@ -117,6 +161,30 @@ def table(rows: dict[tuple[str, str, int], dict[str, Any]], datasets: list[str],
     return "\n".join(lines)
 
 
+def gaps(rows: dict[tuple[str, str, int], dict[str, Any]], datasets: list[str]) -> str:
+    """Per dataset: the estimator's mean accuracy minus the better of logreg's and mlp's, minus
+    dense-eq's (points), and its median fit time over mlp's (empty where a method is missing)."""
+    def mean(d: str, m: str) -> float | None:
+        acc = [r["accuracy"] * 100 for (dd, mm, _), r in rows.items() if dd == d and mm == m]
+        return float(np.mean(acc)) if acc else None
+
+    def median_time(d: str, m: str) -> float | None:
+        t = [r["fit_seconds"] for (dd, mm, _), r in rows.items() if dd == d and mm == m]
+        return float(np.median(t)) if t else None
+
+    lines = ["| dataset | estimator − best of logreg, mlp | estimator − dense-eq | fit time estimator / mlp |",
+             "| --- | --- | --- | --- |"]
+    for d in datasets:
+        est, lr, mlp, eq = mean(d, "estimator"), mean(d, "logreg"), mean(d, "mlp"), mean(d, "dense-eq")
+        te, tm = median_time(d, "estimator"), median_time(d, "mlp")
+        best = max(v for v in (lr, mlp) if v is not None) if (lr is not None or mlp is not None) else None
+        cells = [f"{est - best:+.2f}" if est is not None and best is not None else "-",
+                 f"{est - eq:+.2f}" if est is not None and eq is not None else "-",
+                 f"{te / tm:.2f}" if te is not None and tm else "-"]
+        lines.append(f"| {d} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--datasets", default=",".join(DATASETS))
@@ -144,15 +212,17 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 X, y, Xt, yt = mc.datasets.load(d, seed=s)
                 for m in todo:
-                    acc, dt = RUNNERS[m](X, y, Xt, yt, s, d)
+                    acc, dt, *info = RUNNERS[m](X, y, Xt, yt, s, d)
                     row = {"dataset": d, "method": m, "seed": s, "accuracy": acc, "fit_seconds": dt,
-                           "n_train": int(X.shape[0]), "n_test": int(Xt.shape[0])}
+                           "n_train": int(X.shape[0]), "n_test": int(Xt.shape[0]), **(info[0] if info else {})}
                     with open(out, "a") as f:
                         f.write(json.dumps(row) + "\n")
                     done[(d, m, s)] = row
                     print(f"{d:<16} {m:<10} seed {s}: accuracy {acc * 100:.2f} %, fit {dt:.2f} s", file=sys.stderr,
                           flush=True)
     print(table(done, datasets, methods))
+    print()
+    print(gaps(done, datasets))
     return 0
 
 

@@ -241,7 +241,8 @@ def test_data_seed_defaults_to_seed(tmp_path, capsys):
         assert main(["evaluate", "--checkpoint", str(ck), "--json", "--threads", "1"]) == 0
         res = json.loads(capsys.readouterr().out)
         assert res["accuracy"] == summary["final_accuracy"]          # evaluate found the run's test split
-        _, _, X_test, y_test = motifcore.datasets.load("digits", seed=data_seed)
+        # the run's inputs: its split, clipped as the recipe's input_clip says
+        _, _, X_test, y_test = motifcore.datasets.load("digits", seed=data_seed, clip=run_a["input_clip"])
         assert load_model(ck, num_threads=1).score(X_test, y_test) == summary["final_accuracy"]
     assert read_metadata(ck_b)["extra"]["run"]["data_seed"] == 5
 

@@ -11,15 +11,28 @@ recipe="paper", lr=0.05)`` is the paper's recipe with another learning rate).
 
 ``"motifcore"`` (:data:`DEFAULT_RECIPE`: the Trainer, the CLI and the estimator)
     What measured best across Fashion-MNIST and six scikit-feature sets (docs/results.md has the
-    ablation that chose it): Adam (lr 1e-3, betas 0.9/0.999, L2 weight decay 5e-4 in the
-    gradient), dropout 0.2 on hidden activations, batch 128, a cosine learning rate whose warmup
+    ablation that chose it): Adam (lr 3e-3, betas 0.9/0.999, L2 weight decay 5e-4 in the
+    gradient; the learning rate is 3x scikit-learn's 1e-3 because a sparse layer's He weights are
+    ``1/sqrt(density)`` larger than a dense layer's, so the same Adam step moves them relatively
+    less: issue 22's ablation), dropout 0.2 on hidden activations, batch 128, a cosine learning rate whose warmup
     is 5 % of the run's steps, the ``"input-cosine"`` evolution (below), the gradient clipped to
     a global norm of 10 (it acts only on rare exploding steps), on the ``"output-dense"`` network
-    (hidden layers at the density, the output layer dense).
+    (hidden layers at the density, the output layer dense), on inputs standardised per feature
+    and clipped to ``input_clip`` = 3 standard deviations (:data:`INPUT_CLIP`; issue 22's ablation
+    in docs/results.md: a rare feature, a word in 1 % of the documents or a pixel almost always
+    0, is a value of 10 to 245 standard deviations after the paper's z-score).
 ``"paper"`` (Motif-SET, Table 3 and Sec. 3.2-3.3; kept for reproductions)
     SGD momentum 0.9, weight decay 5e-4, lr 0.01, 5-epoch linear warmup then cosine, batch 128,
     the ``"paper"`` evolution, no clipping, no dropout, on the ``"uniform"`` network (every layer
-    at the density, the output layer included), as the paper's Table 4 network.
+    at the density, the output layer included), as the paper's Table 4 network, on inputs
+    standardised per feature and not clipped (``input_clip`` = 0, Table 3).
+
+``input_clip`` is applied where motifcore prepares the data: ``motifcore train`` (the loaders'
+z-score, then the clip; ``--input-clip``) and :class:`~motifcore.sklearn.MotifSETClassifier`
+(``input_clip``: its inputs are clipped to the training mean ± that many standard deviations,
+which is the same thing on standardised features). :class:`~motifcore.train.trainer.Trainer`
+trains on the arrays it is given: ``motifcore.datasets.load(name, clip=INPUT_CLIP)`` gives them
+clipped.
 
 **Evolutions** (:data:`EVOLUTIONS`): every value of ``evolution=`` / ``--evolution`` by name. Each
 says how it changes the block pattern (a SET-style schedule between epochs, or a mask updater
@@ -79,6 +92,7 @@ __all__ = [
     "DISTRIBUTION",
     "DISTRIBUTIONS",
     "EPOCHS",
+    "INPUT_CLIP",
     "EVOLUTIONS",
     "EVOLVE_LAYER_SETS",
     "FALLBACK_EVOLVE_LAYERS",
@@ -107,18 +121,22 @@ DENSITY = 0.1
 #: Batch size of both recipes (a recipe may set its own; read ``recipe(name)["batch_size"]``).
 BATCH_SIZE = 128
 
+#: Standardised inputs of the ``"motifcore"`` recipe are clipped to this many standard deviations
+#: (``"paper"``: 0, not clipped).
+INPUT_CLIP = 3.0
+
 DEFAULT_RECIPE = "motifcore"
 
 RECIPES: dict[str, dict[str, Any]] = {
     "motifcore": {
-        "batch_size": BATCH_SIZE, "optimizer": "adam", "lr": 1e-3, "momentum": 0.9, "weight_decay": 5e-4,
+        "batch_size": BATCH_SIZE, "optimizer": "adam", "lr": 3e-3, "momentum": 0.9, "weight_decay": 5e-4,
         "betas": (0.9, 0.999), "eps": 1e-8, "max_grad_norm": 10.0, "lr_schedule": "cosine", "warmup": 0.05,
-        "dropout": 0.2, "evolution": "input-cosine", "distribution": "output-dense",
+        "dropout": 0.2, "evolution": "input-cosine", "distribution": "output-dense", "input_clip": INPUT_CLIP,
     },
     "paper": {
         "batch_size": BATCH_SIZE, "optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4,
         "betas": (0.9, 0.999), "eps": 1e-8, "max_grad_norm": 0.0, "lr_schedule": "cosine", "warmup": 5,
-        "dropout": 0.0, "evolution": "paper", "distribution": "uniform",
+        "dropout": 0.0, "evolution": "paper", "distribution": "uniform", "input_clip": 0.0,
     },
 }
 

@@ -63,6 +63,15 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
     recipe : {"motifcore", "paper"}, default "motifcore"
     batch_size, lr, optimizer, momentum, weight_decay, dropout, max_grad_norm : optional
         Override the recipe (see :class:`~motifcore.trainer.Trainer`).
+    input_clip : float, optional
+        Clip every feature to its training mean ± ``input_clip`` standard deviations, in ``fit``
+        and in every prediction (on standardised features: to ``[-input_clip, input_clip]``, what
+        ``motifcore train`` does to its inputs); 0: not clipped. Default: the recipe's
+        (``"motifcore"``: 3, :data:`motifcore.defaults.INPUT_CLIP`; ``"paper"``: 0). A rare
+        feature (a word in few documents, a pixel almost always 0) is otherwise a value of tens of
+        standard deviations after standardisation. ``partial_fit`` on an unfitted estimator does
+        not clip (the statistics of one batch are not the data's); after ``fit`` it clips as
+        ``fit`` did.
     schedule : {"cosine", "constant", "step"}, optional
         Learning-rate schedule.
     warmup : int or float, optional
@@ -110,6 +119,8 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         With ``early_stopping``: the best validation accuracy, whose weights were kept.
     best_epoch_ : int or None
         With ``early_stopping``: the epoch whose weights were kept.
+    input_bounds_ : tuple of two ndarrays of shape (n_features_in_,), or None
+        The per-feature lower and upper bounds inputs are clipped to (``None``: not clipped).
     feature_importances_ : ndarray of shape (n_features_in_,)
         The strength of each feature's input neuron (the sum of ``|weight|`` of its active blocks
         in the first layer, a block counted once per feature it covers;
@@ -138,6 +149,7 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         momentum: float | None = None,
         weight_decay: float | None = None,
         max_grad_norm: float | None = None,
+        input_clip: float | None = None,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         n_iter_no_change: int = 10,
@@ -165,6 +177,7 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         self.momentum = momentum
         self.weight_decay = weight_decay
         self.max_grad_norm = max_grad_norm
+        self.input_clip = input_clip
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -216,6 +229,25 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         return (np.ascontiguousarray(X_tr), np.ascontiguousarray(y_tr), np.ascontiguousarray(X_val),
                 np.ascontiguousarray(y_val))
 
+    def _clip(self) -> float:
+        """The input clip in standard deviations: ``input_clip``, else the recipe's (0: none)."""
+        c = get_recipe(self.recipe)["input_clip"] if self.input_clip is None else self.input_clip
+        return check_real(c, "input_clip", 0.0)
+
+    def _bounds(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per-feature clipping bounds of training data ``X`` (None: no clipping)."""
+        c = self._clip()
+        if not c:
+            return None
+        mean = X.mean(axis=0, dtype=np.float64)
+        std = X.std(axis=0, dtype=np.float64)
+        std[~(std >= 1e-8)] = 1.0          # a constant feature: as the loaders' z-score (unit scale)
+        return (mean - c * std).astype(np.float32), (mean + c * std).astype(np.float32)
+
+    @staticmethod
+    def _clipped(X: np.ndarray, bounds: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+        return X if bounds is None else np.ascontiguousarray(np.clip(X, bounds[0], bounds[1]), dtype=np.float32)
+
     def _batch_size(self) -> int:
         return int(get_recipe(self.recipe)["batch_size"] if self.batch_size is None else self.batch_size)
 
@@ -242,6 +274,8 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         y_enc = y_enc.astype(np.int64, copy=False)
         seed, threads = self._seed(), self._threads()
         n_features = X.shape[1]
+        bounds = self._bounds(X)
+        X = self._clipped(X, bounds)
         X_val = y_val = None
         callbacks: list[Any] = []
         if self.early_stopping:
@@ -256,6 +290,7 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         self._run_seed = seed
         self.classes_ = classes
         self.n_features_in_ = n_features
+        self.input_bounds_ = bounds
         self.model_ = model
         self._finish(trainer.history, callbacks[1].best_epoch if callbacks else None)
         return self
@@ -291,9 +326,12 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         if unseen.size:
             raise ValueError(f"y holds labels not in classes: {unseen[:5]!r}")
         y_enc = np.searchsorted(known, y).astype(np.int64)
+        if not first:
+            X = self._clipped(X, getattr(self, "input_bounds_", None))
         if first:                   # nothing is set before the input has passed every check
             self.classes_ = known
             self.n_features_in_ = X.shape[1]
+            self.input_bounds_ = None
             self._run_seed = self._seed()
             self.model_ = self._new_model(X.shape[1], len(self.classes_), self._run_seed, self._threads())
             history = History()
@@ -335,7 +373,7 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
                              f"{self.n_features_in_} features as input")
-        return X
+        return self._clipped(X, getattr(self, "input_bounds_", None))
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Logits, ``[n_samples, n_classes]`` (columns in the order of ``classes_``); for two

@@ -150,7 +150,8 @@ def fmt(v: float | None, spec: str = ".4f") -> str:
 
 def checkpoint_data(ck: Any, ckpt: Any, dataset: str | None, data_dir: str | None) -> tuple[str, Any, Any, Any, Any]:
     """``(name, X, y, X_test, y_test)`` of the dataset a checkpoint's run was trained on (or
-    ``dataset``), with the run's data directory and split seed unless given."""
+    ``dataset``), with the run's data directory and split seed unless given, and its input clip
+    (:meth:`RunConfig.clip`; a checkpoint without a stored run: not clipped)."""
     from ..data import datasets
     from ..experiments.config import RunConfig
 
@@ -159,7 +160,8 @@ def checkpoint_data(ck: Any, ckpt: Any, dataset: str | None, data_dir: str | Non
     if name is None:
         raise UsageError(f"{ckpt} does not record its dataset; pass --dataset")
     folder = data_dir if data_dir is not None else (stored.data_dir if stored else None)
-    X, y, Xt, yt = datasets.load(name, data_dir=folder, seed=stored.data_seed if stored else 0)
+    X, y, Xt, yt = datasets.load(name, data_dir=folder, seed=stored.data_seed if stored else 0,
+                                 clip=stored.clip() if stored else None)
     if Xt.shape[1] != ck.model.n_features:
         raise UsageError(f"dataset {name} has {Xt.shape[1]} features, the checkpoint's model expects "
                          f"{ck.model.n_features}")

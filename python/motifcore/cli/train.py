@@ -129,6 +129,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                         "(the first layer only) (default: the evolution's own, else all)")
     t.add_argument("--dropout", type=float_in(0, 1, hi_open=True),
                    help="dropout rate (recipe default)")
+    t.add_argument("--input-clip", type=float_in(0, math.inf, hi_open=True), metavar="C",
+                   help="clip the standardised inputs to [-C, C]; 0: not clipped (recipe default: motifcore 3, "
+                        "paper 0)")
     t.add_argument("--eval-every", type=int_min(1),
                    help="evaluate on the test split every N epochs (default: 1)")
     t.add_argument("--seed", type=int_min(0, MAX_CLI_SEED), help="seed of init, shuffling, evolution (default: 0)")
@@ -156,7 +159,8 @@ _TRAIN_RUN_FLAGS = ("dataset", "hidden", "motif", "motif_schedule", "motif_keep_
                     "density", "epsilon", "epochs", "recipe", "batch_size", "lr", "lr_schedule", "warmup", "block_grad",
                     "step_size", "gamma", "optimizer",
                     "momentum", "weight_decay", "max_grad_norm", "evolution", "distribution", "regrow",
-                    "evolve_layers", "dropout", "eval_every", "seed", "data_seed", "limit_train", "checkpoint_every")
+                    "evolve_layers", "dropout", "eval_every", "seed", "data_seed", "limit_train", "checkpoint_every",
+                    "input_clip")
 
 
 def _default_out(dataset: str, motif: Any) -> Path:
@@ -240,6 +244,7 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
         epsilon=args.epsilon, distribution=distribution, seed=seed,
         data_seed=seed if args.data_seed is None else args.data_seed,
         limit_train=args.limit_train, epochs=args.epochs, recipe=recipe_name,
+        input_clip=RECIPES[recipe_name]["input_clip"] if args.input_clip is None else args.input_clip,
         batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule, warmup=args.warmup,
         step_size=args.step_size or 30, gamma=0.1 if args.gamma is None else args.gamma, optimizer=args.optimizer,
         momentum=args.momentum, weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm,

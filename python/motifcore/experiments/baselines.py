@@ -156,8 +156,9 @@ class BaselineSpec:
         return self
 
     def run_config(self, **kw: Any) -> RunConfig:
+        # input_clip 0: the inputs of the committed baseline records (standardised, not clipped)
         base = {"dataset": self.dataset, "hidden": self.hidden, "limit_train": self.limit_train,
-                "data_seed": self.data_seed, "data_dir": self.data_dir, "threads": self.threads}
+                "data_seed": self.data_seed, "data_dir": self.data_dir, "threads": self.threads, "input_clip": 0.0}
         return RunConfig(**{**base, **kw})
 
 

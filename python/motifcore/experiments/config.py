@@ -38,6 +38,8 @@ class RunConfig:
     seed: int = 0
     data_seed: int = 0
     limit_train: int | None = None
+    #: standardised inputs clipped to [-c, c]; None: the recipe's (motifcore 3, paper 0 = not clipped)
+    input_clip: float | None = None
     epochs: int | None = None           #: None: motifcore.experiments.run.default_epochs
     recipe: str = DEFAULT_RECIPE
     batch_size: int | None = None
@@ -89,6 +91,10 @@ class RunConfig:
             return motif
         return [motif] * (len(self.hidden) + 1)
 
+    def clip(self) -> float:
+        """The run's input clip: ``input_clip``, else the recipe's (0: not clipped)."""
+        return float(recipe(self.recipe)["input_clip"] if self.input_clip is None else self.input_clip)
+
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
 
@@ -105,9 +111,11 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RunConfig:
-        """Inverse of :meth:`to_dict`; unknown keys (e.g. results stored beside it) are ignored."""
+        """Inverse of :meth:`to_dict`; unknown keys (e.g. results stored beside it) are ignored. A
+        dict without ``input_clip`` was stored before inputs were clipped: its run is not."""
         names = {f.name for f in dataclasses.fields(cls)}
         kw = {k: v for k, v in d.items() if k in names}
+        kw.setdefault("input_clip", 0.0)
         if "hidden" in kw:
             kw["hidden"] = tuple(kw["hidden"])
         if isinstance(kw.get("evolve_layers"), list):

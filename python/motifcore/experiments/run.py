@@ -35,13 +35,15 @@ def default_epochs(n_train: int, batch_size: int) -> int:
 
 
 def load_data(config: RunConfig, cache: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    """``(X, y, X_test, y_test, n_train_available)`` of a run: the dataset split with ``data_seed``,
-    then the seeded ``limit_train`` subsample. ``cache`` keeps the last two in this process (sweep
+    """``(X, y, X_test, y_test, n_train_available)`` of a run: the dataset split with ``data_seed``
+    (standardised, clipped to the run's :meth:`~RunConfig.clip`), then the seeded ``limit_train``
+    subsample. ``cache`` keeps the last two in this process (sweep
     workers run many runs on the same data)."""
-    key = (config.dataset, config.data_dir, config.data_seed, config.limit_train)
+    key = (config.dataset, config.data_dir, config.data_seed, config.limit_train, config.clip())
     hit = _DATA_CACHE.pop(key, None) if cache else None
     if hit is None:
-        X, y, Xt, yt = datasets.load(config.dataset, data_dir=config.data_dir, seed=config.data_seed)
+        X, y, Xt, yt = datasets.load(config.dataset, data_dir=config.data_dir, seed=config.data_seed,
+                                     clip=config.clip())
         n_total = int(X.shape[0])
         X, y = datasets.subsample(X, y, config.limit_train, config.data_seed)
         hit = (X, y, Xt, yt, n_total)

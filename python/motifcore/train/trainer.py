@@ -100,7 +100,7 @@ class Trainer:
         Named settings (:data:`motifcore.defaults.RECIPES`) for every hyper-parameter below left as
         ``None``; the defaults quoted below are the ``"motifcore"`` recipe's.
     batch_size : int, default 128
-    lr : float, default 0.001
+    lr : float, default 0.003
         Peak learning rate.
     lr_schedule : {"cosine", "cosine-epoch", "constant", "step"} or callable ``f(epoch, batch) -> lr``
         See :mod:`motifcore.train.schedules`. ``"cosine"`` has a linear warmup of ``warmup``
