@@ -246,3 +246,20 @@ def test_max_runs_stops_early(tmp_path: Path) -> None:
     assert len(res.skipped) == 1 and len(res.completed) == 2
     accs = [r["metrics"]["test_accuracy"] for r in sweep.load_runs(tmp_path)]
     assert len(accs) == 3 and np.all(np.isfinite(accs))
+
+
+def test_sweep_runs_take_the_recipes_input_clip() -> None:
+    """A sweep point carries its recipe's input clip, so a motifcore-recipe sweep trains on the
+    same clipped inputs as ``motifcore train``; paper-recipe points stay unclipped and keep their
+    stored run ids."""
+    from motifcore.defaults import recipe
+    from motifcore.experiments.config import RunConfig
+    from motifcore.experiments.sweep_spec import expand_runs, run_id
+
+    base = {"datasets": ["digits"], "motifs": [1], "densities": [0.5], "seeds": [0], "epochs": 1}
+    paper = expand_runs({**base, "recipe": "paper"})[0]
+    ours = expand_runs({**base, "recipe": "motifcore"})[0]
+    assert "input_clip" not in paper and RunConfig.from_sweep(paper).clip() == 0.0
+    assert RunConfig.from_sweep(ours).clip() == recipe("motifcore")["input_clip"] > 0
+    unclipped = {k: v for k, v in ours.items() if k != "input_clip"}
+    assert run_id(ours) != run_id(unclipped)       # the clip is part of the run's identity

@@ -299,6 +299,9 @@ def run_id(config: Mapping[str, Any]) -> str:
     if config.get("recipe", SWEEP_RECIPE) != SWEEP_RECIPE:
         # only then: the ids of paper-recipe runs stored before the key existed stay valid
         ident["recipe"] = config["recipe"]
+    if config.get("input_clip"):
+        # likewise: only a clipped run (the motifcore recipe's inputs) names its clip
+        ident["input_clip"] = config["input_clip"]
     blob = json.dumps(ident, sort_keys=True, separators=(",", ":"), default=str)
     digest = hashlib.sha256(blob.encode()).hexdigest()[:12]
     kind = f"narrow{config.get('base_motif')}-m" if config.get("variant") == "narrow" else "m"
@@ -323,6 +326,10 @@ def expand_runs(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
             "data_seed": d["data_seed"], "limit_train": d["limit_train"],
             **{k: d[k] for k in EXECUTION_KEYS},
         }
+        clip = float(RECIPES[d["recipe"]]["input_clip"])
+        if clip:
+            # the recipe's input clip (a config without one is an unclipped run: RunConfig.from_dict)
+            common["input_clip"] = clip
         for motif, density, lr, seed in itertools.product(d["motifs"], d["densities"], d["lrs"], d["seeds"]):
             variants: list[tuple[str, Any, list[int], int | None]] = [("motif", motif, list(d["hidden"]), None)]
             if d["baseline_narrow"] and isinstance(motif, int) and motif > 1:
