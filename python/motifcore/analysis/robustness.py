@@ -30,7 +30,8 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
-__all__ = ["KINDS", "NOISE_MODES", "SHUFFLE_MODES", "Curve", "perturb_weights", "perturbation_curve", "robustness_table"]
+__all__ = ["KINDS", "NOISE_MODES", "SHUFFLE_MODES", "Curve", "perturb_weights", "perturbation_curve",
+           "robustness_table"]
 
 KINDS = ("random", "strong_first", "weak_first", "shuffle", "noise")
 
