@@ -199,23 +199,73 @@ namespace {
 // the step; the removal phases clear entries, the regrowth compacts the layer to them.
 using KeepMasks = std::vector<std::vector<uint8_t>>;
 
+/// 1 for the blocks the CHT code's sign-wise magnitude removal drops: every block at exactly
+/// zero, the round(zeta n-) negative blocks of smallest |K| and the round(zeta n+) positive ones
+/// (ties: lower position first), 0 elsewhere.
+std::vector<uint8_t> sign_removal_blocks(const Layer& ly, double zeta) {
+    const int64_t nnz = ly.n_blocks();
+    std::vector<uint8_t> drop(static_cast<size_t>(nnz), 0);
+    std::vector<int64_t> neg, pos;
+    for (int64_t p = 0; p < nnz; ++p) {
+        if (ly.weights()[p] < 0.f) neg.push_back(p);
+        else if (ly.weights()[p] > 0.f) pos.push_back(p);
+        else drop[p] = 1;
+    }
+    for (auto* side : {&neg, &pos}) {
+        const int64_t k = std::llround(zeta * static_cast<double>(side->size()));
+        if (k <= 0) continue;
+        auto nearer_zero = [&](int64_t a, int64_t b) {
+            const float fa = std::fabs(ly.weights()[a]), fb = std::fabs(ly.weights()[b]);
+            return fa != fb ? fa < fb : a < b;
+        };
+        std::nth_element(side->begin(), side->begin() + (k - 1), side->end(), nearer_zero);
+        for (int64_t i = 0; i < k; ++i) drop[(*side)[i]] = 1;
+    }
+    return drop;
+}
+
 /// Phase 1: the round(zeta |P|) smallest-|K| blocks of each evolved layer (Layer::smallest_blocks,
-/// the selection DST uses). Records the count and the largest removed |K| (RegrowInit::Pruned).
-void remove_by_magnitude(const std::vector<Layer*>& layers, const std::vector<double>& zetas, KeepMasks& keep,
-                         std::vector<float>& threshold, std::vector<ChtStats>& stats) {
+/// the selection DST uses), or the sign-wise selection of the CHT code (cfg.sign_removal).
+/// Records the count and the largest removed |K| (RegrowInit::Pruned).
+void remove_by_magnitude(const std::vector<Layer*>& layers, const std::vector<double>& zetas, bool by_sign,
+                         KeepMasks& keep, std::vector<float>& threshold, std::vector<ChtStats>& stats) {
     for (size_t l = 0; l < layers.size(); ++l) {
         const Layer& ly = *layers[l];
         const int64_t nnz = ly.n_blocks();
         keep[l].assign(static_cast<size_t>(nnz), 1);
         if (zetas[l] <= 0) continue;
-        const int64_t k = std::min<int64_t>(std::llround(zetas[l] * static_cast<double>(nnz)), nnz);
-        if (k <= 0) continue;
-        keep[l] = ly.smallest_blocks(k);
+        if (by_sign) {
+            keep[l] = sign_removal_blocks(ly, zetas[l]);
+        } else {
+            const int64_t k = std::min<int64_t>(std::llround(zetas[l] * static_cast<double>(nnz)), nnz);
+            if (k <= 0) continue;
+            keep[l] = ly.smallest_blocks(k);
+        }
+        int64_t k = 0;
         for (int64_t p = 0; p < nnz; ++p)
-            if (keep[l][p]) threshold[l] = std::max(threshold[l], std::fabs(ly.weights()[p]));
+            if (keep[l][p]) {
+                threshold[l] = std::max(threshold[l], std::fabs(ly.weights()[p]));
+                ++k;
+            }
         for (auto& v : keep[l]) v = !v;
         stats[l].removed = k;
     }
+}
+
+/// How many of the sorted positions `fresh` are blocks of the layer's pattern that `keep` drops,
+/// i.e. links removed in this step and chosen again.
+int64_t count_regrown_removed(const Layer& ly, const std::vector<uint8_t>& keep, const std::vector<uint64_t>& fresh) {
+    const auto& indptr = ly.pattern().indptr();
+    const auto& indices = ly.pattern().indices();
+    int64_t n = 0;
+    for (uint64_t pos : fresh) {
+        const int64_t r = static_cast<int64_t>(pos / static_cast<uint64_t>(ly.G_in));
+        const int32_t c = static_cast<int32_t>(pos % static_cast<uint64_t>(ly.G_in));
+        const auto b = indices.begin() + indptr[r], e = indices.begin() + indptr[r + 1];
+        const auto it = std::lower_bound(b, e, c);
+        if (it != e && *it == c && !keep[static_cast<size_t>(it - indices.begin())]) ++n;
+    }
+    return n;
 }
 
 /// Per input group of layer l: whether any of its blocks is kept.
@@ -339,15 +389,17 @@ std::vector<ChtStats> cht_evolve(const std::vector<Layer*>& layers, const std::v
     std::vector<ChtStats> stats(L);
     KeepMasks keep(L);
     std::vector<float> threshold(L, 0.f);
-    remove_by_magnitude(layers, zetas, keep, threshold, stats);
+    remove_by_magnitude(layers, zetas, cfg.sign_removal, keep, threshold, stats);
     if (cfg.chain_removal && L >= 2) remove_chains(layers, zetas, keep, stats);
     for (size_t l = 0; l < L; ++l) {
         if (zetas[l] <= 0 || stats[l].removed + stats[l].cr_removed == 0) continue;
         const std::vector<uint64_t> fresh = regrowth_positions(*layers[l], keep[l], seeds[l], cfg, num_threads, stats[l]);
-        // compact to the kept blocks, then grow every new position fresh (no restored values)
+        // compact to the kept blocks, then grow the new positions: fresh, or (cfg.restore) a position
+        // removed in this step with its old value and optimizer state (Layer::grow_at's record)
         Layer& ly = *layers[l];
+        stats[l].restored = count_regrown_removed(ly, keep[l], fresh);
         ly.keep_where(keep[l].data());
-        ly.clear_removed();
+        if (!cfg.restore) ly.clear_removed();
         ly.grow_at(fresh.data(), static_cast<int64_t>(fresh.size()), cfg.init, hash4(seeds[l], 0x494e4954ULL, 0, 0),
                    threshold[l]);
     }

@@ -201,7 +201,10 @@ def regrowth(a):
                 init = [set(zip(lay.block_rows.tolist(), lay.indices.tolist())) for lay in model.layers[:3]]
                 params = {"zeta": a.zeta}
                 if kind.startswith("cht"):
-                    params.update(chain_removal=cr, link="random" if kind == "cht_random" else "ch3_l3")
+                    params.update(chain_removal=cr, link="random" if kind == "cht_random" else "ch3_l3",
+                                  # the step these records were made with (before the CHT code's
+                                  # defaults; scripts/cht_protocol.py runs those)
+                                  removal="magnitude", fill="random", restore=False)
                 tr = Trainer(model, epochs=a.epochs, recipe="paper", optimizer="sgd", lr=a.lr, lr_schedule="constant",
                              weight_decay=a.weight_decay, evolution="set" if kind == "set" else "cht",
                              evolution_params=params, regrow=a.regrow, evolve_layers="hidden",

@@ -50,6 +50,10 @@ def test_perturb_weights():
     noisy = rb.perturb_weights(K, "noise", 0.5, np.random.default_rng(2))
     xi = np.random.default_rng(2).standard_normal(50)
     assert np.allclose(noisy, K + 0.5 * K.std() * xi, atol=1e-6)
+    absolute = rb.perturb_weights(K, "noise", 0.5, np.random.default_rng(2), noise_mode="absolute")
+    assert np.allclose(absolute, K + 0.5 * xi, atol=1e-6)
+    with pytest.raises(ValueError, match="noise_mode"):
+        rb.perturb_weights(K, "noise", 0.5, rng, noise_mode="scaled")
     with pytest.raises(ValueError, match="kind"):
         rb.perturb_weights(K, "flip", 0.1, rng)
 
@@ -60,3 +64,7 @@ def test_errors(setup):
         rb.perturbation_curve(model, X, y, "random", fractions=[0.5, 1.5])
     with pytest.raises(ValueError, match="kind"):
         rb.perturbation_curve(model, X, y, "drop")
+    with pytest.raises(ValueError, match="noise_mode"):
+        rb.perturbation_curve(model, X, y, "noise", noise_mode="scaled")
+    with pytest.raises(ValueError, match="shuffle_mode"):
+        rb.perturbation_curve(model, X, y, "shuffle", shuffle_mode="bins")

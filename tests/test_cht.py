@@ -1,6 +1,6 @@
 """CH3-L3 scores against a direct path-by-path evaluation and hand cases; the CHT evolution step
-(chain removal, top-k regrowth, conserved pattern size, seeds, thread counts) and evolution="cht"
-in the Trainer."""
+(chain removal, top-k regrowth, conserved pattern size, seeds, thread counts, the CHT code's
+sign-wise removal and restored links) and evolution="cht" in the Trainer."""
 
 from __future__ import annotations
 
@@ -86,8 +86,9 @@ def test_chain_removal_hand_case():
         st[f"layer1.{k}"] = st[f"layer1.{k}"][:1]
     model.set_state(st)
     stats = model.evolve_cht([0.01, 0.0], seed=0)       # round(0.04) = 0 blocks by magnitude
-    assert stats[0] == {"removed": 0, "cr_removed": 2, "regrown_score": 0, "regrown_fill": 2}
-    assert stats[1] == {"removed": 0, "cr_removed": 0, "regrown_score": 0, "regrown_fill": 0}
+    # the layer is full after the removal but for the two removed blocks: the fill draws them again
+    assert stats[0] == {"removed": 0, "cr_removed": 2, "regrown_score": 0, "regrown_fill": 2, "restored": 2}
+    assert stats[1] == {"removed": 0, "cr_removed": 0, "regrown_score": 0, "regrown_fill": 0, "restored": 0}
     assert model.layers[0].n_blocks == 4 and model.layers[1].n_blocks == 1
 
 
@@ -169,6 +170,69 @@ def test_trainer_cht():
     s1, s2 = m1.get_state(), m2.get_state()
     assert all(np.array_equal(s1[k], s2[k]) for k in s1)
     assert t1.history.pruned[1] == t1.history.regrown[1] and t1.history.pruned[1][0] > 0
-    assert t1.config["evolution"] == {"preset": "cht", "zeta": 0.25, "chain_removal": True, "fill": "random",
-                                             "link": "ch3_l3"}
+    assert t1.config["evolution"] == {"preset": "cht", "zeta": 0.25, "chain_removal": True, "fill": "none",
+                                      "link": "ch3_l3", "removal": "sign", "restore": True}
 
+
+
+def _blocks(layer):
+    """{(row, col): weight} of a layer's active blocks."""
+    return dict(zip(zip(layer.block_rows.tolist(), layer.indices.tolist()), layer.weights.tolist()))
+
+
+def test_sign_removal_counts_and_sets():
+    model = MotifMLP([30, 24, 20, 4], density=[0.3, 0.3, 1.0], seed=3, num_threads=1)
+    layer = model.layers[0]
+    st = model.get_state()
+    K = st["layer0.weights"].copy()
+    K[:4] = 0.0                                     # blocks at exactly zero are always removed
+    st["layer0.weights"] = K
+    model.set_state(st)
+    old = _blocks(layer)
+    neg = sorted((abs(w), i) for i, w in enumerate(K) if w < 0)
+    pos = sorted((abs(w), i) for i, w in enumerate(K) if w > 0)
+    zeta = 0.25
+    drop = {i for i in range(4)} | {i for _, i in neg[:round(zeta * len(neg))]} | {
+        i for _, i in pos[:round(zeta * len(pos))]}
+    keys = list(old)
+    kept = {keys[i] for i in range(len(keys)) if i not in drop}
+    stats = model.evolve_cht([zeta, 0.0, 0.0], seed=4, chain_removal=False, removal="sign", link="random")
+    assert stats[0]["removed"] == len(drop) and stats[0]["cr_removed"] == 0
+    new = _blocks(layer)
+    assert kept <= set(new) and all(new[b] == old[b] for b in kept)
+    back = {keys[i] for i in drop} & set(new)       # removed and drawn again
+    assert len(back) == stats[0]["restored"] and all(new[b] == 0 for b in back)
+    assert len(new) == len(old)
+    # the magnitude rule removes the round(zeta |P|) smallest |K| instead
+    m2 = MotifMLP([30, 24, 20, 4], density=[0.3, 0.3, 1.0], seed=3, num_threads=1)
+    m2.set_state(st)
+    assert m2.evolve_cht([zeta, 0.0, 0.0], seed=4, chain_removal=False)[0]["removed"] == round(zeta * len(K))
+
+
+def test_restore_keeps_value_of_regrown_removed_links():
+    def step(restore):
+        m = MotifMLP([30, 24, 20, 4], density=[0.2, 0.2, 1.0], seed=0, num_threads=1)
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(64, 30)).astype(np.float32)
+        m.train_epoch(X, rng.integers(0, 4, 64), batch_size=16, lr=0.05, seed=0)   # nonzero momentum
+        old = _blocks(m.layers[0])
+        vel = dict(zip(old, m.get_state()["layer0.weight_velocity"].tolist()))
+        stats = m.evolve_cht([0.3, 0.3, 0.0], seed=1, restore=restore)
+        new = _blocks(m.layers[0])
+        nvel = dict(zip(new, m.get_state()["layer0.weight_velocity"].tolist()))
+        return old, vel, new, nvel, stats[0]
+
+    old, vel, new, nvel, st = step(True)
+    assert st["restored"] > 0                           # CH3-L3 picks some of the links it just removed
+    both = set(old) & set(new)
+    assert all(new[b] == old[b] and nvel[b] == vel[b] for b in both)
+    assert all(new[b] == 0 and nvel[b] == 0 for b in set(new) - set(old))
+    old0, _, new0, nvel0, st0 = step(False)
+    assert st0 == st                                    # the same pattern either way
+    changed = [b for b in set(old0) & set(new0) if new0[b] != old0[b]]
+    assert len(changed) == st0["restored"] and all(new0[b] == 0 and nvel0[b] == 0 for b in changed)
+    m = MotifMLP([20, 16, 3], density=[0.3, 1.0], seed=0, num_threads=1)
+    with pytest.raises(ValueError, match="removal"):
+        m.evolve_cht(0.3, removal="gradient")
+    with pytest.raises(TypeError, match="restore"):
+        m.evolve_cht(0.3, restore="yes")

@@ -135,3 +135,16 @@ def test_lr_errors():
         lr_schedule("cosine", 0.1, 10, 5).lr_at(0, 0)
     with pytest.raises(ValueError, match="invalid values"):
         lr_schedule(lambda e, b: -1.0, 0.1, 2, 2).lr_for_epoch(1)
+
+
+def test_stored_cht_schedule_keeps_the_step_it_was_written_with():
+    """A CHT schedule stored before removal/restore existed resumes with the old step (magnitude
+    removal, no restore); one stored now round-trips with the CHT code's defaults."""
+    old = {"preset": "cht", "zeta": 0.3, "chain_removal": True, "fill": "random", "link": "ch3_l3"}
+    sched = evolution_schedule(old, 10)
+    assert sched.params["removal"] == "magnitude" and sched.params["restore"] is False
+    assert sched.params["fill"] == "random"
+    new = EvolutionSchedule.cht(10)
+    back = evolution_schedule(new.to_config(), 10)
+    assert back.params == new.params
+    assert new.params["removal"] == "sign" and new.params["restore"] is True and new.params["fill"] == "none"

@@ -26,7 +26,8 @@ def ch3_l3_scores(n_rows: int, n_cols: int, indptr: I64, indices: I32,
                   num_threads: int = 1) -> Tuple[I64, I32, npt.NDArray[np.float64]]: ...
 def cht_evolve(layers: List["Layer"], zetas: List[float], seeds: List[int], chain_removal: bool = True,
                fill_random: bool = True, regrow: str = "zero", num_threads: int = 1,
-               by_score: bool = True) -> List[Tuple[int, int, int, int]]: ...
+               by_score: bool = True, removal: str = "magnitude",
+               restore: bool = False) -> List[Tuple[int, int, int, int, int]]: ...
 
 def regroup_blocks(n_out: int, n_in: int, m_out: int, m_in: int, bias: str, k_out: int, k_in: int, indptr: I64,
                    indices: I32, weights: F32, bias_values: F32, weight_velocity: F32, bias_velocity: F32,

@@ -52,8 +52,10 @@ are what the Trainer records in its config (and checkpoints, and ``config.json``
     ``zeta = 0.2`` every 10 epochs after a 5-epoch warmup, decayed by a cosine over the last
     third of the run, in every layer, fresh He-uniform regrowth.
 ``"cht"`` -- Cannistraci-Hebb training (Zhang et al., 2024)
-    ``zeta = 0.3`` after every epoch but the last, in every layer, regrowth at the top CH3-L3
-    link-prediction scores after chain removal, regrown blocks at zero (CHT's own choice).
+    ``zeta = 0.3`` after every epoch but the last, in every layer, removal of ``zeta`` of the
+    negative and of the positive weights, chain removal, regrowth at the top positive CH3-L3
+    link-prediction scores, new links at zero and a removed link that is regrown at once keeping
+    its weight (all as the CHT code does).
 ``"rigl"``, ``"dsr"`` -- the mask updaters RigL (Evci et al., 2020) and DSR (Mostafa & Wang, 2019)
     Every few optimizer steps inside an epoch (:mod:`motifcore.train.updaters`), every layer.
 ``"cosine"`` -- the schedule of ``"input-cosine"`` alone
@@ -198,8 +200,8 @@ EVOLUTIONS: dict[str, Evolution] = {
                        "Motif-SET: zeta 0.2 every 10 epochs after a 5-epoch warmup, cosine decay over the last "
                        "third, every layer, fresh He-uniform regrowth"),
     "cht": Evolution("schedule", "cht", "zero", "all",
-                     "CHT: as set, but regrowth at the top CH3-L3 link-prediction scores after chain removal, "
-                     "at zero"),
+                     "CHT: as set, but removal by sign, chain removal, regrowth at the top positive CH3-L3 "
+                     "scores, new links at zero, a removed-and-regrown link keeps its weight (the CHT code)"),
     "rigl": Evolution("updater", "rigl", None, "all",
                       "RigL / Motif-RigL: every 100 steps drop the smallest blocks and grow those of largest "
                       "gradient, until 75% of the run, every layer"),

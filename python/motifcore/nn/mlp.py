@@ -364,31 +364,42 @@ class MotifMLP:
 
     @_serialized
     def evolve_cht(self, zeta: Union[float, Sequence[float]], seed: int = 0, chain_removal: bool = True,
-                   fill: str = "random", regrow: str = "zero", link: str = "ch3_l3") -> List[Dict[str, int]]:
+                   fill: str = "random", regrow: str = "zero", link: str = "ch3_l3", removal: str = "magnitude",
+                   restore: bool = False) -> List[Dict[str, int]]:
         """CHT evolution (Cannistraci-Hebb training) of the network, in place: in every layer with
-        ``zeta > 0`` remove the ``round(zeta*|P|)`` smallest-``|K|`` blocks; with
+        ``zeta > 0`` remove the ``round(zeta*|P|)`` smallest-``|K|`` blocks (``removal="sign"``:
+        as the CHT code does, the ``round(zeta*n)`` blocks nearest zero among the negative and
+        among the positive weights separately, and every block at exactly zero); with
         ``chain_removal``, remove in cascade the blocks of neurons left without outgoing or
         incoming blocks; then regrow as many blocks as were removed at the highest CH3-L3 scores
         of the block graph (:func:`motifcore.analysis.dst.ch3_l3_scores`; ties broken by a seeded
         hash), and at random among the other empty positions if fewer have a positive score
-        (``fill="random"``; ``"none"`` regrows only scored blocks). New blocks take ``regrow``
-        (``"zero"``, the CHT default, ``"he"``, ``"pruned"`` or ``"normal"``) and zero optimizer state. The
-        native step never forms an ``n_out x n_in`` matrix; results do not depend on the thread
-        count. ``link="random"`` regrows every block uniformly at random instead (random
-        regrowth with chain removal, the "RLR + CR" baseline). Returns per layer
-        ``{"removed", "cr_removed", "regrown_score", "regrown_fill"}``."""
+        (``fill="random"``; ``"none"`` regrows only scored blocks, as the CHT code). New blocks take
+        ``regrow`` (``"zero"``, the CHT default, ``"he"``, ``"pruned"`` or ``"normal"``) and zero optimizer
+        state; with ``restore`` a block regrown at a position removed in this same step keeps its
+        value and optimizer state instead (the CHT code's update of the weights). The native step
+        never forms an ``n_out x n_in`` matrix; results do not depend on the thread count.
+        ``link="random"`` regrows every block uniformly at random instead (random regrowth, the
+        "RLR" baseline). Returns per layer ``{"removed", "cr_removed", "regrown_score",
+        "regrown_fill", "restored"}`` (``restored``: regrown blocks that were removed in this step,
+        counted whether or not ``restore`` keeps their values)."""
         zetas = [check_zeta(z, f"zeta[{i}]") for i, z in enumerate(per_layer(zeta, len(self._layers), "zeta"))]
         seed = check_seed(seed)
         if not isinstance(chain_removal, (bool, np.bool_)):
             raise TypeError(f"chain_removal must be a bool, got {chain_removal!r}")
+        if not isinstance(restore, (bool, np.bool_)):
+            raise TypeError(f"restore must be a bool, got {restore!r}")
         if fill not in ("random", "none"):
             raise ValueError(f"fill must be 'random' or 'none', got {fill!r}")
         if link not in ("ch3_l3", "random"):
             raise ValueError(f"link must be 'ch3_l3' or 'random', got {link!r}")
+        if removal not in ("magnitude", "sign"):
+            raise ValueError(f"removal must be 'magnitude' or 'sign', got {removal!r}")
         stats = _core.cht_evolve([layer._core for layer in self._layers], zetas,
                                  [layer_seed(seed, i) for i in range(len(self._layers))], bool(chain_removal),
-                                 fill == "random", check_regrow(regrow), self.num_threads, link == "ch3_l3")
-        keys = ("removed", "cr_removed", "regrown_score", "regrown_fill")
+                                 fill == "random", check_regrow(regrow), self.num_threads, link == "ch3_l3",
+                                 removal, bool(restore))
+        keys = ("removed", "cr_removed", "regrown_score", "regrown_fill", "restored")
         return [dict(zip(keys, (int(v) for v in s))) for s in stats]
 
     def regroup(self, motif: Union[int, Sequence[Any]], budget: str = "density",

@@ -80,10 +80,13 @@ this schedule on the input layer with regrowth at zero)
 ``"cht"`` (Cannistraci-Hebb training, Zhang et al., ICLR 2024)
     ``zeta = 0.3`` after every epoch ``1 .. E-1`` like ``"set"``, but the Trainer regrows at the
     highest CH3-L3 link-prediction scores instead of at random, after chain removal of neurons
-    left without input or output (``chain_removal = True``), topping up at random when fewer
-    links than removed have a positive score (``fill = "random"``; ``"none"`` regrows only the
-    scored ones; ``link = "random"`` regrows at random, i.e. SET with chain removal) -- see
-    :meth:`motifcore.MotifMLP.evolve_cht`.
+    left without input or output (``chain_removal = True``). As the CHT code (Zhang et al.'s
+    repository, ``sparse.py``, ``sparse_layer.remove_connections`` / ``regrow_connections``): the
+    removal takes ``zeta`` of the negative and of the positive weights separately (``removal =
+    "sign"``; ``"magnitude"``: the smallest ``|K|`` overall), only links with a positive score
+    regrow (``fill = "none"``; ``"random"`` tops up at random), and a link removed and regrown in
+    the same step keeps its weight and momentum (``restore = True``). ``link = "random"`` regrows
+    at random (the RLR baseline) -- see :meth:`motifcore.MotifMLP.evolve_cht`.
 ``"none"``
     Static sparse training: ``zeta = 0`` always.
 a callable ``f(epoch) -> zeta``, a dict ``{epoch: zeta}`` or a list ``[zeta after epoch 1, ...]``
@@ -300,19 +303,26 @@ class EvolutionSchedule:
         return cls("set", epochs, lambda e: z0, {"zeta": z0})
 
     @classmethod
-    def cht(cls, epochs: int, zeta: float = 0.3, chain_removal: bool = True, fill: str = "random",
-            link: str = "ch3_l3") -> EvolutionSchedule:
+    def cht(cls, epochs: int, zeta: float = 0.3, chain_removal: bool = True, fill: str = "none",
+            link: str = "ch3_l3", removal: str = "sign", restore: bool = True) -> EvolutionSchedule:
         """CHT: ``zeta`` (default 0.3) after every epoch but the last, regrowth by CH3-L3 scores
-        (``link="random"``: at random) with optional chain removal (the Trainer reads ``params``)."""
+        (``link="random"``: at random) with optional chain removal (the Trainer reads ``params``).
+        The defaults are the CHT code's (:meth:`motifcore.MotifMLP.evolve_cht`): removal by sign,
+        only positively scored links regrown, a link removed and regrown in the same step keeps
+        its weight."""
         z0 = check_real(zeta, "zeta", 0.0, 1.0, hi_open=True)
         if not isinstance(chain_removal, bool):
             raise TypeError(f"chain_removal must be a bool, got {chain_removal!r}")
+        if not isinstance(restore, bool):
+            raise TypeError(f"restore must be a bool, got {restore!r}")
         if fill not in ("random", "none"):
             raise ValueError(f"fill must be 'random' or 'none', got {fill!r}")
         if link not in ("ch3_l3", "random"):
             raise ValueError(f"link must be 'ch3_l3' or 'random', got {link!r}")
+        if removal not in ("magnitude", "sign"):
+            raise ValueError(f"removal must be 'magnitude' or 'sign', got {removal!r}")
         return cls("cht", epochs, lambda e: z0, {"zeta": z0, "chain_removal": chain_removal, "fill": fill,
-                                                 "link": link})
+                                                 "link": link, "removal": removal, "restore": restore})
 
     @classmethod
     def cosine(cls, epochs: int, steps_per_epoch: int = 1, zeta: float = 0.3, interval: int = 100,
@@ -448,5 +458,11 @@ def evolution_schedule(spec: EvolutionSpec, epochs: int, steps_per_epoch: int = 
         p: dict[str, Any] = {str(k): v for k, v in spec.items()}
         if "custom" in p:
             return EvolutionSchedule.custom(p["custom"], epochs)
+        if p["preset"] == "cht":
+            # to_config() writes every parameter; a stored CHT schedule without these two was
+            # written before the CHT code's removal and restore became the defaults: it resumes
+            # with the step it was trained with
+            p.setdefault("removal", "magnitude")
+            p.setdefault("restore", False)
         return evolution_schedule(p.pop("preset"), epochs, steps_per_epoch, **p)
     return EvolutionSchedule.custom(spec, epochs)

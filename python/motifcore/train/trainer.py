@@ -413,7 +413,9 @@ class Trainer:
         if sched.kind == "cht":
             cht = self.model.evolve_cht(zetas, seed=seed, chain_removal=sched.params["chain_removal"],
                                         fill=sched.params["fill"], regrow=self.regrow,
-                                        link=sched.params.get("link", "ch3_l3"))
+                                        link=sched.params.get("link", "ch3_l3"),
+                                        removal=sched.params.get("removal", "magnitude"),
+                                        restore=sched.params.get("restore", False))
             pruned = [s["removed"] + s["cr_removed"] for s in cht]
             regrown = [s["regrown_score"] + s["regrown_fill"] for s in cht]
         else:
