@@ -346,8 +346,14 @@ class SET(DynamicSparsity):
 class CHT(SET):
     """Cannistraci-Hebb training (Zhang et al., ICLR 2024): as :class:`SET`, but the regrown blocks
     go to the highest CH3-L3 link-prediction scores of the block graph, after chain removal --
-    :meth:`MotifMLP.evolve_cht`, i.e. ``Trainer(evolution="cht")``. The layers must form a chain
-    (layer ``i``'s output feeds layer ``i + 1``, in ``model.modules()`` order or as ``layers``)."""
+    :meth:`MotifMLP.evolve_cht`. The layers must form a chain (layer ``i``'s output feeds layer
+    ``i + 1``, in ``model.modules()`` order or as ``layers``).
+
+    Its step is :meth:`MotifMLP.evolve_cht`'s own default (removal of the smallest ``|K|``
+    overall, random top-up, no restore), not yet the CHT code's step that
+    ``Trainer(evolution="cht")`` runs since 2026-12-06 (sign-wise removal, positive-score
+    regrowth only, a link removed and regrown in one step keeping its weight and momentum): the
+    remapping of a torch optimizer's state does not yet know restored blocks."""
 
     def __init__(self, model: nn.Module, optimizer: Any = None, zeta: Union[float, Callable[[int], float]] = 0.3,
                  interval: int = 100, *, chain_removal: bool = True, fill: str = "random", regrow: str = "zero",
