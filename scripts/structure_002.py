@@ -1,0 +1,268 @@
+"""Paper 002 (Zahn, Daniel & Kutz, arXiv 2403.00974) at a larger scale: many networks per pruning
+level, 002's own null and chain convention beside motifcore's (docs/analysis.md, "Paper 002 at
+scale"). Two steps, results into docs/experiments/structure/002_scale/:
+
+    # 1. train N networks (dense, then iterative magnitude pruning with fine-tuning); the masks of
+    #    every level go to --cache (data, not committed), accuracies to the output folder
+    MOTIFCORE_NUM_THREADS=1 nice -n 19 python scripts/structure_002.py train --seeds 24
+    # 2. z-scores of every (network, level) under both conventions, SP correlations with
+    #    bootstrap confidence intervals, the table
+    MOTIFCORE_NUM_THREADS=1 nice -n 19 python scripts/structure_002.py analyze
+
+``train`` can be run again with ``--first-seed`` to add networks; ``analyze`` uses every network
+found in the cache (and re-uses the z-scores already computed for it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import motifcore
+import numpy as np
+import scipy.sparse as sp
+from motifcore import MotifMLP, Trainer
+from motifcore.analysis import motif_zscores
+
+OUT = Path("docs/experiments/structure/002_scale")
+CACHE = Path("/tmp/motifcore-structure002")
+#: the motifs with a z-score (``edges`` is fixed by every null used here)
+NAMES = ("div2", "conv2", "chain2", "div3", "conv3", "chain3", "bifan", "bipar")
+
+
+def _data(name, limit, seed=0):
+    X, y, Xt, yt = motifcore.datasets.load(name, seed=seed)
+    if limit and limit < X.shape[0]:
+        idx = np.random.default_rng(seed).permutation(X.shape[0])[:limit]
+        X, y = X[idx], y[idx]
+    return X, y, Xt, yt
+
+
+def magnitude_prune(model, sparsity, n_layers):
+    """Keep the largest-|K| ``1 - sparsity`` fraction of the blocks of the first ``n_layers``
+    layers (of the full ``n_out x n_in`` size; cumulative along a schedule, since earlier prunes
+    removed the smallest), with their optimizer state."""
+    st = model.get_state()
+    for i, layer in enumerate(model.layers[:n_layers]):
+        g_out, g_in = layer.groups
+        K = st[f"layer{i}.weights"]
+        keep_n = max(1, int(round((1 - sparsity) * g_out * g_in)))
+        if keep_n >= K.size:
+            continue
+        keep = np.sort(np.argsort(-np.abs(K), kind="stable")[:keep_n])
+        rows = np.repeat(np.arange(g_out), np.diff(st[f"layer{i}.indptr"]))[keep]
+        st[f"layer{i}.indptr"] = np.r_[0, np.cumsum(np.bincount(rows, minlength=g_out))].astype(np.int64)
+        st[f"layer{i}.indices"] = st[f"layer{i}.indices"][keep]
+        for k in ("weights", "weight_velocity", "weight_sq"):
+            if f"layer{i}.{k}" in st:
+                st[f"layer{i}.{k}"] = st[f"layer{i}.{k}"][keep]
+    model.set_state(st)
+
+
+def train(a):
+    levels = [float(v) for v in a.levels.split(",")]
+    X, y, Xt, yt = _data(a.dataset, a.limit_train)
+    sizes = [X.shape[1]] + [a.width] * 3 + [a.bottleneck, int(y.max()) + 1]
+    cache = Path(a.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    (OUT / "runs").mkdir(parents=True, exist_ok=True)
+    n_pruned = len(sizes) - 1 - (0 if a.prune_output else 1)
+    for seed in range(a.first_seed, a.first_seed + a.seeds):
+        t0 = time.process_time()
+        model = MotifMLP(sizes, density=1.0, seed=seed)
+        Trainer(model, epochs=a.epochs, evolution="none", progress=False, seed=seed).fit(X, y)
+        masks, rec = {}, {"seed": seed, "sizes": sizes, "levels": []}
+        for lv in levels:
+            if lv > 0:
+                magnitude_prune(model, lv, n_pruned)
+                Trainer(model, epochs=a.finetune, evolution="none", progress=False, seed=seed).fit(X, y)
+            acc = float(model.score(Xt, yt))
+            nnz = [int(lay.indices.size) for lay in model.layers]
+            rec["levels"].append({"sparsity": lv, "accuracy": acc, "nnz": nnz})
+            for i, lay in enumerate(model.layers):
+                masks[f"{lv}:{i}:indptr"] = np.asarray(lay.indptr, dtype=np.int32)
+                masks[f"{lv}:{i}:indices"] = np.asarray(lay.indices, dtype=np.int32)
+            print(f"seed {seed} sparsity {lv:.2f} acc {acc:.4f} nnz {nnz}", flush=True)
+        rec["cpu_s"] = time.process_time() - t0
+        rec["args"] = {k: v for k, v in vars(a).items() if k != "fn"}
+        np.savez_compressed(cache / f"seed{seed}.npz", **masks)
+        (OUT / "runs" / f"seed{seed}.json").write_text(json.dumps(rec, indent=1))
+
+
+def _masks(npz, lv, n_layers, sizes):
+    out = []
+    for i in range(n_layers):
+        indptr = npz[f"{lv}:{i}:indptr"].astype(np.int64)
+        indices = npz[f"{lv}:{i}:indices"].astype(np.int64)
+        out.append(sp.csr_matrix((np.ones(indices.size, dtype=np.int64), indices, indptr),
+                                 shape=(sizes[i + 1], sizes[i])))
+    return out
+
+
+def _z(masks, null, chain_mode, n_samples, seed):
+    zs = motif_zscores(masks, null=null, chain_mode=chain_mode, n_samples=n_samples, seed=seed, motifs=NAMES)
+    return {z.motif: (None if z.fixed else z.z) for z in zs}
+
+
+#: (key, null, chain mode, part) of every z table
+CONVENTIONS = (("ours", "er_live", "paths"), ("p002", "er_live_min1", "pairs"), ("degree", "degree", "paths"))
+
+
+def _analyze_seed(path, a):
+    seed = int(path.stem[4:])
+    rec_path = OUT / "runs" / f"seed{seed}.json"
+    rec = json.loads(rec_path.read_text())
+    done = rec.setdefault("z", {})
+    npz = np.load(path)
+    sizes = rec["sizes"]
+    L = len(sizes) - 1
+    convs = [c for c in CONVENTIONS if c[0] in a.conventions.split(",")]
+    for k, lvrec in enumerate(rec["levels"]):
+        lv = lvrec["sparsity"]
+        if lv == 0:             # a dense layer has a single pattern: every z is undefined
+            continue
+        masks = _masks(npz, lv, L, sizes)
+        for part, sub in (("whole", masks), ("hidden", masks[1:])):
+            for key, null, mode in convs:
+                name = f"{lv}/{part}/{key}"
+                n = a.samples if key == "p002" else a.degree_samples
+                if name in done and done[name]["n_samples"] == (0 if key == "ours" else n):
+                    continue
+                t0 = time.process_time()
+                z = _z(sub, null, mode, n, seed * 1000 + k)
+                done[name] = {"z": z, "n_samples": 0 if key == "ours" else n, "cpu_s": time.process_time() - t0}
+                print(f"seed {seed} {name}: " + " ".join(f"{m}={v:.1f}" for m, v in z.items() if v is not None)
+                      + f" ({done[name]['cpu_s']:.1f} s)", flush=True)
+        rec_path.write_text(json.dumps(rec, indent=1))
+    return rec
+
+
+def _pair_corr(P):
+    """Correlation matrix of SP vectors (rows of P) over the motifs finite in both."""
+    n = len(P)
+    C = np.full((n, n), np.nan)
+    for i in range(n):
+        for j in range(n):
+            ok = np.isfinite(P[i]) & np.isfinite(P[j])
+            a, b = P[i][ok], P[j][ok]
+            if ok.sum() > 1 and a.std() > 0 and b.std() > 0:
+                C[i, j] = float(np.corrcoef(a, b)[0, 1])
+    return C
+
+
+def _mean_corr_ci(P, n_boot, rng):
+    """Mean pairwise SP correlation and a percentile bootstrap 95 % interval (networks resampled;
+    pairs of copies of one network left out)."""
+    C = _pair_corr(P)
+    n = len(P)
+    iu = np.triu_indices(n, 1)
+    point = float(np.nanmean(C[iu]))
+    boots = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, size=n)
+        sub = C[np.ix_(idx, idx)]
+        keep = np.triu(idx[:, None] != idx[None, :], 1)
+        v = sub[keep]
+        v = v[np.isfinite(v)]
+        if v.size:
+            boots.append(float(v.mean()))
+    lo, hi = np.percentile(boots, [2.5, 97.5]) if boots else (np.nan, np.nan)
+    return point, float(lo), float(hi)
+
+
+def _sp(z):
+    v = np.array([np.nan if z[m] is None else z[m] for m in NAMES], dtype=float)
+    ok = np.isfinite(v)
+    nrm = np.linalg.norm(v[ok])
+    return v / nrm if nrm > 0 else v
+
+
+def analyze(a):
+    files = sorted(Path(a.cache).glob("seed*.npz"), key=lambda p: int(p.stem[4:]))
+    if not files:
+        raise SystemExit(f"no trained networks in {a.cache}: run the train step first")
+    recs = [_analyze_seed(f, a) for f in files]
+    levels = [lv["sparsity"] for lv in recs[0]["levels"]]
+    rng = np.random.default_rng(0)
+    summary = []
+    for k, lv in enumerate(levels):
+        acc = [r["levels"][k]["accuracy"] for r in recs]
+        row = {"sparsity": lv, "n_networks": len(recs), "accuracy_mean": float(np.mean(acc)),
+               "accuracy_min": float(np.min(acc)), "accuracy_max": float(np.max(acc)), "tables": {}}
+        for part in ("whole", "hidden"):
+            for key, _, _ in CONVENTIONS:
+                name = f"{lv}/{part}/{key}"
+                sel = [r["z"][name]["z"] for r in recs if name in r.get("z", {})]
+                if not sel:
+                    continue
+                med = {m: (float(np.median([z[m] for z in sel if z[m] is not None]))
+                           if any(z[m] is not None for z in sel) else None) for m in NAMES}
+                point, lo, hi = _mean_corr_ci([_sp(z) for z in sel], a.boot, rng)
+                row["tables"][f"{part}/{key}"] = {"median_z": med, "sp_corr": point, "sp_corr_ci": [lo, hi],
+                                                  "n": len(sel)}
+        summary.append(row)
+    res = {"args": {k: v for k, v in vars(a).items() if k != "fn"}, "sizes": recs[0]["sizes"],
+           "train_args": recs[0]["args"], "summary": summary}
+    (OUT / "summary.json").write_text(json.dumps(res, indent=1))
+    lines = [f"{len(recs)} networks {'-'.join(map(str, recs[0]['sizes']))}; median z over networks; SP corr = mean "
+             "pairwise correlation of the significance profiles with a 95 % bootstrap interval.", ""]
+    titles = {"ours": "motifcore: exact ER over live units, path chains",
+              "p002": f"002's convention: min-degree-1 null over live units (002's generator), pair chains, "
+                      f"{a.samples} samples",
+              "degree": f"degree-preserving Curveball null, path chains, {a.degree_samples} samples"}
+    for part, ptitle in (("hidden", "without the input layer"), ("whole", "whole network")):
+        for key, _, _ in CONVENTIONS:
+            tk = f"{part}/{key}"
+            if not any(tk in s["tables"] for s in summary):
+                continue
+            lines += [f"### {titles[key]} ({ptitle})", "",
+                      "| pruned | acc (mean, min) | " + " | ".join(NAMES) + " | SP corr [95 % CI] |",
+                      "|---" * (len(NAMES) + 3) + "|"]
+            for s in summary:
+                t = s["tables"].get(tk)
+                if t is None:
+                    continue
+                lines.append(f"| {100 * s['sparsity']:.0f} % | {s['accuracy_mean']:.3f}, {s['accuracy_min']:.3f} | "
+                             + " | ".join("–" if t["median_z"][m] is None else f"{t['median_z'][m]:.1f}"
+                                          for m in NAMES)
+                             + f" | {t['sp_corr']:.2f} [{t['sp_corr_ci'][0]:.2f}, {t['sp_corr_ci'][1]:.2f}] |")
+            lines.append("")
+    (OUT / "summary.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main():
+    global OUT
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default=str(OUT), help="output folder (default %(default)s)")
+    p.add_argument("--cache", default=str(CACHE), help="folder of the trained masks (default %(default)s)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    q = sub.add_parser("train")
+    q.add_argument("--dataset", default="mnist")
+    q.add_argument("--limit-train", type=int, default=20000)
+    q.add_argument("--width", type=int, default=400)
+    q.add_argument("--bottleneck", type=int, default=16)
+    q.add_argument("--epochs", type=int, default=6, help="dense epochs")
+    q.add_argument("--finetune", type=int, default=2, help="epochs of retraining after each pruning step")
+    q.add_argument("--seeds", type=int, default=24)
+    q.add_argument("--first-seed", type=int, default=0)
+    q.add_argument("--levels", default="0,0.5,0.75,0.85,0.9,0.93,0.95,0.97,0.98")
+    q.add_argument("--prune-output", action="store_true",
+                   help="prune the output layer too (default: kept dense, so that accuracy stays functional)")
+    q.set_defaults(fn=train)
+    q = sub.add_parser("analyze")
+    q.add_argument("--samples", type=int, default=1000, help="samples of 002's null per network (002: 1000)")
+    q.add_argument("--degree-samples", type=int, default=50, help="samples of the Curveball null per network")
+    q.add_argument("--conventions", default="ours,p002", help="z tables to compute (ours, p002, degree)")
+    q.add_argument("--boot", type=int, default=2000, help="bootstrap resamples of the SP correlation")
+    q.set_defaults(fn=analyze)
+    a = p.parse_args()
+    OUT = Path(a.out)
+    OUT.mkdir(parents=True, exist_ok=True)
+    a.fn(a)
+
+
+if __name__ == "__main__":
+    main()
