@@ -180,6 +180,16 @@ def _sp(z):
 
 
 def analyze(a):
+    if a.seed_range:                     # a share of the networks (e.g. one of several processes)
+        lo, hi = (int(v) for v in a.seed_range.split(":"))
+        for seed in range(lo, hi):
+            f = Path(a.cache) / f"seed{seed}.npz"
+            t0 = time.time()
+            while not (f.exists() and (OUT / "runs" / f"seed{seed}.json").exists()) and time.time() - t0 < a.wait:
+                time.sleep(15)          # still being trained
+            if f.exists():
+                _analyze_seed(f, a)
+        return
     files = sorted(Path(a.cache).glob("seed*.npz"), key=lambda p: int(p.stem[4:]))
     if not files:
         raise SystemExit(f"no trained networks in {a.cache}: run the train step first")
@@ -257,6 +267,9 @@ def main():
     q.add_argument("--degree-samples", type=int, default=50, help="samples of the Curveball null per network")
     q.add_argument("--conventions", default="ours,p002", help="z tables to compute (ours, p002, degree)")
     q.add_argument("--boot", type=int, default=2000, help="bootstrap resamples of the SP correlation")
+    q.add_argument("--seed-range", default="", help="lo:hi: only compute the z-scores of these networks (no "
+                   "summary), waiting up to --wait s for each to be trained; for running several processes")
+    q.add_argument("--wait", type=float, default=1800.0)
     q.set_defaults(fn=analyze)
     a = p.parse_args()
     OUT = Path(a.out)
