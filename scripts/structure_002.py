@@ -9,6 +9,9 @@ scale"). Two steps, results into docs/experiments/structure/002_scale/:
     #    bootstrap confidence intervals, the table
     MOTIFCORE_NUM_THREADS=1 nice -n 19 python scripts/structure_002.py analyze
 
+    # 3. control: randomly pruned networks with the same link counts, under the same conventions
+    MOTIFCORE_NUM_THREADS=1 nice -n 19 python scripts/structure_002.py control
+
 ``train`` can be run again with ``--first-seed`` to add networks; ``analyze`` uses every network
 found in the cache (and re-uses the z-scores already computed for it).
 """
@@ -182,7 +185,7 @@ def _sp(z):
 def analyze(a):
     if a.seed_range:                     # a share of the networks (e.g. one of several processes)
         lo, hi = (int(v) for v in a.seed_range.split(":"))
-        for seed in range(lo, hi):
+        for seed in (range(lo, hi) if lo <= hi else range(lo, hi, -1)):     # lo > hi: downwards
             f = Path(a.cache) / f"seed{seed}.npz"
             t0 = time.time()
             while not (f.exists() and (OUT / "runs" / f"seed{seed}.json").exists()) and time.time() - t0 < a.wait:
@@ -243,6 +246,48 @@ def analyze(a):
     print("\n".join(lines))
 
 
+def control(a):
+    """Randomly pruned networks (each layer uniform with the trained networks' link counts at a
+    level; 002's open question 1) under the same conventions: z ~ 0 is what a null that matches
+    random pruning gives; a nonzero median shows what the null itself adds."""
+    rec = json.loads(sorted((OUT / "runs").glob("seed*.json"))[0].read_text())
+    sizes = rec["sizes"]
+    rng = np.random.default_rng(a.seed)
+    convs = [c for c in CONVENTIONS if c[0] in a.conventions.split(",")]
+    out = {"args": {k: v for k, v in vars(a).items() if k != "fn"}, "sizes": sizes, "levels": []}
+    for k, lvrec in enumerate(rec["levels"]):
+        lv = lvrec["sparsity"]
+        if lv == 0:
+            continue
+        row = {"sparsity": lv, "nnz": lvrec["nnz"], "z": {}}
+        for r in range(a.n):
+            masks = []
+            for i, nnz in enumerate(lvrec["nnz"]):
+                pos = rng.choice(sizes[i + 1] * sizes[i], size=nnz, replace=False)
+                rows, cols = np.divmod(pos, sizes[i])
+                masks.append(sp.csr_matrix((np.ones(nnz, dtype=np.int64), (rows, cols)), shape=(sizes[i + 1], sizes[i])))
+            for part, sub in (("whole", masks), ("hidden", masks[1:])):
+                for key, null, mode in convs:
+                    z = _z(sub, null, mode, a.samples if key == "p002" else a.degree_samples, 10**6 + 1000 * k + r)
+                    row["z"].setdefault(f"{part}/{key}", []).append(z)
+            print(f"control {lv} #{r}: " + " ".join(f"{m}={v:.1f}" for m, v in row["z"]["hidden/p002"][-1].items()
+                                                    if v is not None), flush=True)
+        out["levels"].append(row)
+        (OUT / "control.json").write_text(json.dumps(out, indent=1))
+    lines = [f"Randomly pruned {'-'.join(map(str, sizes))} networks ({a.n} per level, each layer uniform with the "
+             "trained networks' link counts): median z.", ""]
+    for tk in sorted(out["levels"][0]["z"]):
+        lines += [f"### {tk}", "", "| pruned | " + " | ".join(NAMES) + " |", "|---" * (len(NAMES) + 1) + "|"]
+        for row in out["levels"]:
+            zs = row["z"][tk]
+            lines.append(f"| {100 * row['sparsity']:.0f} % | " + " | ".join(
+                "–" if all(z[m] is None for z in zs) else f"{np.median([z[m] for z in zs if z[m] is not None]):.1f}"
+                for m in NAMES) + " |")
+        lines.append("")
+    (OUT / "control.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main():
     global OUT
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -267,10 +312,17 @@ def main():
     q.add_argument("--degree-samples", type=int, default=50, help="samples of the Curveball null per network")
     q.add_argument("--conventions", default="ours,p002", help="z tables to compute (ours, p002, degree)")
     q.add_argument("--boot", type=int, default=2000, help="bootstrap resamples of the SP correlation")
-    q.add_argument("--seed-range", default="", help="lo:hi: only compute the z-scores of these networks (no "
+    q.add_argument("--seed-range", default="", help="lo:hi: only compute the z-scores of networks lo..hi-1 (hi < lo: lo down to hi+1; no "
                    "summary), waiting up to --wait s for each to be trained; for running several processes")
     q.add_argument("--wait", type=float, default=1800.0)
     q.set_defaults(fn=analyze)
+    q = sub.add_parser("control")
+    q.add_argument("--n", type=int, default=5, help="random networks per level")
+    q.add_argument("--samples", type=int, default=1000, help="samples of 002's null per network")
+    q.add_argument("--degree-samples", type=int, default=50)
+    q.add_argument("--conventions", default="ours,p002")
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(fn=control)
     a = p.parse_args()
     OUT = Path(a.out)
     OUT.mkdir(parents=True, exist_ok=True)
