@@ -142,37 +142,41 @@ def _analyze_seed(path, a):
     return rec
 
 
-def _pair_corr(P):
-    """Correlation matrix of SP vectors (rows of P) over the motifs finite in both."""
+def _pair_stats(P):
+    """Correlation and Euclidean distance matrices of SP vectors (rows of P) over the motifs
+    finite in both."""
     n = len(P)
     C = np.full((n, n), np.nan)
+    D = np.full((n, n), np.nan)
     for i in range(n):
         for j in range(n):
             ok = np.isfinite(P[i]) & np.isfinite(P[j])
             a, b = P[i][ok], P[j][ok]
-            if ok.sum() > 1 and a.std() > 0 and b.std() > 0:
-                C[i, j] = float(np.corrcoef(a, b)[0, 1])
-    return C
+            if ok.sum() > 1:
+                D[i, j] = float(np.linalg.norm(a - b))
+                if a.std() > 0 and b.std() > 0:
+                    C[i, j] = float(np.corrcoef(a, b)[0, 1])
+    return C, D
 
 
-def _mean_corr_ci(P, n_boot, rng):
-    """Mean pairwise SP correlation and a percentile bootstrap 95 % interval (networks resampled;
-    pairs of copies of one network left out)."""
-    C = _pair_corr(P)
-    n = len(P)
+def _mean_ci(C, n_boot, rng):
+    """Mean of the off-diagonal pairs of a network x network matrix and a percentile bootstrap
+    95 % interval (networks resampled with replacement; pairs of copies of one network left out)."""
+    n = C.shape[0]
     iu = np.triu_indices(n, 1)
-    point = float(np.nanmean(C[iu]))
+    vals = C[iu][np.isfinite(C[iu])]
+    if vals.size == 0:
+        return float("nan"), float("nan"), float("nan")
     boots = []
     for _ in range(n_boot):
         idx = rng.integers(0, n, size=n)
         sub = C[np.ix_(idx, idx)]
-        keep = np.triu(idx[:, None] != idx[None, :], 1)
-        v = sub[keep]
+        v = sub[np.triu(idx[:, None] != idx[None, :], 1)]
         v = v[np.isfinite(v)]
         if v.size:
             boots.append(float(v.mean()))
-    lo, hi = np.percentile(boots, [2.5, 97.5]) if boots else (np.nan, np.nan)
-    return point, float(lo), float(hi)
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return float(vals.mean()), float(lo), float(hi)
 
 
 def _sp(z):
@@ -196,7 +200,16 @@ def analyze(a):
     files = sorted(Path(a.cache).glob("seed*.npz"), key=lambda p: int(p.stem[4:]))
     if not files:
         raise SystemExit(f"no trained networks in {a.cache}: run the train step first")
-    recs = [_analyze_seed(f, a) for f in files]
+    if a.summary_only:                   # the networks whose z-scores are all computed
+        recs = []
+        for f in files:
+            rec = json.loads((OUT / "runs" / f"{f.stem}.json").read_text())
+            want = {f"{lv['sparsity']}/{part}/{key}" for lv in rec["levels"] if lv["sparsity"] > 0
+                    for part in ("whole", "hidden") for key in a.conventions.split(",")}
+            if want <= set(rec.get("z", {})):
+                recs.append(rec)
+    else:
+        recs = [_analyze_seed(f, a) for f in files]
     levels = [lv["sparsity"] for lv in recs[0]["levels"]]
     rng = np.random.default_rng(0)
     summary = []
@@ -212,15 +225,20 @@ def analyze(a):
                     continue
                 med = {m: (float(np.median([z[m] for z in sel if z[m] is not None]))
                            if any(z[m] is not None for z in sel) else None) for m in NAMES}
-                point, lo, hi = _mean_corr_ci([_sp(z) for z in sel], a.boot, rng)
+                C, D = _pair_stats([_sp(z) for z in sel])
+                point, lo, hi = _mean_ci(C, a.boot, rng)
+                dpoint, dlo, dhi = _mean_ci(D, a.boot, rng)
                 row["tables"][f"{part}/{key}"] = {"median_z": med, "sp_corr": point, "sp_corr_ci": [lo, hi],
-                                                  "n": len(sel)}
+                                                  "sp_dist": dpoint, "sp_dist_ci": [dlo, dhi], "n": len(sel),
+                                                  "defined": [m for m in NAMES if all(z[m] is not None for z in sel)]}
         summary.append(row)
     res = {"args": {k: v for k, v in vars(a).items() if k != "fn"}, "sizes": recs[0]["sizes"],
            "train_args": recs[0]["args"], "summary": summary}
     (OUT / "summary.json").write_text(json.dumps(res, indent=1))
     lines = [f"{len(recs)} networks {'-'.join(map(str, recs[0]['sizes']))}; median z over networks; SP corr = mean "
-             "pairwise correlation of the significance profiles with a 95 % bootstrap interval.", ""]
+             "pairwise correlation of the significance profiles (over the motifs defined in both), SP dist = mean "
+             "pairwise Euclidean distance between them; each with a 95 % bootstrap interval (networks resampled).",
+             ""]
     titles = {"ours": "motifcore: exact ER over live units, path chains",
               "p002": f"002's convention: min-degree-1 null over live units (002's generator), pair chains, "
                       f"{a.samples} samples",
@@ -231,8 +249,8 @@ def analyze(a):
             if not any(tk in s["tables"] for s in summary):
                 continue
             lines += [f"### {titles[key]} ({ptitle})", "",
-                      "| pruned | acc (mean, min) | " + " | ".join(NAMES) + " | SP corr [95 % CI] |",
-                      "|---" * (len(NAMES) + 3) + "|"]
+                      "| pruned | acc (mean, min) | " + " | ".join(NAMES) + " | SP corr [95 % CI] | SP dist [95 % CI] |",
+                      "|---" * (len(NAMES) + 4) + "|"]
             for s in summary:
                 t = s["tables"].get(tk)
                 if t is None:
@@ -240,10 +258,45 @@ def analyze(a):
                 lines.append(f"| {100 * s['sparsity']:.0f} % | {s['accuracy_mean']:.3f}, {s['accuracy_min']:.3f} | "
                              + " | ".join("–" if t["median_z"][m] is None else f"{t['median_z'][m]:.1f}"
                                           for m in NAMES)
-                             + f" | {t['sp_corr']:.2f} [{t['sp_corr_ci'][0]:.2f}, {t['sp_corr_ci'][1]:.2f}] |")
+                             + f" | {t['sp_corr']:.3f} [{t['sp_corr_ci'][0]:.3f}, {t['sp_corr_ci'][1]:.3f}]"
+                             + f" | {t['sp_dist']:.3f} [{t['sp_dist_ci'][0]:.3f}, {t['sp_dist_ci'][1]:.3f}] |")
             lines.append("")
     (OUT / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    _figure(summary, titles)
+
+
+def _figure(summary, titles):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 3.8), dpi=110)
+    FigureCanvasAgg(fig)
+    rows = [s for s in summary if s["tables"]]
+    x = np.array([100 * s["sparsity"] for s in rows])
+    ax = fig.add_subplot(1, 3, 1)
+    for tk, style in (("hidden/ours", "-o"), ("hidden/p002", "-s"), ("whole/ours", ":o"), ("whole/p002", ":s")):
+        if not all(tk in s["tables"] for s in rows):
+            continue
+        y = np.array([s["tables"][tk]["sp_corr"] for s in rows])
+        lo = np.array([s["tables"][tk]["sp_corr_ci"][0] for s in rows])
+        hi = np.array([s["tables"][tk]["sp_corr_ci"][1] for s in rows])
+        ax.errorbar(x, y, yerr=[y - lo, hi - y], fmt=style, capsize=2, label=tk.replace("p002", "002"), ms=3)
+    ax.set_xlabel("pruned (%)")
+    ax.set_ylabel("mean pairwise SP correlation (95 % CI)")
+    ax.legend(fontsize=7)
+    for j, tk in enumerate(("hidden/ours", "hidden/p002")):
+        ax = fig.add_subplot(1, 3, j + 2)
+        for m in NAMES:
+            ax.plot(x, [np.nan if s["tables"][tk]["median_z"][m] is None else s["tables"][tk]["median_z"][m]
+                        for s in rows], marker=".", label=m)
+        ax.set_yscale("symlog")
+        ax.set_xlabel("pruned (%)")
+        ax.set_title(titles[tk.split("/")[1]].split(":")[0] + " (hidden)", fontsize=8)
+        ax.set_ylabel("median z")
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(OUT / "summary.png")
 
 
 def control(a):
@@ -315,6 +368,7 @@ def main():
     q.add_argument("--seed-range", default="", help="lo:hi: only compute the z-scores of networks lo..hi-1 (hi < lo: lo down to hi+1; no "
                    "summary), waiting up to --wait s for each to be trained; for running several processes")
     q.add_argument("--wait", type=float, default=1800.0)
+    q.add_argument("--summary-only", action="store_true", help="summarise the networks already analysed")
     q.set_defaults(fn=analyze)
     q = sub.add_parser("control")
     q.add_argument("--n", type=int, default=5, help="random networks per level")
