@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -70,7 +71,7 @@ def train(a):
     sizes = [X.shape[1]] + [a.width] * 3 + [a.bottleneck, int(y.max()) + 1]
     cache = Path(a.cache)
     cache.mkdir(parents=True, exist_ok=True)
-    (OUT / "runs").mkdir(parents=True, exist_ok=True)
+    (OUT / "networks").mkdir(parents=True, exist_ok=True)
     n_pruned = len(sizes) - 1 - (0 if a.prune_output else 1)
     for seed in range(a.first_seed, a.first_seed + a.seeds):
         t0 = time.process_time()
@@ -91,7 +92,7 @@ def train(a):
         rec["cpu_s"] = time.process_time() - t0
         rec["args"] = {k: v for k, v in vars(a).items() if k != "fn"}
         np.savez_compressed(cache / f"seed{seed}.npz", **masks)
-        (OUT / "runs" / f"seed{seed}.json").write_text(json.dumps(rec, indent=1))
+        (OUT / "networks" / f"seed{seed}.json").write_text(json.dumps(rec, indent=1))
 
 
 def _masks(npz, lv, n_layers, sizes):
@@ -115,7 +116,7 @@ CONVENTIONS = (("ours", "er_live", "paths"), ("p002", "er_live_min1", "pairs"), 
 
 def _analyze_seed(path, a):
     seed = int(path.stem[4:])
-    rec_path = OUT / "runs" / f"seed{seed}.json"
+    rec_path = OUT / "networks" / f"seed{seed}.json"
     rec = json.loads(rec_path.read_text())
     done = rec.setdefault("z", {})
     npz = np.load(path)
@@ -192,10 +193,19 @@ def analyze(a):
         for seed in (range(lo, hi) if lo <= hi else range(lo, hi, -1)):     # lo > hi: downwards
             f = Path(a.cache) / f"seed{seed}.npz"
             t0 = time.time()
-            while not (f.exists() and (OUT / "runs" / f"seed{seed}.json").exists()) and time.time() - t0 < a.wait:
+            while not (f.exists() and (OUT / "networks" / f"seed{seed}.json").exists()) and time.time() - t0 < a.wait:
                 time.sleep(15)          # still being trained
-            if f.exists():
+            lock = OUT / "networks" / f"seed{seed}.lock"
+            if not f.exists():
+                continue
+            try:                        # another process is on this network
+                os.close(os.open(lock, os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                continue
+            try:
                 _analyze_seed(f, a)
+            finally:
+                lock.unlink()
         return
     files = sorted(Path(a.cache).glob("seed*.npz"), key=lambda p: int(p.stem[4:]))
     if not files:
@@ -203,7 +213,7 @@ def analyze(a):
     if a.summary_only:                   # the networks whose z-scores are all computed
         recs = []
         for f in files:
-            rec = json.loads((OUT / "runs" / f"{f.stem}.json").read_text())
+            rec = json.loads((OUT / "networks" / f"{f.stem}.json").read_text())
             want = {f"{lv['sparsity']}/{part}/{key}" for lv in rec["levels"] if lv["sparsity"] > 0
                     for part in ("whole", "hidden") for key in a.conventions.split(",")}
             if want <= set(rec.get("z", {})):
@@ -303,7 +313,7 @@ def control(a):
     """Randomly pruned networks (each layer uniform with the trained networks' link counts at a
     level; 002's open question 1) under the same conventions: z ~ 0 is what a null that matches
     random pruning gives; a nonzero median shows what the null itself adds."""
-    rec = json.loads(sorted((OUT / "runs").glob("seed*.json"))[0].read_text())
+    rec = json.loads(sorted((OUT / "networks").glob("seed*.json"))[0].read_text())
     sizes = rec["sizes"]
     rng = np.random.default_rng(a.seed)
     convs = [c for c in CONVENTIONS if c[0] in a.conventions.split(",")]
