@@ -111,7 +111,8 @@ def _z(masks, null, chain_mode, n_samples, seed):
 
 
 #: (key, null, chain mode, part) of every z table
-CONVENTIONS = (("ours", "er_live", "paths"), ("p002", "er_live_min1", "pairs"), ("degree", "degree", "paths"))
+CONVENTIONS = (("ours", "er_live", "paths"), ("p002", "er_live_min1", "pairs"), ("degree", "degree", "paths"),
+               ("live_pairs", "er_live", "pairs"), ("min1_paths", "er_live_min1", "paths"))
 
 
 def _analyze_seed(path, a):
@@ -131,7 +132,7 @@ def _analyze_seed(path, a):
         for part, sub in (("whole", masks), ("hidden", masks[1:])):
             for key, null, mode in convs:
                 name = f"{lv}/{part}/{key}"
-                n = a.samples if key == "p002" else a.degree_samples
+                n = a.degree_samples if key == "degree" else a.samples
                 if name in done and done[name]["n_samples"] == (0 if key == "ours" else n):
                     continue
                 t0 = time.process_time()
@@ -244,7 +245,7 @@ def analyze(a):
         summary.append(row)
     res = {"args": {k: v for k, v in vars(a).items() if k != "fn"}, "sizes": recs[0]["sizes"],
            "train_args": recs[0]["args"], "summary": summary}
-    (OUT / "summary.json").write_text(json.dumps(res, indent=1))
+    (OUT / f"summary{a.tag}.json").write_text(json.dumps(res, indent=1))
     lines = [f"{len(recs)} networks {'-'.join(map(str, recs[0]['sizes']))}; median z over networks; SP corr = mean "
              "pairwise correlation of the significance profiles (over the motifs defined in both), SP dist = mean "
              "pairwise Euclidean distance between them; each with a 95 % bootstrap interval (networks resampled).",
@@ -252,7 +253,9 @@ def analyze(a):
     titles = {"ours": "motifcore: exact ER over live units, path chains",
               "p002": f"002's convention: min-degree-1 null over live units (002's generator), pair chains, "
                       f"{a.samples} samples",
-              "degree": f"degree-preserving Curveball null, path chains, {a.degree_samples} samples"}
+              "degree": f"degree-preserving Curveball null, path chains, {a.degree_samples} samples",
+              "live_pairs": f"ER over live units (sampled), pair chains, {a.samples} samples",
+              "min1_paths": f"002's min-degree-1 null, path chains, {a.samples} samples"}
     for part, ptitle in (("hidden", "without the input layer"), ("whole", "whole network")):
         for key, _, _ in CONVENTIONS:
             tk = f"{part}/{key}"
@@ -271,12 +274,12 @@ def analyze(a):
                              + f" | {t['sp_corr']:.3f} [{t['sp_corr_ci'][0]:.3f}, {t['sp_corr_ci'][1]:.3f}]"
                              + f" | {t['sp_dist']:.3f} [{t['sp_dist_ci'][0]:.3f}, {t['sp_dist_ci'][1]:.3f}] |")
             lines.append("")
-    (OUT / "summary.md").write_text("\n".join(lines) + "\n")
+    (OUT / f"summary{a.tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    _figure(summary, titles)
+    _figure(summary, titles, a.tag)
 
 
-def _figure(summary, titles):
+def _figure(summary, titles, tag=""):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -296,6 +299,8 @@ def _figure(summary, titles):
     ax.set_ylabel("mean pairwise SP correlation (95 % CI)")
     ax.legend(fontsize=7)
     for j, tk in enumerate(("hidden/ours", "hidden/p002")):
+        if not all(tk in s["tables"] for s in rows):
+            continue
         ax = fig.add_subplot(1, 3, j + 2)
         for m in NAMES:
             ax.plot(x, [np.nan if s["tables"][tk]["median_z"][m] is None else s["tables"][tk]["median_z"][m]
@@ -306,7 +311,7 @@ def _figure(summary, titles):
         ax.set_ylabel("median z")
     ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
-    fig.savefig(OUT / "summary.png")
+    fig.savefig(OUT / f"summary{tag}.png")
 
 
 def control(a):
@@ -379,6 +384,7 @@ def main():
                    "summary), waiting up to --wait s for each to be trained; for running several processes")
     q.add_argument("--wait", type=float, default=1800.0)
     q.add_argument("--summary-only", action="store_true", help="summarise the networks already analysed")
+    q.add_argument("--tag", default="", help="suffix of the summary files")
     q.set_defaults(fn=analyze)
     q = sub.add_parser("control")
     q.add_argument("--n", type=int, default=5, help="random networks per level")
