@@ -262,7 +262,8 @@ def analyze(a):
             if not any(tk in s["tables"] for s in summary):
                 continue
             lines += [f"### {titles[key]} ({ptitle})", "",
-                      "| pruned | acc (mean, min) | " + " | ".join(NAMES) + " | SP corr [95 % CI] | SP dist [95 % CI] |",
+                      "| pruned | acc (mean, min) | " + " | ".join(NAMES)
+                      + " | SP corr [95 % CI] | SP dist [95 % CI] |",
                       "|---" * (len(NAMES) + 4) + "|"]
             for s in summary:
                 t = s["tables"].get(tk)
@@ -333,7 +334,8 @@ def control(a):
             for i, nnz in enumerate(lvrec["nnz"]):
                 pos = rng.choice(sizes[i + 1] * sizes[i], size=nnz, replace=False)
                 rows, cols = np.divmod(pos, sizes[i])
-                masks.append(sp.csr_matrix((np.ones(nnz, dtype=np.int64), (rows, cols)), shape=(sizes[i + 1], sizes[i])))
+                masks.append(sp.csr_matrix((np.ones(nnz, dtype=np.int64), (rows, cols)),
+                                           shape=(sizes[i + 1], sizes[i])))
             for part, sub in (("whole", masks), ("hidden", masks[1:])):
                 for key, null, mode in convs:
                     z = _z(sub, null, mode, a.samples if key == "p002" else a.degree_samples, 10**6 + 1000 * k + r)
@@ -380,8 +382,9 @@ def main():
     q.add_argument("--degree-samples", type=int, default=50, help="samples of the Curveball null per network")
     q.add_argument("--conventions", default="ours,p002", help="z tables to compute (ours, p002, degree)")
     q.add_argument("--boot", type=int, default=2000, help="bootstrap resamples of the SP correlation")
-    q.add_argument("--seed-range", default="", help="lo:hi: only compute the z-scores of networks lo..hi-1 (hi < lo: lo down to hi+1; no "
-                   "summary), waiting up to --wait s for each to be trained; for running several processes")
+    q.add_argument("--seed-range", default="",
+                   help="lo:hi: only compute the z-scores of networks lo..hi-1 (hi < lo: lo down to hi+1; no "
+                        "summary), waiting up to --wait s for each to be trained; for running several processes")
     q.add_argument("--wait", type=float, default=1800.0)
     q.add_argument("--summary-only", action="store_true", help="summarise the networks already analysed")
     q.add_argument("--tag", default="", help="suffix of the summary files")
