@@ -24,8 +24,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     a.add_argument("--out", help="output folder (default RUN_DIR/analysis)")
     a.add_argument("--level", choices=("edge", "block"),
                    help="count the effective network or the block graph (default: block for motifs > 1)")
-    a.add_argument("--null", choices=("er", "er_live", "degree"), default="er",
-                   help="null model: er (exact moments), er_live (after chain removal), degree (sampled)")
+    a.add_argument("--null", choices=("er", "er_live", "er_live_min1", "degree"), default="er",
+                   help="null model: er (exact moments), er_live (after chain removal), er_live_min1 (paper 002's: "
+                        "live units, each linked, sampled), degree (sampled)")
     a.add_argument("--samples", type=int_min(2), default=100, help="networks drawn for a sampled null (default 100)")
     a.add_argument("--no-robustness", action="store_true", help="skip the perturbation curves (no data needed)")
     a.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="perturbations (default: all)")
