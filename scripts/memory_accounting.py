@@ -61,7 +61,7 @@ def reset_peak() -> bool:
 def per_block(optimizer: str) -> Dict[str, int]:
     """Bytes per active block of each structure a layer holds between steps (cpp/layer.hpp)."""
     return {"K (weights, float32)": 4, "indices (CSR column, int32)": 4, "t_rows (transposed row, int32)": 4,
-            "t_pos (transposed position, int64)": 8, "dK (gradient, float32)": 4,
+            "t_pos (transposed position, int32)": 4, "dK (gradient, float32)": 4,
             "vK (momentum / Adam m, float32)": 4, **({"sK (Adam s, float32)": 4} if optimizer == "adam" else {})}
 
 
@@ -74,7 +74,10 @@ def accounting(net: Any, batch: int, optimizer: str) -> Dict[str, Any]:
     small = sum(8 * (c.G_out + 1) + 8 * (c.G_in + 1) + 4 * c.n_bias * (3 + (optimizer == "adam")) for c in cores)
     held = nb * sum(pb.values()) + small
     # Training workspace (LayerWork::ensure, Network): Kt and cursor, then the panels.
-    kt = 4 * nb + sum(8 * c.G_out for c in cores)
+    # A layer whose every block is active runs the dense path: no Kt or cursor, but the GEMM's
+    # packing buffer G instead (in workspace_bytes, not in this formula).
+    sparse = [c for c in cores if c.n_blocks < c.G_out * c.G_in]
+    kt = sum(4 * c.n_blocks + 8 * c.G_out for c in sparse)
     panels = 0
     for c in cores:
         shared = c.m_out == 1                       # U, A and dU share one buffer (Network sets share_out)
@@ -144,7 +147,7 @@ def main() -> None:
         print(f"  {k:38s} {v:3d}  {v * acc['blocks'] / MIB:9.1f} MiB")
     print(f"  {'total (+ indptr, biases)':38s} {sum(acc['bytes_per_block'].values()):3d}  "
           f"{acc['held_bytes'] / MIB:9.1f} MiB")
-    print(f"training workspace, formula: Kt (4 B/block) + cursor {acc['kt_cursor_bytes'] / MIB:.1f} MiB, "
+    print(f"training workspace, formula: Kt (4 B/block of the sparse layers) + cursor {acc['kt_cursor_bytes'] / MIB:.1f} MiB, "
           f"panels {acc['panel_bytes'] / MIB:.1f} MiB, total {acc['workspace_formula'] / MIB:.1f} MiB")
     print(f"inference panels of a chunk of {chunk}: {acc['inference_panel_bytes'] / MIB:.1f} MiB")
     print("\n| phase | s | peak (VmHWM) MiB | RSS after MiB | RSS - start MiB | workspace_bytes MiB |")
