@@ -216,9 +216,15 @@ int64_t Layer::grow_sorted(const std::vector<uint64_t>& fresh, RegrowInit init, 
         else
             state.zero();
         is_new.push_back(restored ? 0 : 1);
-    });
+    }, false);
+    // The old per-block arrays and the prune record go before the transposed index is rebuilt, so
+    // the rebuild's scratch never coexists with two copies of K and the momentum (the peak of an
+    // evolution step). dK is zeroed anyway: freed, then allocated at the new size.
     K = std::move(new_K);
     opt_.apply(std::move(state));
+    std::vector<float>().swap(dK);
+    clear_removed();
+    pat_.reindex();
     dK.assign(K.size(), 0.f);
     // New weights, drawn in position order: He bound of the row's new fan-in, or the pruned scale
     // (uniform in [-bound, bound]); Normal: N(0, sigma^2) with sigma = He bound / sqrt(3), the
@@ -235,7 +241,6 @@ int64_t Layer::grow_sorted(const std::vector<uint64_t>& fresh, RegrowInit init, 
                 K[p] = static_cast<float>((2.0 * rng.uniform() - 1.0) * bound);
         }
     }
-    clear_removed();
     return n;
 }
 

@@ -70,6 +70,8 @@ Layer::Layer(const LayerConfig& cfg)
     MC_CHECK(nb >= 1, "density " << cfg.density << (cfg.epsilon > 0 ? " (from epsilon)" : "")
                                  << " gives 0 active blocks for a " << G_out << " x " << G_in
                                  << " block grid; raise the density");
+    MC_CHECK(nb <= kMaxBlocks, "a layer holds at most " << kMaxBlocks << " active blocks, this config gives " << nb
+                                                        << "; lower the density");
 
     Rng rng(cfg.seed);
     const uint64_t total = static_cast<uint64_t>(G_in) * static_cast<uint64_t>(G_out);
@@ -214,7 +216,7 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
         const int64_t nnz = n_blocks();
         float* Kt = w.Kt.data();
         const float* Kp = K.data();
-        const int64_t* pos = pat_.t_pos().data();
+        const int32_t* pos = pat_.t_pos().data();
         parallel_for(nnz, grain_for(1), threads_for(nnz, nt), [&](int64_t q) { Kt[q] = Kp[pos[q]]; });
         kt.spmm(G_in, pat_.t_indptr().data(), pat_.t_rows().data(), Kt, dU, w.dS.data(), B, ld, nt);
     }

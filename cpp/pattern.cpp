@@ -30,6 +30,8 @@ void radix_sort(std::vector<uint64_t>& v, uint64_t bound) {
 
 BlockPattern::BlockPattern(int64_t G_out, int64_t G_in, const std::vector<uint64_t>& pos)
     : G_out_(G_out), G_in_(G_in) {
+    MC_CHECK(static_cast<int64_t>(pos.size()) <= kMaxBlocks,
+             "a layer holds at most " << kMaxBlocks << " active blocks, got " << pos.size());
     indptr_.assign(static_cast<size_t>(G_out) + 1, 0);
     indices_.resize(pos.size());
     for (size_t p = 0; p < pos.size(); ++p) {
@@ -44,6 +46,8 @@ void BlockPattern::validate(int64_t G_out, int64_t G_in, const std::vector<int64
                             const std::vector<int32_t>& indices) {
     MC_CHECK(static_cast<int64_t>(indptr.size()) == G_out + 1,
              "indptr must have G_out + 1 = " << G_out + 1 << " entries, got " << indptr.size());
+    MC_CHECK(static_cast<int64_t>(indices.size()) <= kMaxBlocks,
+             "a layer holds at most " << kMaxBlocks << " active blocks, got " << indices.size());
     MC_CHECK(indptr[0] == 0 && indptr.back() == static_cast<int64_t>(indices.size()),
              "indptr must start at 0 and end at len(indices) = " << indices.size());
     for (int64_t r = 0; r < G_out; ++r)
@@ -79,7 +83,7 @@ void BlockPattern::compact(const uint8_t* keep, bool reindex) {
     if (reindex)
         rebuild_transpose();
     else
-        t_stale_ = true;
+        drop_transpose();
     ++version_;
 }
 
@@ -113,13 +117,13 @@ void BlockPattern::rebuild_transpose() {
             const int32_t c = indices_[p];
             const int64_t q = next[c >> shift]++;
             t_rows_[q] = static_cast<int32_t>(r);
-            t_pos_[q] = p;
+            t_pos_[q] = static_cast<int32_t>(p);   // p < kMaxBlocks (constructor, validate, merge)
             local[q] = c & static_cast<int32_t>(span - 1);
         }
     t_indptr_.assign(G_in + 1, 0);
     std::vector<int64_t> col_next(span);
     std::vector<int32_t> rows_tmp;
-    std::vector<int64_t> pos_tmp;
+    std::vector<int32_t> pos_tmp;
     for (int64_t k = 0; k < n_buckets; ++k) {
         const int64_t q0 = start[k], q1 = start[k + 1], c0 = k * span, cols = std::min(span, G_in - c0);
         std::fill(col_next.begin(), col_next.begin() + cols, 0);

@@ -73,6 +73,10 @@ std::vector<uint64_t> sample_positions(uint64_t total, uint64_t n, uint64_t n_ta
 /// and each bumps version(), so a caller can tell that a pattern it saw is gone. Values that live
 /// per block (weights, optimizer state) belong to the owner, which the mutations tell where each
 /// entry went (compact: a keep mask; merge: a visitor called per entry of the new pattern).
+/// Most active blocks one pattern holds: the transposed index stores CSR positions as int32
+/// (4 bytes per block less than int64; 2^31 - 1 blocks would be 8 GB of weights alone).
+constexpr int64_t kMaxBlocks = 2147483647;
+
 class BlockPattern {
 public:
     BlockPattern() = default;
@@ -91,7 +95,8 @@ public:
     /// Transposed index; throws std::logic_error while a compact(reindex = false) left it stale.
     const std::vector<int64_t>& t_indptr() const { check_transposed(); return t_indptr_; }  ///< [G_in + 1]
     const std::vector<int32_t>& t_rows() const { check_transposed(); return t_rows_; }      ///< [|P|]
-    const std::vector<int64_t>& t_pos() const { check_transposed(); return t_pos_; }        ///< [|P|]
+    /// [|P|] CSR position of each transposed entry; int32, so a pattern holds at most kMaxBlocks.
+    const std::vector<int32_t>& t_pos() const { check_transposed(); return t_pos_; }
     bool transposed_current() const { return !t_stale_; }
 
     /// CSR position of block (r, c), or -1 when it is not active (binary search within row r).
@@ -112,14 +117,17 @@ public:
     /// Replaces the pattern after validate() (on a throw the pattern is unchanged).
     void assign(std::vector<int64_t> indptr, std::vector<int32_t> indices);
     /// Keeps entry p iff keep[p] != 0, in order. reindex = false leaves the transposed index stale
-    /// (its accessors throw) for a caller that merges right after: the merge rebuilds it.
+    /// (its accessors throw) and frees it, for a caller that merges right after: the merge (or
+    /// reindex()) rebuilds it.
     void compact(const uint8_t* keep, bool reindex = true);
     /// Adds the strictly increasing, currently inactive positions `fresh`. visit(old_p, f) is called
     /// once per entry of the new pattern, in CSR order: old_p >= 0 for an entry that was at old_p,
     /// old_p = -1 for fresh[f]. Throws std::invalid_argument, with the pattern unchanged, when a
     /// position is already active (visit may have been called for some entries by then).
+    /// reindex = false leaves the transposed index stale and frees it (reindex() rebuilds it): a
+    /// caller that releases its own per-block arrays first keeps the rebuild's scratch off its peak.
     template <class Visit>
-    void merge(const std::vector<uint64_t>& fresh, Visit visit);
+    void merge(const std::vector<uint64_t>& fresh, Visit visit, bool reindex = true);
     /// Rebuilds the transposed index if a compact(reindex = false) left it stale (a growth that
     /// failed after such a compaction); the pattern and its version are unchanged.
     void reindex() {
@@ -128,20 +136,30 @@ public:
 
 private:
     void rebuild_transpose();
+    /// Marks the transposed index stale and frees t_rows_ and t_pos_ (12 bytes per block): a stale
+    /// index is never read, and rebuild_transpose sizes them anew.
+    void drop_transpose() {
+        t_stale_ = true;
+        std::vector<int32_t>().swap(t_rows_);
+        std::vector<int32_t>().swap(t_pos_);
+    }
     void check_transposed() const;
     int64_t G_out_ = 0, G_in_ = 0;
     std::vector<int64_t> indptr_{0};
     std::vector<int32_t> indices_;
     std::vector<int64_t> t_indptr_{0};
     std::vector<int32_t> t_rows_;
-    std::vector<int64_t> t_pos_;
+    std::vector<int32_t> t_pos_;
     bool t_stale_ = false;
     uint64_t version_ = 0;
 };
 
 template <class Visit>
-void BlockPattern::merge(const std::vector<uint64_t>& fresh, Visit visit) {
+void BlockPattern::merge(const std::vector<uint64_t>& fresh, Visit visit, bool reindex) {
     const uint64_t G_in = static_cast<uint64_t>(G_in_);
+    MC_CHECK(static_cast<int64_t>(indices_.size() + fresh.size()) <= kMaxBlocks,
+             "a layer holds at most " << kMaxBlocks << " active blocks, growth would give "
+                                      << indices_.size() + fresh.size());
     std::vector<int64_t> new_indptr(static_cast<size_t>(G_out_) + 1, 0);
     std::vector<int32_t> new_indices;
     new_indices.reserve(indices_.size() + fresh.size());
@@ -169,7 +187,11 @@ void BlockPattern::merge(const std::vector<uint64_t>& fresh, Visit visit) {
     }
     indptr_ = std::move(new_indptr);
     indices_ = std::move(new_indices);
-    rebuild_transpose();
+    if (reindex) {
+        rebuild_transpose();
+    } else {
+        drop_transpose();
+    }
     ++version_;
 }
 

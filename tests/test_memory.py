@@ -141,3 +141,35 @@ def test_trainer_releases_the_workspace_and_evaluates_in_auto_chunks():
     tr2 = Trainer(MotifMLP(SIZES, motif=2, density=0.5, seed=0, num_threads=1), epochs=2, batch_size=16,
                   progress=False, evolution="none", eval_batch_size=3)
     assert tr2.fit(X, y, Xv, yv)["val_loss"] == h["val_loss"]
+
+
+def test_a_layer_over_the_block_limit_is_refused():
+    # The transposed index stores CSR positions as int32: more than 2^31 - 1 blocks in one layer is
+    # refused before anything of that size is drawn.
+    from motifcore import MotifLayer
+    with pytest.raises(ValueError, match="at most 2147483647 active blocks"):
+        MotifLayer(50000, 50000, density=1.0)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_evolution_keeps_the_layer_whole(optimizer):
+    # An evolution step frees its old arrays before rebuilding the transposed index: afterwards every
+    # per-block array has |P| entries, the prune record is gone and training and the input gradient
+    # (which reads the transposed index) still match a NumPy reference.
+    X, y = _data(64, 3)
+    mlp = MotifMLP(SIZES, motif=1, density=0.5, seed=4, num_threads=1)
+    mlp.train_epoch(X, y, batch_size=16, lr=0.1, seed=0, optimizer=optimizer)
+    before = [layer.n_blocks for layer in mlp.layers]
+    mlp.evolve(0.3, seed=5)
+    for layer, nb in zip(mlp.layers, before):
+        assert layer.n_blocks == nb
+        assert layer.last_removed.size == 0
+        assert layer._core.grad_weights.size == nb
+    mlp.train_epoch(X, y, batch_size=16, lr=0.1, seed=1, optimizer=optimizer)
+    layer = mlp.layers[1]
+    x = np.random.default_rng(6).standard_normal((5, layer._core.n_in)).astype(np.float32)
+    g = np.random.default_rng(7).standard_normal((5, layer._core.n_out)).astype(np.float32)
+    relu = (layer.forward(x) > 0) if layer._core.activation == "relu" else np.ones_like(g, bool)
+    layer.forward(x)
+    gx = layer.backward(g)
+    np.testing.assert_allclose(gx, (g * relu) @ layer.to_dense(), rtol=1e-4, atol=1e-5)
