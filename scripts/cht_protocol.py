@@ -37,6 +37,7 @@ import motifcore
 import numpy as np
 from motifcore import MotifMLP, Trainer
 from motifcore.analysis import perturbation_curve, spectrum_summary
+from motifcore.baselines.prune import keep_largest
 
 OUT = Path("docs/experiments/cht-protocol")
 
@@ -98,23 +99,6 @@ def trainer(model, epochs, a, seed, lr=None, **kw) -> Trainer:
     return Trainer(model, epochs=epochs, recipe="paper", optimizer="sgd", lr=a.lr if lr is None else lr, momentum=0.9,
                    weight_decay=a.weight_decay, batch_size=a.batch_size, max_grad_norm=0.0, dropout=0.0,
                    progress=False, seed=seed, **kw)
-
-
-def keep_largest(model: MotifMLP, density: float, layers: List[int]) -> None:
-    """Keep the ``round(density * G_out * G_in)`` largest-|K| blocks of each layer in ``layers``
-    (momentum kept), through the public get_state/set_state."""
-    st = model.get_state()
-    for i in layers:
-        g_out, g_in = model.layers[i].groups
-        K = st[f"layer{i}.weights"]
-        keep = np.sort(np.argsort(-np.abs(K), kind="stable")[:max(1, int(round(density * g_out * g_in)))])
-        rows = np.repeat(np.arange(g_out), np.diff(st[f"layer{i}.indptr"]))[keep]
-        st[f"layer{i}.indptr"] = np.r_[0, np.cumsum(np.bincount(rows, minlength=g_out))].astype(np.int64)
-        st[f"layer{i}.indices"] = st[f"layer{i}.indices"][keep]
-        for k in ("weights", "weight_velocity", "weight_sq"):
-            if f"layer{i}.{k}" in st:
-                st[f"layer{i}.{k}"] = st[f"layer{i}.{k}"][keep]
-    model.set_state(st)
 
 
 def measure(model: MotifMLP, Xt, yt, a, seed: int) -> Dict[str, Any]:

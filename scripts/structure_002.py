@@ -29,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 from motifcore import MotifMLP, Trainer
 from motifcore.analysis import motif_zscores
+from motifcore.baselines.prune import keep_largest
 
 OUT = Path("docs/experiments/structure/002_scale")
 CACHE = Path("/tmp/motifcore-structure002")
@@ -47,22 +48,8 @@ def _data(name, limit, seed=0):
 def magnitude_prune(model, sparsity, n_layers):
     """Keep the largest-|K| ``1 - sparsity`` fraction of the blocks of the first ``n_layers``
     layers (of the full ``n_out x n_in`` size; cumulative along a schedule, since earlier prunes
-    removed the smallest), with their optimizer state."""
-    st = model.get_state()
-    for i, layer in enumerate(model.layers[:n_layers]):
-        g_out, g_in = layer.groups
-        K = st[f"layer{i}.weights"]
-        keep_n = max(1, int(round((1 - sparsity) * g_out * g_in)))
-        if keep_n >= K.size:
-            continue
-        keep = np.sort(np.argsort(-np.abs(K), kind="stable")[:keep_n])
-        rows = np.repeat(np.arange(g_out), np.diff(st[f"layer{i}.indptr"]))[keep]
-        st[f"layer{i}.indptr"] = np.r_[0, np.cumsum(np.bincount(rows, minlength=g_out))].astype(np.int64)
-        st[f"layer{i}.indices"] = st[f"layer{i}.indices"][keep]
-        for k in ("weights", "weight_velocity", "weight_sq"):
-            if f"layer{i}.{k}" in st:
-                st[f"layer{i}.{k}"] = st[f"layer{i}.{k}"][keep]
-    model.set_state(st)
+    removed the smallest), with their optimizer state (:func:`motifcore.baselines.prune.keep_largest`)."""
+    keep_largest(model, 1.0 - sparsity, range(min(n_layers, len(model.layers))))
 
 
 def train(a):

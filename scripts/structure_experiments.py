@@ -28,6 +28,7 @@ from motifcore.analysis import (
     spectrum_summary,
 )
 from motifcore.analysis.robustness import KINDS
+from motifcore.baselines.prune import keep_largest
 
 OUT = Path("docs/experiments/structure")
 
@@ -50,23 +51,9 @@ def _data(name, limit, seed=0):
 
 
 def magnitude_prune(model, sparsity):
-    """Keep the largest-|K| (1 - sparsity) fraction of every layer's blocks (at least one per
-    layer), with their momentum; a minimal loop over the public get_state/set_state API."""
-    st = model.get_state()
-    for i, layer in enumerate(model.layers):
-        g_out, g_in = layer.groups
-        K = st[f"layer{i}.weights"]
-        keep_n = max(1, int(round((1 - sparsity) * g_out * g_in)))
-        if keep_n >= K.size:
-            continue
-        keep = np.sort(np.argsort(-np.abs(K), kind="stable")[:keep_n])
-        rows = np.repeat(np.arange(g_out), np.diff(st[f"layer{i}.indptr"]))[keep]
-        st[f"layer{i}.indptr"] = np.r_[0, np.cumsum(np.bincount(rows, minlength=g_out))].astype(np.int64)
-        st[f"layer{i}.indices"] = st[f"layer{i}.indices"][keep]
-        for k in ("weights", "weight_velocity", "weight_sq"):
-            if f"layer{i}.{k}" in st:
-                st[f"layer{i}.{k}"] = st[f"layer{i}.{k}"][keep]
-    model.set_state(st)
+    """Keep the largest-|K| ``1 - sparsity`` fraction of every layer's blocks, with their optimizer
+    state (:func:`motifcore.baselines.prune.keep_largest`)."""
+    keep_largest(model, 1.0 - sparsity, range(len(model.layers)))
 
 
 def _ztable(model, level=None, null="er_live"):

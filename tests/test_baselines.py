@@ -556,3 +556,36 @@ def test_iterative_prune_reaches_the_target_and_resumes(tmp_path):
     assert (tmp_path / "round1.npz").exists() and (tmp_path / "round2.npz").exists()
     resumed, _ = prune.iterative_prune(source(), X, y, checkpoint_dir=tmp_path, **kw)
     _equal_states(model.get_state(), resumed.get_state())
+
+
+def test_keep_largest_keeps_the_largest_blocks_with_their_state():
+    """Layer-wise pruning to the largest |K| keeps exactly those blocks, their weights and their
+    momentum (checked against the state before), leaves an already sparser layer alone, and
+    refuses a density outside (0, 1]."""
+    import numpy as np
+    from motifcore import MotifMLP
+    from motifcore.baselines.prune import keep_largest
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((128, 30)).astype(np.float32)
+    y = rng.integers(0, 4, 128)
+    model = MotifMLP([30, 40, 20, 4], motif=1, density=0.6, seed=1, num_threads=1)
+    model.train_epoch(X, y, batch_size=32, lr=0.01, optimizer="sgd", seed=0)
+    before = model.get_state()
+    kept = keep_largest(model, 0.25, [0, 1])
+    after = model.get_state()
+    for i, (g_out, g_in) in enumerate([(40, 30), (20, 40)]):
+        n = round(0.25 * g_out * g_in)
+        assert kept[i] == n == after[f"layer{i}.weights"].size
+        K, V = before[f"layer{i}.weights"], before[f"layer{i}.weight_velocity"]
+        rows = np.repeat(np.arange(g_out), np.diff(before[f"layer{i}.indptr"]))
+        pos = rows * g_in + before[f"layer{i}.indices"]
+        top = np.sort(np.argsort(-np.abs(K), kind="stable")[:n])
+        new_rows = np.repeat(np.arange(g_out), np.diff(after[f"layer{i}.indptr"]))
+        assert np.array_equal(new_rows * g_in + after[f"layer{i}.indices"], pos[top])
+        assert np.array_equal(after[f"layer{i}.weights"], K[top])
+        assert np.array_equal(after[f"layer{i}.weight_velocity"], V[top])
+    assert np.array_equal(after["layer2.weights"], before["layer2.weights"])    # not chosen
+    assert keep_largest(model, 0.9, [0]) == [kept[0]]                           # already sparser
+    with pytest.raises(ValueError, match="density"):
+        keep_largest(model, 0.0, [0])

@@ -25,7 +25,8 @@ from ..nn import MotifMLP
 from ..train.callbacks import Checkpoint
 from ..train.trainer import Trainer
 
-__all__ = ["MODES", "global_magnitude_prune", "iterative_densities", "iterative_prune", "retrainer", "rewind"]
+__all__ = ["MODES", "global_magnitude_prune", "iterative_densities", "iterative_prune", "keep_largest", "retrainer",
+           "rewind"]
 
 #: retraining modes after pruning
 MODES = ("ft", "lrr", "wr")
@@ -71,6 +72,31 @@ def _install(model: MotifMLP, state: dict[str, np.ndarray]) -> None:
     state["step"] = np.array(0, dtype=np.uint64)
     model.set_state(state)
     model.config["density"] = [layer.density for layer in model.layers]
+
+
+def keep_largest(model: MotifMLP, density: float, layers: Sequence[int]) -> list[int]:
+    """Prune each layer in ``layers`` in place to its ``max(1, round(density * G_out * G_in))``
+    active blocks of largest ``|K|`` (ties: the lower position stays), keeping their weights and
+    optimizer state (the structure experiments' layer-wise pruning between retraining steps); a
+    layer that has no more blocks than that is left as it is. Returns the blocks kept per layer.
+    Unlike :func:`global_magnitude_prune` nothing is reset."""
+    if not isinstance(model, MotifMLP):
+        raise TypeError(f"model must be a MotifMLP, got {type(model).__name__}")
+    d = float(density)
+    if not (math.isfinite(d) and 0 < d <= 1):
+        raise ValueError(f"density must be in (0, 1], got {density!r}")
+    kept = []
+    for i in layers:
+        layer = model.layers[i]
+        g_out, g_in = layer.groups
+        n_keep = max(1, int(round(d * g_out * g_in)))
+        if n_keep < layer.n_blocks:
+            K = layer.weights
+            mask = np.zeros(K.size, dtype=bool)
+            mask[np.argsort(-np.abs(K), kind="stable")[:n_keep]] = True
+            layer.keep_where(mask)
+        kept.append(layer.n_blocks)
+    return kept
 
 
 def global_magnitude_prune(model: MotifMLP, *, density: float | None = None, sparsity: float | None = None,
