@@ -128,6 +128,22 @@ def test_set_runs_the_same_evolution_as_the_engine_model():
         np.testing.assert_array_equal(layer.weights, mod.weight.detach().numpy())
 
 
+@pytest.mark.parametrize("regrow", ["normal", "zero", "pruned"])
+def test_set_takes_every_regrowth_the_trainer_has(regrow):
+    """The torch SET object takes every regrowth of ``motifcore.defaults.REGROW_MODES`` and runs
+    the engine model's step with it (same pattern and weights)."""
+    model = motifcore.MotifMLP([20, 16, 12, 3], motif=2, density=0.4, seed=3, num_threads=1)
+    net = from_mlp(model)
+    s = SET(net, None, zeta=0.3, interval=1, seed=5, regrow=regrow)
+    assert s.step() is not None
+    model.evolve(0.3, seed=layer_seed(5, 1), regrow=regrow)
+    for layer, mod in zip(model.layers, net):
+        np.testing.assert_array_equal(layer.indices, mod.indices)
+        np.testing.assert_array_equal(layer.weights, mod.weight.detach().numpy())
+    with pytest.raises(ValueError, match="regrow must be one of"):
+        SET(net, None, regrow="uniform")
+
+
 def test_rigl_needs_the_last_backward():
     layer = MotifLinear(20, 10, density=0.3, seed=0)
     r = RigL(layer, None, total_steps=10, interval=1)

@@ -44,6 +44,7 @@ import torch
 from torch import nn
 
 from .._internal.validation import check_int, check_seed, check_zeta
+from ..defaults import REGROW_MODES
 from ..nn import MotifLayer, MotifMLP
 from ..nn.mlp import layer_seed
 from ..train import updaters as _updaters
@@ -313,8 +314,10 @@ def _step_seed(seed: int, t: int) -> int:
 class SET(DynamicSparsity):
     """SET / Motif-SET (Mocanu et al., 2018): after every ``interval`` optimizer steps, each layer
     drops the ``round(zeta * |P|)`` blocks of smallest ``|weight|`` and regrows as many uniformly
-    at random among the positions that were inactive, with ``regrow`` values (``"he"``, the paper's
-    choice; ``"zero"``; ``"pruned"``) -- :meth:`MotifMLP.evolve`, i.e. ``Trainer(evolution="set")``.
+    at random among the positions that were inactive, with ``regrow`` values (``"he"``, SET's
+    choice; ``"zero"``; ``"pruned"``; ``"normal"``, Motif-SET's Algorithm 3 --
+    :data:`motifcore.defaults.REGROW_MODES`) -- :meth:`MotifMLP.evolve`, i.e.
+    ``Trainer(evolution="set")``.
 
     ``zeta`` is a float in ``[0, 1)`` or a callable ``f(t) -> zeta`` of the step count;
     ``stop`` (a step count, optional) ends the evolution.
@@ -326,8 +329,8 @@ class SET(DynamicSparsity):
         super().__init__(model, optimizer, seed=seed, layers=layers)
         self.zeta = zeta if callable(zeta) else check_zeta(zeta)
         self.interval = check_int(interval, "interval")
-        if regrow not in ("he", "zero", "pruned"):
-            raise ValueError(f"regrow must be 'he', 'zero' or 'pruned', got {regrow!r}")
+        if regrow not in REGROW_MODES:
+            raise ValueError(f"regrow must be one of {', '.join(map(repr, REGROW_MODES))}, got {regrow!r}")
         self.regrow = regrow
         self.stop = None if stop is None else check_int(stop, "stop", 0)
 
