@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -49,7 +48,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-RECORDS = ("config.json", "metrics.jsonl", "summary.json")
+from motifcore.experiments.run import copy_run_records
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SCHEDULES = ("0:1,0.5:2,0.8:4", "0:1,0.2:2,0.4:4")
 
@@ -116,21 +116,6 @@ def scan(folders: list[Path]) -> list[dict[str, Any]]:
             if r is not None:
                 runs.append(r)
     return runs
-
-
-def _copy_records(work: Path, dest: Path, finished: bool) -> None:
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in RECORDS:
-        if (work / name).is_file():
-            tmp = dest / (name + ".tmp")
-            shutil.copyfile(work / name, tmp)
-            tmp.replace(dest / name)
-    marker = dest / "PARTIAL"
-    if finished:
-        marker.unlink(missing_ok=True)
-    else:
-        n = sum(1 for _ in open(work / "metrics.jsonl")) if (work / "metrics.jsonl").is_file() else 0
-        marker.write_text(f"unfinished: {n} metric rows so far; the run continues with --resume\n")
 
 
 def _ms(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
@@ -262,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             work = args.work / kind / f"seed{seed}"
             dest = args.out / kind / f"seed{seed}"
             if (work / "summary.json").is_file():
-                _copy_records(work, dest, finished=True)
+                copy_run_records(work, dest, finished=True)
                 print(f"{kind} seed {seed}: finished earlier, records in {dest}", flush=True)
                 continue
             cmd = [*motifcore, "train", "--no-progress", "--threads", str(args.threads)]
@@ -279,11 +264,11 @@ def main(argv: list[str] | None = None) -> int:
             while proc.poll() is None:
                 time.sleep(5 if args.limit_train else 60)
                 if (work / "metrics.jsonl").is_file():
-                    _copy_records(work, dest, finished=False)
+                    copy_run_records(work, dest, finished=False)
             if proc.returncode != 0:
                 print(f"{kind} seed {seed}: failed with exit code {proc.returncode}", file=sys.stderr, flush=True)
                 return proc.returncode
-            _copy_records(work, dest, finished=True)
+            copy_run_records(work, dest, finished=True)
             print(f"{kind} seed {seed}: done in {time.time() - t0:.0f} s, records in {dest}", flush=True)
 
     stats = aggregate(scan([args.out, *args.runs_from]), identity, kinds)

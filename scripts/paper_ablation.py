@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -55,7 +54,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-RECORDS = ("config.json", "metrics.jsonl", "summary.json")
+from motifcore.experiments.run import copy_run_records
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RECORDS = ROOT / "docs" / "results" / "paper-ablation"
 #: The Motif-SET paper (000_...), Table 4, Fashion-MNIST, 300 epochs: test accuracy (%) per m.
@@ -179,14 +179,6 @@ def table(records: Path, motifs: list[int], variants: list[str]) -> str:
 # ------------------------------------------------------------------------------------------------
 
 
-def _copy_records(work: Path, dest: Path) -> None:
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in RECORDS:
-        tmp = dest / (name + ".tmp")
-        shutil.copyfile(work / name, tmp)
-        tmp.replace(dest / name)
-
-
 def plan(args: argparse.Namespace) -> list[tuple[str, int, int]]:
     """The (variant, m, seed) runs to do, in order: variant by variant, m, then seed."""
     return [(v, m, s) for v in args.variants for m in args.motifs for s in args.seeds
@@ -235,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{tag}: recorded already, skipped", flush=True)
             continue
         if (work / "summary.json").is_file():
-            _copy_records(work, dest)
+            copy_run_records(work, dest)
             print(f"{tag}: finished earlier, records copied to {dest}", flush=True)
             continue
         cmd = ["nice", "-n", str(args.nice), sys.executable, "-m", "motifcore", "train", "--no-progress",
@@ -253,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{tag}: failed with exit code {rc} (log: {work.parent / f'{work.name}.log'})", file=sys.stderr,
                   flush=True)
             return rc
-        _copy_records(work, dest)
+        copy_run_records(work, dest)
         print(f"{tag}: done in {time.time() - t0:.0f} s, records in {dest}", flush=True)
     return 0
 

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-RECORDS = ("config.json", "metrics.jsonl", "summary.json")
+from motifcore.experiments.run import copy_run_records
+
 ROOT = Path(__file__).resolve().parents[1]
 #: Motif-SET paper (000_...), Table 4, Fashion-MNIST, 300 epochs: accuracy (%) and s/epoch per m
 #: (m = 8 is the paper's projection)
@@ -80,21 +80,6 @@ def _parse_run(text: str) -> tuple[int, int]:
     return m, s
 
 
-def _copy_records(work: Path, dest: Path, finished: bool) -> None:
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in RECORDS:
-        if (work / name).is_file():
-            tmp = dest / (name + ".tmp")
-            shutil.copyfile(work / name, tmp)
-            tmp.replace(dest / name)
-    marker = dest / "PARTIAL"
-    if finished:
-        marker.unlink(missing_ok=True)
-    else:
-        epochs = sum(1 for _ in open(work / "metrics.jsonl")) if (work / "metrics.jsonl").is_file() else 0
-        marker.write_text(f"unfinished: {epochs} metric rows so far; the run continues with --resume\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", nargs="+", type=_parse_run, default=[(4, 0), (2, 0), (1, 0)],
@@ -120,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         work = args.work / kind / args.dataset / f"m{m}" / f"seed{seed}"
         dest = records / f"m{m}" / f"seed{seed}"
         if (work / "summary.json").is_file():
-            _copy_records(work, dest, finished=True)
+            copy_run_records(work, dest, finished=True)
             print(f"m={m} seed={seed}: finished earlier, records in {dest}", flush=True)
             continue
         cmd = [args.motifcore, "train", "--no-progress", "--threads", str(args.threads)]
@@ -136,11 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         while proc.poll() is None:
             time.sleep(60)
             if (work / "metrics.jsonl").is_file():
-                _copy_records(work, dest, finished=False)
+                copy_run_records(work, dest, finished=False)
         if proc.returncode != 0:
             print(f"m={m} seed={seed}: failed with exit code {proc.returncode}", file=sys.stderr, flush=True)
             return proc.returncode
-        _copy_records(work, dest, finished=True)
+        copy_run_records(work, dest, finished=True)
         print(f"m={m} seed={seed}: done in {time.time() - t0:.0f} s, records in {dest}", flush=True)
     return 0
 

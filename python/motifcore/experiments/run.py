@@ -3,9 +3,11 @@ a sweep: :func:`execute` (or its steps :func:`load_data`, :func:`prepare`, :func
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +20,8 @@ from ..train.schedules import epochs_for
 from ..train.trainer import Trainer
 from .config import RunConfig
 
-__all__ = ["DEFAULT_EPOCHS", "DEFAULT_MIN_STEPS", "Run", "default_epochs", "execute", "load_data", "measure",
+__all__ = ["DEFAULT_EPOCHS", "DEFAULT_MIN_STEPS", "RUN_RECORDS", "Run", "copy_run_records", "default_epochs", "execute",
+           "load_data", "measure",
            "prepare"]
 
 #: Epochs of a run that does not set them: at least DEFAULT_EPOCHS, and enough for
@@ -152,3 +155,28 @@ def execute(config: RunConfig, *, callbacks: Sequence[Any] = (), progress: bool 
     measure(run, latency)
     return run
 
+
+#: the records of a finished ``motifcore train`` run folder (its checkpoint is not one of them)
+RUN_RECORDS = ("config.json", "metrics.jsonl", "summary.json")
+
+
+def copy_run_records(work: Path | str, dest: Path | str, finished: bool = True) -> None:
+    """Copy the records (:data:`RUN_RECORDS`) a run folder ``work`` holds into ``dest``, each through
+    a temporary file and a rename (a reader never sees half a file). An unfinished run
+    (``finished=False``) leaves a ``PARTIAL`` file in ``dest`` that says how many metric rows it
+    has; a finished one removes it. The long-run scripts (Table 4 protocol, paper ablation, motif
+    curriculum) commit their records this way while a run is still going."""
+    work, dest = Path(work), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in RUN_RECORDS:
+        if (work / name).is_file():
+            tmp = dest / (name + ".tmp")
+            shutil.copyfile(work / name, tmp)
+            tmp.replace(dest / name)
+    marker = dest / "PARTIAL"
+    if finished:
+        marker.unlink(missing_ok=True)
+    else:
+        metrics = work / "metrics.jsonl"
+        rows = sum(1 for _ in open(metrics)) if metrics.is_file() else 0
+        marker.write_text(f"unfinished: {rows} metric rows so far; the run continues with --resume\n")
