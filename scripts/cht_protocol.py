@@ -36,7 +36,7 @@ from typing import Any, Callable, Dict, List
 import motifcore
 import numpy as np
 from motifcore import MotifMLP, Trainer
-from motifcore.analysis import perturbation_curve, spectrum_summary
+from motifcore.analysis import live_hidden_fraction, perturbation_curve, spectrum_summary
 from motifcore.baselines.prune import keep_largest
 
 OUT = Path("docs/experiments/cht-protocol")
@@ -109,12 +109,7 @@ def measure(model: MotifMLP, Xt, yt, a, seed: int) -> Dict[str, Any]:
                                        shuffle_mode=sm, noise_mode=nm)
               for name, (kind, sm, nm) in CURVES.items()}
     spec = spectrum_summary(model, layers="hidden")
-    alive = []
-    for i in range(3):
-        lin, lout = model.layers[i], model.layers[i + 1]
-        has_in = np.diff(lin.indptr) > 0
-        has_out = np.bincount(lout.indices, minlength=lout.groups[1]) > 0
-        alive.append(float(np.mean(has_in & has_out)))
+    alive = live_hidden_fraction(model)
     return {"fractions": fr.tolist(), "auc": {k: c.auc for k, c in curves.items()},
             "auc_norm": {k: c.auc_norm for k, c in curves.items()},
             "curves": {k: c.acc_mean.tolist() for k, c in curves.items()},

@@ -22,6 +22,7 @@ import motifcore
 import numpy as np
 from motifcore import MotifMLP, Trainer
 from motifcore.analysis import (
+    live_hidden_fraction,
     motif_zscores,
     perturbation_curve,
     significance_profile,
@@ -202,12 +203,7 @@ def regrowth(a):
                 curves = {k: perturbation_curve(model, Xe, ye, k, fractions=fr, repeats=a.repeats, seed=seed)
                           for k in KINDS}
                 spec = spectrum_summary(model, layers="hidden")
-                alive = []
-                for i in range(3):
-                    lin, lout = model.layers[i], model.layers[i + 1]
-                    has_in = np.diff(lin.indptr) > 0
-                    has_out = np.bincount(lout.indices, minlength=lout.groups[1]) > 0
-                    alive.append(float(np.mean(has_in & has_out)))
+                alive = live_hidden_fraction(model)
                 kept = [len(init[i] & set(zip(lay.block_rows.tolist(), lay.indices.tolist()))) / len(init[i])
                         for i, lay in enumerate(model.layers[:3])]
                 run = {"dataset": ds, "config": name, "seed": seed, "accuracy": h.val_accuracy,

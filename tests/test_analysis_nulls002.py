@@ -282,3 +282,29 @@ def test_zscores_against_the_own_generator_are_standard(null):
         assert abs(col.mean()) <= 4 * math.sqrt((1 + 1 / n) / col.size) + 0.1, (name, col.mean())
         assert 0.6 <= col.std(ddof=1) <= 1.5, (name, col.std(ddof=1))
     assert checked >= 6
+
+
+def test_live_hidden_fraction_by_hand():
+    from motifcore import MotifMLP
+    from motifcore.analysis import live_hidden_fraction
+
+    # m = 1, 4-4-4-2: layer 0 keeps blocks into hidden neurons 0, 1, 2 only (neuron 3 has no
+    # incoming block); layer 1 keeps blocks from inputs 0, 1 only (hidden-1 neurons 2, 3 have no
+    # outgoing block): live = {0, 1} of 4. Layer 1 then feeds only its outputs 0 and 1, and the
+    # output layer reads only hidden-2 neuron 1: live = {1} of 4.
+    m = MotifMLP([4, 4, 4, 2], density=1.0, num_threads=1)
+    l0, l1, l2 = m.layers
+    l0.keep_where(l0.block_rows <= 2)
+    l1.keep_where(np.isin(l1.indices, [0, 1]) & (l1.block_rows <= 1))
+    l2.keep_where(l2.indices == 1)
+    assert live_hidden_fraction(m) == [0.5, 0.25]
+    # motif 2 in layers 0 and 1, m = 1 output layer: layer 0 (2 x 2 motif grid) keeps only
+    # output motif 0 (neurons 0, 1); layer 1 keeps only input motif 1 (neurons 2, 3) -> no neuron
+    # of hidden layer 1 has both; every neuron of hidden layer 2 feeds the dense output
+    m2 = MotifMLP([4, 4, 4, 2], motif=[2, 2, 1], density=1.0, num_threads=1)
+    a, b, _ = m2.layers
+    a.keep_where(a.block_rows == 0)
+    b.keep_where(b.indices == 1)
+    assert live_hidden_fraction(m2) == [0.0, 1.0]
+    with pytest.raises(ValueError, match="at least two layers"):
+        live_hidden_fraction(MotifMLP([4, 2], density=1.0, num_threads=1))

@@ -6,7 +6,7 @@ stable rank (:mod:`.rank`), and feature rankings by input-neuron strength (:mod:
 from . import dst, estimate, features, metrics, motifs, nulls, rank, robustness
 from .features import feature_ranking, input_strength, top_features
 from .dst import ch3_l3_scores, cn_l3_scores
-from .motifs import MOTIFS, MotifCounts, chain_removal, motif_counts
+from .motifs import MOTIFS, MotifCounts, chain_removal, live_hidden_fraction, motif_counts
 from .nulls import MotifZ, motif_zscores, null_moments, sample_null, significance_profile
 from .rank import effective_rank, spectrum_summary, stable_rank
 from .robustness import Curve, perturbation_curve, robustness_table
@@ -14,4 +14,5 @@ from .robustness import Curve, perturbation_curve, robustness_table
 __all__ = ["estimate", "metrics", "motifs", "nulls", "dst", "rank", "robustness", "MOTIFS", "MotifCounts", "MotifZ",
            "motif_counts", "motif_zscores", "null_moments", "sample_null", "significance_profile", "chain_removal",
            "ch3_l3_scores", "cn_l3_scores", "effective_rank", "stable_rank", "spectrum_summary", "Curve",
-           "perturbation_curve", "robustness_table", "features", "input_strength", "feature_ranking", "top_features"]
+           "perturbation_curve", "robustness_table", "live_hidden_fraction", "features", "input_strength",
+           "feature_ranking", "top_features"]

@@ -38,7 +38,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["MOTIFS", "MotifCounts", "LayeredGraph", "layered_graph", "motif_counts", "chain_removal"]
+__all__ = ["MOTIFS", "MotifCounts", "LayeredGraph", "layered_graph", "motif_counts", "chain_removal",
+           "live_hidden_fraction"]
 
 MOTIFS = ("edges", "div2", "conv2", "chain2", "div3", "conv3", "chain3", "bifan", "bipar")
 SPAN = {"edges": 1, "div2": 1, "conv2": 1, "div3": 1, "conv3": 1, "bifan": 1, "chain2": 2, "bipar": 2,
@@ -386,3 +387,26 @@ def live_widths(g: LayeredGraph) -> List[int]:
             has = np.diff(g.B[t - 1].indptr) > 0
             w.append(int(g.s[t - 1][has].sum()))
     return w
+
+
+def live_hidden_fraction(net: Any) -> List[float]:
+    """Per hidden layer of a model (``.layers``, at least two), the fraction of its neurons with at
+    least one active incoming block and at least one active outgoing block: degree >= 1 on both
+    sides, the slides' "live nodes" (``004``). Direct links only, from the block pattern (a block
+    whose weight is 0 still counts); :meth:`MotifMLP.path_to_loss` follows whole paths instead.
+    Neuron ``k`` of hidden layer ``i`` has an incoming block when its output motif of layer ``i``
+    has one and an outgoing block when its input motif of layer ``i + 1`` has one, so the motif
+    sizes of the two layers need not agree."""
+    layers = list(getattr(net, "layers", ()))
+    if len(layers) < 2:
+        raise ValueError(f"live_hidden_fraction needs a model with at least two layers (one hidden layer); "
+                         f"got {len(layers)}")
+    out: List[float] = []
+    for lin, lout in zip(layers[:-1], layers[1:]):
+        if lin.n_out != lout.n_in:
+            raise ValueError(f"layer widths do not chain: {lin.n_out} outputs feed {lout.n_in} inputs")
+        k = np.arange(lin.n_out)
+        has_in = (np.diff(np.asarray(lin.indptr)) > 0)[k // lin.motif[0]]
+        has_out = (np.bincount(np.asarray(lout.indices), minlength=lout.groups[1]) > 0)[k // lout.motif[1]]
+        out.append(float(np.mean(has_in & has_out)))
+    return out
