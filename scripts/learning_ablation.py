@@ -64,9 +64,13 @@ CANDIDATES: dict[str, tuple[str, dict[str, Any], str]] = {
     "clip5+lr-3e-3+adamw": ("clip5", {"lr": 3e-3, "optimizer": "adamw", "weight_decay": 0.01},
                             "clip5, lr 3e-3 and AdamW 0.01"),
     "clip3+lr-3e-3": ("clip3", {"lr": 3e-3}, "clip3 and lr 3e-3"),
+    # round two: single changes on top of the new default (clip3+lr-3e-3)
+    "clip3+lr-3e-3+dropout-0.3": ("clip3", {"lr": 3e-3, "dropout": 0.3}, "the new default with dropout 0.3"),
+    "clip3+lr-3e-3+dropout-0.5": ("clip3", {"lr": 3e-3, "dropout": 0.5}, "the new default with dropout 0.5"),
 }
 #: candidates that change more than one thing
-COMBINATIONS = ("clip5+lr-3e-3", "clip5+lr-3e-3+adamw", "clip3+lr-3e-3")
+COMBINATIONS = ("clip5+lr-3e-3", "clip5+lr-3e-3+adamw", "clip3+lr-3e-3", "clip3+lr-3e-3+dropout-0.3",
+                "clip3+lr-3e-3+dropout-0.5")
 
 #: the recipe before issue 22 changed it (lr 3e-3, inputs clipped to 3 std): every candidate starts here
 BASELINE: dict[str, Any] = {"lr": 1e-3, "input_clip": 0.0}
