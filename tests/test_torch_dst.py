@@ -186,12 +186,42 @@ def test_cht_runs_and_checks_the_chain():
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     c = CHT(net, opt, zeta=0.3, interval=1, seed=5)
     rec = c.update()
-    ref = model.evolve_cht(0.3, seed=layer_seed(5, 0))
+    # the defaults are the Trainer's "cht" step (the CHT code's): removal by sign, no random
+    # top-up, restore
+    ref = model.evolve_cht(0.3, seed=layer_seed(5, 0), fill="none", removal="sign", restore=True)
     assert rec["stats"] == ref
     for layer, mod in zip(model.layers, net):
         np.testing.assert_array_equal(layer.indices, mod.indices)
     with pytest.raises(ValueError, match="chain"):
         CHT(torch.nn.Sequential(MotifLinear(10, 8), MotifLinear(9, 3)), None)
+
+
+@pytest.mark.parametrize("restore", [True, False])
+def test_cht_optimizer_state_follows_the_engine(restore):
+    # the engine model and its torch copy hold the same weights and momentum; one CHT update on
+    # each must leave the same pattern, weights and momentum: kept blocks keep theirs, restored
+    # blocks (removed and regrown at the same position) keep theirs with restore=True and start at
+    # 0 without it, new blocks start at 0
+    model = motifcore.MotifMLP([20, 16, 12, 3], motif=1, density=0.3, seed=3, num_threads=1)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((64, 20)).astype(np.float32), rng.integers(0, 3, 64)
+    for _ in range(3):
+        model.train_step(X, y, lr=0.05, momentum=0.9)
+    net = from_mlp(model)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    state = model.get_state()
+    for k, m in enumerate(net):
+        opt.state[m.weight]["momentum_buffer"] = torch.from_numpy(state[f"layer{k}.weight_velocity"].copy())
+    rec = CHT(net, opt, zeta=0.3, interval=1, seed=5, restore=restore).update()
+    ref = model.evolve_cht(0.3, seed=layer_seed(5, 0), fill="none", removal="sign", restore=restore)
+    assert rec["stats"] == ref
+    assert sum(s["restored"] for s in ref) > 0           # the case this test is about occurs
+    after = model.get_state()
+    for k, m in enumerate(net):
+        np.testing.assert_array_equal(m.indices, model.layers[k].indices)
+        np.testing.assert_array_equal(m.weight.detach().numpy(), after[f"layer{k}.weights"])
+        np.testing.assert_array_equal(opt.state[m.weight]["momentum_buffer"].numpy(),
+                                      after[f"layer{k}.weight_velocity"])
 
 
 def test_dst_arguments_are_checked():

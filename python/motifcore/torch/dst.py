@@ -48,6 +48,7 @@ from ..defaults import REGROW_MODES
 from ..nn import MotifLayer, MotifMLP
 from ..nn.mlp import layer_seed
 from ..train import updaters as _updaters
+from ..train.schedules import EvolutionSchedule
 from .layer import MotifLinear
 
 __all__ = ["CHT", "DSR", "RigL", "SET", "DynamicSparsity", "motif_layers", "remap_optimizer_state"]
@@ -63,13 +64,16 @@ def motif_layers(model: nn.Module) -> List[MotifLinear]:
 
 
 def remap_optimizer_state(optimizers: Iterable[torch.optim.Optimizer], param: torch.Tensor, old: np.ndarray,
-                          new: np.ndarray) -> None:
+                          new: np.ndarray, fresh: Optional[np.ndarray] = None) -> None:
     """Move the per-block state of ``param`` from the block positions ``old`` to ``new`` (both
     increasing): every tensor of shape ``(len(old),)`` in ``optimizer.state[param]`` and
     ``param.grad`` become tensors of shape ``(len(new),)`` holding the old values at positions in
-    both, zeros at new positions."""
+    both, zeros at new positions. ``fresh`` (positions in both) start at zero too: blocks removed
+    and regrown at the same position in one update."""
     n_old, n_new = len(old), len(new)
     both = np.intersect1d(old, new, assume_unique=True)
+    if fresh is not None and len(fresh):
+        both = np.setdiff1d(both, fresh, assume_unique=True)
     src = torch.from_numpy(np.searchsorted(old, both))
     dst = torch.from_numpy(np.searchsorted(new, both))
 
@@ -249,15 +253,23 @@ class DynamicSparsity:
             return None
         return self.update()
 
+    #: whether an update may regrow a block at a position it removed in the same update without
+    #: keeping its weight (CHT with ``restore=False``): the position is then in the pattern before
+    #: and after, and its optimizer state must start at 0 as the engine's does
+    _regrows_in_place = False
+
     def update(self) -> Dict[str, Any]:
         """Run the update of step :attr:`t` now, whatever the schedule says."""
         t = self.t
         changes = []
+        before = [m.weight.detach().numpy().copy() for m in self.layers] if self._regrows_in_place else None
         with _patterns(self.layers) as infos:
             rec = self._update(t)
             changes = infos
-        for m, info in zip(self.layers, changes):
-            remap_optimizer_state(self.optimizers, m.weight, info["old"], info["new"])
+        for k, (m, info) in enumerate(zip(self.layers, changes)):
+            fresh = None if before is None else _rewritten(info["old"], before[k], info["new"],
+                                                           m.weight.detach().numpy())
+            remap_optimizer_state(self.optimizers, m.weight, info["old"], info["new"], fresh)
         if self._ddp is not None and any(len(i["old"]) != len(i["new"]) for i in changes):
             _rebuild_ddp(self._ddp)
         rec = {"t": t, **rec}
@@ -311,6 +323,16 @@ def _step_seed(seed: int, t: int) -> int:
     return layer_seed(seed, t)
 
 
+def _rewritten(old: np.ndarray, old_w: np.ndarray, new: np.ndarray, new_w: np.ndarray) -> np.ndarray:
+    """Positions active before and after an update whose weight bits changed. An update never
+    writes a block it keeps, so these were removed and regrown in place (a regrown weight equal
+    to the removed one bit for bit, e.g. 0 regrown at 0, counts as kept)."""
+    both = np.intersect1d(old, new, assume_unique=True)
+    a = np.ascontiguousarray(old_w[np.searchsorted(old, both)], dtype=np.float32).view(np.int32)
+    b = np.ascontiguousarray(new_w[np.searchsorted(new, both)], dtype=np.float32).view(np.int32)
+    return both[a != b]
+
+
 class SET(DynamicSparsity):
     """SET / Motif-SET (Mocanu et al., 2018): after every ``interval`` optimizer steps, each layer
     drops the ``round(zeta * |P|)`` blocks of smallest ``|weight|`` and regrows as many uniformly
@@ -352,28 +374,33 @@ class CHT(SET):
     :meth:`MotifMLP.evolve_cht`. The layers must form a chain (layer ``i``'s output feeds layer
     ``i + 1``, in ``model.modules()`` order or as ``layers``).
 
-    Its step is :meth:`MotifMLP.evolve_cht`'s own default (removal of the smallest ``|K|``
-    overall, random top-up, no restore), not yet the CHT code's step that
-    ``Trainer(evolution="cht")`` runs since 2026-12-06 (sign-wise removal, positive-score
-    regrowth only, a link removed and regrown in one step keeping its weight and momentum): the
-    remapping of a torch optimizer's state does not yet know restored blocks."""
+    Its defaults are the step of ``Trainer(evolution="cht")``, the CHT code's: removal by sign
+    (the blocks nearest zero among the negative and among the positive weights), only positively
+    scored links regrown (``fill="none"``), and a link removed and regrown in the same step keeps
+    its weight and optimizer state (``restore=True``). ``removal="magnitude"``, ``fill="random"``,
+    ``restore=False`` give :meth:`MotifMLP.evolve_cht`'s other variants; with ``restore=False`` a
+    block regrown where it was removed starts with zero optimizer state, as in the engine."""
 
     def __init__(self, model: nn.Module, optimizer: Any = None, zeta: Union[float, Callable[[int], float]] = 0.3,
-                 interval: int = 100, *, chain_removal: bool = True, fill: str = "random", regrow: str = "zero",
-                 link: str = "ch3_l3", seed: int = 0, stop: Optional[int] = None,
-                 layers: Optional[Sequence[MotifLinear]] = None) -> None:
+                 interval: int = 100, *, chain_removal: bool = True, fill: str = "none", regrow: str = "zero",
+                 link: str = "ch3_l3", removal: str = "sign", restore: bool = True, seed: int = 0,
+                 stop: Optional[int] = None, layers: Optional[Sequence[MotifLinear]] = None) -> None:
         super().__init__(model, optimizer, zeta, interval, regrow=regrow, seed=seed, stop=stop, layers=layers)
         for a, b in zip(self.layers, self.layers[1:]):
             if a.out_features != b.in_features:
                 raise ValueError(f"CHT needs a chain of layers: a layer with {a.out_features} outputs is followed by "
                                  f"one with {b.in_features} inputs (pass layers=[...] in the order of the data flow)")
+        # the Trainer's schedule checks the same arguments (one definition of what is valid)
+        EvolutionSchedule.cht(1, chain_removal=chain_removal, fill=fill, link=link, removal=removal, restore=restore)
         self.chain_removal, self.fill, self.link = chain_removal, fill, link
+        self.removal, self.restore = removal, restore
+        self._regrows_in_place = not restore
 
     def _update(self, t: int) -> Dict[str, Any]:
         z = self.zeta_at(t)
         stats = MotifMLP.evolve_cht(self._net, z, seed=_step_seed(self.seed, t),  # type: ignore[arg-type]
                                     chain_removal=self.chain_removal, fill=self.fill, regrow=self.regrow,
-                                    link=self.link)
+                                    link=self.link, removal=self.removal, restore=self.restore)
         return {"zeta": z, "pruned": [s["removed"] + s["cr_removed"] for s in stats],
                 "regrown": [s["regrown_score"] + s["regrown_fill"] for s in stats], "stats": stats}
 
