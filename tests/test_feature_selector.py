@@ -11,6 +11,7 @@ import pytest
 from motifcore import MotifLayer, MotifMLP
 from motifcore.analysis import feature_ranking, input_strength, path_strength
 from motifcore.sklearn import SELECTION, MotifSETClassifier, MotifSETSelector
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 
 def hand_model() -> SimpleNamespace:
@@ -155,3 +156,12 @@ def test_selector_needs_a_fit():
     with pytest.raises(NotFittedError):
         MotifSETSelector().get_support()
     assert isinstance(MotifSETClassifier(**SELECTION), MotifSETClassifier)
+
+
+# small and quick: scikit-learn's checks fit it many times on tiny data
+CHECKED = MotifSETSelector(estimator_params={"hidden_sizes": 8, "epochs": 2, "min_steps": 0}, n_jobs=1)
+
+
+@parametrize_with_checks([CHECKED])
+def test_check_estimator(estimator, check):
+    check(estimator)

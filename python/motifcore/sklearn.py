@@ -510,7 +510,8 @@ class MotifSETSelector(SelectorMixin, BaseEstimator):
             raise ValueError(f"estimator_params has settings MotifSETClassifier does not know: {', '.join(unknown)}")
         X, y = check_X_y(X, y, dtype=np.float32, order="C")
         k = self._n_select(X.shape[1])
-        est = MotifSETClassifier(**{**copy.deepcopy(SELECTION), **params, "random_state": self.random_state, "n_jobs": self.n_jobs})
+        settings = {**copy.deepcopy(SELECTION), **params, "random_state": self.random_state, "n_jobs": self.n_jobs}
+        est = MotifSETClassifier(**settings)
         est.fit(X, y)
         self.estimator_ = est
         self.n_features_in_ = X.shape[1]
