@@ -165,3 +165,22 @@ CHECKED = MotifSETSelector(estimator_params={"hidden_sizes": 8, "epochs": 2, "mi
 @parametrize_with_checks([CHECKED])
 def test_check_estimator(estimator, check):
     check(estimator)
+
+
+def test_select_cli_writes_the_path_strength(tmp_path, capsys):
+    import csv
+
+    from motifcore.cli import main
+    from motifcore.train.checkpoint import load_model
+
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "digits", "--hidden", "16", "16", "--motif", "2", "--epochs", "1",
+                 "--threads", "1", "--no-progress", "--out", str(run)]) == 0
+    out = tmp_path / "path.csv"
+    assert main(["select", str(run), "--level", "path", "--top", "10", "--out", str(out)]) == 0
+    model = load_model(run / "checkpoint.npz")
+    rows = list(csv.DictReader(out.open()))
+    p = path_strength(model)
+    assert [int(r["feature"]) for r in rows] == feature_ranking(model, level="path")[:10].tolist()
+    np.testing.assert_allclose([float(r["strength"]) for r in rows], np.sort(p)[::-1][:10], rtol=1e-12)
+    assert feature_ranking(model, level="path").tolist() != feature_ranking(model).tolist()
