@@ -9,15 +9,24 @@ test split. One JSON line per (set, seed, method) goes to --out (the run resumes
 there are not redone); the table (mean test accuracy over the seeds), the average ranks and the
 ranking fit times are printed, and --figure draws accuracy against K per set.
 
-Methods:
-  motifcore      MotifSETClassifier() with its defaults (random_state=seed); feature_importances_
+Methods (the default five: the target's comparison):
+  motifcore_select  MotifSETSelector(random_state=seed): the "selection" preset, ranked by the path
+                 strength (motifcore.sklearn.SELECTION, docs/feature_selection.md)
   f_classif      SelectKBest(f_classif): the ANOVA F statistic
   mutual_info    mutual information with the label of each feature cut into 10 equal-frequency bins
                  (scikit-learn's discrete estimate; its kNN estimator is too slow for this grid)
   l1_logreg      L1-regularised logistic regression (C=1, liblinear; one-vs-rest beyond two
                  classes), importance = sum over classes of |coefficient|
   random_forest  RandomForestClassifier(n_estimators=100, random_state=seed), impurity importances
-  motifcore_set  (exploratory, only with --methods) MotifSETClassifier(evolution="set")
+Earlier and exploratory variants, run and reported only when named in --methods:
+  motifcore      MotifSETClassifier() with its defaults (random_state=seed); feature_importances_
+  motifcore_set  MotifSETClassifier(evolution="set")
+  motifcore_select_block  MotifSETSelector(importance="block"): the selection preset ranked by the
+                 input-neuron strength of feature_importances_ instead of the path strength
+
+--timing measures the ranking fit time of --methods against the random forest's in one process,
+interleaved (method, forest, method, forest, ...), the minimum of --repeats fits each, on seed 0 of
+every set, and appends one JSON line per (set, method) to --timing-out.
 
 Run it at low priority on a shared machine:
     MOTIFCORE_DATA=/work/shared/data MOTIFCORE_NUM_THREADS=1 nice -n 10 python scripts/feature_selection.py
@@ -39,12 +48,13 @@ import numpy as np
 SETS = ("COIL20", "Isolet", "PCMAC", "BASEHOCK", "TOX-171", "madelon", "ALLAML", "GLIOMA")
 KS = (25, 50, 100, 200)
 SEEDS = (0, 1, 2)
-METHODS = ("motifcore", "f_classif", "mutual_info", "l1_logreg", "random_forest")
-#: exploratory variants, run and reported only when named in --methods
-EXTRA_METHODS = ("motifcore_set",)
+METHODS = ("motifcore_select", "f_classif", "mutual_info", "l1_logreg", "random_forest")
+#: earlier and exploratory variants, run and reported only when named in --methods
+EXTRA_METHODS = ("motifcore", "motifcore_set", "motifcore_select_block")
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "docs" / "results" / "feature_selection.jsonl"
 FIGURE = REPO / "docs" / "results" / "feature_selection.png"
+TIMING_OUT = REPO / "docs" / "results" / "feature_selection_timing.jsonl"
 DOWNSTREAM = "SVC(kernel='rbf', C=1.0, gamma='scale')"
 
 
@@ -62,6 +72,20 @@ def score_motifcore_set(X: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
     from motifcore.sklearn import MotifSETClassifier
 
     return MotifSETClassifier(evolution="set", random_state=seed).fit(X, y).feature_importances_
+
+
+def score_motifcore_select(X: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
+    """The selection preset (motifcore.sklearn.SELECTION), ranked by the path strength."""
+    from motifcore.sklearn import MotifSETSelector
+
+    return MotifSETSelector(random_state=seed).fit(X, y).feature_importances_
+
+
+def score_motifcore_select_block(X: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
+    """The selection preset ranked by the block-level input-neuron strength (QuickSelection's)."""
+    from motifcore.sklearn import MotifSETSelector
+
+    return MotifSETSelector(importance="block", random_state=seed).fit(X, y).feature_importances_
 
 
 def score_f_classif(X: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
@@ -115,6 +139,7 @@ def score_random_forest(X: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
 SCORERS: dict[str, Callable[[np.ndarray, np.ndarray, int], np.ndarray]] = {
     "motifcore": score_motifcore, "f_classif": score_f_classif, "mutual_info": score_mutual_info,
     "l1_logreg": score_l1_logreg, "random_forest": score_random_forest, "motifcore_set": score_motifcore_set,
+    "motifcore_select": score_motifcore_select, "motifcore_select_block": score_motifcore_select_block,
 }
 
 
@@ -176,6 +201,35 @@ def run(sets: list[str], ks: list[int], seeds: list[int], methods: list[str], ou
                 acc = rec.get("accuracy", {"all": rec.get("accuracy_all")})
                 print(f"{name:9s} seed {seed} {method:14s} " + " ".join(f"K={k}:{v:.3f}" for k, v in acc.items())
                       + (f"  fit {rec['fit_time_s']:.1f}s" if "fit_time_s" in rec else ""), flush=True)
+
+
+def timing(sets: list[str], methods: list[str], repeats: int, out: Path) -> None:
+    """Ranking fit time of every method against the random forest's, interleaved in one process
+    (method, forest, method, forest, ...), minimum of ``repeats`` fits each, seed 0; one JSON line
+    per (set, method) appended to ``out`` with the load average at the start and the end."""
+    import motifcore
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for name in sets:
+        X, y, _, _ = motifcore.datasets.load(f"skf:{name}", seed=0)
+        for method in methods:
+            if method == "random_forest":
+                continue
+            load0 = os.getloadavg()[0]
+            t_m: list[float] = []
+            t_rf: list[float] = []
+            for _ in range(repeats):
+                for f, ts in ((SCORERS[method], t_m), (score_random_forest, t_rf)):
+                    t0 = time.perf_counter()
+                    f(X, y, 0)
+                    ts.append(time.perf_counter() - t0)
+            rec = {"dataset": name, "method": method, "repeats": repeats, "fit_time_min_s": min(t_m),
+                   "random_forest_min_s": min(t_rf), "ratio": min(t_m) / min(t_rf),
+                   "loadavg": [load0, os.getloadavg()[0]], "threads": os.environ.get("MOTIFCORE_NUM_THREADS")}
+            with out.open("a") as fh:
+                fh.write(json.dumps(rec) + "\n")
+            print(f"{name:9s} {method:16s} min {min(t_m):.2f}s  random_forest min {min(t_rf):.2f}s  "
+                  f"ratio {rec['ratio']:.2f}  (load {load0:.2f})", flush=True)
 
 
 # ---- the report ----------------------------------------------------------------------------------
@@ -268,7 +322,7 @@ def figure(summary: dict[str, Any], ks: list[int], methods: list[str], path: Pat
             kk = [p[0] for p in pts]
             mean = np.array([np.mean(p[1]) for p in pts])
             std = np.array([np.std(p[1]) for p in pts])
-            line, = ax.plot(kk, mean, marker="o", lw=2.2 if m == "motifcore" else 1.2, label=m)
+            line, = ax.plot(kk, mean, marker="o", lw=2.2 if m.startswith("motifcore") else 1.2, label=m)
             ax.fill_between(kk, mean - std, mean + std, color=line.get_color(), alpha=0.15)
         if s in summary["full"]:
             ax.axhline(np.mean(summary["full"][s]), color="grey", ls=":", lw=1, label="all features")
@@ -299,7 +353,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=OUT, help="JSON lines, appended (default docs/results/...)")
     p.add_argument("--figure", type=Path, default=FIGURE)
     p.add_argument("--report-only", action="store_true", help="no new runs: table and figure from --out")
+    p.add_argument("--timing", action="store_true",
+                   help="only the interleaved fit-time comparison of --methods with the random forest")
+    p.add_argument("--repeats", type=int, default=3, help="fits per method and set in --timing (default 3)")
+    p.add_argument("--timing-out", type=Path, default=TIMING_OUT)
     args = p.parse_args(argv)
+    if args.timing:
+        if args.repeats < 1:
+            p.error("--repeats must be at least 1")
+        timing(args.sets, args.methods, args.repeats, args.timing_out)
+        return 0
     if not args.report_only:
         run(args.sets, args.ks, args.seeds, args.methods, args.out)
     records = [r for r in read_records(args.out) if r["dataset"] in args.sets and r["seed"] in args.seeds]

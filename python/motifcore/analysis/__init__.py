@@ -4,7 +4,7 @@ prediction (:mod:`.dst`), robustness to weight perturbations (:mod:`.robustness`
 stable rank (:mod:`.rank`), and feature rankings by input-neuron strength (:mod:`.features`)."""
 
 from . import dst, estimate, features, metrics, motifs, nulls, rank, robustness
-from .features import feature_ranking, input_strength, top_features
+from .features import feature_ranking, input_strength, path_strength, top_features
 from .dst import ch3_l3_scores, cn_l3_scores
 from .motifs import MOTIFS, MotifCounts, chain_removal, live_hidden_fraction, motif_counts
 from .nulls import MotifZ, motif_zscores, null_moments, sample_null, significance_profile
@@ -15,4 +15,4 @@ __all__ = ["estimate", "metrics", "motifs", "nulls", "dst", "rank", "robustness"
            "motif_counts", "motif_zscores", "null_moments", "sample_null", "significance_profile", "chain_removal",
            "ch3_l3_scores", "cn_l3_scores", "effective_rank", "stable_rank", "spectrum_summary", "Curve",
            "perturbation_curve", "robustness_table", "live_hidden_fraction", "features", "input_strength",
-           "feature_ranking", "top_features"]
+           "feature_ranking", "top_features", "path_strength"]

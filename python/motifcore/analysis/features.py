@@ -20,6 +20,17 @@ instead (the column sums of ``|W|``: a block weighs ``|w_b|`` times its output-m
 ``normalize=True`` divides by the sum over the features (the shares sum to 1; all zeros stay
 zeros), as scikit-learn's ``feature_importances_`` do.
 
+**Path strength** (``level="path"``, a variant with its own name, not QuickSelection's strength).
+With ``|W_l|`` the element-wise absolute value of layer ``l``'s effective ``n_out x n_in`` matrix
+(``l = 1..L``, the output layer last),
+
+    p = |W_1|^T |W_2|^T ... |W_L|^T 1
+
+so ``p_j`` is the sum, over every path from input ``j`` to any output neuron, of the product of the
+``|weight|`` along the path. An input connection counts as much as the downstream network it feeds:
+a large weight into a hidden neuron that no output reads adds nothing. On a single layer (or a
+one-layer model) it is the ``"edge"`` level. Biases and activations are not part of it.
+
 The ranking orders the features by decreasing strength; ties keep the order of the feature index
 (a stable sort), so the ranking is a function of the weights alone.
 
@@ -34,11 +45,58 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LEVELS", "feature_ranking", "input_strength", "top_features"]
+__all__ = ["LEVELS", "feature_ranking", "input_strength", "path_strength", "top_features"]
 
 #: What a block counts for: ``"block"`` once per covered feature (the definition above), ``"edge"``
-#: once per edge of the effective matrix.
-LEVELS = ("block", "edge")
+#: once per edge of the effective matrix, ``"path"`` once per edge times the path strength of the
+#: output neuron it feeds (the path strength above).
+LEVELS = ("block", "edge", "path")
+
+
+_ARRAYS = ("n_in", "n_out", "motif", "indptr", "indices", "weights")
+
+
+def _layers(model: Any) -> list[Any]:
+    layers = getattr(model, "layers", None)
+    out = list(layers) if layers is not None and len(layers) else [model]
+    for layer in out:
+        missing = [a for a in _ARRAYS if not hasattr(layer, a)]
+        if missing:
+            raise TypeError(f"expected a model with .layers or a motif layer; {type(layer).__name__} has no "
+                            f"{', '.join(missing)}")
+    return out
+
+
+def _abs_transpose_times(layer: Any, u: np.ndarray) -> np.ndarray:
+    """``|W|^T u`` for the effective matrix ``W`` of a motif layer (``u``: one value per output
+    neuron), from the block arrays: block ``b`` in output motif ``r`` adds ``|w_b|`` times the sum of
+    ``u`` over that motif's neurons to every feature of its input motif."""
+    n_in, n_out = int(layer.n_in), int(layer.n_out)
+    m_out, m_in = (int(v) for v in layer.motif)
+    indptr = np.asarray(layer.indptr, dtype=np.int64)
+    indices = np.asarray(layer.indices, dtype=np.int64)
+    w = np.abs(np.asarray(layer.weights, dtype=np.float64))
+    if w.shape != indices.shape:
+        raise ValueError(f"a layer has {indices.size} active blocks but {w.size} weights")
+    if not np.all(np.isfinite(w)):
+        raise ValueError("the layer's weights are not finite (a diverged model?)")
+    if u.shape != (n_out,):
+        raise ValueError(f"the layers do not chain: a layer has {n_out} outputs, the next one {u.size} inputs")
+    g_out = indptr.size - 1
+    u_motif = np.add.reduceat(np.concatenate([u, np.zeros(g_out * m_out - n_out)]), np.arange(0, g_out * m_out, m_out))
+    rows = np.repeat(np.arange(g_out, dtype=np.int64), np.diff(indptr))
+    per_motif = np.bincount(indices, weights=w * u_motif[rows], minlength=-(-n_in // m_in))
+    return np.repeat(per_motif, m_in)[:n_in]
+
+
+def path_strength(model: Any) -> np.ndarray:
+    """The path strength of every input feature, float64 ``[n_in]``: ``|W_1|^T ... |W_L|^T 1``
+    (the sum over all input-to-output paths of the product of ``|weight|``; module docstring)."""
+    layers = _layers(model)
+    u = np.ones(int(layers[-1].n_out), dtype=np.float64)
+    for layer in reversed(layers):
+        u = _abs_transpose_times(layer, u)
+    return u
 
 
 def _first_layer(model: Any) -> Any:
@@ -61,12 +119,19 @@ def input_strength(model: Any, *, level: str = "block", normalize: bool = False)
     level : {"block", "edge"}, default "block"
         ``"block"``: the sum of ``|w_b|`` over the active blocks covering the feature, one count per
         block (see the module docstring). ``"edge"``: the column sum of ``|W|`` of the effective
-        matrix (a block counts once per output neuron it feeds).
+        matrix (a block counts once per output neuron it feeds). ``"path"``: the path strength
+        through the whole network (:func:`path_strength`; needs the model, not only its first layer).
     normalize : bool, default False
         Divide by the total so that the strengths sum to 1 (all zeros stay zeros).
     """
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
+    if level == "path":
+        s = path_strength(model)
+        if normalize:
+            total = s.sum()
+            s = s / total if total > 0 else np.zeros_like(s)
+        return s
     layer = _first_layer(model)
     n_in, n_out = int(layer.n_in), int(layer.n_out)
     m_out, m_in = (int(v) for v in layer.motif)

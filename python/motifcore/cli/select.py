@@ -28,7 +28,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     s.add_argument("--out", help=f"output CSV (default: RUN_DIR/{DEFAULT_NAME})")
     s.add_argument("--level", choices=LEVELS, default=LEVELS[0],
                    help="block: a block counts once per feature it covers (default); edge: once per edge of the "
-                        "effective weight matrix")
+                        "effective weight matrix; path: the path strength through the whole network (the sum over "
+                        "input-to-output paths of the product of |weight|, MotifSETSelector's default)")
     s.add_argument("--normalize", action="store_true", help="strengths as shares of their total (sum 1)")
     s.add_argument("--overwrite", action="store_true", help="replace the file at --out if it exists")
     s.add_argument("--threads", type=int_min(1))
