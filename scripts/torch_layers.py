@@ -12,6 +12,7 @@ each, after ``warmup`` steps); each row is the best round's mean step time. Run:
 
     python scripts/torch_layers.py                   # 1 and 2 threads, the paper network
     python scripts/torch_layers.py --sizes 784-1000-1000-10 --threads 1 --repeats 3
+    python scripts/torch_layers.py --omp-wait-policy passive   # torch's idle OpenMP threads sleep
 
 Two MotifLinear rows: ``torch.optim.SGD`` with torch's ops on ``threads`` threads (the plain
 setup), and the setup docs/torch.md recommends (``SGD(fused=True)``, ``torch.set_num_threads(1)``:
@@ -120,8 +121,15 @@ def main(argv: Any = None) -> None:
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--omp-wait-policy", choices=["active", "passive"], default=None,
+                   help="set OMP_WAIT_POLICY for torch's OpenMP runtime (before torch is imported); "
+                        "passive: idle OpenMP threads sleep instead of spinning (docs/torch.md, Threads)")
     args = p.parse_args(argv)
 
+    if args.omp_wait_policy is not None:
+        if "torch" in sys.modules:
+            raise RuntimeError("--omp-wait-policy must be set before torch is imported (run the script directly)")
+        os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy
     import torch
 
     import references as bl
@@ -132,7 +140,8 @@ def main(argv: Any = None) -> None:
     yn = rng.integers(0, sizes[-1], args.batch)
     xt, yt = torch.from_numpy(xn), torch.from_numpy(yn)
     print(f"training step of {args.sizes}, density {args.density}, batch {args.batch}, SGD momentum "
-          f"(best of {args.repeats} interleaved rounds of {args.steps} steps)")
+          f"(best of {args.repeats} interleaved rounds of {args.steps} steps; "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')})")
     for t in args.threads:
         torch.set_num_threads(t)
         bl.set_openmp_threads(t)
