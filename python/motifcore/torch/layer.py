@@ -10,6 +10,10 @@ the engine reads, with no copy per call. A change of the block pattern (an evolu
 A tensor taken from ``weight`` before such a change (``weight.detach()``, ``weight.data``) must not
 be used after it; ``state_dict()`` returns copies for that reason.
 
+Gradients go the other way without a copy too: the backward hands the engine the memory of new
+tensors (``Layer.backward_into``), which autograd adopts as ``weight.grad`` / ``bias.grad`` or adds
+to them.
+
 If a parameter is pointed elsewhere (``weight.data = t``, ``load_state_dict(..., assign=True)``,
 ``torch.nn.utils.vector_to_parameters``), the next call copies its values into the engine once and
 points it back at the engine's memory.
