@@ -100,6 +100,48 @@ py::object backward(Layer& l, const farray& g, int64_t num_threads, bool need_gr
     });
 }
 
+// A writable float32 buffer of the caller (a torch tensor's .numpy()) for one of the layer's
+// gradients, or nullptr for None. `size` is checked under the layer's guard (backward_into).
+float* grad_buffer(const py::object& a, const char* what, int64_t* size) {
+    if (a.is_none()) return nullptr;
+    if (!py::isinstance<py::array>(a))
+        throw py::type_error(std::string(what) + " must be a float32 NumPy array or None");
+    py::array arr = a.cast<py::array>();
+    if (!arr.dtype().is(py::dtype::of<float>()) || arr.ndim() != 1 ||
+        !(arr.flags() & py::array::c_style) || !arr.writeable())
+        throw py::type_error(std::string(what) + " must be a writable contiguous 1-D float32 array");
+    *size = arr.shape(0);
+    return static_cast<float*>(arr.mutable_data());
+}
+
+// Layer.backward_into: as backward, but the block and bias gradients go straight into the
+// caller's buffers (None: into the layer's own grad_weights / grad_bias); no copy of them.
+py::object backward_into(Layer& l, const farray& g, const py::object& grad_weights, const py::object& grad_bias,
+                         int64_t num_threads, bool need_grad_in) {
+    const int nt = threads_arg(num_threads);
+    int64_t nw = -1, nb = -1;
+    float* dK = grad_buffer(grad_weights, "grad_weights", &nw);
+    float* db = grad_buffer(grad_bias, "grad_bias", &nb);
+    const auto info = g.request();
+    check_2d(info, l.n_out, "grad_out");
+    const int64_t B = info.shape[0];
+    const float* gp = g.data();
+    farray out = need_grad_in ? farray({B, l.n_in}) : farray(0);
+    float* o = need_grad_in ? out.mutable_data() : nullptr;
+    std::string bad;
+    locked(l, [&] {
+        if (dK && nw != l.n_blocks())
+            bad = "grad_weights must hold " + std::to_string(l.n_blocks()) + " floats (one per block), got " +
+                  std::to_string(nw);
+        else if (db && nb != l.n_bias())
+            bad = "grad_bias must hold " + std::to_string(l.n_bias()) + " floats, got " + std::to_string(nb);
+        else
+            l.backward_rowmajor(gp, B, o, nt, dK, db);
+    });
+    if (!bad.empty()) throw py::value_error(bad);
+    return need_grad_in ? py::object(out) : py::object(py::none());
+}
+
 // The constructor, the fixed geometry and the switches read from the current pattern.
 void bind_geometry(LayerClass& cls) {
     cls.def(py::init([](int64_t n_in, int64_t n_out, int64_t m_in, int64_t m_out, double density,
@@ -211,6 +253,10 @@ void bind_compute(LayerClass& cls) {
         .def("backward", &backward, py::arg("grad_out").noconvert(), py::arg("num_threads") = 1,
              py::arg("need_grad_in") = true,
              "Input gradient of the last forward (None with need_grad_in=False); fills grad_weights/grad_bias.")
+        .def("backward_into", &backward_into, py::arg("grad_out").noconvert(), py::arg("grad_weights"),
+             py::arg("grad_bias"), py::arg("num_threads") = 1, py::arg("need_grad_in") = true,
+             "As backward, but writes the block and bias gradients into the given writable float32 arrays "
+             "(n_blocks and n_bias long; None: into grad_weights / grad_bias), without a copy.")
         .def("to_dense", [](const Layer& l) {
             farray out({l.n_out, l.n_in});
             float* o = out.mutable_data();

@@ -198,19 +198,21 @@ void Layer::forward(const float* in, int64_t B, LayerWork& w, int nt) const {
 }
 
 void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, int64_t B, LayerWork& w,
-                     bool need_dS, int nt) {
+                     bool need_dS, int nt, float* dK_out, float* db_out) {
     const int64_t ld = panel_ld(B);
     const KernelTable& kt = kernels();   // one SIMD level for the whole call
+    float* dKp = dK_out ? dK_out : dK.data();
+    float* dbp = db_out ? db_out : db.data();
     kt.group_backward(G_out, m_out, n_out, grad, grad_group, w.Ap, activation == Activation::ReLU,
-                             relu_scale, bias_mode == BiasMode::Neuron, w.dUp, db.data(), B, ld, nt);
+                             relu_scale, bias_mode == BiasMode::Neuron, w.dUp, dbp, B, ld, nt);
     const float* dU = w.dUp;
     if (uses_dense()) {
         // dK = dU S^T (G_out x G_in, row-major like K) and dS = K^T dU.
-        dense_gemm(kt, G_out, G_in, B, dU, ld, 1, w.S_ptr, 1, ld, dK.data(), G_in, w.G, nt);
+        dense_gemm(kt, G_out, G_in, B, dU, ld, 1, w.S_ptr, 1, ld, dKp, G_in, w.G, nt);
         if (need_dS) dense_gemm(kt, G_in, B, G_out, K.data(), 1, G_in, dU, ld, 1, w.dS.data(), ld, w.G, nt);
         return;
     }
-    kt.sddmm(G_out, pat_.indptr().data(), pat_.indices().data(), dU, w.S_ptr, dK.data(), B, ld, w.cursor.data(), nt);
+    kt.sddmm(G_out, pat_.indptr().data(), pat_.indices().data(), dU, w.S_ptr, dKp, B, ld, w.cursor.data(), nt);
     if (need_dS) {
         // Weights in transposed order (a gather; the pattern is fixed between evolution steps).
         const int64_t nnz = n_blocks();
@@ -239,7 +241,8 @@ void Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt) {
     last_B_ = B;
 }
 
-void Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, int nt) {
+void Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, int nt, float* dK_out,
+                              float* db_out) {
     MC_CHECK(last_B_ > 0, "backward called before forward");
     MC_CHECK(B == last_B_, "backward batch size " << B << " differs from the last forward (" << last_B_ << ")");
     MC_CHECK(pat_.version() == forward_version_,
@@ -249,7 +252,7 @@ void Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, 
     const int64_t bad = rows_to_panel(grad_out, n_out, nullptr, B, g_fm_.data(), ld, nt, true);
     MC_CHECK(bad == 0, "grad_out contains " << bad << " NaN or infinite values");
     if (m_in == 1) own_.S_ptr = x_fm_.data();
-    backward(g_fm_.data(), 1, 1.f, B, own_, grad_in != nullptr, nt);
+    backward(g_fm_.data(), 1, 1.f, B, own_, grad_in != nullptr, nt, dK_out, db_out);
     have_grad_ = true;
     if (grad_in) panel_to_rows(own_.dS.data(), ld, n_in, m_in, B, grad_in, nt);
 }

@@ -244,15 +244,20 @@ public:
     /// (grad_group > 1 lets the next layer pass its un-expanded dS). For ReLU the local derivative
     /// is `relu_scale` where A > 0 and 0 elsewhere (relu_scale = 1/(1-p) undoes inverted dropout).
     /// Fills dK, db and w.dU; fills w.dS (gradient w.r.t. the input group sums) if need_dS.
+    /// dK_out [|P|] / db_out [n_bias], when given, receive the gradients instead of the layer's own
+    /// dK / db (which then keep their previous values): the same kernels, the same values.
     void backward(const float* grad, int64_t grad_group, float relu_scale, int64_t B, LayerWork& w,
-                  bool need_dS, int num_threads);
+                  bool need_dS, int num_threads, float* dK_out = nullptr, float* db_out = nullptr);
 
     // ---- Convenience API on row-major [B, n] arrays (used by the Python MotifLayer) -------------
     /// out[B, n_out] = layer(x[B, n_in]); keeps what backward_rowmajor needs.
     void forward_rowmajor(const float* x, int64_t B, float* out, int num_threads);
     /// grad_in[B, n_in] from grad_out[B, n_out] of the last forward_rowmajor; fills dK, db.
     /// grad_in == nullptr skips the input gradient (a first layer: only dK and db are needed).
-    void backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, int num_threads);
+    /// dK_out / db_out as in backward(): caller buffers of n_blocks() / n_bias() floats that receive
+    /// the gradients instead of dK / db (motifcore.torch writes them straight into torch tensors).
+    void backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, int num_threads,
+                           float* dK_out = nullptr, float* db_out = nullptr);
     /// Writes the effective dense matrix [n_out, n_in] (inspection and tests only).
     void to_dense(float* out) const;
 

@@ -12,14 +12,15 @@ each, after ``warmup`` steps); each row is the best round's mean step time. Run:
 
     python scripts/torch_layers.py                   # 1 and 2 threads, the paper network
     python scripts/torch_layers.py --sizes 784-1000-1000-10 --threads 1 --repeats 3
+    python scripts/torch_layers.py --omp-wait-policy passive   # torch's idle OpenMP threads sleep
 
 Two MotifLinear rows: ``torch.optim.SGD`` with torch's ops on ``threads`` threads (the plain
 setup), and the setup docs/torch.md recommends (``SGD(fused=True)``, ``torch.set_num_threads(1)``:
 the engine's pool runs the layers on ``threads`` threads, and torch's OpenMP team, which spins
 after each of its parallel ops, never competes with it for the cores). Also prints where a
 MotifLinear step goes (forward, loss, backward, optimizer, zero_grad) and the issue's target
-ratios. No assertions: a benchmark, not a test. On a shared machine the numbers are indicative
-only.
+ratios, in wall time and in the process's CPU time (steadier at 1 thread on a busy machine). No
+assertions: a benchmark, not a test. On a shared machine the numbers are indicative only.
 """
 
 from __future__ import annotations
@@ -120,8 +121,15 @@ def main(argv: Any = None) -> None:
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--omp-wait-policy", choices=["active", "passive"], default=None,
+                   help="set OMP_WAIT_POLICY for torch's OpenMP runtime (before torch is imported); "
+                        "passive: idle OpenMP threads sleep instead of spinning (docs/torch.md, Threads)")
     args = p.parse_args(argv)
 
+    if args.omp_wait_policy is not None:
+        if "torch" in sys.modules:
+            raise RuntimeError("--omp-wait-policy must be set before torch is imported (run the script directly)")
+        os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy
     import torch
 
     import references as bl
@@ -132,7 +140,8 @@ def main(argv: Any = None) -> None:
     yn = rng.integers(0, sizes[-1], args.batch)
     xt, yt = torch.from_numpy(xn), torch.from_numpy(yn)
     print(f"training step of {args.sizes}, density {args.density}, batch {args.batch}, SGD momentum "
-          f"(best of {args.repeats} interleaved rounds of {args.steps} steps)")
+          f"(best of {args.repeats} interleaved rounds of {args.steps} steps; "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')})")
     for t in args.threads:
         torch.set_num_threads(t)
         bl.set_openmp_threads(t)
@@ -142,25 +151,35 @@ def main(argv: Any = None) -> None:
             for _ in range(args.warmup):
                 f(xn, yn, xt, yt)
         best = {k: np.inf for k in steps}
+        cpu = {k: np.inf for k in steps}
         for _ in range(args.repeats):
             for name, f in steps.items():
                 torch.set_num_threads(getattr(f, "torch_threads", t))
                 bl.set_openmp_threads(getattr(f, "torch_threads", t))
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 for _ in range(args.steps):
                     f(xn, yn, xt, yt)
                 best[name] = min(best[name], (time.perf_counter() - t0) / args.steps * 1e3)
+                cpu[name] = min(cpu[name], (time.process_time() - c0) / args.steps * 1e3)
             torch.set_num_threads(t)
             bl.set_openmp_threads(t)
         ml = best[RECOMMENDED]
         print(f"\nthreads = {t}")
-        print(f"  {'implementation':<44}{'ms / step':>10}{'/ recommended MotifLinear':>27}")
+        # CPU ms: the process's CPU time per step (every thread, spinning included); at 1 thread it
+        # is less disturbed than the wall time by other jobs taking the cores, so on a busy machine
+        # its ratios are the steadier ones
+        print(f"  {'implementation':<44}{'ms / step':>10}{'/ recommended MotifLinear':>27}{'CPU ms':>9}{'ratio':>7}")
         for name, ms in best.items():
-            print(f"  {name:<44}{ms:>10.1f}{ms / ml:>27.2f}")
+            print(f"  {name:<44}{ms:>10.1f}{ms / ml:>27.2f}{cpu[name]:>9.1f}{cpu[name] / cpu[RECOMMENDED]:>7.2f}")
         ts = best["MotifMLP.train_step"]
         print(f"  targets: MotifLinear / train_step {best['MotifLinear + SGD'] / ts:.2f} (plain), {ml / ts:.2f} "
               "(recommended), <= 1.25; " + ", ".join(f"{k} / MotifLinear {best[k] / ml:.2f}" for k in best
                                                    if k.startswith(("sparselab", "sparseprop"))))
+        tc = cpu["MotifMLP.train_step"]
+        print(f"  in CPU time: MotifLinear / train_step {cpu['MotifLinear + SGD'] / tc:.2f} (plain), "
+              f"{cpu[RECOMMENDED] / tc:.2f} (recommended); " + ", ".join(
+                  f"{k} / MotifLinear {cpu[k] / cpu[RECOMMENDED]:.2f}" for k in cpu
+                  if k.startswith(("sparselab", "sparseprop"))))
         for name in ("MotifLinear + SGD", RECOMMENDED):
             torch.set_num_threads(getattr(steps[name], "torch_threads", t))
             parts = breakdown(torch, steps[name], xt, yt, args.repeats)

@@ -478,3 +478,106 @@ def test_double_backward_is_refused():
     (g,) = torch.autograd.grad(layer(x).pow(2).sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match="once_differentiable|twice"):
         g.sum().backward()
+
+
+# ---- gradients written by the engine straight into torch tensors (Layer.backward_into) ----------
+
+@pytest.mark.parametrize("motif, density, bias_mode, need_x", [
+    (1, 0.3, "neuron", True),
+    (2, 0.5, "motif", False),
+    (3, 1.0, "neuron", True),      # every block active: the dense (GEMM) path
+])
+def test_backward_into_equals_the_layers_own_gradients(motif, density, bias_mode, need_x):
+    core = motifcore._core.Layer(17, 11, motif, motif, density, 0.0, bias_mode, "relu", 4)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 17), dtype=np.float32)
+    g = rng.standard_normal((6, 11), dtype=np.float32)
+    core.forward(x, 1)
+    gin_ref = core.backward(g, 1, need_x)
+    gw_ref, gb_ref = core.grad_weights, core.grad_bias
+    core.forward(x, 2)
+    gw = np.full(core.n_blocks, np.nan, np.float32)
+    gb = np.full(core.n_bias, np.nan, np.float32)
+    gin = core.backward_into(g, gw, gb, 2, need_x)
+    np.testing.assert_array_equal(gw, gw_ref)      # bitwise: the same kernels, another destination
+    np.testing.assert_array_equal(gb, gb_ref)
+    if need_x:
+        np.testing.assert_array_equal(gin, gin_ref)
+    else:
+        assert gin is None
+    # None: into the layer's own gradients, as backward
+    core.forward(x, 1)
+    core.backward_into(g, None, None, 1, need_x)
+    np.testing.assert_array_equal(core.grad_weights, gw_ref)
+
+
+def test_backward_into_checks_its_buffers():
+    core = motifcore._core.Layer(10, 6, 1, 1, 0.5, 0.0, "neuron", "linear", 0)
+    x, g = np.ones((3, 10), np.float32), np.ones((3, 6), np.float32)
+    core.forward(x, 1)
+    nb = core.n_blocks
+    with pytest.raises(ValueError, match=f"grad_weights must hold {nb}"):
+        core.backward_into(g, np.zeros(nb + 1, np.float32), None, 1, True)
+    with pytest.raises(ValueError, match="grad_bias must hold 6"):
+        core.backward_into(g, None, np.zeros(5, np.float32), 1, True)
+    with pytest.raises(TypeError, match="float32"):
+        core.backward_into(g, np.zeros(nb, np.float64), None, 1, True)
+    ro = np.zeros(nb, np.float32)
+    ro.setflags(write=False)
+    with pytest.raises(TypeError, match="writable"):
+        core.backward_into(g, ro, None, 1, True)
+    with pytest.raises(TypeError, match="NumPy array or None"):
+        core.backward_into(g, [0.0] * nb, None, 1, True)
+
+
+def test_gradients_accumulate_over_backward_calls():
+    torch.manual_seed(0)
+    layer = MotifLinear(12, 7, motif=2, density=0.5, seed=1, activation="relu")
+    x1, x2 = torch.randn(5, 12), torch.randn(3, 2, 12)
+    layer(x1).pow(2).sum().backward()
+    g1w, g1b = layer.weight.grad.clone(), layer.bias.grad.clone()
+    layer.zero_grad(set_to_none=True)
+    layer(x2).sum().backward()
+    g2w, g2b = layer.weight.grad.clone(), layer.bias.grad.clone()
+    # torch's rule: a second backward adds to .grad; a zeroed (not None) .grad is added to as well
+    layer.zero_grad(set_to_none=False)
+    layer(x1).pow(2).sum().backward()
+    layer(x2).sum().backward()
+    assert torch.equal(layer.weight.grad, g1w + g2w) and torch.equal(layer.bias.grad, g1b + g2b)
+    # both outputs in one graph: autograd sums the two gradients of the parameter
+    layer.zero_grad(set_to_none=True)
+    (layer(x1).pow(2).sum() + layer(x2).sum()).backward()
+    np.testing.assert_allclose(layer.weight.grad.numpy(), (g1w + g2w).numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_gradients_are_new_tensors_and_reach_the_hooks():
+    torch.manual_seed(0)
+    layer = MotifLinear(9, 6, density=0.6, seed=2)
+    seen = []
+    layer.weight.register_hook(lambda g: seen.append(("hook", g.clone())))
+    layer.weight.register_post_accumulate_grad_hook(lambda p: seen.append(("post", p.grad.clone())))
+    x = torch.randn(4, 9)
+    layer(x).sum().backward()
+    first = layer.weight.grad
+    snapshot = first.clone()
+    assert [k for k, _ in seen] == ["hook", "post"] and torch.equal(seen[0][1], snapshot)
+    layer.zero_grad(set_to_none=True)
+    layer(2 * x).pow(2).sum().backward()        # another backward writes a new tensor, not the old one
+    assert torch.equal(first, snapshot) and not torch.equal(layer.weight.grad, snapshot)
+    assert first.data_ptr() != layer.weight.data_ptr()
+    W = torch.tensor(dense_reference(layer), requires_grad=True)
+    ((2 * x.double()) @ W.T + layer.bias.detach().double()).pow(2).sum().backward()
+    np.testing.assert_allclose(layer.weight.grad.numpy(), block_sums(layer, W.grad.numpy()), rtol=1e-5, atol=1e-4)
+
+
+def test_reassigned_parameter_gets_its_gradient():
+    layer = MotifLinear(10, 6, density=0.5, seed=0)
+    layer.weight.data = torch.randn(layer.n_blocks)      # adopted on the next call
+    x = torch.randn(3, 10)
+    layer(x).sum().backward()
+    W = torch.tensor(dense_reference(layer), requires_grad=True)
+    (x.double() @ W.T).sum().backward()
+    np.testing.assert_allclose(layer.weight.grad.numpy(), block_sums(layer, W.grad.numpy()), rtol=1e-5, atol=1e-5)
+    layer.weight.data = torch.randn(layer.n_blocks + 1)  # a wrong shape stays a clear error
+    with pytest.raises(ValueError, match="one value per active block"):
+        layer(x)

@@ -632,6 +632,38 @@ void test_dense_layer_path() {
     }
 }
 
+// backward_rowmajor with caller buffers for dK and db (motifcore.torch's Layer.backward_into):
+// the same values, bitwise, as into the layer's own gradients, which keep their previous values;
+// sparse and dense paths, per-neuron and per-motif biases.
+void test_backward_into_caller_buffers() {
+    for (double density : {0.3, 1.0}) {
+        for (int64_t m : {1, 3}) {
+            LayerConfig cfg = config(23, 17, m, m, density, 5);
+            cfg.activation = motifcore::Activation::ReLU;
+            cfg.bias = m == 1 ? motifcore::BiasMode::Neuron : motifcore::BiasMode::Motif;
+            Layer l(cfg);
+            const int64_t B = 13;
+            std::vector<float> x(B * l.n_in), g(B * l.n_out), g2(B * l.n_out);
+            for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * static_cast<float>(i));
+            for (size_t i = 0; i < g.size(); ++i) g[i] = std::cos(0.53f * static_cast<float>(i));
+            for (size_t i = 0; i < g2.size(); ++i) g2[i] = 0.5f * std::sin(0.11f * static_cast<float>(i));
+            std::vector<float> out(B * l.n_out), gin(B * l.n_in), gin2(B * l.n_in);
+            l.forward_rowmajor(x.data(), B, out.data(), 2);
+            l.backward_rowmajor(g.data(), B, gin.data(), 2);
+            const std::vector<float> dK = l.grad_weights(), db = l.grad_bias();
+            // another upstream gradient into the layer's own buffers, then g into the caller's
+            l.forward_rowmajor(x.data(), B, out.data(), 1);
+            l.backward_rowmajor(g2.data(), B, gin2.data(), 1);
+            const std::vector<float> dK2 = l.grad_weights(), db2 = l.grad_bias();
+            std::vector<float> dK_out(dK.size(), -7.f), db_out(db.size(), -7.f);
+            l.forward_rowmajor(x.data(), B, out.data(), 3);
+            l.backward_rowmajor(g.data(), B, gin2.data(), 3, dK_out.data(), db_out.data());
+            EXPECT(dK_out == dK && db_out == db && gin2 == gin);
+            EXPECT(l.grad_weights() == dK2 && l.grad_bias() == db2);
+        }
+    }
+}
+
 void test_block_pattern_mutations() {
     // 3 x 4 grid, blocks at (0,1) (0,3) (1,0) (2,2) (2,3)
     motifcore::BlockPattern p(3, 4, {1, 3, 4, 10, 11});
@@ -702,6 +734,7 @@ int main() {
         {"dense_gemm", test_dense_gemm},
         {"simd_level_from_env", test_simd_level_from_env},
         {"dense_layer_path", test_dense_layer_path},
+        {"backward_into_caller_buffers", test_backward_into_caller_buffers},
     };
     for (const auto& [name, fn] : tests) {
         const int before = g_failures;

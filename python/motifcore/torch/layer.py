@@ -10,6 +10,10 @@ the engine reads, with no copy per call. A change of the block pattern (an evolu
 A tensor taken from ``weight`` before such a change (``weight.detach()``, ``weight.data``) must not
 be used after it; ``state_dict()`` returns copies for that reason.
 
+Gradients go the other way without a copy too: the backward hands the engine the memory of new
+tensors (``Layer.backward_into``), which autograd adopts as ``weight.grad`` / ``bias.grad`` or adds
+to them.
+
 If a parameter is pointed elsewhere (``weight.data = t``, ``load_state_dict(..., assign=True)``,
 ``torch.nn.utils.vector_to_parameters``), the next call copies its values into the engine once and
 points it back at the engine's memory.
@@ -105,13 +109,18 @@ def _run_backward(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor, t
         mod._layer._last_batch = xa.shape[0]
     g = grad_out if grad_out.dtype == torch.float32 else grad_out.float()
     ga = _engine_input(g, mod.out_features, "grad_output")
-    gin = mod._core.backward(ga, mod._num_threads, bool(need_x))
+    # The engine writes dL/dweight and dL/dbias straight into new tensors (no copy of the layer's
+    # own gradients): autograd then adopts them as ``.grad`` when that is None, or adds them to it
+    # (accumulation across backward calls, as for any torch parameter).
+    gw = torch.empty(mod.n_blocks) if need_w else None
+    gb = torch.empty(int(mod._core.n_bias)) if need_b else None
+    gin = mod._core.backward_into(ga, None if gw is None else gw.numpy(), None if gb is None else gb.numpy(),
+                                  mod._num_threads, bool(need_x))
     if mod._keep_io:       # RigL under torch.distributed recomputes the global batch's panels from these
         xs = x.detach().reshape(-1, mod.in_features) if xa is None else torch.from_numpy(xa)
         mod._io = (xs, torch.from_numpy(ga), mod._core.weights, mod._core.bias)      # the values of this pass
     gx = torch.from_numpy(gin).view(tuple(x.shape)) if need_x else None
-    gw = torch.from_numpy(mod._core.grad_weights) if need_w else None
-    return gx, gw, torch.from_numpy(mod._core.grad_bias) if need_b else None
+    return gx, gw, gb
 
 
 class _MotifFunction(torch.autograd.Function):
