@@ -108,9 +108,10 @@ void Layer::clear_removed() {
     opt_.forget_removed();
 }
 
-int64_t Layer::keep_where(const uint8_t* keep, bool reindex) {
+int64_t Layer::keep_where(const uint8_t* keep) {
     const int64_t nnz = n_blocks();
     clear_removed();
+    pat_.drop_transposed();   // stale after the compaction anyway: freed before the record is taken
     int64_t n_removed = 0;
     for (int64_t p = 0; p < nnz; ++p) n_removed += keep[p] == 0;
     removed_pos_.reserve(static_cast<size_t>(n_removed));   // exact: no growth by doubling
@@ -133,7 +134,7 @@ int64_t Layer::keep_where(const uint8_t* keep, bool reindex) {
         }
     }
     opt_.compact(keep, n_removed);
-    pat_.compact(keep, reindex);
+    pat_.compact(keep, false);   // the transposed index: at the next backward that needs it
     K.resize(q);
     dK.assign(q, 0.f);
     return nnz - q;
@@ -168,10 +169,11 @@ std::vector<uint8_t> Layer::smallest_blocks(int64_t k) const {
     return mark;
 }
 
-int64_t Layer::prune_smallest(int64_t k, bool reindex) {
+int64_t Layer::prune_smallest(int64_t k) {
+    pat_.drop_transposed();   // before the selection's scratch (keep_where would free it anyway)
     std::vector<uint8_t> keep = smallest_blocks(k);
     for (auto& v : keep) v = !v;
-    return keep_where(keep.data(), reindex);
+    return keep_where(keep.data());
 }
 
 int64_t Layer::prune_below(float H, int64_t keep_min) {
@@ -217,14 +219,12 @@ int64_t Layer::grow_sorted(const std::vector<uint64_t>& fresh, RegrowInit init, 
             state.zero();
         is_new.push_back(restored ? 0 : 1);
     }, false);
-    // The old per-block arrays and the prune record go before the transposed index is rebuilt, so
-    // the rebuild's scratch never coexists with two copies of K and the momentum (the peak of an
-    // evolution step). dK is zeroed anyway: freed, then allocated at the new size.
+    // The transposed index stays stale and freed until the next backward that needs it (pattern()).
+    // The old per-block arrays and the prune record go before dK is allocated at the new size.
     K = std::move(new_K);
     opt_.apply(std::move(state));
     std::vector<float>().swap(dK);
     clear_removed();
-    pat_.reindex();
     dK.assign(K.size(), 0.f);
     // New weights, drawn in position order: He bound of the row's new fan-in, or the pruned scale
     // (uniform in [-bound, bound]); Normal: N(0, sigma^2) with sigma = He bound / sqrt(3), the

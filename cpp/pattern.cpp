@@ -28,7 +28,7 @@ void radix_sort(std::vector<uint64_t>& v, uint64_t bound) {
     }
 }
 
-BlockPattern::BlockPattern(int64_t G_out, int64_t G_in, const std::vector<uint64_t>& pos)
+BlockPattern::BlockPattern(int64_t G_out, int64_t G_in, const std::vector<uint64_t>& pos, bool index)
     : G_out_(G_out), G_in_(G_in) {
     MC_CHECK(static_cast<int64_t>(pos.size()) <= kMaxBlocks,
              "a layer holds at most " << kMaxBlocks << " active blocks, got " << pos.size());
@@ -39,7 +39,10 @@ BlockPattern::BlockPattern(int64_t G_out, int64_t G_in, const std::vector<uint64
         indices_[p] = static_cast<int32_t>(pos[p] % static_cast<uint64_t>(G_in));
     }
     for (int64_t r = 0; r < G_out; ++r) indptr_[r + 1] += indptr_[r];
-    rebuild_transpose();
+    if (index)
+        rebuild_transpose();
+    else
+        drop_transpose();
 }
 
 void BlockPattern::validate(int64_t G_out, int64_t G_in, const std::vector<int64_t>& indptr,
@@ -62,11 +65,14 @@ void BlockPattern::validate(int64_t G_out, int64_t G_in, const std::vector<int64
     }
 }
 
-void BlockPattern::assign(std::vector<int64_t> indptr, std::vector<int32_t> indices) {
+void BlockPattern::assign(std::vector<int64_t> indptr, std::vector<int32_t> indices, bool reindex) {
     validate(G_out_, G_in_, indptr, indices);
     indptr_ = std::move(indptr);
     indices_ = std::move(indices);
-    rebuild_transpose();
+    if (reindex)
+        rebuild_transpose();
+    else
+        drop_transpose();
     ++version_;
 }
 
@@ -89,8 +95,8 @@ void BlockPattern::compact(const uint8_t* keep, bool reindex) {
 
 void BlockPattern::check_transposed() const {
     if (t_stale_)
-        throw std::logic_error("the transposed block index is stale (a compaction without reindex "
-                               "was not followed by a growth)");
+        throw std::logic_error("the transposed block index is stale (a pattern change without reindex; "
+                               "reindex() builds it)");
 }
 
 void BlockPattern::rebuild_transpose() {
