@@ -136,6 +136,7 @@ int64_t Layer::keep_where(const uint8_t* keep) {
     opt_.compact(keep, n_removed);
     pat_.compact(keep, false);   // the transposed index: at the next backward that needs it
     K.resize(q);
+    std::vector<float>().swap(dK);   // zeroed at the new size, not kept at the old capacity
     dK.assign(q, 0.f);
     return nnz - q;
 }
@@ -195,35 +196,45 @@ int64_t Layer::prune_below(float H, int64_t keep_min) {
 int64_t Layer::grow_sorted(const std::vector<uint64_t>& fresh, RegrowInit init, Rng& rng, float pruned_bound) {
     const int64_t nnz = n_blocks();
     const int64_t n = static_cast<int64_t>(fresh.size());
-    std::vector<float> new_K;
-    std::vector<char> is_new;
-    new_K.reserve(nnz + n);
-    OptimizerState::Remap state = opt_.remap(static_cast<size_t>(nnz + n));
-    is_new.reserve(nnz + n);
-    size_t rm = 0;
-    // The per-block values follow the merge entry by entry; a position removed by the last prune
-    // comes back with its old state.
-    pat_.merge(fresh, [&](int64_t p, size_t f) {
-        if (p >= 0) {
-            new_K.push_back(K[p]);
-            state.from_old(p);
-            is_new.push_back(0);
-            return;
-        }
-        while (rm < removed_pos_.size() && removed_pos_[rm] < fresh[f]) ++rm;
-        const bool restored = rm < removed_pos_.size() && removed_pos_[rm] == fresh[f];
-        new_K.push_back(restored ? removed_K_[rm] : 0.f);
-        if (restored)
-            state.from_removed(rm);
-        else
-            state.zero();
-        is_new.push_back(restored ? 0 : 1);
-    }, false);
-    // The transposed index stays stale and freed until the next backward that needs it (pattern()).
-    // The old per-block arrays and the prune record go before dK is allocated at the new size.
-    K = std::move(new_K);
-    opt_.apply(std::move(state));
+    // dK is zeroed at the new size below: freed first, so it is not held beside two copies of K
+    // and the momentum while the merge builds the new ones (the peak of an evolution step). The
+    // callers rule out active positions first; should the merge still throw (or an allocation
+    // fail), the layer keeps its pattern and values and a zero gradient.
     std::vector<float>().swap(dK);
+    std::vector<char> is_new;
+    try {
+        std::vector<float> new_K;
+        new_K.reserve(nnz + n);
+        OptimizerState::Remap state = opt_.remap(static_cast<size_t>(nnz + n));
+        is_new.reserve(nnz + n);
+        size_t rm = 0;
+        // The per-block values follow the merge entry by entry; a position removed by the last
+        // prune comes back with its old state.
+        pat_.merge(fresh, [&](int64_t p, size_t f) {
+            if (p >= 0) {
+                new_K.push_back(K[p]);
+                state.from_old(p);
+                is_new.push_back(0);
+                return;
+            }
+            while (rm < removed_pos_.size() && removed_pos_[rm] < fresh[f]) ++rm;
+            const bool restored = rm < removed_pos_.size() && removed_pos_[rm] == fresh[f];
+            new_K.push_back(restored ? removed_K_[rm] : 0.f);
+            if (restored)
+                state.from_removed(rm);
+            else
+                state.zero();
+            is_new.push_back(restored ? 0 : 1);
+        }, false);
+        // The transposed index stays stale and freed until the next backward that needs it
+        // (pattern()). The old per-block arrays and the prune record go before dK is allocated at
+        // the new size.
+        K = std::move(new_K);
+        opt_.apply(std::move(state));
+    } catch (...) {
+        dK.assign(static_cast<size_t>(nnz), 0.f);
+        throw;
+    }
     clear_removed();
     dK.assign(K.size(), 0.f);
     // New weights, drawn in position order: He bound of the row's new fan-in, or the pruned scale
@@ -251,6 +262,7 @@ int64_t Layer::grow_at(const uint64_t* pos, int64_t n, RegrowInit init, uint64_t
     for (int64_t i = 0; i < n; ++i) {
         MC_CHECK(fresh[i] < total, "position " << fresh[i] << " out of range [0, " << total << ")");
         MC_CHECK(i == 0 || fresh[i - 1] < fresh[i], "positions must be strictly increasing");
+        MC_CHECK(!pat_.contains(fresh[i]), "position " << fresh[i] << " is already active");
     }
     MC_CHECK(std::isfinite(pruned_bound) && pruned_bound >= 0, "pruned_bound must be >= 0");
     Rng rng(seed);

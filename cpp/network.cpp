@@ -89,6 +89,10 @@ void Network::gather(const float* X, const int64_t* y, int64_t N, const int64_t*
     yb_.resize(static_cast<size_t>(std::max<int64_t>(static_cast<int64_t>(yb_.size()), B)));
     gather_rows(y, N, rows, B, n_classes(), yb_.data());
     rows_to_panel(X, d, rows, B, x0_.data(), ld, num_threads);
+    // The transposed index of every layer whose input gradient is needed, before the workspace
+    // grows: a rebuild after a pattern change then never has its scratch on top of the backward's.
+    for (size_t l = 1; l < layers.size(); ++l)
+        if (!layers[l]->uses_dense()) layers[l]->ensure_transposed();
     for (size_t l = 0; l < layers.size(); ++l) work_[l].ensure(*layers[l], B);
 }
 
@@ -431,6 +435,8 @@ void Network::release_workspace() {
     free_vector(hit_);
     free_vector(tb_);
 }
+
+void Network::release_scratch() { scratch_ = BackwardScratch{}; }
 
 int64_t Network::workspace_bytes() const {
     int64_t n = held_bytes(x0_) + held_bytes(yb_) + held_bytes(dlogits_) + held_bytes(sample_loss_) +

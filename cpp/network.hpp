@@ -96,6 +96,12 @@ public:
     /// input and the loss buffers); the next training call allocates it again. Results do not change.
     void release_workspace();
 
+    /// Frees the shared backward scratch only (the input-gradient panel, the transposed-weight copy
+    /// or GEMM packing buffer, the cursors: nothing in it outlives one backward), keeping the
+    /// activation panels; the next training call allocates it again. MotifMLP.evolve calls it, so
+    /// an evolution step's own scratch does not come on top of it. Results do not change.
+    void release_scratch();
+
     /// Bytes held by the training workspace's panels and per-batch buffers (capacity, not size).
     int64_t workspace_bytes() const;
 
