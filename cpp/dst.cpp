@@ -7,6 +7,7 @@
 #include <functional>
 #include <utility>
 
+#include "float_mode.hpp"
 #include "kernels.hpp"
 #include "layer.hpp"
 #include "parallel.hpp"
@@ -152,11 +153,17 @@ std::vector<uint8_t> Layer::smallest_blocks(int64_t k) const {
     // equal values): one counting pass over K for the high 16 bits, one for the low 16 bits within
     // the bucket that holds the k-th smallest. No copy of the magnitudes (the nth_element selection
     // this replaces copied them: 160 MB on a 40M-block layer).
+    // In the engine's flush mode (float_mode.hpp) a comparison reads a subnormal as 0, and so
+    // does the key: the order is that of the comparisons |K[p]| < t of the selection it replaced.
+    const bool flush = FlushSubnormals::kBits != 0 &&
+                       (FlushSubnormals::read() & FlushSubnormals::kBits) == FlushSubnormals::kBits;
+    const uint32_t smallest_normal = flush ? 0x00800000u : 0u;
     const float* Kp = K.data();
-    auto key = [Kp](int64_t p) {
+    auto key = [Kp, smallest_normal](int64_t p) {
         uint32_t u;
         std::memcpy(&u, Kp + p, sizeof u);
-        return u & 0x7fffffffu;   // |K[p]|
+        u &= 0x7fffffffu;   // |K[p]|
+        return u < smallest_normal ? 0u : u;
     };
     std::vector<int64_t> count(size_t(1) << 16, 0);
     for (int64_t p = 0; p < nnz; ++p) ++count[key(p) >> 16];
