@@ -216,7 +216,7 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
     }
     kt.sddmm(G_out, pat_.indptr().data(), pat_.indices().data(), dU, w.S_ptr, dK.data(), B, ld, sc.cursor.data(), nt);
     if (need_dS) {
-        pat_.reindex();   // built lazily: stale after a pattern change (see pattern())
+        pat_.reindex(nt);   // built lazily: stale after a pattern change (see pattern())
         // Weights in transposed order (a gather; the pattern is fixed between evolution steps).
         const int64_t nnz = n_blocks();
         float* Kt = sc.buf.data();

@@ -148,8 +148,9 @@ public:
     /// (an evaluation, a checkpoint) no layer does. The index is a function of the pattern alone,
     /// so when it is built never changes a result.
     const BlockPattern& pattern() const { return pat_; }
-    /// Builds the transposed index if it is stale (pattern().t_rows() etc. are then readable).
-    void ensure_transposed() { pat_.reindex(); }
+    /// Builds the transposed index if it is stale (pattern().t_rows() etc. are then readable), on up
+    /// to num_threads threads.
+    void ensure_transposed(int num_threads = 1) { pat_.reindex(num_threads); }
     int64_t n_blocks() const { return pat_.n_blocks(); }
 
     /// Dense path (docs/engine.md): when every block is active, |P| = G_out * G_in and, the

@@ -133,15 +133,16 @@ public:
     void merge(const std::vector<uint64_t>& fresh, Visit visit, bool reindex = true);
     /// Builds the transposed index if it is stale (a change with reindex = false, or a pattern
     /// constructed with index = false); the pattern and its version are unchanged.
-    void reindex() {
-        if (t_stale_) rebuild_transpose();
+    /// Runs on up to num_threads threads; the index does not depend on their number.
+    void reindex(int num_threads = 1) {
+        if (t_stale_) rebuild_transpose(num_threads);
     }
     /// Frees the transposed index (8 bytes per block; it is stale until reindex()). The
     /// pattern and its version are unchanged.
     void drop_transposed() { drop_transpose(); }
 
 private:
-    void rebuild_transpose();
+    void rebuild_transpose(int num_threads = 1);
     /// Marks the transposed index stale and frees it (t_rows_ and t_pos_, 8 bytes per block, and
     /// t_indptr_, 8 bytes per input group): a stale index is never read, and rebuild_transpose
     /// sizes it anew.

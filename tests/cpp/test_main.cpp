@@ -75,8 +75,8 @@ void test_er_pattern_and_transpose() {
 
 // The transposed index against an independent construction: entry positions stably sorted by
 // column (so row order within a column), rows read off indptr, column starts from counts.
-void expect_transpose_matches_stable_sort(Layer& l) {
-    l.ensure_transposed();
+void expect_transpose_matches_stable_sort(Layer& l, int threads = 1) {
+    l.ensure_transposed(threads);
     const int64_t nnz = l.n_blocks();
     std::vector<int64_t> order(nnz), row_of(nnz);
     for (int64_t p = 0; p < nnz; ++p) order[p] = p;
@@ -111,6 +111,14 @@ void test_transpose_matches_stable_sort() {
     expect_transpose_matches_stable_sort(l);
     l.grow_random(l.n_blocks() / 4, 3, motifcore::RegrowInit::Zero);
     expect_transpose_matches_stable_sort(l);
+    // Large enough (>= 2^16 blocks) for the parallel rebuild: row ranges in pass 1, buckets in pass 2.
+    for (int threads : {2, 3}) {
+        Layer big(config(4000, 3001, 1, 1, 0.01, 17));
+        EXPECT(big.n_blocks() >= (int64_t(1) << 16));
+        expect_transpose_matches_stable_sort(big, threads);
+        big.prune_smallest(big.n_blocks() / 3);
+        expect_transpose_matches_stable_sort(big, threads);
+    }
 }
 
 void test_forward_matches_dense() {
