@@ -177,7 +177,13 @@ void bind_geometry(LayerClass& cls) {
                       "True); False forces the sparse kernels.")
         .def_property_readonly("uses_dense", [](const Layer& l) { return locked(l, [&] { return l.uses_dense(); }); },
                                "Whether forward and backward take the dense path now (dense_path and every "
-                               "block active).");
+                               "block active).")
+        .def_property_readonly("transposed_index_held", [](const Layer& l) {
+                                   return locked(l, [&] { return l.pattern().transposed_current(); });
+                               },
+                               "Whether the transposed block index (8 bytes per block) is built now: it is "
+                               "built by the first backward that needs the input gradient and freed by every "
+                               "pattern change.");
 }
 
 // Pattern, parameters, gradients and optimizer state: copies, checked replacement, and the

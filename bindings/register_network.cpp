@@ -155,6 +155,9 @@ void register_network(py::module_& m) {
             }, py::arg("budget"), "Largest chunk whose inference panels fit in budget bytes (at least 1).")
         .def("release_workspace", [](Network& n) { locked(n, [&] { n.release_workspace(); }); },
              "Free the training workspace; the next training call allocates it again.")
+        .def("release_scratch", [](Network& n) { locked(n, [&] { n.release_scratch(); }); },
+             "Free the shared backward scratch (input-gradient panel, transposed weights, cursors) only; "
+             "the next training call allocates it again.")
         .def_property_readonly("workspace_bytes", [](const Network& n) {
                 return locked(n, [&] { return n.workspace_bytes(); });
             }, "Bytes held by the training workspace.");

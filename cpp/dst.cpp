@@ -7,6 +7,7 @@
 #include <functional>
 #include <utility>
 
+#include "float_mode.hpp"
 #include "kernels.hpp"
 #include "layer.hpp"
 #include "parallel.hpp"
@@ -108,9 +109,10 @@ void Layer::clear_removed() {
     opt_.forget_removed();
 }
 
-int64_t Layer::keep_where(const uint8_t* keep, bool reindex) {
+int64_t Layer::keep_where(const uint8_t* keep) {
     const int64_t nnz = n_blocks();
     clear_removed();
+    pat_.drop_transposed();   // stale after the compaction anyway: freed before the record is taken
     int64_t n_removed = 0;
     for (int64_t p = 0; p < nnz; ++p) n_removed += keep[p] == 0;
     removed_pos_.reserve(static_cast<size_t>(n_removed));   // exact: no growth by doubling
@@ -133,8 +135,9 @@ int64_t Layer::keep_where(const uint8_t* keep, bool reindex) {
         }
     }
     opt_.compact(keep, n_removed);
-    pat_.compact(keep, reindex);
+    pat_.compact(keep, false);   // the transposed index: at the next backward that needs it
     K.resize(q);
+    std::vector<float>().swap(dK);   // zeroed at the new size, not kept at the old capacity
     dK.assign(q, 0.f);
     return nnz - q;
 }
@@ -145,22 +148,42 @@ std::vector<uint8_t> Layer::smallest_blocks(int64_t k) const {
     std::vector<uint8_t> mark(nnz, 0);
     if (k == 0) return mark;
     // The k smallest under the order (|K|, index): t = the k-th smallest |K|, then every block below
-    // t and, in index order, as many at t as are still missing. A selection over 4-byte magnitudes
-    // instead of (|K|, index) pairs: a quarter of the memory (160 MB on a 40M-block layer), faster.
-    float t;
-    {
-        std::vector<float> mag(static_cast<size_t>(nnz));
-        for (int64_t p = 0; p < nnz; ++p) mag[p] = std::fabs(K[p]);
-        std::nth_element(mag.begin(), mag.begin() + (k - 1), mag.end());
-        t = mag[k - 1];
-    }
-    int64_t at_t = k;
-    for (int64_t p = 0; p < nnz; ++p) at_t -= std::fabs(K[p]) < t;
+    // t and, in index order, as many at t as are still missing. t comes from a radix selection on
+    // the bit patterns of |K| (for floats >= 0 they order as the values, and equal patterns are
+    // equal values): one counting pass over K for the high 16 bits, one for the low 16 bits within
+    // the bucket that holds the k-th smallest. No copy of the magnitudes (the nth_element selection
+    // this replaces copied them: 160 MB on a 40M-block layer).
+    // In the engine's flush mode (float_mode.hpp) a comparison reads a subnormal as 0, and so
+    // does the key: the order is that of the comparisons |K[p]| < t of the selection it replaced.
+    const bool flush = FlushSubnormals::kBits != 0 &&
+                       (FlushSubnormals::read() & FlushSubnormals::kBits) == FlushSubnormals::kBits;
+    const uint32_t smallest_normal = flush ? 0x00800000u : 0u;
+    const float* Kp = K.data();
+    auto key = [Kp, smallest_normal](int64_t p) {
+        uint32_t u;
+        std::memcpy(&u, Kp + p, sizeof u);
+        u &= 0x7fffffffu;   // |K[p]|
+        return u < smallest_normal ? 0u : u;
+    };
+    std::vector<int64_t> count(size_t(1) << 16, 0);
+    for (int64_t p = 0; p < nnz; ++p) ++count[key(p) >> 16];
+    int64_t below = 0;   // blocks whose |K| is below the bucket (then below t)
+    uint32_t hi = 0;
+    while (below + count[hi] < k) below += count[hi++];
+    std::fill(count.begin(), count.end(), 0);
     for (int64_t p = 0; p < nnz; ++p) {
-        const float a = std::fabs(K[p]);
-        if (a < t) {
+        const uint32_t u = key(p);
+        if ((u >> 16) == hi) ++count[u & 0xffffu];
+    }
+    uint32_t lo = 0;
+    while (below + count[lo] < k) below += count[lo++];
+    const uint32_t t = (hi << 16) | lo;
+    int64_t at_t = k - below;   // blocks at t still to mark, in index order
+    for (int64_t p = 0; p < nnz; ++p) {
+        const uint32_t u = key(p);
+        if (u < t) {
             mark[p] = 1;
-        } else if (a == t && at_t > 0) {
+        } else if (u == t && at_t > 0) {
             mark[p] = 1;
             --at_t;
         }
@@ -168,10 +191,11 @@ std::vector<uint8_t> Layer::smallest_blocks(int64_t k) const {
     return mark;
 }
 
-int64_t Layer::prune_smallest(int64_t k, bool reindex) {
+int64_t Layer::prune_smallest(int64_t k) {
+    pat_.drop_transposed();   // before the selection's scratch (keep_where would free it anyway)
     std::vector<uint8_t> keep = smallest_blocks(k);
     for (auto& v : keep) v = !v;
-    return keep_where(keep.data(), reindex);
+    return keep_where(keep.data());
 }
 
 int64_t Layer::prune_below(float H, int64_t keep_min) {
@@ -193,38 +217,46 @@ int64_t Layer::prune_below(float H, int64_t keep_min) {
 int64_t Layer::grow_sorted(const std::vector<uint64_t>& fresh, RegrowInit init, Rng& rng, float pruned_bound) {
     const int64_t nnz = n_blocks();
     const int64_t n = static_cast<int64_t>(fresh.size());
-    std::vector<float> new_K;
-    std::vector<char> is_new;
-    new_K.reserve(nnz + n);
-    OptimizerState::Remap state = opt_.remap(static_cast<size_t>(nnz + n));
-    is_new.reserve(nnz + n);
-    size_t rm = 0;
-    // The per-block values follow the merge entry by entry; a position removed by the last prune
-    // comes back with its old state.
-    pat_.merge(fresh, [&](int64_t p, size_t f) {
-        if (p >= 0) {
-            new_K.push_back(K[p]);
-            state.from_old(p);
-            is_new.push_back(0);
-            return;
-        }
-        while (rm < removed_pos_.size() && removed_pos_[rm] < fresh[f]) ++rm;
-        const bool restored = rm < removed_pos_.size() && removed_pos_[rm] == fresh[f];
-        new_K.push_back(restored ? removed_K_[rm] : 0.f);
-        if (restored)
-            state.from_removed(rm);
-        else
-            state.zero();
-        is_new.push_back(restored ? 0 : 1);
-    }, false);
-    // The old per-block arrays and the prune record go before the transposed index is rebuilt, so
-    // the rebuild's scratch never coexists with two copies of K and the momentum (the peak of an
-    // evolution step). dK is zeroed anyway: freed, then allocated at the new size.
-    K = std::move(new_K);
-    opt_.apply(std::move(state));
+    // dK is zeroed at the new size below: freed first, so it is not held beside two copies of K
+    // and the momentum while the merge builds the new ones (the peak of an evolution step). The
+    // callers rule out active positions first; should the merge still throw (or an allocation
+    // fail), the layer keeps its pattern and values and a zero gradient.
     std::vector<float>().swap(dK);
+    std::vector<char> is_new;
+    try {
+        std::vector<float> new_K;
+        new_K.reserve(nnz + n);
+        OptimizerState::Remap state = opt_.remap(static_cast<size_t>(nnz + n));
+        is_new.reserve(nnz + n);
+        size_t rm = 0;
+        // The per-block values follow the merge entry by entry; a position removed by the last
+        // prune comes back with its old state.
+        pat_.merge(fresh, [&](int64_t p, size_t f) {
+            if (p >= 0) {
+                new_K.push_back(K[p]);
+                state.from_old(p);
+                is_new.push_back(0);
+                return;
+            }
+            while (rm < removed_pos_.size() && removed_pos_[rm] < fresh[f]) ++rm;
+            const bool restored = rm < removed_pos_.size() && removed_pos_[rm] == fresh[f];
+            new_K.push_back(restored ? removed_K_[rm] : 0.f);
+            if (restored)
+                state.from_removed(rm);
+            else
+                state.zero();
+            is_new.push_back(restored ? 0 : 1);
+        }, false);
+        // The transposed index stays stale and freed until the next backward that needs it
+        // (pattern()). The old per-block arrays and the prune record go before dK is allocated at
+        // the new size.
+        K = std::move(new_K);
+        opt_.apply(std::move(state));
+    } catch (...) {
+        dK.assign(static_cast<size_t>(nnz), 0.f);
+        throw;
+    }
     clear_removed();
-    pat_.reindex();
     dK.assign(K.size(), 0.f);
     // New weights, drawn in position order: He bound of the row's new fan-in, or the pruned scale
     // (uniform in [-bound, bound]); Normal: N(0, sigma^2) with sigma = He bound / sqrt(3), the
@@ -251,6 +283,7 @@ int64_t Layer::grow_at(const uint64_t* pos, int64_t n, RegrowInit init, uint64_t
     for (int64_t i = 0; i < n; ++i) {
         MC_CHECK(fresh[i] < total, "position " << fresh[i] << " out of range [0, " << total << ")");
         MC_CHECK(i == 0 || fresh[i - 1] < fresh[i], "positions must be strictly increasing");
+        MC_CHECK(!pat_.contains(fresh[i]), "position " << fresh[i] << " is already active");
     }
     MC_CHECK(std::isfinite(pruned_bound) && pruned_bound >= 0, "pruned_bound must be >= 0");
     Rng rng(seed);
@@ -263,12 +296,26 @@ int64_t Layer::grow_random(int64_t n, uint64_t seed, RegrowInit init, float prun
     const uint64_t taken_n = static_cast<uint64_t>(n_blocks()) + removed_pos_.size();
     const int64_t m = std::min<int64_t>(n, static_cast<int64_t>(total - taken_n));
     Rng rng(seed);
-    // sample_positions asks in increasing order within a round: a cursor walks the removal list
-    // (a binary search only when a new round starts below it).
+    // sample_positions asks in increasing order within a round: cursors walk the pattern (a
+    // row's columns from where the last question left them; a binary search per question cost a
+    // fifth of an evolution step at 40 M blocks) and the removal list (a binary search only when a
+    // new round starts below it). The answers are those of pat_.contains.
     const auto& removed = removed_pos_;
+    const auto& indptr = pat_.indptr();
+    const auto& indices = pat_.indices();
+    const uint64_t g_in = static_cast<uint64_t>(G_in);
+    int64_t row = -1, at = 0;   // the pattern cursor: row and CSR position
     size_t cur = 0;
     auto taken = [&](uint64_t pos) {
-        if (pat_.contains(pos)) return true;
+        const auto r = static_cast<int64_t>(pos / g_in);
+        const auto c = static_cast<int32_t>(pos % g_in);
+        if (r != row || (at > indptr[r] && indices[at - 1] >= c)) {   // another row, or behind the cursor
+            row = r;
+            at = indptr[r];
+        }
+        const int64_t end = indptr[r + 1];
+        while (at < end && indices[at] < c) ++at;
+        if (at < end && indices[at] == c) return true;
         if (cur > 0 && removed[cur - 1] >= pos)
             cur = static_cast<size_t>(std::lower_bound(removed.begin(), removed.end(), pos) - removed.begin());
         while (cur < removed.size() && removed[cur] < pos) ++cur;

@@ -16,18 +16,14 @@ PruneStats Layer::prune_regrow(double zeta, uint64_t seed, RegrowInit init) {
     if (k <= 0) return stats;
 
     // The k smallest |K|, ties broken by position so the choice is deterministic (dst.cpp). The
-    // transposed index is rebuilt once, by the growth (a rebuild costs about a third of a step).
-    prune_smallest(k, false);
+    // transposed index is not rebuilt here: the next backward that needs it builds it (pattern()),
+    // so an evaluation or a checkpoint between this step and the next training step goes without.
+    prune_smallest(k);
     for (float v : removed_K_) stats.threshold = std::max(stats.threshold, std::fabs(v));
     stats.removed = k;
 
     // New positions among those inactive before this step (the pruned ones are excluded).
-    try {
-        grow_random(k, seed, init, stats.threshold);
-    } catch (...) {
-        pat_.reindex();   // leave a consistent layer
-        throw;
-    }
+    grow_random(k, seed, init, stats.threshold);
     return stats;
 }
 

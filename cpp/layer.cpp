@@ -76,7 +76,7 @@ Layer::Layer(const LayerConfig& cfg)
     Rng rng(cfg.seed);
     const uint64_t total = static_cast<uint64_t>(G_in) * static_cast<uint64_t>(G_out);
     const auto pos = sample_positions(total, static_cast<uint64_t>(nb), 0, rng, [](uint64_t) { return false; });
-    pat_ = BlockPattern(G_out, G_in, pos);
+    pat_ = BlockPattern(G_out, G_in, pos, false);   // the transposed index: at the first backward that needs it
     K.assign(pos.size(), 0.f);
     dK.assign(pos.size(), 0.f);
     const int64_t nbias = bias_mode == BiasMode::Neuron ? n_out : G_out;
@@ -128,7 +128,7 @@ void Layer::set_state(std::vector<int64_t> new_indptr, std::vector<int32_t> new_
     for (const auto* v : {&new_K, &new_b})
         for (float x : *v) MC_CHECK(std::isfinite(x), "layer state holds a NaN or infinite value");
     state.check_values();
-    pat_.assign(std::move(new_indptr), std::move(new_indices));
+    pat_.assign(std::move(new_indptr), std::move(new_indices), false);
     K = std::move(new_K);
     b = std::move(new_b);
     opt_ = std::move(state);
@@ -152,28 +152,30 @@ void Layer::set_bias(std::vector<float> v) {
 }
 
 void LayerWork::ensure(const Layer& layer, int64_t batch) {
-    const size_t n_kt = layer.uses_dense() ? 0 : static_cast<size_t>(layer.n_blocks());  // dense: no transposed copy
-    if (batch <= B && Kt.size() == n_kt && Ap) return;
+    const bool sparse = !layer.uses_dense();   // dense: no transposed copy, no cursors
+    BackwardScratch& sc = scratch();
+    const int64_t ld_need = panel_ld(std::max(B, batch));
+    const auto need_dS = static_cast<size_t>(layer.G_in * ld_need);
+    const auto need_buf = static_cast<size_t>(sparse ? layer.n_blocks() : 0);
+    const auto need_cursor = static_cast<size_t>(sparse ? layer.G_out : 0);
+    if (batch <= B && Ap && sc.dS.size() >= need_dS && sc.buf.size() >= need_buf && sc.cursor.size() >= need_cursor)
+        return;
     B = std::max(B, batch);
     const int64_t ld = panel_ld(B);
-    const bool shared = share_out && layer.m_out == 1;
+    const bool shared_out = share_out && layer.m_out == 1;
     if (layer.m_in > 1) S.resize(static_cast<size_t>(layer.G_in * ld));
     A.resize(static_cast<size_t>(layer.n_out * ld));
-    if (!shared) {
+    if (!shared_out) {
         U.resize(static_cast<size_t>(layer.G_out * ld));
         dU.resize(static_cast<size_t>(layer.G_out * ld));
     }
-    dS.resize(static_cast<size_t>(layer.G_in * ld));
-    if (n_kt == 0) {
-        std::vector<float>().swap(Kt);
-        std::vector<int64_t>().swap(cursor);
-    } else {
-        Kt.resize(n_kt);
-        cursor.resize(static_cast<size_t>(layer.G_out));
-    }
+    // The scratch only grows: shared by several layers, it holds the largest of their needs.
+    if (sc.dS.size() < need_dS) sc.dS.resize(need_dS);
+    if (sc.buf.size() < need_buf) sc.buf.resize(need_buf);
+    if (sc.cursor.size() < need_cursor) sc.cursor.resize(need_cursor);
     Ap = A.data();
-    Up = shared ? Ap : U.data();
-    dUp = shared ? Ap : dU.data();
+    Up = shared_out ? Ap : U.data();
+    dUp = shared_out ? Ap : dU.data();
 }
 
 void Layer::forward(const float* in, int64_t B, LayerWork& w, int nt) const {
@@ -190,7 +192,7 @@ void Layer::forward(const float* in, int64_t B, LayerWork& w, int nt) const {
         w.S_ptr = w.S.data();
     }
     if (uses_dense())  // U = K S with K the row-major G_out x G_in block matrix
-        dense_gemm(kt, G_out, B, G_in, K.data(), G_in, 1, w.S_ptr, ld, 1, w.Up, ld, w.G, nt);
+        dense_gemm(kt, G_out, B, G_in, K.data(), G_in, 1, w.S_ptr, ld, 1, w.Up, ld, w.scratch().buf, nt);
     else
         kt.spmm(G_out, pat_.indptr().data(), pat_.indices().data(), K.data(), w.S_ptr, w.Up, B, ld, nt);
     kt.expand_bias_act(n_out, m_out, w.Up, b.data(), bias_mode == BiasMode::Neuron,
@@ -205,22 +207,25 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
     float* dbp = db_out ? db_out : db.data();
     kt.group_backward(G_out, m_out, n_out, grad, grad_group, w.Ap, activation == Activation::ReLU,
                              relu_scale, bias_mode == BiasMode::Neuron, w.dUp, dbp, B, ld, nt);
+    // `grad` is dead from here on: dS may overwrite it (a network's shared scratch).
     const float* dU = w.dUp;
+    BackwardScratch& sc = w.scratch();
     if (uses_dense()) {
         // dK = dU S^T (G_out x G_in, row-major like K) and dS = K^T dU.
-        dense_gemm(kt, G_out, G_in, B, dU, ld, 1, w.S_ptr, 1, ld, dKp, G_in, w.G, nt);
-        if (need_dS) dense_gemm(kt, G_in, B, G_out, K.data(), 1, G_in, dU, ld, 1, w.dS.data(), ld, w.G, nt);
+        dense_gemm(kt, G_out, G_in, B, dU, ld, 1, w.S_ptr, 1, ld, dKp, G_in, sc.buf, nt);
+        if (need_dS) dense_gemm(kt, G_in, B, G_out, K.data(), 1, G_in, dU, ld, 1, sc.dS.data(), ld, sc.buf, nt);
         return;
     }
-    kt.sddmm(G_out, pat_.indptr().data(), pat_.indices().data(), dU, w.S_ptr, dKp, B, ld, w.cursor.data(), nt);
+    kt.sddmm(G_out, pat_.indptr().data(), pat_.indices().data(), dU, w.S_ptr, dKp, B, ld, sc.cursor.data(), nt);
     if (need_dS) {
+        pat_.reindex(nt);   // built lazily: stale after a pattern change (see pattern())
         // Weights in transposed order (a gather; the pattern is fixed between evolution steps).
         const int64_t nnz = n_blocks();
-        float* Kt = w.Kt.data();
+        float* Kt = sc.buf.data();
         const float* Kp = K.data();
         const int32_t* pos = pat_.t_pos().data();
         parallel_for(nnz, grain_for(1), threads_for(nnz, nt), [&](int64_t q) { Kt[q] = Kp[pos[q]]; });
-        kt.spmm(G_in, pat_.t_indptr().data(), pat_.t_rows().data(), Kt, dU, w.dS.data(), B, ld, nt);
+        kt.spmm(G_in, pat_.t_indptr().data(), pat_.t_rows().data(), Kt, dU, sc.dS.data(), B, ld, nt);
     }
 }
 
@@ -254,7 +259,7 @@ void Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, 
     if (m_in == 1) own_.S_ptr = x_fm_.data();
     backward(g_fm_.data(), 1, 1.f, B, own_, grad_in != nullptr, nt, dK_out, db_out);
     have_grad_ = true;
-    if (grad_in) panel_to_rows(own_.dS.data(), ld, n_in, m_in, B, grad_in, nt);
+    if (grad_in) panel_to_rows(own_.own.dS.data(), ld, n_in, m_in, B, grad_in, nt);
 }
 
 void Layer::to_dense(float* out) const {

@@ -46,6 +46,18 @@ struct LayerConfig {
     int64_t input_copies = 1;
 };
 
+/// Backward scratch: buffers whose contents live only within one layer's backward (or, for dS,
+/// from one layer's backward to the next one down, which reads it as its upstream gradient before
+/// it writes its own). A network shares one among all its layers (sized for the largest), so it
+/// holds one input-gradient panel and one transposed-weight copy instead of one per layer.
+struct BackwardScratch {
+    PanelVector dS;      ///< [G_in, ld] gradient w.r.t. the group sums of the layer's input
+    /// Weights in transposed order [|P|] (sparse path; regathered by every backward), or the
+    /// packing buffer of the dense path's GEMMs: never both at once.
+    PanelVector buf;
+    std::vector<int64_t> cursor;  ///< [G_out] SDDMM row cursors (sparse path)
+};
+
 /// Scratch buffers of one layer for a batch; feature-major panels [rows, B]. Reused across steps.
 struct LayerWork {
     int64_t B = 0;              ///< batch size the buffers currently hold
@@ -54,10 +66,10 @@ struct LayerWork {
     PanelVector U;       ///< [G_out, B] block products
     PanelVector A;       ///< [n_out, B] activations (after dropout in training)
     PanelVector dU;      ///< [G_out, B] group sums of dL/dz
-    PanelVector dS;      ///< [G_in, B] gradient w.r.t. the group sums of the input
-    std::vector<float> Kt;      ///< [|P|] weights in transposed order (sparse path only; empty on the dense path)
-    std::vector<int64_t> cursor;  ///< [G_out] SDDMM row cursors (sparse path only; empty on the dense path)
-    PanelVector G;       ///< packed right operand of the dense path's GEMMs (sized on first use)
+    BackwardScratch own;                ///< the backward scratch, unless `shared` is set
+    BackwardScratch* shared = nullptr;  ///< a scratch shared with other layers (the network's), or null
+    BackwardScratch& scratch() { return shared ? *shared : own; }
+    const BackwardScratch& scratch() const { return shared ? *shared : own; }
     /// When true and m_out == 1, U, A and dU share one buffer (U is turned into A in place by the
     /// forward, A into dU by the backward): a third of the activation memory of a training step.
     /// The network sets it; the row-major convenience API keeps A intact after backward.
@@ -65,7 +77,8 @@ struct LayerWork {
     float* Up = nullptr;   ///< U panel (A's storage when shared)
     float* Ap = nullptr;   ///< A panel
     float* dUp = nullptr;  ///< dU panel (A's storage when shared)
-    /// Grows (never shrinks) the buffers to hold a batch of B samples for `layer`.
+    /// Grows (never shrinks) the buffers, the scratch's included, to hold a batch of B samples for
+    /// `layer` (the transposed-weight copy and the cursors only on the sparse path).
     void ensure(const class Layer& layer, int64_t B);
 };
 
@@ -127,7 +140,17 @@ public:
     /// The block pattern (CSR over output groups, columns sorted and distinct, and its transposed
     /// index). Read-only from outside: it changes only through the layer's own methods (set_state,
     /// prune/grow, SET), which keep K and the optimizer state aligned with it.
+    ///
+    /// The transposed index (8 bytes per block) is built lazily: only the input gradient of the
+    /// sparse path reads it, so construction, set_state and every pattern change leave it stale and
+    /// freed, and the first backward that needs it builds it (ensure_transposed). A network's first
+    /// layer and a dense layer never hold one, and between an evolution step and the next backward
+    /// (an evaluation, a checkpoint) no layer does. The index is a function of the pattern alone,
+    /// so when it is built never changes a result.
     const BlockPattern& pattern() const { return pat_; }
+    /// Builds the transposed index if it is stale (pattern().t_rows() etc. are then readable), on up
+    /// to num_threads threads.
+    void ensure_transposed(int num_threads = 1) { pat_.reindex(num_threads); }
     int64_t n_blocks() const { return pat_.n_blocks(); }
 
     /// Dense path (docs/engine.md): when every block is active, |P| = G_out * G_in and, the
@@ -170,9 +193,7 @@ public:
     // old values, and grow_random never draws one. Any other pattern change clears the record.
 
     /// Generic compaction: keeps block p iff keep[p] != 0 (|P| entries). Returns blocks removed.
-    /// reindex = false leaves the transposed index stale, for a caller that grows right after
-    /// (growth rebuilds it; a backward before that would be wrong).
-    int64_t keep_where(const uint8_t* keep, bool reindex = true);
+    int64_t keep_where(const uint8_t* keep);
     /// Forgets the record of the last prune, so the next grow_at starts every position fresh.
     void clear_removed();
     /// Flat positions removed by the last prune (increasing), and their weights K.
@@ -181,7 +202,7 @@ public:
     /// 1 for the k active blocks of smallest |K| (ties: lower position first), 0 elsewhere.
     std::vector<uint8_t> smallest_blocks(int64_t k) const;
     /// Removes the k blocks of smallest |K| (ties broken by position). Returns k.
-    int64_t prune_smallest(int64_t k, bool reindex = true);
+    int64_t prune_smallest(int64_t k);
     /// Removes the blocks with |K| < H, but keeps at least keep_min blocks (the largest |K|,
     /// ties to the lower position). Returns the number removed.
     int64_t prune_below(float H, int64_t keep_min = 1);
@@ -243,7 +264,10 @@ public:
     /// ld = panel_ld(B) as for every panel
     /// (grad_group > 1 lets the next layer pass its un-expanded dS). For ReLU the local derivative
     /// is `relu_scale` where A > 0 and 0 elsewhere (relu_scale = 1/(1-p) undoes inverted dropout).
-    /// Fills dK, db and w.dU; fills w.dS (gradient w.r.t. the input group sums) if need_dS.
+    /// Fills dK, db and w.dU; fills w.scratch().dS (gradient w.r.t. the input group sums) if
+    /// need_dS. `grad` may be w.scratch().dS itself (a network's shared scratch): it is read in
+    /// full before dS is written. The sparse path's input gradient builds the transposed index
+    /// first if a pattern change left it stale (ensure_transposed).
     /// dK_out [|P|] / db_out [n_bias], when given, receive the gradients instead of the layer's own
     /// dK / db (which then keep their previous values): the same kernels, the same values.
     void backward(const float* grad, int64_t grad_group, float relu_scale, int64_t B, LayerWork& w,

@@ -47,7 +47,10 @@ Network::Network(std::vector<std::shared_ptr<Layer>> ls, int nt) : layers(std::m
                           << " has " << layers[l - 1]->n_out << " outputs");
     MC_CHECK(layers.back()->n_out >= 2, "the output layer needs at least 2 classes");
     work_.resize(layers.size());
-    for (auto& w : work_) w.share_out = true;
+    for (auto& w : work_) {
+        w.share_out = true;
+        w.shared = &scratch_;
+    }
 }
 
 namespace {
@@ -86,6 +89,10 @@ void Network::gather(const float* X, const int64_t* y, int64_t N, const int64_t*
     yb_.resize(static_cast<size_t>(std::max<int64_t>(static_cast<int64_t>(yb_.size()), B)));
     gather_rows(y, N, rows, B, n_classes(), yb_.data());
     rows_to_panel(X, d, rows, B, x0_.data(), ld, num_threads);
+    // The transposed index of every layer whose input gradient is needed, before the workspace
+    // grows: a rebuild after a pattern change then never has its scratch on top of the backward's.
+    for (size_t l = 1; l < layers.size(); ++l)
+        if (!layers[l]->uses_dense()) layers[l]->ensure_transposed(num_threads);
     for (size_t l = 0; l < layers.size(); ++l) work_[l].ensure(*layers[l], B);
 }
 
@@ -210,7 +217,9 @@ void Network::backward_all(int64_t B, float dropout, const std::function<void(si
     layers[L - 1]->backward(dlogits_.data(), 1, 1.f, B, work_[L - 1], L > 1, num_threads);
     if (after) after(L - 1);
     for (size_t l = L - 1; l-- > 0;) {
-        layers[l]->backward(work_[l + 1].dS.data(), layers[l + 1]->m_in, scale, B, work_[l], l > 0, num_threads);
+        // The upstream gradient is layer l + 1's dS, in the shared scratch that layer l's own dS
+        // then overwrites (Layer::backward reads it in full first).
+        layers[l]->backward(scratch_.dS.data(), layers[l + 1]->m_in, scale, B, work_[l], l > 0, num_threads);
         if (after) after(l);
     }
 }
@@ -416,7 +425,9 @@ void Network::release_workspace() {
     for (auto& w : work_) {
         w = LayerWork{};
         w.share_out = true;
+        w.shared = &scratch_;
     }
+    scratch_ = BackwardScratch{};
     free_vector(x0_);
     free_vector(yb_);
     free_vector(dlogits_);
@@ -425,11 +436,13 @@ void Network::release_workspace() {
     free_vector(tb_);
 }
 
+void Network::release_scratch() { scratch_ = BackwardScratch{}; }
+
 int64_t Network::workspace_bytes() const {
     int64_t n = held_bytes(x0_) + held_bytes(yb_) + held_bytes(dlogits_) + held_bytes(sample_loss_) +
                 held_bytes(hit_) + held_bytes(tb_);
-    for (const auto& w : work_) n += held_bytes(w.S) + held_bytes(w.U) + held_bytes(w.A) + held_bytes(w.dU) + held_bytes(w.dS) +
-                                  held_bytes(w.G) + held_bytes(w.Kt) + held_bytes(w.cursor);
+    for (const auto& w : work_) n += held_bytes(w.S) + held_bytes(w.U) + held_bytes(w.A) + held_bytes(w.dU);
+    n += held_bytes(scratch_.dS) + held_bytes(scratch_.buf) + held_bytes(scratch_.cursor);   // the layers' own scratch stays empty
     return n;
 }
 

@@ -92,9 +92,15 @@ public:
     /// The largest chunk whose inference panels fit in `budget` bytes, at least 1.
     int64_t auto_chunk(int64_t budget) const;
 
-    /// Frees the training workspace (every layer's panels, the batch input and the loss buffers);
-    /// the next training call allocates it again. Results do not change.
+    /// Frees the training workspace (every layer's panels, the shared backward scratch, the batch
+    /// input and the loss buffers); the next training call allocates it again. Results do not change.
     void release_workspace();
+
+    /// Frees the shared backward scratch only (the input-gradient panel, the transposed-weight copy
+    /// or GEMM packing buffer, the cursors: nothing in it outlives one backward), keeping the
+    /// activation panels; the next training call allocates it again. MotifMLP.evolve calls it, so
+    /// an evolution step's own scratch does not come on top of it. Results do not change.
+    void release_scratch();
 
     /// Bytes held by the training workspace's panels and per-batch buffers (capacity, not size).
     int64_t workspace_bytes() const;
@@ -128,6 +134,9 @@ private:
     const LossConfig* loss_ = nullptr;  // the loss of the running training call; nullptr = cross-entropy
     std::vector<float> tb_;             // [B, C] teacher logits of the batch
     std::vector<LayerWork> work_;
+    /// The backward scratch of every layer (LayerWork::shared): one input-gradient panel and one
+    /// transposed-weight copy or GEMM packing buffer, sized for the largest layer.
+    BackwardScratch scratch_;
     PanelVector x0_;       // [n_in, B] batch input, feature-major
     std::vector<int64_t> yb_;     // [B] labels of the batch
     PanelVector dlogits_;  // [C, B]

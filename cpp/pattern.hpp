@@ -69,10 +69,11 @@ std::vector<uint64_t> sample_positions(uint64_t total, uint64_t n, uint64_t n_ta
 /// The active blocks of a G_out x G_in block grid: CSR over output groups (the columns of each
 /// row strictly increasing) and the transposed index (CSC over input groups: for entry q in column
 /// order, its row t_rows[q] and its CSR position t_pos[q]). The data is private; the only ways to
-/// change it -- assign, compact, merge -- validate their input and rebuild the transposed index,
-/// and each bumps version(), so a caller can tell that a pattern it saw is gone. Values that live
-/// per block (weights, optimizer state) belong to the owner, which the mutations tell where each
-/// entry went (compact: a keep mask; merge: a visitor called per entry of the new pattern).
+/// change it -- assign, compact, merge -- validate their input and rebuild the transposed index
+/// (or, with reindex = false, leave it stale and freed until reindex()), and each bumps
+/// version(), so a caller can tell that a pattern it saw is gone. Values that live per block
+/// (weights, optimizer state) belong to the owner, which the mutations tell where each entry went
+/// (compact: a keep mask; merge: a visitor called per entry of the new pattern).
 /// Most active blocks one pattern holds: the transposed index stores CSR positions as int32
 /// (4 bytes per block less than int64; 2^31 - 1 blocks would be 8 GB of weights alone).
 constexpr int64_t kMaxBlocks = 2147483647;
@@ -81,8 +82,9 @@ class BlockPattern {
 public:
     BlockPattern() = default;
     /// The pattern of the given strictly increasing positions r * G_in + c (not validated: the
-    /// caller drew them). Version 0.
-    BlockPattern(int64_t G_out, int64_t G_in, const std::vector<uint64_t>& sorted_positions);
+    /// caller drew them). Version 0. index = false leaves the transposed index unbuilt (stale,
+    /// its 8 bytes per block not allocated) until reindex().
+    BlockPattern(int64_t G_out, int64_t G_in, const std::vector<uint64_t>& sorted_positions, bool index = true);
 
     int64_t rows() const { return G_out_; }
     int64_t cols() const { return G_in_; }
@@ -92,7 +94,7 @@ public:
 
     const std::vector<int64_t>& indptr() const { return indptr_; }    ///< [G_out + 1]
     const std::vector<int32_t>& indices() const { return indices_; }  ///< [|P|] input group of each block
-    /// Transposed index; throws std::logic_error while a compact(reindex = false) left it stale.
+    /// Transposed index; throws std::logic_error while it is stale (reindex() builds it).
     const std::vector<int64_t>& t_indptr() const { check_transposed(); return t_indptr_; }  ///< [G_in + 1]
     const std::vector<int32_t>& t_rows() const { check_transposed(); return t_rows_; }      ///< [|P|]
     /// [|P|] CSR position of each transposed entry; int32, so a pattern holds at most kMaxBlocks.
@@ -114,8 +116,9 @@ public:
     /// sortedness, no duplicates (std::invalid_argument naming the problem).
     static void validate(int64_t G_out, int64_t G_in, const std::vector<int64_t>& indptr,
                          const std::vector<int32_t>& indices);
-    /// Replaces the pattern after validate() (on a throw the pattern is unchanged).
-    void assign(std::vector<int64_t> indptr, std::vector<int32_t> indices);
+    /// Replaces the pattern after validate() (on a throw the pattern is unchanged). reindex = false
+    /// leaves the transposed index stale and freed, as compact(keep, false).
+    void assign(std::vector<int64_t> indptr, std::vector<int32_t> indices, bool reindex = true);
     /// Keeps entry p iff keep[p] != 0, in order. reindex = false leaves the transposed index stale
     /// (its accessors throw) and frees it, for a caller that merges right after: the merge (or
     /// reindex()) rebuilds it.
@@ -128,20 +131,26 @@ public:
     /// caller that releases its own per-block arrays first keeps the rebuild's scratch off its peak.
     template <class Visit>
     void merge(const std::vector<uint64_t>& fresh, Visit visit, bool reindex = true);
-    /// Rebuilds the transposed index if a compact(reindex = false) left it stale (a growth that
-    /// failed after such a compaction); the pattern and its version are unchanged.
-    void reindex() {
-        if (t_stale_) rebuild_transpose();
+    /// Builds the transposed index if it is stale (a change with reindex = false, or a pattern
+    /// constructed with index = false); the pattern and its version are unchanged.
+    /// Runs on up to num_threads threads; the index does not depend on their number.
+    void reindex(int num_threads = 1) {
+        if (t_stale_) rebuild_transpose(num_threads);
     }
+    /// Frees the transposed index (8 bytes per block; it is stale until reindex()). The
+    /// pattern and its version are unchanged.
+    void drop_transposed() { drop_transpose(); }
 
 private:
-    void rebuild_transpose();
-    /// Marks the transposed index stale and frees t_rows_ and t_pos_ (12 bytes per block): a stale
-    /// index is never read, and rebuild_transpose sizes them anew.
+    void rebuild_transpose(int num_threads = 1);
+    /// Marks the transposed index stale and frees it (t_rows_ and t_pos_, 8 bytes per block, and
+    /// t_indptr_, 8 bytes per input group): a stale index is never read, and rebuild_transpose
+    /// sizes it anew.
     void drop_transpose() {
         t_stale_ = true;
         std::vector<int32_t>().swap(t_rows_);
         std::vector<int32_t>().swap(t_pos_);
+        std::vector<int64_t>().swap(t_indptr_);
     }
     void check_transposed() const;
     int64_t G_out_ = 0, G_in_ = 0;

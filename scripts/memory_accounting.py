@@ -60,31 +60,45 @@ def reset_peak() -> bool:
 
 def per_block(optimizer: str) -> Dict[str, int]:
     """Bytes per active block of each structure a layer holds between steps (cpp/layer.hpp)."""
-    return {"K (weights, float32)": 4, "indices (CSR column, int32)": 4, "t_rows (transposed row, int32)": 4,
-            "t_pos (transposed position, int32)": 4, "dK (gradient, float32)": 4,
-            "vK (momentum / Adam m, float32)": 4, **({"sK (Adam s, float32)": 4} if optimizer == "adam" else {})}
+    return {"K (weights, float32)": 4, "indices (CSR column, int32)": 4, "dK (gradient, float32)": 4,
+            "vK (momentum / Adam m, float32)": 4, **({"sK (Adam s, float32)": 4} if optimizer == "adam" else {}),
+            "t_rows + t_pos (transposed index, int32 x 2)": 8}
+
+
+TRANSPOSED = "t_rows + t_pos (transposed index, int32 x 2)"
 
 
 def accounting(net: Any, batch: int, optimizer: str) -> Dict[str, Any]:
-    """Bytes the code holds for this network, from its array sizes."""
+    """Bytes the code holds for this network, from its array sizes.
+
+    The transposed index is built lazily (Layer::pattern in cpp/layer.hpp): only by a layer whose
+    input gradient a backward needs -- not the first layer, not a dense one -- and freed by every
+    pattern change, so it is held after a training call but not after an evolution step.
+    """
     ld = panel_ld(batch)
     cores = [layer._core for layer in net.layers]
     nb = sum(c.n_blocks for c in cores)
+    dense = [c.n_blocks == c.G_out * c.G_in for c in cores]
+    indexed = sum(c.n_blocks for i, c in enumerate(cores) if i > 0 and not dense[i])
     pb = per_block(optimizer)
-    small = sum(8 * (c.G_out + 1) + 8 * (c.G_in + 1) + 4 * c.n_bias * (3 + (optimizer == "adam")) for c in cores)
-    held = nb * sum(pb.values()) + small
-    # Training workspace (LayerWork::ensure, Network): Kt and cursor, then the panels.
-    # A layer whose every block is active runs the dense path: no Kt or cursor, but the GEMM's
-    # packing buffer G instead (in workspace_bytes, not in this formula).
-    sparse = [c for c in cores if c.n_blocks < c.G_out * c.G_in]
-    kt = sum(4 * c.n_blocks + 8 * c.G_out for c in sparse)
+    blocks_of = {k: (indexed if k == TRANSPOSED else nb) for k in pb}
+    small = sum(8 * (c.G_out + 1) + 4 * c.n_bias * (3 + (optimizer == "adam")) for c in cores)
+    t_indptr = sum(8 * (c.G_in + 1) for i, c in enumerate(cores) if i > 0 and not dense[i])
+    held = sum(pb[k] * blocks_of[k] for k in pb) + small + t_indptr
+    # Training workspace (LayerWork::ensure, Network): per layer its activation panel (m_out = 1:
+    # block products, activations and output gradients share it; m_out > 1 adds [G_out, ld] twice)
+    # and group sums (m_in > 1); one backward scratch shared by all layers (Network::scratch_): the
+    # widest input-gradient panel, the largest sparse layer's transposed weights (or a dense
+    # layer's GEMM packing buffer, when larger: in workspace_bytes, not in this formula) and cursors.
+    sparse = [c for c, d in zip(cores, dense) if not d]
+    kt = 4 * max((c.n_blocks for c in sparse), default=0) + 8 * max((c.G_out for c in sparse), default=0)
     panels = 0
     for c in cores:
-        shared = c.m_out == 1                       # U, A and dU share one buffer (Network sets share_out)
-        panels += 4 * ld * (c.n_out + (0 if shared else 2 * c.G_out) + c.G_in + (c.G_in if c.m_in > 1 else 0))
-    panels += 4 * ld * (cores[0].n_in + cores[-1].n_out)   # x0 and dlogits
-    return {"blocks": nb, "ld": ld, "bytes_per_block": pb, "held_bytes": held, "kt_cursor_bytes": kt,
-            "panel_bytes": panels, "workspace_formula": kt + panels}
+        panels += 4 * ld * (c.n_out + (0 if c.m_out == 1 else 2 * c.G_out) + (c.G_in if c.m_in > 1 else 0))
+    panels += 4 * ld * max(c.G_in for c in cores)             # the shared input-gradient panel
+    panels += 4 * ld * (cores[0].n_in + cores[-1].n_out)       # x0 and dlogits
+    return {"blocks": nb, "indexed_blocks": indexed, "ld": ld, "bytes_per_block": pb, "blocks_of": blocks_of,
+            "held_bytes": held, "kt_cursor_bytes": kt, "panel_bytes": panels, "workspace_formula": kt + panels}
 
 
 def main() -> None:
@@ -130,7 +144,7 @@ def main() -> None:
 
     phase("construction", build)
     phase("epoch", lambda: net.train_epoch(X, y, batch_size=a.batch, lr=1e-3, seed=1, optimizer=a.optimizer))
-    phase("evolution", lambda: net.evolve(a.zeta, seed=1))
+    phase("evolution", lambda: net.evolve(a.zeta, seed=1))   # frees the backward scratch first
     phase("evaluation", lambda: net.evaluate(X_eval, y_eval))
     phase("release", net.release_workspace)
     acc = accounting(net, a.batch, a.optimizer)
@@ -142,13 +156,15 @@ def main() -> None:
           f"{acc['blocks']:,} blocks, batch {a.batch} (ld {acc['ld']}), {a.optimizer}, {a.threads} threads")
     print(f"RSS at start (interpreter, NumPy, motifcore, data): {base['VmRSS']:.0f} MiB"
           + ("" if can_reset else "  [VmHWM reset refused: peaks are cumulative]"))
-    print("\nbytes per active block held between steps:")
+    print("\nbytes per active block held between training steps (blocks it applies to):")
     for k, v in acc["bytes_per_block"].items():
-        print(f"  {k:38s} {v:3d}  {v * acc['blocks'] / MIB:9.1f} MiB")
-    print(f"  {'total (+ indptr, biases)':38s} {sum(acc['bytes_per_block'].values()):3d}  "
-          f"{acc['held_bytes'] / MIB:9.1f} MiB")
-    print(f"training workspace, formula: Kt (4 B/block of the sparse layers) + cursor {acc['kt_cursor_bytes'] / MIB:.1f} MiB, "
-          f"panels {acc['panel_bytes'] / MIB:.1f} MiB, total {acc['workspace_formula'] / MIB:.1f} MiB")
+        n = acc["blocks_of"][k]
+        print(f"  {k:46s} {v:3d}  x {n / 1e6:6.2f} M = {v * n / MIB:9.1f} MiB")
+    print(f"  {'total (+ indptr, biases, transposed indptr)':46s}      {acc['held_bytes'] / MIB:9.1f} MiB"
+          f"  (after an evolution step: {(acc['held_bytes'] - 8 * acc['indexed_blocks']) / MIB:.1f} MiB)")
+    print(f"training workspace, formula: shared scratch (transposed weights of the largest sparse layer + cursors) "
+          f"{acc['kt_cursor_bytes'] / MIB:.1f} MiB, panels {acc['panel_bytes'] / MIB:.1f} MiB, "
+          f"total {acc['workspace_formula'] / MIB:.1f} MiB")
     print(f"inference panels of a chunk of {chunk}: {acc['inference_panel_bytes'] / MIB:.1f} MiB")
     print("\n| phase | s | peak (VmHWM) MiB | RSS after MiB | RSS - start MiB | workspace_bytes MiB |")
     print("|---|---|---|---|---|---|")

@@ -6,13 +6,15 @@ Each configuration runs in its own subprocess (``bench/scaling_worker.py``), one
 so its peak memory (VmHWM) is its own. In order: construction, one training epoch, one SET
 evolution step (zeta 0.3), an evaluation of 1,000 random samples (``batch_size="auto"``), then
 ``release_workspace()``. The table lists the time of each, the peak resident memory of the whole
-run (evaluation included) and the resident memory before and after the release. Targets of the
-issue for H = 1,000,000: epoch + evolution <= 30 s, peak <= 8 GiB.
+run (evaluation included) and the resident memory before and after the release. Targets for
+H = 1,000,000: epoch + evolution <= 30 s, peak <= 8 GiB (issue 12); <= 15 s on a quiet machine,
+peak <= 3.5 GiB (issue 21).
 
     nice -n 5 python scripts/million.py                      # H = 300000 and 1000000, m = 1
     nice -n 5 python scripts/million.py --hidden 300000 --motif 1 2
 
-A 1M configuration needs about 5 GiB: never run two at once on a shared machine.
+A 1M configuration needs about 3.2 GiB (5.2 GiB before 2026-12-06): never run two at once on a shared
+machine.
 """
 
 from __future__ import annotations

@@ -453,3 +453,26 @@ def test_adam_moments_follow_dropped_and_grown_blocks():
     assert layer._core.weight_sq.tolist() == [sq[0]]
     layer.grow_at([3, 4])                               # (1,0) new, (1,1) restored
     assert layer._core.weight_sq.tolist() == [sq[0], 0.0, sq[1]]
+
+
+def test_prune_smallest_against_lexsort_with_ties_zeros_and_subnormals():
+    # The selection works on the bit patterns of |K| (a radix selection): values that share their
+    # high 16 bits, exact ties of either sign, +0 and -0 and the largest floats must be ordered as
+    # by value, ties to the lower position; subnormals count as 0 (the engine computes with them
+    # flushed, float_mode.hpp, and so did the comparisons of the selection this replaced).
+    rng = np.random.default_rng(3)
+    layer = MotifLayer(90, 70, density=0.6, seed=2, num_threads=1)
+    n = layer.n_blocks
+    pool = np.array([0.0, -0.0, 1e-42, -1e-42, 1e-39, 0.5, -0.5, 0.50000006, 0.5000001, 1.0, -1.0, 3e38, -3e38,
+                     np.float32(0.5) + np.float32(2 ** -20)], dtype=np.float32)
+    w = np.where(rng.random(n) < 0.5, rng.choice(pool, n), rng.standard_normal(n)).astype(np.float32)
+    for k in (1, 7, n // 3, n // 2, n - 1, n):
+        layer._core.set_weights(w)
+        before = np.array(positions(layer))
+        mag = np.abs(w)
+        mag[mag < np.finfo(np.float32).tiny] = 0.0
+        order = np.lexsort((np.arange(n), mag))[:k]           # the k smallest |K|, ties by position
+        assert layer.prune_smallest(k) == k
+        np.testing.assert_array_equal(np.sort(layer.last_removed), np.sort(before[order]))
+        layer.grow_at(layer.last_removed)                     # back to the same pattern and weights
+        np.testing.assert_array_equal(layer.weights, w)

@@ -173,3 +173,76 @@ def test_evolution_keeps_the_layer_whole(optimizer):
     layer.forward(x)
     gx = layer.backward(g)
     np.testing.assert_allclose(gx, (g * relu) @ layer.to_dense(), rtol=1e-4, atol=1e-5)
+
+
+def _dense_top(motif) -> MotifMLP:
+    # the last layer fully dense (its GEMM packing buffer shares the backward scratch)
+    return MotifMLP(SIZES, motif=motif, density=[0.5, 0.5, 0.5, 1.0], seed=8, num_threads=1)
+
+
+@pytest.mark.parametrize("motif", MOTIFS)
+def test_transposed_index_is_built_when_a_backward_needs_it(motif):
+    X, y = _data(64, 8)
+    mlp = _dense_top(motif)
+    assert mlp.layers[-1]._core.uses_dense and not mlp.layers[1]._core.uses_dense
+    assert not any(layer._core.transposed_index_held for layer in mlp.layers)   # construction builds none
+    mlp.train_epoch(X, y, batch_size=16, lr=0.1, seed=0)
+    held = [layer._core.transposed_index_held for layer in mlp.layers]
+    # the first layer needs no input gradient, the dense layer runs GEMMs: neither ever builds one
+    assert held == [False, True, True, False]
+    mlp.evaluate(X, y)
+    assert [layer._core.transposed_index_held for layer in mlp.layers] == held
+    mlp.evolve(0.3, seed=1)
+    assert not any(layer._core.transposed_index_held for layer in mlp.layers)   # freed by the change
+    mlp.evaluate(X, y)                                  # inference goes without it
+    assert not any(layer._core.transposed_index_held for layer in mlp.layers)
+    mlp.train_epoch(X, y, batch_size=16, lr=0.1, seed=1)
+    assert [layer._core.transposed_index_held for layer in mlp.layers] == held
+
+
+@pytest.mark.parametrize("motif", MOTIFS)
+def test_released_scratch_and_lazy_index_leave_results_bitwise_equal(motif):
+    # `a` frees its scratch, workspace and transposed indices whenever it can and evaluates between
+    # steps (inference without the index); `b` keeps everything and runs on 2 threads. Training,
+    # evolution (SET and CHT), the gradients and the predictions must stay bitwise equal.
+    X, y = _data(64, 9)
+    Xv, yv = _data(30, 10)
+    a, b = _dense_top(motif), _dense_top(motif)
+    b.num_threads = 2
+    for epoch in range(3):
+        for mlp in (a, b):
+            mlp.train_epoch(X, y, batch_size=16, lr=0.05, seed=epoch, dropout=0.1)
+        ws = a.workspace_bytes
+        a._net.release_scratch()
+        assert 0 < a.workspace_bytes < ws                  # the activation panels stay
+        assert a.evaluate(Xv, yv) == b.evaluate(Xv, yv)
+        assert a.train_step(X[:9], y[:9], lr=0.05) == b.train_step(X[:9], y[:9], lr=0.05)
+        if epoch == 1:
+            a.release_workspace()
+        for mlp in (a, b):
+            if epoch == 2:
+                mlp.evolve_cht(0.2, seed=epoch)
+            else:
+                mlp.evolve(0.3, seed=epoch)
+        assert a.evaluate(Xv, yv) == b.evaluate(Xv, yv)
+        for la, lb in zip(a.layers, b.layers):
+            assert np.array_equal(la._core.grad_weights, lb._core.grad_weights)
+    for mlp in (a, b):
+        mlp.train_epoch(X, y, batch_size=16, lr=0.05, seed=9)
+    assert np.array_equal(a.decision_function(Xv), b.decision_function(Xv))
+    sa, sb = a.get_state(), b.get_state()
+    for k, v in sa.items():
+        assert np.array_equal(v, sb[k]), k
+
+
+def test_evolution_frees_the_backward_scratch():
+    X, y = _data(64, 11)
+    mlp = _dense_top(1)
+    mlp.train_epoch(X, y, batch_size=16, lr=0.1, seed=0)
+    full = mlp.workspace_bytes
+    mlp.evolve(0.3, seed=0)
+    # the scratch: one input-gradient panel of the widest layer input, the largest sparse layer's
+    # transposed weights (or the dense layer's packing buffer) and cursors
+    assert 0 < mlp.workspace_bytes <= full - 4 * panel_ld(16) * max(SIZES[1:-1])
+    mlp.train_epoch(X, y, batch_size=16, lr=0.1, seed=1)
+    assert mlp.workspace_bytes == full

@@ -60,7 +60,10 @@ void test_er_pattern_and_transpose() {
     EXPECT(l.G_in == 37 && l.G_out == 37);
     EXPECT(l.n_blocks() == motifcore::target_blocks(c) && l.n_blocks() == std::llround(0.2 * 37 * 37));
     EXPECT(l.pattern().indptr().back() == l.n_blocks() && rows_sorted_unique(l));
-    EXPECT(l.pattern().t_indptr().back() == l.n_blocks());
+    // the transposed index is built lazily: stale (its accessors throw) until needed
+    EXPECT(!l.pattern().transposed_current() && throws<std::logic_error>([&] { l.pattern().t_rows(); }));
+    l.ensure_transposed();
+    EXPECT(l.pattern().transposed_current() && l.pattern().t_indptr().back() == l.n_blocks());
     for (int64_t col = 0; col < l.G_in; ++col)
         for (int64_t q = l.pattern().t_indptr()[col]; q < l.pattern().t_indptr()[col + 1]; ++q) {
             EXPECT(l.pattern().indices()[l.pattern().t_pos()[q]] == col);                                  // entry q sits in column col
@@ -72,7 +75,8 @@ void test_er_pattern_and_transpose() {
 
 // The transposed index against an independent construction: entry positions stably sorted by
 // column (so row order within a column), rows read off indptr, column starts from counts.
-void expect_transpose_matches_stable_sort(const Layer& l) {
+void expect_transpose_matches_stable_sort(Layer& l, int threads = 1) {
+    l.ensure_transposed(threads);
     const int64_t nnz = l.n_blocks();
     std::vector<int64_t> order(nnz), row_of(nnz);
     for (int64_t p = 0; p < nnz; ++p) order[p] = p;
@@ -98,14 +102,23 @@ void test_transpose_matches_stable_sort() {
     for (const auto& s : shapes)
         for (double density : {0.002, 0.05, 0.5}) {
             const double d = std::min(1.0, std::max(density, 1.0 / static_cast<double>(s[0] * s[1])));
-            const Layer l(config(s[0], s[1], 1, 1, d, ++seed));
+            Layer l(config(s[0], s[1], 1, 1, d, ++seed));
             expect_transpose_matches_stable_sort(l);
         }
     Layer l(config(2500, 300, 1, 1, 0.02, 5));
     l.prune_smallest(l.n_blocks() / 3);  // after evolution primitives too
+    EXPECT(!l.pattern().transposed_current());   // freed by the change, built again on demand
     expect_transpose_matches_stable_sort(l);
     l.grow_random(l.n_blocks() / 4, 3, motifcore::RegrowInit::Zero);
     expect_transpose_matches_stable_sort(l);
+    // Large enough (>= 2^16 blocks) for the parallel rebuild: row ranges in pass 1, buckets in pass 2.
+    for (int threads : {2, 3}) {
+        Layer big(config(4000, 3001, 1, 1, 0.01, 17));
+        EXPECT(big.n_blocks() >= (int64_t(1) << 16));
+        expect_transpose_matches_stable_sort(big, threads);
+        big.prune_smallest(big.n_blocks() / 3);
+        expect_transpose_matches_stable_sort(big, threads);
+    }
 }
 
 void test_forward_matches_dense() {

@@ -356,10 +356,15 @@ class MotifMLP(Diagnostics):
     def evolve(self, zeta: Union[float, Sequence[float]], seed: int = 0, zero_init: bool = False,
                regrow: Optional[str] = None) -> List[int]:
         """SET evolution of every layer (scalar or per-layer zeta; 0 leaves a layer as it is);
-        returns blocks replaced per layer. ``regrow``: see :meth:`MotifLayer.prune_regrow`."""
+        returns blocks replaced per layer. ``regrow``: see :meth:`MotifLayer.prune_regrow`.
+
+        The backward scratch of the training workspace is freed first (the next training call
+        allocates it again; :attr:`workspace_bytes`), so the step's own scratch does not come on
+        top of it; the transposed index of an evolved layer is rebuilt by the next backward."""
         zetas = [check_zeta(z, f"zeta[{i}]") for i, z in enumerate(per_layer(zeta, len(self._layers), "zeta"))]
         seed = check_seed(seed)
         mode = check_regrow(regrow, zero_init)
+        self._release_scratch()
         return [layer.prune_regrow(z, layer_seed(seed, i), regrow=mode)
                 for i, (layer, z) in enumerate(zip(self._layers, zetas))]
 
@@ -396,6 +401,7 @@ class MotifMLP(Diagnostics):
             raise ValueError(f"link must be 'ch3_l3' or 'random', got {link!r}")
         if removal not in ("magnitude", "sign"):
             raise ValueError(f"removal must be 'magnitude' or 'sign', got {removal!r}")
+        self._release_scratch()          # as evolve: the step's scratch does not stack on it
         stats = _core.cht_evolve([layer._core for layer in self._layers], zetas,
                                  [layer_seed(seed, i) for i in range(len(self._layers))], bool(chain_removal),
                                  fill == "random", check_regrow(regrow), self.num_threads, link == "ch3_l3",
@@ -450,6 +456,11 @@ class MotifMLP(Diagnostics):
     def workspace_bytes(self) -> int:
         """Bytes held by the training workspace (panels of the largest batch trained so far)."""
         return int(self._net.workspace_bytes)
+
+    def _release_scratch(self) -> None:
+        """Frees the backward scratch of the training workspace (evolve and evolve_cht call it
+        before they change the patterns; the next training call allocates it again)."""
+        self._net.release_scratch()
 
     @_serialized
     def release_workspace(self) -> None:

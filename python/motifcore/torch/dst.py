@@ -142,8 +142,9 @@ def _rebuild_ddp(ddp: Any) -> None:
 class _EngineNet:
     """What the Trainer's evolution code reads of a :class:`MotifMLP`, over the engine layers of
     MotifLinear modules: ``layers`` / ``_layers`` (:class:`MotifLayer` views), ``num_threads``,
-    ``_lock``, and ``grad_step`` answering RigL's question from the last backward pass (of the
-    global batch under ``torch.distributed``, see the module docs)."""
+    ``_lock``, ``_release_scratch`` (nothing to free: a MotifLinear keeps no network scratch), and
+    ``grad_step`` answering RigL's question from the last backward pass (of the global batch
+    under ``torch.distributed``, see the module docs)."""
 
     def __init__(self, mods: Sequence[MotifLinear], group: Any = None) -> None:
         self.mods = list(mods)
@@ -159,6 +160,9 @@ class _EngineNet:
     @property
     def num_threads(self) -> int:
         return max(m.num_threads for m in self.mods)
+
+    def _release_scratch(self) -> None:
+        """MotifMLP.evolve frees a network's backward scratch first; MotifLinear layers share none."""
 
     def grad_step(self, X: Any, y: Any, rows: Any, k: Sequence[int], drop: Sequence[int], topk: Sequence[str],
                   seeds: Sequence[int], dropout: float = 0.0, sample_factor: int = 10) -> Any:
