@@ -1,6 +1,7 @@
 // Binding of motifcore::Layer: converts and checks arrays, releases the GIL around numerics.
 // register_layer is a list of named steps, one per area of the class (construction and geometry,
 // parameters and state, the codebook, the batch calls, the drop/grow primitives, the optimizer).
+#include <cstdint>
 #include <string>
 
 #include "common.hpp"
@@ -114,6 +115,16 @@ float* grad_buffer(const py::object& a, const char* what, int64_t* size) {
     return static_cast<float*>(arr.mutable_data());
 }
 
+// Whether the n floats at `a` share memory with `s` (false for a null or empty buffer).
+bool overlaps(const float* a, int64_t n, const motifcore::FloatSpan& s) {
+    if (!a || n <= 0 || !s.data || s.size <= 0) return false;
+    const auto lo = reinterpret_cast<std::uintptr_t>(a);
+    const auto hi = lo + static_cast<std::uintptr_t>(n) * sizeof(float);
+    const auto slo = reinterpret_cast<std::uintptr_t>(s.data);
+    const auto shi = slo + static_cast<std::uintptr_t>(s.size) * sizeof(float);
+    return lo < shi && slo < hi;
+}
+
 // Layer.backward_into: as backward, but the block and bias gradients go straight into the
 // caller's buffers (None: into the layer's own grad_weights / grad_bias); no copy of them.
 py::object backward_into(Layer& l, const farray& g, const py::object& grad_weights, const py::object& grad_bias,
@@ -130,11 +141,18 @@ py::object backward_into(Layer& l, const farray& g, const py::object& grad_weigh
     float* o = need_grad_in ? out.mutable_data() : nullptr;
     std::string bad;
     locked(l, [&] {
+        const motifcore::ParamSpans p = l.params_in_place();
         if (dK && nw != l.n_blocks())
             bad = "grad_weights must hold " + std::to_string(l.n_blocks()) + " floats (one per block), got " +
                   std::to_string(nw);
         else if (db && nb != l.n_bias())
             bad = "grad_bias must hold " + std::to_string(l.n_bias()) + " floats, got " + std::to_string(nb);
+        else if (overlaps(dK, nw, p.K) || overlaps(dK, nw, p.b))
+            bad = "grad_weights overlaps the layer's weights or biases (the kernels read them after writing it)";
+        else if (overlaps(db, nb, p.K) || overlaps(db, nb, p.b))
+            bad = "grad_bias overlaps the layer's weights or biases (the kernels read them after writing it)";
+        else if (dK && db && overlaps(dK, nw, motifcore::FloatSpan{db, nb}))
+            bad = "grad_weights and grad_bias overlap";
         else
             l.backward_rowmajor(gp, B, o, nt, dK, db);
     });

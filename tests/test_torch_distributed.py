@@ -1,5 +1,5 @@
 """MotifLinear under torch.distributed: 2 processes (gloo, CPU) with DistributedDataParallel and
-SET, RigL or DSR steps in between train to the same weights and patterns as one process on the
+SET, RigL, DSR or CHT steps in between train to the same weights and patterns as one process on the
 global batch."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import json, sys
 import numpy as np
 import torch
 import torch.distributed as dist
-from motifcore.torch import DSR, MotifLinear, RigL, SET
+from motifcore.torch import CHT, DSR, MotifLinear, RigL, SET
 
 rank, world, init, out, method = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 torch.set_num_threads(1)
@@ -38,6 +38,8 @@ if method == "set":
     evolution = SET(net, opt, zeta=0.3, interval=2, seed=3)
 elif method == "rigl":
     evolution = RigL(model, opt, total_steps=12, alpha=0.4, interval=2, seed=3)
+elif method == "cht":   # regrowth at positive scores only may shrink a layer: given the wrapper too
+    evolution = CHT(model, opt, zeta=0.3, interval=2, seed=3)
 else:   # DSR changes the block counts: it is given the DDP wrapper, whose buckets it rebuilds
     evolution = DSR(model, opt, total_steps=12, threshold=0.05, periods=(2,), starts=(0.0,), seed=3)
 rng = np.random.default_rng(0)
@@ -59,7 +61,7 @@ if world > 1:
 '''
 
 
-@pytest.mark.parametrize("method", ["set", "rigl", "dsr"])
+@pytest.mark.parametrize("method", ["set", "rigl", "dsr", "cht"])
 def test_ddp_two_processes_match_one_process(tmp_path, method):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)

@@ -528,6 +528,18 @@ def test_backward_into_checks_its_buffers():
         core.backward_into(g, ro, None, 1, True)
     with pytest.raises(TypeError, match="NumPy array or None"):
         core.backward_into(g, [0.0] * nb, None, 1, True)
+    # a buffer sharing memory with the parameters would be overwritten before the input gradient
+    # reads the weights: refused, and the parameters are unchanged
+    w0 = core.weights.copy()
+    with pytest.raises(ValueError, match="grad_weights overlaps the layer's weights"):
+        core.backward_into(g, core.weights_view(), None, 1, True)
+    with pytest.raises(ValueError, match="grad_bias overlaps"):
+        core.backward_into(g, None, core.bias_view(), 1, True)
+    both = np.zeros(nb + 6, np.float32)
+    with pytest.raises(ValueError, match="grad_weights and grad_bias overlap"):
+        core.backward_into(g, both[:nb], both[nb - 1:nb + 5], 1, True)
+    np.testing.assert_array_equal(core.weights, w0)
+    core.backward_into(g, both[:nb], both[nb:], 1, True)          # adjacent, not overlapping: fine
 
 
 def test_gradients_accumulate_over_backward_calls():
@@ -581,3 +593,20 @@ def test_reassigned_parameter_gets_its_gradient():
     layer.weight.data = torch.randn(layer.n_blocks + 1)  # a wrong shape stays a clear error
     with pytest.raises(ValueError, match="one value per active block"):
         layer(x)
+
+
+def test_gradients_are_float32_whatever_the_default_dtype():
+    # torch.empty / torch.zeros without a dtype would follow torch's default dtype, which the
+    # engine cannot write into; the gradients must be float32 like the parameters
+    layer = MotifLinear(6, 4, density=0.5, seed=0)
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        for n in (3, 0):                          # a batch, and the empty batch
+            layer.zero_grad(set_to_none=True)
+            x = torch.randn(n, 6, dtype=torch.float32, requires_grad=True)
+            layer(x).sum().backward()
+            assert layer.weight.grad.dtype == torch.float32 and layer.bias.grad.dtype == torch.float32
+            assert x.grad.dtype == torch.float32 and x.grad.shape == (n, 6)
+    finally:
+        torch.set_default_dtype(old)

@@ -27,8 +27,10 @@ the same weights), every rank takes the same decisions as one process on the glo
   order: the global batch when each rank holds a contiguous slice of it; the gradients divided by
   the world size, as DDP averages), and every rank recomputes the panels of the gathered batch
   before the engine's top-k;
-* DSR changes the size of the weights, which a ``DistributedDataParallel`` wrapper's gradient
-  buckets are built for: given the wrapper as ``model``, the DST object rebuilds its reducer
+* DSR, and CHT with ``fill="none"`` (its default: only positively scored links regrow, so a
+  layer may regrow fewer blocks than it removed), change the size of the weights, which a
+  ``DistributedDataParallel`` wrapper's gradient buckets are built for: given the wrapper as
+  ``model``, the DST object rebuilds its reducer
   after such an update (as ``DistributedDataParallel`` does when it is unpickled; communication
   hooks registered on the wrapper are not carried over).
 """
@@ -383,7 +385,9 @@ class CHT(SET):
     scored links regrown (``fill="none"``), and a link removed and regrown in the same step keeps
     its weight and optimizer state (``restore=True``). ``removal="magnitude"``, ``fill="random"``,
     ``restore=False`` give :meth:`MotifMLP.evolve_cht`'s other variants; with ``restore=False`` a
-    block regrown where it was removed starts with zero optimizer state, as in the engine."""
+    block regrown where it was removed starts with zero optimizer state, as in the engine. With
+    ``fill="none"`` a layer may regrow fewer blocks than it removed, so its ``weight`` may shrink:
+    under ``torch.distributed`` pass the ``DistributedDataParallel`` wrapper as ``model``."""
 
     def __init__(self, model: nn.Module, optimizer: Any = None, zeta: Union[float, Callable[[int], float]] = 0.3,
                  interval: int = 100, *, chain_removal: bool = True, fill: str = "none", regrow: str = "zero",
@@ -399,6 +403,10 @@ class CHT(SET):
         self.chain_removal, self.fill, self.link = chain_removal, fill, link
         self.removal, self.restore = removal, restore
         self._regrows_in_place = not restore
+        if fill == "none" and self._ddp is None and _world_size() > 1:
+            warnings.warn("CHT with fill='none' may regrow fewer blocks than it removes, which changes the size of "
+                          "the weights: pass the DistributedDataParallel wrapper as model so that its gradient "
+                          "buckets are rebuilt after such an update", RuntimeWarning, stacklevel=2)
 
     def _update(self, t: int) -> Dict[str, Any]:
         z = self.zeta_at(t)

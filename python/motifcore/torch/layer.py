@@ -95,8 +95,10 @@ def _run_backward(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor, t
                   need_b: bool = True) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor], Optional[torch.Tensor]]:
     """``(dL/dx, dL/dweight, dL/dbias)`` of the forward ``token`` on ``x`` (None where not needed)."""
     if token == 0:
-        return (torch.zeros(tuple(x.shape)) if need_x else None, torch.zeros(mod.n_blocks) if need_w else None,
-                torch.zeros(int(mod._core.n_bias)) if need_b else None)
+        f32 = torch.float32       # never the default dtype: the engine's gradients are float32
+        return (torch.zeros(tuple(x.shape), dtype=f32) if need_x else None,
+                torch.zeros(mod.n_blocks, dtype=f32) if need_w else None,
+                torch.zeros(int(mod._core.n_bias), dtype=f32) if need_b else None)
     if mod._version != version:
         raise RuntimeError("the block pattern of this MotifLinear changed between its forward and its backward "
                            "(an evolution step or load_state_dict); run the forward again")
@@ -112,8 +114,8 @@ def _run_backward(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor, t
     # The engine writes dL/dweight and dL/dbias straight into new tensors (no copy of the layer's
     # own gradients): autograd then adopts them as ``.grad`` when that is None, or adds them to it
     # (accumulation across backward calls, as for any torch parameter).
-    gw = torch.empty(mod.n_blocks) if need_w else None
-    gb = torch.empty(int(mod._core.n_bias)) if need_b else None
+    gw = torch.empty(mod.n_blocks, dtype=torch.float32) if need_w else None
+    gb = torch.empty(int(mod._core.n_bias), dtype=torch.float32) if need_b else None
     gin = mod._core.backward_into(ga, None if gw is None else gw.numpy(), None if gb is None else gb.numpy(),
                                   mod._num_threads, bool(need_x))
     if mod._keep_io:       # RigL under torch.distributed recomputes the global batch's panels from these
