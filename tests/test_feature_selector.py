@@ -39,7 +39,7 @@ def test_path_strength_by_hand():
     assert feature_ranking(model, level="path").tolist() == [0, 1, 4, 2, 3]
     # not the block level: feature 4's block feeds more valuable neurons than feature 2's
     np.testing.assert_allclose(input_strength(model), [2.5, 2.5, 0.25, 0.25, 1.0])
-    # the second layer's neuron 3 has no path: a weight into it counts for nothing
+    # zero hidden neuron 1's only outgoing weight: the paths through it count for nothing
     model.layers[1].weights = np.array([1.0, -3.0, 0.0], dtype=np.float32)
     np.testing.assert_allclose(path_strength(model), [0.5 * 1 + 2.0 * 3, 0.5 * 1 + 2.0 * 3, 0.75, 0.75, 1.0])
 
@@ -184,3 +184,19 @@ def test_select_cli_writes_the_path_strength(tmp_path, capsys):
     assert [int(r["feature"]) for r in rows] == feature_ranking(model, level="path")[:10].tolist()
     np.testing.assert_allclose([float(r["strength"]) for r in rows], np.sort(p)[::-1][:10], rtol=1e-12)
     assert feature_ranking(model, level="path").tolist() != feature_ranking(model).tolist()
+
+
+def test_estimator_params_update_the_presets_dicts_and_zero_strength_warns(monkeypatch):
+    X, y = np.random.default_rng(0).standard_normal((60, 12)).astype(np.float32), np.arange(60) % 3
+    small = {"hidden_sizes": 8, "epochs": 2, "min_steps": 0, "evolution": {"interval": 3}}
+    sel = MotifSETSelector(5, estimator_params=small, n_jobs=1).fit(X, y)
+    # the preset's evolution dict is updated, not replaced: its preset stays, the interval changes
+    assert sel.estimator_.evolution == {**SELECTION["evolution"], "interval": 3}
+    assert SELECTION["evolution"]["interval"] == 10                    # the preset itself is untouched
+    # a network whose strengths are all 0 (e.g. every input block pruned to 0): a warning, not a
+    # silent ranking by feature index
+    import motifcore.analysis.features as features
+
+    monkeypatch.setattr(features, "input_strength", lambda model, level, normalize: np.zeros(12))
+    with pytest.warns(RuntimeWarning, match="strength 0"):
+        MotifSETSelector(5, estimator_params=small, n_jobs=1).fit(X, y)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -449,7 +450,10 @@ class MotifSETSelector(SelectorMixin, BaseEstimator):
         ``"edge"``: the column sums of the first layer's ``|W|``.
     estimator_params : dict, optional
         Settings of :class:`MotifSETClassifier` that replace or extend :data:`SELECTION` (e.g.
-        ``{"hidden_sizes": (256, 256)}``); ``random_state`` and ``n_jobs`` are this selector's.
+        ``{"hidden_sizes": (256, 256)}``); a dict value updates a dict of the preset
+        (``{"evolution": {"interval": 20}}`` keeps the preset's evolution and changes its
+        interval); ``random_state`` and ``n_jobs`` are this selector's. A fit whose strengths are
+        all 0 warns (the ranking is then the feature order).
     random_state : int, RandomState instance or None, default 0
     n_jobs : int, optional
         As :class:`MotifSETClassifier`'s.
@@ -510,12 +514,20 @@ class MotifSETSelector(SelectorMixin, BaseEstimator):
             raise ValueError(f"estimator_params has settings MotifSETClassifier does not know: {', '.join(unknown)}")
         X, y = check_X_y(X, y, dtype=np.float32, order="C")
         k = self._n_select(X.shape[1])
-        settings = {**copy.deepcopy(SELECTION), **params, "random_state": self.random_state, "n_jobs": self.n_jobs}
+        settings = copy.deepcopy(SELECTION)
+        for key, value in params.items():
+            # a dict updates the preset's dict (e.g. {"evolution": {"interval": 20}} keeps its preset)
+            both = isinstance(value, dict) and isinstance(settings.get(key), dict)
+            settings[key] = {**settings[key], **value} if both else value
+        settings.update(random_state=self.random_state, n_jobs=self.n_jobs)
         est = MotifSETClassifier(**settings)
         est.fit(X, y)
         self.estimator_ = est
         self.n_features_in_ = X.shape[1]
         self.feature_importances_ = input_strength(est.model_, level=self.importance, normalize=True)
+        if not np.any(self.feature_importances_):
+            warnings.warn("every feature has strength 0 (no input block reaches the output): the ranking is the "
+                          "feature order and selects nothing in particular", RuntimeWarning, stacklevel=2)
         self.ranking_ = np.argsort(-self.feature_importances_, kind="stable").astype(np.int64)
         self.n_features_ = k
         return self
