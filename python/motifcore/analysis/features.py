@@ -56,9 +56,12 @@ LEVELS = ("block", "edge", "path")
 _ARRAYS = ("n_in", "n_out", "motif", "indptr", "indices", "weights")
 
 
-def _layers(model: Any) -> list[Any]:
+def _layers(model: Any, first_only: bool = False) -> list[Any]:
+    """The motif layers of ``model`` (``.layers``, or ``model`` itself), each checked for the block
+    arrays; ``first_only``: only the first (what the block and edge levels read)."""
     layers = getattr(model, "layers", None)
     out = list(layers) if layers is not None and len(layers) else [model]
+    out = out[:1] if first_only else out
     for layer in out:
         missing = [a for a in _ARRAYS if not hasattr(layer, a)]
         if missing:
@@ -74,12 +77,7 @@ def _abs_transpose_times(layer: Any, u: np.ndarray) -> np.ndarray:
     n_in, n_out = int(layer.n_in), int(layer.n_out)
     m_out, m_in = (int(v) for v in layer.motif)
     indptr = np.asarray(layer.indptr, dtype=np.int64)
-    indices = np.asarray(layer.indices, dtype=np.int64)
-    w = np.abs(np.asarray(layer.weights, dtype=np.float64))
-    if w.shape != indices.shape:
-        raise ValueError(f"a layer has {indices.size} active blocks but {w.size} weights")
-    if not np.all(np.isfinite(w)):
-        raise ValueError("the layer's weights are not finite (a diverged model?)")
+    indices, w = _abs_weights(layer)
     if u.shape != (n_out,):
         raise ValueError(f"the layers do not chain: a layer has {n_out} outputs, the next one {u.size} inputs")
     g_out = indptr.size - 1
@@ -99,14 +97,15 @@ def path_strength(model: Any) -> np.ndarray:
     return u
 
 
-def _first_layer(model: Any) -> Any:
-    layers = getattr(model, "layers", None)
-    layer = layers[0] if layers is not None and len(layers) else model
-    missing = [a for a in ("n_in", "n_out", "motif", "indptr", "indices", "weights") if not hasattr(layer, a)]
-    if missing:
-        raise TypeError(f"expected a model with .layers or a motif layer; {type(model).__name__} has no "
-                        f"{', '.join(missing)}")
-    return layer
+def _abs_weights(layer: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(input motif of each block as int64, ``|w|`` of each block as float64), checked."""
+    indices = np.asarray(layer.indices, dtype=np.int64)
+    w = np.abs(np.asarray(layer.weights, dtype=np.float64))
+    if w.shape != indices.shape:
+        raise ValueError(f"a layer has {indices.size} active blocks but {w.size} weights")
+    if not np.all(np.isfinite(w)):
+        raise ValueError("the layer's weights are not finite (a diverged model?)")
+    return indices, w
 
 
 def input_strength(model: Any, *, level: str = "block", normalize: bool = False) -> np.ndarray:
@@ -132,23 +131,14 @@ def input_strength(model: Any, *, level: str = "block", normalize: bool = False)
             total = s.sum()
             s = s / total if total > 0 else np.zeros_like(s)
         return s
-    layer = _first_layer(model)
-    n_in, n_out = int(layer.n_in), int(layer.n_out)
-    m_out, m_in = (int(v) for v in layer.motif)
-    indices = np.asarray(layer.indices, dtype=np.int64)
-    w = np.abs(np.asarray(layer.weights, dtype=np.float64))
-    if w.shape != indices.shape:
-        raise ValueError(f"the layer has {indices.size} active blocks but {w.size} weights")
-    if not np.all(np.isfinite(w)):
-        raise ValueError("the layer's weights are not finite (a diverged model?)")
-    if level == "edge":
-        indptr = np.asarray(layer.indptr, dtype=np.int64)
-        rows = np.repeat(np.arange(indptr.size - 1, dtype=np.int64), np.diff(indptr))
-        height = np.minimum((rows + 1) * m_out, n_out) - rows * m_out     # residual output motif
-        w = w * height
-    g_in = -(-n_in // m_in)
-    per_motif = np.bincount(indices, weights=w, minlength=g_in)
-    s = np.repeat(per_motif, m_in)[:n_in]                                  # residual input motif cut off
+    layer = _layers(model, first_only=True)[0]
+    if level == "edge":            # column sums of |W|: |W|^T 1 (a block counts once per output neuron)
+        s = _abs_transpose_times(layer, np.ones(int(layer.n_out), dtype=np.float64))
+    else:
+        n_in, m_in = int(layer.n_in), int(layer.motif[1])
+        indices, w = _abs_weights(layer)
+        per_motif = np.bincount(indices, weights=w, minlength=-(-n_in // m_in))
+        s = np.repeat(per_motif, m_in)[:n_in]                              # residual input motif cut off
     if normalize:
         total = s.sum()
         s = s / total if total > 0 else np.zeros_like(s)
