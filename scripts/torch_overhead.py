@@ -43,15 +43,19 @@ def steps(nt: int) -> Dict[str, Callable[[], None]]:
     def engine_step() -> None:
         model.train_step(xn, yn, lr=LR, momentum=MOMENTUM, weight_decay=DECAY)
 
-    mods_c = list(from_mlp(model, num_threads=nt))
-
-    def chain_engine_sgd() -> None:
+    def forward_and_loss(mods: list) -> np.ndarray:
+        """The engine's row-major forward through ``mods``, torch's loss; dL/dlogits."""
         a = xn
-        for m in mods_c:
+        for m in mods:
             a = m._core.forward(a, nt)
         logits = torch.from_numpy(a).requires_grad_()
         loss(logits, yt).backward()
-        g = logits.grad.numpy()
+        return logits.grad.numpy()
+
+    mods_c = list(from_mlp(model, num_threads=nt))
+
+    def chain_engine_sgd() -> None:
+        g = forward_and_loss(mods_c)
         for i in range(len(mods_c) - 1, -1, -1):
             g = mods_c[i]._core.backward(g, nt, i > 0)
         for m in mods_c:
@@ -62,12 +66,7 @@ def steps(nt: int) -> Dict[str, Callable[[], None]]:
     opt_t = torch.optim.SGD(net_t.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=DECAY, fused=True)
 
     def chain_torch_sgd() -> None:
-        a = xn
-        for m in mods_t:
-            a = m._core.forward(a, nt)
-        logits = torch.from_numpy(a).requires_grad_()
-        loss(logits, yt).backward()
-        g = logits.grad.numpy()
+        g = forward_and_loss(mods_t)
         for i in range(len(mods_t) - 1, -1, -1):
             m = mods_t[i]
             gw = torch.empty(m.n_blocks, dtype=torch.float32)
