@@ -113,3 +113,38 @@ def test_report_round_two_targets() -> None:
     assert "m=2 / m=1 median: 0.300 (target <= 0.30: met)" in text
     assert "m=4 / m=1 median: 0.105 (target <= 0.10: not met)" in text
     assert sum("% of SGEMM" in ln for ln in out) == 2       # the m = 2 layer row is not a round-two target
+
+
+def _curriculum_run(folder: Path, motif, schedule, seed: int, epochs: list, final: float) -> None:
+    import json
+
+    folder.mkdir(parents=True)
+    run = {"dataset": "fashion-mnist", "hidden": [8], "epochs": len(epochs), "recipe": "motifcore",
+           "limit_train": None, "seed": seed, "motif": motif, "motif_schedule": schedule}
+    (folder / "config.json").write_text(json.dumps({"command": "train", "run": run}))
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in epochs))
+    (folder / "summary.json").write_text(json.dumps({"final_accuracy": final}))
+
+
+def test_curriculum_table_counts_stage_medians(tmp_path: Path) -> None:
+    """scripts/motif_curriculum.py: a burst of load in one epoch moves the plain sum, not the
+    stage-median time, and the verdict compares stage-median times."""
+    import motif_curriculum as mc
+
+    def ep(m, t, acc, switch=None):
+        return {"motif": m, "train_time": t, "evolution_time": 0.5, "val_accuracy": acc, "switch_time": switch}
+
+    # fixed m = 1: 4 epochs of 10 s (+0.5 s evolution); one epoch hit by a burst (40 s)
+    _curriculum_run(tmp_path / "a", 1, None, 0, [ep(1, 10, .8), ep(1, 40, .85), ep(1, 10, .86), ep(1, 10, .87)], .87)
+    _curriculum_run(tmp_path / "b", 2, None, 0, [ep(2, 4, .8), ep(2, 4, .82), ep(2, 4, .84), ep(2, 4, .86)], .86)
+    _curriculum_run(tmp_path / "c", None, [[0, 1], [0.5, 2]], 0,
+                    [ep(1, 10, .8), ep(1, 10, .84), ep(2, 4, .85, switch=1.0), ep(2, 4, .87)], .87)
+    runs = {r["kind"]: r for r in mc.scan([tmp_path])}
+    assert runs["fixed-m1"]["seconds"] == pytest.approx(72.0)
+    assert runs["fixed-m1"]["robust_seconds"] == pytest.approx(42.0)        # 4 x median(10.5, 40.5, ...)
+    assert runs["curriculum-1@0-2@0.5"]["robust_seconds"] == pytest.approx(2 * 10.5 + 2 * 4.5 + 1.0)
+    identity = ("fashion-mnist", (8,), 4, "motifcore", None)
+    stats = mc.aggregate(list(runs.values()), identity, ["fixed-m1", "fixed-m2", "curriculum-1@0-2@0.5"])
+    text = mc.table(stats)
+    row = next(line for line in text.splitlines() if line.startswith("| curriculum"))
+    assert "accuracy yes" in row and "time no (1.72 x m = 2" in row   # 31 s against 4 x 4.5 = 18 s
