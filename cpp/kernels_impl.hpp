@@ -277,15 +277,13 @@ static void sddmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const
 // Vectors of the batch one tile holds in registers (NV of S, NV of dS, four dot accumulators).
 constexpr int kFusedNV = W >= 16 ? 8 : 4;
 
-// The entries n of one column segment (rows ri, weights kv, positions q0 + e) on the batch tile
-// [b0, b0 + NV * W). fresh: dS starts from 0 (the first row block). first / last: the first /
-// last vector tile (dot accumulators start at 0 / are summed into dkt); between tiles they are
-// kept in dot[e * W].
-template <int NV>
+// The entries n of one column segment (rows ri, weights kv) on the batch tile [b0, b0 + NV * W).
+// fresh: dS starts from 0 (the first row block). FIRST / LAST: the first / last vector tile (dot
+// accumulators start at 0 / are summed into dkt); between tiles they are kept in dot[e * W].
+template <int NV, bool FIRST, bool LAST>
 static inline void fused_tile(const int32_t* __restrict ri, const float* __restrict kv, int64_t n,
                               const float* __restrict dU, int64_t ld, int64_t b0, const float* __restrict s,
-                              float* __restrict g, bool fresh, float* __restrict dot, bool first, bool last,
-                              float* __restrict dkt) {
+                              float* __restrict g, bool fresh, float* __restrict dot, float* __restrict dkt) {
     vf sv[NV], acc[NV];
     for (int v = 0; v < NV; ++v) {
         sv[v] = vload(s + b0 + v * W);
@@ -298,8 +296,13 @@ static inline void fused_tile(const int32_t* __restrict ri, const float* __restr
         const float* u2 = dU + static_cast<int64_t>(ri[e + 2]) * ld + b0;
         const float* u3 = dU + static_cast<int64_t>(ri[e + 3]) * ld + b0;
         const float k0 = kv[e], k1 = kv[e + 1], k2 = kv[e + 2], k3 = kv[e + 3];
-        vf d0 = first ? vf{} : vload(dot + e * W), d1 = first ? vf{} : vload(dot + (e + 1) * W);
-        vf d2 = first ? vf{} : vload(dot + (e + 2) * W), d3 = first ? vf{} : vload(dot + (e + 3) * W);
+        vf d0 = vf{}, d1 = vf{}, d2 = vf{}, d3 = vf{};
+        if constexpr (!FIRST) {
+            d0 = vload(dot + e * W);
+            d1 = vload(dot + (e + 1) * W);
+            d2 = vload(dot + (e + 2) * W);
+            d3 = vload(dot + (e + 3) * W);
+        }
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) {
             const vf x0 = vload(u0 + v * W), x1 = vload(u1 + v * W), x2 = vload(u2 + v * W), x3 = vload(u3 + v * W);
@@ -309,7 +312,7 @@ static inline void fused_tile(const int32_t* __restrict ri, const float* __restr
             d3 += x3 * sv[v];
             acc[v] = (((acc[v] + k0 * x0) + k1 * x1) + k2 * x2) + k3 * x3;
         }
-        if (last) {
+        if constexpr (LAST) {
             const v4f r = hsum4x(d0, d1, d2, d3);
             dkt[e] = r[0];
             dkt[e + 1] = r[1];
@@ -325,14 +328,15 @@ static inline void fused_tile(const int32_t* __restrict ri, const float* __restr
     for (; e < n; ++e) {
         const float* u0 = dU + static_cast<int64_t>(ri[e]) * ld + b0;
         const float k0 = kv[e];
-        vf d0 = first ? vf{} : vload(dot + e * W);
+        vf d0 = vf{};
+        if constexpr (!FIRST) d0 = vload(dot + e * W);
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) {
             const vf x0 = vload(u0 + v * W);
             d0 += x0 * sv[v];
             acc[v] = acc[v] + k0 * x0;
         }
-        if (last)
+        if constexpr (LAST)
             dkt[e] = fast_hsum(d0);
         else
             vstore(dot + e * W, d0);
@@ -340,19 +344,27 @@ static inline void fused_tile(const int32_t* __restrict ri, const float* __restr
     for (int v = 0; v < NV; ++v) vstore(g + b0 + v * W, acc[v]);
 }
 
+// fused_tile for nv <= NV vectors, tile t of n_tiles.
 template <int NV>
-static inline void fused_tile_n(int nv, const int32_t* ri, const float* kv, int64_t n, const float* dU, int64_t ld,
-                                int64_t b0, const float* s, float* g, bool fresh, float* dot, bool first, bool last,
-                                float* dkt) {
+static inline void fused_tile_n(int nv, int64_t t, int64_t n_tiles, const int32_t* ri, const float* kv, int64_t n,
+                                const float* dU, int64_t ld, int64_t b0, const float* s, float* g, bool fresh,
+                                float* dot, float* dkt) {
     if constexpr (NV > 1) {
-        if (nv < NV) return fused_tile_n<NV - 1>(nv, ri, kv, n, dU, ld, b0, s, g, fresh, dot, first, last, dkt);
+        if (nv < NV) return fused_tile_n<NV - 1>(nv, t, n_tiles, ri, kv, n, dU, ld, b0, s, g, fresh, dot, dkt);
     }
-    fused_tile<NV>(ri, kv, n, dU, ld, b0, s, g, fresh, dot, first, last, dkt);
+    if (n_tiles == 1)
+        fused_tile<NV, true, true>(ri, kv, n, dU, ld, b0, s, g, fresh, dot, dkt);
+    else if (t == 0)
+        fused_tile<NV, true, false>(ri, kv, n, dU, ld, b0, s, g, fresh, dot, dkt);
+    else if (t + 1 < n_tiles)
+        fused_tile<NV, false, false>(ri, kv, n, dU, ld, b0, s, g, fresh, dot, dkt);
+    else
+        fused_tile<NV, false, true>(ri, kv, n, dU, ld, b0, s, g, fresh, dot, dkt);
 }
 
 // Output rows per row block: the gathered rows of dU, [rows, ld] floats, are visited one block of
 // about this many bytes at a time, so they stay in L2 while every column takes its blocks from them.
-constexpr int64_t kFusedRowBudget = 512 * 1024;
+constexpr int64_t kFusedRowBudget = 768 * 1024;
 constexpr int64_t kDotEntries = 64;   // entries per piece of a segment when the batch spans tiles
 
 static void fused_backward(int64_t cols, int64_t rows, const int64_t* t_indptr, const int32_t* t_rows,
@@ -384,8 +396,8 @@ static void fused_backward(int64_t cols, int64_t rows, const int64_t* t_indptr, 
                     const int64_t e1 = std::min(q, e0 + piece);
                     for (int64_t t = 0; t < n_tiles; ++t) {
                         const int nv = static_cast<int>(std::min<int64_t>(kFusedNV, nvec - t * kFusedNV));
-                        fused_tile_n<kFusedNV>(nv, t_rows + e0, Kt + e0, e1 - e0, dU, ld, t * kFusedNV * W, s, g,
-                                               fresh && e0 == p, dot, t == 0, t + 1 == n_tiles, dKt + e0);
+                        fused_tile_n<kFusedNV>(nv, t, n_tiles, t_rows + e0, Kt + e0, e1 - e0, dU, ld, t * kFusedNV * W,
+                                               s, g, fresh && e0 == p, dot, dKt + e0);
                     }
                 }
                 if (Bv == B) continue;

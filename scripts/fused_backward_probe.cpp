@@ -20,6 +20,7 @@
 #include "kernels_impl.hpp"
 
 #include <chrono>
+#include <ctime>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -141,7 +142,7 @@ static void fused_backward(int64_t rows, int64_t cols, const int64_t* indptr, co
 // i (the transposed index): dK[pos] = dot(dU_i, S_j) (the SDDMM's accumulation, bitwise) and
 // dS_j += K[pos] * dU_i, with K read and dK written through t_pos. The output-gradient panel is
 // visited one block of rows at a time (row_budget bytes, L2); dS_j goes to the panel between them.
-template <int NV, bool PF, bool CONTIG = false>
+template <int NV, bool PF, bool CONTIG = false, bool KIN = false>
 static void fusedT_backward(int64_t cols, int64_t rows, const int64_t* t_indptr, const int32_t* t_rows,
                             const int32_t* t_pos, const float* Kv, const float* dU, const float* S, float* dK,
                             float* dS, int64_t B, int64_t ld, int64_t row_budget, int64_t* cur, int num_threads) {
@@ -162,7 +163,10 @@ static void fusedT_backward(int64_t cols, int64_t rows, const int64_t* t_indptr,
             const int64_t pe = t_indptr[j + 1];
             while (q < pe && t_rows[q] < r_end) ++q;
             for (; p + 4 <= q; p += 4) {
-                if constexpr (PF) {
+                if constexpr (PF && CONTIG) {  // the gathered rows of the next group
+                    for (int64_t f = p + 4; f < std::min(p + 8, q); ++f)
+                        for (int64_t b = 0; b < B; b += 16) __builtin_prefetch(dU + static_cast<int64_t>(t_rows[f]) * ld + b);
+                } else if constexpr (PF) {
                     if (p + 16 < pe) {
                         __builtin_prefetch(Kv + t_pos[p + 16]);
                         __builtin_prefetch(dK + t_pos[p + 16], 1);
@@ -174,7 +178,16 @@ static void fusedT_backward(int64_t cols, int64_t rows, const int64_t* t_indptr,
                 const float* u3 = dU + static_cast<int64_t>(t_rows[p + 3]) * ld;
                 const int64_t q0 = CONTIG ? p : t_pos[p], q1 = CONTIG ? p + 1 : t_pos[p + 1];
                 const int64_t q2 = CONTIG ? p + 2 : t_pos[p + 2], q3 = CONTIG ? p + 3 : t_pos[p + 3];
-                const float k0 = Kv[q0], k1 = Kv[q1], k2 = Kv[q2], k3 = Kv[q3];
+                float k0, k1, k2, k3;
+                if constexpr (KIN) {
+                    if (p + 64 < pe) __builtin_prefetch(Kv + t_pos[p + 64]);
+                    if (p + 65 < pe) __builtin_prefetch(Kv + t_pos[p + 65]);
+                    if (p + 66 < pe) __builtin_prefetch(Kv + t_pos[p + 66]);
+                    if (p + 67 < pe) __builtin_prefetch(Kv + t_pos[p + 67]);
+                    k0 = Kv[t_pos[p]], k1 = Kv[t_pos[p + 1]], k2 = Kv[t_pos[p + 2]], k3 = Kv[t_pos[p + 3]];
+                } else {
+                    k0 = Kv[q0], k1 = Kv[q1], k2 = Kv[q2], k3 = Kv[q3];
+                }
                 vf a0 = vf{}, a1 = vf{}, a2 = vf{}, a3 = vf{};
 #pragma GCC unroll 16
                 for (int v = 0; v < NV; ++v) {
@@ -195,7 +208,7 @@ static void fusedT_backward(int64_t cols, int64_t rows, const int64_t* t_indptr,
             for (; p < q; ++p) {
                 const float* u0 = dU + static_cast<int64_t>(t_rows[p]) * ld;
                 const int64_t q0 = CONTIG ? p : t_pos[p];
-                const float k0 = Kv[q0];
+                const float k0 = KIN ? Kv[t_pos[p]] : Kv[q0];
                 vf a0 = vf{};
 #pragma GCC unroll 16
                 for (int v = 0; v < NV; ++v) {
@@ -320,7 +333,38 @@ static void t4_backward(int64_t cols, int64_t rows, const int64_t* t_indptr, con
 
 using namespace motifcore;
 
+// Layer::backward's permutations (cpp/layer.cpp, permute_prefetched): gather dst[q] = src[pos[q]] or
+// scatter dst[pos[q]] = src[q], the line 512 entries on prefetched.
+static void permute(int64_t n, const int32_t* pos, const float* src, float* dst, bool gather, int nt) {
+    constexpr int64_t kAhead = 512, kChunk = int64_t(1) << 14;
+    parallel_for((n + kChunk - 1) / kChunk, 1, threads_for(n, nt), [&](int64_t c) {
+        const int64_t q0 = c * kChunk, q1 = std::min(n, q0 + kChunk), qp = std::min(q1, n - kAhead);
+        int64_t q = q0;
+        if (gather) {
+            for (; q < qp; ++q) {
+                __builtin_prefetch(src + pos[q + kAhead]);
+                dst[q] = src[pos[q]];
+            }
+            for (; q < q1; ++q) dst[q] = src[pos[q]];
+        } else {
+            for (; q < qp; ++q) {
+                __builtin_prefetch(dst + pos[q + kAhead], 1);
+                dst[pos[q]] = src[q];
+            }
+            for (; q < q1; ++q) dst[pos[q]] = src[q];
+        }
+    });
+}
+
+// At 1 thread the calling thread's CPU time (time descheduled by other processes not counted); at
+// more threads wall time.
+static bool g_cpu_clock = true;
 static double now() {
+    if (g_cpu_clock) {
+        timespec ts;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+    }
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
@@ -383,14 +427,10 @@ int main(int argc, char** argv) {
         bool contig = false;
     };
     const Variant variants[] = {
-        {"fused whole", int64_t(1) << 40, 1, false},
         {"T-core 768K", 768 << 10, 0, false, true, true},
-        {"gth+Tcore+igth", 768 << 10, 0, false, true, true},
-        {"T4 768K", 768 << 10, 0, false, true, true},
-        {"T4 whole", int64_t(1) << 40, 0, false, true, true},
-        {"pfgth+T4+pfsct", 768 << 10, 0, false, true, true},
-        {"pfgth+Tc+pfsct", 768 << 10, 0, false, true, true},
-        {"pfgth+Tcw+pfsct", int64_t(1) << 40, 0, false, true, true},
+        {"Kin+T-core+sct", 768 << 10, 0, false, true, true},
+        {"engine kernel", 0, 0, false, true, true},
+        {"engine backward", 0, 0, false, true, true},
     };
     auto fused = [&](const Variant& v, int nt) {
         const int parts = nt * v.parts_per_thread;
@@ -426,6 +466,23 @@ int main(int argc, char** argv) {
                 });
                 return;
             }
+            if (v.name[0] == 'e') {  // the engine's fused_backward (kernels_impl.hpp), alone or with the permutations
+                const bool full = v.name[7] == 'b';
+                const int32_t* tp = pat.t_pos().data();
+                if (full) permute(nnz, tp, K.data(), Kt.data(), true, nt);
+                probe_avx512::fused_backward(G, G, pat.t_indptr().data(), pat.t_rows().data(), Kt.data(), dU.data(),
+                                             S.data(), dKt.data(), dS.data(), B, ld, cursor.data(), nt);
+                if (full) permute(nnz, tp, dKt.data(), dK.data(), false, nt);
+                return;
+            }
+            if (v.name[0] == 'K') {  // weights gathered inside the kernel, gradient scattered after it
+                probe_avx512::fusedT_backward<8, false, true, true>(G, G, pat.t_indptr().data(), pat.t_rows().data(),
+                                                                    pat.t_pos().data(), K.data(), dU.data(), S.data(),
+                                                                    dKt.data(), dS.data(), B, ld, v.budget,
+                                                                    cursor.data(), nt);
+                permute(nnz, pat.t_pos().data(), dKt.data(), dK.data(), false, nt);
+                return;
+            }
             if (v.contig) {  // the fused kernel alone on pre-gathered Kt, dK left in transposed order
                 const bool full = std::strcmp(v.name, "gth+Tcore+sct") == 0;
                 const bool igth = std::strcmp(v.name, "gth+Tcore+igth") == 0;
@@ -435,9 +492,14 @@ int main(int argc, char** argv) {
                     const float* Kp = K.data();
                     parallel_for(nnz, grain_for(1), threads_for(nnz, nt), [&](int64_t q) { Ktp[q] = Kp[tp[q]]; });
                 }
-                probe_avx512::fusedT_backward<8, false, true>(G, G, pat.t_indptr().data(), pat.t_rows().data(),
-                                                              pat.t_pos().data(), Kt.data(), dU.data(), S.data(),
-                                                              dKt.data(), dS.data(), B, ld, v.budget, cursor.data(), nt);
+                if (v.pf)
+                    probe_avx512::fusedT_backward<8, true, true>(G, G, pat.t_indptr().data(), pat.t_rows().data(),
+                                                                 pat.t_pos().data(), Kt.data(), dU.data(), S.data(),
+                                                                 dKt.data(), dS.data(), B, ld, v.budget, cursor.data(), nt);
+                else
+                    probe_avx512::fusedT_backward<8, false, true>(G, G, pat.t_indptr().data(), pat.t_rows().data(),
+                                                                  pat.t_pos().data(), Kt.data(), dU.data(), S.data(),
+                                                                  dKt.data(), dS.data(), B, ld, v.budget, cursor.data(), nt);
                 if (full) {
                     float* dKp = dK.data();
                     const float* dKtp = dKt.data();
@@ -508,8 +570,10 @@ int main(int argc, char** argv) {
         for (size_t i = 0; i < flush.size(); i += 16) flush[i] += 1.f;
     };
     const int nv = static_cast<int>(sizeof(variants) / sizeof(variants[0]));
-    for (int nt : {1, 2})
+    const int max_threads = argc > 5 ? std::atoi(argv[5]) : 2;
+    for (int nt = 1; nt <= max_threads; ++nt)
         for (int warm = 0; warm < 2; ++warm) {
+            g_cpu_clock = nt == 1;
             std::vector<double> best(nv + 1, 1e9);
             double part[3] = {1e9, 1e9, 1e9};
             for (int r = 0; r < reps; ++r) {
@@ -526,7 +590,8 @@ int main(int argc, char** argv) {
                 if (!warm) do_flush();
                 current_parts(nt, part);
             }
-            std::printf("threads %d, %s, G %ld, density %.3f, B %ld, %ld blocks, min of %d interleaved rounds:\n", nt,
+            std::printf("threads %d (%s), %s, G %ld, density %.3f, B %ld, %ld blocks, min of %d interleaved rounds:\n", nt,
+                        g_cpu_clock ? "thread CPU time" : "wall time",
                         warm ? "warm" : "cold", static_cast<long>(G), density, static_cast<long>(B),
                         static_cast<long>(nnz), reps);
             std::printf("  %-16s %8.3f ms  (passes timed alone%s: SDDMM %.3f, gather %.3f, transposed SpMM %.3f)\n",
