@@ -1,18 +1,27 @@
-// Probe (issues 20/21): a fused backward of one block-sparse layer at m = 1 against the engine's
-// current path (SDDMM for dK, the transposed-weight gather, the transposed SpMM for dS).
+// Probe (issues 20/21): fused backwards of one block-sparse layer at m = 1 against the engine's
+// split path (SDDMM for dK, the transposed-weight gather, the transposed SpMM for dS).
 //
 // Not part of the build. Build the engine's static library, then this file against it:
 //   cmake -S . -B /tmp/fb-ctest -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOTIFCORE_BUILD_PYTHON=OFF
 //   cmake --build /tmp/fb-ctest --target motifcore_core
-//   g++ -O3 -std=gnu++17 -mavx512f -mavx512vl -mavx2 -mfma -mprefer-vector-width=512 -Icpp \
+//   g++ -O3 -std=gnu++17 -mavx512f -mavx512vl -mavx2 -mfma -mprefer-vector-width=512 -Icpp
 //       scripts/fused_backward_probe.cpp /tmp/fb-ctest/libmotifcore_core.a -lpthread -o /tmp/fbprobe
-//   /tmp/fbprobe [G] [density] [B] [repeats]
+//   /tmp/fbprobe [G=3000] [density=0.1] [B=128] [rounds=15] [max threads=2]
 //
-// The current path calls the engine's own kernels (kernels_impl.hpp, compiled here with the
-// AVX-512 flags of kernels_avx512.cpp). The fused kernel walks the CSR rows once per column block
-// of ~budget bytes of (S, dS) rows: for each stored block (i, j) it computes dK_ij = dU_i . S_j
-// exactly as the SDDMM does (bitwise the same) and adds K_ij * dU_i to dS_j. dS_j sums over i in
-// ascending order whatever the column blocks or the thread count.
+// The split path and "engine ..." call the engine's own kernels (kernels_impl.hpp, compiled here
+// with the AVX-512 flags of kernels_avx512.cpp; the permutations copy Layer::backward's). The
+// other variants (see Kind below) are reimplementations here:
+//  * row order (the idea of the issue): one pass over the CSR rows i with dU_i in L1; per stored
+//    block (i, j) dK_ij = dU_i . S_j and dS_j += K_ij dU_i, a read-modify-write of row j of dS,
+//    in column blocks of `budget` bytes of (S, dS) rows, the blocks split among the threads;
+//  * transposed order: one pass over the transposed index; per input row j, S_j and the running
+//    dS_j stay in registers (8 vectors each at B = 128), and each stored block (i, j) gathers one
+//    row dU_i for both multiply-adds; K comes in and dK goes out through t_pos, by separate
+//    permutation loops or inside the kernel;
+//  * T4: the transposed order with the transposed SpMM's four accumulator classes (rank % 4 in the
+//    column, kept in an L1 buffer), so dS is bitwise the split path's.
+// dK is bitwise the SDDMM's in every variant; dS of the others sums each column in ascending row.
+// Timing: interleaved rounds, minima; at 1 thread the thread's CPU time (busy shared machine).
 #define MC_ISA_NS probe_avx512
 #define MC_VEC_BYTES 64
 #define MC_ISA_NAME "probe-avx512"
@@ -418,149 +427,135 @@ int main(int argc, char** argv) {
         part[1] = std::min(part[1], t2 - t1);
         part[2] = std::min(part[2], t3 - t2);
     };
+    // The variants. Transposed-order ones hold the batch in registers: B must be 8 vectors.
+    enum Kind {
+        kRow,            // row-order fused (CSR rows, dS rows read-modify-written per block), column blocks
+        kTInline,        // transposed-order fused, K read and dK written through t_pos inside the kernel
+        kTKernel,        // transposed-order kernel alone (Kt in, dKt out, contiguous)
+        kTPlain,         // gather + transposed-order kernel + scatter, plain loops
+        kTInverse,       // gather + kernel + dK gathered through the inverse permutation
+        kTKin,           // K read through t_pos inside the kernel (prefetched), dKt scattered after
+        kT4Kernel,       // transposed-order kernel keeping the transposed SpMM's four accumulator classes
+        kT4Prefetched,   // prefetched gather + that kernel + prefetched scatter
+        kTPrefetched,    // prefetched gather + transposed-order kernel + prefetched scatter
+        kEngineKernel,   // the engine's KernelTable::fused_backward alone
+        kEngineBackward  // the engine's fused path of Layer::backward (prefetched gather, kernel, scatter)
+    };
     struct Variant {
         const char* name;
-        int64_t budget;
-        int parts_per_thread;
-        bool pf;
-        bool transposed = false;
-        bool contig = false;
+        Kind kind;
+        int64_t budget;  // bytes per column block (kRow) or row block (the probe's transposed kernels)
     };
     const Variant variants[] = {
-        {"T-core 768K", 768 << 10, 0, false, true, true},
-        {"Kin+T-core+sct", 768 << 10, 0, false, true, true},
-        {"engine kernel", 0, 0, false, true, true},
-        {"engine backward", 0, 0, false, true, true},
+        {"row fused 768K", kRow, 768 << 10},
+        {"row fused whole", kRow, int64_t(1) << 40},
+        {"T inline K, dK", kTInline, 768 << 10},
+        {"T kernel", kTKernel, 768 << 10},
+        {"gth+T+sct plain", kTPlain, 768 << 10},
+        {"gth+T+inverse", kTInverse, 768 << 10},
+        {"K inline+T+sct", kTKin, 768 << 10},
+        {"T4 kernel", kT4Kernel, 768 << 10},
+        {"pf: gth+T4+sct", kT4Prefetched, 768 << 10},
+        {"pf: gth+T+sct", kTPrefetched, 768 << 10},
+        {"engine kernel", kEngineKernel, 0},
+        {"engine backward", kEngineBackward, 0},
+    };
+    const int32_t* tp = pat.t_pos().data();
+    const int64_t* ti = pat.t_indptr().data();
+    const int32_t* tr = pat.t_rows().data();
+    auto gather_plain = [&](int nt) {
+        float* Ktp = Kt.data();
+        const float* Kp = K.data();
+        parallel_for(nnz, grain_for(1), threads_for(nnz, nt), [&](int64_t q) { Ktp[q] = Kp[tp[q]]; });
     };
     auto fused = [&](const Variant& v, int nt) {
-        const int parts = nt * v.parts_per_thread;
-        if (v.transposed) {
-            if (B != 8 * probe_avx512::W) std::abort();
-            if (v.name[0] == 'T' && v.name[1] == '4') {
-                probe_avx512::t4_backward(G, G, pat.t_indptr().data(), pat.t_rows().data(), Kt.data(), dU.data(),
-                                          S.data(), dKt.data(), dS.data(), B, ld, v.budget, cursor.data(), nt);
+        if (v.kind != kRow && B != 8 * probe_avx512::W) std::abort();
+        switch (v.kind) {
+            case kRow:
+                probe_avx512::fused_backward<false>(G, G, indptr, idx, K.data(), dU.data(), S.data(), dK.data(),
+                                                    dS.data(), B, ld, v.budget, nt, cursor.data(), nt);
                 return;
-            }
-            if (v.name[0] == 'p') {
-                const int32_t* tp = pat.t_pos().data();
-                float* Ktp = Kt.data();
-                const float* Kp = K.data();
-                constexpr int64_t D = 512;
-                parallel_for(nnz, 16384, threads_for(nnz, nt), [&](int64_t q) {
-                    if (q + D < nnz) __builtin_prefetch(Kp + tp[q + D]);
-                    Ktp[q] = Kp[tp[q]];
-                });
-                if (v.name[7] == '4')
-                    probe_avx512::t4_backward(G, G, pat.t_indptr().data(), pat.t_rows().data(), Kt.data(), dU.data(),
-                                              S.data(), dKt.data(), dS.data(), B, ld, v.budget, cursor.data(), nt);
-                else
-                    probe_avx512::fusedT_backward<8, false, true>(G, G, pat.t_indptr().data(), pat.t_rows().data(),
-                                                                  pat.t_pos().data(), Kt.data(), dU.data(), S.data(),
-                                                                  dKt.data(), dS.data(), B, ld, v.budget, cursor.data(),
-                                                                  nt);
-                float* dKp = dK.data();
-                const float* dKtp = dKt.data();
-                parallel_for(nnz, 16384, threads_for(nnz, nt), [&](int64_t q) {
-                    if (q + D < nnz) __builtin_prefetch(dKp + tp[q + D], 1);
-                    dKp[tp[q]] = dKtp[q];
-                });
+            case kTInline:
+                probe_avx512::fusedT_backward<8, false>(G, G, ti, tr, tp, K.data(), dU.data(), S.data(), dK.data(),
+                                                        dS.data(), B, ld, v.budget, cursor.data(), nt);
                 return;
-            }
-            if (v.name[0] == 'e') {  // the engine's fused_backward (kernels_impl.hpp), alone or with the permutations
-                const bool full = v.name[7] == 'b';
-                const int32_t* tp = pat.t_pos().data();
-                if (full) permute(nnz, tp, K.data(), Kt.data(), true, nt);
-                probe_avx512::fused_backward(G, G, pat.t_indptr().data(), pat.t_rows().data(), Kt.data(), dU.data(),
-                                             S.data(), dKt.data(), dS.data(), B, ld, cursor.data(), nt);
-                if (full) permute(nnz, tp, dKt.data(), dK.data(), false, nt);
-                return;
-            }
-            if (v.name[0] == 'K') {  // weights gathered inside the kernel, gradient scattered after it
-                probe_avx512::fusedT_backward<8, false, true, true>(G, G, pat.t_indptr().data(), pat.t_rows().data(),
-                                                                    pat.t_pos().data(), K.data(), dU.data(), S.data(),
-                                                                    dKt.data(), dS.data(), B, ld, v.budget,
-                                                                    cursor.data(), nt);
-                permute(nnz, pat.t_pos().data(), dKt.data(), dK.data(), false, nt);
-                return;
-            }
-            if (v.contig) {  // the fused kernel alone on pre-gathered Kt, dK left in transposed order
-                const bool full = std::strcmp(v.name, "gth+Tcore+sct") == 0;
-                const bool igth = std::strcmp(v.name, "gth+Tcore+igth") == 0;
-                const int32_t* tp = pat.t_pos().data();
-                if (full || igth) {
-                    float* Ktp = Kt.data();
-                    const float* Kp = K.data();
-                    parallel_for(nnz, grain_for(1), threads_for(nnz, nt), [&](int64_t q) { Ktp[q] = Kp[tp[q]]; });
-                }
-                if (v.pf)
-                    probe_avx512::fusedT_backward<8, true, true>(G, G, pat.t_indptr().data(), pat.t_rows().data(),
-                                                                 pat.t_pos().data(), Kt.data(), dU.data(), S.data(),
-                                                                 dKt.data(), dS.data(), B, ld, v.budget, cursor.data(), nt);
-                else
-                    probe_avx512::fusedT_backward<8, false, true>(G, G, pat.t_indptr().data(), pat.t_rows().data(),
-                                                                  pat.t_pos().data(), Kt.data(), dU.data(), S.data(),
-                                                                  dKt.data(), dS.data(), B, ld, v.budget, cursor.data(), nt);
-                if (full) {
+            case kTKernel:
+            case kTPlain:
+            case kTInverse:
+            case kTPrefetched:
+                if (v.kind == kTPlain || v.kind == kTInverse) gather_plain(nt);
+                if (v.kind == kTPrefetched) permute(nnz, tp, K.data(), Kt.data(), true, nt);
+                probe_avx512::fusedT_backward<8, false, true>(G, G, ti, tr, tp, Kt.data(), dU.data(), S.data(),
+                                                              dKt.data(), dS.data(), B, ld, v.budget, cursor.data(), nt);
+                if (v.kind == kTPlain) {
                     float* dKp = dK.data();
                     const float* dKtp = dKt.data();
                     parallel_for(nnz, grain_for(1), threads_for(nnz, nt), [&](int64_t q) { dKp[tp[q]] = dKtp[q]; });
                 }
-                if (igth) {  // the weight gradient back in CSR order by a gather through the inverse permutation
+                if (v.kind == kTInverse) {
                     float* dKp = dK.data();
                     const float* dKtp = dKt.data();
                     const int32_t* ip = inv.data();
                     parallel_for(nnz, grain_for(1), threads_for(nnz, nt), [&](int64_t p) { dKp[p] = dKtp[ip[p]]; });
                 }
+                if (v.kind == kTPrefetched) permute(nnz, tp, dKt.data(), dK.data(), false, nt);
                 return;
-            }
-            if (v.pf)
-                probe_avx512::fusedT_backward<8, true>(G, G, pat.t_indptr().data(), pat.t_rows().data(),
-                                                       pat.t_pos().data(), K.data(), dU.data(), S.data(), dK.data(),
-                                                       dS.data(), B, ld, v.budget, cursor.data(), nt);
-            else
-                probe_avx512::fusedT_backward<8, false>(G, G, pat.t_indptr().data(), pat.t_rows().data(),
-                                                        pat.t_pos().data(), K.data(), dU.data(), S.data(), dK.data(),
-                                                        dS.data(), B, ld, v.budget, cursor.data(), nt);
-            return;
+            case kTKin:
+                probe_avx512::fusedT_backward<8, false, true, true>(G, G, ti, tr, tp, K.data(), dU.data(), S.data(),
+                                                                    dKt.data(), dS.data(), B, ld, v.budget,
+                                                                    cursor.data(), nt);
+                permute(nnz, tp, dKt.data(), dK.data(), false, nt);
+                return;
+            case kT4Kernel:
+            case kT4Prefetched:
+                if (v.kind == kT4Prefetched) permute(nnz, tp, K.data(), Kt.data(), true, nt);
+                probe_avx512::t4_backward(G, G, ti, tr, Kt.data(), dU.data(), S.data(), dKt.data(), dS.data(), B, ld,
+                                          v.budget, cursor.data(), nt);
+                if (v.kind == kT4Prefetched) permute(nnz, tp, dKt.data(), dK.data(), false, nt);
+                return;
+            case kEngineKernel:
+            case kEngineBackward:
+                if (v.kind == kEngineBackward) permute(nnz, tp, K.data(), Kt.data(), true, nt);
+                probe_avx512::fused_backward(G, G, ti, tr, Kt.data(), dU.data(), S.data(), dKt.data(), dS.data(), B,
+                                             ld, cursor.data(), nt);
+                if (v.kind == kEngineBackward) permute(nnz, tp, dKt.data(), dK.data(), false, nt);
+                return;
         }
-        if (v.pf)
-            probe_avx512::fused_backward<true>(G, G, indptr, idx, K.data(), dU.data(), S.data(), dK.data(), dS.data(),
-                                               B, ld, v.budget, parts, cursor.data(), nt);
-        else
-            probe_avx512::fused_backward<false>(G, G, indptr, idx, K.data(), dU.data(), S.data(), dK.data(), dS.data(),
-                                                B, ld, v.budget, parts, cursor.data(), nt);
     };
-    // Correctness: dK bitwise equal to the SDDMM; dS close to the transposed SpMM and bitwise the
-    // same across variants and thread counts.
+    // Correctness, per variant and thread count: the weight gradient (in CSR order, or in transposed
+    // order for the kernels alone) against the SDDMM's, bitwise; dS against the transposed SpMM's,
+    // bitwise and as max |diff| / max |dS|, and against the first variant's (the ascending-row sum).
     current(1);
     std::vector<float> dS_first;
+    const float kNaN = std::nanf("");
     for (const auto& v : variants)
         for (int nt : {1, 2}) {
-            std::fill(dS.begin(), dS.end(), 7.f);
+            std::fill(dS.begin(), dS.end(), kNaN);
+            std::fill(dK.begin(), dK.end(), kNaN);
+            std::fill(dKt.begin(), dKt.end(), kNaN);
             fused(v, nt);
+            const bool transposed_dk = v.kind == kTKernel || v.kind == kT4Kernel || v.kind == kEngineKernel;
             int64_t dk_diff = 0;
-            for (int64_t p = 0; p < nnz; ++p) dk_diff += std::memcmp(&dK[p], &dK_ref[p], 4) != 0;
-            double max_rel = 0, max_ref = 0;
-            for (int64_t j = 0; j < G; ++j)
-                for (int64_t b = 0; b < B; ++b) max_ref = std::max(max_ref, std::fabs(double(dS_ref[j * ld + b])));
+            for (int64_t p = 0; p < nnz; ++p)
+                dk_diff += transposed_dk ? std::memcmp(&dKt[p], &dK_ref[tp[p]], 4) != 0
+                                         : std::memcmp(&dK[p], &dK_ref[p], 4) != 0;
+            double max_diff = 0, max_ref = 0;
+            int64_t ds_diff = 0;
             std::vector<float> flat;
             for (int64_t j = 0; j < G; ++j)
                 for (int64_t b = 0; b < B; ++b) {
-                    max_rel = std::max(max_rel, std::fabs(double(dS[j * ld + b]) - dS_ref[j * ld + b]) / max_ref);
-                    flat.push_back(dS[j * ld + b]);
+                    const float x = dS[j * ld + b], r = dS_ref[j * ld + b];
+                    max_ref = std::max(max_ref, std::fabs(double(r)));
+                    max_diff = std::max(max_diff, std::fabs(double(x) - r));
+                    ds_diff += std::memcmp(&x, &r, 4) != 0;
+                    flat.push_back(x);
                 }
             if (dS_first.empty()) dS_first = flat;
-            int64_t ds_vs_ref = 0;
-            for (int64_t j = 0; j < G; ++j)
-                for (int64_t b = 0; b < B; ++b) ds_vs_ref += std::memcmp(&dS[j * ld + b], &dS_ref[j * ld + b], 4) != 0;
-            int64_t dkt_diff = 0;
-            for (int64_t q = 0; q < nnz; ++q) dkt_diff += std::memcmp(&dKt[q], &dK_ref[pat.t_pos()[q]], 4) != 0;
-            std::printf("  %s: dS values differing from the transposed SpMM: %ld; dKt vs SDDMM: %ld\n", v.name,
-                        static_cast<long>(ds_vs_ref), static_cast<long>(dkt_diff));
             const bool same = std::memcmp(flat.data(), dS_first.data(), flat.size() * 4) == 0;
-            std::printf("check %-14s nt=%d: dK entries differing from SDDMM %ld, dS max |diff|/max|dS| %.2e, "
-                        "dS bitwise as first variant: %s\n",
-                        v.name, nt, static_cast<long>(dk_diff), max_rel, same ? "yes" : "NO");
+            std::printf("check %-16s nt=%d: dK%s differing from the SDDMM: %ld; dS differing from the transposed "
+                        "SpMM: %ld (max |diff| / max |dS| %.1e); dS bitwise the first variant's: %s\n",
+                        v.name, nt, transposed_dk ? "t" : "", static_cast<long>(dk_diff), static_cast<long>(ds_diff),
+                        max_diff / max_ref, same ? "yes" : "no");
         }
     // Timing: every round runs every variant once, in turn; minima over rounds. "cold": a 64 MiB
     // buffer is read and written before each timed call (nothing of the layer left in any cache);
