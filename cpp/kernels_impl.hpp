@@ -370,8 +370,10 @@ constexpr int64_t kDotEntries = 64;   // entries per piece of a segment when the
 static void fused_backward(int64_t cols, int64_t rows, const int64_t* t_indptr, const int32_t* t_rows,
                            const float* Kt, const float* dU, const float* S, float* dKt, float* dS, int64_t B,
                            int64_t ld, int64_t* cur, int num_threads) {
-    const int64_t rb = std::max<int64_t>(16, kFusedRowBudget / (ld * 4));
-    const int64_t n_rb = (rows + rb - 1) / rb;
+    // Row blocks of at most the budget, all of about the same size (a small last block would cost a
+    // whole sweep over the columns for few entries).
+    const int64_t rb_max = std::max<int64_t>(16, kFusedRowBudget / (ld * 4));
+    const int64_t n_rb = (rows + rb_max - 1) / rb_max, rb = (rows + n_rb - 1) / n_rb;
     const int64_t Bv = B - B % W, nvec = Bv / W, n_tiles = (nvec + kFusedNV - 1) / kFusedNV;
     std::copy(t_indptr, t_indptr + cols, cur);   // the caller's scratch: nothing kept here
     const int threads = threads_for(t_indptr[cols] * B + cols, num_threads);
