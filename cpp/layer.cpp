@@ -184,7 +184,7 @@ void LayerWork::ensure(const Layer& layer, int64_t batch) {
     const auto need_dS = static_cast<size_t>(layer.G_in * ld_need);
     // The fused backward holds the weights and their gradient in transposed order (2 |P|) and a
     // cursor per input row; the split one (huge panels) the weights and a cursor per output row.
-    // (decided at this call's batch, as backward decides it: ld grows with the batch).
+    // Which one runs is decided at this call's batch, as backward decides it (ld grows with B).
     const bool fused = sparse && fused_backward_fits(layer.G_out, panel_ld(batch));
     const auto need_buf = static_cast<size_t>(sparse ? layer.n_blocks() * (fused ? 2 : 1) : 0);
     const auto need_cursor = static_cast<size_t>(sparse ? std::max(layer.G_out, fused ? layer.G_in : 0) : 0);
