@@ -365,15 +365,19 @@ static inline void fused_tile_n(int nv, int64_t t, int64_t n_tiles, const int32_
 // Output rows per row block: the gathered rows of dU, [rows, ld] floats, are visited one block of
 // about this many bytes at a time, so they stay in L2 while every column takes its blocks from them.
 constexpr int64_t kFusedRowBudget = 768 * 1024;
+constexpr int64_t kFusedMinSegment = 32;   // average entries per input row and row block, at least
 constexpr int64_t kDotEntries = 64;   // entries per piece of a segment when the batch spans tiles
 
 static void fused_backward(int64_t cols, int64_t rows, const int64_t* t_indptr, const int32_t* t_rows,
                            const float* Kt, const float* dU, const float* S, float* dKt, float* dS, int64_t B,
                            int64_t ld, int64_t* cur, int num_threads) {
     // Row blocks of at most the budget, all of about the same size (a small last block would cost a
-    // whole sweep over the columns for few entries).
+    // whole sweep over the columns for few entries). Each row block costs every input row a load and
+    // a store of its dS tile: fewer blocks (past L2) where the average segment would be short.
     const int64_t rb_max = std::max<int64_t>(16, kFusedRowBudget / (ld * 4));
-    const int64_t n_rb = (rows + rb_max - 1) / rb_max, rb = (rows + n_rb - 1) / n_rb;
+    const int64_t per_col = t_indptr[cols] / std::max<int64_t>(1, cols);
+    const int64_t n_rb = std::max<int64_t>(1, std::min((rows + rb_max - 1) / rb_max, per_col / kFusedMinSegment));
+    const int64_t rb = (rows + n_rb - 1) / n_rb;
     const int64_t Bv = B - B % W, nvec = Bv / W, n_tiles = (nvec + kFusedNV - 1) / kFusedNV;
     std::copy(t_indptr, t_indptr + cols, cur);   // the caller's scratch: nothing kept here
     const int threads = threads_for(t_indptr[cols] * B + cols, num_threads);

@@ -1,8 +1,8 @@
 """Interleaved A/B of two motifcore builds on one training step (not a pytest benchmark; prints a table).
 
 Two long-lived child processes, one per build, take turns doing ``--per`` SGD-with-momentum steps of
-``784-3000-3000-3000-10`` (density 0.1, batch 128, ``MotifMLP.train_step``) for ``--rounds``
-rounds; every step is timed by wall clock and by the process's CPU time. At 1 thread the CPU time
+``784-3000-3000-3000-10`` (density 0.1, batch 128, ``MotifMLP.train_step``; ``--sizes``, ``--batch``,
+``--epsilon`` change the network) for ``--rounds`` rounds; every step is timed by wall clock and by the process's CPU time. At 1 thread the CPU time
 leaves out the time the step spent descheduled, which on a shared machine is most of the noise
 (caches shared with other processes still are not). Minima and medians per build, and B / A.
 
@@ -31,11 +31,12 @@ if os.environ.get("AB_PACKAGE_DIR"):
 import numpy as np
 import motifcore
 threads, per, m = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-sizes = [784, 3000, 3000, 3000, 10]
+sizes, batch, eps = [int(v) for v in sys.argv[4].split("-")], int(sys.argv[5]), float(sys.argv[6])
 rng = np.random.default_rng(0)
-net = motifcore.MotifMLP(sizes, motif=m, density=0.1, distribution="uniform", seed=0, num_threads=threads)
-x = rng.standard_normal((128, sizes[0])).astype(np.float32)
-y = rng.integers(0, sizes[-1], 128).astype(np.int64)
+sparsity = dict(epsilon=eps) if eps > 0 else dict(density=0.1)
+net = motifcore.MotifMLP(sizes, motif=m, distribution="uniform", seed=0, num_threads=threads, **sparsity)
+x = rng.standard_normal((batch, sizes[0])).astype(np.float32)
+y = rng.integers(0, sizes[-1], batch).astype(np.int64)
 for _ in range(3):
     net.train_step(x, y, 0.01, 0.9)
 print("ready", motifcore.build_info()["simd"], flush=True)
@@ -49,12 +50,13 @@ for line in sys.stdin:
 """
 
 
-def start(build: str, threads: int, per: int, m: int) -> Tuple[subprocess.Popen, str]:
+def start(build: str, threads: int, per: int, m: int, sizes: str, batch: int, eps: float) -> Tuple[subprocess.Popen, str]:
     python, _, pkg = build.partition(":")
     env = dict(os.environ)
     if pkg:
         env["AB_PACKAGE_DIR"] = pkg
-    p = subprocess.Popen([python, "-c", CHILD, str(threads), str(per), str(m)], stdin=subprocess.PIPE,
+    p = subprocess.Popen([python, "-c", CHILD, str(threads), str(per), str(m), sizes, str(batch), str(eps)],
+                         stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, text=True, env=env)
     ready = p.stdout.readline().split()
     if not ready or ready[0] != "ready":
@@ -76,11 +78,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--per", type=int, default=3, help="steps per turn")
     ap.add_argument("--motif", type=int, default=1)
+    ap.add_argument("--sizes", default="784-3000-3000-3000-10")
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--epsilon", type=float, default=0.0, help="SET's epsilon instead of density 0.1 (0: density)")
     args = ap.parse_args()
     load = os.getloadavg()[0]
     for t in args.threads:
-        pa, simd_a = start(args.a, t, args.per, args.motif)
-        pb, simd_b = start(args.b, t, args.per, args.motif)
+        pa, simd_a = start(args.a, t, args.per, args.motif, args.sizes, args.batch, args.epsilon)
+        pb, simd_b = start(args.b, t, args.per, args.motif, args.sizes, args.batch, args.epsilon)
         res = {"A": [], "B": []}
         for r in range(args.rounds):   # alternate who goes first
             order = [("A", pa), ("B", pb)] if r % 2 == 0 else [("B", pb), ("A", pa)]
@@ -89,7 +94,8 @@ def main() -> None:
         for p in (pa, pb):
             p.stdin.close()
             p.wait()
-        print(f"threads {t}, m = {args.motif}, SIMD {simd_a} / {simd_b}, {args.rounds} rounds x {args.per} steps, "
+        sparsity = f"epsilon {args.epsilon:g}" if args.epsilon > 0 else "density 0.1"
+        print(f"{args.sizes}, {sparsity}, batch {args.batch}, threads {t}, m = {args.motif}, SIMD {simd_a} / {simd_b}, {args.rounds} rounds x {args.per} steps, "
               f"1-min load {load:.1f} -> {os.getloadavg()[0]:.1f}")
         stats = {}
         for name in ("A", "B"):
