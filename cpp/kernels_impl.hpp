@@ -407,19 +407,20 @@ static void fused_backward(int64_t cols, int64_t rows, const int64_t* t_indptr, 
                     }
                 }
                 if (Bv == B) continue;
-                // Scalar tail columns, after the vector part (its lanes' sum is in dKt already).
-                if (fresh)
-                    for (int64_t b = Bv; b < B; ++b) g[b] = 0.f;
+                // The tail columns [Bv, B), after the vector part (whose lanes' sum is in dKt
+                // already): the dot products go on one product at a time, in column order, as the
+                // SDDMM's; dS in one vector held over the segment. Its lanes from B on read the
+                // rows' padding (a panel row holds B rounded up to 16 floats) and are never stored.
+                vf ta = fresh ? vf{} : vload(g + Bv);
                 for (int64_t e = p; e < q; ++e) {
                     const float* u = dU + static_cast<int64_t>(t_rows[e]) * ld;
                     const float kq = Kt[e];
+                    ta = ta + kq * vload(u + Bv);
                     float r = nvec > 0 ? dKt[e] : 0.f;
-                    for (int64_t b = Bv; b < B; ++b) {
-                        r += u[b] * s[b];
-                        g[b] += kq * u[b];
-                    }
+                    for (int64_t b = Bv; b < B; ++b) r += u[b] * s[b];
                     dKt[e] = r;
                 }
+                for (int64_t b = Bv; b < B; ++b) g[b] = ta[b - Bv];
             }
         });
     }

@@ -15,6 +15,8 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+
+
 // KernelTable::gemm (of the table `t` the caller read once) with its packing scratch held in `pack` (grown on first use, then reused).
 void dense_gemm(const KernelTable& t, int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs,
                 const float* b, int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, PanelVector& pack, int nt) {
@@ -64,7 +66,11 @@ void permute_prefetched(int64_t n, const int32_t* pos, const float* src, float* 
 
 }  // namespace
 
-bool fused_backward_fits(int64_t G_out, int64_t ld) { return G_out * ld * 4 <= kHugePanelBytes; }
+bool fused_backward_fits(int64_t G_out, int64_t B) {
+    // Batches of 1-3 samples: one dS accumulation chain per sample, latency-bound, where the
+    // transposed SpMM runs four; the split kernels were faster there (docs/performance-log.md).
+    return B >= 4 && G_out * panel_ld(B) * 4 <= kHugePanelBytes;
+}
 
 int64_t target_blocks(const LayerConfig& cfg) {
     check_config(cfg);
@@ -184,8 +190,8 @@ void LayerWork::ensure(const Layer& layer, int64_t batch) {
     const auto need_dS = static_cast<size_t>(layer.G_in * ld_need);
     // The fused backward holds the weights and their gradient in transposed order (2 |P|) and a
     // cursor per input row; the split one (huge panels) the weights and a cursor per output row.
-    // Which one runs is decided at this call's batch, as backward decides it (ld grows with B).
-    const bool fused = sparse && fused_backward_fits(layer.G_out, panel_ld(batch));
+    // Which one runs is decided at this call's batch, as backward decides it.
+    const bool fused = sparse && fused_backward_fits(layer.G_out, batch);
     const auto need_buf = static_cast<size_t>(sparse ? layer.n_blocks() * (fused ? 2 : 1) : 0);
     const auto need_cursor = static_cast<size_t>(sparse ? std::max(layer.G_out, fused ? layer.G_in : 0) : 0);
     if (batch <= B && Ap && sc.dS.size() >= need_dS && sc.buf.size() >= need_buf && sc.cursor.size() >= need_cursor)
@@ -246,7 +252,7 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
         if (need_dS) dense_gemm(kt, G_in, B, G_out, K.data(), 1, G_in, dU, ld, 1, sc.dS.data(), ld, sc.buf, nt);
         return;
     }
-    if (need_dS && fused_backward_fits(G_out, ld)) {
+    if (need_dS && fused_backward_fits(G_out, B)) {
         // Both gradients in one pass over the transposed index (KernelTable::fused_backward): the
         // weights go in, and their gradient comes back, through the transposed positions. dK has
         // the SDDMM's values; dS sums each row's blocks in ascending output row (docs/engine.md).

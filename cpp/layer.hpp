@@ -319,8 +319,9 @@ private:
 int64_t target_blocks(const LayerConfig& cfg);
 
 /// Whether a sparse layer with G_out output groups computes its weight and input gradients with
-/// KernelTable::fused_backward at panel stride ld: when its output-gradient panel is not huge
-/// (kHugePanelBytes); otherwise with the SDDMM, the transposed-weight gather and the transposed SpMM.
-bool fused_backward_fits(int64_t G_out, int64_t ld);
+/// KernelTable::fused_backward for a batch of B samples: when B >= 4 and its output-gradient panel
+/// is not huge (kHugePanelBytes); otherwise with the SDDMM, the transposed-weight gather and the
+/// transposed SpMM.
+bool fused_backward_fits(int64_t G_out, int64_t B);
 
 }  // namespace motifcore

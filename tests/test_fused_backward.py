@@ -1,8 +1,9 @@
 """The fused backward of sparse layers whose input gradient is needed (KernelTable::fused_backward,
 docs/engine.md): weight and input gradients of whole networks against the dense NumPy reference on
 every SIMD level, with residual motifs and batches that leave scalar tail columns or span several
-register tiles; a sample's input gradient independent of its place in the batch; training bitwise
-independent of the thread count on layers large enough for several row blocks."""
+register tiles; a sample's input gradient independent of its place in the batch and of the batch
+size; training bitwise independent of the thread count on layers large enough for several row
+blocks."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def test_network_gradients_match_the_dense_reference(simd_levels, motif):
     rng = np.random.default_rng(motif)
     for level in simd_levels:
         _core.set_simd_level(level)
-        for B in (1, 17, 150):
+        for B in (1, 4, 17, 150):
             mlp = MotifMLP([40, 300, 257, 130, 5], motif=motif, density=0.2, seed=motif, num_threads=2)
             for layer in mlp.layers:
                 layer.bias = rng.normal(0, 0.1, layer.bias.size)
@@ -51,6 +52,22 @@ def test_a_samples_input_gradient_does_not_depend_on_its_place_in_the_batch(simd
             layer.forward(np.roll(x, 37, axis=0))
             rolled = layer.backward(np.roll(g, 37, axis=0))
             assert np.roll(gin, 37, axis=0).tobytes() == rolled.tobytes(), f"{level} m={m}"
+
+
+def test_a_samples_input_gradient_does_not_depend_on_the_batch_size(simd_levels):
+    """Each sample's input gradient is the same per-lane sum whatever the batch of 4 or more samples
+    (batches of 1-3 take the split kernels, whose sum for a sample is the transposed SpMM's)."""
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(150, 301)).astype(np.float32)
+    g = rng.normal(size=(150, 259)).astype(np.float32)
+    for level in simd_levels:
+        _core.set_simd_level(level)
+        layer = MotifLayer(301, 259, motif=2, density=0.3, activation="relu", seed=4, num_threads=2)
+        layer.forward(x)
+        full = layer.backward(g)
+        for B in (4, 5, 17, 131):
+            layer.forward(x[:B])
+            assert layer.backward(g[:B]).tobytes() == full[:B].tobytes(), f"{level} B={B}"
 
 
 @pytest.mark.parametrize("B", [128, 150])

@@ -749,22 +749,25 @@ void test_fused_backward() {
         }
     }
     motifcore::set_simd_level("auto");
-    // Routing: the fused kernel up to a 24 MiB output-gradient panel, the split kernels beyond.
-    EXPECT(motifcore::fused_backward_fits(3000, motifcore::panel_ld(128)));
-    EXPECT(!motifcore::fused_backward_fits(1000000, motifcore::panel_ld(32)));
-    EXPECT(motifcore::fused_backward_fits(motifcore::kHugePanelBytes / (4 * 144), 144));
-    EXPECT(!motifcore::fused_backward_fits(motifcore::kHugePanelBytes / (4 * 144) + 1, 144));
+    // Routing: the fused kernel from 4 samples and up to a 24 MiB output-gradient panel, the split
+    // kernels otherwise.
+    EXPECT(motifcore::fused_backward_fits(3000, 128));
+    EXPECT(!motifcore::fused_backward_fits(1000000, 32));
+    EXPECT(motifcore::fused_backward_fits(motifcore::kHugePanelBytes / (4 * 144), 128));   // ld 144
+    EXPECT(!motifcore::fused_backward_fits(motifcore::kHugePanelBytes / (4 * 144) + 1, 128));
+    EXPECT(motifcore::fused_backward_fits(3000, 4) && !motifcore::fused_backward_fits(3000, 3));   // batches of 1-3: split
 }
 
 // A layer's weight gradient is the same, bitwise, whether its backward also computes the input
-// gradient (the fused kernel) or not (the SDDMM alone); m = 1, 2 and residual motifs.
+// gradient (the fused kernel from 4 samples on) or not (the SDDMM alone); m = 1, 2 and residual
+// motifs.
 void test_layer_fused_backward_weight_gradient() {
     for (int64_t m : {1, 2, 3}) {
         LayerConfig cfg = config(50, 47, m, m, 0.3, 11);
         cfg.activation = motifcore::Activation::ReLU;
         Layer l(cfg);
         EXPECT(!l.uses_dense());
-        for (int64_t B : {5, 20, 130}) {
+        for (int64_t B : {1, 2, 3, 5, 20, 130}) {
             std::vector<float> x(B * l.n_in), g(B * l.n_out), out(B * l.n_out), gin(B * l.n_in);
             for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.41f * static_cast<float>(i));
             for (size_t i = 0; i < g.size(); ++i) g[i] = std::cos(0.17f * static_cast<float>(i));
