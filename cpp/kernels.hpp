@@ -23,6 +23,11 @@ inline int64_t panel_ld(int64_t B) {
     return ld;
 }
 
+/// Bytes of a panel beyond which the block kernels treat it as huge: its gathered rows come from
+/// DRAM whatever the tiling (kernels_impl.hpp), and a layer's backward keeps the separate SDDMM,
+/// transposed-weight gather and transposed SpMM instead of KernelTable::fused_backward.
+constexpr int64_t kHugePanelBytes = int64_t(24) << 20;
+
 /// Threads for a parallel region doing `work` elementary operations: small regions run on one
 /// thread, since waking and joining a team costs more than they take (and much more when the
 /// machine is busy and a team member is descheduled). Results do not depend on this choice.
@@ -84,6 +89,16 @@ struct KernelTable {
     void (*gemm)(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
                  int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, float* bpack, int num_threads);
     int64_t gemm_nr;  ///< columns of a packed B strip
+    /// Both gradients of a sparse layer in one pass over the transposed index (t_indptr over `cols`
+    /// input rows, t_rows ascending within each): for every stored entry q of input row c, with
+    /// i = t_rows[q], dKt[q] = dot(dU[i, :], S[c, :]) -- summed as the sddmm sums it, so bitwise the
+    /// value sddmm gives the same block -- and dS[c, :] = sum over q of Kt[q] * dU[i, :], added
+    /// one entry after the other in ascending i from 0 (dS overwritten; every row of dS is written,
+    /// zero where an input row has no entry). dU has `rows` rows; `cursor` is the caller's scratch
+    /// of `cols` entries.
+    void (*fused_backward)(int64_t cols, int64_t rows, const int64_t* t_indptr, const int32_t* t_rows,
+                           const float* Kt, const float* dU, const float* S, float* dKt, float* dS, int64_t B,
+                           int64_t ld, int64_t* cursor, int num_threads);
     /// Floats of the `bpack` scratch that gemm needs for a K x N right operand (none for a panel).
     int64_t gemm_pack_floats(int64_t K, int64_t N, int64_t b_cs) const {
         return b_cs == 1 ? 0 : K * ((N + gemm_nr - 1) / gemm_nr * gemm_nr);

@@ -18,7 +18,7 @@ static inline vf vload(const float* p) { return *reinterpret_cast<const vfu*>(p)
 static inline void vstore(float* p, vf v) { *reinterpret_cast<vfu*>(p) = v; }
 
 // Bytes of input panel beyond which its rows come from DRAM whatever the tiling (huge layers).
-constexpr int64_t kHugePanel = int64_t(24) << 20;
+constexpr int64_t kHugePanel = kHugePanelBytes;
 
 // Batch-tile width (in vectors) so that the tile's slice of the input panel, [rows_in, T] floats,
 // stays in L2 while every output row of the tile is computed: the panel rows are gathered at random,
@@ -258,6 +258,170 @@ static void sddmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const
             // to the rows after it, up to the end of the row's chunk of the loop.
             const int64_t pf_end = huge ? indptr[std::min(rows, (r / kChunkRows + 1) * kChunkRows)] : 0;
             cur[r] = sddmm_segment(left + r * ld, idx, cur[r], indptr[r + 1], c_end, right, B, ld, out, pf_end);
+        });
+    }
+}
+
+// ---- Fused backward in transposed order ---------------------------------------------------------
+// One pass over the stored blocks of each input row c (column of the CSR, ascending output row i
+// through the transposed index) computes both gradients: dKt[q] = dot(dU_i, S_c) and
+// dS_c += Kt[q] * dU_i. A batch tile of S_c and of the running dS_c stays in registers, so a block
+// costs one gathered row of dU (the transposed SpMM's traffic) for two multiply-adds per sample.
+//   dKt[q]: acc = 0; acc += dU_i[b] * S_c[b] over the vector part of the batch in order (one vector
+//           accumulator, carried across tiles in `dot`), then the lanes' sum (hsum4x / fast_hsum),
+//           then the scalar tail columns in order: the SDDMM's operations, so the same value.
+//   dS_c[b]: 0, then + Kt[q] * dU_i[b] for the blocks of the column in ascending i, one after the
+//           other, the same in every lane and tail column.
+// Neither depends on the tiles, the blocking over i or the thread count.
+
+// Vectors of the batch one tile holds in registers (NV of S, NV of dS, four dot accumulators).
+constexpr int kFusedNV = W >= 16 ? 8 : 4;
+
+// The entries n of one column segment (rows ri, weights kv) on the batch tile [b0, b0 + NV * W).
+// fresh: dS starts from 0 (the first row block). FIRST / LAST: the first / last vector tile (dot
+// accumulators start at 0 / are summed into dkt); between tiles they are kept in dot[e * W].
+template <int NV, bool FIRST, bool LAST>
+static inline void fused_tile(const int32_t* __restrict ri, const float* __restrict kv, int64_t n,
+                              const float* __restrict dU, int64_t ld, int64_t b0, const float* __restrict s,
+                              float* __restrict g, bool fresh, float* __restrict dot, float* __restrict dkt) {
+    vf sv[NV], acc[NV];
+    for (int v = 0; v < NV; ++v) {
+        sv[v] = vload(s + b0 + v * W);
+        acc[v] = fresh ? vf{} : vload(g + b0 + v * W);
+    }
+    int64_t e = 0;
+    for (; e + 4 <= n; e += 4) {
+        const float* u0 = dU + static_cast<int64_t>(ri[e]) * ld + b0;
+        const float* u1 = dU + static_cast<int64_t>(ri[e + 1]) * ld + b0;
+        const float* u2 = dU + static_cast<int64_t>(ri[e + 2]) * ld + b0;
+        const float* u3 = dU + static_cast<int64_t>(ri[e + 3]) * ld + b0;
+        const float k0 = kv[e], k1 = kv[e + 1], k2 = kv[e + 2], k3 = kv[e + 3];
+        vf d0 = vf{}, d1 = vf{}, d2 = vf{}, d3 = vf{};
+        if constexpr (!FIRST) {
+            d0 = vload(dot + e * W);
+            d1 = vload(dot + (e + 1) * W);
+            d2 = vload(dot + (e + 2) * W);
+            d3 = vload(dot + (e + 3) * W);
+        }
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) {
+            const vf x0 = vload(u0 + v * W), x1 = vload(u1 + v * W), x2 = vload(u2 + v * W), x3 = vload(u3 + v * W);
+            d0 += x0 * sv[v];
+            d1 += x1 * sv[v];
+            d2 += x2 * sv[v];
+            d3 += x3 * sv[v];
+            acc[v] = (((acc[v] + k0 * x0) + k1 * x1) + k2 * x2) + k3 * x3;
+        }
+        if constexpr (LAST) {
+            const v4f r = hsum4x(d0, d1, d2, d3);
+            dkt[e] = r[0];
+            dkt[e + 1] = r[1];
+            dkt[e + 2] = r[2];
+            dkt[e + 3] = r[3];
+        } else {
+            vstore(dot + e * W, d0);
+            vstore(dot + (e + 1) * W, d1);
+            vstore(dot + (e + 2) * W, d2);
+            vstore(dot + (e + 3) * W, d3);
+        }
+    }
+    for (; e < n; ++e) {
+        const float* u0 = dU + static_cast<int64_t>(ri[e]) * ld + b0;
+        const float k0 = kv[e];
+        vf d0 = vf{};
+        if constexpr (!FIRST) d0 = vload(dot + e * W);
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) {
+            const vf x0 = vload(u0 + v * W);
+            d0 += x0 * sv[v];
+            acc[v] = acc[v] + k0 * x0;
+        }
+        if constexpr (LAST)
+            dkt[e] = fast_hsum(d0);
+        else
+            vstore(dot + e * W, d0);
+    }
+    for (int v = 0; v < NV; ++v) vstore(g + b0 + v * W, acc[v]);
+}
+
+// fused_tile for nv <= NV vectors, tile t of n_tiles.
+template <int NV>
+static inline void fused_tile_n(int nv, int64_t t, int64_t n_tiles, const int32_t* ri, const float* kv, int64_t n,
+                                const float* dU, int64_t ld, int64_t b0, const float* s, float* g, bool fresh,
+                                float* dot, float* dkt) {
+    if constexpr (NV > 1) {
+        if (nv < NV) return fused_tile_n<NV - 1>(nv, t, n_tiles, ri, kv, n, dU, ld, b0, s, g, fresh, dot, dkt);
+    }
+    if (n_tiles == 1)
+        fused_tile<NV, true, true>(ri, kv, n, dU, ld, b0, s, g, fresh, dot, dkt);
+    else if (t == 0)
+        fused_tile<NV, true, false>(ri, kv, n, dU, ld, b0, s, g, fresh, dot, dkt);
+    else if (t + 1 < n_tiles)
+        fused_tile<NV, false, false>(ri, kv, n, dU, ld, b0, s, g, fresh, dot, dkt);
+    else
+        fused_tile<NV, false, true>(ri, kv, n, dU, ld, b0, s, g, fresh, dot, dkt);
+}
+
+// Output rows per row block: the gathered rows of dU, [rows, ld] floats, are visited one block of
+// about this many bytes at a time, so they stay in L2 while every column takes its blocks from them.
+constexpr int64_t kFusedRowBudget = 768 * 1024;
+constexpr int64_t kFusedMinSegment = 32;   // average entries per input row and row block, at least
+constexpr int64_t kDotEntries = 64;   // entries per piece of a segment when the batch spans tiles
+
+static void fused_backward(int64_t cols, int64_t rows, const int64_t* t_indptr, const int32_t* t_rows,
+                           const float* Kt, const float* dU, const float* S, float* dKt, float* dS, int64_t B,
+                           int64_t ld, int64_t* cur, int num_threads) {
+    // Row blocks of at most the budget, all of about the same size (a small last block would cost a
+    // whole sweep over the columns for few entries). Each row block costs every input row a load and
+    // a store of its dS tile: fewer blocks (past L2) where the average segment would be short.
+    const int64_t rb_max = std::max<int64_t>(16, kFusedRowBudget / (ld * 4));
+    const int64_t per_col = t_indptr[cols] / std::max<int64_t>(1, cols);
+    const int64_t n_rb = std::max<int64_t>(1, std::min((rows + rb_max - 1) / rb_max, per_col / kFusedMinSegment));
+    const int64_t rb = (rows + n_rb - 1) / n_rb;
+    const int64_t Bv = B - B % W, nvec = Bv / W, n_tiles = (nvec + kFusedNV - 1) / kFusedNV;
+    std::copy(t_indptr, t_indptr + cols, cur);   // the caller's scratch: nothing kept here
+    const int threads = threads_for(t_indptr[cols] * B + cols, num_threads);
+    constexpr int64_t kChunkCols = 16;
+    for (int64_t k = 0; k < n_rb; ++k) {   // one join per row block: cursors carry over
+        const int32_t r_end = static_cast<int32_t>(std::min(rows, (k + 1) * rb));
+        parallel_for((cols + kChunkCols - 1) / kChunkCols, 1, threads, [&](int64_t chunk) {
+            // Dot accumulators between vector tiles (batches wider than one tile): one vector per
+            // entry, so a segment runs in pieces of kDotEntries entries (dS reloaded between them).
+            alignas(64) float dot[kDotEntries * W];
+            for (int64_t c = chunk * kChunkCols; c < std::min(cols, (chunk + 1) * kChunkCols); ++c) {
+                const int64_t p = cur[c], pe = t_indptr[c + 1];
+                int64_t q = p;
+                while (q < pe && t_rows[q] < r_end) ++q;
+                cur[c] = q;
+                const bool fresh = k == 0;   // dS starts from 0 (a row with no entry is written 0)
+                if (q == p && !fresh) continue;
+                const float* s = S + c * ld;
+                float* g = dS + c * ld;
+                const int64_t piece = n_tiles > 1 ? kDotEntries : std::max<int64_t>(1, q - p);
+                for (int64_t e0 = p; e0 < q || e0 == p; e0 += piece) {
+                    const int64_t e1 = std::min(q, e0 + piece);
+                    for (int64_t t = 0; t < n_tiles; ++t) {
+                        const int nv = static_cast<int>(std::min<int64_t>(kFusedNV, nvec - t * kFusedNV));
+                        fused_tile_n<kFusedNV>(nv, t, n_tiles, t_rows + e0, Kt + e0, e1 - e0, dU, ld, t * kFusedNV * W,
+                                               s, g, fresh && e0 == p, dot, dKt + e0);
+                    }
+                }
+                if (Bv == B) continue;
+                // The tail columns [Bv, B), after the vector part (whose lanes' sum is in dKt
+                // already): the dot products go on one product at a time, in column order, as the
+                // SDDMM's; dS in one vector held over the segment. Its lanes from B on read the
+                // rows' padding (a panel row holds B rounded up to 16 floats) and are never stored.
+                vf ta = fresh ? vf{} : vload(g + Bv);
+                for (int64_t e = p; e < q; ++e) {
+                    const float* u = dU + static_cast<int64_t>(t_rows[e]) * ld;
+                    const float kq = Kt[e];
+                    ta = ta + kq * vload(u + Bv);
+                    float r = nvec > 0 ? dKt[e] : 0.f;
+                    for (int64_t b = Bv; b < B; ++b) r += u[b] * s[b];
+                    dKt[e] = r;
+                }
+                for (int64_t b = Bv; b < B; ++b) g[b] = ta[b - Bv];
+            }
         });
     }
 }
@@ -553,7 +717,8 @@ const KernelTable& MC_TABLE_FN() {
     static const KernelTable table{MC_ISA_NAME,           &MC_ISA_NS::spmm,           &MC_ISA_NS::sddmm,
                                    &MC_ISA_NS::group_sum, &MC_ISA_NS::expand_bias_act, &MC_ISA_NS::group_backward,
                                    &MC_ISA_NS::score_tile,
-                                   &MC_ISA_NS::gemm,           MC_ISA_NS::kGemmNR};
+                                   &MC_ISA_NS::gemm,           MC_ISA_NS::kGemmNR,
+                                   &MC_ISA_NS::fused_backward};
     return table;
 }
 

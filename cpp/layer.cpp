@@ -15,6 +15,8 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+
+
 // KernelTable::gemm (of the table `t` the caller read once) with its packing scratch held in `pack` (grown on first use, then reused).
 void dense_gemm(const KernelTable& t, int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs,
                 const float* b, int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, PanelVector& pack, int nt) {
@@ -38,7 +40,37 @@ void check_config(const LayerConfig& cfg) {
     MC_CHECK(cfg.input_copies >= 1, "input_copies must be >= 1, got " << cfg.input_copies);
 }
 
+// dst[q] = src[pos[q]] (gather) or dst[pos[q]] = src[q] (scatter) for q < n: random reads or
+// writes into an array of |P| floats, the line `kAhead` entries on prefetched (the loop alone
+// keeps too few misses in flight). Each element is written once: no dependence on the threads.
+void permute_prefetched(int64_t n, const int32_t* pos, const float* src, float* dst, bool gather, int nt) {
+    constexpr int64_t kAhead = 512, kChunk = int64_t(1) << 14;
+    parallel_for((n + kChunk - 1) / kChunk, 1, threads_for(n, nt), [&](int64_t c) {
+        const int64_t q0 = c * kChunk, q1 = std::min(n, q0 + kChunk), qp = std::min(q1, n - kAhead);
+        int64_t q = q0;
+        if (gather) {
+            for (; q < qp; ++q) {
+                __builtin_prefetch(src + pos[q + kAhead]);
+                dst[q] = src[pos[q]];
+            }
+            for (; q < q1; ++q) dst[q] = src[pos[q]];
+        } else {
+            for (; q < qp; ++q) {
+                __builtin_prefetch(dst + pos[q + kAhead], 1);
+                dst[pos[q]] = src[q];
+            }
+            for (; q < q1; ++q) dst[pos[q]] = src[q];
+        }
+    });
+}
+
 }  // namespace
+
+bool fused_backward_fits(int64_t G_out, int64_t B) {
+    // Batches of 1-3 samples: one dS accumulation chain per sample, latency-bound, where the
+    // transposed SpMM runs four; the split kernels were faster there (docs/performance-log.md).
+    return B >= 4 && G_out * panel_ld(B) * 4 <= kHugePanelBytes;
+}
 
 int64_t target_blocks(const LayerConfig& cfg) {
     check_config(cfg);
@@ -156,8 +188,12 @@ void LayerWork::ensure(const Layer& layer, int64_t batch) {
     BackwardScratch& sc = scratch();
     const int64_t ld_need = panel_ld(std::max(B, batch));
     const auto need_dS = static_cast<size_t>(layer.G_in * ld_need);
-    const auto need_buf = static_cast<size_t>(sparse ? layer.n_blocks() : 0);
-    const auto need_cursor = static_cast<size_t>(sparse ? layer.G_out : 0);
+    // The fused backward holds the weights and their gradient in transposed order (2 |P|) and a
+    // cursor per input row; the split one (huge panels) the weights and a cursor per output row.
+    // Which one runs is decided at this call's batch, as backward decides it.
+    const bool fused = sparse && fused_backward_fits(layer.G_out, batch);
+    const auto need_buf = static_cast<size_t>(sparse ? layer.n_blocks() * (fused ? 2 : 1) : 0);
+    const auto need_cursor = static_cast<size_t>(sparse ? std::max(layer.G_out, fused ? layer.G_in : 0) : 0);
     if (batch <= B && Ap && sc.dS.size() >= need_dS && sc.buf.size() >= need_buf && sc.cursor.size() >= need_cursor)
         return;
     B = std::max(B, batch);
@@ -214,6 +250,23 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
         // dK = dU S^T (G_out x G_in, row-major like K) and dS = K^T dU.
         dense_gemm(kt, G_out, G_in, B, dU, ld, 1, w.S_ptr, 1, ld, dKp, G_in, sc.buf, nt);
         if (need_dS) dense_gemm(kt, G_in, B, G_out, K.data(), 1, G_in, dU, ld, 1, sc.dS.data(), ld, sc.buf, nt);
+        return;
+    }
+    if (need_dS && fused_backward_fits(G_out, B)) {
+        // Both gradients in one pass over the transposed index (KernelTable::fused_backward): the
+        // weights go in, and their gradient comes back, through the transposed positions. dK has
+        // the SDDMM's values; dS sums each row's blocks in ascending output row (docs/engine.md).
+        pat_.reindex(nt);
+        const int64_t nnz = n_blocks();
+        MC_CHECK(static_cast<int64_t>(sc.buf.size()) >= 2 * nnz && static_cast<int64_t>(sc.cursor.size()) >= G_in,
+                 "internal: the backward scratch was not sized for this batch (LayerWork::ensure)");
+        float* Kt = sc.buf.data();
+        float* dKt = Kt + nnz;
+        const int32_t* pos = pat_.t_pos().data();
+        permute_prefetched(nnz, pos, K.data(), Kt, true, nt);
+        kt.fused_backward(G_in, G_out, pat_.t_indptr().data(), pat_.t_rows().data(), Kt, dU, w.S_ptr, dKt,
+                          sc.dS.data(), B, ld, sc.cursor.data(), nt);
+        permute_prefetched(nnz, pos, dKt, dKp, false, nt);
         return;
     }
     kt.sddmm(G_out, pat_.indptr().data(), pat_.indices().data(), dU, w.S_ptr, dKp, B, ld, sc.cursor.data(), nt);

@@ -52,10 +52,12 @@ struct LayerConfig {
 /// holds one input-gradient panel and one transposed-weight copy instead of one per layer.
 struct BackwardScratch {
     PanelVector dS;      ///< [G_in, ld] gradient w.r.t. the group sums of the layer's input
-    /// Weights in transposed order [|P|] (sparse path; regathered by every backward), or the
-    /// packing buffer of the dense path's GEMMs: never both at once.
+    /// Weights in transposed order [|P|] (sparse path; regathered by every backward), followed by
+    /// their gradient in transposed order [|P|] where the backward is fused (fused_backward_fits),
+    /// or the packing buffer of the dense path's GEMMs: never both at once.
     PanelVector buf;
-    std::vector<int64_t> cursor;  ///< [G_out] SDDMM row cursors (sparse path)
+    /// [G_out] SDDMM row cursors, or [max(G_out, G_in)] with the fused backward's column cursors (sparse path)
+    std::vector<int64_t> cursor;
 };
 
 /// Scratch buffers of one layer for a batch; feature-major panels [rows, B]. Reused across steps.
@@ -315,5 +317,11 @@ private:
 /// Number of active blocks the ER init draws for this config (exposed for tests and docs).
 /// Throws std::invalid_argument on a config the Layer constructor would reject.
 int64_t target_blocks(const LayerConfig& cfg);
+
+/// Whether a sparse layer with G_out output groups computes its weight and input gradients with
+/// KernelTable::fused_backward for a batch of B samples: when B >= 4 and its output-gradient panel
+/// is not huge (kHugePanelBytes); otherwise with the SDDMM, the transposed-weight gather and the
+/// transposed SpMM.
+bool fused_backward_fits(int64_t G_out, int64_t B);
 
 }  // namespace motifcore

@@ -85,10 +85,12 @@ sys.stdin.readline()                        # exit only after perf has stopped (
 KERNELS: List[Tuple[str, re.Pattern]] = [
     ("SpMM", re.compile(r"::spmm(_tiled|_tile)?\b|::spmm\(|^spmm_(tail|tile|tiled)\b")),
     ("SDDMM (grad weights)", re.compile(r"::sddmm\b|^sddmm_")),
+    ("fused backward (grad weights + grad input)", re.compile(r"::fused_backward\b|::fused_tile|^fused_tile")),
     ("GroupSum", re.compile(r"::group_sum\b|^group_sum\b")),
     ("Expand + bias + ReLU", re.compile(r"::expand_bias_act\b|^expand_bias_act\b")),
     ("Expand backward (ReLU', motif sum, grad bias)", re.compile(r"::group_backward\b|^group_backward\b")),
-    ("transposed-weight gather (Layer::backward)", re.compile(r"Layer::backward\b")),
+    ("transposed-weight gather, gradient scatter (Layer::backward)",
+     re.compile(r"Layer::backward\b|permute_prefetched\b")),
     ("optimizer (SGD/Adam update)", re.compile(r"Layer::(optimizer_step|sgd_step|grad_sq_norm)|Network::update")),
     ("input gather + transpose", re.compile(r"Network::gather\b")),
     ("softmax cross-entropy", re.compile(r"Network::loss_and_grad\b")),

@@ -677,6 +677,110 @@ void test_backward_into_caller_buffers() {
     }
 }
 
+// KernelTable::fused_backward against the split kernels on random patterns: dK bitwise the SDDMM's,
+// dS the sum over each input row's blocks in ascending output row (bitwise that order, every step
+// an FMA or every step a rounded product and an add; within the summation bound of a double
+// reference), and bitwise the same at 1, 2 and 3 threads. The cases cover batches below one vector, with scalar
+// tail columns, spanning several register tiles (and segments longer than one piece of dot
+// accumulators), and layers with several row blocks.
+void test_fused_backward() {
+    struct Case { int64_t G_out, G_in; double density; int64_t B; };
+    const Case cases[] = {{37, 41, 0.3, 1},      {37, 41, 0.3, 7},      {64, 50, 0.2, 16},  {64, 50, 0.2, 21},
+                          {90, 70, 0.25, 128},   {90, 70, 0.25, 131},   {40, 33, 0.5, 300}, {400, 30, 0.5, 300},
+                          {2000, 20, 0.1, 128},  {1000, 25, 0.2, 300},  {3, 500, 0.01, 40}};
+    for (const char* level : {"generic", "avx2", "avx512"}) {
+        try {
+            motifcore::set_simd_level(level);
+        } catch (const std::invalid_argument&) {
+            continue;  // not compiled or not on this CPU
+        }
+        const motifcore::KernelTable& t = motifcore::kernels();
+        for (const Case& c : cases) {
+            motifcore::Rng rng(static_cast<uint64_t>(c.G_out * 131 + c.B));
+            const uint64_t total = static_cast<uint64_t>(c.G_out * c.G_in);
+            const auto pos = motifcore::sample_positions(
+                total, static_cast<uint64_t>(std::llround(c.density * static_cast<double>(total))), 0, rng,
+                [](uint64_t) { return false; });
+            const motifcore::BlockPattern pat(c.G_out, c.G_in, pos, true);
+            const int64_t nnz = pat.n_blocks(), ld = motifcore::panel_ld(c.B);
+            std::vector<float> K(nnz), Kt(nnz), dK_ref(nnz), dKt(nnz), dK(nnz);
+            for (auto& k : K) k = static_cast<float>(rng.uniform() * 2 - 1);
+            motifcore::PanelVector S(c.G_in * ld), dU(c.G_out * ld);
+            for (auto& x : S) x = static_cast<float>(rng.uniform() * 2 - 1);
+            for (auto& x : dU) x = static_cast<float>(rng.uniform() * 2 - 1);
+            for (int64_t q = 0; q < nnz; ++q) Kt[q] = K[pat.t_pos()[q]];
+            std::vector<int64_t> cursor(std::max(c.G_out, c.G_in));
+            t.sddmm(c.G_out, pat.indptr().data(), pat.indices().data(), dU.data(), S.data(), dK_ref.data(), c.B, ld,
+                    cursor.data(), 1);
+            std::vector<motifcore::PanelVector> dS;
+            for (int nt : {1, 2, 3}) {
+                dS.emplace_back(c.G_in * ld, 9.f);   // stale values: every row must be overwritten
+                std::fill(dKt.begin(), dKt.end(), 9.f);
+                t.fused_backward(c.G_in, c.G_out, pat.t_indptr().data(), pat.t_rows().data(), Kt.data(), dU.data(),
+                                 S.data(), dKt.data(), dS.back().data(), c.B, ld, cursor.data(), nt);
+                for (int64_t q = 0; q < nnz; ++q) dK[pat.t_pos()[q]] = dKt[q];
+                EXPECT(dK == dK_ref);
+            }
+            // The ascending-row sum, with each step one FMA or (no FMA instruction, or a compiler
+            // that does not contract, e.g. at -O1) a rounded product and an add: every element must
+            // match the same one of the two.
+            bool same = true, as_fma = true, as_mul_add = true, close = true;
+            for (int64_t col = 0; col < c.G_in; ++col)
+                for (int64_t b = 0; b < c.B; ++b) {
+                    float with_fma = 0.f, with_mul_add = 0.f;
+                    double ref = 0, mag = 0;
+                    for (int64_t q = pat.t_indptr()[col]; q < pat.t_indptr()[col + 1]; ++q) {
+                        const float u = dU[pat.t_rows()[q] * ld + b];
+                        with_fma = std::fma(Kt[q], u, with_fma);
+                        const volatile float prod = Kt[q] * u;   // rounded: no contraction here
+                        with_mul_add = with_mul_add + prod;
+                        ref += static_cast<double>(Kt[q]) * u;
+                        mag += std::fabs(static_cast<double>(Kt[q]) * u);
+                    }
+                    const float v = dS[0][col * ld + b];
+                    same = same && v == dS[1][col * ld + b] && v == dS[2][col * ld + b];
+                    as_fma = as_fma && v == with_fma;
+                    as_mul_add = as_mul_add && v == with_mul_add;
+                    close = close && std::fabs(v - ref) <= static_cast<double>(c.G_out + 1) * 0x1p-23 * mag;
+                }
+            EXPECT(same);
+            EXPECT(as_fma || as_mul_add);
+            EXPECT(close);
+        }
+    }
+    motifcore::set_simd_level("auto");
+    // Routing: the fused kernel from 4 samples and up to a 24 MiB output-gradient panel, the split
+    // kernels otherwise.
+    EXPECT(motifcore::fused_backward_fits(3000, 128));
+    EXPECT(!motifcore::fused_backward_fits(1000000, 32));
+    EXPECT(motifcore::fused_backward_fits(motifcore::kHugePanelBytes / (4 * 144), 128));   // ld 144
+    EXPECT(!motifcore::fused_backward_fits(motifcore::kHugePanelBytes / (4 * 144) + 1, 128));
+    EXPECT(motifcore::fused_backward_fits(3000, 4) && !motifcore::fused_backward_fits(3000, 3));   // batches of 1-3: split
+}
+
+// A layer's weight gradient is the same, bitwise, whether its backward also computes the input
+// gradient (the fused kernel from 4 samples on) or not (the SDDMM alone); m = 1, 2 and residual
+// motifs.
+void test_layer_fused_backward_weight_gradient() {
+    for (int64_t m : {1, 2, 3}) {
+        LayerConfig cfg = config(50, 47, m, m, 0.3, 11);
+        cfg.activation = motifcore::Activation::ReLU;
+        Layer l(cfg);
+        EXPECT(!l.uses_dense());
+        for (int64_t B : {1, 2, 3, 5, 20, 130}) {
+            std::vector<float> x(B * l.n_in), g(B * l.n_out), out(B * l.n_out), gin(B * l.n_in);
+            for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.41f * static_cast<float>(i));
+            for (size_t i = 0; i < g.size(); ++i) g[i] = std::cos(0.17f * static_cast<float>(i));
+            l.forward_rowmajor(x.data(), B, out.data(), 2);
+            l.backward_rowmajor(g.data(), B, gin.data(), 2);
+            const std::vector<float> fused = l.grad_weights();
+            l.forward_rowmajor(x.data(), B, out.data(), 1);
+            l.backward_rowmajor(g.data(), B, nullptr, 1);
+            EXPECT(l.grad_weights() == fused);
+        }
+    }
+}
+
 void test_block_pattern_mutations() {
     // 3 x 4 grid, blocks at (0,1) (0,3) (1,0) (2,2) (2,3)
     motifcore::BlockPattern p(3, 4, {1, 3, 4, 10, 11});
@@ -748,6 +852,8 @@ int main() {
         {"simd_level_from_env", test_simd_level_from_env},
         {"dense_layer_path", test_dense_layer_path},
         {"backward_into_caller_buffers", test_backward_into_caller_buffers},
+        {"fused_backward", test_fused_backward},
+        {"layer_fused_backward_weight_gradient", test_layer_fused_backward_weight_gradient},
     };
     for (const auto& [name, fn] : tests) {
         const int before = g_failures;
