@@ -16,10 +16,13 @@
 namespace motifcore {
 
 /// Leading dimension of a panel for a batch of B samples: B rounded up to 16 floats, plus one cache
-/// line when the row would span an even number of lines.
+/// line when the row would span an even number of lines, four or more. A row of one or two lines
+/// (B <= 32) is not padded: a kernel reads such a row whole (or half of it with 16 samples per
+/// tile), so rows 128 B apart fill the cache sets evenly, and padding 32 to 48 made every panel of
+/// the batch-32 networks (the 1M network's 0.72 GiB) half as large again for nothing.
 inline int64_t panel_ld(int64_t B) {
     int64_t ld = (B + 15) / 16 * 16;
-    if ((ld / 16) % 2 == 0) ld += 16;
+    if (ld >= 64 && (ld / 16) % 2 == 0) ld += 16;
     return ld;
 }
 
@@ -53,6 +56,16 @@ struct KernelTable {
     /// for r in [0, rows). `in` is [*, B], `out` is [rows, B]; `out` is overwritten.
     void (*spmm)(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* val,
                  const float* in, float* out, int64_t B, int64_t ld, int num_threads);
+    /// spmm with the value of entry p read as val[vpos[p]]: the transposed SpMM straight from the
+    /// weights in CSR order through the transposed index (vpos = t_pos), bitwise the same as spmm
+    /// on the gathered copy. Every pass over the entries (one per batch tile) repeats the random
+    /// reads of val; spmm_inline_gather says when to use it.
+    void (*spmm_gather)(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* val,
+                        const int32_t* vpos, const float* in, float* out, int64_t B, int64_t ld, int num_threads);
+    /// True when spmm_gather beats a gathered copy and spmm, for a gathered panel of rows_in rows:
+    /// the panel is beyond the caches (its rows and the weights are prefetched together) and
+    /// the batch is one tile, so each weight is read once.
+    bool (*spmm_inline_gather)(int64_t rows_in, int64_t B, int64_t ld);
     /// Sampled dense-dense product: out[p] = dot(left[r, :], right[idx[p], :]) for every stored
     /// entry p of every CSR row r. `left` is [rows, ld], `right` is [*, ld]; `out` has indptr[rows] entries.
     /// `cursor` is the caller's scratch of `rows` entries (the per-row position between column blocks).

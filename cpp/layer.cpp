@@ -17,7 +17,7 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // KernelTable::gemm (of the table `t` the caller read once) with its packing scratch held in `pack` (grown on first use, then reused).
 void dense_gemm(const KernelTable& t, int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs,
-                const float* b, int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, PanelVector& pack, int nt) {
+                const float* b, int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, StreamVector& pack, int nt) {
     const size_t need = static_cast<size_t>(t.gemm_pack_floats(K, N, b_cs));
     if (pack.size() < need) pack.resize(need);  // only the weight gradient packs (a transposed panel)
     t.gemm(M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, pack.data(), nt);
@@ -219,13 +219,21 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
     kt.sddmm(G_out, pat_.indptr().data(), pat_.indices().data(), dU, w.S_ptr, dKp, B, ld, sc.cursor.data(), nt);
     if (need_dS) {
         pat_.reindex(nt);   // built lazily: stale after a pattern change (see pattern())
-        // Weights in transposed order (a gather; the pattern is fixed between evolution steps).
         const int64_t nnz = n_blocks();
-        float* Kt = sc.buf.data();
         const float* Kp = K.data();
         const int32_t* pos = pat_.t_pos().data();
-        parallel_for(nnz, grain_for(1), threads_for(nnz, nt), [&](int64_t q) { Kt[q] = Kp[pos[q]]; });
-        kt.spmm(G_in, pat_.t_indptr().data(), pat_.t_rows().data(), Kt, dU, sc.dS.data(), B, ld, nt);
+        if (kt.spmm_inline_gather(G_out, B, ld)) {
+            // A huge dU panel and one batch tile: the weights are read through the transposed index
+            // inside the SpMM, prefetched with the panel rows; no transposed copy is written and
+            // read back (the 1M network's layers: 40 M blocks, batch 32).
+            kt.spmm_gather(G_in, pat_.t_indptr().data(), pat_.t_rows().data(), Kp, pos, dU, sc.dS.data(), B, ld, nt);
+        } else {
+            // Weights in transposed order (a gather; the pattern is fixed between evolution steps),
+            // read once per batch tile.
+            float* Kt = sc.buf.data();
+            parallel_for(nnz, grain_for(1), threads_for(nnz, nt), [&](int64_t q) { Kt[q] = Kp[pos[q]]; });
+            kt.spmm(G_in, pat_.t_indptr().data(), pat_.t_rows().data(), Kt, dU, sc.dS.data(), B, ld, nt);
+        }
     }
 }
 

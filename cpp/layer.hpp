@@ -51,10 +51,12 @@ struct LayerConfig {
 /// it writes its own). A network shares one among all its layers (sized for the largest), so it
 /// holds one input-gradient panel and one transposed-weight copy instead of one per layer.
 struct BackwardScratch {
-    PanelVector dS;      ///< [G_in, ld] gradient w.r.t. the group sums of the layer's input
+    /// [G_in, ld] gradient w.r.t. the group sums of the layer's input. Written and read in row
+    /// order, never gathered: on ordinary pages (StreamAllocator), as `buf`.
+    StreamVector dS;
     /// Weights in transposed order [|P|] (sparse path; regathered by every backward), or the
     /// packing buffer of the dense path's GEMMs: never both at once.
-    PanelVector buf;
+    StreamVector buf;
     std::vector<int64_t> cursor;  ///< [G_out] SDDMM row cursors (sparse path)
 };
 
