@@ -14,6 +14,8 @@ constexpr int W = MC_VEC_BYTES / 4;  // float lanes per vector
 typedef float vf __attribute__((vector_size(MC_VEC_BYTES)));
 typedef float vfu __attribute__((vector_size(MC_VEC_BYTES), aligned(4), may_alias));
 
+typedef float v4f __attribute__((vector_size(16)));
+typedef float v8f __attribute__((vector_size(32)));
 static inline vf vload(const float* p) { return *reinterpret_cast<const vfu*>(p); }
 static inline void vstore(float* p, vf v) { *reinterpret_cast<vfu*>(p) = v; }
 
@@ -100,12 +102,70 @@ static inline void spmm_tile(const int32_t* __restrict idx, const float* __restr
 // (four interleaved sums over p mod 4, added left to right), so a sample's output does not depend
 // on where in the batch it sits.
 // GATHER as in spmm_tile.
-template <bool GATHER = false>
+// Column groups of 8 (AVX2 and AVX-512) and 4 run in narrow vectors, each lane summing exactly as
+// the scalar loop does (the same four accumulators, the same operations), so they change only the
+// speed: a batch narrower than a vector (8 samples, the 1M network's last batch) was all scalar,
+// one pass over the row's entries per sample. PF: the first pass prefetches the rows of the
+// entries PD ahead up to pf_end (>= n, as spmm_tile; prologue as there); the later passes find
+// them in cache.
+template <class V, int L, bool PF, bool GATHER>
+static inline void narrow_cols(const int32_t* __restrict idx, const float* __restrict val, int64_t n,
+                               const float* __restrict in, int64_t ld_in, float* __restrict out,
+                               int64_t pf_end, bool prologue, const int32_t* __restrict vpos, int64_t span) {
+    typedef float vu __attribute__((vector_size(sizeof(V)), aligned(4), may_alias));
+    constexpr int64_t PD = 96;   // as spmm_tile
+    auto v = [&](int64_t p) { return GATHER ? val[vpos[p]] : val[p]; };
+    auto pf = [&](int64_t q) {
+        const float* s = in + static_cast<int64_t>(idx[q]) * ld_in;
+        __builtin_prefetch(s);
+        __builtin_prefetch(s + span - 1);
+        if constexpr (GATHER) __builtin_prefetch(val + vpos[q]);
+    };
+    if constexpr (PF) {
+        if (prologue)
+            for (int64_t q = 0; q < std::min(pf_end, PD); ++q) pf(q);
+    }
+    V a[4] = {V{}, V{}, V{}, V{}};
+    int64_t p = 0;
+    for (; p + 4 <= n; p += 4)
+        for (int k = 0; k < 4; ++k) {
+            if constexpr (PF) {
+                if (p + k + PD < pf_end) pf(p + k + PD);
+            }
+            a[k] += v(p + k) * *reinterpret_cast<const vu*>(in + static_cast<int64_t>(idx[p + k]) * ld_in);
+        }
+    for (; p < n; ++p) {
+        if constexpr (PF) {
+            if (p + PD < pf_end) pf(p + PD);
+        }
+        a[0] += v(p) * *reinterpret_cast<const vu*>(in + static_cast<int64_t>(idx[p]) * ld_in);
+    }
+    *reinterpret_cast<vu*>(out) = ((a[0] + a[1]) + a[2]) + a[3];
+}
+
+template <bool PF = false, bool GATHER = false>
 static inline void spmm_tail(const int32_t* __restrict idx, const float* __restrict val, int64_t n,
                              const float* __restrict in, int64_t ld_in, float* __restrict out,
-                             int64_t width, const int32_t* __restrict vpos = nullptr) {
+                             int64_t width, const int32_t* __restrict vpos = nullptr, int64_t pf_end = 0,
+                             bool prologue = true) {
     auto v = [&](int64_t p) { return GATHER ? val[vpos[p]] : val[p]; };
-    for (int64_t t = 0; t < width; ++t) {
+    int64_t t = 0;
+    bool first = true;   // the first pass prefetches
+#if MC_VEC_BYTES >= 32
+    for (; t + 8 <= width; t += 8, first = false) {
+        if (first)
+            narrow_cols<v8f, 8, PF, GATHER>(idx, val, n, in + t, ld_in, out + t, pf_end, prologue, vpos, width - t);
+        else
+            narrow_cols<v8f, 8, false, GATHER>(idx, val, n, in + t, ld_in, out + t, 0, false, vpos, 8);
+    }
+#endif
+    for (; t + 4 <= width; t += 4, first = false) {
+        if (first)
+            narrow_cols<v4f, 4, PF, GATHER>(idx, val, n, in + t, ld_in, out + t, pf_end, prologue, vpos, width - t);
+        else
+            narrow_cols<v4f, 4, false, GATHER>(idx, val, n, in + t, ld_in, out + t, 0, false, vpos, 4);
+    }
+    for (; t < width; ++t) {
         float a[4] = {0.f, 0.f, 0.f, 0.f};
         int64_t p = 0;
         for (; p + 4 <= n; p += 4)
@@ -145,7 +205,11 @@ static void spmm_tiled(int64_t rows, const int64_t* indptr, const int32_t* idx, 
                 const int32_t* pr = GATHER ? vpos + p0 : nullptr;
                 for (; b + W <= B; b += W)
                     spmm_tile<1, 4, false, GATHER>(idx + p0, vr, n, in + b, ld, out + r * ld + b, 0, true, pr);
-                if (b < B) spmm_tail<GATHER>(idx + p0, vr, n, in + b, ld, out + r * ld + b, B - b, pr);
+                if (b < B && PF && b == b0)   // the row's only pass: prefetched
+                    spmm_tail<PF, GATHER>(idx + p0, vr, n, in + b, ld, out + r * ld + b, B - b, pr,
+                                          indptr[r_end] - p0, r == r_begin);
+                else if (b < B)
+                    spmm_tail<false, GATHER>(idx + p0, vr, n, in + b, ld, out + r * ld + b, B - b, pr);
             }
         }
     });
@@ -207,8 +271,6 @@ static void spmm_gather(int64_t rows, const int64_t* indptr, const int32_t* idx,
 
 // Horizontal reductions in registers (a spill of a wide vector followed by narrower reloads
 // defeats store-to-load forwarding and costs tens of cycles per dot product).
-typedef float v4f __attribute__((vector_size(16)));
-typedef float v8f __attribute__((vector_size(32)));
 
 static inline v4f fold_to_v4(vf v) {
 #if MC_VEC_BYTES == 64
