@@ -103,9 +103,13 @@ float Layer::init_bound(int64_t r) const {
     const auto& indptr = pat_.indptr();
     const auto& indices = pat_.indices();
     int64_t fan_in = 0;
-    for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) {
-        const int64_t sz = in_size(indices[p]);
-        fan_in += sz * std::min(sz, input_copies);
+    if (m_in == 1) {   // every input group is one neuron (sz = 1, input_copies >= 1): one per block
+        fan_in = indptr[r + 1] - indptr[r];
+    } else {
+        for (int64_t p = indptr[r]; p < indptr[r + 1]; ++p) {
+            const int64_t sz = in_size(indices[p]);
+            fan_in += sz * std::min(sz, input_copies);
+        }
     }
     return fan_in > 0 ? static_cast<float>(std::sqrt(6.0 / static_cast<double>(fan_in))) : 0.f;
 }
@@ -156,7 +160,10 @@ void LayerWork::ensure(const Layer& layer, int64_t batch) {
     BackwardScratch& sc = scratch();
     const int64_t ld_need = panel_ld(std::max(B, batch));
     const auto need_dS = static_cast<size_t>(layer.G_in * ld_need);
-    const auto need_buf = static_cast<size_t>(sparse ? layer.n_blocks() : 0);
+    // The transposed-order copy of the weights: not when the transposed SpMM reads them inline
+    // (Layer::backward; a huge output-gradient panel and one batch tile, as the 1M network's).
+    const bool inline_gather = kernels().spmm_inline_gather(layer.G_out, batch, panel_ld(batch));
+    const auto need_buf = static_cast<size_t>(sparse && !inline_gather ? layer.n_blocks() : 0);
     const auto need_cursor = static_cast<size_t>(sparse ? layer.G_out : 0);
     if (batch <= B && Ap && sc.dS.size() >= need_dS && sc.buf.size() >= need_buf && sc.cursor.size() >= need_cursor)
         return;
@@ -229,7 +236,9 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
             kt.spmm_gather(G_in, pat_.t_indptr().data(), pat_.t_rows().data(), Kp, pos, dU, sc.dS.data(), B, ld, nt);
         } else {
             // Weights in transposed order (a gather; the pattern is fixed between evolution steps),
-            // read once per batch tile.
+            // read once per batch tile. LayerWork::ensure sized the copy unless it expected the
+            // inline read: a SIMD level switched since then may still need it.
+            if (sc.buf.size() < static_cast<size_t>(nnz)) sc.buf.resize(static_cast<size_t>(nnz));
             float* Kt = sc.buf.data();
             parallel_for(nnz, grain_for(1), threads_for(nnz, nt), [&](int64_t q) { Kt[q] = Kp[pos[q]]; });
             kt.spmm(G_in, pat_.t_indptr().data(), pat_.t_rows().data(), Kt, dU, sc.dS.data(), B, ld, nt);

@@ -195,7 +195,9 @@ public:
     // old values, and grow_random never draws one. Any other pattern change clears the record.
 
     /// Generic compaction: keeps block p iff keep[p] != 0 (|P| entries). Returns blocks removed.
-    int64_t keep_where(const uint8_t* keep);
+    /// zero_grad = false leaves dK empty instead of zeroed at the new size, for a caller that
+    /// grows right after (the growth zeroes it at its own size) and restores it on a throw.
+    int64_t keep_where(const uint8_t* keep, bool zero_grad = true);
     /// Forgets the record of the last prune, so the next grow_at starts every position fresh.
     void clear_removed();
     /// Flat positions removed by the last prune (increasing), and their weights K.
@@ -204,7 +206,7 @@ public:
     /// 1 for the k active blocks of smallest |K| (ties: lower position first), 0 elsewhere.
     std::vector<uint8_t> smallest_blocks(int64_t k) const;
     /// Removes the k blocks of smallest |K| (ties broken by position). Returns k.
-    int64_t prune_smallest(int64_t k);
+    int64_t prune_smallest(int64_t k, bool zero_grad = true);
     /// Removes the blocks with |K| < H, but keeps at least keep_min blocks (the largest |K|,
     /// ties to the lower position). Returns the number removed.
     int64_t prune_below(float H, int64_t keep_min = 1);
