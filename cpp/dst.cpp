@@ -307,10 +307,15 @@ int64_t Layer::grow_random(int64_t n, uint64_t seed, RegrowInit init, float prun
     const auto& indices = pat_.indices();
     const uint64_t g_in = static_cast<uint64_t>(G_in);
     int64_t row = -1, at = 0;   // the pattern cursor: row and CSR position
+    uint64_t row_base = 0;      // row * G_in: a position in the same row needs no division
     size_t cur = 0;
     auto taken = [&](uint64_t pos) {
-        const auto r = static_cast<int64_t>(pos / g_in);
-        const auto c = static_cast<int32_t>(pos % g_in);
+        int64_t r = row;
+        if (row < 0 || pos < row_base || pos - row_base >= g_in) {
+            r = static_cast<int64_t>(pos / g_in);
+            row_base = static_cast<uint64_t>(r) * g_in;
+        }
+        const auto c = static_cast<int32_t>(pos - row_base);
         if (r != row || (at > indptr[r] && indices[at - 1] >= c)) {   // another row, or behind the cursor
             row = r;
             at = indptr[r];
