@@ -56,16 +56,6 @@ struct KernelTable {
     /// for r in [0, rows). `in` is [*, B], `out` is [rows, B]; `out` is overwritten.
     void (*spmm)(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* val,
                  const float* in, float* out, int64_t B, int64_t ld, int num_threads);
-    /// spmm with the value of entry p read as val[vpos[p]]: the transposed SpMM straight from the
-    /// weights in CSR order through the transposed index (vpos = t_pos), bitwise the same as spmm
-    /// on the gathered copy. Every pass over the entries (one per batch tile) repeats the random
-    /// reads of val; spmm_inline_gather says when to use it.
-    void (*spmm_gather)(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* val,
-                        const int32_t* vpos, const float* in, float* out, int64_t B, int64_t ld, int num_threads);
-    /// True when spmm_gather beats a gathered copy and spmm, for a gathered panel of rows_in rows:
-    /// the panel is beyond the caches (its rows and the weights are prefetched together) and
-    /// the batch is one tile, so each weight is read once.
-    bool (*spmm_inline_gather)(int64_t rows_in, int64_t B, int64_t ld);
     /// Sampled dense-dense product: out[p] = dot(left[r, :], right[idx[p], :]) for every stored
     /// entry p of every CSR row r. `left` is [rows, ld], `right` is [*, ld]; `out` has indptr[rows] entries.
     /// `cursor` is the caller's scratch of `rows` entries (the per-row position between column blocks).

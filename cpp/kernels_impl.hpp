@@ -40,12 +40,10 @@ static inline int tile_vectors(int64_t rows_in, int64_t B, int64_t ld) {
 // rows of entries a few steps ahead, for panels too large for any cache: entries up to pf_end
 // (>= n), so the last entries of a row prefetch the first ones of the next row, whose own prologue
 // is then skipped (prologue = false). Only loads are added: the arithmetic is the same.
-// GATHER: the weight of entry p is val[vpos[p]] (the transposed SpMM reading the weights in CSR
-// order through the transposed index, no transposed copy); the same values, so the same sums.
-template <int NV, int NACC, bool PF = false, bool GATHER = false>
+template <int NV, int NACC, bool PF = false>
 static inline void spmm_tile(const int32_t* __restrict idx, const float* __restrict val, int64_t n,
                              const float* __restrict in, int64_t ld_in, float* __restrict out,
-                             int64_t pf_end = 0, bool prologue = true, const int32_t* __restrict vpos = nullptr) {
+                             int64_t pf_end = 0, bool prologue = true) {
     // Prefetch distance in entries: a gathered row comes from DRAM, and the latency of a loaded
     // memory system (another job's traffic, the other core's gathers) is hundreds of ns, many
     // entries' time. At the 1M network (40 M blocks, batch 32, 2 threads, busy machine) the layer
@@ -59,7 +57,6 @@ static inline void spmm_tile(const int32_t* __restrict idx, const float* __restr
             for (int64_t q = 0; q < std::min(pf_end, PD); ++q) {
                 const float* s = in + static_cast<int64_t>(idx[q]) * ld_in;
                 for (int v = 0; v < NV * W; v += 16) __builtin_prefetch(s + v);
-                if constexpr (GATHER) __builtin_prefetch(val + vpos[q]);
             }
     }
     int64_t p = 0;
@@ -70,11 +67,10 @@ static inline void spmm_tile(const int32_t* __restrict idx, const float* __restr
                 if (p + k + PD < pf_end) {
                     const float* s = in + static_cast<int64_t>(idx[p + k + PD]) * ld_in;
                     for (int v = 0; v < NV * W; v += 16) __builtin_prefetch(s + v);
-                    if constexpr (GATHER) __builtin_prefetch(val + vpos[p + k + PD]);
                 }
             }
             const float* s = in + static_cast<int64_t>(idx[p + k]) * ld_in;
-            const float kv = GATHER ? val[vpos[p + k]] : val[p + k];
+            const float kv = val[p + k];
 #pragma GCC unroll 8
             for (int v = 0; v < NV; ++v) a[k][v] += kv * vload(s + v * W);
         }
@@ -84,11 +80,10 @@ static inline void spmm_tile(const int32_t* __restrict idx, const float* __restr
             if (p + PD < pf_end) {
                 const float* s = in + static_cast<int64_t>(idx[p + PD]) * ld_in;
                 for (int v = 0; v < NV * W; v += 16) __builtin_prefetch(s + v);
-                if constexpr (GATHER) __builtin_prefetch(val + vpos[p + PD]);
             }
         }
         const float* s = in + static_cast<int64_t>(idx[p]) * ld_in;
-        const float kv = GATHER ? val[vpos[p]] : val[p];
+        const float kv = val[p];
         for (int v = 0; v < NV; ++v) a[0][v] += kv * vload(s + v * W);
     }
     for (int v = 0; v < NV; ++v) {
@@ -101,25 +96,22 @@ static inline void spmm_tile(const int32_t* __restrict idx, const float* __restr
 // Scalar columns at the end of the batch, with the same accumulation pattern as spmm_tile<*, 4>
 // (four interleaved sums over p mod 4, added left to right), so a sample's output does not depend
 // on where in the batch it sits.
-// GATHER as in spmm_tile.
 // Column groups of 8 (AVX2 and AVX-512) and 4 run in narrow vectors, each lane summing exactly as
 // the scalar loop does (the same four accumulators, the same operations), so they change only the
 // speed: a batch narrower than a vector (8 samples, the 1M network's last batch) was all scalar,
 // one pass over the row's entries per sample. PF: the first pass prefetches the rows of the
 // entries PD ahead up to pf_end (>= n, as spmm_tile; prologue as there); the later passes find
 // them in cache.
-template <class V, int L, bool PF, bool GATHER>
+template <class V, bool PF>
 static inline void narrow_cols(const int32_t* __restrict idx, const float* __restrict val, int64_t n,
                                const float* __restrict in, int64_t ld_in, float* __restrict out,
-                               int64_t pf_end, bool prologue, const int32_t* __restrict vpos, int64_t span) {
+                               int64_t pf_end, bool prologue, int64_t span) {
     typedef float vu __attribute__((vector_size(sizeof(V)), aligned(4), may_alias));
     constexpr int64_t PD = 96;   // as spmm_tile
-    auto v = [&](int64_t p) { return GATHER ? val[vpos[p]] : val[p]; };
     auto pf = [&](int64_t q) {
         const float* s = in + static_cast<int64_t>(idx[q]) * ld_in;
         __builtin_prefetch(s);
         __builtin_prefetch(s + span - 1);
-        if constexpr (GATHER) __builtin_prefetch(val + vpos[q]);
     };
     if constexpr (PF) {
         if (prologue)
@@ -132,53 +124,50 @@ static inline void narrow_cols(const int32_t* __restrict idx, const float* __res
             if constexpr (PF) {
                 if (p + k + PD < pf_end) pf(p + k + PD);
             }
-            a[k] += v(p + k) * *reinterpret_cast<const vu*>(in + static_cast<int64_t>(idx[p + k]) * ld_in);
+            a[k] += val[p + k] * *reinterpret_cast<const vu*>(in + static_cast<int64_t>(idx[p + k]) * ld_in);
         }
     for (; p < n; ++p) {
         if constexpr (PF) {
             if (p + PD < pf_end) pf(p + PD);
         }
-        a[0] += v(p) * *reinterpret_cast<const vu*>(in + static_cast<int64_t>(idx[p]) * ld_in);
+        a[0] += val[p] * *reinterpret_cast<const vu*>(in + static_cast<int64_t>(idx[p]) * ld_in);
     }
     *reinterpret_cast<vu*>(out) = ((a[0] + a[1]) + a[2]) + a[3];
 }
 
-template <bool PF = false, bool GATHER = false>
+template <bool PF = false>
 static inline void spmm_tail(const int32_t* __restrict idx, const float* __restrict val, int64_t n,
                              const float* __restrict in, int64_t ld_in, float* __restrict out,
-                             int64_t width, const int32_t* __restrict vpos = nullptr, int64_t pf_end = 0,
-                             bool prologue = true) {
-    auto v = [&](int64_t p) { return GATHER ? val[vpos[p]] : val[p]; };
+                             int64_t width, int64_t pf_end = 0, bool prologue = true) {
     int64_t t = 0;
     bool first = true;   // the first pass prefetches
 #if MC_VEC_BYTES >= 32
     for (; t + 8 <= width; t += 8, first = false) {
         if (first)
-            narrow_cols<v8f, 8, PF, GATHER>(idx, val, n, in + t, ld_in, out + t, pf_end, prologue, vpos, width - t);
+            narrow_cols<v8f, PF>(idx, val, n, in + t, ld_in, out + t, pf_end, prologue, width - t);
         else
-            narrow_cols<v8f, 8, false, GATHER>(idx, val, n, in + t, ld_in, out + t, 0, false, vpos, 8);
+            narrow_cols<v8f, false>(idx, val, n, in + t, ld_in, out + t, 0, false, 8);
     }
 #endif
     for (; t + 4 <= width; t += 4, first = false) {
         if (first)
-            narrow_cols<v4f, 4, PF, GATHER>(idx, val, n, in + t, ld_in, out + t, pf_end, prologue, vpos, width - t);
+            narrow_cols<v4f, PF>(idx, val, n, in + t, ld_in, out + t, pf_end, prologue, width - t);
         else
-            narrow_cols<v4f, 4, false, GATHER>(idx, val, n, in + t, ld_in, out + t, 0, false, vpos, 4);
+            narrow_cols<v4f, false>(idx, val, n, in + t, ld_in, out + t, 0, false, 4);
     }
     for (; t < width; ++t) {
         float a[4] = {0.f, 0.f, 0.f, 0.f};
         int64_t p = 0;
         for (; p + 4 <= n; p += 4)
-            for (int k = 0; k < 4; ++k) a[k] += v(p + k) * in[static_cast<int64_t>(idx[p + k]) * ld_in + t];
-        for (; p < n; ++p) a[0] += v(p) * in[static_cast<int64_t>(idx[p]) * ld_in + t];
+            for (int k = 0; k < 4; ++k) a[k] += val[p + k] * in[static_cast<int64_t>(idx[p + k]) * ld_in + t];
+        for (; p < n; ++p) a[0] += val[p] * in[static_cast<int64_t>(idx[p]) * ld_in + t];
         out[t] = ((a[0] + a[1]) + a[2]) + a[3];
     }
 }
 
-template <int NV, int NACC, bool PF = false, bool GATHER = false>
+template <int NV, int NACC, bool PF = false>
 static void spmm_tiled(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* val,
-                       const float* in, float* out, int64_t B, int64_t ld, int num_threads,
-                       const int32_t* vpos = nullptr) {
+                       const float* in, float* out, int64_t B, int64_t ld, int num_threads) {
     constexpr int64_t T = NV * W;
     const int64_t n_full = B / T;
     // Chunks of 16 rows of one batch tile, tile by tile (then the tail columns); tiles write
@@ -191,82 +180,44 @@ static void spmm_tiled(int64_t rows, const int64_t* indptr, const int32_t* idx, 
             const int64_t b = tile * T;
             for (int64_t r = r_begin; r < r_end; ++r) {
                 const int64_t p0 = indptr[r];
-                // GATHER: val is indexed through vpos, which moves with the entries instead.
-                spmm_tile<NV, NACC, PF, GATHER>(idx + p0, GATHER ? val : val + p0, indptr[r + 1] - p0, in + b, ld,
-                                                out + r * ld + b, indptr[r_end] - p0, r == r_begin,
-                                                GATHER ? vpos + p0 : nullptr);
+                spmm_tile<NV, NACC, PF>(idx + p0, val + p0, indptr[r + 1] - p0, in + b, ld, out + r * ld + b,
+                                        indptr[r_end] - p0, r == r_begin);
             }
         } else {
             const int64_t b0 = n_full * T;
             for (int64_t r = r_begin; r < r_end; ++r) {
                 const int64_t p0 = indptr[r], n = indptr[r + 1] - p0;
                 int64_t b = b0;
-                const float* vr = GATHER ? val : val + p0;
-                const int32_t* pr = GATHER ? vpos + p0 : nullptr;
-                for (; b + W <= B; b += W)
-                    spmm_tile<1, 4, false, GATHER>(idx + p0, vr, n, in + b, ld, out + r * ld + b, 0, true, pr);
+                for (; b + W <= B; b += W) spmm_tile<1, 4>(idx + p0, val + p0, n, in + b, ld, out + r * ld + b);
                 if (b < B && PF && b == b0)   // the row's only pass: prefetched
-                    spmm_tail<PF, GATHER>(idx + p0, vr, n, in + b, ld, out + r * ld + b, B - b, pr,
-                                          indptr[r_end] - p0, r == r_begin);
+                    spmm_tail<PF>(idx + p0, val + p0, n, in + b, ld, out + r * ld + b, B - b, indptr[r_end] - p0,
+                                  r == r_begin);
                 else if (b < B)
-                    spmm_tail<false, GATHER>(idx + p0, vr, n, in + b, ld, out + r * ld + b, B - b, pr);
+                    spmm_tail(idx + p0, val + p0, n, in + b, ld, out + r * ld + b, B - b);
             }
         }
     });
 }
 
-// The tiling of an SpMM whose gathered panel has rows_in rows: vectors per batch tile and whether
-// the panel is beyond every cache (prefetched gathers, one pass with the widest tile).
-struct SpmmPlan {
-    int nv;
-    bool huge;
-};
-static inline SpmmPlan spmm_plan(int64_t rows_in, int64_t B, int64_t ld) {
+static void spmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* val,
+                 const float* in, float* out, int64_t B, int64_t ld, int num_threads) {
+    int64_t rows_in = 0;  // panel rows touched: bounded by the largest index + 1
+    const int64_t nnz = indptr[rows];
+    for (int64_t p = 0; p < nnz; p += 97) rows_in = std::max<int64_t>(rows_in, idx[p] + 1);
+    rows_in = std::max<int64_t>(rows_in, rows);
     // Every variant uses four accumulator sets (see spmm_tail); at most 16 vector accumulators,
     // which fit the register file of AVX-512 (32) and, with NV <= 2, of AVX2/SSE (16).
     constexpr int kMaxNV = W >= 16 ? 4 : 2;
     const bool huge = rows_in * ld * 4 > kHugePanel;
     const int nv = std::min(kMaxNV, huge ? (B >= 4 * W ? 4 : B >= 2 * W ? 2 : 1) : tile_vectors(rows_in, B, ld));
-    return {nv, huge};
-}
-
-// Whether spmm_gather should read the weights inline for a gathered panel of rows_in rows: the
-// panel is huge (its rows come from DRAM and are prefetched, the weights' random reads with them)
-// and the SpMM makes one pass over its entries (one batch tile, the tail columns counting as one).
-static bool spmm_inline_gather(int64_t rows_in, int64_t B, int64_t ld) {
-    const SpmmPlan plan = spmm_plan(rows_in, B, ld);
-    const int64_t T = plan.nv * W;
-    return plan.huge && B / T + (B % T != 0 ? 1 : 0) == 1;
-}
-
-template <bool GATHER>
-static void spmm_any(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* val, const int32_t* vpos,
-                     const float* in, float* out, int64_t B, int64_t ld, int num_threads) {
-    int64_t rows_in = 0;  // panel rows touched: bounded by the largest index + 1
-    const int64_t nnz = indptr[rows];
-    for (int64_t p = 0; p < nnz; p += 97) rows_in = std::max<int64_t>(rows_in, idx[p] + 1);
-    rows_in = std::max<int64_t>(rows_in, rows);
-    constexpr int kMaxNV = W >= 16 ? 4 : 2;
-    const SpmmPlan plan = spmm_plan(rows_in, B, ld);
-    const int nv = plan.nv;
-    if (plan.huge) {
-        if (nv >= 4) return spmm_tiled<kMaxNV, 4, true, GATHER>(rows, indptr, idx, val, in, out, B, ld, num_threads, vpos);
-        if (nv == 2) return spmm_tiled<2, 4, true, GATHER>(rows, indptr, idx, val, in, out, B, ld, num_threads, vpos);
-        return spmm_tiled<1, 4, true, GATHER>(rows, indptr, idx, val, in, out, B, ld, num_threads, vpos);
+    if (huge) {
+        if (nv >= 4) return spmm_tiled<kMaxNV, 4, true>(rows, indptr, idx, val, in, out, B, ld, num_threads);
+        if (nv == 2) return spmm_tiled<2, 4, true>(rows, indptr, idx, val, in, out, B, ld, num_threads);
+        return spmm_tiled<1, 4, true>(rows, indptr, idx, val, in, out, B, ld, num_threads);
     }
-    if (nv >= 4) return spmm_tiled<kMaxNV, 4, false, GATHER>(rows, indptr, idx, val, in, out, B, ld, num_threads, vpos);
-    if (nv == 2) return spmm_tiled<2, 4, false, GATHER>(rows, indptr, idx, val, in, out, B, ld, num_threads, vpos);
-    return spmm_tiled<1, 4, false, GATHER>(rows, indptr, idx, val, in, out, B, ld, num_threads, vpos);
-}
-
-static void spmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* val,
-                 const float* in, float* out, int64_t B, int64_t ld, int num_threads) {
-    spmm_any<false>(rows, indptr, idx, val, nullptr, in, out, B, ld, num_threads);
-}
-
-static void spmm_gather(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* val,
-                        const int32_t* vpos, const float* in, float* out, int64_t B, int64_t ld, int num_threads) {
-    spmm_any<true>(rows, indptr, idx, val, vpos, in, out, B, ld, num_threads);
+    if (nv >= 4) return spmm_tiled<kMaxNV, 4>(rows, indptr, idx, val, in, out, B, ld, num_threads);
+    if (nv == 2) return spmm_tiled<2, 4>(rows, indptr, idx, val, in, out, B, ld, num_threads);
+    return spmm_tiled<1, 4>(rows, indptr, idx, val, in, out, B, ld, num_threads);
 }
 
 // Horizontal reductions in registers (a spill of a wide vector followed by narrower reloads
@@ -670,8 +621,7 @@ static void gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, 
 }  // namespace MC_ISA_NS
 
 const KernelTable& MC_TABLE_FN() {
-    static const KernelTable table{MC_ISA_NAME,           &MC_ISA_NS::spmm,           &MC_ISA_NS::spmm_gather,
-                                   &MC_ISA_NS::spmm_inline_gather,    &MC_ISA_NS::sddmm,
+    static const KernelTable table{MC_ISA_NAME,           &MC_ISA_NS::spmm,           &MC_ISA_NS::sddmm,
                                    &MC_ISA_NS::group_sum, &MC_ISA_NS::expand_bias_act, &MC_ISA_NS::group_backward,
                                    &MC_ISA_NS::score_tile,
                                    &MC_ISA_NS::gemm,           MC_ISA_NS::kGemmNR};

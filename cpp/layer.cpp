@@ -160,10 +160,7 @@ void LayerWork::ensure(const Layer& layer, int64_t batch) {
     BackwardScratch& sc = scratch();
     const int64_t ld_need = panel_ld(std::max(B, batch));
     const auto need_dS = static_cast<size_t>(layer.G_in * ld_need);
-    // The transposed-order copy of the weights: not when the transposed SpMM reads them inline
-    // (Layer::backward; a huge output-gradient panel and one batch tile, as the 1M network's).
-    const bool inline_gather = kernels().spmm_inline_gather(layer.G_out, batch, panel_ld(batch));
-    const auto need_buf = static_cast<size_t>(sparse && !inline_gather ? layer.n_blocks() : 0);
+    const auto need_buf = static_cast<size_t>(sparse ? layer.n_blocks() : 0);
     const auto need_cursor = static_cast<size_t>(sparse ? layer.G_out : 0);
     if (batch <= B && Ap && sc.dS.size() >= need_dS && sc.buf.size() >= need_buf && sc.cursor.size() >= need_cursor)
         return;
@@ -226,23 +223,16 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
     kt.sddmm(G_out, pat_.indptr().data(), pat_.indices().data(), dU, w.S_ptr, dKp, B, ld, sc.cursor.data(), nt);
     if (need_dS) {
         pat_.reindex(nt);   // built lazily: stale after a pattern change (see pattern())
+        // Weights in transposed order (a gather; the pattern is fixed between evolution steps).
+        // Reading them through t_pos inside the SpMM instead (no copy) was measured 5-10 % slower
+        // at the 1M network (40 M blocks, batch 32 and 8; 2026-12-06): the random reads of K
+        // stall the SpMM, where this loop overlaps them.
         const int64_t nnz = n_blocks();
+        float* Kt = sc.buf.data();
         const float* Kp = K.data();
         const int32_t* pos = pat_.t_pos().data();
-        if (kt.spmm_inline_gather(G_out, B, ld)) {
-            // A huge dU panel and one batch tile: the weights are read through the transposed index
-            // inside the SpMM, prefetched with the panel rows; no transposed copy is written and
-            // read back (the 1M network's layers: 40 M blocks, batch 32).
-            kt.spmm_gather(G_in, pat_.t_indptr().data(), pat_.t_rows().data(), Kp, pos, dU, sc.dS.data(), B, ld, nt);
-        } else {
-            // Weights in transposed order (a gather; the pattern is fixed between evolution steps),
-            // read once per batch tile. LayerWork::ensure sized the copy unless it expected the
-            // inline read: a SIMD level switched since then may still need it.
-            if (sc.buf.size() < static_cast<size_t>(nnz)) sc.buf.resize(static_cast<size_t>(nnz));
-            float* Kt = sc.buf.data();
-            parallel_for(nnz, grain_for(1), threads_for(nnz, nt), [&](int64_t q) { Kt[q] = Kp[pos[q]]; });
-            kt.spmm(G_in, pat_.t_indptr().data(), pat_.t_rows().data(), Kt, dU, sc.dS.data(), B, ld, nt);
-        }
+        parallel_for(nnz, grain_for(1), threads_for(nnz, nt), [&](int64_t q) { Kt[q] = Kp[pos[q]]; });
+        kt.spmm(G_in, pat_.t_indptr().data(), pat_.t_rows().data(), Kt, dU, sc.dS.data(), B, ld, nt);
     }
 }
 

@@ -37,18 +37,6 @@ def panel_ld(b: int) -> int:
     return ld
 
 
-def inline_gather(g_out: int, b: int, simd: str) -> bool:
-    """Whether the transposed SpMM reads the weights through the transposed index itself, so the
-    layer needs no transposed-order copy (KernelTable::spmm_inline_gather, cpp/kernels_impl.hpp):
-    the output-gradient panel exceeds 24 MiB and the batch is one tile of that level."""
-    w = {"avx512": 16, "avx2": 8}.get(simd, 4)
-    if g_out * panel_ld(b) * 4 <= 24 << 20:
-        return False
-    nv = min(4 if w >= 16 else 2, 4 if b >= 4 * w else 2 if b >= 2 * w else 1)
-    t = nv * w
-    return b // t + (1 if b % t else 0) == 1
-
-
 def status() -> Dict[str, float]:
     """VmRSS and VmHWM of this process, MiB."""
     out = {}
@@ -100,15 +88,10 @@ def accounting(net: Any, batch: int, optimizer: str) -> Dict[str, Any]:
     # Training workspace (LayerWork::ensure, Network): per layer its activation panel (m_out = 1:
     # block products, activations and output gradients share it; m_out > 1 adds [G_out, ld] twice)
     # and group sums (m_in > 1); one backward scratch shared by all layers (Network::scratch_): the
-    # widest input-gradient panel, the largest copied sparse layer's transposed weights (or a dense
+    # widest input-gradient panel, the largest sparse layer's transposed weights (or a dense
     # layer's GEMM packing buffer, when larger: in workspace_bytes, not in this formula) and cursors.
-    # The transposed-order copy only for a sparse layer whose backward does not read the weights
-    # inline (inline_gather; none at the 1M network since 2026-12-06).
     sparse = [c for c, d in zip(cores, dense) if not d]
-    from motifcore import _core
-    simd = _core.build_info()["simd"]
-    copied = [c for c in sparse if not inline_gather(c.G_out, batch, simd)]
-    kt = 4 * max((c.n_blocks for c in copied), default=0) + 8 * max((c.G_out for c in sparse), default=0)
+    kt = 4 * max((c.n_blocks for c in sparse), default=0) + 8 * max((c.G_out for c in sparse), default=0)
     panels = 0
     for c in cores:
         panels += 4 * ld * (c.n_out + (0 if c.m_out == 1 else 2 * c.G_out) + (c.G_in if c.m_in > 1 else 0))

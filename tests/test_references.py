@@ -81,10 +81,9 @@ def test_huge_panel_path_matches_a_sparse_reference(batch, simd_levels):
 @pytest.mark.parametrize("batch", [8, 20, 32])
 def test_huge_gradient_panel_path_matches_a_sparse_reference(batch, simd_levels):
     """A 400k-wide output: the output-gradient panel that the transposed SpMM gathers from is
-    400000 * ld * 4 bytes > 24 MiB. Where the batch is one tile of the level (8 and 32 at AVX-512,
-    8 at AVX2 and generic) the SpMM reads the weights through the transposed index itself
-    (KernelTable::spmm_gather, with the scalar tail for 8 at AVX-512); elsewhere it gathers a
-    transposed copy first. Both must give the reference's input gradient."""
+    400000 * ld * 4 bytes > 24 MiB, so the transposed SpMM takes the prefetching huge-panel branch
+    too; batch 8 is narrower than an AVX-512 vector (its tail columns in 8-wide vectors, prefetched),
+    20 and 32 give one tile plus a tail or one tile of two vectors."""
     n_out = 400_000
     layer = MotifLayer(64, n_out, motif=1, density=0.004, seed=3, num_threads=2)
     assert layer.groups[0] * panel_ld(batch) * 4 > KHUGE_PANEL
