@@ -10,9 +10,9 @@
 
 namespace motifcore {
 
-void* panel_alloc(size_t bytes) {
+void* panel_alloc(size_t bytes, bool huge_pages) {
     constexpr size_t huge = size_t(2) << 20;
-    const size_t align = bytes >= huge ? huge : 64;
+    const size_t align = huge_pages && bytes >= huge ? huge : 64;
     const size_t rounded = (bytes + align - 1) / align * align;
     void* p = std::aligned_alloc(align, rounded == 0 ? align : rounded);
     if (!p) throw std::bad_alloc();

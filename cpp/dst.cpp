@@ -109,7 +109,7 @@ void Layer::clear_removed() {
     opt_.forget_removed();
 }
 
-int64_t Layer::keep_where(const uint8_t* keep) {
+int64_t Layer::keep_where(const uint8_t* keep, bool zero_grad) {
     const int64_t nnz = n_blocks();
     clear_removed();
     pat_.drop_transposed();   // stale after the compaction anyway: freed before the record is taken
@@ -138,7 +138,7 @@ int64_t Layer::keep_where(const uint8_t* keep) {
     pat_.compact(keep, false);   // the transposed index: at the next backward that needs it
     K.resize(q);
     std::vector<float>().swap(dK);   // zeroed at the new size, not kept at the old capacity
-    dK.assign(q, 0.f);
+    if (zero_grad) dK.assign(q, 0.f);
     return nnz - q;
 }
 
@@ -191,11 +191,11 @@ std::vector<uint8_t> Layer::smallest_blocks(int64_t k) const {
     return mark;
 }
 
-int64_t Layer::prune_smallest(int64_t k) {
+int64_t Layer::prune_smallest(int64_t k, bool zero_grad) {
     pat_.drop_transposed();   // before the selection's scratch (keep_where would free it anyway)
     std::vector<uint8_t> keep = smallest_blocks(k);
     for (auto& v : keep) v = !v;
-    return keep_where(keep.data());
+    return keep_where(keep.data(), zero_grad);
 }
 
 int64_t Layer::prune_below(float H, int64_t keep_min) {
@@ -217,42 +217,44 @@ int64_t Layer::prune_below(float H, int64_t keep_min) {
 int64_t Layer::grow_sorted(const std::vector<uint64_t>& fresh, RegrowInit init, Rng& rng, float pruned_bound) {
     const int64_t nnz = n_blocks();
     const int64_t n = static_cast<int64_t>(fresh.size());
-    // dK is zeroed at the new size below: freed first, so it is not held beside two copies of K
-    // and the momentum while the merge builds the new ones (the peak of an evolution step). The
-    // callers rule out active positions first; should the merge still throw (or an allocation
-    // fail), the layer keeps its pattern and values and a zero gradient.
+    // dK is zeroed at the new size below: freed first. The merge writes the new pattern, K and
+    // the optimizer state over the old ones from the back (BlockPattern::merge_in_place): no second
+    // copy of them (12 B per block of the layer before 2026-12-06, and as much memory faulted in
+    // afresh), the capacity a prune's compaction kept is reused. The callers rule out active
+    // positions first; should the merge's own check still throw (or an allocation fail), the layer
+    // keeps its pattern and values and a zero gradient.
     std::vector<float>().swap(dK);
     std::vector<char> is_new;
     try {
-        std::vector<float> new_K;
-        new_K.reserve(nnz + n);
-        OptimizerState::Remap state = opt_.remap(static_cast<size_t>(nnz + n));
-        is_new.reserve(nnz + n);
-        size_t rm = 0;
+        is_new.assign(static_cast<size_t>(nnz + n), 0);
+        K.resize(static_cast<size_t>(nnz + n));
+        opt_.grow_to(static_cast<size_t>(nnz + n));
+        size_t rm = removed_pos_.size();   // the prune record, searched from the back
         // The per-block values follow the merge entry by entry; a position removed by the last
         // prune comes back with its old state.
-        pat_.merge(fresh, [&](int64_t p, size_t f) {
+        pat_.merge_in_place(fresh, [&](int64_t q, int64_t p, size_t f) {
             if (p >= 0) {
-                new_K.push_back(K[p]);
-                state.from_old(p);
-                is_new.push_back(0);
+                K[q] = K[p];
+                opt_.move_entry(static_cast<size_t>(q), static_cast<size_t>(p));
                 return;
             }
-            while (rm < removed_pos_.size() && removed_pos_[rm] < fresh[f]) ++rm;
-            const bool restored = rm < removed_pos_.size() && removed_pos_[rm] == fresh[f];
-            new_K.push_back(restored ? removed_K_[rm] : 0.f);
-            if (restored)
-                state.from_removed(rm);
-            else
-                state.zero();
-            is_new.push_back(restored ? 0 : 1);
-        }, false);
+            while (rm > 0 && removed_pos_[rm - 1] > fresh[f]) --rm;
+            if (rm > 0 && removed_pos_[rm - 1] == fresh[f]) {
+                K[q] = removed_K_[rm - 1];
+                opt_.restore_entry(static_cast<size_t>(q), rm - 1);
+            } else {
+                K[q] = 0.f;
+                opt_.zero_entry(static_cast<size_t>(q));
+                is_new[q] = 1;
+            }
+        });
         // The transposed index stays stale and freed until the next backward that needs it
-        // (pattern()). The old per-block arrays and the prune record go before dK is allocated at
-        // the new size.
-        K = std::move(new_K);
-        opt_.apply(std::move(state));
+        // (pattern()). The prune record goes before dK is allocated at the new size.
     } catch (...) {
+        if (n_blocks() == nnz) {   // the merge did not start: sizes back (no entry moved)
+            K.resize(static_cast<size_t>(nnz));
+            opt_.shrink_to(static_cast<size_t>(nnz));
+        }
         dK.assign(static_cast<size_t>(nnz), 0.f);
         throw;
     }
@@ -305,10 +307,15 @@ int64_t Layer::grow_random(int64_t n, uint64_t seed, RegrowInit init, float prun
     const auto& indices = pat_.indices();
     const uint64_t g_in = static_cast<uint64_t>(G_in);
     int64_t row = -1, at = 0;   // the pattern cursor: row and CSR position
+    uint64_t row_base = 0;      // row * G_in: a position in the same row needs no division
     size_t cur = 0;
     auto taken = [&](uint64_t pos) {
-        const auto r = static_cast<int64_t>(pos / g_in);
-        const auto c = static_cast<int32_t>(pos % g_in);
+        int64_t r = row;
+        if (row < 0 || pos < row_base || pos - row_base >= g_in) {
+            r = static_cast<int64_t>(pos / g_in);
+            row_base = static_cast<uint64_t>(r) * g_in;
+        }
+        const auto c = static_cast<int32_t>(pos - row_base);
         if (r != row || (at > indptr[r] && indices[at - 1] >= c)) {   // another row, or behind the cursor
             row = r;
             at = indptr[r];

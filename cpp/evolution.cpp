@@ -18,12 +18,18 @@ PruneStats Layer::prune_regrow(double zeta, uint64_t seed, RegrowInit init) {
     // The k smallest |K|, ties broken by position so the choice is deterministic (dst.cpp). The
     // transposed index is not rebuilt here: the next backward that needs it builds it (pattern()),
     // so an evaluation or a checkpoint between this step and the next training step goes without.
-    prune_smallest(k);
+    // dK is left empty by the prune: the growth zeroes it at the new size.
+    prune_smallest(k, false);
     for (float v : removed_K_) stats.threshold = std::max(stats.threshold, std::fabs(v));
     stats.removed = k;
 
     // New positions among those inactive before this step (the pruned ones are excluded).
-    grow_random(k, seed, init, stats.threshold);
+    try {
+        grow_random(k, seed, init, stats.threshold);
+    } catch (...) {
+        if (dK.size() != K.size()) dK.assign(K.size(), 0.f);
+        throw;
+    }
     return stats;
 }
 

@@ -16,10 +16,13 @@
 namespace motifcore {
 
 /// Leading dimension of a panel for a batch of B samples: B rounded up to 16 floats, plus one cache
-/// line when the row would span an even number of lines.
+/// line when the row would span an even number of lines, four or more. A row of one or two lines
+/// (B <= 32) is not padded: a kernel reads such a row whole (or half of it with 16 samples per
+/// tile), so rows 128 B apart fill the cache sets evenly, and padding 32 to 48 made every panel of
+/// the batch-32 networks (the 1M network's 0.72 GiB) half as large again for nothing.
 inline int64_t panel_ld(int64_t B) {
     int64_t ld = (B + 15) / 16 * 16;
-    if ((ld / 16) % 2 == 0) ld += 16;
+    if (ld >= 64 && (ld / 16) % 2 == 0) ld += 16;
     return ld;
 }
 

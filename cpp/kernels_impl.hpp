@@ -14,6 +14,8 @@ constexpr int W = MC_VEC_BYTES / 4;  // float lanes per vector
 typedef float vf __attribute__((vector_size(MC_VEC_BYTES)));
 typedef float vfu __attribute__((vector_size(MC_VEC_BYTES), aligned(4), may_alias));
 
+typedef float v4f __attribute__((vector_size(16)));
+typedef float v8f __attribute__((vector_size(32)));
 static inline vf vload(const float* p) { return *reinterpret_cast<const vfu*>(p); }
 static inline void vstore(float* p, vf v) { *reinterpret_cast<vfu*>(p) = v; }
 
@@ -42,7 +44,11 @@ template <int NV, int NACC, bool PF = false>
 static inline void spmm_tile(const int32_t* __restrict idx, const float* __restrict val, int64_t n,
                              const float* __restrict in, int64_t ld_in, float* __restrict out,
                              int64_t pf_end = 0, bool prologue = true) {
-    constexpr int64_t PD = 16;  // prefetch distance in entries
+    // Prefetch distance in entries: a gathered row comes from DRAM, and the latency of a loaded
+    // memory system (another job's traffic, the other core's gathers) is hundreds of ns, many
+    // entries' time. At the 1M network (40 M blocks, batch 32, 2 threads, busy machine) the layer
+    // forward took 0.37 s (median) at 16 entries, 0.26 at 48 and 0.21-0.23 at 96-128.
+    constexpr int64_t PD = 96;
     vf a[NACC][NV];
     for (int k = 0; k < NACC; ++k)
         for (int v = 0; v < NV; ++v) a[k][v] = vf{};
@@ -90,10 +96,66 @@ static inline void spmm_tile(const int32_t* __restrict idx, const float* __restr
 // Scalar columns at the end of the batch, with the same accumulation pattern as spmm_tile<*, 4>
 // (four interleaved sums over p mod 4, added left to right), so a sample's output does not depend
 // on where in the batch it sits.
+// Column groups of 8 (AVX2 and AVX-512) and 4 run in narrow vectors, each lane summing exactly as
+// the scalar loop does (the same four accumulators, the same operations), so they change only the
+// speed: a batch narrower than a vector (8 samples, the 1M network's last batch) was all scalar,
+// one pass over the row's entries per sample. PF: the first pass prefetches the rows of the
+// entries PD ahead up to pf_end (>= n, as spmm_tile; prologue as there); the later passes find
+// them in cache.
+template <class V, bool PF>
+static inline void narrow_cols(const int32_t* __restrict idx, const float* __restrict val, int64_t n,
+                               const float* __restrict in, int64_t ld_in, float* __restrict out,
+                               int64_t pf_end, bool prologue, int64_t span) {
+    typedef float vu __attribute__((vector_size(sizeof(V)), aligned(4), may_alias));
+    constexpr int64_t PD = 96;   // as spmm_tile
+    auto pf = [&](int64_t q) {
+        const float* s = in + static_cast<int64_t>(idx[q]) * ld_in;
+        __builtin_prefetch(s);
+        __builtin_prefetch(s + span - 1);
+    };
+    if constexpr (PF) {
+        if (prologue)
+            for (int64_t q = 0; q < std::min(pf_end, PD); ++q) pf(q);
+    }
+    V a[4] = {V{}, V{}, V{}, V{}};
+    int64_t p = 0;
+    for (; p + 4 <= n; p += 4)
+        for (int k = 0; k < 4; ++k) {
+            if constexpr (PF) {
+                if (p + k + PD < pf_end) pf(p + k + PD);
+            }
+            a[k] += val[p + k] * *reinterpret_cast<const vu*>(in + static_cast<int64_t>(idx[p + k]) * ld_in);
+        }
+    for (; p < n; ++p) {
+        if constexpr (PF) {
+            if (p + PD < pf_end) pf(p + PD);
+        }
+        a[0] += val[p] * *reinterpret_cast<const vu*>(in + static_cast<int64_t>(idx[p]) * ld_in);
+    }
+    *reinterpret_cast<vu*>(out) = ((a[0] + a[1]) + a[2]) + a[3];
+}
+
+template <bool PF = false>
 static inline void spmm_tail(const int32_t* __restrict idx, const float* __restrict val, int64_t n,
                              const float* __restrict in, int64_t ld_in, float* __restrict out,
-                             int64_t width) {
-    for (int64_t t = 0; t < width; ++t) {
+                             int64_t width, int64_t pf_end = 0, bool prologue = true) {
+    int64_t t = 0;
+    bool first = true;   // the first pass prefetches
+#if MC_VEC_BYTES >= 32
+    for (; t + 8 <= width; t += 8, first = false) {
+        if (first)
+            narrow_cols<v8f, PF>(idx, val, n, in + t, ld_in, out + t, pf_end, prologue, width - t);
+        else
+            narrow_cols<v8f, false>(idx, val, n, in + t, ld_in, out + t, 0, false, 8);
+    }
+#endif
+    for (; t + 4 <= width; t += 4, first = false) {
+        if (first)
+            narrow_cols<v4f, PF>(idx, val, n, in + t, ld_in, out + t, pf_end, prologue, width - t);
+        else
+            narrow_cols<v4f, false>(idx, val, n, in + t, ld_in, out + t, 0, false, 4);
+    }
+    for (; t < width; ++t) {
         float a[4] = {0.f, 0.f, 0.f, 0.f};
         int64_t p = 0;
         for (; p + 4 <= n; p += 4)
@@ -127,7 +189,11 @@ static void spmm_tiled(int64_t rows, const int64_t* indptr, const int32_t* idx, 
                 const int64_t p0 = indptr[r], n = indptr[r + 1] - p0;
                 int64_t b = b0;
                 for (; b + W <= B; b += W) spmm_tile<1, 4>(idx + p0, val + p0, n, in + b, ld, out + r * ld + b);
-                if (b < B) spmm_tail(idx + p0, val + p0, n, in + b, ld, out + r * ld + b, B - b);
+                if (b < B && PF && b == b0)   // the row's only pass: prefetched
+                    spmm_tail<PF>(idx + p0, val + p0, n, in + b, ld, out + r * ld + b, B - b, indptr[r_end] - p0,
+                                  r == r_begin);
+                else if (b < B)
+                    spmm_tail(idx + p0, val + p0, n, in + b, ld, out + r * ld + b, B - b);
             }
         }
     });
@@ -156,8 +222,6 @@ static void spmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const 
 
 // Horizontal reductions in registers (a spill of a wide vector followed by narrower reloads
 // defeats store-to-load forwarding and costs tens of cycles per dot product).
-typedef float v4f __attribute__((vector_size(16)));
-typedef float v8f __attribute__((vector_size(32)));
 
 static inline v4f fold_to_v4(vf v) {
 #if MC_VEC_BYTES == 64
@@ -187,8 +251,12 @@ static inline v4f hsum4x(vf a0, vf a1, vf a2, vf a3) {
 
 // Dot products of one left row with the right rows of the stored entries [p, pe) whose index is
 // below `c_end`, over the whole batch; returns where it stopped. Four entries at a time share the
-// loads of the left row. The right rows of entries 8 to 12 ahead are prefetched while they are
-// below pf_end (0: no prefetch), which may reach into the next rows.
+// loads of the left row. The right rows of entries kSddmmPD to kSddmmPD + 4 ahead are prefetched
+// while they are below pf_end (0: no prefetch), which may reach into the next rows. The distance,
+// as the SpMM's (spmm_tile): 8 entries left most of the gathers waiting on DRAM; at the 1M
+// network's 40 M-block layer its backward took 1.34 s (median, busy machine) at 8, 0.8-0.9 s at
+// 32-64.
+constexpr int64_t kSddmmPD = 48;
 static inline int64_t sddmm_segment(const float* __restrict d, const int32_t* __restrict idx, int64_t p,
                                     int64_t pe, int32_t c_end, const float* __restrict right, int64_t B,
                                     int64_t ld, float* __restrict out, int64_t pf_end) {
@@ -196,7 +264,7 @@ static inline int64_t sddmm_segment(const float* __restrict d, const int32_t* __
     int64_t q = p;
     while (q < pe && idx[q] < c_end) ++q;
     for (; p + 4 <= q; p += 4) {
-        for (int64_t f = p + 8; f < std::min(p + 12, pf_end); ++f)
+        for (int64_t f = p + kSddmmPD; f < std::min(p + kSddmmPD + 4, pf_end); ++f)
             for (int64_t b = 0; b < B; b += 16) __builtin_prefetch(right + static_cast<int64_t>(idx[f]) * ld + b);
         const float* s0 = right + static_cast<int64_t>(idx[p]) * ld;
         const float* s1 = right + static_cast<int64_t>(idx[p + 1]) * ld;
@@ -257,6 +325,9 @@ static void sddmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const
             // huge: one column block, so a row's segment is the whole row and the prefetch may run on
             // to the rows after it, up to the end of the row's chunk of the loop.
             const int64_t pf_end = huge ? indptr[std::min(rows, (r / kChunkRows + 1) * kChunkRows)] : 0;
+            if (huge && r % kChunkRows == 0)   // the chunk's first entries: nothing before them prefetched
+                for (int64_t f = cur[r]; f < std::min(cur[r] + kSddmmPD, pf_end); ++f)
+                    for (int64_t b = 0; b < B; b += 16) __builtin_prefetch(right + static_cast<int64_t>(idx[f]) * ld + b);
             cur[r] = sddmm_segment(left + r * ld, idx, cur[r], indptr[r + 1], c_end, right, B, ld, out, pf_end);
         });
     }

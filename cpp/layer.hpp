@@ -51,11 +51,13 @@ struct LayerConfig {
 /// it writes its own). A network shares one among all its layers (sized for the largest), so it
 /// holds one input-gradient panel and one transposed-weight copy instead of one per layer.
 struct BackwardScratch {
-    PanelVector dS;      ///< [G_in, ld] gradient w.r.t. the group sums of the layer's input
+    /// [G_in, ld] gradient w.r.t. the group sums of the layer's input. Written and read in row
+    /// order, never gathered: on ordinary pages (StreamAllocator), as `buf`.
+    StreamVector dS;
     /// Weights in transposed order [|P|] (sparse path; regathered by every backward), followed by
     /// their gradient in transposed order [|P|] where the backward is fused (fused_backward_fits),
     /// or the packing buffer of the dense path's GEMMs: never both at once.
-    PanelVector buf;
+    StreamVector buf;
     /// [G_out] SDDMM row cursors, or [max(G_out, G_in)] with the fused backward's column cursors (sparse path)
     std::vector<int64_t> cursor;
 };
@@ -195,7 +197,9 @@ public:
     // old values, and grow_random never draws one. Any other pattern change clears the record.
 
     /// Generic compaction: keeps block p iff keep[p] != 0 (|P| entries). Returns blocks removed.
-    int64_t keep_where(const uint8_t* keep);
+    /// zero_grad = false leaves dK empty instead of zeroed at the new size, for a caller that
+    /// grows right after (the growth zeroes it at its own size) and restores it on a throw.
+    int64_t keep_where(const uint8_t* keep, bool zero_grad = true);
     /// Forgets the record of the last prune, so the next grow_at starts every position fresh.
     void clear_removed();
     /// Flat positions removed by the last prune (increasing), and their weights K.
@@ -204,7 +208,7 @@ public:
     /// 1 for the k active blocks of smallest |K| (ties: lower position first), 0 elsewhere.
     std::vector<uint8_t> smallest_blocks(int64_t k) const;
     /// Removes the k blocks of smallest |K| (ties broken by position). Returns k.
-    int64_t prune_smallest(int64_t k);
+    int64_t prune_smallest(int64_t k, bool zero_grad = true);
     /// Removes the blocks with |K| < H, but keeps at least keep_min blocks (the largest |K|,
     /// ties to the lower position). Returns the number removed.
     int64_t prune_below(float H, int64_t keep_min = 1);

@@ -145,14 +145,9 @@ void OptimizerState::forget_removed() {
     std::vector<float>().swap(removed_s_);
 }
 
-OptimizerState::Remap::Remap(const OptimizerState& s, size_t capacity) : s_(s) {
+OptimizerState::Remap::Remap(const OptimizerState& s, size_t capacity) : s_(s), adam_(s.has_second_moments()) {
     v_.reserve(capacity);
-    if (s_.has_second_moments()) sq_.reserve(capacity);
-}
-
-void OptimizerState::Remap::from_old(int64_t p) {
-    v_.push_back(s_.vK_[static_cast<size_t>(p)]);
-    if (s_.has_second_moments()) sq_.push_back(s_.sK_[static_cast<size_t>(p)]);
+    if (adam_) sq_.reserve(capacity);
 }
 
 void OptimizerState::Remap::from_removed(size_t i) {
@@ -161,10 +156,6 @@ void OptimizerState::Remap::from_removed(size_t i) {
     if (s_.has_second_moments()) sq_.push_back(s_.removed_s_.empty() ? 0.f : s_.removed_s_[i]);
 }
 
-void OptimizerState::Remap::zero() {
-    v_.push_back(0.f);
-    if (s_.has_second_moments()) sq_.push_back(0.f);
-}
 
 void OptimizerState::apply(Remap&& r) {
     vK_ = std::move(r.v_);

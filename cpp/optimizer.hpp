@@ -76,18 +76,53 @@ public:
     const std::vector<float>& removed_velocity() const { return removed_v_; }
     const std::vector<float>& removed_sq() const { return removed_s_; }
 
+    // In-place growth, for BlockPattern::merge_in_place: grow_to(n) appends zero entries, then each
+    // entry of the new order is set from the back by exactly one of move_entry (from an old
+    // position at or before it), restore_entry (entry i of the prune record) or zero_entry.
+    // shrink_to(n) undoes grow_to(n) before any entry moved.
+    void grow_to(size_t n) {
+        const bool adam = has_second_moments();
+        vK_.resize(n);
+        if (adam) sK_.resize(n);
+    }
+    void shrink_to(size_t n) {
+        vK_.resize(n);
+        if (has_second_moments()) sK_.resize(n);
+    }
+    void move_entry(size_t to, size_t from) {
+        vK_[to] = vK_[from];
+        if (!sK_.empty()) sK_[to] = sK_[from];
+    }
+    void restore_entry(size_t to, size_t i) {
+        vK_[to] = removed_v_[i];
+        // A record taken before Adam's first update has no second moment: it starts at zero.
+        if (!sK_.empty()) sK_[to] = removed_s_.empty() ? 0.f : removed_s_[i];
+    }
+    void zero_entry(size_t to) {
+        vK_[to] = 0.f;
+        if (!sK_.empty()) sK_[to] = 0.f;
+    }
+
     /// The per-block state of a new pattern, one call per entry in the new CSR order; apply()
     /// installs it. A Remap dropped without apply (a merge that threw) leaves the state unchanged.
     class Remap {
     public:
-        void from_old(int64_t p);      ///< the entry that was at position p
+        // Inline: a merge calls one of them per entry of the new pattern (40 M at the 1M network).
+        void from_old(int64_t p) {     ///< the entry that was at position p
+            v_.push_back(s_.vK_[static_cast<size_t>(p)]);
+            if (adam_) sq_.push_back(s_.sK_[static_cast<size_t>(p)]);
+        }
         void from_removed(size_t i);   ///< entry i of the prune record (its state comes back)
-        void zero();                   ///< a new entry: zero momentum and second moment
+        void zero() {                  ///< a new entry: zero momentum and second moment
+            v_.push_back(0.f);
+            if (adam_) sq_.push_back(0.f);
+        }
 
     private:
         friend class OptimizerState;
         Remap(const OptimizerState& s, size_t capacity);
         const OptimizerState& s_;
+        bool adam_;                    ///< s_.has_second_moments()
         std::vector<float> v_, sq_;
     };
     /// Starts a Remap of up to `capacity` entries over this state.

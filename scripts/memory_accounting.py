@@ -32,7 +32,7 @@ MIB = 2.0 ** 20
 def panel_ld(b: int) -> int:
     """Row stride of a feature-major panel of b samples (cpp/kernels.hpp)."""
     ld = (b + 15) // 16 * 16
-    if (ld // 16) % 2 == 0:
+    if ld >= 64 and (ld // 16) % 2 == 0:
         ld += 16
     return ld
 

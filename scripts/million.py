@@ -13,8 +13,8 @@ peak <= 3.5 GiB (issue 21).
     nice -n 5 python scripts/million.py                      # H = 300000 and 1000000, m = 1
     nice -n 5 python scripts/million.py --hidden 300000 --motif 1 2
 
-A 1M configuration needs about 3.2 GiB (5.2 GiB before 2026-12-06): never run two at once on a shared
-machine.
+A 1M configuration needs about 3.0 GiB (3.2 GiB with the panels' padding to 48, 5.2 GiB before
+2026-12-06): never run two at once on a shared machine.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ def simd(request):
         _core.set_simd_level("auto")
 
 
-@pytest.mark.parametrize("batch", [1, 7, 37, 130])
+@pytest.mark.parametrize("batch", [1, 7, 8, 12, 24, 37, 130])   # 8, 12, 24: narrow-vector tail columns
 def test_logits_independent_of_position_and_batch_size(simd, batch):
     net = mc.MotifMLP([50, 70, 60, 4], motif=[1, 2, 1], density=0.4, seed=1, num_threads=1)
     X = np.random.default_rng(0).standard_normal((batch, 50)).astype(np.float32)

@@ -17,7 +17,7 @@ KHUGE_PANEL = 24 << 20      # cpp/kernels_impl.hpp: input panels beyond this tak
 def panel_ld(batch: int) -> int:
     """cpp/kernels.hpp's row stride of a feature-major panel."""
     ld = (batch + 15) // 16 * 16
-    return ld + 16 if (ld // 16) % 2 == 0 else ld
+    return ld + 16 if ld >= 64 and (ld // 16) % 2 == 0 else ld
 
 
 # ---- huge-panel path -----------------------------------------------------------------------------
@@ -57,10 +57,10 @@ def _close(actual, expected_and_scale, what):
 
 @pytest.mark.parametrize("batch", [20, 64])
 def test_huge_panel_path_matches_a_sparse_reference(batch, simd_levels):
-    """A 300k-wide input in 2-neuron motifs: its group-sum panel is 150000 * ld * 4 bytes > 24 MiB,
+    """A 400k-wide input in 2-neuron motifs: its group-sum panel is 200000 * ld * 4 bytes > 24 MiB,
     so the SpMM and the SDDMM take the prefetching huge-panel branch; batches 20 and 64 give the
     1-, 2- and 4-vector tiles of the SIMD levels (and their scalar tails)."""
-    n_in = 300_000
+    n_in = 400_000
     layer = MotifLayer(n_in, 48, motif=2, density=0.004, seed=3, num_threads=2)
     assert layer.groups[1] * panel_ld(batch) * 4 > KHUGE_PANEL
     rng = np.random.default_rng(batch)
@@ -76,6 +76,29 @@ def test_huge_panel_path_matches_a_sparse_reference(batch, simd_levels):
         _close(gin, bwd, f"input gradient at {level}")
         _close(layer.grad_weights, dk, f"block gradients at {level}")
         assert_close(layer.grad_bias, db, what=f"bias gradient at {level}")
+
+
+@pytest.mark.parametrize("batch", [8, 20, 32])
+def test_huge_gradient_panel_path_matches_a_sparse_reference(batch, simd_levels):
+    """A 400k-wide output: the output-gradient panel that the transposed SpMM gathers from is
+    400000 * ld * 4 bytes > 24 MiB, so the transposed SpMM takes the prefetching huge-panel branch
+    too; batch 8 is narrower than an AVX-512 vector (its tail columns in 8-wide vectors, prefetched),
+    20 and 32 give one tile plus a tail or one tile of two vectors."""
+    n_out = 400_000
+    layer = MotifLayer(64, n_out, motif=1, density=0.004, seed=3, num_threads=2)
+    assert layer.groups[0] * panel_ld(batch) * 4 > KHUGE_PANEL
+    rng = np.random.default_rng(batch)
+    x = rng.standard_normal((batch, 64), dtype=np.float32)
+    g = rng.standard_normal((batch, n_out), dtype=np.float32)
+    layer.bias = rng.standard_normal(n_out).astype(np.float32)
+    fwd, bwd, dk, db = _sparse_reference(layer, x, g)
+    for level in simd_levels:
+        _core.set_simd_level(level)
+        out = layer.forward(x)
+        gin = layer.backward(g)
+        _close(out, fwd, f"forward at {level}")
+        _close(gin, bwd, f"input gradient at {level}")
+        _close(layer.grad_weights, dk, f"block gradients at {level}")
 
 
 # ---- input_copies: the He bound of copied inputs -------------------------------------------------

@@ -807,6 +807,43 @@ void test_block_pattern_mutations() {
     EXPECT(p.version() == 3 && p.n_blocks() == 2 && p.t_rows() == std::vector<int32_t>({1, 1}));
 }
 
+void test_block_pattern_merge_in_place() {
+    // merge_in_place gives merge's pattern, visiting every entry of it once from the back with the
+    // old position it came from; random patterns with empty rows and fresh blocks in every row.
+    motifcore::Rng rng(5);
+    for (int trial = 0; trial < 20; ++trial) {
+        const int64_t G_out = 1 + static_cast<int64_t>(rng.below(40)), G_in = 1 + static_cast<int64_t>(rng.below(40));
+        const uint64_t total = static_cast<uint64_t>(G_out * G_in);
+        const auto n_old = rng.below(total + 1);
+        const auto pos = motifcore::sample_positions(total, n_old, 0, rng, [](uint64_t) { return false; });
+        motifcore::BlockPattern a(G_out, G_in, pos, false), b(G_out, G_in, pos, false);
+        const auto fresh = motifcore::sample_positions(total, rng.below(total - n_old + 1), n_old, rng,
+                                                       [&](uint64_t q) { return a.contains(q); });
+        std::vector<int64_t> src_a, src_b(n_old + fresh.size(), -100), order;
+        a.merge(fresh, [&](int64_t old_p, size_t f) { src_a.push_back(old_p >= 0 ? old_p : -1 - static_cast<int64_t>(f)); },
+                false);
+        b.merge_in_place(fresh, [&](int64_t q, int64_t old_p, size_t f) {
+            EXPECT(old_p <= q);
+            src_b[q] = old_p >= 0 ? old_p : -1 - static_cast<int64_t>(f);
+            order.push_back(q);
+        });
+        EXPECT(a.indptr() == b.indptr() && a.indices() == b.indices() && src_a == src_b);
+        EXPECT(b.version() == 1 && !b.transposed_current());
+        bool reverse = static_cast<int64_t>(order.size()) == b.n_blocks();
+        for (size_t i = 0; i < order.size(); ++i) reverse = reverse && order[i] == b.n_blocks() - 1 - static_cast<int64_t>(i);
+        EXPECT(reverse);
+        // an active position among the fresh ones: rejected before anything changes
+        if (b.n_blocks() > 0 && b.n_blocks() < static_cast<int64_t>(total)) {
+            const auto before = b.indices();
+            const uint64_t active = static_cast<uint64_t>(std::upper_bound(b.indptr().begin(), b.indptr().end(), 0) -
+                                                          b.indptr().begin() - 1) * static_cast<uint64_t>(G_in) +
+                                    static_cast<uint64_t>(b.indices()[0]);
+            EXPECT(throws<std::invalid_argument>([&] { b.merge_in_place({active}, [](int64_t, int64_t, size_t) {}); }));
+            EXPECT(b.indices() == before && b.version() == 1);
+        }
+    }
+}
+
 void test_simd_level_from_env() {
     EXPECT(motifcore::simd_level_from_env(nullptr) == "auto" && motifcore::simd_level_from_env("") == "auto");
     EXPECT(motifcore::simd_level_from_env("generic") == "generic" && motifcore::simd_level_from_env("avx2") == "avx2");
@@ -832,6 +869,7 @@ int main() {
         {"er_pattern_and_transpose", test_er_pattern_and_transpose},
         {"transpose_matches_stable_sort", test_transpose_matches_stable_sort},
         {"block_pattern_mutations", test_block_pattern_mutations},
+        {"block_pattern_merge_in_place", test_block_pattern_merge_in_place},
         {"forward_matches_dense", test_forward_matches_dense},
         {"sgd_and_adam_steps", test_sgd_and_adam_steps},
         {"prune_regrow", test_prune_regrow},
