@@ -148,3 +148,25 @@ def test_curriculum_table_counts_stage_medians(tmp_path: Path) -> None:
     text = mc.table(stats)
     row = next(line for line in text.splitlines() if line.startswith("| curriculum"))
     assert "accuracy yes" in row and "time no (1.72 x m = 2" in row   # 31 s against 4 x 4.5 = 18 s
+
+
+def test_curriculum_table_quiet_derived_time(tmp_path: Path) -> None:
+    """With quiet seconds per epoch by motif size, the time verdict counts every epoch at its
+    motif's quiet cost plus the run's own switch seconds, whatever the load of the run."""
+    import motif_curriculum as mc
+
+    def ep(m, t, switch=None):
+        return {"motif": m, "train_time": t, "evolution_time": 0.0, "val_accuracy": .9, "switch_time": switch}
+
+    _curriculum_run(tmp_path / "a", 1, None, 0, [ep(1, 50)] * 4, .9)
+    _curriculum_run(tmp_path / "b", 2, None, 0, [ep(2, 40)] * 4, .9)        # a busy run: 40 s epochs
+    _curriculum_run(tmp_path / "c", None, [[0, 1], [0.5, 2]], 0, [ep(1, 9), ep(1, 9), ep(2, 3, 0.5), ep(2, 3)], .9)
+    runs = mc.scan([tmp_path])
+    identity = ("fashion-mnist", (8,), 4, "motifcore", None)
+    stats = mc.aggregate(runs, identity, ["fixed-m1", "fixed-m2", "curriculum-1@0-2@0.5"], {1: 9.0, 2: 3.0})
+    assert stats["curriculum-1@0-2@0.5"]["derived_seconds"] == [pytest.approx(24.5)]
+    assert stats["fixed-m2"]["derived_seconds"] == [pytest.approx(12.0)]
+    row = next(line for line in mc.table(stats).splitlines() if line.startswith("| curriculum"))
+    assert "time no (2.04 x m = 2)" in row                   # the busy m = 2 run (160 s) does not decide
+    # without a quiet time for every motif size of a run, nothing is derived for its kind
+    assert mc.aggregate(runs, identity, ["curriculum-1@0-2@0.5"], {1: 9.0})["curriculum-1@0-2@0.5"]["dsec_mean"] is None
