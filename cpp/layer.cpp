@@ -66,10 +66,13 @@ void permute_prefetched(int64_t n, const int32_t* pos, const float* src, float* 
 
 }  // namespace
 
-bool fused_backward_fits(int64_t G_out, int64_t B) {
+bool fused_backward_fits(int64_t G_out, int64_t B, int64_t B_sized) {
     // Batches of 1-3 samples: one dS accumulation chain per sample, latency-bound, where the
     // transposed SpMM runs four; the split kernels were faster there (docs/performance-log.md).
-    return B >= 4 && G_out * panel_ld(B) * 4 <= kHugePanelBytes;
+    // The panel bound is taken at the largest batch the layer's workspace holds (B_sized), not at
+    // this call's: a layer keeps one route through a run whose last batch is short, so that batch
+    // neither grows the shared scratch nor sums its input gradient in another order.
+    return B >= 4 && G_out * panel_ld(std::max(B, B_sized)) * 4 <= kHugePanelBytes;
 }
 
 int64_t target_blocks(const LayerConfig& cfg) {
@@ -187,15 +190,16 @@ void Layer::set_bias(std::vector<float> v) {
     diverged_ = !params_finite(1);
 }
 
-void LayerWork::ensure(const Layer& layer, int64_t batch) {
+void LayerWork::ensure(const Layer& layer, int64_t batch, bool input_grad) {
     const bool sparse = !layer.uses_dense();   // dense: no transposed copy, no cursors
     BackwardScratch& sc = scratch();
     const int64_t ld_need = panel_ld(std::max(B, batch));
     const auto need_dS = static_cast<size_t>(layer.G_in * ld_need);
     // The fused backward holds the weights and their gradient in transposed order (2 |P|) and a
-    // cursor per input row; the split one (huge panels) the weights and a cursor per output row.
-    // Which one runs is decided at this call's batch, as backward decides it.
-    const bool fused = sparse && fused_backward_fits(layer.G_out, batch);
+    // cursor per input row; the split one (huge panels, no input gradient) the weights and a cursor
+    // per output row. Sized for the route backward takes at any batch up to the one held
+    // (fused_backward_fits at 4 samples: the smallest batch that can take it).
+    const bool fused = sparse && input_grad && fused_backward_fits(layer.G_out, 4, std::max(B, batch));
     const auto need_buf = static_cast<size_t>(sparse ? layer.n_blocks() * (fused ? 2 : 1) : 0);
     const auto need_cursor = static_cast<size_t>(sparse ? std::max(layer.G_out, fused ? layer.G_in : 0) : 0);
     if (batch <= B && Ap && sc.dS.size() >= need_dS && sc.buf.size() >= need_buf && sc.cursor.size() >= need_cursor)
@@ -256,7 +260,7 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
         if (need_dS) dense_gemm(kt, G_in, B, G_out, K.data(), 1, G_in, dU, ld, 1, sc.dS.data(), ld, sc.buf, nt);
         return;
     }
-    if (need_dS && fused_backward_fits(G_out, B)) {
+    if (need_dS && fused_backward_fits(G_out, B, w.B)) {
         // Both gradients in one pass over the transposed index (KernelTable::fused_backward): the
         // weights go in, and their gradient comes back, through the transposed positions. dK has
         // the SDDMM's values; dS sums each row's blocks in ascending output row (docs/engine.md).

@@ -82,8 +82,9 @@ struct LayerWork {
     float* Ap = nullptr;   ///< A panel
     float* dUp = nullptr;  ///< dU panel (A's storage when shared)
     /// Grows (never shrinks) the buffers, the scratch's included, to hold a batch of B samples for
-    /// `layer` (the transposed-weight copy and the cursors only on the sparse path).
-    void ensure(const class Layer& layer, int64_t B);
+    /// `layer` (the transposed-weight copy and the cursors only on the sparse path; the fused
+    /// backward's second copy only when `input_grad`: a network's first layer computes none).
+    void ensure(const class Layer& layer, int64_t B, bool input_grad = true);
 };
 
 /// A writable view of `size` floats a Layer owns (no copy); see Layer::params_in_place.
@@ -323,9 +324,9 @@ private:
 int64_t target_blocks(const LayerConfig& cfg);
 
 /// Whether a sparse layer with G_out output groups computes its weight and input gradients with
-/// KernelTable::fused_backward for a batch of B samples: when B >= 4 and its output-gradient panel
-/// is not huge (kHugePanelBytes); otherwise with the SDDMM, the transposed-weight gather and the
-/// transposed SpMM.
-bool fused_backward_fits(int64_t G_out, int64_t B);
+/// KernelTable::fused_backward for a batch of B samples whose workspace holds B_sized: when B >= 4
+/// and its output-gradient panel at max(B, B_sized) samples is not huge (kHugePanelBytes);
+/// otherwise with the SDDMM, the transposed-weight gather and the transposed SpMM.
+bool fused_backward_fits(int64_t G_out, int64_t B, int64_t B_sized = 0);
 
 }  // namespace motifcore

@@ -93,7 +93,7 @@ void Network::gather(const float* X, const int64_t* y, int64_t N, const int64_t*
     // grows: a rebuild after a pattern change then never has its scratch on top of the backward's.
     for (size_t l = 1; l < layers.size(); ++l)
         if (!layers[l]->uses_dense()) layers[l]->ensure_transposed(num_threads);
-    for (size_t l = 0; l < layers.size(); ++l) work_[l].ensure(*layers[l], B);
+    for (size_t l = 0; l < layers.size(); ++l) work_[l].ensure(*layers[l], B, l > 0);
 }
 
 void Network::forward_all(int64_t B, float dropout) {

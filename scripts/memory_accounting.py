@@ -90,8 +90,13 @@ def accounting(net: Any, batch: int, optimizer: str) -> Dict[str, Any]:
     # and group sums (m_in > 1); one backward scratch shared by all layers (Network::scratch_): the
     # widest input-gradient panel, the largest sparse layer's transposed weights (or a dense
     # layer's GEMM packing buffer, when larger: in workspace_bytes, not in this formula) and cursors.
-    sparse = [c for c, d in zip(cores, dense) if not d]
-    kt = 4 * max((c.n_blocks for c in sparse), default=0) + 8 * max((c.G_out for c in sparse), default=0)
+    # Layers after the first whose output-gradient panel is at most 24 MiB (kHugePanelBytes) take the
+    # fused backward, which holds the transposed weights and their gradient (8 B per block) and a
+    # cursor per input group; the others the transposed weights (4 B) and a cursor per output group.
+    sparse = [(i, c) for i, (c, d) in enumerate(zip(cores, dense)) if not d]
+    fused = {i for i, c in sparse if i > 0 and batch >= 4 and c.G_out * ld * 4 <= 24 << 20}
+    kt = max((4 * c.n_blocks * (2 if i in fused else 1) for i, c in sparse), default=0) + 8 * max(
+        (max(c.G_out, c.G_in if i in fused else 0) for i, c in sparse), default=0)
     panels = 0
     for c in cores:
         panels += 4 * ld * (c.n_out + (0 if c.m_out == 1 else 2 * c.G_out) + (c.G_in if c.m_in > 1 else 0))

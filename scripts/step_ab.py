@@ -4,7 +4,8 @@ Two long-lived child processes, one per build, take turns doing ``--per`` SGD-wi
 ``784-3000-3000-3000-10`` (density 0.1, batch 128, ``MotifMLP.train_step``; ``--sizes``, ``--batch``,
 ``--epsilon`` change the network) for ``--rounds`` rounds; every step is timed by wall clock and by the process's CPU time. At 1 thread the CPU time
 leaves out the time the step spent descheduled, which on a shared machine is most of the noise
-(caches shared with other processes still are not). Minima and medians per build, and B / A.
+(caches shared with other processes still are not). Minima and medians per build, and A / B
+(above 1: B is faster).
 
 A build is a Python interpreter, optionally followed by ``:DIR`` where DIR holds a ``motifcore``
 package imported instead of the interpreter's own, e.g.:

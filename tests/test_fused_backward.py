@@ -56,7 +56,8 @@ def test_a_samples_input_gradient_does_not_depend_on_its_place_in_the_batch(simd
 
 def test_a_samples_input_gradient_does_not_depend_on_the_batch_size(simd_levels):
     """Each sample's input gradient is the same per-lane sum whatever the batch of 4 or more samples
-    (batches of 1-3 take the split kernels, whose sum for a sample is the transposed SpMM's)."""
+    (batches of 1-3 take the split kernels, whose sum for a sample is the transposed SpMM's; so do
+    layers whose output-gradient panel is huge at the largest batch their workspace holds)."""
     rng = np.random.default_rng(6)
     x = rng.normal(size=(150, 301)).astype(np.float32)
     g = rng.normal(size=(150, 259)).astype(np.float32)
@@ -68,6 +69,21 @@ def test_a_samples_input_gradient_does_not_depend_on_the_batch_size(simd_levels)
         for B in (4, 5, 17, 131):
             layer.forward(x[:B])
             assert layer.backward(g[:B]).tobytes() == full[:B].tobytes(), f"{level} B={B}"
+
+
+def test_a_short_last_batch_keeps_the_layers_route():
+    """A layer whose output-gradient panel is huge at its full batch (32) but not at the short last
+    one (8) takes the split kernels for both: the route follows the largest batch its workspace
+    holds, so the short batch's input gradient is the full batch's rows, bit for bit."""
+    rng = np.random.default_rng(8)
+    n_out = 200_000                       # 200,000 x 32 floats = 25.6 MB > 24 MiB; x 8 floats: 6.4 MB
+    x = rng.normal(size=(32, 64)).astype(np.float32)
+    g = rng.normal(size=(32, n_out)).astype(np.float32)
+    layer = MotifLayer(64, n_out, density=0.004, seed=0, num_threads=1)
+    layer.forward(x)
+    full = layer.backward(g)
+    layer.forward(x[:8])
+    assert layer.backward(g[:8]).tobytes() == full[:8].tobytes()
 
 
 @pytest.mark.parametrize("B", [128, 150])

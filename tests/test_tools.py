@@ -147,7 +147,7 @@ def test_curriculum_table_counts_stage_medians(tmp_path: Path) -> None:
     stats = mc.aggregate(list(runs.values()), identity, ["fixed-m1", "fixed-m2", "curriculum-1@0-2@0.5"])
     text = mc.table(stats)
     row = next(line for line in text.splitlines() if line.startswith("| curriculum"))
-    assert "accuracy yes" in row and "time no (1.72 x m = 2" in row   # 31 s against 4 x 4.5 = 18 s
+    assert "accuracy yes" in row and "time no (1.72 x m = 2 stage-median" in row   # 31 s against 4 x 4.5 = 18 s
 
 
 def test_curriculum_table_quiet_derived_time(tmp_path: Path) -> None:
@@ -167,6 +167,17 @@ def test_curriculum_table_quiet_derived_time(tmp_path: Path) -> None:
     assert stats["curriculum-1@0-2@0.5"]["derived_seconds"] == [pytest.approx(24.5)]
     assert stats["fixed-m2"]["derived_seconds"] == [pytest.approx(12.0)]
     row = next(line for line in mc.table(stats).splitlines() if line.startswith("| curriculum"))
-    assert "time no (2.04 x m = 2)" in row                   # the busy m = 2 run (160 s) does not decide
+    assert "time no (2.04 x m = 2 quiet-derived)" in row                   # the busy m = 2 run (160 s) does not decide
     # without a quiet time for every motif size of a run, nothing is derived for its kind
     assert mc.aggregate(runs, identity, ["curriculum-1@0-2@0.5"], {1: 9.0})["curriculum-1@0-2@0.5"]["dsec_mean"] is None
+
+
+def test_curriculum_table_reads_per_layer_motifs(tmp_path: Path) -> None:
+    """A run whose epochs record per-layer motifs (lists) is read, not a crash of the whole table."""
+    import motif_curriculum as mc
+
+    epochs = [{"motif": [[2, 2], [1, 1]], "train_time": 3.0, "evolution_time": 0.0, "val_accuracy": .9}] * 2
+    _curriculum_run(tmp_path / "a", [[2, 2], [1, 1]], None, 0, epochs, .9)
+    (run,) = mc.scan([tmp_path])
+    assert run["robust_seconds"] == pytest.approx(6.0)
+    assert mc.derived_seconds(run, {2: 1.0}) is None
