@@ -270,11 +270,7 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
         permute_prefetched(nnz, pos, K.data(), Kt, true, nt);
         kt.fused_backward(G_in, G_out, pat_.t_indptr().data(), pat_.t_rows().data(), Kt, dU, w.S_ptr, dKt,
                           sc.dS.data(), B, ld, sc.cursor.data(), nt);
-        // The scatter on the calling thread alone: threads scattering at once write into the same
-        // cache lines of dK (each line's 16 entries come from 16 input rows, far apart in the
-        // transposed order), and the lines bounce between the cores. At 2 threads the loop took
-        // about 4x its 1-thread CPU time, more wall time than one thread (kernel_profile.py).
-        permute_prefetched(nnz, pos, dKt, dKp, false, 1);
+        permute_prefetched(nnz, pos, dKt, dKp, false, nt);
         return;
     }
     kt.sddmm(G_out, pat_.indptr().data(), pat_.indices().data(), dU, w.S_ptr, dKp, B, ld, sc.cursor.data(), nt);
