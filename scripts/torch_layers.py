@@ -8,7 +8,9 @@ weights (MotifLinear through ``from_mlp``, SparseProp through ``bench/baselines.
 draws its own pattern at the same density. The torch paths step with ``torch.optim.SGD``.
 
 At each thread count, the implementations run interleaved (``repeats`` rounds of ``steps`` steps
-each, after ``warmup`` steps); each row is the best round's mean step time. Run::
+each, after ``warmup`` steps); each row is the best round's mean step time. Each round starts after
+a pause (``--settle-ms``) longer than the spin of torch's idle OpenMP threads after the previous
+round's last op, which would otherwise run beside it. Run::
 
     python scripts/torch_layers.py                   # 1 and 2 threads, the paper network
     python scripts/torch_layers.py --sizes 784-1000-1000-10 --threads 1 --repeats 3
@@ -121,6 +123,12 @@ def main(argv: Any = None) -> None:
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
+    # After its last parallel op torch's OpenMP team spins (default wait policy): about 5 ms of CPU
+    # after a 2-thread matmul on this machine (2026-12-06). Without a pause that spin lands in the
+    # next implementation's round, on the core its second thread needs; the engine's pool also counts
+    # the wait as stalls, which can start a trial of a reduced team (cpp/parallel.cpp).
+    p.add_argument("--settle-ms", type=float, default=20.0,
+                   help="pause before each timed round (ms), longer than torch's OpenMP spin after an op")
     p.add_argument("--omp-wait-policy", choices=["active", "passive"], default=None,
                    help="set OMP_WAIT_POLICY for torch's OpenMP runtime (before torch is imported); "
                         "passive: idle OpenMP threads sleep instead of spinning (docs/torch.md, Threads)")
@@ -156,6 +164,7 @@ def main(argv: Any = None) -> None:
             for name, f in steps.items():
                 torch.set_num_threads(getattr(f, "torch_threads", t))
                 bl.set_openmp_threads(getattr(f, "torch_threads", t))
+                time.sleep(args.settle_ms * 1e-3)  # the previous round's idle OpenMP threads: asleep by now
                 t0, c0 = time.perf_counter(), time.process_time()
                 for _ in range(args.steps):
                     f(xn, yn, xt, yt)
