@@ -55,6 +55,21 @@ def _close(actual, expected_and_scale, what):
     assert (err <= bound).all(), f"{what}: worst excess {np.max(err - bound):.3g}"
 
 
+def _check_huge_paths(layer, x, g, simd_levels, bias: bool) -> None:
+    """Forward, input gradient and block gradients (and the bias gradient) of `layer` on every SIMD
+    level against the sparse reference."""
+    fwd, bwd, dk, db = _sparse_reference(layer, x, g)
+    for level in simd_levels:
+        _core.set_simd_level(level)
+        out = layer.forward(x)
+        gin = layer.backward(g)
+        _close(out, fwd, f"forward at {level}")
+        _close(gin, bwd, f"input gradient at {level}")
+        _close(layer.grad_weights, dk, f"block gradients at {level}")
+        if bias:
+            assert_close(layer.grad_bias, db, what=f"bias gradient at {level}")
+
+
 @pytest.mark.parametrize("batch", [20, 64])
 def test_huge_panel_path_matches_a_sparse_reference(batch, simd_levels):
     """A 400k-wide input in 2-neuron motifs: its group-sum panel is 200000 * ld * 4 bytes > 24 MiB,
@@ -67,15 +82,7 @@ def test_huge_panel_path_matches_a_sparse_reference(batch, simd_levels):
     x = rng.standard_normal((batch, n_in), dtype=np.float32)
     g = rng.standard_normal((batch, 48), dtype=np.float32)
     layer.bias = rng.standard_normal(48).astype(np.float32)
-    fwd, bwd, dk, db = _sparse_reference(layer, x, g)
-    for level in simd_levels:
-        _core.set_simd_level(level)
-        out = layer.forward(x)
-        gin = layer.backward(g)
-        _close(out, fwd, f"forward at {level}")
-        _close(gin, bwd, f"input gradient at {level}")
-        _close(layer.grad_weights, dk, f"block gradients at {level}")
-        assert_close(layer.grad_bias, db, what=f"bias gradient at {level}")
+    _check_huge_paths(layer, x, g, simd_levels, bias=True)
 
 
 @pytest.mark.parametrize("batch", [8, 20, 32])
@@ -91,14 +98,7 @@ def test_huge_gradient_panel_path_matches_a_sparse_reference(batch, simd_levels)
     x = rng.standard_normal((batch, 64), dtype=np.float32)
     g = rng.standard_normal((batch, n_out), dtype=np.float32)
     layer.bias = rng.standard_normal(n_out).astype(np.float32)
-    fwd, bwd, dk, db = _sparse_reference(layer, x, g)
-    for level in simd_levels:
-        _core.set_simd_level(level)
-        out = layer.forward(x)
-        gin = layer.backward(g)
-        _close(out, fwd, f"forward at {level}")
-        _close(gin, bwd, f"input gradient at {level}")
-        _close(layer.grad_weights, dk, f"block gradients at {level}")
+    _check_huge_paths(layer, x, g, simd_levels, bias=False)
 
 
 # ---- input_copies: the He bound of copied inputs -------------------------------------------------
