@@ -29,6 +29,9 @@ import numpy as np
 MIB = 2.0 ** 20
 
 
+HUGE_PANEL_BYTES = 24 << 20   # cpp/kernels.hpp kHugePanelBytes: larger panels keep the split backward
+
+
 def panel_ld(b: int) -> int:
     """Row stride of a feature-major panel of b samples (cpp/kernels.hpp)."""
     ld = (b + 15) // 16 * 16
@@ -94,7 +97,7 @@ def accounting(net: Any, batch: int, optimizer: str) -> Dict[str, Any]:
     # fused backward, which holds the transposed weights and their gradient (8 B per block) and a
     # cursor per input group; the others the transposed weights (4 B) and a cursor per output group.
     sparse = [(i, c) for i, (c, d) in enumerate(zip(cores, dense)) if not d]
-    fused = {i for i, c in sparse if i > 0 and batch >= 4 and c.G_out * ld * 4 <= 24 << 20}
+    fused = {i for i, c in sparse if i > 0 and batch >= 4 and c.G_out * ld * 4 <= HUGE_PANEL_BYTES}
     kt = max((4 * c.n_blocks * (2 if i in fused else 1) for i, c in sparse), default=0) + 8 * max(
         (max(c.G_out, c.G_in if i in fused else 0) for i, c in sparse), default=0)
     panels = 0
