@@ -7,6 +7,9 @@ The recipe (both sides): SGD, momentum 0.9, weight decay 5e-4 (biases included, 
 does), batch 128, peak lr 0.01 with a linear warmup of ``--warmup`` epochs and a cosine decay per
 step, SET with ``zeta = 0.3`` after every epoch but the last in every layer (fresh He-uniform
 regrowth), no dropout, no gradient clipping -- ``motifcore train --recipe paper --evolution set``.
+``--lr-schedule constant`` trains at the peak lr throughout (no warmup), as SET's own paper does
+(Mocanu et al., 2018): under the cosine the last SET updates replace 30 % of every layer while the
+learning rate is near zero, and the final accuracy falls with them on both sides (docs/torch.md).
 The network: ``--hidden`` widths with motif ``--motif`` at ``--density`` (``--distribution
 output-dense``: the output layer dense). Both sides see the same (standardised) data; their
 initial weights, shuffling and evolution draws come from their own seeds (the claim is the
@@ -22,6 +25,8 @@ checkpoint (``--resume``) and the torch loop from its own checkpoint of the last
 both kept under ``--work`` (default runs/torch-parity, not for the repository).
 
     python scripts/torch_parity.py --seeds 0 1 2 --threads 2             # the full comparison (50 epochs)
+    python scripts/torch_parity.py --seeds 0 1 2 --threads 2 --lr-schedule constant \
+        --out docs/results/torch/parity-constant                          # SET at a constant lr
     python scripts/torch_parity.py --seeds 0 --epochs 2 --hidden 256 256 --limit-train 4000 \\
         --out /tmp/parity --work /tmp/parity-work                         # a smoke run
 """
@@ -51,9 +56,11 @@ def cli_command(args: argparse.Namespace, seed: int, out: Path, resume: bool) ->
         cmd = ["train", "--resume", str(out / "checkpoint.npz")]
     else:
         cmd = ["train", "--dataset", "fashion-mnist", "--recipe", "paper", "--evolution", "set",
+               "--lr-schedule", args.lr_schedule,
                "--distribution", args.distribution, "--hidden", *map(str, args.hidden), "--motif", str(args.motif),
-               "--density", str(args.density), "--epochs", str(args.epochs), "--warmup", str(args.warmup),
-               "--seed", str(seed), "--out", str(out)]
+               "--density", str(args.density), "--epochs", str(args.epochs), "--seed", str(seed), "--out", str(out)]
+        if args.lr_schedule == "cosine":
+            cmd += ["--warmup", str(args.warmup)]
         if args.limit_train:
             cmd += ["--limit-train", str(args.limit_train)]
     if args.threads:
@@ -101,9 +108,13 @@ def run_torch(args: argparse.Namespace, seed: int, work: Path) -> Dict[str, Any]
     model = torch.nn.Sequential(*layers)
     optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     steps_per_epoch = math.ceil(len(X) / BATCH)
-    total, warmup = args.epochs * steps_per_epoch, args.warmup * steps_per_epoch
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: (t + 1) / warmup if t < warmup else
-                                                  0.5 * (1 + math.cos(math.pi * (t - warmup) / (total - warmup))))
+    total = args.epochs * steps_per_epoch
+    if args.lr_schedule == "constant":
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: 1.0)
+    else:
+        warmup = args.warmup * steps_per_epoch
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: (t + 1) / warmup if t < warmup else
+                                                      0.5 * (1 + math.cos(math.pi * (t - warmup) / (total - warmup))))
     evolution = SET(model, optimizer, zeta=ZETA, interval=steps_per_epoch, stop=total, seed=seed)
 
     ckpt = work / "torch.pt"
@@ -155,13 +166,18 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--motif", type=int, default=1)
     p.add_argument("--density", type=float, default=0.1)
     p.add_argument("--distribution", choices=("output-dense", "uniform"), default="output-dense")
-    p.add_argument("--warmup", type=int, default=5, help="warmup epochs (the paper recipe's 5)")
+    p.add_argument("--warmup", type=int, default=5, help="warmup epochs of the cosine (the paper recipe's 5)")
+    p.add_argument("--lr-schedule", choices=("cosine", "constant"), default="cosine",
+                   help="cosine: the paper recipe's warmup and cosine decay; constant: the peak lr throughout "
+                        "(SET's paper), no warmup")
     p.add_argument("--limit-train", type=int, help="train on a seeded subset (smoke runs)")
     p.add_argument("--threads", type=int, help="engine threads (default: all); torch's own ops then run on one")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "torch" / "parity")
     p.add_argument("--work", type=Path, default=Path("runs") / "torch-parity")
     args = p.parse_args(argv)
-    if not 1 <= args.warmup < args.epochs:
+    if args.lr_schedule == "constant":
+        args.warmup = None
+    elif not 1 <= args.warmup < args.epochs:
         p.error("--warmup must be at least 1 and smaller than --epochs")
     args.out.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
@@ -170,12 +186,12 @@ def main(argv: Optional[List[str]] = None) -> None:
         settings = {"hidden": args.hidden, "motif": args.motif, "density": args.density,
                     "distribution": args.distribution, "epochs": args.epochs, "warmup": args.warmup,
                     "limit_train": args.limit_train, "lr": LR, "momentum": MOMENTUM, "weight_decay": WEIGHT_DECAY,
-                    "batch_size": BATCH, "zeta": ZETA, "seed": seed}
-        if rec and rec.get("settings") != settings:
+                    "batch_size": BATCH, "zeta": ZETA, "seed": seed, "lr_schedule": args.lr_schedule}
+        if rec and {"lr_schedule": "cosine", **rec.get("settings", {})} != settings:   # older records: cosine
             raise SystemExit(f"{path} holds a run with other settings ({rec.get('settings')}); use another --out")
         rec["settings"] = settings
         rec["command"] = shlex.join(["python", "scripts/torch_parity.py", *(sys.argv[1:] if argv is None else argv)])
-        work = args.work / f"seed{seed}"
+        work = args.work / (f"seed{seed}" if args.lr_schedule == "cosine" else f"{args.lr_schedule}-seed{seed}")
         for side, fn in (("motifcore_train", run_cli), ("torch", run_torch)):
             if side not in rec:
                 rec[side] = fn(args, seed, work)

@@ -45,3 +45,28 @@ def test_parity_script_records_both_sides_and_resumes(tmp_path, data_dir, monkey
             torch_parity.main([*args[:2], "--epochs", "4", *args[4:]])
     finally:
         torch.set_num_threads(threads)
+
+
+def test_parity_script_constant_schedule_keeps_its_own_work_and_lr(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setenv("MOTIFCORE_DATA", str(data_dir))
+    threads = torch.get_num_threads()
+    args = ["--seeds", "1", "--epochs", "2", "--hidden", "16", "--limit-train", "300", "--threads", "1",
+            "--lr-schedule", "constant", "--out", str(tmp_path / "out"), "--work", str(tmp_path / "work")]
+    try:
+        torch_parity.main(args)
+        rec = json.loads((tmp_path / "out" / "seed1.json").read_text())
+        assert rec["settings"]["lr_schedule"] == "constant"
+        assert "--lr-schedule constant" in rec["motifcore_train"]["command"]
+        # its own work folder: a finished cosine run of the same seed is never taken for it
+        assert (tmp_path / "work" / "constant-seed1" / "torch.pt").exists()
+        assert not (tmp_path / "work" / "seed1").exists()
+        metrics = [json.loads(line) for line in
+                   (tmp_path / "work" / "constant-seed1" / "motifcore" / "metrics.jsonl").read_text().splitlines()]
+        assert {m["lr_start"] for m in metrics} == {m["lr_end"] for m in metrics} == {torch_parity.LR}
+        state = torch.load(tmp_path / "work" / "constant-seed1" / "torch.pt", weights_only=False)
+        assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(torch_parity.LR)
+        # a cosine record in the same folder is another run
+        with pytest.raises(SystemExit, match="other settings"):
+            torch_parity.main([*(a for a in args if a not in ("--lr-schedule", "constant")), "--warmup", "1"])
+    finally:
+        torch.set_num_threads(threads)
