@@ -159,6 +159,35 @@ def test_the_paper_recipe_keeps_its_settings():
     assert RunConfig("mnist", recipe="paper").network_distribution() == "uniform"
 
 
+def test_the_default_lr_is_scaled_down_for_wide_hidden_layers_only(tmp_path):
+    base, ref = RECIPES["motifcore"]["lr"], defaults.LR_FAN_IN
+    narrow = MotifMLP([20, 64, 64, 3], density=0.5, seed=0, num_threads=1)        # hidden fan-in 32
+    wide = MotifMLP([20, 400, 400, 3], motif=2, density=0.5, seed=0, num_threads=1)  # hidden fan-in 200
+    one = MotifMLP([2000, 400, 3], density=0.5, seed=0, num_threads=1)             # no hidden-to-hidden layer
+    fan_in = wide.layers[1].n_edges / wide.layers[1].n_out
+    assert fan_in == pytest.approx(200, rel=0.05) and fan_in > ref
+    assert Trainer(narrow, progress=False).lr == base
+    assert Trainer(one, progress=False).lr == base                 # input width is the data's, not counted
+    assert Trainer(wide, progress=False).lr == pytest.approx(base * ref / fan_in)
+    assert Trainer(wide, progress=False).config["lr"] == pytest.approx(base * ref / fan_in)   # what is stored
+    assert Trainer(wide, lr=base, progress=False).lr == base       # an explicit rate is used as given
+    assert Trainer(wide, recipe="paper", progress=False).lr == RECIPES["paper"]["lr"]   # the paper's, unscaled
+    assert defaults.recipe_lr(3e-3, 100.0, 300.0) == pytest.approx(1e-3)
+    assert defaults.recipe_lr(3e-3, 100.0, 100.0) == defaults.recipe_lr(3e-3, None, 300.0) == 3e-3
+    # the CLI records the resolved rate and a resumed run keeps it
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "digits", "--hidden", "400,400", "--motif", "2", "--density", "0.5",
+                 "--epochs", "1", "--threads", "1", "--no-progress", "--out", str(out)]) == 0
+    stored = json.loads((out / "config.json").read_text())
+    assert stored["run"]["lr"] is None                                  # not given: the recipe's ...
+    assert stored["trainer"]["lr"] == pytest.approx(base * ref / fan_in)   # ... for this network
+    assert Trainer.from_checkpoint(out / "checkpoint.npz", progress=False).lr == stored["trainer"]["lr"]
+    # a checkpoint keeps the rate it ran with: one written at the unscaled rate resumes at it
+    t = Trainer(wide, lr=base, epochs=2, progress=False)
+    t.save_checkpoint(tmp_path / "old.npz")
+    assert Trainer.from_checkpoint(tmp_path / "old.npz", progress=False).lr == base
+
+
 def test_a_run_stored_with_the_old_cosine_name_resumes_unchanged(tmp_path):
     # what builds before "input-cosine" wrote for the default recipe: the "cosine" preset with
     # explicit regrow/evolve_layers; it must resume bit-exactly and train as input-cosine does

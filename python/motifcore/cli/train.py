@@ -90,7 +90,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int_min(1), help=f"batch size (default: {BATCH_SIZE})")
     t.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer (recipe default)")
     t.add_argument("--lr", type=float_in(0, math.inf, lo_open=True),
-                   help="peak learning rate (recipe default)")
+                   help="peak learning rate (default: the recipe's; motifcore: 3e-3, scaled down for hidden layers "
+                        "with more than 100 incoming edges per neuron)")
     t.add_argument("--momentum", type=float_in(0, 1, hi_open=True), help="SGD momentum (default: 0.9)")
     t.add_argument("--weight-decay", type=float_in(0, math.inf),
                    help="weight decay (default: 5e-4)")

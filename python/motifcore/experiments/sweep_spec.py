@@ -83,7 +83,10 @@ __all__ = [
 
 #: the recipe of a spec that names none: sweeps reproduce the paper's tables
 SWEEP_RECIPE = "paper"
-#: the spec keys whose default is the recipe's value (spec key -> recipe key)
+#: the spec keys whose default is the recipe's value (spec key -> recipe key). A sweep's learning
+#: rates are a grid axis and part of each run's id, so ``lrs`` defaults to the recipe's base rate as
+#: given: the ``"motifcore"`` recipe's scaling for wide hidden layers (``defaults.LR_FAN_IN``),
+#: which the Trainer applies to a rate it is not given, does not apply to sweep points.
 _FROM_RECIPE = {"lrs": "lr", "batch_size": "batch_size", "lr_schedule": "lr_schedule", "warmup": "warmup",
                 "momentum": "momentum", "weight_decay": "weight_decay", "dropout": "dropout",
                 "evolution": "evolution"}

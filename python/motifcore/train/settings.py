@@ -14,7 +14,8 @@ from ..nn.regroup import hidden_motif, model_motifs
 from .curriculum import MotifSchedule
 from .schedules import EvolutionSchedule
 
-__all__ = ["check_evolve_layers", "check_schedule_fits", "evolution_entry", "evolved_layers", "weight_grad_factor"]
+__all__ = ["check_evolve_layers", "check_schedule_fits", "evolution_entry", "evolved_layers", "hidden_fan_in",
+           "weight_grad_factor"]
 
 
 def evolution_entry(evolution: Any) -> Evolution | None:
@@ -54,6 +55,13 @@ def evolved_layers(spec: str | tuple[int, ...], n_layers: int) -> set[int]:
     if spec == "input":
         return {0}
     return set(spec)
+
+
+def hidden_fan_in(model: MotifMLP) -> float:
+    """The largest mean fan-in (active edges per output neuron, ``n_edges / n_out``) of the
+    model's hidden-to-hidden layers (every layer but the first and the last); 0 without one. What
+    the ``"motifcore"`` recipe scales its learning rate by (:func:`motifcore.defaults.recipe_lr`)."""
+    return max((layer.n_edges / layer.n_out for layer in model.layers[1:-1]), default=0.0)
 
 
 def weight_grad_factor(block_grad: Any, model: MotifMLP) -> list[float] | None:

@@ -56,6 +56,7 @@ from ..defaults import (
     EPOCHS,
     FALLBACK_EVOLVE_LAYERS,
     FALLBACK_REGROW,
+    recipe_lr,
 )
 from ..defaults import recipe as get_recipe
 from ..errors import DivergedError, TrainingDivergedError
@@ -67,7 +68,8 @@ from .curriculum import MotifSchedule, check_motif_schedule
 from .distillation import KD
 from .history import History
 from .schedules import EvolutionSchedule, LRSchedule, check_warmup, evolution_schedule, lr_schedule
-from .settings import check_evolve_layers, check_schedule_fits, evolution_entry, evolved_layers, weight_grad_factor
+from .settings import (check_evolve_layers, check_schedule_fits, evolution_entry, evolved_layers, hidden_fan_in,
+                       weight_grad_factor)
 from .updaters import DSR, UPDATERS, MaskUpdater, make_updater
 
 __all__ = ["Trainer", "TrainingDivergedError"]
@@ -101,7 +103,10 @@ class Trainer:
         ``None``; the defaults quoted below are the ``"motifcore"`` recipe's.
     batch_size : int, default 128
     lr : float, default 0.003
-        Peak learning rate.
+        Peak learning rate. Left as ``None``, the recipe's: ``"motifcore"`` gives 3e-3 to networks
+        whose hidden-to-hidden layers have at most 100 incoming edges per neuron and scales it by
+        ``100 / fan_in`` above (:data:`motifcore.defaults.LR_FAN_IN`: 1e-3 for three 3000-wide
+        layers at density 0.1); the resolved value is :attr:`lr` and what ``config`` stores.
     lr_schedule : {"cosine", "cosine-epoch", "constant", "step"} or callable ``f(epoch, batch) -> lr``
         See :mod:`motifcore.train.schedules`. ``"cosine"`` has a linear warmup of ``warmup``
         and moves the lr at every step; ``"cosine-epoch"`` is the same curve counted in epochs
@@ -235,6 +240,8 @@ class Trainer:
                  "optimizer": optimizer, "momentum": momentum, "weight_decay": weight_decay, "betas": betas,
                  "eps": eps, "max_grad_norm": max_grad_norm, "dropout": dropout, "evolution": evolution}
         r.update({k: v for k, v in given.items() if v is not None})
+        if lr is None:      # the recipe's rate, scaled down for wide hidden layers (defaults.LR_FAN_IN)
+            r["lr"] = recipe_lr(r["lr"], r.get("lr_fan_in"), hidden_fan_in(model))
         batch_size, lr, lr_schedule, warmup = r["batch_size"], r["lr"], r["lr_schedule"], r["warmup"]
         optimizer, momentum, weight_decay, betas = r["optimizer"], r["momentum"], r["weight_decay"], r["betas"]
         eps, max_grad_norm, dropout, evolution = r["eps"], r["max_grad_norm"], r["dropout"], r["evolution"]
