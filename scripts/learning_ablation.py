@@ -71,10 +71,15 @@ CANDIDATES: dict[str, tuple[str, dict[str, Any], str]] = {
     # the incoming weights of rarely active neurons to zero on wide layers: docs/results.md)
     "clip3+lr-3e-3+adamw": ("clip3", {"lr": 3e-3, "optimizer": "adamw", "weight_decay": 0.01},
                             "the new default with AdamW 0.01"),
+    "clip3+lr-3e-3+adamw-0.05": ("clip3", {"lr": 3e-3, "optimizer": "adamw", "weight_decay": 0.05},
+                                 "the new default with AdamW 0.05"),
+    "clip3+lr-3e-3+adamw-0.1": ("clip3", {"lr": 3e-3, "optimizer": "adamw", "weight_decay": 0.1},
+                                "the new default with AdamW 0.1"),
 }
 #: candidates that change more than one thing
 COMBINATIONS = ("clip5+lr-3e-3", "clip5+lr-3e-3+adamw", "clip3+lr-3e-3", "clip3+lr-3e-3+dropout-0.3",
-                "clip3+lr-3e-3+dropout-0.5", "clip3+lr-3e-3+adamw")
+                "clip3+lr-3e-3+dropout-0.5", "clip3+lr-3e-3+adamw", "clip3+lr-3e-3+adamw-0.05",
+                "clip3+lr-3e-3+adamw-0.1")
 
 #: the recipe before issue 22 changed it (lr 3e-3, inputs clipped to 3 std): every candidate starts here
 BASELINE: dict[str, Any] = {"lr": 1e-3, "input_clip": 0.0}
