@@ -1,21 +1,30 @@
 // Probe (issue 21): where the training step of 784-3000-3000-3000-10 (density 0.1, m = 1, B = 128,
 // SGD momentum) spends its wall time at 1 and 2 threads, phase by phase, and how the work of the
-// multi-threaded phases divides between the pool's threads.
+// fused backward's regions divides between the pool's threads.
 //
 // Not part of the build. Build the engine's static library, then this file against it:
 //   cmake -S . -B /tmp/ph-build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOTIFCORE_BUILD_PYTHON=OFF
 //   cmake --build /tmp/ph-build --target motifcore_core
 //   g++ -O3 -std=gnu++17 -mavx512f -mavx512vl -mavx2 -mfma -mprefer-vector-width=512 -Icpp
 //       scripts/step_phases.cpp /tmp/ph-build/libmotifcore_core.a -lpthread -o /tmp/step_phases
-//   /tmp/step_phases [rounds=30] [batch=128]
+//   /tmp/step_phases [rounds=30] [batch=128] [fresh|kept]
 //
 // The step is Network::train_step's sequence re-enacted with the engine's public pieces (Layer::
-// forward, the kernel table, Layer::optimizer_step) and Layer::backward's sparse route copied here,
+// forward, the kernel table, Layer::optimizer_step) and Layer::backward's fused route copied here,
 // each piece timed by wall clock; rounds alternate 1 and 2 threads, and per phase the minimum and
-// the median over the rounds are printed. "engine step" times Network::train_step itself on the
-// same layers (its sum of phases should come close). A second table splits each parallel region of
-// the fused route at 2 threads by thread: busy time (sum of its chunks), chunks run, and the wait
-// of the region (wall minus the busiest thread), from an instrumented copy of the region bodies.
+// the median over the rounds are printed. The gradient goes back to CSR order by the engine's
+// gather through the inverse positions (t_inv) in even rounds and by main b3f4352's scatter through
+// t_pos in odd ones (the "scatter" rows; the sum leaves them out). "engine train_step" times
+// Network::train_step itself on copies of the layers. A second table splits each region of the
+// fused route at 2 threads by thread (an instrumented copy of the region bodies): the caller is
+// thread 0; busy = the sum of the thread's chunk times. fresh (default): each step gets a new
+// TeamChoice (the full team, waiting threads spin 20 us); kept: one per thread count, as a model
+// keeps its own (250 us once a phase ran without stalls). FUSED_BUDGET_KB=N runs the kernel's
+// copy with row blocks of N KiB of dU (default: the engine's 768).
+//
+// On a busy machine: run it under `chrt -f 1` (the other processes wait for the few seconds it
+// takes); for 1-thread times that no other process's memory traffic disturbs, also hold the other
+// CPU with an idle real-time spinner and pin the probe to this one (`taskset -c 0`).
 #define MC_ISA_NS probe_avx512
 #define MC_VEC_BYTES 64
 #define MC_ISA_NAME "probe-avx512"
@@ -103,7 +112,9 @@ namespace motifcore::probe_avx512 {
 static void fused_backward_acct(int64_t cols, int64_t rows, const int64_t* t_indptr, const int32_t* t_rows,
                                 const float* Kt, const float* dU, const float* S, float* dKt, float* dS, int64_t B,
                                 int64_t ld, int64_t* cur, int num_threads, std::vector<double>* region_wall) {
-    const int64_t rb_max = std::max<int64_t>(16, kFusedRowBudget / (ld * 4));
+    const char* kb = std::getenv("FUSED_BUDGET_KB");   // the row budget, to try others (default the engine's)
+    const int64_t budget = kb ? std::atol(kb) * 1024 : kFusedRowBudget;
+    const int64_t rb_max = std::max<int64_t>(16, budget / (ld * 4));
     const int64_t per_col = t_indptr[cols] / std::max<int64_t>(1, cols);
     const int64_t n_rb = std::max<int64_t>(1, std::min((rows + rb_max - 1) / rb_max, per_col / kFusedMinSegment));
     const int64_t rb = (rows + n_rb - 1) / n_rb;
@@ -221,7 +232,7 @@ static void step_phases(Model& m, int nt, Phases& ph, bool acct_2t, std::map<std
         permute(nnz, pos, layer.weights().data(), Kt, true, nt);
         ph.stop("permute K->Kt" + sfx);
         account("permute K->Kt" + sfx);
-        if (acct) {
+        if (acct || std::getenv("FUSED_BUDGET_KB")) {
             std::vector<double> walls;
             probe_avx512::fused_backward_acct(layer.G_in, layer.G_out, pat.t_indptr().data(), pat.t_rows().data(), Kt,
                                               w.dUp, w.S_ptr, dKt, m.scratch.dS.data(), B, ld,
@@ -261,6 +272,8 @@ int main(int argc, char** argv) {
     (void)tid();   // the calling thread is thread 0
     const int rounds = argc > 1 ? std::atoi(argv[1]) : 30;
     const int64_t B = argc > 2 ? std::atol(argv[2]) : 128;
+    const bool keep_choice = argc > 3 && std::string(argv[3]) == "kept";
+    TeamChoice kept[3];
     const std::vector<int64_t> sizes{784, 3000, 3000, 3000, 10};
     Model m;
     m.B = B;
@@ -309,13 +322,16 @@ int main(int argc, char** argv) {
         for (int nt = 1; nt <= 2; ++nt) {
             Phases scratch_ph;
             {
-                TeamChoice fresh;   // the full team: a step is too short for the pool's trial of fewer threads
-                TeamScope scope(&fresh);
+                // The full team: a fresh choice per step (too short for the pool's trial of fewer
+                // threads; its waiting threads spin 20 us), or one kept as a model keeps its own
+                // (spins 250 us once a phase ran without stalls).
+                TeamChoice fresh;
+                TeamScope scope(keep_choice ? &kept[nt] : &fresh);
                 step_phases(m, nt, r >= 2 ? ph[nt] : scratch_ph, false, nullptr);
             }
             Network& net = nt == 1 ? net1 : net2;
             TeamChoice fresh;
-            TeamScope scope(&fresh);
+            TeamScope scope(keep_choice ? &kept[nt] : &fresh);
             const auto t0 = Clock::now();
             net.train_step(m.X.data(), m.y.data(), B, 0.01f, tc);
             if (r >= 2) eng[nt].push_back(us_since(t0));
