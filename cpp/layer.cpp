@@ -40,27 +40,21 @@ void check_config(const LayerConfig& cfg) {
     MC_CHECK(cfg.input_copies >= 1, "input_copies must be >= 1, got " << cfg.input_copies);
 }
 
-// dst[q] = src[pos[q]] (gather) or dst[pos[q]] = src[q] (scatter) for q < n: random reads or
-// writes into an array of |P| floats, the line `kAhead` entries on prefetched (the loop alone
-// keeps too few misses in flight). Each element is written once: no dependence on the threads.
-void permute_prefetched(int64_t n, const int32_t* pos, const float* src, float* dst, bool gather, int nt) {
+// dst[q] = src[pos[q]] for q < n: random reads from an array of |P| floats, the line `kAhead`
+// entries on prefetched (the loop alone keeps too few misses in flight), sequential writes. Each
+// element is written once: no dependence on the threads. Only gathers: a scatter through a
+// permutation (dst[pos[q]] = src[q]) has both threads write into the same random lines, which then
+// travel between the cores, and did not get faster on 2 threads (docs/performance-log.md).
+void gather_prefetched(int64_t n, const int32_t* pos, const float* src, float* dst, int nt) {
     constexpr int64_t kAhead = 512, kChunk = int64_t(1) << 14;
     parallel_for((n + kChunk - 1) / kChunk, 1, threads_for(n, nt), [&](int64_t c) {
         const int64_t q0 = c * kChunk, q1 = std::min(n, q0 + kChunk), qp = std::min(q1, n - kAhead);
         int64_t q = q0;
-        if (gather) {
-            for (; q < qp; ++q) {
-                __builtin_prefetch(src + pos[q + kAhead]);
-                dst[q] = src[pos[q]];
-            }
-            for (; q < q1; ++q) dst[q] = src[pos[q]];
-        } else {
-            for (; q < qp; ++q) {
-                __builtin_prefetch(dst + pos[q + kAhead], 1);
-                dst[pos[q]] = src[q];
-            }
-            for (; q < q1; ++q) dst[pos[q]] = src[q];
+        for (; q < qp; ++q) {
+            __builtin_prefetch(src + pos[q + kAhead]);
+            dst[q] = src[pos[q]];
         }
+        for (; q < q1; ++q) dst[q] = src[pos[q]];
     });
 }
 
@@ -264,17 +258,18 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
         // Both gradients in one pass over the transposed index (KernelTable::fused_backward): the
         // weights go in, and their gradient comes back, through the transposed positions. dK has
         // the SDDMM's values; dS sums each row's blocks in ascending output row (docs/engine.md).
-        pat_.reindex(nt);
+        // The gradient is gathered back through the inverse positions (CSR order, sequential writes).
+        pat_.reindex_inverse(nt);
         const int64_t nnz = n_blocks();
         MC_CHECK(static_cast<int64_t>(sc.buf.size()) >= 2 * nnz && static_cast<int64_t>(sc.cursor.size()) >= G_in,
                  "internal: the backward scratch was not sized for this batch (LayerWork::ensure)");
         float* Kt = sc.buf.data();
         float* dKt = Kt + nnz;
         const int32_t* pos = pat_.t_pos().data();
-        permute_prefetched(nnz, pos, K.data(), Kt, true, nt);
+        gather_prefetched(nnz, pos, K.data(), Kt, nt);
         kt.fused_backward(G_in, G_out, pat_.t_indptr().data(), pat_.t_rows().data(), Kt, dU, w.S_ptr, dKt,
                           sc.dS.data(), B, ld, sc.cursor.data(), nt);
-        permute_prefetched(nnz, pos, dKt, dKp, false, nt);
+        gather_prefetched(nnz, pat_.t_inv().data(), dKt, dKp, nt);
         return;
     }
     kt.sddmm(G_out, pat_.indptr().data(), pat_.indices().data(), dU, w.S_ptr, dKp, B, ld, sc.cursor.data(), nt);

@@ -111,6 +111,8 @@ void BlockPattern::rebuild_transpose(int nt) {
     // In parallel: pass 1 over `parts` contiguous row ranges, each writing its entries of a bucket
     // after those of the ranges above it (so the bucket keeps the row order), pass 2 over buckets.
     // The index is a function of the pattern alone: the same for any thread count.
+    std::vector<int32_t>().swap(t_inv_);   // the inverse of the old t_pos: rebuilt on demand
+    t_inv_built_ = false;
     const int64_t nnz = n_blocks();
     const int64_t G_in = G_in_;
     int shift = 0;
@@ -180,6 +182,23 @@ void BlockPattern::rebuild_transpose(int nt) {
         }
     });
     t_stale_ = false;
+}
+
+const std::vector<int32_t>& BlockPattern::t_inv() const {
+    check_transposed();
+    if (!t_inv_built_)
+        throw std::logic_error("the inverse transposed positions are not built (reindex_inverse() builds them)");
+    return t_inv_;
+}
+
+void BlockPattern::reindex_inverse(int nt) {
+    reindex(nt);
+    if (t_inv_built_) return;
+    const int64_t nnz = n_blocks();
+    t_inv_.resize(static_cast<size_t>(nnz));
+    // Each entry written once: the same array for any thread count.
+    parallel_for(nnz, grain_for(2), nnz < (int64_t(1) << 16) ? 1 : nt, [&](int64_t q) { t_inv_[t_pos_[q]] = static_cast<int32_t>(q); });
+    t_inv_built_ = true;
 }
 
 }  // namespace motifcore

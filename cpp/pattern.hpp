@@ -99,6 +99,11 @@ public:
     const std::vector<int32_t>& t_rows() const { check_transposed(); return t_rows_; }      ///< [|P|]
     /// [|P|] CSR position of each transposed entry; int32, so a pattern holds at most kMaxBlocks.
     const std::vector<int32_t>& t_pos() const { check_transposed(); return t_pos_; }
+    /// [|P|] the inverse of t_pos: the transposed position of each CSR entry (t_inv[t_pos[q]] == q).
+    /// Built on demand by reindex_inverse() (the fused backward gathers dK through it: 4 bytes per
+    /// block more, for the layers that take that route), freed with the transposed index and
+    /// rebuilt with it; throws std::logic_error while it is not built.
+    const std::vector<int32_t>& t_inv() const;
     bool transposed_current() const { return !t_stale_; }
 
     /// CSR position of block (r, c), or -1 when it is not active (binary search within row r).
@@ -146,6 +151,8 @@ public:
     void reindex(int num_threads = 1) {
         if (t_stale_) rebuild_transpose(num_threads);
     }
+    /// reindex(), then builds t_inv() if it is not built. Runs on up to num_threads threads.
+    void reindex_inverse(int num_threads = 1);
     /// Frees the transposed index (8 bytes per block; it is stale until reindex()). The
     /// pattern and its version are unchanged.
     void drop_transposed() { drop_transpose(); }
@@ -159,6 +166,8 @@ private:
         t_stale_ = true;
         std::vector<int32_t>().swap(t_rows_);
         std::vector<int32_t>().swap(t_pos_);
+        std::vector<int32_t>().swap(t_inv_);
+        t_inv_built_ = false;
         std::vector<int64_t>().swap(t_indptr_);
     }
     void check_transposed() const;
@@ -168,6 +177,8 @@ private:
     std::vector<int64_t> t_indptr_{0};
     std::vector<int32_t> t_rows_;
     std::vector<int32_t> t_pos_;
+    std::vector<int32_t> t_inv_;   // see t_inv(); t_inv_built_ says whether it is current
+    bool t_inv_built_ = false;
     bool t_stale_ = false;
     uint64_t version_ = 0;
 };

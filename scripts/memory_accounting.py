@@ -65,10 +65,11 @@ def per_block(optimizer: str) -> Dict[str, int]:
     """Bytes per active block of each structure a layer holds between steps (cpp/layer.hpp)."""
     return {"K (weights, float32)": 4, "indices (CSR column, int32)": 4, "dK (gradient, float32)": 4,
             "vK (momentum / Adam m, float32)": 4, **({"sK (Adam s, float32)": 4} if optimizer == "adam" else {}),
-            "t_rows + t_pos (transposed index, int32 x 2)": 8}
+            "t_rows + t_pos (transposed index, int32 x 2)": 8, "t_inv (inverse of t_pos, int32)": 4}
 
 
 TRANSPOSED = "t_rows + t_pos (transposed index, int32 x 2)"
+INVERSE = "t_inv (inverse of t_pos, int32)"
 
 
 def accounting(net: Any, batch: int, optimizer: str) -> Dict[str, Any]:
@@ -76,7 +77,8 @@ def accounting(net: Any, batch: int, optimizer: str) -> Dict[str, Any]:
 
     The transposed index is built lazily (Layer::pattern in cpp/layer.hpp): only by a layer whose
     input gradient a backward needs -- not the first layer, not a dense one -- and freed by every
-    pattern change, so it is held after a training call but not after an evolution step.
+    pattern change, so it is held after a training call but not after an evolution step. The
+    inverse of its positions (t_inv) is built with it only by layers that take the fused backward.
     """
     ld = panel_ld(batch)
     cores = [layer._core for layer in net.layers]
@@ -84,7 +86,12 @@ def accounting(net: Any, batch: int, optimizer: str) -> Dict[str, Any]:
     dense = [c.n_blocks == c.G_out * c.G_in for c in cores]
     indexed = sum(c.n_blocks for i, c in enumerate(cores) if i > 0 and not dense[i])
     pb = per_block(optimizer)
-    blocks_of = {k: (indexed if k == TRANSPOSED else nb) for k in pb}
+    # Layers after the first whose output-gradient panel is at most 24 MiB (kHugePanelBytes) take the
+    # fused backward (see below), which gathers dK back through t_inv.
+    sparse = [(i, c) for i, (c, d) in enumerate(zip(cores, dense)) if not d]
+    fused = {i for i, c in sparse if i > 0 and batch >= 4 and c.G_out * ld * 4 <= HUGE_PANEL_BYTES}
+    inverted = sum(cores[i].n_blocks for i in fused)
+    blocks_of = {k: (indexed if k == TRANSPOSED else inverted if k == INVERSE else nb) for k in pb}
     small = sum(8 * (c.G_out + 1) + 4 * c.n_bias * (3 + (optimizer == "adam")) for c in cores)
     t_indptr = sum(8 * (c.G_in + 1) for i, c in enumerate(cores) if i > 0 and not dense[i])
     held = sum(pb[k] * blocks_of[k] for k in pb) + small + t_indptr
@@ -93,11 +100,8 @@ def accounting(net: Any, batch: int, optimizer: str) -> Dict[str, Any]:
     # and group sums (m_in > 1); one backward scratch shared by all layers (Network::scratch_): the
     # widest input-gradient panel, the largest sparse layer's transposed weights (or a dense
     # layer's GEMM packing buffer, when larger: in workspace_bytes, not in this formula) and cursors.
-    # Layers after the first whose output-gradient panel is at most 24 MiB (kHugePanelBytes) take the
-    # fused backward, which holds the transposed weights and their gradient (8 B per block) and a
+    # The fused backward holds the transposed weights and their gradient (8 B per block) and a
     # cursor per input group; the others the transposed weights (4 B) and a cursor per output group.
-    sparse = [(i, c) for i, (c, d) in enumerate(zip(cores, dense)) if not d]
-    fused = {i for i, c in sparse if i > 0 and batch >= 4 and c.G_out * ld * 4 <= HUGE_PANEL_BYTES}
     kt = max((4 * c.n_blocks * (2 if i in fused else 1) for i, c in sparse), default=0) + 8 * max(
         (max(c.G_out, c.G_in if i in fused else 0) for i, c in sparse), default=0)
     panels = 0
@@ -105,8 +109,8 @@ def accounting(net: Any, batch: int, optimizer: str) -> Dict[str, Any]:
         panels += 4 * ld * (c.n_out + (0 if c.m_out == 1 else 2 * c.G_out) + (c.G_in if c.m_in > 1 else 0))
     panels += 4 * ld * max(c.G_in for c in cores)             # the shared input-gradient panel
     panels += 4 * ld * (cores[0].n_in + cores[-1].n_out)       # x0 and dlogits
-    return {"blocks": nb, "indexed_blocks": indexed, "ld": ld, "bytes_per_block": pb, "blocks_of": blocks_of,
-            "held_bytes": held, "kt_cursor_bytes": kt, "panel_bytes": panels, "workspace_formula": kt + panels}
+    return {"blocks": nb, "indexed_blocks": indexed, "inverted_blocks": inverted, "ld": ld, "bytes_per_block": pb,
+            "blocks_of": blocks_of, "held_bytes": held, "kt_cursor_bytes": kt, "panel_bytes": panels, "workspace_formula": kt + panels}
 
 
 def main() -> None:
@@ -169,7 +173,7 @@ def main() -> None:
         n = acc["blocks_of"][k]
         print(f"  {k:46s} {v:3d}  x {n / 1e6:6.2f} M = {v * n / MIB:9.1f} MiB")
     print(f"  {'total (+ indptr, biases, transposed indptr)':46s}      {acc['held_bytes'] / MIB:9.1f} MiB"
-          f"  (after an evolution step: {(acc['held_bytes'] - 8 * acc['indexed_blocks']) / MIB:.1f} MiB)")
+          f"  (after an evolution step: {(acc['held_bytes'] - 8 * acc['indexed_blocks'] - 4 * acc['inverted_blocks']) / MIB:.1f} MiB)")
     print(f"training workspace, formula: shared scratch (transposed weights of the largest sparse layer + cursors) "
           f"{acc['kt_cursor_bytes'] / MIB:.1f} MiB, panels {acc['panel_bytes'] / MIB:.1f} MiB, "
           f"total {acc['workspace_formula'] / MIB:.1f} MiB")

@@ -82,6 +82,13 @@ void expect_transpose_matches_stable_sort(Layer& l, int threads = 1) {
     for (int64_t p = 0; p < nnz; ++p) order[p] = p;
     for (int64_t r = 0; r < l.G_out; ++r)
         for (int64_t p = l.pattern().indptr()[r]; p < l.pattern().indptr()[r + 1]; ++p) row_of[p] = r;
+    // The inverse positions (a copy of the pattern builds them, on the same thread count).
+    motifcore::BlockPattern inv_pat = l.pattern();
+    EXPECT(throws<std::logic_error>([&] { inv_pat.t_inv(); }) || inv_pat.t_inv().size() == static_cast<size_t>(nnz));
+    inv_pat.reindex_inverse(threads);
+    bool inverse_ok = static_cast<int64_t>(inv_pat.t_inv().size()) == nnz;
+    for (int64_t q = 0; inverse_ok && q < nnz; ++q) inverse_ok = inv_pat.t_inv()[inv_pat.t_pos()[q]] == q;
+    EXPECT(inverse_ok);
     std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return l.pattern().indices()[a] < l.pattern().indices()[b]; });
     std::vector<int64_t> starts(l.G_in + 1, 0);
     for (int64_t p = 0; p < nnz; ++p) ++starts[l.pattern().indices()[p] + 1];
@@ -762,12 +769,19 @@ void test_fused_backward() {
 // gradient (the fused kernel from 4 samples on) or not (the SDDMM alone); m = 1, 2 and residual
 // motifs.
 void test_layer_fused_backward_weight_gradient() {
+    // dK of the fused route (2 threads) is the SDDMM's (1 thread, no input gradient), also after
+    // pattern changes (the gradient comes back through the inverse positions, rebuilt with them).
     for (int64_t m : {1, 2, 3}) {
         LayerConfig cfg = config(50, 47, m, m, 0.3, 11);
         cfg.activation = motifcore::Activation::ReLU;
         Layer l(cfg);
         EXPECT(!l.uses_dense());
-        for (int64_t B : {1, 2, 3, 5, 20, 130}) {
+        for (int64_t B : {1, 2, 3, 5, 20, 130, -20, -5}) {
+            if (B < 0) {   // evolve first
+                l.prune_smallest(l.n_blocks() / 3);
+                l.grow_random(l.n_blocks() / 4, static_cast<uint64_t>(-B), motifcore::RegrowInit::He);
+                B = -B;
+            }
             std::vector<float> x(B * l.n_in), g(B * l.n_out), out(B * l.n_out), gin(B * l.n_in);
             for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.41f * static_cast<float>(i));
             for (size_t i = 0; i < g.size(); ++i) g[i] = std::cos(0.17f * static_cast<float>(i));
@@ -791,7 +805,9 @@ void test_block_pattern_mutations() {
     p.compact(keep.data(), false);
     EXPECT(p.version() == 1 && p.n_blocks() == 3 && !p.transposed_current());
     EXPECT(p.indptr() == std::vector<int64_t>({0, 1, 2, 3}) && p.indices() == std::vector<int32_t>({1, 0, 2}));
-    EXPECT(throws<std::logic_error>([&] { p.t_pos(); }));
+    EXPECT(throws<std::logic_error>([&] { p.t_pos(); }) && throws<std::logic_error>([&] { p.t_inv(); }));
+    p.reindex_inverse();
+    EXPECT(p.transposed_current() && p.t_inv() == std::vector<int32_t>({1, 0, 2}));   // t_pos {1, 0, 2}
     // merge: an active position is rejected with the pattern unchanged; a valid one reindexes
     EXPECT(throws<std::invalid_argument>([&] { p.merge({5, 10}, [](int64_t, size_t) {}); }));
     EXPECT(p.version() == 1 && p.n_blocks() == 3);
@@ -800,6 +816,9 @@ void test_block_pattern_mutations() {
     EXPECT(p.version() == 2 && p.transposed_current());
     EXPECT(p.indices() == std::vector<int32_t>({1, 3, 0, 3, 2}) && src == std::vector<int64_t>({0, -1, 1, -2, 2}));
     EXPECT(p.t_indptr() == std::vector<int64_t>({0, 1, 2, 3, 5}) && p.t_pos() == std::vector<int32_t>({2, 0, 4, 1, 3}));
+    EXPECT(throws<std::logic_error>([&] { p.t_inv(); }));   // the reindex freed the old inverse
+    p.reindex_inverse();
+    EXPECT(p.t_inv() == std::vector<int32_t>({1, 3, 0, 4, 2}));
     // assign validates before it replaces
     EXPECT(throws<std::invalid_argument>([&] { p.assign({0, 1, 1, 2}, {2, 9}); }));
     EXPECT(p.version() == 2 && p.n_blocks() == 5);
