@@ -130,7 +130,9 @@ def test_early_stopping_keeps_the_best_epoch(digits):
     assert clf.best_epoch_ == best
     assert clf.n_iter_ == 60 or clf.n_iter_ - best == 4     # stopped after 3 epochs without a gain
     # the kept weights are the best epoch's: they score exactly its accuracy on the held-out split
-    _, _, Xv, yv = clf._split(np.asarray(X[:1000], np.float32), np.asarray(y[:1000], np.int64))
+    # (the inputs as the estimator trained on them: clipped to the training mean +- input_clip std)
+    Xc = clf._clipped(np.asarray(X[:1000], np.float32), clf.input_bounds_)
+    _, _, Xv, yv = clf._split(Xc, np.asarray(y[:1000], np.int64), clf._run_seed)
     assert clf.model_.score(Xv, yv) == acc[best - 1]
 
 

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from motifcore import History, MotifMLP, Trainer, datasets
+from motifcore.defaults import RECIPES
 from motifcore.train.callbacks import Callback, EarlyStopping, JSONLLogger
 from motifcore.train.schedules import evolution_schedule
 from motifcore.train.trainer import TrainingDivergedError
@@ -284,4 +285,5 @@ def test_config_is_json_and_describes_schedules():
     cfg = json.loads(json.dumps(tr.config))
     assert cfg["evolution"] == {"custom": {"3": 0.1}}
     assert evolution_schedule(cfg["evolution"], 12).zetas() == tr.evolution_schedule.zetas()
-    assert cfg["lr_schedule"] == "cosine" and cfg["momentum"] == 0.9 and cfg["weight_decay"] == 5e-4
+    assert cfg["lr_schedule"] == "cosine" and cfg["momentum"] == 0.9
+    assert (cfg["optimizer"], cfg["weight_decay"]) == (RECIPES["motifcore"]["optimizer"], RECIPES["motifcore"]["weight_decay"])

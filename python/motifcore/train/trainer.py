@@ -116,10 +116,10 @@ class Trainer:
         of the run (a float in [0, 1)).
     step_size, gamma : int, float
         ``"step"`` schedule: multiply the lr by ``gamma`` every ``step_size`` epochs.
-    optimizer : {"sgd", "adam", "adamw"}, default "adam"
+    optimizer : {"sgd", "adam", "adamw"}, default "adamw"
         SGD with momentum (the paper's), Adam with L2 ``weight_decay`` in the gradient, or AdamW
         with decoupled ``weight_decay``. All run in place in the engine.
-    momentum, weight_decay : float, default 0.9, 5e-4
+    momentum, weight_decay : float, default 0.9, 0.1 (the paper recipe: 5e-4, L2)
     betas, eps : (float, float), float, default (0.9, 0.999), 1e-8
         Adam/AdamW moment decays and denominator term.
     max_grad_norm : float, default 10.0
