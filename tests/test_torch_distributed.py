@@ -57,7 +57,8 @@ for step in range(9):
 torch.save({"state": net.state_dict(), "momentum": [opt.state[m.weight]["momentum_buffer"] for m in net],
             "updates": len(evolution.history), "counts": counts}, out)
 if world > 1:
-    dist.destroy_process_group()
+    dist.barrier()      # neither rank tears gloo down while the other still talks to it (a rank
+    dist.destroy_process_group()    # once aborted in teardown: "terminate called without an active exception")
 '''
 
 
