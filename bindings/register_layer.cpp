@@ -16,8 +16,17 @@ namespace {
 
 using LayerClass = py::class_<Layer, std::shared_ptr<Layer>>;
 
+// As locked(), under the guard of the row-major calls (Layer::rowmajor_guard: the layer's, the shared
+// row-major scratch's and `other`'s when given).
+template <class F>
+auto rowmajor_locked(const Layer& l, const Layer* other, F&& fn) -> decltype(fn()) {
+    py::gil_scoped_release release;
+    const motifcore::StateGuard guard = l.rowmajor_guard(other);
+    return fn();
+}
+
 // Checks `in` is [B, n_in], then runs fn(in, B, out) on a new [B, n_out] array without the GIL and
-// under the layer's guard.
+// under the guard of the row-major calls.
 template <class F>
 farray rowmajor_call(const Layer& l, const farray& in, int64_t n_in, int64_t n_out, const char* name, F fn) {
     const auto info = in.request();
@@ -26,7 +35,7 @@ farray rowmajor_call(const Layer& l, const farray& in, int64_t n_in, int64_t n_o
     farray out({B, n_out});
     float* o = out.mutable_data();
     const float* i = in.data();
-    locked(l, [&] { fn(i, B, o); });
+    rowmajor_locked(l, nullptr, [&] { fn(i, B, o); });
     return out;
 }
 
@@ -93,7 +102,7 @@ py::object backward(Layer& l, const farray& g, int64_t num_threads, bool need_gr
         const auto info = g.request();
         check_2d(info, l.n_out, "grad_out");
         const float* gp = g.data();
-        locked(l, [&] { l.backward_rowmajor(gp, info.shape[0], nullptr, nt); });
+        rowmajor_locked(l, nullptr, [&] { l.backward_rowmajor(gp, info.shape[0], nullptr, nt); });
         return py::none();
     }
     return rowmajor_call(l, g, l.n_out, l.n_in, "grad_out", [&](const float* in, int64_t B, float* out) {
@@ -146,7 +155,7 @@ py::object backward_rows(Layer& l, const farray& g, const py::object& grad_weigh
     std::string bad;
     {
         py::gil_scoped_release release;
-        const motifcore::StateGuard guard = next ? l.guard_with(*next) : l.guard();
+        const motifcore::StateGuard guard = l.rowmajor_guard(next);
         const motifcore::ParamSpans p = l.params_in_place();
         if (dK && nw != l.n_blocks())
             bad = "grad_weights must hold " + std::to_string(l.n_blocks()) + " floats (one per block), got " +

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <utility>
 
 #include "common.hpp"
@@ -15,6 +17,19 @@ namespace motifcore {
 namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// The RowMajorScratch of every live Layer (made by the first, freed with the last).
+std::shared_ptr<RowMajorScratch> shared_rowmajor_scratch() {
+    static std::mutex m;
+    static std::weak_ptr<RowMajorScratch> current;
+    const std::lock_guard<std::mutex> lock(m);
+    std::shared_ptr<RowMajorScratch> s = current.lock();
+    if (!s) {
+        s = std::make_shared<RowMajorScratch>();
+        current = s;
+    }
+    return s;
+}
 
 // Stamps of the row-major API's calls (Layer::forward_stamp): one counter for every layer, so a
 // stamp names one call of one layer.
@@ -129,6 +144,8 @@ Layer::Layer(const LayerConfig& cfg)
     const auto& indptr = pat_.indptr();
     for (int64_t r = 0; r < G_out; ++r) draw_block_weights(r, indptr[r], indptr[r + 1], rng, false);
     own_.external_out = true;   // A: out_panel_ (forward_rowmajor)
+    rm_ = shared_rowmajor_scratch();
+    own_.shared = &rm_->scratch;
 }
 
 int64_t Layer::n_edges() const {
@@ -304,7 +321,9 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
 
 bool Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt, const PanelHandoff* in) {
     MC_CHECK(B >= 1, "batch must hold at least one sample");
+    const float* dS_before = rm_->scratch.dS.data();
     own_.ensure(*this, B);
+    if (rm_->scratch.dS.data() != dS_before) rm_->dS_stamp = 0;   // moved: no layer's gradient panel is there
     const int64_t ld = panel_ld(B);
     // The call overwrites the stored input and output: the last forward is gone even if x is rejected.
     last_B_ = 0;
@@ -363,8 +382,8 @@ bool Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, 
     backward(g, group, 1.f, B, own_, grad_in != nullptr, nt, dK_out, db_out);
     have_grad_ = true;
     if (grad_in) {
-        grad_nonfinite_ = panel_to_rows(own_.own.dS.data(), ld, n_in, m_in, B, grad_in, nt, true);
-        grad_stamp_ = next_stamp();
+        grad_nonfinite_ = panel_to_rows(rm_->scratch.dS.data(), ld, n_in, m_in, B, grad_in, nt, true);
+        grad_stamp_ = rm_->dS_stamp = next_stamp();
     }
     return shared;
 }
@@ -382,8 +401,8 @@ PanelHandoff Layer::output_panel(uint64_t stamp) const {
 
 PanelHandoff Layer::grad_in_panel(uint64_t stamp) const {
     PanelHandoff h;
-    if (stamp == 0 || stamp != grad_stamp_) return h;
-    h.data = own_.own.dS.data();
+    if (stamp == 0 || stamp != grad_stamp_ || stamp != rm_->dS_stamp) return h;
+    h.data = rm_->scratch.dS.data();
     h.B = last_B_;
     h.rows = n_in;
     h.group = m_in;

@@ -63,6 +63,17 @@ struct BackwardScratch {
     std::vector<int64_t> cursor;
 };
 
+/// The backward scratch that the row-major API of every Layer shares, as a Network's layers share
+/// theirs: one transposed-weight copy and one input-gradient panel for all of them instead of one
+/// per layer, and the buffers one layer's backward used are still in cache for the next layer's.
+/// Every Layer holds it (the last one frees it); its mutex is part of the guard of the row-major
+/// calls (Layer::rowmajor_guard), so those calls of different layers run one at a time.
+struct RowMajorScratch {
+    BackwardScratch scratch;
+    StateMutex mutex;
+    uint64_t dS_stamp = 0;   ///< the backward_rowmajor whose input-gradient panel scratch.dS holds (0: none)
+};
+
 /// Scratch buffers of one layer for a batch; feature-major panels [rows, B]. Reused across steps.
 struct LayerWork {
     int64_t B = 0;              ///< batch size the buffers currently hold
@@ -321,8 +332,9 @@ public:
     /// that is still the last one; else an empty handoff.
     PanelHandoff output_panel(uint64_t stamp) const;
     /// The input-group gradient panel [G_in, ld] of the backward_rowmajor stamped `stamp`, if that
-    /// is still the last call of the row-major API; else an empty handoff. Not shared: valid while
-    /// this layer's guard is held (guard_with).
+    /// is still the last call of this layer's row-major API and the last to write the shared
+    /// scratch's panel; else an empty handoff. Not shared: valid while the guard is held
+    /// (rowmajor_guard with this layer as `other`).
     PanelHandoff grad_in_panel(uint64_t stamp) const;
     /// Writes the effective dense matrix [n_out, n_in] (inspection and tests only).
     void to_dense(float* out) const;
@@ -330,10 +342,13 @@ public:
     /// Exclusive guard of this layer's state; every entry point holds it (rule: concurrency.hpp).
     /// Its regions use the layer's own choice of team size (TeamChoice, parallel.hpp).
     StateGuard guard() const { return StateGuard({&state_mutex_}, &team_); }
-    /// The guard of this layer and `other` together (locked in address order), with this layer's
-    /// team choice: a backward_rowmajor that reads `other`'s grad_in_panel.
-    StateGuard guard_with(const Layer& other) const {
-        return StateGuard({&state_mutex_, &other.state_mutex_}, &team_);
+    /// The guard of the row-major calls (forward_rowmajor, backward_rowmajor): this layer's and the
+    /// shared RowMajorScratch's, with `other`'s too when given (a backward_rowmajor that reads
+    /// other's grad_in_panel); locked in address order, with this layer's team choice.
+    StateGuard rowmajor_guard(const Layer* other = nullptr) const {
+        std::vector<const StateMutex*> ms{&state_mutex_, &rm_->mutex};
+        if (other) ms.push_back(&other->state_mutex_);
+        return StateGuard(std::move(ms), &team_);
     }
     const StateMutex& state_mutex() const { return state_mutex_; }
 
@@ -348,7 +363,8 @@ private:
     int64_t grow_sorted(const std::vector<uint64_t>& pos, RegrowInit init, class Rng& rng, float pruned_bound);
     void init_weights(uint64_t seed);
     void draw_block_weights(int64_t r, int64_t p_begin, int64_t p_end, class Rng& rng, bool zero);
-    LayerWork own_;            // scratch of the row-major convenience API (external_out)
+    std::shared_ptr<RowMajorScratch> rm_;  // the shared backward scratch of own_
+    LayerWork own_;            // scratch of the row-major convenience API (external_out, rm_'s scratch)
     PanelVector x_fm_;  // input of the last forward_rowmajor, feature-major (when converted)
     PanelVector g_fm_;  // gradient scratch, feature-major
     // The row-major API's output panel A (own_.Ap) lives in out_panel_, which output_panel shares
