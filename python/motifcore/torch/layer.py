@@ -124,7 +124,7 @@ def _run_forward(mod: "MotifLinear", x: torch.Tensor, handoff: bool = True) -> T
     mod._forwards += 1
     mod._last_forward = mod._forwards
     mod._layer._last_batch = xa.shape[0]
-    y = torch.from_numpy(out).view(lead + (mod.out_features,))
+    y = torch.from_numpy(out.reshape(lead + (mod.out_features,)))   # not a torch view: in-place changes are allowed
     if handoff:
         _tag(y, mod._core, stamp)
     return y, mod._forwards
