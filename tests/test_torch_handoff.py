@@ -179,3 +179,22 @@ def test_layers_of_two_threads_share_the_scratch_safely():
         t.join()
     for k in range(2):
         assert all(torch.equal(a, b) for a, b in zip(seq[k][0], par[k][0]))
+
+
+def test_in_place_relu_between_layers_gives_the_gradients_of_the_plain_relu():
+    """nn.ReLU(inplace=True) changes the first layer's output in place: the next layer converts the
+    changed tensor, and autograd routes the gradients through the ReLU as for nn.ReLU()."""
+    torch.manual_seed(3)
+    a = MotifLinear(12, 20, motif=2, density=0.5)
+    b = MotifLinear(20, 4, motif=2, density=0.6)
+    x, g = torch.randn(6, 12), torch.randn(6, 4)
+    results = []
+    for relu in (torch.nn.ReLU(inplace=True), torch.nn.ReLU()):
+        model = torch.nn.Sequential(a, relu, b)
+        model.zero_grad(set_to_none=True)
+        xr = x.clone().requires_grad_(True)
+        y = model(xr)
+        y.backward(g)
+        results.append((y.detach(), xr.grad, a.weight.grad.clone(), b.weight.grad.clone(), b._handed_in))
+    assert not results[0][4] and not results[1][4]
+    assert all(torch.equal(p, q) for p, q in zip(results[0][:4], results[1][:4]))
