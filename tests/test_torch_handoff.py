@@ -198,3 +198,24 @@ def test_in_place_relu_between_layers_gives_the_gradients_of_the_plain_relu():
         results.append((y.detach(), xr.grad, a.weight.grad.clone(), b.weight.grad.clone(), b._handed_in))
     assert not results[0][4] and not results[1][4]
     assert all(torch.equal(p, q) for p, q in zip(results[0][:4], results[1][:4]))
+
+
+def test_tagged_tensors_save_load_and_copy_as_any_other():
+    """The tag is plain integers: outputs and gradients of MotifLinear pickle (torch.save / load,
+    weights_only included) and deep-copy; a loaded or copied tensor is converted, not handed over."""
+    import copy
+    import io
+
+    l1, l2 = _layers([(12, 16, 1, 0.5, "relu", "neuron"), (16, 6, 1, 0.5, "linear", "neuron")])
+    x = torch.randn(5, 12, requires_grad=True)
+    y = l1(x)
+    l2(y).sum().backward()
+    for t in (y, x.grad):
+        buf = io.BytesIO()
+        torch.save(t, buf)
+        buf.seek(0)
+        assert torch.equal(torch.load(buf), t)
+    y = l1(x.detach())
+    for other in (copy.deepcopy(y.detach()), y.detach().clone()):
+        out = l2(other)
+        assert not l2._handed_in and torch.equal(out, l2(y.clone()))

@@ -92,10 +92,11 @@ def _engine_input(x: torch.Tensor, n: int, what: str) -> np.ndarray:
 _TAG = "_motifcore_panel"
 
 
-def _tag(t: torch.Tensor, core: Any, stamp: int) -> None:
-    """Tag ``t`` (just made from the engine call ``stamp`` of ``core``) with that call."""
+def _tag(t: torch.Tensor, mod: "MotifLinear", stamp: int) -> None:
+    """Tag ``t`` (just made from the engine call ``stamp`` of ``mod``) with that call: plain integers
+    (the layer's handle, see ``_LAYERS``), so a tagged tensor pickles and copies as any other."""
     if stamp:
-        setattr(t, _TAG, (core, stamp, t._version, t.data_ptr()))
+        setattr(t, _TAG, (mod._handle, stamp, t._version, t.data_ptr()))
 
 
 def _source(t: torch.Tensor) -> Tuple[Any, int]:
@@ -103,7 +104,8 @@ def _source(t: torch.Tensor) -> Tuple[Any, int]:
     tag = getattr(t, _TAG, None)
     if tag is None or tag[2] != t._version or tag[3] != t.data_ptr():
         return None, 0
-    return tag[0], tag[1]
+    mod = _LAYERS.get(tag[0])
+    return (None, 0) if mod is None else (mod._core, tag[1])
 
 
 # ---- the engine calls behind both paths (eager autograd.Function, torch.library custom op) ------
@@ -126,7 +128,7 @@ def _run_forward(mod: "MotifLinear", x: torch.Tensor, handoff: bool = True) -> T
     mod._layer._last_batch = xa.shape[0]
     y = torch.from_numpy(out.reshape(lead + (mod.out_features,)))   # not a torch view: in-place changes are allowed
     if handoff:
-        _tag(y, mod._core, stamp)
+        _tag(y, mod, stamp)
     return y, mod._forwards
 
 
@@ -168,7 +170,7 @@ def _run_backward(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor, t
     if need_x:
         gx = torch.from_numpy(gin).view(tuple(x.shape))
         if handoff:
-            _tag(gx, mod._core, stamp)
+            _tag(gx, mod, stamp)
     return gx, gw, gb
 
 
