@@ -44,7 +44,8 @@ SPECS = [
     [(14, 20, 2, 0.5, "relu", "motif"), (20, 15, 2, 0.6, "relu", "neuron"), (15, 4, (2, 3), 0.8, "linear", "motif")],
     # motifs that differ across a boundary (m_out 3 then m_in 2, m_out 1 then m_in 4): the gradient
     # panel of the next layer holds one row per input group of its own
-    [(10, 18, 3, 0.6, "relu", "neuron"), (18, 9, (1, 2), 0.5, "relu", "neuron"), (9, 6, (2, 4), 0.9, "linear", "neuron")],
+    [(10, 18, 3, 0.6, "relu", "neuron"), (18, 9, (1, 2), 0.5, "relu", "neuron"),
+     (9, 6, (2, 4), 0.9, "linear", "neuron")],
 ]
 
 
@@ -153,7 +154,8 @@ def test_non_finite_hidden_values_are_still_refused():
 def test_layers_of_two_threads_share_the_scratch_safely():
     """Row-major calls of all layers share one backward scratch; calls from two threads take turns
     and give the results of running one after the other."""
-    specs = [(20, 48, 1, 0.3, "relu", "neuron"), (48, 48, 2, 0.4, "relu", "neuron"), (48, 5, 1, 0.6, "linear", "neuron")]
+    specs = [(20, 48, 1, 0.3, "relu", "neuron"), (48, 48, 2, 0.4, "relu", "neuron"),
+             (48, 5, 1, 0.6, "linear", "neuron")]
 
     def train(layers, seed, out):
         gen = torch.Generator().manual_seed(seed)

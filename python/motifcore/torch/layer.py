@@ -132,9 +132,11 @@ def _run_forward(mod: "MotifLinear", x: torch.Tensor, handoff: bool = True) -> T
     return y, mod._forwards
 
 
+_Grads = Tuple[Optional[torch.Tensor], Optional[torch.Tensor], Optional[torch.Tensor]]
+
+
 def _run_backward(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor, token: int, version: int,
-                  need_x: bool, need_w: bool = True, need_b: bool = True,
-                  handoff: bool = True) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor], Optional[torch.Tensor]]:
+                  need_x: bool, need_w: bool = True, need_b: bool = True, handoff: bool = True) -> _Grads:
     """``(dL/dx, dL/dweight, dL/dbias)`` of the forward ``token`` on ``x`` (None where not needed;
     ``handoff`` as in :func:`_run_forward`)."""
     if token == 0:
