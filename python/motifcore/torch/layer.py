@@ -57,6 +57,12 @@ def _positions(core: Any) -> np.ndarray:
 def _engine_input(x: torch.Tensor, n: int, what: str) -> np.ndarray:
     """``x`` of shape ``(*, n)`` as a C-contiguous float32 [rows, n] NumPy view (a copy only if
     ``x`` is not contiguous). Anything the engine cannot take is a clear error."""
+    if (isinstance(x, torch.Tensor) and x.dtype is torch.float32 and x.is_cpu and x.layout is torch.strided
+            and x.dim() >= 1 and x.shape[-1] == n):          # the usual case, with fewer calls
+        a = x.detach()
+        if a.dim() != 2 or not a.is_contiguous():
+            a = a.reshape(-1, n).contiguous()
+        return a.numpy()
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
     if x.layout != torch.strided:
@@ -313,6 +319,16 @@ class MotifLinear(BlockGeometry, nn.Module):
                             input_copies, names=("in_features", "out_features", "bias_mode"))
         self._setup(core, bool(bias), num_threads)
 
+    # Plain bookkeeping set on every call (not parameters, buffers or modules): stored directly,
+    # without nn.Module.__setattr__'s checks, which cost more than the rest of a small call.
+    _PLAIN_ATTRS = frozenset({"_forwards", "_last_forward", "_handed_in", "_handed_grad", "_io"})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in MotifLinear._PLAIN_ATTRS:
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     # ---- construction helpers ------------------------------------------------------------------
     def _setup(self, core: Any, has_bias: bool, num_threads: Optional[int]) -> None:
         self._core = core
@@ -408,7 +424,8 @@ class MotifLinear(BlockGeometry, nn.Module):
 
     # ---- parameters <-> engine memory ----------------------------------------------------------
     def _current_pointers(self) -> Tuple[int, int]:
-        return (self.weight.data_ptr(), self.bias.data_ptr() if self.bias is not None else 0)
+        w, b = self._parameters["weight"], self._parameters["bias"]     # as self.weight, without __getattr__
+        return (w.data_ptr(), b.data_ptr() if b is not None else 0)
 
     def _engine_pointer(self) -> int:
         return int(self._core.weights_view().ctypes.data)
