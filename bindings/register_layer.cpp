@@ -16,8 +16,17 @@ namespace {
 
 using LayerClass = py::class_<Layer, std::shared_ptr<Layer>>;
 
+// As locked(), under the guard of the row-major calls (Layer::rowmajor_guard: the layer's, the shared
+// row-major scratch's and `other`'s when given).
+template <class F>
+auto rowmajor_locked(const Layer& l, const Layer* other, F&& fn) -> decltype(fn()) {
+    py::gil_scoped_release release;
+    const motifcore::StateGuard guard = l.rowmajor_guard(other);
+    return fn();
+}
+
 // Checks `in` is [B, n_in], then runs fn(in, B, out) on a new [B, n_out] array without the GIL and
-// under the layer's guard.
+// under the guard of the row-major calls.
 template <class F>
 farray rowmajor_call(const Layer& l, const farray& in, int64_t n_in, int64_t n_out, const char* name, F fn) {
     const auto info = in.request();
@@ -26,7 +35,7 @@ farray rowmajor_call(const Layer& l, const farray& in, int64_t n_in, int64_t n_o
     farray out({B, n_out});
     float* o = out.mutable_data();
     const float* i = in.data();
-    locked(l, [&] { fn(i, B, o); });
+    rowmajor_locked(l, nullptr, [&] { fn(i, B, o); });
     return out;
 }
 
@@ -93,7 +102,7 @@ py::object backward(Layer& l, const farray& g, int64_t num_threads, bool need_gr
         const auto info = g.request();
         check_2d(info, l.n_out, "grad_out");
         const float* gp = g.data();
-        locked(l, [&] { l.backward_rowmajor(gp, info.shape[0], nullptr, nt); });
+        rowmajor_locked(l, nullptr, [&] { l.backward_rowmajor(gp, info.shape[0], nullptr, nt); });
         return py::none();
     }
     return rowmajor_call(l, g, l.n_out, l.n_in, "grad_out", [&](const float* in, int64_t B, float* out) {
@@ -125,10 +134,14 @@ bool overlaps(const float* a, int64_t n, const motifcore::FloatSpan& s) {
     return lo < shi && slo < hi;
 }
 
-// Layer.backward_into: as backward, but the block and bias gradients go straight into the
-// caller's buffers (None: into the layer's own grad_weights / grad_bias); no copy of them.
-py::object backward_into(Layer& l, const farray& g, const py::object& grad_weights, const py::object& grad_bias,
-                         int64_t num_threads, bool need_grad_in) {
+// Layer.backward_into / backward_handoff: as backward, but the block and bias gradients go straight
+// into the caller's buffers (None: into the layer's own grad_weights / grad_bias); no copy of them.
+// `next` (or nullptr): the layer whose backward_handoff stamped `stamp` returned grad_out as its
+// input gradient; its gradient panel is read instead of converting grad_out while that backward is
+// still its last call (under the guard of both layers). Sets *shared and *stamp_out.
+py::object backward_rows(Layer& l, const farray& g, const py::object& grad_weights, const py::object& grad_bias,
+                         int64_t num_threads, bool need_grad_in, const Layer* next, uint64_t stamp, bool* shared,
+                         uint64_t* stamp_out) {
     const int nt = threads_arg(num_threads);
     int64_t nw = -1, nb = -1;
     float* dK = grad_buffer(grad_weights, "grad_weights", &nw);
@@ -140,7 +153,9 @@ py::object backward_into(Layer& l, const farray& g, const py::object& grad_weigh
     farray out = need_grad_in ? farray({B, l.n_in}) : farray(0);
     float* o = need_grad_in ? out.mutable_data() : nullptr;
     std::string bad;
-    locked(l, [&] {
+    {
+        py::gil_scoped_release release;
+        const motifcore::StateGuard guard = l.rowmajor_guard(next);
         const motifcore::ParamSpans p = l.params_in_place();
         if (dK && nw != l.n_blocks())
             bad = "grad_weights must hold " + std::to_string(l.n_blocks()) + " floats (one per block), got " +
@@ -153,11 +168,52 @@ py::object backward_into(Layer& l, const farray& g, const py::object& grad_weigh
             bad = "grad_bias overlaps the layer's weights or biases (the kernels read them after writing it)";
         else if (dK && db && overlaps(dK, nw, motifcore::FloatSpan{db, nb}))
             bad = "grad_weights and grad_bias overlap";
-        else
-            l.backward_rowmajor(gp, B, o, nt, dK, db);
-    });
+        else {
+            const motifcore::PanelHandoff h = next ? next->grad_in_panel(stamp) : motifcore::PanelHandoff{};
+            *shared = l.backward_rowmajor(gp, B, o, nt, dK, db, next ? &h : nullptr);
+            *stamp_out = l.backward_stamp();
+        }
+    }
     if (!bad.empty()) throw py::value_error(bad);
     return need_grad_in ? py::object(out) : py::object(py::none());
+}
+
+py::object backward_into(Layer& l, const farray& g, const py::object& grad_weights, const py::object& grad_bias,
+                         int64_t num_threads, bool need_grad_in) {
+    bool shared = false;
+    uint64_t stamp = 0;
+    return backward_rows(l, g, grad_weights, grad_bias, num_threads, need_grad_in, nullptr, 0, &shared, &stamp);
+}
+
+// Layer.backward_handoff: backward_into reading the gradient panel of `next` (a Layer or None);
+// returns (grad_in or None, this call's stamp, whether the panel was read).
+py::tuple backward_handoff(Layer& l, const farray& g, const py::object& grad_weights, const py::object& grad_bias,
+                           int64_t num_threads, bool need_grad_in, const py::object& next, uint64_t stamp) {
+    const Layer* nx = next.is_none() ? nullptr : &next.cast<const Layer&>();
+    bool shared = false;
+    uint64_t out_stamp = 0;
+    py::object gin = backward_rows(l, g, grad_weights, grad_bias, num_threads, need_grad_in, nx, stamp, &shared,
+                                   &out_stamp);
+    return py::make_tuple(gin, out_stamp, shared);
+}
+
+// Layer.forward_handoff: forward taking the output panel of `prev` (a Layer or None) as the input
+// panel when x is that layer's output of the call stamped `stamp`, still its last forward; returns
+// (out, this call's stamp, whether the panel was shared).
+py::tuple forward_handoff(Layer& l, const farray& x, int64_t num_threads, const py::object& prev, uint64_t stamp) {
+    const int nt = threads_arg(num_threads);
+    motifcore::PanelHandoff h;
+    if (!prev.is_none()) {
+        const Layer& p = prev.cast<const Layer&>();
+        h = locked(p, [&] { return p.output_panel(stamp); });
+    }
+    bool shared = false;
+    uint64_t out_stamp = 0;
+    farray out = rowmajor_call(l, x, l.n_in, l.n_out, "x", [&](const float* in, int64_t B, float* o) {
+        shared = l.forward_rowmajor(in, B, o, nt, prev.is_none() ? nullptr : &h);
+        out_stamp = l.forward_stamp();
+    });
+    return py::make_tuple(out, out_stamp, shared);
 }
 
 // The constructor, the fixed geometry and the switches read from the current pattern.
@@ -281,6 +337,19 @@ void bind_compute(LayerClass& cls) {
              py::arg("grad_bias"), py::arg("num_threads") = 1, py::arg("need_grad_in") = true,
              "As backward, but writes the block and bias gradients into the given writable float32 arrays "
              "(n_blocks and n_bias long; None: into grad_weights / grad_bias), without a copy.")
+        // ---- panel handoff between consecutive layers (motifcore.torch) ----------------------------
+        .def("forward_handoff", &forward_handoff, py::arg("x").noconvert(), py::arg("num_threads") = 1,
+             py::arg("prev") = py::none(), py::arg("stamp") = 0,
+             "forward, returning (out, stamp, shared). When x is prev's output of its forward_handoff stamped "
+             "`stamp` and that is still prev's last forward, prev's output panel is the input panel (shared, "
+             "not converted from x again: the same values). The caller vouches that x was not modified since.")
+        .def("backward_handoff", &backward_handoff, py::arg("grad_out").noconvert(), py::arg("grad_weights"),
+             py::arg("grad_bias"), py::arg("num_threads") = 1, py::arg("need_grad_in") = true,
+             py::arg("next") = py::none(), py::arg("stamp") = 0,
+             "backward_into, returning (grad_in or None, stamp, shared). When grad_out is next's input "
+             "gradient of its backward_handoff stamped `stamp` and that is still next's last call, next's "
+             "gradient panel is read instead of converting grad_out. The caller vouches that grad_out was not "
+             "modified since.")
         .def("to_dense", [](const Layer& l) {
             farray out({l.n_out, l.n_in});
             float* o = out.mutable_data();

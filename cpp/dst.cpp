@@ -514,7 +514,7 @@ TopkResult Layer::grad_topk_last(int64_t k, int64_t drop, const TopkConfig& cfg,
              "the block pattern changed since the last forward; call forward and backward again");
     std::vector<uint8_t> kept = smallest_blocks(drop);
     for (auto& v : kept) v = !v;
-    const float* S = m_in == 1 ? x_fm_.data() : own_.S.data();
+    const float* S = m_in == 1 ? x_src_ : own_.S.data();
     return block_grad_topk(own_.dUp, S, last_B_, panel_ld(last_B_), kept.data(), k, cfg, nt);
 }
 

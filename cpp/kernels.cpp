@@ -106,12 +106,14 @@ int64_t rows_to_panel(const float* X, int64_t d, const int64_t* rows, int64_t B,
     return n_bad;
 }
 
-void panel_to_rows(const float* panel, int64_t ld, int64_t n, int64_t group, int64_t B, float* out,
-                   int num_threads) {
+int64_t panel_to_rows(const float* panel, int64_t ld, int64_t n, int64_t group, int64_t B, float* out,
+                      int num_threads, bool count_nonfinite) {
     const int64_t n_jt = (n + kTileFeatures - 1) / kTileFeatures;
+    std::atomic<bool> bad{false};
     parallel_for(n_jt, grain_for(kTileFeatures * B), threads_for(n * B, num_threads), [&](int64_t jt) {
         const int64_t j0 = jt * kTileFeatures, j1 = std::min(n, j0 + kTileFeatures);
         const int64_t j4 = group == 1 ? j0 + (j1 - j0) / 4 * 4 : j0;  // 4 x 4 blocks: plain transpose only
+        uint32_t tile_bad = 0;
         for (int64_t s0 = 0; s0 < B; s0 += kTileSamples) {
             const int64_t s1 = std::min(B, s0 + kTileSamples), s4 = s0 + (s1 - s0) / 4 * 4;
             for (int64_t s = s0; s < s4 && j4 > j0; s += 4)
@@ -123,8 +125,16 @@ void panel_to_rows(const float* panel, int64_t ld, int64_t n, int64_t group, int
                 float* o = out + s * n;
                 for (int64_t j = s < s4 ? j4 : j0; j < j1; ++j) o[j] = panel[(j / group) * ld + s];
             }
+            if (count_nonfinite)  // the tile's row segments just written (vectorised)
+                for (int64_t s = s0; s < s1; ++s)
+                    for (int64_t j = j0; j < j1; ++j) tile_bad |= nonfinite_mask(out[s * n + j]);
         }
+        if (tile_bad) bad.store(true, std::memory_order_relaxed);
     });
+    if (!bad.load()) return 0;
+    int64_t n_bad = 0;
+    for (int64_t i = 0; i < B * n; ++i) n_bad += !std::isfinite(out[i]);
+    return n_bad;
 }
 
 std::string best_simd_level() {

@@ -50,8 +50,10 @@ int64_t rows_to_panel(const float* X, int64_t d, const int64_t* rows, int64_t B,
 
 /// out[s * n + j] = panel[(j / group) * ld + s] for s < B and j < n: the transpose back, with
 /// group > 1 expanding each panel row (a motif's value) to its `group` consecutive members.
-void panel_to_rows(const float* panel, int64_t ld, int64_t n, int64_t group, int64_t B, float* out,
-                   int num_threads);
+/// Returns the number of NaN or infinite values among the written ones when `count_nonfinite` is
+/// set (as rows_to_panel: the check reads each tile's rows while they are in L1), else 0.
+int64_t panel_to_rows(const float* panel, int64_t ld, int64_t n, int64_t group, int64_t B, float* out,
+                      int num_threads, bool count_nonfinite = false);
 
 /// Function table of the hot kernels for one instruction-set level.
 struct KernelTable {

@@ -1,8 +1,11 @@
 #include "layer.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <utility>
 
 #include "common.hpp"
@@ -14,6 +17,26 @@ namespace motifcore {
 namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// The RowMajorScratch of every live Layer (made by the first, freed with the last).
+std::shared_ptr<RowMajorScratch> shared_rowmajor_scratch() {
+    static std::mutex m;
+    static std::weak_ptr<RowMajorScratch> current;
+    const std::lock_guard<std::mutex> lock(m);
+    std::shared_ptr<RowMajorScratch> s = current.lock();
+    if (!s) {
+        s = std::make_shared<RowMajorScratch>();
+        current = s;
+    }
+    return s;
+}
+
+// Stamps of the row-major API's calls (Layer::forward_stamp): one counter for every layer, so a
+// stamp names one call of one layer.
+uint64_t next_stamp() {
+    static std::atomic<uint64_t> counter{0};
+    return counter.fetch_add(1, std::memory_order_relaxed) + 1;
+}
 
 
 
@@ -114,6 +137,9 @@ Layer::Layer(const LayerConfig& cfg)
     opt_ = OptimizerState(static_cast<int64_t>(pos.size()), nbias);
     const auto& indptr = pat_.indptr();
     for (int64_t r = 0; r < G_out; ++r) draw_block_weights(r, indptr[r], indptr[r + 1], rng, false);
+    own_.external_out = true;   // A: out_panel_ (forward_rowmajor)
+    rm_ = shared_rowmajor_scratch();
+    own_.shared = &rm_->scratch;
 }
 
 int64_t Layer::n_edges() const {
@@ -196,13 +222,13 @@ void LayerWork::ensure(const Layer& layer, int64_t batch, bool input_grad) {
     const bool fused = sparse && input_grad && fused_backward_fits(layer.G_out, 4, std::max(B, batch));
     const auto need_buf = static_cast<size_t>(sparse ? layer.n_blocks() * (fused ? 2 : 1) : 0);
     const auto need_cursor = static_cast<size_t>(sparse ? std::max(layer.G_out, fused ? layer.G_in : 0) : 0);
-    if (batch <= B && Ap && sc.dS.size() >= need_dS && sc.buf.size() >= need_buf && sc.cursor.size() >= need_cursor)
+    if (batch <= B && Up && sc.dS.size() >= need_dS && sc.buf.size() >= need_buf && sc.cursor.size() >= need_cursor)
         return;
     B = std::max(B, batch);
     const int64_t ld = panel_ld(B);
-    const bool shared_out = share_out && layer.m_out == 1;
+    const bool shared_out = share_out && layer.m_out == 1 && !external_out;
     if (layer.m_in > 1) S.resize(static_cast<size_t>(layer.G_in * ld));
-    A.resize(static_cast<size_t>(layer.n_out * ld));
+    if (!external_out) A.resize(static_cast<size_t>(layer.n_out * ld));
     if (!shared_out) {
         U.resize(static_cast<size_t>(layer.G_out * ld));
         dU.resize(static_cast<size_t>(layer.G_out * ld));
@@ -211,7 +237,7 @@ void LayerWork::ensure(const Layer& layer, int64_t batch, bool input_grad) {
     if (sc.dS.size() < need_dS) sc.dS.resize(need_dS);
     if (sc.buf.size() < need_buf) sc.buf.resize(need_buf);
     if (sc.cursor.size() < need_cursor) sc.cursor.resize(need_cursor);
-    Ap = A.data();
+    if (!external_out) Ap = A.data();
     Up = shared_out ? Ap : U.data();
     dUp = shared_out ? Ap : dU.data();
 }
@@ -288,37 +314,95 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
     }
 }
 
-void Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt) {
+bool Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt, const PanelHandoff* in) {
     MC_CHECK(B >= 1, "batch must hold at least one sample");
+    const float* dS_before = rm_->scratch.dS.data();
     own_.ensure(*this, B);
+    if (rm_->scratch.dS.data() != dS_before) rm_->dS_stamp = 0;   // moved: no layer's gradient panel is there
     const int64_t ld = panel_ld(B);
-    x_fm_.resize(static_cast<size_t>(n_in * ld));
-    // The transpose overwrites the stored input: the last forward is gone even if x is rejected.
+    // The call overwrites the stored input and output: the last forward is gone even if x is rejected.
     last_B_ = 0;
     have_grad_ = false;
-    const int64_t bad = rows_to_panel(x, n_in, nullptr, B, x_fm_.data(), ld, nt, true);
-    MC_CHECK(bad == 0, "x contains " << bad << " NaN or infinite values");
+    out_stamp_ = grad_stamp_ = 0;
+    const bool shared = in && in->data && in->B == B && in->rows == n_in && in->group == 1;
+    if (shared) {
+        MC_CHECK(in->nonfinite == 0, "x contains " << in->nonfinite << " NaN or infinite values");
+        in_keep_ = in->keep;
+        x_src_ = in->data;
+    } else {
+        in_keep_.reset();
+        x_fm_.resize(static_cast<size_t>(n_in * ld));
+        x_src_ = nullptr;
+        const int64_t bad = rows_to_panel(x, n_in, nullptr, B, x_fm_.data(), ld, nt, true);
+        MC_CHECK(bad == 0, "x contains " << bad << " NaN or infinite values");
+        x_src_ = x_fm_.data();
+    }
+    // The output panel: one that no later layer still holds as its input.
+    if (!out_panel_ || out_panel_.use_count() > 1) std::swap(out_panel_, spare_panel_);
+    if (!out_panel_ || out_panel_.use_count() > 1) out_panel_ = std::make_shared<PanelVector>();
+    const auto need = static_cast<size_t>(n_out * panel_ld(own_.B));   // as ensure sizes the other panels
+    if (out_panel_->size() < need) out_panel_->resize(need);
+    own_.Ap = out_panel_->data();
     // The scratch may have been sized for a larger batch; panels use leading dimension B.
-    forward(x_fm_.data(), B, own_, nt);
+    forward(x_src_, B, own_, nt);
     forward_version_ = pat_.version();
-    panel_to_rows(own_.Ap, ld, n_out, 1, B, out, nt);
+    out_nonfinite_ = panel_to_rows(own_.Ap, ld, n_out, 1, B, out, nt, true);
     last_B_ = B;
+    out_stamp_ = next_stamp();
+    return shared;
 }
 
-void Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, int nt, float* dK_out,
-                              float* db_out) {
+bool Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, int nt, float* dK_out,
+                              float* db_out, const PanelHandoff* grad) {
     MC_CHECK(last_B_ > 0, "backward called before forward");
     MC_CHECK(B == last_B_, "backward batch size " << B << " differs from the last forward (" << last_B_ << ")");
     MC_CHECK(pat_.version() == forward_version_,
              "the block pattern changed since the last forward (set_state or prune_regrow); call forward again");
+    grad_stamp_ = 0;
     const int64_t ld = panel_ld(B);
-    g_fm_.resize(static_cast<size_t>(n_out * ld));
-    const int64_t bad = rows_to_panel(grad_out, n_out, nullptr, B, g_fm_.data(), ld, nt, true);
-    MC_CHECK(bad == 0, "grad_out contains " << bad << " NaN or infinite values");
-    if (m_in == 1) own_.S_ptr = x_fm_.data();
-    backward(g_fm_.data(), 1, 1.f, B, own_, grad_in != nullptr, nt, dK_out, db_out);
+    const bool shared = grad && grad->data && grad->B == B && grad->rows == n_out;
+    const float* g = nullptr;
+    int64_t group = 1;
+    if (shared) {
+        MC_CHECK(grad->nonfinite == 0, "grad_out contains " << grad->nonfinite << " NaN or infinite values");
+        g = grad->data;
+        group = grad->group;
+    } else {
+        g_fm_.resize(static_cast<size_t>(n_out * ld));
+        const int64_t bad = rows_to_panel(grad_out, n_out, nullptr, B, g_fm_.data(), ld, nt, true);
+        MC_CHECK(bad == 0, "grad_out contains " << bad << " NaN or infinite values");
+        g = g_fm_.data();
+    }
+    if (m_in == 1) own_.S_ptr = x_src_;
+    backward(g, group, 1.f, B, own_, grad_in != nullptr, nt, dK_out, db_out);
     have_grad_ = true;
-    if (grad_in) panel_to_rows(own_.own.dS.data(), ld, n_in, m_in, B, grad_in, nt);
+    if (grad_in) {
+        grad_nonfinite_ = panel_to_rows(rm_->scratch.dS.data(), ld, n_in, m_in, B, grad_in, nt, true);
+        grad_stamp_ = rm_->dS_stamp = next_stamp();
+    }
+    return shared;
+}
+
+PanelHandoff Layer::output_panel(uint64_t stamp) const {
+    PanelHandoff h;
+    if (stamp == 0 || stamp != out_stamp_ || !out_panel_) return h;
+    h.data = out_panel_->data();
+    h.keep = out_panel_;
+    h.B = last_B_;
+    h.rows = n_out;
+    h.nonfinite = out_nonfinite_;
+    return h;
+}
+
+PanelHandoff Layer::grad_in_panel(uint64_t stamp) const {
+    PanelHandoff h;
+    if (stamp == 0 || stamp != grad_stamp_ || stamp != rm_->dS_stamp) return h;
+    h.data = rm_->scratch.dS.data();
+    h.B = last_B_;
+    h.rows = n_in;
+    h.group = m_in;
+    h.nonfinite = grad_nonfinite_;
+    return h;
 }
 
 void Layer::to_dense(float* out) const {

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "codebook.hpp"
@@ -62,6 +63,17 @@ struct BackwardScratch {
     std::vector<int64_t> cursor;
 };
 
+/// The backward scratch that the row-major API of every Layer shares, as a Network's layers share
+/// theirs: one transposed-weight copy and one input-gradient panel for all of them instead of one
+/// per layer, and the buffers one layer's backward used are still in cache for the next layer's.
+/// Every Layer holds it (the last one frees it); its mutex is part of the guard of the row-major
+/// calls (Layer::rowmajor_guard), so those calls of different layers run one at a time.
+struct RowMajorScratch {
+    BackwardScratch scratch;
+    StateMutex mutex;
+    uint64_t dS_stamp = 0;   ///< the backward_rowmajor whose input-gradient panel scratch.dS holds (0: none)
+};
+
 /// Scratch buffers of one layer for a batch; feature-major panels [rows, B]. Reused across steps.
 struct LayerWork {
     int64_t B = 0;              ///< batch size the buffers currently hold
@@ -78,6 +90,9 @@ struct LayerWork {
     /// forward, A into dU by the backward): a third of the activation memory of a training step.
     /// The network sets it; the row-major convenience API keeps A intact after backward.
     bool share_out = false;
+    /// When true, ensure() neither allocates A nor sets Ap: the owner points Ap at a panel of its
+    /// own (the row-major API, which hands its output panel on to the next layer). Not with share_out.
+    bool external_out = false;
     float* Up = nullptr;   ///< U panel (A's storage when shared)
     float* Ap = nullptr;   ///< A panel
     float* dUp = nullptr;  ///< dU panel (A's storage when shared)
@@ -85,6 +100,20 @@ struct LayerWork {
     /// `layer` (the transposed-weight copy and the cursors only on the sparse path; the fused
     /// backward's second copy only when `input_grad`: a network's first layer computes none).
     void ensure(const class Layer& layer, int64_t B, bool input_grad = true);
+};
+
+/// A panel that one layer of the row-major API hands to the next instead of a row-major copy of
+/// it: the output panel of a forward_rowmajor (the next layer's input) or the input-group gradient
+/// panel of a backward_rowmajor (the previous layer's upstream gradient). Layer::output_panel and
+/// Layer::grad_in_panel make one; `data` stays valid while `keep` is held (an output panel), or
+/// while the producing layer's guard is held (a gradient panel: `keep` is null).
+struct PanelHandoff {
+    const float* data = nullptr;       ///< [rows / group rounded up, panel_ld(B)] panel; null: none
+    std::shared_ptr<const void> keep;  ///< owner of `data`, or null
+    int64_t B = 0;                     ///< samples
+    int64_t rows = 0;                  ///< neurons it holds (expanded)
+    int64_t group = 1;                 ///< neurons per panel row (an input-group gradient: m_in)
+    int64_t nonfinite = 0;             ///< NaN or infinite values among the rows x B (expanded)
 };
 
 /// A writable view of `size` floats a Layer owns (no copy); see Layer::params_in_place.
@@ -281,20 +310,46 @@ public:
                   bool need_dS, int num_threads, float* dK_out = nullptr, float* db_out = nullptr);
 
     // ---- Convenience API on row-major [B, n] arrays (used by the Python MotifLayer) -------------
-    /// out[B, n_out] = layer(x[B, n_in]); keeps what backward_rowmajor needs.
-    void forward_rowmajor(const float* x, int64_t B, float* out, int num_threads);
+    /// out[B, n_out] = layer(x[B, n_in]); keeps what backward_rowmajor needs. `in`, when given and
+    /// matching (B samples, n_in rows, group 1), is the panel of x itself (the previous layer's
+    /// output_panel, x being that layer's `out`): it is shared instead of converted from x again
+    /// (the same values, so the same results, bitwise). Returns whether it was.
+    bool forward_rowmajor(const float* x, int64_t B, float* out, int num_threads, const PanelHandoff* in = nullptr);
     /// grad_in[B, n_in] from grad_out[B, n_out] of the last forward_rowmajor; fills dK, db.
     /// grad_in == nullptr skips the input gradient (a first layer: only dK and db are needed).
     /// dK_out / db_out as in backward(): caller buffers of n_blocks() / n_bias() floats that receive
     /// the gradients instead of dK / db (motifcore.torch writes them straight into torch tensors).
-    void backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, int num_threads,
-                           float* dK_out = nullptr, float* db_out = nullptr);
+    /// `grad`, when given and matching (B samples, n_out rows), is the panel of grad_out itself
+    /// (the next layer's grad_in_panel, grad_out being its grad_in), read instead of converting
+    /// grad_out; the caller holds the next layer's guard. Returns whether it was read.
+    bool backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, int num_threads,
+                           float* dK_out = nullptr, float* db_out = nullptr, const PanelHandoff* grad = nullptr);
+    /// Stamps of the last forward_rowmajor and of the last backward_rowmajor that computed grad_in
+    /// (0: none): unique over all layers of the process, so a stamp names one call.
+    uint64_t forward_stamp() const { return out_stamp_; }
+    uint64_t backward_stamp() const { return grad_stamp_; }
+    /// The output panel of the forward_rowmajor stamped `stamp`, shared (kept alive by `keep`), if
+    /// that is still the last one; else an empty handoff.
+    PanelHandoff output_panel(uint64_t stamp) const;
+    /// The input-group gradient panel [G_in, ld] of the backward_rowmajor stamped `stamp`, if that
+    /// is still the last call of this layer's row-major API and the last to write the shared
+    /// scratch's panel; else an empty handoff. Not shared: valid while the guard is held
+    /// (rowmajor_guard with this layer as `other`).
+    PanelHandoff grad_in_panel(uint64_t stamp) const;
     /// Writes the effective dense matrix [n_out, n_in] (inspection and tests only).
     void to_dense(float* out) const;
 
     /// Exclusive guard of this layer's state; every entry point holds it (rule: concurrency.hpp).
     /// Its regions use the layer's own choice of team size (TeamChoice, parallel.hpp).
     StateGuard guard() const { return StateGuard({&state_mutex_}, &team_); }
+    /// The guard of the row-major calls (forward_rowmajor, backward_rowmajor): this layer's and the
+    /// shared RowMajorScratch's, with `other`'s too when given (a backward_rowmajor that reads
+    /// other's grad_in_panel); locked in address order, with this layer's team choice.
+    StateGuard rowmajor_guard(const Layer* other = nullptr) const {
+        std::vector<const StateMutex*> ms{&state_mutex_, &rm_->mutex};
+        if (other) ms.push_back(&other->state_mutex_);
+        return StateGuard(std::move(ms), &team_);
+    }
     const StateMutex& state_mutex() const { return state_mutex_; }
 
 private:
@@ -308,9 +363,18 @@ private:
     int64_t grow_sorted(const std::vector<uint64_t>& pos, RegrowInit init, class Rng& rng, float pruned_bound);
     void init_weights(uint64_t seed);
     void draw_block_weights(int64_t r, int64_t p_begin, int64_t p_end, class Rng& rng, bool zero);
-    LayerWork own_;            // scratch of the row-major convenience API
-    PanelVector x_fm_;  // input of the last forward_rowmajor, feature-major
+    std::shared_ptr<RowMajorScratch> rm_;  // the shared backward scratch of own_
+    LayerWork own_;            // scratch of the row-major convenience API (external_out, rm_'s scratch)
+    PanelVector x_fm_;  // input of the last forward_rowmajor, feature-major (when converted)
     PanelVector g_fm_;  // gradient scratch, feature-major
+    // The row-major API's output panel A (own_.Ap) lives in out_panel_, which output_panel shares
+    // with the next layer; a forward writes into whichever of out_panel_ and spare_panel_ no such
+    // layer holds any more (a third only if both are held).
+    std::shared_ptr<PanelVector> out_panel_, spare_panel_;
+    std::shared_ptr<const void> in_keep_;  // owner of a shared input panel of the last forward_rowmajor
+    const float* x_src_ = nullptr;         // input panel of the last forward_rowmajor (x_fm_ or shared)
+    uint64_t out_stamp_ = 0, grad_stamp_ = 0;      // see forward_stamp()
+    int64_t out_nonfinite_ = 0, grad_nonfinite_ = 0;  // NaN / inf values in those calls' outputs
     int64_t last_B_ = 0;
     Codebook codebook_;             // see codebook()
     uint64_t forward_version_ = 0;  // pattern version seen by the last forward_rowmajor

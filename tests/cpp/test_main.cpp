@@ -684,6 +684,54 @@ void test_backward_into_caller_buffers() {
     }
 }
 
+// The panel handoff of the row-major API (motifcore.torch): the next layer's forward on the previous
+// layer's output panel and the previous layer's backward on the next layer's input-gradient panel
+// give the converting path's values bitwise (motifs that differ across the boundary); a handoff of
+// a call that is no longer the layer's last, or whose gradient panel another layer overwrote in the
+// shared scratch, is empty.
+void test_panel_handoff() {
+    LayerConfig c1 = config(13, 18, 1, 3, 0.5, 7);
+    c1.activation = motifcore::Activation::ReLU;
+    LayerConfig c2 = config(18, 9, 2, 1, 0.6, 8);
+    Layer l1(c1), l2(c2), other(config(18, 9, 1, 1, 0.5, 9));
+    const int64_t B = 11;
+    std::vector<float> x(B * 13), g(B * 9);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.29f * static_cast<float>(i));
+    for (size_t i = 0; i < g.size(); ++i) g[i] = std::cos(0.41f * static_cast<float>(i));
+    auto run = [&](bool handoff, std::vector<float>& y, std::vector<float>& gx, std::vector<float>& dK1,
+                   std::vector<float>& dK2) {
+        std::vector<float> h(B * 18), gh(B * 18);
+        y.assign(B * 9, 0.f);
+        gx.assign(B * 13, 0.f);
+        l1.forward_rowmajor(x.data(), B, h.data(), 2);
+        const motifcore::PanelHandoff in = l1.output_panel(l1.forward_stamp());
+        EXPECT(l2.forward_rowmajor(h.data(), B, y.data(), 2, handoff ? &in : nullptr) == handoff);
+        l2.backward_rowmajor(g.data(), B, gh.data(), 2);
+        const motifcore::PanelHandoff gin = l2.grad_in_panel(l2.backward_stamp());
+        EXPECT(l1.backward_rowmajor(gh.data(), B, gx.data(), 2, nullptr, nullptr, handoff ? &gin : nullptr) == handoff);
+        dK1 = l1.grad_weights();
+        dK2 = l2.grad_weights();
+    };
+    std::vector<float> y1, gx1, a1, b1, y2, gx2, a2, b2;
+    run(false, y1, gx1, a1, b1);
+    run(true, y2, gx2, a2, b2);
+    EXPECT(y1 == y2 && gx1 == gx2 && a1 == a2 && b1 == b2);
+    // stale: a later forward of l1; another layer's input gradient in the shared scratch
+    std::vector<float> h(B * 18), gh(B * 18), go(B * 18);
+    l1.forward_rowmajor(x.data(), B, h.data(), 1);
+    const uint64_t s1 = l1.forward_stamp();
+    EXPECT(l1.output_panel(s1).data != nullptr);
+    l1.forward_rowmajor(x.data(), B, h.data(), 1);
+    EXPECT(l1.output_panel(s1).data == nullptr && l1.output_panel(l1.forward_stamp()).data != nullptr);
+    l2.forward_rowmajor(h.data(), B, y1.data(), 1);
+    l2.backward_rowmajor(g.data(), B, gh.data(), 1);
+    const uint64_t s2 = l2.backward_stamp();
+    EXPECT(l2.grad_in_panel(s2).data != nullptr);
+    other.forward_rowmajor(h.data(), B, y1.data(), 1);
+    other.backward_rowmajor(g.data(), B, go.data(), 1);
+    EXPECT(l2.grad_in_panel(s2).data == nullptr);
+}
+
 // KernelTable::fused_backward against the split kernels on random patterns: dK bitwise the SDDMM's,
 // dS the sum over each input row's blocks in ascending output row (bitwise that order, every step
 // an FMA or every step a rounded product and an add; within the summation bound of a double
@@ -909,6 +957,7 @@ int main() {
         {"simd_level_from_env", test_simd_level_from_env},
         {"dense_layer_path", test_dense_layer_path},
         {"backward_into_caller_buffers", test_backward_into_caller_buffers},
+        {"panel_handoff", test_panel_handoff},
         {"fused_backward", test_fused_backward},
         {"layer_fused_backward_weight_gradient", test_layer_fused_backward_weight_gradient},
     };

@@ -57,6 +57,12 @@ def _positions(core: Any) -> np.ndarray:
 def _engine_input(x: torch.Tensor, n: int, what: str) -> np.ndarray:
     """``x`` of shape ``(*, n)`` as a C-contiguous float32 [rows, n] NumPy view (a copy only if
     ``x`` is not contiguous). Anything the engine cannot take is a clear error."""
+    if (isinstance(x, torch.Tensor) and x.dtype is torch.float32 and x.is_cpu and x.layout is torch.strided
+            and x.dim() >= 1 and x.shape[-1] == n):          # the usual case, with fewer calls
+        a = x.detach()
+        if a.dim() != 2 or not a.is_contiguous():
+            a = a.reshape(-1, n).contiguous()
+        return a.numpy()
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
     if x.layout != torch.strided:
@@ -71,29 +77,74 @@ def _engine_input(x: torch.Tensor, n: int, what: str) -> np.ndarray:
     return x.detach().reshape(-1, n).contiguous().numpy()
 
 
+# ---- panel handoff between consecutive layers -------------------------------------------------
+# The engine computes on feature-major panels; each call converts its row-major input to a panel
+# and its result back. Between two MotifLinear layers that is one conversion too many in each
+# direction: the next layer's input panel is the panel the previous layer's output was converted
+# from, and the previous layer's upstream gradient panel is the one the next layer's input gradient
+# was converted from. So every tensor a MotifLinear returns (its output, its input gradient) is
+# tagged with the engine call that made it (the engine layer, the call's stamp) and the tensor's
+# version counter and address at that time. A layer that receives such a tensor, untouched since
+# (same version counter: torch bumps it at every in-place change, through any view; same memory),
+# passes the tag to the engine, which takes the other layer's panel instead of converting the
+# tensor while that call is still the other layer's last one (otherwise it converts the tensor, as
+# without a tag). Anything else (another tensor, a copy, a tensor changed in place, a gradient summed
+# from two uses) carries no valid tag and is converted. The panel holds exactly the tensor's values,
+# so both routes give the same results, bitwise. Like autograd's own saved-tensor check, this relies
+# on the version counter: writes that bypass it (``tensor.data``, a NumPy view) are not seen. The
+# compiled path (the custom ops) neither tags nor reads tags: a compiled graph may write into a
+# tensor's memory without bumping its counter (inductor reuses buffers in place).
+
+_TAG = "_motifcore_panel"
+
+
+def _tag(t: torch.Tensor, mod: "MotifLinear", stamp: int) -> None:
+    """Tag ``t`` (just made from the engine call ``stamp`` of ``mod``) with that call: plain integers
+    (the layer's handle, see ``_LAYERS``), so a tagged tensor pickles and copies as any other."""
+    if stamp:
+        setattr(t, _TAG, (mod._handle, stamp, t._version, t.data_ptr()))
+
+
+def _source(t: torch.Tensor) -> Tuple[Any, int]:
+    """``(engine layer, stamp)`` of the call whose panel holds ``t``'s values, or ``(None, 0)``."""
+    tag = getattr(t, _TAG, None)
+    if tag is None or tag[2] != t._version or tag[3] != t.data_ptr():
+        return None, 0
+    mod = _LAYERS.get(tag[0])
+    return (None, 0) if mod is None else (mod._core, tag[1])
+
+
 # ---- the engine calls behind both paths (eager autograd.Function, torch.library custom op) ------
 # A forward returns a token (the layer's forward count; 0 for an empty batch); the backward of that
 # forward checks it: the engine keeps the panels of its last forward only, so when another forward
 # of the layer ran in between (a layer used twice, an evaluation pass) the backward first redoes
 # its own forward. A change of the block pattern in between is refused.
 
-def _run_forward(mod: "MotifLinear", x: torch.Tensor) -> Tuple[torch.Tensor, int]:
-    """``(y, token)`` of the layer on ``x`` through the engine."""
+def _run_forward(mod: "MotifLinear", x: torch.Tensor, handoff: bool = True) -> Tuple[torch.Tensor, int]:
+    """``(y, token)`` of the layer on ``x`` through the engine (``handoff``: read and write the tags
+    of the panel handoff, see above)."""
     xa = _engine_input(x, mod.in_features, "input")
     lead = tuple(x.shape[:-1])
     if xa.shape[0] == 0:
         return x.new_zeros(lead + (mod.out_features,)), 0
-    out = mod._core.forward(xa, mod._num_threads)
+    prev, stamp = _source(x) if handoff else (None, 0)
+    out, stamp, mod._handed_in = mod._core.forward_handoff(xa, mod._num_threads, prev, stamp)
     mod._forwards += 1
     mod._last_forward = mod._forwards
     mod._layer._last_batch = xa.shape[0]
-    return torch.from_numpy(out).view(lead + (mod.out_features,)), mod._forwards
+    y = torch.from_numpy(out.reshape(lead + (mod.out_features,)))   # not a torch view: in-place changes are allowed
+    if handoff:
+        _tag(y, mod, stamp)
+    return y, mod._forwards
+
+
+_Grads = Tuple[Optional[torch.Tensor], Optional[torch.Tensor], Optional[torch.Tensor]]
 
 
 def _run_backward(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor, token: int, version: int,
-                  need_x: bool, need_w: bool = True,
-                  need_b: bool = True) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor], Optional[torch.Tensor]]:
-    """``(dL/dx, dL/dweight, dL/dbias)`` of the forward ``token`` on ``x`` (None where not needed)."""
+                  need_x: bool, need_w: bool = True, need_b: bool = True, handoff: bool = True) -> _Grads:
+    """``(dL/dx, dL/dweight, dL/dbias)`` of the forward ``token`` on ``x`` (None where not needed;
+    ``handoff`` as in :func:`_run_forward`)."""
     if token == 0:
         f32 = torch.float32       # never the default dtype: the engine's gradients are float32
         return (torch.zeros(tuple(x.shape), dtype=f32) if need_x else None,
@@ -111,17 +162,23 @@ def _run_backward(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor, t
         mod._layer._last_batch = xa.shape[0]
     g = grad_out if grad_out.dtype == torch.float32 else grad_out.float()
     ga = _engine_input(g, mod.out_features, "grad_output")
+    nxt, stamp = _source(g) if handoff else (None, 0)
     # The engine writes dL/dweight and dL/dbias straight into new tensors (no copy of the layer's
     # own gradients): autograd then adopts them as ``.grad`` when that is None, or adds them to it
     # (accumulation across backward calls, as for any torch parameter).
     gw = torch.empty(mod.n_blocks, dtype=torch.float32) if need_w else None
     gb = torch.empty(int(mod._core.n_bias), dtype=torch.float32) if need_b else None
-    gin = mod._core.backward_into(ga, None if gw is None else gw.numpy(), None if gb is None else gb.numpy(),
-                                  mod._num_threads, bool(need_x))
+    gin, stamp, mod._handed_grad = mod._core.backward_handoff(ga, None if gw is None else gw.numpy(),
+                                                              None if gb is None else gb.numpy(), mod._num_threads,
+                                                              bool(need_x), nxt, stamp)
     if mod._keep_io:       # RigL under torch.distributed recomputes the global batch's panels from these
         xs = x.detach().reshape(-1, mod.in_features) if xa is None else torch.from_numpy(xa)
         mod._io = (xs, torch.from_numpy(ga), mod._core.weights, mod._core.bias)      # the values of this pass
-    gx = torch.from_numpy(gin).view(tuple(x.shape)) if need_x else None
+    gx = None
+    if need_x:
+        gx = torch.from_numpy(gin).view(tuple(x.shape))
+        if handoff:
+            _tag(gx, mod, stamp)
     return gx, gw, gb
 
 
@@ -170,7 +227,7 @@ def _op_forward(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tens
                 out_features: int) -> Tuple[torch.Tensor, torch.Tensor]:
     mod = _layer_of(handle)
     mod._sync()
-    y, token = _run_forward(mod, x)
+    y, token = _run_forward(mod, x, handoff=False)
     return y, torch.tensor([token, mod._version], dtype=torch.int64)
 
 
@@ -184,7 +241,8 @@ def _(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], handl
 def _op_backward(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
                  token: torch.Tensor, handle: int, need_x: bool) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     tok, version = (int(v) for v in token.tolist())
-    gx, gw, gb = _run_backward(_layer_of(handle), grad, x, tok, version, need_x, True, bias is not None)
+    gx, gw, gb = _run_backward(_layer_of(handle), grad, x, tok, version, need_x, True, bias is not None,
+                               handoff=False)
     return (x.new_empty((0,)) if gx is None else gx), gw, (x.new_empty((0,)) if gb is None else gb)
 
 
@@ -261,6 +319,16 @@ class MotifLinear(BlockGeometry, nn.Module):
                             input_copies, names=("in_features", "out_features", "bias_mode"))
         self._setup(core, bool(bias), num_threads)
 
+    # Plain bookkeeping set on every call (not parameters, buffers or modules): stored directly,
+    # without nn.Module.__setattr__'s checks, which cost more than the rest of a small call.
+    _PLAIN_ATTRS = frozenset({"_forwards", "_last_forward", "_handed_in", "_handed_grad", "_io"})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in MotifLinear._PLAIN_ATTRS:
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     # ---- construction helpers ------------------------------------------------------------------
     def _setup(self, core: Any, has_bias: bool, num_threads: Optional[int]) -> None:
         self._core = core
@@ -273,6 +341,7 @@ class MotifLinear(BlockGeometry, nn.Module):
         self._last_forward = -1
         self._lock = threading.RLock()
         self._keep_io, self._io = False, None
+        self._handed_in = self._handed_grad = False    # whether the last call took a panel handoff
         self._register()
         self.weight = nn.Parameter(torch.from_numpy(core.weights_view()))
         if has_bias:
@@ -355,7 +424,8 @@ class MotifLinear(BlockGeometry, nn.Module):
 
     # ---- parameters <-> engine memory ----------------------------------------------------------
     def _current_pointers(self) -> Tuple[int, int]:
-        return (self.weight.data_ptr(), self.bias.data_ptr() if self.bias is not None else 0)
+        w, b = self._parameters["weight"], self._parameters["bias"]     # as self.weight, without __getattr__
+        return (w.data_ptr(), b.data_ptr() if b is not None else 0)
 
     def _engine_pointer(self) -> int:
         return int(self._core.weights_view().ctypes.data)
@@ -521,6 +591,7 @@ class MotifLinear(BlockGeometry, nn.Module):
         self._core, self._layer, self._lock = tmp._core, tmp._layer, threading.RLock()
         self._last_forward = -1
         self._keep_io, self._io = False, None
+        self._handed_in = self._handed_grad = False
         self._register()
         self._repoint()
 

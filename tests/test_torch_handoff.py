@@ -1,0 +1,223 @@
+"""motifcore.torch: the panel handoff between consecutive MotifLinear layers (the next layer takes
+the previous one's output panel, the previous one the next one's input-gradient panel, instead of
+converting the row-major tensor again) gives the results of the converting path bit for bit, and is
+not taken when the tensor is not exactly what the other layer returned (changed in place, a copy,
+a later call of the other layer, the shared gradient panel overwritten by another layer)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from motifcore.torch import MotifLinear  # noqa: E402
+
+
+def _layers(specs, threads=2, seed=0):
+    torch.manual_seed(seed)
+    return [MotifLinear(*s[:2], motif=s[2], density=s[3], activation=s[4], bias_mode=s[5], num_threads=threads)
+            for s in specs]
+
+
+def _run(layers, x, g, convert):
+    """Output, input gradient and parameter gradients of the chain; ``convert``: break every
+    handoff (a copy between layers, a copied gradient), so each layer converts its tensors."""
+    for m in layers:
+        for p in m.parameters():
+            p.grad = None
+    x = x.detach().clone().requires_grad_(True)
+    h = x
+    for m in layers:
+        h = m(h)
+        if convert:
+            h = h.clone()
+            h.register_hook(lambda grad: grad.clone())
+    h.backward(g)
+    return h.detach(), x.grad, [p.grad.clone() for m in layers for p in m.parameters()]
+
+
+SPECS = [
+    # (n_in, n_out, motif, density, activation, bias_mode); consecutive widths match
+    [(13, 21, 1, 0.5, "relu", "neuron"), (21, 17, 1, 0.4, "relu", "neuron"), (17, 5, 1, 0.7, "linear", "neuron")],
+    [(14, 20, 2, 0.5, "relu", "motif"), (20, 15, 2, 0.6, "relu", "neuron"), (15, 4, (2, 3), 0.8, "linear", "motif")],
+    # motifs that differ across a boundary (m_out 3 then m_in 2, m_out 1 then m_in 4): the gradient
+    # panel of the next layer holds one row per input group of its own
+    [(10, 18, 3, 0.6, "relu", "neuron"), (18, 9, (1, 2), 0.5, "relu", "neuron"),
+     (9, 6, (2, 4), 0.9, "linear", "neuron")],
+]
+
+
+@pytest.mark.parametrize("specs", SPECS)
+@pytest.mark.parametrize("lead", [(7,), (3, 2)])
+def test_handoff_equals_the_converting_path_bitwise(specs, lead):
+    layers = _layers(specs)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(*lead, specs[0][0], generator=gen)
+    g = torch.randn(*lead, specs[-1][1], generator=gen)
+    y, gx, gp = _run(layers, x, g, convert=False)
+    assert [m._handed_in for m in layers] == [False, True, True]
+    assert [m._handed_grad for m in layers] == [True, True, False]       # the last gets the loss's gradient
+    y2, gx2, gp2 = _run(layers, x, g, convert=True)
+    assert not any(m._handed_in or m._handed_grad for m in layers)
+    assert torch.equal(y, y2) and torch.equal(gx, gx2)
+    assert all(torch.equal(a, b) for a, b in zip(gp, gp2))
+    for threads in (1, 3):                                              # and on other thread counts
+        for m in layers:
+            m.num_threads = threads
+        y3, gx3, gp3 = _run(layers, x, g, convert=False)
+        assert torch.equal(y, y3) and torch.equal(gx, gx3) and all(torch.equal(a, b) for a, b in zip(gp, gp3))
+
+
+def test_a_tensor_changed_in_place_is_converted_not_handed_over():
+    l1, l2 = _layers([(12, 16, 2, 0.5, "relu", "neuron"), (16, 6, 2, 0.5, "linear", "neuron")])
+    x = torch.randn(5, 12)
+    ref = l2(l1(x).clone().mul_(2.0))
+    for change in (lambda y: y.mul_(2.0),                     # in place
+                   lambda y: y.view(-1).mul_(2.0),            # through a view
+                   lambda y: y[:].mul_(2.0),
+                   lambda y: y.detach().mul_(2.0)):           # detach() shares the version counter
+        y = l1(x)
+        change(y)
+        out = l2(y)
+        assert not l2._handed_in and torch.equal(out, ref)
+    y = l1(x)
+    out = l2(y * 2.0)                                        # another tensor: no tag
+    assert not l2._handed_in and torch.equal(out, ref)
+
+
+def test_a_gradient_changed_in_place_by_a_hook_is_converted():
+    l1, l2 = _layers([(12, 16, 1, 0.5, "relu", "neuron"), (16, 6, 2, 0.5, "linear", "neuron")])
+    x, g = torch.randn(5, 12), torch.randn(5, 6)
+    grads = []
+    for hook in (lambda grad: grad.mul_(3.0), lambda grad: grad * 3.0):
+        l1.zero_grad(set_to_none=True)
+        y = l1(x)
+        y.register_hook(hook)
+        l2(y).backward(g)
+        assert not l1._handed_grad
+        grads.append(l1.weight.grad.clone())
+    assert torch.equal(grads[0], grads[1])
+
+
+def test_a_later_forward_of_the_producer_is_seen():
+    l1, l2 = _layers([(12, 16, 1, 0.5, "relu", "neuron"), (16, 6, 1, 0.5, "linear", "neuron")])
+    x1, x2 = torch.randn(5, 12), torch.randn(5, 12)
+    y = l1(x1)
+    l1(x2)                                 # l1's panel now holds another output
+    out = l2(y)
+    assert not l2._handed_in and torch.equal(out, l2(y.clone()))
+
+
+def test_a_stale_gradient_panel_is_converted():
+    """The gradient tensor of a backward that is no longer the producer's last call, or whose panel
+    in the shared scratch another layer overwrote, is converted."""
+    l1, l2, other = _layers([(12, 16, 1, 0.5, "relu", "neuron"), (16, 6, 1, 0.5, "linear", "neuron"),
+                             (16, 6, 1, 0.5, "linear", "neuron")])
+    x, g1, g2 = torch.randn(5, 12), torch.randn(5, 6), torch.randn(5, 6)
+
+    def l1_grads(make_stale):
+        l1.zero_grad(set_to_none=True)
+        y = l1(x)
+        z = l2(y)
+        (gy,) = torch.autograd.grad(z, y, g1, retain_graph=True)     # tagged by l2's backward
+        make_stale(y, z)
+        y.backward(gy)
+        return l1._handed_grad, l1.weight.grad.clone(), gy
+
+    handed, fresh, gy = l1_grads(lambda y, z: None)
+    assert handed
+    handed, again, gy_again = l1_grads(lambda y, z: torch.autograd.grad(z, y, g2, retain_graph=True))
+    assert not handed and torch.equal(again, fresh) and torch.equal(gy_again, gy)
+
+    def other_backward(y, z):              # another layer's input gradient into the shared panel
+        yo = y.detach().requires_grad_(True)
+        other(yo).backward(g2)
+
+    handed, again, _ = l1_grads(other_backward)
+    assert not handed and torch.equal(again, fresh)
+
+
+def test_non_finite_hidden_values_are_still_refused():
+    l1, l2 = _layers([(8, 10, 1, 1.0, "linear", "neuron"), (10, 4, 1, 0.5, "linear", "neuron")])
+    with torch.no_grad():
+        l1.weight.fill_(3e38)
+    x = torch.ones(3, 8)
+    y = l1(x)
+    n_bad = int((~torch.isfinite(y)).sum())
+    assert n_bad > 0
+    with pytest.raises(ValueError, match=f"x contains {n_bad} NaN or infinite values"):
+        l2(y)
+
+
+def test_layers_of_two_threads_share_the_scratch_safely():
+    """Row-major calls of all layers share one backward scratch; calls from two threads take turns
+    and give the results of running one after the other."""
+    specs = [(20, 48, 1, 0.3, "relu", "neuron"), (48, 48, 2, 0.4, "relu", "neuron"),
+             (48, 5, 1, 0.6, "linear", "neuron")]
+
+    def train(layers, seed, out):
+        gen = torch.Generator().manual_seed(seed)
+        opt = torch.optim.SGD([p for m in layers for p in m.parameters()], lr=0.01, momentum=0.9)
+        for _ in range(15):
+            x, t = torch.randn(16, 20, generator=gen), torch.randn(16, 5, generator=gen)
+            opt.zero_grad()
+            h = x
+            for m in layers:
+                h = m(h)
+            ((h - t) ** 2).mean().backward()
+            opt.step()
+        out.append([p.detach().clone() for m in layers for p in m.parameters()])
+
+    seq = [], []
+    for k in range(2):
+        train(_layers(specs, seed=k), 10 + k, seq[k])
+    par = [], []
+    threads = [threading.Thread(target=train, args=(_layers(specs, seed=k), 10 + k, par[k])) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(2):
+        assert all(torch.equal(a, b) for a, b in zip(seq[k][0], par[k][0]))
+
+
+def test_in_place_relu_between_layers_gives_the_gradients_of_the_plain_relu():
+    """nn.ReLU(inplace=True) changes the first layer's output in place: the next layer converts the
+    changed tensor, and autograd routes the gradients through the ReLU as for nn.ReLU()."""
+    torch.manual_seed(3)
+    a = MotifLinear(12, 20, motif=2, density=0.5)
+    b = MotifLinear(20, 4, motif=2, density=0.6)
+    x, g = torch.randn(6, 12), torch.randn(6, 4)
+    results = []
+    for relu in (torch.nn.ReLU(inplace=True), torch.nn.ReLU()):
+        model = torch.nn.Sequential(a, relu, b)
+        model.zero_grad(set_to_none=True)
+        xr = x.clone().requires_grad_(True)
+        y = model(xr)
+        y.backward(g)
+        results.append((y.detach(), xr.grad, a.weight.grad.clone(), b.weight.grad.clone(), b._handed_in))
+    assert not results[0][4] and not results[1][4]
+    assert all(torch.equal(p, q) for p, q in zip(results[0][:4], results[1][:4]))
+
+
+def test_tagged_tensors_save_load_and_copy_as_any_other():
+    """The tag is plain integers: outputs and gradients of MotifLinear pickle (torch.save / load,
+    weights_only included) and deep-copy; a loaded or copied tensor is converted, not handed over."""
+    import copy
+    import io
+
+    l1, l2 = _layers([(12, 16, 1, 0.5, "relu", "neuron"), (16, 6, 1, 0.5, "linear", "neuron")])
+    x = torch.randn(5, 12, requires_grad=True)
+    y = l1(x)
+    l2(y).sum().backward()
+    for t in (y, x.grad):
+        buf = io.BytesIO()
+        torch.save(t, buf)
+        buf.seek(0)
+        assert torch.equal(torch.load(buf), t)
+    y = l1(x.detach())
+    for other in (copy.deepcopy(y.detach()), y.detach().clone()):
+        out = l2(other)
+        assert not l2._handed_in and torch.equal(out, l2(y.clone()))
