@@ -33,13 +33,17 @@ def layer_facts(model: mc.MotifMLP, X: np.ndarray) -> List[Dict[str, Any]]:
         h = layer.forward(h)
         dead = ~(h > 0).any(axis=0)
         # sum of |w| over each output neuron's incoming edges, from the block pattern (no dense matrix)
+        # (a block of a residual motif has fewer edges than m_in; the upper bound m_in is close enough
+        # for telling a collapsed neuron, |w| near 0, from a live one)
         m_out, m_in = layer.motif
+        indptr = np.asarray(layer.indptr)
         per_block = np.abs(np.asarray(layer.weights, dtype=np.float64)) * m_in
-        row_l1 = np.repeat(np.add.reduceat(per_block, np.asarray(layer.indptr)[:-1]) *
-                           (np.diff(np.asarray(layer.indptr)) > 0), m_out)
+        group = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+        per_group = np.bincount(group, weights=per_block, minlength=len(indptr) - 1)
+        row_l1 = np.repeat(per_group, m_out)[:dead.size]     # the last group may be a residual motif
         bias = np.asarray(layer.bias, dtype=np.float64)
-        if bias.shape[0] != dead.shape[0]:          # one bias per motif: repeat over its neurons
-            bias = np.repeat(bias, dead.shape[0] // bias.shape[0])
+        if bias.shape[0] != dead.size:                        # one bias per motif: over its neurons
+            bias = np.repeat(bias, m_out)[:dead.size]
         facts.append({
             "layer": i, "neurons": int(dead.size), "dead": int(dead.sum()),
             "dead_mean_incoming_l1": float(row_l1[dead].mean()) if dead.any() else None,

@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 from motifcore.cli import main
-from motifcore.experiments.baselines import ROWS, BaselineSpec, available_rows, run_baselines
+from motifcore.defaults import LR_FAN_IN, RECIPES
+from motifcore.experiments.baselines import ROWS, BaselineSpec, _Ctx, available_rows, run_baselines
 from motifcore.report.tables78 import write_tables
 
 
@@ -103,3 +104,28 @@ def test_tiny_end_to_end_run_resumes(tmp_path, data_dir):
     with pytest.raises(ValueError, match="other settings"):
         run_baselines(BaselineSpec(**{**spec.__dict__, "epochs": 3}), out, log=lambda s: None)
     assert np.isfinite(again["dense"]["latency_ms"])
+    # the training settings are recorded; rows of another recipe (an older default) are not mixed in
+    training = json.loads((out / "training.json").read_text())
+    assert (training["optimizer"], training["weight_decay"]) == (RECIPES["motifcore"]["optimizer"],
+                                                                 RECIPES["motifcore"]["weight_decay"])
+    (out / "training.json").write_text(json.dumps({**training, "optimizer": "adam", "weight_decay": 5e-4}))
+    with pytest.raises(ValueError, match="other settings"):
+        run_baselines(spec, out, log=lambda s: None)
+    (out / "training.json").unlink()
+    with pytest.raises(ValueError, match="before their training settings were recorded"):
+        run_baselines(spec, out, log=lambda s: None)
+
+
+def test_every_row_trains_at_the_learning_rate_of_the_sparse_network(tmp_path):
+    """The recipe's rate is resolved once, for the sparse network (hidden fan-in 400 x 0.5 = 200 >
+    LR_FAN_IN), and every row (the dense source, a fine-tuned or distilled model) gets it."""
+    spec = BaselineSpec(hidden=(400, 400), density=0.5, seeds=(0,)).checked()
+    X = np.zeros((4, 20), np.float32)
+    y = np.zeros(4, np.int64)
+    ctx = _Ctx(spec, tmp_path, X, y, X, y, [20, 400, 400, 3], False)
+    expected = RECIPES["motifcore"]["lr"] * LR_FAN_IN / 200
+    assert ctx.training()["lr"] == pytest.approx(expected)
+    assert ctx.kwargs(0)["lr"] == ctx.kwargs(0, evolution="none")["lr"] == pytest.approx(expected)
+    assert ctx.kwargs(0, lr=0.5)["lr"] == 0.5
+    narrow = _Ctx(spec, tmp_path, X, y, X, y, [20, 64, 64, 3], False)
+    assert narrow.training()["lr"] == RECIPES["motifcore"]["lr"]

@@ -313,3 +313,25 @@ def test_each_recipe_builds_its_network(tmp_path):
     X, y = blobs(64)
     paper = MotifSETClassifier(hidden_sizes=(16,), recipe="paper", epochs=1, min_steps=1).fit(X, y)
     assert paper.model_.config["density"] == [0.1, 0.1]
+
+
+def test_a_sweep_run_id_names_the_recipe_optimizer(monkeypatch):
+    """The optimizer is the recipe's, not a spec key: a motifcore-recipe run of another optimizer
+    (the recipe before it changed) has another id; paper-recipe ids do not name it."""
+    spec = {"datasets": ["digits"], "epochs": 3, "recipe": "motifcore", "weight_decay": 5e-4}
+    ids = [r["run_id"] for r in sweep.expand_runs(spec)]
+    paper = [r["run_id"] for r in sweep.expand_runs({"datasets": ["digits"], "epochs": 3})]
+    monkeypatch.setitem(RECIPES["motifcore"], "optimizer", "adam")
+    monkeypatch.setitem(RECIPES["paper"], "optimizer", "adam")
+    assert [r["run_id"] for r in sweep.expand_runs(spec)] != ids
+    assert [r["run_id"] for r in sweep.expand_runs({"datasets": ["digits"], "epochs": 3})] == paper
+
+
+def test_an_optimizer_picked_without_a_decay_gets_its_own_decay():
+    m = MotifMLP([8, 6, 3], num_threads=1)
+    assert Trainer(m, progress=False).weight_decay == RECIPES["motifcore"]["weight_decay"]
+    assert Trainer(m, optimizer="adam", progress=False).weight_decay == defaults.WEIGHT_DECAY_OF["adam"] == 5e-4
+    assert Trainer(m, optimizer="sgd", progress=False).weight_decay == 5e-4
+    assert Trainer(m, optimizer="adam", weight_decay=0.2, progress=False).weight_decay == 0.2     # given: used
+    assert Trainer(m, recipe="paper", optimizer="adamw", progress=False).weight_decay == 0.1
+    assert Trainer(m, recipe="paper", optimizer="sgd", progress=False).weight_decay == RECIPES["paper"]["weight_decay"]

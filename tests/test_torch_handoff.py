@@ -203,8 +203,8 @@ def test_in_place_relu_between_layers_gives_the_gradients_of_the_plain_relu():
 
 
 def test_tagged_tensors_save_load_and_copy_as_any_other():
-    """The tag is plain integers: outputs and gradients of MotifLinear pickle (torch.save / load,
-    weights_only included) and deep-copy; a loaded or copied tensor is converted, not handed over."""
+    """Outputs and gradients of MotifLinear pickle (torch.save / load, weights_only included) and
+    deep-copy as any tensor; a loaded or copied tensor is converted, not handed over."""
     import copy
     import io
 
@@ -221,3 +221,32 @@ def test_tagged_tensors_save_load_and_copy_as_any_other():
     for other in (copy.deepcopy(y.detach()), y.detach().clone()):
         out = l2(other)
         assert not l2._handed_in and torch.equal(out, l2(y.clone()))
+
+
+def test_a_loaded_tensor_never_takes_a_panel_even_at_the_same_address():
+    """A tag is not saved with its tensor: a loaded tensor is converted, even when it is bitwise the
+    saved one and lands where a tagged tensor was."""
+    import io
+
+    l1, l2 = _layers([(12, 16, 1, 0.5, "relu", "neuron"), (16, 6, 1, 0.5, "linear", "neuron")])
+    with torch.no_grad():
+        y = l1(torch.randn(5, 12))
+        expected = l2(y * 2).clone()
+        y.mul_(2)                       # version 1; l1's panel holds the values before the change
+        buf = io.BytesIO()
+        torch.save(y, buf)
+        del y
+        buf.seek(0)
+        z = torch.load(buf)             # version 0, maybe at y's address
+        out = l2(z)
+    assert not l2._handed_in and torch.equal(out, expected)
+
+
+def test_inference_mode_runs_and_never_hands_off():
+    l1, l2 = _layers([(12, 16, 2, 0.5, "relu", "neuron"), (16, 6, 1, 0.5, "linear", "neuron")])
+    x = torch.randn(4, 3, 12)
+    with torch.no_grad():
+        expected = l2(l1(x).clone())
+    with torch.inference_mode():
+        out = l2(l1(x))
+    assert not l2._handed_in and torch.equal(out, expected)

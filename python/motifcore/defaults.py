@@ -113,6 +113,7 @@ __all__ = [
     "REGROW_MODES",
     "SCHEDULE_PRESETS",
     "UPDATERS",
+    "WEIGHT_DECAY_OF",
     "Evolution",
     "evolution",
     "recipe",
@@ -167,6 +168,11 @@ RECIPES: dict[str, dict[str, Any]] = {
 LR_SCHEDULES = ("cosine", "cosine-epoch", "constant", "step")
 #: Optimizers of the engine (SGD with momentum, Adam with L2 in the gradient, AdamW).
 OPTIMIZERS = ("sgd", "adam", "adamw")
+#: The weight decay of an optimizer that a caller picks over the recipe's without giving a decay:
+#: L2 in the gradient for SGD and Adam (the paper's 5e-4), decoupled for AdamW (the motifcore
+#: recipe's 0.1). A decay means a different thing to each: Adam with the recipe's 0.1 as L2 would
+#: regularise 200 times as hard as round two's recipe did.
+WEIGHT_DECAY_OF = {"sgd": 5e-4, "adam": 5e-4, "adamw": 0.1}
 #: Values of regrown blocks (:meth:`motifcore.MotifLayer.prune_regrow`); ``"normal"`` is
 #: N(0, sigma^2) with sigma the standard deviation of the He initialisation (Algorithm 3).
 REGROW_MODES = ("he", "zero", "pruned", "normal")

@@ -31,6 +31,8 @@ import numpy as np
 from .._internal.io import PathLike, atomic_write
 from ..analysis.estimate import measure_latency
 from ..baselines import compress, distill, prune
+from ..defaults import recipe as get_recipe
+from ..defaults import recipe_lr
 from ..nn import MotifMLP
 from ..train.callbacks import Checkpoint
 from ..train.checkpoint import load_model, save_checkpoint
@@ -203,10 +205,27 @@ class _Ctx:
     def ckpt(self, name: str) -> Path:
         return self.out / "checkpoints" / f"{name}.npz"
 
+    def training(self) -> dict[str, Any]:
+        """The recipe's optimizer settings as every row trains with them. The learning rate is
+        resolved once, for the sparse-from-scratch network (``recipe_lr`` at its hidden fan-in,
+        width x density), and given to every row: the dense source, a pruned or distilled model
+        and the sparse rows train at the same rate, as the paper's tables compare them."""
+        cfg = self.spec.run_config()
+        r = get_recipe(cfg.recipe)
+        given = cfg.trainer_kwargs()
+        out = {k: (given[k] if given.get(k) is not None else r[k])
+               for k in ("optimizer", "weight_decay", "momentum", "betas", "eps", "max_grad_norm", "dropout")}
+        out["betas"] = list(out["betas"])
+        fan_in = max(self.sizes[1:-2], default=0) * self.spec.density
+        out["lr"] = given["lr"] if given.get("lr") is not None else recipe_lr(r["lr"], r.get("lr_fan_in"), fan_in)
+        out["recipe"] = cfg.recipe
+        return out
+
     def kwargs(self, seed: int, **over: Any) -> dict[str, Any]:
         """Trainer settings of the default recipe for ``seed`` (overrides on top)."""
         kw = self.spec.run_config(seed=seed).trainer_kwargs()
         kw = {k: v for k, v in kw.items() if v is not None or k in over}
+        kw.setdefault("lr", self.training()["lr"])
         kw.update(over)
         return kw
 
@@ -475,6 +494,18 @@ def run_baselines(spec: BaselineSpec, out_dir: PathLike, *, progress: bool = Fal
     X, y, Xt, yt, _ = load_data(spec.run_config())
     sizes = [int(X.shape[1]), *spec.hidden, int(max(y.max(), yt.max())) + 1]
     ctx = _Ctx(spec, out, X, y, Xt, yt, sizes, progress)
+    # the recipe's training settings are part of the experiment: rows trained under another
+    # default (an older motifcore) are not mixed with new ones
+    training_path = out / "training.json"
+    training = ctx.training()
+    if training_path.exists():
+        if json.loads(training_path.read_text()) != training:
+            raise ValueError(f"{out} holds rows trained with other settings ({training_path}: "
+                             f"{training_path.read_text().strip()}); use another folder")
+    elif any((out / "runs").glob("*.json")):
+        raise ValueError(f"{out} holds rows trained before their training settings were recorded (an older "
+                         "motifcore, whose default recipe differs); use another folder")
+    atomic_write_text(training_path, json.dumps(training, indent=1))
     avail = available_rows(spec)
     notes: dict[str, str | None] = {r: (f"unavailable: {why}" if why else None) for r, why in avail.items()}
     for row in spec.rows:

@@ -302,6 +302,9 @@ def run_id(config: Mapping[str, Any]) -> str:
     if config.get("recipe", SWEEP_RECIPE) != SWEEP_RECIPE:
         # only then: the ids of paper-recipe runs stored before the key existed stay valid
         ident["recipe"] = config["recipe"]
+        # the optimizer is the recipe's, not a spec key: named so that a run of the recipe before
+        # it changed (the motifcore recipe's Adam + L2 before AdamW) is not taken for a new one
+        ident["optimizer"] = recipe(config["recipe"])["optimizer"]
     if config.get("input_clip"):
         # likewise: only a clipped run (the motifcore recipe's inputs) names its clip
         ident["input_clip"] = config["input_clip"]

@@ -95,20 +95,36 @@ def _engine_input(x: torch.Tensor, n: int, what: str) -> np.ndarray:
 # compiled path (the custom ops) neither tags nor reads tags: a compiled graph may write into a
 # tensor's memory without bumping its counter (inductor reuses buffers in place).
 
-_TAG = "_motifcore_panel"
+# The tags live in a table of this process, keyed by the tensor's id and holding a weak reference
+# to it, not on the tensor: a tag never travels with a pickled, saved or copied tensor (a loaded
+# tensor starts at version 0 and may land at a freed tensor's address), and an entry goes when its
+# tensor does. Inference tensors (``torch.inference_mode``) have no version counter and are never
+# tagged. Entries are set and read under the GIL.
+_TAGS: Dict[int, Tuple["weakref.ref[torch.Tensor]", Tuple[int, int, int, int]]] = {}
+
+
+def _untag(key: int, ref: "weakref.ref[torch.Tensor]") -> None:
+    entry = _TAGS.get(key)
+    if entry is not None and entry[0] is ref:
+        del _TAGS[key]
 
 
 def _tag(t: torch.Tensor, mod: "MotifLinear", stamp: int) -> None:
-    """Tag ``t`` (just made from the engine call ``stamp`` of ``mod``) with that call: plain integers
-    (the layer's handle, see ``_LAYERS``), so a tagged tensor pickles and copies as any other."""
-    if stamp:
-        setattr(t, _TAG, (mod._handle, stamp, t._version, t.data_ptr()))
+    """Tag ``t`` (just made from the engine call ``stamp`` of ``mod``) with that call."""
+    if not stamp or t.is_inference():
+        return
+    key = id(t)
+    ref = weakref.ref(t, lambda r, key=key: _untag(key, r))
+    _TAGS[key] = (ref, (mod._handle, stamp, t._version, t.data_ptr()))
 
 
 def _source(t: torch.Tensor) -> Tuple[Any, int]:
     """``(engine layer, stamp)`` of the call whose panel holds ``t``'s values, or ``(None, 0)``."""
-    tag = getattr(t, _TAG, None)
-    if tag is None or tag[2] != t._version or tag[3] != t.data_ptr():
+    entry = _TAGS.get(id(t))
+    if entry is None or entry[0]() is not t or t.is_inference():
+        return None, 0
+    tag = entry[1]
+    if tag[2] != t._version or tag[3] != t.data_ptr():
         return None, 0
     mod = _LAYERS.get(tag[0])
     return (None, 0) if mod is None else (mod._core, tag[1])

@@ -56,6 +56,7 @@ from ..defaults import (
     EPOCHS,
     FALLBACK_EVOLVE_LAYERS,
     FALLBACK_REGROW,
+    WEIGHT_DECAY_OF,
     recipe_lr,
 )
 from ..defaults import recipe as get_recipe
@@ -120,6 +121,9 @@ class Trainer:
         SGD with momentum (the paper's), Adam with L2 ``weight_decay`` in the gradient, or AdamW
         with decoupled ``weight_decay``. All run in place in the engine.
     momentum, weight_decay : float, default 0.9, 0.1 (the paper recipe: 5e-4, L2)
+        An ``optimizer`` other than the recipe's, given without ``weight_decay``, gets the decay
+        that belongs to it (:data:`motifcore.defaults.WEIGHT_DECAY_OF`: 5e-4 L2 for SGD and Adam,
+        0.1 decoupled for AdamW).
     betas, eps : (float, float), float, default (0.9, 0.999), 1e-8
         Adam/AdamW moment decays and denominator term.
     max_grad_norm : float, default 10.0
@@ -239,6 +243,9 @@ class Trainer:
         given = {"batch_size": batch_size, "lr": lr, "lr_schedule": lr_schedule, "warmup": warmup,
                  "optimizer": optimizer, "momentum": momentum, "weight_decay": weight_decay, "betas": betas,
                  "eps": eps, "max_grad_norm": max_grad_norm, "dropout": dropout, "evolution": evolution}
+        if optimizer is not None and weight_decay is None and optimizer != r["optimizer"]:
+            # another optimizer than the recipe's, no decay given: the decay that belongs to it
+            r["weight_decay"] = WEIGHT_DECAY_OF.get(optimizer, r["weight_decay"])
         r.update({k: v for k, v in given.items() if v is not None})
         if lr is None:      # the recipe's rate, scaled down for wide hidden layers (defaults.LR_FAN_IN)
             r["lr"] = recipe_lr(r["lr"], r.get("lr_fan_in"), hidden_fan_in(model))
