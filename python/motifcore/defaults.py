@@ -19,7 +19,7 @@ recipe="paper", lr=0.05)`` is the paper's recipe with another learning rate).
     weight, so for a neuron that is rarely active the L2 term alone sets its step, a fixed step of
     about ``lr`` towards zero; on the paper's 3000-wide layers that collapsed a third of the hidden
     neurons to all-zero incoming weights over 50 epochs (dead, and their weights subnormal), where
-    AdamW leaves under 1 %: docs/results.md, section 5), dropout 0.2 on hidden activations, batch 128, a cosine learning rate whose warmup
+    AdamW leaves at most 1.3 %: docs/results.md, section 5), dropout 0.2 on hidden activations, batch 128, a cosine learning rate whose warmup
     is 5 % of the run's steps, the ``"input-cosine"`` evolution (below), the gradient clipped to
     a global norm of 10 (it acts only on rare exploding steps), on the ``"output-dense"`` network
     (hidden layers at the density, the output layer dense), on inputs standardised per feature
