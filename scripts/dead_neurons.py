@@ -68,11 +68,13 @@ def main() -> None:
     records = []
     for path in args.checkpoints:
         model = load_checkpoint(path, num_threads=1).model
-        rec = {"checkpoint": str(path), "config": json.loads((path.parent / "config.json").read_text()).get("trainer"),
-               "train_rows": int(len(X_train)), "layers": layer_facts(model, X_train),
-               "dead_on_test": model.dead_neurons(X_test), "dead_on_first_2048_test_rows": model.dead_neurons(X_test[:2048])}
+        config = json.loads((path.parent / "config.json").read_text()).get("trainer")
+        rec = {"checkpoint": str(path), "config": config, "train_rows": int(len(X_train)),
+               "layers": layer_facts(model, X_train), "dead_on_test": model.dead_neurons(X_test),
+               "dead_on_first_2048_test_rows": model.dead_neurons(X_test[:2048])}
         records.append(rec)
-        print(path, [(f["dead"], f["dead_mean_incoming_l1"], f["live_mean_incoming_l1"]) for f in rec["layers"]], flush=True)
+        facts = [(f["dead"], f["dead_mean_incoming_l1"], f["live_mean_incoming_l1"]) for f in rec["layers"]]
+        print(path, facts, flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(records, indent=1) + "\n")
 

@@ -124,8 +124,8 @@ def test_every_row_trains_at_the_learning_rate_of_the_sparse_network(tmp_path):
     y = np.zeros(4, np.int64)
     ctx = _Ctx(spec, tmp_path, X, y, X, y, [20, 400, 400, 3], False)
     expected = RECIPES["motifcore"]["lr"] * LR_FAN_IN / 200
-    assert ctx.training()["lr"] == pytest.approx(expected)
+    assert ctx.training["lr"] == pytest.approx(expected)
     assert ctx.kwargs(0)["lr"] == ctx.kwargs(0, evolution="none")["lr"] == pytest.approx(expected)
     assert ctx.kwargs(0, lr=0.5)["lr"] == 0.5
     narrow = _Ctx(spec, tmp_path, X, y, X, y, [20, 64, 64, 3], False)
-    assert narrow.training()["lr"] == RECIPES["motifcore"]["lr"]
+    assert narrow.training["lr"] == RECIPES["motifcore"]["lr"]

@@ -286,4 +286,5 @@ def test_config_is_json_and_describes_schedules():
     assert cfg["evolution"] == {"custom": {"3": 0.1}}
     assert evolution_schedule(cfg["evolution"], 12).zetas() == tr.evolution_schedule.zetas()
     assert cfg["lr_schedule"] == "cosine" and cfg["momentum"] == 0.9
-    assert (cfg["optimizer"], cfg["weight_decay"]) == (RECIPES["motifcore"]["optimizer"], RECIPES["motifcore"]["weight_decay"])
+    mine = RECIPES["motifcore"]
+    assert (cfg["optimizer"], cfg["weight_decay"]) == (mine["optimizer"], mine["weight_decay"])

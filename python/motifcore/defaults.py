@@ -19,11 +19,12 @@ recipe="paper", lr=0.05)`` is the paper's recipe with another learning rate).
     weight, so for a neuron that is rarely active the L2 term alone sets its step, a fixed step of
     about ``lr`` towards zero; on the paper's 3000-wide layers that collapsed a third of the hidden
     neurons to all-zero incoming weights over 50 epochs (dead, and their weights subnormal), where
-    AdamW leaves at most 1.3 %: docs/results.md, section 5), dropout 0.2 on hidden activations, batch 128, a cosine learning rate whose warmup
-    is 5 % of the run's steps, the ``"input-cosine"`` evolution (below), the gradient clipped to
-    a global norm of 10 (it acts only on rare exploding steps), on the ``"output-dense"`` network
-    (hidden layers at the density, the output layer dense), on inputs standardised per feature
-    and clipped to ``input_clip`` = 3 standard deviations (:data:`INPUT_CLIP`; issue 22's ablation
+    AdamW leaves at most 1.3 %: docs/results.md, section 5), dropout 0.2 on hidden activations,
+    batch 128, a cosine learning rate whose warmup is 5 % of the run's steps, the
+    ``"input-cosine"`` evolution (below), the gradient clipped to a global norm of 10 (it acts
+    only on rare exploding steps), on the ``"output-dense"`` network (hidden layers at the
+    density, the output layer dense), on inputs standardised per feature and clipped to
+    ``input_clip`` = 3 standard deviations (:data:`INPUT_CLIP`; issue 22's ablation
     in docs/results.md: a rare feature, a word in 1 % of the documents or a pixel almost always
     0, is a value of 10 to 245 standard deviations after the paper's z-score).
 ``"paper"`` (Motif-SET, Table 3 and Sec. 3.2-3.3; kept for reproductions)
@@ -86,6 +87,7 @@ are what the Trainer records in its config (and checkpoints, and ``config.json``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,6 +120,7 @@ __all__ = [
     "evolution",
     "recipe",
     "recipe_lr",
+    "resolve_recipe",
 ]
 
 #: Epochs of a run that does not give them (the Trainer, ``motifcore train``, sweeps). The
@@ -251,6 +254,22 @@ def recipe_lr(lr: float, lr_fan_in: float | None, hidden_fan_in: float) -> float
     if lr_fan_in is None or hidden_fan_in <= lr_fan_in:
         return float(lr)
     return float(lr) * float(lr_fan_in) / float(hidden_fan_in)
+
+
+def resolve_recipe(name: str, given: Mapping[str, Any], hidden_fan_in: float) -> dict[str, Any]:
+    """The settings a run of recipe ``name`` trains with: the caller's settings that are not
+    ``None`` (``given``) over the recipe's, where an ``optimizer`` other than the recipe's given
+    without a ``weight_decay`` brings its own decay (:data:`WEIGHT_DECAY_OF`) and an ``lr`` not given
+    is the recipe's for a network of that ``hidden_fan_in`` (:func:`recipe_lr`). The one place the
+    Trainer and the baselines experiment resolve a recipe."""
+    r = recipe(name)
+    optimizer = given.get("optimizer")
+    if optimizer is not None and given.get("weight_decay") is None and optimizer != r["optimizer"]:
+        r["weight_decay"] = WEIGHT_DECAY_OF.get(optimizer, r["weight_decay"])
+    r.update({k: v for k, v in given.items() if v is not None})
+    if given.get("lr") is None:
+        r["lr"] = recipe_lr(r["lr"], r.get("lr_fan_in"), hidden_fan_in)
+    return r
 
 
 def recipe(name: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ Rows that need methods this build does not have (RigL, DSR, ERK densities) are r
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import json
 import time
@@ -31,8 +32,7 @@ import numpy as np
 from .._internal.io import PathLike, atomic_write
 from ..analysis.estimate import measure_latency
 from ..baselines import compress, distill, prune
-from ..defaults import recipe as get_recipe
-from ..defaults import recipe_lr
+from ..defaults import resolve_recipe
 from ..nn import MotifMLP
 from ..train.callbacks import Checkpoint
 from ..train.checkpoint import load_model, save_checkpoint
@@ -190,6 +190,10 @@ def available_rows(spec: BaselineSpec) -> dict[str, str | None]:
 # one experiment
 # ------------------------------------------------------------------------------------------------
 
+#: the optimizer settings a baselines experiment records (OUT/training.json) and trains every row with
+_RESOLVED = ("optimizer", "lr", "weight_decay", "momentum", "betas", "eps", "max_grad_norm", "dropout")
+
+
 @dataclass
 class _Ctx:
     spec: BaselineSpec
@@ -205,27 +209,22 @@ class _Ctx:
     def ckpt(self, name: str) -> Path:
         return self.out / "checkpoints" / f"{name}.npz"
 
+    @functools.cached_property
     def training(self) -> dict[str, Any]:
         """The recipe's optimizer settings as every row trains with them. The learning rate is
-        resolved once, for the sparse-from-scratch network (``recipe_lr`` at its hidden fan-in,
-        width x density), and given to every row: the dense source, a pruned or distilled model
-        and the sparse rows train at the same rate, as the paper's tables compare them."""
+        resolved once, for the sparse-from-scratch network (at its hidden fan-in, width x density),
+        and given to every row: the dense source, a pruned or distilled model and the sparse rows
+        train at the same rate, as the paper's tables compare them."""
         cfg = self.spec.run_config()
-        r = get_recipe(cfg.recipe)
-        given = cfg.trainer_kwargs()
-        out = {k: (given[k] if given.get(k) is not None else r[k])
-               for k in ("optimizer", "weight_decay", "momentum", "betas", "eps", "max_grad_norm", "dropout")}
-        out["betas"] = list(out["betas"])
-        fan_in = max(self.sizes[1:-2], default=0) * self.spec.density
-        out["lr"] = given["lr"] if given.get("lr") is not None else recipe_lr(r["lr"], r.get("lr_fan_in"), fan_in)
-        out["recipe"] = cfg.recipe
-        return out
+        given = {k: v for k, v in cfg.trainer_kwargs().items() if k in _RESOLVED}
+        r = resolve_recipe(cfg.recipe, given, max(self.sizes[1:-2], default=0) * self.spec.density)
+        return {**{k: r[k] for k in _RESOLVED}, "betas": list(r["betas"]), "recipe": cfg.recipe}
 
     def kwargs(self, seed: int, **over: Any) -> dict[str, Any]:
         """Trainer settings of the default recipe for ``seed`` (overrides on top)."""
         kw = self.spec.run_config(seed=seed).trainer_kwargs()
         kw = {k: v for k, v in kw.items() if v is not None or k in over}
-        kw.setdefault("lr", self.training()["lr"])
+        kw.setdefault("lr", self.training["lr"])
         kw.update(over)
         return kw
 
@@ -497,7 +496,7 @@ def run_baselines(spec: BaselineSpec, out_dir: PathLike, *, progress: bool = Fal
     # the recipe's training settings are part of the experiment: rows trained under another
     # default (an older motifcore) are not mixed with new ones
     training_path = out / "training.json"
-    training = ctx.training()
+    training = ctx.training
     if training_path.exists():
         if json.loads(training_path.read_text()) != training:
             raise ValueError(f"{out} holds rows trained with other settings ({training_path}: "

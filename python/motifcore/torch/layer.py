@@ -121,7 +121,7 @@ def _tag(t: torch.Tensor, mod: "MotifLinear", stamp: int) -> None:
 def _source(t: torch.Tensor) -> Tuple[Any, int]:
     """``(engine layer, stamp)`` of the call whose panel holds ``t``'s values, or ``(None, 0)``."""
     entry = _TAGS.get(id(t))
-    if entry is None or entry[0]() is not t or t.is_inference():
+    if entry is None or entry[0]() is not t:       # (an inference tensor is never tagged)
         return None, 0
     tag = entry[1]
     if tag[2] != t._version or tag[3] != t.data_ptr():

@@ -56,10 +56,8 @@ from ..defaults import (
     EPOCHS,
     FALLBACK_EVOLVE_LAYERS,
     FALLBACK_REGROW,
-    WEIGHT_DECAY_OF,
-    recipe_lr,
+    resolve_recipe,
 )
-from ..defaults import recipe as get_recipe
 from ..errors import DivergedError, TrainingDivergedError
 from ..nn import MotifMLP
 from ..nn.regroup import hidden_motif
@@ -69,8 +67,14 @@ from .curriculum import MotifSchedule, check_motif_schedule
 from .distillation import KD
 from .history import History
 from .schedules import EvolutionSchedule, LRSchedule, check_warmup, evolution_schedule, lr_schedule
-from .settings import (check_evolve_layers, check_schedule_fits, evolution_entry, evolved_layers, hidden_fan_in,
-                       weight_grad_factor)
+from .settings import (
+    check_evolve_layers,
+    check_schedule_fits,
+    evolution_entry,
+    evolved_layers,
+    hidden_fan_in,
+    weight_grad_factor,
+)
 from .updaters import DSR, UPDATERS, MaskUpdater, make_updater
 
 __all__ = ["Trainer", "TrainingDivergedError"]
@@ -237,18 +241,12 @@ class Trainer:
             raise TypeError(f"model must be a MotifMLP, got {type(model).__name__}")
         self.model = model
         self.recipe = recipe
-        r = get_recipe(recipe)
         if zero_init and regrow is None:
             regrow = "zero"
         given = {"batch_size": batch_size, "lr": lr, "lr_schedule": lr_schedule, "warmup": warmup,
                  "optimizer": optimizer, "momentum": momentum, "weight_decay": weight_decay, "betas": betas,
                  "eps": eps, "max_grad_norm": max_grad_norm, "dropout": dropout, "evolution": evolution}
-        if optimizer is not None and weight_decay is None and optimizer != r["optimizer"]:
-            # another optimizer than the recipe's, no decay given: the decay that belongs to it
-            r["weight_decay"] = WEIGHT_DECAY_OF.get(optimizer, r["weight_decay"])
-        r.update({k: v for k, v in given.items() if v is not None})
-        if lr is None:      # the recipe's rate, scaled down for wide hidden layers (defaults.LR_FAN_IN)
-            r["lr"] = recipe_lr(r["lr"], r.get("lr_fan_in"), hidden_fan_in(model))
+        r = resolve_recipe(recipe, given, hidden_fan_in(model))
         batch_size, lr, lr_schedule, warmup = r["batch_size"], r["lr"], r["lr_schedule"], r["warmup"]
         optimizer, momentum, weight_decay, betas = r["optimizer"], r["momentum"], r["weight_decay"], r["betas"]
         eps, max_grad_norm, dropout, evolution = r["eps"], r["max_grad_norm"], r["dropout"], r["evolution"]
