@@ -87,9 +87,8 @@ are what the Trainer records in its config (and checkpoints, and ``config.json``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 __all__ = [
     "BATCH_SIZE",
