@@ -24,7 +24,8 @@ interrupted run continues where it stopped; the table is printed from that file.
     MOTIFCORE_DATA=../shared/data python scripts/quality.py --out docs/quality/results.jsonl
 
 Options: ``--datasets``, ``--seeds``, ``--methods`` restrict the grid; ``--table-only`` prints the
-table of what the file holds.
+table of what the file holds; ``--estimator-params '{"min_steps": 500}'`` changes the estimator's
+settings (a candidate default; use a separate ``--out``).
 """
 
 from __future__ import annotations
@@ -57,15 +58,23 @@ def dense_params(width: int, n_features: int, n_classes: int) -> int:
     return n_features * width + width + width * k + k
 
 
-def _fit_estimator(kwargs: dict[str, Any]) -> Callable[..., tuple[float, float]]:
-    def run(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, seed: int, name: str) -> tuple[float, float]:
+#: Settings given to every ``MotifSETClassifier`` of the run on top of the method's own
+#: (``--estimator-params``); empty: every default.
+ESTIMATOR_PARAMS: dict[str, Any] = {}
+
+
+def _fit_estimator(kwargs: dict[str, Any]) -> Callable[..., tuple[float, float, dict[str, Any]]]:
+    def run(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, seed: int,
+            name: str) -> tuple[float, float, dict[str, Any]]:
         from motifcore import MotifSETClassifier
 
-        clf = MotifSETClassifier(random_state=seed, **kwargs)
+        params = {**ESTIMATOR_PARAMS, **kwargs}
+        clf = MotifSETClassifier(random_state=seed, **params)
         t0 = time.perf_counter()
         clf.fit(X, y)
         dt = time.perf_counter() - t0
-        return float(clf.score(Xt, yt)), dt
+        return float(clf.score(Xt, yt)), dt, ({"estimator_params": params, "n_iter": int(clf.n_iter_)}
+                                              if params else {"n_iter": int(clf.n_iter_)})
     return run
 
 
@@ -192,7 +201,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--out", default="quality.jsonl", help="JSON-lines file of results (appended, resumable)")
     p.add_argument("--table-only", action="store_true")
+    p.add_argument("--estimator-params", default="{}", metavar="JSON",
+                   help="settings of MotifSETClassifier for the estimator and static methods, e.g. "
+                        "'{\"min_steps\": 500}' (recorded in each row; default: every default)")
     args = p.parse_args(argv)
+    try:
+        params = json.loads(args.estimator_params)
+    except json.JSONDecodeError as e:
+        p.error(f"--estimator-params is not JSON: {e}")
+    if not isinstance(params, dict):
+        p.error(f"--estimator-params must be a JSON object, got {args.estimator_params!r}")
+    ESTIMATOR_PARAMS.clear()
+    ESTIMATOR_PARAMS.update(params)
     datasets = [d for d in args.datasets.split(",") if d]
     methods = [m for m in args.methods.split(",") if m]
     unknown = set(methods) - set(RUNNERS)

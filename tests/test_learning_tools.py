@@ -4,6 +4,7 @@ and scripts/quality.py (the width of the equal-parameter dense MLP)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -74,3 +75,21 @@ def test_dense_width_matches_the_parameter_count(n_features: int, n_classes: int
     step = n_features + 1 + k                 # one unit more or less
     assert abs(got - target) <= step / 2 + 1
     assert quality.dense_params(w + 1, n_features, n_classes) - got == step
+
+
+def test_quality_estimator_params_reach_the_estimator_and_the_record(tmp_path: Path) -> None:
+    out = tmp_path / "q.jsonl"
+    params = {"hidden_sizes": [16], "epochs": 2, "min_steps": 1}
+    quality.main(["--datasets", "digits", "--methods", "estimator", "--seeds", "0", "--out", str(out),
+                  "--estimator-params", json.dumps(params)])
+    row = json.loads(out.read_text().splitlines()[0])
+    assert row["estimator_params"] == params
+    assert row["n_iter"] == 2                      # the estimator ran the 2 epochs it was given
+    assert 0.0 <= row["accuracy"] <= 1.0
+
+
+@pytest.mark.parametrize("bad", ["{min_steps: 1}", "[1, 2]"])
+def test_quality_estimator_params_must_be_a_json_object(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(SystemExit):
+        quality.main(["--datasets", "digits", "--methods", "estimator", "--out", str(tmp_path / "q.jsonl"),
+                      "--estimator-params", bad])
