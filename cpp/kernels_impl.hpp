@@ -466,14 +466,19 @@ static void fused_backward(int64_t cols, int64_t rows, const int64_t* t_indptr, 
                 while (q < pe && t_rows[q] < r_end) ++q;
                 cur[c] = q;
                 if (c + 1 < c_stop) {
-                    // The next input row's segment (about as long as this one): its row indices,
-                    // weights and gradient slots are short runs the hardware prefetcher does not
-                    // pick up in time; requested now, they arrive while this row runs.
+                    // The next input row's segment (about as long as this one: its row indices,
+                    // weights and gradient slots, short runs the hardware prefetcher does not pick
+                    // up in time) and its rows of S and dS, requested now: they arrive while this
+                    // row runs. The values are untouched (docs/performance-log.md, "step4").
                     const int64_t a = cur[c + 1], z = std::min(t_indptr[c + 2], a + (q - p) + 16);
                     for (int64_t f = a; f < z; f += 16) {
                         __builtin_prefetch(t_rows + f);
                         __builtin_prefetch(Kt + f);
                         __builtin_prefetch(dKt + f, 1);
+                    }
+                    for (int64_t b = 0; b < B; b += 16) {
+                        __builtin_prefetch(S + (c + 1) * ld + b);
+                        __builtin_prefetch(dS + (c + 1) * ld + b, 1);
                     }
                 }
                 const bool fresh = k == 0;   // dS starts from 0 (a row with no entry is written 0)

@@ -133,12 +133,16 @@ static void fused_backward_acct(int64_t cols, int64_t rows, const int64_t* t_ind
                 int64_t q = p;
                 while (q < pe && t_rows[q] < r_end) ++q;
                 cur[c] = q;
-                if (c + 1 < c_stop) {   // the engine's prefetch of the next input row's segment
+                if (c + 1 < c_stop) {   // the engine's prefetch of the next input row's segment and rows
                     const int64_t a = cur[c + 1], z = std::min(t_indptr[c + 2], a + (q - p) + 16);
                     for (int64_t f = a; f < z; f += 16) {
                         __builtin_prefetch(t_rows + f);
                         __builtin_prefetch(Kt + f);
                         __builtin_prefetch(dKt + f, 1);
+                    }
+                    for (int64_t b = 0; b < B; b += 16) {
+                        __builtin_prefetch(S + (c + 1) * ld + b);
+                        __builtin_prefetch(dS + (c + 1) * ld + b, 1);
                     }
                 }
                 const bool fresh = k == 0;
@@ -200,12 +204,16 @@ static void fused_backward_merged(int64_t cols, int64_t rows, const int64_t* t_i
                 int64_t q = p;
                 while (q < pe && t_rows[q] < r_end) ++q;
                 cur[c] = q;
-                if (c + 1 < c_stop) {   // the engine's prefetch of the next input row's segment
+                if (c + 1 < c_stop) {   // the engine's prefetch of the next input row's segment and rows
                     const int64_t a = cur[c + 1], z = std::min(t_indptr[c + 2], a + (q - p) + 16);
                     for (int64_t f = a; f < z; f += 16) {
                         __builtin_prefetch(t_rows + f);
                         __builtin_prefetch(Kt + f);
                         __builtin_prefetch(dKt + f, 1);
+                    }
+                    for (int64_t b = 0; b < B; b += 16) {
+                        __builtin_prefetch(S + (c + 1) * ld + b);
+                        __builtin_prefetch(dS + (c + 1) * ld + b, 1);
                     }
                 }
                 const bool fresh = k == 0;
