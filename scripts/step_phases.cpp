@@ -20,7 +20,13 @@
 // thread 0; busy = the sum of the thread's chunk times. fresh (default): each step gets a new
 // TeamChoice (the full team, waiting threads spin 20 us); kept: one per thread count, as a model
 // keeps its own (250 us once a phase ran without stalls). FUSED_BUDGET_KB=N runs the kernel's
-// copy with row blocks of N KiB of dU (default: the engine's 768).
+// copy with row blocks of N KiB of dU (default: the engine's 768). The copies carry the engine's
+// prefetch of the next input row's segment and rows (branch step4).
+//
+// The "x:" rows (layer 2 only; left out of the sum) try a merge of two regions: layer 2's kernel
+// again and layer 1's K -> Kt gather into a buffer of its own, once one after the other and once
+// in one set of regions, the gather's chunks spread among the kernel's first region's chunks (a
+// memory-bound pass on one core beside the kernel on the other). Rounds alternate which goes first.
 //
 // On a busy machine: run it under `chrt -f 1` (the other processes wait for the few seconds it
 // takes); for 1-thread times that no other process's memory traffic disturbs, also hold the other
