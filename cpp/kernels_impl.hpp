@@ -459,11 +459,28 @@ static void fused_backward(int64_t cols, int64_t rows, const int64_t* t_indptr, 
             // Dot accumulators between vector tiles (batches wider than one tile): one vector per
             // entry, so a segment runs in pieces of kDotEntries entries (dS reloaded between them).
             alignas(64) float dot[kDotEntries * W];
-            for (int64_t c = chunk * kChunkCols; c < std::min(cols, (chunk + 1) * kChunkCols); ++c) {
+            const int64_t c_stop = std::min(cols, (chunk + 1) * kChunkCols);
+            for (int64_t c = chunk * kChunkCols; c < c_stop; ++c) {
                 const int64_t p = cur[c], pe = t_indptr[c + 1];
                 int64_t q = p;
                 while (q < pe && t_rows[q] < r_end) ++q;
                 cur[c] = q;
+                if (c + 1 < c_stop) {
+                    // The next input row's segment (about as long as this one: its row indices,
+                    // weights and gradient slots, short runs the hardware prefetcher does not pick
+                    // up in time) and its rows of S and dS, requested now: they arrive while this
+                    // row runs. The values are untouched (docs/performance-log.md, "step4").
+                    const int64_t a = cur[c + 1], z = std::min(t_indptr[c + 2], a + (q - p) + 16);
+                    for (int64_t f = a; f < z; f += 16) {
+                        __builtin_prefetch(t_rows + f);
+                        __builtin_prefetch(Kt + f);
+                        __builtin_prefetch(dKt + f, 1);
+                    }
+                    for (int64_t b = 0; b < B; b += 16) {
+                        __builtin_prefetch(S + (c + 1) * ld + b);
+                        __builtin_prefetch(dS + (c + 1) * ld + b, 1);
+                    }
+                }
                 const bool fresh = k == 0;   // dS starts from 0 (a row with no entry is written 0)
                 if (q == p && !fresh) continue;
                 const float* s = S + c * ld;

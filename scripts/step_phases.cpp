@@ -20,7 +20,13 @@
 // thread 0; busy = the sum of the thread's chunk times. fresh (default): each step gets a new
 // TeamChoice (the full team, waiting threads spin 20 us); kept: one per thread count, as a model
 // keeps its own (250 us once a phase ran without stalls). FUSED_BUDGET_KB=N runs the kernel's
-// copy with row blocks of N KiB of dU (default: the engine's 768).
+// copy with row blocks of N KiB of dU (default: the engine's 768). The copies carry the engine's
+// prefetch of the next input row's segment and rows (branch step4).
+//
+// The "x:" rows (layer 2 only; left out of the sum) try a merge of two regions: layer 2's kernel
+// again and layer 1's K -> Kt gather into a buffer of its own, once one after the other and once
+// in one set of regions, the gather's chunks spread among the kernel's first region's chunks (a
+// memory-bound pass on one core beside the kernel on the other). Rounds alternate which goes first.
 //
 // On a busy machine: run it under `chrt -f 1` (the other processes wait for the few seconds it
 // takes); for 1-thread times that no other process's memory traffic disturbs, also hold the other
@@ -127,11 +133,24 @@ static void fused_backward_acct(int64_t cols, int64_t rows, const int64_t* t_ind
         const auto t0 = Clock::now();
         timed_for((cols + kChunkCols - 1) / kChunkCols, 1, threads, [&](int64_t chunk) {
             alignas(64) float dot[kDotEntries * W];
-            for (int64_t c = chunk * kChunkCols; c < std::min(cols, (chunk + 1) * kChunkCols); ++c) {
+            const int64_t c_stop = std::min(cols, (chunk + 1) * kChunkCols);
+            for (int64_t c = chunk * kChunkCols; c < c_stop; ++c) {
                 const int64_t p = cur[c], pe = t_indptr[c + 1];
                 int64_t q = p;
                 while (q < pe && t_rows[q] < r_end) ++q;
                 cur[c] = q;
+                if (c + 1 < c_stop) {   // the engine's prefetch of the next input row's segment and rows
+                    const int64_t a = cur[c + 1], z = std::min(t_indptr[c + 2], a + (q - p) + 16);
+                    for (int64_t f = a; f < z; f += 16) {
+                        __builtin_prefetch(t_rows + f);
+                        __builtin_prefetch(Kt + f);
+                        __builtin_prefetch(dKt + f, 1);
+                    }
+                    for (int64_t b = 0; b < B; b += 16) {
+                        __builtin_prefetch(S + (c + 1) * ld + b);
+                        __builtin_prefetch(dS + (c + 1) * ld + b, 1);
+                    }
+                }
                 const bool fresh = k == 0;
                 if (q == p && !fresh) continue;
                 const float* s = S + c * ld;
@@ -148,6 +167,76 @@ static void fused_backward_acct(int64_t cols, int64_t rows, const int64_t* t_ind
             }
         });
         if (region_wall) region_wall->push_back(us_since(t0));
+    }
+}
+// The same driver with a second, independent pass in its first region: the K -> Kt gather of
+// another layer (chunks of 16,384 entries, prefetched as permute()), its chunks spread evenly among
+// the kernel's chunks of 16 input rows, so that a thread of a 2-thread team runs one beside the
+// other's kernel work (a memory-bound pass beside an L2-bound one) instead of both at once.
+static void fused_backward_merged(int64_t cols, int64_t rows, const int64_t* t_indptr, const int32_t* t_rows,
+                                  const float* Kt, const float* dU, const float* S, float* dKt, float* dS, int64_t B,
+                                  int64_t ld, int64_t* cur, int num_threads, int64_t g_n, const int32_t* g_pos,
+                                  const float* g_src, float* g_dst) {
+    const int64_t budget = kFusedRowBudget;
+    const int64_t rb_max = std::max<int64_t>(16, budget / (ld * 4));
+    const int64_t per_col = t_indptr[cols] / std::max<int64_t>(1, cols);
+    const int64_t n_rb = std::max<int64_t>(1, std::min((rows + rb_max - 1) / rb_max, per_col / kFusedMinSegment));
+    const int64_t rb = (rows + n_rb - 1) / n_rb;
+    const int64_t Bv = B - B % W, nvec = Bv / W, n_tiles = (nvec + kFusedNV - 1) / kFusedNV;
+    std::copy(t_indptr, t_indptr + cols, cur);
+    const int threads = threads_for(t_indptr[cols] * B + cols, num_threads);
+    constexpr int64_t kChunkCols = 16, kAhead = 512, kGChunk = int64_t(1) << 14;
+    const int64_t nF = (cols + kChunkCols - 1) / kChunkCols, nG = (g_n + kGChunk - 1) / kGChunk;
+    for (int64_t k = 0; k < n_rb; ++k) {
+        const int32_t r_end = static_cast<int32_t>(std::min(rows, (k + 1) * rb));
+        const int64_t extra = k == 0 ? nG : 0, T = nF + extra;
+        parallel_for(T, 1, threads, [&](int64_t i) {
+            const int64_t before = extra ? i * extra / T : 0;
+            if (extra && (i + 1) * extra / T > before) {   // a gather chunk
+                const int64_t q0 = before * kGChunk, q1 = std::min(g_n, q0 + kGChunk), qp = std::min(q1, g_n - kAhead);
+                int64_t q = q0;
+                for (; q < qp; ++q) {
+                    __builtin_prefetch(g_src + g_pos[q + kAhead]);
+                    g_dst[q] = g_src[g_pos[q]];
+                }
+                for (; q < q1; ++q) g_dst[q] = g_src[g_pos[q]];
+                return;
+            }
+            const int64_t chunk = i - before;
+            alignas(64) float dot[kDotEntries * W];
+            const int64_t c_stop = std::min(cols, (chunk + 1) * kChunkCols);
+            for (int64_t c = chunk * kChunkCols; c < c_stop; ++c) {
+                const int64_t p = cur[c], pe = t_indptr[c + 1];
+                int64_t q = p;
+                while (q < pe && t_rows[q] < r_end) ++q;
+                cur[c] = q;
+                if (c + 1 < c_stop) {   // the engine's prefetch of the next input row's segment and rows
+                    const int64_t a = cur[c + 1], z = std::min(t_indptr[c + 2], a + (q - p) + 16);
+                    for (int64_t f = a; f < z; f += 16) {
+                        __builtin_prefetch(t_rows + f);
+                        __builtin_prefetch(Kt + f);
+                        __builtin_prefetch(dKt + f, 1);
+                    }
+                    for (int64_t b = 0; b < B; b += 16) {
+                        __builtin_prefetch(S + (c + 1) * ld + b);
+                        __builtin_prefetch(dS + (c + 1) * ld + b, 1);
+                    }
+                }
+                const bool fresh = k == 0;
+                if (q == p && !fresh) continue;
+                const float* s = S + c * ld;
+                float* g = dS + c * ld;
+                const int64_t piece = n_tiles > 1 ? kDotEntries : std::max<int64_t>(1, q - p);
+                for (int64_t e0 = p; e0 < q || e0 == p; e0 += piece) {
+                    const int64_t e1 = std::min(q, e0 + piece);
+                    for (int64_t t = 0; t < n_tiles; ++t) {
+                        const int nv = static_cast<int>(std::min<int64_t>(kFusedNV, nvec - t * kFusedNV));
+                        fused_tile_n<kFusedNV>(nv, t, n_tiles, t_rows + e0, Kt + e0, e1 - e0, dU, ld,
+                                               t * kFusedNV * W, s, g, fresh && e0 == p, dot, dKt + e0);
+                    }
+                }
+            }
+        });
     }
 }
 }  // namespace motifcore::probe_avx512
@@ -171,7 +260,7 @@ struct Model {
     std::vector<LayerWork> work;
     BackwardScratch scratch;
     PanelVector x0, dlogits;
-    std::vector<float> X;
+    std::vector<float> X, kt_other;
     std::vector<int64_t> y;
     int64_t B;
 };
@@ -251,6 +340,34 @@ static void step_phases(Model& m, int nt, Phases& ph, bool acct_2t, std::map<std
             permute(nnz, pat.t_inv().data(), dKt, pis.dK.data, true, nt);
             ph.stop("inv. gather dK<-dKt" + sfx);
             account("inv. gather dK<-dKt" + sfx);
+        }
+        if (l == 2 && !acct) {
+            // "x:" rows (left out of the sum): layer 2's kernel again, and layer 1's K -> Kt gather
+            // (into a buffer of its own), once as two phases and once merged into one first region.
+            Layer& prev = *m.layers[1];
+            const auto& pp = prev.pattern();
+            const int64_t n1 = prev.n_blocks();
+            m.kt_other.resize(static_cast<size_t>(n1));
+            auto separate = [&] {
+                kt.fused_backward(layer.G_in, layer.G_out, pat.t_indptr().data(), pat.t_rows().data(), Kt, w.dUp,
+                                  w.S_ptr, dKt, m.scratch.dS.data(), B, ld, m.scratch.cursor.data(), nt);
+                permute(n1, pp.t_pos().data(), prev.weights().data(), m.kt_other.data(), true, nt);
+                ph.stop("x: kernel L2, then gather K->Kt L1");
+            };
+            auto merged = [&] {
+                probe_avx512::fused_backward_merged(layer.G_in, layer.G_out, pat.t_indptr().data(),
+                                                    pat.t_rows().data(), Kt, w.dUp, w.S_ptr, dKt,
+                                                    m.scratch.dS.data(), B, ld, m.scratch.cursor.data(), nt, n1,
+                                                    pp.t_pos().data(), prev.weights().data(), m.kt_other.data());
+                ph.stop("x: the two in merged regions");
+            };
+            if (g_scatter) {
+                merged();
+                separate();
+            } else {
+                separate();
+                merged();
+            }
         }
     }
     OptimConfig o;
@@ -367,7 +484,8 @@ int main(int argc, char** argv) {
     double s1 = 0, s2 = 0, m1 = 0, m2 = 0;
     for (const auto& n : ph[1].names) {
         const double a = pct(ph[1].t[n], 0), b = pct(ph[2].t[n], 0), am = pct(ph[1].t[n], 0.5), bm = pct(ph[2].t[n], 0.5);
-        if (n.rfind("scatter", 0) != 0) s1 += a, s2 += b, m1 += am, m2 += bm;   // the sum: the inverse gather's route
+        // the sum: the inverse gather's route (no scatter rows, no "x:" experiments)
+        if (n.rfind("scatter", 0) != 0 && n.rfind("x: ", 0) != 0) s1 += a, s2 += b, m1 += am, m2 += bm;
         std::printf("%-24s %10.1f %10.1f %10.1f %10.1f %8.2f %8.2f\n", n.c_str(), a, am, b, bm, a / b, am / bm);
     }
     std::printf("%-24s %10.1f %10.1f %10.1f %10.1f %8.2f %8.2f\n", "sum (inverse gather)", s1, m1, s2, m2, s1 / s2, m1 / m2);
