@@ -37,11 +37,24 @@ void check_xy(const Network& net, const farray& X, const i64array& y) {
 }
 
 /// The loss of a training call: distillation when `teacher` is an array of `rows` x n_classes
-/// teacher logits (ValueError otherwise), cross-entropy when it is None.
-LossConfig make_loss(const Network& net, const py::object& teacher, int64_t rows, float temperature, float lambda) {
+/// teacher logits (ValueError otherwise), label smoothing when `label_smoothing` > 0 (a uniform
+/// teacher at T = 1 with weight `label_smoothing`; ValueError beside a teacher), cross-entropy
+/// otherwise.
+LossConfig make_loss(const Network& net, const py::object& teacher, int64_t rows, float temperature, float lambda,
+                     float label_smoothing) {
     LossConfig l;
     l.temperature = temperature;
     l.lambda = lambda;
+    if (!(label_smoothing >= 0.f && label_smoothing < 1.f))
+        throw py::value_error("label_smoothing must be in [0, 1), got " + std::to_string(label_smoothing));
+    if (label_smoothing > 0.f) {
+        if (!teacher.is_none() || lambda > 0.f)
+            throw py::value_error("label_smoothing cannot be combined with distillation (teacher=, kd_lambda=)");
+        l.uniform = true;
+        l.temperature = 1.f;
+        l.lambda = label_smoothing;
+        return l;
+    }
     if (teacher.is_none()) return l;
     if (!py::isinstance<farray>(teacher))
         throw py::type_error("teacher must be a C-contiguous float32 array");
@@ -73,22 +86,24 @@ void register_network(py::module_& m) {
         .def("train_step", [](Network& n, const farray& X, const i64array& y, float lr, float momentum,
                               float weight_decay, float dropout, const std::string& optimizer, float beta1,
                               float beta2, float eps, float max_grad_norm, const py::object& teacher,
-                              float temperature, float kd_lambda, const std::vector<float>& weight_grad_factor) {
+                              float temperature, float kd_lambda, const std::vector<float>& weight_grad_factor,
+                              float label_smoothing) {
                 check_xy(n, X, y);
                 const TrainConfig c = make_train(momentum, weight_decay, dropout, optimizer, beta1, beta2, eps,
                                                  max_grad_norm, weight_grad_factor);
-                const LossConfig l = make_loss(n, teacher, X.shape(0), temperature, kd_lambda);
+                const LossConfig l = make_loss(n, teacher, X.shape(0), temperature, kd_lambda, label_smoothing);
                 return locked(n, [&] { return n.train_step(X.data(), y.data(), X.shape(0), lr, c, l); });
             }, py::arg("X").noconvert(), py::arg("y").noconvert(), py::arg("lr"), py::arg("momentum") = 0.9f,
             py::arg("weight_decay") = 5e-4f, py::arg("dropout") = 0.f, py::arg("optimizer") = "sgd",
             py::arg("beta1") = 0.9f, py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f, py::arg("max_grad_norm") = 0.f,
             py::arg("teacher") = py::none(), py::arg("temperature") = 1.f, py::arg("kd_lambda") = 0.f,
-            py::arg("weight_grad_factor") = std::vector<float>{})
+            py::arg("weight_grad_factor") = std::vector<float>{}, py::arg("label_smoothing") = 0.f)
         .def("train_epoch", [](Network& n, const farray& X, const i64array& y, const i64array& order,
                                int64_t batch, const farray& lrs, float momentum, float weight_decay, float dropout,
                                const std::string& optimizer, float beta1, float beta2, float eps,
                                float max_grad_norm, const py::object& teacher, float temperature,
-                               float kd_lambda, const std::vector<float>& weight_grad_factor) {
+                               float kd_lambda, const std::vector<float>& weight_grad_factor,
+                               float label_smoothing) {
                 check_xy(n, X, y);
                 if (order.ndim() != 1) throw py::value_error("order must be 1-D");
                 if (batch < 1) throw py::value_error("batch_size must be >= 1");
@@ -97,7 +112,7 @@ void register_network(py::module_& m) {
                     throw py::value_error("lrs must hold one learning rate per batch (" + std::to_string(n_batches) + ")");
                 const TrainConfig c = make_train(momentum, weight_decay, dropout, optimizer, beta1, beta2, eps,
                                                  max_grad_norm, weight_grad_factor);
-                const LossConfig l = make_loss(n, teacher, X.shape(0), temperature, kd_lambda);
+                const LossConfig l = make_loss(n, teacher, X.shape(0), temperature, kd_lambda, label_smoothing);
                 return locked(n, [&] {
                     return n.train_epoch(X.data(), y.data(), X.shape(0), order.data(), order.shape(0), batch,
                                          lrs.data(), c, l);
@@ -107,7 +122,7 @@ void register_network(py::module_& m) {
             py::arg("dropout") = 0.f, py::arg("optimizer") = "sgd", py::arg("beta1") = 0.9f,
             py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f, py::arg("max_grad_norm") = 0.f,
             py::arg("teacher") = py::none(), py::arg("temperature") = 1.f, py::arg("kd_lambda") = 0.f,
-            py::arg("weight_grad_factor") = std::vector<float>{})
+            py::arg("weight_grad_factor") = std::vector<float>{}, py::arg("label_smoothing") = 0.f)
         .def("grad_step", [](Network& n, const farray& X, const i64array& y, const i64array& rows,
                              const std::vector<int64_t>& k, const std::vector<int64_t>& drop,
                              const std::vector<std::string>& topk, int64_t sample_factor,

@@ -27,6 +27,7 @@ void check_config(const TrainConfig& c, size_t n_layers) {
 void check_loss(const LossConfig& l) {
     MC_CHECK(l.temperature > 0.f && std::isfinite(l.temperature), "temperature must be > 0, got " << l.temperature);
     MC_CHECK(l.lambda >= 0.f && l.lambda <= 1.f, "distillation weight lambda must be in [0, 1], got " << l.lambda);
+    MC_CHECK(!(l.uniform && l.teacher), "a loss has teacher logits or a uniform teacher (label smoothing), not both");
 }
 
 // Clears Network::loss_ when a training call ends, also by an exception.
@@ -189,6 +190,10 @@ double Network::loss_and_grad(const float* Z, const int64_t* yb, int64_t B, bool
 
 void Network::gather_teacher(const float* teacher, const int64_t* rows, int64_t B) {
     const int64_t C = n_classes();
+    if (teacher == nullptr) {   // the uniform teacher of label smoothing
+        tb_.assign(static_cast<size_t>(B * C), 0.f);
+        return;
+    }
     tb_.resize(static_cast<size_t>(B * C));
     for (int64_t s = 0; s < B; ++s) {
         const float* src = teacher + (rows ? rows[s] : s) * C;   // rows were range-checked by gather

@@ -36,7 +36,11 @@ struct LossConfig {
     const float* teacher = nullptr;
     float temperature = 1.f;  ///< T > 0
     float lambda = 0.f;       ///< weight of the distillation term, in [0, 1]
-    bool distills() const { return teacher != nullptr && lambda > 0.f; }
+    /// A uniform teacher (every logit 0) instead of `teacher`: with T = 1 the loss
+    /// (1 - lambda) CE + lambda KL(u || p) is label smoothing with epsilon = lambda, its gradient
+    /// p - ((1 - lambda) onehot(y) + lambda / C).
+    bool uniform = false;
+    bool distills() const { return (teacher != nullptr || uniform) && lambda > 0.f; }
 };
 
 /// Sequential network: hidden layers use their own activation (ReLU), the last layer is linear and

@@ -106,8 +106,10 @@ def test_tiny_end_to_end_run_resumes(tmp_path, data_dir):
     assert np.isfinite(again["dense"]["latency_ms"])
     # the training settings are recorded; rows of another recipe (an older default) are not mixed in
     training = json.loads((out / "training.json").read_text())
-    assert (training["optimizer"], training["weight_decay"]) == (RECIPES["motifcore"]["optimizer"],
-                                                                 RECIPES["motifcore"]["weight_decay"])
+    r = RECIPES["motifcore"]
+    assert training["optimizer"] == r["optimizer"]
+    # the recipe's shrink per step at the rate of this network (hidden fan-in 102.4 > LR_FAN_IN)
+    assert training["lr"] * training["weight_decay"] == pytest.approx(r["lr"] * r["weight_decay"])
     (out / "training.json").write_text(json.dumps({**training, "optimizer": "adam", "weight_decay": 5e-4}))
     with pytest.raises(ValueError, match="other settings"):
         run_baselines(spec, out, log=lambda s: None)
@@ -125,7 +127,10 @@ def test_every_row_trains_at_the_learning_rate_of_the_sparse_network(tmp_path):
     ctx = _Ctx(spec, tmp_path, X, y, X, y, [20, 400, 400, 3], False)
     expected = RECIPES["motifcore"]["lr"] * LR_FAN_IN / 200
     assert ctx.training["lr"] == pytest.approx(expected)
+    # and the decoupled decay that keeps the recipe's shrink per step at that rate
+    assert ctx.training["weight_decay"] == pytest.approx(RECIPES["motifcore"]["weight_decay"] * 200 / LR_FAN_IN)
     assert ctx.kwargs(0)["lr"] == ctx.kwargs(0, evolution="none")["lr"] == pytest.approx(expected)
     assert ctx.kwargs(0, lr=0.5)["lr"] == 0.5
     narrow = _Ctx(spec, tmp_path, X, y, X, y, [20, 64, 64, 3], False)
     assert narrow.training["lr"] == RECIPES["motifcore"]["lr"]
+    assert narrow.training["weight_decay"] == RECIPES["motifcore"]["weight_decay"]

@@ -188,6 +188,31 @@ def test_the_default_lr_is_scaled_down_for_wide_hidden_layers_only(tmp_path):
     assert Trainer.from_checkpoint(tmp_path / "old.npz", progress=False).lr == base
 
 
+def test_a_decoupled_decay_not_given_keeps_its_shrink_per_step_when_the_rate_is_scaled(tmp_path):
+    base, wd = RECIPES["motifcore"]["lr"], RECIPES["motifcore"]["weight_decay"]
+    narrow = MotifMLP([20, 64, 64, 3], density=0.5, seed=0, num_threads=1)        # hidden fan-in 32
+    wide = MotifMLP([20, 400, 400, 3], motif=2, density=0.5, seed=0, num_threads=1)  # hidden fan-in ~200
+    t = Trainer(wide, progress=False)
+    assert t.lr < base
+    assert t.config["weight_decay"] == pytest.approx(wd * base / t.lr)      # lr * decay unchanged ...
+    assert t.config["lr"] * t.config["weight_decay"] == pytest.approx(base * wd)
+    assert Trainer(narrow, progress=False).config["weight_decay"] == wd     # ... and unscaled rates keep 0.1
+    assert Trainer(wide, weight_decay=0.05, progress=False).config["weight_decay"] == 0.05   # given: as given
+    assert Trainer(wide, lr=1e-3, progress=False).config["weight_decay"] == wd   # a given rate is not scaled
+    assert Trainer(wide, optimizer="adam", progress=False).config["weight_decay"] == 5e-4  # L2: not decoupled
+    assert Trainer(wide, recipe="paper", progress=False).config["weight_decay"] == 5e-4
+    # the paper's network: 1e-3 and 0.3, printed as such
+    assert defaults.decoupled_decay(0.1, 3e-3, defaults.recipe_lr(3e-3, 100.0, 300.0)) == 0.3
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "digits", "--hidden", "400,400", "--motif", "2", "--density", "0.5",
+                 "--epochs", "1", "--threads", "1", "--no-progress", "--out", str(out)]) == 0
+    stored = json.loads((out / "config.json").read_text())
+    assert stored["run"]["weight_decay"] is None
+    assert stored["trainer"]["weight_decay"] == pytest.approx(wd * base / stored["trainer"]["lr"])
+    assert Trainer.from_checkpoint(out / "checkpoint.npz", progress=False).config["weight_decay"] == \
+        stored["trainer"]["weight_decay"]
+
+
 def test_a_run_stored_with_the_old_cosine_name_resumes_unchanged(tmp_path):
     # what builds before "input-cosine" wrote for the default recipe: the "cosine" preset with
     # explicit regrow/evolve_layers; it must resume bit-exactly and train as input-cosine does

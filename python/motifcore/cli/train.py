@@ -131,6 +131,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                         "(the first layer only) (default: the evolution's own, else all)")
     t.add_argument("--dropout", type=float_in(0, 1, hi_open=True),
                    help="dropout rate (recipe default)")
+    t.add_argument("--label-smoothing", type=float_in(0, 1, hi_open=True), metavar="E",
+                   help="train against (1 - E) onehot(y) + E / n_classes (recipe default: motifcore 0.1, paper 0)")
     t.add_argument("--input-clip", type=float_in(0, math.inf, hi_open=True), metavar="C",
                    help="clip the standardised inputs to [-C, C]; 0: not clipped (recipe default: motifcore 3, "
                         "paper 0)")
@@ -161,8 +163,8 @@ _TRAIN_RUN_FLAGS = ("dataset", "hidden", "motif", "motif_schedule", "motif_keep_
                     "density", "epsilon", "epochs", "recipe", "batch_size", "lr", "lr_schedule", "warmup", "block_grad",
                     "step_size", "gamma", "optimizer",
                     "momentum", "weight_decay", "max_grad_norm", "evolution", "distribution", "regrow",
-                    "evolve_layers", "dropout", "eval_every", "seed", "data_seed", "limit_train", "checkpoint_every",
-                    "input_clip")
+                    "evolve_layers", "dropout", "label_smoothing", "eval_every", "seed", "data_seed", "limit_train",
+                    "checkpoint_every", "input_clip")
 
 
 def _default_out(dataset: str, motif: Any) -> Path:
@@ -250,7 +252,8 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
         batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule, warmup=args.warmup,
         step_size=args.step_size or 30, gamma=0.1 if args.gamma is None else args.gamma, optimizer=args.optimizer,
         momentum=args.momentum, weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm,
-        block_grad=args.block_grad or BLOCK_GRAD, dropout=args.dropout, evolution=args.evolution, regrow=args.regrow,
+        block_grad=args.block_grad or BLOCK_GRAD, dropout=args.dropout, label_smoothing=args.label_smoothing,
+        evolution=args.evolution, regrow=args.regrow,
         evolve_layers=args.evolve_layers, motif_schedule=schedule.stages if schedule is not None else None,
         motif_keep_norm=bool(args.motif_keep_norm),
         eval_every=args.eval_every or 1, checkpoint_every=args.checkpoint_every or 1, data_dir=args.data_dir,

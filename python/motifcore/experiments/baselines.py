@@ -191,7 +191,8 @@ def available_rows(spec: BaselineSpec) -> dict[str, str | None]:
 # ------------------------------------------------------------------------------------------------
 
 #: the optimizer settings a baselines experiment records (OUT/training.json) and trains every row with
-_RESOLVED = ("optimizer", "lr", "weight_decay", "momentum", "betas", "eps", "max_grad_norm", "dropout")
+_RESOLVED = ("optimizer", "lr", "weight_decay", "momentum", "betas", "eps", "max_grad_norm", "dropout",
+             "label_smoothing")
 
 
 @dataclass

@@ -54,6 +54,7 @@ class RunConfig:
     max_grad_norm: float | None = None
     block_grad: str = BLOCK_GRAD         #: "sum" or "paper" (Trainer's block_grad)
     dropout: float | None = None
+    label_smoothing: float | None = None
     evolution: str | None = None
     evolution_params: Mapping[str, Any] = field(default_factory=dict)
     regrow: str | None = None
@@ -151,7 +152,8 @@ class RunConfig:
                 "momentum": self.momentum, "weight_decay": self.weight_decay, "max_grad_norm": self.max_grad_norm,
                 "block_grad": self.block_grad,
                 "lr_schedule": self.lr_schedule, "warmup": self.warmup, "step_size": self.step_size,
-                "gamma": self.gamma, "dropout": self.dropout, "evolution": self.evolution,
+                "gamma": self.gamma, "dropout": self.dropout, "label_smoothing": self.label_smoothing,
+                "evolution": self.evolution,
                 "evolution_params": dict(self.evolution_params), "regrow": self.regrow,
                 "evolve_layers": self.evolve_layers, "eval_every": self.eval_every, "seed": self.seed,
                 "motif_schedule": self.motif_schedule, "motif_keep_norm": self.motif_keep_norm}

@@ -224,16 +224,16 @@ class MotifMLP(Diagnostics):
                    weight_decay: float = 5e-4, dropout: float = 0.0, optimizer: str = "sgd",
                    betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, max_grad_norm: float = 0.0,
                    teacher: Optional[Any] = None, temperature: float = 1.0, kd_lambda: float = 0.0,
-                   weight_grad_factor: Optional[Sequence[float]] = None) -> float:
+                   weight_grad_factor: Optional[Sequence[float]] = None, label_smoothing: float = 0.0) -> float:
         """One optimizer step on the batch (x, y); returns the mean loss of the batch (cross-entropy,
-        or the distillation loss when ``teacher`` is given). See :meth:`train_epoch` for the
-        optimizer, distillation and ``weight_grad_factor`` arguments (``teacher`` here holds one
-        row per row of ``x``)."""
+        or the distillation or label-smoothing loss when ``teacher`` or ``label_smoothing`` is
+        given). See :meth:`train_epoch` for the optimizer, distillation, label-smoothing and
+        ``weight_grad_factor`` arguments (``teacher`` here holds one row per row of ``x``)."""
         xa = as_float_matrix(x, self.n_features, "x")
         ya = as_labels(y, xa.shape[0], self.n_classes, "y")
         check_optim(lr, momentum, weight_decay, dropout)
         opt = optim_args(optimizer, betas, eps, max_grad_norm)
-        kd = self._kd_args(teacher, xa.shape[0], temperature, kd_lambda, True)
+        kd = self._kd_args(teacher, xa.shape[0], temperature, kd_lambda, True, label_smoothing)
         gf = self._grad_factor_args(weight_grad_factor)
         try:
             loss = self._net.train_step(xa, ya, float(lr), float(momentum), float(weight_decay), float(dropout),
@@ -253,12 +253,18 @@ class MotifMLP(Diagnostics):
                   for i, f in enumerate(per_layer(list(factors), len(self._layers), "weight_grad_factor"))]
         return {"weight_grad_factor": values}
 
-    def _kd_args(self, teacher: Any, rows: int, temperature: float, kd_lambda: float, check: bool) -> Dict[str, Any]:
+    def _kd_args(self, teacher: Any, rows: int, temperature: float, kd_lambda: float, check: bool,
+                 label_smoothing: float = 0.0) -> Dict[str, Any]:
         t, lam = float(temperature), float(kd_lambda)
         if not (np.isfinite(t) and t > 0):
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if not (np.isfinite(lam) and 0 <= lam <= 1):
             raise ValueError(f"kd_lambda must be in [0, 1], got {kd_lambda}")
+        ls = check_real(label_smoothing, "label_smoothing", 0.0, 1.0, hi_open=True)
+        if ls > 0:
+            if teacher is not None or lam > 0:
+                raise ValueError("label_smoothing cannot be combined with distillation (teacher=, kd_lambda=)")
+            return {"label_smoothing": ls}
         if teacher is None:
             if lam > 0:
                 raise ValueError("kd_lambda > 0 needs the teacher's logits (teacher=)")
@@ -277,7 +283,8 @@ class MotifMLP(Diagnostics):
                     order: Optional[Any] = None, seed: Optional[int] = None, check: bool = True,
                     optimizer: str = "sgd", betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                     max_grad_norm: float = 0.0, teacher: Optional[Any] = None, temperature: float = 1.0,
-                    kd_lambda: float = 0.0, weight_grad_factor: Optional[Sequence[float]] = None) -> float:
+                    kd_lambda: float = 0.0, weight_grad_factor: Optional[Sequence[float]] = None,
+                    label_smoothing: float = 0.0) -> float:
         """One pass over (X, y) in one native call; returns the mean training loss.
 
         ``order`` gives the sample order (default: a permutation from ``seed``, or the natural
@@ -295,6 +302,12 @@ class MotifMLP(Diagnostics):
         weight ``kd_lambda`` (λ) each sample's loss is ``(1 - λ) CE(y, softmax(z)) + λ T²
         KL(softmax(z_T / T) || softmax(z / T))``, computed in the engine. ``kd_lambda=0`` is the
         cross-entropy path bit for bit. The returned loss is then the distillation loss.
+
+        Label smoothing (Szegedy et al., 2016): ``label_smoothing`` ε in [0, 1) trains against the
+        target ``(1 - ε) onehot(y) + ε / C``, as distillation from a uniform teacher at ``T = 1``
+        with ``λ = ε`` (the same engine path, without a teacher array): per sample ``(1 - ε)
+        CE(y, softmax(z)) + ε KL(u || softmax(z))``, which is the smoothed cross-entropy less the
+        constant ``ε log C``. Not combined with ``teacher``; 0 is the cross-entropy path bit for bit.
 
         ``weight_grad_factor`` (one factor > 0 per layer) multiplies each layer's block-weight
         gradient after the backward pass, before clipping, weight decay and momentum (biases are
@@ -317,7 +330,7 @@ class MotifMLP(Diagnostics):
         lrs = np.ascontiguousarray(np.broadcast_to(lr_arr, (n_batches,)))
         check_optim(float(lrs.min()) if lrs.size else 0.0, momentum, weight_decay, dropout)
         opt = optim_args(optimizer, betas, eps, max_grad_norm)
-        kd = self._kd_args(teacher, n, temperature, kd_lambda, check)
+        kd = self._kd_args(teacher, n, temperature, kd_lambda, check, label_smoothing)
         gf = self._grad_factor_args(weight_grad_factor)
         try:
             loss = self._net.train_epoch(X, y, order, batch_size, lrs, float(momentum), float(weight_decay),

@@ -385,6 +385,7 @@ def trainer_settings(ck: CheckpointData, path: PathLike, overrides: Mapping[str,
     if evo is not None:
         cfg["evolution"] = evo
     cfg.setdefault("recipe", "paper")      # checkpoints written before recipes ran the paper's
+    cfg.setdefault("label_smoothing", 0.0)  # and those written before label smoothing ran without it
     if "zero_init" in cfg and "regrow" not in cfg:       # checkpoints written before `regrow`
         cfg["regrow"] = "zero" if cfg["zero_init"] else "he"
     cfg.pop("zero_init", None)

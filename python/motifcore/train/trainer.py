@@ -144,6 +144,11 @@ class Trainer:
         with ``weight_decay * m`` in those layers only. Not part of either recipe.
     dropout : float, default 0.2
         Inverted dropout on hidden activations.
+    label_smoothing : float, default 0.1 (the paper recipe: 0)
+        Train against ``(1 - label_smoothing) onehot(y) + label_smoothing / n_classes``
+        (:meth:`MotifMLP.train_epoch`); the reported training loss is then that loss, the
+        evaluation loss stays the cross-entropy. A run with ``distill`` and no label smoothing
+        given trains without it (the two are not combined).
     evolution : a name of :data:`motifcore.defaults.EVOLUTIONS`, callable, dict, list or EvolutionSchedule
         How the block pattern changes, default ``"input-cosine"`` (the recipe's). By name:
         ``"input-cosine"`` (motifcore's method: a cosine-decayed fraction every 100 steps, input
@@ -222,6 +227,7 @@ class Trainer:
         max_grad_norm: float | None = None,
         block_grad: str = BLOCK_GRAD,
         dropout: float | None = None,
+        label_smoothing: float | None = None,
         evolution: Any = None,
         evolution_params: Mapping[str, Any] | None = None,
         regrow: str | None = None,
@@ -243,9 +249,12 @@ class Trainer:
         self.recipe = recipe
         if zero_init and regrow is None:
             regrow = "zero"
+        if distill is not None and label_smoothing is None:
+            label_smoothing = 0.0          # distillation replaces the recipe's label smoothing
         given = {"batch_size": batch_size, "lr": lr, "lr_schedule": lr_schedule, "warmup": warmup,
                  "optimizer": optimizer, "momentum": momentum, "weight_decay": weight_decay, "betas": betas,
-                 "eps": eps, "max_grad_norm": max_grad_norm, "dropout": dropout, "evolution": evolution}
+                 "eps": eps, "max_grad_norm": max_grad_norm, "dropout": dropout,
+                 "label_smoothing": label_smoothing, "evolution": evolution}
         r = resolve_recipe(recipe, given, hidden_fan_in(model))
         batch_size, lr, lr_schedule, warmup = r["batch_size"], r["lr"], r["lr_schedule"], r["warmup"]
         optimizer, momentum, weight_decay, betas = r["optimizer"], r["momentum"], r["weight_decay"], r["betas"]
@@ -269,6 +278,7 @@ class Trainer:
         self.momentum = float(momentum)
         self.weight_decay = float(weight_decay)
         self.dropout = float(dropout)
+        self.label_smoothing = check_real(r["label_smoothing"], "label_smoothing", 0.0, 1.0, hi_open=True)
         for name, v, ok in (("lr", self.lr, self.lr > 0), ("momentum", self.momentum, 0 <= self.momentum < 1),
                             ("weight_decay", self.weight_decay, self.weight_decay >= 0),
                             ("dropout", self.dropout, 0 <= self.dropout < 1)):
@@ -303,6 +313,9 @@ class Trainer:
         if distill is not None and distill.teacher_logits.shape[1] != model.n_classes:
             raise ValueError(f"distill has {distill.teacher_logits.shape[1]} teacher logits per sample, the model "
                              f"has {model.n_classes} classes")
+        if distill is not None and self.label_smoothing > 0:
+            raise ValueError(f"label_smoothing={self.label_smoothing} cannot be combined with distill (a teacher's "
+                             "soft targets replace the smoothed ones)")
         self.distill = distill
         self.eval_every = check_int(eval_every, "eval_every")
         self.eval_batch_size: int | str = check_chunk(eval_batch_size, "eval_batch_size")
@@ -347,7 +360,7 @@ class Trainer:
             "warmup": self.warmup, "step_size": self.step_size, "gamma": self.gamma,
             "optimizer": self.optimizer, "momentum": self.momentum, "weight_decay": self.weight_decay,
             "betas": list(self.betas), "eps": self.eps, "max_grad_norm": self.max_grad_norm,
-            "block_grad": self.block_grad, "dropout": self.dropout,
+            "block_grad": self.block_grad, "dropout": self.dropout, "label_smoothing": self.label_smoothing,
             "evolution": evo, "regrow": self.regrow,
             "evolve_layers": self.evolve_layers if isinstance(self.evolve_layers, str) else list(self.evolve_layers),
             "motif_schedule": self.motif_schedule.to_config() if self.motif_schedule is not None else None,
@@ -459,7 +472,7 @@ class Trainer:
     def _loss_args(self) -> dict[str, Any]:
         kd = self.distill
         if kd is None:
-            return {}
+            return {"label_smoothing": self.label_smoothing} if self.label_smoothing > 0 else {}
         return {"teacher": kd.teacher_logits, "temperature": kd.temperature, "kd_lambda": kd.lam}
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> History:
