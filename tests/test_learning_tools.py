@@ -42,7 +42,7 @@ def test_clipped_and_global_inputs() -> None:
 def test_candidates_change_one_thing_and_the_fmnist_budget_holds() -> None:
     prep, kw = la.settings("skf:COIL20", "default", 6)
     assert (prep, kw) == ("zscore", la.BASELINE) == ("zscore", {"lr": 1e-3, "input_clip": 0.0, "optimizer": "adam",
-                                                              "weight_decay": 5e-4})
+                                                              "weight_decay": 5e-4, "label_smoothing": 0.0})
     assert la.settings("skf:COIL20", "lr-3e-3", 6)[1]["lr"] == 3e-3
     for name, (p, k, _) in la.CANDIDATES.items():
         if name in la.COMBINATIONS:
