@@ -73,8 +73,8 @@ def _fit_estimator(kwargs: dict[str, Any]) -> Callable[..., tuple[float, float, 
         t0 = time.perf_counter()
         clf.fit(X, y)
         dt = time.perf_counter() - t0
-        return float(clf.score(Xt, yt)), dt, ({"estimator_params": params, "n_iter": int(clf.n_iter_)}
-                                              if params else {"n_iter": int(clf.n_iter_)})
+        run = {"estimator_params": dict(ESTIMATOR_PARAMS)} if ESTIMATOR_PARAMS else {}
+        return float(clf.score(Xt, yt)), dt, {**run, "n_iter": int(clf.n_iter_)}
     return run
 
 
@@ -113,7 +113,8 @@ def _fit_dense_eq(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, 
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
-    ref = MotifSETClassifier(random_state=seed)      # the estimator's defaults: network, epochs, batch
+    # the estimator's network, epochs and batch (the defaults, or --estimator-params)
+    ref = MotifSETClassifier(random_state=seed, **ESTIMATOR_PARAMS)
     n_classes = len(np.unique(y))
     sparse = ref._new_model(X.shape[1], n_classes, seed, 1).n_params
     batch = ref._batch_size()
@@ -125,8 +126,9 @@ def _fit_dense_eq(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, 
         t0 = time.perf_counter()
         est.fit(X, y)
         dt = time.perf_counter() - t0
-    info = {"hidden": width, "params": dense_params(width, X.shape[1], n_classes), "sparse_unique_params": sparse,
-            "epochs": epochs, "epochs_run": int(est.n_iter_), "batch_size": batch}
+    run = {"estimator_params": dict(ESTIMATOR_PARAMS)} if ESTIMATOR_PARAMS else {}
+    info = {**run, "hidden": width, "params": dense_params(width, X.shape[1], n_classes),
+            "sparse_unique_params": sparse, "epochs": epochs, "epochs_run": int(est.n_iter_), "batch_size": batch}
     return float(est.score(Xt, yt)), dt, info
 
 
@@ -211,6 +213,13 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--estimator-params is not JSON: {e}")
     if not isinstance(params, dict):
         p.error(f"--estimator-params must be a JSON object, got {args.estimator_params!r}")
+    from motifcore import MotifSETClassifier
+
+    known = set(MotifSETClassifier().get_params()) - {"random_state"}
+    bad = sorted(set(params) - known)
+    if bad:
+        p.error(f"--estimator-params: {', '.join(bad)} cannot be set (the seed is the run's; known: "
+                f"{', '.join(sorted(known))})")
     ESTIMATOR_PARAMS.clear()
     ESTIMATOR_PARAMS.update(params)
     datasets = [d for d in args.datasets.split(",") if d]
@@ -222,6 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = _done(out)
+    other = sorted({json.dumps(r.get("estimator_params", {}), sort_keys=True) for (_, m, _), r in done.items()
+                    if m in ("estimator", "static", "dense-eq")} - {json.dumps(params, sort_keys=True)})
+    if other:
+        p.error(f"{out} holds rows of other estimator settings ({', '.join(other)}); use another --out")
     if not args.table_only:
         import motifcore as mc
 

@@ -131,6 +131,12 @@ def test_every_row_trains_at_the_learning_rate_of_the_sparse_network(tmp_path):
     assert ctx.training["weight_decay"] == pytest.approx(RECIPES["motifcore"]["weight_decay"] * 200 / LR_FAN_IN)
     assert ctx.kwargs(0)["lr"] == ctx.kwargs(0, evolution="none")["lr"] == pytest.approx(expected)
     assert ctx.kwargs(0, lr=0.5)["lr"] == 0.5
+    # every row trains with what training.json records (the rate is given, so the decay must be too)
+    from motifcore import MotifMLP, Trainer
+    m = MotifMLP([20, 400, 400, 3], density=0.5, seed=0, num_threads=1)
+    cfg = Trainer(m, progress=False, **ctx.kwargs(0)).config
+    assert {k: cfg[k] for k in ("lr", "weight_decay", "label_smoothing")} == \
+        {k: ctx.training[k] for k in ("lr", "weight_decay", "label_smoothing")}
     narrow = _Ctx(spec, tmp_path, X, y, X, y, [20, 64, 64, 3], False)
     assert narrow.training["lr"] == RECIPES["motifcore"]["lr"]
     assert narrow.training["weight_decay"] == RECIPES["motifcore"]["weight_decay"]

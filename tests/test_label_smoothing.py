@@ -126,3 +126,38 @@ def test_cli_flag_and_estimator_parameter(tmp_path: Path) -> None:
     plain = MotifSETClassifier(label_smoothing=0.0, **kw).fit(X, y)
     assert smooth.loss_curve_[0] != plain.loss_curve_[0]          # the estimator passes it on
     assert SELECTION["label_smoothing"] == 0.0          # the selector's ranking was chosen without it
+
+
+def test_a_sweep_point_carries_the_recipes_smoothing_and_paper_ids_are_unchanged() -> None:
+    from motifcore.experiments import sweep
+    from motifcore.experiments.config import RunConfig
+
+    spec = {"datasets": ["digits"], "hidden": [8], "motifs": [1], "seeds": [0]}
+    paper = sweep.expand_runs(spec)[0]
+    ours = sweep.expand_runs({**spec, "recipe": "motifcore"})[0]
+    assert paper["label_smoothing"] == 0.0 and ours["label_smoothing"] == RECIPES["motifcore"]["label_smoothing"]
+    assert RunConfig.from_sweep(ours).label_smoothing == ours["label_smoothing"]
+    # a paper-recipe point's id does not name the (zero) smoothing, so ids stored before it stay valid
+    assert sweep.run_id(paper) == sweep.run_id({k: v for k, v in paper.items() if k != "label_smoothing"})
+    assert sweep.run_id(ours) != sweep.run_id({**ours, "label_smoothing": 0.0})
+    with pytest.raises(ValueError, match="label_smoothing"):
+        sweep.expand_runs({**spec, "label_smoothing": 1.5})
+    # a run dict stored before the setting existed ran without it
+    assert RunConfig.from_dict({"dataset": "digits"}).label_smoothing == 0.0
+
+
+def test_train_step_is_a_one_batch_train_epoch() -> None:
+    X, y = data(3)
+    a, b = model(), model()
+    la = a.train_step(X, y, lr=0.05, optimizer="adamw", weight_decay=0.1, label_smoothing=0.2)
+    lb = b.train_epoch(X, y, batch_size=N, lr=0.05, optimizer="adamw", weight_decay=0.1, label_smoothing=0.2)
+    assert la == pytest.approx(lb, rel=1e-12)
+    sa, sb = a.get_state(), b.get_state()
+    assert all(np.array_equal(sa[k], sb[k]) for k in sa)
+
+
+def test_the_engine_refuses_a_teacher_beside_smoothing() -> None:
+    X, y = data()
+    with pytest.raises(ValueError, match="label_smoothing cannot be combined"):
+        model()._net.train_step(X, y, 0.01, label_smoothing=0.1, teacher=np.zeros((N, C), np.float32),
+                                kd_lambda=0.5)

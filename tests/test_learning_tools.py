@@ -88,8 +88,16 @@ def test_quality_estimator_params_reach_the_estimator_and_the_record(tmp_path: P
     assert 0.0 <= row["accuracy"] <= 1.0
 
 
-@pytest.mark.parametrize("bad", ["{min_steps: 1}", "[1, 2]"])
+@pytest.mark.parametrize("bad", ["{min_steps: 1}", "[1, 2]", '{"random_state": 3}', '{"no_such_setting": 1}'])
 def test_quality_estimator_params_must_be_a_json_object(tmp_path: Path, bad: str) -> None:
     with pytest.raises(SystemExit):
         quality.main(["--datasets", "digits", "--methods", "estimator", "--out", str(tmp_path / "q.jsonl"),
                       "--estimator-params", bad])
+
+
+def test_quality_refuses_to_mix_estimator_settings_in_one_file(tmp_path: Path) -> None:
+    out = tmp_path / "q.jsonl"
+    args = ["--datasets", "digits", "--methods", "estimator", "--seeds", "0", "--out", str(out)]
+    quality.main([*args, "--estimator-params", json.dumps({"hidden_sizes": [16], "epochs": 1, "min_steps": 1})])
+    with pytest.raises(SystemExit):
+        quality.main([*args, "--estimator-params", json.dumps({"hidden_sizes": [16], "epochs": 2, "min_steps": 1})])

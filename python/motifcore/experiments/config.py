@@ -113,10 +113,12 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RunConfig:
         """Inverse of :meth:`to_dict`; unknown keys (e.g. results stored beside it) are ignored. A
-        dict without ``input_clip`` was stored before inputs were clipped: its run is not."""
+        dict without ``input_clip`` was stored before inputs were clipped: its run is not; one
+        without ``label_smoothing`` was stored before label smoothing: its run had none."""
         names = {f.name for f in dataclasses.fields(cls)}
         kw = {k: v for k, v in d.items() if k in names}
         kw.setdefault("input_clip", 0.0)
+        kw.setdefault("label_smoothing", 0.0)
         if "hidden" in kw:
             kw["hidden"] = tuple(kw["hidden"])
         if isinstance(kw.get("evolve_layers"), list):

@@ -29,7 +29,8 @@ Spec keys (defaults in :data:`DEFAULTS`)
     leaves unset, the settings a spec cannot name (optimizer, clipping, ...) and the network
     layout (``"paper"``: every layer at the density, as the paper's Table 4).
 ``hidden``, ``epochs``, ``batch_size``, ``lr_schedule``, ``warmup``, ``momentum``,
-``weight_decay``, ``dropout``, ``evolution``, ``evolution_params``, ``eval_every``, ``epsilon``
+``weight_decay``, ``dropout``, ``label_smoothing``, ``evolution``, ``evolution_params``,
+``eval_every``, ``epsilon``
     The run's settings (see :class:`~motifcore.Trainer` and :class:`~motifcore.MotifMLP`);
     ``None`` in :data:`DEFAULTS` means the recipe's value (and ``lrs`` the recipe's ``lr``);
     ``epochs`` defaults to :data:`motifcore.defaults.EPOCHS`. ``evolution`` is any name of
@@ -89,7 +90,7 @@ SWEEP_RECIPE = "paper"
 #: which the Trainer applies to a rate it is not given, does not apply to sweep points.
 _FROM_RECIPE = {"lrs": "lr", "batch_size": "batch_size", "lr_schedule": "lr_schedule", "warmup": "warmup",
                 "momentum": "momentum", "weight_decay": "weight_decay", "dropout": "dropout",
-                "evolution": "evolution"}
+                "label_smoothing": "label_smoothing", "evolution": "evolution"}
 
 #: Spec defaults; ``None`` for a key of the recipe means the recipe's value (the paper's, Table 3
 #: and Sec. 3.2-3.3, for the default recipe of sweeps).
@@ -110,6 +111,7 @@ DEFAULTS: dict[str, Any] = {
     "momentum": None,
     "weight_decay": None,
     "dropout": None,
+    "label_smoothing": None,
     "evolution": None,
     "evolution_params": {},
     "eval_every": 1,
@@ -282,6 +284,9 @@ def _check_dataset_spec(d: dict[str, Any]) -> dict[str, Any]:
     d["momentum"] = float(d["momentum"])
     d["weight_decay"] = float(d["weight_decay"])
     d["dropout"] = float(d["dropout"])
+    d["label_smoothing"] = float(d["label_smoothing"])
+    if not 0.0 <= d["label_smoothing"] < 1.0:
+        raise ValueError(f"sweep spec: {where}: label_smoothing must be in [0, 1), got {d['label_smoothing']}")
     for k in ("baseline_narrow", "checkpoint"):
         if not isinstance(d[k], bool):
             raise TypeError(f"sweep spec: {where}: {k} must be true or false, got {d[k]!r}")
@@ -308,6 +313,9 @@ def run_id(config: Mapping[str, Any]) -> str:
     if config.get("input_clip"):
         # likewise: only a clipped run (the motifcore recipe's inputs) names its clip
         ident["input_clip"] = config["input_clip"]
+    if config.get("label_smoothing"):
+        # and only a smoothed run (the motifcore recipe's since round four) names its smoothing
+        ident["label_smoothing"] = config["label_smoothing"]
     blob = json.dumps(ident, sort_keys=True, separators=(",", ":"), default=str)
     digest = hashlib.sha256(blob.encode()).hexdigest()[:12]
     kind = f"narrow{config.get('base_motif')}-m" if config.get("variant") == "narrow" else "m"
@@ -327,7 +335,8 @@ def expand_runs(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
             "dataset": d["name"], "recipe": d["recipe"], "epsilon": d["epsilon"], "epochs": d["epochs"],
             "batch_size": d["batch_size"],
             "lr_schedule": d["lr_schedule"], "warmup": d["warmup"], "momentum": d["momentum"],
-            "weight_decay": d["weight_decay"], "dropout": d["dropout"], "evolution": d["evolution"],
+            "weight_decay": d["weight_decay"], "dropout": d["dropout"], "label_smoothing": d["label_smoothing"],
+            "evolution": d["evolution"],
             "evolution_params": d["evolution_params"], "eval_every": d["eval_every"],
             "data_seed": d["data_seed"], "limit_train": d["limit_train"],
             **{k: d[k] for k in EXECUTION_KEYS},
