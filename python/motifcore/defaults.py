@@ -20,19 +20,19 @@ recipe="paper", lr=0.05)`` is the paper's recipe with another learning rate).
     active the L2 term alone sets its step, a fixed step of about ``lr`` towards zero; on the
     paper's 3000-wide layers that collapsed a third of the hidden neurons to all-zero incoming
     weights over 50 epochs (dead, and their weights subnormal), where AdamW leaves at most 1.3
-    %: docs/results.md, section 5), dropout 0.2 on hidden activations, batch 128, a cosine
-    learning rate whose warmup is 5 % of the run's steps, the ``"input-cosine"`` evolution
-    (below), the gradient clipped to a global norm of 10 (it acts only on rare exploding steps),
-    on the ``"output-dense"`` network (hidden layers at the density, the output layer dense), on
-    inputs standardised per feature and clipped to ``input_clip`` = 3 standard deviations
-    (:data:`INPUT_CLIP`; issue 22's ablation in docs/results.md: a rare feature, a word in 1 %
-    of the documents or a pixel almost always 0, is a value of 10 to 245 standard deviations
-    after the paper's z-score).
+    %: docs/results.md, section 5), dropout 0.2 on hidden activations, label smoothing 0.1
+    (:data:`LABEL_SMOOTHING`), batch 128, a cosine learning rate whose warmup is 5 % of the
+    run's steps, the ``"input-cosine"`` evolution (below), the gradient clipped to a global norm
+    of 10 (it acts only on rare exploding steps), on the ``"output-dense"`` network (hidden
+    layers at the density, the output layer dense), on inputs standardised per feature and
+    clipped to ``input_clip`` = 3 standard deviations (:data:`INPUT_CLIP`; issue 22's ablation
+    in docs/results.md: a rare feature, a word in 1 % of the documents or a pixel almost always
+    0, is a value of 10 to 245 standard deviations after the paper's z-score).
 ``"paper"`` (Motif-SET, Table 3 and Sec. 3.2-3.3; kept for reproductions)
     SGD momentum 0.9, weight decay 5e-4, lr 0.01, 5-epoch linear warmup then cosine, batch 128,
-    the ``"paper"`` evolution, no clipping, no dropout, on the ``"uniform"`` network (every layer
-    at the density, the output layer included), as the paper's Table 4 network, on inputs
-    standardised per feature and not clipped (``input_clip`` = 0, Table 3).
+    the ``"paper"`` evolution, no clipping, no dropout, no label smoothing, on the ``"uniform"``
+    network (every layer at the density, the output layer included), as the paper's Table 4
+    network, on inputs standardised per feature and not clipped (``input_clip`` = 0, Table 3).
 
 ``input_clip`` is applied where motifcore prepares the data: ``motifcore train`` (the loaders'
 z-score, then the clip; ``--input-clip``) and :class:`~motifcore.sklearn.MotifSETClassifier`

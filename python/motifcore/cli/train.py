@@ -94,8 +94,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                         "with more than 100 incoming edges per neuron)")
     t.add_argument("--momentum", type=float_in(0, 1, hi_open=True), help="SGD momentum (default: 0.9)")
     t.add_argument("--weight-decay", type=float_in(0, math.inf),
-                   help="weight decay (default: the recipe's: motifcore 0.1 decoupled (AdamW), paper 5e-4 L2; "
-                        "with --optimizer other than the recipe's: 5e-4 L2 for sgd/adam, 0.1 for adamw)")
+                   help="weight decay (default: the recipe's: motifcore 0.1 decoupled (AdamW), raised as the "
+                        "learning rate is scaled down for wide hidden layers (0.3 at 1e-3), paper 5e-4 L2; with "
+                        "--optimizer other than the recipe's: 5e-4 L2 for sgd/adam, 0.1 for adamw)")
     t.add_argument("--max-grad-norm", type=float_in(0, math.inf),
                    help="clip each step's gradient to this global L2 norm, 0 = off (recipe default)")
     t.add_argument("--lr-schedule", choices=LR_SCHEDULES,

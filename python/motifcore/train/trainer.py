@@ -127,7 +127,9 @@ class Trainer:
     momentum, weight_decay : float, default 0.9, 0.1 (the paper recipe: 5e-4, L2)
         An ``optimizer`` other than the recipe's, given without ``weight_decay``, gets the decay
         that belongs to it (:data:`motifcore.defaults.WEIGHT_DECAY_OF`: 5e-4 L2 for SGD and Adam,
-        0.1 decoupled for AdamW).
+        0.1 decoupled for AdamW). A decoupled decay not given rises as the recipe scales the
+        learning rate down for wide hidden layers, keeping ``lr * weight_decay``
+        (:data:`motifcore.defaults.DECOUPLED`: 0.3 at 1e-3).
     betas, eps : (float, float), float, default (0.9, 0.999), 1e-8
         Adam/AdamW moment decays and denominator term.
     max_grad_norm : float, default 10.0
@@ -146,9 +148,11 @@ class Trainer:
         Inverted dropout on hidden activations.
     label_smoothing : float, default 0.1 (the paper recipe: 0)
         Train against ``(1 - label_smoothing) onehot(y) + label_smoothing / n_classes``
-        (:meth:`MotifMLP.train_epoch`); the reported training loss is then that loss, the
-        evaluation loss stays the cross-entropy. A run with ``distill`` and no label smoothing
-        given trains without it (the two are not combined).
+        (:meth:`MotifMLP.train_epoch`); the reported training loss is then ``(1 - e) CE + e KL(u
+        || p)`` (the smoothed cross-entropy less ``e log n_classes``), the evaluation loss stays
+        the cross-entropy, so training losses of runs with and without it do not compare. A run
+        with ``distill`` and no label smoothing given trains without it (the two are not
+        combined).
     evolution : a name of :data:`motifcore.defaults.EVOLUTIONS`, callable, dict, list or EvolutionSchedule
         How the block pattern changes, default ``"input-cosine"`` (the recipe's). By name:
         ``"input-cosine"`` (motifcore's method: a cosine-decayed fraction every 100 steps, input
