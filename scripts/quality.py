@@ -61,6 +61,8 @@ def dense_params(width: int, n_features: int, n_classes: int) -> int:
 #: Settings given to every ``MotifSETClassifier`` of the run on top of the method's own
 #: (``--estimator-params``); empty: every default.
 ESTIMATOR_PARAMS: dict[str, Any] = {}
+#: what each estimator method sets on top of them
+METHOD_PARAMS: dict[str, dict[str, Any]] = {"estimator": {}, "static": {"evolution": "none"}}
 
 
 def _fit_estimator(kwargs: dict[str, Any]) -> Callable[..., tuple[float, float, dict[str, Any]]]:
@@ -133,8 +135,8 @@ def _fit_dense_eq(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, 
 
 
 RUNNERS: dict[str, Callable[..., Any]] = {
-    "estimator": _fit_estimator({}),
-    "static": _fit_estimator({"evolution": "none"}),
+    "estimator": _fit_estimator(METHOD_PARAMS["estimator"]),
+    "static": _fit_estimator(METHOD_PARAMS["static"]),
     "cli": _fit_cli,
     "logreg": _fit_sklearn("logreg"),
     "mlp": _fit_sklearn("mlp"),
@@ -231,8 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = _done(out)
-    other = sorted({json.dumps(r.get("estimator_params", {}), sort_keys=True) for (_, m, _), r in done.items()
-                    if m in ("estimator", "static", "dense-eq")} - {json.dumps(params, sort_keys=True)})
+    def stored(m: str, r: dict[str, Any]) -> str:
+        own = METHOD_PARAMS.get(m, {})    # rows of a first version recorded the method's own setting too
+        return json.dumps({k: v for k, v in r.get("estimator_params", {}).items() if own.get(k, k) != v},
+                          sort_keys=True)
+
+    other = sorted({stored(m, r) for (_, m, _), r in done.items() if m in ("estimator", "static", "dense-eq")}
+                   - {json.dumps(params, sort_keys=True)})
     if other:
         p.error(f"{out} holds rows of other estimator settings ({', '.join(other)}); use another --out")
     if not args.table_only:
