@@ -84,6 +84,9 @@ CANDIDATES: dict[str, tuple[str, dict[str, Any], str]] = {
     "clip3+lr-3e-3+adamw-0.1+ls-0.1": ("clip3", {"lr": 3e-3, "optimizer": "adamw", "weight_decay": 0.1,
                                                  "label_smoothing": 0.1},
                                        "round three's default with label smoothing 0.1 (round four's default)"),
+    "clip3+lr-3e-3+adamw-0.1+ls-0.2": ("clip3", {"lr": 3e-3, "optimizer": "adamw", "weight_decay": 0.1,
+                                                 "label_smoothing": 0.2},
+                                       "round three's default with label smoothing 0.2"),
     # round four: SET's regrown value, on round three's default (AdamW 0.1) with evolution="set"
     "default3+set": ("clip3", {"lr": 3e-3, "optimizer": "adamw", "weight_decay": 0.1, "evolution": "set"},
                      "round three's default with SET, regrown blocks drawn fresh (He-uniform)"),
@@ -95,7 +98,8 @@ CANDIDATES: dict[str, tuple[str, dict[str, Any], str]] = {
 COMBINATIONS = ("clip5+lr-3e-3", "clip5+lr-3e-3+adamw", "clip3+lr-3e-3", "clip3+lr-3e-3+dropout-0.3",
                 "clip3+lr-3e-3+dropout-0.5", "clip3+lr-3e-3+adamw", "clip3+lr-3e-3+adamw-0.05",
                 "clip3+lr-3e-3+adamw-0.1", "clip3+lr-3e-3+adamw-0.3", "clip3+lr-3e-3+adamw-1",
-                "clip3+lr-3e-3+adamw-0.1+ls-0.1", "default3+set", "default3+set-zero")
+                "clip3+lr-3e-3+adamw-0.1+ls-0.1", "clip3+lr-3e-3+adamw-0.1+ls-0.2", "default3+set",
+                "default3+set-zero")
 
 #: the recipe before issue 22 changed it (to lr 3e-3, inputs clipped to 3 std, AdamW 0.1): every
 #: candidate starts here, so a rerun measures what the stored rows measured
