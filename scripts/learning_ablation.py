@@ -83,10 +83,10 @@ CANDIDATES: dict[str, tuple[str, dict[str, Any], str]] = {
     # so decay 0.1: the decay rule of motifcore.defaults.DECOUPLED changes only wider networks)
     "clip3+lr-3e-3+adamw-0.1+ls-0.1": ("clip3", {"lr": 3e-3, "optimizer": "adamw", "weight_decay": 0.1,
                                                  "label_smoothing": 0.1},
-                                       "round three's default with label smoothing 0.1 (round four's default)"),
+                                       "round three's default with label smoothing 0.1"),
     "clip3+lr-3e-3+adamw-0.1+ls-0.2": ("clip3", {"lr": 3e-3, "optimizer": "adamw", "weight_decay": 0.1,
                                                  "label_smoothing": 0.2},
-                                       "round three's default with label smoothing 0.2"),
+                                       "round three's default with label smoothing 0.2 (round four's default)"),
     # round four: SET's regrown value, on round three's default (AdamW 0.1) with evolution="set"
     "default3+set": ("clip3", {"lr": 3e-3, "optimizer": "adamw", "weight_decay": 0.1, "evolution": "set"},
                      "round three's default with SET, regrown blocks drawn fresh (He-uniform)"),

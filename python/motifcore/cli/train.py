@@ -133,7 +133,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     t.add_argument("--dropout", type=float_in(0, 1, hi_open=True),
                    help="dropout rate (recipe default)")
     t.add_argument("--label-smoothing", type=float_in(0, 1, hi_open=True), metavar="E",
-                   help="train against (1 - E) onehot(y) + E / n_classes (recipe default: motifcore 0.1, paper 0)")
+                   help="train against (1 - E) onehot(y) + E / n_classes (recipe default: motifcore 0.2, paper 0)")
     t.add_argument("--input-clip", type=float_in(0, math.inf, hi_open=True), metavar="C",
                    help="clip the standardised inputs to [-C, C]; 0: not clipped (recipe default: motifcore 3, "
                         "paper 0)")

@@ -146,7 +146,7 @@ class Trainer:
         with ``weight_decay * m`` in those layers only. Not part of either recipe.
     dropout : float, default 0.2
         Inverted dropout on hidden activations.
-    label_smoothing : float, default 0.1 (the paper recipe: 0)
+    label_smoothing : float, default 0.2 (the paper recipe: 0)
         Train against ``(1 - label_smoothing) onehot(y) + label_smoothing / n_classes``
         (:meth:`MotifMLP.train_epoch`); the reported training loss is then ``(1 - e) CE + e KL(u
         || p)`` (the smoothed cross-entropy less ``e log n_classes``), the evaluation loss stays
