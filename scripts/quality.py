@@ -235,8 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     done = _done(out)
     def stored(m: str, r: dict[str, Any]) -> str:
         own = METHOD_PARAMS.get(m, {})    # rows of a first version recorded the method's own setting too
-        return json.dumps({k: v for k, v in r.get("estimator_params", {}).items() if own.get(k, k) != v},
-                          sort_keys=True)
+        given = {k: v for k, v in r.get("estimator_params", {}).items() if k not in own or own[k] != v}
+        return json.dumps(given, sort_keys=True)
 
     other = sorted({stored(m, r) for (_, m, _), r in done.items() if m in ("estimator", "static", "dense-eq")}
                    - {json.dumps(params, sort_keys=True)})

@@ -191,7 +191,7 @@ def available_rows(spec: BaselineSpec) -> dict[str, str | None]:
 # ------------------------------------------------------------------------------------------------
 
 #: the optimizer settings a baselines experiment records (OUT/training.json) and trains every row with
-#: (the distilled rows without label smoothing: :meth:`_Ctx.kwargs`)
+#: (the distilled rows without label smoothing: the Trainer drops the recipe's beside ``distill``)
 _RESOLVED = ("optimizer", "lr", "weight_decay", "momentum", "betas", "eps", "max_grad_norm", "dropout",
              "label_smoothing")
 
@@ -223,14 +223,15 @@ class _Ctx:
         return {**{k: r[k] for k in _RESOLVED}, "betas": list(r["betas"]), "recipe": cfg.recipe}
 
     def kwargs(self, seed: int, **over: Any) -> dict[str, Any]:
-        """Trainer settings of the default recipe for ``seed`` (overrides on top): every setting of
-        :attr:`training` as resolved there (a rate given to the Trainer would otherwise leave the
-        decay at the recipe's unscaled value). A row that distils passes ``label_smoothing=0``:
-        the teacher's soft targets replace the smoothed ones (:class:`~motifcore.Trainer`)."""
+        """Trainer settings of the default recipe for ``seed`` (overrides on top): the optimizer's
+        settings of :attr:`training` as resolved there (a rate given to the Trainer would otherwise
+        leave the decay at the recipe's unscaled value). Label smoothing is left to the Trainer,
+        which resolves the same recipe value, and none for a row that distils."""
         kw = self.spec.run_config(seed=seed).trainer_kwargs()
         kw = {k: v for k, v in kw.items() if v is not None or k in over}
         for k in _RESOLVED:
-            kw.setdefault(k, tuple(self.training[k]) if k == "betas" else self.training[k])
+            if k != "label_smoothing":
+                kw.setdefault(k, tuple(self.training[k]) if k == "betas" else self.training[k])
         kw.update(over)
         return kw
 
@@ -326,8 +327,6 @@ def _scratch(ctx: _Ctx, name: str, seed: int, motif: int, evolution: str, erk: b
         # each method brings its own layers and regrowth (motifcore.defaults.EVOLUTIONS): SET and the
         # updaters change every layer
         over: dict[str, Any] = {"evolution": evolution}
-        if kd is not None:
-            over["label_smoothing"] = 0.0
         return Trainer(m, epochs=spec.epochs, distill=kd, **ctx.kwargs(seed, **over))
 
     t = _fit(ctx, f"{name}__s{seed}", make, kd)
@@ -471,7 +470,7 @@ def _kd_student(ctx: _Ctx, row: str, seed: int, h: int, kd: KD) -> tuple[Trainer
 
     def make() -> Trainer:
         m = _model(ctx, 1, 1.0, seed, hidden=[h] * (len(ctx.sizes) - 2))
-        return Trainer(m, epochs=spec.epochs, distill=kd, **ctx.kwargs(seed, evolution="none", label_smoothing=0.0))
+        return Trainer(m, epochs=spec.epochs, distill=kd, **ctx.kwargs(seed, evolution="none"))
 
     t = _fit(ctx, f"{row}__s{seed}", make, kd)
     total, med = _train_seconds(t)
