@@ -20,7 +20,7 @@ Methods (the default five: the target's comparison):
   random_forest  RandomForestClassifier(n_estimators=100, random_state=seed), impurity importances
 Earlier and exploratory variants, run and reported only when named in --methods:
   motifcore      MotifSETClassifier() with its defaults (random_state=seed); feature_importances_
-  motifcore_set  MotifSETClassifier(evolution="set")
+  motifcore_set  MotifSETClassifier(evolution="set-epoch")
   motifcore_select_block  MotifSETSelector(importance="block"): the selection preset ranked by the
                  input-neuron strength of feature_importances_ instead of the path strength
 
@@ -71,7 +71,7 @@ def score_motifcore_set(X: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
     zeta 0.3 after every epoch, random regrowth), QuickSelection's mechanism of selection."""
     from motifcore.sklearn import MotifSETClassifier
 
-    return MotifSETClassifier(evolution="set", random_state=seed).fit(X, y).feature_importances_
+    return MotifSETClassifier(evolution="set-epoch", random_state=seed).fit(X, y).feature_importances_
 
 
 def score_motifcore_select(X: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:

@@ -39,7 +39,7 @@ SMALL: dict[str, Any] = {"hidden": (128,), "min_steps": 300}
 CANDIDATES: dict[str, dict[str, Any]] = {
     "small": {**SMALL},
     "small_init0.1": {**SMALL, "input_scale": 0.1},
-    "small_set_input_zero": {**SMALL, "evolution": "set", "evolve_layers": "input", "regrow": "zero"},
+    "small_set_input_zero": {**SMALL, "evolution": "set-epoch", "evolve_layers": "input", "regrow": "zero"},
     "small_wd5e-3": {**SMALL, "weight_decay": 5e-3},                 # run on four sets only
     "small_every10": {**SMALL, "interval": 10},                        # run on four sets only
     "small_wd2e-2_every10": {**SMALL, "weight_decay": 2e-2, "interval": 10},

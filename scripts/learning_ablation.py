@@ -87,19 +87,27 @@ CANDIDATES: dict[str, tuple[str, dict[str, Any], str]] = {
     "clip3+lr-3e-3+adamw-0.1+ls-0.2": ("clip3", {"lr": 3e-3, "optimizer": "adamw", "weight_decay": 0.1,
                                                  "label_smoothing": 0.2},
                                        "round three's default with label smoothing 0.2 (round four's default)"),
-    # round four: SET's regrown value, on round three's default (AdamW 0.1) with evolution="set"
-    "default3+set": ("clip3", {"lr": 3e-3, "optimizer": "adamw", "weight_decay": 0.1, "evolution": "set"},
+    # round four: SET's regrown value, on round three's default (AdamW 0.1) with SET's own schedule
+    # (then evolution="set", today "set-epoch")
+    "default3+set": ("clip3", {"lr": 3e-3, "optimizer": "adamw", "weight_decay": 0.1, "evolution": "set-epoch"},
                      "round three's default with SET, regrown blocks drawn fresh (He-uniform)"),
-    "default3+set-zero": ("clip3", {"lr": 3e-3, "optimizer": "adamw", "weight_decay": 0.1, "evolution": "set",
+    "default3+set-zero": ("clip3", {"lr": 3e-3, "optimizer": "adamw", "weight_decay": 0.1, "evolution": "set-epoch",
                                     "regrow": "zero"},
                           "round three's default with SET, regrown blocks starting at zero"),
+    # round five: SET's prune and regrowth on the update schedule Evci et al. (2020) give every
+    # dynamic sparse method (a cosine-decayed fraction from 0.3 every 100 steps, none in the last
+    # quarter): what evolution="set" became (run as the "cosine" schedule on every layer with He
+    # regrowth, the same thing, before it did)
+    "default3+set-cosine": ("clip3", {"lr": 3e-3, "optimizer": "adamw", "weight_decay": 0.1,
+                                      "evolution": "set"},
+                            "round three's default with SET on RigL's update schedule (fresh He-uniform regrowth)"),
 }
 #: candidates that change more than one thing
 COMBINATIONS = ("clip5+lr-3e-3", "clip5+lr-3e-3+adamw", "clip3+lr-3e-3", "clip3+lr-3e-3+dropout-0.3",
                 "clip3+lr-3e-3+dropout-0.5", "clip3+lr-3e-3+adamw", "clip3+lr-3e-3+adamw-0.05",
                 "clip3+lr-3e-3+adamw-0.1", "clip3+lr-3e-3+adamw-0.3", "clip3+lr-3e-3+adamw-1",
                 "clip3+lr-3e-3+adamw-0.1+ls-0.1", "clip3+lr-3e-3+adamw-0.1+ls-0.2", "default3+set",
-                "default3+set-zero")
+                "default3+set-zero", "default3+set-cosine")
 
 #: the recipe before issue 22 changed it (to lr 3e-3, inputs clipped to 3 std, AdamW 0.1): every
 #: candidate starts here, so a rerun measures what the stored rows measured

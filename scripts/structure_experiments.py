@@ -142,7 +142,7 @@ def training(a):
                     traj.append({"epoch": epoch, "accuracy": logs.get("val_accuracy"), "z": z})
 
             record(type("T", (), {"epochs": a.epochs})(), 0, {})
-            Trainer(model, epochs=a.epochs, evolution="set", evolve_layers="hidden", progress=False, seed=seed,
+            Trainer(model, epochs=a.epochs, evolution="set-epoch", evolve_layers="hidden", progress=False, seed=seed,
                     callbacks=[record]).fit(X, y, Xt, yt)
             res["runs"].append({"motif": m, "seed": seed, "trajectory": traj})
             print(f"m={m} seed {seed}: " + "; ".join(
@@ -194,7 +194,7 @@ def regrowth(a):
                                   # defaults; scripts/cht_protocol.py runs those)
                                   removal="magnitude", fill="random", restore=False)
                 tr = Trainer(model, epochs=a.epochs, recipe="paper", optimizer="sgd", lr=a.lr, lr_schedule="constant",
-                             weight_decay=a.weight_decay, evolution="set" if kind == "set" else "cht",
+                             weight_decay=a.weight_decay, evolution="set-epoch" if kind == "set" else "cht",
                              evolution_params=params, regrow=a.regrow, evolve_layers="hidden",
                              progress=False, seed=seed)
                 t0 = time.perf_counter()

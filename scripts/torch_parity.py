@@ -6,7 +6,8 @@ test accuracies within 0.3 points.
 The recipe (both sides): SGD, momentum 0.9, weight decay 5e-4 (biases included, as the engine
 does), batch 128, peak lr 0.01 with a linear warmup of ``--warmup`` epochs and a cosine decay per
 step, SET with ``zeta = 0.3`` after every epoch but the last in every layer (fresh He-uniform
-regrowth), no dropout, no gradient clipping -- ``motifcore train --recipe paper --evolution set``.
+regrowth), no dropout, no gradient clipping -- ``motifcore train --recipe paper --evolution set-epoch``
+(SET's own schedule; ``"set"`` is SET on RigL's schedule).
 ``--lr-schedule constant`` trains at the peak lr throughout (no warmup), as SET's own paper does
 (Mocanu et al., 2018): under the cosine the last SET updates replace 30 % of every layer while the
 learning rate is near zero, and the final accuracy falls with them on both sides (docs/torch.md).
@@ -55,7 +56,7 @@ def cli_command(args: argparse.Namespace, seed: int, out: Path, resume: bool) ->
     if resume:
         cmd = ["train", "--resume", str(out / "checkpoint.npz")]
     else:
-        cmd = ["train", "--dataset", "fashion-mnist", "--recipe", "paper", "--evolution", "set",
+        cmd = ["train", "--dataset", "fashion-mnist", "--recipe", "paper", "--evolution", "set-epoch",
                "--lr-schedule", args.lr_schedule,
                "--distribution", args.distribution, "--hidden", *map(str, args.hidden), "--motif", str(args.motif),
                "--density", str(args.density), "--epochs", str(args.epochs), "--seed", str(seed), "--out", str(out)]

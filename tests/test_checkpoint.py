@@ -59,7 +59,7 @@ def test_model_roundtrip(tmp_path):
 
 
 @pytest.mark.parametrize("stop_at, evolution", [
-    (3, "set"),                       # evolution after every epoch, incl. across the cut
+    (3, "set-epoch"),                 # evolution after every epoch, incl. across the cut
     (4, {2: 0.2, 4: 0.3, 5: 0.1}),    # cut exactly at an epoch whose evolution is pending
     (3, "cht"),                       # CH3-L3 regrowth with chain removal, across the cut
 ])

@@ -36,7 +36,7 @@ def _one_error_line(capsys, rc):
 def test_train_happy_path_fashion_mnist(tmp_path, data_dir, capsys):
     out = tmp_path / "run"
     rc = main(["train", "--dataset", "fashion-mnist", "--data-dir", str(data_dir), "--limit-train", "2000",
-               "--hidden", "128", "128", "--density", "0.3", "--motif", "2", "--evolution", "set",
+               "--hidden", "128", "128", "--density", "0.3", "--motif", "2", "--evolution", "set-epoch",
                "--batch-size", "32", "--out", str(out), *TINY[2:]])
     assert rc == 0
     stdout = capsys.readouterr().out
@@ -50,7 +50,7 @@ def test_train_happy_path_fashion_mnist(tmp_path, data_dir, capsys):
     assert config["run"]["dataset"] == "fashion-mnist" and config["run"]["n_train"] == 2000
     assert config["model"]["sizes"] == [784, 128, 128, 10]
     assert config["model"]["motif"] == [[2, 2], [2, 2], [1, 1]]
-    assert config["trainer"]["epochs"] == 3 and config["trainer"]["evolution"]["preset"] == "set"
+    assert config["trainer"]["epochs"] == 3 and config["trainer"]["evolution"]["preset"] == "set-epoch"
     rows = [json.loads(s) for s in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert all(r["val_accuracy"] is not None for r in rows)

@@ -317,8 +317,8 @@ def assert_same_state(a, b):
 
 @pytest.mark.parametrize("recipe, evolution, stop_at, keep_norm", [
     ("motifcore", "input-cosine", 2, False),   # Adam; cut right before the first switch
-    ("motifcore", "set", 3, True),             # Adam; cut between the switches
-    ("paper", "set", 4, False),                # SGD momentum; cut right before the second switch
+    ("motifcore", "set-epoch", 3, True),             # Adam; cut between the switches
+    ("paper", "set-epoch", 4, False),                # SGD momentum; cut right before the second switch
 ])
 def test_switching_run_resumes_bit_exact(tmp_path, recipe, evolution, stop_at, keep_norm):
     X, y = blobs()

@@ -102,13 +102,50 @@ def test_set_prunes_zeta_of_every_layer_after_every_epoch_with_fresh_he_regrowth
 
     monkeypatch.setattr(m, "evolve", spy)
     before = [layer.n_blocks for layer in m.layers]
-    tr = Trainer(m, epochs=4, evolution="set", progress=False)
+    tr = Trainer(m, epochs=4, evolution="set-epoch", progress=False)
     h = tr.fit(X, y)
     assert calls == [([0.3, 0.3, 0.3], "he")] * 3           # after epochs 1, 2, 3; every layer
     assert h["pruned"][1:] == [[round(0.3 * b) for b in before]] * 3
     assert [layer.n_blocks for layer in m.layers] == before
     assert (tr.config["regrow"], tr.config["evolve_layers"]) == ("he", "all")
-    assert tr.config["evolution"] == {"preset": "set", "zeta": 0.3}
+    assert tr.config["evolution"] == {"preset": "set-epoch", "zeta": 0.3}
+
+
+def test_set_runs_sets_step_on_rigls_schedule(monkeypatch):
+    # "set": SET's prune and He regrowth in every layer, zeta from the cosine schedule the RigL paper
+    # gives every dynamic sparse method (every `interval` steps, decayed, none in the last quarter)
+    from motifcore.train.schedules import EvolutionSchedule
+
+    X, y = blobs(400)                                  # batch 16: 25 steps per epoch
+    m = MotifMLP([20, 32, 32, 3], density=0.3, distribution="uniform", seed=0, num_threads=1)
+    calls = []
+    evolve = m.evolve
+
+    def spy(zetas, seed=0, regrow=None):
+        calls.append((list(zetas), regrow))
+        return evolve(zetas, seed=seed, regrow=regrow)
+
+    monkeypatch.setattr(m, "evolve", spy)
+    tr = Trainer(m, epochs=8, batch_size=16, evolution="set", evolution_params={"interval": 50}, progress=False)
+    tr.fit(X, y)
+    want = EvolutionSchedule.cosine(8, 25, interval=50).zetas()
+    assert tr.evolution_schedule.zetas() == want
+    z0 = 0.3 * 0.5 * (1 + np.cos(np.pi * 50 / (0.75 * 8 * 25)))    # t = 50 of t_end = 150
+    assert want[1] == pytest.approx(z0) and want[0] == 0 and all(z == 0 for z in want[5:])
+    assert [c[0] for c in calls] == [[z] * 3 for z in want if z > 0] and len(calls) == 2   # t = 50, 100
+    assert {c[1] for c in calls} == {"he"} and calls[0][0][0] > calls[1][0][0] > 0
+    assert (tr.config["regrow"], tr.config["evolve_layers"]) == ("he", "all")
+    assert tr.config["evolution"] == {"preset": "set", "zeta": 0.3, "interval": 50, "stop": 0.75}
+
+
+def test_a_run_stored_with_the_old_set_resumes_on_sets_own_schedule():
+    from motifcore.train.schedules import evolution_schedule
+
+    old = evolution_schedule({"preset": "set", "zeta": 0.3}, 5, steps_per_epoch=400)
+    assert old.name == "set-epoch" and old.zetas() == [0.3, 0.3, 0.3, 0.3, 0.0]
+    new = evolution_schedule("set", 5, steps_per_epoch=400)
+    assert evolution_schedule(new.to_config(), 5, steps_per_epoch=400).zetas() == new.zetas()
+    assert new.zetas()[3:] == [0.0, 0.0] and 0 < new.zetas()[1] < new.zetas()[0] < 0.3
 
 
 def test_set_regrows_at_random_with_values_of_the_init_distribution():
@@ -142,7 +179,7 @@ def test_each_method_brings_its_own_layers_and_regrowth():
     got = {name: (Trainer(m, evolution=name, progress=False).config["regrow"],
                   Trainer(m, evolution=name, progress=False).config["evolve_layers"]) for name in EVOLUTIONS}
     assert got["input-cosine"] == ("zero", "input")
-    assert got["set"] == got["paper"] == ("he", "all")
+    assert got["set"] == got["set-epoch"] == got["paper"] == ("he", "all")
     assert got["cht"] == ("zero", "all")
     assert got["rigl"][1] == got["dsr"][1] == "all"
     assert got["cosine"] == got["none"] == (defaults.FALLBACK_REGROW, defaults.FALLBACK_EVOLVE_LAYERS)
@@ -239,7 +276,7 @@ def test_a_run_stored_with_the_old_cosine_name_resumes_unchanged(tmp_path):
 
 
 def test_baseline_rows_named_set_run_set():
-    assert baselines._SCRATCH["set1"] == (1, "set") and baselines._SCRATCH["motif2"] == (2, "set")
+    assert baselines._SCRATCH["set1"] == (1, "set-epoch") and baselines._SCRATCH["motif2"] == (2, "set-epoch")
 
 
 # ---- deprecated names ---------------------------------------------------------------------------
@@ -315,7 +352,7 @@ def test_the_neuron_metrics_do_not_change_training():
     runs = []
     for val in (None, (X[:64], y[:64])):
         m = MotifMLP([20, 16, 16, 3], motif=2, density=0.3, seed=0, num_threads=1)
-        Trainer(m, epochs=3, batch_size=16, evolution="set", progress=False).fit(X, y, *(val or ()))
+        Trainer(m, epochs=3, batch_size=16, evolution="set-epoch", progress=False).fit(X, y, *(val or ()))
         runs.append(m.get_state())
     assert all(np.array_equal(runs[0][k], runs[1][k]) for k in runs[0])
 

@@ -400,7 +400,7 @@ def test_fashion_mnist_smoke_every_method(data_dir):
     X, y, Xt, yt = datasets.load("fashion-mnist", data_dir=data_dir)
     X, y, Xt, yt = X[:2000], y[:2000], Xt[:1000], yt[:1000]
     for motif in (1, 2):
-        for evolution, dist in (("none", "uniform"), ("none", "erk"), ("set", "uniform"), ("rigl", "erk"),
+        for evolution, dist in (("none", "uniform"), ("none", "erk"), ("set-epoch", "uniform"), ("rigl", "erk"),
                                 ("dsr", "uniform")):
             m = MotifMLP([784, 256, 256, 10], motif=motif, density=0.1, distribution=dist, seed=0, num_threads=1)
             n0 = m.n_blocks

@@ -172,7 +172,7 @@ def test_evolve_layers_chooses_the_layers(spec, evolved):
     # change it whichever layers are chosen
     m = MotifMLP([20, 32, 32, 3], density=0.3, distribution="uniform", seed=0, num_threads=1)
     before = [layer.indices.copy() for layer in m.layers]
-    Trainer(m, epochs=2, evolution="set", evolve_layers=spec, progress=False).fit(X, y)
+    Trainer(m, epochs=2, evolution="set-epoch", evolve_layers=spec, progress=False).fit(X, y)
     changed = {i for i, layer in enumerate(m.layers) if not np.array_equal(layer.indices, before[i])}
     assert changed == evolved
 
@@ -190,7 +190,7 @@ def test_output_layer_can_be_kept_out_of_evolution():
     m = MotifMLP([20, 32, 32, 3], density=0.3, seed=0, num_threads=1)
     out_before = m.layers[-1].indices.copy()
     hid_before = m.layers[0].indices.copy()
-    Trainer(m, epochs=3, evolution="set", evolve_layers="hidden", progress=False).fit(X, y)
+    Trainer(m, epochs=3, evolution="set-epoch", evolve_layers="hidden", progress=False).fit(X, y)
     assert np.array_equal(m.layers[-1].indices, out_before)
     assert not np.array_equal(m.layers[0].indices, hid_before)
 
@@ -270,7 +270,7 @@ def test_restore_best_returns_the_best_epoch_bit_for_bit():
 
     best = RestoreBest("val_loss")
     tr = Trainer(MotifMLP([20, 16, 3], density=0.3, seed=0, num_threads=1), epochs=12, lr=0.5,
-                 lr_schedule="constant", evolution="set", callbacks=[record, best], progress=False)
+                 lr_schedule="constant", evolution="set-epoch", callbacks=[record, best], progress=False)
     tr.fit(X, y, Xv, yv)
     losses = tr.history["val_loss"]
     want = int(np.argmin(losses)) + 1
@@ -283,7 +283,7 @@ def test_restore_best_returns_the_best_epoch_bit_for_bit():
 
 def test_adam_run_resumes_bit_exactly(tmp_path):
     X, y = blobs()
-    kw = dict(epochs=4, optimizer="adam", lr=0.003, evolution="set", regrow="zero", progress=False)
+    kw = dict(epochs=4, optimizer="adam", lr=0.003, evolution="set-epoch", regrow="zero", progress=False)
     full = Trainer(MotifMLP([20, 32, 3], density=0.3, seed=0, num_threads=1), **kw)
     full.fit(X, y)
     half = Trainer(MotifMLP([20, 32, 3], density=0.3, seed=0, num_threads=1), **{**kw, "epochs": 4})

@@ -228,7 +228,7 @@ def test_network_motif():
 
 
 TINY = ["--hidden", "16", "16", "--epochs", "3", "--threads", "1", "--no-progress", "--recipe", "paper",
-        "--warmup", "1", "--evolution", "set", "--lr", "0.01"]
+        "--warmup", "1", "--evolution", "set-epoch", "--lr", "0.01"]
 
 
 def _train(tmp_path, name, *flags):

@@ -49,9 +49,10 @@ def test_paper_preset_short_run_and_parameters():
 
 
 def test_set_and_none_presets():
-    s = evolution_schedule("set", 5)
+    s = evolution_schedule("set-epoch", 5)
     assert s.zetas() == [0.3, 0.3, 0.3, 0.3, 0.0]  # never after the final epoch
-    assert evolution_schedule("set", 4, zeta=0.1).zetas() == [0.1, 0.1, 0.1, 0.0]
+    assert evolution_schedule("set-epoch", 4, zeta=0.1).zetas() == [0.1, 0.1, 0.1, 0.0]
+    assert EvolutionSchedule.set(5).to_config() == {"preset": "set-epoch", "zeta": 0.3}
     assert evolution_schedule("none", 7).evolution_epochs() == []
     assert evolution_schedule(None, 7).zetas() == [0.0] * 7
 
@@ -61,7 +62,7 @@ def test_custom_forms_and_final_epoch():
     assert evolution_schedule({2: 0.25, 5: 0.5}, 5).zetas() == [0, 0.25, 0, 0, 0]  # 5 is the last epoch
     assert evolution_schedule([0.1, 0.2], 4).zetas() == [0.1, 0.2, 0, 0]
     # round trip through the JSON config
-    for spec in ("paper", "set", {3: 0.2}, [0.1, 0.0, 0.3]):
+    for spec in ("paper", "set", "set-epoch", {3: 0.2}, [0.1, 0.0, 0.3]):
         s = evolution_schedule(spec, 12)
         assert evolution_schedule(s.to_config(), 12).zetas() == s.zetas()
     assert evolution_schedule(lambda e: 0.1, 3).to_config() is None

@@ -33,7 +33,7 @@ def test_parity_script_records_both_sides_and_resumes(tmp_path, parity_env, caps
     cli, loop = rec["motifcore_train"], rec["torch"]
     assert rec["settings"]["epochs"] == 3 and rec["settings"]["hidden"] == [32]
     assert cli["epochs_completed"] == loop["epochs_completed"] == 3 and len(loop["accuracy_per_epoch"]) == 3
-    assert loop["set_updates"] == 2                      # after every epoch but the last, as the CLI's "set"
+    assert loop["set_updates"] == 2                      # after every epoch but the last, as "set-epoch"
     assert cli["active_blocks"] == loop["active_blocks"]  # the same network
     assert cli["command"].startswith("python -m motifcore train --dataset fashion-mnist --recipe paper")
     assert rec["gap_points"] == pytest.approx(100 * (loop["final_accuracy"] - cli["final_accuracy"]))

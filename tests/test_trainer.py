@@ -73,7 +73,7 @@ def test_epoch_matches_manual_native_calls():
     """Epoch e uses the permutation of SeedSequence([seed, e]) and the schedule's per-batch lrs;
     evolution after epoch e uses SeedSequence([seed, e, 0x5E7])."""
     X, y = blobs()
-    tr = Trainer(small_model(), epochs=3, recipe="paper", batch_size=64, lr=0.05, warmup=1, evolution="set",
+    tr = Trainer(small_model(), epochs=3, recipe="paper", batch_size=64, lr=0.05, warmup=1, evolution="set-epoch",
                  seed=7, progress=False, momentum=0.8, weight_decay=1e-3)
     tr.fit(X, y)
 
@@ -98,7 +98,7 @@ def test_deterministic_and_seed_dependent():
     X, y = blobs()
     runs = []
     for seed in (0, 0, 1):
-        tr = Trainer(small_model(), epochs=3, lr=0.05, evolution="set", seed=seed, progress=False)
+        tr = Trainer(small_model(), epochs=3, lr=0.05, evolution="set-epoch", seed=seed, progress=False)
         tr.fit(X, y)
         runs.append(tr)
     assert same_state(runs[0].model, runs[1].model)
@@ -109,7 +109,7 @@ def test_deterministic_and_seed_dependent():
 def test_eval_every_history_and_no_evolution_after_last_epoch():
     X, y = blobs()
     Xv, yv = blobs(200, seed=1)
-    tr = Trainer(small_model(), epochs=5, lr=0.05, eval_every=2, evolution="set", progress=False)
+    tr = Trainer(small_model(), epochs=5, lr=0.05, eval_every=2, evolution="set-epoch", progress=False)
     h = tr.fit(X, y, Xv, yv)
     assert h["epoch"] == [1, 2, 3, 4, 5]
     assert [v is None for v in h["val_accuracy"]] == [True, False, True, False, False]  # last always
@@ -153,7 +153,7 @@ def test_callback_stop_skips_pending_evolution():
         seen.append((epoch, logs["train_loss"]))
         return epoch == 2
 
-    tr = Trainer(small_model(), epochs=6, lr=0.05, evolution="set", callbacks=[stop_at_2], progress=False)
+    tr = Trainer(small_model(), epochs=6, lr=0.05, evolution="set-epoch", callbacks=[stop_at_2], progress=False)
     h = tr.fit(X, y)
     assert len(h) == 2 and tr.epoch == 2 and tr.stopped_early
     assert [e for e, _ in seen] == [1, 2]

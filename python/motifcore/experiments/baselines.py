@@ -3,7 +3,8 @@
 
 Every row is trained with the same recipe (the default ``motifcore`` recipe and its network: hidden
 layers at the density, output layer dense) with the evolution its name says (SET and Motif-SET rows
-with ``evolution="set"``, RigL and DSR rows with their updaters, static rows with none) on the same data and
+with SET's own schedule, ``evolution="set-epoch"``, as the paper's rows; RigL and DSR rows with their updaters,
+static rows with none) on the same data and
 measured the same way: test accuracy, unique parameters, the paper's parameter convention, bytes
 (fp32 CSR, an ``np.savez`` of the inference arrays, Deep Compression with and without Huffman),
 median seconds per training epoch, total training wall time to the final model (including the
@@ -440,7 +441,7 @@ def _run_row(ctx: _Ctx, row: str, seed: int) -> dict[str, Any]:
                 "width": h, "source_s": teacher_s}
     if row == "motif2-kd":
         kd, teacher_s = _teacher(ctx)
-        t, info = _scratch(ctx, row, seed, 2, "set", kd=kd)
+        t, info = _scratch(ctx, row, seed, 2, "set-epoch", kd=kd)
         return {**_measure(ctx, t.model, "grid"), **info, "total_train_s": info["total_train_s"] + teacher_s,
                 "source_s": teacher_s}
     if row.startswith("dc-"):
@@ -448,7 +449,7 @@ def _run_row(ctx: _Ctx, row: str, seed: int) -> dict[str, Any]:
             src, info = _pruned(ctx, "prune-ft", seed, "ft", matched, spec.exclude_output)
             conv = "nonzeros"
         else:
-            src, info = _scratch(ctx, row[3:], seed, 1 if row == "dc-set1" else 2, "set")
+            src, info = _scratch(ctx, row[3:], seed, 1 if row == "dc-set1" else 2, "set-epoch")
             conv = "grid"
         dc = _deep_compression(ctx, row, seed, src.model, info["total_train_s"])
         t = dc.pop("trainer")
@@ -460,7 +461,7 @@ def _run_row(ctx: _Ctx, row: str, seed: int) -> dict[str, Any]:
 
 #: sparse-from-scratch rows: (motif size, evolution); Motif-SET is SET's evolution on motif blocks
 _SCRATCH: dict[str, tuple[int, str]] = {
-    "motif2": (2, "set"), "set1": (1, "set"), "static1": (1, "none"), "static2": (2, "none"),
+    "motif2": (2, "set-epoch"), "set1": (1, "set-epoch"), "static1": (1, "none"), "static2": (2, "none"),
     "static1-erk": (1, "none"), "dsr1": (1, "dsr"), "dsr2": (2, "dsr"), "rigl1": (1, "rigl"),
     "rigl1-erk": (1, "rigl"), "rigl2": (2, "rigl")}
 

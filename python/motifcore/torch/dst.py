@@ -345,7 +345,8 @@ class SET(DynamicSparsity):
     at random among the positions that were inactive, with ``regrow`` values (``"he"``, SET's
     choice; ``"zero"``; ``"pruned"``; ``"normal"``, Motif-SET's Algorithm 3 --
     :data:`motifcore.defaults.REGROW_MODES`) -- :meth:`MotifMLP.evolve`, i.e.
-    ``Trainer(evolution="set")``.
+    ``Trainer(evolution="set")`` (RigL's schedule: ``interval=100`` with ``zeta`` a cosine of
+    the step, ``stop`` at 75 % of the run) or ``"set-epoch"`` (``interval`` = one epoch).
 
     ``zeta`` is a float in ``[0, 1)`` or a callable ``f(t) -> zeta`` of the step count;
     ``stop`` (a step count, optional) ends the evolution.

@@ -62,11 +62,12 @@ Evolution presets (:func:`evolution_schedule`):
     For ``E = 300``: after epochs 15, 25, ..., 195 ``zeta = 0.2``; after 205 ``0.2 * 0.5 *
     (1 + cos(0.05 pi))``; after 245 ``0.2 * 0.5 * (1 + cos(0.45 pi))``; after 295
     ``0.2 * 0.5 * (1 + cos(0.95 pi))``; 29 evolutions in all.
-``"set"`` (original SET, Mocanu et al. 2018)
+``"set-epoch"`` (SET's own schedule, Mocanu et al. 2018)
     ``zeta = 0.3`` after every epoch ``1 .. E-1`` (the Trainer evolves every layer and regrows
     with fresh He-uniform weights: :data:`motifcore.defaults.EVOLUTIONS`).
 ``"cosine"`` (counted in optimizer steps; ``"input-cosine"``, motifcore's default evolution, is
-this schedule on the input layer with regrowth at zero)
+this schedule on the input layer with regrowth at zero, and ``"set"`` is it on every layer with
+fresh He-uniform regrowth, the schedule Evci et al. 2020 give SET)
     Evolution every ``interval = 100`` steps, RigL's cosine-decayed fraction, and nothing in the
     last quarter of training. With ``spe`` steps per epoch and ``T = E * spe``, the evolution
     after epoch ``e`` runs when a multiple of ``interval`` lies in ``((e-1)*spe, e*spe]`` and
@@ -78,7 +79,7 @@ this schedule on the input layer with regrowth at zero)
     tiny one (one batch per epoch) every ``interval`` epochs; the final quarter fine-tunes a fixed
     pattern (RigL, Evci et al. 2020, stops updating the mask at 75 % of training).
 ``"cht"`` (Cannistraci-Hebb training, Zhang et al., ICLR 2024)
-    ``zeta = 0.3`` after every epoch ``1 .. E-1`` like ``"set"``, but the Trainer regrows at the
+    ``zeta = 0.3`` after every epoch ``1 .. E-1`` like ``"set-epoch"``, but the Trainer regrows at the
     highest CH3-L3 link-prediction scores instead of at random, after chain removal of neurons
     left without input or output (``chain_removal = True``). As the CHT code (Zhang et al.'s
     repository, ``sparse.py``, ``sparse_layer.remove_connections`` / ``regrow_connections``): the
@@ -298,9 +299,10 @@ class EvolutionSchedule:
 
     @classmethod
     def set(cls, epochs: int, zeta: float = 0.3) -> EvolutionSchedule:
-        """Original SET: ``zeta`` (default 0.3) after every epoch but the last."""
+        """SET's own schedule (``"set-epoch"``): ``zeta`` (default 0.3) after every epoch but the
+        last. The ``"set"`` preset is :meth:`cosine` (see the module docstring)."""
         z0 = check_real(zeta, "zeta", 0.0, 1.0, hi_open=True)
-        return cls("set", epochs, lambda e: z0, {"zeta": z0})
+        return cls("set-epoch", epochs, lambda e: z0, {"zeta": z0})
 
     @classmethod
     def cht(cls, epochs: int, zeta: float = 0.3, chain_removal: bool = True, fill: str = "none",
@@ -419,9 +421,9 @@ def evolution_schedule(spec: EvolutionSpec, epochs: int, steps_per_epoch: int = 
     steps_per_epoch : int
         Optimizer steps per epoch (``"cosine"`` counts steps; the other presets ignore it).
     **params
-        Preset parameters (``"paper"``: ``zeta, every, warmup, decay_fraction``; ``"set"``:
-        ``zeta``; ``"cosine"``, ``"input-cosine"``: ``zeta, interval, stop``; ``"cht"``: ``zeta,
-        chain_removal, fill, link``).
+        Preset parameters (``"paper"``: ``zeta, every, warmup, decay_fraction``; ``"set-epoch"``:
+        ``zeta``; ``"cosine"``, ``"input-cosine"``, ``"set"``: ``zeta, interval, stop``; ``"cht"``:
+        ``zeta, chain_removal, fill, link``).
     """
     epochs = check_int(epochs, "epochs")
     if spec is None:
@@ -441,7 +443,7 @@ def evolution_schedule(spec: EvolutionSpec, epochs: int, steps_per_epoch: int = 
         kind = EVOLUTIONS[spec].schedule
         if kind == "paper":
             out = EvolutionSchedule.paper(epochs, **params)
-        elif kind == "set":
+        elif kind == "set-epoch":
             out = EvolutionSchedule.set(epochs, **params)
         elif kind == "cosine":
             out = EvolutionSchedule.cosine(epochs, steps_per_epoch, **params)
@@ -464,5 +466,9 @@ def evolution_schedule(spec: EvolutionSpec, epochs: int, steps_per_epoch: int = 
             # with the step it was trained with
             p.setdefault("removal", "magnitude")
             p.setdefault("restore", False)
+        if p["preset"] == "set" and "interval" not in p:
+            # "set" was SET's fixed zeta after every epoch (now "set-epoch") until it took RigL's
+            # schedule, whose stored form names its interval: an older run resumes as it trained
+            p["preset"] = "set-epoch"
         return evolution_schedule(p.pop("preset"), epochs, steps_per_epoch, **p)
     return EvolutionSchedule.custom(spec, epochs)

@@ -156,8 +156,10 @@ class Trainer:
     evolution : a name of :data:`motifcore.defaults.EVOLUTIONS`, callable, dict, list or EvolutionSchedule
         How the block pattern changes, default ``"input-cosine"`` (the recipe's). By name:
         ``"input-cosine"`` (motifcore's method: a cosine-decayed fraction every 100 steps, input
-        layer, regrowth at zero), ``"set"`` (SET: 0.3 of every layer's blocks after every epoch,
-        fresh He-uniform regrowth), ``"paper"`` (Motif-SET's schedule, every layer, He
+        layer, regrowth at zero), ``"set"`` (SET: the smallest blocks of every layer removed and
+        as many regrown with fresh He-uniform weights, on RigL's schedule: a cosine-decayed
+        fraction from 0.3 every 100 steps, none in the last quarter), ``"set-epoch"`` (SET on its
+        paper's schedule, 0.3 after every epoch), ``"paper"`` (Motif-SET's schedule, every layer, He
         regrowth), ``"cht"`` (CH3-L3 regrowth with chain removal, :meth:`MotifMLP.evolve_cht`,
         every layer, at zero), ``"rigl"``/``"dsr"`` (mask updaters that run every few optimizer
         steps inside an epoch, every layer: :mod:`motifcore.train.updaters`), ``"cosine"`` (the
@@ -167,8 +169,8 @@ class Trainer:
     regrow : {"he", "zero", "pruned", "normal"}, optional
         Value of regrown blocks (see :meth:`MotifLayer.prune_regrow`; ``"normal"`` is the paper's
         Algorithm 3, N(0, sigma^2) with sigma the std of the He initialisation). Default: the evolution's
-        own (``"zero"`` for ``"input-cosine"`` and ``"cht"``, ``"he"`` for ``"set"`` and
-        ``"paper"``), else ``"he"``. The resolved value is in :attr:`config`.
+        own (``"zero"`` for ``"input-cosine"`` and ``"cht"``, ``"he"`` for ``"set"``,
+        ``"set-epoch"`` and ``"paper"``), else ``"he"``. The resolved value is in :attr:`config`.
     zero_init : bool, default False
         Same as ``regrow="zero"`` (kept for existing code).
     evolve_layers : {"all", "hidden", "input"} or sequence of int, optional
