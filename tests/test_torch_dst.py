@@ -128,6 +128,34 @@ def test_set_runs_the_same_evolution_as_the_engine_model():
         np.testing.assert_array_equal(layer.weights, mod.weight.detach().numpy())
 
 
+def test_set_cosine_is_the_trainers_set_schedule():
+    """SET.cosine evolves with the zeta of Trainer(evolution="set") at the same steps: with one
+    update interval per epoch, after every epoch of the first 75 % of the run."""
+    from motifcore.train.schedules import evolution_schedule
+
+    spe, epochs = 20, 8
+    model = motifcore.MotifMLP([20, 16, 12, 3], motif=2, density=0.4, seed=3, num_threads=1)
+    net = from_mlp(model)
+    s = SET.cosine(net, None, total_steps=spe * epochs, interval=spe, seed=11)
+    want = evolution_schedule("set", epochs, steps_per_epoch=spe, interval=spe).zetas()
+    got = []
+    for t in range(1, spe * epochs + 1):
+        rec = s.step()
+        if t % spe == 0:
+            got.append(0.0 if rec is None else rec["zeta"])
+        if rec is not None:
+            model.evolve(rec["zeta"], seed=layer_seed(11, t), regrow="he")   # the Trainer's step
+    assert got == pytest.approx(want) and sum(z > 0 for z in want) == 5       # after epochs 1-5 of 8
+    assert want[0] > want[1] > want[4] > 0
+    for layer, mod in zip(model.layers, net):
+        np.testing.assert_array_equal(layer.indices, mod.indices)
+        np.testing.assert_array_equal(layer.weights, mod.weight.detach().numpy())
+    with pytest.raises(ValueError, match="stop"):
+        SET.cosine(net, None, total_steps=10, stop=0.0)
+    with pytest.raises(ValueError, match="zeta"):
+        SET.cosine(net, None, total_steps=10, zeta=1.0)
+
+
 @pytest.mark.parametrize("regrow", ["normal", "zero", "pruned"])
 def test_set_takes_every_regrowth_the_trainer_has(regrow):
     """The torch SET object takes every regrowth of ``motifcore.defaults.REGROW_MODES`` and runs

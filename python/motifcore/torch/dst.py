@@ -37,6 +37,7 @@ the same weights), every rank takes the same decisions as one process on the glo
 
 from __future__ import annotations
 
+import math
 import threading
 import warnings
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
@@ -45,12 +46,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._internal.validation import check_int, check_seed, check_zeta
+from .._internal.validation import check_int, check_real, check_seed, check_zeta
 from ..defaults import REGROW_MODES
 from ..nn import MotifLayer, MotifMLP
 from ..nn.mlp import layer_seed
 from ..train import updaters as _updaters
-from ..train.schedules import EvolutionSchedule
+from ..train.schedules import EvolutionSchedule, cosine_fraction
 from .layer import MotifLinear
 
 __all__ = ["CHT", "DSR", "RigL", "SET", "DynamicSparsity", "motif_layers", "remap_optimizer_state"]
@@ -344,12 +345,13 @@ class SET(DynamicSparsity):
     drops the ``round(zeta * |P|)`` blocks of smallest ``|weight|`` and regrows as many uniformly
     at random among the positions that were inactive, with ``regrow`` values (``"he"``, SET's
     choice; ``"zero"``; ``"pruned"``; ``"normal"``, Motif-SET's Algorithm 3 --
-    :data:`motifcore.defaults.REGROW_MODES`) -- :meth:`MotifMLP.evolve`, i.e.
-    ``Trainer(evolution="set")`` (RigL's schedule: ``interval=100`` with ``zeta`` a cosine of
-    the step, ``stop`` at 75 % of the run) or ``"set-epoch"`` (``interval`` = one epoch).
+    :data:`motifcore.defaults.REGROW_MODES`) -- :meth:`MotifMLP.evolve`, the step of
+    ``Trainer(evolution="set")`` and ``"set-epoch"``.
 
     ``zeta`` is a float in ``[0, 1)`` or a callable ``f(t) -> zeta`` of the step count;
-    ``stop`` (a step count, optional) ends the evolution.
+    ``stop`` (a step count, optional) ends the evolution. A fixed ``zeta`` with ``interval`` = the
+    steps of an epoch is SET's own schedule (``"set-epoch"``); :meth:`cosine` builds the schedule
+    of ``Trainer(evolution="set")``, RigL's.
     """
 
     def __init__(self, model: nn.Module, optimizer: Any = None, zeta: Union[float, Callable[[int], float]] = 0.3,
@@ -362,6 +364,23 @@ class SET(DynamicSparsity):
             raise ValueError(f"regrow must be one of {', '.join(map(repr, REGROW_MODES))}, got {regrow!r}")
         self.regrow = regrow
         self.stop = None if stop is None else check_int(stop, "stop", 0)
+
+    @classmethod
+    def cosine(cls, model: nn.Module, optimizer: Any = None, *, total_steps: int, zeta: float = 0.3,
+               interval: int = 100, stop: float = 0.75, regrow: str = "he", seed: int = 0,
+               layers: Optional[Sequence[MotifLinear]] = None) -> "SET":
+        """SET on the update schedule of ``Trainer(evolution="set")``, the one Evci et al. (2020)
+        give every dynamic sparse method: after step ``t`` with ``t % interval == 0`` and ``t <
+        stop * total_steps``, ``zeta(t) = zeta / 2 * (1 + cos(pi * t / (stop * total_steps)))``
+        (:func:`motifcore.train.schedules.cosine_fraction`, as RigL's). The Trainer evolves between
+        epochs, so on a set of ``interval`` or more steps per epoch it runs one update per epoch,
+        at the epoch's last step; this object runs every ``interval`` steps."""
+        z0 = check_zeta(zeta)
+        total = check_int(total_steps, "total_steps")
+        frac = check_real(stop, "stop", 0.0, 1.0, lo_open=True)
+        t_end = frac * total
+        return cls(model, optimizer, lambda t: cosine_fraction(z0, t, t_end), interval, regrow=regrow, seed=seed,
+                   stop=int(math.ceil(t_end)), layers=layers)
 
     def zeta_at(self, t: int) -> float:
         return check_zeta(self.zeta(t)) if callable(self.zeta) else float(self.zeta)

@@ -111,6 +111,7 @@ __all__ = [
     "LR_PRESETS",
     "EvolutionSchedule",
     "LRSchedule",
+    "cosine_fraction",
     "evolution_schedule",
     "lr_schedule",
 ]
@@ -118,6 +119,14 @@ __all__ = [
 LR_PRESETS = LR_SCHEDULES
 #: every SET-style evolution by name (:data:`motifcore.defaults.EVOLUTIONS` says what each is)
 EVOLUTION_PRESETS = SCHEDULE_PRESETS
+
+def cosine_fraction(fraction: float, t: float, t_end: float) -> float:
+    """RigL's decayed update fraction at step ``t`` (Evci et al., 2020): ``fraction / 2 * (1 +
+    cos(pi * t / t_end))``, from ``fraction`` at 0 to 0 at ``t_end``. The one formula behind the
+    ``"cosine"`` schedule (``"input-cosine"``, ``"set"``), RigL's updater and
+    :meth:`motifcore.torch.SET.cosine`."""
+    return fraction * 0.5 * (1.0 + math.cos(math.pi * t / t_end))
+
 
 LRSpec = Union[str, Callable[[int, int], float]]
 EvolutionSpec = Union[str, Callable[[int], float], Mapping[int, float], Sequence[float], "EvolutionSchedule", None]
@@ -342,7 +351,7 @@ class EvolutionSchedule:
             t = e * spe
             if t >= t_end or t // interval == (t - spe) // interval:
                 return 0.0
-            return z0 * 0.5 * (1.0 + math.cos(math.pi * t / t_end))
+            return cosine_fraction(z0, t, t_end)
 
         return cls("cosine", epochs, fn, {"zeta": z0, "interval": interval, "stop": stop},
                    steps_per_epoch=spe)

@@ -59,6 +59,7 @@ import numpy as np
 from .._internal.validation import check_int, check_real
 from ..defaults import UPDATERS  # the updaters' names, registered in motifcore.defaults.EVOLUTIONS
 from ..nn import MotifMLP
+from .schedules import cosine_fraction
 
 __all__ = ["DSR", "UPDATERS", "MaskUpdater", "RigL", "apportion", "make_updater"]
 
@@ -149,7 +150,7 @@ class RigL(MaskUpdater):
     def fraction(self, t: int, total_steps: int) -> float:
         """``f(t) = alpha / 2 * (1 + cos(pi * min(t, T_end) / T_end))``, ``T_end = stop * T``."""
         t_end = self.stop * total_steps
-        return self.alpha * 0.5 * (1.0 + math.cos(math.pi * min(t, t_end) / t_end))
+        return cosine_fraction(self.alpha, min(t, t_end), t_end)
 
     def is_update_step(self, t: int, total_steps: int) -> bool:
         if t % self.interval or t >= self.stop * total_steps:
