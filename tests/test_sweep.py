@@ -3,6 +3,8 @@ halfway and resumed without redoing finished runs."""
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 import os
 import subprocess
@@ -126,6 +128,16 @@ def test_run_id_is_deterministic_and_ignores_execution_settings() -> None:
     other_epochs = sweep.expand_runs({"datasets": ["digits"], "hidden": [8], "motifs": [2], "seeds": [3],
                                       "epochs": 5})[0]
     assert len({base["run_id"], other_lr["run_id"], other_epochs["run_id"]}) == 3
+    # "set" changed its schedule in round five: its runs are not the old "set" runs (their ids hashed
+    # the identity keys alone under the sweeps' default paper recipe), nor "set-epoch" ones
+    from motifcore.experiments.sweep_spec import IDENTITY_KEYS, run_id
+
+    runs = {e: sweep.expand_runs({"datasets": ["digits"], "hidden": [8], "seeds": [3], "evolution": e})[0]
+            for e in ("set", "set-epoch")}
+    old_set = hashlib.sha256(json.dumps({k: runs["set"].get(k) for k in IDENTITY_KEYS}, sort_keys=True,
+                                        separators=(",", ":"), default=str).encode()).hexdigest()[:12]
+    assert run_id(runs["set"]) == runs["set"]["run_id"] and not runs["set"]["run_id"].endswith(old_set)
+    assert runs["set"]["run_id"] != runs["set-epoch"]["run_id"]
 
 
 @pytest.mark.parametrize("spec, message", [
