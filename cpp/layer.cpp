@@ -227,10 +227,13 @@ void LayerWork::ensure(const Layer& layer, int64_t batch, bool input_grad) {
     B = std::max(B, batch);
     const int64_t ld = panel_ld(B);
     const bool shared_out = share_out && layer.m_out == 1 && !external_out;
+    // The row-major API's output panel takes U when m_out == 1 (U becomes A in place, as in a
+    // network); the owner points Up at it with Ap.
+    const bool u_in_out = external_out && layer.m_out == 1;
     if (layer.m_in > 1) S.resize(static_cast<size_t>(layer.G_in * ld));
     if (!external_out) A.resize(static_cast<size_t>(layer.n_out * ld));
     if (!shared_out) {
-        U.resize(static_cast<size_t>(layer.G_out * ld));
+        if (!u_in_out) U.resize(static_cast<size_t>(layer.G_out * ld));
         dU.resize(static_cast<size_t>(layer.G_out * ld));
     }
     // The scratch only grows: shared by several layers, it holds the largest of their needs.
@@ -238,7 +241,7 @@ void LayerWork::ensure(const Layer& layer, int64_t batch, bool input_grad) {
     if (sc.buf.size() < need_buf) sc.buf.resize(need_buf);
     if (sc.cursor.size() < need_cursor) sc.cursor.resize(need_cursor);
     if (!external_out) Ap = A.data();
-    Up = shared_out ? Ap : U.data();
+    if (!u_in_out) Up = shared_out ? Ap : U.data();
     dUp = shared_out ? Ap : dU.data();
 }
 
@@ -343,6 +346,7 @@ bool Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt, cons
     const auto need = static_cast<size_t>(n_out * panel_ld(own_.B));   // as ensure sizes the other panels
     if (out_panel_->size() < need) out_panel_->resize(need);
     own_.Ap = out_panel_->data();
+    if (m_out == 1) own_.Up = own_.Ap;   // U becomes A in place (LayerWork::ensure allocates no U)
     // The scratch may have been sized for a larger batch; panels use leading dimension B.
     forward(x_src_, B, own_, nt);
     forward_version_ = pat_.version();

@@ -96,8 +96,9 @@ def test_step_lr_flags(tmp_path):
     assert [r["lr_end"] for r in rows] == [0.02, 0.01, 0.005]
 
 
-def test_resume_after_interrupt_is_bit_exact(tmp_path, monkeypatch, capsys):
-    args = ["train", "--dataset", "digits", "--evolution", "set", "--dropout", "0.1", *TINY[:2],
+@pytest.mark.parametrize("stored_as_old_set", [False, True])
+def test_resume_after_interrupt_is_bit_exact(tmp_path, monkeypatch, capsys, stored_as_old_set):
+    args = ["train", "--dataset", "digits", "--evolution", "set-epoch", "--dropout", "0.1", *TINY[:2],
             "--epochs", "4", *TINY[4:]]
     assert main([*args, "--out", str(tmp_path / "full")]) == 0
 
@@ -121,6 +122,19 @@ def test_resume_after_interrupt_is_bit_exact(tmp_path, monkeypatch, capsys):
     assert "interrupted after epoch 2" in err and "--resume" in err
     assert read_metadata(part / "checkpoint.npz")["epoch"] == 2
     monkeypatch.setattr(cli_train, "_printer", real)
+    if stored_as_old_set:
+        # a run of "set" stored before round five (SET's own schedule, today's "set-epoch")
+        from motifcore.train.checkpoint import _META_KEY
+
+        with np.load(part / "checkpoint.npz") as z:
+            arrays = {k: z[k] for k in z.files}
+        meta = json.loads(str(arrays[_META_KEY]))
+        assert meta["trainer"]["evolution"] == {"preset": "set-epoch", "zeta": 0.3}
+        meta["trainer"]["evolution"] = {"preset": "set", "zeta": 0.3}
+        meta["extra"]["run"]["evolution"] = "set"
+        arrays[_META_KEY] = np.array(json.dumps(meta))
+        with open(part / "checkpoint.npz", "wb") as f:
+            np.savez(f, **arrays)
 
     # resumed with the default thread count (the first part ran on 1 thread): still bit-exact
     assert main(["train", "--resume", str(part / "checkpoint.npz"), "--no-progress"]) == 0
@@ -132,6 +146,8 @@ def test_resume_after_interrupt_is_bit_exact(tmp_path, monkeypatch, capsys):
     full = json.loads((tmp_path / "full" / "summary.json").read_text())
     resumed = json.loads((part / "summary.json").read_text())
     assert resumed["final_accuracy"] == full["final_accuracy"]
+    meta = read_metadata(part / "checkpoint.npz")
+    assert meta["trainer"]["evolution"]["preset"] == meta["extra"]["run"]["evolution"] == "set-epoch"
 
 
 def test_info(capsys, data_dir):

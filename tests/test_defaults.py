@@ -138,12 +138,37 @@ def test_set_runs_sets_step_on_rigls_schedule(monkeypatch):
     assert tr.config["evolution"] == {"preset": "set", "zeta": 0.3, "interval": 50, "stop": 0.75}
 
 
-def test_a_run_stored_with_the_old_set_resumes_on_sets_own_schedule():
+def test_a_run_stored_with_the_old_set_resumes_on_sets_own_schedule(tmp_path):
+    # before round five "set" was SET's fixed zeta after every epoch and its checkpoints stored
+    # {"preset": "set", "zeta": 0.3}: such a run resumes on that schedule ("set-epoch"), bit for bit
+    from motifcore.train.callbacks import as_callback
+    from motifcore.train.checkpoint import _META_KEY, read_metadata
     from motifcore.train.schedules import evolution_schedule
 
-    old = evolution_schedule({"preset": "set", "zeta": 0.3}, 5, steps_per_epoch=400)
-    assert old.name == "set-epoch" and old.zetas() == [0.3, 0.3, 0.3, 0.3, 0.0]
+    X, y = blobs(400)
+    kw = dict(epochs=5, batch_size=32, lr=0.05, evolution="set-epoch", progress=False)
+    full = Trainer(MotifMLP([20, 24, 3], density=0.3, seed=0, num_threads=1), **kw)
+    full.fit(X, y)
+    half = Trainer(MotifMLP([20, 24, 3], density=0.3, seed=0, num_threads=1), **kw)
+    half.callbacks.append(as_callback(lambda t, e, logs: e == 2))
+    half.fit(X, y)
+    half.save_checkpoint(tmp_path / "new.npz")
+    with np.load(tmp_path / "new.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays[_META_KEY]))
+    assert meta["trainer"]["evolution"] == {"preset": "set-epoch", "zeta": 0.3}
+    meta["trainer"]["evolution"] = {"preset": "set", "zeta": 0.3}           # the old stored form
+    arrays[_META_KEY] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "old.npz", **arrays)
+    assert read_metadata(tmp_path / "old.npz")["trainer"]["evolution"]["preset"] == "set"
+    resumed = Trainer.from_checkpoint(tmp_path / "old.npz", progress=False)
+    assert resumed.evolution_schedule.name == "set-epoch" and resumed.config["evolution"]["preset"] == "set-epoch"
+    resumed.fit(X, y)
+    a, b = full.model.get_state(), resumed.model.get_state()
+    assert all(np.array_equal(a[k], b[k]) for k in a) and full.history["zeta"] == resumed.history["zeta"]
+    # the new "set" stores its interval and stop and is read back as itself
     new = evolution_schedule("set", 5, steps_per_epoch=400)
+    assert set(new.to_config()) == {"preset", "zeta", "interval", "stop"}
     assert evolution_schedule(new.to_config(), 5, steps_per_epoch=400).zetas() == new.zetas()
     assert new.zetas()[3:] == [0.0, 0.0] and 0 < new.zetas()[1] < new.zetas()[0] < 0.3
 

@@ -152,6 +152,18 @@ def test_report_keeps_to_the_current_grid_and_chooses_the_time_statistic(tmp_pat
         report.write_report(tmp_path / "s", tmp_path / "c", figures=False, time_stat="max")
 
 
+def test_runs_of_the_old_set_are_not_grouped_with_the_new() -> None:
+    # a sweep folder may hold "set" runs stored before round five (SET's own schedule, today's
+    # "set-epoch"): their id is not what their config hashes to now, and they form a group of their own
+    cfg = sweep.expand_runs({"datasets": ["digits"], "hidden": [8], "seeds": [0], "evolution": "set"})[0]
+    new = {"run_id": cfg["run_id"], "status": "ok", "config": cfg, "metrics": {"test_accuracy": 0.9}}
+    old = {**new, "run_id": "digits-m1-lr0.01-d0.1-s0-0123456789ab", "metrics": {"test_accuracy": 0.8}}
+    rows = report.run_rows([new, old])
+    assert [r["evolution"] for r in rows] == ["set", "set-epoch"]
+    groups = report.aggregate(rows)
+    assert sorted((g["evolution"], g["test_accuracy"]) for g in groups) == [("set", 0.9), ("set-epoch", 0.8)]
+
+
 def test_synthetic_sweep_renders_schedule_sensitivity_projection_and_latency(tmp_path: Path) -> None:
     _fake_sweep(tmp_path / "s")
     text = report.write_report(tmp_path / "s", tmp_path / "r", figures=False).read_text()

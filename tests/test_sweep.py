@@ -4,7 +4,6 @@ halfway and resumed without redoing finished runs."""
 from __future__ import annotations
 
 import hashlib
-
 import json
 import os
 import subprocess
@@ -17,8 +16,8 @@ import motifcore
 import numpy as np
 import pytest
 from motifcore import cli, sweep
-from motifcore.train.checkpoint import load_model
 from motifcore.data.datasets import load as load_dataset
+from motifcore.train.checkpoint import load_model
 
 distributed = pytest.importorskip("distributed")
 

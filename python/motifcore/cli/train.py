@@ -36,7 +36,7 @@ from ..experiments.run import Run, execute
 from ..nn import build_info
 from ..report.curves import plot_runs
 from ..train.callbacks import Checkpoint, JSONLLogger
-from ..train.checkpoint import read_metadata
+from ..train.checkpoint import read_metadata, stored_before_set_annealed
 from ..train.curriculum import parse_motif_schedule
 from ._common import (
     EXIT_INTERRUPTED,
@@ -275,6 +275,8 @@ def run(args: argparse.Namespace) -> int:
                              "motifcore.Trainer.from_checkpoint")
         config = config.replace(threads=args.threads,
                                 data_dir=config.data_dir if args.data_dir is None else args.data_dir)
+        if config.evolution == "set" and stored_before_set_annealed(meta["trainer"].get("evolution")):
+            config = config.replace(evolution="set-epoch")     # what it trains with (docs/training.md)
         out = Path(args.out) if args.out else Path(resume_from).resolve().parent
         total = int(meta["trainer"]["epochs"])
     else:

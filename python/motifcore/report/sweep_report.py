@@ -52,6 +52,7 @@ from .._internal.io import PathLike, atomic_write
 from .._internal.motif_spec import label as motif_label
 from ..analysis import metrics
 from ..experiments.sweep import load_runs
+from ..experiments.sweep_spec import run_id
 from .sweep_figures import config_name, dataset_figures
 
 __all__ = ["aggregate", "run_rows", "write_report"]
@@ -81,7 +82,8 @@ def run_rows(runs: Iterable[Mapping[str, Any]], time_stat: str = "median") -> li
         rows.append({
             "run_id": r["run_id"], "status": r.get("status"), "dataset": c.get("dataset"),
             "variant": c.get("variant", "motif"), "motif": motif_label(motif), "m": motif if uniform else None,
-            "base_motif": c.get("base_motif"), "hidden": "-".join(str(h) for h in c.get("hidden", [])),
+            "base_motif": c.get("base_motif"), "evolution": _evolution(r),
+            "hidden": "-".join(str(h) for h in c.get("hidden", [])),
             "sizes": "-".join(str(s) for s in r.get("sizes", [])),
             "density": c.get("density"), "lr": c.get("lr"), "seed": c.get("seed"), "epochs": c.get("epochs"),
             "test_accuracy": m.get("test_accuracy"), "best_test_accuracy": m.get("best_test_accuracy"),
@@ -98,7 +100,21 @@ def run_rows(runs: Iterable[Mapping[str, Any]], time_stat: str = "median") -> li
     return rows
 
 
-_GROUP_KEY = ("dataset", "variant", "motif", "base_motif", "hidden", "density", "lr", "epochs")
+def _evolution(run: Mapping[str, Any]) -> Any:
+    """The evolution a stored run trained with: a run stored as ``"set"`` before round five (its
+    id, from its config alone, is not what ``"set"`` hashes to now) ran SET's own schedule, today's
+    ``"set-epoch"``."""
+    c = run.get("config", {})
+    evo = c.get("evolution")
+    if evo != "set":
+        return evo
+    try:
+        return evo if run_id(c) == run.get("run_id") else "set-epoch"
+    except (KeyError, TypeError, ValueError):    # a config without the keys of an id: as stored
+        return evo
+
+
+_GROUP_KEY = ("dataset", "variant", "motif", "base_motif", "evolution", "hidden", "density", "lr", "epochs")
 _MEAN_STD = ("test_accuracy", "best_test_accuracy", "s_per_epoch", "latency_batch1_us", "throughput_batch1_per_s")
 _COUNTS = ("unique_params", "block_macs_per_sample", "edges", "dense_params", "dense_blocks")
 

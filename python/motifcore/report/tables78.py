@@ -90,7 +90,8 @@ def _report(rows: list[dict[str, Any]], spec: BaselineSpec, command: str | None)
     net = "-".join(str(s) for s in ["in", *spec.hidden, "out"])
     lines = [f"# Baselines of the paper's Tables 7 and 8 on motifcore ({spec.dataset}, {net})", "",
              "Recipe: the default `motifcore` recipe and network for every row, with the evolution the row names "
-             "(SET and Motif-SET rows: SET, `evolution=\"set\"`, every layer, fresh He-uniform regrowth); "
+             "(SET and Motif-SET rows: SET on its own schedule, `evolution=\"set-epoch\"`, every layer, fresh "
+             "He-uniform regrowth); "
              f"{len(spec.seeds)} seed(s) {list(spec.seeds)}; "
              f"sparse rows {spec.epochs} epochs at density {spec.density}; dense source {spec.epochs_pre} epochs; "
              f"training subsample: {spec.limit_train or 'all'}. Accuracy is the test accuracy after the last "

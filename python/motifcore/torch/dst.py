@@ -369,12 +369,12 @@ class SET(DynamicSparsity):
     def cosine(cls, model: nn.Module, optimizer: Any = None, *, total_steps: int, zeta: float = 0.3,
                interval: int = 100, stop: float = 0.75, regrow: str = "he", seed: int = 0,
                layers: Optional[Sequence[MotifLinear]] = None) -> "SET":
-        """SET on the update schedule of ``Trainer(evolution="set")``, the one Evci et al. (2020)
-        give every dynamic sparse method: after step ``t`` with ``t % interval == 0`` and ``t <
-        stop * total_steps``, ``zeta(t) = zeta / 2 * (1 + cos(pi * t / (stop * total_steps)))``
-        (:func:`motifcore.train.schedules.cosine_fraction`, as RigL's). The Trainer evolves between
-        epochs, so on a set of ``interval`` or more steps per epoch it runs one update per epoch,
-        at the epoch's last step; this object runs every ``interval`` steps."""
+        """SET with the annealed fraction of ``Trainer(evolution="set")`` (Evci et al., 2020,
+        anneal every dynamic sparse method's this way): after step ``t`` with ``t % interval ==
+        0`` and ``t < stop * total_steps``, ``zeta(t) = zeta / 2 * (1 + cos(pi * t / (stop *
+        total_steps)))`` (:func:`motifcore.train.schedules.cosine_fraction`, as RigL's). The
+        Trainer evolves between epochs: on a set of 100 or more steps per epoch once per epoch, at
+        the epoch's last step, which ``interval`` = the steps of an epoch reproduces here."""
         z0 = check_zeta(zeta)
         total = check_int(total_steps, "total_steps")
         frac = check_real(stop, "stop", 0.0, 1.0, lo_open=True)

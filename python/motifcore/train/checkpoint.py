@@ -358,12 +358,20 @@ def load_model(path: PathLike, num_threads: int | None = None) -> MotifMLP:
     return load_checkpoint(path, num_threads).model
 
 
+def stored_before_set_annealed(evolution: Any) -> bool:
+    """Whether a stored evolution configuration is ``"set"`` as it was before round five: SET's
+    fixed zeta after every epoch (today ``"set-epoch"``), stored with its zeta alone (today's
+    ``"set"`` also stores ``interval`` and ``stop``)."""
+    return isinstance(evolution, dict) and evolution.get("preset") == "set" and set(evolution) == {"preset", "zeta"}
+
+
 def trainer_settings(ck: CheckpointData, path: PathLike, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The :class:`~motifcore.Trainer` keyword arguments of the training run stored in ``ck`` (read
     from ``path``), with ``overrides`` applied: what :meth:`Trainer.from_checkpoint` passes on.
 
     The configurations of older checkpoints are upgraded (no ``recipe``: the paper's, which they
-    ran; ``zero_init`` instead of ``regrow``), and JSON lists become tuples again. ValueError naming
+    ran; ``zero_init`` instead of ``regrow``; ``"set"`` stored before round five: ``"set-epoch"``,
+    the schedule it trained with), and JSON lists become tuples again. ValueError naming
     ``path`` if the checkpoint holds a model only, or if the run used something a checkpoint does
     not store (a callable schedule, a teacher's logits) and ``overrides`` does not give it again.
     """
@@ -386,6 +394,8 @@ def trainer_settings(ck: CheckpointData, path: PathLike, overrides: Mapping[str,
         cfg["evolution"] = evo
     cfg.setdefault("recipe", "paper")      # checkpoints written before recipes ran the paper's
     cfg.setdefault("label_smoothing", 0.0)  # and those written before label smoothing ran without it
+    if stored_before_set_annealed(evo):
+        cfg["evolution"] = {**evo, "preset": "set-epoch"}
     if "zero_init" in cfg and "regrow" not in cfg:       # checkpoints written before `regrow`
         cfg["regrow"] = "zero" if cfg["zero_init"] else "he"
     cfg.pop("zero_init", None)

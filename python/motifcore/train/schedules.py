@@ -67,7 +67,7 @@ Evolution presets (:func:`evolution_schedule`):
     with fresh He-uniform weights: :data:`motifcore.defaults.EVOLUTIONS`).
 ``"cosine"`` (counted in optimizer steps; ``"input-cosine"``, motifcore's default evolution, is
 this schedule on the input layer with regrowth at zero, and ``"set"`` is it on every layer with
-fresh He-uniform regrowth, the schedule Evci et al. 2020 give SET)
+fresh He-uniform regrowth: SET with its fraction annealed as Evci et al. 2020 anneal it)
     Evolution every ``interval = 100`` steps, RigL's cosine-decayed fraction, and nothing in the
     last quarter of training. With ``spe`` steps per epoch and ``T = E * spe``, the evolution
     after epoch ``e`` runs when a multiple of ``interval`` lies in ``((e-1)*spe, e*spe]`` and
@@ -119,6 +119,7 @@ __all__ = [
 LR_PRESETS = LR_SCHEDULES
 #: every SET-style evolution by name (:data:`motifcore.defaults.EVOLUTIONS` says what each is)
 EVOLUTION_PRESETS = SCHEDULE_PRESETS
+
 
 def cosine_fraction(fraction: float, t: float, t_end: float) -> float:
     """RigL's decayed update fraction at step ``t`` (Evci et al., 2020): ``fraction / 2 * (1 +
@@ -475,9 +476,5 @@ def evolution_schedule(spec: EvolutionSpec, epochs: int, steps_per_epoch: int = 
             # with the step it was trained with
             p.setdefault("removal", "magnitude")
             p.setdefault("restore", False)
-        if p["preset"] == "set" and "interval" not in p:
-            # "set" was SET's fixed zeta after every epoch (now "set-epoch") until it took RigL's
-            # schedule, whose stored form names its interval: an older run resumes as it trained
-            p["preset"] = "set-epoch"
         return evolution_schedule(p.pop("preset"), epochs, steps_per_epoch, **p)
     return EvolutionSchedule.custom(spec, epochs)

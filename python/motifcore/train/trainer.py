@@ -156,9 +156,9 @@ class Trainer:
     evolution : a name of :data:`motifcore.defaults.EVOLUTIONS`, callable, dict, list or EvolutionSchedule
         How the block pattern changes, default ``"input-cosine"`` (the recipe's). By name:
         ``"input-cosine"`` (motifcore's method: a cosine-decayed fraction every 100 steps, input
-        layer, regrowth at zero), ``"set"`` (SET: the smallest blocks of every layer removed and
-        as many regrown with fresh He-uniform weights, on RigL's schedule: a cosine-decayed
-        fraction from 0.3 every 100 steps, none in the last quarter), ``"set-epoch"`` (SET on its
+        layer, regrowth at zero), ``"set"`` (SET: after every epoch the smallest blocks of every
+        layer removed and as many regrown with fresh He-uniform weights, the fraction annealed as
+        RigL's, from 0.3 by a cosine, none in the last quarter), ``"set-epoch"`` (SET on its
         paper's schedule, 0.3 after every epoch), ``"paper"`` (Motif-SET's schedule, every layer, He
         regrowth), ``"cht"`` (CH3-L3 regrowth with chain removal, :meth:`MotifMLP.evolve_cht`,
         every layer, at zero), ``"rigl"``/``"dsr"`` (mask updaters that run every few optimizer
