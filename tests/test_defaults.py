@@ -90,10 +90,10 @@ def test_sweep_defaults_read_the_recipe():
 
 # ---- SET is SET ---------------------------------------------------------------------------------
 
-def test_set_prunes_zeta_of_every_layer_after_every_epoch_with_fresh_he_regrowth(monkeypatch):
-    X, y = blobs()
+def spied_model(monkeypatch) -> tuple[MotifMLP, list]:
+    """A model whose evolve() calls are recorded as (zetas per layer, regrow)."""
     m = MotifMLP([20, 32, 32, 3], density=0.3, distribution="uniform", seed=0, num_threads=1)
-    calls = []
+    calls: list = []
     evolve = m.evolve
 
     def spy(zetas, seed=0, regrow=None):
@@ -101,6 +101,12 @@ def test_set_prunes_zeta_of_every_layer_after_every_epoch_with_fresh_he_regrowth
         return evolve(zetas, seed=seed, regrow=regrow)
 
     monkeypatch.setattr(m, "evolve", spy)
+    return m, calls
+
+
+def test_set_prunes_zeta_of_every_layer_after_every_epoch_with_fresh_he_regrowth(monkeypatch):
+    X, y = blobs()
+    m, calls = spied_model(monkeypatch)
     before = [layer.n_blocks for layer in m.layers]
     tr = Trainer(m, epochs=4, evolution="set-epoch", progress=False)
     h = tr.fit(X, y)
@@ -111,21 +117,13 @@ def test_set_prunes_zeta_of_every_layer_after_every_epoch_with_fresh_he_regrowth
     assert tr.config["evolution"] == {"preset": "set-epoch", "zeta": 0.3}
 
 
-def test_set_runs_sets_step_on_rigls_schedule(monkeypatch):
-    # "set": SET's prune and He regrowth in every layer, zeta from the cosine schedule the RigL paper
-    # gives every dynamic sparse method (every `interval` steps, decayed, none in the last quarter)
+def test_set_runs_sets_step_with_an_annealed_fraction(monkeypatch):
+    # "set": SET's prune and He regrowth in every layer between epochs, zeta annealed as RigL's (the
+    # cosine schedule: after the epochs that cross a multiple of `interval` steps, none in the last quarter)
     from motifcore.train.schedules import EvolutionSchedule
 
     X, y = blobs(400)                                  # batch 16: 25 steps per epoch
-    m = MotifMLP([20, 32, 32, 3], density=0.3, distribution="uniform", seed=0, num_threads=1)
-    calls = []
-    evolve = m.evolve
-
-    def spy(zetas, seed=0, regrow=None):
-        calls.append((list(zetas), regrow))
-        return evolve(zetas, seed=seed, regrow=regrow)
-
-    monkeypatch.setattr(m, "evolve", spy)
+    m, calls = spied_model(monkeypatch)
     tr = Trainer(m, epochs=8, batch_size=16, evolution="set", evolution_params={"interval": 50}, progress=False)
     tr.fit(X, y)
     want = EvolutionSchedule.cosine(8, 25, interval=50).zetas()
