@@ -7,7 +7,7 @@ The recipe (both sides): SGD, momentum 0.9, weight decay 5e-4 (biases included, 
 does), batch 128, peak lr 0.01 with a linear warmup of ``--warmup`` epochs and a cosine decay per
 step, SET with ``zeta = 0.3`` after every epoch but the last in every layer (fresh He-uniform
 regrowth), no dropout, no gradient clipping -- ``motifcore train --recipe paper --evolution set-epoch``
-(SET's own schedule; ``"set"`` is SET on RigL's schedule).
+(SET's own schedule; ``"set"`` anneals SET's fraction as RigL's).
 ``--lr-schedule constant`` trains at the peak lr throughout (no warmup), as SET's own paper does
 (Mocanu et al., 2018): under the cosine the last SET updates replace 30 % of every layer while the
 learning rate is near zero, and the final accuracy falls with them on both sides (docs/torch.md).

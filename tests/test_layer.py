@@ -136,12 +136,14 @@ def test_motif_bias_makes_motif_outputs_equal():
     assert np.ptp(out) > 0  # not trivially constant
 
 
-@pytest.mark.parametrize("shape, motif", [((40, 30), 2), ((2000, 8), 1), ((301, 53), (3, 4))])
-def test_batch_sizes_reuse_workspace(shape, motif):
+@pytest.mark.parametrize("shape, motif, density", [((40, 30), 2, 0.5), ((2000, 8), 1, 0.5), ((301, 53), (3, 4), 0.5),
+                                                   ((37, 23), 1, 0.5), ((37, 23), 1, 1.0), ((37, 23), (1, 3), 1.0)])
+def test_batch_sizes_reuse_workspace(shape, motif, density):
     """One layer driven with growing and shrinking batches (the scratch is reused with a smaller
-    leading dimension; batch sizes hit the vector-tile, tail and column-block paths)."""
+    leading dimension; batch sizes hit the vector-tile, tail and column-block paths). With m_out = 1
+    the block products are computed in the output panel itself, on the sparse and the dense path."""
     n_in, n_out = shape
-    layer = MotifLayer(n_in, n_out, motif=motif, density=0.5, bias="neuron", activation="relu", seed=3,
+    layer = MotifLayer(n_in, n_out, motif=motif, density=density, bias="neuron", activation="relu", seed=3,
                        num_threads=2)
     rng = np.random.default_rng(5)
     layer.bias = rng.normal(0, 0.1, n_out)
@@ -150,6 +152,29 @@ def test_batch_sizes_reuse_workspace(shape, motif):
         x = rng.normal(size=(batch, n_in)).astype(np.float32)
         g = rng.normal(size=(batch, n_out)).astype(np.float32)
         check_layer_against(layer, w, x, g)
+
+
+@pytest.mark.parametrize("density", [0.4, 1.0])
+def test_backward_follows_the_last_of_two_forwards(density):
+    """A backward after two forwards (other batch sizes) is the last forward's, and the output of
+    the first forward, held by the caller, is not overwritten by the second."""
+    layer = MotifLayer(37, 23, motif=1, density=density, activation="relu", seed=8, num_threads=2)
+    rng = np.random.default_rng(9)
+    layer.bias = rng.normal(0, 0.2, 23)
+    w = layer.to_dense().astype(np.float64)
+    b = ref.expand_bias(layer.bias, 23, 1, layer.bias_mode)
+    x1, x2 = rng.normal(size=(130, 37)).astype(np.float32), rng.normal(size=(7, 37)).astype(np.float32)
+    out1 = layer.forward(x1)
+    kept = out1.copy()
+    out2 = layer.forward(x2)
+    np.testing.assert_array_equal(out1, kept)
+    assert_close(out2, ref.layer_forward(x2, w, b, layer.activation)[1], what="second forward")
+    g = rng.normal(size=(7, 23)).astype(np.float32)
+    z2, _ = ref.layer_forward(x2, w, b, layer.activation)
+    gin_ref, gw_ref, _ = ref.layer_backward(x2, w, z2, g, layer.activation)
+    assert_close(layer.backward(g), gin_ref, what="backward after two forwards")
+    assert_close(layer.grad_weights, ref.block_grads_from_dense(gw_ref, layer.motif, layer.indptr, layer.indices),
+                 what="grad_weights after two forwards")
 
 
 def test_input_layouts_are_equivalent():

@@ -317,8 +317,8 @@ def run_id(config: Mapping[str, Any]) -> str:
         # and only a smoothed run (the motifcore recipe's since round four) names its smoothing
         ident["label_smoothing"] = config["label_smoothing"]
     if config.get("evolution") == "set":
-        # "set" runs RigL's schedule since round five (before: SET's own, today "set-epoch"): a
-        # run stored under the old meaning is not taken for a new one
+        # "set" anneals its fraction since round five (before: SET's own schedule, today
+        # "set-epoch"): a run stored under the old meaning is not taken for a new one
         ident["set_schedule"] = "cosine"
     blob = json.dumps(ident, sort_keys=True, separators=(",", ":"), default=str)
     digest = hashlib.sha256(blob.encode()).hexdigest()[:12]

@@ -350,8 +350,8 @@ class SET(DynamicSparsity):
 
     ``zeta`` is a float in ``[0, 1)`` or a callable ``f(t) -> zeta`` of the step count;
     ``stop`` (a step count, optional) ends the evolution. A fixed ``zeta`` with ``interval`` = the
-    steps of an epoch is SET's own schedule (``"set-epoch"``); :meth:`cosine` builds the schedule
-    of ``Trainer(evolution="set")``, RigL's.
+    steps of an epoch and ``stop`` = the run's steps is SET's own schedule (``"set-epoch"``);
+    :meth:`cosine` gives the annealed fraction of ``Trainer(evolution="set")``.
     """
 
     def __init__(self, model: nn.Module, optimizer: Any = None, zeta: Union[float, Callable[[int], float]] = 0.3,

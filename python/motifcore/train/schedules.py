@@ -346,7 +346,7 @@ class EvolutionSchedule:
         z0 = check_real(zeta, "zeta", 0.0, 1.0, hi_open=True)
         interval = check_int(interval, "interval")
         stop = check_real(stop, "stop", 0.0, 1.0)
-        t_end = stop * epochs * spe
+        t_end = stop * (epochs * spe)     # as RigL's and SET.cosine's: stop * total steps
 
         def fn(e: int) -> float:
             t = e * spe
