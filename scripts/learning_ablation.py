@@ -100,7 +100,7 @@ CANDIDATES: dict[str, tuple[str, dict[str, Any], str]] = {
     # regrowth, the same thing, before it did)
     "default3+set-cosine": ("clip3", {"lr": 3e-3, "optimizer": "adamw", "weight_decay": 0.1,
                                       "evolution": "set"},
-                            "round three's default with SET, its fraction annealed as RigL's (fresh He-uniform regrowth)"),
+                            "round three's default with SET, its fraction annealed as RigL's (He-uniform regrowth)"),
 }
 #: candidates that change more than one thing
 COMBINATIONS = ("clip5+lr-3e-3", "clip5+lr-3e-3+adamw", "clip3+lr-3e-3", "clip3+lr-3e-3+dropout-0.3",
