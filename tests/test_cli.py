@@ -96,6 +96,18 @@ def test_step_lr_flags(tmp_path):
     assert [r["lr_end"] for r in rows] == [0.02, 0.01, 0.005]
 
 
+def test_a_run_whose_evolution_changes_nothing_says_so(tmp_path, capsys):
+    # digits, 3 epochs of 10 steps: "set" (every 100 steps) never evolves, "set-epoch" does
+    base = ["train", "--dataset", "digits", "--hidden", "16", "16", "--epochs", "3", "--threads", "1", "--no-progress"]
+    assert main([*base, "--evolution", "set", "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "note: the evolution 'set' changes no block in this run (30 optimizer steps" in out
+    assert "evolved" not in out
+    assert main([*base, "--evolution", "set-epoch", "--out", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "changes no block" not in out and "(evolved zeta=0.300" in out
+
+
 @pytest.mark.parametrize("stored_as_old_set", [False, True])
 def test_resume_after_interrupt_is_bit_exact(tmp_path, monkeypatch, capsys, stored_as_old_set):
     args = ["train", "--dataset", "digits", "--evolution", "set-epoch", "--dropout", "0.1", *TINY[:2],

@@ -183,6 +183,21 @@ def _default_out(dataset: str, motif: Any) -> Path:
     return out
 
 
+def _no_evolution_note(r: Run) -> str | None:
+    """A line saying that the run's evolution schedule changes no block (too few steps for its
+    interval, e.g. a short run of "set" or "input-cosine"), or None."""
+    t = r.trainer
+    if t.updater is not None:
+        return None
+    sched = t.evolution_schedule_for(int(r.facts["n_train"]))
+    if sched.name == "none" or not isinstance(sched.name, str) or sched.evolution_epochs():
+        return None
+    steps = sched.steps_per_epoch * t.epochs
+    return (f"note: the evolution {sched.name!r} changes no block in this run ({steps} optimizer steps, too few "
+            f"for its schedule {sched.params}): the pattern stays as initialised (--evolution set-epoch "
+            "evolves after every epoch)")
+
+
 def _printer(total: int | None) -> Any:
     """Prints one line per epoch; ``total`` defaults to the trainer's epochs."""
     from tqdm.auto import tqdm
@@ -335,6 +350,9 @@ def _run_locked(args: argparse.Namespace, config: RunConfig, out: Path, total: i
         atomic_write_json(out / "config.json", config_json)
         print(f"training on {r.facts['n_train']} samples of {r.config.dataset} for {r.trainer.epochs} epochs "
               f"({r.model.num_threads} threads) -> {out}")
+        note = _no_evolution_note(r)
+        if note:
+            print(note)
 
     callbacks = [JSONLLogger(out / "metrics.jsonl"),
                  Checkpoint(out / "checkpoint.npz", every=config.checkpoint_every, extra={"run": config.to_dict()}),
