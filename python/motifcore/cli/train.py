@@ -190,7 +190,7 @@ def _no_evolution_note(r: Run) -> str | None:
     if t.updater is not None:
         return None
     sched = t.evolution_schedule_for(int(r.facts["n_train"]))
-    if sched.name == "none" or not isinstance(sched.name, str) or sched.evolution_epochs():
+    if sched.name == "none" or sched.evolution_epochs():
         return None
     steps = sched.steps_per_epoch * t.epochs
     return (f"note: the evolution {sched.name!r} changes no block in this run ({steps} optimizer steps, too few "
