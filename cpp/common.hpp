@@ -38,13 +38,18 @@ inline uint32_t nonfinite_mask(float x) {
     return (u & 0x7f800000u) == 0x7f800000u ? ~0u : 0u;
 }
 
-/// splitmix64: used to expand a user seed into RNG state and as a stateless hash.
-inline uint64_t splitmix64(uint64_t& x) {
-    uint64_t z = (x += 0x9E3779B97F4A7C15ULL);
+/// splitmix64's state increment.
+constexpr uint64_t kSplitmix64Step = 0x9E3779B97F4A7C15ULL;
+
+/// splitmix64's output function of an advanced state.
+inline uint64_t splitmix64_mix(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
 }
+
+/// splitmix64: used to expand a user seed into RNG state and as a stateless hash.
+inline uint64_t splitmix64(uint64_t& x) { return splitmix64_mix(x += kSplitmix64Step); }
 
 /// Stateless 64-bit hash of (a, b, c, d); the same on every platform and thread count.
 inline uint64_t hash4(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
