@@ -104,6 +104,12 @@ struct KernelTable {
     void (*fused_backward)(int64_t cols, int64_t rows, const int64_t* t_indptr, const int32_t* t_rows,
                            const float* Kt, const float* dU, const float* S, float* dKt, float* dS, int64_t B,
                            int64_t ld, int64_t* cursor, int num_threads);
+    /// Inverted dropout of rows [0, n) of A (each B entries, `ld` apart): entry t of row i is
+    /// A[i, t] * scale if 24 bits of draw t / 2 of the splitmix64 stream from state row_state[i]
+    /// are >= thr (bits 40-63 for even t, 16-39 for odd t), else +0. Integer draws and one
+    /// multiply per entry: bitwise the same at every level and thread count.
+    void (*dropout)(int64_t n, const uint64_t* row_state, uint64_t thr, float scale, float* A, int64_t B,
+                    int64_t ld, int num_threads);
     /// Floats of the `bpack` scratch that gemm needs for a K x N right operand (none for a panel).
     int64_t gemm_pack_floats(int64_t K, int64_t N, int64_t b_cs) const {
         return b_cs == 1 ? 0 : K * ((N + gemm_nr - 1) / gemm_nr * gemm_nr);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "common.hpp"
 #include "kernels.hpp"
 
 namespace motifcore {
@@ -537,6 +538,47 @@ static void group_sum(int64_t G, int64_t m, int64_t n, const float* in, float* S
     });
 }
 
+// Inverted dropout (KernelTable::dropout). A vector of W / 2 draws covers W entries: the draw of
+// pair j is splitmix64's output for x + (j + 1) * its increment (integer arithmetic, the same in
+// every lane), a 64-bit lane's low and high 32 bits mask entries 2j and 2j + 1 (little endian).
+typedef uint64_t vu64 __attribute__((vector_size(MC_VEC_BYTES)));
+typedef uint32_t vu32 __attribute__((vector_size(MC_VEC_BYTES)));
+static inline vu64 draw_mix(vu64 z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static void dropout(int64_t n, const uint64_t* row_state, uint64_t thr, float scale, float* A, int64_t B,
+                    int64_t ld, int num_threads) {
+    constexpr int P = W / 2;
+    parallel_for(n, grain_for(B), threads_for(n * B, num_threads), [&](int64_t i) {
+        const uint64_t x = row_state[i];
+        float* a = A + i * ld;
+        vu64 first{};                                  // x + (k + 1) * step for the lanes k of pair 0
+        for (int k = 0; k < P; ++k) first[k] = x + static_cast<uint64_t>(k + 1) * kSplitmix64Step;
+        const vu64 low = vu64{} + 0xFFFFFFFFULL;
+        for (int64_t t = 0; t < B; t += W) {
+            const vu64 r = draw_mix(first + static_cast<uint64_t>(t / 2) * kSplitmix64Step);
+            const vu64 keep_even = (vu64)((r >> 40) >= thr);   // vector casts keep the bits
+            const vu64 keep_odd = (vu64)(((r >> 16) & 0xFFFFFFULL) >= thr);
+            const vu32 mask = (vu32)((keep_even & low) | (keep_odd & ~low));
+            if (t + W <= B) {
+                const vf v = vload(a + t) * scale;
+                vstore(a + t, (vf)((vu32)v & mask));
+            } else {
+                for (int64_t e = 0; t + e < B; ++e) {
+                    const float v = a[t + e] * scale;
+                    uint32_t u;
+                    __builtin_memcpy(&u, &v, sizeof u);
+                    u &= mask[e];
+                    __builtin_memcpy(a + t + e, &u, sizeof u);
+                }
+            }
+        }
+    });
+}
+
 // A[i, :] = act(U[i / m, :] + bias[i or i / m]); U may alias A when m == 1.
 static void expand_bias_act(int64_t n, int64_t m, const float* U, const float* bias, bool per_neuron,
                             bool relu, float* A, int64_t B, int64_t ld, int num_threads) {
@@ -806,7 +848,7 @@ const KernelTable& MC_TABLE_FN() {
                                    &MC_ISA_NS::group_sum, &MC_ISA_NS::expand_bias_act, &MC_ISA_NS::group_backward,
                                    &MC_ISA_NS::score_tile,
                                    &MC_ISA_NS::gemm,           MC_ISA_NS::kGemmNR,
-                                   &MC_ISA_NS::fused_backward};
+                                   &MC_ISA_NS::fused_backward, &MC_ISA_NS::dropout};
     return table;
 }
 

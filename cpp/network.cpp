@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdint>
-#include <cstring>
 
 #include "common.hpp"
 #include "kernels.hpp"
@@ -11,17 +9,6 @@
 namespace motifcore {
 
 namespace {
-
-// v * scale if keep, else +0, without a branch.
-inline float keep_scaled(float v, float scale, bool keep) {
-    const float x = v * scale;
-    uint32_t u;
-    std::memcpy(&u, &x, sizeof u);
-    u &= 0u - static_cast<uint32_t>(keep);
-    float out;
-    std::memcpy(&out, &u, sizeof out);
-    return out;
-}
 
 void check_dropout(float dropout) {
     MC_CHECK(dropout >= 0.f && dropout < 1.f, "dropout must be in [0, 1), got " << dropout);
@@ -125,24 +112,9 @@ void Network::forward_all(int64_t B, float dropout) {
             float* A = work_[l].Ap;
             const uint64_t seed = dropout_seed, st = step;
             const uint64_t thr = static_cast<uint64_t>(static_cast<double>(dropout) * 16777216.0);
-            parallel_for(n, grain_for(B), threads_for(n * B, num_threads), [&](int64_t i) {
-                uint64_t x = hash4(seed, st, l, static_cast<uint64_t>(i));
-                float* __restrict a = A + i * ld;
-                // Draw j of the stream is splitmix64's output for the state x + (j + 1) * its
-                // increment, computed from j: the draws do not wait on each other. A dropped entry
-                // is +0 through a bit mask, not a branch (a random branch per entry mispredicted a
-                // fifth of the time at dropout 0.2, about a sixth of a small network's step).
-                const int64_t pairs = B / 2;
-                for (int64_t j = 0; j < pairs; ++j) {
-                    const uint64_t r = splitmix64_mix(x + static_cast<uint64_t>(j + 1) * kSplitmix64Step);
-                    a[2 * j] = keep_scaled(a[2 * j], scale, (r >> 40) >= thr);
-                    a[2 * j + 1] = keep_scaled(a[2 * j + 1], scale, ((r >> 16) & 0xFFFFFF) >= thr);
-                }
-                if (B % 2 != 0) {
-                    const uint64_t r = splitmix64_mix(x + static_cast<uint64_t>(pairs + 1) * kSplitmix64Step);
-                    a[B - 1] = keep_scaled(a[B - 1], scale, (r >> 40) >= thr);
-                }
-            });
+            row_state_.resize(static_cast<size_t>(n));
+            for (int64_t i = 0; i < n; ++i) row_state_[i] = hash4(seed, st, l, static_cast<uint64_t>(i));
+            kernels().dropout(n, row_state_.data(), thr, scale, A, B, ld, num_threads);
         }
         in = work_[l].Ap;
     }

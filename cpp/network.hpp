@@ -137,6 +137,7 @@ private:
     void gather_teacher(const float* teacher, const int64_t* rows, int64_t B);
     const LossConfig* loss_ = nullptr;  // the loss of the running training call; nullptr = cross-entropy
     std::vector<float> tb_;             // [B, C] teacher logits of the batch
+    std::vector<uint64_t> row_state_;   // dropout: each neuron's stream state of the step
     std::vector<LayerWork> work_;
     /// The backward scratch of every layer (LayerWork::shared): one input-gradient panel and one
     /// transposed-weight copy or GEMM packing buffer, sized for the largest layer.
