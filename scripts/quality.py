@@ -76,7 +76,7 @@ def _fit_estimator(kwargs: dict[str, Any]) -> Callable[..., tuple[float, float, 
         clf.fit(X, y)
         dt = time.perf_counter() - t0
         run = {"estimator_params": dict(ESTIMATOR_PARAMS)} if ESTIMATOR_PARAMS else {}
-        return float(clf.score(Xt, yt)), dt, {**run, "n_iter": int(clf.n_iter_)}
+        return float(clf.score(Xt, yt)), dt, {**run, "n_iter": int(clf.n_iter_), "small_data": bool(clf.small_data_)}
     return run
 
 
@@ -118,9 +118,10 @@ def _fit_dense_eq(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, 
     # the estimator's network, epochs and batch (the defaults, or --estimator-params)
     ref = MotifSETClassifier(random_state=seed, **ESTIMATOR_PARAMS)
     n_classes = len(np.unique(y))
-    sparse = ref._new_model(X.shape[1], n_classes, seed, 1).n_params
+    hidden, _, min_steps = ref._budget(X.shape[0])
+    sparse = ref._new_model(X.shape[1], n_classes, seed, 1, hidden).n_params
     batch = ref._batch_size()
-    epochs = epochs_for(ref.epochs, ref.min_steps, X.shape[0], batch)
+    epochs = epochs_for(ref.epochs, min_steps, X.shape[0], batch)
     width = dense_width(sparse, X.shape[1], n_classes)
     est = MLPClassifier(hidden_layer_sizes=(width,), max_iter=epochs, batch_size=batch, random_state=seed)
     with warnings.catch_warnings():

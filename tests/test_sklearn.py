@@ -143,3 +143,69 @@ def test_early_stopping_rejects_impossible_splits():
         MotifSETClassifier(early_stopping=True, validation_fraction=0.1, min_steps=0, epochs=1).fit(X, y)
     with pytest.raises(ValueError, match="validation_fraction"):
         MotifSETClassifier(early_stopping=True, validation_fraction=1.0).fit(X, y)
+
+
+class _SpyTrainer:
+    """Records the settings of every Trainer the estimator builds."""
+
+    def __init__(self, monkeypatch):
+        import motifcore.sklearn as sk
+
+        self.calls: list[dict] = []
+        real = sk.Trainer
+
+        def make(model, **kw):
+            self.calls.append({"sizes": list(model.sizes), **kw})
+            return real(model, **kw)
+
+        monkeypatch.setattr(sk, "Trainer", make)
+
+
+def _tiny(n=40, d=12, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    return X, y
+
+
+def test_small_data_budget_on_a_set_that_fits_in_one_batch(monkeypatch):
+    from motifcore.sklearn import SMALL_DATA
+
+    spy = _SpyTrainer(monkeypatch)
+    X, y = _tiny()
+    clf = MotifSETClassifier(n_jobs=1).fit(X, y)
+    assert clf.get_params()["hidden_sizes"] is None and clf.get_params()["min_steps"] is None
+    assert clf.small_data_ is True
+    (call,) = spy.calls
+    assert call["sizes"] == [12, *SMALL_DATA["hidden_sizes"], 2]
+    assert call["lr"] == SMALL_DATA["lr"]
+    assert clf.n_iter_ == SMALL_DATA["min_steps"]      # one full batch per epoch
+    assert clf.score(X, y) > 0.9
+
+
+@pytest.mark.parametrize("given", [{"hidden_sizes": (16,)}, {"lr": 3e-3}, {"min_steps": 50}, {"recipe": "paper"},
+                                   {"batch_size": 16}])
+def test_small_data_budget_not_taken(monkeypatch, given):
+    from motifcore.defaults import MIN_STEPS
+    from motifcore.sklearn import ESTIMATOR_HIDDEN
+
+    spy = _SpyTrainer(monkeypatch)
+    X, y = _tiny()
+    clf = MotifSETClassifier(n_jobs=1, epochs=1, **given)
+    assert clf._small_data(X.shape[0]) is False
+    hidden, lr, min_steps = clf._budget(X.shape[0])
+    assert hidden == list(given.get("hidden_sizes", ESTIMATOR_HIDDEN))
+    assert lr == given.get("lr") and min_steps == given.get("min_steps", MIN_STEPS)
+    if "min_steps" in given:                            # the one cheap enough to fit here
+        clf.fit(X, y)
+        assert clf.small_data_ is False and spy.calls[0]["sizes"] == [12, *ESTIMATOR_HIDDEN, 2]
+        assert spy.calls[0]["lr"] is None and clf.n_iter_ == 50
+
+
+def test_partial_fit_keeps_the_default_network(monkeypatch):
+    from motifcore.sklearn import ESTIMATOR_HIDDEN
+
+    spy = _SpyTrainer(monkeypatch)
+    X, y = _tiny()
+    clf = MotifSETClassifier(n_jobs=1).partial_fit(X, y, classes=[0, 1])
+    assert clf.small_data_ is False and spy.calls[0]["sizes"] == [12, *ESTIMATOR_HIDDEN, 2]

@@ -31,13 +31,25 @@ from .train.history import History
 from .train.schedules import epochs_for
 from .train.trainer import Trainer
 
-__all__ = ["ESTIMATOR_EPOCHS", "SELECTION", "MotifSETClassifier", "MotifSETSelector"]
+__all__ = ["ESTIMATOR_EPOCHS", "ESTIMATOR_HIDDEN", "SELECTION", "SMALL_DATA", "MotifSETClassifier", "MotifSETSelector"]
 
 #: The estimator's own default epochs (the rest of the package uses motifcore.defaults.EPOCHS,
 #: 50). An estimator is fitted many times over (cross-validation, grid searches) and is held to
 #: MLPClassifier's fit time (docs/results.md, section 1); 20 epochs, raised to at least
 #: ``min_steps`` optimizer steps on small data, is where the ablation there measured it.
 ESTIMATOR_EPOCHS = 20
+
+#: The estimator's default hidden layers.
+ESTIMATOR_HIDDEN = (256, 256)
+
+#: The small-data budget: the network, learning rate and optimizer steps of a fit whose training
+#: set fits in one batch (full-batch training), in place of ``ESTIMATOR_HIDDEN``, the recipe's
+#: rate and ``MIN_STEPS``, with the ``"motifcore"`` recipe and when none of the three is given.
+#: The default budget there is 1000 full-batch steps, about five times ``MLPClassifier``'s fit
+#: time on TOX-171; this one is 300 steps of a network a quarter as wide at about three times the
+#: rate, about half the MLP's time and within 2 points of scikit-learn's better model on the
+#: wide, tiny sets it was measured on (docs/results.md, "Round six").
+SMALL_DATA: dict[str, Any] = {"hidden_sizes": (64, 64), "lr": 1e-2, "min_steps": 300}
 
 
 class MotifSETClassifier(ClassifierMixin, BaseEstimator):
@@ -48,8 +60,9 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    hidden_sizes : int or sequence of int, default (256, 256)
-        Hidden layer widths.
+    hidden_sizes : int or sequence of int, optional
+        Hidden layer widths. Default: (256, 256) (:data:`ESTIMATOR_HIDDEN`), or the small-data
+        budget's (64, 64) (see ``min_steps``).
     motif : int or sequence, default 1
         Motif size of the hidden layers (the output layer keeps m = 1), or one entry per layer
         (``len(hidden_sizes) + 1`` entries, e.g. ``[2, 2, 1]``).
@@ -62,7 +75,12 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
     epochs : int, default 20 (:data:`ESTIMATOR_EPOCHS`, which says why it is not the package's 50)
         Passes over the training data, raised where needed so that the run takes at least
         ``min_steps`` optimizer steps (a 100-sample set is one batch per epoch).
-    min_steps : int, default 1000
+    min_steps : int, optional
+        Default: 1000 (:data:`motifcore.defaults.MIN_STEPS`). **Small data**: when the training
+        set fits in one batch and none of ``hidden_sizes``, ``lr`` and ``min_steps`` is given, a
+        ``"motifcore"``-recipe fit takes the small-data budget :data:`SMALL_DATA` instead (hidden
+        (64, 64), lr 1e-2, at least 300 steps; ``small_data_`` says whether it did). Giving any
+        of the three keeps the defaults of the others. ``partial_fit`` always uses the defaults.
     recipe : {"motifcore", "paper"}, default "motifcore"
     batch_size, lr, optimizer, momentum, weight_decay, dropout, label_smoothing, max_grad_norm : optional
         Override the recipe (see :class:`~motifcore.trainer.Trainer`).
@@ -112,6 +130,8 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         The fitted network.
     history_ : History
         Per-epoch training records.
+    small_data_ : bool
+        Whether ``fit`` used the small-data budget (see ``min_steps``).
     n_iter_ : int
         Epochs trained (fewer than planned after an early stop; one more per ``partial_fit``).
     loss_curve_ : list of float
@@ -133,12 +153,12 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        hidden_sizes: int | Sequence[int] = (256, 256),
+        hidden_sizes: int | Sequence[int] | None = None,
         motif: int | Sequence[Any] = 1,
         density: float = DENSITY,
         epsilon: float | None = None,
         epochs: int = ESTIMATOR_EPOCHS,
-        min_steps: int = MIN_STEPS,
+        min_steps: int | None = None,
         recipe: str = DEFAULT_RECIPE,
         batch_size: int | None = None,
         lr: float | None = None,
@@ -211,8 +231,20 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"n_jobs must be a non-zero integer or None, got {n!r}")
         return int(n) if n > 0 else max(1, (os.cpu_count() or 1) + 1 + int(n))
 
+    def _small_data(self, n_samples: int) -> bool:
+        """Whether a fit on ``n_samples`` training samples takes the small-data budget."""
+        return (self.hidden_sizes is None and self.lr is None and self.min_steps is None
+                and self.recipe == "motifcore" and n_samples <= self._batch_size())
+
+    def _budget(self, n_samples: int) -> tuple[list, float | None, int]:
+        """Hidden widths, learning rate (None: the recipe's) and minimum steps of a fit on
+        ``n_samples`` training samples."""
+        if self._small_data(n_samples):
+            return list(SMALL_DATA["hidden_sizes"]), SMALL_DATA["lr"], SMALL_DATA["min_steps"]
+        return self._hidden(), self.lr, MIN_STEPS if self.min_steps is None else self.min_steps
+
     def _hidden(self) -> list:
-        h = self.hidden_sizes
+        h = ESTIMATOR_HIDDEN if self.hidden_sizes is None else self.hidden_sizes
         if isinstance(h, (int, np.integer)) and not isinstance(h, bool):
             return [int(h)]
         if isinstance(h, (str, bytes)) or not hasattr(h, "__iter__"):
@@ -256,14 +288,18 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
     def _batch_size(self) -> int:
         return int(get_recipe(self.recipe)["batch_size"] if self.batch_size is None else self.batch_size)
 
-    def _new_model(self, n_features: int, n_classes: int, seed: int, threads: int | None) -> MotifMLP:
+    def _new_model(self, n_features: int, n_classes: int, seed: int, threads: int | None,
+                   hidden: list | None = None) -> MotifMLP:
         dist = None if self.epsilon is not None else get_recipe(self.recipe)["distribution"]
-        return MotifMLP([n_features, *self._hidden(), n_classes], motif=self.motif, density=self.density,
+        hidden = self._hidden() if hidden is None else hidden
+        return MotifMLP([n_features, *hidden, n_classes], motif=self.motif, density=self.density,
                         epsilon=self.epsilon, distribution=dist, seed=seed, num_threads=threads)
 
-    def _trainer(self, model: MotifMLP, epochs: int, seed: int, callbacks: list[Any], **fixed: Any) -> Trainer:
+    def _trainer(self, model: MotifMLP, epochs: int, seed: int, callbacks: list[Any], lr: float | None = None,
+                 **fixed: Any) -> Trainer:
         given = {"lr_schedule": self.schedule, "warmup": self.warmup, "evolution": self.evolution, **fixed}
-        return Trainer(model, epochs=epochs, recipe=self.recipe, batch_size=self._batch_size(), lr=self.lr,
+        return Trainer(model, epochs=epochs, recipe=self.recipe, batch_size=self._batch_size(),
+                       lr=self.lr if lr is None else lr,
                        optimizer=self.optimizer, regrow=self.regrow, evolve_layers=self.evolve_layers,
                        dropout=self.dropout, label_smoothing=self.label_smoothing, momentum=self.momentum,
                        weight_decay=self.weight_decay,
@@ -289,10 +325,12 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
             best = RestoreBest("val_accuracy")
             callbacks = [EarlyStopping("val_accuracy", patience=check_int(self.n_iter_no_change, "n_iter_no_change")),
                          best]
-        epochs = epochs_for(self.epochs, self.min_steps, X.shape[0], self._batch_size())
-        model = self._new_model(n_features, len(classes), seed, threads)
-        trainer = self._trainer(model, epochs, seed, callbacks)
+        hidden, lr, min_steps = self._budget(X.shape[0])
+        epochs = epochs_for(self.epochs, min_steps, X.shape[0], self._batch_size())
+        model = self._new_model(n_features, len(classes), seed, threads, hidden)
+        trainer = self._trainer(model, epochs, seed, callbacks, lr)
         trainer.fit(X, y_enc, X_val, y_val)
+        self.small_data_ = self._small_data(X.shape[0])
         self._run_seed = seed
         self.classes_ = classes
         self.n_features_in_ = n_features
@@ -338,6 +376,7 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
             self.classes_ = known
             self.n_features_in_ = X.shape[1]
             self.input_bounds_ = None
+            self.small_data_ = False
             self._run_seed = self._seed()
             self.model_ = self._new_model(X.shape[1], len(self.classes_), self._run_seed, self._threads())
             history = History()
