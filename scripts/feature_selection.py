@@ -19,7 +19,8 @@ Methods (the default five: the target's comparison):
                  classes), importance = sum over classes of |coefficient|
   random_forest  RandomForestClassifier(n_estimators=100, random_state=seed), impurity importances
 Earlier and exploratory variants, run and reported only when named in --methods:
-  motifcore      MotifSETClassifier() with its defaults (random_state=seed); feature_importances_
+  motifcore      MotifSETClassifier(min_steps=1000) (the defaults before the small-data budget;
+                 random_state=seed); feature_importances_
   motifcore_set  MotifSETClassifier(evolution="set-epoch")
   motifcore_select_block  MotifSETSelector(importance="block"): the selection preset ranked by the
                  input-neuron strength of feature_importances_ instead of the path strength
@@ -61,17 +62,22 @@ DOWNSTREAM = "SVC(kernel='rbf', C=1.0, gamma='scale')"
 # ---- the selectors: each returns one importance score per feature (higher is better) -------------
 
 def score_motifcore(X: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
+    from motifcore.defaults import MIN_STEPS
     from motifcore.sklearn import MotifSETClassifier
 
-    return MotifSETClassifier(random_state=seed).fit(X, y).feature_importances_
+    # min_steps given: the budget its records were made with (256-256, 1000 steps) on every set,
+    # not the small-data budget the estimator takes on sets that fit in one batch since
+    return MotifSETClassifier(min_steps=MIN_STEPS, random_state=seed).fit(X, y).feature_importances_
 
 
 def score_motifcore_set(X: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
     """Exploratory, not the target's method: the same estimator with SET's evolution (every layer,
     zeta 0.3 after every epoch, random regrowth), QuickSelection's mechanism of selection."""
+    from motifcore.defaults import MIN_STEPS
     from motifcore.sklearn import MotifSETClassifier
 
-    return MotifSETClassifier(evolution="set-epoch", random_state=seed).fit(X, y).feature_importances_
+    clf = MotifSETClassifier(evolution="set-epoch", min_steps=MIN_STEPS, random_state=seed)
+    return clf.fit(X, y).feature_importances_
 
 
 def score_motifcore_select(X: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
