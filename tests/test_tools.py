@@ -77,6 +77,15 @@ def test_contention_verdicts() -> None:
     assert "| motifcore | busy-1 |" in lines[3] and "1.20" in lines[3] and "NOT met" in lines[3]
 
 
+def test_contention_rounds_summary() -> None:
+    r = {("motifcore", "quiet", 1): {"median": 0.040, "min": 0.039, "load1": 0.5},
+         ("motifcore", "quiet", 2): {"median": 0.020, "min": 0.019, "load1": 0.5, "rounds": [2.0, 1.6, 1.9]}}
+    out = contention.table(r, ["motifcore"], ["quiet"])
+    summary = [ln for ln in out.splitlines() if "rounds of 1 then 2 threads" in ln]
+    assert summary == ["motifcore, quiet, 3 rounds of 1 then 2 threads: speedups 2.00, 1.60, 1.90; "
+                       "median 1.90x, 2 of 3 rounds >= 1.85"]
+
+
 @pytest.mark.parametrize("sp_ms, mc_ms, group, verdict", [
     (30.0, 10.0, "sparseprop: train step x t=1", "3x met"),
     (29.0, 10.0, "sparseprop: train step x t=1", "3x not met"),
