@@ -109,15 +109,20 @@ int64_t rows_to_panel(const float* X, int64_t d, const int64_t* rows, int64_t B,
 int64_t panel_to_rows(const float* panel, int64_t ld, int64_t n, int64_t group, int64_t B, float* out,
                       int num_threads, bool count_nonfinite) {
     const int64_t n_jt = (n + kTileFeatures - 1) / kTileFeatures;
+    const KernelTable& kt = kernels();
     std::atomic<bool> bad{false};
     parallel_for(n_jt, grain_for(kTileFeatures * B), threads_for(n * B, num_threads), [&](int64_t jt) {
         const int64_t j0 = jt * kTileFeatures, j1 = std::min(n, j0 + kTileFeatures);
-        const int64_t j4 = group == 1 ? j0 + (j1 - j0) / 4 * 4 : j0;  // 4 x 4 blocks: plain transpose only
+        // plain transpose only: 8 x 8 blocks (the ISA's), then 4 x 4 blocks of what is left
+        const int64_t j8 = group == 1 ? j0 + (j1 - j0) / 8 * 8 : j0;
+        const int64_t j4 = group == 1 ? j0 + (j1 - j0) / 4 * 4 : j0;
         uint32_t tile_bad = 0;
         for (int64_t s0 = 0; s0 < B; s0 += kTileSamples) {
-            const int64_t s1 = std::min(B, s0 + kTileSamples), s4 = s0 + (s1 - s0) / 4 * 4;
+            const int64_t s1 = std::min(B, s0 + kTileSamples), s8 = s0 + (s1 - s0) / 8 * 8;
+            const int64_t s4 = s0 + (s1 - s0) / 4 * 4;
+            if (j8 > j0 && s8 > s0) kt.transpose_blocks(panel, ld, j0, j8, s0, s8, out, n);
             for (int64_t s = s0; s < s4 && j4 > j0; s += 4)
-                for (int64_t j = j0; j < j4; j += 4) {
+                for (int64_t j = s < s8 ? j8 : j0; j < j4; j += 4) {
                     const float* p = panel + j * ld + s;
                     transpose4(p, p + ld, p + 2 * ld, p + 3 * ld, out + s * n + j, n);
                 }

@@ -538,6 +538,37 @@ static void group_sum(int64_t G, int64_t m, int64_t n, const float* in, float* S
     });
 }
 
+// out[s * n + j] = panel[j * ld + s] for s in [s0, s1) and j in [j0, j1), both multiples of 8 long
+// (KernelTable::transpose_blocks): 8 x 8 blocks through registers, eight 32-byte loads, 24
+// shuffles and eight 32-byte stores per block.
+static void transpose_blocks(const float* panel, int64_t ld, int64_t j0, int64_t j1, int64_t s0, int64_t s1,
+                             float* out, int64_t n) {
+    typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
+    for (int64_t s = s0; s < s1; s += 8)
+        for (int64_t j = j0; j < j1; j += 8) {
+            const float* p = panel + j * ld + s;
+            v8f r[8];
+            for (int k = 0; k < 8; ++k) r[k] = *reinterpret_cast<const v8u*>(p + k * ld);
+            v8f t[8], u[8];
+            for (int k = 0; k < 8; k += 2) {
+                t[k] = __builtin_shufflevector(r[k], r[k + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+                t[k + 1] = __builtin_shufflevector(r[k], r[k + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+            }
+            for (int k = 0; k < 8; k += 4) {
+                u[k] = __builtin_shufflevector(t[k], t[k + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+                u[k + 1] = __builtin_shufflevector(t[k], t[k + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+                u[k + 2] = __builtin_shufflevector(t[k + 1], t[k + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+                u[k + 3] = __builtin_shufflevector(t[k + 1], t[k + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+            }
+            float* o = out + s * n + j;
+            for (int k = 0; k < 4; ++k) {   // u[k] holds samples k and k + 4 of rows 0-3, u[k + 4] of rows 4-7
+                *reinterpret_cast<v8u*>(o + k * n) = __builtin_shufflevector(u[k], u[k + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+                *reinterpret_cast<v8u*>(o + (k + 4) * n) =
+                    __builtin_shufflevector(u[k], u[k + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+            }
+        }
+}
+
 // Inverted dropout (KernelTable::dropout). A vector of W / 2 draws covers W entries: the draw of
 // pair j is splitmix64's output for x + (j + 1) * its increment (integer arithmetic, the same in
 // every lane), a 64-bit lane's low and high 32 bits mask entries 2j and 2j + 1 (little endian).
@@ -848,7 +879,8 @@ const KernelTable& MC_TABLE_FN() {
                                    &MC_ISA_NS::group_sum, &MC_ISA_NS::expand_bias_act, &MC_ISA_NS::group_backward,
                                    &MC_ISA_NS::score_tile,
                                    &MC_ISA_NS::gemm,           MC_ISA_NS::kGemmNR,
-                                   &MC_ISA_NS::fused_backward, &MC_ISA_NS::dropout};
+                                   &MC_ISA_NS::fused_backward, &MC_ISA_NS::dropout,
+                                   &MC_ISA_NS::transpose_blocks};
     return table;
 }
 
