@@ -572,6 +572,7 @@ static void transpose_blocks(const float* panel, int64_t ld, int64_t j0, int64_t
 // Inverted dropout (KernelTable::dropout). A vector of W / 2 draws covers W entries: the draw of
 // pair j is splitmix64's output for x + (j + 1) * its increment (integer arithmetic, the same in
 // every lane), a 64-bit lane's low and high 32 bits mask entries 2j and 2j + 1 (little endian).
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the dropout mask takes entry 2j from a lane's low half");
 typedef uint64_t vu64 __attribute__((vector_size(MC_VEC_BYTES)));
 typedef uint32_t vu32 __attribute__((vector_size(MC_VEC_BYTES)));
 static inline vu64 draw_mix(vu64 z) {

@@ -113,7 +113,9 @@ void Network::forward_all(int64_t B, float dropout) {
             const uint64_t seed = dropout_seed, st = step;
             const uint64_t thr = static_cast<uint64_t>(static_cast<double>(dropout) * 16777216.0);
             row_state_.resize(static_cast<size_t>(n));
-            for (int64_t i = 0; i < n; ++i) row_state_[i] = hash4(seed, st, l, static_cast<uint64_t>(i));
+            uint64_t* rs = row_state_.data();
+            parallel_for(n, 1024, threads_for(n * 16, num_threads),
+                         [&](int64_t i) { rs[i] = hash4(seed, st, l, static_cast<uint64_t>(i)); });
             kernels().dropout(n, row_state_.data(), thr, scale, A, B, ld, num_threads);
         }
         in = work_[l].Ap;

@@ -136,6 +136,7 @@ def run(imports: Sequence[str], competitors: Sequence[str], steps: int, warmup: 
             procs = start_competitor(comp, torch_first, env, sizes)
             try:
                 speedups: List[float] = []
+                measured: List[Dict[int, Dict]] = []
                 for rnd in range(rounds):          # 1 and 2 threads interleaved, round after round
                     pair = {}
                     for threads in (1, 2):
@@ -148,7 +149,11 @@ def run(imports: Sequence[str], competitors: Sequence[str], steps: int, warmup: 
                               f"min {1e3 * r['min']:8.2f} ms  CPU {1e3 * r['cpu']:6.2f} ms/step  "
                               f"load {r['load1']:.2f}", file=sys.stderr, flush=True)
                     speedups.append(pair[1]["median"] / pair[2]["median"])
+                    measured.append(pair)
                 results[(imp, comp, 2)]["rounds"] = speedups
+                results[(imp, comp, 2)]["round_measurements"] = [
+                    {str(t): {k: v for k, v in m.items() if k != "libgomp"} for t, m in pair.items()}
+                    for pair in measured]
             finally:
                 stop(procs)
     return results
@@ -163,7 +168,12 @@ def table(results: Dict[Tuple[str, str, int], Dict], imports: Sequence[str], com
             if not a or not b:
                 continue
             ratio = b["median"] / a["median"]
-            if comp == "quiet":
+            rounds = b.get("rounds", [])
+            if comp == "quiet" and len(rounds) > 1:   # the verdict of the rounds' median
+                target = f"median of {len(rounds)} rounds' t1 / t2 >= {QUIET_SPEEDUP}"
+                ok = float(np.median(rounds)) >= QUIET_SPEEDUP
+                shown = f"{ratio:.2f} in round 1 (median speedup {float(np.median(rounds)):.2f}x)"
+            elif comp == "quiet":
                 target = f"t1 / t2 >= {QUIET_SPEEDUP}"
                 ok = a["median"] / b["median"] >= QUIET_SPEEDUP
                 shown = f"{ratio:.2f} (speedup {a['median'] / b['median']:.2f}x)"

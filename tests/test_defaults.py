@@ -56,7 +56,7 @@ def test_epochs_have_one_owner():
     assert inspect.signature(MotifSETClassifier).parameters["epochs"].default == est.ESTIMATOR_EPOCHS
     # min_steps=None resolves to the package's MIN_STEPS (or the small-data budget's, sklearn.py)
     assert inspect.signature(MotifSETClassifier).parameters["min_steps"].default is None
-    assert MotifSETClassifier(lr=1e-3)._budget(10_000)[2] == defaults.MIN_STEPS
+    assert MotifSETClassifier()._budget(10_000)[2] == defaults.MIN_STEPS
 
 
 @pytest.mark.parametrize("name", list(EVOLUTIONS))

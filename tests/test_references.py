@@ -142,31 +142,37 @@ def test_input_copies_keep_the_second_moment():
 
 # ---- dropout ------------------------------------------------------------------------------------
 
-def test_dropout_step_matches_the_reference():
-    """One SGD step with dropout 0.3: the masks rebuilt in NumPy from the documented hash, the
-    gradient by backpropagation through the masked dense network, against the engine's update."""
+@pytest.mark.parametrize("batch", [1, 11, 16, 17, 33])
+def test_dropout_step_matches_the_reference(simd_levels, batch):
+    """One SGD step with dropout 0.3 at every SIMD level (the dropout kernel is per level; batches
+    below, at and past a vector, odd and even): the masks rebuilt in NumPy from the documented
+    hash, the gradient by backpropagation through the masked dense network, against the engine's
+    update."""
     p, lr = 0.3, 0.5
-    mlp = MotifMLP([9, 14, 12, 4], motif=[2, 2, 1], density=0.6, seed=7, num_threads=1)
-    mlp._net.step = 5
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((11, 9)).astype(np.float32)
-    y = rng.integers(0, 4, 11)
-    seed = int(mlp._net.dropout_seed)
-    masks = [ref.dropout_mask(seed, 5, layer, n, 11, p) for layer, n in enumerate((14, 12))]
-    rate = np.mean(np.concatenate([m.ravel() for m in masks]) == 0)
-    assert 0.15 < rate < 0.45                          # 286 draws at p = 0.3
-    before = specs_of(mlp)
-    loss = mlp.train_step(x, y, lr=lr, momentum=0.0, weight_decay=0.0, dropout=p)
-    after = specs_of(mlp)
-    _, zs = ref.mlp_forward(before, x, masks)
-    assert loss == pytest.approx(ref.cross_entropy(zs[-1], y), rel=1e-5)
-    grads = ref.mlp_gradients(before, x, y, masks)
-    for l, (a, b, (gk, gb)) in enumerate(zip(before, after, grads)):
-        assert_close((a["weights"] - b["weights"]) / lr, gk, what=f"layer {l} block gradients")
-        assert_close((a["bias"] - b["bias"]) / lr, gb, what=f"layer {l} bias gradients")
-    # the same step without the masks is a different step (the check is not vacuous)
-    plain = ref.mlp_gradients(before, x, y)
-    assert not np.allclose(plain[0][0], grads[0][0], rtol=1e-3)
+    x = rng.standard_normal((batch, 9)).astype(np.float32)
+    y = rng.integers(0, 4, batch)
+    for level in simd_levels:
+        _core.set_simd_level(level)
+        mlp = MotifMLP([9, 14, 12, 4], motif=[2, 2, 1], density=0.6, seed=7, num_threads=1)
+        mlp._net.step = 5
+        seed = int(mlp._net.dropout_seed)
+        masks = [ref.dropout_mask(seed, 5, layer, n, batch, p) for layer, n in enumerate((14, 12))]
+        before = specs_of(mlp)
+        loss = mlp.train_step(x, y, lr=lr, momentum=0.0, weight_decay=0.0, dropout=p)
+        after = specs_of(mlp)
+        _, zs = ref.mlp_forward(before, x, masks)
+        assert loss == pytest.approx(ref.cross_entropy(zs[-1], y), rel=1e-5), level
+        grads = ref.mlp_gradients(before, x, y, masks)
+        for l, (a, b, (gk, gb)) in enumerate(zip(before, after, grads)):
+            assert_close((a["weights"] - b["weights"]) / lr, gk, what=f"{level}: layer {l} block gradients")
+            assert_close((a["bias"] - b["bias"]) / lr, gb, what=f"{level}: layer {l} bias gradients")
+    if batch >= 11:
+        rate = np.mean(np.concatenate([m.ravel() for m in masks]) == 0)
+        assert 0.15 < rate < 0.45                      # 26 x batch draws at p = 0.3
+        # the same step without the masks is a different step (the check is not vacuous)
+        plain = ref.mlp_gradients(before, x, y)
+        assert not np.allclose(plain[0][0], grads[0][0], rtol=1e-3)
 
 
 # ---- thread-count independence, bitwise -------------------------------------------------------------

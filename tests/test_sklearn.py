@@ -184,7 +184,7 @@ def test_small_data_budget_on_a_set_that_fits_in_one_batch(monkeypatch):
 
 
 @pytest.mark.parametrize("given", [{"hidden_sizes": (16,)}, {"lr": 3e-3}, {"min_steps": 50}, {"recipe": "paper"},
-                                   {"batch_size": 16}])
+                                   {"batch_size": 16}, {"batch_size": 256}, {"optimizer": "adam"}])
 def test_small_data_budget_not_taken(monkeypatch, given):
     from motifcore.defaults import MIN_STEPS
     from motifcore.sklearn import ESTIMATOR_HIDDEN
@@ -209,3 +209,35 @@ def test_partial_fit_keeps_the_default_network(monkeypatch):
     X, y = _tiny()
     clf = MotifSETClassifier(n_jobs=1).partial_fit(X, y, classes=[0, 1])
     assert clf.small_data_ is False and spy.calls[0]["sizes"] == [12, *ESTIMATOR_HIDDEN, 2]
+
+
+def test_small_data_budget_at_the_batch_boundary():
+    from motifcore.defaults import MIN_STEPS, recipe
+    from motifcore.sklearn import ESTIMATOR_HIDDEN, SMALL_DATA
+
+    batch = recipe("motifcore")["batch_size"]
+    clf = MotifSETClassifier()
+    assert clf._budget(batch) == (list(SMALL_DATA["hidden_sizes"]), SMALL_DATA["lr"], SMALL_DATA["min_steps"])
+    assert clf._budget(batch + 1) == (list(ESTIMATOR_HIDDEN), None, MIN_STEPS)
+
+
+def test_small_data_budget_decided_on_the_early_stopping_split(monkeypatch):
+    from motifcore.sklearn import ESTIMATOR_HIDDEN, SMALL_DATA
+
+    spy = _SpyTrainer(monkeypatch)
+    X, y = _tiny(n=140)                      # 140 > 128, but 126 after holding out 10 %
+    clf = MotifSETClassifier(n_jobs=1, early_stopping=True, n_iter_no_change=2).fit(X, y)
+    assert clf.small_data_ is True and spy.calls[0]["sizes"] == [12, *SMALL_DATA["hidden_sizes"], 2]
+    plain = MotifSETClassifier(n_jobs=1, epochs=1)
+    assert not plain._small_data(140) and [12, *plain._budget(140)[0], 2] == [12, *ESTIMATOR_HIDDEN, 2]
+
+
+def test_partial_fit_after_a_small_data_fit_keeps_its_rate(monkeypatch):
+    from motifcore.sklearn import SMALL_DATA
+
+    spy = _SpyTrainer(monkeypatch)
+    X, y = _tiny()
+    clf = MotifSETClassifier(n_jobs=1).fit(X, y)
+    clf.partial_fit(X, y)
+    assert [c["lr"] for c in spy.calls] == [SMALL_DATA["lr"], SMALL_DATA["lr"]]
+    assert clf.n_iter_ == SMALL_DATA["min_steps"] + 1

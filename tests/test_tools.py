@@ -81,6 +81,11 @@ def test_contention_rounds_summary() -> None:
     r = {("motifcore", "quiet", 1): {"median": 0.040, "min": 0.039, "load1": 0.5},
          ("motifcore", "quiet", 2): {"median": 0.020, "min": 0.019, "load1": 0.5, "rounds": [2.0, 1.6, 1.9]}}
     out = contention.table(r, ["motifcore"], ["quiet"])
+    row = [ln for ln in out.splitlines() if ln.startswith("| motifcore | quiet |")][0]
+    assert "median speedup 1.90x" in row and "| met |" in row        # the median's verdict, not round 1's
+    r[("motifcore", "quiet", 2)]["rounds"] = [2.0, 1.6, 1.7]
+    assert "NOT met" in contention.table(r, ["motifcore"], ["quiet"]).splitlines()[2]
+    r[("motifcore", "quiet", 2)]["rounds"] = [2.0, 1.6, 1.9]
     summary = [ln for ln in out.splitlines() if "rounds of 1 then 2 threads" in ln]
     assert summary == ["motifcore, quiet, 3 rounds of 1 then 2 threads: speedups 2.00, 1.60, 1.90; "
                        "median 1.90x, 2 of 3 rounds >= 1.85"]

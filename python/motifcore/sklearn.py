@@ -44,7 +44,8 @@ ESTIMATOR_HIDDEN = (256, 256)
 
 #: The small-data budget: the network, learning rate and optimizer steps of a fit whose training
 #: set fits in one batch (full-batch training), in place of ``ESTIMATOR_HIDDEN``, the recipe's
-#: rate and ``MIN_STEPS``, with the ``"motifcore"`` recipe and when none of the three is given.
+#: rate and ``MIN_STEPS``, with the ``"motifcore"`` recipe and its batch size and optimizer, when
+#: none of the three is given (``MotifSETClassifier._small_data``).
 #: The default budget there is 1000 full-batch steps, about five times ``MLPClassifier``'s fit
 #: time on TOX-171; this one is 300 steps of a network a quarter as wide at about three times the
 #: rate, about half the MLP's time and within 2 points of scikit-learn's better model on the
@@ -77,10 +78,12 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         ``min_steps`` optimizer steps (a 100-sample set is one batch per epoch).
     min_steps : int, optional
         Default: 1000 (:data:`motifcore.defaults.MIN_STEPS`). **Small data**: when the training
-        set fits in one batch and none of ``hidden_sizes``, ``lr`` and ``min_steps`` is given, a
+        set (after the ``early_stopping`` split) fits in one batch of the recipe's size and none
+        of ``hidden_sizes``, ``lr``, ``min_steps``, ``batch_size`` and ``optimizer`` is given, a
         ``"motifcore"``-recipe fit takes the small-data budget :data:`SMALL_DATA` instead (hidden
         (64, 64), lr 1e-2, at least 300 steps; ``small_data_`` says whether it did). Giving any
-        of the three keeps the defaults of the others. ``partial_fit`` always uses the defaults.
+        of the five keeps the defaults of the others. ``partial_fit`` on an unfitted estimator
+        uses the defaults; after a small-data ``fit`` it continues at the small-data rate.
     recipe : {"motifcore", "paper"}, default "motifcore"
     batch_size, lr, optimizer, momentum, weight_decay, dropout, label_smoothing, max_grad_norm : optional
         Override the recipe (see :class:`~motifcore.trainer.Trainer`).
@@ -234,6 +237,7 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
     def _small_data(self, n_samples: int) -> bool:
         """Whether a fit on ``n_samples`` training samples takes the small-data budget."""
         return (self.hidden_sizes is None and self.lr is None and self.min_steps is None
+                and self.batch_size is None and self.optimizer is None
                 and self.recipe == "motifcore" and n_samples <= self._batch_size())
 
     def _budget(self, n_samples: int) -> tuple[list, float | None, int]:
@@ -383,7 +387,9 @@ class MotifSETClassifier(ClassifierMixin, BaseEstimator):
         else:
             history = self.history_
         done = len(history)
-        trainer = self._trainer(self.model_, done + 1, getattr(self, "_run_seed", 0), [],
+        # after a small-data fit, the network is SMALL_DATA's: go on at its rate
+        lr = SMALL_DATA["lr"] if self.lr is None and getattr(self, "small_data_", False) else None
+        trainer = self._trainer(self.model_, done + 1, getattr(self, "_run_seed", 0), [], lr,
                                 lr_schedule="constant", warmup=0, evolution="none")
         trainer.progress = False
         trainer.epoch = done           # this pass is epoch done + 1 (its shuffling seed, as in fit)
