@@ -130,9 +130,12 @@ int64_t panel_to_rows(const float* panel, int64_t ld, int64_t n, int64_t group, 
                 float* o = out + s * n;
                 for (int64_t j = s < s4 ? j4 : j0; j < j1; ++j) o[j] = panel[(j / group) * ld + s];
             }
-            if (count_nonfinite)  // the tile's row segments just written (vectorised)
-                for (int64_t s = s0; s < s1; ++s)
-                    for (int64_t j = j0; j < j1; ++j) tile_bad |= nonfinite_mask(out[s * n + j]);
+            if (count_nonfinite)  // the tile's values, read from the panel rows just read (the rows
+                                  // written may have gone past the caches; vectorised along s)
+                for (int64_t j = j0; j < j1; ++j) {
+                    const float* p = panel + (j / group) * ld;
+                    for (int64_t s = s0; s < s1; ++s) tile_bad |= nonfinite_mask(p[s]);
+                }
         }
         if (tile_bad) bad.store(true, std::memory_order_relaxed);
     });

@@ -8,6 +8,10 @@
 #include "common.hpp"
 #include "kernels.hpp"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace motifcore {
 namespace MC_ISA_NS {
 
@@ -541,6 +545,18 @@ static void group_sum(int64_t G, int64_t m, int64_t n, const float* in, float* S
 // out[s * n + j] = panel[j * ld + s] for s in [s0, s1) and j in [j0, j1), both multiples of 8 long
 // (KernelTable::transpose_blocks): 8 x 8 blocks through registers, eight 32-byte loads, 24
 // shuffles and eight 32-byte stores per block.
+static inline void store8_nt(float* p, v8f v) {
+#if defined(__x86_64__)
+    if ((reinterpret_cast<uintptr_t>(p) & 15) == 0) {      // past the caches: the rows are not read soon
+        _mm_stream_ps(p, __builtin_shufflevector(v, v, 0, 1, 2, 3));
+        _mm_stream_ps(p + 4, __builtin_shufflevector(v, v, 4, 5, 6, 7));
+        return;
+    }
+#endif
+    typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
+    *reinterpret_cast<v8u*>(p) = v;
+}
+
 static void transpose_blocks(const float* panel, int64_t ld, int64_t j0, int64_t j1, int64_t s0, int64_t s1,
                              float* out, int64_t n) {
     typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
@@ -562,11 +578,13 @@ static void transpose_blocks(const float* panel, int64_t ld, int64_t j0, int64_t
             }
             float* o = out + s * n + j;
             for (int k = 0; k < 4; ++k) {   // u[k] holds samples k and k + 4 of rows 0-3, u[k + 4] of rows 4-7
-                *reinterpret_cast<v8u*>(o + k * n) = __builtin_shufflevector(u[k], u[k + 4], 0, 1, 2, 3, 8, 9, 10, 11);
-                *reinterpret_cast<v8u*>(o + (k + 4) * n) =
-                    __builtin_shufflevector(u[k], u[k + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+                store8_nt(o + k * n, __builtin_shufflevector(u[k], u[k + 4], 0, 1, 2, 3, 8, 9, 10, 11));
+                store8_nt(o + (k + 4) * n, __builtin_shufflevector(u[k], u[k + 4], 4, 5, 6, 7, 12, 13, 14, 15));
             }
         }
+#if defined(__x86_64__)
+    _mm_sfence();   // the streamed rows are visible before the caller's join
+#endif
 }
 
 // Inverted dropout (KernelTable::dropout). A vector of W / 2 draws covers W entries: the draw of
