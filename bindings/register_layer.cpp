@@ -141,7 +141,7 @@ bool overlaps(const float* a, int64_t n, const motifcore::FloatSpan& s) {
 // still its last call (under the guard of both layers). Sets *shared and *stamp_out.
 py::object backward_rows(Layer& l, const farray& g, const py::object& grad_weights, const py::object& grad_bias,
                          int64_t num_threads, bool need_grad_in, const Layer* next, uint64_t stamp, bool* shared,
-                         uint64_t* stamp_out) {
+                         uint64_t* stamp_out, bool stream_rows = false) {
     const int nt = threads_arg(num_threads);
     int64_t nw = -1, nb = -1;
     float* dK = grad_buffer(grad_weights, "grad_weights", &nw);
@@ -170,7 +170,7 @@ py::object backward_rows(Layer& l, const farray& g, const py::object& grad_weigh
             bad = "grad_weights and grad_bias overlap";
         else {
             const motifcore::PanelHandoff h = next ? next->grad_in_panel(stamp) : motifcore::PanelHandoff{};
-            *shared = l.backward_rowmajor(gp, B, o, nt, dK, db, next ? &h : nullptr);
+            *shared = l.backward_rowmajor(gp, B, o, nt, dK, db, next ? &h : nullptr, stream_rows);
             *stamp_out = l.backward_stamp();
         }
     }
@@ -188,19 +188,21 @@ py::object backward_into(Layer& l, const farray& g, const py::object& grad_weigh
 // Layer.backward_handoff: backward_into reading the gradient panel of `next` (a Layer or None);
 // returns (grad_in or None, this call's stamp, whether the panel was read).
 py::tuple backward_handoff(Layer& l, const farray& g, const py::object& grad_weights, const py::object& grad_bias,
-                           int64_t num_threads, bool need_grad_in, const py::object& next, uint64_t stamp) {
+                           int64_t num_threads, bool need_grad_in, const py::object& next, uint64_t stamp,
+                           bool stream_rows) {
     const Layer* nx = next.is_none() ? nullptr : &next.cast<const Layer&>();
     bool shared = false;
     uint64_t out_stamp = 0;
     py::object gin = backward_rows(l, g, grad_weights, grad_bias, num_threads, need_grad_in, nx, stamp, &shared,
-                                   &out_stamp);
+                                   &out_stamp, stream_rows);
     return py::make_tuple(gin, out_stamp, shared);
 }
 
 // Layer.forward_handoff: forward taking the output panel of `prev` (a Layer or None) as the input
 // panel when x is that layer's output of the call stamped `stamp`, still its last forward; returns
 // (out, this call's stamp, whether the panel was shared).
-py::tuple forward_handoff(Layer& l, const farray& x, int64_t num_threads, const py::object& prev, uint64_t stamp) {
+py::tuple forward_handoff(Layer& l, const farray& x, int64_t num_threads, const py::object& prev, uint64_t stamp,
+                          bool stream_rows) {
     const int nt = threads_arg(num_threads);
     motifcore::PanelHandoff h;
     if (!prev.is_none()) {
@@ -210,7 +212,7 @@ py::tuple forward_handoff(Layer& l, const farray& x, int64_t num_threads, const 
     bool shared = false;
     uint64_t out_stamp = 0;
     farray out = rowmajor_call(l, x, l.n_in, l.n_out, "x", [&](const float* in, int64_t B, float* o) {
-        shared = l.forward_rowmajor(in, B, o, nt, prev.is_none() ? nullptr : &h);
+        shared = l.forward_rowmajor(in, B, o, nt, prev.is_none() ? nullptr : &h, stream_rows);
         out_stamp = l.forward_stamp();
     });
     return py::make_tuple(out, out_stamp, shared);
@@ -339,17 +341,18 @@ void bind_compute(LayerClass& cls) {
              "(n_blocks and n_bias long; None: into grad_weights / grad_bias), without a copy.")
         // ---- panel handoff between consecutive layers (motifcore.torch) ----------------------------
         .def("forward_handoff", &forward_handoff, py::arg("x").noconvert(), py::arg("num_threads") = 1,
-             py::arg("prev") = py::none(), py::arg("stamp") = 0,
+             py::arg("prev") = py::none(), py::arg("stamp") = 0, py::arg("stream_rows") = false,
              "forward, returning (out, stamp, shared). When x is prev's output of its forward_handoff stamped "
              "`stamp` and that is still prev's last forward, prev's output panel is the input panel (shared, "
-             "not converted from x again: the same values). The caller vouches that x was not modified since.")
+             "not converted from x again: the same values). The caller vouches that x was not modified since. "
+             "stream_rows: out will not be read soon (a large out is written past the caches).")
         .def("backward_handoff", &backward_handoff, py::arg("grad_out").noconvert(), py::arg("grad_weights"),
              py::arg("grad_bias"), py::arg("num_threads") = 1, py::arg("need_grad_in") = true,
-             py::arg("next") = py::none(), py::arg("stamp") = 0,
+             py::arg("next") = py::none(), py::arg("stamp") = 0, py::arg("stream_rows") = false,
              "backward_into, returning (grad_in or None, stamp, shared). When grad_out is next's input "
              "gradient of its backward_handoff stamped `stamp` and that is still next's last call, next's "
              "gradient panel is read instead of converting grad_out. The caller vouches that grad_out was not "
-             "modified since.")
+             "modified since. stream_rows: grad_in will not be read soon (written past the caches if large).")
         .def("to_dense", [](const Layer& l) {
             farray out({l.n_out, l.n_in});
             float* o = out.mutable_data();

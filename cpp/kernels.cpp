@@ -9,6 +9,10 @@
 
 #include "common.hpp"
 
+#if defined(__x86_64__)
+#include <xmmintrin.h>   // _mm_sfence after streamed rows (SSE: every x86-64)
+#endif
+
 namespace motifcore {
 
 namespace {
@@ -107,9 +111,10 @@ int64_t rows_to_panel(const float* X, int64_t d, const int64_t* rows, int64_t B,
 }
 
 int64_t panel_to_rows(const float* panel, int64_t ld, int64_t n, int64_t group, int64_t B, float* out,
-                      int num_threads, bool count_nonfinite) {
+                      int num_threads, bool count_nonfinite, bool stream_rows) {
     const int64_t n_jt = (n + kTileFeatures - 1) / kTileFeatures;
     const KernelTable& kt = kernels();
+    const bool stream = stream_rows && group == 1 && n % 8 == 0 && n * B * 4 >= (int64_t(256) << 10);
     std::atomic<bool> bad{false};
     parallel_for(n_jt, grain_for(kTileFeatures * B), threads_for(n * B, num_threads), [&](int64_t jt) {
         const int64_t j0 = jt * kTileFeatures, j1 = std::min(n, j0 + kTileFeatures);
@@ -120,7 +125,7 @@ int64_t panel_to_rows(const float* panel, int64_t ld, int64_t n, int64_t group, 
         for (int64_t s0 = 0; s0 < B; s0 += kTileSamples) {
             const int64_t s1 = std::min(B, s0 + kTileSamples), s8 = s0 + (s1 - s0) / 8 * 8;
             const int64_t s4 = s0 + (s1 - s0) / 4 * 4;
-            if (j8 > j0 && s8 > s0) kt.transpose_blocks(panel, ld, j0, j8, s0, s8, out, n);
+            if (j8 > j0 && s8 > s0) kt.transpose_blocks(panel, ld, j0, j8, s0, s8, out, n, stream);
             for (int64_t s = s0; s < s4 && j4 > j0; s += 4)
                 for (int64_t j = s < s8 ? j8 : j0; j < j4; j += 4) {
                     const float* p = panel + j * ld + s;
@@ -130,13 +135,16 @@ int64_t panel_to_rows(const float* panel, int64_t ld, int64_t n, int64_t group, 
                 float* o = out + s * n;
                 for (int64_t j = s < s4 ? j4 : j0; j < j1; ++j) o[j] = panel[(j / group) * ld + s];
             }
-            if (count_nonfinite)  // the tile's values, read from the panel rows just read (the rows
-                                  // written may have gone past the caches; vectorised along s)
-                for (int64_t j = j0; j < j1; ++j) {
-                    const float* p = panel + (j / group) * ld;
+            if (count_nonfinite)  // the tile's values, read from the panel rows just read (each row
+                                  // once; the rows written may have gone past the caches)
+                for (int64_t r = j0 / group; r <= (j1 - 1) / group; ++r) {
+                    const float* p = panel + r * ld;
                     for (int64_t s = s0; s < s1; ++s) tile_bad |= nonfinite_mask(p[s]);
                 }
         }
+#if defined(__x86_64__)
+        if (stream) _mm_sfence();   // the streamed rows are globally visible before the pool's join
+#endif
         if (tile_bad) bad.store(true, std::memory_order_relaxed);
     });
     if (!bad.load()) return 0;

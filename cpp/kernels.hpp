@@ -51,9 +51,12 @@ int64_t rows_to_panel(const float* X, int64_t d, const int64_t* rows, int64_t B,
 /// out[s * n + j] = panel[(j / group) * ld + s] for s < B and j < n: the transpose back, with
 /// group > 1 expanding each panel row (a motif's value) to its `group` consecutive members.
 /// Returns the number of NaN or infinite values among the written ones when `count_nonfinite` is
-/// set (as rows_to_panel: the check reads each tile's rows while they are in L1), else 0.
+/// set (read from each tile of the panel while it is in L1), else 0. `stream_rows`: a caller that
+/// will not read the rows soon (the row-major API in training, whose next layer takes the panel)
+/// lets a large plain transpose (group 1, n a multiple of 8, at least 256 KiB of rows) write them
+/// past the caches, so they do not evict the next kernels' data.
 int64_t panel_to_rows(const float* panel, int64_t ld, int64_t n, int64_t group, int64_t B, float* out,
-                      int num_threads, bool count_nonfinite = false);
+                      int num_threads, bool count_nonfinite = false, bool stream_rows = false);
 
 /// Function table of the hot kernels for one instruction-set level.
 struct KernelTable {
@@ -111,9 +114,10 @@ struct KernelTable {
     void (*dropout)(int64_t n, const uint64_t* row_state, uint64_t thr, float scale, float* A, int64_t B,
                     int64_t ld, int num_threads);
     /// out[s * n + j] = panel[j * ld + s] for s in [s0, s1) and j in [j0, j1), both ranges a
-    /// multiple of 8 long (the 8 x 8 blocks of panel_to_rows).
+    /// multiple of 8 long (the 8 x 8 blocks of panel_to_rows); `stream`: non-temporal stores where
+    /// 16-byte aligned, and the caller issues the store fence before it publishes the rows.
     void (*transpose_blocks)(const float* panel, int64_t ld, int64_t j0, int64_t j1, int64_t s0, int64_t s1,
-                             float* out, int64_t n);
+                             float* out, int64_t n, bool stream);
     /// Floats of the `bpack` scratch that gemm needs for a K x N right operand (none for a panel).
     int64_t gemm_pack_floats(int64_t K, int64_t N, int64_t b_cs) const {
         return b_cs == 1 ? 0 : K * ((N + gemm_nr - 1) / gemm_nr * gemm_nr);

@@ -544,10 +544,11 @@ static void group_sum(int64_t G, int64_t m, int64_t n, const float* in, float* S
 
 // out[s * n + j] = panel[j * ld + s] for s in [s0, s1) and j in [j0, j1), both multiples of 8 long
 // (KernelTable::transpose_blocks): 8 x 8 blocks through registers, eight 32-byte loads, 24
-// shuffles and eight 32-byte stores per block.
-static inline void store8_nt(float* p, v8f v) {
+// shuffles and eight 32-byte stores per block; `stream`: the stores go past the caches
+// (non-temporal, two 16-byte halves, where 16-byte aligned; the caller fences).
+static inline void store8(float* p, v8f v, bool stream) {
 #if defined(__x86_64__)
-    if ((reinterpret_cast<uintptr_t>(p) & 15) == 0) {      // past the caches: the rows are not read soon
+    if (stream && (reinterpret_cast<uintptr_t>(p) & 15) == 0) {
         _mm_stream_ps(p, __builtin_shufflevector(v, v, 0, 1, 2, 3));
         _mm_stream_ps(p + 4, __builtin_shufflevector(v, v, 4, 5, 6, 7));
         return;
@@ -558,7 +559,7 @@ static inline void store8_nt(float* p, v8f v) {
 }
 
 static void transpose_blocks(const float* panel, int64_t ld, int64_t j0, int64_t j1, int64_t s0, int64_t s1,
-                             float* out, int64_t n) {
+                             float* out, int64_t n, bool stream) {
     typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
     for (int64_t s = s0; s < s1; s += 8)
         for (int64_t j = j0; j < j1; j += 8) {
@@ -578,13 +579,10 @@ static void transpose_blocks(const float* panel, int64_t ld, int64_t j0, int64_t
             }
             float* o = out + s * n + j;
             for (int k = 0; k < 4; ++k) {   // u[k] holds samples k and k + 4 of rows 0-3, u[k + 4] of rows 4-7
-                store8_nt(o + k * n, __builtin_shufflevector(u[k], u[k + 4], 0, 1, 2, 3, 8, 9, 10, 11));
-                store8_nt(o + (k + 4) * n, __builtin_shufflevector(u[k], u[k + 4], 4, 5, 6, 7, 12, 13, 14, 15));
+                store8(o + k * n, __builtin_shufflevector(u[k], u[k + 4], 0, 1, 2, 3, 8, 9, 10, 11), stream);
+                store8(o + (k + 4) * n, __builtin_shufflevector(u[k], u[k + 4], 4, 5, 6, 7, 12, 13, 14, 15), stream);
             }
         }
-#if defined(__x86_64__)
-    _mm_sfence();   // the streamed rows are visible before the caller's join
-#endif
 }
 
 // Inverted dropout (KernelTable::dropout). A vector of W / 2 draws covers W entries: the draw of

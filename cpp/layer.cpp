@@ -317,7 +317,7 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
     }
 }
 
-bool Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt, const PanelHandoff* in) {
+bool Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt, const PanelHandoff* in, bool stream_rows) {
     MC_CHECK(B >= 1, "batch must hold at least one sample");
     const float* dS_before = rm_->scratch.dS.data();
     own_.ensure(*this, B);
@@ -350,14 +350,14 @@ bool Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt, cons
     // The scratch may have been sized for a larger batch; panels use leading dimension B.
     forward(x_src_, B, own_, nt);
     forward_version_ = pat_.version();
-    out_nonfinite_ = panel_to_rows(own_.Ap, ld, n_out, 1, B, out, nt, true);
+    out_nonfinite_ = panel_to_rows(own_.Ap, ld, n_out, 1, B, out, nt, true, stream_rows);
     last_B_ = B;
     out_stamp_ = next_stamp();
     return shared;
 }
 
 bool Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, int nt, float* dK_out,
-                              float* db_out, const PanelHandoff* grad) {
+                              float* db_out, const PanelHandoff* grad, bool stream_rows) {
     MC_CHECK(last_B_ > 0, "backward called before forward");
     MC_CHECK(B == last_B_, "backward batch size " << B << " differs from the last forward (" << last_B_ << ")");
     MC_CHECK(pat_.version() == forward_version_,
@@ -381,7 +381,7 @@ bool Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, 
     backward(g, group, 1.f, B, own_, grad_in != nullptr, nt, dK_out, db_out);
     have_grad_ = true;
     if (grad_in) {
-        grad_nonfinite_ = panel_to_rows(rm_->scratch.dS.data(), ld, n_in, m_in, B, grad_in, nt, true);
+        grad_nonfinite_ = panel_to_rows(rm_->scratch.dS.data(), ld, n_in, m_in, B, grad_in, nt, true, stream_rows);
         grad_stamp_ = rm_->dS_stamp = next_stamp();
     }
     return shared;

@@ -313,8 +313,10 @@ public:
     /// out[B, n_out] = layer(x[B, n_in]); keeps what backward_rowmajor needs. `in`, when given and
     /// matching (B samples, n_in rows, group 1), is the panel of x itself (the previous layer's
     /// output_panel, x being that layer's `out`): it is shared instead of converted from x again
-    /// (the same values, so the same results, bitwise). Returns whether it was.
-    bool forward_rowmajor(const float* x, int64_t B, float* out, int num_threads, const PanelHandoff* in = nullptr);
+    /// (the same values, so the same results, bitwise). Returns whether it was. `stream_rows`: the
+    /// caller will not read `out` soon (panel_to_rows).
+    bool forward_rowmajor(const float* x, int64_t B, float* out, int num_threads, const PanelHandoff* in = nullptr,
+                          bool stream_rows = false);
     /// grad_in[B, n_in] from grad_out[B, n_out] of the last forward_rowmajor; fills dK, db.
     /// grad_in == nullptr skips the input gradient (a first layer: only dK and db are needed).
     /// dK_out / db_out as in backward(): caller buffers of n_blocks() / n_bias() floats that receive
@@ -322,8 +324,10 @@ public:
     /// `grad`, when given and matching (B samples, n_out rows), is the panel of grad_out itself
     /// (the next layer's grad_in_panel, grad_out being its grad_in), read instead of converting
     /// grad_out; the caller holds the next layer's guard. Returns whether it was read.
+    /// `stream_rows`: the caller will not read `grad_in` soon (panel_to_rows).
     bool backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, int num_threads,
-                           float* dK_out = nullptr, float* db_out = nullptr, const PanelHandoff* grad = nullptr);
+                           float* dK_out = nullptr, float* db_out = nullptr, const PanelHandoff* grad = nullptr,
+                           bool stream_rows = false);
     /// Stamps of the last forward_rowmajor and of the last backward_rowmajor that computed grad_in
     /// (0: none): unique over all layers of the process, so a stamp names one call.
     uint64_t forward_stamp() const { return out_stamp_; }

@@ -250,3 +250,27 @@ def test_inference_mode_runs_and_never_hands_off():
     with torch.inference_mode():
         out = l2(l1(x))
     assert not l2._handed_in and torch.equal(out, expected)
+
+
+@pytest.mark.parametrize("batch", [128, 131])
+def test_streamed_rows_equal_the_cached_ones(batch):
+    """Large output and input-gradient rows of a training step go past the caches (panel_to_rows'
+    stream_rows: n a multiple of 8, at least 256 KiB); their values are those of the plain stores
+    (the same layer under no_grad; the dense reference's gradient), also with samples left over by
+    the 8 x 8 blocks (131)."""
+    torch.manual_seed(0)
+    l1 = MotifLinear(40, 1032, density=0.2, activation="relu", num_threads=2)
+    l2 = MotifLinear(1032, 24, density=0.3, num_threads=2)
+    x = torch.randn(batch, 40)
+    with torch.no_grad():
+        cached = l1(x)
+    h = l1(x)                               # grad mode: streamed rows
+    assert h.shape == (batch, 1032) and torch.equal(h, cached)
+    seen = {}
+    h.register_hook(lambda g: seen.setdefault("grad_h", g.clone()))
+    l2(h).square().sum().backward()
+    # dL/dh through the dense weights of l2 (the streamed input-gradient rows of l2's backward)
+    with torch.no_grad():
+        y = h @ l2.to_dense().T + l2.dense_bias()
+        expected = (2 * y) @ l2.to_dense()
+    assert torch.allclose(seen["grad_h"], expected, rtol=1e-4, atol=1e-4)

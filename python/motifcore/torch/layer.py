@@ -144,7 +144,10 @@ def _run_forward(mod: "MotifLinear", x: torch.Tensor, handoff: bool = True) -> T
     if xa.shape[0] == 0:
         return x.new_zeros(lead + (mod.out_features,)), 0
     prev, stamp = _source(x) if handoff else (None, 0)
-    out, stamp, mod._handed_in = mod._core.forward_handoff(xa, mod._num_threads, prev, stamp)
+    # training: the output goes on to the next layer (usually through its panel), so a large one is
+    # written past the caches; in inference the caller reads it at once
+    stream = handoff and torch.is_grad_enabled()
+    out, stamp, mod._handed_in = mod._core.forward_handoff(xa, mod._num_threads, prev, stamp, stream)
     mod._forwards += 1
     mod._last_forward = mod._forwards
     mod._layer._last_batch = xa.shape[0]
@@ -186,7 +189,7 @@ def _run_backward(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor, t
     gb = torch.empty(int(mod._core.n_bias), dtype=torch.float32) if need_b else None
     gin, stamp, mod._handed_grad = mod._core.backward_handoff(ga, None if gw is None else gw.numpy(),
                                                               None if gb is None else gb.numpy(), mod._num_threads,
-                                                              bool(need_x), nxt, stamp)
+                                                              bool(need_x), nxt, stamp, handoff)
     if mod._keep_io:       # RigL under torch.distributed recomputes the global batch's panels from these
         xs = x.detach().reshape(-1, mod.in_features) if xa is None else torch.from_numpy(xa)
         mod._io = (xs, torch.from_numpy(ga), mod._core.weights, mod._core.bias)      # the values of this pass
