@@ -17,30 +17,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-import warnings
 from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
 
 def fit_one(method: str, params: Dict[str, Any], X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray,
-            seed: int) -> Dict[str, Any]:
-    from motifcore import MotifSETClassifier
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.neural_network import MLPClassifier
+            seed: int, name: str) -> Dict[str, Any]:
+    """One fit through scripts/quality.py's runners (the same estimator and MLP settings)."""
+    import quality
 
-    est = (MotifSETClassifier(random_state=seed, **params) if method == "estimator"
-           else MLPClassifier(hidden_layer_sizes=(256, 256), random_state=seed))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        t0 = time.perf_counter()
-        est.fit(X, y)
-        dt = time.perf_counter() - t0
-    row: Dict[str, Any] = {"method": method, "accuracy": float(est.score(Xt, yt)), "fit_seconds": dt}
     if method == "estimator":
-        row.update(estimator_params=params, n_iter=int(est.n_iter_), small_data=bool(est.small_data_))
-    return row
+        acc, dt, info = quality._fit_estimator(params)(X, y, Xt, yt, seed, name)
+        return {"method": method, "accuracy": acc, "fit_seconds": dt, "estimator_params": params, **info}
+    acc, dt = quality._fit_sklearn("mlp")(X, y, Xt, yt, seed, name)
+    return {"method": method, "accuracy": acc, "fit_seconds": dt}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -70,7 +61,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 idx = order[:n]
                 for method in methods:
                     row = {"dataset": a.dataset, "n_train": n, "seed": seed,
-                           **fit_one(method, params, X[idx], y[idx], Xt, yt, seed)}
+                           **fit_one(method, params, X[idx], y[idx], Xt, yt, seed, a.dataset)}
                     line = json.dumps(row)
                     print(line, flush=True)
                     if out:
