@@ -135,7 +135,6 @@ def run(imports: Sequence[str], competitors: Sequence[str], steps: int, warmup: 
         for comp in competitors:
             procs = start_competitor(comp, torch_first, env, sizes)
             try:
-                speedups: List[float] = []
                 measured: List[Dict[int, Dict]] = []
                 for rnd in range(rounds):          # 1 and 2 threads interleaved, round after round
                     pair = {}
@@ -148,9 +147,8 @@ def run(imports: Sequence[str], competitors: Sequence[str], steps: int, warmup: 
                         print(f"  {imp:20s} {comp:13s} t={threads}: median {1e3 * r['median']:8.2f} ms  "
                               f"min {1e3 * r['min']:8.2f} ms  CPU {1e3 * r['cpu']:6.2f} ms/step  "
                               f"load {r['load1']:.2f}", file=sys.stderr, flush=True)
-                    speedups.append(pair[1]["median"] / pair[2]["median"])
                     measured.append(pair)
-                results[(imp, comp, 2)]["rounds"] = speedups
+                results[(imp, comp, 2)]["rounds"] = [p[1]["median"] / p[2]["median"] for p in measured]
                 results[(imp, comp, 2)]["round_measurements"] = [
                     {str(t): {k: v for k, v in m.items() if k != "libgomp"} for t, m in pair.items()}
                     for pair in measured]
@@ -211,6 +209,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     imports = [s for s in a.imports.split(",") if s]
     competitors = [s for s in a.competitors.split(",") if s]
     bad = [s for s in imports if s not in IMPORTS] + [s for s in competitors if s not in COMPETITORS]
+    if a.rounds < 1:
+        ap.error("--rounds must be >= 1")
     if bad:
         ap.error(f"unknown import order or competitor: {', '.join(bad)}")
     if "torch" in ",".join(imports):
@@ -221,8 +221,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print("torch is not installed: torch-first orders skipped", file=sys.stderr)
     print(f"1-min load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; network {a.sizes}, "
           f"m = 1, d = 0.1, batch 128; {a.steps} timed steps after {a.warmup}", flush=True)
-    if a.rounds < 1:
-        ap.error("--rounds must be >= 1")
     results = run(imports, competitors, a.steps, a.warmup, a.sizes, a.rounds)
     print()
     print(table(results, imports, competitors))
