@@ -125,7 +125,8 @@ int64_t panel_to_rows(const float* panel, int64_t ld, int64_t n, int64_t group, 
         for (int64_t s0 = 0; s0 < B; s0 += kTileSamples) {
             const int64_t s1 = std::min(B, s0 + kTileSamples), s8 = s0 + (s1 - s0) / 8 * 8;
             const int64_t s4 = s0 + (s1 - s0) / 4 * 4;
-            if (j8 > j0 && s8 > s0) kt.transpose_blocks(panel, ld, j0, j8, s0, s8, out, n, stream);
+            const bool blocks = j8 > j0 && s8 > s0;
+            if (blocks) tile_bad |= kt.transpose_blocks(panel, ld, j0, j8, s0, s8, out, n, stream, count_nonfinite);
             for (int64_t s = s0; s < s4 && j4 > j0; s += 4)
                 for (int64_t j = s < s8 ? j8 : j0; j < j4; j += 4) {
                     const float* p = panel + j * ld + s;
@@ -135,12 +136,22 @@ int64_t panel_to_rows(const float* panel, int64_t ld, int64_t n, int64_t group, 
                 float* o = out + s * n;
                 for (int64_t j = s < s4 ? j4 : j0; j < j1; ++j) o[j] = panel[(j / group) * ld + s];
             }
-            if (count_nonfinite)  // the tile's values, read from the panel rows just read (each row
-                                  // once; the rows written may have gone past the caches)
-                for (int64_t r = j0 / group; r <= (j1 - 1) / group; ++r) {
-                    const float* p = panel + r * ld;
-                    for (int64_t s = s0; s < s1; ++s) tile_bad |= nonfinite_mask(p[s]);
+            if (count_nonfinite) {  // the values the 8 x 8 blocks did not check, read from the panel
+                                    // rows just read (each once; the rows written may have gone past
+                                    // the caches)
+                const auto check = [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+                    for (int64_t r = r0; r < r1; ++r) {
+                        const float* p = panel + r * ld;
+                        for (int64_t s = c0; s < c1; ++s) tile_bad |= nonfinite_mask(p[s]);
+                    }
+                };
+                if (blocks) {  // plain transpose (group 1): rows [j0, j8) x samples [s0, s8) checked
+                    check(j0, j8, s8, s1);
+                    check(j8, j1, s0, s1);
+                } else {
+                    check(j0 / group, (j1 - 1) / group + 1, s0, s1);
                 }
+            }
         }
 #if defined(__x86_64__)
         if (stream) _mm_sfence();   // the streamed rows are globally visible before the pool's join

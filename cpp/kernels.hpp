@@ -115,9 +115,10 @@ struct KernelTable {
                     int64_t ld, int num_threads);
     /// out[s * n + j] = panel[j * ld + s] for s in [s0, s1) and j in [j0, j1), both ranges a
     /// multiple of 8 long (the 8 x 8 blocks of panel_to_rows); `stream`: non-temporal stores where
-    /// 16-byte aligned, and the caller issues the store fence before it publishes the rows.
-    void (*transpose_blocks)(const float* panel, int64_t ld, int64_t j0, int64_t j1, int64_t s0, int64_t s1,
-                             float* out, int64_t n, bool stream);
+    /// 16-byte aligned, and the caller issues the store fence before it publishes the rows;
+    /// `check`: returns nonzero if a value moved is NaN or infinite (0 without `check`).
+    uint32_t (*transpose_blocks)(const float* panel, int64_t ld, int64_t j0, int64_t j1, int64_t s0, int64_t s1,
+                                 float* out, int64_t n, bool stream, bool check);
     /// Floats of the `bpack` scratch that gemm needs for a K x N right operand (none for a panel).
     int64_t gemm_pack_floats(int64_t K, int64_t N, int64_t b_cs) const {
         return b_cs == 1 ? 0 : K * ((N + gemm_nr - 1) / gemm_nr * gemm_nr);

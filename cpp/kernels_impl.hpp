@@ -545,7 +545,9 @@ static void group_sum(int64_t G, int64_t m, int64_t n, const float* in, float* S
 // out[s * n + j] = panel[j * ld + s] for s in [s0, s1) and j in [j0, j1), both multiples of 8 long
 // (KernelTable::transpose_blocks): 8 x 8 blocks through registers, eight 32-byte loads, 24
 // shuffles and eight 32-byte stores per block; `stream`: the stores go past the caches
-// (non-temporal, two 16-byte halves, where 16-byte aligned; the caller fences).
+// (non-temporal, two 16-byte halves, where 16-byte aligned; the caller fences); `check`: returns
+// all ones if a value moved is NaN or infinite (nonfinite_mask of the loaded registers, so the
+// check costs no second pass over the panel), else 0.
 static inline void store8(float* p, v8f v, bool stream) {
 #if defined(__x86_64__)
     if (stream && (reinterpret_cast<uintptr_t>(p) & 15) == 0) {
@@ -558,14 +560,26 @@ static inline void store8(float* p, v8f v, bool stream) {
     *reinterpret_cast<v8u*>(p) = v;
 }
 
-static void transpose_blocks(const float* panel, int64_t ld, int64_t j0, int64_t j1, int64_t s0, int64_t s1,
-                             float* out, int64_t n, bool stream) {
+template <bool Check>
+static uint32_t transpose_blocks_impl(const float* panel, int64_t ld, int64_t j0, int64_t j1, int64_t s0, int64_t s1,
+                                      float* out, int64_t n, bool stream) {
     typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
+    typedef uint32_t v8i __attribute__((vector_size(32)));
+    const v8i exp_bits = v8i{} + 0x7f800000u;
+    v8i bad{};   // all ones in a lane that saw a NaN or infinity
     for (int64_t s = s0; s < s1; s += 8)
         for (int64_t j = j0; j < j1; j += 8) {
             const float* p = panel + j * ld + s;
             v8f r[8];
             for (int k = 0; k < 8; ++k) r[k] = *reinterpret_cast<const v8u*>(p + k * ld);
+            if constexpr (Check) {   // a tree of ORs, one into `bad` per block (short dependency chains)
+                v8i a[8];
+                for (int k = 0; k < 8; ++k) a[k] = (v8i)(((v8i)r[k] & exp_bits) == exp_bits);
+                for (int k = 0; k < 4; ++k) a[k] |= a[k + 4];
+                a[0] |= a[2];
+                a[1] |= a[3];
+                bad |= a[0] | a[1];
+            }
             v8f t[8], u[8];
             for (int k = 0; k < 8; k += 2) {
                 t[k] = __builtin_shufflevector(r[k], r[k + 1], 0, 8, 1, 9, 4, 12, 5, 13);
@@ -583,6 +597,15 @@ static void transpose_blocks(const float* panel, int64_t ld, int64_t j0, int64_t
                 store8(o + (k + 4) * n, __builtin_shufflevector(u[k], u[k + 4], 4, 5, 6, 7, 12, 13, 14, 15), stream);
             }
         }
+    uint32_t any = 0;
+    for (int k = 0; k < 8; ++k) any |= bad[k];
+    return any;
+}
+
+static uint32_t transpose_blocks(const float* panel, int64_t ld, int64_t j0, int64_t j1, int64_t s0, int64_t s1,
+                                 float* out, int64_t n, bool stream, bool check) {
+    return check ? transpose_blocks_impl<true>(panel, ld, j0, j1, s0, s1, out, n, stream)
+                 : transpose_blocks_impl<false>(panel, ld, j0, j1, s0, s1, out, n, stream);
 }
 
 // Inverted dropout (KernelTable::dropout). A vector of W / 2 draws covers W entries: the draw of

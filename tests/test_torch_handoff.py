@@ -151,6 +151,27 @@ def test_non_finite_hidden_values_are_still_refused():
         l2(y)
 
 
+@pytest.mark.parametrize("s, j", [(3, 5), (15, 39), (18, 7), (2, 42), (19, 43), (0, 0)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_one_infinite_hidden_value_is_counted_wherever_it_lands(s, j, threads):
+    """The output rows come from 8 x 8 register blocks (which check the values they move) and from
+    what the blocks leave over (44 features: 40 in blocks; 20 samples: 16 in blocks): one infinity
+    at any of those places is the one value the next layer refuses."""
+    l1, l2 = _layers([(6, 44, 1, 1.0, "linear", "neuron"), (44, 4, 1, 0.5, "linear", "neuron")], threads=threads)
+    with torch.no_grad():
+        l1.weight.zero_()
+        l1.bias.zero_()
+        l1.weight[j * 6] = 1e10            # dense pattern in CSR order: block (j, 0)
+    x = torch.zeros(20, 6)
+    x[s, 0] = 1e38
+    y = l1(x)
+    assert torch.isinf(y[s, j]) and int((~torch.isfinite(y)).sum()) == 1
+    with pytest.raises(ValueError, match="x contains 1 NaN or infinite values"):
+        l2(y)
+    y = l1(torch.ones(20, 6))              # and a finite output passes
+    assert torch.isfinite(l2(y)).all()
+
+
 def test_layers_of_two_threads_share_the_scratch_safely():
     """Row-major calls of all layers share one backward scratch; calls from two threads take turns
     and give the results of running one after the other."""
