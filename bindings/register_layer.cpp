@@ -302,7 +302,10 @@ void bind_state(LayerClass& cls) {
         .def("weights_view", [](const py::object& self) { return in_place_view(self, &motifcore::ParamSpans::K); },
              "Writable view of the block weights K (no copy), valid until the pattern changes.")
         .def("bias_view", [](const py::object& self) { return in_place_view(self, &motifcore::ParamSpans::b); },
-             "Writable view of the biases b (no copy); b never changes size.");
+             "Writable view of the biases b (no copy); b never changes size.")
+        .def_property_readonly("weights_address", [](Layer& l) {
+                return reinterpret_cast<uintptr_t>(locked(l, [&] { return l.params_in_place().K.data; }));
+            }, "Address of the block weights K (what weights_view() would view), without making a view.");
 }
 
 // Deep Compression's codebook: copies of its arrays, set and clear.

@@ -151,7 +151,8 @@ def _run_forward(mod: "MotifLinear", x: torch.Tensor, handoff: bool = True) -> T
     mod._forwards += 1
     mod._last_forward = mod._forwards
     mod._layer._last_batch = xa.shape[0]
-    y = torch.from_numpy(out.reshape(lead + (mod.out_features,)))   # not a torch view: in-place changes are allowed
+    # not a torch view: in-place changes are allowed
+    y = torch.from_numpy(out if len(lead) == 1 else out.reshape(lead + (mod.out_features,)))
     if handoff:
         _tag(y, mod, stamp)
     return y, mod._forwards
@@ -195,7 +196,9 @@ def _run_backward(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor, t
         mod._io = (xs, torch.from_numpy(ga), mod._core.weights, mod._core.bias)      # the values of this pass
     gx = None
     if need_x:
-        gx = torch.from_numpy(gin).view(tuple(x.shape))
+        gx = torch.from_numpy(gin)
+        if x.dim() != 2:
+            gx = gx.view(tuple(x.shape))
         if handoff:
             _tag(gx, mod, stamp)
     return gx, gw, gb
@@ -447,7 +450,7 @@ class MotifLinear(BlockGeometry, nn.Module):
         return (w.data_ptr(), b.data_ptr() if b is not None else 0)
 
     def _engine_pointer(self) -> int:
-        return int(self._core.weights_view().ctypes.data)
+        return int(self._core.weights_address)
 
     def _repoint(self) -> None:
         """Point the parameters at the engine's current K and b (after a pattern change)."""
