@@ -304,8 +304,10 @@ void bind_state(LayerClass& cls) {
         .def("bias_view", [](const py::object& self) { return in_place_view(self, &motifcore::ParamSpans::b); },
              "Writable view of the biases b (no copy); b never changes size.")
         .def_property_readonly("weights_address", [](Layer& l) {
-                return reinterpret_cast<uintptr_t>(locked(l, [&] { return l.params_in_place().K.data; }));
-            }, "Address of the block weights K (what weights_view() would view), without making a view.");
+                const motifcore::FloatSpan k = locked(l, [&] { return l.params_in_place().K; });
+                return k.size == 0 ? uintptr_t(0) : reinterpret_cast<uintptr_t>(k.data);
+            }, "Address of the block weights K (what weights_view() would view) without making a view; 0 when "
+               "the layer has no blocks (as torch's data_ptr() of an empty tensor).");
 }
 
 // Deep Compression's codebook: copies of its arrays, set and clear.

@@ -6,8 +6,8 @@
 // Not part of the build. Build the engine's static library, then this file against it:
 //   cmake -S . -B /tmp/ph-build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOTIFCORE_BUILD_PYTHON=OFF
 //   cmake --build /tmp/ph-build --target motifcore_core
-//   g++ -O3 -std=gnu++17 -Icpp scripts/transpose_probe.cpp /tmp/ph-build/libmotifcore_core.a -lpthread \
-//       -o /tmp/transpose_probe
+//   g++ -O3 -std=gnu++17 -Icpp scripts/transpose_probe.cpp /tmp/ph-build/libmotifcore_core.a -lpthread
+//       -o /tmp/transpose_probe   (one command)
 //   /tmp/transpose_probe [rounds=3]
 // To compare two builds, build each tree's library and probe, and run them in turn.
 #include <algorithm>

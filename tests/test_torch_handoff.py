@@ -10,6 +10,8 @@ import threading
 
 import pytest
 
+import motifcore
+
 torch = pytest.importorskip("torch")
 
 from motifcore.torch import MotifLinear  # noqa: E402
@@ -151,25 +153,29 @@ def test_non_finite_hidden_values_are_still_refused():
         l2(y)
 
 
-@pytest.mark.parametrize("s, j", [(3, 5), (15, 39), (18, 7), (2, 42), (19, 43), (0, 0)])
-@pytest.mark.parametrize("threads", [1, 2])
-def test_one_infinite_hidden_value_is_counted_wherever_it_lands(s, j, threads):
+@pytest.mark.parametrize("batch, s, j", [(20, 3, 5), (20, 15, 39), (20, 18, 7), (20, 2, 42), (20, 19, 43),
+                                         (20, 0, 0), (28, 20, 7), (28, 26, 7), (28, 27, 43), (12, 10, 7),
+                                         (12, 3, 40)])
+def test_one_infinite_hidden_value_is_counted_wherever_it_lands(batch, s, j, simd_levels):
     """The output rows come from 8 x 8 register blocks (which check the values they move) and from
-    what the blocks leave over (44 features: 40 in blocks; 20 samples: 16 in blocks): one infinity
-    at any of those places is the one value the next layer refuses."""
-    l1, l2 = _layers([(6, 44, 1, 1.0, "linear", "neuron"), (44, 4, 1, 0.5, "linear", "neuron")], threads=threads)
-    with torch.no_grad():
-        l1.weight.zero_()
-        l1.bias.zero_()
-        l1.weight[j * 6] = 1e10            # dense pattern in CSR order: block (j, 0)
-    x = torch.zeros(20, 6)
-    x[s, 0] = 1e38
-    y = l1(x)
-    assert torch.isinf(y[s, j]) and int((~torch.isfinite(y)).sum()) == 1
-    with pytest.raises(ValueError, match="x contains 1 NaN or infinite values"):
-        l2(y)
-    y = l1(torch.ones(20, 6))              # and a finite output passes
-    assert torch.isfinite(l2(y)).all()
+    what the blocks leave over: of 44 features, 40 are in blocks; of 20 samples, 16 (the last tile
+    of 4 has none), of 28, 24 (a last tile of 12: blocks for 8, 4 left), of 12, 8. One infinity at
+    any of those places, on every SIMD level, is the one value the next layer refuses."""
+    for level in simd_levels:
+        motifcore._core.set_simd_level(level)
+        l1, l2 = _layers([(6, 44, 1, 1.0, "linear", "neuron"), (44, 4, 1, 0.5, "linear", "neuron")])
+        with torch.no_grad():
+            l1.weight.zero_()
+            l1.bias.zero_()
+            l1.weight[j * 6] = 1e10            # dense pattern in CSR order: block (j, 0)
+        x = torch.zeros(batch, 6)
+        x[s, 0] = 1e38
+        y = l1(x)
+        assert torch.isinf(y[s, j]) and int((~torch.isfinite(y)).sum()) == 1
+        with pytest.raises(ValueError, match="x contains 1 NaN or infinite values"):
+            l2(y)
+        y = l1(torch.ones(batch, 6))           # and a finite output passes
+        assert torch.isfinite(l2(y)).all()
 
 
 def test_layers_of_two_threads_share_the_scratch_safely():

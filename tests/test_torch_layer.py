@@ -7,6 +7,7 @@ import copy
 import io
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -470,6 +471,33 @@ def test_pattern_changed_behind_the_module_is_followed_not_read_after_free():
     np.testing.assert_array_equal(layer.weight.detach().numpy(), layer._core.weights)
     np.testing.assert_allclose(y.detach().numpy(), x.numpy() @ dense_reference(layer).T.astype(np.float32)
                                + layer.bias.detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("how", ["pruned", "loaded"])
+def test_a_layer_without_blocks_computes_its_bias_and_warns_nothing(how):
+    """An empty pattern (every block pruned by a pattern change, as the DST objects make it, or an
+    empty pattern loaded) gives an empty weight tensor, whose data_ptr() is 0, while the engine's K
+    may keep its memory: that is not a pattern changed behind the module."""
+    layer = MotifLinear(6, 4, density=0.5, seed=0)
+    if how == "pruned":
+        with torch.no_grad():
+            layer.bias.copy_(torch.arange(4.0))
+        with layer._pattern_change():
+            layer._core.prune_smallest(layer.n_blocks)
+    else:
+        state = layer.state_dict()
+        state.update(indptr=torch.zeros(5, dtype=torch.int64), indices=torch.zeros(0, dtype=torch.int64),
+                     weight=torch.zeros(0), bias=torch.arange(4.0))
+        layer.load_state_dict(state)
+    assert layer.n_blocks == 0 and layer.weight.shape == (0,)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(2):
+            y = layer(torch.ones(3, 6))
+            y.sum().backward()
+    torch.testing.assert_close(y.detach(), torch.arange(4.0).expand(3, 4))
+    assert layer.weight.grad.shape == (0,)
+    torch.testing.assert_close(layer.bias.grad, torch.full((4,), 6.0))
 
 
 def test_double_backward_is_refused():

@@ -554,6 +554,57 @@ void test_layout_transposes() {
         }
 }
 
+// panel_to_rows's count of non-finite values on every SIMD level this CPU runs, at 1 and 2 threads
+// (520 x 128 is large enough for two): one infinity or NaN at the corners of the 8 x 8 blocks
+// (which check the registers they load), in the samples and features they leave over (a last
+// sample tile of 4 or 12, 44 or 263 features), and behind grouped rows (group 3: no blocks). The
+// count matches a brute-force count of the rows, and the rows match a naive transpose.
+void test_panel_to_rows_counts_nonfinite() {
+    struct Shape { int64_t rows, B; };
+    const Shape shapes[] = {{44, 12}, {44, 20}, {44, 28}, {263, 9}, {520, 128}, {6, 5}};
+    for (const char* level : {"generic", "avx2", "avx512"}) {
+        try {
+            motifcore::set_simd_level(level);
+        } catch (const std::invalid_argument&) {
+            continue;  // not compiled or not on this CPU
+        }
+        for (const Shape& sh : shapes)
+            for (int64_t group : {1, 3}) {
+                const int64_t n = group == 1 ? sh.rows : group * sh.rows - 1;   // a residual last group
+                const int64_t B = sh.B, ld = motifcore::panel_ld(B);
+                std::vector<float> panel(sh.rows * ld);
+                for (size_t i = 0; i < panel.size(); ++i) panel[i] = static_cast<float>(i % 1009) - 500.f;
+                const int64_t ss[] = {0, std::min<int64_t>(7, B - 1), std::min<int64_t>(8, B - 1), B / 2, B - 1};
+                const int64_t rs[] = {0, std::min<int64_t>(7, sh.rows - 1), std::min<int64_t>(8, sh.rows - 1),
+                                      sh.rows / 2, sh.rows - 1};
+                int k = 0;
+                for (int64_t s : ss)
+                    for (int64_t r : rs)
+                        for (int nt : {1, 2}) {
+                            std::vector<float> p = panel, out(B * n, 0.f);
+                            p[r * ld + s] = (k++ % 2) ? std::nanf("") : -INFINITY;
+                            const int64_t got = motifcore::panel_to_rows(p.data(), ld, n, group, B, out.data(), nt,
+                                                                         true, nt == 2);
+                            int64_t expected = 0;
+                            bool same = true;
+                            for (int64_t t = 0; t < B; ++t)
+                                for (int64_t j = 0; j < n; ++j) {
+                                    const float v = p[(j / group) * ld + t], o = out[t * n + j];
+                                    expected += !std::isfinite(v);
+                                    same &= std::isnan(v) ? std::isnan(o) : o == v;
+                                }
+                            EXPECT(expected >= 1);
+                            EXPECT(got == expected);
+                            EXPECT(same);
+                            EXPECT(motifcore::panel_to_rows(p.data(), ld, n, group, B, out.data(), nt, false) == 0);
+                        }
+                std::vector<float> out(B * n);
+                EXPECT(motifcore::panel_to_rows(panel.data(), ld, n, group, B, out.data(), 2, true) == 0);
+            }
+    }
+    motifcore::set_simd_level("auto");
+}
+
 // KernelTable::gemm (the dense path) on every SIMD level this CPU runs: the three operand layouts
 // of a layer (forward K S, weight gradient dU S^T, input gradient K^T dU) at sizes that cross every
 // block boundary (MC = 96, KC = 256, NC = 512) and leave edge tiles, against a double reference
@@ -953,6 +1004,7 @@ int main() {
         {"pool_team_choice_is_per_model", test_pool_team_choice_is_per_model},
         {"state_pool", test_state_pool},
         {"layout_transposes", test_layout_transposes},
+        {"panel_to_rows_counts_nonfinite", test_panel_to_rows_counts_nonfinite},
         {"dense_gemm", test_dense_gemm},
         {"simd_level_from_env", test_simd_level_from_env},
         {"dense_layer_path", test_dense_layer_path},
