@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-
 import motifcore
+import pytest
 
 torch = pytest.importorskip("torch")
 

@@ -15,7 +15,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import motifcore  # noqa: E402
-from motifcore.torch import MotifLinear, SET, from_linear, from_mlp, to_mlp  # noqa: E402
+from motifcore.torch import SET, MotifLinear, from_linear, from_mlp, to_mlp  # noqa: E402
 
 
 def test_import_motifcore_does_not_import_torch():
