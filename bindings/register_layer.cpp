@@ -25,17 +25,61 @@ auto rowmajor_locked(const Layer& l, const Layer* other, F&& fn) -> decltype(fn(
     return fn();
 }
 
-// Checks `in` is [B, n_in], then runs fn(in, B, out) on a new [B, n_out] array without the GIL and
-// under the guard of the row-major calls.
+// The [B, n] rows a row-major call writes: a new array, or the caller's `out` (a writable
+// C-contiguous float32 [B, n] array that shares no memory with `in`: motifcore.torch hands back the
+// buffer of an output no tensor holds any more), checked here; its overlap with the layer's
+// parameters is checked under the layer's guard (out_overlaps_params).
+farray rows_out(const py::object& out, int64_t B, int64_t n, const farray& in, const char* what) {
+    if (out.is_none()) return farray({B, n});
+    if (!py::isinstance<py::array>(out))
+        throw py::type_error(std::string(what) + " must be a float32 NumPy array or None");
+    py::array arr = out.cast<py::array>();
+    if (!arr.dtype().is(py::dtype::of<float>()) || arr.ndim() != 2 || !(arr.flags() & py::array::c_style) ||
+        !arr.writeable())
+        throw py::type_error(std::string(what) + " must be a writable C-contiguous 2-D float32 array");
+    if (arr.shape(0) != B || arr.shape(1) != n)
+        throw py::value_error(std::string(what) + " must have shape (" + std::to_string(B) + ", " + std::to_string(n) +
+                              "), got (" + std::to_string(arr.shape(0)) + ", " + std::to_string(arr.shape(1)) + ")");
+    farray o = farray::ensure(arr);
+    if (!o || o.data() != arr.data()) throw py::type_error(std::string(what) + " could not be used in place");
+    const auto lo = reinterpret_cast<std::uintptr_t>(o.data()), hi = lo + static_cast<std::uintptr_t>(B * n) * 4;
+    const auto ilo = reinterpret_cast<std::uintptr_t>(in.data()), ihi = ilo + static_cast<std::uintptr_t>(in.size()) * 4;
+    if (in.size() > 0 && B * n > 0 && lo < ihi && ilo < hi)
+        throw py::value_error(std::string(what) + " shares memory with the input");
+    return o;
+}
+
+// Whether the [B, n] rows at `o` share memory with the layer's weights or biases (under its guard).
+bool out_overlaps_params(const Layer& l, const float* o, int64_t n) {
+    const motifcore::ParamSpans p = const_cast<Layer&>(l).params_in_place();
+    const auto lo = reinterpret_cast<std::uintptr_t>(o), hi = lo + static_cast<std::uintptr_t>(n) * sizeof(float);
+    for (const motifcore::FloatSpan& s : {p.K, p.b}) {
+        const auto slo = reinterpret_cast<std::uintptr_t>(s.data), shi = slo + static_cast<std::uintptr_t>(s.size) * 4;
+        if (n > 0 && s.size > 0 && lo < shi && slo < hi) return true;
+    }
+    return false;
+}
+
+// Checks `in` is [B, n_in], then runs fn(in, B, out) on the [B, n_out] rows (rows_out) without the
+// GIL and under the guard of the row-major calls.
 template <class F>
-farray rowmajor_call(const Layer& l, const farray& in, int64_t n_in, int64_t n_out, const char* name, F fn) {
+farray rowmajor_call(const Layer& l, const farray& in, int64_t n_in, int64_t n_out, const char* name, F fn,
+                     const py::object& out_obj = py::none()) {
     const auto info = in.request();
     check_2d(info, n_in, name);
     const int64_t B = info.shape[0];
-    farray out({B, n_out});
+    farray out = rows_out(out_obj, B, n_out, in, "out");
     float* o = out.mutable_data();
     const float* i = in.data();
-    rowmajor_locked(l, nullptr, [&] { fn(i, B, o); });
+    bool bad = false;
+    rowmajor_locked(l, nullptr, [&] {
+        if (!out_obj.is_none() && out_overlaps_params(l, o, B * n_out)) {
+            bad = true;
+            return;
+        }
+        fn(i, B, o);
+    });
+    if (bad) throw py::value_error("out shares memory with the layer's weights or biases");
     return out;
 }
 
@@ -141,7 +185,7 @@ bool overlaps(const float* a, int64_t n, const motifcore::FloatSpan& s) {
 // still its last call (under the guard of both layers). Sets *shared and *stamp_out.
 py::object backward_rows(Layer& l, const farray& g, const py::object& grad_weights, const py::object& grad_bias,
                          int64_t num_threads, bool need_grad_in, const Layer* next, uint64_t stamp, bool* shared,
-                         uint64_t* stamp_out, bool stream_rows = false) {
+                         uint64_t* stamp_out, bool stream_rows = false, const py::object& out_obj = py::none()) {
     const int nt = threads_arg(num_threads);
     int64_t nw = -1, nb = -1;
     float* dK = grad_buffer(grad_weights, "grad_weights", &nw);
@@ -150,7 +194,7 @@ py::object backward_rows(Layer& l, const farray& g, const py::object& grad_weigh
     check_2d(info, l.n_out, "grad_out");
     const int64_t B = info.shape[0];
     const float* gp = g.data();
-    farray out = need_grad_in ? farray({B, l.n_in}) : farray(0);
+    farray out = need_grad_in ? rows_out(out_obj, B, l.n_in, g, "out") : farray(0);
     float* o = need_grad_in ? out.mutable_data() : nullptr;
     std::string bad;
     {
@@ -168,6 +212,10 @@ py::object backward_rows(Layer& l, const farray& g, const py::object& grad_weigh
             bad = "grad_bias overlaps the layer's weights or biases (the kernels read them after writing it)";
         else if (dK && db && overlaps(dK, nw, motifcore::FloatSpan{db, nb}))
             bad = "grad_weights and grad_bias overlap";
+        else if (o && !out_obj.is_none() &&
+                 (out_overlaps_params(l, o, B * l.n_in) || overlaps(dK, nw, motifcore::FloatSpan{o, B * l.n_in}) ||
+                  overlaps(db, nb, motifcore::FloatSpan{o, B * l.n_in})))
+            bad = "out shares memory with the layer's weights or biases or with grad_weights / grad_bias";
         else {
             const motifcore::PanelHandoff h = next ? next->grad_in_panel(stamp) : motifcore::PanelHandoff{};
             *shared = l.backward_rowmajor(gp, B, o, nt, dK, db, next ? &h : nullptr, stream_rows);
@@ -189,12 +237,12 @@ py::object backward_into(Layer& l, const farray& g, const py::object& grad_weigh
 // returns (grad_in or None, this call's stamp, whether the panel was read).
 py::tuple backward_handoff(Layer& l, const farray& g, const py::object& grad_weights, const py::object& grad_bias,
                            int64_t num_threads, bool need_grad_in, const py::object& next, uint64_t stamp,
-                           bool stream_rows) {
+                           bool stream_rows, const py::object& out) {
     const Layer* nx = next.is_none() ? nullptr : &next.cast<const Layer&>();
     bool shared = false;
     uint64_t out_stamp = 0;
     py::object gin = backward_rows(l, g, grad_weights, grad_bias, num_threads, need_grad_in, nx, stamp, &shared,
-                                   &out_stamp, stream_rows);
+                                   &out_stamp, stream_rows, out);
     return py::make_tuple(gin, out_stamp, shared);
 }
 
@@ -202,7 +250,7 @@ py::tuple backward_handoff(Layer& l, const farray& g, const py::object& grad_wei
 // panel when x is that layer's output of the call stamped `stamp`, still its last forward; returns
 // (out, this call's stamp, whether the panel was shared).
 py::tuple forward_handoff(Layer& l, const farray& x, int64_t num_threads, const py::object& prev, uint64_t stamp,
-                          bool stream_rows) {
+                          bool stream_rows, const py::object& out_obj) {
     const int nt = threads_arg(num_threads);
     motifcore::PanelHandoff h;
     if (!prev.is_none()) {
@@ -214,7 +262,7 @@ py::tuple forward_handoff(Layer& l, const farray& x, int64_t num_threads, const 
     farray out = rowmajor_call(l, x, l.n_in, l.n_out, "x", [&](const float* in, int64_t B, float* o) {
         shared = l.forward_rowmajor(in, B, o, nt, prev.is_none() ? nullptr : &h, stream_rows);
         out_stamp = l.forward_stamp();
-    });
+    }, out_obj);
     return py::make_tuple(out, out_stamp, shared);
 }
 
@@ -347,17 +395,21 @@ void bind_compute(LayerClass& cls) {
         // ---- panel handoff between consecutive layers (motifcore.torch) ----------------------------
         .def("forward_handoff", &forward_handoff, py::arg("x").noconvert(), py::arg("num_threads") = 1,
              py::arg("prev") = py::none(), py::arg("stamp") = 0, py::arg("stream_rows") = false,
+             py::arg("out") = py::none(),
              "forward, returning (out, stamp, shared). When x is prev's output of its forward_handoff stamped "
              "`stamp` and that is still prev's last forward, prev's output panel is the input panel (shared, "
              "not converted from x again: the same values). The caller vouches that x was not modified since. "
-             "stream_rows: out will not be read soon (a large out is written past the caches).")
+             "stream_rows: out will not be read soon (a large out is written past the caches). out: a [B, n_out] "
+             "float32 array to write into (None: a new one).")
         .def("backward_handoff", &backward_handoff, py::arg("grad_out").noconvert(), py::arg("grad_weights"),
              py::arg("grad_bias"), py::arg("num_threads") = 1, py::arg("need_grad_in") = true,
              py::arg("next") = py::none(), py::arg("stamp") = 0, py::arg("stream_rows") = false,
+             py::arg("out") = py::none(),
              "backward_into, returning (grad_in or None, stamp, shared). When grad_out is next's input "
              "gradient of its backward_handoff stamped `stamp` and that is still next's last call, next's "
              "gradient panel is read instead of converting grad_out. The caller vouches that grad_out was not "
-             "modified since. stream_rows: grad_in will not be read soon (written past the caches if large).")
+             "modified since. stream_rows: grad_in will not be read soon (written past the caches if large). "
+             "out: a [B, n_in] float32 array for grad_in (None: a new one).")
         .def("to_dense", [](const Layer& l) {
             farray out({l.n_out, l.n_in});
             float* o = out.mutable_data();

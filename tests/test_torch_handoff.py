@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 
 import motifcore
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -300,3 +301,61 @@ def test_streamed_rows_equal_the_cached_ones(batch):
         y = h @ l2.to_dense().T + l2.dense_bias()
         expected = (2 * y) @ l2.to_dense()
     assert torch.allclose(seen["grad_h"], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_result_arrays_are_reused_only_when_nothing_holds_them():
+    """A layer writes its next output (and input gradient) into the array of its last one only once
+    no tensor, view or NumPy array made from that one is alive: what the caller keeps never changes."""
+    (layer,) = _layers([(12, 40, 1, 0.5, "relu", "neuron")], threads=1)
+    xs = [torch.randn(9, 12, generator=torch.Generator().manual_seed(k)) for k in range(6)]
+    with torch.no_grad():
+        expected = [layer(x).clone() for x in xs]    # (inference tensors are never tagged: no reuse)
+    y0 = layer(xs[0])
+    kept = y0.clone()
+    y1 = layer(xs[1])                                  # y0 is alive: a new array
+    assert y1.data_ptr() != y0.data_ptr() and torch.equal(y0, kept)
+    ptr1 = y1.data_ptr()
+    del y0, y1
+    y2 = layer(xs[2])                                  # nothing holds y1's array: reused
+    assert y2.data_ptr() == ptr1 and torch.equal(y2, expected[2])
+    view = y2[3:]                                      # a view holds the memory
+    arr = y2.detach().numpy()                          # and so does a NumPy array of it
+    del y2
+    y3 = layer(xs[3])
+    assert torch.equal(y3, expected[3]) and torch.equal(view, expected[2][3:]) and np.array_equal(arr, expected[2])
+    del view
+    y4 = layer(xs[4])                                  # arr still holds y2's array, y3 holds its own
+    assert np.array_equal(arr, expected[2]) and torch.equal(y4, expected[4])
+    del arr, y3, y4
+    assert torch.equal(layer(xs[5]), expected[5])
+    # the input gradient: kept ones stay as they were
+    g = torch.randn(9, 40)
+    x = xs[0].clone().requires_grad_(True)
+    layer(x).backward(g)
+    g_first = x.grad
+    kept = g_first.clone()
+    x.grad = None
+    layer(x).backward(2 * g)
+    assert torch.equal(g_first, kept) and torch.allclose(x.grad, 2 * kept, atol=1e-6)
+
+
+def test_the_engine_refuses_a_bad_result_array():
+    (layer,) = _layers([(12, 40, 1, 0.5, "linear", "neuron")], threads=1)
+    core = layer._core
+    x = np.random.default_rng(0).normal(size=(9, 12)).astype(np.float32)
+    good = np.empty((9, 40), np.float32)
+    out, _, _ = core.forward_handoff(x, 1, None, 0, False, good)
+    assert out is good or np.shares_memory(out, good)
+    np.testing.assert_array_equal(good, core.forward_handoff(x, 1)[0])
+    with pytest.raises(ValueError, match=r"out must have shape \(9, 40\)"):
+        core.forward_handoff(x, 1, None, 0, False, np.empty((9, 41), np.float32))
+    with pytest.raises(TypeError, match="writable C-contiguous 2-D float32"):
+        core.forward_handoff(x, 1, None, 0, False, np.empty((9, 40), np.float64))
+    with pytest.raises(TypeError, match="writable C-contiguous 2-D float32"):
+        core.forward_handoff(x, 1, None, 0, False, np.empty((40, 9), np.float32).T)
+    rows = np.zeros((9, 40), np.float32)
+    with pytest.raises(ValueError, match="shares memory with the input"):     # x is the start of out
+        core.forward_handoff(rows.reshape(-1)[: 9 * 12].reshape(9, 12), 1, None, 0, False, rows)
+    g = np.ones((9, 40), np.float32)
+    with pytest.raises(ValueError, match="shares memory with the input"):     # grad_in inside grad_out
+        core.backward_handoff(g, None, None, 1, True, None, 0, False, g.reshape(-1)[: 9 * 12].reshape(9, 12))

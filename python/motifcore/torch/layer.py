@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import sys
 import threading
 import warnings
 import weakref
@@ -130,6 +131,23 @@ def _source(t: torch.Tensor) -> Tuple[Any, int]:
     return (None, 0) if mod is None else (mod._core, tag[1])
 
 
+# ---- row buffers handed back ------------------------------------------------------------------
+# Each call writes its rows (the output, the input gradient: B x 3000 floats are 1.5 MB) into a new
+# array, and a new array of that size is new memory to the allocator: writing it cost twice what
+# writing a buffer used before did (scripts/transpose_probe.cpp's fresh-buffer rows). So a layer
+# keeps the array of its last result of each kind and writes the next one into it when nothing else
+# holds it any more: no tensor, view or NumPy array made from it is alive (then the array's only
+# references are the layer's slot and the local name). ``dict.pop`` takes the array out of its slot
+# in one step under the GIL, so two threads calling the same layer never get the same array.
+
+def _spare_rows(mod: "MotifLinear", kind: str, rows: int, cols: int) -> Optional[np.ndarray]:
+    """The layer's last ``kind`` array if nothing else holds it and its shape is ``(rows, cols)``."""
+    buf = mod._rows.pop(kind, None)
+    if buf is None or sys.getrefcount(buf) != 2 or buf.shape != (rows, cols):
+        return None
+    return buf
+
+
 # ---- the engine calls behind both paths (eager autograd.Function, torch.library custom op) ------
 # A forward returns a token (the layer's forward count; 0 for an empty batch); the backward of that
 # forward checks it: the engine keeps the panels of its last forward only, so when another forward
@@ -147,7 +165,10 @@ def _run_forward(mod: "MotifLinear", x: torch.Tensor, handoff: bool = True) -> T
     # training: the output goes on to the next layer (usually through its panel), so a large one is
     # written past the caches; in inference the caller reads it at once
     stream = handoff and torch.is_grad_enabled()
-    out, stamp, mod._handed_in = mod._core.forward_handoff(xa, mod._num_threads, prev, stamp, stream)
+    spare = _spare_rows(mod, "out", xa.shape[0], mod.out_features) if handoff else None
+    out, stamp, mod._handed_in = mod._core.forward_handoff(xa, mod._num_threads, prev, stamp, stream, spare)
+    if handoff:
+        mod._rows["out"] = out
     mod._forwards += 1
     mod._last_forward = mod._forwards
     mod._layer._last_batch = xa.shape[0]
@@ -188,9 +209,12 @@ def _run_backward(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor, t
     # (accumulation across backward calls, as for any torch parameter).
     gw = torch.empty(mod.n_blocks, dtype=torch.float32) if need_w else None
     gb = torch.empty(int(mod._core.n_bias), dtype=torch.float32) if need_b else None
+    spare = _spare_rows(mod, "grad_in", ga.shape[0], mod.in_features) if handoff and need_x else None
     gin, stamp, mod._handed_grad = mod._core.backward_handoff(ga, None if gw is None else gw.numpy(),
                                                               None if gb is None else gb.numpy(), mod._num_threads,
-                                                              bool(need_x), nxt, stamp, handoff)
+                                                              bool(need_x), nxt, stamp, handoff, spare)
+    if handoff and gin is not None:
+        mod._rows["grad_in"] = gin
     if mod._keep_io:       # RigL under torch.distributed recomputes the global batch's panels from these
         xs = x.detach().reshape(-1, mod.in_features) if xa is None else torch.from_numpy(xa)
         mod._io = (xs, torch.from_numpy(ga), mod._core.weights, mod._core.bias)      # the values of this pass
@@ -364,6 +388,7 @@ class MotifLinear(BlockGeometry, nn.Module):
         self._lock = threading.RLock()
         self._keep_io, self._io = False, None
         self._handed_in = self._handed_grad = False    # whether the last call took a panel handoff
+        self._rows: Dict[str, np.ndarray] = {}         # the last result arrays, for reuse (_spare_rows)
         self._register()
         self.weight = nn.Parameter(torch.from_numpy(core.weights_view()))
         if has_bias:
@@ -598,7 +623,7 @@ class MotifLinear(BlockGeometry, nn.Module):
         state["_engine"] = {"n_in": int(c.n_in), "n_out": int(c.n_out), "motif": (int(c.m_out), int(c.m_in)),
                             "indptr": c.indptr, "indices": c.indices, "bias_mode": str(c.bias_mode),
                             "activation": str(c.activation), "input_copies": int(c.input_copies)}
-        for k in ("_core", "_layer", "_lock", "_pointers", "_io", "_handle"):
+        for k in ("_core", "_layer", "_lock", "_pointers", "_io", "_handle", "_rows"):
             state.pop(k, None)
         return state
 
@@ -614,6 +639,7 @@ class MotifLinear(BlockGeometry, nn.Module):
         self._last_forward = -1
         self._keep_io, self._io = False, None
         self._handed_in = self._handed_grad = False
+        self._rows = {}
         self._register()
         self._repoint()
 
