@@ -131,20 +131,33 @@ def _source(t: torch.Tensor) -> Tuple[Any, int]:
     return (None, 0) if mod is None else (mod._core, tag[1])
 
 
-# ---- row buffers handed back ------------------------------------------------------------------
-# Each call writes its rows (the output, the input gradient: B x 3000 floats are 1.5 MB) into a new
-# array, and a new array of that size is new memory to the allocator: writing it cost twice what
-# writing a buffer used before did (scripts/transpose_probe.cpp's fresh-buffer rows). So a layer
-# keeps the array of its last result of each kind and writes the next one into it when nothing else
-# holds it any more: no tensor, view or NumPy array made from it is alive (then the array's only
-# references are the layer's slot and the local name). ``dict.pop`` takes the array out of its slot
-# in one step under the GIL, so two threads calling the same layer never get the same array.
+# ---- result arrays handed back -----------------------------------------------------------------
+# Each backward writes the block gradient (one float per block: 3.6 MB for a 3000 x 3000 layer at
+# density 0.1) into a new tensor, which autograd adopts as ``weight.grad``; each call writes its rows
+# (the output, the input gradient) into a new array. New memory of that size costs a page fault per
+# 4 KiB page when it is first written (the weight gradient's were 99 % of the page faults of a
+# MotifLinear step, about 300 a step at 1 thread). So a layer keeps the NumPy array behind each of
+# its last results and writes the next one into it when nothing else holds it any more: no tensor,
+# view or array made from it is alive, in Python or in torch (a tensor made by ``torch.from_numpy``
+# keeps its array referenced as long as its storage lives, ``weight.grad`` included), so the array's
+# only references are the layer's slot and the local name. ``dict.pop`` takes the array out of its
+# slot in one step under the GIL: two threads calling the same layer never get the same array.
 
-def _spare_rows(mod: "MotifLinear", kind: str, rows: int, cols: int) -> Optional[np.ndarray]:
-    """The layer's last ``kind`` array if nothing else holds it and its shape is ``(rows, cols)``."""
+def _spare(mod: "MotifLinear", kind: str, shape: Tuple[int, ...]) -> Optional[np.ndarray]:
+    """The layer's last ``kind`` array if nothing else holds it and it has ``shape``."""
     buf = mod._rows.pop(kind, None)
-    if buf is None or sys.getrefcount(buf) != 2 or buf.shape != (rows, cols):
+    if buf is None or sys.getrefcount(buf) != 2 or buf.shape != shape:
         return None
+    return buf
+
+
+def _grad_array(mod: "MotifLinear", kind: str, n: int, reuse: bool) -> np.ndarray:
+    """A float32 array of ``n`` for a gradient the engine writes (the last one when free)."""
+    buf = _spare(mod, kind, (n,)) if reuse else None
+    if buf is None:
+        buf = np.empty(n, np.float32)
+    if reuse:
+        mod._rows[kind] = buf
     return buf
 
 
@@ -165,7 +178,7 @@ def _run_forward(mod: "MotifLinear", x: torch.Tensor, handoff: bool = True) -> T
     # training: the output goes on to the next layer (usually through its panel), so a large one is
     # written past the caches; in inference the caller reads it at once
     stream = handoff and torch.is_grad_enabled()
-    spare = _spare_rows(mod, "out", xa.shape[0], mod.out_features) if handoff else None
+    spare = _spare(mod, "out", (xa.shape[0], mod.out_features)) if handoff else None
     out, stamp, mod._handed_in = mod._core.forward_handoff(xa, mod._num_threads, prev, stamp, stream, spare)
     if handoff:
         mod._rows["out"] = out
@@ -204,15 +217,17 @@ def _run_backward(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor, t
     g = grad_out if grad_out.dtype == torch.float32 else grad_out.float()
     ga = _engine_input(g, mod.out_features, "grad_output")
     nxt, stamp = _source(g) if handoff else (None, 0)
-    # The engine writes dL/dweight and dL/dbias straight into new tensors (no copy of the layer's
-    # own gradients): autograd then adopts them as ``.grad`` when that is None, or adds them to it
-    # (accumulation across backward calls, as for any torch parameter).
-    gw = torch.empty(mod.n_blocks, dtype=torch.float32) if need_w else None
-    gb = torch.empty(int(mod._core.n_bias), dtype=torch.float32) if need_b else None
-    spare = _spare_rows(mod, "grad_in", ga.shape[0], mod.in_features) if handoff and need_x else None
-    gin, stamp, mod._handed_grad = mod._core.backward_handoff(ga, None if gw is None else gw.numpy(),
-                                                              None if gb is None else gb.numpy(), mod._num_threads,
-                                                              bool(need_x), nxt, stamp, handoff, spare)
+    # The engine writes dL/dweight and dL/dbias straight into arrays of this layer (new ones, or its
+    # last ones when nothing holds them: _spare), with no copy of the layer's own gradients; autograd
+    # then adopts their tensors as ``.grad`` when that is None, or adds them to it (accumulation
+    # across backward calls, as for any torch parameter).
+    aw = _grad_array(mod, "grad_w", mod.n_blocks, handoff) if need_w else None
+    ab = _grad_array(mod, "grad_b", int(mod._core.n_bias), handoff) if need_b else None
+    spare = _spare(mod, "grad_in", (ga.shape[0], mod.in_features)) if handoff and need_x else None
+    gin, stamp, mod._handed_grad = mod._core.backward_handoff(ga, aw, ab, mod._num_threads, bool(need_x), nxt, stamp,
+                                                              handoff, spare)
+    gw = None if aw is None else torch.from_numpy(aw)
+    gb = None if ab is None else torch.from_numpy(ab)
     if handoff and gin is not None:
         mod._rows["grad_in"] = gin
     if mod._keep_io:       # RigL under torch.distributed recomputes the global batch's panels from these
@@ -388,7 +403,7 @@ class MotifLinear(BlockGeometry, nn.Module):
         self._lock = threading.RLock()
         self._keep_io, self._io = False, None
         self._handed_in = self._handed_grad = False    # whether the last call took a panel handoff
-        self._rows: Dict[str, np.ndarray] = {}         # the last result arrays, for reuse (_spare_rows)
+        self._rows: Dict[str, np.ndarray] = {}         # the last result arrays, for reuse (_spare)
         self._register()
         self.weight = nn.Parameter(torch.from_numpy(core.weights_view()))
         if has_bias:
