@@ -359,3 +359,30 @@ def test_the_engine_refuses_a_bad_result_array():
     g = np.ones((9, 40), np.float32)
     with pytest.raises(ValueError, match="shares memory with the input"):     # grad_in inside grad_out
         core.backward_handoff(g, None, None, 1, True, None, 0, False, g.reshape(-1)[: 9 * 12].reshape(9, 12))
+
+
+@pytest.mark.parametrize("set_to_none", [True, False])
+def test_kept_weight_gradients_never_change(set_to_none):
+    """The block and bias gradients come from arrays the layer reuses once nothing holds them:
+    a gradient the caller kept stays as it was, and accumulation adds as for any parameter."""
+    (layer,) = _layers([(12, 40, 1, 0.5, "relu", "neuron")], threads=1)
+    opt = torch.optim.SGD(layer.parameters(), lr=0.0)          # lr 0: the weights stay, the gradients vary
+    xs = [torch.randn(9, 12, generator=torch.Generator().manual_seed(k)) for k in range(4)]
+
+    def grads(x):
+        opt.zero_grad(set_to_none=set_to_none)
+        layer(x).pow(2).sum().backward()
+        return layer.weight.grad, layer.bias.grad
+
+    ref = [tuple(t.clone() for t in grads(x)) for x in xs]     # every gradient, copied at once
+    kept_w, kept_b = grads(xs[0])                               # kept: the same tensors the layer made
+    for x, (w, b) in zip(xs[1:], ref[1:]):
+        gw, gb = grads(x)
+        assert torch.equal(gw, w) and torch.equal(gb, b)
+    if set_to_none:                                              # the first ones are still held here
+        assert torch.equal(kept_w, ref[0][0]) and torch.equal(kept_b, ref[0][1])
+    opt.zero_grad(set_to_none=set_to_none)
+    layer(xs[1]).pow(2).sum().backward()
+    layer(xs[2]).pow(2).sum().backward()                         # accumulated
+    torch.testing.assert_close(layer.weight.grad, ref[1][0] + ref[2][0])
+    torch.testing.assert_close(layer.bias.grad, ref[1][1] + ref[2][1])
