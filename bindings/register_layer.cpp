@@ -35,8 +35,8 @@ farray rows_out(const py::object& out, int64_t B, int64_t n, const farray& in, c
         throw py::type_error(std::string(what) + " must be a float32 NumPy array or None");
     py::array arr = out.cast<py::array>();
     if (!arr.dtype().is(py::dtype::of<float>()) || arr.ndim() != 2 || !(arr.flags() & py::array::c_style) ||
-        !arr.writeable())
-        throw py::type_error(std::string(what) + " must be a writable C-contiguous 2-D float32 array");
+        !(arr.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) || !arr.writeable())
+        throw py::type_error(std::string(what) + " must be a writable, aligned, C-contiguous 2-D float32 array");
     if (arr.shape(0) != B || arr.shape(1) != n)
         throw py::value_error(std::string(what) + " must have shape (" + std::to_string(B) + ", " + std::to_string(n) +
                               "), got (" + std::to_string(arr.shape(0)) + ", " + std::to_string(arr.shape(1)) + ")");
@@ -161,9 +161,9 @@ float* grad_buffer(const py::object& a, const char* what, int64_t* size) {
     if (!py::isinstance<py::array>(a))
         throw py::type_error(std::string(what) + " must be a float32 NumPy array or None");
     py::array arr = a.cast<py::array>();
-    if (!arr.dtype().is(py::dtype::of<float>()) || arr.ndim() != 1 ||
-        !(arr.flags() & py::array::c_style) || !arr.writeable())
-        throw py::type_error(std::string(what) + " must be a writable contiguous 1-D float32 array");
+    if (!arr.dtype().is(py::dtype::of<float>()) || arr.ndim() != 1 || !(arr.flags() & py::array::c_style) ||
+        !(arr.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) || !arr.writeable())
+        throw py::type_error(std::string(what) + " must be a writable, aligned, contiguous 1-D float32 array");
     *size = arr.shape(0);
     return static_cast<float*>(arr.mutable_data());
 }

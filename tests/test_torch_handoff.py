@@ -6,6 +6,7 @@ a later call of the other layer, the shared gradient panel overwritten by anothe
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import motifcore
@@ -349,10 +350,13 @@ def test_the_engine_refuses_a_bad_result_array():
     np.testing.assert_array_equal(good, core.forward_handoff(x, 1)[0])
     with pytest.raises(ValueError, match=r"out must have shape \(9, 40\)"):
         core.forward_handoff(x, 1, None, 0, False, np.empty((9, 41), np.float32))
-    with pytest.raises(TypeError, match="writable C-contiguous 2-D float32"):
+    with pytest.raises(TypeError, match="writable, aligned, C-contiguous 2-D float32"):
         core.forward_handoff(x, 1, None, 0, False, np.empty((9, 40), np.float64))
-    with pytest.raises(TypeError, match="writable C-contiguous 2-D float32"):
+    with pytest.raises(TypeError, match="writable, aligned, C-contiguous 2-D float32"):
         core.forward_handoff(x, 1, None, 0, False, np.empty((40, 9), np.float32).T)
+    raw = np.zeros(9 * 40 * 4 + 1, np.uint8)                                   # float32 rows at an odd address
+    with pytest.raises(TypeError, match="aligned"):
+        core.forward_handoff(x, 1, None, 0, False, raw[1:].view(np.float32).reshape(9, 40))
     rows = np.zeros((9, 40), np.float32)
     with pytest.raises(ValueError, match="shares memory with the input"):     # x is the start of out
         core.forward_handoff(rows.reshape(-1)[: 9 * 12].reshape(9, 12), 1, None, 0, False, rows)
@@ -386,3 +390,52 @@ def test_kept_weight_gradients_never_change(set_to_none):
     layer(xs[2]).pow(2).sum().backward()                         # accumulated
     torch.testing.assert_close(layer.weight.grad, ref[1][0] + ref[2][0])
     torch.testing.assert_close(layer.bias.grad, ref[1][1] + ref[2][1])
+
+
+def test_reuse_reads_reference_counts_as_this_interpreter_gives_them():
+    """Whether an array is free is read from its reference count, calibrated at import through the
+    same call (counts differ between CPython versions): a held array must count one more."""
+    from motifcore.torch import layer as L
+
+    assert L._FREE_REFS is not None
+    mod = type("M", (), {})()
+    mod._rows = {"out": np.empty((2, 3), np.float32)}
+    assert L._spare(mod, "out", (2, 3)) is not None             # nothing else held it
+    held = np.empty((2, 3), np.float32)
+    mod._rows = {"out": held}
+    assert L._spare(mod, "out", (2, 3)) is None                 # `held` holds it
+    mod._rows = {"out": np.empty((2, 3), np.float32)}
+    assert L._spare(mod, "out", (3, 2)) is None                 # another shape
+    assert L._aligned_empty(1000).ctypes.data % 64 == 0
+
+
+def test_one_layer_used_from_two_threads_gives_each_its_own_gradients():
+    """Forwards and backwards of the same layer from two threads take turns (the layer's lock):
+    each backward runs against its own forward, whatever the other thread did in between."""
+    (layer,) = _layers([(64, 64, 1, 0.5, "relu", "neuron")], threads=1)
+    xs = [torch.randn(33, 64, generator=torch.Generator().manual_seed(k)) for k in range(8)]
+    ref = []
+    for x in xs:
+        xx = x.clone().requires_grad_(True)
+        ref.append(tuple(g.clone() for g in torch.autograd.grad(layer(xx).pow(2).sum(), [xx, layer.weight])))
+    bad = []
+
+    def work(tid):
+        for it in range(60):
+            k = (it * 5 + tid) % len(xs)
+            xx = xs[k].clone().requires_grad_(True)
+            gx, gw = torch.autograd.grad(layer(xx).pow(2).sum(), [xx, layer.weight])
+            if not (torch.equal(gx, ref[k][0]) and torch.equal(gw, ref[k][1])):
+                bad.append((tid, it))
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)                                  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(switch)
+    assert not bad

@@ -10,9 +10,10 @@ the engine reads, with no copy per call. A change of the block pattern (an evolu
 A tensor taken from ``weight`` before such a change (``weight.detach()``, ``weight.data``) must not
 be used after it; ``state_dict()`` returns copies for that reason.
 
-Gradients go the other way without a copy too: the backward hands the engine the memory of new
-tensors (``Layer.backward_into``), which autograd adopts as ``weight.grad`` / ``bias.grad`` or adds
-to them.
+Gradients go the other way without a copy too: the backward hands the engine NumPy arrays of the
+layer (``Layer.backward_handoff``), whose tensors (``torch.from_numpy``) autograd adopts as
+``weight.grad`` / ``bias.grad`` or adds to them; a layer reuses such an array, and those of its
+outputs and input gradients, once nothing holds it any more (``_spare``).
 
 If a parameter is pointed elsewhere (``weight.data = t``, ``load_state_dict(..., assign=True)``,
 ``torch.nn.utils.vector_to_parameters``), the next call copies its values into the engine once and
@@ -143,19 +144,45 @@ def _source(t: torch.Tensor) -> Tuple[Any, int]:
 # only references are the layer's slot and the local name. ``dict.pop`` takes the array out of its
 # slot in one step under the GIL: two threads calling the same layer never get the same array.
 
+def _pop_counted(slots: Dict[str, np.ndarray], kind: str) -> Tuple[Optional[np.ndarray], int]:
+    """``slots.pop(kind)`` and the reference count of what it took, as ``_spare`` reads it."""
+    buf = slots.pop(kind, None)
+    return buf, (0 if buf is None else sys.getrefcount(buf))
+
+
+def _free_count() -> Optional[int]:
+    """The reference count ``_pop_counted`` reports for an array nothing else holds, if one that
+    something else holds reports one more; else None (never reuse). Reference counts are not the
+    same from one CPython version to the next (3.14 borrows more references), so they are read
+    here, once, on this interpreter, through the same call ``_spare`` makes."""
+    free = _pop_counted({"a": np.empty(1, np.float32)}, "a")[1]
+    held = np.empty(1, np.float32)
+    return free if _pop_counted({"a": held}, "a")[1] == free + 1 else None
+
+
+_FREE_REFS = _free_count()
+
+
 def _spare(mod: "MotifLinear", kind: str, shape: Tuple[int, ...]) -> Optional[np.ndarray]:
     """The layer's last ``kind`` array if nothing else holds it and it has ``shape``."""
-    buf = mod._rows.pop(kind, None)
-    if buf is None or sys.getrefcount(buf) != 2 or buf.shape != shape:
+    buf, refs = _pop_counted(mod._rows, kind)
+    if buf is None or _FREE_REFS is None or refs != _FREE_REFS or buf.shape != shape:
         return None
     return buf
+
+
+def _aligned_empty(n: int) -> np.ndarray:
+    """``np.empty(n, float32)`` starting on a 64-byte boundary (as torch's own tensors do)."""
+    raw = np.empty(n + 16, np.float32)
+    first = (-raw.ctypes.data % 64) // 4
+    return raw[first:first + n]
 
 
 def _grad_array(mod: "MotifLinear", kind: str, n: int, reuse: bool) -> np.ndarray:
     """A float32 array of ``n`` for a gradient the engine writes (the last one when free)."""
     buf = _spare(mod, kind, (n,)) if reuse else None
     if buf is None:
-        buf = np.empty(n, np.float32)
+        buf = _aligned_empty(n)
     if reuse:
         mod._rows[kind] = buf
     return buf
@@ -169,7 +196,14 @@ def _grad_array(mod: "MotifLinear", kind: str, n: int, reuse: bool) -> np.ndarra
 
 def _run_forward(mod: "MotifLinear", x: torch.Tensor, handoff: bool = True) -> Tuple[torch.Tensor, int]:
     """``(y, token)`` of the layer on ``x`` through the engine (``handoff``: read and write the tags
-    of the panel handoff, see above)."""
+    of the panel handoff, see above), under the layer's lock: a forward and a backward of the same
+    layer from two threads take turns, so a backward's check that its forward is still the engine's
+    last one holds while it runs."""
+    with mod._lock:
+        return _forward_locked(mod, x, handoff)
+
+
+def _forward_locked(mod: "MotifLinear", x: torch.Tensor, handoff: bool) -> Tuple[torch.Tensor, int]:
     xa = _engine_input(x, mod.in_features, "input")
     lead = tuple(x.shape[:-1])
     if xa.shape[0] == 0:
@@ -198,7 +232,13 @@ _Grads = Tuple[Optional[torch.Tensor], Optional[torch.Tensor], Optional[torch.Te
 def _run_backward(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor, token: int, version: int,
                   need_x: bool, need_w: bool = True, need_b: bool = True, handoff: bool = True) -> _Grads:
     """``(dL/dx, dL/dweight, dL/dbias)`` of the forward ``token`` on ``x`` (None where not needed;
-    ``handoff`` as in :func:`_run_forward`)."""
+    ``handoff`` and the lock as in :func:`_run_forward`)."""
+    with mod._lock:
+        return _backward_locked(mod, grad_out, x, token, version, need_x, need_w, need_b, handoff)
+
+
+def _backward_locked(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor, token: int, version: int,
+                     need_x: bool, need_w: bool, need_b: bool, handoff: bool) -> _Grads:
     if token == 0:
         f32 = torch.float32       # never the default dtype: the engine's gradients are float32
         return (torch.zeros(tuple(x.shape), dtype=f32) if need_x else None,
