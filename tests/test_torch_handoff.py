@@ -439,3 +439,15 @@ def test_one_layer_used_from_two_threads_gives_each_its_own_gradients():
     finally:
         sys.setswitchinterval(switch)
     assert not bad
+
+
+def test_evaluation_keeps_no_result_array():
+    """Only training calls (grad mode) keep their output array for reuse: an evaluation of a large
+    batch leaves none of its size behind."""
+    (layer,) = _layers([(12, 40, 1, 0.5, "relu", "neuron")], threads=1)
+    y = layer(torch.randn(9, 12))
+    kept = layer._rows["out"]
+    del y
+    with torch.no_grad():
+        layer(torch.randn(5000, 12))
+    assert layer._rows["out"] is kept and kept.shape == (9, 40)

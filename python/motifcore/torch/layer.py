@@ -194,27 +194,31 @@ def _grad_array(mod: "MotifLinear", kind: str, n: int, reuse: bool) -> np.ndarra
 # of the layer ran in between (a layer used twice, an evaluation pass) the backward first redoes
 # its own forward. A change of the block pattern in between is refused.
 
-def _run_forward(mod: "MotifLinear", x: torch.Tensor, handoff: bool = True) -> Tuple[torch.Tensor, int]:
+def _run_forward(mod: "MotifLinear", x: torch.Tensor, handoff: bool = True,
+                 training: bool = False) -> Tuple[torch.Tensor, int]:
     """``(y, token)`` of the layer on ``x`` through the engine (``handoff``: read and write the tags
     of the panel handoff, see above), under the layer's lock: a forward and a backward of the same
     layer from two threads take turns, so a backward's check that its forward is still the engine's
     last one holds while it runs."""
     with mod._lock:
-        return _forward_locked(mod, x, handoff)
+        return _forward_locked(mod, x, handoff, training)
 
 
-def _forward_locked(mod: "MotifLinear", x: torch.Tensor, handoff: bool) -> Tuple[torch.Tensor, int]:
+def _forward_locked(mod: "MotifLinear", x: torch.Tensor, handoff: bool, training: bool) -> Tuple[torch.Tensor, int]:
     xa = _engine_input(x, mod.in_features, "input")
     lead = tuple(x.shape[:-1])
     if xa.shape[0] == 0:
         return x.new_zeros(lead + (mod.out_features,)), 0
     prev, stamp = _source(x) if handoff else (None, 0)
-    # training: the output goes on to the next layer (usually through its panel), so a large one is
-    # written past the caches; in inference the caller reads it at once
-    stream = handoff and torch.is_grad_enabled()
-    spare = _spare(mod, "out", (xa.shape[0], mod.out_features)) if handoff else None
+    # ``training``: the caller's grad mode (inside an autograd.Function's forward grad mode is always
+    # off). Only then is the output array kept for reuse: an evaluation of a large batch keeps none
+    # of its size. The rows go through the caches: streaming them past, as the input gradients are,
+    # measured no faster (docs/performance-log.md, window 17).
+    keep = handoff and training
+    stream = False
+    spare = _spare(mod, "out", (xa.shape[0], mod.out_features)) if keep else None
     out, stamp, mod._handed_in = mod._core.forward_handoff(xa, mod._num_threads, prev, stamp, stream, spare)
-    if handoff:
+    if keep:
         mod._rows["out"] = out
     mod._forwards += 1
     mod._last_forward = mod._forwards
@@ -290,8 +294,8 @@ class _MotifFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],  # type: ignore[override]
-                mod: "MotifLinear") -> torch.Tensor:
-        y, ctx.token = _run_forward(mod, x)
+                mod: "MotifLinear", training: bool) -> torch.Tensor:
+        y, ctx.token = _run_forward(mod, x, True, training)
         ctx.mod, ctx.version = mod, mod._version
         ctx.save_for_backward(x)
         return y
@@ -302,7 +306,7 @@ class _MotifFunction(torch.autograd.Function):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         (x,) = ctx.saved_tensors
         gx, gw, gb = _run_backward(ctx.mod, grad_out, x, ctx.token, ctx.version, need_x, need_w, need_b)
-        return gx, gw, gb, None
+        return gx, gw, gb, None, None
 
 
 # ---- torch.compile: the same calls as custom operators -----------------------------------------
@@ -597,7 +601,7 @@ class MotifLinear(BlockGeometry, nn.Module):
             # one custom op, traced without a graph break (the checks run when the graph runs)
             return torch.ops.motifcore.motif_linear(x, self.weight, self.bias, self._handle, self.out_features)[0]
         self._sync()
-        return _MotifFunction.apply(x, self.weight, self.bias, self)
+        return _MotifFunction.apply(x, self.weight, self.bias, self, torch.is_grad_enabled())
 
     def to_dense(self) -> torch.Tensor:
         """The effective ``(out_features, in_features)`` weight matrix (a new tensor)."""
