@@ -25,18 +25,26 @@ auto rowmajor_locked(const Layer& l, const Layer* other, F&& fn) -> decltype(fn(
     return fn();
 }
 
+// The caller's array `a` for a result the engine writes in place (not None): a writable, aligned,
+// C-contiguous float32 NumPy array of `ndim` dimensions, else a TypeError naming `what`.
+py::array writable_floats(const py::object& a, int ndim, const char* what) {
+    if (!py::isinstance<py::array>(a))
+        throw py::type_error(std::string(what) + " must be a float32 NumPy array or None");
+    py::array arr = a.cast<py::array>();
+    if (!arr.dtype().is(py::dtype::of<float>()) || arr.ndim() != ndim || !(arr.flags() & py::array::c_style) ||
+        !(arr.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) || !arr.writeable())
+        throw py::type_error(std::string(what) + " must be a writable, aligned, C-contiguous " + std::to_string(ndim) +
+                             "-D float32 array");
+    return arr;
+}
+
 // The [B, n] rows a row-major call writes: a new array, or the caller's `out` (a writable
 // C-contiguous float32 [B, n] array that shares no memory with `in`: motifcore.torch hands back the
 // buffer of an output no tensor holds any more), checked here; its overlap with the layer's
 // parameters is checked under the layer's guard (out_overlaps_params).
 farray rows_out(const py::object& out, int64_t B, int64_t n, const farray& in, const char* what) {
     if (out.is_none()) return farray({B, n});
-    if (!py::isinstance<py::array>(out))
-        throw py::type_error(std::string(what) + " must be a float32 NumPy array or None");
-    py::array arr = out.cast<py::array>();
-    if (!arr.dtype().is(py::dtype::of<float>()) || arr.ndim() != 2 || !(arr.flags() & py::array::c_style) ||
-        !(arr.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) || !arr.writeable())
-        throw py::type_error(std::string(what) + " must be a writable, aligned, C-contiguous 2-D float32 array");
+    py::array arr = writable_floats(out, 2, what);
     if (arr.shape(0) != B || arr.shape(1) != n)
         throw py::value_error(std::string(what) + " must have shape (" + std::to_string(B) + ", " + std::to_string(n) +
                               "), got (" + std::to_string(arr.shape(0)) + ", " + std::to_string(arr.shape(1)) + ")");
@@ -158,12 +166,7 @@ py::object backward(Layer& l, const farray& g, int64_t num_threads, bool need_gr
 // gradients, or nullptr for None. `size` is checked under the layer's guard (backward_into).
 float* grad_buffer(const py::object& a, const char* what, int64_t* size) {
     if (a.is_none()) return nullptr;
-    if (!py::isinstance<py::array>(a))
-        throw py::type_error(std::string(what) + " must be a float32 NumPy array or None");
-    py::array arr = a.cast<py::array>();
-    if (!arr.dtype().is(py::dtype::of<float>()) || arr.ndim() != 1 || !(arr.flags() & py::array::c_style) ||
-        !(arr.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) || !arr.writeable())
-        throw py::type_error(std::string(what) + " must be a writable, aligned, contiguous 1-D float32 array");
+    py::array arr = writable_floats(a, 1, what);
     *size = arr.shape(0);
     return static_cast<float*>(arr.mutable_data());
 }
