@@ -361,6 +361,10 @@ def test_the_engine_refuses_a_bad_result_array():
     with pytest.raises(ValueError, match="shares memory with the input"):     # x is the start of out
         core.forward_handoff(rows.reshape(-1)[: 9 * 12].reshape(9, 12), 1, None, 0, False, rows)
     g = np.ones((9, 40), np.float32)
+    with pytest.raises(TypeError, match="grad_weights must be a writable, aligned, C-contiguous 1-D float32"):
+        core.backward_handoff(g, np.empty(layer.n_blocks, np.float64), None, 1, True)
+    with pytest.raises(TypeError, match="grad_bias must be a writable, aligned, C-contiguous 1-D float32"):
+        core.backward_handoff(g, None, np.empty(80, np.float32)[::2], 1, True)
     with pytest.raises(ValueError, match="shares memory with the input"):     # grad_in inside grad_out
         core.backward_handoff(g, None, None, 1, True, None, 0, False, g.reshape(-1)[: 9 * 12].reshape(9, 12))
 
