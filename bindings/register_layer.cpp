@@ -25,6 +25,16 @@ auto rowmajor_locked(const Layer& l, const Layer* other, F&& fn) -> decltype(fn(
     return fn();
 }
 
+// Whether the n floats at `a` share memory with `s` (false for a null or empty buffer).
+bool overlaps(const float* a, int64_t n, const motifcore::FloatSpan& s) {
+    if (!a || n <= 0 || !s.data || s.size <= 0) return false;
+    const auto lo = reinterpret_cast<std::uintptr_t>(a);
+    const auto hi = lo + static_cast<std::uintptr_t>(n) * sizeof(float);
+    const auto slo = reinterpret_cast<std::uintptr_t>(s.data);
+    const auto shi = slo + static_cast<std::uintptr_t>(s.size) * sizeof(float);
+    return lo < shi && slo < hi;
+}
+
 // The caller's array `a` for a result the engine writes in place (not None): a writable, aligned,
 // C-contiguous float32 NumPy array of `ndim` dimensions, else a TypeError naming `what`.
 py::array writable_floats(const py::object& a, int ndim, const char* what) {
@@ -50,9 +60,7 @@ farray rows_out(const py::object& out, int64_t B, int64_t n, const farray& in, c
                               "), got (" + std::to_string(arr.shape(0)) + ", " + std::to_string(arr.shape(1)) + ")");
     farray o = farray::ensure(arr);
     if (!o || o.data() != arr.data()) throw py::type_error(std::string(what) + " could not be used in place");
-    const auto lo = reinterpret_cast<std::uintptr_t>(o.data()), hi = lo + static_cast<std::uintptr_t>(B * n) * 4;
-    const auto ilo = reinterpret_cast<std::uintptr_t>(in.data()), ihi = ilo + static_cast<std::uintptr_t>(in.size()) * 4;
-    if (in.size() > 0 && B * n > 0 && lo < ihi && ilo < hi)
+    if (overlaps(o.data(), B * n, motifcore::FloatSpan{const_cast<float*>(in.data()), in.size()}))
         throw py::value_error(std::string(what) + " shares memory with the input");
     return o;
 }
@@ -60,12 +68,7 @@ farray rows_out(const py::object& out, int64_t B, int64_t n, const farray& in, c
 // Whether the [B, n] rows at `o` share memory with the layer's weights or biases (under its guard).
 bool out_overlaps_params(const Layer& l, const float* o, int64_t n) {
     const motifcore::ParamSpans p = const_cast<Layer&>(l).params_in_place();
-    const auto lo = reinterpret_cast<std::uintptr_t>(o), hi = lo + static_cast<std::uintptr_t>(n) * sizeof(float);
-    for (const motifcore::FloatSpan& s : {p.K, p.b}) {
-        const auto slo = reinterpret_cast<std::uintptr_t>(s.data), shi = slo + static_cast<std::uintptr_t>(s.size) * 4;
-        if (n > 0 && s.size > 0 && lo < shi && slo < hi) return true;
-    }
-    return false;
+    return overlaps(o, n, p.K) || overlaps(o, n, p.b);
 }
 
 // Checks `in` is [B, n_in], then runs fn(in, B, out) on the [B, n_out] rows (rows_out) without the
@@ -169,16 +172,6 @@ float* grad_buffer(const py::object& a, const char* what, int64_t* size) {
     py::array arr = writable_floats(a, 1, what);
     *size = arr.shape(0);
     return static_cast<float*>(arr.mutable_data());
-}
-
-// Whether the n floats at `a` share memory with `s` (false for a null or empty buffer).
-bool overlaps(const float* a, int64_t n, const motifcore::FloatSpan& s) {
-    if (!a || n <= 0 || !s.data || s.size <= 0) return false;
-    const auto lo = reinterpret_cast<std::uintptr_t>(a);
-    const auto hi = lo + static_cast<std::uintptr_t>(n) * sizeof(float);
-    const auto slo = reinterpret_cast<std::uintptr_t>(s.data);
-    const auto shi = slo + static_cast<std::uintptr_t>(s.size) * sizeof(float);
-    return lo < shi && slo < hi;
 }
 
 // Layer.backward_into / backward_handoff: as backward, but the block and bias gradients go straight

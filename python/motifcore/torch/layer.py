@@ -212,12 +212,11 @@ def _forward_locked(mod: "MotifLinear", x: torch.Tensor, handoff: bool, training
     prev, stamp = _source(x) if handoff else (None, 0)
     # ``training``: the caller's grad mode (inside an autograd.Function's forward grad mode is always
     # off). Only then is the output array kept for reuse: an evaluation of a large batch keeps none
-    # of its size. The rows go through the caches: streaming them past, as the input gradients are,
-    # measured no faster (docs/performance-log.md, window 17).
+    # of its size. The rows go through the caches (no stream_rows): streaming them past, as the
+    # input gradients are, measured no faster (docs/performance-log.md, window 17).
     keep = handoff and training
-    stream = False
     spare = _spare(mod, "out", (xa.shape[0], mod.out_features)) if keep else None
-    out, stamp, mod._handed_in = mod._core.forward_handoff(xa, mod._num_threads, prev, stamp, stream, spare)
+    out, stamp, mod._handed_in = mod._core.forward_handoff(xa, mod._num_threads, prev, stamp, out=spare)
     if keep:
         mod._rows["out"] = out
     mod._forwards += 1
