@@ -175,12 +175,21 @@ static void spmm_tiled(int64_t rows, const int64_t* indptr, const int32_t* idx, 
                        const float* in, float* out, int64_t B, int64_t ld, int num_threads) {
     constexpr int64_t T = NV * W;
     const int64_t n_full = B / T;
-    // Chunks of 16 rows of one batch tile, tile by tile (then the tail columns); tiles write
-    // disjoint column ranges, so there is no join between them.
+    // Chunks of 16 rows of one batch tile, tile by tile (then the tail columns) within each of
+    // `parts` equal parts of the rows, one per thread: the pool gives each thread the same part of
+    // the chunk range in every region (its segmented claim, parallel.cpp), so a thread computes the
+    // same output rows from one step to the next, from weights it updated itself, and the next
+    // kernels of the layer (bias and activation, the backward's, the optimizer's) find those rows
+    // in its caches. Tiles write disjoint column ranges, so there is no join between them.
     constexpr int64_t kRows = 16;
+    const int threads = threads_for(indptr[rows] * B + rows, num_threads);
     const int64_t n_rc = (rows + kRows - 1) / kRows, n_tiles = n_full + (n_full * T < B ? 1 : 0);
-    parallel_for(n_tiles * n_rc, 1, threads_for(indptr[rows] * B + rows, num_threads), [&](int64_t chunk) {
-        const int64_t tile = chunk / n_rc, r_begin = chunk % n_rc * kRows, r_end = std::min(rows, r_begin + kRows);
+    const int64_t parts = std::min<int64_t>(threads, n_rc), per_part = (n_rc + parts - 1) / parts;
+    parallel_for(n_tiles * n_rc, 1, threads, [&](int64_t chunk) {
+        const int64_t part = chunk / (n_tiles * per_part), in_part = chunk - part * n_tiles * per_part;
+        const int64_t part_rc = std::min(per_part, n_rc - part * per_part);   // row chunks of this part
+        const int64_t tile = in_part / part_rc, rc = part * per_part + in_part % part_rc;
+        const int64_t r_begin = rc * kRows, r_end = std::min(rows, r_begin + kRows);
         if (tile < n_full) {
             const int64_t b = tile * T;
             for (int64_t r = r_begin; r < r_end; ++r) {

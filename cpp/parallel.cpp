@@ -216,9 +216,11 @@ namespace {
 // worker can claim from it any more. Nothing slow (no lock, no system call) happens while a worker
 // is counted in active_, so the caller's final wait for active_ == 0 is a few instructions long.
 //
-// A claim takes 1/(8 x team) of the chunks left (at least one): few claims where chunks are tiny,
-// single chunks at the end so the threads finish together, and a descheduled thread holds at most
-// 1/16 of a region on two threads.
+// A claim takes 1/8 of what is left of a member's part (at least one), from the front of its own
+// part, then from the back of the others' (claim): few claims where chunks are tiny, single chunks
+// at the end so the threads finish together, and a descheduled thread holds at most 1/16 of a
+// region on two threads. Chunk counts of 2^31 or more take the earlier scheme, one counter over
+// all chunks, 1/(8 x team) of the chunks left at a time.
 class Pool {
 public:
     // Runs the job on up to `threads` threads (>= 2) with the team that `choice` (nullptr: the
@@ -284,6 +286,15 @@ private:
         grow(team - 1, g - 1);
         n_ = n;
         split_ = 8 * static_cast<int64_t>(team);
+        team_ = team;
+        segmented_ = n < (int64_t(1) << 31);
+        if (segmented_) {
+            if (static_cast<int>(segs_.size()) < team) segs_ = std::vector<Segment>(static_cast<size_t>(team));
+            for (int k = 0; k < team; ++k) {
+                const uint64_t lo = static_cast<uint64_t>(n * k / team), hi = static_cast<uint64_t>(n * (k + 1) / team);
+                segs_[static_cast<size_t>(k)].w.store(hi << 32 | lo, std::memory_order_relaxed);
+            }
+        }
         call_ = call;
         ctx_ = ctx;
         next_.store(0, std::memory_order_relaxed);
@@ -301,7 +312,8 @@ private:
         int64_t mine = 0;
         {
             InsideScope inside;
-            for (int64_t c, end; claim(c, end); mine += end - c) run_chunks(call, ctx, c, end, n);
+            for (int64_t c, end; claim(0, c, end); mine += end - c) run_chunks(call, ctx, c, end);
+            count_done(mine, n);
         }
         const double busy = micros_since(start);
         if (!spin_until(spin_micros_.load(std::memory_order_relaxed),
@@ -327,8 +339,31 @@ private:
                (mine == n && busy > kStallMicros);
     }
 
-    // Claims chunks [c, end) of the open job; false when none are left.
-    bool claim(int64_t& c, int64_t& end) {
+    // Claims chunks [c, end) of the open job for team member k (the caller is 0); false when none
+    // are left. Segmented: member k takes from the front of its own part, 1/8 of what is left there
+    // at a time, then from the back of the others' parts (a member keeps the same part of the
+    // index range from one region to the next; the kernels order their chunks so that it is the
+    // same data). Otherwise one counter over all chunks.
+    bool claim(int k, int64_t& c, int64_t& end) {
+        if (segmented_) {
+            const int team = team_;
+            for (int j = 0; j < team; ++j) {
+                Segment& sg = segs_[static_cast<size_t>((k + j) % team)];
+                uint64_t w = sg.w.load(std::memory_order_relaxed);
+                for (;;) {
+                    const uint64_t lo = w & 0xffffffffu, hi = w >> 32;
+                    if (lo >= hi) break;
+                    const uint64_t take = std::max<uint64_t>(1, (hi - lo) / 8);
+                    const uint64_t nw = j == 0 ? (hi << 32 | (lo + take)) : ((hi - take) << 32 | lo);
+                    if (sg.w.compare_exchange_weak(w, nw, std::memory_order_relaxed)) {
+                        c = static_cast<int64_t>(j == 0 ? lo : hi - take);
+                        end = c + static_cast<int64_t>(take);
+                        return true;
+                    }
+                }
+            }
+            return false;
+        }
         const int64_t n = n_, split = split_;
         int64_t cur = next_.load(std::memory_order_relaxed);
         for (;;) {
@@ -359,6 +394,7 @@ private:
         FlushSubnormals::enable_for_thread();  // workers run only engine code (float_mode.hpp)
         while (wait_job(seen)) {
             if (index >= participants_.load(std::memory_order_relaxed)) continue;
+            int64_t ran = 0, n = 0;   // chunks run in this job, counted done once at the end
             for (;;) {
                 active_.fetch_add(1);
                 if (state_.load() != 2 * seen + 1) {
@@ -366,14 +402,16 @@ private:
                     break;
                 }
                 int64_t c = 0, end = 0;
-                const bool got = claim(c, end);
-                const int64_t n = n_;
+                const bool got = claim(index + 1, c, end);
+                n = n_;
                 const auto call = call_;
                 void* const ctx = ctx_;
                 active_.fetch_sub(1);
                 if (!got) break;
-                run_chunks(call, ctx, c, end, n);
+                run_chunks(call, ctx, c, end);
+                ran += end - c;
             }
+            count_done(ran, n);   // (0 when the job closed first: it closes only when all are counted)
         }
     }
 
@@ -392,9 +430,9 @@ private:
         return true;
     }
 
-    // Runs claimed chunks [c, end) of the open job (of n chunks) and counts them done; after a
-    // chunk has thrown, the chunks claimed later are only counted.
-    void run_chunks(void (*call)(void*, int64_t), void* ctx, int64_t c, int64_t end, int64_t n) {
+    // Runs claimed chunks [c, end) of the open job; after a chunk has thrown, the chunks claimed
+    // later are only counted.
+    void run_chunks(void (*call)(void*, int64_t), void* ctx, int64_t c, int64_t end) {
         for (int64_t i = c; i < end && !failed_.load(std::memory_order_relaxed); ++i) {
             try {
                 call(ctx, i);
@@ -404,7 +442,14 @@ private:
                 failed_.store(true, std::memory_order_relaxed);
             }
         }
-        if (done_.fetch_add(end - c, std::memory_order_acq_rel) + (end - c) == n) {
+    }
+
+    // Counts the `ran` chunks a thread ran in the job (of n chunks) done, once, after its last
+    // claim came back empty: one update of the shared counter per thread and job instead of one
+    // per claim (each moves the counter's cache line between the cores).
+    void count_done(int64_t ran, int64_t n) {
+        if (ran == 0) return;
+        if (done_.fetch_add(ran, std::memory_order_acq_rel) + ran == n) {
             std::lock_guard<std::mutex> lock(m_);
             done_cv_.notify_all();
         }
@@ -425,13 +470,24 @@ private:
 
     // The current job. Fields are written by the caller while the job is closed and no worker
     // is active; workers read them only after entering the open job.
-    std::atomic<uint64_t> state_{0};
-    std::atomic<int> active_{0};
-    std::atomic<int> participants_{0};
+    // The counters the threads update during a job each have a cache line of their own, so that
+    // updating one does not take the others' line away from the threads reading them.
+    alignas(64) std::atomic<uint64_t> state_{0};
+    alignas(64) std::atomic<int> active_{0};
+    alignas(64) std::atomic<int64_t> next_{0};
+    alignas(64) std::atomic<int64_t> done_{0};
+    alignas(64) std::atomic<int> participants_{0};
     int64_t n_ = 0, split_ = 1;
+    struct alignas(64) Segment {
+        std::atomic<uint64_t> w{0};   // (end << 32) | next of one member's part of the chunks
+        Segment() = default;
+        Segment(const Segment&) : w(0) {}
+    };
+    std::vector<Segment> segs_;       // resized only while no job is open
+    int team_ = 1;
+    bool segmented_ = false;
     void (*call_)(void*, int64_t) = nullptr;
     void* ctx_ = nullptr;
-    std::atomic<int64_t> next_{0}, done_{0};
     std::atomic<bool> failed_{false};
     std::exception_ptr error_;  // guarded by m_
 };
@@ -527,7 +583,8 @@ PoolCounts pool_counts() { return pool().counts(); }
 void pool_shutdown() { pool().shutdown(); }
 
 std::string threading_backend() {
-    return "motifcore pool (std::thread workers, dynamic fixed-size chunks, fewer threads after stalls, spin " +
+    return "motifcore pool (std::thread workers, fixed-size chunks in one part per thread, fewer threads after "
+           "stalls, spin " +
            std::to_string(kSpinMicros) + "-" + std::to_string(kQuietSpinMicros) + " us then sleep)";
 }
 
