@@ -176,11 +176,13 @@ static void spmm_tiled(int64_t rows, const int64_t* indptr, const int32_t* idx, 
     constexpr int64_t T = NV * W;
     const int64_t n_full = B / T;
     // Chunks of 16 rows of one batch tile, tile by tile (then the tail columns) within each of
-    // `parts` equal parts of the rows, one per thread: the pool gives each thread the same part of
-    // the chunk range in every region (its segmented claim, parallel.cpp), so a thread computes the
-    // same output rows from one step to the next, from weights it updated itself, and the next
-    // kernels of the layer (bias and activation, the backward's, the optimizer's) find those rows
-    // in its caches. Tiles write disjoint column ranges, so there is no join between them.
+    // `parts` parts of the rows, one per thread: the pool gives each thread about the same part of
+    // the chunk range in every region (its parts, parallel.cpp; the two splits round differently,
+    // so a row chunk at a boundary may have tiles on both threads), so a thread computes mostly
+    // the same output rows from one step to the next, from weights it mostly updated itself, and
+    // the next kernels of the layer (bias and activation, the optimizer) find those rows in its
+    // caches. Tiles write disjoint column ranges, so there is no join between them.
+    if (rows <= 0) return;
     constexpr int64_t kRows = 16;
     const int threads = threads_for(indptr[rows] * B + rows, num_threads);
     const int64_t n_rc = (rows + kRows - 1) / kRows, n_tiles = n_full + (n_full * T < B ? 1 : 0);

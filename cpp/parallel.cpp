@@ -431,7 +431,7 @@ private:
     }
 
     // Runs claimed chunks [c, end) of the open job; after a chunk has thrown, the chunks claimed
-    // later are only counted.
+    // later are skipped (the claiming thread still counts them, in count_done).
     void run_chunks(void (*call)(void*, int64_t), void* ctx, int64_t c, int64_t end) {
         for (int64_t i = c; i < end && !failed_.load(std::memory_order_relaxed); ++i) {
             try {

@@ -9,11 +9,12 @@
 //
 // Work is cut into chunks of `grain` consecutive indices; the boundaries depend only on the
 // problem, never on the thread count. Each member of the team (the caller is member 0) owns one
-// contiguous part of the chunk range and claims from its front, 1/8 of what is left there at a
-// time (at least one), then from the back of the other parts once its own is empty, so a worker
-// that is descheduled or wakes late holds up only what it has claimed, and a thread gets the same
-// part of every region while the team is the same (kernels order their chunks so that the part
-// is the same data from one kernel and step to the next: its cache lines stay on that thread's
+// contiguous part of the chunk range (below 2^31 chunks) and claims from its front, 1/8 of what
+// is left there at a time (at least one), then from the back of the other parts once its own is
+// empty, so a worker that is descheduled or wakes late holds up only what it has claimed and not
+// yet counted (a thread counts its chunks done once, after its last claim), and a thread gets the
+// same part of every region while the team is the same (the SpMM orders its chunks so that the
+// part is about the same rows from one step to the next: their cache lines stay on that thread's
 // core). Code whose every output element is computed by one index, in a fixed order, therefore
 // gives bitwise the same result for any thread count.
 //
