@@ -7,9 +7,10 @@ holding an installed ``motifcore``, e.g. made by ``pip install --target DIR .``)
 cycles; each cycle first runs ``scripts/core_probe.c`` (compiled to ``--probe``) and then, per
 build, a fresh process that times the forward pass (``decision_function`` of 128 samples) and the
 SGD step (``train_step``) of ``784-3000-3000-3000-10`` at density 0.1, m = 1, at 1 and at 2
-threads (two rounds, each the median of 40 forwards and 15 steps). At the end it prints, per state
-(the probe before the cycle; the state can change within a cycle, which blurs the groups) and
-build, the medians of the speed-ups and of the step times.
+threads (two rounds, each the median of 40 forwards and 15 steps), then runs the probe again. At
+the end it prints, per state and build, the medians of the speed-ups and of the step times: a cycle
+is fast or slow when both of its probes say so, mixed when they differ (the state can change within
+a cycle).
 
     gcc -O2 -mavx512f -mfma -pthread scripts/core_probe.c -o /tmp/core_probe
     python scripts/scaling_ab.py --site old=/tmp/site_old --site new=/tmp/site_new --cycles 20
@@ -80,9 +81,10 @@ def main(argv: List[str]) -> None:
     sites = [s.split("=", 1) for s in a.site]
     if len(sites) < 2 or any(len(s) != 2 or not os.path.isdir(s[1]) for s in sites):
         p.error("give two or more --site NAME=DIR, each an existing directory")
-    rows: List[Tuple[int, str, Tuple[float, ...]]] = []
+    rows: List[Tuple[str, str, Tuple[float, ...]]] = []
     for _ in range(a.cycles):
-        rt = probe_ns(a.probe)
+        before = probe_ns(a.probe)
+        cycle: List[Tuple[str, Tuple[float, ...]]] = []
         for name, site in sites:
             print(f"build={name}", flush=True)
             env = dict(os.environ, PYTHONPATH=site)
@@ -92,15 +94,19 @@ def main(argv: List[str]) -> None:
                 print(line, flush=True)
                 m = LINE.search(line)
                 if m:
-                    rows.append((rt, name, tuple(float(x) for x in m.groups())))
+                    cycle.append((name, tuple(float(x) for x in m.groups())))
+        after = probe_ns(a.probe)
+        slow = (before >= a.slow_ns, after >= a.slow_ns)
+        state = "slow" if all(slow) else "fast" if not any(slow) else "mixed"
+        rows += [(state, name, values) for name, values in cycle]
     summarise(rows, [n for n, _ in sites], a.slow_ns)
 
 
-def summarise(rows: List[Tuple[int, str, Tuple[float, ...]]], names: List[str], slow_ns: int) -> None:
-    print(f"\nmedians per state (probe before the cycle; slow: >= {slow_ns} ns) and build:")
-    for state, slow in (("fast", False), ("slow", True)):
+def summarise(rows: List[Tuple[str, str, Tuple[float, ...]]], names: List[str], slow_ns: int) -> None:
+    print(f"\nmedians per state (both probes of a cycle under {slow_ns} ns: fast, both at or above: slow) and build:")
+    for state in ("fast", "slow", "mixed"):
         for name in names:
-            xs = [r[2] for r in rows if r[1] == name and (r[0] >= slow_ns) == slow]
+            xs = [r[2] for r in rows if r[1] == name and r[0] == state]
             if not xs:
                 continue
             med: Dict[str, float] = {k: statistics.median(x[i] for x in xs)
