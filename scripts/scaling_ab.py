@@ -61,10 +61,17 @@ def measure(rounds: int) -> None:
               flush=True)
 
 
-def probe_ns(probe: str) -> int:
-    out = subprocess.run([probe, "1"], capture_output=True, text=True, check=True).stdout.splitlines()[0]
-    print(out, flush=True)
-    return int(re.search(r"threads (\d+) ns", out).group(1))
+def probe(path: str) -> Tuple[int, str]:
+    """The cache-line round trip between the threads (ns) that ``scripts/core_probe.c`` (compiled to
+    ``path``) measures now, and its first output line."""
+    line = subprocess.run([path, "1"], capture_output=True, text=True, check=True).stdout.splitlines()[0]
+    return int(re.search(r"threads (\d+) ns", line).group(1)), line
+
+
+def probe_ns(path: str) -> int:
+    ns, line = probe(path)
+    print(line, flush=True)
+    return ns
 
 
 def main(argv: List[str]) -> None:

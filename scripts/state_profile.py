@@ -29,6 +29,7 @@ KERNELS = ["fused_backward", "spmm_tile", "gather_prefetched", "sddmm", "sgd_upd
 def run(windows: int, threads: int, probe: str) -> None:
     import numpy as np
     from motifcore import MotifMLP
+    from scaling_ab import probe as core_probe  # (scripts/ is on the path when run as a script)
 
     model = MotifMLP([784, 3000, 3000, 3000, 10], motif=1, density=0.1, seed=0, num_threads=threads)
     rng = np.random.default_rng(0)
@@ -37,8 +38,7 @@ def run(windows: int, threads: int, probe: str) -> None:
     for _ in range(5):
         model.train_step(xn, yn, lr=0.01, momentum=0.9, weight_decay=5e-4)
     for w in range(windows):
-        line = subprocess.run([probe, "1"], capture_output=True, text=True, check=True).stdout.splitlines()[0]
-        rt = int(re.search(r"threads (\d+) ns", line).group(1))
+        rt = core_probe(probe)[0]
         start, ts = time.clock_gettime(time.CLOCK_MONOTONIC), []
         end = time.perf_counter() + 1.5
         while time.perf_counter() < end:
