@@ -63,21 +63,13 @@ void check_config(const LayerConfig& cfg) {
     MC_CHECK(cfg.input_copies >= 1, "input_copies must be >= 1, got " << cfg.input_copies);
 }
 
-// dst[q] = src[pos[q]] for q < n: random reads from an array of |P| floats, the line `kAhead`
-// entries on prefetched (the loop alone keeps too few misses in flight), sequential writes. Each
-// element is written once: no dependence on the threads. Only gathers: a scatter through a
-// permutation (dst[pos[q]] = src[q]) has both threads write into the same random lines, which then
+// dst[q] = src[pos[q]] for q < n in parallel chunks (gather_chunk). Only gathers: a scatter through
+// a permutation (dst[pos[q]] = src[q]) has both threads write into the same random lines, which then
 // travel between the cores, and did not get faster on 2 threads (docs/performance-log.md).
 void gather_prefetched(int64_t n, const int32_t* pos, const float* src, float* dst, int nt) {
-    constexpr int64_t kAhead = 512, kChunk = int64_t(1) << 14;
+    constexpr int64_t kChunk = int64_t(1) << 14;
     parallel_for((n + kChunk - 1) / kChunk, 1, threads_for(n, nt), [&](int64_t c) {
-        const int64_t q0 = c * kChunk, q1 = std::min(n, q0 + kChunk), qp = std::min(q1, n - kAhead);
-        int64_t q = q0;
-        for (; q < qp; ++q) {
-            __builtin_prefetch(src + pos[q + kAhead]);
-            dst[q] = src[pos[q]];
-        }
-        for (; q < q1; ++q) dst[q] = src[pos[q]];
+        gather_chunk(c * kChunk, std::min(n, (c + 1) * kChunk), n, pos, src, dst);
     });
 }
 
@@ -266,8 +258,8 @@ void Layer::forward(const float* in, int64_t B, LayerWork& w, int nt) const {
                               activation == Activation::ReLU, w.Ap, B, ld, nt);
 }
 
-void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, int64_t B, LayerWork& w,
-                     bool need_dS, int nt, float* dK_out, float* db_out) {
+bool Layer::backward(const float* grad, int64_t grad_group, float relu_scale, int64_t B, LayerWork& w,
+                     bool need_dS, int nt, float* dK_out, float* db_out, const OptimConfig* update) {
     const int64_t ld = panel_ld(B);
     const KernelTable& kt = kernels();   // one SIMD level for the whole call
     float* dKp = dK_out ? dK_out : dK.data();
@@ -281,7 +273,7 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
         // dK = dU S^T (G_out x G_in, row-major like K) and dS = K^T dU.
         dense_gemm(kt, G_out, G_in, B, dU, ld, 1, w.S_ptr, 1, ld, dKp, G_in, sc.buf, nt);
         if (need_dS) dense_gemm(kt, G_in, B, G_out, K.data(), 1, G_in, dU, ld, 1, sc.dS.data(), ld, sc.buf, nt);
-        return;
+        return false;
     }
     if (need_dS && fused_backward_fits(G_out, B, w.B)) {
         // Both gradients in one pass over the transposed index (KernelTable::fused_backward): the
@@ -298,8 +290,15 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
         gather_prefetched(nnz, pos, K.data(), Kt, nt);
         kt.fused_backward(G_in, G_out, pat_.t_indptr().data(), pat_.t_rows().data(), Kt, dU, w.S_ptr, dKt,
                           sc.dS.data(), B, ld, sc.cursor.data(), nt);
+        if (update && !dK_out && !db_out && can_update_in_backward()) {
+            // K is not read again in this backward (the input gradient came from Kt): the update
+            // runs in the gather's chunks, while each chunk's gradient is in the cache of the core
+            // that gathered it, instead of in a pass of its own after the whole backward.
+            update_in_backward(*update, dKt, pat_.t_inv().data(), nt);
+            return true;
+        }
         gather_prefetched(nnz, pat_.t_inv().data(), dKt, dKp, nt);
-        return;
+        return false;
     }
     kt.sddmm(G_out, pat_.indptr().data(), pat_.indices().data(), dU, w.S_ptr, dKp, B, ld, sc.cursor.data(), nt);
     if (need_dS) {
@@ -315,6 +314,7 @@ void Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
         parallel_for(nnz, grain_for(1), threads_for(nnz, nt), [&](int64_t q) { Kt[q] = Kp[pos[q]]; });
         kt.spmm(G_in, pat_.t_indptr().data(), pat_.t_rows().data(), Kt, dU, sc.dS.data(), B, ld, nt);
     }
+    return false;
 }
 
 bool Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt, const PanelHandoff* in, bool stream_rows) {

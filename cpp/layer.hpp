@@ -270,6 +270,9 @@ public:
     /// w -= lr * (m / (1-b1^t)) / (sqrt(s / (1-b2^t)) + eps) with g' = g + wd*w; AdamW uses g' = g
     /// and first decays w *= 1 - lr*wd. m and s live in optimizer_state() (s sized on first use).
     void optimizer_step(const OptimConfig& cfg, int num_threads);
+    /// Whether backward(..., update) can make this layer's update: no codebook (which trains the
+    /// centroids from the whole of dK).
+    bool can_update_in_backward() const { return !has_codebook(); }
     // ---- Weight sharing (Deep Compression's trained quantization) --------------------------------
     /// Shares the block weights through a codebook: block p gets K[p] = centroids[codes[p]], and
     /// from then on optimizer_step trains the centroids instead of K: g_j = sum of dK[p] over the
@@ -306,8 +309,14 @@ public:
     /// first if a pattern change left it stale (ensure_transposed).
     /// dK_out [|P|] / db_out [n_bias], when given, receive the gradients instead of the layer's own
     /// dK / db (which then keep their previous values): the same kernels, the same values.
-    void backward(const float* grad, int64_t grad_group, float relu_scale, int64_t B, LayerWork& w,
-                  bool need_dS, int num_threads, float* dK_out = nullptr, float* db_out = nullptr);
+    /// `update`, when given (and no dK_out / db_out), asks for the optimizer update of this step as
+    /// well, where the route allows it: the fused route gathers dK back from transposed order, and
+    /// each chunk of that gather updates its weights while they are in cache (update_in_backward).
+    /// Returns whether the update was made (then dK and db still hold the gradients, and the caller
+    /// must not call optimizer_step for this step); false: the caller updates as usual.
+    bool backward(const float* grad, int64_t grad_group, float relu_scale, int64_t B, LayerWork& w,
+                  bool need_dS, int num_threads, float* dK_out = nullptr, float* db_out = nullptr,
+                  const OptimConfig* update = nullptr);
 
     // ---- Convenience API on row-major [B, n] arrays (used by the Python MotifLayer) -------------
     /// out[B, n_out] = layer(x[B, n_in]); keeps what backward_rowmajor needs. `in`, when given and
@@ -364,6 +373,8 @@ private:
     std::vector<uint64_t> removed_pos_;   // see last_removed(); opt_ holds the same entries' state
     std::vector<float> removed_K_;        // see last_removed_weights()
     bool diverged_ = false;    // see diverged()
+    // optimizer_step with dK gathered from dKt (transposed order) on the way (backward's update).
+    void update_in_backward(const OptimConfig& cfg, const float* dKt, const int32_t* inv, int num_threads);
     int64_t grow_sorted(const std::vector<uint64_t>& pos, RegrowInit init, class Rng& rng, float pruned_bound);
     void init_weights(uint64_t seed);
     void draw_block_weights(int64_t r, int64_t p_begin, int64_t p_end, class Rng& rng, bool zero);

@@ -207,20 +207,33 @@ double Network::train_step(const float* X, const int64_t* y, int64_t B, float lr
     if (loss_) gather_teacher(loss.teacher, nullptr, B);
     forward_all(B, cfg.dropout);
     const double total = train_loss(B);
-    backward_all(B, cfg.dropout);
-    update(lr, cfg);
+    backward_update(B, lr, cfg);
     return total / static_cast<double>(B);
 }
 
-void Network::backward_all(int64_t B, float dropout, const std::function<void(size_t)>& after) {
+void Network::backward_update(int64_t B, float lr, const TrainConfig& cfg) {
+    const OptimConfig o = step_config(lr, cfg);
+    bool in_backward = cfg.max_grad_norm <= 0.f;
+    for (float f : cfg.weight_grad_factor) in_backward = in_backward && f == 1.f;
+    std::vector<char> done(layers.size(), 0);
+    backward_all(B, cfg.dropout, {}, in_backward ? &o : nullptr, &done);
+    update(o, cfg, done);
+}
+
+void Network::backward_all(int64_t B, float dropout, const std::function<void(size_t)>& after,
+                           const OptimConfig* update, std::vector<char>* done) {
     const size_t L = layers.size();
     const float scale = dropout > 0.f ? 1.f / (1.f - dropout) : 1.f;
-    layers[L - 1]->backward(dlogits_.data(), 1, 1.f, B, work_[L - 1], L > 1, num_threads);
+    bool made = layers[L - 1]->backward(dlogits_.data(), 1, 1.f, B, work_[L - 1], L > 1, num_threads, nullptr,
+                                        nullptr, update);
+    if (done) (*done)[L - 1] = made;
     if (after) after(L - 1);
     for (size_t l = L - 1; l-- > 0;) {
         // The upstream gradient is layer l + 1's dS, in the shared scratch that layer l's own dS
         // then overwrites (Layer::backward reads it in full first).
-        layers[l]->backward(scratch_.dS.data(), layers[l + 1]->m_in, scale, B, work_[l], l > 0, num_threads);
+        made = layers[l]->backward(scratch_.dS.data(), layers[l + 1]->m_in, scale, B, work_[l], l > 0, num_threads,
+                                   nullptr, nullptr, update);
+        if (done) (*done)[l] = made;
         if (after) after(l);
     }
 }
@@ -253,11 +266,16 @@ double Network::grad_step(const float* X, const int64_t* y, int64_t N, const int
     return loss / static_cast<double>(B);
 }
 
-void Network::update(float lr, const TrainConfig& cfg) {
+OptimConfig Network::step_config(float lr, const TrainConfig& cfg) const {
     OptimConfig o = cfg.optim;
     o.lr = lr;
     o.grad_scale = 1.f;
     o.t = step + 1;
+    return o;
+}
+
+void Network::update(const OptimConfig& step_cfg, const TrainConfig& cfg, const std::vector<char>& done) {
+    OptimConfig o = step_cfg;
     for (size_t l = 0; l < cfg.weight_grad_factor.size(); ++l) {
         const float f = cfg.weight_grad_factor[l];
         if (f == 1.f) continue;
@@ -269,14 +287,15 @@ void Network::update(float lr, const TrainConfig& cfg) {
         const double norm = std::sqrt(sq);
         if (norm > cfg.max_grad_norm) o.grad_scale = static_cast<float>(cfg.max_grad_norm / norm);
     }
-    for (auto& layer : layers) layer->optimizer_step(o, num_threads);
+    for (size_t l = 0; l < layers.size(); ++l)
+        if (!done[l]) layers[l]->optimizer_step(o, num_threads);
     ++step;
     for (size_t l = 0; l < layers.size(); ++l) {
         if (!layers[l]->diverged()) continue;
         float big = 0.f;  // the largest |weight| or |bias| (NaN if one is NaN), for the message only
         for (const auto* v : {&layers[l]->weights(), &layers[l]->bias()})
             for (float x : *v) big = (std::isnan(x) || std::isnan(big)) ? NAN : std::max(big, std::fabs(x));
-        MC_CHECK_AS(std::overflow_error, false, "training diverged at step " << step << ": the update (lr " << lr
+        MC_CHECK_AS(std::overflow_error, false, "training diverged at step " << step << ": the update (lr " << o.lr
                         << ") made the weights of layer " << l << " NaN or infinite, or too large to compute with "
                         << "(|w| >= 2^64; largest |w| " << big << ")");
     }
@@ -296,8 +315,7 @@ double Network::train_epoch(const float* X, const int64_t* y, int64_t N, const i
         if (loss_) gather_teacher(loss.teacher, order + start, B);
         forward_all(B, cfg.dropout);
         total += train_loss(B);
-        backward_all(B, cfg.dropout);
-        update(lrs[k], cfg);
+        backward_update(B, lrs[k], cfg);
     }
     return n_order > 0 ? total / static_cast<double>(n_order) : 0.0;
 }

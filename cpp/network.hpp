@@ -118,9 +118,20 @@ public:
     }
 
 private:
-    void update(float lr, const TrainConfig& cfg);
+    /// The optimizer settings of this step (lr, no gradient scale yet, Adam's t = step + 1).
+    OptimConfig step_config(float lr, const TrainConfig& cfg) const;
+    /// One training step's backward and optimizer update (backward_all, then update): where cfg
+    /// neither clips the gradient norm nor scales a layer's gradient (both need every gradient
+    /// before any update), each layer that can makes its update inside its backward
+    /// (Layer::backward's `update`; the same results, bit for bit).
+    void backward_update(int64_t B, float lr, const TrainConfig& cfg);
+    /// The optimizer update of every layer not in `done` (the layers updated in their backward),
+    /// then the step count and the divergence check.
+    void update(const OptimConfig& o, const TrainConfig& cfg, const std::vector<char>& done);
     /// Backward of every layer, top to bottom; `after(l)` runs right after layer l's backward.
-    void backward_all(int64_t B, float dropout, const std::function<void(size_t)>& after = {});
+    /// `update`, when given, goes to each layer's backward; done[l] = whether layer l made it.
+    void backward_all(int64_t B, float dropout, const std::function<void(size_t)>& after = {},
+                      const OptimConfig* update = nullptr, std::vector<char>* done = nullptr);
     void gather(const float* X, const int64_t* y, int64_t N, const int64_t* rows, int64_t B);
     void forward_all(int64_t B, float dropout);
     /// Softmax cross-entropy of the logits panel Z [C, ld] against labels yb [B]: returns `total`

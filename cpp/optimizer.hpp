@@ -136,6 +136,11 @@ public:
     /// One update of the |P| block weights w from their gradient g (sgd_update / adam_update with
     /// c.weight_decay, on up to num_threads threads). Returns true if an updated weight is unusable.
     bool update_weights(const OptimConfig& c, float* w, const float* g, int num_threads);
+    /// update_weights with the gradient gathered on the way: each chunk first sets g[p] = src[inv[p]]
+    /// (g: |P| floats, written in full), then updates its entries, on the thread that gathered them.
+    /// The same results, bit for bit, as gathering g and then calling update_weights.
+    bool update_weights_gathered(const OptimConfig& c, float* w, float* g, const float* src, const int32_t* inv,
+                                 int num_threads);
     /// One update of the biases w from their gradient g, on one thread; as update_weights.
     bool update_bias(const OptimConfig& c, float* w, const float* g);
 

@@ -127,6 +127,24 @@ def test_optimizers_and_clipping_do_not_depend_on_threads(optimizer):
     assert all(np.array_equal(states[0][k], states[1][k]) for k in states[0])
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
+def test_update_inside_the_backward_matches_the_update_after_it(optimizer):
+    """Without clipping, a layer on the fused backward route updates its weights inside its backward
+    (Network::backward_update); a clipping bound no gradient reaches keeps every update after the
+    whole backward, with the gradient scale 1: the same arithmetic, so the same bits."""
+    X, y = blobs(300, d=60)
+    states = []
+    for clip in (0.0, 1e30):
+        m = MotifMLP([60, 500, 400, 3], motif=[1, 2, 1], density=0.1, seed=2, num_threads=2)
+        m.train_epoch(X, y, batch_size=64, lr=0.01, optimizer=optimizer, max_grad_norm=clip, seed=0)
+        m.train_step(X[:50], y[:50], lr=0.02, optimizer=optimizer, max_grad_norm=clip)
+        st = m.get_state()
+        st.update({f"grad{i}": layer._core.grad_weights for i, layer in enumerate(m.layers)})
+        states.append(st)
+    assert states[0].keys() == states[1].keys()
+    assert all(np.array_equal(states[0][k], states[1][k]) for k in states[0])
+
+
 # ---- regrowth modes ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("regrow", ["zero", "pruned", "he"])

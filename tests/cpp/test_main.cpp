@@ -944,6 +944,56 @@ void test_layer_fused_backward_weight_gradient() {
     }
 }
 
+void test_update_in_backward() {
+    // Layer::backward with `update` makes the optimizer step inside the fused route's gather: the
+    // same weights, momentum / Adam moments, biases and gradients, bit for bit, as backward and then
+    // optimizer_step; a route that cannot (no input gradient: the SDDMM) says so and leaves K alone.
+    for (motifcore::Optimizer kind : {motifcore::Optimizer::SGD, motifcore::Optimizer::Adam, motifcore::Optimizer::AdamW})
+        for (int64_t m : {1, 2})
+            for (int nt : {1, 2}) {
+                LayerConfig cfg = config(400, 300, m, m, 0.1, 7);
+                cfg.activation = motifcore::Activation::ReLU;
+                Layer a(cfg), b(cfg);
+                EXPECT(!a.uses_dense());
+                const int64_t B = 37, ld = motifcore::panel_ld(B);
+                std::vector<float> x(static_cast<size_t>(a.n_in * ld)), g(static_cast<size_t>(a.n_out * ld));
+                for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * static_cast<float>(i));
+                for (size_t i = 0; i < g.size(); ++i) g[i] = std::cos(0.11f * static_cast<float>(i));
+                motifcore::OptimConfig c;
+                c.kind = kind;
+                c.lr = 0.05f;
+                for (uint64_t t = 1; t <= 3; ++t) {   // the state carries over between steps
+                    c.t = t;
+                    motifcore::LayerWork wa, wb;
+                    wa.ensure(a, B);
+                    wb.ensure(b, B);
+                    a.forward(x.data(), B, wa, nt);
+                    b.forward(x.data(), B, wb, nt);
+                    EXPECT(a.backward(g.data(), 1, 1.f, B, wa, true, nt, nullptr, nullptr, &c));
+                    EXPECT(!b.backward(g.data(), 1, 1.f, B, wb, true, nt));
+                    b.optimizer_step(c, nt);
+                    EXPECT(a.weights() == b.weights() && a.bias() == b.bias());
+                    EXPECT(a.grad_weights() == b.grad_weights());
+                    EXPECT(a.optimizer_state().weight_velocity() == b.optimizer_state().weight_velocity());
+                    EXPECT(a.optimizer_state().weight_sq() == b.optimizer_state().weight_sq());
+                    EXPECT(a.optimizer_state().bias_velocity() == b.optimizer_state().bias_velocity());
+                    EXPECT(!a.diverged() && !b.diverged());
+                    bool same_dS = true;   // the input gradient, [G_in, ld] of which B columns are used
+                    for (int64_t r = 0; r < a.G_in; ++r)
+                        for (int64_t s0 = 0; s0 < B; ++s0)
+                            same_dS = same_dS && wa.scratch().dS[r * ld + s0] == wb.scratch().dS[r * ld + s0];
+                    EXPECT(same_dS);
+                }
+                // no input gradient (a first layer): the SDDMM route, no update
+                motifcore::LayerWork w;
+                w.ensure(a, B, false);
+                a.forward(x.data(), B, w, nt);
+                const auto K0 = a.weights();
+                EXPECT(!a.backward(g.data(), 1, 1.f, B, w, false, nt, nullptr, nullptr, &c));
+                EXPECT(a.weights() == K0);
+            }
+}
+
 void test_block_pattern_mutations() {
     // 3 x 4 grid, blocks at (0,1) (0,3) (1,0) (2,2) (2,3)
     motifcore::BlockPattern p(3, 4, {1, 3, 4, 10, 11});
@@ -1063,6 +1113,7 @@ int main() {
         {"spmm_parts", test_spmm_parts},
         {"fused_backward", test_fused_backward},
         {"layer_fused_backward_weight_gradient", test_layer_fused_backward_weight_gradient},
+        {"update_in_backward", test_update_in_backward},
     };
     for (const auto& [name, fn] : tests) {
         const int before = g_failures;
