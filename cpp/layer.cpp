@@ -275,12 +275,12 @@ bool Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
         if (need_dS) dense_gemm(kt, G_in, B, G_out, K.data(), 1, G_in, dU, ld, 1, sc.dS.data(), ld, sc.buf, nt);
         return false;
     }
+    ensure_backward_index(B, w, need_dS, nt);   // built lazily: stale after a pattern change (see pattern())
     if (need_dS && fused_backward_fits(G_out, B, w.B)) {
         // Both gradients in one pass over the transposed index (KernelTable::fused_backward): the
         // weights go in, and their gradient comes back, through the transposed positions. dK has
         // the SDDMM's values; dS sums each row's blocks in ascending output row (docs/engine.md).
         // The gradient is gathered back through the inverse positions (CSR order, sequential writes).
-        pat_.reindex_inverse(nt);
         const int64_t nnz = n_blocks();
         MC_CHECK(static_cast<int64_t>(sc.buf.size()) >= 2 * nnz && static_cast<int64_t>(sc.cursor.size()) >= G_in,
                  "internal: the backward scratch was not sized for this batch (LayerWork::ensure)");
@@ -302,7 +302,6 @@ bool Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
     }
     kt.sddmm(G_out, pat_.indptr().data(), pat_.indices().data(), dU, w.S_ptr, dKp, B, ld, sc.cursor.data(), nt);
     if (need_dS) {
-        pat_.reindex(nt);   // built lazily: stale after a pattern change (see pattern())
         // Weights in transposed order (a gather; the pattern is fixed between evolution steps).
         // Reading them through t_pos inside the SpMM instead (no copy) was measured 5-10 % slower
         // at the 1M network (40 M blocks, batch 32 and 8; 2026-12-06): the random reads of K
@@ -315,6 +314,14 @@ bool Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
         kt.spmm(G_in, pat_.t_indptr().data(), pat_.t_rows().data(), Kt, dU, sc.dS.data(), B, ld, nt);
     }
     return false;
+}
+
+void Layer::ensure_backward_index(int64_t B, const LayerWork& w, bool need_dS, int nt) {
+    if (uses_dense() || !need_dS) return;
+    if (fused_backward_fits(G_out, B, w.B))
+        pat_.reindex_inverse(nt);
+    else
+        pat_.reindex(nt);
 }
 
 bool Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt, const PanelHandoff* in, bool stream_rows) {

@@ -185,6 +185,10 @@ public:
     /// Builds the transposed index if it is stale (pattern().t_rows() etc. are then readable), on up
     /// to num_threads threads.
     void ensure_transposed(int num_threads = 1) { pat_.reindex(num_threads); }
+    /// Builds what backward(..., need_dS, ...) on a batch of B with workspace w reads of the
+    /// transposed index (the inverse positions too on the fused route), so that such a backward
+    /// allocates none of it. Results never depend on it.
+    void ensure_backward_index(int64_t B, const LayerWork& w, bool need_dS, int num_threads);
     int64_t n_blocks() const { return pat_.n_blocks(); }
 
     /// Dense path (docs/engine.md): when every block is active, |P| = G_out * G_in and, the

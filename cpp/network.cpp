@@ -213,8 +213,16 @@ double Network::train_step(const float* X, const int64_t* y, int64_t B, float lr
 
 void Network::backward_update(int64_t B, float lr, const TrainConfig& cfg) {
     const OptimConfig o = step_config(lr, cfg);
-    bool in_backward = cfg.max_grad_norm <= 0.f;
+    // Not with clipping or scaled gradients (every gradient is needed before any update), nor with
+    // an Adam count the update refuses (the refusal then comes before any change, as without this
+    // route), nor with a layer listed twice (its upper use would update K before its lower use
+    // reads it).
+    bool in_backward = cfg.max_grad_norm <= 0.f && (o.kind == Optimizer::SGD || o.t >= 1);
     for (float f : cfg.weight_grad_factor) in_backward = in_backward && f == 1.f;
+    for (size_t l = 0; l < layers.size() && in_backward; ++l)
+        for (size_t k = 0; k < l; ++k) in_backward = in_backward && layers[k] != layers[l];
+    if (in_backward)   // the transposed indices first: a failed allocation then changes no weight
+        for (size_t l = 0; l < layers.size(); ++l) layers[l]->ensure_backward_index(B, work_[l], l > 0, num_threads);
     std::vector<char> done(layers.size(), 0);
     backward_all(B, cfg.dropout, {}, in_backward ? &o : nullptr, &done);
     update(o, cfg, done);

@@ -991,7 +991,58 @@ void test_update_in_backward() {
                 const auto K0 = a.weights();
                 EXPECT(!a.backward(g.data(), 1, 1.f, B, w, false, nt, nullptr, nullptr, &c));
                 EXPECT(a.weights() == K0);
+                // a diverging update is flagged on this route too
+                motifcore::OptimConfig huge = c;
+                huge.lr = 1e38f;
+                huge.t = 4;
+                motifcore::LayerWork wa, wb;
+                wa.ensure(a, B);
+                wb.ensure(b, B);
+                a.forward(x.data(), B, wa, nt);
+                b.forward(x.data(), B, wb, nt);
+                EXPECT(a.backward(g.data(), 1, 1.f, B, wa, true, nt, nullptr, nullptr, &huge));
+                b.backward(g.data(), 1, 1.f, B, wb, true, nt);
+                b.optimizer_step(huge, nt);
+                EXPECT(a.diverged() && b.diverged());
             }
+}
+
+void test_network_update_in_backward() {
+    // Network::train_step with the update inside the backward (no clipping) against the update
+    // after it (a clipping bound no gradient reaches: the scale stays 1), bit for bit; also for a
+    // network that lists one layer twice, where the upper use must not update K before the lower
+    // use reads it.
+    using motifcore::Network;
+    const int64_t n_in = 64, n_out = 4, rows = 40;
+    std::vector<float> X(rows * n_in);
+    std::vector<int64_t> y(rows);
+    for (size_t i = 0; i < X.size(); ++i) X[i] = std::sin(0.23f * static_cast<float>(i));
+    for (int64_t i = 0; i < rows; ++i) y[i] = i % n_out;
+    for (bool twice : {false, true})
+        for (motifcore::Optimizer kind : {motifcore::Optimizer::SGD, motifcore::Optimizer::Adam}) {
+            std::vector<std::vector<float>> K[2];
+            for (int route = 0; route < 2; ++route) {
+                LayerConfig c0 = config(n_in, 300, 1, 1, 0.2, 1), c1 = config(300, 300, 1, 1, 0.1, 2),
+                            c2 = config(300, n_out, 1, 1, 0.5, 3);
+                c0.activation = c1.activation = motifcore::Activation::ReLU;
+                auto l0 = std::make_shared<Layer>(c0), l1 = std::make_shared<Layer>(c1);
+                auto l2 = std::make_shared<Layer>(c2);
+                std::vector<std::shared_ptr<Layer>> layers{l0, l1};
+                if (twice) layers.push_back(l1);
+                layers.push_back(l2);
+                Network net(layers, 2);
+                motifcore::TrainConfig cfg;
+                cfg.optim.kind = kind;
+                cfg.max_grad_norm = route == 0 ? 0.f : 1e30f;
+                for (int step = 0; step < 3; ++step) net.train_step(X.data(), y.data(), rows, 0.01f, cfg);
+                for (const auto& l : {l0, l1, l2}) {
+                    K[route].push_back(l->weights());
+                    K[route].push_back(l->bias());
+                    K[route].push_back(l->optimizer_state().weight_velocity());
+                }
+            }
+            EXPECT(K[0] == K[1]);
+        }
 }
 
 void test_block_pattern_mutations() {
@@ -1114,6 +1165,7 @@ int main() {
         {"fused_backward", test_fused_backward},
         {"layer_fused_backward_weight_gradient", test_layer_fused_backward_weight_gradient},
         {"update_in_backward", test_update_in_backward},
+        {"network_update_in_backward", test_network_update_in_backward},
     };
     for (const auto& [name, fn] : tests) {
         const int before = g_failures;
