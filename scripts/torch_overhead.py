@@ -6,6 +6,9 @@ wall and process CPU time, with torch on one thread:
 * ``train_step``: the engine's fused step;
 * ``chain, engine SGD``: the engine's row-major layer calls chained from Python, torch's
   cross-entropy, the engine's own SGD on each layer;
+* ``chain, handoff, engine SGD``: the same, each layer taking the previous layer's output panel and
+  the next layer's input-gradient panel instead of converting rows (``forward_handoff`` /
+  ``backward_handoff``, as ``MotifLinear`` calls them);
 * ``chain, torch fused SGD``: the same calls with the block gradients written into torch tensors
   (``Layer.backward_into``) and ``torch.optim.SGD(fused=True)``;
 * ``MotifLinear (recommended)``: ``motifcore.torch`` layers through autograd with the fused SGD.
@@ -61,6 +64,22 @@ def steps(nt: int) -> Dict[str, Callable[[], None]]:
         for m in mods_c:
             m._core.sgd_step(LR, MOMENTUM, DECAY, nt)
 
+    mods_h = list(from_mlp(model, num_threads=nt))
+
+    def chain_handoff() -> None:
+        a, prev, stamp = xn, None, 0
+        for m in mods_h:
+            a, stamp, _ = m._core.forward_handoff(a, nt, prev, stamp)
+            prev = m._core
+        logits = torch.from_numpy(a).requires_grad_()
+        loss(logits, yt).backward()
+        g, nxt, stamp = logits.grad.numpy(), None, 0
+        for i in range(len(mods_h) - 1, -1, -1):
+            g, stamp, _ = mods_h[i]._core.backward_handoff(g, None, None, nt, i > 0, nxt, stamp)
+            nxt = mods_h[i]._core
+        for m in mods_h:
+            m._core.sgd_step(LR, MOMENTUM, DECAY, nt)
+
     net_t = from_mlp(model, num_threads=nt)
     mods_t = list(net_t)
     opt_t = torch.optim.SGD(net_t.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=DECAY, fused=True)
@@ -86,6 +105,7 @@ def steps(nt: int) -> Dict[str, Callable[[], None]]:
         opt_m.step()
 
     return {"train_step": engine_step, "chain, engine SGD": chain_engine_sgd,
+            "chain, handoff, engine SGD": chain_handoff,
             "chain, torch fused SGD": chain_torch_sgd, "MotifLinear (recommended)": motiflinear}
 
 
