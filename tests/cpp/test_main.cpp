@@ -959,19 +959,24 @@ void test_update_in_backward() {
                 std::vector<float> x(static_cast<size_t>(a.n_in * ld)), g(static_cast<size_t>(a.n_out * ld));
                 for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * static_cast<float>(i));
                 for (size_t i = 0; i < g.size(); ++i) g[i] = std::cos(0.11f * static_cast<float>(i));
+                // one step of both: a updates inside its backward, b after it
+                const auto step_both = [&](const motifcore::OptimConfig& oc, motifcore::LayerWork& wa,
+                                           motifcore::LayerWork& wb) {
+                    wa.ensure(a, B);
+                    wb.ensure(b, B);
+                    a.forward(x.data(), B, wa, nt);
+                    b.forward(x.data(), B, wb, nt);
+                    EXPECT(a.backward(g.data(), 1, 1.f, B, wa, true, nt, nullptr, nullptr, &oc));
+                    EXPECT(!b.backward(g.data(), 1, 1.f, B, wb, true, nt));
+                    b.optimizer_step(oc, nt);
+                };
                 motifcore::OptimConfig c;
                 c.kind = kind;
                 c.lr = 0.05f;
                 for (uint64_t t = 1; t <= 3; ++t) {   // the state carries over between steps
                     c.t = t;
                     motifcore::LayerWork wa, wb;
-                    wa.ensure(a, B);
-                    wb.ensure(b, B);
-                    a.forward(x.data(), B, wa, nt);
-                    b.forward(x.data(), B, wb, nt);
-                    EXPECT(a.backward(g.data(), 1, 1.f, B, wa, true, nt, nullptr, nullptr, &c));
-                    EXPECT(!b.backward(g.data(), 1, 1.f, B, wb, true, nt));
-                    b.optimizer_step(c, nt);
+                    step_both(c, wa, wb);
                     EXPECT(a.weights() == b.weights() && a.bias() == b.bias());
                     EXPECT(a.grad_weights() == b.grad_weights());
                     EXPECT(a.optimizer_state().weight_velocity() == b.optimizer_state().weight_velocity());
@@ -996,13 +1001,7 @@ void test_update_in_backward() {
                 huge.lr = 1e38f;
                 huge.t = 4;
                 motifcore::LayerWork wa, wb;
-                wa.ensure(a, B);
-                wb.ensure(b, B);
-                a.forward(x.data(), B, wa, nt);
-                b.forward(x.data(), B, wb, nt);
-                EXPECT(a.backward(g.data(), 1, 1.f, B, wa, true, nt, nullptr, nullptr, &huge));
-                b.backward(g.data(), 1, 1.f, B, wb, true, nt);
-                b.optimizer_step(huge, nt);
+                step_both(huge, wa, wb);
                 EXPECT(a.diverged() && b.diverged());
             }
 }
