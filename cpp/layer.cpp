@@ -290,10 +290,11 @@ bool Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
         gather_prefetched(nnz, pos, K.data(), Kt, nt);
         kt.fused_backward(G_in, G_out, pat_.t_indptr().data(), pat_.t_rows().data(), Kt, dU, w.S_ptr, dKt,
                           sc.dS.data(), B, ld, sc.cursor.data(), nt);
-        if (update && !dK_out && !db_out && can_update_in_backward()) {
+        if (update && !dK_out && !db_out && !has_codebook()) {
             // K is not read again in this backward (the input gradient came from Kt): the update
             // runs in the gather's chunks, while each chunk's gradient is in the cache of the core
-            // that gathered it, instead of in a pass of its own after the whole backward.
+            // that gathered it, instead of in a pass of its own after the whole backward (not with
+            // a codebook, which trains the centroids from the whole of dK).
             update_in_backward(*update, dKt, pat_.t_inv().data(), nt);
             return true;
         }

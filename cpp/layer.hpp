@@ -274,9 +274,6 @@ public:
     /// w -= lr * (m / (1-b1^t)) / (sqrt(s / (1-b2^t)) + eps) with g' = g + wd*w; AdamW uses g' = g
     /// and first decays w *= 1 - lr*wd. m and s live in optimizer_state() (s sized on first use).
     void optimizer_step(const OptimConfig& cfg, int num_threads);
-    /// Whether backward(..., update) can make this layer's update: no codebook (which trains the
-    /// centroids from the whole of dK).
-    bool can_update_in_backward() const { return !has_codebook(); }
     // ---- Weight sharing (Deep Compression's trained quantization) --------------------------------
     /// Shares the block weights through a codebook: block p gets K[p] = centroids[codes[p]], and
     /// from then on optimizer_step trains the centroids instead of K: g_j = sum of dK[p] over the

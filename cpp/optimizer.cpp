@@ -48,14 +48,11 @@ bool chunked_update(int64_t n, int nt, F&& body) {
 // the core's cache, by the thread that gathered it. The same entries get the same operations as the
 // gather followed by chunked_update, so the results are the same, bit for bit.
 template <class F>
-bool gathered_update(int64_t n, int nt, float* g, const float* src, const int32_t* inv, F&& body) {
-    std::atomic<bool> bad{false};
-    parallel_for((n + kChunk - 1) / kChunk, 1, threads_for(n, nt), [&](int64_t ch) {
-        const int64_t p0 = ch * kChunk, p1 = std::min(n, (ch + 1) * kChunk);
+bool gathered_update(int64_t n, int nt, float* g, const float* src, const int32_t* inv, const F& body) {
+    return chunked_update(n, nt, [&](int64_t p0, int64_t p1) {
         gather_chunk(p0, p1, n, inv, src, g);
-        if (body(p0, p1) != 0) bad.store(true, std::memory_order_relaxed);
+        return body(p0, p1);
     });
-    return bad.load();
 }
 
 // The element-wise SGD update of entries [p0, p1): OR of unusable_mask of the new weights.
