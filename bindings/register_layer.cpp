@@ -65,10 +65,15 @@ farray rows_out(const py::object& out, int64_t B, int64_t n, const farray& in, c
     return o;
 }
 
+// Where a vector of the layer lies, for the overlap checks (read only: params_in_place is for
+// writing, and the layer takes a call of it as a view of K handed out).
+motifcore::FloatSpan span_of(const std::vector<float>& v) {
+    return {const_cast<float*>(v.data()), static_cast<int64_t>(v.size())};
+}
+
 // Whether the [B, n] rows at `o` share memory with the layer's weights or biases (under its guard).
 bool out_overlaps_params(const Layer& l, const float* o, int64_t n) {
-    const motifcore::ParamSpans p = const_cast<Layer&>(l).params_in_place();
-    return overlaps(o, n, p.K) || overlaps(o, n, p.b);
+    return overlaps(o, n, span_of(l.weights())) || overlaps(o, n, span_of(l.bias()));
 }
 
 // Checks `in` is [B, n_in], then runs fn(in, B, out) on the [B, n_out] rows (rows_out) without the
@@ -196,15 +201,15 @@ py::object backward_rows(Layer& l, const farray& g, const py::object& grad_weigh
     {
         py::gil_scoped_release release;
         const motifcore::StateGuard guard = l.rowmajor_guard(next);
-        const motifcore::ParamSpans p = l.params_in_place();
+        const motifcore::FloatSpan pK = span_of(l.weights()), pb = span_of(l.bias());
         if (dK && nw != l.n_blocks())
             bad = "grad_weights must hold " + std::to_string(l.n_blocks()) + " floats (one per block), got " +
                   std::to_string(nw);
         else if (db && nb != l.n_bias())
             bad = "grad_bias must hold " + std::to_string(l.n_bias()) + " floats, got " + std::to_string(nb);
-        else if (overlaps(dK, nw, p.K) || overlaps(dK, nw, p.b))
+        else if (overlaps(dK, nw, pK) || overlaps(dK, nw, pb))
             bad = "grad_weights overlaps the layer's weights or biases (the kernels read them after writing it)";
-        else if (overlaps(db, nb, p.K) || overlaps(db, nb, p.b))
+        else if (overlaps(db, nb, pK) || overlaps(db, nb, pb))
             bad = "grad_bias overlaps the layer's weights or biases (the kernels read them after writing it)";
         else if (dK && db && overlaps(dK, nw, motifcore::FloatSpan{db, nb}))
             bad = "grad_weights and grad_bias overlap";
@@ -348,7 +353,7 @@ void bind_state(LayerClass& cls) {
         .def("bias_view", [](const py::object& self) { return in_place_view(self, &motifcore::ParamSpans::b); },
              "Writable view of the biases b (no copy); b never changes size.")
         .def_property_readonly("weights_address", [](Layer& l) {
-                const motifcore::FloatSpan k = locked(l, [&] { return l.params_in_place().K; });
+                const motifcore::FloatSpan k = locked(l, [&] { return span_of(l.weights()); });
                 return k.size == 0 ? uintptr_t(0) : reinterpret_cast<uintptr_t>(k.data);
             }, "Address of the block weights K (what weights_view() would view) without making a view; 0 when "
                "the layer has no blocks (as torch's data_ptr() of an empty tensor).");

@@ -91,6 +91,19 @@ bool rows_to_panel_tile(const float* X, int64_t d, const int64_t* rows, int64_t 
 
 }  // namespace
 
+void gather_prefetched(int64_t n, const int32_t* pos, const float* src, float* dst, int num_threads) {
+    constexpr int64_t kChunk = int64_t(1) << 14, kAhead = 512;
+    parallel_for((n + kChunk - 1) / kChunk, 1, threads_for(n, num_threads), [&](int64_t c) {
+        const int64_t q0 = c * kChunk, q1 = std::min(n, q0 + kChunk), qp = std::min(q1, n - kAhead);
+        int64_t q = q0;
+        for (; q < qp; ++q) {
+            __builtin_prefetch(src + pos[q + kAhead]);
+            dst[q] = src[pos[q]];
+        }
+        for (; q < q1; ++q) dst[q] = src[pos[q]];
+    });
+}
+
 int64_t rows_to_panel(const float* X, int64_t d, const int64_t* rows, int64_t B, float* panel, int64_t ld,
                       int num_threads, bool count_nonfinite) {
     const int64_t n_jt = (d + kTileFeatures - 1) / kTileFeatures;

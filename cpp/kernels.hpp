@@ -49,20 +49,14 @@ inline int threads_for(int64_t work, int num_threads) { return work < (int64_t(1
 int64_t rows_to_panel(const float* X, int64_t d, const int64_t* rows, int64_t B, float* panel, int64_t ld,
                       int num_threads, bool count_nonfinite = false);
 
-/// dst[q] = src[pos[q]] for q0 <= q < q1 (n: the length of pos): random reads from an array of |P|
-/// floats, the line `kAhead` entries on prefetched (the loop alone keeps too few misses in flight),
-/// sequential writes. One chunk of a parallel gather (each element written once: no dependence on
-/// the threads); the optimizer's gathered update runs it too (OptimizerState::update_weights_gathered).
-inline void gather_chunk(int64_t q0, int64_t q1, int64_t n, const int32_t* pos, const float* src, float* dst) {
-    constexpr int64_t kAhead = 512;
-    const int64_t qp = std::min(q1, n - kAhead);
-    int64_t q = q0;
-    for (; q < qp; ++q) {
-        __builtin_prefetch(src + pos[q + kAhead]);
-        dst[q] = src[pos[q]];
-    }
-    for (; q < q1; ++q) dst[q] = src[pos[q]];
-}
+/// dst[q] = src[pos[q]] for q < n (pos: n entries, each in range), in fixed parallel chunks: random
+/// reads of src with the line 512 entries on prefetched (the loop alone keeps too few misses in
+/// flight), sequential writes. Each element is written once: no dependence on the threads. Only
+/// gathers: a scatter through a permutation (dst[pos[q]] = src[q]) has both threads write into the
+/// same random lines, which then travel between the cores, and did not get faster on 2 threads
+/// (docs/performance-log.md). The layer's transposed copies and the optimizer state's reordering
+/// (OptimizerState::permute_blocks) run it.
+void gather_prefetched(int64_t n, const int32_t* pos, const float* src, float* dst, int num_threads);
 
 /// out[s * n + j] = panel[(j / group) * ld + s] for s < B and j < n: the transpose back, with
 /// group > 1 expanding each panel row (a motif's value) to its `group` consecutive members.

@@ -63,16 +63,6 @@ void check_config(const LayerConfig& cfg) {
     MC_CHECK(cfg.input_copies >= 1, "input_copies must be >= 1, got " << cfg.input_copies);
 }
 
-// dst[q] = src[pos[q]] for q < n in parallel chunks (gather_chunk). Only gathers: a scatter through
-// a permutation (dst[pos[q]] = src[q]) has both threads write into the same random lines, which then
-// travel between the cores, and did not get faster on 2 threads (docs/performance-log.md).
-void gather_prefetched(int64_t n, const int32_t* pos, const float* src, float* dst, int nt) {
-    constexpr int64_t kChunk = int64_t(1) << 14;
-    parallel_for((n + kChunk - 1) / kChunk, 1, threads_for(n, nt), [&](int64_t c) {
-        gather_chunk(c * kChunk, std::min(n, (c + 1) * kChunk), n, pos, src, dst);
-    });
-}
-
 }  // namespace
 
 bool fused_backward_fits(int64_t G_out, int64_t B, int64_t B_sized) {
@@ -185,6 +175,7 @@ void Layer::set_state(std::vector<int64_t> new_indptr, std::vector<int32_t> new_
     opt_ = std::move(state);
     dK.assign(K.size(), 0.f);
     db.assign(b.size(), 0.f);
+    dk_in_kt_ = state_transposed_ = kt_current_ = false;   // all replaced, in CSR order
     clear_removed();
     clear_codebook();
     diverged_ = false;  // the values were checked finite above
@@ -193,6 +184,7 @@ void Layer::set_state(std::vector<int64_t> new_indptr, std::vector<int32_t> new_
 void Layer::set_weights(std::vector<float> w) {
     MC_CHECK(w.size() == K.size(), "weights must be a 1-D array of " << K.size() << " float32");
     K = std::move(w);
+    kt_current_ = false;
     diverged_ = !params_finite(1);
 }
 
@@ -262,6 +254,7 @@ bool Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
                      bool need_dS, int nt, float* dK_out, float* db_out, const OptimConfig* update) {
     const int64_t ld = panel_ld(B);
     const KernelTable& kt = kernels();   // one SIMD level for the whole call
+    if (!dK_out) dk_in_kt_ = false;   // dK is written below (or, on the transposed route, in dKt_)
     float* dKp = dK_out ? dK_out : dK.data();
     float* dbp = db_out ? db_out : db.data();
     kt.group_backward(G_out, m_out, n_out, grad, grad_group, w.Ap, activation == Activation::ReLU,
@@ -276,6 +269,14 @@ bool Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
         return false;
     }
     ensure_backward_index(B, w, need_dS, nt);   // built lazily: stale after a pattern change (see pattern())
+    if (update && !dK_out && !db_out && updates_in_backward(B, w, need_dS)) {
+        // The update in transposed order: no gather of K before the kernel, none of dK after it.
+        prepare_update_in_backward(B, w, need_dS, update->kind, nt);   // a no-op once prepared
+        kt.fused_backward(G_in, G_out, pat_.t_indptr().data(), pat_.t_rows().data(), Kt_.data(), dU, w.S_ptr,
+                          dKt_.data(), sc.dS.data(), B, ld, sc.cursor.data(), nt);
+        update_transposed(*update, nt);
+        return true;
+    }
     if (need_dS && fused_backward_fits(G_out, B, w.B)) {
         // Both gradients in one pass over the transposed index (KernelTable::fused_backward): the
         // weights go in, and their gradient comes back, through the transposed positions. dK has
@@ -286,18 +287,12 @@ bool Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
                  "internal: the backward scratch was not sized for this batch (LayerWork::ensure)");
         float* Kt = sc.buf.data();
         float* dKt = Kt + nnz;
-        const int32_t* pos = pat_.t_pos().data();
-        gather_prefetched(nnz, pos, K.data(), Kt, nt);
+        if (kt_current_ && kt_version_ == pat_.version())
+            Kt = Kt_.data();   // the copy the last update in transposed order left (K unchanged since)
+        else
+            gather_prefetched(nnz, pat_.t_pos().data(), K.data(), Kt, nt);
         kt.fused_backward(G_in, G_out, pat_.t_indptr().data(), pat_.t_rows().data(), Kt, dU, w.S_ptr, dKt,
                           sc.dS.data(), B, ld, sc.cursor.data(), nt);
-        if (update && !dK_out && !db_out && !has_codebook()) {
-            // K is not read again in this backward (the input gradient came from Kt): the update
-            // runs in the gather's chunks, while each chunk's gradient is in the cache of the core
-            // that gathered it, instead of in a pass of its own after the whole backward (not with
-            // a codebook, which trains the centroids from the whole of dK).
-            update_in_backward(*update, dKt, pat_.t_inv().data(), nt);
-            return true;
-        }
         gather_prefetched(nnz, pat_.t_inv().data(), dKt, dKp, nt);
         return false;
     }
@@ -323,6 +318,60 @@ void Layer::ensure_backward_index(int64_t B, const LayerWork& w, bool need_dS, i
         pat_.reindex_inverse(nt);
     else
         pat_.reindex(nt);
+}
+
+bool Layer::updates_in_backward(int64_t B, const LayerWork& w, bool need_dS) const {
+    // Not with a codebook (it trains the centroids from the whole of dK), nor once a writable view
+    // of K was handed out (the layer could not tell when K's transposed copy went stale).
+    return need_dS && !uses_dense() && fused_backward_fits(G_out, B, w.B) && !has_codebook() && !weights_shared_;
+}
+
+void Layer::prepare_update_in_backward(int64_t B, const LayerWork& w, bool need_dS, Optimizer kind, int nt) {
+    if (!updates_in_backward(B, w, need_dS)) return;
+    pat_.reindex_inverse(nt);
+    const auto n = static_cast<size_t>(n_blocks());
+    // Everything allocated before anything is reordered: a failed allocation changes no value.
+    if (Kt_.size() != n) {
+        kt_current_ = false;
+        std::vector<float>(n).swap(Kt_);
+    }
+    if (dKt_.size() != n) {
+        settle();   // (a pending dK would be of another pattern: settle() ran at that change)
+        std::vector<float>(n).swap(dKt_);
+    }
+    opt_.prepare(kind);
+    if (!state_transposed_) {
+        opt_.permute_blocks(pat_.t_pos().data(), nt);
+        state_transposed_ = true;
+    }
+    if (!kt_current_ || kt_version_ != pat_.version()) {
+        gather_prefetched(static_cast<int64_t>(n), pat_.t_pos().data(), K.data(), Kt_.data(), nt);
+        kt_current_ = true;
+        kt_version_ = pat_.version();
+    }
+}
+
+void Layer::update_transposed(const OptimConfig& c, int nt) {
+    bool bad = opt_.update_weights(c, Kt_.data(), dKt_.data(), nt);
+    bad |= opt_.update_bias(c, b.data(), db.data());
+    gather_prefetched(n_blocks(), pat_.t_inv().data(), Kt_.data(), K.data(), nt);
+    dk_in_kt_ = true;
+    diverged_ = bad;
+}
+
+void Layer::settle() const {
+    if (!dk_in_kt_ && !state_transposed_) return;
+    // The pattern has not changed since (every change of it settles first), so neither has its
+    // transposed index, which is built while either flag is set.
+    const int32_t* inv = pat_.t_inv().data();
+    if (dk_in_kt_) {
+        gather_prefetched(n_blocks(), inv, dKt_.data(), dK.data(), 1);
+        dk_in_kt_ = false;
+    }
+    if (state_transposed_) {
+        opt_.permute_blocks(inv, 1);
+        state_transposed_ = false;
+    }
 }
 
 bool Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt, const PanelHandoff* in, bool stream_rows) {

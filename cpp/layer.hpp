@@ -149,11 +149,21 @@ public:
     // ---- Parameters, gradients and optimizer state (read-only; per-block values in CSR order) ----
     const std::vector<float>& weights() const { return K; }       ///< [|P|] shared block weights K
     const std::vector<float>& bias() const { return b; }          ///< [n_out] (Neuron) or [G_out] (Motif)
-    const std::vector<float>& grad_weights() const { return dK; } ///< [|P|] gradient of the last backward
+    /// [|P|] gradient of the last backward (after a backward that made the update in transposed
+    /// order, gathered from that order on this first read: settle()).
+    const std::vector<float>& grad_weights() const {
+        settle();
+        return dK;
+    }
     const std::vector<float>& grad_bias() const { return db; }    ///< gradient of the last backward, as b
-    /// Momentum and Adam moments of K and b (optimizer.hpp). They change only through the layer:
-    /// optimizer_step, set_state and the pattern mutations, which remap them with K.
-    const OptimizerState& optimizer_state() const { return opt_; }
+    /// Momentum and Adam moments of K and b (optimizer.hpp), in CSR order. They change only through
+    /// the layer: optimizer_step, set_state, the update in backward and the pattern mutations, which
+    /// remap them with K. (Between updates in backward they are kept in transposed order; this
+    /// puts them back first: settle().)
+    const OptimizerState& optimizer_state() const {
+        settle();
+        return opt_;
+    }
 
     /// Writable views of K, b, dK and db (no copy): the one way to write the parameters or the
     /// gradients in place. motifcore.torch hands K and b to a torch optimizer through them
@@ -161,9 +171,19 @@ public:
     /// are valid until the pattern changes (set_state, a prune or a growth reallocates them); b and
     /// db never change size. Writes are taken as they are: a codebook is not regathered and the
     /// divergence flag is not recomputed (set_weights / set_bias, checked copies, recompute it).
+    /// The layer cannot see writes through such a view, so from the first call on it never keeps
+    /// its transposed copy of K across steps (the update in transposed order, backward()).
     ParamSpans params_in_place() {
+        settle();
+        weights_shared_ = true;
+        kt_current_ = false;
         return {{K.data(), static_cast<int64_t>(K.size())}, {b.data(), static_cast<int64_t>(b.size())},
                 {dK.data(), static_cast<int64_t>(dK.size())}, {db.data(), static_cast<int64_t>(db.size())}};
+    }
+    /// dK as a writable view (a network scaling its gradients); K stays the layer's own.
+    FloatSpan grad_weights_in_place() {
+        settle();
+        return {dK.data(), static_cast<int64_t>(dK.size())};
     }
     /// Replaces K with `w` (same length, else std::invalid_argument) and recomputes the divergence
     /// flag from the new values; pattern, optimizer state and codebook stay as they are.
@@ -189,6 +209,13 @@ public:
     /// transposed index (the inverse positions too on the fused route), so that such a backward
     /// allocates none of it. Results never depend on it.
     void ensure_backward_index(int64_t B, const LayerWork& w, bool need_dS, int num_threads);
+    /// Whether backward(..., need_dS, ..., update) on a batch of B with workspace w makes the update
+    /// (in transposed order, see backward()).
+    bool updates_in_backward(int64_t B, const LayerWork& w, bool need_dS) const;
+    /// Allocates and fills what such a backward reads (after ensure_backward_index): the transposed
+    /// copy of K, the transposed gradient, the optimizer state of `kind` in transposed order; so that
+    /// the backward itself allocates none of it. A no-op for a layer that does not take that route.
+    void prepare_update_in_backward(int64_t B, const LayerWork& w, bool need_dS, Optimizer kind, int num_threads);
     int64_t n_blocks() const { return pat_.n_blocks(); }
 
     /// Dense path (docs/engine.md): when every block is active, |P| = G_out * G_in and, the
@@ -311,10 +338,14 @@ public:
     /// dK_out [|P|] / db_out [n_bias], when given, receive the gradients instead of the layer's own
     /// dK / db (which then keep their previous values): the same kernels, the same values.
     /// `update`, when given (and no dK_out / db_out), asks for the optimizer update of this step as
-    /// well, where the route allows it: the fused route gathers dK back from transposed order, and
-    /// each chunk of that gather updates its weights while they are in cache (update_in_backward).
-    /// Returns whether the update was made (then dK and db still hold the gradients, and the caller
-    /// must not call optimizer_step for this step); false: the caller updates as usual.
+    /// well, where the route allows it (updates_in_backward): on the fused route the layer keeps a
+    /// copy of K in transposed order across steps, the fused kernel reads it and writes dK in that
+    /// order, and the update runs in that order too, on K's copy, dK and the optimizer state, all
+    /// read in sequence by the thread that wrote them; K is then gathered from its copy. No gather
+    /// of K before the backward, none of dK after it (docs/engine.md). The results are those of the
+    /// backward followed by optimizer_step, bit for bit. Returns whether the update was made (then
+    /// grad_weights() and grad_bias() still give the gradients, and the caller must not call
+    /// optimizer_step for this step); false: the caller updates as usual.
     bool backward(const float* grad, int64_t grad_group, float relu_scale, int64_t B, LayerWork& w,
                   bool need_dS, int num_threads, float* dK_out = nullptr, float* db_out = nullptr,
                   const OptimConfig* update = nullptr);
@@ -369,13 +400,29 @@ public:
 private:
     BlockPattern pat_;         // see pattern()
     // The parameters and gradients, named as in design.md (see weights(), params_in_place()).
-    std::vector<float> K, b, dK, db;
-    OptimizerState opt_;       // see optimizer_state()
+    std::vector<float> K, b, db;
+    mutable std::vector<float> dK;    // see grad_weights(): gathered from dKt_ by settle()
+    mutable OptimizerState opt_;      // see optimizer_state(): put back in CSR order by settle()
+    // The update in transposed order (backward()): Kt_ is K in transposed order, current while
+    // kt_current_ and the pattern is at version kt_version_ (every other write of K clears it);
+    // dKt_ the gradient of the last such backward, in transposed order (dK is gathered from it when
+    // dk_in_kt_); the per-block optimizer state is in transposed order while state_transposed_.
+    std::vector<float> Kt_, dKt_;
+    uint64_t kt_version_ = 0;
+    bool kt_current_ = false;
+    bool weights_shared_ = false;     // a writable view of K was handed out (params_in_place)
+    mutable bool dk_in_kt_ = false;
+    mutable bool state_transposed_ = false;
+    /// Puts dK and the optimizer state back in CSR order (under the layer's guard, as every entry
+    /// point; logically const: the values do not change, only where they are kept). Every reader of
+    /// dK or the state, and every change of the pattern, calls it first.
+    void settle() const;
+    /// The update of a backward on the transposed route: the optimizer on Kt_, dKt_ and the state
+    /// in transposed order, the biases, then K gathered from Kt_.
+    void update_transposed(const OptimConfig& cfg, int num_threads);
     std::vector<uint64_t> removed_pos_;   // see last_removed(); opt_ holds the same entries' state
     std::vector<float> removed_K_;        // see last_removed_weights()
     bool diverged_ = false;    // see diverged()
-    // optimizer_step with dK gathered from dKt (transposed order) on the way (backward's update).
-    void update_in_backward(const OptimConfig& cfg, const float* dKt, const int32_t* inv, int num_threads);
     int64_t grow_sorted(const std::vector<uint64_t>& pos, RegrowInit init, class Rng& rng, float pruned_bound);
     void init_weights(uint64_t seed);
     void draw_block_weights(int64_t r, int64_t p_begin, int64_t p_end, class Rng& rng, bool zero);

@@ -221,8 +221,11 @@ void Network::backward_update(int64_t B, float lr, const TrainConfig& cfg) {
     for (float f : cfg.weight_grad_factor) in_backward = in_backward && f == 1.f;
     for (size_t l = 0; l < layers.size() && in_backward; ++l)
         for (size_t k = 0; k < l; ++k) in_backward = in_backward && layers[k] != layers[l];
-    if (in_backward)   // the transposed indices first: a failed allocation then changes no weight
-        for (size_t l = 0; l < layers.size(); ++l) layers[l]->ensure_backward_index(B, work_[l], l > 0, num_threads);
+    if (in_backward)   // what the route reads first: a failed allocation then changes no weight
+        for (size_t l = 0; l < layers.size(); ++l) {
+            layers[l]->ensure_backward_index(B, work_[l], l > 0, num_threads);
+            layers[l]->prepare_update_in_backward(B, work_[l], l > 0, o.kind, num_threads);
+        }
     std::vector<char> done(layers.size(), 0);
     backward_all(B, cfg.dropout, {}, in_backward ? &o : nullptr, &done);
     update(o, cfg, done);
@@ -287,7 +290,7 @@ void Network::update(const OptimConfig& step_cfg, const TrainConfig& cfg, const 
     for (size_t l = 0; l < cfg.weight_grad_factor.size(); ++l) {
         const float f = cfg.weight_grad_factor[l];
         if (f == 1.f) continue;
-        for (float& g : layers[l]->params_in_place().dK) g *= f;   // the paper's 1/m, before clipping
+        for (float& g : layers[l]->grad_weights_in_place()) g *= f;   // the paper's 1/m, before clipping
     }
     if (cfg.max_grad_norm > 0.f) {
         double sq = 0.0;

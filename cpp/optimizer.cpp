@@ -43,18 +43,6 @@ bool chunked_update(int64_t n, int nt, F&& body) {
     return bad.load();
 }
 
-// chunked_update whose chunks first gather their gradient entries, g[p] = src[inv[p]] (gather_chunk):
-// the gradient, the weights and the state of a chunk are updated while the chunk's gradient is in
-// the core's cache, by the thread that gathered it. The same entries get the same operations as the
-// gather followed by chunked_update, so the results are the same, bit for bit.
-template <class F>
-bool gathered_update(int64_t n, int nt, float* g, const float* src, const int32_t* inv, const F& body) {
-    return chunked_update(n, nt, [&](int64_t p0, int64_t p1) {
-        gather_chunk(p0, p1, n, inv, src, g);
-        return body(p0, p1);
-    });
-}
-
 // The element-wise SGD update of entries [p0, p1): OR of unusable_mask of the new weights.
 struct SgdBody {
     float lr, mu, gs, wd;
@@ -208,6 +196,15 @@ void OptimizerState::apply(Remap&& r) {
     if (has_second_moments()) sK_ = std::move(r.sq_);
 }
 
+void OptimizerState::permute_blocks(const int32_t* idx, int num_threads) {
+    // Both vectors allocated before either is touched: a failed allocation changes nothing.
+    std::vector<float> v(vK_.size()), s(sK_.size());
+    gather_prefetched(static_cast<int64_t>(v.size()), idx, vK_.data(), v.data(), num_threads);
+    gather_prefetched(static_cast<int64_t>(s.size()), idx, sK_.data(), s.data(), num_threads);
+    vK_.swap(v);
+    sK_.swap(s);
+}
+
 void OptimizerState::prepare(Optimizer kind) {
     if (kind == Optimizer::SGD) return;
     if (sK_.size() != vK_.size()) sK_.assign(vK_.size(), 0.f);
@@ -218,14 +215,6 @@ bool OptimizerState::update_weights(const OptimConfig& c, float* w, const float*
     const auto n = static_cast<int64_t>(vK_.size());
     if (c.kind == Optimizer::SGD) return sgd_update(c, c.weight_decay, w, vK_.data(), g, n, num_threads);
     return adam_update(c, c.weight_decay, w, vK_.data(), sK_.data(), g, n, num_threads);
-}
-
-bool OptimizerState::update_weights_gathered(const OptimConfig& c, float* w, float* g, const float* src,
-                                             const int32_t* inv, int num_threads) {
-    const auto n = static_cast<int64_t>(vK_.size());
-    if (c.kind == Optimizer::SGD)
-        return gathered_update(n, num_threads, g, src, inv, sgd_body(c, c.weight_decay, w, vK_.data(), g));
-    return gathered_update(n, num_threads, g, src, inv, adam_body(c, c.weight_decay, w, vK_.data(), sK_.data(), g));
 }
 
 bool OptimizerState::update_bias(const OptimConfig& c, float* w, const float* g) {
@@ -243,6 +232,8 @@ void Layer::sgd_step(float lr, float momentum, float weight_decay, int num_threa
 }
 
 void Layer::optimizer_step(const OptimConfig& c, int num_threads) {
+    settle();
+    kt_current_ = false;    // K changes below, not through its transposed copy
     opt_.prepare(c.kind);   // Adam's second moments of K are sized even while a codebook trains K
     bool bad = false;       // with a codebook, K is regathered from the centroids: checked below
     if (has_codebook())
@@ -253,15 +244,9 @@ void Layer::optimizer_step(const OptimConfig& c, int num_threads) {
     diverged_ = bad || (has_codebook() && !params_finite(num_threads));
 }
 
-void Layer::update_in_backward(const OptimConfig& c, const float* dKt, const int32_t* inv, int num_threads) {
-    opt_.prepare(c.kind);
-    bool bad = opt_.update_weights_gathered(c, K.data(), dK.data(), dKt, inv, num_threads);
-    bad |= opt_.update_bias(c, b.data(), db.data());
-    diverged_ = bad;
-}
-
 void Layer::set_codebook(std::vector<int32_t> codes, std::vector<float> centroids, std::vector<float> v,
                          std::vector<float> s) {
+    kt_current_ = false;    // K is set from the centroids
     codebook_.set(std::move(codes), std::move(centroids), std::move(v), std::move(s), K, pat_.version());
 }
 
@@ -286,6 +271,7 @@ bool Layer::params_finite(int num_threads) const {
 }
 
 double Layer::grad_sq_norm(int num_threads) const {
+    settle();
     // Fixed chunks summed in order, each chunk in kLanes interleaved partial sums added in a fixed
     // tree: the result does not depend on the thread count. (One running sum per chunk made a
     // chain of dependent additions, about a tenth of a small-batch step; the lanes vectorise.)

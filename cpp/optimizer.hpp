@@ -129,6 +129,10 @@ public:
     Remap remap(size_t capacity) const { return Remap(*this, capacity); }
     /// Installs the remapped per-block state (the biases' state is unchanged).
     void apply(Remap&& r);
+    /// Reorders the per-block state: entry i becomes the entry that was at idx[i] (idx a
+    /// permutation of the |P| entries; the owner's transposed order and back, Layer::settle). The
+    /// prune record is unchanged. On up to num_threads threads; allocates one vector at a time.
+    void permute_blocks(const int32_t* idx, int num_threads);
 
     // ---- Updates -------------------------------------------------------------------------------
     /// Sizes Adam's second moments (zero) on the first update of an Adam kind; nothing for SGD.
@@ -136,11 +140,6 @@ public:
     /// One update of the |P| block weights w from their gradient g (sgd_update / adam_update with
     /// c.weight_decay, on up to num_threads threads). Returns true if an updated weight is unusable.
     bool update_weights(const OptimConfig& c, float* w, const float* g, int num_threads);
-    /// update_weights with the gradient gathered on the way: each chunk first sets g[p] = src[inv[p]]
-    /// (g: |P| floats, written in full), then updates its entries, on the thread that gathered them.
-    /// The same results, bit for bit, as gathering g and then calling update_weights.
-    bool update_weights_gathered(const OptimConfig& c, float* w, float* g, const float* src, const int32_t* inv,
-                                 int num_threads);
     /// One update of the biases w from their gradient g, on one thread; as update_weights.
     bool update_bias(const OptimConfig& c, float* w, const float* g);
 
