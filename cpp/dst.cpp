@@ -110,7 +110,7 @@ void Layer::clear_removed() {
 }
 
 int64_t Layer::keep_where(const uint8_t* keep, bool zero_grad) {
-    settle();   // per-block values in CSR order before the pattern changes (its index goes below)
+    leave_transposed();   // per-block values in CSR order before the pattern changes (its index goes below)
     const int64_t nnz = n_blocks();
     clear_removed();
     pat_.drop_transposed();   // stale after the compaction anyway: freed before the record is taken
@@ -193,7 +193,7 @@ std::vector<uint8_t> Layer::smallest_blocks(int64_t k) const {
 }
 
 int64_t Layer::prune_smallest(int64_t k, bool zero_grad) {
-    settle();   // before the transposed index goes
+    leave_transposed();   // before the transposed index goes
     pat_.drop_transposed();   // before the selection's scratch (keep_where would free it anyway)
     std::vector<uint8_t> keep = smallest_blocks(k);
     for (auto& v : keep) v = !v;
@@ -217,7 +217,7 @@ int64_t Layer::prune_below(float H, int64_t keep_min) {
 }
 
 int64_t Layer::grow_sorted(const std::vector<uint64_t>& fresh, RegrowInit init, Rng& rng, float pruned_bound) {
-    settle();   // per-block values in CSR order before the pattern changes
+    leave_transposed();   // per-block values in CSR order before the pattern changes
     const int64_t nnz = n_blocks();
     const int64_t n = static_cast<int64_t>(fresh.size());
     // dK is zeroed at the new size below: freed first. The merge writes the new pattern, K and

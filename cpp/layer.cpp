@@ -169,13 +169,17 @@ void Layer::set_state(std::vector<int64_t> new_indptr, std::vector<int32_t> new_
     for (const auto* v : {&new_K, &new_b})
         for (float x : *v) MC_CHECK(std::isfinite(x), "layer state holds a NaN or infinite value");
     state.check_values();
+    // Everything below is replaced (in CSR order): the transposed copies and their flags go first,
+    // so that no flag outlives what it describes should an allocation below throw.
+    dk_in_kt_ = state_transposed_ = kt_current_ = false;
+    std::vector<float>().swap(Kt_);
+    std::vector<float>().swap(dKt_);
     pat_.assign(std::move(new_indptr), std::move(new_indices), false);
     K = std::move(new_K);
     b = std::move(new_b);
     opt_ = std::move(state);
     dK.assign(K.size(), 0.f);
     db.assign(b.size(), 0.f);
-    dk_in_kt_ = state_transposed_ = kt_current_ = false;   // all replaced, in CSR order
     clear_removed();
     clear_codebook();
     diverged_ = false;  // the values were checked finite above
@@ -254,8 +258,12 @@ bool Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
                      bool need_dS, int nt, float* dK_out, float* db_out, const OptimConfig* update) {
     const int64_t ld = panel_ld(B);
     const KernelTable& kt = kernels();   // one SIMD level for the whole call
-    if (!dK_out) dk_in_kt_ = false;   // dK is written below (or, on the transposed route, in dKt_)
     float* dKp = dK_out ? dK_out : dK.data();
+    // The layer's own dK gets this backward's gradient just below (not on the transposed route,
+    // which sets the flag itself): whatever was pending in dKt_ is older.
+    const auto writing_dK = [&] {
+        if (!dK_out) dk_in_kt_ = false;
+    };
     float* dbp = db_out ? db_out : db.data();
     kt.group_backward(G_out, m_out, n_out, grad, grad_group, w.Ap, activation == Activation::ReLU,
                              relu_scale, bias_mode == BiasMode::Neuron, w.dUp, dbp, B, ld, nt);
@@ -264,6 +272,7 @@ bool Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
     BackwardScratch& sc = w.scratch();
     if (uses_dense()) {
         // dK = dU S^T (G_out x G_in, row-major like K) and dS = K^T dU.
+        writing_dK();
         dense_gemm(kt, G_out, G_in, B, dU, ld, 1, w.S_ptr, 1, ld, dKp, G_in, sc.buf, nt);
         if (need_dS) dense_gemm(kt, G_in, B, G_out, K.data(), 1, G_in, dU, ld, 1, sc.dS.data(), ld, sc.buf, nt);
         return false;
@@ -272,8 +281,11 @@ bool Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
     if (update && !dK_out && !db_out && updates_in_backward(B, w, need_dS)) {
         // The update in transposed order: no gather of K before the kernel, none of dK after it.
         prepare_update_in_backward(B, w, need_dS, update->kind, nt);   // a no-op once prepared
+        MC_CHECK(static_cast<int64_t>(sc.cursor.size()) >= G_in,
+                 "internal: the backward scratch was not sized for this batch (LayerWork::ensure)");
         kt.fused_backward(G_in, G_out, pat_.t_indptr().data(), pat_.t_rows().data(), Kt_.data(), dU, w.S_ptr,
                           dKt_.data(), sc.dS.data(), B, ld, sc.cursor.data(), nt);
+        dk_in_kt_ = true;   // this backward's dK is in dKt_ (the layer's own dK holds an older one)
         update_transposed(*update, nt);
         return true;
     }
@@ -293,9 +305,11 @@ bool Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
             gather_prefetched(nnz, pat_.t_pos().data(), K.data(), Kt, nt);
         kt.fused_backward(G_in, G_out, pat_.t_indptr().data(), pat_.t_rows().data(), Kt, dU, w.S_ptr, dKt,
                           sc.dS.data(), B, ld, sc.cursor.data(), nt);
+        writing_dK();
         gather_prefetched(nnz, pat_.t_inv().data(), dKt, dKp, nt);
         return false;
     }
+    writing_dK();
     kt.sddmm(G_out, pat_.indptr().data(), pat_.indices().data(), dU, w.S_ptr, dKp, B, ld, sc.cursor.data(), nt);
     if (need_dS) {
         // Weights in transposed order (a gather; the pattern is fixed between evolution steps).
@@ -327,6 +341,7 @@ bool Layer::updates_in_backward(int64_t B, const LayerWork& w, bool need_dS) con
 }
 
 void Layer::prepare_update_in_backward(int64_t B, const LayerWork& w, bool need_dS, Optimizer kind, int nt) {
+    opt_.prepare(kind);   // (the state's order does not matter to it: zeros)
     if (!updates_in_backward(B, w, need_dS)) return;
     pat_.reindex_inverse(nt);
     const auto n = static_cast<size_t>(n_blocks());
@@ -336,10 +351,9 @@ void Layer::prepare_update_in_backward(int64_t B, const LayerWork& w, bool need_
         std::vector<float>(n).swap(Kt_);
     }
     if (dKt_.size() != n) {
-        settle();   // (a pending dK would be of another pattern: settle() ran at that change)
+        settle(nt);   // (no dK of this pattern is pending here: its copy is of another size)
         std::vector<float>(n).swap(dKt_);
     }
-    opt_.prepare(kind);
     if (!state_transposed_) {
         opt_.permute_blocks(pat_.t_pos().data(), nt);
         state_transposed_ = true;
@@ -355,23 +369,41 @@ void Layer::update_transposed(const OptimConfig& c, int nt) {
     bool bad = opt_.update_weights(c, Kt_.data(), dKt_.data(), nt);
     bad |= opt_.update_bias(c, b.data(), db.data());
     gather_prefetched(n_blocks(), pat_.t_inv().data(), Kt_.data(), K.data(), nt);
-    dk_in_kt_ = true;
     diverged_ = bad;
 }
 
-void Layer::settle() const {
+void Layer::settle(int nt) const {
     if (!dk_in_kt_ && !state_transposed_) return;
-    // The pattern has not changed since (every change of it settles first), so neither has its
-    // transposed index, which is built while either flag is set.
+    // The pattern has not changed since (every change of it goes through leave_transposed first), so
+    // neither has its transposed index, which is built while either flag is set.
     const int32_t* inv = pat_.t_inv().data();
     if (dk_in_kt_) {
-        gather_prefetched(n_blocks(), inv, dKt_.data(), dK.data(), 1);
+        gather_prefetched(n_blocks(), inv, dKt_.data(), dK.data(), nt);
         dk_in_kt_ = false;
     }
     if (state_transposed_) {
-        opt_.permute_blocks(inv, 1);
+        opt_.permute_blocks(inv, nt);
         state_transposed_ = false;
     }
+}
+
+void Layer::leave_transposed(int nt) {
+    dk_in_kt_ = false;
+    settle(nt);
+    kt_current_ = false;
+    std::vector<float>().swap(Kt_);
+    std::vector<float>().swap(dKt_);
+}
+
+void Layer::release_transposed_copies(int nt) {
+    settle(nt);   // (dK first, while its copy is there; the state keeps its order)
+    kt_current_ = false;
+    std::vector<float>().swap(Kt_);
+    std::vector<float>().swap(dKt_);
+}
+
+int64_t Layer::transposed_copy_bytes() const {
+    return static_cast<int64_t>((Kt_.capacity() + dKt_.capacity()) * sizeof(float));
 }
 
 bool Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt, const PanelHandoff* in, bool stream_rows) {

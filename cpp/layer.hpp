@@ -214,8 +214,16 @@ public:
     bool updates_in_backward(int64_t B, const LayerWork& w, bool need_dS) const;
     /// Allocates and fills what such a backward reads (after ensure_backward_index): the transposed
     /// copy of K, the transposed gradient, the optimizer state of `kind` in transposed order; so that
-    /// the backward itself allocates none of it. A no-op for a layer that does not take that route.
+    /// the backward itself allocates none of it. For a layer that does not take that route, only
+    /// the optimizer state of `kind` (Adam's second moments), which its update after the backward
+    /// would allocate: a network calls it for every layer before the first backward.
     void prepare_update_in_backward(int64_t B, const LayerWork& w, bool need_dS, Optimizer kind, int num_threads);
+    /// Frees the transposed copies of the update in backward (K's and its gradient's, 8 bytes per
+    /// block; dK is gathered first if it is still in the copy); the next such step makes them
+    /// again. Results do not change.
+    void release_transposed_copies(int num_threads = 1);
+    /// Bytes those copies hold now (capacity).
+    int64_t transposed_copy_bytes() const;
     int64_t n_blocks() const { return pat_.n_blocks(); }
 
     /// Dense path (docs/engine.md): when every block is active, |P| = G_out * G_in and, the
@@ -413,10 +421,14 @@ private:
     bool weights_shared_ = false;     // a writable view of K was handed out (params_in_place)
     mutable bool dk_in_kt_ = false;
     mutable bool state_transposed_ = false;
-    /// Puts dK and the optimizer state back in CSR order (under the layer's guard, as every entry
-    /// point; logically const: the values do not change, only where they are kept). Every reader of
-    /// dK or the state, and every change of the pattern, calls it first.
-    void settle() const;
+    /// Puts dK and the optimizer state back in CSR order, on up to num_threads threads (under the
+    /// layer's guard, as every entry point; logically const: the values do not change, only where
+    /// they are kept). Every reader of dK or the state calls it first.
+    void settle(int num_threads = 1) const;
+    /// Before a change of the pattern: the state back in CSR order (while the transposed index is
+    /// still there), the pending gradient dropped (the change discards dK) and the transposed
+    /// copies freed (stale after it).
+    void leave_transposed(int num_threads = 1);
     /// The update of a backward on the transposed route: the optimizer on Kt_, dKt_ and the state
     /// in transposed order, the biases, then K gathered from Kt_.
     void update_transposed(const OptimConfig& cfg, int num_threads);

@@ -458,6 +458,7 @@ void Network::release_workspace() {
         w.shared = &scratch_;
     }
     scratch_ = BackwardScratch{};
+    for (auto& l : layers) l->release_transposed_copies(num_threads);
     free_vector(x0_);
     free_vector(yb_);
     free_vector(dlogits_);
@@ -466,13 +467,20 @@ void Network::release_workspace() {
     free_vector(tb_);
 }
 
-void Network::release_scratch() { scratch_ = BackwardScratch{}; }
+void Network::release_scratch() {
+    scratch_ = BackwardScratch{};
+    for (auto& l : layers) l->release_transposed_copies(num_threads);
+}
 
 int64_t Network::workspace_bytes() const {
     int64_t n = held_bytes(x0_) + held_bytes(yb_) + held_bytes(dlogits_) + held_bytes(sample_loss_) +
                 held_bytes(hit_) + held_bytes(tb_);
     for (const auto& w : work_) n += held_bytes(w.S) + held_bytes(w.U) + held_bytes(w.A) + held_bytes(w.dU);
     n += held_bytes(scratch_.dS) + held_bytes(scratch_.buf) + held_bytes(scratch_.cursor);   // the layers' own scratch stays empty
+    for (size_t l = 0; l < layers.size(); ++l)   // the update in backward's transposed copies (a layer once)
+        if (std::find(layers.begin(), layers.begin() + static_cast<std::ptrdiff_t>(l), layers[l]) ==
+            layers.begin() + static_cast<std::ptrdiff_t>(l))
+            n += layers[l]->transposed_copy_bytes();
     return n;
 }
 

@@ -96,17 +96,20 @@ public:
     /// The largest chunk whose inference panels fit in `budget` bytes, at least 1.
     int64_t auto_chunk(int64_t budget) const;
 
-    /// Frees the training workspace (every layer's panels, the shared backward scratch, the batch
-    /// input and the loss buffers); the next training call allocates it again. Results do not change.
+    /// Frees the training workspace (every layer's panels, the shared backward scratch, the layers'
+    /// transposed copies of the update in backward, the batch input and the loss buffers); the next
+    /// training call allocates it again. Results do not change.
     void release_workspace();
 
-    /// Frees the shared backward scratch only (the input-gradient panel, the transposed-weight copy
-    /// or GEMM packing buffer, the cursors: nothing in it outlives one backward), keeping the
-    /// activation panels; the next training call allocates it again. MotifMLP.evolve calls it, so
-    /// an evolution step's own scratch does not come on top of it. Results do not change.
+    /// Frees the shared backward scratch (the input-gradient panel, the transposed-weight copy or
+    /// GEMM packing buffer, the cursors: nothing in it outlives one backward) and the layers'
+    /// transposed copies of the update in backward, keeping the activation panels; the next
+    /// training call allocates them again. MotifMLP.evolve calls it, so an evolution step's own
+    /// scratch does not come on top of it. Results do not change.
     void release_scratch();
 
-    /// Bytes held by the training workspace's panels and per-batch buffers (capacity, not size).
+    /// Bytes held by the training workspace's panels, per-batch buffers and the layers' transposed
+    /// copies of the update in backward (capacity, not size).
     int64_t workspace_bytes() const;
 
     /// Exclusive guard of the network's scratch and of every layer (rule: concurrency.hpp). Its

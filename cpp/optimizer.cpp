@@ -232,7 +232,7 @@ void Layer::sgd_step(float lr, float momentum, float weight_decay, int num_threa
 }
 
 void Layer::optimizer_step(const OptimConfig& c, int num_threads) {
-    settle();
+    settle(num_threads);
     kt_current_ = false;    // K changes below, not through its transposed copy
     opt_.prepare(c.kind);   // Adam's second moments of K are sized even while a codebook trains K
     bool bad = false;       // with a codebook, K is regathered from the centroids: checked below
@@ -271,7 +271,7 @@ bool Layer::params_finite(int num_threads) const {
 }
 
 double Layer::grad_sq_norm(int num_threads) const {
-    settle();
+    settle(num_threads);
     // Fixed chunks summed in order, each chunk in kLanes interleaved partial sums added in a fixed
     // tree: the result does not depend on the thread count. (One running sum per chunk made a
     // chain of dependent additions, about a tenth of a small-batch step; the lanes vectorise.)

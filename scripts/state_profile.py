@@ -6,10 +6,12 @@ windows of 1.5 s, each after one ``scripts/core_probe.c`` run, and prints each w
 start and end and its median step time. Run it under ``perf record -k CLOCK_MONOTONIC`` (a build
 with symbols: ``pip install --target DIR -C cmake.build-type=RelWithDebInfo .``). ``split`` reads
 the windows and ``perf script`` and prints CPU milliseconds per step of each kernel in the fast
-windows (median step below ``--fast-ms``) and in the slow ones (above ``--slow-ms``)::
+windows (median step below ``--fast-ms``) and in the slow ones (above ``--slow-ms``), or, with
+``--by-probe NS``, in the windows whose probe's round trip was below NS and at or above it::
 
     PYTHONPATH=DIR perf record -k CLOCK_MONOTONIC -o /tmp/win.data python scripts/state_profile.py run 36 > /tmp/win.txt
     python scripts/state_profile.py split /tmp/win.txt /tmp/win.data --fast-ms 12.6 --slow-ms 13.8
+    python scripts/state_profile.py split /tmp/win.txt /tmp/win.data --by-probe 200
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import sys
 import time
 from typing import Dict, List, Tuple
 
-KERNELS = ["fused_backward", "spmm_tile", "gather_prefetched", "sddmm", "sgd_update", "Pool::grow", "group_backward",
+KERNELS = ["fused_backward", "spmm_tile", "gather_prefetched", "sddmm", "sgd_update", "chunked_update", "Pool::grow",
+           "group_backward",
            "expand_bias_act", "gemm", "rows_to_panel", "parallel_run"]
 
 
@@ -50,13 +53,16 @@ def run(windows: int, threads: int, probe: str) -> None:
               flush=True)
 
 
-def split(windows_file: str, perf_data: str, fast_ms: float, slow_ms: float, hz: float) -> None:
+def split(windows_file: str, perf_data: str, fast_ms: float, slow_ms: float, hz: float, by_probe: int = 0) -> None:
     wins: List[Tuple[float, float, float]] = []
     for line in open(windows_file):
         p = line.split()
         if p and p[0] == "window":
-            wins.append((float(p[5]), float(p[6]), float(p[-1])))
-    groups = {"fast": [w for w in wins if w[2] < fast_ms], "slow": [w for w in wins if w[2] > slow_ms]}
+            wins.append((float(p[5]), float(p[6]), float(p[-1]), int(p[3])))
+    if by_probe:
+        groups = {"fast": [w[:3] for w in wins if w[3] < by_probe], "slow": [w[:3] for w in wins if w[3] >= by_probe]}
+    else:
+        groups = {"fast": [w[:3] for w in wins if w[2] < fast_ms], "slow": [w[:3] for w in wins if w[2] > slow_ms]}
     out = subprocess.run(["perf", "script", "-i", perf_data, "-F", "tid,time,ip,sym"], capture_output=True,
                          text=True, check=True).stdout
     counts: Dict[str, collections.Counter] = {k: collections.Counter() for k in groups}
@@ -84,7 +90,8 @@ def split(windows_file: str, perf_data: str, fast_ms: float, slow_ms: float, hz:
         sym = re.sub(r"^[0-9a-f]+\s+", "", sym)
         counts[k][next((n for n in KERNELS if n in sym), sym[:50])] += 1
     steps = {k: sum((b - a) / (m * 1e-3) for a, b, m in ws) for k, ws in groups.items()}
-    print(f"windows: {len(groups['fast'])} fast (< {fast_ms} ms), {len(groups['slow'])} slow (> {slow_ms} ms); "
+    rule = (f"probe < {by_probe} ns", f"probe >= {by_probe} ns") if by_probe else (f"< {fast_ms} ms", f"> {slow_ms} ms")
+    print(f"windows: {len(groups['fast'])} fast ({rule[0]}), {len(groups['slow'])} slow ({rule[1]}); "
           f"CPU ms per step of each kernel (samples at {hz:g} Hz, both threads)")
     def per_step(k: str, s: str) -> float:
         return counts[k][s] / max(steps[k], 1)
@@ -106,14 +113,18 @@ def main(argv: List[str]) -> None:
     s = sub.add_parser("split")
     s.add_argument("windows_file")
     s.add_argument("perf_data")
-    s.add_argument("--fast-ms", type=float, required=True)
-    s.add_argument("--slow-ms", type=float, required=True)
+    s.add_argument("--fast-ms", type=float, default=0.0)
+    s.add_argument("--slow-ms", type=float, default=0.0)
+    s.add_argument("--by-probe", type=int, default=0, metavar="NS",
+                   help="group the windows by their probe's round trip (fast below NS) instead of step time")
     s.add_argument("--hz", type=float, default=4000.0, help="perf's sampling rate (cpu-clock default: 4000)")
     a = p.parse_args(argv)
     if a.cmd == "run":
         run(a.windows, a.threads, a.probe)
     else:
-        split(a.windows_file, a.perf_data, a.fast_ms, a.slow_ms, a.hz)
+        if not a.by_probe and not (a.fast_ms and a.slow_ms):
+            p.error("split needs --fast-ms and --slow-ms, or --by-probe")
+        split(a.windows_file, a.perf_data, a.fast_ms, a.slow_ms, a.hz, a.by_probe)
 
 
 if __name__ == "__main__":

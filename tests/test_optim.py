@@ -145,6 +145,41 @@ def test_update_inside_the_backward_matches_the_update_after_it(optimizer):
     assert all(np.array_equal(states[0][k], states[1][k]) for k in states[0])
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_update_in_transposed_order_survives_what_happens_between_steps(optimizer):
+    """A layer that updates inside its backward keeps its weights' transposed copy, its gradient and
+    its optimizer state in transposed order from one step to the next. Everything that may come
+    between two steps -- an evaluation, reading the state, SET and CHT evolution, loading a state,
+    a step that clips -- must see and leave the same values as a model that updates after the
+    backward (a clipping bound no gradient reaches), bit for bit. Random labels: the gradients stay
+    large, so a stale value anywhere shows in the weights. 302 samples: each epoch ends with a batch
+    of 2, which the fused kernel does not take (off the route, straight after a step on it)."""
+    X, _ = blobs(302, d=60)
+    y = np.random.default_rng(1).integers(0, 3, size=302)
+    states = []
+    for clip in (0.0, 1e30):
+        m = MotifMLP([60, 500, 400, 3], motif=1, density=0.1, seed=5, num_threads=2)
+        kw = dict(batch_size=50, lr=0.01, optimizer=optimizer, max_grad_norm=clip)
+        m.train_epoch(X, y, seed=0, **kw)
+        m.predict_proba(X[:20])
+        m.train_epoch(X, y, seed=1, **kw)
+        m.evolve(0.2, seed=3)
+        m.train_epoch(X, y, seed=2, **kw)
+        mid = m.get_state()
+        m.train_epoch(X, y, seed=3, **kw)
+        m.set_state(mid)                     # back to the middle, then on again
+        m.train_epoch(X, y, seed=3, **kw)
+        m.train_step(X[:50], y[:50], lr=0.01, optimizer=optimizer, max_grad_norm=1.0)   # clips: after the backward
+        m.train_epoch(X, y, seed=4, **kw)
+        m.evolve_cht(0.1, seed=4)
+        m.train_epoch(X, y, seed=5, **kw)
+        st = m.get_state()
+        st.update({f"grad{i}": layer._core.grad_weights for i, layer in enumerate(m.layers)})
+        states.append(st)
+    assert states[0].keys() == states[1].keys()
+    assert all(np.array_equal(states[0][k], states[1][k]) for k in states[0])
+
+
 # ---- regrowth modes ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("regrow", ["zero", "pruned", "he"])

@@ -1101,6 +1101,11 @@ void test_update_in_transposed_order_across_steps() {
             b.prune_regrow(0.2, 5);
             steps(2);
             EXPECT(routed && same());
+            steps(1);
+            a.grow_random(25, 9, motifcore::RegrowInit::He);   // a growth alone, straight after a step
+            b.grow_random(25, 9, motifcore::RegrowInit::He);
+            steps(2);
+            EXPECT(routed && same());
             steps(1, false);                      // one step updated after the backward
             steps(2);
             EXPECT(routed && same());
@@ -1134,6 +1139,152 @@ void test_update_in_transposed_order_across_steps() {
             steps(3);
             EXPECT(!routed && same());
         }
+}
+
+// Two layers of one config stepped on the same data: `a` with the update in its backward where it
+// takes it, `b` with backward then optimizer_step; the input gradients compared at every step.
+struct RoutePair {
+    Layer a, b;
+    uint64_t t = 0;
+    int nt;
+    bool ds_same = true;
+    RoutePair(const LayerConfig& c, int nt_) : a(c), b(c), nt(nt_) {}
+    bool step(motifcore::OptimConfig c, int64_t B, bool route = true) {
+        c.t = ++t;
+        const int64_t ld = motifcore::panel_ld(B);
+        std::vector<float> x(static_cast<size_t>(a.n_in * ld)), g(static_cast<size_t>(a.n_out * ld));
+        for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.29f * static_cast<float>(i) + 0.1f * static_cast<float>(t));
+        for (size_t i = 0; i < g.size(); ++i) g[i] = std::cos(0.013f * static_cast<float>(i * t));
+        motifcore::LayerWork wa, wb;
+        wa.ensure(a, B);
+        wb.ensure(b, B);
+        a.forward(x.data(), B, wa, nt);
+        b.forward(x.data(), B, wb, nt);
+        const bool routed = a.backward(g.data(), 1, 1.f, B, wa, true, nt, nullptr, nullptr, route ? &c : nullptr);
+        if (!routed) a.optimizer_step(c, nt);
+        EXPECT(!b.backward(g.data(), 1, 1.f, B, wb, true, nt));
+        b.optimizer_step(c, nt);
+        for (int64_t r = 0; r < a.G_in; ++r)
+            for (int64_t s0 = 0; s0 < B; ++s0) ds_same = ds_same && wa.scratch().dS[r * ld + s0] == wb.scratch().dS[r * ld + s0];
+        return routed;
+    }
+    bool same() const {
+        return ds_same && a.weights() == b.weights() && a.bias() == b.bias() && a.grad_weights() == b.grad_weights() &&
+               a.optimizer_state().weight_velocity() == b.optimizer_state().weight_velocity() &&
+               a.optimizer_state().weight_sq() == b.optimizer_state().weight_sq() &&
+               a.optimizer_state().bias_velocity() == b.optimizer_state().bias_velocity() &&
+               a.pattern().indices() == b.pattern().indices();
+    }
+};
+
+void test_update_in_transposed_order_without_reads_between() {
+    // The cases where nothing reads the layer between a step on the route and what follows it (a
+    // read settles dK and the state, which would hide a missing settle): a step off the route (no
+    // update given; a batch of 2, which the fused kernel does not take), a growth alone, a prune
+    // and the growth of its blocks back, the gradient norm as the first read, a SET step before a
+    // fused step off the route, the optimizer changing between steps.
+    motifcore::OptimConfig c;
+    c.lr = 0.02f;
+    for (motifcore::Optimizer kind : {motifcore::Optimizer::SGD, motifcore::Optimizer::Adam})
+        for (int nt : {1, 2}) {
+            c.kind = kind;
+            LayerConfig cfg = config(300, 200, 1, 1, 0.1, 11);
+            cfg.activation = motifcore::Activation::ReLU;
+            {
+                RoutePair p(cfg, nt);
+                EXPECT(p.step(c, 24) && p.step(c, 24));
+                EXPECT(!p.step(c, 24, false));
+                EXPECT(p.step(c, 24));
+                EXPECT(!p.step(c, 2));
+                EXPECT(p.step(c, 24) && p.step(c, 24));
+                EXPECT(p.same());
+            }
+            {
+                RoutePair p(cfg, nt);
+                EXPECT(p.step(c, 24) && p.step(c, 24));
+                std::vector<uint64_t> fresh;
+                for (uint64_t pos = 0; pos < 300 * 200 && fresh.size() < 50; pos += 37)
+                    if (!p.a.pattern().contains(pos)) fresh.push_back(pos);
+                for (Layer* l : {&p.a, &p.b}) l->grow_at(fresh.data(), static_cast<int64_t>(fresh.size()), motifcore::RegrowInit::Zero);
+                EXPECT(p.step(c, 24) && p.step(c, 24));
+                EXPECT(p.same());
+                EXPECT(p.step(c, 24));
+                std::vector<uint8_t> keep(static_cast<size_t>(p.a.n_blocks()));
+                for (size_t i = 0; i < keep.size(); ++i) keep[i] = (i % 5) != 0;
+                for (Layer* l : {&p.a, &p.b}) l->keep_where(keep.data());
+                const std::vector<uint64_t> back(p.a.last_removed().begin(), p.a.last_removed().begin() + 20);
+                for (Layer* l : {&p.a, &p.b}) l->grow_at(back.data(), 20, motifcore::RegrowInit::Zero);
+                EXPECT(p.step(c, 24) && p.step(c, 24));
+                EXPECT(p.same());
+            }
+            {
+                RoutePair p(cfg, nt);
+                EXPECT(p.step(c, 24) && p.step(c, 24));
+                EXPECT(p.a.grad_sq_norm(nt) == p.b.grad_sq_norm(nt));
+                EXPECT(p.same());
+            }
+            {
+                RoutePair p(cfg, nt);
+                EXPECT(p.step(c, 24) && p.step(c, 24));
+                p.a.prune_regrow(0.2, 5);
+                p.b.prune_regrow(0.2, 5);
+                EXPECT(!p.step(c, 24, false));
+                EXPECT(p.step(c, 24));
+                EXPECT(p.same());
+            }
+        }
+    for (int nt : {1, 2}) {
+        LayerConfig cfg = config(300, 200, 1, 1, 0.1, 14);
+        cfg.activation = motifcore::Activation::ReLU;
+        RoutePair p(cfg, nt);
+        const auto with = [&](motifcore::Optimizer k) {
+            c.kind = k;
+            return c;
+        };
+        EXPECT(p.step(with(motifcore::Optimizer::SGD), 24) && p.step(with(motifcore::Optimizer::SGD), 24));
+        EXPECT(p.step(with(motifcore::Optimizer::Adam), 24) && p.step(with(motifcore::Optimizer::AdamW), 24));
+        EXPECT(p.step(with(motifcore::Optimizer::SGD), 24) && p.step(with(motifcore::Optimizer::Adam), 24));
+        EXPECT(p.same());
+    }
+    // A network over epochs whose last batch is short (2 samples: off the route), a SET step
+    // between epochs, against the same network updating after the backward (a clipping bound no
+    // gradient reaches); also what release_scratch frees.
+    for (motifcore::Optimizer kind : {motifcore::Optimizer::SGD, motifcore::Optimizer::Adam}) {
+        const int64_t n_in = 64, n_out = 4, rows = 42;
+        std::vector<float> X(rows * n_in);
+        std::vector<int64_t> y(rows), order(rows);
+        for (size_t i = 0; i < X.size(); ++i) X[i] = std::sin(0.23f * static_cast<float>(i));
+        for (int64_t i = 0; i < rows; ++i) y[i] = i % n_out, order[i] = (i * 17) % rows;
+        std::vector<std::vector<float>> R[2];
+        for (int route = 0; route < 2; ++route) {
+            LayerConfig c0 = config(n_in, 300, 1, 1, 0.2, 1), c1 = config(300, 300, 1, 1, 0.1, 2),
+                        c2 = config(300, n_out, 1, 1, 0.5, 3);
+            c0.activation = c1.activation = motifcore::Activation::ReLU;
+            std::vector<std::shared_ptr<Layer>> ls{std::make_shared<Layer>(c0), std::make_shared<Layer>(c1),
+                                                   std::make_shared<Layer>(c2)};
+            motifcore::Network net(ls, 2);
+            motifcore::TrainConfig tc;
+            tc.optim.kind = kind;
+            tc.max_grad_norm = route ? 0.f : 1e30f;
+            std::vector<float> lrs(6, 0.01f);
+            for (int e = 0; e < 3; ++e) {
+                net.train_epoch(X.data(), y.data(), rows, order.data(), rows, 8, lrs.data(), tc, motifcore::LossConfig{});
+                if (e == 1) {
+                    if (route) EXPECT(ls[1]->transposed_copy_bytes() > 0);
+                    net.release_scratch();
+                    EXPECT(ls[1]->transposed_copy_bytes() == 0);
+                    for (auto& l : ls) l->prune_regrow(0.2, 9 + e);
+                }
+            }
+            for (auto& l : ls) {
+                R[route].push_back(l->weights());
+                R[route].push_back(l->grad_weights());
+                R[route].push_back(l->optimizer_state().weight_velocity());
+                R[route].push_back(l->optimizer_state().weight_sq());
+            }
+        }
+        EXPECT(R[0] == R[1]);
+    }
 }
 
 void test_block_pattern_mutations() {
@@ -1258,6 +1409,7 @@ int main() {
         {"update_in_backward", test_update_in_backward},
         {"network_update_in_backward", test_network_update_in_backward},
         {"update_in_transposed_order_across_steps", test_update_in_transposed_order_across_steps},
+        {"update_in_transposed_order_without_reads_between", test_update_in_transposed_order_without_reads_between},
     };
     for (const auto& [name, fn] : tests) {
         const int before = g_failures;
