@@ -467,7 +467,8 @@ class MotifMLP(Diagnostics):
 
     @property
     def workspace_bytes(self) -> int:
-        """Bytes held by the training workspace (panels of the largest batch trained so far)."""
+        """Bytes held by the training workspace (panels of the largest batch trained so far, and
+        the hidden layers' transposed copies of their weights and gradients: docs/engine.md)."""
         return int(self._net.workspace_bytes)
 
     def _release_scratch(self) -> None:
@@ -477,8 +478,9 @@ class MotifMLP(Diagnostics):
 
     @_serialized
     def release_workspace(self) -> None:
-        """Free the training workspace (activation and gradient panels); the next training call
-        allocates it again. Weights, optimizer state and results are unchanged."""
+        """Free the training workspace (activation and gradient panels, the hidden layers'
+        transposed copies); the next training call allocates it again. Weights, optimizer state
+        and results are unchanged."""
         self._net.release_workspace()
 
     # ---- inference ------------------------------------------------------------------------
