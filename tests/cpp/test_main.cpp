@@ -1044,103 +1044,6 @@ void test_network_update_in_backward() {
         }
 }
 
-void test_update_in_transposed_order_across_steps() {
-    // The update in backward keeps K's transposed copy, the gradient and the optimizer state in
-    // transposed order from one step to the next. Against a layer that updates after its backward
-    // (optimizer_step), bit for bit: many steps with nothing read between them, and every way K,
-    // the pattern or the state can change between two steps (set_weights, a SET step, a plain
-    // optimizer_step, a codebook, set_state, a write through params_in_place), each followed by
-    // more steps on the route.
-    for (motifcore::Optimizer kind : {motifcore::Optimizer::SGD, motifcore::Optimizer::Adam})
-        for (int nt : {1, 2}) {
-            LayerConfig cfg = config(300, 200, 1, 1, 0.1, 11);
-            cfg.activation = motifcore::Activation::ReLU;
-            Layer a(cfg), b(cfg);
-            const int64_t B = 24, ld = motifcore::panel_ld(B);
-            std::vector<float> x(static_cast<size_t>(a.n_in * ld)), g(static_cast<size_t>(a.n_out * ld));
-            for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.29f * static_cast<float>(i));
-            motifcore::OptimConfig c;
-            c.kind = kind;
-            c.lr = 0.02f;
-            uint64_t t = 0;
-            bool routed = true;   // a's last step took the route
-            // one step of both (a: the update in its backward when `route`, else after it)
-            const auto steps = [&](int n, bool route = true) {
-                for (int k = 0; k < n; ++k) {
-                    c.t = ++t;
-                    for (size_t i = 0; i < g.size(); ++i) g[i] = std::cos(0.013f * static_cast<float>(i * t));
-                    motifcore::LayerWork wa, wb;
-                    wa.ensure(a, B);
-                    wb.ensure(b, B);
-                    a.forward(x.data(), B, wa, nt);
-                    b.forward(x.data(), B, wb, nt);
-                    routed = a.backward(g.data(), 1, 1.f, B, wa, true, nt, nullptr, nullptr, route ? &c : nullptr);
-                    if (!routed) a.optimizer_step(c, nt);
-                    EXPECT(!b.backward(g.data(), 1, 1.f, B, wb, true, nt));
-                    b.optimizer_step(c, nt);
-                }
-            };
-            const auto same = [&] {
-                return a.weights() == b.weights() && a.bias() == b.bias() && a.grad_weights() == b.grad_weights() &&
-                       a.optimizer_state().weight_velocity() == b.optimizer_state().weight_velocity() &&
-                       a.optimizer_state().weight_sq() == b.optimizer_state().weight_sq() &&
-                       a.optimizer_state().bias_velocity() == b.optimizer_state().bias_velocity() &&
-                       a.pattern().indices() == b.pattern().indices();
-            };
-            steps(4);
-            EXPECT(routed && same());
-            steps(2);
-            std::vector<float> w = a.weights();   // the same new weights for both
-            for (float& v : w) v *= 0.5f;
-            a.set_weights(w);
-            b.set_weights(w);
-            steps(2);
-            EXPECT(routed && same());
-            steps(1);
-            a.prune_regrow(0.2, 5);               // straight after a step on the route
-            b.prune_regrow(0.2, 5);
-            steps(2);
-            EXPECT(routed && same());
-            steps(1);
-            a.grow_random(25, 9, motifcore::RegrowInit::He);   // a growth alone, straight after a step
-            b.grow_random(25, 9, motifcore::RegrowInit::He);
-            steps(2);
-            EXPECT(routed && same());
-            steps(1, false);                      // one step updated after the backward
-            steps(2);
-            EXPECT(routed && same());
-            const auto n = static_cast<size_t>(a.n_blocks());
-            std::vector<int32_t> codes(n);
-            for (size_t p = 0; p < n; ++p) codes[p] = static_cast<int32_t>(p % 3);
-            a.set_codebook(codes, {0.01f, -0.02f, 0.03f});
-            b.set_codebook(codes, {0.01f, -0.02f, 0.03f});
-            steps(1);                             // a codebook: not the route
-            EXPECT(!routed);
-            a.clear_codebook();
-            b.clear_codebook();
-            steps(2);
-            EXPECT(routed && same());
-            a.set_codebook(codes, {0.01f, -0.02f, 0.03f});   // K from the centroids, then no step with them
-            b.set_codebook(codes, {0.01f, -0.02f, 0.03f});
-            a.clear_codebook();
-            b.clear_codebook();
-            steps(2);
-            EXPECT(routed && same());
-            steps(1);
-            const auto& st = b.optimizer_state();
-            a.set_state(b.pattern().indptr(), b.pattern().indices(), b.weights(), b.bias(), st.weight_velocity(),
-                        st.bias_velocity(), st.weight_sq(), st.bias_sq());
-            steps(2);
-            EXPECT(routed && same());
-            steps(1);
-            const motifcore::ParamSpans pa = a.params_in_place();   // a view: the copy is never trusted again
-            const motifcore::ParamSpans pb = b.params_in_place();
-            for (int64_t p = 0; p < pa.K.size; p += 7) pa.K[p] = pb.K[p] = 0.125f;
-            steps(3);
-            EXPECT(!routed && same());
-        }
-}
-
 // Two layers of one config stepped on the same data: `a` with the update in its backward where it
 // takes it, `b` with backward then optimizer_step; the input gradients compared at every step.
 struct RoutePair {
@@ -1176,6 +1079,80 @@ struct RoutePair {
                a.pattern().indices() == b.pattern().indices();
     }
 };
+
+void test_update_in_transposed_order_across_steps() {
+    // The update in backward keeps K's transposed copy, the gradient and the optimizer state in
+    // transposed order from one step to the next. Against a layer that updates after its backward
+    // (optimizer_step), bit for bit: many steps with nothing read between them, and every way K,
+    // the pattern or the state can change between two steps (set_weights, a SET step, a growth, a
+    // plain optimizer_step, a codebook, set_state, a write through params_in_place), each followed
+    // by more steps on the route.
+    for (motifcore::Optimizer kind : {motifcore::Optimizer::SGD, motifcore::Optimizer::Adam})
+        for (int nt : {1, 2}) {
+            LayerConfig cfg = config(300, 200, 1, 1, 0.1, 11);
+            cfg.activation = motifcore::Activation::ReLU;
+            RoutePair p(cfg, nt);
+            Layer &a = p.a, &b = p.b;
+            motifcore::OptimConfig c;
+            c.kind = kind;
+            c.lr = 0.02f;
+            bool routed = true;   // a's last step took the route
+            const auto steps = [&](int n, bool route = true) {
+                for (int k = 0; k < n; ++k) routed = p.step(c, 24, route);
+            };
+            steps(4);
+            EXPECT(routed && p.same());
+            steps(2);
+            std::vector<float> w = a.weights();   // the same new weights for both
+            for (float& v : w) v *= 0.5f;
+            a.set_weights(w);
+            b.set_weights(w);
+            steps(2);
+            EXPECT(routed && p.same());
+            steps(1);
+            a.prune_regrow(0.2, 5);               // straight after a step on the route
+            b.prune_regrow(0.2, 5);
+            steps(2);
+            EXPECT(routed && p.same());
+            steps(1);
+            a.grow_random(25, 9, motifcore::RegrowInit::He);   // a growth alone, straight after a step
+            b.grow_random(25, 9, motifcore::RegrowInit::He);
+            steps(2);
+            EXPECT(routed && p.same());
+            steps(1, false);                      // one step updated after the backward
+            steps(2);
+            EXPECT(routed && p.same());
+            const auto n = static_cast<size_t>(a.n_blocks());
+            std::vector<int32_t> codes(n);
+            for (size_t q = 0; q < n; ++q) codes[q] = static_cast<int32_t>(q % 3);
+            a.set_codebook(codes, {0.01f, -0.02f, 0.03f});
+            b.set_codebook(codes, {0.01f, -0.02f, 0.03f});
+            steps(1);                             // a codebook: not the route
+            EXPECT(!routed);
+            a.clear_codebook();
+            b.clear_codebook();
+            steps(2);
+            EXPECT(routed && p.same());
+            a.set_codebook(codes, {0.01f, -0.02f, 0.03f});   // K from the centroids, then no step with them
+            b.set_codebook(codes, {0.01f, -0.02f, 0.03f});
+            a.clear_codebook();
+            b.clear_codebook();
+            steps(2);
+            EXPECT(routed && p.same());
+            steps(1);
+            const auto& st = b.optimizer_state();
+            a.set_state(b.pattern().indptr(), b.pattern().indices(), b.weights(), b.bias(), st.weight_velocity(),
+                        st.bias_velocity(), st.weight_sq(), st.bias_sq());
+            steps(2);
+            EXPECT(routed && p.same());
+            steps(1);
+            const motifcore::ParamSpans pa = a.params_in_place();   // a view: the copy is never trusted again
+            const motifcore::ParamSpans pb = b.params_in_place();
+            for (int64_t q = 0; q < pa.K.size; q += 7) pa.K[q] = pb.K[q] = 0.125f;
+            steps(3);
+            EXPECT(!routed && p.same());
+        }
+}
 
 void test_update_in_transposed_order_without_reads_between() {
     // The cases where nothing reads the layer between a step on the route and what follows it (a
