@@ -396,7 +396,7 @@ void Layer::leave_transposed(int nt) {
 }
 
 void Layer::release_transposed_copies(int nt) {
-    settle(nt);   // (dK first, while its copy is there; the state keeps its order)
+    settle(nt);   // dK and the state back in CSR order first, while the copy and the index are there
     kt_current_ = false;
     std::vector<float>().swap(Kt_);
     std::vector<float>().swap(dKt_);
