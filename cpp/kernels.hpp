@@ -8,7 +8,6 @@
 // number of threads.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <string>
 

@@ -350,10 +350,7 @@ void Layer::prepare_update_in_backward(int64_t B, const LayerWork& w, bool need_
         kt_current_ = false;
         std::vector<float>(n).swap(Kt_);
     }
-    if (dKt_.size() != n) {
-        settle(nt);   // (no dK of this pattern is pending here: its copy is of another size)
-        std::vector<float>(n).swap(dKt_);
-    }
+    if (dKt_.size() != n) std::vector<float>(n).swap(dKt_);   // (no dK is pending in a copy of another size)
     if (!state_transposed_) {
         opt_.permute_blocks(pat_.t_pos().data(), nt);
         state_transposed_ = true;
@@ -388,11 +385,8 @@ void Layer::settle(int nt) const {
 }
 
 void Layer::leave_transposed(int nt) {
-    dk_in_kt_ = false;
-    settle(nt);
-    kt_current_ = false;
-    std::vector<float>().swap(Kt_);
-    std::vector<float>().swap(dKt_);
+    dk_in_kt_ = false;   // (the change discards dK: nothing to gather)
+    release_transposed_copies(nt);
 }
 
 void Layer::release_transposed_copies(int nt) {

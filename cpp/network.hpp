@@ -126,9 +126,10 @@ private:
     /// One training step's backward and optimizer update (backward_all, then update): where cfg
     /// neither clips the gradient norm nor scales a layer's gradient (both need every gradient
     /// before any update) and no layer is listed twice, each layer that can makes its update inside
-    /// its backward (Layer::backward's `update`; the same results, bit for bit). The transposed
-    /// indices are built before the first backward (the allocation a backward could make), so
-    /// that a failure there leaves every layer as it was, as with the update after the backward.
+    /// its backward (Layer::backward's `update`; the same results, bit for bit). What those
+    /// backwards read (the transposed indices, Layer::prepare_update_in_backward) is allocated
+    /// before the first of them, so that a failure there leaves every layer as it was, as with
+    /// the update after the backward.
     void backward_update(int64_t B, float lr, const TrainConfig& cfg);
     /// The optimizer update of every layer not in `done` (the layers updated in their backward),
     /// then the step count and the divergence check.

@@ -43,47 +43,45 @@ bool chunked_update(int64_t n, int nt, F&& body) {
     return bad.load();
 }
 
-// The element-wise SGD update of entries [p0, p1): OR of unusable_mask of the new weights.
-struct SgdBody {
-    float lr, mu, gs, wd;
-    float* w;
-    float* v;
-    const float* g;
-    uint32_t operator()(int64_t p0, int64_t p1) const {
+}  // namespace
+
+// Returns true if an updated weight is NaN, infinite or of magnitude >= 2^64 (unusable_mask).
+bool sgd_update(const OptimConfig& c, float wd, float* w, float* v, const float* g, int64_t n, int nt) {
+    return chunked_update(n, nt, [&](int64_t p0, int64_t p1) {
         // Locals and distinct arrays let the compiler vectorise (the same IEEE operations per entry).
-        const float glr = lr, gmu = mu, ggs = gs, gwd = wd;
+        const float gs = c.grad_scale, mu = c.momentum, lr = c.lr;
         float* __restrict wr = w;
         float* __restrict vr = v;
         const float* __restrict gr = g;
         uint32_t bad = 0;
         for (int64_t p = p0; p < p1; ++p) {
-            vr[p] = gmu * vr[p] + (ggs * gr[p] + gwd * wr[p]);
-            wr[p] -= glr * vr[p];
+            vr[p] = mu * vr[p] + (gs * gr[p] + wd * wr[p]);
+            wr[p] -= lr * vr[p];
             bad |= unusable_mask(wr[p]);
         }
         return bad;
-    }
-};
-
-SgdBody sgd_body(const OptimConfig& c, float wd, float* w, float* v, const float* g) {
-    return SgdBody{c.lr, c.momentum, c.grad_scale, wd, w, v, g};
+    });
 }
 
-// The element-wise Adam/AdamW update of entries [p0, p1), as SgdBody.
-struct AdamBody {
-    float b1, b2, c1, c2, eps, shrink, step, inv_sqrt_bc2, gs, l2;
-    float* w;
-    float* m;
-    float* s;
-    const float* g;
-    uint32_t operator()(int64_t p0, int64_t p1) const {
-        // Locals and distinct arrays let the compiler vectorise, as in SgdBody: the same IEEE
+// Returns true if an updated weight is NaN, infinite or of magnitude >= 2^64 (unusable_mask).
+bool adam_update(const OptimConfig& c, float wd, float* w, float* m, float* s, const float* g, int64_t n, int nt) {
+    MC_CHECK(c.t >= 1, "Adam step count must be >= 1");
+    const bool decoupled = c.kind == Optimizer::AdamW;
+    const double td = static_cast<double>(c.t);
+    const float bc1 = static_cast<float>(1.0 - std::pow(static_cast<double>(c.beta1), td));
+    const float bc2 = static_cast<float>(1.0 - std::pow(static_cast<double>(c.beta2), td));
+    const float gs = c.grad_scale, b1 = c.beta1, b2 = c.beta2, eps = c.eps, lr = c.lr;
+    const float l2 = decoupled ? 0.f : wd;
+    const float shrink = decoupled ? 1.f - c.lr * wd : 1.f;
+    const float step = lr / bc1, inv_sqrt_bc2 = 1.f / std::sqrt(bc2);
+    return chunked_update(n, nt, [&](int64_t p0, int64_t p1) {
+        // Locals and distinct arrays let the compiler vectorise, as in sgd_update: the same IEEE
         // operations per entry in the same order (sqrt and division are correctly rounded in every
         // width). The file is compiled with -fno-math-errno where the compiler takes it
         // (CMakeLists.txt): otherwise sqrt's errno branch keeps the loop scalar, which made the
         // update about a quarter of a small-batch step.
-        const float sb1 = b1, sb2 = b2, k1 = c1, k2 = c2, e = eps, sh = shrink, st = step, isb = inv_sqrt_bc2,
-                    g_s = gs, l2_ = l2;
+        const float sb1 = b1, sb2 = b2, c1 = 1.f - b1, c2 = 1.f - b2, e = eps, sh = shrink, st = step,
+                    isb = inv_sqrt_bc2, g_s = gs, l2_ = l2;
         float* __restrict wr = w;
         float* __restrict mr = m;
         float* __restrict sr = s;
@@ -91,36 +89,13 @@ struct AdamBody {
         uint32_t bad = 0;
         for (int64_t p = p0; p < p1; ++p) {
             const float gp = g_s * gr[p] + l2_ * wr[p];
-            mr[p] = sb1 * mr[p] + k1 * gp;
-            sr[p] = sb2 * sr[p] + k2 * gp * gp;
+            mr[p] = sb1 * mr[p] + c1 * gp;
+            sr[p] = sb2 * sr[p] + c2 * gp * gp;
             wr[p] = wr[p] * sh - st * mr[p] / (std::sqrt(sr[p]) * isb + e);
             bad |= unusable_mask(wr[p]);
         }
         return bad;
-    }
-};
-
-AdamBody adam_body(const OptimConfig& c, float wd, float* w, float* m, float* s, const float* g) {
-    MC_CHECK(c.t >= 1, "Adam step count must be >= 1");
-    const bool decoupled = c.kind == Optimizer::AdamW;
-    const double td = static_cast<double>(c.t);
-    const float bc1 = static_cast<float>(1.0 - std::pow(static_cast<double>(c.beta1), td));
-    const float bc2 = static_cast<float>(1.0 - std::pow(static_cast<double>(c.beta2), td));
-    return AdamBody{c.beta1, c.beta2, 1.f - c.beta1, 1.f - c.beta2, c.eps,
-                    decoupled ? 1.f - c.lr * wd : 1.f, c.lr / bc1, 1.f / std::sqrt(bc2), c.grad_scale,
-                    decoupled ? 0.f : wd, w, m, s, g};
-}
-
-}  // namespace
-
-// Returns true if an updated weight is NaN, infinite or of magnitude >= 2^64 (unusable_mask).
-bool sgd_update(const OptimConfig& c, float wd, float* w, float* v, const float* g, int64_t n, int nt) {
-    return chunked_update(n, nt, sgd_body(c, wd, w, v, g));
-}
-
-// Returns true if an updated weight is NaN, infinite or of magnitude >= 2^64 (unusable_mask).
-bool adam_update(const OptimConfig& c, float wd, float* w, float* m, float* s, const float* g, int64_t n, int nt) {
-    return chunked_update(n, nt, adam_body(c, wd, w, m, s, g));
+    });
 }
 
 void check_hyperparameters(const OptimConfig& c) {
