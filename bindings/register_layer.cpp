@@ -1,7 +1,11 @@
 // Binding of motifcore::Layer: converts and checks arrays, releases the GIL around numerics.
 // register_layer is a list of named steps, one per area of the class (construction and geometry,
 // parameters and state, the codebook, the batch calls, the drop/grow primitives, the optimizer).
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <iterator>
+#include <stdexcept>
 #include <string>
 
 #include "common.hpp"
@@ -121,9 +125,10 @@ void assign_params(Layer& l, void (Layer::*setter)(std::vector<float>), const fa
 
 // A writable float32 array over one of the layer's parameter vectors (Layer::params_in_place, no
 // copy), kept alive by the layer object.
-farray in_place_view(const py::object& self, motifcore::FloatSpan motifcore::ParamSpans::*which) {
+farray in_place_view(const py::object& self, motifcore::FloatSpan motifcore::ParamSpans::*which,
+                     bool tracked = false) {
     Layer& l = self.cast<Layer&>();
-    const motifcore::FloatSpan s = locked(l, [&] { return l.params_in_place().*which; });
+    const motifcore::FloatSpan s = locked(l, [&] { return l.params_in_place(tracked).*which; });
     return farray({s.size}, {static_cast<py::ssize_t>(sizeof(float))}, s.data, self);
 }
 
@@ -186,7 +191,8 @@ float* grad_buffer(const py::object& a, const char* what, int64_t* size) {
 // still its last call (under the guard of both layers). Sets *shared and *stamp_out.
 py::object backward_rows(Layer& l, const farray& g, const py::object& grad_weights, const py::object& grad_bias,
                          int64_t num_threads, bool need_grad_in, const Layer* next, uint64_t stamp, bool* shared,
-                         uint64_t* stamp_out, bool stream_rows = false, const py::object& out_obj = py::none()) {
+                         uint64_t* stamp_out, bool stream_rows = false, const py::object& out_obj = py::none(),
+                         const motifcore::OptimConfig* update = nullptr) {
     const int nt = threads_arg(num_threads);
     int64_t nw = -1, nb = -1;
     float* dK = grad_buffer(grad_weights, "grad_weights", &nw);
@@ -211,6 +217,9 @@ py::object backward_rows(Layer& l, const farray& g, const py::object& grad_weigh
             bad = "grad_weights overlaps the layer's weights or biases (the kernels read them after writing it)";
         else if (overlaps(db, nb, pK) || overlaps(db, nb, pb))
             bad = "grad_bias overlaps the layer's weights or biases (the kernels read them after writing it)";
+        else if (update && (dK || db))
+            bad = "an update inside the backward writes the layer's own gradients: grad_weights and grad_bias must "
+                  "be None";
         else if (dK && db && overlaps(dK, nw, motifcore::FloatSpan{db, nb}))
             bad = "grad_weights and grad_bias overlap";
         else if (o && !out_obj.is_none() &&
@@ -219,7 +228,7 @@ py::object backward_rows(Layer& l, const farray& g, const py::object& grad_weigh
             bad = "out shares memory with the layer's weights or biases or with grad_weights / grad_bias";
         else {
             const motifcore::PanelHandoff h = next ? next->grad_in_panel(stamp) : motifcore::PanelHandoff{};
-            *shared = l.backward_rowmajor(gp, B, o, nt, dK, db, next ? &h : nullptr, stream_rows);
+            *shared = l.backward_rowmajor(gp, B, o, nt, dK, db, next ? &h : nullptr, stream_rows, update);
             *stamp_out = l.backward_stamp();
         }
     }
@@ -236,14 +245,47 @@ py::object backward_into(Layer& l, const farray& g, const py::object& grad_weigh
 
 // Layer.backward_handoff: backward_into reading the gradient panel of `next` (a Layer or None);
 // returns (grad_in or None, this call's stamp, whether the panel was read).
+// `update`: None, or a dict of the optimizer update to make inside the backward ("optimizer":
+// 'sgd' | 'adam' | 'adamw', "lr", and optionally "momentum", "beta1", "beta2", "eps",
+// "weight_decay", "t"; the defaults of Layer.optimizer_step), checked before the backward runs.
+motifcore::OptimConfig update_config(const py::dict& d) {
+    static const char* known[] = {"optimizer", "lr", "momentum", "beta1", "beta2", "eps", "weight_decay", "t"};
+    for (const auto& kv : d) {
+        const auto key = py::str(kv.first).cast<std::string>();
+        if (std::find_if(std::begin(known), std::end(known), [&](const char* k) { return key == k; }) ==
+            std::end(known))
+            throw py::value_error("update has an unknown setting '" + key + "'");
+    }
+    if (!d.contains("optimizer") || !d.contains("lr")) throw py::value_error("update needs 'optimizer' and 'lr'");
+    motifcore::OptimConfig c;
+    c.kind = parse_optimizer(d["optimizer"].cast<std::string>());
+    c.lr = d["lr"].cast<float>();
+    c.momentum = d.contains("momentum") ? d["momentum"].cast<float>() : 0.9f;
+    c.beta1 = d.contains("beta1") ? d["beta1"].cast<float>() : 0.9f;
+    c.beta2 = d.contains("beta2") ? d["beta2"].cast<float>() : 0.999f;
+    c.eps = d.contains("eps") ? d["eps"].cast<float>() : 1e-8f;
+    c.weight_decay = d.contains("weight_decay") ? d["weight_decay"].cast<float>() : 0.f;
+    c.t = d.contains("t") ? d["t"].cast<uint64_t>() : 1;
+    if (!std::isfinite(c.lr)) throw py::value_error("update's lr must be finite");
+    if (c.t < 1) throw py::value_error("update's t must be >= 1");
+    try {
+        motifcore::check_hyperparameters(c);
+    } catch (const std::invalid_argument& e) {
+        throw py::value_error(std::string("update: ") + e.what());
+    }
+    return c;
+}
+
 py::tuple backward_handoff(Layer& l, const farray& g, const py::object& grad_weights, const py::object& grad_bias,
                            int64_t num_threads, bool need_grad_in, const py::object& next, uint64_t stamp,
-                           bool stream_rows, const py::object& out) {
+                           bool stream_rows, const py::object& out, const py::object& update) {
     const Layer* nx = next.is_none() ? nullptr : &next.cast<const Layer&>();
     bool shared = false;
     uint64_t out_stamp = 0;
+    motifcore::OptimConfig cfg;
+    if (!update.is_none()) cfg = update_config(update.cast<py::dict>());
     py::object gin = backward_rows(l, g, grad_weights, grad_bias, num_threads, need_grad_in, nx, stamp, &shared,
-                                   &out_stamp, stream_rows, out);
+                                   &out_stamp, stream_rows, out, update.is_none() ? nullptr : &cfg);
     return py::make_tuple(gin, out_stamp, shared);
 }
 
@@ -348,9 +390,25 @@ void bind_state(LayerClass& cls) {
         // Layer::params_in_place, the one way to write the parameters in place. Valid until the
         // next change of the block pattern (a prune/grow/set_state may reallocate K);
         // motifcore.torch re-points its parameters after every such change.
-        .def("weights_view", [](const py::object& self) { return in_place_view(self, &motifcore::ParamSpans::K); },
-             "Writable view of the block weights K (no copy), valid until the pattern changes.")
-        .def("bias_view", [](const py::object& self) { return in_place_view(self, &motifcore::ParamSpans::b); },
+        .def("weights_view", [](const py::object& self, bool tracked) {
+                return in_place_view(self, &motifcore::ParamSpans::K, tracked);
+             }, py::arg("tracked") = false,
+             "Writable view of the block weights K (no copy), valid until the pattern changes. tracked: the "
+             "caller calls weights_written() after every write through it, before the next backward (then "
+             "the layer may keep its transposed copy of K across steps; untracked, it never does again).")
+        .def("weights_written", [](Layer& l) { locked(l, [&] { l.weights_written(); }); },
+             "Reports a write of K through a tracked weights_view.")
+        .def("set_velocity", [](Layer& l, const farray& vK, const farray& vb) {
+                if (vK.ndim() != 1 || vb.ndim() != 1) throw py::value_error("momentum arrays must be 1-D float32");
+                auto a = to_vector(vK);
+                auto c = to_vector(vb);
+                locked(l, [&] { l.set_velocity(std::move(a), std::move(c)); });
+             }, py::arg("weight_velocity").noconvert(), py::arg("bias_velocity").noconvert(),
+             "Replaces the momentum (SGD) / first moments (Adam) of the weights (CSR order) and biases; empty "
+             "arrays: zero. Sizes and values are checked first.")
+        .def("bias_view", [](const py::object& self) {
+                return in_place_view(self, &motifcore::ParamSpans::b, true);   // (b has no transposed copy)
+             },
              "Writable view of the biases b (no copy); b never changes size.")
         .def_property_readonly("weights_address", [](Layer& l) {
                 const motifcore::FloatSpan k = locked(l, [&] { return span_of(l.weights()); });
@@ -405,12 +463,15 @@ void bind_compute(LayerClass& cls) {
         .def("backward_handoff", &backward_handoff, py::arg("grad_out").noconvert(), py::arg("grad_weights"),
              py::arg("grad_bias"), py::arg("num_threads") = 1, py::arg("need_grad_in") = true,
              py::arg("next") = py::none(), py::arg("stamp") = 0, py::arg("stream_rows") = false,
-             py::arg("out") = py::none(),
+             py::arg("out") = py::none(), py::arg("update") = py::none(),
              "backward_into, returning (grad_in or None, stamp, shared). When grad_out is next's input "
              "gradient of its backward_handoff stamped `stamp` and that is still next's last call, next's "
              "gradient panel is read instead of converting grad_out. The caller vouches that grad_out was not "
              "modified since. stream_rows: grad_in will not be read soon (written past the caches if large). "
-             "out: a [B, n_in] float32 array for grad_in (None: a new one).")
+             "out: a [B, n_in] float32 array for grad_in (None: a new one). update: None, or a dict "
+             "{'optimizer': 'sgd' | 'adam' | 'adamw', 'lr': ..., and optionally 'momentum', 'beta1', 'beta2', "
+             "'eps', 'weight_decay', 't'} of an optimizer update made inside this call on the layer's own "
+             "gradients and state (grad_weights and grad_bias None), as optimizer_step right after it would.")
         .def("to_dense", [](const Layer& l) {
             farray out({l.n_out, l.n_in});
             float* o = out.mutable_data();

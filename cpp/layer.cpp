@@ -440,8 +440,9 @@ bool Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt, cons
 }
 
 bool Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, int nt, float* dK_out,
-                              float* db_out, const PanelHandoff* grad, bool stream_rows) {
+                              float* db_out, const PanelHandoff* grad, bool stream_rows, const OptimConfig* update) {
     MC_CHECK(last_B_ > 0, "backward called before forward");
+    MC_CHECK(!update || (!dK_out && !db_out), "an update inside the backward writes the layer's own gradients");
     MC_CHECK(B == last_B_, "backward batch size " << B << " differs from the last forward (" << last_B_ << ")");
     MC_CHECK(pat_.version() == forward_version_,
              "the block pattern changed since the last forward (set_state or prune_regrow); call forward again");
@@ -461,7 +462,8 @@ bool Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, 
         g = g_fm_.data();
     }
     if (m_in == 1) own_.S_ptr = x_src_;
-    backward(g, group, 1.f, B, own_, grad_in != nullptr, nt, dK_out, db_out);
+    if (!backward(g, group, 1.f, B, own_, grad_in != nullptr, nt, dK_out, db_out, update) && update)
+        optimizer_step(*update, nt);
     have_grad_ = true;
     if (grad_in) {
         grad_nonfinite_ = panel_to_rows(rm_->scratch.dS.data(), ld, n_in, m_in, B, grad_in, nt, true, stream_rows);

@@ -173,13 +173,22 @@ public:
     /// divergence flag is not recomputed (set_weights / set_bias, checked copies, recompute it).
     /// The layer cannot see writes through such a view, so from the first call on it never keeps
     /// its transposed copy of K across steps (the update in transposed order, backward()).
-    ParamSpans params_in_place() {
+    ///
+    /// `tracked`: the caller reports every write of K through the view with weights_written()
+    /// before the layer's next backward (motifcore.torch reads torch's version counter of the
+    /// parameter); the layer may then still keep the transposed copy across steps.
+    ParamSpans params_in_place(bool tracked = false) {
         settle();
-        weights_shared_ = true;
+        if (!tracked) weights_shared_ = true;
         kt_current_ = false;
         return {{K.data(), static_cast<int64_t>(K.size())}, {b.data(), static_cast<int64_t>(b.size())},
                 {dK.data(), static_cast<int64_t>(dK.size())}, {db.data(), static_cast<int64_t>(db.size())}};
     }
+    /// K was written through a tracked view (params_in_place(true)): its transposed copy is stale.
+    void weights_written() { kt_current_ = false; }
+    /// Replaces the momentum (SGD) / first moments (Adam) of K and b, in CSR order; empty: zero.
+    /// Sizes and values are checked (std::invalid_argument); the second moments stay.
+    void set_velocity(std::vector<float> vK, std::vector<float> vb);
     /// dK as a writable view (a network scaling its gradients); K stays the layer's own.
     FloatSpan grad_weights_in_place() {
         settle();
@@ -374,9 +383,12 @@ public:
     /// (the next layer's grad_in_panel, grad_out being its grad_in), read instead of converting
     /// grad_out; the caller holds the next layer's guard. Returns whether it was read.
     /// `stream_rows`: the caller will not read `grad_in` soon (panel_to_rows).
+    /// `update`, when given (dK_out and db_out null), makes this step's optimizer update inside the
+    /// call: in the backward where the route allows it (backward()), else right after it
+    /// (optimizer_step); the results are those of the backward followed by optimizer_step.
     bool backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, int num_threads,
                            float* dK_out = nullptr, float* db_out = nullptr, const PanelHandoff* grad = nullptr,
-                           bool stream_rows = false);
+                           bool stream_rows = false, const OptimConfig* update = nullptr);
     /// Stamps of the last forward_rowmajor and of the last backward_rowmajor that computed grad_in
     /// (0: none): unique over all layers of the process, so a stamp names one call.
     uint64_t forward_stamp() const { return out_stamp_; }

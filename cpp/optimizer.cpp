@@ -127,6 +127,23 @@ void OptimizerState::check_values() const {
         for (float x : *v) MC_CHECK(x >= 0.f, "Adam second moments must be >= 0");
 }
 
+void OptimizerState::set_velocity(std::vector<float> vK, std::vector<float> vb) {
+    if (vK.empty()) vK.assign(vK_.size(), 0.f);
+    if (vb.empty()) vb.assign(vb_.size(), 0.f);
+    MC_CHECK(vK.size() == vK_.size(), "the weights' momentum must hold " << vK_.size() << " floats (one per block), got "
+                                                                         << vK.size());
+    MC_CHECK(vb.size() == vb_.size(), "the biases' momentum must hold " << vb_.size() << " floats, got " << vb.size());
+    for (const auto* v : {&vK, &vb})
+        for (float x : *v) MC_CHECK(std::isfinite(x), "a momentum value is NaN or infinite");
+    vK_.swap(vK);
+    vb_.swap(vb);
+}
+
+void Layer::set_velocity(std::vector<float> vK, std::vector<float> vb) {
+    settle();   // the state in CSR order first (vK is given in that order)
+    opt_.set_velocity(std::move(vK), std::move(vb));
+}
+
 void OptimizerState::compact(const uint8_t* keep, int64_t n_removed) {
     const int64_t nnz = static_cast<int64_t>(vK_.size());
     const bool adam_state = has_second_moments();

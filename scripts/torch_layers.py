@@ -16,10 +16,12 @@ round's last op, which would otherwise run beside it. Run::
     python scripts/torch_layers.py --sizes 784-1000-1000-10 --threads 1 --repeats 3
     python scripts/torch_layers.py --omp-wait-policy passive   # torch's idle OpenMP threads sleep
 
-Two MotifLinear rows: ``torch.optim.SGD`` with torch's ops on ``threads`` threads (the plain
-setup), and the setup docs/torch.md recommends (``SGD(fused=True)``, ``torch.set_num_threads(1)``:
-the engine's pool runs the layers on ``threads`` threads, and torch's OpenMP team, which spins
-after each of its parallel ops, never competes with it for the cores). Also prints where a
+Three MotifLinear rows: ``torch.optim.SGD`` with torch's ops on ``threads`` threads (the plain
+setup), the setup docs/torch.md recommends for any torch optimizer (``SGD(fused=True)``,
+``torch.set_num_threads(1)``: the engine's pool runs the layers on ``threads`` threads, and torch's
+OpenMP team, which spins after each of its parallel ops, never competes with it for the cores), and
+``motifcore.torch.SGDInBackward`` (the same SGD made inside each layer's backward by the engine, as
+``train_step`` makes it; torch on one thread). Also prints where a
 MotifLinear step goes (forward, loss, backward, optimizer, zero_grad) and the issue's target
 ratios, in wall time and in the process's CPU time (steadier at 1 thread on a busy machine). No
 assertions: a benchmark, not a test. On a shared machine the numbers are indicative only.
@@ -39,6 +41,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 
 LR, MOMENTUM, WD = 0.01, 0.9, 5e-4
 RECOMMENDED = "MotifLinear + SGD(fused=True), torch 1 thr"
+IN_BACKWARD = "MotifLinear + SGDInBackward, torch 1 thr"
 
 
 def build(torch: Any, sizes: List[int], density: float, threads: int, seed: int = 0) -> Dict[str, Callable[..., Any]]:
@@ -58,6 +61,11 @@ def build(torch: Any, sizes: List[int], density: float, threads: int, seed: int 
     # kernel (one pass over the parameters instead of a few)
     steps[RECOMMENDED] = _torch_step(torch, from_mlp(model, num_threads=threads), fused=True)
     steps[RECOMMENDED].torch_threads = 1  # type: ignore[attr-defined]
+    # motifcore.torch.SGDInBackward: the same SGD, made inside each MotifLinear's backward by the engine
+    from motifcore.torch import SGDInBackward
+
+    steps[IN_BACKWARD] = _torch_step(torch, from_mlp(model, num_threads=threads), opt_class=SGDInBackward)
+    steps[IN_BACKWARD].torch_threads = 1  # type: ignore[attr-defined]
     try:
         import sparselab
 
@@ -76,8 +84,8 @@ def build(torch: Any, sizes: List[int], density: float, threads: int, seed: int 
     return steps
 
 
-def _torch_step(torch: Any, net: Any, **opt_args: Any) -> Callable[..., float]:
-    opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WD, **opt_args)
+def _torch_step(torch: Any, net: Any, opt_class: Any = None, **opt_args: Any) -> Callable[..., float]:
+    opt = (opt_class or torch.optim.SGD)(net.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WD, **opt_args)
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def step(xn: Any, yn: Any, xt: Any, yt: Any) -> float:
@@ -182,14 +190,16 @@ def main(argv: Any = None) -> None:
             print(f"  {name:<44}{ms:>10.1f}{ms / ml:>27.2f}{cpu[name]:>9.1f}{cpu[name] / cpu[RECOMMENDED]:>7.2f}")
         ts = best["MotifMLP.train_step"]
         print(f"  targets: MotifLinear / train_step {best['MotifLinear + SGD'] / ts:.2f} (plain), {ml / ts:.2f} "
-              "(recommended), <= 1.25; " + ", ".join(f"{k} / MotifLinear {best[k] / ml:.2f}" for k in best
-                                                   if k.startswith(("sparselab", "sparseprop"))))
+              f"(recommended), {best[IN_BACKWARD] / ts:.2f} (SGDInBackward), <= 1.25; " + ", ".join(
+                  f"{k} / MotifLinear {best[k] / ml:.2f} (recommended), {best[k] / best[IN_BACKWARD]:.2f} "
+                  "(SGDInBackward)" for k in best if k.startswith(("sparselab", "sparseprop"))))
         tc = cpu["MotifMLP.train_step"]
         print(f"  in CPU time: MotifLinear / train_step {cpu['MotifLinear + SGD'] / tc:.2f} (plain), "
-              f"{cpu[RECOMMENDED] / tc:.2f} (recommended); " + ", ".join(
-                  f"{k} / MotifLinear {cpu[k] / cpu[RECOMMENDED]:.2f}" for k in cpu
+              f"{cpu[RECOMMENDED] / tc:.2f} (recommended), {cpu[IN_BACKWARD] / tc:.2f} (SGDInBackward); " + ", ".join(
+                  f"{k} / MotifLinear {cpu[k] / cpu[RECOMMENDED]:.2f} (recommended), "
+                  f"{cpu[k] / cpu[IN_BACKWARD]:.2f} (SGDInBackward)" for k in cpu
                   if k.startswith(("sparselab", "sparseprop"))))
-        for name in ("MotifLinear + SGD", RECOMMENDED):
+        for name in ("MotifLinear + SGD", RECOMMENDED, IN_BACKWARD):
             torch.set_num_threads(getattr(steps[name], "torch_threads", t))
             parts = breakdown(torch, steps[name], xt, yt, args.repeats)
             print(f"  {name} by phase (ms, best of each): " + ", ".join(f"{k} {v:.1f}" for k, v in parts.items()))

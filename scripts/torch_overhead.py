@@ -80,6 +80,21 @@ def steps(nt: int) -> Dict[str, Callable[[], None]]:
         for m in mods_h:
             m._core.sgd_step(LR, MOMENTUM, DECAY, nt)
 
+    mods_u = list(from_mlp(model, num_threads=nt))
+    update = {"optimizer": "sgd", "lr": LR, "momentum": MOMENTUM, "weight_decay": DECAY}
+
+    def chain_update_in_backward() -> None:
+        a, prev, stamp = xn, None, 0
+        for m in mods_u:
+            a, stamp, _ = m._core.forward_handoff(a, nt, prev, stamp)
+            prev = m._core
+        logits = torch.from_numpy(a).requires_grad_()
+        loss(logits, yt).backward()
+        g, nxt, stamp = logits.grad.numpy(), None, 0
+        for i in range(len(mods_u) - 1, -1, -1):
+            g, stamp, _ = mods_u[i]._core.backward_handoff(g, None, None, nt, i > 0, nxt, stamp, update=update)
+            nxt = mods_u[i]._core
+
     net_t = from_mlp(model, num_threads=nt)
     mods_t = list(net_t)
     opt_t = torch.optim.SGD(net_t.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=DECAY, fused=True)
@@ -105,7 +120,7 @@ def steps(nt: int) -> Dict[str, Callable[[], None]]:
         opt_m.step()
 
     return {"train_step": engine_step, "chain, engine SGD": chain_engine_sgd,
-            "chain, handoff, engine SGD": chain_handoff,
+            "chain, handoff, engine SGD": chain_handoff, "chain, handoff, update in backward": chain_update_in_backward,
             "chain, torch fused SGD": chain_torch_sgd, "MotifLinear (recommended)": motiflinear}
 
 

@@ -348,3 +348,56 @@ def test_adam_run_resumes_bit_exactly(tmp_path):
     resumed.fit(X, y)
     a, b = full.model.get_state(), resumed.model.get_state()
     assert "layer0.weight_sq" in a and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+# ---- the update inside a row-major backward (what motifcore.torch.SGDInBackward calls) -----------
+@pytest.mark.parametrize("kind", ["sgd", "adam", "adamw"])
+@pytest.mark.parametrize("geometry", [(40, 36, 1, 0.3, True), (40, 36, 1, 0.3, False), (40, 36, 2, 0.4, True),
+                                      (20, 18, 1, 1.0, True)])
+def test_update_inside_the_backward_is_the_backward_then_the_update(kind, geometry):
+    """Layer.backward_handoff(update=...) against backward_into + optimizer_step on a twin layer,
+    bit for bit, over steps with a write of the weights through the tracked view in between: on the
+    transposed route (input gradient, sparse), off it (no input gradient: a first layer), with
+    motifs and on the dense path."""
+    from motifcore import _core
+
+    n_in, n_out, m, density, need_in = geometry
+    a, b = (_core.Layer(n_in, n_out, m, m, density, 0.0, "neuron", "relu", 3) for _ in range(2))
+    view = a.weights_view(tracked=True)
+    settings = dict(lr=0.05, momentum=0.8, weight_decay=0.01)
+    rng = np.random.default_rng(0)
+    for t in range(1, 6):
+        if t == 3:                          # a write through the view, reported as the caller must
+            view *= 0.5
+            a.weights_written()
+            b.set_weights(b.weights * 0.5)
+        x = rng.normal(size=(12, n_in)).astype(np.float32)
+        g = rng.normal(size=(12, n_out)).astype(np.float32)
+        a.forward(x, 2)
+        b.forward(x, 1)
+        gin, _, _ = a.backward_handoff(g, None, None, 2, need_in, update={"optimizer": kind, "t": t, **settings})
+        gin_b = b.backward_into(g, None, None, 1, need_in)
+        b.optimizer_step(kind, settings["lr"], momentum=settings["momentum"], weight_decay=settings["weight_decay"],
+                         t=t, num_threads=1)
+        if need_in:
+            np.testing.assert_array_equal(gin, gin_b)
+        np.testing.assert_array_equal(a.weights, b.weights)
+        np.testing.assert_array_equal(a.bias, b.bias)
+        np.testing.assert_array_equal(a.grad_weights, b.grad_weights)
+        np.testing.assert_array_equal(a.weight_velocity, b.weight_velocity)
+        np.testing.assert_array_equal(a.weight_sq, b.weight_sq)
+    assert not np.array_equal(a.weights, _core.Layer(n_in, n_out, m, m, density, 0.0, "neuron", "relu", 3).weights)
+    a.set_velocity(np.ones(a.n_blocks, np.float32), np.zeros(0, np.float32))
+    np.testing.assert_array_equal(a.weight_velocity, np.ones(a.n_blocks, np.float32))
+    np.testing.assert_array_equal(a.bias_velocity, np.zeros(a.n_bias, np.float32))
+    with pytest.raises(ValueError, match="one per block"):
+        a.set_velocity(np.ones(a.n_blocks + 1, np.float32), np.zeros(0, np.float32))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        a.set_velocity(np.full(a.n_blocks, np.inf, np.float32), np.zeros(0, np.float32))
+    a.forward(x, 1)
+    with pytest.raises(ValueError, match="grad_weights and grad_bias must be None"):
+        a.backward_handoff(g, np.zeros(a.n_blocks, np.float32), None, 1, True, update={"optimizer": "sgd", "lr": 0.1})
+    with pytest.raises(ValueError, match="unknown setting 'betas'"):
+        a.backward_handoff(g, None, None, 1, True, update={"optimizer": "sgd", "lr": 0.1, "betas": 0.9})
+    with pytest.raises(ValueError, match="momentum"):
+        a.backward_handoff(g, None, None, 1, True, update={"optimizer": "sgd", "lr": 0.1, "momentum": 1.5})

@@ -6,6 +6,8 @@
 * :class:`SET`, :class:`RigL`, :class:`DSR`, :class:`CHT` -- dynamic sparse training of every
   ``MotifLinear`` of a model, with a ``.step()`` after ``optimizer.step()``; the optimizer's
   state follows the blocks.
+* :class:`SGDInBackward` -- ``torch.optim.SGD`` that makes the update of every ``MotifLinear``
+  inside its backward, in the engine (as ``MotifMLP.train_step`` does).
 * :func:`from_linear`, :func:`from_mlp`, :func:`to_mlp` -- conversions.
 
 See docs/torch.md.
@@ -16,6 +18,7 @@ from __future__ import annotations
 from .dst import CHT, DSR, SET, DynamicSparsity, RigL, motif_layers, remap_optimizer_state
 from .interop import from_mlp, to_mlp
 from .layer import MotifLinear, from_linear
+from .optim import SGDInBackward
 
-__all__ = ["CHT", "DSR", "DynamicSparsity", "MotifLinear", "RigL", "SET", "from_linear", "from_mlp",
+__all__ = ["CHT", "DSR", "DynamicSparsity", "MotifLinear", "RigL", "SET", "SGDInBackward", "from_linear", "from_mlp",
            "motif_layers", "remap_optimizer_state", "to_mlp"]

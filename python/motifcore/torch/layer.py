@@ -19,6 +19,13 @@ If a parameter is pointed elsewhere (``weight.data = t``, ``load_state_dict(...,
 ``torch.nn.utils.vector_to_parameters``), the next call copies its values into the engine once and
 points it back at the engine's memory.
 
+An optimizer may also make the update of a layer inside its backward (:class:`motifcore.torch.SGDInBackward`):
+the module then hands the engine that optimizer's settings (``_updater``) instead of gradient arrays,
+and the engine updates ``K`` and ``b`` in place in the same call. Between such steps the engine keeps a
+copy of ``K`` in transposed order; the parameters are tracked views of ``K`` (``weights_view(tracked=True)``),
+so every write through torch (it bumps the parameter's version counter) is reported to the engine
+(``weights_written``) before the next backward, which then rebuilds the copy.
+
 Two paths call the engine, with the same code (``_run_forward`` / ``_run_backward``): in eager mode
 an ``autograd.Function``; under ``torch.compile`` the custom operators ``motifcore::motif_linear``
 and ``motifcore::motif_linear_backward`` (``torch.library.custom_op`` with fake and autograd
@@ -242,8 +249,19 @@ def _run_backward(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor, t
 
 def _backward_locked(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor, token: int, version: int,
                      need_x: bool, need_w: bool, need_b: bool, handoff: bool) -> _Grads:
+    w = mod._parameters["weight"]
+    if w._version != mod._seen_weight_version:
+        # K was written through torch since the engine last looked (an optimizer, an in-place op):
+        # the engine's transposed copy of K, if it kept one, is stale
+        mod._core.weights_written()
+        mod._seen_weight_version = w._version
+    # an optimizer that updates this layer inside the backward (eager path only; None otherwise)
+    update = mod._update_config(need_w, need_b) if handoff and mod._updater is not None else None
     if token == 0:
         f32 = torch.float32       # never the default dtype: the engine's gradients are float32
+        if update is not None:
+            mod._updated = True   # an empty batch: no update (and no gradient)
+            need_w = need_b = False
         return (torch.zeros(tuple(x.shape), dtype=f32) if need_x else None,
                 torch.zeros(mod.n_blocks, dtype=f32) if need_w else None,
                 torch.zeros(int(mod._core.n_bias), dtype=f32) if need_b else None)
@@ -264,11 +282,13 @@ def _backward_locked(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor
     # last ones when nothing holds them: _spare), with no copy of the layer's own gradients; autograd
     # then adopts their tensors as ``.grad`` when that is None, or adds them to it (accumulation
     # across backward calls, as for any torch parameter).
-    aw = _grad_array(mod, "grad_w", mod.n_blocks, handoff) if need_w else None
-    ab = _grad_array(mod, "grad_b", int(mod._core.n_bias), handoff) if need_b else None
+    aw = _grad_array(mod, "grad_w", mod.n_blocks, handoff) if need_w and update is None else None
+    ab = _grad_array(mod, "grad_b", int(mod._core.n_bias), handoff) if need_b and update is None else None
     spare = _spare(mod, "grad_in", (ga.shape[0], mod.in_features)) if handoff and need_x else None
     gin, stamp, mod._handed_grad = mod._core.backward_handoff(ga, aw, ab, mod._num_threads, bool(need_x), nxt, stamp,
-                                                              handoff, spare)
+                                                              handoff, spare, update)
+    if update is not None:
+        mod._updated = True      # (the parameters get no .grad: the update is made)
     gw = None if aw is None else torch.from_numpy(aw)
     gb = None if ab is None else torch.from_numpy(ab)
     if handoff and gin is not None:
@@ -317,6 +337,17 @@ class _MotifFunction(torch.autograd.Function):
 
 _LAYERS: "weakref.WeakValueDictionary[int, MotifLinear]" = weakref.WeakValueDictionary()
 _HANDLES = itertools.count(1)
+# The MotifLinear of each parameter, by the parameter's id (checked against the layer: a parameter
+# replaced by another one, or an id reused, finds none).
+_OWNERS: "weakref.WeakValueDictionary[int, MotifLinear]" = weakref.WeakValueDictionary()
+
+
+def owner_of(p: torch.Tensor) -> Optional["MotifLinear"]:
+    """The MotifLinear whose ``weight`` or ``bias`` is ``p``, or None."""
+    mod = _OWNERS.get(id(p))
+    if mod is None or not any(q is p for q in mod._parameters.values()):
+        return None
+    return mod
 
 
 def _layer_of(handle: int) -> "MotifLinear":
@@ -425,7 +456,8 @@ class MotifLinear(BlockGeometry, nn.Module):
 
     # Plain bookkeeping set on every call (not parameters, buffers or modules): stored directly,
     # without nn.Module.__setattr__'s checks, which cost more than the rest of a small call.
-    _PLAIN_ATTRS = frozenset({"_forwards", "_last_forward", "_handed_in", "_handed_grad", "_io"})
+    _PLAIN_ATTRS = frozenset({"_forwards", "_last_forward", "_handed_in", "_handed_grad", "_io", "_seen_weight_version",
+                              "_updated"})
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in MotifLinear._PLAIN_ATTRS:
@@ -447,12 +479,13 @@ class MotifLinear(BlockGeometry, nn.Module):
         self._keep_io, self._io = False, None
         self._handed_in = self._handed_grad = False    # whether the last call took a panel handoff
         self._rows: Dict[str, np.ndarray] = {}         # the last result arrays, for reuse (_spare)
-        self._register()
-        self.weight = nn.Parameter(torch.from_numpy(core.weights_view()))
+        self._reset_updater()
+        self.weight = nn.Parameter(torch.from_numpy(core.weights_view(tracked=True)))
         if has_bias:
             self.bias = nn.Parameter(torch.from_numpy(core.bias_view()))
         else:
             self.register_parameter("bias", None)
+        self._register()
         self._pointers = self._current_pointers()
 
     @classmethod
@@ -475,9 +508,28 @@ class MotifLinear(BlockGeometry, nn.Module):
         return obj
 
     def _register(self) -> None:
-        """A handle of this layer for the compiled graphs' custom ops (see ``_op_forward``)."""
+        """A handle of this layer for the compiled graphs' custom ops (see ``_op_forward``), and the
+        layer as the owner of its parameters (:func:`owner_of`)."""
         self._handle = next(_HANDLES)
         _LAYERS[self._handle] = self
+        for p in self._parameters.values():
+            if p is not None:
+                _OWNERS[id(p)] = self
+
+    def _reset_updater(self) -> None:
+        """No optimizer updates this layer inside its backward (yet); the engine has seen no write."""
+        self._updater: Optional[Tuple["weakref.ref[Any]", int]] = None   # (optimizer, its group index)
+        self._updated = False              # an update inside the backward since the optimizer's step()
+        self._seen_weight_version = -1     # weight._version when the engine last took note of writes
+
+    def _update_config(self, need_w: bool, need_b: bool) -> Optional[Dict[str, Any]]:
+        """The update the optimizer that holds this layer makes inside its backward (its settings
+        now), or None (no such optimizer any more, or the weight and bias need no gradient)."""
+        opt = self._updater[0]() if self._updater is not None else None
+        if opt is None:
+            self._updater = None
+            return None
+        return opt._backward_update(self, need_w, need_b)
 
     # ---- geometry and pattern ------------------------------------------------------------------
     @property
@@ -538,7 +590,7 @@ class MotifLinear(BlockGeometry, nn.Module):
     def _repoint(self) -> None:
         """Point the parameters at the engine's current K and b (after a pattern change)."""
         with torch.no_grad():
-            self.weight.data = torch.from_numpy(self._core.weights_view())
+            self.weight.data = torch.from_numpy(self._core.weights_view(tracked=True))
             if self.bias is not None:
                 self.bias.data = torch.from_numpy(self._core.bias_view())
         self._pointers = self._current_pointers()
@@ -681,7 +733,8 @@ class MotifLinear(BlockGeometry, nn.Module):
         state["_engine"] = {"n_in": int(c.n_in), "n_out": int(c.n_out), "motif": (int(c.m_out), int(c.m_in)),
                             "indptr": c.indptr, "indices": c.indices, "bias_mode": str(c.bias_mode),
                             "activation": str(c.activation), "input_copies": int(c.input_copies)}
-        for k in ("_core", "_layer", "_lock", "_pointers", "_io", "_handle", "_rows"):
+        for k in ("_core", "_layer", "_lock", "_pointers", "_io", "_handle", "_rows", "_updater", "_updated",
+                  "_seen_weight_version"):
             state.pop(k, None)
         return state
 
@@ -698,6 +751,7 @@ class MotifLinear(BlockGeometry, nn.Module):
         self._keep_io, self._io = False, None
         self._handed_in = self._handed_grad = False
         self._rows = {}
+        self._reset_updater()
         self._register()
         self._repoint()
 

@@ -1,0 +1,178 @@
+"""motifcore.torch.SGDInBackward: torch's SGD with the update of each MotifLinear made inside its
+backward by the engine, checked against torch.optim.SGD on the same model (an independent
+implementation of the same update), across threads, writes between steps, state dicts and SET."""
+
+from __future__ import annotations
+
+import copy
+import io
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from motifcore.torch import SET, MotifLinear, SGDInBackward  # noqa: E402
+
+SETTINGS = dict(lr=0.05, momentum=0.9, weight_decay=1e-3)
+
+
+def make_model(num_threads: int = 1) -> torch.nn.Module:
+    """Sparse layers of every kind the update meets: a motif layer with residual motifs and a fused
+    ReLU, an edge-level layer on the transposed route, a norm (torch's SGD steps it), a layer
+    without a bias (torch's SGD too) and a small output layer."""
+    return torch.nn.Sequential(
+        MotifLinear(30, 41, motif=2, density=0.4, activation="relu", seed=1, num_threads=num_threads),
+        torch.nn.LayerNorm(41),
+        MotifLinear(41, 37, density=0.3, activation="relu", seed=2, num_threads=num_threads),
+        MotifLinear(37, 29, density=0.3, bias=False, seed=3, num_threads=num_threads),
+        torch.nn.ReLU(),
+        MotifLinear(29, 5, density=0.6, seed=4, num_threads=num_threads))
+
+
+def batches(n: int, size: int = 24):
+    gen = torch.Generator().manual_seed(5)
+    return [(torch.randn(size, 30, generator=gen), torch.randint(0, 5, (size,), generator=gen)) for _ in range(n)]
+
+
+def train(model, opt, data, between=None, sched=None):
+    for i, (x, y) in enumerate(data):
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        if between is not None:
+            between(i, model)
+
+
+def assert_close(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(pa.detach(), pb.detach(), rtol=2e-5, atol=2e-6, msg=lambda m: f"{name}: {m}")
+
+
+def test_the_update_inside_the_backward_is_torchs_sgd():
+    ref, model = make_model(), make_model()
+    opt_ref = torch.optim.SGD(ref.parameters(), **SETTINGS)
+    opt = SGDInBackward(model.parameters(), **SETTINGS)
+    sched_ref = torch.optim.lr_scheduler.StepLR(opt_ref, step_size=3, gamma=0.3)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.3)
+    data = batches(8)
+    start = [p.detach().clone() for p in model.parameters()]
+    train(ref, opt_ref, data, sched=sched_ref)
+    train(model, opt, data, sched=sched)
+    assert_close(ref, model)
+    assert all(not torch.equal(p0, p.detach()) for p0, p in zip(start, model.parameters()))
+    held = {id(p) for m in (model[0], model[2], model[5]) for p in (m.weight, m.bias)}
+    for p in model.parameters():       # made inside the backward: no .grad; the rest as torch's SGD
+        assert (p.grad is None) == (id(p) in held)
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    runs = []
+    for nt in (1, 2):
+        model = make_model(nt)
+        train(model, SGDInBackward(model.parameters(), **SETTINGS), batches(5))
+        runs.append([p.detach().clone() for p in model.parameters()])
+    for a, b in zip(*runs):
+        assert torch.equal(a, b)
+
+
+def test_writes_through_torch_between_steps_are_seen():
+    """The engine keeps a transposed copy of the weights between such steps; a write through torch
+    (an in-place op, a copy, an init function) must reach both the forward and the backward."""
+    def between(i, model):
+        with torch.no_grad():
+            if i == 1:
+                model[2].weight.mul_(0.5)
+            elif i == 3:
+                torch.nn.init.uniform_(model[0].weight, -0.2, 0.2, generator=torch.Generator().manual_seed(9))
+            elif i == 4:
+                model[2].weight.copy_(model[2].weight.flip(0))
+
+    ref, model = make_model(), make_model()
+    train(ref, torch.optim.SGD(ref.parameters(), **SETTINGS), batches(7), between)
+    train(model, SGDInBackward(model.parameters(), **SETTINGS), batches(7), between)
+    assert_close(ref, model)
+
+
+def test_state_dict_resumes_the_run_and_moves_to_torchs_sgd():
+    data = batches(6)
+    whole = make_model()
+    train(whole, SGDInBackward(whole.parameters(), **SETTINGS), data)
+
+    first = make_model()
+    opt = SGDInBackward(first.parameters(), **SETTINGS)
+    train(first, opt, data[:3])
+    buf = io.BytesIO()
+    torch.save({"model": first.state_dict(), "opt": opt.state_dict()}, buf)
+    buf.seek(0)
+    saved = torch.load(buf)
+    assert all("momentum_buffer" in s for s in saved["opt"]["state"].values())
+    assert len(saved["opt"]["state"]) == len(list(first.parameters()))
+
+    resumed = make_model()
+    resumed.load_state_dict(saved["model"])
+    opt2 = SGDInBackward(resumed.parameters(), **SETTINGS)
+    opt2.load_state_dict(copy.deepcopy(saved["opt"]))     # (torch's SGD steps loaded buffers in place)
+    train(resumed, opt2, data[3:])
+    for a, b in zip(whole.parameters(), resumed.parameters()):
+        assert torch.equal(a.detach(), b.detach())
+
+    plain = make_model()                       # the same state dict drives torch's own SGD
+    plain.load_state_dict(saved["model"])
+    opt3 = torch.optim.SGD(plain.parameters(), **SETTINGS)
+    opt3.load_state_dict(copy.deepcopy(saved["opt"]))
+    train(plain, opt3, data[3:])
+    assert_close(plain, whole)
+
+
+def test_set_moves_the_momentum_with_the_blocks():
+    """SET between steps: the engine's momentum follows the blocks as remap_optimizer_state moves
+    torch's (kept blocks keep theirs, regrown ones start at zero)."""
+    ref, model = make_model(), make_model()
+    opt_ref = torch.optim.SGD(ref.parameters(), **SETTINGS)
+    opt = SGDInBackward(model.parameters(), **SETTINGS)
+    set_ref = SET(ref, opt_ref, zeta=0.3, interval=2, seed=3)
+    set_new = SET(model, opt, zeta=0.3, interval=2, seed=3)
+    train(ref, opt_ref, batches(7), lambda i, m: set_ref.step())
+    train(model, opt, batches(7), lambda i, m: set_new.step())
+    for a, b in zip((ref[0], ref[2], ref[5]), (model[0], model[2], model[5])):
+        assert (a.positions == b.positions).all()
+    assert_close(ref, model)
+
+
+def test_misuse_is_a_clear_error():
+    model = make_model()
+    opt = SGDInBackward(model.parameters(), **SETTINGS)
+    x, y = batches(1)[0]
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    with pytest.raises(RuntimeError, match="second backward"):
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+    opt.step()
+    torch.nn.functional.cross_entropy(model(x), y).backward()     # fine again after step()
+    opt.step()
+
+    layer = MotifLinear(8, 6, density=0.5, seed=0)
+    with pytest.raises(ValueError, match="weight and bias together"):
+        SGDInBackward([layer.weight], lr=0.1)
+    with pytest.raises(ValueError, match="nesterov"):
+        SGDInBackward(layer.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    with pytest.raises(ValueError, match="dampening"):
+        SGDInBackward(layer.parameters(), lr=0.1, momentum=0.9, dampening=0.1)
+    first = SGDInBackward(layer.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="another SGDInBackward"):
+        SGDInBackward(layer.parameters(), lr=0.1)
+    del first                                  # a layer whose optimizer is gone can be taken again
+    SGDInBackward(layer.parameters(), lr=0.1)
+
+    layer = MotifLinear(8, 6, density=0.5, seed=0)
+    opt = SGDInBackward(layer.parameters(), lr=0.1)
+    layer.bias.requires_grad_(False)
+    with pytest.raises(RuntimeError, match="both must require"):
+        layer(torch.randn(4, 8)).sum().backward()
+
+    layer = MotifLinear(8, 6, density=0.5, seed=0)
+    opt = SGDInBackward(layer.parameters(), lr=0.1)
+    layer.weight.grad = torch.zeros_like(layer.weight)        # a gradient the backward did not make
+    with pytest.raises(RuntimeError, match="did not make the update"):
+        opt.step()
