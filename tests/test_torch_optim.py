@@ -47,7 +47,8 @@ def train(model, opt, data, between=None, sched=None):
 
 def assert_close(a: torch.nn.Module, b: torch.nn.Module) -> None:
     for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
-        torch.testing.assert_close(pa.detach(), pb.detach(), rtol=2e-5, atol=2e-6, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(pa.detach(), pb.detach(), rtol=2e-5, atol=2e-6,
+                                   msg=lambda m, name=name: f"{name}: {m}")
 
 
 def test_the_update_inside_the_backward_is_torchs_sgd():
