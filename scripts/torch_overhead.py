@@ -11,7 +11,10 @@ wall and process CPU time, with torch on one thread:
   ``backward_handoff``, as ``MotifLinear`` calls them);
 * ``chain, torch fused SGD``: the same calls with the block gradients written into torch tensors
   (``Layer.backward_into``) and ``torch.optim.SGD(fused=True)``;
-* ``MotifLinear (recommended)``: ``motifcore.torch`` layers through autograd with the fused SGD.
+* ``MotifLinear (recommended)``: ``motifcore.torch`` layers through autograd with the fused SGD;
+* ``chain, handoff, update in backward``: the handoff chain with each layer's SGD update made inside
+  its backward (``backward_handoff(update=...)``);
+* ``MotifLinear + SGDInBackward``: the layers through autograd with ``SGDInBackward``.
 
 It also prints minor page faults and system CPU time per step. Timings are only meaningful on a
 quiet machine; on a busy one, quote ratios in CPU time and say so.
@@ -29,7 +32,7 @@ from typing import Callable, Dict
 import numpy as np
 import torch
 from motifcore import MotifMLP
-from motifcore.torch import from_mlp
+from motifcore.torch import SGDInBackward, from_mlp
 
 SIZES = [784, 3000, 3000, 3000, 10]
 LR, MOMENTUM, DECAY = 0.01, 0.9, 5e-4
@@ -119,9 +122,18 @@ def steps(nt: int) -> Dict[str, Callable[[], None]]:
         loss(net_m(xt), yt).backward()
         opt_m.step()
 
+    net_b = from_mlp(model, num_threads=nt)
+    opt_b = SGDInBackward(net_b.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=DECAY)
+
+    def motiflinear_in_backward() -> None:
+        opt_b.zero_grad(set_to_none=True)
+        loss(net_b(xt), yt).backward()
+        opt_b.step()
+
     return {"train_step": engine_step, "chain, engine SGD": chain_engine_sgd,
             "chain, handoff, engine SGD": chain_handoff, "chain, handoff, update in backward": chain_update_in_backward,
-            "chain, torch fused SGD": chain_torch_sgd, "MotifLinear (recommended)": motiflinear}
+            "chain, torch fused SGD": chain_torch_sgd, "MotifLinear (recommended)": motiflinear,
+            "MotifLinear + SGDInBackward": motiflinear_in_backward}
 
 
 def main() -> None:
