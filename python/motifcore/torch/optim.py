@@ -137,7 +137,8 @@ class SGDInBackward(torch.optim.SGD):
             if mod.weight.grad is not None or mod.bias.grad is not None:
                 raise RuntimeError("a MotifLinear held by SGDInBackward has a .grad: its backward did not make the "
                                    "update (a compiled model, or gradients set by hand); use torch.optim.SGD")
-        super().step()
+        if 2 * len(held) < sum(len(g["params"]) for g in self.param_groups):
+            super().step()                   # (parameters other than the held layers' to update)
         for mod, _ in held:
             mod._updated = False
         return loss
