@@ -398,14 +398,19 @@ void bind_state(LayerClass& cls) {
              "the layer may keep its transposed copy of K across steps; untracked, it never does again).")
         .def("weights_written", [](Layer& l) { locked(l, [&] { l.weights_written(); }); },
              "Reports a write of K through a tracked weights_view.")
-        .def("set_velocity", [](Layer& l, const farray& vK, const farray& vb) {
-                if (vK.ndim() != 1 || vb.ndim() != 1) throw py::value_error("momentum arrays must be 1-D float32");
-                auto a = to_vector(vK);
-                auto c = to_vector(vb);
-                locked(l, [&] { l.set_velocity(std::move(a), std::move(c)); });
+        .def("set_moments", [](Layer& l, const farray& vK, const farray& vb, const farray& sK, const farray& sb) {
+                for (const farray* a : {&vK, &vb, &sK, &sb})
+                    if (a->ndim() != 1) throw py::value_error("moment arrays must be 1-D float32");
+                auto a0 = to_vector(vK);
+                auto a1 = to_vector(vb);
+                auto a2 = to_vector(sK);
+                auto a3 = to_vector(sb);
+                locked(l, [&] { l.set_moments(std::move(a0), std::move(a1), std::move(a2), std::move(a3)); });
              }, py::arg("weight_velocity").noconvert(), py::arg("bias_velocity").noconvert(),
-             "Replaces the momentum (SGD) / first moments (Adam) of the weights (CSR order) and biases; empty "
-             "arrays: zero. Sizes and values are checked first.")
+             py::arg("weight_sq").noconvert(), py::arg("bias_sq").noconvert(),
+             "Replaces the optimizer's moments: momentum / Adam's first moments of the weights (CSR order) and "
+             "biases (empty arrays: zero), Adam's second moments (both empty: none). Sizes and values are "
+             "checked first.")
         .def("bias_view", [](const py::object& self) {
                 return in_place_view(self, &motifcore::ParamSpans::b, true);   // (b has no transposed copy)
              },

@@ -186,9 +186,10 @@ public:
     }
     /// K was written through a tracked view (params_in_place(true)): its transposed copy is stale.
     void weights_written() { kt_current_ = false; }
-    /// Replaces the momentum (SGD) / first moments (Adam) of K and b, in CSR order; empty: zero.
-    /// Sizes and values are checked (std::invalid_argument); the second moments stay.
-    void set_velocity(std::vector<float> vK, std::vector<float> vb);
+    /// Replaces the optimizer's moments of K (in CSR order) and b: momentum / Adam's first moments
+    /// (empty: zero) and Adam's second moments (both empty: none). Checked as OptimizerState::
+    /// set_moments (std::invalid_argument); K, b and the pattern stay.
+    void set_moments(std::vector<float> vK, std::vector<float> vb, std::vector<float> sK, std::vector<float> sb);
     /// dK as a writable view (a network scaling its gradients); K stays the layer's own.
     FloatSpan grad_weights_in_place() {
         settle();

@@ -127,21 +127,30 @@ void OptimizerState::check_values() const {
         for (float x : *v) MC_CHECK(x >= 0.f, "Adam second moments must be >= 0");
 }
 
-void OptimizerState::set_velocity(std::vector<float> vK, std::vector<float> vb) {
+void OptimizerState::set_moments(std::vector<float> vK, std::vector<float> vb, std::vector<float> sK,
+                                 std::vector<float> sb) {
     if (vK.empty()) vK.assign(vK_.size(), 0.f);
     if (vb.empty()) vb.assign(vb_.size(), 0.f);
-    MC_CHECK(vK.size() == vK_.size(), "the weights' momentum must hold " << vK_.size() << " floats (one per block), got "
-                                                                         << vK.size());
-    MC_CHECK(vb.size() == vb_.size(), "the biases' momentum must hold " << vb_.size() << " floats, got " << vb.size());
-    for (const auto* v : {&vK, &vb})
-        for (float x : *v) MC_CHECK(std::isfinite(x), "a momentum value is NaN or infinite");
+    MC_CHECK(vK.size() == vK_.size(), "the weights' first moments must hold " << vK_.size()
+                                                                                << " floats (one per block), got " << vK.size());
+    MC_CHECK(vb.size() == vb_.size(), "the biases' first moments must hold " << vb_.size() << " floats, got " << vb.size());
+    MC_CHECK(sK.empty() == sb.empty(), "second moments must be given for both weights and biases, or neither");
+    MC_CHECK(sK.empty() || (sK.size() == vK_.size() && sb.size() == vb_.size()),
+             "the second moments must hold " << vK_.size() << " and " << vb_.size() << " floats, got " << sK.size()
+                                             << " and " << sb.size());
+    for (const auto* v : {&vK, &vb, &sK, &sb})
+        for (float x : *v) MC_CHECK(std::isfinite(x), "a moment is NaN or infinite");
+    for (const auto* v : {&sK, &sb})
+        for (float x : *v) MC_CHECK(x >= 0.f, "second moments must be >= 0");
     vK_.swap(vK);
     vb_.swap(vb);
+    sK_.swap(sK);
+    sb_.swap(sb);
 }
 
-void Layer::set_velocity(std::vector<float> vK, std::vector<float> vb) {
-    settle();   // the state in CSR order first (vK is given in that order)
-    opt_.set_velocity(std::move(vK), std::move(vb));
+void Layer::set_moments(std::vector<float> vK, std::vector<float> vb, std::vector<float> sK, std::vector<float> sb) {
+    settle();   // the state in CSR order first (the moments are given in that order)
+    opt_.set_moments(std::move(vK), std::move(vb), std::move(sK), std::move(sb));
 }
 
 void OptimizerState::compact(const uint8_t* keep, int64_t n_removed) {

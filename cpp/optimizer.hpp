@@ -58,9 +58,10 @@ public:
                    std::vector<float> sK, std::vector<float> sb);
     /// Throws std::invalid_argument if a value is NaN or infinite, or a second moment is negative.
     void check_values() const;
-    /// Replaces the momentum / first moments with vK and vb (each empty: zero), checked against
-    /// the current sizes and for finite values before anything changes; the rest stays.
-    void set_velocity(std::vector<float> vK, std::vector<float> vb);
+    /// Replaces the momentum / first moments with vK and vb (each empty: zero) and Adam's second
+    /// moments with sK and sb (both empty: none), checked against the current sizes and for finite
+    /// (second moments: non-negative) values before anything changes; the prune record stays.
+    void set_moments(std::vector<float> vK, std::vector<float> vb, std::vector<float> sK, std::vector<float> sb);
 
     const std::vector<float>& weight_velocity() const { return vK_; }  ///< [|P|] momentum / first moment of K
     const std::vector<float>& bias_velocity() const { return vb_; }    ///< momentum / first moment of b

@@ -387,13 +387,23 @@ def test_update_inside_the_backward_is_the_backward_then_the_update(kind, geomet
         np.testing.assert_array_equal(a.weight_velocity, b.weight_velocity)
         np.testing.assert_array_equal(a.weight_sq, b.weight_sq)
     assert not np.array_equal(a.weights, _core.Layer(n_in, n_out, m, m, density, 0.0, "neuron", "relu", 3).weights)
-    a.set_velocity(np.ones(a.n_blocks, np.float32), np.zeros(0, np.float32))
+    none = np.zeros(0, np.float32)
+    a.set_moments(np.ones(a.n_blocks, np.float32), none, np.full(a.n_blocks, 2, np.float32),
+                  np.full(a.n_bias, 3, np.float32))
     np.testing.assert_array_equal(a.weight_velocity, np.ones(a.n_blocks, np.float32))
     np.testing.assert_array_equal(a.bias_velocity, np.zeros(a.n_bias, np.float32))
+    np.testing.assert_array_equal(a.weight_sq, np.full(a.n_blocks, 2, np.float32))
+    np.testing.assert_array_equal(a.bias_sq, np.full(a.n_bias, 3, np.float32))
+    a.set_moments(none, none, none, none)
+    assert a.weight_sq.size == 0 and not a.weight_velocity.any()
     with pytest.raises(ValueError, match="one per block"):
-        a.set_velocity(np.ones(a.n_blocks + 1, np.float32), np.zeros(0, np.float32))
+        a.set_moments(np.ones(a.n_blocks + 1, np.float32), none, none, none)
     with pytest.raises(ValueError, match="NaN or infinite"):
-        a.set_velocity(np.full(a.n_blocks, np.inf, np.float32), np.zeros(0, np.float32))
+        a.set_moments(np.full(a.n_blocks, np.inf, np.float32), none, none, none)
+    with pytest.raises(ValueError, match=">= 0"):
+        a.set_moments(none, none, np.full(a.n_blocks, -1, np.float32), np.zeros(a.n_bias, np.float32))
+    with pytest.raises(ValueError, match="or neither"):
+        a.set_moments(none, none, np.zeros(a.n_blocks, np.float32), none)
     a.forward(x, 1)
     with pytest.raises(ValueError, match="grad_weights and grad_bias must be None"):
         a.backward_handoff(g, np.zeros(a.n_blocks, np.float32), None, 1, True, update={"optimizer": "sgd", "lr": 0.1})

@@ -1,6 +1,7 @@
-"""motifcore.torch.SGDInBackward: torch's SGD with the update of each MotifLinear made inside its
-backward by the engine, checked against torch.optim.SGD on the same model (an independent
-implementation of the same update), across threads, writes between steps, state dicts and SET."""
+"""motifcore.torch.SGDInBackward / AdamInBackward / AdamWInBackward: torch's optimizers with the
+update of each MotifLinear made inside its backward by the engine, checked against the torch
+optimizer on the same model (an independent implementation of the same update), across threads,
+writes between steps, state dicts and SET."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from motifcore.torch import SET, MotifLinear, SGDInBackward  # noqa: E402
+from motifcore.torch import SET, AdamInBackward, AdamWInBackward, MotifLinear, SGDInBackward  # noqa: E402
 
-SETTINGS = dict(lr=0.05, momentum=0.9, weight_decay=1e-3)
+# (torch's optimizer, the one that updates inside the backward, settings)
+PAIRS = {"sgd": (torch.optim.SGD, SGDInBackward, dict(lr=0.05, momentum=0.9, weight_decay=1e-3)),
+         "adam": (torch.optim.Adam, AdamInBackward, dict(lr=0.01, weight_decay=1e-3)),
+         "adamw": (torch.optim.AdamW, AdamWInBackward, dict(lr=0.01, weight_decay=0.05))}
+KINDS = pytest.mark.parametrize("kind", list(PAIRS))
 
 
 def make_model(num_threads: int = 1) -> torch.nn.Module:
@@ -51,10 +56,12 @@ def assert_close(a: torch.nn.Module, b: torch.nn.Module) -> None:
                                    msg=lambda m, name=name: f"{name}: {m}")
 
 
-def test_the_update_inside_the_backward_is_torchs_sgd():
+@KINDS
+def test_the_update_inside_the_backward_is_torchs(kind):
+    torch_opt, in_backward, settings = PAIRS[kind]
     ref, model = make_model(), make_model()
-    opt_ref = torch.optim.SGD(ref.parameters(), **SETTINGS)
-    opt = SGDInBackward(model.parameters(), **SETTINGS)
+    opt_ref = torch_opt(ref.parameters(), **settings)
+    opt = in_backward(model.parameters(), **settings)
     sched_ref = torch.optim.lr_scheduler.StepLR(opt_ref, step_size=3, gamma=0.3)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.3)
     data = batches(8)
@@ -68,17 +75,20 @@ def test_the_update_inside_the_backward_is_torchs_sgd():
         assert (p.grad is None) == (id(p) in held)
 
 
-def test_results_do_not_depend_on_the_thread_count():
+@KINDS
+def test_results_do_not_depend_on_the_thread_count(kind):
+    _, in_backward, settings = PAIRS[kind]
     runs = []
     for nt in (1, 2):
         model = make_model(nt)
-        train(model, SGDInBackward(model.parameters(), **SETTINGS), batches(5))
+        train(model, in_backward(model.parameters(), **settings), batches(5))
         runs.append([p.detach().clone() for p in model.parameters()])
     for a, b in zip(*runs):
         assert torch.equal(a, b)
 
 
-def test_writes_through_torch_between_steps_are_seen():
+@KINDS
+def test_writes_through_torch_between_steps_are_seen(kind):
     """The engine keeps a transposed copy of the weights between such steps; a write through torch
     (an in-place op, a copy, an init function) must reach both the forward and the backward."""
     def between(i, model):
@@ -90,49 +100,55 @@ def test_writes_through_torch_between_steps_are_seen():
             elif i == 4:
                 model[2].weight.copy_(model[2].weight.flip(0))
 
+    torch_opt, in_backward, settings = PAIRS[kind]
     ref, model = make_model(), make_model()
-    train(ref, torch.optim.SGD(ref.parameters(), **SETTINGS), batches(7), between)
-    train(model, SGDInBackward(model.parameters(), **SETTINGS), batches(7), between)
+    train(ref, torch_opt(ref.parameters(), **settings), batches(7), between)
+    train(model, in_backward(model.parameters(), **settings), batches(7), between)
     assert_close(ref, model)
 
 
-def test_state_dict_resumes_the_run_and_moves_to_torchs_sgd():
+@KINDS
+def test_state_dict_resumes_the_run_and_moves_to_the_torch_optimizer(kind):
+    torch_opt, in_backward, settings = PAIRS[kind]
     data = batches(6)
     whole = make_model()
-    train(whole, SGDInBackward(whole.parameters(), **SETTINGS), data)
+    train(whole, in_backward(whole.parameters(), **settings), data)
 
     first = make_model()
-    opt = SGDInBackward(first.parameters(), **SETTINGS)
+    opt = in_backward(first.parameters(), **settings)
     train(first, opt, data[:3])
     buf = io.BytesIO()
     torch.save({"model": first.state_dict(), "opt": opt.state_dict()}, buf)
     buf.seek(0)
     saved = torch.load(buf)
-    assert all("momentum_buffer" in s for s in saved["opt"]["state"].values())
+    keys = {"momentum_buffer"} if kind == "sgd" else {"step", "exp_avg", "exp_avg_sq"}
+    assert all(set(s) == keys for s in saved["opt"]["state"].values())
     assert len(saved["opt"]["state"]) == len(list(first.parameters()))
 
     resumed = make_model()
     resumed.load_state_dict(saved["model"])
-    opt2 = SGDInBackward(resumed.parameters(), **SETTINGS)
+    opt2 = in_backward(resumed.parameters(), **settings)
     opt2.load_state_dict(copy.deepcopy(saved["opt"]))     # (torch's SGD steps loaded buffers in place)
     train(resumed, opt2, data[3:])
     for a, b in zip(whole.parameters(), resumed.parameters()):
         assert torch.equal(a.detach(), b.detach())
 
-    plain = make_model()                       # the same state dict drives torch's own SGD
+    plain = make_model()                       # the same state dict drives torch's own optimizer
     plain.load_state_dict(saved["model"])
-    opt3 = torch.optim.SGD(plain.parameters(), **SETTINGS)
+    opt3 = torch_opt(plain.parameters(), **settings)
     opt3.load_state_dict(copy.deepcopy(saved["opt"]))
     train(plain, opt3, data[3:])
     assert_close(plain, whole)
 
 
-def test_set_moves_the_momentum_with_the_blocks():
-    """SET between steps: the engine's momentum follows the blocks as remap_optimizer_state moves
-    torch's (kept blocks keep theirs, regrown ones start at zero)."""
+@KINDS
+def test_set_moves_the_state_with_the_blocks(kind):
+    """SET between steps: the engine's optimizer state follows the blocks as remap_optimizer_state
+    moves torch's (kept blocks keep theirs, regrown ones start at zero)."""
+    torch_opt, in_backward, settings = PAIRS[kind]
     ref, model = make_model(), make_model()
-    opt_ref = torch.optim.SGD(ref.parameters(), **SETTINGS)
-    opt = SGDInBackward(model.parameters(), **SETTINGS)
+    opt_ref = torch_opt(ref.parameters(), **settings)
+    opt = in_backward(model.parameters(), **settings)
     set_ref = SET(ref, opt_ref, zeta=0.3, interval=2, seed=3)
     set_new = SET(model, opt, zeta=0.3, interval=2, seed=3)
     train(ref, opt_ref, batches(7), lambda i, m: set_ref.step())
@@ -144,7 +160,7 @@ def test_set_moves_the_momentum_with_the_blocks():
 
 def test_misuse_is_a_clear_error():
     model = make_model()
-    opt = SGDInBackward(model.parameters(), **SETTINGS)
+    opt = SGDInBackward(model.parameters(), **PAIRS["sgd"][2])
     x, y = batches(1)[0]
     torch.nn.functional.cross_entropy(model(x), y).backward()
     with pytest.raises(RuntimeError, match="second backward"):
@@ -161,8 +177,11 @@ def test_misuse_is_a_clear_error():
     with pytest.raises(ValueError, match="dampening"):
         SGDInBackward(layer.parameters(), lr=0.1, momentum=0.9, dampening=0.1)
     first = SGDInBackward(layer.parameters(), lr=0.1)
-    with pytest.raises(ValueError, match="another SGDInBackward"):
-        SGDInBackward(layer.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="another optimizer"):
+        AdamInBackward(layer.parameters(), lr=0.1)
+    other = MotifLinear(8, 6, density=0.5, seed=0)
+    with pytest.raises(ValueError, match="amsgrad"):
+        AdamInBackward(other.parameters(), amsgrad=True)
     del first                                  # a layer whose optimizer is gone can be taken again
     SGDInBackward(layer.parameters(), lr=0.1)
 

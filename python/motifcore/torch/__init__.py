@@ -6,8 +6,9 @@
 * :class:`SET`, :class:`RigL`, :class:`DSR`, :class:`CHT` -- dynamic sparse training of every
   ``MotifLinear`` of a model, with a ``.step()`` after ``optimizer.step()``; the optimizer's
   state follows the blocks.
-* :class:`SGDInBackward` -- ``torch.optim.SGD`` that makes the update of every ``MotifLinear``
-  inside its backward, in the engine (as ``MotifMLP.train_step`` does).
+* :class:`SGDInBackward`, :class:`AdamInBackward`, :class:`AdamWInBackward` -- torch's SGD, Adam
+  and AdamW with the update of every ``MotifLinear`` made inside its backward, in the engine (as
+  ``MotifMLP.train_step`` makes it).
 * :func:`from_linear`, :func:`from_mlp`, :func:`to_mlp` -- conversions.
 
 See docs/torch.md.
@@ -18,7 +19,7 @@ from __future__ import annotations
 from .dst import CHT, DSR, SET, DynamicSparsity, RigL, motif_layers, remap_optimizer_state
 from .interop import from_mlp, to_mlp
 from .layer import MotifLinear, from_linear
-from .optim import SGDInBackward
+from .optim import AdamInBackward, AdamWInBackward, SGDInBackward
 
-__all__ = ["CHT", "DSR", "DynamicSparsity", "MotifLinear", "RigL", "SET", "SGDInBackward", "from_linear", "from_mlp",
-           "motif_layers", "remap_optimizer_state", "to_mlp"]
+__all__ = ["AdamInBackward", "AdamWInBackward", "CHT", "DSR", "DynamicSparsity", "MotifLinear", "RigL", "SET",
+           "SGDInBackward", "from_linear", "from_mlp", "motif_layers", "remap_optimizer_state", "to_mlp"]

@@ -1,32 +1,32 @@
-"""SGDInBackward: torch's SGD, with the update of every MotifLinear made inside its backward.
+"""Torch optimizers whose update of every MotifLinear is made inside the layer's backward.
 
 ``train_step`` makes the optimizer update of each sparse layer inside that layer's backward, in the
 order the fused kernel reads the weights (docs/engine.md, "The update inside the backward, in
 transposed order"); a torch optimizer cannot, because it runs after the whole backward, on
-gradients in the order of ``weight``. :class:`SGDInBackward` hands each :class:`MotifLinear` it
-holds to the engine instead: the layer's backward makes the same SGD update there, on the engine's
-own gradient and momentum, and the parameter gets no ``.grad``. Every other parameter (an
-``nn.Linear``, a norm, a MotifLinear without a bias) is updated by :meth:`step`, as
-``torch.optim.SGD`` would.
+gradients in the order of ``weight``. :class:`SGDInBackward`, :class:`AdamInBackward` and
+:class:`AdamWInBackward` hand each :class:`MotifLinear` they hold to the engine instead: the
+layer's backward makes the same update there, on the engine's own gradient and optimizer state, and
+the parameter gets no ``.grad``. Every other parameter (an ``nn.Linear``, a norm, a MotifLinear
+without a bias) is updated by :meth:`step`, by the torch optimizer the class extends.
 
-The update is SGD as torch defines it, with ``dampening=0`` and ``nesterov=False``:
-``v = momentum * v + (g + weight_decay * w)``, ``w -= lr * v``. What follows from making it inside
-the backward:
+The updates are torch's (``torch.optim.SGD`` with ``dampening=0`` and ``nesterov=False``;
+``torch.optim.Adam`` / ``AdamW`` without ``amsgrad``). What follows from making them inside the
+backward:
 
 * one backward per step: a second backward through a layer before :meth:`step` (gradient
   accumulation, a layer used twice in one graph) raises, as its first one has already updated it;
 * nothing between ``backward()`` and ``step()`` can see or change those gradients: no gradient
-  clipping, no gradient hooks, no ``torch.distributed`` reduction of them (use ``torch.optim.SGD``
+  clipping, no gradient hooks, no ``torch.distributed`` reduction of them (use the torch optimizer
   for these);
-* the learning rate, momentum and weight decay are read from the parameter group when the backward
-  runs, so an LR scheduler's ``step()`` after ``optimizer.step()`` applies from the next step on, as
-  with ``torch.optim.SGD``;
-* ``state_dict()`` holds the momentum of every parameter as ``torch.optim.SGD`` does
-  (``"momentum_buffer"``), so state dicts move between the two classes;
-* the DST objects (``SET`` etc.) need no optimizer: the engine moves the momentum with the blocks
-  (regrown blocks start at zero);
+* the settings are read from the parameter group when the backward runs, so an LR scheduler's
+  ``step()`` after ``optimizer.step()`` applies from the next step on, as with the torch optimizer;
+* ``state_dict()`` holds every parameter's state under torch's names (``"momentum_buffer"``;
+  ``"step"``, ``"exp_avg"``, ``"exp_avg_sq"``), so state dicts move between a class and the torch
+  optimizer it extends;
+* the DST objects (``SET`` etc.) need no optimizer: the engine moves the optimizer state with the
+  blocks (regrown blocks start at zero);
 * a compiled model (``torch.compile``) runs its backward as a graph: its MotifLinear layers are not
-  updated inside it, and :meth:`step` raises (use ``torch.optim.SGD``).
+  updated inside it, and :meth:`step` raises (use the torch optimizer).
 """
 
 from __future__ import annotations
@@ -39,26 +39,36 @@ import torch
 
 from .layer import MotifLinear, owner_of
 
-__all__ = ["SGDInBackward"]
+__all__ = ["AdamInBackward", "AdamWInBackward", "SGDInBackward"]
+
+_EMPTY = np.zeros(0, np.float32)
 
 
-class SGDInBackward(torch.optim.SGD):
-    """``torch.optim.SGD`` whose update of each :class:`MotifLinear` (with a bias) runs inside that
-    layer's backward in the engine (see the module docs). Same arguments as ``torch.optim.SGD``;
-    a parameter group that holds a MotifLinear needs ``dampening=0``, ``nesterov=False``,
-    ``maximize=False``, ``momentum < 1`` and both its ``weight`` and its ``bias``."""
+def _array(t: Any) -> np.ndarray:
+    """A state tensor (or None) as a contiguous float32 array (empty for None)."""
+    if t is None:
+        return _EMPTY
+    return np.ascontiguousarray(torch.as_tensor(t).detach().cpu().numpy(), dtype=np.float32)
 
-    def __init__(self, params: Any, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
-                 foreach: Optional[bool] = None, fused: Optional[bool] = None) -> None:
-        # the layers this optimizer updates, by id: (weak reference, group index)
+
+class _InBackward:
+    """What the three optimizers share: which layers they hold, the update a layer's backward
+    asks for, :meth:`step`, and the state dicts. A class combines it with a torch optimizer and
+    defines ``_check_group``, ``_update`` (the engine's settings for a step), ``_export`` and
+    ``_import`` (a layer's engine state as torch's state entries and back)."""
+
+    param_groups: List[Dict[str, Any]]
+    state: Dict[Any, Dict[str, Any]]
+
+    def _setup(self) -> None:
+        # the layers this optimizer updates, by id: (weak reference, group index); and how many
+        # updates each has had (Adam's step count; torch keeps it per parameter)
         self._layers: Dict[int, Tuple["weakref.ref[MotifLinear]", int]] = {}
-        super().__init__(params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                         nesterov=nesterov, maximize=maximize, foreach=foreach, fused=fused)
+        self._steps: Dict[int, int] = {}
 
     # ---- which layers ------------------------------------------------------------------------
     def add_param_group(self, param_group: Dict[str, Any]) -> None:
-        super().add_param_group(param_group)
+        super().add_param_group(param_group)  # type: ignore[misc]
         index = len(self.param_groups) - 1
         group = self.param_groups[index]
         held = {id(p) for p in group["params"]}
@@ -66,31 +76,29 @@ class SGDInBackward(torch.optim.SGD):
         for p in group["params"]:
             mod = owner_of(p)
             if mod is None or mod.bias is None or id(mod) in self._layers or any(m is mod for m in claimed):
-                continue         # not a MotifLinear's, or one without a bias (torch's SGD steps it)
+                continue         # not a MotifLinear's, or one without a bias (the torch optimizer steps it)
             if id(mod.weight) not in held or id(mod.bias) not in held:
-                raise ValueError("SGDInBackward updates a MotifLinear's weight and bias together: put both in "
-                                 "the same parameter group")
+                raise ValueError(f"{type(self).__name__} updates a MotifLinear's weight and bias together: put "
+                                 "both in the same parameter group")
             other = mod._updater[0]() if mod._updater is not None else None
             if other is not None and other is not self:
-                raise ValueError("this MotifLinear is already updated inside its backward by another "
-                                 "SGDInBackward; a layer can have one")
+                raise ValueError("this MotifLinear is already updated inside its backward by another optimizer; a "
+                                 "layer can have one")
             claimed.append(mod)
         if claimed:
             self._check_group(group)
         for mod in claimed:
             self._layers[id(mod)] = (weakref.ref(mod), index)
+            self._steps[id(mod)] = 0
             mod._updater = (weakref.ref(self), index)
             mod._updated = False
 
-    @staticmethod
-    def _check_group(group: Dict[str, Any]) -> None:
-        for key, ok, want in (("dampening", lambda v: v == 0, "0"), ("nesterov", lambda v: not v, "False"),
-                              ("maximize", lambda v: not v, "False"),
-                              ("differentiable", lambda v: not v, "False"),
-                              ("momentum", lambda v: 0 <= v < 1, "in [0, 1)")):
-            if not ok(group.get(key, 0)):
-                raise ValueError(f"SGDInBackward makes the update of a MotifLinear in the engine, which needs "
-                                 f"{key} {want}; got {group.get(key)!r} (use torch.optim.SGD for this setting)")
+    def _check_group(self, group: Dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _refuse(self, key: str, want: str, got: Any) -> None:
+        raise ValueError(f"{type(self).__name__} makes the update of a MotifLinear in the engine, which needs {key} "
+                         f"{want}; got {got!r} (use the torch optimizer for this setting)")
 
     def _held(self) -> List[Tuple[MotifLinear, int]]:
         """The live layers this optimizer updates inside their backward, with their group index."""
@@ -99,6 +107,7 @@ class SGDInBackward(torch.optim.SGD):
             mod = ref()
             if mod is None or mod._updater is None or mod._updater[0]() is not self:
                 del self._layers[key]
+                self._steps.pop(key, None)
             else:
                 out.append((mod, index))
         return out
@@ -109,25 +118,28 @@ class SGDInBackward(torch.optim.SGD):
         gradient, no update)."""
         if not need_w and not need_b:
             return None
+        name = type(self).__name__
         if need_w != need_b:
-            raise RuntimeError("SGDInBackward updates a MotifLinear's weight and bias together: both must require "
-                               "a gradient, or neither")
+            raise RuntimeError(f"{name} updates a MotifLinear's weight and bias together: both must require a "
+                               "gradient, or neither")
         if mod._updated:
-            raise RuntimeError("a second backward through this MotifLinear before optimizer.step(): SGDInBackward "
-                               "already updated it inside the first one (gradient accumulation and a layer used twice "
-                               "in one graph need torch.optim.SGD)")
+            raise RuntimeError(f"a second backward through this MotifLinear before optimizer.step(): {name} already "
+                               "updated it inside the first one (gradient accumulation and a layer used twice in one "
+                               "graph need the torch optimizer)")
         if mod._keep_io:
-            raise RuntimeError("SGDInBackward cannot update a layer inside its backward under torch.distributed "
-                               "(the gradients must be reduced across ranks first): use torch.optim.SGD")
+            raise RuntimeError(f"{name} cannot update a layer inside its backward under torch.distributed (the "
+                               "gradients must be reduced across ranks first): use the torch optimizer")
         group = self.param_groups[self._layers[id(mod)][1]]
         self._check_group(group)
-        return {"optimizer": "sgd", "lr": float(group["lr"]), "momentum": float(group["momentum"]),
-                "weight_decay": float(group["weight_decay"])}
+        return self._update(group, self._steps[id(mod)] + 1)
+
+    def _update(self, group: Dict[str, Any], t: int) -> Dict[str, Any]:
+        raise NotImplementedError
 
     @torch.no_grad()
-    def step(self, closure: Optional[Callable[[], float]] = None) -> Optional[float]:  # type: ignore[override]
-        """Update every other parameter (``torch.optim.SGD.step``) and start the next step of the
-        MotifLinear layers, which their backward already updated."""
+    def step(self, closure: Optional[Callable[[], float]] = None) -> Optional[float]:
+        """Update every other parameter (the torch optimizer's ``step``) and start the next step of
+        the MotifLinear layers, which their backward already updated."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -135,45 +147,148 @@ class SGDInBackward(torch.optim.SGD):
         held = self._held()
         for mod, _ in held:
             if mod.weight.grad is not None or mod.bias.grad is not None:
-                raise RuntimeError("a MotifLinear held by SGDInBackward has a .grad: its backward did not make the "
-                                   "update (a compiled model, or gradients set by hand); use torch.optim.SGD")
+                raise RuntimeError(f"a MotifLinear held by {type(self).__name__} has a .grad: its backward did not "
+                                   "make the update (a compiled model, or gradients set by hand); use the torch "
+                                   "optimizer")
         if 2 * len(held) < sum(len(g["params"]) for g in self.param_groups):
-            super().step()                   # (parameters other than the held layers' to update)
+            super().step()  # type: ignore[misc]   # (parameters other than the held layers' to update)
         for mod, _ in held:
-            mod._updated = False
+            if mod._updated:
+                self._steps[id(mod)] += 1
+                mod._updated = False
         return loss
 
-    # ---- state: the engine's momentum as torch's "momentum_buffer" -------------------------------
+    # ---- state: the engine's state under torch's names -------------------------------------------
     def state_dict(self) -> Dict[str, Any]:
         added: List[torch.Tensor] = []
         try:
             for mod, index in self._held():
-                if self.param_groups[index]["momentum"] == 0:
-                    continue
                 with mod._lock:
-                    vw, vb = mod._core.weight_velocity, mod._core.bias_velocity
-                for p, v in ((mod.weight, vw), (mod.bias, vb)):
-                    self.state[p] = {"momentum_buffer": torch.from_numpy(v)}
-                    added.append(p)
-            return super().state_dict()
+                    entries = self._export(mod, self.param_groups[index], self._steps[id(mod)])
+                for p, entry in zip((mod.weight, mod.bias), entries):
+                    if entry:
+                        self.state[p] = entry
+                        added.append(p)
+            return super().state_dict()  # type: ignore[misc]
         finally:
             for p in added:
                 self.state.pop(p, None)
 
+    def _export(self, mod: MotifLinear, group: Dict[str, Any], t: int) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+        raise NotImplementedError
+
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
-        super().load_state_dict(state_dict)
+        super().load_state_dict(state_dict)  # type: ignore[misc]
         for mod, _ in self._held():
-            bufs = []
-            for p in (mod.weight, mod.bias):
-                entry = self.state.pop(p, None) or {}
-                buf = entry.get("momentum_buffer")
-                bufs.append(np.zeros(0, np.float32) if buf is None
-                            else np.ascontiguousarray(buf.detach().cpu().numpy(), dtype=np.float32))
+            entries = [self.state.pop(p, None) or {} for p in (mod.weight, mod.bias)]
             with mod._lock:
-                mod._core.set_velocity(bufs[0], bufs[1])
+                self._steps[id(mod)] = self._import(mod, entries[0], entries[1])
             mod._updated = False
 
-    def __setstate__(self, state: Dict[str, Any]) -> None:
-        super().__setstate__(state)
-        self.__dict__.setdefault("_layers", {})
+    def _import(self, mod: MotifLinear, weight: Dict[str, Any], bias: Dict[str, Any]) -> int:
+        raise NotImplementedError
 
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        super().__setstate__(state)  # type: ignore[misc]
+        self.__dict__.setdefault("_layers", {})
+        self.__dict__.setdefault("_steps", {})
+
+
+class SGDInBackward(_InBackward, torch.optim.SGD):
+    """``torch.optim.SGD`` whose update of each :class:`MotifLinear` (with a bias) runs inside that
+    layer's backward in the engine (see the module docs). Same arguments as ``torch.optim.SGD``;
+    a parameter group that holds a MotifLinear needs ``dampening=0``, ``nesterov=False``,
+    ``maximize=False``, ``momentum < 1`` and both its ``weight`` and its ``bias``."""
+
+    def __init__(self, params: Any, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
+                 foreach: Optional[bool] = None, fused: Optional[bool] = None) -> None:
+        self._setup()
+        super().__init__(params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                         nesterov=nesterov, maximize=maximize, foreach=foreach, fused=fused)
+
+    def _check_group(self, group: Dict[str, Any]) -> None:
+        if group.get("dampening", 0) != 0:
+            self._refuse("dampening", "0", group["dampening"])
+        for key in ("nesterov", "maximize", "differentiable"):
+            if group.get(key, False):
+                self._refuse(key, "False", group[key])
+        if not 0 <= group["momentum"] < 1:
+            self._refuse("momentum", "in [0, 1)", group["momentum"])
+
+    def _update(self, group: Dict[str, Any], t: int) -> Dict[str, Any]:
+        return {"optimizer": "sgd", "lr": float(group["lr"]), "momentum": float(group["momentum"]),
+                "weight_decay": float(group["weight_decay"])}
+
+    def _export(self, mod: MotifLinear, group: Dict[str, Any], t: int) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+        if group["momentum"] == 0 or t == 0:
+            return {}, {}
+        return ({"momentum_buffer": torch.from_numpy(mod._core.weight_velocity)},
+                {"momentum_buffer": torch.from_numpy(mod._core.bias_velocity)})
+
+    def _import(self, mod: MotifLinear, weight: Dict[str, Any], bias: Dict[str, Any]) -> int:
+        vw, vb = weight.get("momentum_buffer"), bias.get("momentum_buffer")
+        mod._core.set_moments(_array(vw), _array(vb), _EMPTY, _EMPTY)
+        return 0 if vw is None and vb is None else 1     # (SGD's update does not depend on the count)
+
+
+class AdamInBackward(_InBackward, torch.optim.Adam):
+    """``torch.optim.Adam`` whose update of each :class:`MotifLinear` (with a bias) runs inside that
+    layer's backward in the engine (see the module docs). Same arguments as ``torch.optim.Adam``;
+    a parameter group that holds a MotifLinear needs ``amsgrad=False``, ``maximize=False``,
+    ``capturable=False``, betas in ``[0, 1)``, ``eps > 0`` and both its ``weight`` and its
+    ``bias``. ``decoupled_weight_decay=True`` is AdamW's update."""
+
+    def __init__(self, params: Any, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False, *, foreach: Optional[bool] = None,
+                 maximize: bool = False, fused: Optional[bool] = None, decoupled_weight_decay: bool = False) -> None:
+        self._setup()
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         foreach=foreach, maximize=maximize, fused=fused,
+                         decoupled_weight_decay=decoupled_weight_decay)
+
+    def _check_group(self, group: Dict[str, Any]) -> None:
+        for key in ("amsgrad", "maximize", "capturable", "differentiable"):
+            if group.get(key, False):
+                self._refuse(key, "False", group[key])
+        b1, b2 = (float(b) for b in group["betas"])
+        if not (0 <= b1 < 1 and 0 <= b2 < 1):
+            self._refuse("betas", "in [0, 1)", group["betas"])
+        if not group["eps"] > 0:
+            self._refuse("eps", "> 0", group["eps"])
+
+    def _update(self, group: Dict[str, Any], t: int) -> Dict[str, Any]:
+        b1, b2 = (float(b) for b in group["betas"])
+        return {"optimizer": "adamw" if group.get("decoupled_weight_decay", False) else "adam",
+                "lr": float(group["lr"]), "beta1": b1, "beta2": b2, "eps": float(group["eps"]),
+                "weight_decay": float(group["weight_decay"]), "t": t}
+
+    def _export(self, mod: MotifLinear, group: Dict[str, Any], t: int) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+        if t == 0:
+            return {}, {}
+        c = mod._core
+        return tuple({"step": torch.tensor(float(t)), "exp_avg": torch.from_numpy(v), "exp_avg_sq": torch.from_numpy(s)}
+                     for v, s in ((c.weight_velocity, c.weight_sq), (c.bias_velocity, c.bias_sq)))  # type: ignore
+
+    def _import(self, mod: MotifLinear, weight: Dict[str, Any], bias: Dict[str, Any]) -> int:
+        if "step" not in weight:
+            mod._core.set_moments(_EMPTY, _EMPTY, _EMPTY, _EMPTY)
+            return 0
+        if "exp_avg_sq" not in weight or "exp_avg_sq" not in bias:
+            raise ValueError("the state dict's Adam state of a MotifLinear lacks exp_avg_sq")
+        mod._core.set_moments(_array(weight.get("exp_avg")), _array(bias.get("exp_avg")),
+                              _array(weight["exp_avg_sq"]), _array(bias["exp_avg_sq"]))
+        return int(float(weight["step"]))
+
+
+class AdamWInBackward(AdamInBackward, torch.optim.AdamW):
+    """``torch.optim.AdamW`` whose update of each :class:`MotifLinear` (with a bias) runs inside that
+    layer's backward in the engine; as :class:`AdamInBackward`, with decoupled weight decay (default
+    0.01, as ``torch.optim.AdamW``)."""
+
+    def __init__(self, params: Any, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 foreach: Optional[bool] = None, fused: Optional[bool] = None) -> None:
+        self._setup()
+        torch.optim.AdamW.__init__(self, params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                   amsgrad=amsgrad, maximize=maximize, foreach=foreach, fused=fused)
