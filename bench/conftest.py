@@ -24,7 +24,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import numpy as np
 import pytest
@@ -109,6 +109,29 @@ def torch_threads(threads: int) -> int:
         return threads
     torch.set_num_threads(threads)
     return threads
+
+
+@pytest.fixture
+def omp_threads(request: pytest.FixtureRequest) -> Iterator[int]:
+    """Runs the test with torch (and SparseProp's OpenMP team) on ``t = request.param`` threads,
+    restored afterwards (torch-based benchmarks only)."""
+    import references as bl
+    import torch
+
+    t = request.param
+    if t > (os.cpu_count() or 1):
+        pytest.skip(f"{t} threads on a machine with fewer cores")
+    old, old_omp = torch.get_num_threads(), bl.openmp_max_threads()
+    torch.set_num_threads(t)
+    bl.set_openmp_threads(t)
+    try:
+        got = bl.openmp_max_threads()
+        assert got in (None, t), f"SparseProp would run {got} OpenMP threads, not {t}"
+        yield t
+    finally:
+        torch.set_num_threads(old)
+        if old_omp is not None:
+            bl.set_openmp_threads(old_omp)
 
 
 @pytest.fixture(scope="session")

@@ -163,13 +163,15 @@ def cycler(fn: Callable[[Any, Any], float], data: List[Any]) -> Callable[[], flo
 
 
 class TorchTrainer:
-    """One SGD step (softmax cross-entropy, momentum, weight decay) of a torch model."""
+    """One SGD step (softmax cross-entropy, momentum, weight decay) of a torch model, with
+    ``torch.optim.SGD`` or ``opt_class`` (an optimizer with SGD's arguments; ``opt_args``: more of them)."""
 
     def __init__(self, torch: Any, model: Any, lr: float = 0.01, momentum: float = 0.9,
-                 weight_decay: float = 5e-4) -> None:
+                 weight_decay: float = 5e-4, opt_class: Any = None, **opt_args: Any) -> None:
         self.torch = torch
         self.model = model
-        self.opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+        self.opt = (opt_class or torch.optim.SGD)(model.parameters(), lr=lr, momentum=momentum,
+                                                  weight_decay=weight_decay, **opt_args)
         self.loss_fn = torch.nn.CrossEntropyLoss()
 
     def step(self, x: Any, y: Any) -> float:

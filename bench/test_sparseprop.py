@@ -20,8 +20,7 @@ when torch or sparseprop is missing.
 from __future__ import annotations
 
 import math
-import os
-from typing import Any, Callable, Iterator, List
+from typing import Any, Callable, List
 
 import numpy as np
 import pytest
@@ -44,25 +43,6 @@ def layer_group(n: int, batch: int, d: float, t: int) -> str:
 
 def step_group(sizes: Any, t: int) -> str:
     return f"sparseprop: train step {'-'.join(map(str, sizes.net))} d={STEP_DENSITY} B={sizes.batch} t={t}"
-
-
-@pytest.fixture
-def omp_threads(request: pytest.FixtureRequest) -> Iterator[int]:
-    """Runs the test with torch (hence SparseProp) on ``t`` threads, restored afterwards."""
-    t = request.param
-    if t > (os.cpu_count() or 1):
-        pytest.skip(f"{t} threads on a machine with fewer cores")
-    old, old_omp = torch.get_num_threads(), bl.openmp_max_threads()
-    torch.set_num_threads(t)
-    bl.set_openmp_threads(t)
-    try:
-        got = bl.openmp_max_threads()
-        assert got in (None, t), f"SparseProp would run {got} OpenMP threads, not {t}"
-        yield t
-    finally:
-        torch.set_num_threads(old)
-        if old_omp is not None:
-            bl.set_openmp_threads(old_omp)
 
 
 @pytest.fixture(scope="module")
