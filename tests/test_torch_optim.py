@@ -21,17 +21,17 @@ PAIRS = {"sgd": (torch.optim.SGD, SGDInBackward, dict(lr=0.05, momentum=0.9, wei
 KINDS = pytest.mark.parametrize("kind", list(PAIRS))
 
 
-def make_model(num_threads: int = 1) -> torch.nn.Module:
+def make_model(num_threads: int = 1, density: float = 1.0) -> torch.nn.Module:
     """Sparse layers of every kind the update meets: a motif layer with residual motifs and a fused
     ReLU, an edge-level layer on the transposed route, a norm (torch's SGD steps it), a layer
     without a bias (torch's SGD too) and a small output layer."""
     return torch.nn.Sequential(
-        MotifLinear(30, 41, motif=2, density=0.4, activation="relu", seed=1, num_threads=num_threads),
+        MotifLinear(30, 41, motif=2, density=0.4 * density, activation="relu", seed=1, num_threads=num_threads),
         torch.nn.LayerNorm(41),
-        MotifLinear(41, 37, density=0.3, activation="relu", seed=2, num_threads=num_threads),
-        MotifLinear(37, 29, density=0.3, bias=False, seed=3, num_threads=num_threads),
+        MotifLinear(41, 37, density=0.3 * density, activation="relu", seed=2, num_threads=num_threads),
+        MotifLinear(37, 29, density=0.3 * density, bias=False, seed=3, num_threads=num_threads),
         torch.nn.ReLU(),
-        MotifLinear(29, 5, density=0.6, seed=4, num_threads=num_threads))
+        MotifLinear(29, 5, density=0.6 * density, seed=4, num_threads=num_threads))
 
 
 def batches(n: int, size: int = 24):
@@ -170,8 +170,10 @@ def test_misuse_is_a_clear_error():
     opt.step()
 
     layer = MotifLinear(8, 6, density=0.5, seed=0)
-    with pytest.raises(ValueError, match="weight and bias together"):
-        SGDInBackward([layer.weight], lr=0.1)
+    only_weight = SGDInBackward([layer.weight], lr=0.1)       # not both: torch's SGD steps the layer
+    layer(torch.randn(4, 8)).sum().backward()
+    assert layer.weight.grad is not None and layer.bias.grad is not None
+    only_weight.step()
     with pytest.raises(ValueError, match="nesterov"):
         SGDInBackward(layer.parameters(), lr=0.1, momentum=0.9, nesterov=True)
     with pytest.raises(ValueError, match="dampening"):
@@ -194,5 +196,119 @@ def test_misuse_is_a_clear_error():
     layer = MotifLinear(8, 6, density=0.5, seed=0)
     opt = SGDInBackward(layer.parameters(), lr=0.1)
     layer.weight.grad = torch.zeros_like(layer.weight)        # a gradient the backward did not make
-    with pytest.raises(RuntimeError, match="did not make the update"):
+    with pytest.raises(RuntimeError, match="did not make"):
         opt.step()
+
+
+def test_a_fused_torch_optimizer_after_the_update_inside_the_backward():
+    """torch's fused optimizers write the weights without bumping their version counter: after a
+    switch to one, the engine must not keep using its transposed copy of the weights."""
+    data = batches(8)
+    ref, model = make_model(), make_model()
+    train(ref, torch.optim.SGD(ref.parameters(), **PAIRS["sgd"][2]), data[:3])
+    first = SGDInBackward(model.parameters(), **PAIRS["sgd"][2])
+    train(model, first, data[:3])
+    first.release()                                       # hand the layers over
+    for m in (ref, model):
+        train(m, torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.5, fused=True), data[3:])
+    assert_close(ref, model)
+
+
+def test_writes_that_bypass_the_version_counter_when_reported():
+    def between(i, model):
+        if i == 2:
+            model[2].weight.data.mul_(0.5)                # .data: no version bump
+            model[2].weights_written()
+
+    ref, model = make_model(), make_model()
+    train(ref, torch.optim.SGD(ref.parameters(), **PAIRS["sgd"][2]), batches(5), between)
+    train(model, SGDInBackward(model.parameters(), **PAIRS["sgd"][2]), batches(5), between)
+    assert_close(ref, model)
+
+
+@KINDS
+def test_the_optimizer_state_survives_loading_the_model_and_pickling(kind):
+    """model.load_state_dict of the same pattern keeps the engine's optimizer state (the optimizer
+    loaded first, as torch allows); torch.save / deepcopy of model and optimizer together carry it."""
+    _, in_backward, settings = PAIRS[kind]
+    data = batches(6)
+    whole = make_model()
+    train(whole, in_backward(whole.parameters(), **settings), data)
+
+    first = make_model()
+    opt = in_backward(first.parameters(), **settings)
+    train(first, opt, data[:3])
+    model_state, opt_state = copy.deepcopy(first.state_dict()), copy.deepcopy(opt.state_dict())
+    resumed = make_model()
+    opt2 = in_backward(resumed.parameters(), **settings)
+    opt2.load_state_dict(opt_state)                       # the optimizer first, then the model
+    resumed.load_state_dict(model_state)
+    buf = io.BytesIO()
+    torch.save((first, opt), buf)
+    buf.seek(0)
+    unpickled = torch.load(buf, weights_only=False)
+    copied = copy.deepcopy((first, opt))
+    for m, o in ((resumed, opt2), unpickled, copied):
+        train(m, o, data[3:])
+        for a, b in zip(whole.parameters(), m.parameters()):
+            assert torch.equal(a.detach(), b.detach())
+        assert m[0].weight.grad is None                   # still updated inside the backward
+
+
+def test_sgd_momentum_from_zero_and_an_empty_batch():
+    """A group's momentum set from 0 to 0.9 starts from a zero buffer, as torch's; an empty batch
+    makes no update and is not counted (Adam's step count)."""
+    ref, model = make_model(), make_model()
+    opts = [torch.optim.SGD(ref.parameters(), lr=0.05, momentum=0.0), SGDInBackward(model.parameters(), lr=0.05)]
+    data = batches(6)
+    for m, o in zip((ref, model), opts):
+        train(m, o, data[:3])
+        o.param_groups[0]["momentum"] = 0.9
+        train(m, o, data[3:])
+    assert_close(ref, model)
+
+    def motif_only():       # every parameter updated inside the backward (torch's Adam would count
+        torch.manual_seed(0)  # the empty batch for the others)
+        return torch.nn.Sequential(MotifLinear(30, 20, density=0.5, activation="relu", seed=1),
+                                   MotifLinear(20, 5, density=0.5, seed=2))
+
+    ref, model = motif_only(), motif_only()
+    train(ref, AdamInBackward(ref.parameters(), lr=0.01), data)
+    opt = AdamInBackward(model.parameters(), lr=0.01)
+    train(model, opt, data[:2])
+    opt.zero_grad()
+    model(torch.zeros(0, 30)).sum().backward()
+    opt.step()
+    train(model, opt, data[2:])
+    for a, b in zip(ref.parameters(), model.parameters()):
+        assert torch.equal(a.detach(), b.detach())
+
+
+def test_what_the_update_inside_the_backward_cannot_take_is_refused():
+    model = make_model()
+    opt = SGDInBackward(model.parameters(), **PAIRS["sgd"][2])
+    x, y = batches(1)[0]
+    # a loss term on the weights: the update was made without it, so step() refuses
+    (torch.nn.functional.cross_entropy(model(x), y) + model[2].weight.abs().sum()).backward()
+    with pytest.raises(RuntimeError, match="regularizer"):
+        opt.step()
+
+    model = make_model()
+    opt = SGDInBackward(model.parameters(), **PAIRS["sgd"][2])
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    scaler.scale(torch.nn.functional.cross_entropy(model(x), y)).backward()
+    with pytest.raises(RuntimeError, match="GradScaler"):
+        scaler.step(opt)
+
+    model = make_model()
+    opt = SGDInBackward(model.parameters(), **PAIRS["sgd"][2])
+    train(model, opt, batches(2))
+    other = make_model(density=0.5)                       # the state of another pattern
+    other_opt = SGDInBackward(other.parameters(), **PAIRS["sgd"][2])
+    train(other, other_opt, batches(2))
+    before = copy.deepcopy(opt.state_dict())
+    with pytest.raises(ValueError, match="another block pattern"):
+        opt.load_state_dict(other_opt.state_dict())
+    after = opt.state_dict()
+    for k, v in before["state"].items():
+        assert torch.equal(v["momentum_buffer"], after["state"][k]["momentum_buffer"])

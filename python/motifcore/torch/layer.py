@@ -250,19 +250,19 @@ def _run_backward(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor, t
 
 def _backward_locked(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor, token: int, version: int,
                      need_x: bool, need_w: bool, need_b: bool, handoff: bool) -> _Grads:
-    w = mod._parameters["weight"]
-    if w._version != mod._seen_weight_version:
-        # K was written through torch since the engine last looked (an optimizer, an in-place op):
-        # the engine's transposed copy of K, if it kept one, is stale
-        mod._core.weights_written()
-        mod._seen_weight_version = w._version
     # an optimizer that updates this layer inside the backward (eager path only; None otherwise)
     update = mod._update_config(need_w, need_b) if handoff and mod._updater is not None else None
+    w = mod._parameters["weight"]
+    if update is None or w._version != mod._seen_weight_version:
+        # The engine's transposed copy of K, if it kept one, is trusted only from one update inside
+        # the backward to the next with no write through torch in between (torch bumps the version
+        # counter at every in-place write, but its fused optimizers do not): otherwise stale.
+        mod._core.weights_written()
+        mod._seen_weight_version = w._version
     if token == 0:
         f32 = torch.float32       # never the default dtype: the engine's gradients are float32
         if update is not None:
-            mod._updated = True   # an empty batch: no update (and no gradient)
-            need_w = need_b = False
+            need_w = need_b = False   # an empty batch: no update (none counted) and no gradient
         return (torch.zeros(tuple(x.shape), dtype=f32) if need_x else None,
                 torch.zeros(mod.n_blocks, dtype=f32) if need_w else None,
                 torch.zeros(int(mod._core.n_bias), dtype=f32) if need_b else None)
@@ -655,6 +655,15 @@ class MotifLinear(BlockGeometry, nn.Module):
         self._sync()
         return _MotifFunction.apply(x, self.weight, self.bias, self, torch.is_grad_enabled())
 
+    def weights_written(self) -> None:
+        """Report a write of ``weight`` that bypassed torch's version counter (through ``weight.data``
+        or a NumPy view of it). Needed only while an optimizer updates this layer inside its
+        backward (:class:`motifcore.torch.SGDInBackward` and the Adam ones): the engine then keeps
+        a transposed copy of the weights from one step to the next, and an unreported write of that
+        kind would be undone by the next update. Writes through torch ops are seen without it."""
+        with self._lock:
+            self._core.weights_written()
+
     def to_dense(self) -> torch.Tensor:
         """The effective ``(out_features, in_features)`` weight matrix (a new tensor)."""
         self._sync()
@@ -711,9 +720,14 @@ class MotifLinear(BlockGeometry, nn.Module):
                     b = np.ascontiguousarray(torch.as_tensor(state_dict[kb]).detach().cpu().numpy(), dtype=np.float32)
                 else:
                     b = self._core.bias
-                empty = np.zeros(0, np.float32)
+                c = self._core
+                if np.array_equal(indptr, c.indptr) and np.array_equal(indices, c.indices):
+                    # the same pattern: the optimizer state of an update inside the backward stays
+                    state = (c.weight_velocity, c.bias_velocity, c.weight_sq, c.bias_sq)
+                else:
+                    state = (np.zeros(0, np.float32),) * 4
                 with self._pattern_change():
-                    self._core.set_state(indptr, indices, w, b, empty, empty)
+                    c.set_state(indptr, indices, w, b, *state)
             except (ValueError, TypeError, RuntimeError) as exc:
                 error_msgs.append(f"cannot load the block pattern of {prefix or 'the MotifLinear'}: {exc}")
                 return

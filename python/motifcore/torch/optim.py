@@ -16,8 +16,16 @@ backward:
 * one backward per step: a second backward through a layer before :meth:`step` (gradient
   accumulation, a layer used twice in one graph) raises, as its first one has already updated it;
 * nothing between ``backward()`` and ``step()`` can see or change those gradients: no gradient
-  clipping, no gradient hooks, no ``torch.distributed`` reduction of them (use the torch optimizer
-  for these);
+  clipping, no gradient hooks, no loss scaling (``GradScaler``), no ``torch.distributed`` reduction
+  of them, no loss term on the weights themselves (a regularizer): use the torch optimizer for
+  these (``step()`` or the backward raises where it can tell);
+* a layer whose ``weight`` and ``bias`` are not both in one parameter group is left to the torch
+  optimizer, as is one without a bias;
+* writes of ``weight`` through torch between steps are seen (its version counter); a write that
+  bypasses that counter (``weight.data``, a NumPy view) is undone by the next update unless
+  :meth:`MotifLinear.weights_written` is called after it;
+* another optimizer takes a layer over only after :meth:`release` (or once this one is gone);
+* an empty batch makes no update;
 * the settings are read from the parameter group when the backward runs, so an LR scheduler's
   ``step()`` after ``optimizer.step()`` applies from the next step on, as with the torch optimizer;
 * ``state_dict()`` holds every parameter's state under torch's names (``"momentum_buffer"``;
@@ -32,7 +40,8 @@ backward:
 from __future__ import annotations
 
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from collections import defaultdict
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import numpy as np
 import torch
@@ -59,6 +68,9 @@ class _InBackward:
 
     param_groups: List[Dict[str, Any]]
     state: Dict[Any, Dict[str, Any]]
+    # so that a GradScaler calls step() with its scale set, which step() refuses (the updates inside
+    # the backward were made with scaled gradients)
+    _step_supports_amp_scaling = True
 
     def _setup(self) -> None:
         # the layers this optimizer updates, by id: (weak reference, group index); and how many
@@ -78,20 +90,41 @@ class _InBackward:
             if mod is None or mod.bias is None or id(mod) in self._layers or any(m is mod for m in claimed):
                 continue         # not a MotifLinear's, or one without a bias (the torch optimizer steps it)
             if id(mod.weight) not in held or id(mod.bias) not in held:
-                raise ValueError(f"{type(self).__name__} updates a MotifLinear's weight and bias together: put "
-                                 "both in the same parameter group")
+                continue         # weight and bias not together in this group: the torch optimizer steps them
             other = mod._updater[0]() if mod._updater is not None else None
             if other is not None and other is not self:
                 raise ValueError("this MotifLinear is already updated inside its backward by another optimizer; a "
-                                 "layer can have one")
+                                 "layer can have one (call release() on the other one first)")
             claimed.append(mod)
         if claimed:
             self._check_group(group)
         for mod in claimed:
-            self._layers[id(mod)] = (weakref.ref(mod), index)
-            self._steps[id(mod)] = 0
-            mod._updater = (weakref.ref(self), index)
+            self._claim(mod, index)
+
+    def _claim(self, mod: MotifLinear, index: int) -> None:
+        """Update ``mod`` inside its backward from now on, from a fresh state (as a new torch
+        optimizer starts; load_state_dict and unpickling then set theirs)."""
+        self._forget(id(mod))
+        with mod._lock:
+            mod._core.set_moments(_EMPTY, _EMPTY, _EMPTY, _EMPTY)
+        self._layers[id(mod)] = (weakref.ref(mod), index)
+        self._steps[id(mod)] = 0
+        mod._updater = (weakref.ref(self), index)
+        mod._updated = False
+
+    def _forget(self, key: int) -> None:
+        """Drop what this optimizer keeps of the layer ``key`` (an id)."""
+        self._layers.pop(key, None)
+        self._steps.pop(key, None)
+
+    def release(self) -> None:
+        """Stop updating the layers inside their backward: from now on they get ``.grad`` and this
+        optimizer no longer steps them (their state here is dropped). For handing them to another
+        optimizer; ``state_dict()`` first keeps their state."""
+        for mod, _ in self._held():
+            mod._updater = None
             mod._updated = False
+            self._forget(id(mod))
 
     def _check_group(self, group: Dict[str, Any]) -> None:
         raise NotImplementedError
@@ -106,8 +139,7 @@ class _InBackward:
         for key, (ref, index) in list(self._layers.items()):
             mod = ref()
             if mod is None or mod._updater is None or mod._updater[0]() is not self:
-                del self._layers[key]
-                self._steps.pop(key, None)
+                self._forget(key)
             else:
                 out.append((mod, index))
         return out
@@ -125,15 +157,17 @@ class _InBackward:
         if mod._updated:
             raise RuntimeError(f"a second backward through this MotifLinear before optimizer.step(): {name} already "
                                "updated it inside the first one (gradient accumulation and a layer used twice in one "
-                               "graph need the torch optimizer)")
-        if mod._keep_io:
+                               "graph need the torch optimizer; to step the layer with another optimizer, call "
+                               f"release() on the {name} first)")
+        if mod._keep_io or (torch.distributed.is_available() and torch.distributed.is_initialized()
+                            and torch.distributed.get_world_size() > 1):
             raise RuntimeError(f"{name} cannot update a layer inside its backward under torch.distributed (the "
                                "gradients must be reduced across ranks first): use the torch optimizer")
         group = self.param_groups[self._layers[id(mod)][1]]
         self._check_group(group)
-        return self._update(group, self._steps[id(mod)] + 1)
+        return self._update(mod, group, self._steps[id(mod)] + 1)
 
-    def _update(self, group: Dict[str, Any], t: int) -> Dict[str, Any]:
+    def _update(self, mod: MotifLinear, group: Dict[str, Any], t: int) -> Dict[str, Any]:
         raise NotImplementedError
 
     @torch.no_grad()
@@ -144,12 +178,16 @@ class _InBackward:
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        name = type(self).__name__
+        if getattr(self, "grad_scale", None) is not None:
+            raise RuntimeError(f"{name} under a GradScaler: the updates inside the backward were made with the scaled "
+                               "gradients; use the torch optimizer with loss scaling")
         held = self._held()
         for mod, _ in held:
             if mod.weight.grad is not None or mod.bias.grad is not None:
-                raise RuntimeError(f"a MotifLinear held by {type(self).__name__} has a .grad: its backward did not "
-                                   "make the update (a compiled model, or gradients set by hand); use the torch "
-                                   "optimizer")
+                raise RuntimeError(f"a MotifLinear held by {name} has a .grad that its backward did not make (a "
+                                   "compiled model, a loss term on the weights themselves such as a regularizer, or "
+                                   "gradients set by hand); use the torch optimizer")
         if 2 * len(held) < sum(len(g["params"]) for g in self.param_groups):
             super().step()  # type: ignore[misc]   # (parameters other than the held layers' to update)
         for mod, _ in held:
@@ -178,6 +216,7 @@ class _InBackward:
         raise NotImplementedError
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        self._check_sizes(state_dict)
         super().load_state_dict(state_dict)  # type: ignore[misc]
         for mod, _ in self._held():
             entries = [self.state.pop(p, None) or {} for p in (mod.weight, mod.bias)]
@@ -188,10 +227,56 @@ class _InBackward:
     def _import(self, mod: MotifLinear, weight: Dict[str, Any], bias: Dict[str, Any]) -> int:
         raise NotImplementedError
 
+    def _check_sizes(self, state_dict: Dict[str, Any]) -> None:
+        """Every per-parameter tensor the state dict holds for a held layer has that parameter's
+        length (else ValueError, before anything is loaded)."""
+        groups = state_dict.get("param_groups", [])
+        if len(groups) != len(self.param_groups):
+            return                           # torch's own check reports it
+        where = {}
+        for mine, saved in zip(self.param_groups, groups):
+            for p, key in zip(mine["params"], saved.get("params", [])):
+                where[id(p)] = key
+        saved_state = state_dict.get("state", {})
+        for mod, _ in self._held():
+            for p in (mod.weight, mod.bias):
+                for name, t in saved_state.get(where.get(id(p)), {}).items():
+                    if isinstance(t, torch.Tensor) and t.dim() == 1 and t.shape[0] != p.shape[0]:
+                        raise ValueError(f"the state dict's {name} of a MotifLinear has {t.shape[0]} entries, the "
+                                         f"parameter {p.shape[0]} (a state dict of another block pattern?)")
+
+    # ---- pickling (torch.save(optimizer), copy.deepcopy): the state travels as torch's ------------
+    def __getstate__(self) -> Dict[str, Any]:
+        state = dict(super().__getstate__())  # type: ignore[misc]
+        merged: Dict[Any, Dict[str, Any]] = defaultdict(dict, self.state)
+        for mod, index in self._held():
+            with mod._lock:
+                entries = self._export(mod, self.param_groups[index], self._steps[id(mod)])
+            for p, entry in zip((mod.weight, mod.bias), entries):
+                if entry:
+                    merged[p] = entry
+        state["state"] = merged
+        return state
+
     def __setstate__(self, state: Dict[str, Any]) -> None:
+        fresh = "_layers" not in self.__dict__     # unpickled (torch's load_state_dict comes here too)
         super().__setstate__(state)  # type: ignore[misc]
-        self.__dict__.setdefault("_layers", {})
-        self.__dict__.setdefault("_steps", {})
+        if not fresh:
+            return
+        self._setup()
+        # Take over the layers of the parameters again when they exist (a model and its optimizer
+        # pickled together); otherwise their state stays torch's and the torch optimizer steps them.
+        for index, group in enumerate(self.param_groups):
+            held = {id(p) for p in group["params"]}
+            for p in group["params"]:
+                mod = owner_of(p)
+                if (mod is None or mod.bias is None or p is not mod.weight or id(mod.bias) not in held
+                        or id(mod) in self._layers or (mod._updater is not None and mod._updater[0]() is not None)):
+                    continue
+                self._claim(mod, index)
+                entries = [self.state.pop(q, None) or {} for q in (mod.weight, mod.bias)]
+                with mod._lock:
+                    self._steps[id(mod)] = self._import(mod, entries[0], entries[1])
 
 
 class SGDInBackward(_InBackward, torch.optim.SGD):
@@ -207,6 +292,14 @@ class SGDInBackward(_InBackward, torch.optim.SGD):
         super().__init__(params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                          nesterov=nesterov, maximize=maximize, foreach=foreach, fused=fused)
 
+    def _setup(self) -> None:
+        super()._setup()
+        self._no_momentum: Set[int] = set()       # layers whose last update ran with momentum 0
+
+    def _forget(self, key: int) -> None:
+        super()._forget(key)
+        self._no_momentum.discard(key)
+
     def _check_group(self, group: Dict[str, Any]) -> None:
         if group.get("dampening", 0) != 0:
             self._refuse("dampening", "0", group["dampening"])
@@ -216,12 +309,18 @@ class SGDInBackward(_InBackward, torch.optim.SGD):
         if not 0 <= group["momentum"] < 1:
             self._refuse("momentum", "in [0, 1)", group["momentum"])
 
-    def _update(self, group: Dict[str, Any], t: int) -> Dict[str, Any]:
-        return {"optimizer": "sgd", "lr": float(group["lr"]), "momentum": float(group["momentum"]),
+    def _update(self, mod: MotifLinear, group: Dict[str, Any], t: int) -> Dict[str, Any]:
+        momentum = float(group["momentum"])
+        if momentum == 0:
+            self._no_momentum.add(id(mod))   # the engine keeps v = g' then, torch keeps no buffer
+        elif id(mod) in self._no_momentum:
+            self._no_momentum.discard(id(mod))
+            mod._core.set_moments(_EMPTY, _EMPTY, _EMPTY, _EMPTY)   # torch's buffer starts from zero
+        return {"optimizer": "sgd", "lr": float(group["lr"]), "momentum": momentum,
                 "weight_decay": float(group["weight_decay"])}
 
     def _export(self, mod: MotifLinear, group: Dict[str, Any], t: int) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-        if group["momentum"] == 0 or t == 0:
+        if group["momentum"] == 0 or t == 0 or id(mod) in self._no_momentum:
             return {}, {}
         return ({"momentum_buffer": torch.from_numpy(mod._core.weight_velocity)},
                 {"momentum_buffer": torch.from_numpy(mod._core.bias_velocity)})
@@ -257,7 +356,7 @@ class AdamInBackward(_InBackward, torch.optim.Adam):
         if not group["eps"] > 0:
             self._refuse("eps", "> 0", group["eps"])
 
-    def _update(self, group: Dict[str, Any], t: int) -> Dict[str, Any]:
+    def _update(self, mod: MotifLinear, group: Dict[str, Any], t: int) -> Dict[str, Any]:
         b1, b2 = (float(b) for b in group["betas"])
         return {"optimizer": "adamw" if group.get("decoupled_weight_decay", False) else "adam",
                 "lr": float(group["lr"]), "beta1": b1, "beta2": b2, "eps": float(group["eps"]),
