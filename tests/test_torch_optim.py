@@ -12,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from motifcore.torch import SET, AdamInBackward, AdamWInBackward, MotifLinear, SGDInBackward  # noqa: E402
+from motifcore.torch import CHT, DSR, SET, AdamInBackward, AdamWInBackward, MotifLinear, RigL, SGDInBackward  # noqa: E402
 
 # (torch's optimizer, the one that updates inside the backward, settings)
 PAIRS = {"sgd": (torch.optim.SGD, SGDInBackward, dict(lr=0.05, momentum=0.9, weight_decay=1e-3)),
@@ -141,18 +141,26 @@ def test_state_dict_resumes_the_run_and_moves_to_the_torch_optimizer(kind):
     assert_close(plain, whole)
 
 
+DST = {"set": lambda m, o: SET(m, o, zeta=0.3, interval=2, seed=3),
+       "rigl": lambda m, o: RigL(m, o, total_steps=7, alpha=0.3, interval=2, seed=3),
+       "dsr": lambda m, o: DSR(m, o, total_steps=7, threshold=0.05, periods=(2,), starts=(0.0,), seed=3),
+       "cht": lambda m, o: CHT(m, o, zeta=0.3, interval=2, seed=3, restore=True)}
+
+
 @KINDS
-def test_set_moves_the_state_with_the_blocks(kind):
-    """SET between steps: the engine's optimizer state follows the blocks as remap_optimizer_state
-    moves torch's (kept blocks keep theirs, regrown ones start at zero)."""
+@pytest.mark.parametrize("method", list(DST))
+def test_dst_moves_the_state_with_the_blocks(kind, method):
+    """SET / RigL / DSR / CHT between steps: the engine's optimizer state follows the blocks as
+    remap_optimizer_state moves torch's (kept blocks keep theirs, regrown ones start at zero; DSR
+    moves blocks between layers, so the parameters change size)."""
     torch_opt, in_backward, settings = PAIRS[kind]
     ref, model = make_model(), make_model()
     opt_ref = torch_opt(ref.parameters(), **settings)
     opt = in_backward(model.parameters(), **settings)
-    set_ref = SET(ref, opt_ref, zeta=0.3, interval=2, seed=3)
-    set_new = SET(model, opt, zeta=0.3, interval=2, seed=3)
+    set_ref, set_new = DST[method](ref, opt_ref), DST[method](model, opt)
     train(ref, opt_ref, batches(7), lambda i, m: set_ref.step())
     train(model, opt, batches(7), lambda i, m: set_new.step())
+    assert len(set_new.history) >= 2 and set_new.history == set_ref.history
     for a, b in zip((ref[0], ref[2], ref[5]), (model[0], model[2], model[5])):
         assert (a.positions == b.positions).all()
     assert_close(ref, model)
