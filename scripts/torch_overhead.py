@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 import resource
 import time
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 import numpy as np
 import torch
@@ -67,36 +67,30 @@ def steps(nt: int) -> Dict[str, Callable[[], None]]:
         for m in mods_c:
             m._core.sgd_step(LR, MOMENTUM, DECAY, nt)
 
-    mods_h = list(from_mlp(model, num_threads=nt))
+    def chain(update: Optional[Dict[str, object]]) -> Callable[[], None]:
+        """The handoff chain on its own layers: each layer takes the previous layer's output panel
+        and the next layer's input-gradient panel; the engine's SGD after the backward, or the
+        ``update`` made inside each layer's backward."""
+        mods = list(from_mlp(model, num_threads=nt))
 
-    def chain_handoff() -> None:
-        a, prev, stamp = xn, None, 0
-        for m in mods_h:
-            a, stamp, _ = m._core.forward_handoff(a, nt, prev, stamp)
-            prev = m._core
-        logits = torch.from_numpy(a).requires_grad_()
-        loss(logits, yt).backward()
-        g, nxt, stamp = logits.grad.numpy(), None, 0
-        for i in range(len(mods_h) - 1, -1, -1):
-            g, stamp, _ = mods_h[i]._core.backward_handoff(g, None, None, nt, i > 0, nxt, stamp)
-            nxt = mods_h[i]._core
-        for m in mods_h:
-            m._core.sgd_step(LR, MOMENTUM, DECAY, nt)
+        def step() -> None:
+            a, prev, stamp = xn, None, 0
+            for m in mods:
+                a, stamp, _ = m._core.forward_handoff(a, nt, prev, stamp)
+                prev = m._core
+            logits = torch.from_numpy(a).requires_grad_()
+            loss(logits, yt).backward()
+            g, nxt, stamp = logits.grad.numpy(), None, 0
+            for i in range(len(mods) - 1, -1, -1):
+                g, stamp, _ = mods[i]._core.backward_handoff(g, None, None, nt, i > 0, nxt, stamp, update=update)
+                nxt = mods[i]._core
+            if update is None:
+                for m in mods:
+                    m._core.sgd_step(LR, MOMENTUM, DECAY, nt)
+        return step
 
-    mods_u = list(from_mlp(model, num_threads=nt))
-    update = {"optimizer": "sgd", "lr": LR, "momentum": MOMENTUM, "weight_decay": DECAY}
-
-    def chain_update_in_backward() -> None:
-        a, prev, stamp = xn, None, 0
-        for m in mods_u:
-            a, stamp, _ = m._core.forward_handoff(a, nt, prev, stamp)
-            prev = m._core
-        logits = torch.from_numpy(a).requires_grad_()
-        loss(logits, yt).backward()
-        g, nxt, stamp = logits.grad.numpy(), None, 0
-        for i in range(len(mods_u) - 1, -1, -1):
-            g, stamp, _ = mods_u[i]._core.backward_handoff(g, None, None, nt, i > 0, nxt, stamp, update=update)
-            nxt = mods_u[i]._core
+    chain_handoff = chain(None)
+    chain_update_in_backward = chain({"optimizer": "sgd", "lr": LR, "momentum": MOMENTUM, "weight_decay": DECAY})
 
     net_t = from_mlp(model, num_threads=nt)
     mods_t = list(net_t)

@@ -107,16 +107,23 @@ def test_writes_through_torch_between_steps_are_seen(kind):
     assert_close(ref, model)
 
 
-@KINDS
-def test_state_dict_resumes_the_run_and_moves_to_the_torch_optimizer(kind):
-    torch_opt, in_backward, settings = PAIRS[kind]
+def halves(kind: str):
+    """Six batches, a model trained on all of them, and a model with its optimizer trained on the
+    first three (to be resumed)."""
+    _, in_backward, settings = PAIRS[kind]
     data = batches(6)
     whole = make_model()
     train(whole, in_backward(whole.parameters(), **settings), data)
-
     first = make_model()
     opt = in_backward(first.parameters(), **settings)
     train(first, opt, data[:3])
+    return data, whole, first, opt
+
+
+@KINDS
+def test_state_dict_resumes_the_run_and_moves_to_the_torch_optimizer(kind):
+    torch_opt, in_backward, settings = PAIRS[kind]
+    data, whole, first, opt = halves(kind)
     buf = io.BytesIO()
     torch.save({"model": first.state_dict(), "opt": opt.state_dict()}, buf)
     buf.seek(0)
@@ -239,13 +246,7 @@ def test_the_optimizer_state_survives_loading_the_model_and_pickling(kind):
     """model.load_state_dict of the same pattern keeps the engine's optimizer state (the optimizer
     loaded first, as torch allows); torch.save / deepcopy of model and optimizer together carry it."""
     _, in_backward, settings = PAIRS[kind]
-    data = batches(6)
-    whole = make_model()
-    train(whole, in_backward(whole.parameters(), **settings), data)
-
-    first = make_model()
-    opt = in_backward(first.parameters(), **settings)
-    train(first, opt, data[:3])
+    data, whole, first, opt = halves(kind)
     model_state, opt_state = copy.deepcopy(first.state_dict()), copy.deepcopy(opt.state_dict())
     resumed = make_model()
     opt2 = in_backward(resumed.parameters(), **settings)
