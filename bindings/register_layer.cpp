@@ -545,6 +545,35 @@ void bind_optimizer(LayerClass& cls) {
          py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f, py::arg("weight_decay") = 0.f,
          py::arg("grad_scale") = 1.f, py::arg("t") = 1, py::arg("num_threads") = 1,
          "One optimizer update ('sgd', 'adam', 'adamw') from the stored gradients.")
+        .def("update_from", [](Layer& l, const farray& grad_weights, const farray& grad_bias, const py::dict& update,
+                               int64_t num_threads) {
+                const motifcore::OptimConfig c = update_config(update);
+                const int nt = threads_arg(num_threads);
+                if (grad_weights.ndim() != 1 || grad_bias.ndim() != 1)
+                    throw py::value_error("grad_weights and grad_bias must be 1-D float32 arrays");
+                const float* gw = grad_weights.data();
+                const float* gb = grad_bias.data();
+                const int64_t nw = grad_weights.shape(0), nb = grad_bias.shape(0);
+                std::string bad;
+                {
+                    py::gil_scoped_release release;
+                    const motifcore::StateGuard guard = l.guard();
+                    if (nw != l.n_blocks() || nb != l.n_bias()) {
+                        bad = "grad_weights and grad_bias must hold " + std::to_string(l.n_blocks()) + " and " +
+                              std::to_string(l.n_bias()) + " floats, got " + std::to_string(nw) + " and " +
+                              std::to_string(nb);
+                    } else {
+                        const motifcore::ParamSpans s = l.params_in_place(true);   // (K changes below anyway)
+                        std::copy(gw, gw + nw, s.dK.data);
+                        std::copy(gb, gb + nb, s.db.data);
+                        l.optimizer_step(c, nt);
+                    }
+                }
+                if (!bad.empty()) throw py::value_error(bad);
+             }, py::arg("grad_weights").noconvert(), py::arg("grad_bias").noconvert(), py::arg("update"),
+             py::arg("num_threads") = 1,
+             "One optimizer update (update: as backward_handoff's) from the given gradients, which replace the "
+             "stored ones (motifcore.torch: a layer whose backward made no update, e.g. in a compiled graph).")
         .def("grad_sq_norm", [](const Layer& l, int64_t num_threads) {
                 const int nt = threads_arg(num_threads);
                 return locked(l, [&] { return l.grad_sq_norm(nt); });

@@ -210,9 +210,33 @@ def test_misuse_is_a_clear_error():
 
     layer = MotifLinear(8, 6, density=0.5, seed=0)
     opt = SGDInBackward(layer.parameters(), lr=0.1)
-    layer.weight.grad = torch.zeros_like(layer.weight)        # a gradient the backward did not make
-    with pytest.raises(RuntimeError, match="did not make"):
+    layer.weight.grad = torch.zeros_like(layer.weight)        # one gradient set by hand, not the other
+    with pytest.raises(RuntimeError, match="both need a gradient"):
         opt.step()
+
+
+@KINDS
+def test_gradients_the_backward_did_not_use_are_stepped_from_grad(kind):
+    """A compiled model's backward makes no update (the custom operators hand the gradients to
+    autograd), nor do gradients set by hand: step() makes the update from .grad, on the engine's
+    state, as the torch optimizer would."""
+    torch_opt, in_backward, settings = PAIRS[kind]
+    data = batches(4)
+    ref, model = make_model(), make_model()
+    opt_ref, opt = torch_opt(ref.parameters(), **settings), in_backward(model.parameters(), **settings)
+    train(ref, opt_ref, data[:2])
+    train(model, opt, data[:2])                             # two updates inside the backward first
+    compiled = torch.compile(model, backend="eager", fullgraph=True)
+    for x, y in data[2:]:
+        for m, o in ((ref, opt_ref), (compiled, opt)):
+            o.zero_grad()
+            torch.nn.functional.cross_entropy(m(x), y).backward()
+            o.step()
+    assert model[0].weight.grad is not None                 # made by the compiled graph's backward
+    assert_close(ref, model)
+    train(model, opt, data[:1])                             # and eager again: inside the backward
+    train(ref, opt_ref, data[:1])
+    assert_close(ref, model)
 
 
 def test_a_fused_torch_optimizer_after_the_update_inside_the_backward():

@@ -33,8 +33,9 @@ backward:
   optimizer it extends;
 * the DST objects (``SET`` etc.) need no optimizer: the engine moves the optimizer state with the
   blocks (regrown blocks start at zero);
-* a compiled model (``torch.compile``) runs its backward as a graph: its MotifLinear layers are not
-  updated inside it, and :meth:`step` raises (use the torch optimizer).
+* a compiled model (``torch.compile``) runs its backward as a graph, which makes no update: its
+  MotifLinear layers get ``.grad`` and :meth:`step` makes their update from it, on the engine's
+  state (the same results, without the speed-up).
 """
 
 from __future__ import annotations
@@ -183,18 +184,43 @@ class _InBackward:
             raise RuntimeError(f"{name} under a GradScaler: the updates inside the backward were made with the scaled "
                                "gradients; use the torch optimizer with loss scaling")
         held = self._held()
-        for mod, _ in held:
-            if mod.weight.grad is not None or mod.bias.grad is not None:
-                raise RuntimeError(f"a MotifLinear held by {name} has a .grad that its backward did not make (a "
-                                   "compiled model, a loss term on the weights themselves such as a regularizer, or "
-                                   "gradients set by hand); use the torch optimizer")
-        if 2 * len(held) < sum(len(g["params"]) for g in self.param_groups):
-            super().step()  # type: ignore[misc]   # (parameters other than the held layers' to update)
+        hidden = []          # the held layers' gradients, out of the torch optimizer's sight meanwhile
+        try:
+            for mod, index in held:
+                w, b = mod._parameters["weight"], mod._parameters["bias"]
+                if w.grad is None and b.grad is None:
+                    continue
+                if mod._updated:
+                    raise RuntimeError(f"a MotifLinear held by {name} has a .grad beside the update its backward "
+                                       "made (a loss term on the weights themselves such as a regularizer, or "
+                                       "gradients set by hand); use the torch optimizer")
+                self._update_from_grads(mod, index)      # a backward that made no update (a compiled graph)
+                hidden += [(p, p.grad) for p in (w, b)]
+                w.grad = b.grad = None
+            if 2 * len(held) < sum(len(g["params"]) for g in self.param_groups):
+                super().step()  # type: ignore[misc]   # (parameters other than the held layers' to update)
+        finally:
+            for p, g in hidden:
+                p.grad = g
         for mod, _ in held:
             if mod._updated:
                 self._steps[id(mod)] += 1
                 mod._updated = False
         return loss
+
+    def _update_from_grads(self, mod: MotifLinear, index: int) -> None:
+        """The update of ``mod`` from its ``.grad`` (its backward made none: a compiled graph runs
+        the custom operators, which hand the gradients to autograd), on the engine's state."""
+        w, b = mod._parameters["weight"], mod._parameters["bias"]
+        if w.grad is None or b.grad is None:
+            raise RuntimeError(f"{type(self).__name__} updates a MotifLinear's weight and bias together: both need a "
+                               "gradient, or neither")
+        group = self.param_groups[index]
+        self._check_group(group)
+        update = self._update(mod, group, self._steps[id(mod)] + 1)
+        with mod._lock:
+            mod._core.update_from(_array(w.grad), _array(b.grad), update, mod._num_threads)
+        mod._updated = True                              # (counted below, as an update inside the backward)
 
     # ---- state: the engine's state under torch's names -------------------------------------------
     def state_dict(self) -> Dict[str, Any]:
