@@ -411,3 +411,26 @@ def test_update_inside_the_backward_is_the_backward_then_the_update(kind, geomet
         a.backward_handoff(g, None, None, 1, True, update={"optimizer": "sgd", "lr": 0.1, "betas": 0.9})
     with pytest.raises(ValueError, match="momentum"):
         a.backward_handoff(g, None, None, 1, True, update={"optimizer": "sgd", "lr": 0.1, "momentum": 1.5})
+
+
+def test_update_from_given_gradients():
+    """Layer.update_from: the stored gradients replaced by the given ones, then the update."""
+    from motifcore import _core
+
+    a, b = (_core.Layer(20, 16, 1, 1, 0.3, 0.0, "neuron", "linear", 4) for _ in range(2))
+    rng = np.random.default_rng(1)
+    gw = rng.normal(size=a.n_blocks).astype(np.float32)
+    gb = rng.normal(size=a.n_bias).astype(np.float32)
+    w0, b0 = a.weights, a.bias
+    a.update_from(gw, gb, {"optimizer": "sgd", "lr": 0.25, "momentum": 0.0}, 2)   # plain SGD: w - lr * g
+    np.testing.assert_array_equal(a.weights, w0 - np.float32(0.25) * gw)
+    np.testing.assert_array_equal(a.bias, b0 - np.float32(0.25) * gb)
+    np.testing.assert_array_equal(a.grad_weights, gw)
+    b.update_from(gw, gb, {"optimizer": "sgd", "lr": 0.25, "momentum": 0.0}, 1)
+    for t in (1, 2):                                     # Adam on 2 threads and on 1: the same bits
+        for layer, nt in ((a, 2), (b, 1)):
+            layer.update_from(gw * t, gb, {"optimizer": "adam", "lr": 0.01, "weight_decay": 0.1, "t": t}, nt)
+    np.testing.assert_array_equal(a.weights, b.weights)
+    np.testing.assert_array_equal(a.weight_sq, b.weight_sq)
+    with pytest.raises(ValueError, match="must hold"):
+        a.update_from(np.zeros(3, np.float32), np.zeros(a.n_bias, np.float32), {"optimizer": "sgd", "lr": 0.1}, 1)
