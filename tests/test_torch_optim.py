@@ -288,33 +288,93 @@ def test_the_optimizer_state_survives_loading_the_model_and_pickling(kind):
         assert m[0].weight.grad is None                   # still updated inside the backward
 
 
-def test_sgd_momentum_from_zero_and_an_empty_batch():
-    """A group's momentum set from 0 to 0.9 starts from a zero buffer, as torch's; an empty batch
-    makes no update and is not counted (Adam's step count)."""
-    ref, model = make_model(), make_model()
-    opts = [torch.optim.SGD(ref.parameters(), lr=0.05, momentum=0.0), SGDInBackward(model.parameters(), lr=0.05)]
-    data = batches(6)
-    for m, o in zip((ref, model), opts):
-        train(m, o, data[:3])
-        o.param_groups[0]["momentum"] = 0.9
-        train(m, o, data[3:])
-    assert_close(ref, model)
+def test_sgd_momentum_switched_off_and_on_and_an_empty_batch():
+    """A group's momentum 0 -> 0.9 starts from a zero buffer and 0.9 -> 0 -> 0.9 takes the old one
+    up again, as torch's SGD; a state dict taken in between moves that buffer; an empty batch makes
+    the update of zero gradients (Adam counts it), as torch's optimizers."""
+    data = batches(9)
+    for schedule in ((0.0, 0.9), (0.9, 0.0, 0.9)):
+        ref, model = make_model(), make_model()
+        opts = [torch.optim.SGD(ref.parameters(), lr=0.05, momentum=schedule[0]),
+                SGDInBackward(model.parameters(), lr=0.05, momentum=schedule[0])]
+        for m, o in zip((ref, model), opts):
+            for k, mu in enumerate(schedule):
+                o.param_groups[0]["momentum"] = mu
+                train(m, o, data[3 * k:3 * k + 3])
+        assert_close(ref, model)
+        assert len(opts[1].state_dict()["state"]) == len(opts[0].state_dict()["state"])
 
-    def motif_only():       # every parameter updated inside the backward (torch's Adam would count
-        torch.manual_seed(0)  # the empty batch for the others)
+    first = make_model()                                  # a state dict taken without momentum
+    opt = SGDInBackward(first.parameters(), lr=0.05, momentum=0.9)
+    train(first, opt, data[:2])
+    opt.param_groups[0]["momentum"] = 0.0
+    train(first, opt, data[2:4])
+    saved_model, saved = copy.deepcopy(first.state_dict()), copy.deepcopy(opt.state_dict())
+    assert len(saved["state"]) == len(list(first.parameters()))
+    runs = []
+    for opt_class in (torch.optim.SGD, SGDInBackward):
+        m = make_model()
+        m.load_state_dict(saved_model)
+        o = opt_class(m.parameters(), lr=0.05, momentum=0.0)
+        o.load_state_dict(copy.deepcopy(saved))
+        o.param_groups[0]["momentum"] = 0.9
+        train(m, o, data[4:])
+        runs.append(m)
+    assert_close(*runs)
+
+    def motif_only():       # no parameter beside the held layers
+        torch.manual_seed(0)
         return torch.nn.Sequential(MotifLinear(30, 20, density=0.5, activation="relu", seed=1),
                                    MotifLinear(20, 5, density=0.5, seed=2))
 
-    ref, model = motif_only(), motif_only()
-    train(ref, AdamInBackward(ref.parameters(), lr=0.01), data)
-    opt = AdamInBackward(model.parameters(), lr=0.01)
-    train(model, opt, data[:2])
-    opt.zero_grad()
-    model(torch.zeros(0, 30)).sum().backward()
-    opt.step()
-    train(model, opt, data[2:])
-    for a, b in zip(ref.parameters(), model.parameters()):
-        assert torch.equal(a.detach(), b.detach())
+    runs = []
+    for opt_class in (torch.optim.Adam, AdamInBackward):
+        m = motif_only()
+        o = opt_class(m.parameters(), lr=0.01)
+        train(m, o, data[:2])
+        o.zero_grad()
+        m(torch.zeros(0, 30)).sum().backward()
+        o.step()
+        train(m, o, data[2:])
+        runs.append(m)
+    assert_close(*runs)
+
+
+def test_release_hooks_groups_and_a_refused_step():
+    data = batches(6)
+    ref, model = make_model(), make_model()
+    opt_ref, opt = torch.optim.Adam(ref.parameters(), lr=0.01), AdamInBackward(model.parameters(), lr=0.01)
+    calls = []
+    opt.register_step_post_hook(lambda *a: calls.append(1))
+    train(ref, opt_ref, data[:3])
+    train(model, opt, data[:3])
+    assert len(calls) == 3                                # once per step (a torch Adam exists too)
+    opt.release()                                         # torch's Adam from here on, with the state
+    train(ref, opt_ref, data[3:])
+    train(model, opt, data[3:])
+    assert model[0].weight.grad is not None
+    assert_close(ref, model)
+
+    other = MotifLinear(8, 6, density=0.5, seed=0)
+    with pytest.raises(ValueError, match="amsgrad"):
+        opt.add_param_group({"params": list(other.parameters()), "amsgrad": True})
+    assert len(opt.param_groups) == 1                     # the refused group is not added
+
+    model = make_model()
+    opt = SGDInBackward(model.parameters(), **PAIRS["sgd"][2])
+    before = [p.detach().clone() for p in model.parameters()]
+    model[0].weight.grad = torch.ones_like(model[0].weight)      # set by hand, both: fine
+    model[0].bias.grad = torch.ones_like(model[0].bias)
+    model[5].weight.grad = torch.ones_like(model[5].weight)      # one of two: refused
+    with pytest.raises(RuntimeError, match="both need a gradient"):
+        opt.step()
+    for p0, p in zip(before, model.parameters()):         # checked before anything was updated
+        assert torch.equal(p0, p.detach())
+
+    opt.zero_grad(set_to_none=True)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)                      # as zero_grad(set_to_none=False) leaves them
+    train(model, opt, data[:1])                           # zeros beside the update: not refused
 
 
 def test_what_the_update_inside_the_backward_cannot_take_is_refused():

@@ -261,8 +261,11 @@ def _backward_locked(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor
         mod._seen_weight_version = w._version
     if token == 0:
         f32 = torch.float32       # never the default dtype: the engine's gradients are float32
-        if update is not None:
-            need_w = need_b = False   # an empty batch: no update (none counted) and no gradient
+        if update is not None:        # an empty batch: the update of zero gradients, as torch's optimizers make it
+            mod._core.update_from(np.zeros(mod.n_blocks, np.float32), np.zeros(int(mod._core.n_bias), np.float32),
+                                  update, mod._num_threads)
+            mod._updated = True
+            need_w = need_b = False
         return (torch.zeros(tuple(x.shape), dtype=f32) if need_x else None,
                 torch.zeros(mod.n_blocks, dtype=f32) if need_w else None,
                 torch.zeros(int(mod._core.n_bias), dtype=f32) if need_b else None)

@@ -25,7 +25,6 @@ backward:
   bypasses that counter (``weight.data``, a NumPy view) is undone by the next update unless
   :meth:`MotifLinear.weights_written` is called after it;
 * another optimizer takes a layer over only after :meth:`release` (or once this one is gone);
-* an empty batch makes no update;
 * the settings are read from the parameter group when the backward runs, so an LR scheduler's
   ``step()`` after ``optimizer.step()`` applies from the next step on, as with the torch optimizer;
 * ``state_dict()`` holds every parameter's state under torch's names (``"momentum_buffer"``;
@@ -84,6 +83,16 @@ class _InBackward:
         super().add_param_group(param_group)  # type: ignore[misc]
         index = len(self.param_groups) - 1
         group = self.param_groups[index]
+        try:
+            claimed = self._claimable(group)
+        except ValueError:
+            self.param_groups.pop()          # refused: the group is not added
+            raise
+        for mod in claimed:
+            self._claim(mod, index)
+
+    def _claimable(self, group: Dict[str, Any]) -> List[MotifLinear]:
+        """The layers of ``group`` this optimizer takes (ValueError if it cannot take them)."""
         held = {id(p) for p in group["params"]}
         claimed: List[MotifLinear] = []
         for p in group["params"]:
@@ -99,8 +108,7 @@ class _InBackward:
             claimed.append(mod)
         if claimed:
             self._check_group(group)
-        for mod in claimed:
-            self._claim(mod, index)
+        return claimed
 
     def _claim(self, mod: MotifLinear, index: int) -> None:
         """Update ``mod`` inside its backward from now on, from a fresh state (as a new torch
@@ -119,10 +127,15 @@ class _InBackward:
         self._steps.pop(key, None)
 
     def release(self) -> None:
-        """Stop updating the layers inside their backward: from now on they get ``.grad`` and this
-        optimizer no longer steps them (their state here is dropped). For handing them to another
-        optimizer; ``state_dict()`` first keeps their state."""
-        for mod, _ in self._held():
+        """Stop updating the layers inside their backward: from now on they get ``.grad``, and this
+        optimizer's ``step()`` updates them as the torch optimizer it extends does, from their
+        state (moved to torch's state), unless another optimizer takes them over."""
+        for mod, index in self._held():
+            with mod._lock:
+                entries = self._export(mod, self.param_groups[index], self._steps[id(mod)])
+            for p, entry in zip((mod.weight, mod.bias), entries):
+                if entry:
+                    self.state[p] = entry
             mod._updater = None
             mod._updated = False
             self._forget(id(mod))
@@ -184,43 +197,61 @@ class _InBackward:
             raise RuntimeError(f"{name} under a GradScaler: the updates inside the backward were made with the scaled "
                                "gradients; use the torch optimizer with loss scaling")
         held = self._held()
-        hidden = []          # the held layers' gradients, out of the torch optimizer's sight meanwhile
+        pending = []         # the held layers whose backward made no update: updated here from .grad
+        for mod, index in held:
+            w, b = mod._parameters["weight"], mod._parameters["bias"]
+            if w.grad is None and b.grad is None:
+                continue
+            if mod._updated:
+                if (w.grad is None or not w.grad.any()) and (b.grad is None or not b.grad.any()):
+                    continue     # zeros left by zero_grad(set_to_none=False): nothing beside the update
+                raise RuntimeError(f"a MotifLinear held by {name} has a .grad beside the update its backward "
+                                   "made (a loss term on the weights themselves such as a regularizer, or "
+                                   "gradients set by hand); use the torch optimizer")
+            if w.grad is None or b.grad is None:
+                raise RuntimeError(f"{name} updates a MotifLinear's weight and bias together: both need a "
+                                   "gradient, or neither")
+            self._check_group(self.param_groups[index])
+            pending.append((mod, index))
+        hidden = []          # those layers' gradients, out of the torch optimizer's sight meanwhile
         try:
-            for mod, index in held:
+            for mod, index in pending:
+                self._update_from_grads(mod, index)
                 w, b = mod._parameters["weight"], mod._parameters["bias"]
-                if w.grad is None and b.grad is None:
-                    continue
-                if mod._updated:
-                    raise RuntimeError(f"a MotifLinear held by {name} has a .grad beside the update its backward "
-                                       "made (a loss term on the weights themselves such as a regularizer, or "
-                                       "gradients set by hand); use the torch optimizer")
-                self._update_from_grads(mod, index)      # a backward that made no update (a compiled graph)
-                hidden += [(p, p.grad) for p in (w, b)]
+                hidden += [(w, w.grad), (b, b.grad)]
                 w.grad = b.grad = None
             if 2 * len(held) < sum(len(g["params"]) for g in self.param_groups):
-                super().step()  # type: ignore[misc]   # (parameters other than the held layers' to update)
+                self._torch_step()           # (parameters other than the held layers' to update)
         finally:
             for p, g in hidden:
                 p.grad = g
-        for mod, _ in held:
-            if mod._updated:
-                self._steps[id(mod)] += 1
-                mod._updated = False
+            for mod, _ in held:              # every update made counts, whatever happened after it
+                if mod._updated:
+                    self._steps[id(mod)] += 1
+                    mod._updated = False
         return loss
+
+    def _torch_step(self) -> None:
+        """The torch optimizer's own ``step`` without the hooks torch wraps around it (this
+        optimizer's ``step`` already ran them once)."""
+        for klass in type(self).__mro__:
+            if issubclass(klass, _InBackward) or "step" not in klass.__dict__:
+                continue
+            fn = klass.__dict__["step"]
+            if getattr(fn, "hooked", False):
+                fn = fn.__wrapped__
+            fn(self)
+            return
 
     def _update_from_grads(self, mod: MotifLinear, index: int) -> None:
         """The update of ``mod`` from its ``.grad`` (its backward made none: a compiled graph runs
         the custom operators, which hand the gradients to autograd), on the engine's state."""
         w, b = mod._parameters["weight"], mod._parameters["bias"]
-        if w.grad is None or b.grad is None:
-            raise RuntimeError(f"{type(self).__name__} updates a MotifLinear's weight and bias together: both need a "
-                               "gradient, or neither")
         group = self.param_groups[index]
-        self._check_group(group)
         update = self._update(mod, group, self._steps[id(mod)] + 1)
         with mod._lock:
             mod._core.update_from(_array(w.grad), _array(b.grad), update, mod._num_threads)
-        mod._updated = True                              # (counted below, as an update inside the backward)
+        mod._updated = True                              # (counted in step(), as an update inside the backward)
 
     # ---- state: the engine's state under torch's names -------------------------------------------
     def state_dict(self) -> Dict[str, Any]:
@@ -320,11 +351,17 @@ class SGDInBackward(_InBackward, torch.optim.SGD):
 
     def _setup(self) -> None:
         super()._setup()
-        self._no_momentum: Set[int] = set()       # layers whose last update ran with momentum 0
+        # torch keeps a momentum buffer once an update ran with momentum (or one was loaded), and
+        # leaves it untouched by updates with momentum 0. The engine's momentum-0 update overwrites
+        # its buffer (v = g'), so: the layers that have a buffer in torch's sense, and, while their
+        # group's momentum is 0, the buffer as it was before (restored when momentum comes back)
+        self._has_buffer: Set[int] = set()
+        self._parked: Dict[int, Optional[Tuple[np.ndarray, np.ndarray]]] = {}
 
     def _forget(self, key: int) -> None:
         super()._forget(key)
-        self._no_momentum.discard(key)
+        self._has_buffer.discard(key)
+        self._parked.pop(key, None)
 
     def _check_group(self, group: Dict[str, Any]) -> None:
         if group.get("dampening", 0) != 0:
@@ -336,25 +373,42 @@ class SGDInBackward(_InBackward, torch.optim.SGD):
             self._refuse("momentum", "in [0, 1)", group["momentum"])
 
     def _update(self, mod: MotifLinear, group: Dict[str, Any], t: int) -> Dict[str, Any]:
-        momentum = float(group["momentum"])
+        key, momentum = id(mod), float(group["momentum"])
         if momentum == 0:
-            self._no_momentum.add(id(mod))   # the engine keeps v = g' then, torch keeps no buffer
-        elif id(mod) in self._no_momentum:
-            self._no_momentum.discard(id(mod))
-            mod._core.set_moments(_EMPTY, _EMPTY, _EMPTY, _EMPTY)   # torch's buffer starts from zero
+            if key not in self._parked:      # entering a phase without momentum: park the buffer
+                c = mod._core
+                self._parked[key] = (c.weight_velocity, c.bias_velocity) if key in self._has_buffer else None
+        else:
+            if key in self._parked:          # momentum again: torch's buffer as it was, or none (zero)
+                saved = self._parked.pop(key)
+                mod._core.set_moments(*(saved or (_EMPTY, _EMPTY)), _EMPTY, _EMPTY)
+            self._has_buffer.add(key)
         return {"optimizer": "sgd", "lr": float(group["lr"]), "momentum": momentum,
                 "weight_decay": float(group["weight_decay"])}
 
     def _export(self, mod: MotifLinear, group: Dict[str, Any], t: int) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-        if group["momentum"] == 0 or t == 0 or id(mod) in self._no_momentum:
+        key = id(mod)
+        if key in self._parked:
+            saved = self._parked[key]
+            if saved is None:
+                return {}, {}
+            return ({"momentum_buffer": torch.from_numpy(saved[0].copy())},
+                    {"momentum_buffer": torch.from_numpy(saved[1].copy())})
+        if key not in self._has_buffer:
             return {}, {}
         return ({"momentum_buffer": torch.from_numpy(mod._core.weight_velocity)},
                 {"momentum_buffer": torch.from_numpy(mod._core.bias_velocity)})
 
     def _import(self, mod: MotifLinear, weight: Dict[str, Any], bias: Dict[str, Any]) -> int:
         vw, vb = weight.get("momentum_buffer"), bias.get("momentum_buffer")
+        key = id(mod)
+        self._parked.pop(key, None)
         mod._core.set_moments(_array(vw), _array(vb), _EMPTY, _EMPTY)
-        return 0 if vw is None and vb is None else 1     # (SGD's update does not depend on the count)
+        if vw is None and vb is None:
+            self._has_buffer.discard(key)
+            return 0
+        self._has_buffer.add(key)
+        return 1                                  # (SGD's update does not depend on the count)
 
 
 class AdamInBackward(_InBackward, torch.optim.Adam):
