@@ -130,12 +130,8 @@ class _InBackward:
         """Stop updating the layers inside their backward: from now on they get ``.grad``, and this
         optimizer's ``step()`` updates them as the torch optimizer it extends does, from their
         state (moved to torch's state), unless another optimizer takes them over."""
-        for mod, index in self._held():
-            with mod._lock:
-                entries = self._export(mod, self.param_groups[index], self._steps[id(mod)])
-            for p, entry in zip((mod.weight, mod.bias), entries):
-                if entry:
-                    self.state[p] = entry
+        self.state.update(self._torch_state())
+        for mod, _ in self._held():
             mod._updater = None
             mod._updated = False
             self._forget(id(mod))
@@ -254,16 +250,22 @@ class _InBackward:
         mod._updated = True                              # (counted in step(), as an update inside the backward)
 
     # ---- state: the engine's state under torch's names -------------------------------------------
+    def _torch_state(self) -> Dict[torch.Tensor, Dict[str, Any]]:
+        """The held layers' engine state as torch's state entries of their parameters (copies;
+        a parameter with no state has none)."""
+        out: Dict[torch.Tensor, Dict[str, Any]] = {}
+        for mod, index in self._held():
+            with mod._lock:
+                entries = self._export(mod, self.param_groups[index], self._steps[id(mod)])
+            for p, entry in zip((mod.weight, mod.bias), entries):
+                if entry:
+                    out[p] = entry
+        return out
+
     def state_dict(self) -> Dict[str, Any]:
-        added: List[torch.Tensor] = []
+        added = self._torch_state()
+        self.state.update(added)
         try:
-            for mod, index in self._held():
-                with mod._lock:
-                    entries = self._export(mod, self.param_groups[index], self._steps[id(mod)])
-                for p, entry in zip((mod.weight, mod.bias), entries):
-                    if entry:
-                        self.state[p] = entry
-                        added.append(p)
             return super().state_dict()  # type: ignore[misc]
         finally:
             for p in added:
@@ -306,12 +308,7 @@ class _InBackward:
     def __getstate__(self) -> Dict[str, Any]:
         state = dict(super().__getstate__())  # type: ignore[misc]
         merged: Dict[Any, Dict[str, Any]] = defaultdict(dict, self.state)
-        for mod, index in self._held():
-            with mod._lock:
-                entries = self._export(mod, self.param_groups[index], self._steps[id(mod)])
-            for p, entry in zip((mod.weight, mod.bias), entries):
-                if entry:
-                    merged[p] = entry
+        merged.update(self._torch_state())
         state["state"] = merged
         return state
 
