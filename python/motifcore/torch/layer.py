@@ -19,12 +19,12 @@ If a parameter is pointed elsewhere (``weight.data = t``, ``load_state_dict(...,
 ``torch.nn.utils.vector_to_parameters``), the next call copies its values into the engine once and
 points it back at the engine's memory.
 
-An optimizer may also make the update of a layer inside its backward (``motifcore.torch.SGDInBackward`` and
-the Adam ones, optim.py):
-the module then hands the engine that optimizer's settings (``_updater``) instead of gradient arrays,
-and the engine updates ``K`` and ``b`` in place in the same call. Between such steps the engine keeps a
-copy of ``K`` in transposed order; the parameters are tracked views of ``K`` (``weights_view(tracked=True)``),
-so every write through torch (it bumps the parameter's version counter) is reported to the engine
+An optimizer may also make the update of a layer inside its backward (``SGDInBackward`` and the Adam
+ones, optim.py): the module then hands the engine that optimizer's settings (``_updater``) instead
+of gradient arrays, and the engine updates ``K`` and ``b`` in place in the same call. Between such
+steps the engine keeps a copy of ``K`` in transposed order; the parameters are tracked views of
+``K`` (``weights_view(tracked=True)``), so every write through torch (it bumps the parameter's
+version counter) and every backward without such an update is reported to the engine
 (``weights_written``) before the next backward, which then rebuilds the copy.
 
 Two paths call the engine, with the same code (``_run_forward`` / ``_run_backward``): in eager mode
