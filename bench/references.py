@@ -151,6 +151,13 @@ def torch_mlp(torch: Any, impl: str, sizes: Sequence[int], density: float, seed:
     return torch_masked_mlp(torch, sizes, density=density, seed=seed)
 
 
+def random_batches(batch: int, n_in: int, n_classes: int, seed: int, n: int = 4) -> List[Any]:
+    """``n`` batches ``(x, y)`` of ``batch`` standard-normal float32 samples and int64 labels."""
+    rng = np.random.default_rng(seed)
+    return [(rng.standard_normal((batch, n_in)).astype(np.float32),
+             rng.integers(0, n_classes, size=batch).astype(np.int64)) for _ in range(n)]
+
+
 def cycler(fn: Callable[[Any, Any], float], data: List[Any]) -> Callable[[], float]:
     """A benchmark body: each call runs ``fn(x, y)`` on the next ``(x, y)`` of ``data``, cyclically."""
     state = {"i": 0}

@@ -51,9 +51,7 @@ def torch_threads_t(request: pytest.FixtureRequest) -> Iterator[int]:
 
 @pytest.fixture(scope="module")
 def step_batches(sizes: Any) -> List[Any]:
-    rng = np.random.default_rng(29)
-    return [(rng.standard_normal((sizes.batch, sizes.net[0])).astype(np.float32),
-             rng.integers(0, sizes.net[-1], size=sizes.batch).astype(np.int64)) for _ in range(N_BATCHES)]
+    return bl.random_batches(sizes.batch, sizes.net[0], sizes.net[-1], seed=29, n=N_BATCHES)
 
 
 def _pair(sizes: Any, t: int) -> tuple:

@@ -109,9 +109,7 @@ def test_layer(benchmark: Any, info: Callable[..., None], sizes: Any, layer_data
 
 @pytest.fixture(scope="module")
 def step_batches(sizes: Any) -> List[Any]:
-    rng = np.random.default_rng(23)
-    return [(rng.standard_normal((sizes.batch, sizes.net[0])).astype(np.float32),
-             rng.integers(0, sizes.net[-1], size=sizes.batch).astype(np.int64)) for _ in range(N_BATCHES)]
+    return bl.random_batches(sizes.batch, sizes.net[0], sizes.net[-1], seed=23, n=N_BATCHES)
 
 
 def _mlp(sizes: Any, t: int) -> MotifMLP:

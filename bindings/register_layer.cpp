@@ -7,6 +7,7 @@
 #include <iterator>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "common.hpp"
 #include "layer.hpp"
@@ -257,15 +258,14 @@ motifcore::OptimConfig update_config(const py::dict& d) {
             throw py::value_error("update has an unknown setting '" + key + "'");
     }
     if (!d.contains("optimizer") || !d.contains("lr")) throw py::value_error("update needs 'optimizer' and 'lr'");
-    motifcore::OptimConfig c;
+    motifcore::OptimConfig c;   // OptimConfig's defaults, but no weight decay unless given (as optimizer_step)
     c.kind = parse_optimizer(d["optimizer"].cast<std::string>());
     c.lr = d["lr"].cast<float>();
-    c.momentum = d.contains("momentum") ? d["momentum"].cast<float>() : 0.9f;
-    c.beta1 = d.contains("beta1") ? d["beta1"].cast<float>() : 0.9f;
-    c.beta2 = d.contains("beta2") ? d["beta2"].cast<float>() : 0.999f;
-    c.eps = d.contains("eps") ? d["eps"].cast<float>() : 1e-8f;
-    c.weight_decay = d.contains("weight_decay") ? d["weight_decay"].cast<float>() : 0.f;
-    c.t = d.contains("t") ? d["t"].cast<uint64_t>() : 1;
+    c.weight_decay = 0.f;
+    for (auto [key, field] : {std::pair<const char*, float*>{"momentum", &c.momentum}, {"beta1", &c.beta1},
+                              {"beta2", &c.beta2}, {"eps", &c.eps}, {"weight_decay", &c.weight_decay}})
+        if (d.contains(key)) *field = d[key].cast<float>();
+    if (d.contains("t")) c.t = d["t"].cast<uint64_t>();
     if (!std::isfinite(c.lr)) throw py::value_error("update's lr must be finite");
     if (c.t < 1) throw py::value_error("update's t must be >= 1");
     try {

@@ -115,7 +115,9 @@ OptimizerState::OptimizerState(int64_t n_blocks, int64_t n_bias, std::vector<flo
     const auto nK = static_cast<size_t>(n_blocks), nb = static_cast<size_t>(n_bias);
     if (vK_.empty()) vK_.assign(nK, 0.f);
     if (vb_.empty()) vb_.assign(nb, 0.f);
-    MC_CHECK(vK_.size() == nK && vb_.size() == nb, "momentum buffers have the wrong size");
+    MC_CHECK(vK_.size() == nK && vb_.size() == nb, "momentum buffers have the wrong size: " << nK << " (one per block) and "
+                                                       << nb << " (one per bias) floats expected, got "
+                                                       << vK_.size() << " and " << vb_.size());
     MC_CHECK(sK_.empty() == sb_.empty(), "Adam second moments must be given for both weights and biases, or neither");
     MC_CHECK(sK_.empty() || (sK_.size() == nK && sb_.size() == nb), "Adam second-moment buffers have the wrong size");
 }
@@ -129,23 +131,13 @@ void OptimizerState::check_values() const {
 
 void OptimizerState::set_moments(std::vector<float> vK, std::vector<float> vb, std::vector<float> sK,
                                  std::vector<float> sb) {
-    if (vK.empty()) vK.assign(vK_.size(), 0.f);
-    if (vb.empty()) vb.assign(vb_.size(), 0.f);
-    MC_CHECK(vK.size() == vK_.size(), "the weights' first moments must hold " << vK_.size()
-                                                                                << " floats (one per block), got " << vK.size());
-    MC_CHECK(vb.size() == vb_.size(), "the biases' first moments must hold " << vb_.size() << " floats, got " << vb.size());
-    MC_CHECK(sK.empty() == sb.empty(), "second moments must be given for both weights and biases, or neither");
-    MC_CHECK(sK.empty() || (sK.size() == vK_.size() && sb.size() == vb_.size()),
-             "the second moments must hold " << vK_.size() << " and " << vb_.size() << " floats, got " << sK.size()
-                                             << " and " << sb.size());
-    for (const auto* v : {&vK, &vb, &sK, &sb})
-        for (float x : *v) MC_CHECK(std::isfinite(x), "a moment is NaN or infinite");
-    for (const auto* v : {&sK, &sb})
-        for (float x : *v) MC_CHECK(x >= 0.f, "second moments must be >= 0");
-    vK_.swap(vK);
-    vb_.swap(vb);
-    sK_.swap(sK);
-    sb_.swap(sb);
+    OptimizerState next(static_cast<int64_t>(vK_.size()), static_cast<int64_t>(vb_.size()), std::move(vK),
+                        std::move(vb), std::move(sK), std::move(sb));   // the sizes checked
+    next.check_values();
+    vK_.swap(next.vK_);
+    vb_.swap(next.vb_);
+    sK_.swap(next.sK_);
+    sb_.swap(next.sb_);
 }
 
 void Layer::set_moments(std::vector<float> vK, std::vector<float> vb, std::vector<float> sK, std::vector<float> sb) {

@@ -253,12 +253,14 @@ def _backward_locked(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor
     # an optimizer that updates this layer inside the backward (eager path only; None otherwise)
     update = mod._update_config(need_w, need_b) if handoff and mod._updater is not None else None
     w = mod._parameters["weight"]
-    if update is None or w._version != mod._seen_weight_version:
-        # The engine's transposed copy of K, if it kept one, is trusted only from one update inside
-        # the backward to the next with no write through torch in between (torch bumps the version
-        # counter at every in-place write, but its fused optimizers do not): otherwise stale.
+    if mod._kt_kept and (update is None or w._version != mod._seen_weight_version):
+        # The engine's transposed copy of K (kept only after an update inside the backward) is
+        # trusted only from one such update to the next with no write through torch in between
+        # (torch bumps the version counter at every in-place write, but its fused optimizers do
+        # not): otherwise stale.
         mod._core.weights_written()
-        mod._seen_weight_version = w._version
+        mod._kt_kept = False
+    mod._seen_weight_version = w._version
     if token == 0:
         f32 = torch.float32       # never the default dtype: the engine's gradients are float32
         if update is not None:        # an empty batch: the update of zero gradients, as torch's optimizers make it
@@ -292,7 +294,7 @@ def _backward_locked(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor
     gin, stamp, mod._handed_grad = mod._core.backward_handoff(ga, aw, ab, mod._num_threads, bool(need_x), nxt, stamp,
                                                               handoff, spare, update)
     if update is not None:
-        mod._updated = True      # (the parameters get no .grad: the update is made)
+        mod._updated = mod._kt_kept = True   # (the parameters get no .grad: the update is made)
     gw = None if aw is None else torch.from_numpy(aw)
     gb = None if ab is None else torch.from_numpy(ab)
     if handoff and gin is not None:
@@ -461,7 +463,7 @@ class MotifLinear(BlockGeometry, nn.Module):
     # Plain bookkeeping set on every call (not parameters, buffers or modules): stored directly,
     # without nn.Module.__setattr__'s checks, which cost more than the rest of a small call.
     _PLAIN_ATTRS = frozenset({"_forwards", "_last_forward", "_handed_in", "_handed_grad", "_io", "_seen_weight_version",
-                              "_updated"})
+                              "_updated", "_kt_kept"})
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in MotifLinear._PLAIN_ATTRS:
@@ -524,7 +526,8 @@ class MotifLinear(BlockGeometry, nn.Module):
         """No optimizer updates this layer inside its backward (yet); the engine has seen no write."""
         self._updater: Optional[Tuple["weakref.ref[Any]", int]] = None   # (optimizer, its group index)
         self._updated = False              # an update inside the backward since the optimizer's step()
-        self._seen_weight_version = -1     # weight._version when the engine last took note of writes
+        self._seen_weight_version = -1     # weight._version at the last backward
+        self._kt_kept = False              # the engine may hold a transposed copy of K (an update was made)
 
     def _update_config(self, need_w: bool, need_b: bool) -> Optional[Dict[str, Any]]:
         """The update the optimizer that holds this layer makes inside its backward (its settings
@@ -752,7 +755,7 @@ class MotifLinear(BlockGeometry, nn.Module):
                             "indptr": c.indptr, "indices": c.indices, "bias_mode": str(c.bias_mode),
                             "activation": str(c.activation), "input_copies": int(c.input_copies)}
         for k in ("_core", "_layer", "_lock", "_pointers", "_io", "_handle", "_rows", "_updater", "_updated",
-                  "_seen_weight_version"):
+                  "_seen_weight_version", "_kt_kept"):
             state.pop(k, None)
         return state
 

@@ -91,8 +91,9 @@ class _InBackward:
         for mod in claimed:
             self._claim(mod, index)
 
-    def _claimable(self, group: Dict[str, Any]) -> List[MotifLinear]:
-        """The layers of ``group`` this optimizer takes (ValueError if it cannot take them)."""
+    def _claimable(self, group: Dict[str, Any], strict: bool = True) -> List[MotifLinear]:
+        """The layers of ``group`` this optimizer takes (ValueError if it cannot take them; a layer
+        another live optimizer holds is skipped instead when not ``strict``)."""
         held = {id(p) for p in group["params"]}
         claimed: List[MotifLinear] = []
         for p in group["params"]:
@@ -103,6 +104,8 @@ class _InBackward:
                 continue         # weight and bias not together in this group: the torch optimizer steps them
             other = mod._updater[0]() if mod._updater is not None else None
             if other is not None and other is not self:
+                if not strict:
+                    continue
                 raise ValueError("this MotifLinear is already updated inside its backward by another optimizer; a "
                                  "layer can have one (call release() on the other one first)")
             claimed.append(mod)
@@ -278,10 +281,14 @@ class _InBackward:
         self._check_sizes(state_dict)
         super().load_state_dict(state_dict)  # type: ignore[misc]
         for mod, _ in self._held():
-            entries = [self.state.pop(p, None) or {} for p in (mod.weight, mod.bias)]
-            with mod._lock:
-                self._steps[id(mod)] = self._import(mod, entries[0], entries[1])
-            mod._updated = False
+            self._adopt_state(mod)
+
+    def _adopt_state(self, mod: MotifLinear) -> None:
+        """Move the torch state entries of ``mod``'s parameters (none: a fresh state) into the engine."""
+        entries = [self.state.pop(p, None) or {} for p in (mod.weight, mod.bias)]
+        with mod._lock:
+            self._steps[id(mod)] = self._import(mod, entries[0], entries[1])
+        mod._updated = False
 
     def _import(self, mod: MotifLinear, weight: Dict[str, Any], bias: Dict[str, Any]) -> int:
         raise NotImplementedError
@@ -321,16 +328,9 @@ class _InBackward:
         # Take over the layers of the parameters again when they exist (a model and its optimizer
         # pickled together); otherwise their state stays torch's and the torch optimizer steps them.
         for index, group in enumerate(self.param_groups):
-            held = {id(p) for p in group["params"]}
-            for p in group["params"]:
-                mod = owner_of(p)
-                if (mod is None or mod.bias is None or p is not mod.weight or id(mod.bias) not in held
-                        or id(mod) in self._layers or (mod._updater is not None and mod._updater[0]() is not None)):
-                    continue
+            for mod in self._claimable(group, strict=False):
                 self._claim(mod, index)
-                entries = [self.state.pop(q, None) or {} for q in (mod.weight, mod.bias)]
-                with mod._lock:
-                    self._steps[id(mod)] = self._import(mod, entries[0], entries[1])
+                self._adopt_state(mod)
 
 
 class SGDInBackward(_InBackward, torch.optim.SGD):
