@@ -9,6 +9,8 @@
 #include <string>
 #include <utility>
 
+#include <pybind11/stl.h>
+
 #include "common.hpp"
 #include "layer.hpp"
 
@@ -190,6 +192,33 @@ float* grad_buffer(const py::object& a, const char* what, int64_t* size) {
 // `next` (or nullptr): the layer whose backward_handoff stamped `stamp` returned grad_out as its
 // input gradient; its gradient panel is read instead of converting grad_out while that backward is
 // still its last call (under the guard of both layers). Sets *shared and *stamp_out.
+// What is wrong with the caller's buffers of one backward of `l` (under its guard), or "": the
+// gradient arrays' sizes (nw, nb floats; null: the layer's own), their overlaps with the layer's
+// weights and biases and with each other, an update asked for with them, and the caller's rows `o`
+// for the input gradient ([B, n_in]; null: none or new).
+std::string backward_buffers_problem(const Layer& l, const float* dK, int64_t nw, const float* db, int64_t nb,
+                                     bool update, const float* o, int64_t B) {
+    const motifcore::FloatSpan pK = span_of(l.weights()), pb = span_of(l.bias());
+    if (dK && nw != l.n_blocks())
+        return "grad_weights must hold " + std::to_string(l.n_blocks()) + " floats (one per block), got " +
+               std::to_string(nw);
+    if (db && nb != l.n_bias())
+        return "grad_bias must hold " + std::to_string(l.n_bias()) + " floats, got " + std::to_string(nb);
+    if (overlaps(dK, nw, pK) || overlaps(dK, nw, pb))
+        return "grad_weights overlaps the layer's weights or biases (the kernels read them after writing it)";
+    if (overlaps(db, nb, pK) || overlaps(db, nb, pb))
+        return "grad_bias overlaps the layer's weights or biases (the kernels read them after writing it)";
+    if (update && (dK || db))
+        return "an update inside the backward writes the layer's own gradients: grad_weights and grad_bias must be "
+               "None";
+    if (dK && db && overlaps(dK, nw, motifcore::FloatSpan{const_cast<float*>(db), nb}))
+        return "grad_weights and grad_bias overlap";
+    const motifcore::FloatSpan rows{const_cast<float*>(o), B * l.n_in};
+    if (o && (out_overlaps_params(l, o, B * l.n_in) || overlaps(dK, nw, rows) || overlaps(db, nb, rows)))
+        return "out shares memory with the layer's weights or biases or with grad_weights / grad_bias";
+    return "";
+}
+
 py::object backward_rows(Layer& l, const farray& g, const py::object& grad_weights, const py::object& grad_bias,
                          int64_t num_threads, bool need_grad_in, const Layer* next, uint64_t stamp, bool* shared,
                          uint64_t* stamp_out, bool stream_rows = false, const py::object& out_obj = py::none(),
@@ -208,26 +237,8 @@ py::object backward_rows(Layer& l, const farray& g, const py::object& grad_weigh
     {
         py::gil_scoped_release release;
         const motifcore::StateGuard guard = l.rowmajor_guard(next);
-        const motifcore::FloatSpan pK = span_of(l.weights()), pb = span_of(l.bias());
-        if (dK && nw != l.n_blocks())
-            bad = "grad_weights must hold " + std::to_string(l.n_blocks()) + " floats (one per block), got " +
-                  std::to_string(nw);
-        else if (db && nb != l.n_bias())
-            bad = "grad_bias must hold " + std::to_string(l.n_bias()) + " floats, got " + std::to_string(nb);
-        else if (overlaps(dK, nw, pK) || overlaps(dK, nw, pb))
-            bad = "grad_weights overlaps the layer's weights or biases (the kernels read them after writing it)";
-        else if (overlaps(db, nb, pK) || overlaps(db, nb, pb))
-            bad = "grad_bias overlaps the layer's weights or biases (the kernels read them after writing it)";
-        else if (update && (dK || db))
-            bad = "an update inside the backward writes the layer's own gradients: grad_weights and grad_bias must "
-                  "be None";
-        else if (dK && db && overlaps(dK, nw, motifcore::FloatSpan{db, nb}))
-            bad = "grad_weights and grad_bias overlap";
-        else if (o && !out_obj.is_none() &&
-                 (out_overlaps_params(l, o, B * l.n_in) || overlaps(dK, nw, motifcore::FloatSpan{o, B * l.n_in}) ||
-                  overlaps(db, nb, motifcore::FloatSpan{o, B * l.n_in})))
-            bad = "out shares memory with the layer's weights or biases or with grad_weights / grad_bias";
-        else {
+        bad = backward_buffers_problem(l, dK, nw, db, nb, update != nullptr, out_obj.is_none() ? nullptr : o, B);
+        if (bad.empty()) {
             const motifcore::PanelHandoff h = next ? next->grad_in_panel(stamp) : motifcore::PanelHandoff{};
             *shared = l.backward_rowmajor(gp, B, o, nt, dK, db, next ? &h : nullptr, stream_rows, update);
             *stamp_out = l.backward_stamp();
@@ -307,6 +318,139 @@ py::tuple forward_handoff(Layer& l, const farray& x, int64_t num_threads, const 
         out_stamp = l.forward_stamp();
     }, out_obj);
     return py::make_tuple(out, out_stamp, shared);
+}
+
+// ---- chains of row-major calls (motifcore.torch.MotifSequential) --------------------------------
+// A chain runs consecutive layers in one call, under one guard (Layer::chain_guard): each layer
+// takes the previous one's output panel (forward) or the next one's gradient panel (backward), and
+// only the chain's own input and output are rows. The results are those of the layers' forward_handoff
+// and backward_handoff calls one after the other, bit for bit: the same calls, the same panels.
+
+// The chain's layers, checked: at least one, none twice, each one's n_in the previous one's n_out.
+std::vector<Layer*> chain_of(const std::vector<std::shared_ptr<Layer>>& layers, size_t n_settings) {
+    if (layers.empty()) throw py::value_error("a chain needs at least one layer");
+    if (n_settings != layers.size())
+        throw py::value_error("a chain needs one setting per layer: " + std::to_string(layers.size()) + " layers, " +
+                              std::to_string(n_settings) + " settings");
+    std::vector<Layer*> out;
+    for (size_t k = 0; k < layers.size(); ++k) {
+        Layer* l = layers[k].get();
+        if (!l) throw py::type_error("a chain's layers must be Layer objects, not None");
+        if (std::find(out.begin(), out.end(), l) != out.end())
+            throw py::value_error("layer " + std::to_string(k) + " appears twice in the chain");
+        if (k > 0 && l->n_in != out.back()->n_out)
+            throw py::value_error("layer " + std::to_string(k) + " takes " + std::to_string(l->n_in) +
+                                  " inputs, but layer " + std::to_string(k - 1) + " gives " +
+                                  std::to_string(out.back()->n_out));
+        out.push_back(l);
+    }
+    return out;
+}
+
+std::vector<const Layer*> const_chain(const std::vector<Layer*>& ls) { return {ls.begin(), ls.end()}; }
+
+// chain_forward: forward_handoff of every layer in turn; returns (out, the layers' stamps, whether
+// the first layer took prev's panel).
+py::tuple chain_forward(const std::vector<std::shared_ptr<Layer>>& layers, const farray& x,
+                        const std::vector<int64_t>& num_threads, const py::object& prev, uint64_t stamp,
+                        const py::object& out_obj) {
+    const std::vector<Layer*> ls = chain_of(layers, num_threads.size());
+    std::vector<int> nts;
+    for (int64_t t : num_threads) nts.push_back(threads_arg(t));
+    const Layer* p = prev.is_none() ? nullptr : &prev.cast<const Layer&>();
+    const auto info = x.request();
+    check_2d(info, ls.front()->n_in, "x");
+    const int64_t B = info.shape[0];
+    farray out = rows_out(out_obj, B, ls.back()->n_out, x, "out");
+    float* o = out.mutable_data();
+    const float* xp = x.data();
+    bool shared = false, bad = false;
+    std::vector<uint64_t> stamps(ls.size(), 0);
+    {
+        py::gil_scoped_release release;
+        const motifcore::StateGuard guard = Layer::chain_guard(const_chain(ls), p);
+        for (const Layer* l : ls) bad = bad || (!out_obj.is_none() && out_overlaps_params(*l, o, B * ls.back()->n_out));
+        if (!bad) {
+            const motifcore::PanelHandoff h0 = p ? p->output_panel(stamp) : motifcore::PanelHandoff{};
+            for (size_t k = 0; k < ls.size(); ++k) {
+                const motifcore::TeamScope team(ls[k]->team_choice());
+                float* rows = k + 1 == ls.size() ? o : nullptr;   // the intermediate outputs stay panels
+                if (k == 0) {
+                    shared = ls[0]->forward_rowmajor(xp, B, rows, nts[0], p ? &h0 : nullptr);
+                } else {
+                    const motifcore::PanelHandoff h = ls[k - 1]->output_panel(stamps[k - 1]);
+                    MC_CHECK(h.data && h.B == B && h.rows == ls[k]->n_in && h.group == 1,
+                             "internal: layer " << k - 1 << " of the chain did not hand its output panel on");
+                    ls[k]->forward_rowmajor(nullptr, B, rows, nts[k], &h);
+                }
+                stamps[k] = ls[k]->forward_stamp();
+            }
+        }
+    }
+    if (bad) throw py::value_error("out shares memory with a layer's weights or biases");
+    return py::make_tuple(out, py::cast(stamps), shared);
+}
+
+// chain_backward: backward_handoff of every layer, the last first; grad_weights / grad_bias / updates
+// hold one entry per layer (as backward_handoff takes them). Returns (the first layer's input
+// gradient or None, its stamp, whether the last layer read next's panel).
+py::tuple chain_backward(const std::vector<std::shared_ptr<Layer>>& layers, const farray& g,
+                         const std::vector<py::object>& grad_weights, const std::vector<py::object>& grad_bias,
+                         const std::vector<py::object>& updates, const std::vector<int64_t>& num_threads,
+                         bool need_grad_in, const py::object& next, uint64_t stamp, const py::object& out_obj) {
+    const std::vector<Layer*> ls = chain_of(layers, num_threads.size());
+    const size_t n = ls.size();
+    if (grad_weights.size() != n || grad_bias.size() != n || updates.size() != n)
+        throw py::value_error("a chain needs one grad_weights, grad_bias and update entry per layer");
+    std::vector<int> nts;
+    for (int64_t t : num_threads) nts.push_back(threads_arg(t));
+    std::vector<float*> dK(n), db(n);
+    std::vector<int64_t> nw(n, -1), nb(n, -1);
+    std::vector<motifcore::OptimConfig> cfg(n);
+    std::vector<const motifcore::OptimConfig*> upd(n, nullptr);
+    for (size_t k = 0; k < n; ++k) {
+        dK[k] = grad_buffer(grad_weights[k], "grad_weights", &nw[k]);
+        db[k] = grad_buffer(grad_bias[k], "grad_bias", &nb[k]);
+        if (!updates[k].is_none()) {
+            cfg[k] = update_config(updates[k].cast<py::dict>());
+            upd[k] = &cfg[k];
+        }
+    }
+    const Layer* nx = next.is_none() ? nullptr : &next.cast<const Layer&>();
+    const auto info = g.request();
+    check_2d(info, ls.back()->n_out, "grad_out");
+    const int64_t B = info.shape[0];
+    const float* gp = g.data();
+    farray out = need_grad_in ? rows_out(out_obj, B, ls.front()->n_in, g, "out") : farray(0);
+    float* o = need_grad_in ? out.mutable_data() : nullptr;
+    std::string bad;
+    bool shared = false;
+    uint64_t out_stamp = 0;
+    {
+        py::gil_scoped_release release;
+        const motifcore::StateGuard guard = Layer::chain_guard(const_chain(ls), nx);
+        for (size_t k = 0; k < n && bad.empty(); ++k) {
+            bad = backward_buffers_problem(*ls[k], dK[k], nw[k], db[k], nb[k], upd[k] != nullptr,
+                                           k == 0 && !out_obj.is_none() ? o : nullptr, B);
+            if (!bad.empty()) bad = "layer " + std::to_string(k) + " of the chain: " + bad;
+        }
+        for (size_t j = n; j-- > 0 && bad.empty();) {
+            const motifcore::TeamScope team(ls[j]->team_choice());
+            if (j + 1 == n) {
+                const motifcore::PanelHandoff h = nx ? nx->grad_in_panel(stamp) : motifcore::PanelHandoff{};
+                shared = ls[j]->backward_rowmajor(gp, B, j == 0 ? o : nullptr, nts[j], dK[j], db[j], nx ? &h : nullptr,
+                                                  false, upd[j], j > 0);
+            } else {
+                const motifcore::PanelHandoff h = ls[j + 1]->grad_in_panel(ls[j + 1]->backward_stamp());
+                MC_CHECK(h.data && h.B == B && h.rows == ls[j]->n_out,
+                         "internal: layer " << j + 1 << " of the chain did not hand its gradient panel on");
+                ls[j]->backward_rowmajor(nullptr, B, j == 0 ? o : nullptr, nts[j], dK[j], db[j], &h, false, upd[j], j > 0);
+            }
+        }
+        out_stamp = need_grad_in ? ls.front()->backward_stamp() : 0;
+    }
+    if (!bad.empty()) throw py::value_error(bad);
+    return py::make_tuple(need_grad_in ? py::object(out) : py::object(py::none()), out_stamp, shared);
 }
 
 // The constructor, the fixed geometry and the switches read from the current pattern.
@@ -600,6 +744,18 @@ void register_layer(py::module_& m) {
                   make_config(n_in, n_out, m_in, m_out, density, epsilon, "neuron", "linear", 0, 1));
           }, py::arg("n_in"), py::arg("n_out"), py::arg("m_in") = 1, py::arg("m_out") = 1,
           py::arg("density") = 0.1, py::arg("epsilon") = 0.0, "Exact number of blocks the ER init draws.");
+    m.def("chain_forward", &chain_forward, py::arg("layers"), py::arg("x").noconvert(), py::arg("num_threads"),
+          py::arg("prev") = py::none(), py::arg("stamp") = 0, py::arg("out") = py::none(),
+          "forward_handoff of consecutive layers in one call: each takes the previous one's output panel (no rows "
+          "in between); num_threads: one per layer. Returns (out, the layers' stamps, whether the first layer "
+          "took prev's panel).");
+    m.def("chain_backward", &chain_backward, py::arg("layers"), py::arg("grad_out").noconvert(),
+          py::arg("grad_weights"), py::arg("grad_bias"), py::arg("updates"), py::arg("num_threads"),
+          py::arg("need_grad_in") = true, py::arg("next") = py::none(), py::arg("stamp") = 0, py::arg("out") = py::none(),
+          "backward_handoff of the layers of the last chain_forward, the last first, in one call: each reads the "
+          "next one's gradient panel (no rows in between); grad_weights, grad_bias, num_threads and updates hold "
+          "one entry per layer. Returns (the first layer's input gradient or None, its stamp, whether the last "
+          "layer read next's panel).");
 }
 
 }  // namespace motifcore_py

@@ -67,6 +67,11 @@ void gather_prefetched(int64_t n, const int32_t* pos, const float* src, float* d
 int64_t panel_to_rows(const float* panel, int64_t ld, int64_t n, int64_t group, int64_t B, float* out,
                       int num_threads, bool count_nonfinite = false, bool stream_rows = false);
 
+/// The number of NaN or infinite values in panel[(j / group) * ld + s] for s < B and j < n (the
+/// values panel_to_rows would write, without writing them): what a layer reports about a panel it
+/// hands to the next layer without converting it to rows (a chain of row-major calls).
+int64_t count_nonfinite_panel(const float* panel, int64_t ld, int64_t n, int64_t group, int64_t B, int num_threads);
+
 /// Function table of the hot kernels for one instruction-set level.
 struct KernelTable {
     /// SIMD level name: "avx512", "avx2" or "generic".

@@ -433,15 +433,18 @@ bool Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt, cons
     // The scratch may have been sized for a larger batch; panels use leading dimension B.
     forward(x_src_, B, own_, nt);
     forward_version_ = pat_.version();
-    out_nonfinite_ = panel_to_rows(own_.Ap, ld, n_out, 1, B, out, nt, true, stream_rows);
+    out_nonfinite_ = out ? panel_to_rows(own_.Ap, ld, n_out, 1, B, out, nt, true, stream_rows)
+                         : count_nonfinite_panel(own_.Ap, ld, n_out, 1, B, nt);
     last_B_ = B;
     out_stamp_ = next_stamp();
     return shared;
 }
 
 bool Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, int nt, float* dK_out,
-                              float* db_out, const PanelHandoff* grad, bool stream_rows, const OptimConfig* update) {
+                              float* db_out, const PanelHandoff* grad, bool stream_rows, const OptimConfig* update,
+                              bool grad_in_panel) {
     MC_CHECK(last_B_ > 0, "backward called before forward");
+    MC_CHECK(!grad_in_panel || !grad_in, "internal: an input gradient in its panel only has no rows");
     MC_CHECK(!update || (!dK_out && !db_out), "an update inside the backward writes the layer's own gradients");
     MC_CHECK(B == last_B_, "backward batch size " << B << " differs from the last forward (" << last_B_ << ")");
     MC_CHECK(pat_.version() == forward_version_,
@@ -462,14 +465,24 @@ bool Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, 
         g = g_fm_.data();
     }
     if (m_in == 1) own_.S_ptr = x_src_;
-    if (!backward(g, group, 1.f, B, own_, grad_in != nullptr, nt, dK_out, db_out, update) && update)
+    if (!backward(g, group, 1.f, B, own_, grad_in != nullptr || grad_in_panel, nt, dK_out, db_out, update) && update)
         optimizer_step(*update, nt);
     have_grad_ = true;
-    if (grad_in) {
-        grad_nonfinite_ = panel_to_rows(rm_->scratch.dS.data(), ld, n_in, m_in, B, grad_in, nt, true, stream_rows);
+    if (grad_in || grad_in_panel) {
+        const float* dS = rm_->scratch.dS.data();
+        grad_nonfinite_ = grad_in ? panel_to_rows(dS, ld, n_in, m_in, B, grad_in, nt, true, stream_rows)
+                                  : count_nonfinite_panel(dS, ld, n_in, m_in, B, nt);
         grad_stamp_ = rm_->dS_stamp = next_stamp();
     }
     return shared;
+}
+
+StateGuard Layer::chain_guard(const std::vector<const Layer*>& layers, const Layer* other) {
+    MC_CHECK(!layers.empty(), "a chain needs at least one layer");
+    std::vector<const StateMutex*> ms{&layers.front()->rm_->mutex};
+    for (const Layer* l : layers) ms.push_back(&l->state_mutex_);
+    if (other) ms.push_back(&other->state_mutex_);
+    return StateGuard(std::move(ms), layers.front()->team_choice());
 }
 
 PanelHandoff Layer::output_panel(uint64_t stamp) const {

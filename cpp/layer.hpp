@@ -373,7 +373,9 @@ public:
     /// matching (B samples, n_in rows, group 1), is the panel of x itself (the previous layer's
     /// output_panel, x being that layer's `out`): it is shared instead of converted from x again
     /// (the same values, so the same results, bitwise). Returns whether it was. `stream_rows`: the
-    /// caller will not read `out` soon (panel_to_rows).
+    /// caller will not read `out` soon (panel_to_rows). `out` == nullptr: the output stays in its
+    /// panel only (a chain of calls whose next layer takes it: output_panel); its NaN and infinite
+    /// values are counted all the same, for that layer's check.
     bool forward_rowmajor(const float* x, int64_t B, float* out, int num_threads, const PanelHandoff* in = nullptr,
                           bool stream_rows = false);
     /// grad_in[B, n_in] from grad_out[B, n_out] of the last forward_rowmajor; fills dK, db.
@@ -387,9 +389,11 @@ public:
     /// `update`, when given (dK_out and db_out null), makes this step's optimizer update inside the
     /// call: in the backward where the route allows it (backward()), else right after it
     /// (optimizer_step); the results are those of the backward followed by optimizer_step.
+    /// `grad_in_panel` (grad_in == nullptr): the input gradient is computed into its panel only,
+    /// for the previous layer of a chain (grad_in_panel()), with its NaN and infinite values counted.
     bool backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, int num_threads,
                            float* dK_out = nullptr, float* db_out = nullptr, const PanelHandoff* grad = nullptr,
-                           bool stream_rows = false, const OptimConfig* update = nullptr);
+                           bool stream_rows = false, const OptimConfig* update = nullptr, bool grad_in_panel = false);
     /// Stamps of the last forward_rowmajor and of the last backward_rowmajor that computed grad_in
     /// (0: none): unique over all layers of the process, so a stamp names one call.
     uint64_t forward_stamp() const { return out_stamp_; }
@@ -411,6 +415,14 @@ public:
     /// The guard of the row-major calls (forward_rowmajor, backward_rowmajor): this layer's and the
     /// shared RowMajorScratch's, with `other`'s too when given (a backward_rowmajor that reads
     /// other's grad_in_panel); locked in address order, with this layer's team choice.
+    /// The guard of a chain of row-major calls on `layers` (consecutive layers handing their panels
+    /// on, no other thread in between): every layer's, the shared RowMajorScratch's and `other`'s
+    /// when given (the layer whose panel the chain's first call takes). Regions of the calls use
+    /// each layer's own team choice (team_choice(), set by the caller per call).
+    static StateGuard chain_guard(const std::vector<const Layer*>& layers, const Layer* other = nullptr);
+    /// This layer's choice of team size (parallel.hpp), for a TeamScope around one of its calls
+    /// made under a chain_guard.
+    const TeamChoice* team_choice() const { return &team_; }
     StateGuard rowmajor_guard(const Layer* other = nullptr) const {
         std::vector<const StateMutex*> ms{&state_mutex_, &rm_->mutex};
         if (other) ms.push_back(&other->state_mutex_);

@@ -21,7 +21,9 @@ setup), the setup docs/torch.md recommends for any torch optimizer (``SGD(fused=
 ``torch.set_num_threads(1)``: the engine's pool runs the layers on ``threads`` threads, and torch's
 OpenMP team, which spins after each of its parallel ops, never competes with it for the cores), and
 ``motifcore.torch.SGDInBackward`` (the same SGD made inside each layer's backward by the engine, as
-``train_step`` makes it; torch on one thread). Also prints where a
+``train_step`` makes it; torch on one thread); then the last two again with the layers in a
+``motifcore.torch.MotifSequential`` (what ``from_mlp`` returns: the whole run of layers in one engine
+call per direction) instead of an ``nn.Sequential``. Also prints where a
 MotifLinear step goes (forward, loss, backward, optimizer, zero_grad) and the issue's target
 ratios, in wall time and in the process's CPU time (steadier at 1 thread on a busy machine). No
 assertions: a benchmark, not a test. On a shared machine the numbers are indicative only.
@@ -42,6 +44,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 LR, MOMENTUM, WD = 0.01, 0.9, 5e-4
 RECOMMENDED = "MotifLinear + SGD(fused=True), torch 1 thr"
 IN_BACKWARD = "MotifLinear + SGDInBackward, torch 1 thr"
+SEQ_FUSED = "MotifSequential + SGD(fused=True), torch 1 thr"
+SEQ_IN_BACKWARD = "MotifSequential + SGDInBackward, torch 1 thr"
 
 
 def build(torch: Any, sizes: List[int], density: float, threads: int, seed: int = 0) -> Dict[str, Callable[..., Any]]:
@@ -54,18 +58,27 @@ def build(torch: Any, sizes: List[int], density: float, threads: int, seed: int 
     steps: Dict[str, Callable[..., Any]] = {}
     steps["MotifMLP.train_step"] = lambda xn, yn, xt, yt: model.train_step(xn, yn, lr=LR, momentum=MOMENTUM,
                                                                            weight_decay=WD)
+    def layers() -> Any:   # the MotifLinear layers in a plain nn.Sequential: one autograd node per layer
+        return torch.nn.Sequential(*from_mlp(model, num_threads=threads))
+
     # MotifLinear as a user would first write it: torch.optim.SGD, torch's ops on torch's threads
-    steps["MotifLinear + SGD"] = _torch_step(torch, from_mlp(model, num_threads=threads))
+    steps["MotifLinear + SGD"] = _torch_step(torch, layers())
     # the setup docs/torch.md recommends: torch's own ops (loss, optimizer) on one thread, so that
     # the engine's pool and torch's OpenMP team never wait on the same cores, and SGD's fused
     # kernel (one pass over the parameters instead of a few)
-    steps[RECOMMENDED] = _torch_step(torch, from_mlp(model, num_threads=threads), fused=True)
+    steps[RECOMMENDED] = _torch_step(torch, layers(), fused=True)
     steps[RECOMMENDED].torch_threads = 1  # type: ignore[attr-defined]
     # motifcore.torch.SGDInBackward: the same SGD, made inside each MotifLinear's backward by the engine
     from motifcore.torch import SGDInBackward
 
-    steps[IN_BACKWARD] = _torch_step(torch, from_mlp(model, num_threads=threads), opt_class=SGDInBackward)
+    steps[IN_BACKWARD] = _torch_step(torch, layers(), opt_class=SGDInBackward)
     steps[IN_BACKWARD].torch_threads = 1  # type: ignore[attr-defined]
+    # the same layers in a motifcore.torch.MotifSequential (what from_mlp returns): one engine call
+    # per direction for the whole run of layers, no row-major tensors between them
+    steps[SEQ_FUSED] = _torch_step(torch, from_mlp(model, num_threads=threads), fused=True)
+    steps[SEQ_FUSED].torch_threads = 1  # type: ignore[attr-defined]
+    steps[SEQ_IN_BACKWARD] = _torch_step(torch, from_mlp(model, num_threads=threads), opt_class=SGDInBackward)
+    steps[SEQ_IN_BACKWARD].torch_threads = 1  # type: ignore[attr-defined]
     try:
         import sparselab
 
@@ -146,9 +159,8 @@ def main(argv: Any = None) -> None:
         if "torch" in sys.modules:
             raise RuntimeError("--omp-wait-policy must be set before torch is imported (run the script directly)")
         os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy
-    import torch
-
     import references as bl
+    import torch
 
     sizes = [int(s) for s in args.sizes.split("-")]
     rng = np.random.default_rng(0)
@@ -188,18 +200,17 @@ def main(argv: Any = None) -> None:
         print(f"  {'implementation':<44}{'ms / step':>10}{'/ recommended MotifLinear':>27}{'CPU ms':>9}{'ratio':>7}")
         for name, ms in best.items():
             print(f"  {name:<44}{ms:>10.1f}{ms / ml:>27.2f}{cpu[name]:>9.1f}{cpu[name] / cpu[RECOMMENDED]:>7.2f}")
-        ts = best["MotifMLP.train_step"]
-        print(f"  targets: MotifLinear / train_step {best['MotifLinear + SGD'] / ts:.2f} (plain), {ml / ts:.2f} "
-              f"(recommended), {best[IN_BACKWARD] / ts:.2f} (SGDInBackward), <= 1.25; " + ", ".join(
-                  f"{k} / MotifLinear {best[k] / ml:.2f} (recommended), {best[k] / best[IN_BACKWARD]:.2f} "
-                  "(SGDInBackward)" for k in best if k.startswith(("sparselab", "sparseprop"))))
-        tc = cpu["MotifMLP.train_step"]
-        print(f"  in CPU time: MotifLinear / train_step {cpu['MotifLinear + SGD'] / tc:.2f} (plain), "
-              f"{cpu[RECOMMENDED] / tc:.2f} (recommended), {cpu[IN_BACKWARD] / tc:.2f} (SGDInBackward); " + ", ".join(
-                  f"{k} / MotifLinear {cpu[k] / cpu[RECOMMENDED]:.2f} (recommended), "
-                  f"{cpu[k] / cpu[IN_BACKWARD]:.2f} (SGDInBackward)" for k in cpu
-                  if k.startswith(("sparselab", "sparseprop"))))
-        for name in ("MotifLinear + SGD", RECOMMENDED, IN_BACKWARD):
+        ours = {"plain": "MotifLinear + SGD", "recommended": RECOMMENDED, "SGDInBackward": IN_BACKWARD,
+                "MotifSequential fused SGD": SEQ_FUSED, "MotifSequential SGDInBackward": SEQ_IN_BACKWARD}
+        peers = [k for k in best if k.startswith(("sparselab", "sparseprop"))]
+        for label, t_of in (("targets", best), ("in CPU time", cpu)):
+            ts = t_of["MotifMLP.train_step"]
+            print(f"  {label}: MotifLinear / train_step " + ", ".join(
+                f"{t_of[k] / ts:.2f} ({tag})" for tag, k in ours.items()) + ", <= 1.25")
+            for peer in peers:
+                print(f"    {peer} / MotifLinear " + ", ".join(
+                    f"{t_of[peer] / t_of[k]:.2f} ({tag})" for tag, k in ours.items() if tag != "plain"))
+        for name in ("MotifLinear + SGD", RECOMMENDED, IN_BACKWARD, SEQ_IN_BACKWARD):
             torch.set_num_threads(getattr(steps[name], "torch_threads", t))
             parts = breakdown(torch, steps[name], xt, yt, args.repeats)
             print(f"  {name} by phase (ms, best of each): " + ", ".join(f"{k} {v:.1f}" for k, v in parts.items()))

@@ -404,12 +404,12 @@ def test_reuse_reads_reference_counts_as_this_interpreter_gives_them():
     assert L._FREE_REFS is not None
     mod = type("M", (), {})()
     mod._rows = {"out": np.empty((2, 3), np.float32)}
-    assert L._spare(mod, "out", (2, 3)) is not None             # nothing else held it
+    assert L.spare_array(mod, "out", (2, 3)) is not None             # nothing else held it
     held = np.empty((2, 3), np.float32)
     mod._rows = {"out": held}
-    assert L._spare(mod, "out", (2, 3)) is None                 # `held` holds it
+    assert L.spare_array(mod, "out", (2, 3)) is None                 # `held` holds it
     mod._rows = {"out": np.empty((2, 3), np.float32)}
-    assert L._spare(mod, "out", (3, 2)) is None                 # another shape
+    assert L.spare_array(mod, "out", (3, 2)) is None                 # another shape
     assert L._aligned_empty(1000).ctypes.data % 64 == 0
 
 

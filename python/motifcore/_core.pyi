@@ -22,6 +22,14 @@ def parallel_visits(n: int, grain: int, threads: int, fail_at: int = -1) -> List
 def target_blocks(n_in: int, n_out: int, m_in: int = 1, m_out: int = 1, density: float = 0.1,
                   epsilon: float = 0.0) -> int: ...
 
+# a run of consecutive layers in one call, panels handed on inside it (motifcore.torch.MotifSequential)
+def chain_forward(layers: List["Layer"], x: F32, num_threads: List[int], prev: Optional["Layer"] = None,
+                  stamp: int = 0, out: Optional[F32] = None) -> Tuple[F32, List[int], bool]: ...
+def chain_backward(layers: List["Layer"], grad_out: F32, grad_weights: List[Optional[F32]],
+                   grad_bias: List[Optional[F32]], updates: List[Optional[Dict[str, object]]],
+                   num_threads: List[int], need_grad_in: bool = True, next: Optional["Layer"] = None,
+                   stamp: int = 0, out: Optional[F32] = None) -> Tuple[Optional[F32], int, bool]: ...
+
 def ch3_l3_scores(n_rows: int, n_cols: int, indptr: I64, indices: I32,
                   num_threads: int = 1) -> Tuple[I64, I32, npt.NDArray[np.float64]]: ...
 def cht_evolve(layers: List["Layer"], zetas: List[float], seeds: List[int], chain_removal: bool = True,
@@ -81,9 +89,9 @@ class Layer:
                         out: Optional[F32] = None) -> Tuple[F32, int, bool]: ...
     def backward_handoff(self, grad_out: F32, grad_weights: Optional[F32], grad_bias: Optional[F32],
                          num_threads: int = 1, need_grad_in: bool = True, next: Optional["Layer"] = None,
-                         stamp: int = 0, stream_rows: bool = False,
-                         out: Optional[F32] = None) -> Tuple[Optional[F32], int, bool]: ...
-    def weights_view(self) -> F32: ...   # writable, no copy; valid until the pattern changes
+                         stamp: int = 0, stream_rows: bool = False, out: Optional[F32] = None,
+                         update: Optional[Dict[str, object]] = None) -> Tuple[Optional[F32], int, bool]: ...
+    def weights_view(self, tracked: bool = False) -> F32: ...   # writable, no copy; valid until the pattern changes
     def bias_view(self) -> F32: ...
     @property
     def weights_address(self) -> int: ...   # of K, as weights_view() would view it; 0 without blocks

@@ -9,6 +9,8 @@
 * :class:`SGDInBackward`, :class:`AdamInBackward`, :class:`AdamWInBackward` -- torch's SGD, Adam
   and AdamW with the update of every ``MotifLinear`` made inside its backward, in the engine (as
   ``MotifMLP.train_step`` makes it).
+* :class:`MotifSequential` -- ``nn.Sequential`` that runs consecutive ``MotifLinear`` layers in
+  one engine call per direction (the same results, bit for bit).
 * :func:`from_linear`, :func:`from_mlp`, :func:`to_mlp` -- conversions.
 
 See docs/torch.md.
@@ -20,6 +22,7 @@ from .dst import CHT, DSR, SET, DynamicSparsity, RigL, motif_layers, remap_optim
 from .interop import from_mlp, to_mlp
 from .layer import MotifLinear, from_linear
 from .optim import AdamInBackward, AdamWInBackward, SGDInBackward
+from .sequential import MotifSequential
 
-__all__ = ["AdamInBackward", "AdamWInBackward", "CHT", "DSR", "DynamicSparsity", "MotifLinear", "RigL", "SET",
-           "SGDInBackward", "from_linear", "from_mlp", "motif_layers", "remap_optimizer_state", "to_mlp"]
+__all__ = ["AdamInBackward", "AdamWInBackward", "CHT", "DSR", "DynamicSparsity", "MotifLinear", "MotifSequential",
+           "RigL", "SET", "SGDInBackward", "from_linear", "from_mlp", "motif_layers", "remap_optimizer_state", "to_mlp"]

@@ -11,14 +11,16 @@ from torch import nn
 from ..export.pytorch import mlp_chain
 from ..nn import MotifMLP
 from .layer import MotifLinear
+from .sequential import MotifSequential
 
 __all__ = ["from_mlp", "to_mlp"]
 
 
-def from_mlp(model: MotifMLP, num_threads: Optional[int] = None) -> nn.Sequential:
-    """An ``nn.Sequential`` of :class:`MotifLinear` layers holding a copy of ``model``'s patterns,
-    weights and biases (hidden layers with the fused ReLU, as in the engine): its logits are the
-    model's. Optimizer state is not carried over (torch optimizers keep their own)."""
+def from_mlp(model: MotifMLP, num_threads: Optional[int] = None) -> MotifSequential:
+    """A :class:`MotifSequential` (an ``nn.Sequential``) of :class:`MotifLinear` layers holding a
+    copy of ``model``'s patterns, weights and biases (hidden layers with the fused ReLU, as in the
+    engine): its logits are the model's. Optimizer state is not carried over (torch optimizers keep
+    their own)."""
     if not isinstance(model, MotifMLP):
         raise TypeError(f"model must be a MotifMLP, got {type(model).__name__}")
     threads = model.num_threads if num_threads is None else num_threads
@@ -28,7 +30,7 @@ def from_mlp(model: MotifMLP, num_threads: Optional[int] = None) -> nn.Sequentia
         mods.append(MotifLinear._from_arrays(layer.n_in, layer.n_out, layer.motif, c.indptr, c.indices, c.weights,
                                              c.bias, bias_mode=layer.bias_mode, activation=layer.activation,
                                              input_copies=int(c.input_copies), num_threads=threads))
-    return nn.Sequential(*mods)
+    return MotifSequential(*mods)
 
 
 def to_mlp(module: nn.Module, seed: int = 0, num_threads: Optional[int] = None) -> MotifMLP:

@@ -13,7 +13,7 @@ be used after it; ``state_dict()`` returns copies for that reason.
 Gradients go the other way without a copy too: the backward hands the engine NumPy arrays of the
 layer (``Layer.backward_handoff``), whose tensors (``torch.from_numpy``) autograd adopts as
 ``weight.grad`` / ``bias.grad`` or adds to them; a layer reuses such an array, and those of its
-outputs and input gradients, once nothing holds it any more (``_spare``).
+outputs and input gradients, once nothing holds it any more (``spare_array``).
 
 If a parameter is pointed elsewhere (``weight.data = t``, ``load_state_dict(..., assign=True)``,
 ``torch.nn.utils.vector_to_parameters``), the next call copies its values into the engine once and
@@ -30,7 +30,10 @@ version counter) and every backward without such an update is reported to the en
 Two paths call the engine, with the same code (``_run_forward`` / ``_run_backward``): in eager mode
 an ``autograd.Function``; under ``torch.compile`` the custom operators ``motifcore::motif_linear``
 and ``motifcore::motif_linear_backward`` (``torch.library.custom_op`` with fake and autograd
-registrations), which the compiler traces without a graph break.
+registrations), which the compiler traces without a graph break. A third, ``MotifSequential``
+(sequential.py), runs several layers in one engine call and shares this module's helpers of those
+calls (``engine_input``, ``handoff_source``, ``tag_result``, ``spare_array``, ``grad_array``,
+``update_in_backward``, ``check_pattern_version``: the package's own, not in ``__all__``).
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ def _positions(core: Any) -> np.ndarray:
     return rows * int(core.G_in) + core.indices.astype(np.int64)
 
 
-def _engine_input(x: torch.Tensor, n: int, what: str) -> np.ndarray:
+def engine_input(x: torch.Tensor, n: int, what: str) -> np.ndarray:
     """``x`` of shape ``(*, n)`` as a C-contiguous float32 [rows, n] NumPy view (a copy only if
     ``x`` is not contiguous). Anything the engine cannot take is a clear error."""
     if (isinstance(x, torch.Tensor) and x.dtype is torch.float32 and x.is_cpu and x.layout is torch.strided
@@ -119,7 +122,7 @@ def _untag(key: int, ref: "weakref.ref[torch.Tensor]") -> None:
         del _TAGS[key]
 
 
-def _tag(t: torch.Tensor, mod: "MotifLinear", stamp: int) -> None:
+def tag_result(t: torch.Tensor, mod: "MotifLinear", stamp: int) -> None:
     """Tag ``t`` (just made from the engine call ``stamp`` of ``mod``) with that call."""
     if not stamp or t.is_inference():
         return
@@ -128,7 +131,7 @@ def _tag(t: torch.Tensor, mod: "MotifLinear", stamp: int) -> None:
     _TAGS[key] = (ref, (mod._handle, stamp, t._version, t.data_ptr()))
 
 
-def _source(t: torch.Tensor) -> Tuple[Any, int]:
+def handoff_source(t: torch.Tensor) -> Tuple[Any, int]:
     """``(engine layer, stamp)`` of the call whose panel holds ``t``'s values, or ``(None, 0)``."""
     entry = _TAGS.get(id(t))
     if entry is None or entry[0]() is not t:       # (an inference tensor is never tagged)
@@ -153,7 +156,7 @@ def _source(t: torch.Tensor) -> Tuple[Any, int]:
 # slot in one step under the GIL: two threads calling the same layer never get the same array.
 
 def _pop_counted(slots: Dict[str, np.ndarray], kind: str) -> Tuple[Optional[np.ndarray], int]:
-    """``slots.pop(kind)`` and the reference count of what it took, as ``_spare`` reads it."""
+    """``slots.pop(kind)`` and the reference count of what it took, as ``spare_array`` reads it."""
     buf = slots.pop(kind, None)
     return buf, (0 if buf is None else sys.getrefcount(buf))
 
@@ -162,7 +165,7 @@ def _free_count() -> Optional[int]:
     """The reference count ``_pop_counted`` reports for an array nothing else holds, if one that
     something else holds reports one more; else None (never reuse). Reference counts are not the
     same from one CPython version to the next (3.14 borrows more references), so they are read
-    here, once, on this interpreter, through the same call ``_spare`` makes."""
+    here, once, on this interpreter, through the same call ``spare_array`` makes."""
     free = _pop_counted({"a": np.empty(1, np.float32)}, "a")[1]
     held = np.empty(1, np.float32)
     return free if _pop_counted({"a": held}, "a")[1] == free + 1 else None
@@ -171,7 +174,7 @@ def _free_count() -> Optional[int]:
 _FREE_REFS = _free_count()
 
 
-def _spare(mod: "MotifLinear", kind: str, shape: Tuple[int, ...]) -> Optional[np.ndarray]:
+def spare_array(mod: "MotifLinear", kind: str, shape: Tuple[int, ...]) -> Optional[np.ndarray]:
     """The layer's last ``kind`` array if nothing else holds it and it has ``shape``."""
     buf, refs = _pop_counted(mod._rows, kind)
     if buf is None or _FREE_REFS is None or refs != _FREE_REFS or buf.shape != shape:
@@ -186,9 +189,9 @@ def _aligned_empty(n: int) -> np.ndarray:
     return raw[first:first + n]
 
 
-def _grad_array(mod: "MotifLinear", kind: str, n: int, reuse: bool) -> np.ndarray:
+def grad_array(mod: "MotifLinear", kind: str, n: int, reuse: bool) -> np.ndarray:
     """A float32 array of ``n`` for a gradient the engine writes (the last one when free)."""
-    buf = _spare(mod, kind, (n,)) if reuse else None
+    buf = spare_array(mod, kind, (n,)) if reuse else None
     if buf is None:
         buf = _aligned_empty(n)
     if reuse:
@@ -213,17 +216,17 @@ def _run_forward(mod: "MotifLinear", x: torch.Tensor, handoff: bool = True,
 
 
 def _forward_locked(mod: "MotifLinear", x: torch.Tensor, handoff: bool, training: bool) -> Tuple[torch.Tensor, int]:
-    xa = _engine_input(x, mod.in_features, "input")
+    xa = engine_input(x, mod.in_features, "input")
     lead = tuple(x.shape[:-1])
     if xa.shape[0] == 0:
         return x.new_zeros(lead + (mod.out_features,)), 0
-    prev, stamp = _source(x) if handoff else (None, 0)
+    prev, stamp = handoff_source(x) if handoff else (None, 0)
     # ``training``: the caller's grad mode (inside an autograd.Function's forward grad mode is always
     # off). Only then is the output array kept for reuse: an evaluation of a large batch keeps none
     # of its size. The rows go through the caches (no stream_rows): streaming them past, as the
     # input gradients are, measured no faster (docs/performance-log.md, window 17).
     keep = handoff and training
-    spare = _spare(mod, "out", (xa.shape[0], mod.out_features)) if keep else None
+    spare = spare_array(mod, "out", (xa.shape[0], mod.out_features)) if keep else None
     out, stamp, mod._handed_in = mod._core.forward_handoff(xa, mod._num_threads, prev, stamp, out=spare)
     if keep:
         mod._rows["out"] = out
@@ -233,7 +236,7 @@ def _forward_locked(mod: "MotifLinear", x: torch.Tensor, handoff: bool, training
     # not a torch view: in-place changes are allowed
     y = torch.from_numpy(out if len(lead) == 1 else out.reshape(lead + (mod.out_features,)))
     if handoff:
-        _tag(y, mod, stamp)
+        tag_result(y, mod, stamp)
     return y, mod._forwards
 
 
@@ -248,9 +251,9 @@ def _run_backward(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor, t
         return _backward_locked(mod, grad_out, x, token, version, need_x, need_w, need_b, handoff)
 
 
-def _backward_locked(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor, token: int, version: int,
-                     need_x: bool, need_w: bool, need_b: bool, handoff: bool) -> _Grads:
-    # an optimizer that updates this layer inside the backward (eager path only; None otherwise)
+def update_in_backward(mod: "MotifLinear", need_w: bool, need_b: bool, handoff: bool) -> Optional[Dict[str, Any]]:
+    """The update an optimizer makes inside this backward of ``mod`` (eager path only; None
+    otherwise), with the engine told of any write to ``weight`` since the last backward."""
     update = mod._update_config(need_w, need_b) if handoff and mod._updater is not None else None
     w = mod._parameters["weight"]
     if mod._kt_kept and (update is None or w._version != mod._seen_weight_version):
@@ -261,6 +264,19 @@ def _backward_locked(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor
         mod._core.weights_written()
         mod._kt_kept = False
     mod._seen_weight_version = w._version
+    return update
+
+
+def check_pattern_version(mod: "MotifLinear", version: int) -> None:
+    """Refuse a backward whose forward saw another block pattern."""
+    if mod._version != version:
+        raise RuntimeError("the block pattern of this MotifLinear changed between its forward and its backward "
+                           "(an evolution step or load_state_dict); run the forward again")
+
+
+def _backward_locked(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor, token: int, version: int,
+                     need_x: bool, need_w: bool, need_b: bool, handoff: bool) -> _Grads:
+    update = update_in_backward(mod, need_w, need_b, handoff)
     if token == 0:
         f32 = torch.float32       # never the default dtype: the engine's gradients are float32
         if update is not None:        # an empty batch: the update of zero gradients, as torch's optimizers make it
@@ -271,26 +287,24 @@ def _backward_locked(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor
         return (torch.zeros(tuple(x.shape), dtype=f32) if need_x else None,
                 torch.zeros(mod.n_blocks, dtype=f32) if need_w else None,
                 torch.zeros(int(mod._core.n_bias), dtype=f32) if need_b else None)
-    if mod._version != version:
-        raise RuntimeError("the block pattern of this MotifLinear changed between its forward and its backward "
-                           "(an evolution step or load_state_dict); run the forward again")
+    check_pattern_version(mod, version)
     xa = None
     if mod._last_forward != token:
         # another forward of this layer ran since: the engine keeps only the last one, so redo ours
-        xa = _engine_input(x, mod.in_features, "input")
+        xa = engine_input(x, mod.in_features, "input")
         mod._core.forward(xa, mod._num_threads)
         mod._last_forward = token
         mod._layer._last_batch = xa.shape[0]
     g = grad_out if grad_out.dtype == torch.float32 else grad_out.float()
-    ga = _engine_input(g, mod.out_features, "grad_output")
-    nxt, stamp = _source(g) if handoff else (None, 0)
+    ga = engine_input(g, mod.out_features, "grad_output")
+    nxt, stamp = handoff_source(g) if handoff else (None, 0)
     # The engine writes dL/dweight and dL/dbias straight into arrays of this layer (new ones, or its
-    # last ones when nothing holds them: _spare), with no copy of the layer's own gradients; autograd
+    # last ones when nothing holds them: spare_array), with no copy of the layer's own gradients; autograd
     # then adopts their tensors as ``.grad`` when that is None, or adds them to it (accumulation
     # across backward calls, as for any torch parameter).
-    aw = _grad_array(mod, "grad_w", mod.n_blocks, handoff) if need_w and update is None else None
-    ab = _grad_array(mod, "grad_b", int(mod._core.n_bias), handoff) if need_b and update is None else None
-    spare = _spare(mod, "grad_in", (ga.shape[0], mod.in_features)) if handoff and need_x else None
+    aw = grad_array(mod, "grad_w", mod.n_blocks, handoff) if need_w and update is None else None
+    ab = grad_array(mod, "grad_b", int(mod._core.n_bias), handoff) if need_b and update is None else None
+    spare = spare_array(mod, "grad_in", (ga.shape[0], mod.in_features)) if handoff and need_x else None
     gin, stamp, mod._handed_grad = mod._core.backward_handoff(ga, aw, ab, mod._num_threads, bool(need_x), nxt, stamp,
                                                               handoff, spare, update)
     if update is not None:
@@ -308,7 +322,7 @@ def _backward_locked(mod: "MotifLinear", grad_out: torch.Tensor, x: torch.Tensor
         if x.dim() != 2:
             gx = gx.view(tuple(x.shape))
         if handoff:
-            _tag(gx, mod, stamp)
+            tag_result(gx, mod, stamp)
     return gx, gw, gb
 
 
@@ -484,7 +498,7 @@ class MotifLinear(BlockGeometry, nn.Module):
         self._lock = threading.RLock()
         self._keep_io, self._io = False, None
         self._handed_in = self._handed_grad = False    # whether the last call took a panel handoff
-        self._rows: Dict[str, np.ndarray] = {}         # the last result arrays, for reuse (_spare)
+        self._rows: Dict[str, np.ndarray] = {}         # the last result arrays, for reuse (spare_array)
         self._reset_updater()
         self.weight = nn.Parameter(torch.from_numpy(core.weights_view(tracked=True)))
         if has_bias:
