@@ -1,13 +1,15 @@
 """motifcore.torch in a plain torch loop (issue 20), one group per thread count: the full training
 step (forward, softmax cross-entropy, backward, SGD momentum 0.9, weight decay 5e-4, lr 0.01) of
 ``784-3000-3000-3000-10`` at density 0.1 in every layer, batch 128, m = 1, through ``MotifLinear``
-layers (``from_mlp``) with ``torch.optim.SGD(fused=True)`` and with ``SGDInBackward`` (torch's own
-ops on one thread, docs/torch.md "Threads"), against the engine's ``MotifMLP.train_step``,
+layers with ``torch.optim.SGD(fused=True)`` and with ``SGDInBackward`` (torch's own ops on one
+thread, docs/torch.md "Threads"), each in a plain ``nn.Sequential`` (one autograd node per layer) and
+in the ``MotifSequential`` that ``from_mlp`` returns (the run of layers in one engine call per
+direction), against the engine's ``MotifMLP.train_step``,
 SparseProp's ``SparseLinear`` (the group's baseline: ``scripts/bench_report.py`` prints
 ``sparseprop / this``, issue 20 target >= 3x) and SparseLab's ``SparseLinear``.
 
-Checked before timing, in every mode: two steps of each MotifLinear model give the losses of two
-``train_step`` calls from the same state (rtol 1e-4); SparseProp's and SparseLab's own checks are in
+Checked before timing, in every mode: two steps of each MotifLinear model (either container) give
+the losses of two ``train_step`` calls from the same state (rtol 1e-4); SparseProp's and SparseLab's own checks are in
 test_sparseprop.py and test_sparselab.py. The peers are skipped when they are not installed.
 ``scripts/torch_layers.py`` runs the same comparison interleaved, with a breakdown per phase.
 """
@@ -28,7 +30,7 @@ DENSITY = 0.1
 LR, MOMENTUM, WD = 0.01, 0.9, 5e-4
 N_BATCHES = 4
 IMPLS = ("sparseprop", "sparselab", "motifcore train_step", "MotifLinear + SGD(fused=True)",
-         "MotifLinear + SGDInBackward")
+         "MotifLinear + SGDInBackward", "MotifSequential + SGD(fused=True)", "MotifSequential + SGDInBackward")
 
 
 def step_group(sizes: Any, t: int) -> str:
@@ -44,20 +46,24 @@ def _mlp(sizes: Any, t: int) -> MotifMLP:
     return MotifMLP(list(sizes.net), motif=1, density=DENSITY, distribution="uniform", seed=5, num_threads=t)
 
 
-def _motiflinear_trainer(net: MotifMLP, t: int, in_backward: bool) -> Any:
+def _motiflinear_trainer(net: MotifMLP, t: int, in_backward: bool, fused_run: bool) -> Any:
+    """``fused_run``: the layers in the MotifSequential ``from_mlp`` returns, else in an nn.Sequential."""
     from motifcore.torch import SGDInBackward, from_mlp
 
     model = from_mlp(net, num_threads=t)
+    if not fused_run:
+        model = torch.nn.Sequential(*model)
     if in_backward:
         return bl.TorchTrainer(torch, model, LR, MOMENTUM, WD, opt_class=SGDInBackward)
     return bl.TorchTrainer(torch, model, LR, MOMENTUM, WD, fused=True)
 
 
+@pytest.mark.parametrize("fused_run", (False, True))
 @pytest.mark.parametrize("in_backward", (False, True))
-def test_same_losses_as_train_step(sizes: Any, step_batches: List[Any], in_backward: bool) -> None:
+def test_same_losses_as_train_step(sizes: Any, step_batches: List[Any], in_backward: bool, fused_run: bool) -> None:
     """Not a benchmark: the MotifLinear model of a MotifMLP trains as the MotifMLP does."""
     net = _mlp(sizes, 2)
-    trainer = _motiflinear_trainer(net, 2, in_backward)
+    trainer = _motiflinear_trainer(net, 2, in_backward, fused_run)
     x, y = step_batches[0]
     theirs = [trainer.step(torch.from_numpy(x), torch.from_numpy(y)) for _ in range(2)]
     ours = [net.train_step(x, y, LR, MOMENTUM, WD) for _ in range(2)]
@@ -74,8 +80,9 @@ def test_step(benchmark: Any, info: Callable[..., None], sizes: Any, step_batche
     torch_batches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in step_batches]
     if impl == "motifcore train_step":
         fn = bl.cycler(lambda x, y: net.train_step(x, y, LR, MOMENTUM, WD), step_batches)
-    elif impl.startswith("MotifLinear"):
-        fn = bl.cycler(_motiflinear_trainer(net, t, "InBackward" in impl).step, torch_batches)
+    elif impl.startswith("Motif"):
+        trainer = _motiflinear_trainer(net, t, "InBackward" in impl, impl.startswith("MotifSequential"))
+        fn = bl.cycler(trainer.step, torch_batches)
         torch.set_num_threads(1)            # the engine's pool runs the layers; torch's ops on one thread
     elif impl == "sparseprop":
         pytest.importorskip("sparseprop")

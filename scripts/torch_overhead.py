@@ -14,7 +14,10 @@ wall and process CPU time, with torch on one thread:
 * ``MotifLinear (recommended)``: ``motifcore.torch`` layers through autograd with the fused SGD;
 * ``chain, handoff, update in backward``: the handoff chain with each layer's SGD update made inside
   its backward (``backward_handoff(update=...)``);
-* ``MotifLinear + SGDInBackward``: the layers through autograd with ``SGDInBackward``.
+* ``MotifLinear + SGDInBackward``: the layers through autograd with ``SGDInBackward``;
+* ``MotifSequential + SGDInBackward``: the same layers in the ``MotifSequential`` that ``from_mlp``
+  returns (one autograd node and one engine call per direction for the run). The two MotifLinear
+  rows before it hold the layers in a plain ``nn.Sequential``.
 
 It also prints minor page faults and system CPU time per step. Timings are only meaningful on a
 quiet machine; on a busy one, quote ratios in CPU time and say so.
@@ -108,7 +111,7 @@ def steps(nt: int) -> Dict[str, Callable[[], None]]:
         for m in mods_t:
             m.weight.grad = m.bias.grad = None
 
-    net_m = from_mlp(model, num_threads=nt)
+    net_m = torch.nn.Sequential(*from_mlp(model, num_threads=nt))     # one autograd node per layer
     opt_m = torch.optim.SGD(net_m.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=DECAY, fused=True)
 
     def motiflinear() -> None:
@@ -116,7 +119,7 @@ def steps(nt: int) -> Dict[str, Callable[[], None]]:
         loss(net_m(xt), yt).backward()
         opt_m.step()
 
-    net_b = from_mlp(model, num_threads=nt)
+    net_b = torch.nn.Sequential(*from_mlp(model, num_threads=nt))
     opt_b = SGDInBackward(net_b.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=DECAY)
 
     def motiflinear_in_backward() -> None:
@@ -124,10 +127,19 @@ def steps(nt: int) -> Dict[str, Callable[[], None]]:
         loss(net_b(xt), yt).backward()
         opt_b.step()
 
+    net_s = from_mlp(model, num_threads=nt)                           # a MotifSequential: one node for the run
+    opt_s = SGDInBackward(net_s.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=DECAY)
+
+    def motifsequential_in_backward() -> None:
+        opt_s.zero_grad(set_to_none=True)
+        loss(net_s(xt), yt).backward()
+        opt_s.step()
+
     return {"train_step": engine_step, "chain, engine SGD": chain_engine_sgd,
             "chain, handoff, engine SGD": chain_handoff, "chain, handoff, update in backward": chain_update_in_backward,
             "chain, torch fused SGD": chain_torch_sgd, "MotifLinear (recommended)": motiflinear,
-            "MotifLinear + SGDInBackward": motiflinear_in_backward}
+            "MotifLinear + SGDInBackward": motiflinear_in_backward,
+            "MotifSequential + SGDInBackward": motifsequential_in_backward}
 
 
 def main() -> None:
@@ -161,7 +173,7 @@ def main() -> None:
           "(wall; process CPU time)")
     ts, cs = wall["train_step"], cpu["train_step"]
     for k in fs:
-        print(f"  {k:<30}{wall[k]:8.2f} ms {wall[k] / ts:6.3f}x   cpu {cpu[k]:8.2f} ms {cpu[k] / cs:6.3f}x")
+        print(f"  {k:<34}{wall[k]:8.2f} ms {wall[k] / ts:6.3f}x   cpu {cpu[k]:8.2f} ms {cpu[k] / cs:6.3f}x")
 
 
 if __name__ == "__main__":
