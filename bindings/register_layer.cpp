@@ -397,7 +397,8 @@ py::tuple chain_forward(const std::vector<std::shared_ptr<Layer>>& layers, const
 py::tuple chain_backward(const std::vector<std::shared_ptr<Layer>>& layers, const farray& g,
                          const std::vector<py::object>& grad_weights, const std::vector<py::object>& grad_bias,
                          const std::vector<py::object>& updates, const std::vector<int64_t>& num_threads,
-                         bool need_grad_in, const py::object& next, uint64_t stamp, const py::object& out_obj) {
+                         bool need_grad_in, const py::object& next, uint64_t stamp, const py::object& out_obj,
+                         const py::object& done_obj) {
     const std::vector<Layer*> ls = chain_of(layers, num_threads.size());
     const size_t n = ls.size();
     if (grad_weights.size() != n || grad_bias.size() != n || updates.size() != n)
@@ -423,6 +424,13 @@ py::tuple chain_backward(const std::vector<std::shared_ptr<Layer>>& layers, cons
     const float* gp = g.data();
     farray out = need_grad_in ? rows_out(out_obj, B, ls.front()->n_in, g, "out") : farray(0);
     float* o = need_grad_in ? out.mutable_data() : nullptr;
+    uint8_t* done = nullptr;   // done[k] = 1 once layer k's backward (and update) is made: read after an error
+    if (!done_obj.is_none()) {
+        auto d = done_obj.cast<py::array_t<uint8_t, py::array::c_style>>();
+        if (d.ndim() != 1 || d.shape(0) != static_cast<py::ssize_t>(n) || !d.writeable())
+            throw py::value_error("done must be a writable uint8 array with one entry per layer");
+        done = d.mutable_data();
+    }
     std::string bad;
     bool shared = false;
     uint64_t out_stamp = 0;
@@ -446,6 +454,7 @@ py::tuple chain_backward(const std::vector<std::shared_ptr<Layer>>& layers, cons
                          "internal: layer " << j + 1 << " of the chain did not hand its gradient panel on");
                 ls[j]->backward_rowmajor(nullptr, B, j == 0 ? o : nullptr, nts[j], dK[j], db[j], &h, false, upd[j], j > 0);
             }
+            if (done) done[j] = 1;
         }
         out_stamp = need_grad_in ? ls.front()->backward_stamp() : 0;
     }
@@ -752,10 +761,12 @@ void register_layer(py::module_& m) {
     m.def("chain_backward", &chain_backward, py::arg("layers"), py::arg("grad_out").noconvert(),
           py::arg("grad_weights"), py::arg("grad_bias"), py::arg("updates"), py::arg("num_threads"),
           py::arg("need_grad_in") = true, py::arg("next") = py::none(), py::arg("stamp") = 0, py::arg("out") = py::none(),
+          py::arg("done") = py::none(),
           "backward_handoff of the layers of the last chain_forward, the last first, in one call: each reads the "
           "next one's gradient panel (no rows in between); grad_weights, grad_bias, num_threads and updates hold "
           "one entry per layer. Returns (the first layer's input gradient or None, its stamp, whether the last "
-          "layer read next's panel).");
+          "layer read next's panel). done: None, or a uint8 array with one entry per layer, set to 1 as each "
+          "layer's backward (and update) is made (what was made when the call raises).");
 }
 
 }  // namespace motifcore_py

@@ -253,3 +253,38 @@ def test_from_mlp_gives_a_motif_sequential_with_the_models_logits():
     x = np.random.default_rng(0).random((5, 12), dtype=np.float32)
     with torch.no_grad():
         assert np.array_equal(net(torch.from_numpy(x)).numpy(), model.decision_function(x))
+
+
+def test_a_forward_that_fails_part_way():
+    """The first layer's forward replaces the engine's last one before the second layer refuses the
+    overflowed values: a pending backward still gets its own gradients, as with nn.Sequential."""
+    ref, fused = _pair(SPECS["m1"])
+    gen = torch.Generator().manual_seed(9)
+    x1, g = torch.randn(4, 13, generator=gen), torch.randn(4, 5, generator=gen)
+    bad = torch.full((4, 13), 3e38)
+    out = []
+    for model in (ref, fused):
+        model.zero_grad(set_to_none=True)
+        y1 = model(x1)
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            model(bad)
+        y1.backward(g)
+        out.append([p.grad.clone() for p in model.parameters()])
+    for u, v in zip(*out):
+        assert torch.equal(u, v)
+
+
+def test_a_backward_that_fails_part_way_counts_the_updates_made():
+    """The last layer's update is made before the layer below refuses its overflowed gradient: the
+    optimizer counts it, as with nn.Sequential."""
+    ref, fused = _pair(SPECS["m1"])
+    states = []
+    for model in (ref, fused):
+        opt = SGDInBackward(model.parameters(), lr=1e-3)
+        with torch.no_grad():
+            model[2].weight.fill_(1e30)
+        y = model(torch.randn(4, 13, generator=torch.Generator().manual_seed(10)))
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            y.backward(torch.full((4, 5), 1e30))
+        states.append([m._updated for m in model])
+    assert states[0] == states[1] == [False, False, True]

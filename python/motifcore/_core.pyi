@@ -28,7 +28,8 @@ def chain_forward(layers: List["Layer"], x: F32, num_threads: List[int], prev: O
 def chain_backward(layers: List["Layer"], grad_out: F32, grad_weights: List[Optional[F32]],
                    grad_bias: List[Optional[F32]], updates: List[Optional[Dict[str, object]]],
                    num_threads: List[int], need_grad_in: bool = True, next: Optional["Layer"] = None,
-                   stamp: int = 0, out: Optional[F32] = None) -> Tuple[Optional[F32], int, bool]: ...
+                   stamp: int = 0, out: Optional[F32] = None,
+                   done: Optional[U8] = None) -> Tuple[Optional[F32], int, bool]: ...
 
 def ch3_l3_scores(n_rows: int, n_cols: int, indptr: I64, indices: I32,
                   num_threads: int = 1) -> Tuple[I64, I32, npt.NDArray[np.float64]]: ...

@@ -227,7 +227,11 @@ def _forward_locked(mod: "MotifLinear", x: torch.Tensor, handoff: bool, training
     # input gradients are, measured no faster (docs/performance-log.md, window 17).
     keep = handoff and training
     spare = spare_array(mod, "out", (xa.shape[0], mod.out_features)) if keep else None
-    out, stamp, mod._handed_in = mod._core.forward_handoff(xa, mod._num_threads, prev, stamp, out=spare)
+    try:
+        out, stamp, mod._handed_in = mod._core.forward_handoff(xa, mod._num_threads, prev, stamp, out=spare)
+    except BaseException:
+        mod._last_forward = -1   # the engine dropped its last forward: a pending backward redoes its own
+        raise
     if keep:
         mod._rows["out"] = out
     mod._forwards += 1

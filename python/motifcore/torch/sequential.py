@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
@@ -68,6 +69,13 @@ def _locked(chain: Sequence[MotifLinear]) -> Iterator[None]:
         yield
 
 
+def _forget_forwards(chain: Sequence[MotifLinear]) -> None:
+    """After a chain call that failed part-way: the engine's last forward of some layers is no
+    longer the one their modules recorded, so every pending backward through them redoes its own."""
+    for m in chain:
+        m._last_forward = -1
+
+
 def _run_forward(chain: Tuple[MotifLinear, ...], x: torch.Tensor,
                  training: bool) -> Tuple[torch.Tensor, Tuple[int, ...]]:
     """``(y, tokens)``: the chain on ``x`` in one engine call (the tokens as layer.py's forward)."""
@@ -77,8 +85,12 @@ def _run_forward(chain: Tuple[MotifLinear, ...], x: torch.Tensor,
     prev, stamp = handoff_source(x)
     spare = spare_array(last, "out", (xa.shape[0], last.out_features)) if training else None
     with _locked(chain):
-        out, stamps, handed = _core.chain_forward([m._core for m in chain], xa, [m._num_threads for m in chain],
-                                                  prev, stamp, spare)
+        try:
+            out, stamps, handed = _core.chain_forward([m._core for m in chain], xa, [m._num_threads for m in chain],
+                                                      prev, stamp, spare)
+        except BaseException:
+            _forget_forwards(chain)
+            raise
         for k, m in enumerate(chain):
             m._forwards += 1
             m._last_forward = m._forwards
@@ -104,7 +116,11 @@ def _run_backward(chain: Tuple[MotifLinear, ...], grad_out: torch.Tensor, x: tor
         if any(m._last_forward != t for m, t in zip(chain, tokens)):
             # another forward of a layer ran since: the engine keeps only the last one, so redo the chain's
             xa = engine_input(x, first.in_features, "input")
-            _core.chain_forward([m._core for m in chain], xa, [m._num_threads for m in chain])
+            try:
+                _core.chain_forward([m._core for m in chain], xa, [m._num_threads for m in chain])
+            except BaseException:
+                _forget_forwards(chain)
+                raise
             for m, t in zip(chain, tokens):
                 m._last_forward = t
                 m._layer._last_batch = xa.shape[0]
@@ -117,11 +133,16 @@ def _run_backward(chain: Tuple[MotifLinear, ...], grad_out: torch.Tensor, x: tor
         ga = engine_input(g, last.out_features, "grad_output")
         nxt, stamp = handoff_source(g)
         spare = spare_array(first, "grad_in", (ga.shape[0], first.in_features)) if need_x else None
-        gin, stamp, handed = _core.chain_backward([m._core for m in chain], ga, aws, abs_, updates,
-                                                  [m._num_threads for m in chain], bool(need_x), nxt, stamp, spare)
-        for k, (m, u) in enumerate(zip(chain, updates)):
-            if u is not None:
-                m._updated = m._kt_kept = True   # (the parameters get no .grad: the update is made)
+        done = np.zeros(len(chain), np.uint8)
+        try:
+            gin, stamp, handed = _core.chain_backward([m._core for m in chain], ga, aws, abs_, updates,
+                                                      [m._num_threads for m in chain], bool(need_x), nxt, stamp,
+                                                      spare, done)
+        finally:
+            for m, u, d in zip(chain, updates, done):
+                if u is not None and d:      # an update made counts, as after the layers' own backwards
+                    m._updated = m._kt_kept = True   # (the parameters get no .grad: the update is made)
+        for k, m in enumerate(chain):
             m._handed_grad = handed if k + 1 == len(chain) else True
         if gin is not None:
             first._rows["grad_in"] = gin
