@@ -25,6 +25,9 @@ SPECS = {
     "motifs": [(14, 20, 2, 0.5, "relu", True, "motif"), (20, 15, 2, 0.6, "relu", False, "neuron"),
                (15, 4, (2, 3), 0.8, "linear", True, "motif")],
     # the next layer's gradient panel holds one row per input group of its own (m_out 3, then m_in 2)
+    # dense layers (every block active: the engine's GEMM path) inside a run
+    "dense": [(12, 16, 1, 1.0, "relu", True, "neuron"), (16, 8, 2, 0.5, "relu", True, "neuron"),
+              (8, 4, 1, 1.0, "linear", True, "neuron")],
     "mixed": [(10, 18, 3, 0.6, "relu", True, "neuron"), (18, 9, (1, 2), 0.5, "relu", True, "neuron"),
               (9, 6, (2, 4), 0.9, "linear", False, "neuron")],
 }
