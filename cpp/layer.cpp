@@ -187,14 +187,14 @@ void Layer::set_state(std::vector<int64_t> new_indptr, std::vector<int32_t> new_
 
 void Layer::set_weights(std::vector<float> w) {
     MC_CHECK(w.size() == K.size(), "weights must be a 1-D array of " << K.size() << " float32");
-    K = std::move(w);
+    std::copy(w.begin(), w.end(), K.begin());   // in place: views of K handed out stay valid
     kt_current_ = false;
     diverged_ = !params_finite(1);
 }
 
 void Layer::set_bias(std::vector<float> v) {
     MC_CHECK(v.size() == b.size(), "bias must be a 1-D array of " << b.size() << " float32");
-    b = std::move(v);
+    std::copy(v.begin(), v.end(), b.begin());   // in place, as set_weights
     diverged_ = !params_finite(1);
 }
 

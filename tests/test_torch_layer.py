@@ -638,3 +638,34 @@ def test_gradients_are_float32_whatever_the_default_dtype():
             assert x.grad.dtype == torch.float32 and x.grad.shape == (n, 6)
     finally:
         torch.set_default_dtype(old)
+
+
+def test_functional_call_is_refused_and_leaves_the_layer_intact():
+    """torch.func.functional_call puts plain tensors in place of the parameters for one call: the
+    engine cannot compute with them (it holds one copy of the weights), so the call is refused,
+    and the layer's own parameters keep their values and memory (they used to end up viewing freed
+    memory)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(MotifLinear(8, 12, density=0.5, activation="relu"), MotifLinear(12, 4, density=0.7))
+    x = torch.randn(6, 8)
+    before = [p.detach().clone() for p in model.parameters()]
+    y = model(x).detach()
+    params = {k: v.detach().clone() * 1.5 for k, v in model.named_parameters()}
+    with pytest.raises(TypeError, match="functional_call"):
+        torch.func.functional_call(model, params, (x,))
+    for p, q in zip(model.parameters(), before):
+        assert torch.equal(p, q)
+    assert torch.equal(model(x), y)
+
+
+def test_views_of_the_weights_survive_values_set_from_outside():
+    """Pointing a parameter elsewhere (weight.data = t) copies its values into the engine in place:
+    any earlier view of the weights (an optimizer's, a user's) sees them, no view dangles."""
+    layer = MotifLinear(10, 6, density=0.6, seed=0)
+    view = layer._core.weights_view()
+    new = torch.randn(layer.n_blocks)
+    with torch.no_grad():
+        layer.weight.data = new.clone()
+    layer(torch.randn(2, 10))            # the next call adopts the values
+    assert torch.equal(torch.from_numpy(view), new)
+    assert torch.equal(layer.weight.detach(), new)

@@ -291,3 +291,88 @@ def test_a_backward_that_fails_part_way_counts_the_updates_made():
             y.backward(torch.full((4, 5), 1e30))
         states.append([m._updated for m in model])
     assert states[0] == states[1] == [False, False, True]
+
+
+def test_backward_inputs_updates_only_the_layers_whose_nodes_run():
+    """``backward(inputs=...)`` skips the nodes below what it asks for: the layers there make no
+    update inside the backward, as their own nodes would make none."""
+    ref, fused = _pair(SPECS["m1"])
+    gen = torch.Generator().manual_seed(11)
+    x, g = torch.randn(5, 13, generator=gen), torch.randn(5, 5, generator=gen)
+    before = [p.detach().clone() for p in ref.parameters()]
+    for model in (ref, fused):
+        opt = SGDInBackward(model.parameters(), lr=0.1)
+        model(x).backward(g, inputs=[model[1].weight, model[1].bias])
+        opt.step()
+        opt.release()             # the layers go back to plain autograd for the second part
+    for a, b, c in zip(ref.parameters(), fused.parameters(), before):
+        assert torch.equal(a, b)
+    changed = [not torch.equal(a, c) for a, c in zip(ref.parameters(), before)]
+    assert changed == [False, False, True, True, True, True]
+    # torch's own optimizers: the gradients asked for, and only those
+    for model in (ref, fused):
+        model.zero_grad(set_to_none=True)
+    grads = []
+    for model in (ref, fused):
+        xr = x.clone().requires_grad_(True)
+        grads.append(torch.autograd.grad(model(xr), [xr, model[2].weight], g))
+    for a, b in zip(*grads):
+        assert torch.equal(a, b)
+
+
+def test_an_update_refused_part_way_leaves_the_layers_above_updated():
+    ref, fused = _pair(SPECS["m1"])
+    gen = torch.Generator().manual_seed(12)
+    x, g = torch.randn(5, 13, generator=gen), torch.randn(5, 5, generator=gen)
+    before = [p.detach().clone() for p in ref.parameters()]
+    for model in (ref, fused):
+        model[0].bias.requires_grad_(False)
+        opt = SGDInBackward(model.parameters(), lr=0.1)
+        with pytest.raises(RuntimeError, match="weight and bias together"):
+            model(x).backward(g)
+        assert [m._updated for m in model] == [False, True, True]
+        del opt
+    for a, b, c in zip(ref.parameters(), fused.parameters(), before):
+        assert torch.equal(a, b)
+
+
+def test_a_redo_refuses_weights_changed_since_the_forward():
+    """After a step and another forward, the run cannot redo its forward with the old weights."""
+    _, fused = _pair(SPECS["m1"])
+    opt = torch.optim.SGD(fused.parameters(), lr=0.1)
+    x, g = torch.randn(5, 13), torch.randn(5, 5)
+    y = fused(x)
+    y.backward(g, retain_graph=True)
+    opt.step()
+    fused(torch.randn(5, 13))
+    with pytest.raises(RuntimeError, match="run the forward again"):
+        y.backward(g)
+
+
+def test_forwards_and_set_steps_from_two_threads_finish():
+    """MotifSequential and the DST objects take the layers' locks in one order: a forward loop and
+    a SET loop on the same model (layers made in another order than the model's) both finish."""
+    torch.manual_seed(13)
+    c = MotifLinear(10, 4, density=0.7, num_threads=1)
+    b = MotifLinear(12, 10, density=0.5, num_threads=1)
+    a = MotifLinear(8, 12, density=0.5, num_threads=1)
+    model = MotifSequential(a, b, c)
+    dst = SET(model, None, zeta=0.1, interval=1)
+    x = torch.randn(4, 8)
+
+    def infer():
+        for _ in range(300):
+            with torch.no_grad():
+                model(x)
+
+    def evolve():
+        for _ in range(300):
+            dst.step()
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (infer, evolve)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
+    assert dst.t == 300

@@ -305,21 +305,30 @@ class DynamicSparsity:
 
 
 class _patterns:
-    """Enters :meth:`MotifLinear._pattern_change` of several layers (one context each)."""
+    """Enters :meth:`MotifLinear._pattern_change` of several layers (one context each), taking the
+    layers' locks in the one order every multi-layer caller uses (their handles: MotifSequential
+    takes them so too), so two such callers never wait on each other; the infos come in ``mods``'
+    order."""
 
     def __init__(self, mods: Sequence[MotifLinear]) -> None:
-        self.ctxs = [m._pattern_change() for m in mods]
+        order = sorted(range(len(mods)), key=lambda i: mods[i]._handle)
+        self.ctxs = [mods[i]._pattern_change() for i in order]
+        self.order = order
 
     def __enter__(self) -> List[Dict[str, np.ndarray]]:
-        self.infos = []
+        entered: List[Dict[str, np.ndarray]] = []
         try:
             for c in self.ctxs:
-                self.infos.append(c.__enter__())
+                entered.append(c.__enter__())
         except BaseException:
-            for c in reversed(self.ctxs[: len(self.infos)]):
+            for c in reversed(self.ctxs[: len(entered)]):
                 c.__exit__(None, None, None)
             raise
-        return self.infos
+        infos: List[Dict[str, np.ndarray]] = [{} for _ in entered]
+        for pos, info in zip(self.order, entered):
+            infos[pos] = info
+        self.infos = infos
+        return infos
 
     def __exit__(self, *exc: Any) -> None:
         for c in reversed(self.ctxs):

@@ -644,6 +644,15 @@ class MotifLinear(BlockGeometry, nn.Module):
             return
         if self._current_pointers() == self._pointers:
             return
+        for name in ("weight", "bias"):
+            p = self._parameters[name]
+            if p is not None and not isinstance(p, nn.Parameter):
+                # torch.func.functional_call and torch.nn.utils.stateless put plain tensors there for
+                # one call; adopting them would make that call's values the layer's own
+                raise TypeError(f"MotifLinear.{name} was replaced by a plain tensor (torch.func.functional_call or "
+                                "another reparametrization): the engine holds the layer's weights, one copy per "
+                                "layer, and cannot compute with weights passed in for one call; load them "
+                                "(load_state_dict) or copy them into the parameters instead")
         self._check_param(self.weight, self.n_blocks, "weight")
         if self.bias is not None:
             self._check_param(self.bias, int(self._core.n_bias), "bias")

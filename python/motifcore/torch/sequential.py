@@ -22,7 +22,7 @@ already see the whole graph).
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -104,52 +104,123 @@ def _run_forward(chain: Tuple[MotifLinear, ...], x: torch.Tensor,
     return y, tokens
 
 
-def _run_backward(chain: Tuple[MotifLinear, ...], grad_out: torch.Tensor, x: torch.Tensor, tokens: Tuple[int, ...],
-                  versions: Tuple[int, ...], need_x: bool,
-                  need: Sequence[Tuple[bool, bool]]) -> List[Optional[torch.Tensor]]:
-    """``[dL/dx, dL/dweight_0, dL/dbias_0, ...]`` of the forward ``tokens`` (None where not needed,
-    or where an optimizer made the update inside the backward)."""
-    first, last = chain[0], chain[-1]
+def _gradient_node(t: Optional[torch.Tensor]) -> Any:
+    """The autograd node that takes ``t``'s gradient (None when ``t`` needs none)."""
+    if t is None or not t.requires_grad:
+        return None
+    try:
+        return torch.autograd.graph.get_gradient_edge(t).node
+    except (AttributeError, RuntimeError):   # (torch < 2.2: every node counts as run)
+        return True
+
+
+def _runs(node: Any) -> bool:
+    """Whether this backward pass runs ``node`` (not when ``inputs=`` leaves it out)."""
+    if node is None:
+        return False
+    will = getattr(torch._C, "_will_engine_execute_node", None)
+    if node is True or will is None:
+        return True
+    try:
+        return bool(will(node))
+    except RuntimeError:     # a parameter's node under torch.autograd.grad: torch cannot tell; counted as run
+        return True
+
+
+def _run_backward(chain: Tuple[MotifLinear, ...], grad_out: torch.Tensor, x: torch.Tensor, ctx: Any,
+                  need_x: bool, need: Sequence[Tuple[bool, bool]]) -> List[Optional[torch.Tensor]]:
+    """``[dL/dx, dL/dweight_0, dL/dbias_0, ...]`` of the forward recorded in ``ctx`` (None where not
+    needed, or where an optimizer made the update inside the backward).
+
+    The layers' own nodes in an nn.Sequential would run from the last one down to the first one
+    whose weight, bias or input gradient this pass computes (``backward(inputs=...)`` can leave the
+    lower ones out), each making its update inside it; so does the run here. An optimizer that
+    refuses the update of one layer (update_in_backward raises) has the layers above it run first,
+    as their own nodes would have."""
+    n = len(chain)
+    runs, below = [], _runs(ctx.x_node)
+    for w_node, b_node in ctx.param_nodes:
+        below = below or _runs(w_node) or _runs(b_node)
+        runs.append(below)
+    lo = runs.index(True) if True in runs else n     # the lowest layer whose node would run
     with _locked(chain):
-        for m, v in zip(chain, versions):
+        for m, v in zip(chain, ctx.versions):
             check_pattern_version(m, v)
-        if any(m._last_forward != t for m, t in zip(chain, tokens)):
-            # another forward of a layer ran since: the engine keeps only the last one, so redo the chain's
+        if any(m._last_forward != t for m, t in zip(chain, ctx.tokens)):
+            # another forward of a layer ran since: the engine keeps only the last one, so redo the run's
+            # (from its input, so only with the weights of the forward this backward belongs to)
+            for k, (m, pv) in enumerate(zip(chain, ctx.param_versions)):
+                if k + 1 < n and _param_versions(m) != pv:
+                    raise RuntimeError("another forward ran through the layers of this MotifSequential since the "
+                                       "forward of this backward, and the weights of a layer changed in between: "
+                                       "the run cannot redo its forward as it was; run the forward again")
+            first = chain[0]
             xa = engine_input(x, first.in_features, "input")
             try:
                 _core.chain_forward([m._core for m in chain], xa, [m._num_threads for m in chain])
             except BaseException:
                 _forget_forwards(chain)
                 raise
-            for m, t in zip(chain, tokens):
+            for m, t in zip(chain, ctx.tokens):
                 m._last_forward = t
                 m._layer._last_batch = xa.shape[0]
-        updates = [update_in_backward(m, w, b, True) for m, (w, b) in zip(chain, need)]
-        aws = [grad_array(m, "grad_w", m.n_blocks, True) if w and u is None else None
-               for m, (w, _), u in zip(chain, need, updates)]
-        abs_ = [grad_array(m, "grad_b", int(m._core.n_bias), True) if b and u is None else None
-                for m, (_, b), u in zip(chain, need, updates)]
-        g = grad_out if grad_out.dtype == torch.float32 else grad_out.float()
-        ga = engine_input(g, last.out_features, "grad_output")
-        nxt, stamp = handoff_source(g)
-        spare = spare_array(first, "grad_in", (ga.shape[0], first.in_features)) if need_x else None
-        done = np.zeros(len(chain), np.uint8)
-        try:
-            gin, stamp, handed = _core.chain_backward([m._core for m in chain], ga, aws, abs_, updates,
-                                                      [m._num_threads for m in chain], bool(need_x), nxt, stamp,
-                                                      spare, done)
-        finally:
-            for m, u, d in zip(chain, updates, done):
-                if u is not None and d:      # an update made counts, as after the layers' own backwards
-                    m._updated = m._kt_kept = True   # (the parameters get no .grad: the update is made)
-        for k, m in enumerate(chain):
-            m._handed_grad = handed if k + 1 == len(chain) else True
-        if gin is not None:
-            first._rows["grad_in"] = gin
-    grads: List[Optional[torch.Tensor]] = [None]
-    for aw, ab in zip(aws, abs_):
-        grads += [None if aw is None else torch.from_numpy(aw), None if ab is None else torch.from_numpy(ab)]
-    if need_x:
+        updates: List[Optional[Dict[str, Any]]] = [None] * n
+        refused: Optional[BaseException] = None
+        top = lo                      # the run's layers [top, n) make their backward
+        for k in range(n - 1, lo - 1, -1):
+            try:
+                updates[k] = update_in_backward(chain[k], need[k][0], need[k][1], True)
+            except BaseException as exc:      # (after the layers above it: see the docstring)
+                refused, top = exc, k + 1
+                break
+        grads: List[Optional[torch.Tensor]] = [None] * (1 + 2 * n)
+        if top < n:
+            # the input gradient of layer top: the refusing layer's node below would have taken it;
+            # otherwise wanted only for the run's own input
+            need_in = refused is not None or (top == 0 and need_x)
+            grads = _backward_part(chain, top, grad_out, x, updates, need, need_in, grads)
+        if refused is not None:
+            raise refused
+    return grads
+
+
+def _param_versions(m: MotifLinear) -> Tuple[int, int]:
+    b = m._parameters["bias"]
+    return (m._parameters["weight"]._version, -1 if b is None else b._version)
+
+
+def _backward_part(chain: Tuple[MotifLinear, ...], top: int, grad_out: torch.Tensor, x: torch.Tensor,
+                   updates: List[Optional[Dict[str, Any]]], need: Sequence[Tuple[bool, bool]], need_in: bool,
+                   grads: List[Optional[torch.Tensor]]) -> List[Optional[torch.Tensor]]:
+    """The engine's backward of layers ``[top, n)`` of the run (under the run's locks)."""
+    part = chain[top:]
+    first, last = part[0], part[-1]
+    ups = updates[top:]
+    aws = [grad_array(m, "grad_w", m.n_blocks, True) if w and u is None else None
+           for m, (w, _), u in zip(part, need[top:], ups)]
+    abs_ = [grad_array(m, "grad_b", int(m._core.n_bias), True) if b and u is None else None
+            for m, (_, b), u in zip(part, need[top:], ups)]
+    g = grad_out if grad_out.dtype == torch.float32 else grad_out.float()
+    ga = engine_input(g, last.out_features, "grad_output")
+    nxt, stamp = handoff_source(g)
+    want_x = need_in and top == 0
+    spare = spare_array(first, "grad_in", (ga.shape[0], first.in_features)) if want_x else None
+    done = np.zeros(len(part), np.uint8)
+    try:
+        gin, stamp, handed = _core.chain_backward([m._core for m in part], ga, aws, abs_, ups,
+                                                  [m._num_threads for m in part], need_in, nxt, stamp, spare, done)
+    finally:
+        for m, u, d in zip(part, ups, done):
+            if u is not None and d:      # an update made counts, as after the layers' own backwards
+                m._updated = m._kt_kept = True   # (the parameters get no .grad: the update is made)
+    for k, m in enumerate(part):
+        m._handed_grad = handed if k + 1 == len(part) else True
+    for k, (aw, ab) in enumerate(zip(aws, abs_)):
+        j = 1 + 2 * (top + k)
+        grads[j] = None if aw is None else torch.from_numpy(aw)
+        grads[j + 1] = None if ab is None else torch.from_numpy(ab)
+    if want_x and gin is not None:
+        first._rows["grad_in"] = gin
         gx = torch.from_numpy(gin)
         if x.dim() != 2:
             gx = gx.view(tuple(x.shape))
@@ -167,6 +238,9 @@ class _ChainFunction(torch.autograd.Function):
                 *params: Optional[torch.Tensor]) -> torch.Tensor:
         y, ctx.tokens = _run_forward(chain, x, training)
         ctx.chain, ctx.versions = chain, tuple(m._version for m in chain)
+        ctx.param_versions = tuple(_param_versions(m) for m in chain)
+        ctx.x_node = _gradient_node(x)
+        ctx.param_nodes = [(_gradient_node(w), _gradient_node(b)) for w, b in zip(params[::2], params[1::2])]
         ctx.save_for_backward(x)
         return y
 
@@ -176,7 +250,7 @@ class _ChainFunction(torch.autograd.Function):
         needs = ctx.needs_input_grad
         need = [(needs[3 + 2 * k], needs[4 + 2 * k]) for k in range(len(ctx.chain))]
         (x,) = ctx.saved_tensors
-        grads = _run_backward(ctx.chain, grad_out, x, ctx.tokens, ctx.versions, needs[0], need)
+        grads = _run_backward(ctx.chain, grad_out, x, ctx, needs[0], need)
         return (grads[0], None, None, *grads[1:])
 
 
