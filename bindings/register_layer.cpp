@@ -372,6 +372,10 @@ py::tuple chain_forward(const std::vector<std::shared_ptr<Layer>>& layers, const
         for (const Layer* l : ls) bad = bad || (!out_obj.is_none() && out_overlaps_params(*l, o, B * ls.back()->n_out));
         if (!bad) {
             const motifcore::PanelHandoff h0 = p ? p->output_panel(stamp) : motifcore::PanelHandoff{};
+            // The layers after the first release their last inputs (each the previous layer's output
+            // panel) now, not when their own forward comes: every layer then writes its output into the
+            // panel it wrote last time, as a network's layers do, instead of alternating with a spare one.
+            for (size_t k = 1; k < ls.size(); ++k) ls[k]->forget_forward();
             for (size_t k = 0; k < ls.size(); ++k) {
                 const motifcore::TeamScope team(ls[k]->team_choice());
                 float* rows = k + 1 == ls.size() ? o : nullptr;   // the intermediate outputs stay panels

@@ -440,6 +440,14 @@ bool Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt, cons
     return shared;
 }
 
+void Layer::forget_forward() {
+    last_B_ = 0;
+    have_grad_ = false;
+    out_stamp_ = grad_stamp_ = 0;
+    in_keep_.reset();
+    x_src_ = nullptr;
+}
+
 bool Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, int nt, float* dK_out,
                               float* db_out, const PanelHandoff* grad, bool stream_rows, const OptimConfig* update,
                               bool grad_in_panel) {

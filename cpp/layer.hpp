@@ -394,6 +394,11 @@ public:
     bool backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, int num_threads,
                            float* dK_out = nullptr, float* db_out = nullptr, const PanelHandoff* grad = nullptr,
                            bool stream_rows = false, const OptimConfig* update = nullptr, bool grad_in_panel = false);
+    /// Drops what the last forward_rowmajor kept (its input panel, which may be the previous layer's
+    /// output panel: that layer's next forward then writes into the same panel again instead of its
+    /// spare one); a backward_rowmajor needs a forward_rowmajor first. A chain of calls runs it on
+    /// its layers but the first before it starts, since it is about to redo their forwards.
+    void forget_forward();
     /// Stamps of the last forward_rowmajor and of the last backward_rowmajor that computed grad_in
     /// (0: none): unique over all layers of the process, so a stamp names one call.
     uint64_t forward_stamp() const { return out_stamp_; }

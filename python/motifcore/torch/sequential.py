@@ -104,22 +104,13 @@ def _run_forward(chain: Tuple[MotifLinear, ...], x: torch.Tensor,
     return y, tokens
 
 
-def _gradient_node(t: Optional[torch.Tensor]) -> Any:
-    """The autograd node that takes ``t``'s gradient (None when ``t`` needs none)."""
-    if t is None or not t.requires_grad:
-        return None
-    try:
-        return torch.autograd.graph.get_gradient_edge(t).node
-    except (AttributeError, RuntimeError):   # (torch < 2.2: every node counts as run)
-        return True
-
-
 def _runs(node: Any) -> bool:
-    """Whether this backward pass runs ``node`` (not when ``inputs=`` leaves it out)."""
+    """Whether this backward pass runs ``node``, the node an input of the run's own node hands its
+    gradient to (None: the input needs none); not when ``backward(inputs=...)`` leaves it out."""
     if node is None:
         return False
     will = getattr(torch._C, "_will_engine_execute_node", None)
-    if node is True or will is None:
+    if will is None:
         return True
     try:
         return bool(will(node))
@@ -138,9 +129,15 @@ def _run_backward(chain: Tuple[MotifLinear, ...], grad_out: torch.Tensor, x: tor
     refuses the update of one layer (update_in_backward raises) has the layers above it run first,
     as their own nodes would have."""
     n = len(chain)
-    runs, below = [], _runs(ctx.x_node)
-    for w_node, b_node in ctx.param_nodes:
-        below = below or _runs(w_node) or _runs(b_node)
+    # the nodes the run's own node hands gradients to: one edge per tensor input (x, then each weight
+    # and each bias that is not None), in order
+    edges = iter(ctx.next_functions)
+    node = next(edges)[0]
+    runs, below = [], _runs(node)
+    for has_bias in ctx.has_bias:
+        below = below or _runs(next(edges)[0])
+        if has_bias:
+            below = below or _runs(next(edges)[0])
         runs.append(below)
     lo = runs.index(True) if True in runs else n     # the lowest layer whose node would run
     with _locked(chain):
@@ -239,8 +236,7 @@ class _ChainFunction(torch.autograd.Function):
         y, ctx.tokens = _run_forward(chain, x, training)
         ctx.chain, ctx.versions = chain, tuple(m._version for m in chain)
         ctx.param_versions = tuple(_param_versions(m) for m in chain)
-        ctx.x_node = _gradient_node(x)
-        ctx.param_nodes = [(_gradient_node(w), _gradient_node(b)) for w, b in zip(params[::2], params[1::2])]
+        ctx.has_bias = tuple(b is not None for b in params[1::2])
         ctx.save_for_backward(x)
         return y
 
