@@ -89,13 +89,15 @@ struct KernelTable {
     void (*group_sum)(int64_t G, int64_t m, int64_t n, const float* in, float* S, int64_t B, int64_t ld,
                       int num_threads);
     /// A[i, :] = act(U[i / m, :] + bias[i] (per neuron) or bias[i / m]); act = ReLU or identity.
-    void (*expand_bias_act)(int64_t n, int64_t m, const float* U, const float* bias, bool per_neuron,
+    /// Returns whether a value written is NaN or infinite.
+    bool (*expand_bias_act)(int64_t n, int64_t m, const float* U, const float* bias, bool per_neuron,
                             bool relu, float* A, int64_t B, int64_t ld, int num_threads);
     /// Backward of expand_bias_act: dU[r, :] = sum over the motif's neurons of grad * act'; db from
     /// the same pass. See kernels_impl.hpp for the aliasing rules.
-    void (*group_backward)(int64_t G, int64_t m, int64_t n, const float* grad, int64_t grad_group,
+    /// With `check`, returns whether an upstream gradient value is NaN or infinite (else false).
+    bool (*group_backward)(int64_t G, int64_t m, int64_t n, const float* grad, int64_t grad_group,
                            const float* A, bool relu, float relu_scale, bool per_neuron, float* dU, float* db,
-                           int64_t B, int64_t ld, int num_threads);
+                           int64_t B, int64_t ld, int num_threads, bool check);
     /// Block-gradient scores of RigL, one thread: out[i * Cp + j] = sum_b dU[i, b] * St[b, j] for i < nr
     /// (rows of dU, `ld` apart) and j < Cp (a multiple of 16; St is a [B, Cp] transposed gather of
     /// input-panel rows). Each score adds its B products one after the other in b order with the

@@ -233,7 +233,7 @@ void LayerWork::ensure(const Layer& layer, int64_t batch, bool input_grad) {
     dUp = shared_out ? Ap : dU.data();
 }
 
-void Layer::forward(const float* in, int64_t B, LayerWork& w, int nt) const {
+bool Layer::forward(const float* in, int64_t B, LayerWork& w, int nt) const {
     MC_CHECK_AS(std::overflow_error, !diverged_, "the layer's weights are NaN or infinite, or too large to compute with (|w| >= 2^64): training "
                         "diverged (learning rate too large?); "
                         "restore the model with set_state or from a checkpoint");
@@ -250,12 +250,12 @@ void Layer::forward(const float* in, int64_t B, LayerWork& w, int nt) const {
         dense_gemm(kt, G_out, B, G_in, K.data(), G_in, 1, w.S_ptr, ld, 1, w.Up, ld, w.scratch().buf, nt);
     else
         kt.spmm(G_out, pat_.indptr().data(), pat_.indices().data(), K.data(), w.S_ptr, w.Up, B, ld, nt);
-    kt.expand_bias_act(n_out, m_out, w.Up, b.data(), bias_mode == BiasMode::Neuron,
+    return kt.expand_bias_act(n_out, m_out, w.Up, b.data(), bias_mode == BiasMode::Neuron,
                               activation == Activation::ReLU, w.Ap, B, ld, nt);
 }
 
 bool Layer::backward(const float* grad, int64_t grad_group, float relu_scale, int64_t B, LayerWork& w,
-                     bool need_dS, int nt, float* dK_out, float* db_out, const OptimConfig* update) {
+                     bool need_dS, int nt, float* dK_out, float* db_out, const OptimConfig* update, bool check_grad) {
     const int64_t ld = panel_ld(B);
     const KernelTable& kt = kernels();   // one SIMD level for the whole call
     float* dKp = dK_out ? dK_out : dK.data();
@@ -265,8 +265,11 @@ bool Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
         if (!dK_out) dk_in_kt_ = false;
     };
     float* dbp = db_out ? db_out : db.data();
-    kt.group_backward(G_out, m_out, n_out, grad, grad_group, w.Ap, activation == Activation::ReLU,
-                             relu_scale, bias_mode == BiasMode::Neuron, w.dUp, dbp, B, ld, nt);
+    if (kt.group_backward(G_out, m_out, n_out, grad, grad_group, w.Ap, activation == Activation::ReLU,
+                          relu_scale, bias_mode == BiasMode::Neuron, w.dUp, dbp, B, ld, nt, check_grad)) {
+        const int64_t bad = count_nonfinite_panel(grad, ld, n_out, grad_group, B, nt);
+        MC_CHECK(false, "grad_out contains " << bad << " NaN or infinite values");
+    }
     // `grad` is dead from here on: dS may overwrite it (a network's shared scratch).
     const float* dU = w.dUp;
     BackwardScratch& sc = w.scratch();
@@ -431,10 +434,11 @@ bool Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt, cons
     own_.Ap = out_panel_->data();
     if (m_out == 1) own_.Up = own_.Ap;   // U becomes A in place (LayerWork::ensure allocates no U)
     // The scratch may have been sized for a larger batch; panels use leading dimension B.
-    forward(x_src_, B, own_, nt);
+    const bool any_nonfinite = forward(x_src_, B, own_, nt);
     forward_version_ = pat_.version();
+    // (without rows: counted only when the forward saw one, for the next layer's message)
     out_nonfinite_ = out ? panel_to_rows(own_.Ap, ld, n_out, 1, B, out, nt, true, stream_rows)
-                         : count_nonfinite_panel(own_.Ap, ld, n_out, 1, B, nt);
+                         : any_nonfinite ? count_nonfinite_panel(own_.Ap, ld, n_out, 1, B, nt) : 0;
     last_B_ = B;
     out_stamp_ = next_stamp();
     return shared;
@@ -463,7 +467,8 @@ bool Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, 
     const float* g = nullptr;
     int64_t group = 1;
     if (shared) {
-        MC_CHECK(grad->nonfinite == 0, "grad_out contains " << grad->nonfinite << " NaN or infinite values");
+        // (-1: a panel handed on without rows, not counted: the backward checks it as it reads it)
+        MC_CHECK(grad->nonfinite <= 0, "grad_out contains " << grad->nonfinite << " NaN or infinite values");
         g = grad->data;
         group = grad->group;
     } else {
@@ -473,13 +478,15 @@ bool Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, 
         g = g_fm_.data();
     }
     if (m_in == 1) own_.S_ptr = x_src_;
-    if (!backward(g, group, 1.f, B, own_, grad_in != nullptr || grad_in_panel, nt, dK_out, db_out, update) && update)
+    const bool check = shared && grad->nonfinite < 0;
+    if (!backward(g, group, 1.f, B, own_, grad_in != nullptr || grad_in_panel, nt, dK_out, db_out, update, check) &&
+        update)
         optimizer_step(*update, nt);
     have_grad_ = true;
     if (grad_in || grad_in_panel) {
         const float* dS = rm_->scratch.dS.data();
-        grad_nonfinite_ = grad_in ? panel_to_rows(dS, ld, n_in, m_in, B, grad_in, nt, true, stream_rows)
-                                  : count_nonfinite_panel(dS, ld, n_in, m_in, B, nt);
+        // (without rows: -1, not counted; the previous layer's backward checks the panel as it reads it)
+        grad_nonfinite_ = grad_in ? panel_to_rows(dS, ld, n_in, m_in, B, grad_in, nt, true, stream_rows) : -1;
         grad_stamp_ = rm_->dS_stamp = next_stamp();
     }
     return shared;

@@ -113,7 +113,8 @@ struct PanelHandoff {
     int64_t B = 0;                     ///< samples
     int64_t rows = 0;                  ///< neurons it holds (expanded)
     int64_t group = 1;                 ///< neurons per panel row (an input-group gradient: m_in)
-    int64_t nonfinite = 0;             ///< NaN or infinite values among the rows x B (expanded)
+    int64_t nonfinite = 0;             ///< NaN or infinite values among the rows x B (expanded); -1: not
+                                       ///< counted (a gradient panel without rows: its reader checks it)
 };
 
 /// A writable view of `size` floats a Layer owns (no copy); see Layer::params_in_place.
@@ -344,7 +345,8 @@ public:
     // ---- Batch kernels on feature-major panels -------------------------------------------------
     /// Forward: S = GroupSum(in), U = S K^T, A = act(Expand(U) + b). `in` is a feature-major panel
     /// [n_in, ld] with row stride ld = panel_ld(B) (kernels.hpp) of which the first B columns are used.
-    void forward(const float* in, int64_t B, LayerWork& w, int num_threads) const;
+    /// Returns whether A holds a NaN or infinite value (found while A is written).
+    bool forward(const float* in, int64_t B, LayerWork& w, int num_threads) const;
     /// Backward. The upstream gradient of the activations is read as grad[(i / grad_group) * ld + b],
     /// ld = panel_ld(B) as for every panel
     /// (grad_group > 1 lets the next layer pass its un-expanded dS). For ReLU the local derivative
@@ -364,9 +366,12 @@ public:
     /// backward followed by optimizer_step, bit for bit. Returns whether the update was made (then
     /// grad_weights() and grad_bias() still give the gradients, and the caller must not call
     /// optimizer_step for this step); false: the caller updates as usual.
+    /// `check_grad`: `grad` may hold NaN or infinite values (a gradient panel handed on without
+    /// rows, never counted): if it does, throws std::invalid_argument before anything but the
+    /// output-gradient pass (dU, db) has run.
     bool backward(const float* grad, int64_t grad_group, float relu_scale, int64_t B, LayerWork& w,
                   bool need_dS, int num_threads, float* dK_out = nullptr, float* db_out = nullptr,
-                  const OptimConfig* update = nullptr);
+                  const OptimConfig* update = nullptr, bool check_grad = false);
 
     // ---- Convenience API on row-major [B, n] arrays (used by the Python MotifLayer) -------------
     /// out[B, n_out] = layer(x[B, n_in]); keeps what backward_rowmajor needs. `in`, when given and
