@@ -462,6 +462,7 @@ bool Layer::backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, 
     MC_CHECK(pat_.version() == forward_version_,
              "the block pattern changed since the last forward (set_state or prune_regrow); call forward again");
     grad_stamp_ = 0;
+    have_grad_ = false;   // set again only once this backward succeeds (a failed one may have written db)
     const int64_t ld = panel_ld(B);
     const bool shared = grad && grad->data && grad->B == B && grad->rows == n_out;
     const float* g = nullptr;

@@ -368,7 +368,8 @@ public:
     /// optimizer_step for this step); false: the caller updates as usual.
     /// `check_grad`: `grad` may hold NaN or infinite values (a gradient panel handed on without
     /// rows, never counted): if it does, throws std::invalid_argument before anything but the
-    /// output-gradient pass (dU, db) has run.
+    /// output-gradient pass (dU, db: the layer's own bias gradient when db_out is null) has run;
+    /// backward_rowmajor then leaves the layer without gradients (grad_topk refuses).
     bool backward(const float* grad, int64_t grad_group, float relu_scale, int64_t B, LayerWork& w,
                   bool need_dS, int num_threads, float* dK_out = nullptr, float* db_out = nullptr,
                   const OptimConfig* update = nullptr, bool check_grad = false);

@@ -386,3 +386,25 @@ def test_forwards_and_set_steps_from_two_threads_finish():
         t.join(timeout=120)
     assert not any(t.is_alive() for t in threads)
     assert dst.t == 300
+
+
+def test_a_failed_chain_backward_leaves_no_gradients_to_score():
+    """A backward refused on an overflowed gradient panel (after a good one on the same forward)
+    leaves the layer without gradients: RigL's scoring refuses instead of ranking NaN scores."""
+    from motifcore import _core
+    layers = [_core.Layer(12, 10, density=0.6, seed=1, activation="relu"),
+              _core.Layer(10, 8, density=0.6, seed=2, activation="relu"), _core.Layer(8, 6, density=0.6, seed=3)]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 12)).astype(np.float32)
+    g = rng.standard_normal((5, 6)).astype(np.float32)
+    _core.chain_forward(layers, x, [1, 1, 1])
+    _core.chain_backward(layers, g, [None] * 3, [None] * 3, [None] * 3, [1, 1, 1], True)
+    assert np.all(np.isfinite(layers[1].grad_topk(3)[1]))
+    layers[2].set_weights(np.full(layers[2].n_blocks, 1e30, np.float32))
+    done = np.zeros(3, np.uint8)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        _core.chain_backward(layers, np.full((5, 6), 1e30, np.float32), [None] * 3, [None] * 3, [None] * 3,
+                             [1, 1, 1], True, done=done)
+    assert done.tolist() == [0, 0, 1]
+    with pytest.raises(ValueError):
+        layers[1].grad_topk(3)
