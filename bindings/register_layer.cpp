@@ -187,11 +187,6 @@ float* grad_buffer(const py::object& a, const char* what, int64_t* size) {
     return static_cast<float*>(arr.mutable_data());
 }
 
-// Layer.backward_into / backward_handoff: as backward, but the block and bias gradients go straight
-// into the caller's buffers (None: into the layer's own grad_weights / grad_bias); no copy of them.
-// `next` (or nullptr): the layer whose backward_handoff stamped `stamp` returned grad_out as its
-// input gradient; its gradient panel is read instead of converting grad_out while that backward is
-// still its last call (under the guard of both layers). Sets *shared and *stamp_out.
 // What is wrong with the caller's buffers of one backward of `l` (under its guard), or "": the
 // gradient arrays' sizes (nw, nb floats; null: the layer's own), their overlaps with the layer's
 // weights and biases and with each other, an update asked for with them, and the caller's rows `o`
@@ -219,6 +214,11 @@ std::string backward_buffers_problem(const Layer& l, const float* dK, int64_t nw
     return "";
 }
 
+// Layer.backward_into / backward_handoff: as backward, but the block and bias gradients go straight
+// into the caller's buffers (None: into the layer's own grad_weights / grad_bias); no copy of them.
+// `next` (or nullptr): the layer whose backward_handoff stamped `stamp` returned grad_out as its
+// input gradient; its gradient panel is read instead of converting grad_out while that backward is
+// still its last call (under the guard of both layers). Sets *shared and *stamp_out.
 py::object backward_rows(Layer& l, const farray& g, const py::object& grad_weights, const py::object& grad_bias,
                          int64_t num_threads, bool need_grad_in, const Layer* next, uint64_t stamp, bool* shared,
                          uint64_t* stamp_out, bool stream_rows = false, const py::object& out_obj = py::none(),

@@ -177,16 +177,7 @@ int64_t panel_to_rows(const float* panel, int64_t ld, int64_t n, int64_t group, 
     return n_bad;
 }
 
-int64_t count_nonfinite_panel(const float* panel, int64_t ld, int64_t n, int64_t group, int64_t B, int num_threads) {
-    const int64_t rows = (n + group - 1) / group;
-    std::atomic<bool> bad{false};
-    parallel_for(rows, grain_for(B), threads_for(rows * B, num_threads), [&](int64_t r) {
-        const float* p = panel + r * ld;
-        uint32_t m = 0;
-        for (int64_t s = 0; s < B; ++s) m |= nonfinite_mask(p[s]);
-        if (m) bad.store(true, std::memory_order_relaxed);
-    });
-    if (!bad.load()) return 0;   // the usual case: one read of the panel; counting only when one is found
+int64_t count_nonfinite_panel(const float* panel, int64_t ld, int64_t n, int64_t group, int64_t B) {
     int64_t n_bad = 0;
     for (int64_t j = 0; j < n; ++j) {
         const float* p = panel + (j / group) * ld;

@@ -68,9 +68,9 @@ int64_t panel_to_rows(const float* panel, int64_t ld, int64_t n, int64_t group, 
                       int num_threads, bool count_nonfinite = false, bool stream_rows = false);
 
 /// The number of NaN or infinite values in panel[(j / group) * ld + s] for s < B and j < n (the
-/// values panel_to_rows would write, without writing them): what a layer reports about a panel it
-/// hands to the next layer without converting it to rows (a chain of row-major calls).
-int64_t count_nonfinite_panel(const float* panel, int64_t ld, int64_t n, int64_t group, int64_t B, int num_threads);
+/// values panel_to_rows would write, without writing them), on the calling thread: the count of a
+/// panel passed on without rows, for the error message, once a kernel's pass found such a value.
+int64_t count_nonfinite_panel(const float* panel, int64_t ld, int64_t n, int64_t group, int64_t B);
 
 /// Function table of the hot kernels for one instruction-set level.
 struct KernelTable {

@@ -267,7 +267,7 @@ bool Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
     float* dbp = db_out ? db_out : db.data();
     if (kt.group_backward(G_out, m_out, n_out, grad, grad_group, w.Ap, activation == Activation::ReLU,
                           relu_scale, bias_mode == BiasMode::Neuron, w.dUp, dbp, B, ld, nt, check_grad)) {
-        const int64_t bad = count_nonfinite_panel(grad, ld, n_out, grad_group, B, nt);
+        const int64_t bad = count_nonfinite_panel(grad, ld, n_out, grad_group, B);
         MC_CHECK(false, "grad_out contains " << bad << " NaN or infinite values");
     }
     // `grad` is dead from here on: dS may overwrite it (a network's shared scratch).
@@ -438,7 +438,7 @@ bool Layer::forward_rowmajor(const float* x, int64_t B, float* out, int nt, cons
     forward_version_ = pat_.version();
     // (without rows: counted only when the forward saw one, for the next layer's message)
     out_nonfinite_ = out ? panel_to_rows(own_.Ap, ld, n_out, 1, B, out, nt, true, stream_rows)
-                         : any_nonfinite ? count_nonfinite_panel(own_.Ap, ld, n_out, 1, B, nt) : 0;
+                         : any_nonfinite ? count_nonfinite_panel(own_.Ap, ld, n_out, 1, B) : 0;
     last_B_ = B;
     out_stamp_ = next_stamp();
     return shared;

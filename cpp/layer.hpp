@@ -381,7 +381,7 @@ public:
     /// (the same values, so the same results, bitwise). Returns whether it was. `stream_rows`: the
     /// caller will not read `out` soon (panel_to_rows). `out` == nullptr: the output stays in its
     /// panel only (a chain of calls whose next layer takes it: output_panel); its NaN and infinite
-    /// values are counted all the same, for that layer's check.
+    /// values, which the forward's last pass detects, are counted for that layer's check.
     bool forward_rowmajor(const float* x, int64_t B, float* out, int num_threads, const PanelHandoff* in = nullptr,
                           bool stream_rows = false);
     /// grad_in[B, n_in] from grad_out[B, n_out] of the last forward_rowmajor; fills dK, db.
@@ -396,7 +396,8 @@ public:
     /// call: in the backward where the route allows it (backward()), else right after it
     /// (optimizer_step); the results are those of the backward followed by optimizer_step.
     /// `grad_in_panel` (grad_in == nullptr): the input gradient is computed into its panel only,
-    /// for the previous layer of a chain (grad_in_panel()), with its NaN and infinite values counted.
+    /// for the previous layer of a chain (grad_in_panel()); its NaN and infinite values are not
+    /// counted (nonfinite -1): the previous layer's backward checks them as it reads the panel.
     bool backward_rowmajor(const float* grad_out, int64_t B, float* grad_in, int num_threads,
                            float* dK_out = nullptr, float* db_out = nullptr, const PanelHandoff* grad = nullptr,
                            bool stream_rows = false, const OptimConfig* update = nullptr, bool grad_in_panel = false);
@@ -426,6 +427,11 @@ public:
     /// The guard of the row-major calls (forward_rowmajor, backward_rowmajor): this layer's and the
     /// shared RowMajorScratch's, with `other`'s too when given (a backward_rowmajor that reads
     /// other's grad_in_panel); locked in address order, with this layer's team choice.
+    StateGuard rowmajor_guard(const Layer* other = nullptr) const {
+        std::vector<const StateMutex*> ms{&state_mutex_, &rm_->mutex};
+        if (other) ms.push_back(&other->state_mutex_);
+        return StateGuard(std::move(ms), &team_);
+    }
     /// The guard of a chain of row-major calls on `layers` (consecutive layers handing their panels
     /// on, no other thread in between): every layer's, the shared RowMajorScratch's and `other`'s
     /// when given (the layer whose panel the chain's first call takes). Regions of the calls use
@@ -434,11 +440,6 @@ public:
     /// This layer's choice of team size (parallel.hpp), for a TeamScope around one of its calls
     /// made under a chain_guard.
     const TeamChoice* team_choice() const { return &team_; }
-    StateGuard rowmajor_guard(const Layer* other = nullptr) const {
-        std::vector<const StateMutex*> ms{&state_mutex_, &rm_->mutex};
-        if (other) ms.push_back(&other->state_mutex_);
-        return StateGuard(std::move(ms), &team_);
-    }
     const StateMutex& state_mutex() const { return state_mutex_; }
 
 private:
