@@ -12,17 +12,30 @@
 #if defined(__x86_64__)
 #include <xmmintrin.h>   // _mm_sfence after streamed rows (SSE: every x86-64)
 #endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 namespace motifcore {
 
 namespace {
+
+// PREFETCHW (CPUID 0x80000001, ECX bit 8), which the avx512 unit is compiled to use (-mprfchw).
+bool cpu_has_prefetchw() {
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __get_cpuid(0x80000001u, &a, &b, &c, &d) && ((c >> 8) & 1u);
+#else
+    return false;
+#endif
+}
 
 bool cpu_has(const std::string& level) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     if (level == "avx512")
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-               __builtin_cpu_supports("fma");
+               __builtin_cpu_supports("fma") && cpu_has_prefetchw();
     if (level == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
     return level == "generic";

@@ -77,14 +77,18 @@ struct KernelTable {
     /// SIMD level name: "avx512", "avx2" or "generic".
     const char* name;
     /// Block SpMM over CSR rows: out[r, :] = sum_{p in [indptr[r], indptr[r+1])} val[p] * in[idx[p], :]
-    /// for r in [0, rows). `in` is [*, B], `out` is [rows, B]; `out` is overwritten.
+    /// for r in [0, rows). `in` is [in_rows, ld] (every idx below in_rows; the count picks the
+    /// tiling, never a result), `out` is [rows, ld]; `out` is overwritten.
     void (*spmm)(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* val,
-                 const float* in, float* out, int64_t B, int64_t ld, int num_threads);
+                 const float* in, int64_t in_rows, float* out, int64_t B, int64_t ld, int num_threads);
     /// Sampled dense-dense product: out[p] = dot(left[r, :], right[idx[p], :]) for every stored
-    /// entry p of every CSR row r. `left` is [rows, ld], `right` is [*, ld]; `out` has indptr[rows] entries.
-    /// `cursor` is the caller's scratch of `rows` entries (the per-row position between column blocks).
+    /// entry p of every CSR row r. `left` is [rows, ld], `right` is [right_rows, ld] (every idx
+    /// below right_rows; the count picks the column blocks, never a result); `out` has indptr[rows]
+    /// entries. `cursor` is the caller's scratch of `rows` entries (the per-row position between
+    /// column blocks).
     void (*sddmm)(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* left,
-                  const float* right, float* out, int64_t B, int64_t ld, int64_t* cursor, int num_threads);
+                  const float* right, int64_t right_rows, float* out, int64_t B, int64_t ld, int64_t* cursor,
+                  int num_threads);
     /// S[c, :] = sum of in[j, :] over the members j of input group c (groups of m, last one residual).
     void (*group_sum)(int64_t G, int64_t m, int64_t n, const float* in, float* S, int64_t B, int64_t ld,
                       int num_threads);

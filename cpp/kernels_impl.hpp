@@ -3,6 +3,7 @@
 // with the matching target flags, so GCC/Clang vector extensions map to SSE, AVX2 or AVX-512.
 #include <cstdint>
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "common.hpp"
@@ -216,11 +217,10 @@ static void spmm_tiled(int64_t rows, const int64_t* indptr, const int32_t* idx, 
 }
 
 static void spmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* val,
-                 const float* in, float* out, int64_t B, int64_t ld, int num_threads) {
-    int64_t rows_in = 0;  // panel rows touched: bounded by the largest index + 1
-    const int64_t nnz = indptr[rows];
-    for (int64_t p = 0; p < nnz; p += 97) rows_in = std::max<int64_t>(rows_in, idx[p] + 1);
-    rows_in = std::max<int64_t>(rows_in, rows);
+                 const float* in, int64_t in_rows, float* out, int64_t B, int64_t ld, int num_threads) {
+    // The panel's size picks the tiling (speed only): the caller's row count, not a scan of idx
+    // (a serial pass over the index that cost about 20 us per call at 900 K blocks).
+    const int64_t rows_in = std::max<int64_t>(in_rows, rows);
     // Every variant uses four accumulator sets (see spmm_tail); at most 16 vector accumulators,
     // which fit the register file of AVX-512 (32) and, with NV <= 2, of AVX2/SSE (16).
     constexpr int kMaxNV = W >= 16 ? 4 : 2;
@@ -322,11 +322,12 @@ static inline int64_t sddmm_segment(const float* __restrict d, const int32_t* __
 // stay in L2, so each stored entry is one full-batch dot product (one horizontal sum) while the
 // random row reads still hit cache. Each entry is computed once by one thread.
 static void sddmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const float* left,
-                  const float* right, float* out, int64_t B, int64_t ld, int64_t* cur, int num_threads) {
-    int32_t max_col = 0;
+                  const float* right, int64_t right_rows, float* out, int64_t B, int64_t ld, int64_t* cur,
+                  int num_threads) {
+    // Column blocks over the right panel's rows (the caller's count, not a serial scan of the
+    // rows' last indices); the last block takes whatever index is left, so no entry depends on it.
+    const int32_t max_col = static_cast<int32_t>(std::max<int64_t>(right_rows, 1) - 1);
     const int64_t nnz = indptr[rows];
-    for (int64_t r = 0; r < rows; ++r)
-        if (indptr[r + 1] > indptr[r]) max_col = std::max(max_col, idx[indptr[r + 1] - 1]);
     const int64_t budget = 384 * 1024;
     const bool huge = (static_cast<int64_t>(max_col) + 1) * ld * 4 > kHugePanel;
     const int32_t cb = huge ? max_col + 1 : static_cast<int32_t>(std::max<int64_t>(64, budget / (ld * 4)));
@@ -335,7 +336,7 @@ static void sddmm(int64_t rows, const int64_t* indptr, const int32_t* idx, const
     std::copy(indptr, indptr + rows, cur);   // the caller's scratch (LayerWork::cursor): nothing kept here
     const int threads = threads_for(nnz * B + rows, num_threads);
     for (int32_t k = 0; k < n_cb; ++k) {  // one join per column block: cursors carry over
-        const int32_t c_end = k + 1 == n_cb ? max_col + 1 : (k + 1) * cb;
+        const int32_t c_end = k + 1 == n_cb ? std::numeric_limits<int32_t>::max() : (k + 1) * cb;
         constexpr int64_t kChunkRows = 16;
         parallel_for(rows, kChunkRows, threads, [&](int64_t r) {
             // huge: one column block, so a row's segment is the whole row and the prefetch may run on
@@ -486,14 +487,22 @@ static void fused_backward(int64_t cols, int64_t rows, const int64_t* t_indptr, 
                     // weights and gradient slots, short runs the hardware prefetcher does not pick
                     // up in time) and its rows of S and dS, requested now: they arrive while this
                     // row runs. The values are untouched (docs/performance-log.md, "step4").
+                    // Kt and S are requested for writing (PREFETCHW where the unit has it): this
+                    // thread writes them next (the update in transposed order writes Kt; in a
+                    // network, S is the layer below's activation panel, which its backward
+                    // overwrites with dU in place), and the other core holds copies of their lines
+                    // (it gathered K from Kt and read S in the forward). Taking the lines over now,
+                    // while this kernel computes, spares those writes a wait for each line's
+                    // invalidation, which in the machine's slow state crosses between the cores
+                    // (docs/performance-log.md, "Round five").
                     const int64_t a = cur[c + 1], z = std::min(t_indptr[c + 2], a + (q - p) + 16);
                     for (int64_t f = a; f < z; f += 16) {
                         __builtin_prefetch(t_rows + f);
-                        __builtin_prefetch(Kt + f);
+                        __builtin_prefetch(Kt + f, 1);
                         __builtin_prefetch(dKt + f, 1);
                     }
                     for (int64_t b = 0; b < B; b += 16) {
-                        __builtin_prefetch(S + (c + 1) * ld + b);
+                        __builtin_prefetch(S + (c + 1) * ld + b, 1);
                         __builtin_prefetch(dS + (c + 1) * ld + b, 1);
                     }
                 }
@@ -833,7 +842,8 @@ constexpr int64_t kGemmNR = kGemmNV * W;            // micro-tile columns
 constexpr int64_t kGemmMR = W >= 16 ? 12 : 6;       // micro-tile rows (2 * MR accumulators)
 constexpr int64_t kGemmKC = 256;                    // K block: a B strip (KC x NR) stays in L1
 constexpr int64_t kGemmMC = 96;                     // M tile: its packed A (MC x KC) stays in L2
-constexpr int64_t kGemmNC = 512;                    // N block of a tile
+constexpr int64_t kGemmNC = 512;                    // N block of a tile (at most)
+constexpr int64_t kGemmMinTiles = 8;                // tiles below which N blocks get narrower
 static_assert(kGemmMC % kGemmMR == 0 && kGemmNC % kGemmNR == 0, "GEMM blocking");
 
 // One MR x (NVE * W) block of C over kc steps of packed A (ap[k * MR + q]) and B (bp[k * bs + j]);
@@ -927,7 +937,13 @@ static void gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, 
     }
     const bool direct_b = b_cs == 1;
     const int64_t n_kb = (K + kGemmKC - 1) / kGemmKC, n_mt = (M + kGemmMC - 1) / kGemmMC;
-    const int64_t n_nb = (N + kGemmNC - 1) / kGemmNC, n_js = (N + kGemmNR - 1) / kGemmNR, npad = n_js * kGemmNR;
+    const int64_t n_js = (N + kGemmNR - 1) / kGemmNR, npad = n_js * kGemmNR;
+    // N blocks of kGemmNC columns; when M has fewer than kGemmMinTiles tiles (a 10-class output
+    // layer's forward: one), narrower blocks, whole strips each, so that the threads share the
+    // product. Sizes alone fix the blocks, and no element's sums depend on them.
+    const int64_t want_nb = std::min(n_js, (kGemmMinTiles + n_mt - 1) / n_mt);
+    const int64_t nc = std::min(kGemmNC, (n_js + want_nb - 1) / want_nb * kGemmNR);
+    const int64_t n_nb = (N + nc - 1) / nc;
     if (!direct_b)  // B packed strip by strip of every K block: [kb][strip][kcb][NR]
         parallel_for(n_kb * n_js, 1, threads_for(K * N, num_threads), [&](int64_t t) {
             const int64_t kb = t / n_js, js = t % n_js, k0 = kb * kGemmKC, kc = std::min(kGemmKC, K - k0);
@@ -938,7 +954,7 @@ static void gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, 
     parallel_for(n_mt * n_nb, 1, threads_for(M * N * K, num_threads), [&](int64_t t) {
         alignas(64) float ap[kGemmMC * kGemmKC];
         const int64_t i0 = t / n_nb * kGemmMC, mc = std::min(kGemmMC, M - i0);
-        const int64_t n0 = t % n_nb * kGemmNC, nb = std::min(kGemmNC, N - n0);
+        const int64_t n0 = t % n_nb * nc, nb = std::min(nc, N - n0);
         for (int64_t kb = 0; kb < n_kb; ++kb) {
             const int64_t k0 = kb * kGemmKC, kc = std::min(kGemmKC, K - k0);
             gemm_pack_a(a, a_rs, a_cs, i0, mc, k0, kc, ap);

@@ -249,7 +249,7 @@ bool Layer::forward(const float* in, int64_t B, LayerWork& w, int nt) const {
     if (uses_dense())  // U = K S with K the row-major G_out x G_in block matrix
         dense_gemm(kt, G_out, B, G_in, K.data(), G_in, 1, w.S_ptr, ld, 1, w.Up, ld, w.scratch().buf, nt);
     else
-        kt.spmm(G_out, pat_.indptr().data(), pat_.indices().data(), K.data(), w.S_ptr, w.Up, B, ld, nt);
+        kt.spmm(G_out, pat_.indptr().data(), pat_.indices().data(), K.data(), w.S_ptr, G_in, w.Up, B, ld, nt);
     return kt.expand_bias_act(n_out, m_out, w.Up, b.data(), bias_mode == BiasMode::Neuron,
                               activation == Activation::ReLU, w.Ap, B, ld, nt);
 }
@@ -313,7 +313,8 @@ bool Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
         return false;
     }
     writing_dK();
-    kt.sddmm(G_out, pat_.indptr().data(), pat_.indices().data(), dU, w.S_ptr, dKp, B, ld, sc.cursor.data(), nt);
+    kt.sddmm(G_out, pat_.indptr().data(), pat_.indices().data(), dU, w.S_ptr, G_in, dKp, B, ld, sc.cursor.data(),
+             nt);
     if (need_dS) {
         // Weights in transposed order (a gather; the pattern is fixed between evolution steps).
         // Reading them through t_pos inside the SpMM instead (no copy) was measured 5-10 % slower
@@ -324,7 +325,7 @@ bool Layer::backward(const float* grad, int64_t grad_group, float relu_scale, in
         const float* Kp = K.data();
         const int32_t* pos = pat_.t_pos().data();
         parallel_for(nnz, grain_for(1), threads_for(nnz, nt), [&](int64_t q) { Kt[q] = Kp[pos[q]]; });
-        kt.spmm(G_in, pat_.t_indptr().data(), pat_.t_rows().data(), Kt, dU, sc.dS.data(), B, ld, nt);
+        kt.spmm(G_in, pat_.t_indptr().data(), pat_.t_rows().data(), Kt, dU, G_out, sc.dS.data(), B, ld, nt);
     }
     return false;
 }

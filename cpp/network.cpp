@@ -83,13 +83,14 @@ void free_vector(V& v) {
 
 }  // namespace
 
-void Network::gather(const float* X, const int64_t* y, int64_t N, const int64_t* rows, int64_t B) {
+void Network::gather(const float* X, const int64_t* y, int64_t N, const int64_t* rows, int64_t B, bool check_x) {
     const int64_t d = n_in();
     const int64_t ld = panel_ld(B);
     x0_.resize(static_cast<size_t>(std::max<int64_t>(static_cast<int64_t>(x0_.size()), d * ld)));
     yb_.resize(static_cast<size_t>(std::max<int64_t>(static_cast<int64_t>(yb_.size()), B)));
     gather_rows(y, N, rows, B, n_classes(), yb_.data());
-    rows_to_panel(X, d, rows, B, x0_.data(), ld, num_threads);
+    const int64_t bad = rows_to_panel(X, d, rows, B, x0_.data(), ld, num_threads, check_x);
+    MC_CHECK(bad == 0, "x contains " << bad << " NaN or infinite values");
     // The transposed index of every layer whose input gradient is needed, before the workspace
     // grows: a rebuild after a pattern change then never has its scratch on top of the backward's.
     for (size_t l = 1; l < layers.size(); ++l)
@@ -203,7 +204,7 @@ double Network::train_step(const float* X, const int64_t* y, int64_t B, float lr
     check_config(cfg, layers.size());
     check_loss(loss);
     LossScope scope(loss_, loss);
-    gather(X, y, B, nullptr, B);
+    gather(X, y, B, nullptr, B, true);   // X's check rides on the copy (the Python layer leaves it here)
     if (loss_) gather_teacher(loss.teacher, nullptr, B);
     forward_all(B, cfg.dropout);
     const double total = train_loss(B);

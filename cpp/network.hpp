@@ -58,7 +58,8 @@ public:
     int64_t n_in() const { return layers.front()->n_in; }
     int64_t n_classes() const { return layers.back()->n_out; }
 
-    /// One SGD step on a batch; X is row-major [B, n_in], y in [0, n_classes). Returns the mean loss.
+    /// One SGD step on a batch; X is row-major [B, n_in] and finite (checked while it is copied:
+    /// std::invalid_argument before anything changes), y in [0, n_classes). Returns the mean loss.
     /// `loss` selects cross-entropy (default) or knowledge distillation.
     double train_step(const float* X, const int64_t* y, int64_t B, float lr, const TrainConfig& cfg,
                       const LossConfig& loss = LossConfig{});
@@ -138,7 +139,9 @@ private:
     /// `update`, when given, goes to each layer's backward; done[l] = whether layer l made it.
     void backward_all(int64_t B, float dropout, const std::function<void(size_t)>& after = {},
                       const OptimConfig* update = nullptr, std::vector<char>* done = nullptr);
-    void gather(const float* X, const int64_t* y, int64_t N, const int64_t* rows, int64_t B);
+    /// With check_x, X's gathered values must be finite (checked in the same pass; else
+    /// std::invalid_argument naming their count, before anything changes).
+    void gather(const float* X, const int64_t* y, int64_t N, const int64_t* rows, int64_t B, bool check_x = false);
     void forward_all(int64_t B, float dropout);
     /// Softmax cross-entropy of the logits panel Z [C, ld] against labels yb [B]: returns `total`
     /// plus the per-sample losses added in sample order, counts the right predictions into *correct

@@ -99,6 +99,25 @@ def test_non_finite_x_and_grad_out(layer, mlp, data, bad):
         layer.forward(np.full((1, 10), 1e300))
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_train_step_counts_non_finite_x_and_changes_nothing(data, threads):
+    # train_step's x is checked by the engine while it copies the batch (not by a Python pass):
+    # the message counts every bad value wherever it sits, and the model is left as it was.
+    mlp = MotifMLP([7, 9, 6, 3], motif=[2, 3, 1], density=0.6, seed=1, num_threads=threads)
+    X, y = data
+    before = mlp.get_state()
+    bad = X.copy()
+    bad[0, 0], bad[3, 6], bad[7, 2] = np.nan, np.inf, -np.inf
+    with pytest.raises(ValueError, match="x contains 3 NaN or infinite values"):
+        mlp.train_step(bad, y)
+    assert mlp.steps == 0
+    after = mlp.get_state()
+    for key, value in before.items():
+        if isinstance(value, np.ndarray):
+            assert np.array_equal(value, after[key]), key
+    assert np.isfinite(mlp.train_step(X, y))
+
+
 def test_grad_out_shape_and_batch(layer):
     layer.forward(np.ones((4, 10)))
     with pytest.raises(ValueError, match="grad_out has 3 rows, the last forward had 4"):

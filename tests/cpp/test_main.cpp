@@ -813,7 +813,7 @@ void test_spmm_parts() {
             std::vector<motifcore::PanelVector> outs;
             for (int nt : {1, 2, 3}) {
                 outs.emplace_back(G_out * ld, 7.f);
-                t.spmm(G_out, pat.indptr().data(), pat.indices().data(), K.data(), in.data(), outs.back().data(), B,
+                t.spmm(G_out, pat.indptr().data(), pat.indices().data(), K.data(), in.data(), G_in, outs.back().data(), B,
                        ld, nt);
             }
             bool close = true, same = true;
@@ -833,7 +833,7 @@ void test_spmm_parts() {
         }
         const int64_t indptr0[1] = {0};
         motifcore::PanelVector untouched(16, 3.f);
-        t.spmm(0, indptr0, nullptr, nullptr, untouched.data(), untouched.data(), 4, 16, 2);
+        t.spmm(0, indptr0, nullptr, nullptr, untouched.data(), 0, untouched.data(), 4, 16, 2);
         EXPECT(std::all_of(untouched.begin(), untouched.end(), [](float x) { return x == 3.f; }));
     }
     motifcore::set_simd_level("auto");
@@ -866,7 +866,7 @@ void test_fused_backward() {
             for (auto& x : dU) x = static_cast<float>(rng.uniform() * 2 - 1);
             for (int64_t q = 0; q < nnz; ++q) Kt[q] = K[pat.t_pos()[q]];
             std::vector<int64_t> cursor(std::max(c.G_out, c.G_in));
-            t.sddmm(c.G_out, pat.indptr().data(), pat.indices().data(), dU.data(), S.data(), dK_ref.data(), c.B, ld,
+            t.sddmm(c.G_out, pat.indptr().data(), pat.indices().data(), dU.data(), S.data(), c.G_in, dK_ref.data(), c.B, ld,
                     cursor.data(), 1);
             std::vector<motifcore::PanelVector> dS;
             for (int nt : {1, 2, 3}) {

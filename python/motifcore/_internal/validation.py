@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
@@ -174,7 +175,7 @@ def interval_text(lo: float, hi: float, lo_open: bool = False, hi_open: bool = F
 
 def in_interval(v: float, lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> bool:
     """``v`` is finite and inside the interval."""
-    return bool(np.isfinite(v)) and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+    return math.isfinite(v) and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
 
 
 def check_real(value: Any, name: str, lo: float = -np.inf, hi: float = np.inf,

@@ -229,7 +229,8 @@ class MotifMLP(Diagnostics):
         or the distillation or label-smoothing loss when ``teacher`` or ``label_smoothing`` is
         given). See :meth:`train_epoch` for the optimizer, distillation, label-smoothing and
         ``weight_grad_factor`` arguments (``teacher`` here holds one row per row of ``x``)."""
-        xa = as_float_matrix(x, self.n_features, "x")
+        # x's values are checked finite by the engine while it copies them (no pass of its own)
+        xa = as_float_matrix(x, self.n_features, "x", check_finite=False)
         ya = as_labels(y, xa.shape[0], self.n_classes, "y")
         check_optim(lr, momentum, weight_decay, dropout)
         opt = optim_args(optimizer, betas, eps, max_grad_norm)
