@@ -7,10 +7,11 @@ holding an installed ``motifcore``, e.g. made by ``pip install --target DIR .``)
 cycles; each cycle first runs ``scripts/core_probe.c`` (compiled to ``--probe``) and then, per
 build, a fresh process that times the forward pass (``decision_function`` of 128 samples) and the
 SGD step (``train_step``) of ``784-3000-3000-3000-10`` at density 0.1, m = 1, at 1 and at 2
-threads (two rounds, each the median of 40 forwards and 15 steps), then runs the probe again. At
-the end it prints, per state and build, the medians of the speed-ups and of the step times: a cycle
-is fast or slow when both of its probes say so, mixed when they differ (the state can change within
-a cycle).
+threads (two rounds, each the median of 40 forwards and ``--steps`` steps, 15 unless given), then
+runs the probe again. Each child prints which ``motifcore`` it imported: the one in its ``--site``
+directory, also where an editable install is present (``import_from``). At the end it prints, per
+state and build, the medians of the speed-ups and of the step times: a cycle is fast or slow when
+both of its probes say so, mixed when they differ (the state can change within a cycle).
 
     gcc -O2 -mavx512f -mfma -pthread scripts/core_probe.c -o /tmp/core_probe
     python scripts/scaling_ab.py --site old=/tmp/site_old --site new=/tmp/site_new --cycles 20
@@ -32,8 +33,24 @@ from typing import Dict, List, Tuple
 LINE = re.compile(r"forward 1T ([\d.]+) 2T ([\d.]+) x([\d.]+) \| step 1T ([\d.]+) 2T ([\d.]+) x([\d.]+)")
 
 
-def measure(rounds: int) -> None:
-    """One build: forward and step medians at 1 and 2 threads, ``rounds`` times."""
+def import_from(site: str) -> None:
+    """Makes ``import motifcore`` load the build in ``site``. An editable install puts an import
+    hook ahead of ``sys.path`` (so ``PYTHONPATH`` alone would load the editable build for every
+    side, as it did for this script's runs before 2026-12-07 08:30 UTC); the hook is dropped, and the
+    module's file is checked."""
+    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__module__]
+    sys.path.insert(0, site)
+    import motifcore
+
+    where, root = os.path.realpath(motifcore.__file__), os.path.realpath(site)
+    if not where.startswith(root + os.sep):
+        raise SystemExit(f"motifcore was imported from {where}, not from {site}")
+    print(f"motifcore {where}", flush=True)
+
+
+def measure(rounds: int, site: str, steps: int = 15) -> None:
+    """One build (the one in ``site``): forward and step medians at 1 and 2 threads, ``rounds`` times."""
+    import_from(site)
     import numpy as np
     from motifcore import MotifMLP
 
@@ -55,8 +72,8 @@ def measure(rounds: int) -> None:
     for _ in range(rounds):
         f1 = median_ms(lambda: models[1].decision_function(xn, batch_size=128), 40)
         f2 = median_ms(lambda: models[2].decision_function(xn, batch_size=128), 40)
-        s1 = median_ms(lambda: models[1].train_step(xn, yn), 15)
-        s2 = median_ms(lambda: models[2].train_step(xn, yn), 15)
+        s1 = median_ms(lambda: models[1].train_step(xn, yn), steps)
+        s2 = median_ms(lambda: models[2].train_step(xn, yn), steps)
         print(f"forward 1T {f1:.2f} 2T {f2:.2f} x{f1 / f2:.2f} | step 1T {s1:.2f} 2T {s2:.2f} x{s1 / s2:.2f}",
               flush=True)
 
@@ -81,9 +98,11 @@ def main(argv: List[str]) -> None:
     p.add_argument("--probe", default="/tmp/core_probe", help="scripts/core_probe.c, compiled")
     p.add_argument("--slow-ns", type=int, default=200, help="a probe round trip at or above this is the slow state")
     p.add_argument("--measure", type=int, default=0, help=argparse.SUPPRESS)   # (the per-build child process)
+    p.add_argument("--site-dir", default="", help=argparse.SUPPRESS)           # (its build)
+    p.add_argument("--steps", type=int, default=15, help="timed steps per median (default 15)")
     a = p.parse_args(argv)
     if a.measure:
-        measure(a.measure)
+        measure(a.measure, a.site_dir, a.steps)
         return
     sites = [s.split("=", 1) for s in a.site]
     if len(sites) < 2 or any(len(s) != 2 or not os.path.isdir(s[1]) for s in sites):
@@ -94,9 +113,8 @@ def main(argv: List[str]) -> None:
         cycle: List[Tuple[str, Tuple[float, ...]]] = []
         for name, site in sites:
             print(f"build={name}", flush=True)
-            env = dict(os.environ, PYTHONPATH=site)
-            out = subprocess.run([sys.executable, __file__, "--measure", "2"], env=env, capture_output=True, text=True,
-                                 check=True).stdout
+            out = subprocess.run([sys.executable, __file__, "--measure", "2", "--site-dir", site, "--steps",
+                                  str(a.steps)], capture_output=True, text=True, check=True).stdout
             for line in out.splitlines():
                 print(line, flush=True)
                 m = LINE.search(line)
