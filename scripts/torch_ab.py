@@ -1,9 +1,10 @@
 """A/B of the MotifLinear training step between two installs of motifcore (issue 20).
 
-Each install runs in its own process (``--base``: a directory put first on that process's
-PYTHONPATH, e.g. ``pip install --target DIR`` of another commit; ``--new``: the same for the other
-side, default: the installed package). The processes build the network of scripts/torch_layers.py
-(784-3000-3000-3000-10, density 0.1, batch 128, m = 1) and time, when told, 3 steps of either
+Each install runs in its own process (``--base``: a directory whose motifcore that process
+imports, also where an editable install is present, e.g. ``pip install --target DIR`` of another
+commit; ``--new``: the same for the other side, default: the installed package). The processes
+build the network of scripts/torch_layers.py (784-3000-3000-3000-10, density 0.1, batch 128,
+m = 1) and time, when told, 3 steps of either
 ``MotifMLP.train_step`` or the MotifLinear step in the setup docs/torch.md recommends
 (``SGD(fused=True)``, torch on 1 thread); the driver alternates sides and step kinds round by
 round, so only one process computes at a time and both sides see the same load. Prints, per side,
@@ -23,12 +24,17 @@ import time
 from typing import Any, Dict, List
 
 
-def worker(threads: int) -> None:
-    """Serve commands on stdin: ``ml`` / ``ts`` time 3 steps and print 'wall_ms cpu_ms'."""
+def worker(threads: int, site: str) -> None:
+    """Serve commands on stdin: ``ml`` / ``ts`` time 3 steps and print 'wall_ms cpu_ms'. ``site``:
+    the directory whose motifcore to import (also over an editable install), or "" for the
+    installed one."""
+    if site:
+        from scaling_ab import import_from  # (scripts/ is on the path when run as a script)
+
+        import_from(site)
+    import motifcore as mc
     import numpy as np
     import torch
-
-    import motifcore as mc
     from motifcore.torch import from_mlp
 
     model = mc.MotifMLP([784, 3000, 3000, 3000, 10], motif=1, density=0.1, seed=0, num_threads=threads)
@@ -68,12 +74,12 @@ def worker(threads: int) -> None:
 def compare(sides: Dict[str, str], threads: int, rounds: int) -> None:
     procs: Dict[str, Any] = {}
     for name, path in sides.items():
-        env = dict(os.environ)
-        if path:
-            env["PYTHONPATH"] = path + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        p = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", str(threads)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-        print(f"{name}: {p.stdout.readline().strip()}", flush=True)
+        p = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", str(threads), "--site", path],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = p.stdout.readline().strip()
+        if line.startswith("motifcore "):   # import_from's line; the worker's own comes next
+            line = p.stdout.readline().strip()
+        print(f"{name}: {line}", flush=True)
         procs[name] = p
     best: Dict[Any, List[float]] = {}
     for _ in range(rounds):
@@ -97,14 +103,15 @@ def compare(sides: Dict[str, str], threads: int, rounds: int) -> None:
 
 def main(argv: Any = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--base", required=False, default="", help="PYTHONPATH entry of the 'base' side's motifcore")
-    p.add_argument("--new", default="", help="PYTHONPATH entry of the 'new' side (default: the installed package)")
+    p.add_argument("--base", required=False, default="", help="directory holding the 'base' side's motifcore")
+    p.add_argument("--new", default="", help="the same for the 'new' side (default: the installed package)")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--rounds", type=int, default=15)
     p.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--site", default="", help=argparse.SUPPRESS)   # (the worker's build)
     args = p.parse_args(argv)
     if args.worker is not None:
-        worker(args.worker)
+        worker(args.worker, args.site)
         return
     if not args.base:
         p.error("--base is required (a directory holding the other motifcore install)")
