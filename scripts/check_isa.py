@@ -9,7 +9,11 @@ without those extensions:
 2. the ISA units define no function outside their own ``isa_<level>`` namespace that uses wider
    instructions: such a function (an inline or template one, e.g. from the STL) is a weak symbol
    that other units define too, and the linker may keep the wide copy for everyone (an ODR
-   violation that would crash generic code with an illegal instruction).
+   violation that would crash generic code with an illegal instruction);
+3. PREFETCHW appears only in the AVX-512 unit (the level whose CPUID check covers it), and there
+   in the fused backward: its write prefetches are what keeps the 2-thread step's writes from
+   waiting on the other core in the machine's slow state (docs/engine.md), and without
+   ``-mprfchw`` the compiler silently makes them plain read prefetches.
 
 Usage: ``python scripts/check_isa.py BUILD_DIR`` (a cmake build of the engine, e.g. the C++ test
 build); exits 1 and lists the offending functions if either rule is broken.
@@ -53,10 +57,16 @@ def main(build: str) -> int:
         print(f"check_isa: no engine objects with ISA units under {build}", file=sys.stderr)
         return 2
     problems = []
+    write_prefetch_in_fused = False
     for obj in objs:
         allowed = ISA_UNITS.get(obj.name)
         n_wide = 0
         for name, ins in functions(obj).items():
+            if any(i.startswith("prefetchw") for i in ins):
+                if obj.name != "kernels_avx512.cpp.o":
+                    problems.append(f"{obj.name}: {name} uses PREFETCHW outside the avx512 unit")
+                elif "fused_backward" in name:
+                    write_prefetch_in_fused = True
             hits = wide(ins)
             if not hits:
                 continue
@@ -67,6 +77,8 @@ def main(build: str) -> int:
                 problems.append(f"{obj.name}: {name} uses {hits[0]!r} outside {allowed[0]} (ODR risk)")
         if allowed is not None and n_wide == 0:
             problems.append(f"{obj.name}: no wide instruction found at all (is the check blind?)")
+    if not write_prefetch_in_fused:
+        problems.append("kernels_avx512.cpp.o: no PREFETCHW in the fused backward (built without -mprfchw?)")
     for p in problems:
         print(p)
     print(f"check_isa: {len(objs)} objects, {len(problems)} problem(s)")
