@@ -379,14 +379,13 @@ py::tuple chain_forward(const std::vector<std::shared_ptr<Layer>>& layers, const
             for (size_t k = 0; k < ls.size(); ++k) {
                 const motifcore::TeamScope team(ls[k]->team_choice());
                 float* rows = k + 1 == ls.size() ? o : nullptr;   // the intermediate outputs stay panels
-                if (k == 0) {
-                    shared = ls[0]->forward_rowmajor(xp, B, rows, nts[0], p ? &h0 : nullptr);
-                } else {
-                    const motifcore::PanelHandoff h = ls[k - 1]->output_panel(stamps[k - 1]);
-                    MC_CHECK(h.data && h.B == B && h.rows == ls[k]->n_in && h.group == 1,
-                             "internal: layer " << k - 1 << " of the chain did not hand its output panel on");
-                    ls[k]->forward_rowmajor(nullptr, B, rows, nts[k], &h);
-                }
+                // the first layer: x (or prev's panel); every other: the previous layer's output panel
+                const motifcore::PanelHandoff h = k == 0 ? h0 : ls[k - 1]->output_panel(stamps[k - 1]);
+                MC_CHECK(k == 0 || (h.data && h.B == B && h.rows == ls[k]->n_in && h.group == 1),
+                         "internal: layer " << k - 1 << " of the chain did not hand its output panel on");
+                const bool took = ls[k]->forward_rowmajor(k == 0 ? xp : nullptr, B, rows, nts[k],
+                                                          (k > 0 || p) ? &h : nullptr);
+                if (k == 0) shared = took;
                 stamps[k] = ls[k]->forward_stamp();
             }
         }
@@ -448,16 +447,15 @@ py::tuple chain_backward(const std::vector<std::shared_ptr<Layer>>& layers, cons
         }
         for (size_t j = n; j-- > 0 && bad.empty();) {
             const motifcore::TeamScope team(ls[j]->team_choice());
-            if (j + 1 == n) {
-                const motifcore::PanelHandoff h = nx ? nx->grad_in_panel(stamp) : motifcore::PanelHandoff{};
-                shared = ls[j]->backward_rowmajor(gp, B, j == 0 ? o : nullptr, nts[j], dK[j], db[j], nx ? &h : nullptr,
-                                                  false, upd[j], j > 0);
-            } else {
-                const motifcore::PanelHandoff h = ls[j + 1]->grad_in_panel(ls[j + 1]->backward_stamp());
-                MC_CHECK(h.data && h.B == B && h.rows == ls[j]->n_out,
-                         "internal: layer " << j + 1 << " of the chain did not hand its gradient panel on");
-                ls[j]->backward_rowmajor(nullptr, B, j == 0 ? o : nullptr, nts[j], dK[j], db[j], &h, false, upd[j], j > 0);
-            }
+            // the last layer: grad_out (or next's panel); every other: the next layer's gradient panel
+            const bool last = j + 1 == n;
+            const motifcore::PanelHandoff h = last ? (nx ? nx->grad_in_panel(stamp) : motifcore::PanelHandoff{})
+                                                   : ls[j + 1]->grad_in_panel(ls[j + 1]->backward_stamp());
+            MC_CHECK(last || (h.data && h.B == B && h.rows == ls[j]->n_out),
+                     "internal: layer " << j + 1 << " of the chain did not hand its gradient panel on");
+            const bool read = ls[j]->backward_rowmajor(last ? gp : nullptr, B, j == 0 ? o : nullptr, nts[j], dK[j],
+                                                       db[j], (!last || nx) ? &h : nullptr, false, upd[j], j > 0);
+            if (last) shared = read;
             if (done) done[j] = 1;
         }
         out_stamp = need_grad_in ? ls.front()->backward_stamp() : 0;

@@ -670,12 +670,30 @@ static void dropout(int64_t n, const uint64_t* row_state, uint64_t thr, float sc
     });
 }
 
+// NaN or infinity tests for the kernels' checks (a float's exponent field all ones), in this unit's
+// registers; static, so no copy of them is shared with another unit (nonfinite_mask, common.hpp,
+// is the baseline one).
+typedef uint32_t vbits __attribute__((vector_size(MC_VEC_BYTES)));
+static inline vbits nonfinite_lanes(vf v) {   // all ones in the lanes of v that are NaN or infinite
+    const vbits expo = vbits{} + 0x7f800000u;
+    return (vbits)(((vbits)v & expo) == expo);
+}
+static inline uint32_t any_lane(vbits b) {
+    uint32_t flag = 0;
+    for (int k = 0; k < W; ++k) flag |= b[k];
+    return flag;
+}
+static inline uint32_t nonfinite_bit(float x) {
+    uint32_t bits;
+    __builtin_memcpy(&bits, &x, sizeof bits);
+    return (bits & 0x7f800000u) == 0x7f800000u;
+}
+
 // A[i, :] = act(U[i / m, :] + bias[i or i / m]); U may alias A when m == 1.
 // Returns whether a value written is NaN or infinite (its exponent bits all ones), found in the same
 // pass: a layer whose output panel goes on to the next layer without rows checks it for free.
 static bool expand_bias_act(int64_t n, int64_t m, const float* U, const float* bias, bool per_neuron,
                             bool relu, float* A, int64_t B, int64_t ld, int num_threads) {
-    typedef uint32_t vbits __attribute__((vector_size(MC_VEC_BYTES)));
     int any = 0;   // set with the compiler's atomic builtins: no STL template in an ISA unit
     parallel_for(n, grain_for(B), threads_for(n * B, num_threads), [&](int64_t i) {
         const int64_t g = i / m;
@@ -683,7 +701,6 @@ static bool expand_bias_act(int64_t n, int64_t m, const float* U, const float* b
         float* a = A + i * ld;
         const float bv = bias[per_neuron ? i : g];
         const vf zero = vf{};
-        const vbits expo = vbits{} + 0x7f800000u;
         vbits bad{};
         int64_t t = 0;
         if (relu) {
@@ -691,7 +708,7 @@ static bool expand_bias_act(int64_t n, int64_t m, const float* U, const float* b
                 const vf z = vload(u + t) + bv;
                 const vf r = z > zero ? z : zero;
                 vstore(a + t, r);
-                bad |= (vbits)(((vbits)r & expo) == expo);
+                bad |= nonfinite_lanes(r);
             }
             for (; t < B; ++t) {   // std::max(z, 0.f), spelled out: no STL template in an ISA unit
                 const float z = u[t] + bv;
@@ -701,17 +718,12 @@ static bool expand_bias_act(int64_t n, int64_t m, const float* U, const float* b
             for (; t + W <= B; t += W) {
                 const vf r = vload(u + t) + bv;
                 vstore(a + t, r);
-                bad |= (vbits)(((vbits)r & expo) == expo);
+                bad |= nonfinite_lanes(r);
             }
             for (; t < B; ++t) a[t] = u[t] + bv;
         }
-        uint32_t flag = 0;
-        for (int k = 0; k < W; ++k) flag |= bad[k];
-        for (int64_t s = B - B % W; s < B; ++s) {   // the tail columns
-            uint32_t bits;
-            __builtin_memcpy(&bits, a + s, sizeof bits);
-            flag |= (bits & 0x7f800000u) == 0x7f800000u;
-        }
+        uint32_t flag = any_lane(bad);
+        for (int64_t s = B - B % W; s < B; ++s) flag |= nonfinite_bit(a[s]);   // the tail columns
         if (flag) __atomic_store_n(&any, 1, __ATOMIC_RELAXED);
     });
     return __atomic_load_n(&any, __ATOMIC_RELAXED) != 0;   // (the pool's join orders the stores before it)
@@ -737,15 +749,14 @@ static inline float rounded(float x) {
 static bool group_backward(int64_t G, int64_t m, int64_t n, const float* grad, int64_t grad_group,
                            const float* A, bool relu, float relu_scale, bool per_neuron, float* dU, float* db,
                            int64_t B, int64_t ld, int num_threads, bool check) {
-    typedef uint32_t vbits __attribute__((vector_size(MC_VEC_BYTES)));
     int any = 0;   // set with the compiler's atomic builtins: no STL template in an ISA unit
     parallel_for(G, grain_for(m * B), threads_for(n * B, num_threads), [&](int64_t r) {
         float* du = dU + r * ld;
         const int64_t i0 = r * m, i1 = std::min(n, i0 + m);
         float group_total = 0.f;
         const vf zero = vf{};
-        const vbits expo = vbits{} + 0x7f800000u;
         vbits bad{};
+        uint32_t flag = 0;   // (the tail columns)
         for (int64_t i = i0; i < i1; ++i) {
             const float* gi = grad + (i / grad_group) * ld;
             const float* a = A + i * ld;
@@ -754,18 +765,14 @@ static bool group_backward(int64_t G, int64_t m, int64_t n, const float* grad, i
             int64_t t = 0;
             for (; t + W <= B; t += W) {
                 vf dz = vload(gi + t);
-                if (check) bad |= (vbits)(((vbits)dz & expo) == expo);
+                if (check) bad |= nonfinite_lanes(dz);
                 if (relu) dz = vload(a + t) > zero ? dz * relu_scale : zero;
                 vstore(du + t, first ? dz : vload(du + t) + dz);
                 part += dz;
             }
             float total = fast_hsum(part);
             for (; t < B; ++t) {
-                if (check) {
-                    uint32_t bits;
-                    __builtin_memcpy(&bits, gi + t, sizeof bits);
-                    bad[0] |= (bits & 0x7f800000u) == 0x7f800000u;
-                }
+                if (check) flag |= nonfinite_bit(gi[t]);
                 const float dz = relu ? (a[t] > 0.f ? rounded(gi[t] * relu_scale) : 0.f) : gi[t];
                 du[t] = first ? dz : du[t] + dz;
                 total += dz;
@@ -776,8 +783,7 @@ static bool group_backward(int64_t G, int64_t m, int64_t n, const float* grad, i
                 group_total += total;
         }
         if (!per_neuron) db[r] = group_total;
-        uint32_t flag = 0;
-        for (int k = 0; k < W; ++k) flag |= bad[k];
+        flag |= any_lane(bad);
         if (flag) __atomic_store_n(&any, 1, __ATOMIC_RELAXED);
     });
     return __atomic_load_n(&any, __ATOMIC_RELAXED) != 0;   // (the pool's join orders the stores before it)
